@@ -1,0 +1,174 @@
+package meter
+
+import (
+	"fmt"
+	"sort"
+)
+
+// DataType is how a value is laid out in one or more 16-bit registers.
+type DataType string
+
+// Data types a register may hold.
+const (
+	Int16   DataType = "int16"
+	Uint16  DataType = "uint16"
+	Int32   DataType = "int32"
+	Uint32  DataType = "uint32"
+	Float32 DataType = "float32"
+	Float64 DataType = "float64"
+)
+
+// Words returns how many 16-bit registers t occupies, or 0 for an unknown type.
+func (t DataType) Words() uint16 {
+	switch t {
+	case Int16, Uint16:
+		return 1
+	case Int32, Uint32, Float32:
+		return 2
+	case Float64:
+		return 4
+	}
+	return 0
+}
+
+// Order is the order of words within a value, or of bytes within a word.
+type Order string
+
+// Orders. Big is the Modbus norm: high word (byte) first.
+const (
+	Big    Order = "big"
+	Little Order = "little"
+)
+
+// Function codes a model may use to read registers.
+const (
+	ReadHolding uint8 = 3
+	ReadInput   uint8 = 4
+)
+
+// Register is one value a meter exposes.
+type Register struct {
+	Quantity  Quantity
+	Address   uint16 // 0-based Modbus address
+	Function  uint8  // ReadHolding or ReadInput
+	Type      DataType
+	WordOrder Order   // "" means Big
+	ByteOrder Order   // "" means Big
+	Scale     float64 // raw × Scale is the value in Unit; 0 means 1
+	Unit      string  // unit after scaling; converted to the quantity's unit
+}
+
+// Span is an inclusive range of register addresses.
+type Span struct{ From, To uint16 }
+
+// Relay says how a meter's load-control relay is read and switched.
+type Relay struct {
+	// Coil is read with FC01 and written with FC05 (0xFF00 close, 0x0000 open).
+	Coil uint16
+	// RemoteMode, if set, is written with FC16 before any switching: some
+	// meters (KPM33B) ignore relay commands unless in remote-control mode.
+	RemoteMode *RegisterWrite
+}
+
+// RegisterWrite is a block of holding registers to write with FC16.
+type RegisterWrite struct {
+	Address uint16
+	Values  []uint16
+}
+
+// Model is a meter model as data.
+type Model struct {
+	Name   string // catalogue name used in YAML and on the command line
+	Title  string // human name, e.g. "Compere KPM33B three-phase"
+	Manual string // the document the register map was transcribed from
+	// MaxGap is how many unneeded registers a planned read may span to save
+	// a transaction. 0 means the default (DefaultMaxGap).
+	MaxGap     uint16
+	Registers  []Register
+	Unreadable []Span // ranges a planned read must never cover
+	Relay      *Relay // nil: the meter cannot switch its load
+}
+
+// DefaultMaxGap is the gap bridged when a model does not say; Telegraf's
+// modbus input uses 50 by default.
+const DefaultMaxGap = 50
+
+// MaxReadRegisters is the Modbus limit for one FC03/FC04 request.
+const MaxReadRegisters = 125
+
+// unitFactor converts a register's unit to the quantity's canonical unit.
+var unitFactor = map[string]map[string]float64{
+	"V":   {"V": 1, "kV": 1000},
+	"A":   {"A": 1, "mA": 0.001},
+	"W":   {"W": 1, "kW": 1000},
+	"Hz":  {"Hz": 1},
+	"":    {"": 1},
+	"kWh": {"kWh": 1, "Wh": 0.001, "MWh": 1000},
+}
+
+// Validate reports the first problem that would make m unusable.
+func (m *Model) Validate() error {
+	if m.Name == "" {
+		return fmt.Errorf("model has no name")
+	}
+	seen := make(map[Quantity]bool)
+	for i, r := range m.Registers {
+		if !r.Quantity.Valid() {
+			return fmt.Errorf("model %s: register %d: unknown quantity %q", m.Name, i, r.Quantity)
+		}
+		if seen[r.Quantity] {
+			return fmt.Errorf("model %s: quantity %s mapped twice", m.Name, r.Quantity)
+		}
+		seen[r.Quantity] = true
+		if r.Function != ReadHolding && r.Function != ReadInput {
+			return fmt.Errorf("model %s: %s: function code %d (want 3 or 4)", m.Name, r.Quantity, r.Function)
+		}
+		if r.Type.Words() == 0 {
+			return fmt.Errorf("model %s: %s: unknown type %q", m.Name, r.Quantity, r.Type)
+		}
+		if int(r.Address)+int(r.Type.Words()) > 0x10000 {
+			return fmt.Errorf("model %s: %s: address 0x%04X overruns the register space", m.Name, r.Quantity, r.Address)
+		}
+		if _, ok := unitFactor[r.Quantity.Unit()][r.Unit]; !ok {
+			return fmt.Errorf("model %s: %s: unit %q cannot express %q", m.Name, r.Quantity, r.Unit, r.Quantity.Unit())
+		}
+		for _, o := range []Order{r.WordOrder, r.ByteOrder} {
+			if o != "" && o != Big && o != Little {
+				return fmt.Errorf("model %s: %s: order %q (want big or little)", m.Name, r.Quantity, o)
+			}
+		}
+		for _, u := range m.Unreadable {
+			if overlaps(r.Address, r.Address+r.Type.Words()-1, u) {
+				return fmt.Errorf("model %s: %s at 0x%04X lies in unreadable range 0x%04X-0x%04X", m.Name, r.Quantity, r.Address, u.From, u.To)
+			}
+		}
+	}
+	if !seen[Import] {
+		return fmt.Errorf("model %s: no register holds %s (the billing counter)", m.Name, Import)
+	}
+	return nil
+}
+
+// Has reports whether m maps quantity q.
+func (m *Model) Has(q Quantity) bool {
+	for _, r := range m.Registers {
+		if r.Quantity == q {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedRegisters returns m's registers ordered by function then address.
+func (m *Model) sortedRegisters() []Register {
+	regs := append([]Register(nil), m.Registers...)
+	sort.Slice(regs, func(i, j int) bool {
+		if regs[i].Function != regs[j].Function {
+			return regs[i].Function < regs[j].Function
+		}
+		return regs[i].Address < regs[j].Address
+	})
+	return regs
+}
+
+func overlaps(from, to uint16, s Span) bool { return from <= s.To && s.From <= to }

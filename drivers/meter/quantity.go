@@ -1,0 +1,63 @@
+package meter
+
+// Quantity names what a register holds. Values of Quantity are the names
+// used in YAML custom models, in JSON readings and on the status page.
+type Quantity string
+
+// Quantities the gateway understands. Energy quantities are kWh in a model's
+// registers and become int64 Wh in a Reading.
+const (
+	VoltageA  Quantity = "voltage_a"  // V, phase to neutral
+	VoltageB  Quantity = "voltage_b"  // V
+	VoltageC  Quantity = "voltage_c"  // V
+	CurrentA  Quantity = "current_a"  // A
+	CurrentB  Quantity = "current_b"  // A
+	CurrentC  Quantity = "current_c"  // A
+	PowerA    Quantity = "power_a"    // W, active
+	PowerB    Quantity = "power_b"    // W
+	PowerC    Quantity = "power_c"    // W
+	Power     Quantity = "power"      // W, total active
+	PFA       Quantity = "pf_a"       // power factor
+	PFB       Quantity = "pf_b"       //
+	PFC       Quantity = "pf_c"       //
+	PF        Quantity = "pf"         // total power factor
+	Frequency Quantity = "frequency"  // Hz
+	Import    Quantity = "import_kwh" // kWh, forward active energy: the billing counter
+	Export    Quantity = "export_kwh" // kWh, reverse active energy
+	Sharp     Quantity = "sharp_kwh"  // kWh, meter-side rate 1 (sharp / 尖)
+	Peak      Quantity = "peak_kwh"   // kWh, meter-side rate 2 (peak / 峰)
+	Flat      Quantity = "flat_kwh"   // kWh, meter-side rate 3 (flat / 平)
+	Valley    Quantity = "valley_kwh" // kWh, meter-side rate 4 (valley / 谷)
+)
+
+// quantityInfo is the unit each quantity is normalised to.
+var quantityInfo = map[Quantity]string{
+	VoltageA: "V", VoltageB: "V", VoltageC: "V",
+	CurrentA: "A", CurrentB: "A", CurrentC: "A",
+	PowerA: "W", PowerB: "W", PowerC: "W", Power: "W",
+	PFA: "", PFB: "", PFC: "", PF: "",
+	Frequency: "Hz",
+	Import:    "kWh", Export: "kWh",
+	Sharp: "kWh", Peak: "kWh", Flat: "kWh", Valley: "kWh",
+}
+
+// Quantities returns every quantity the gateway understands, in display order.
+func Quantities() []Quantity {
+	return []Quantity{
+		VoltageA, VoltageB, VoltageC, CurrentA, CurrentB, CurrentC,
+		PowerA, PowerB, PowerC, Power, PFA, PFB, PFC, PF, Frequency,
+		Import, Export, Sharp, Peak, Flat, Valley,
+	}
+}
+
+// Valid reports whether q is a quantity the gateway understands.
+func (q Quantity) Valid() bool {
+	_, ok := quantityInfo[q]
+	return ok
+}
+
+// Unit returns the unit a Reading holds q in ("" for power factor).
+func (q Quantity) Unit() string { return quantityInfo[q] }
+
+// IsEnergy reports whether q is a cumulative energy counter.
+func (q Quantity) IsEnergy() bool { return quantityInfo[q] == "kWh" }

@@ -1,0 +1,101 @@
+package meter
+
+import "time"
+
+// RelayState is what a meter's load-control relay reports.
+type RelayState uint8
+
+// Relay states. Open means the tenant's power is cut.
+const (
+	RelayUnknown RelayState = iota // not read, or the model has no relay
+	RelayClosed                    // power on
+	RelayOpen                      // power off
+)
+
+func (s RelayState) String() string {
+	switch s {
+	case RelayClosed:
+		return "closed"
+	case RelayOpen:
+		return "open"
+	}
+	return "unknown"
+}
+
+var quantityIndex = func() map[Quantity]int {
+	m := make(map[Quantity]int)
+	for i, q := range Quantities() {
+		m[q] = i
+	}
+	return m
+}()
+
+const numQuantities = 21
+
+// Reading is one decoded read of a meter. Energy counters are int64 Wh;
+// everything else is the instantaneous value in the quantity's unit.
+type Reading struct {
+	Meter string    // configured meter id; set by the caller
+	Time  time.Time // gateway time the read completed; set by the caller
+	Relay RelayState
+
+	values  [numQuantities]float64
+	energy  [numQuantities]int64
+	present uint32 // bit i set: Quantities()[i] was read
+}
+
+// Set stores v (in q's unit) in r; an energy quantity is also kept as Wh.
+func (r *Reading) Set(q Quantity, v float64) {
+	i, ok := quantityIndex[q]
+	if !ok {
+		return
+	}
+	r.values[i] = v
+	if q.IsEnergy() {
+		r.energy[i] = kWhToWh(v)
+	}
+	r.present |= 1 << i
+}
+
+// Value returns q's value and whether the reading holds it.
+func (r *Reading) Value(q Quantity) (float64, bool) {
+	i, ok := quantityIndex[q]
+	if !ok || r.present&(1<<i) == 0 {
+		return 0, false
+	}
+	return r.values[i], true
+}
+
+// EnergyWh returns energy counter q in Wh and whether the reading holds it.
+func (r *Reading) EnergyWh(q Quantity) (int64, bool) {
+	i, ok := quantityIndex[q]
+	if !ok || r.present&(1<<i) == 0 || !q.IsEnergy() {
+		return 0, false
+	}
+	return r.energy[i], true
+}
+
+// ImportWh returns the billing counter in Wh and whether it was read.
+func (r *Reading) ImportWh() (int64, bool) { return r.EnergyWh(Import) }
+
+// Quantities returns the quantities r holds, in display order.
+func (r *Reading) Quantities() []Quantity {
+	var qs []Quantity
+	for i, q := range Quantities() {
+		if r.present&(1<<i) != 0 {
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+// kWhToWh rounds a counter in kWh to whole Wh. A float32 counter carries
+// about 7 significant digits, so the Wh below its resolution are noise that
+// rounding (not truncation) keeps from drifting downwards.
+func kWhToWh(kwh float64) int64 {
+	wh := kwh * 1000
+	if wh < 0 {
+		return -int64(-wh + 0.5)
+	}
+	return int64(wh + 0.5)
+}

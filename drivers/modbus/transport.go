@@ -1,0 +1,322 @@
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goburrow/modbus"
+)
+
+// Kind is how a bus reaches its meters.
+type Kind string
+
+// Bus kinds, as written in the config's bus type and in --port schemes.
+const (
+	RTU        Kind = "rtu"     // RTU frames on a serial port
+	TCP        Kind = "tcp"     // Modbus TCP (MBAP)
+	RTUOverTCP Kind = "rtu+tcp" // RTU frames through a serial-to-Ethernet converter
+)
+
+// Defaults for a Config's zero values.
+const (
+	DefaultTimeout = 500 * time.Millisecond
+	DefaultQuiet   = 100 * time.Millisecond
+	DefaultBaud    = 9600
+)
+
+// Config says where a transport connects and how patient it is.
+type Config struct {
+	Kind    Kind
+	Address string // device path for RTU; host:port otherwise
+	// Serial line (RTU only).
+	Baud     int  // 0 means DefaultBaud
+	Parity   byte // 'N', 'E' or 'O'; 0 means 'E' (the KPM33B's factory setting)
+	StopBits int  // 1 or 2; 0 means 1
+	RS485    bool // set TIOCSRS485 on a board UART
+	// Timeout bounds one whole transaction: flush, send and the complete
+	// reply. 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Quiet is how long the line must stay silent after an error before the
+	// next request. 0 means DefaultQuiet.
+	Quiet time.Duration
+}
+
+// ParsePort splits a --port value: a device path, tcp://host:port or
+// rtu+tcp://host:port.
+func ParsePort(s string) (Kind, string, error) {
+	switch {
+	case strings.HasPrefix(s, "tcp://"):
+		return TCP, strings.TrimPrefix(s, "tcp://"), nil
+	case strings.HasPrefix(s, "rtu+tcp://"):
+		return RTUOverTCP, strings.TrimPrefix(s, "rtu+tcp://"), nil
+	case strings.Contains(s, "://"):
+		return "", "", fmt.Errorf("port %q: unknown scheme (want a device path, tcp:// or rtu+tcp://)", s)
+	case s == "":
+		return "", "", errors.New("port is empty")
+	}
+	return RTU, s, nil
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Kind == "" {
+		d.Kind = RTU
+	}
+	if d.Baud == 0 {
+		d.Baud = DefaultBaud
+	}
+	if d.Parity == 0 {
+		d.Parity = 'E'
+	}
+	if d.StopBits == 0 {
+		d.StopBits = 1
+	}
+	if d.Timeout <= 0 {
+		d.Timeout = DefaultTimeout
+	}
+	if d.Quiet <= 0 {
+		d.Quiet = DefaultQuiet
+	}
+	return d
+}
+
+// Transport is one connection to a bus of meters. Its transactions are
+// serialised by a lock. The port is opened by Open and reopened on the next
+// transaction after an I/O failure (an unplugged adapter, a dropped link).
+type Transport struct {
+	mu     sync.Mutex
+	cfg    Config
+	s      stream // nil until (re)opened
+	closed bool
+
+	// Exactly one of these pairs is set, by Kind.
+	rtu     *rtuTransporter
+	rtuPack *modbus.RTUClientHandler // used only as goburrow's RTU packager
+	tcp     *tcpTransporter
+	tcpPack *modbus.TCPClientHandler // used only as goburrow's TCP packager
+	client  modbus.Client
+}
+
+// Open returns a transport for c and opens its port. For TCP kinds a failed
+// dial is not an error here: the link may come later, and every transaction
+// dials again until it does.
+func Open(c Config) (*Transport, error) {
+	cfg := c.withDefaults()
+	t := &Transport{cfg: cfg}
+	switch cfg.Kind {
+	case RTU, RTUOverTCP:
+		t.rtu = &rtuTransporter{}
+		t.rtuPack = modbus.NewRTUClientHandler("")
+		t.client = modbus.NewClient2(t.rtuPack, t.rtu)
+	case TCP:
+		t.tcp = &tcpTransporter{}
+		t.tcpPack = modbus.NewTCPClientHandler("")
+		t.client = modbus.NewClient2(t.tcpPack, t.tcp)
+	default:
+		return nil, fmt.Errorf("bus kind %q (want rtu, tcp or rtu+tcp)", cfg.Kind)
+	}
+	if cfg.Kind == RTU {
+		if err := t.connect(time.Now().Add(cfg.Timeout)); err != nil {
+			return nil, fmt.Errorf("open %s: %w", cfg.Address, err)
+		}
+	}
+	return t, nil
+}
+
+// Config returns the transport's configuration with defaults applied.
+func (t *Transport) Config() Config { return t.cfg }
+
+// Close closes the port. Transactions after Close return ErrClosed.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	if t.s == nil {
+		return nil
+	}
+	err := t.s.Close()
+	t.s = nil
+	return err
+}
+
+// Client returns a client for the meter at slave address on this transport.
+func (t *Transport) Client(slave byte) *Client { return &Client{t: t, slave: slave} }
+
+func (t *Transport) connect(deadline time.Time) error {
+	var (
+		s   stream
+		err error
+	)
+	if t.cfg.Kind == RTU {
+		s, err = openSerial(t.cfg)
+	} else {
+		s, err = dialNet(t.cfg, deadline)
+	}
+	if err != nil {
+		return err
+	}
+	t.s = s
+	return nil
+}
+
+// do runs one transaction under the lock within the deadline.
+func (t *Transport) do(ctx context.Context, slave byte, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	deadline := time.Now().Add(t.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if t.s == nil {
+		if err := t.connect(deadline); err != nil {
+			return nil, fmt.Errorf("modbus: connect %s: %w", t.cfg.Address, err)
+		}
+	}
+	if t.rtu != nil {
+		t.rtuPack.SlaveId = slave
+		t.rtu.s, t.rtu.deadline = t.s, deadline
+	} else {
+		t.tcpPack.SlaveId = slave
+		t.tcp.s, t.tcp.deadline = t.s, deadline
+	}
+	res, err := op(t.client)
+	if err == nil {
+		return res, nil
+	}
+	var ioe *ioError
+	var mbe *modbus.ModbusError
+	switch {
+	case errors.As(err, &ioe):
+		_ = t.s.Close()
+		t.s = nil
+		return nil, err
+	case errors.As(err, &mbe):
+		// A well-formed exception: the line is in step, no quiet needed.
+		return nil, &ExceptionError{Function: mbe.FunctionCode &^ 0x80, Code: mbe.ExceptionCode}
+	}
+	if !isOurs(err) {
+		err = fmt.Errorf("%w: %v", ErrBadReply, err)
+	}
+	t.quiet()
+	return nil, err
+}
+
+func isOurs(err error) bool {
+	for _, e := range []error{ErrTimeout, ErrCRC, ErrWrongSlave, ErrShortReply, ErrBadReply} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// quiet drains the line until it has been silent for cfg.Quiet, and for at
+// most cfg.Timeout: whatever a slow or confused meter still sends is thrown
+// away here rather than read as the next reply.
+func (t *Transport) quiet() {
+	var buf [256]byte
+	start := time.Now()
+	lastByte := start
+	for time.Since(lastByte) < t.cfg.Quiet && time.Since(start) < t.cfg.Timeout {
+		n, err := t.s.readSome(buf[:], lastByte.Add(t.cfg.Quiet))
+		if err != nil {
+			_ = t.s.Close()
+			t.s = nil
+			return
+		}
+		if n > 0 {
+			lastByte = time.Now()
+		}
+	}
+}
+
+// Client addresses one meter on a Transport. Its methods satisfy
+// meter.RegisterReader and meter.CoilSwitcher.
+type Client struct {
+	t     *Transport
+	slave byte
+}
+
+// Slave returns the client's meter address.
+func (c *Client) Slave() byte { return c.slave }
+
+// ReadHoldingRegisters reads quantity registers from address with FC03 and
+// returns their bytes, 2 per register.
+func (c *Client) ReadHoldingRegisters(ctx context.Context, address, quantity uint16) ([]byte, error) {
+	return c.readRegisters(ctx, address, quantity, func(mb modbus.Client) ([]byte, error) {
+		return mb.ReadHoldingRegisters(address, quantity)
+	})
+}
+
+// ReadInputRegisters reads quantity registers from address with FC04.
+func (c *Client) ReadInputRegisters(ctx context.Context, address, quantity uint16) ([]byte, error) {
+	return c.readRegisters(ctx, address, quantity, func(mb modbus.Client) ([]byte, error) {
+		return mb.ReadInputRegisters(address, quantity)
+	})
+}
+
+func (c *Client) readRegisters(ctx context.Context, address, quantity uint16, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
+	if quantity == 0 || quantity > 125 {
+		return nil, fmt.Errorf("modbus: read of %d registers (want 1..125)", quantity)
+	}
+	res, err := c.t.do(ctx, c.slave, op)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 2*int(quantity) {
+		return nil, fmt.Errorf("%w: %d bytes for %d registers", ErrBadReply, len(res), quantity)
+	}
+	return res, nil
+}
+
+// ReadCoils reads quantity coils from address with FC01; bit i of the result
+// is coil address+i.
+func (c *Client) ReadCoils(ctx context.Context, address, quantity uint16) ([]byte, error) {
+	res, err := c.t.do(ctx, c.slave, func(mb modbus.Client) ([]byte, error) {
+		return mb.ReadCoils(address, quantity)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != (int(quantity)+7)/8 {
+		return nil, fmt.Errorf("%w: %d bytes for %d coils", ErrBadReply, len(res), quantity)
+	}
+	return res, nil
+}
+
+// WriteSingleCoil switches the coil at address with FC05 (on = 0xFF00).
+func (c *Client) WriteSingleCoil(ctx context.Context, address uint16, on bool) error {
+	value := uint16(0x0000)
+	if on {
+		value = 0xFF00
+	}
+	_, err := c.t.do(ctx, c.slave, func(mb modbus.Client) ([]byte, error) {
+		return mb.WriteSingleCoil(address, value)
+	})
+	return err
+}
+
+// WriteMultipleRegisters writes values from address with FC16.
+func (c *Client) WriteMultipleRegisters(ctx context.Context, address uint16, values []uint16) error {
+	if len(values) == 0 || len(values) > 123 {
+		return fmt.Errorf("modbus: write of %d registers (want 1..123)", len(values))
+	}
+	data := make([]byte, 2*len(values))
+	for i, v := range values {
+		data[2*i], data[2*i+1] = byte(v>>8), byte(v)
+	}
+	_, err := c.t.do(ctx, c.slave, func(mb modbus.Client) ([]byte, error) {
+		return mb.WriteMultipleRegisters(address, uint16(len(values)), data)
+	})
+	return err
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout this package writes.
+const SchemaVersion = 1
+
+// DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
+const DefaultLockTimeout = 5 * time.Second
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketLatest    = []byte("latest")    // meter id → JSON Reading
+	bucketIntervals = []byte("intervals") // meter id → sub-bucket: start (unix s, BE) → Wh (int64, BE)
+	keySchema       = []byte("schema_version")
+)
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for another process's file lock; without
+	// it bbolt would wait forever. 0 means DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// DB is the gateway's database. Its methods are safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// migration upgrades a file from version-1 to version.
+type migration struct {
+	version int
+	apply   func(tx *bolt.Tx) error
+}
+
+// migrations lists every upgrade in order; version 1 is the first layout.
+func migrations() []migration {
+	return []migration{
+		{version: 1, apply: func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketLatest, bucketIntervals} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// to SchemaVersion. It returns ErrLocked if the lock is held past the timeout
+// and ErrSchemaTooNew for a file from a newer gateway.
+func Open(path string, opts Options) (*DB, error) {
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path}
+	if err := db.migrate(); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) migrate() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		have := 0
+		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 4 {
+				return fmt.Errorf("schema version: %w", ErrCorrupt)
+			}
+			have = int(binary.BigEndian.Uint32(v))
+		}
+		if have > SchemaVersion {
+			return fmt.Errorf("%w: file is version %d, this gateway knows %d", ErrSchemaTooNew, have, SchemaVersion)
+		}
+		for _, m := range migrations() {
+			if m.version <= have {
+				continue
+			}
+			if err := m.apply(tx); err != nil {
+				return fmt.Errorf("migrate to schema %d: %w", m.version, err)
+			}
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	})
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// SchemaVersion returns the version recorded in the file.
+func (db *DB) SchemaVersion() (int, error) {
+	var v int
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketMeta).Get(keySchema)
+		if len(raw) != 4 {
+			return fmt.Errorf("schema version: %w", ErrCorrupt)
+		}
+		v = int(binary.BigEndian.Uint32(raw))
+		return nil
+	})
+	return v, err
+}
+
+// Close closes the file; pending transactions finish first.
+func (db *DB) Close() error { return db.bolt.Close() }

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+	_ "time/tzdata" // the test must not depend on the machine's zoneinfo
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func openTemp(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mallgrid.db")
+	db, err := Open(path, Options{LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db, path
+}
+
+func TestOpen_RecordsSchemaVersion(t *testing.T) {
+	db, _ := openTemp(t)
+	got, err := db.SchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != SchemaVersion {
+		t.Errorf("schema version = %d; want %d", got, SchemaVersion)
+	}
+}
+
+func TestOpen_LockedFile(t *testing.T) {
+	_, path := openTemp(t)
+	start := time.Now()
+	_, err := Open(path, Options{LockTimeout: 150 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: err = %v; want ErrLocked", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("second Open waited %v; want about the 150ms lock timeout", waited)
+	}
+}
+
+func TestOpen_SchemaTooNew(t *testing.T) {
+	db, path := openTemp(t)
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open of a newer file: err = %v; want ErrSchemaTooNew", err)
+	}
+}
+
+func TestCommitCycle_RoundTripAcrossReopen(t *testing.T) {
+	db, path := openTemp(t)
+	t0 := time.Date(2026, 11, 27, 10, 7, 0, 0, time.UTC)
+	cycle := Cycle{
+		Readings: []Reading{
+			{Meter: "M-101", Time: t0, ImportWh: 123456, Values: map[string]float64{"voltage_a": 229.5, "power": 3120}, Relay: "closed"},
+			{Meter: "M-102", Time: t0, ImportWh: 99, Values: map[string]float64{"power": 0}, Relay: "open"},
+		},
+		Energy: []IntervalEnergy{
+			{Meter: "M-101", Time: t0, Wh: 40},
+			{Meter: "M-101", Time: t0.Add(5 * time.Minute), Wh: 2}, // same slot 10:00-10:15
+			{Meter: "M-101", Time: t0.Add(10 * time.Minute), Wh: 7}, // next slot
+		},
+	}
+	if err := db.CommitCycle(cycle); err != nil {
+		t.Fatalf("CommitCycle: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+
+	latest, err := db.LatestReadings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range cycle.Readings {
+		got := latest[want.Meter]
+		if !got.Time.Equal(want.Time) || got.ImportWh != want.ImportWh || got.Relay != want.Relay || !reflect.DeepEqual(got.Values, want.Values) {
+			t.Errorf("latest %s = %+v; want %+v", want.Meter, got, want)
+		}
+	}
+	slots, err := db.Intervals("M-101", t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Interval{
+		{Start: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), Wh: 42},
+		{Start: time.Date(2026, 11, 27, 10, 15, 0, 0, time.UTC), Wh: 7},
+	}
+	if len(slots) != len(want) {
+		t.Fatalf("intervals = %+v; want %+v", slots, want)
+	}
+	for i := range want {
+		if !slots[i].Start.Equal(want[i].Start) || slots[i].Wh != want[i].Wh {
+			t.Errorf("interval %d = %+v; want %+v", i, slots[i], want[i])
+		}
+	}
+}
+
+// A cycle that fails part-way must leave nothing behind: readings and
+// energy of one cycle are one transaction.
+func TestCommitCycle_AllOrNothing(t *testing.T) {
+	db, _ := openTemp(t)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	err := db.CommitCycle(Cycle{
+		Readings: []Reading{{Meter: "M-1", Time: t0, ImportWh: 5}},
+		Energy: []IntervalEnergy{
+			{Meter: "M-1", Time: t0, Wh: 5},
+			{Meter: "", Time: t0, Wh: 1}, // bbolt refuses an empty key
+		},
+	})
+	if err == nil {
+		t.Fatal("CommitCycle with an empty meter id succeeded; want an error")
+	}
+	latest, err := db.LatestReadings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest) != 0 {
+		t.Errorf("after a failed cycle latest = %v; want nothing", latest)
+	}
+	slots, err := db.Intervals("M-1", t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(slots) != 0 {
+		t.Errorf("after a failed cycle intervals = %v; want none", slots)
+	}
+}
+
+func TestIntervalStart_Shanghai(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := IntervalStart(time.Date(2026, 1, 1, 0, 14, 59, 0, sh))
+	want := time.Date(2026, 1, 1, 0, 0, 0, 0, sh)
+	if !got.Equal(want) {
+		t.Errorf("IntervalStart = %v; want %v", got, want)
+	}
+}
