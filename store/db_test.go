@@ -73,7 +73,7 @@ func TestCommitCycle_RoundTripAcrossReopen(t *testing.T) {
 		},
 		Energy: []IntervalEnergy{
 			{Meter: "M-101", Time: t0, Wh: 40},
-			{Meter: "M-101", Time: t0.Add(5 * time.Minute), Wh: 2}, // same slot 10:00-10:15
+			{Meter: "M-101", Time: t0.Add(5 * time.Minute), Wh: 2},  // same slot 10:00-10:15
 			{Meter: "M-101", Time: t0.Add(10 * time.Minute), Wh: 7}, // next slot
 		},
 	}
