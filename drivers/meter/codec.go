@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // Decode returns the value register r holds in data (the register bytes as
@@ -31,7 +32,7 @@ func Decode(r Register, data []byte) (float64, error) {
 	case Uint32:
 		v = float64(binary.BigEndian.Uint32(raw))
 	case Float32:
-		v = float64(math.Float32frombits(binary.BigEndian.Uint32(raw)))
+		v = shortest32(math.Float32frombits(binary.BigEndian.Uint32(raw)))
 	case Float64:
 		v = math.Float64frombits(binary.BigEndian.Uint64(raw))
 	}
@@ -61,6 +62,18 @@ func Encode(r Register, v float64) []byte {
 		binary.BigEndian.PutUint64(buf, math.Float64bits(raw))
 	}
 	return ordered(buf, r.WordOrder, r.ByteOrder)
+}
+
+// shortest32 widens f to the float64 of its shortest decimal form, so a
+// meter's 0.95 reads as 0.95, not 0.949999988, and a counter of 31.057 kWh
+// as exactly 31.057 before it is rounded to Wh.
+func shortest32(f float32) float64 {
+	var buf [32]byte
+	v, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
+	if err != nil { // unreachable for a finite float32; NaN is caught by the caller
+		return float64(f)
+	}
+	return v
 }
 
 func scale(r Register) float64 {

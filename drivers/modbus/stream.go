@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -133,3 +134,18 @@ func (s *netStream) discardInput() error {
 }
 
 func (s *netStream) Close() error { return s.conn.Close() }
+
+// OpenLine opens the serial device of an RTU Config as a raw byte stream,
+// for the slave side of a line: a simulator serving meters on a real port.
+// Reads return within 100 ms with 0, io.EOF when nothing arrives.
+func OpenLine(c Config) (io.ReadWriteCloser, error) {
+	d := c.withDefaults()
+	if d.Kind != RTU {
+		return nil, fmt.Errorf("open line: %q is not a serial port", d.Address)
+	}
+	s, err := openSerial(d)
+	if err != nil {
+		return nil, fmt.Errorf("open line %s: %w", d.Address, err)
+	}
+	return s.port, nil
+}

@@ -1,0 +1,38 @@
+# mallgrid — prepaid electricity gateway. `make run` and `make test` need only Go.
+GO          ?= go
+BIN         := bin/mallgrid
+VERSION     := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+LISTEN      ?= 127.0.0.1:8080
+
+.PHONY: build run test test-e2e lint bench clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mallgrid
+
+# The simulated mall of `mallgrid demo`: simulated meters on pseudo-terminals,
+# a temporary database, the status page on http://$(LISTEN)/.
+run: build
+	./$(BIN) demo --listen $(LISTEN)
+
+# Unit and integration tests: real bbolt files, real pseudo-terminals, real
+# sockets. Only Go is needed.
+test:
+	$(GO) test -race -count=1 -timeout 5m ./...
+
+# Tests that need Debian tools (mbpoll, chromium): .ci/run installs them.
+# They are the tests named TestE2E*, built with the e2e tag.
+test-e2e:
+	$(GO) test -race -count=1 -tags e2e -run 'TestE2E' -timeout 20m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
+
+clean:
+	rm -rf bin

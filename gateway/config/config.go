@@ -1,0 +1,266 @@
+package config
+
+import (
+	"time"
+	// The gateway box may lack /usr/share/zoneinfo; site.timezone must load
+	// the same way there as on the technician's laptop.
+	_ "time/tzdata"
+
+	"mallgrid/drivers/meter"
+)
+
+// Config is a loaded, validated configuration. Load and Parse return it only
+// when the file had no problem; it is read-only afterwards and safe to share
+// between goroutines.
+type Config struct {
+	Site    Site     `yaml:"site"`
+	Storage Storage  `yaml:"storage"`
+	HTTP    HTTP     `yaml:"http"`
+	Log     Log      `yaml:"log"`
+	Buses   []Bus    `yaml:"buses"`
+	Models  []Model  `yaml:"models"`
+	Meters  []Meter  `yaml:"meters"`
+	Tenants []Tenant `yaml:"tenants"`
+
+	// Location is Site.Timezone loaded.
+	Location *time.Location `yaml:"-"`
+	// Catalogue holds the built-in meter models plus Models.
+	Catalogue *meter.Catalogue `yaml:"-"`
+}
+
+// Site names the installation.
+type Site struct {
+	Name     string `yaml:"name"`     // required
+	Timezone string `yaml:"timezone"` // IANA name; tariffs and protected hours use it
+	Currency string `yaml:"currency"` // ISO 4217 code
+}
+
+// Storage says where the bbolt database lives.
+type Storage struct {
+	Path string `yaml:"path"`
+	// LockTimeout bounds the wait for the database's file lock; without it a
+	// second gateway on the same file would hang forever.
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+}
+
+// HTTP configures the status page and JSON API.
+type HTTP struct {
+	Listen string  `yaml:"listen"` // host:port; an empty host listens on all interfaces
+	Users  []User  `yaml:"users"`
+	Tokens []Token `yaml:"tokens"`
+}
+
+// User is a control-room login.
+type User struct {
+	Name         string `yaml:"name"`
+	Role         string `yaml:"role"`          // RoleAdmin, RoleOperator or RoleViewer
+	PasswordHash string `yaml:"password_hash"` // bcrypt
+}
+
+func (u *User) setDefaults() { u.Role = RoleViewer }
+
+// Token is an API bearer token, kept only as the hex SHA-256 of the token.
+type Token struct {
+	Name   string `yaml:"name"`
+	Role   string `yaml:"role"`
+	SHA256 string `yaml:"sha256"`
+}
+
+func (t *Token) setDefaults() { t.Role = RoleViewer }
+
+// Roles of users and tokens.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleViewer   = "viewer"
+)
+
+// Log configures the logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // json or console
+}
+
+// Bus is one Modbus line: a serial port, a Modbus TCP server, or an
+// RTU-over-TCP converter. One goroutine owns it.
+type Bus struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // BusRTU, BusTCP or BusRTUOverTCP
+	Port string `yaml:"port"` // device path for rtu, host:port otherwise
+	// Baud, Parity, StopBits and RS485 apply to rtu buses only; an rtu+tcp
+	// converter keeps its own serial settings.
+	Baud     int    `yaml:"baud"`
+	Parity   string `yaml:"parity"` // N, E or O
+	StopBits int    `yaml:"stop_bits"`
+	RS485    bool   `yaml:"rs485"` // set TIOCSRS485 on the port
+	// Timeout is the reply deadline of one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// Pause is the quiet time between two requests on this bus.
+	Pause time.Duration `yaml:"pause"`
+	// Interval is the target time between two polls of one meter.
+	Interval time.Duration `yaml:"interval"`
+}
+
+// Bus types.
+const (
+	BusRTU        = "rtu"
+	BusTCP        = "tcp"
+	BusRTUOverTCP = "rtu+tcp"
+)
+
+func (b *Bus) setDefaults() {
+	b.Type = BusRTU
+	b.Baud = 9600
+	b.Parity = "E" // the KPM33B's factory setting is 8E1
+	b.StopBits = 1
+	b.Timeout = 500 * time.Millisecond
+	b.Pause = 20 * time.Millisecond
+	b.Interval = 10 * time.Second
+}
+
+// Model is a custom meter model as the technician writes it. Load turns each
+// into a *meter.Model in Config.Catalogue.
+type Model struct {
+	Name       string     `yaml:"name"`
+	Title      string     `yaml:"title"`
+	Manual     string     `yaml:"manual"`
+	MaxGap     int        `yaml:"max_gap"`
+	Registers  []Register `yaml:"registers"`
+	Unreadable []Span     `yaml:"unreadable"`
+	Relay      *Relay     `yaml:"relay"`
+}
+
+func (m *Model) setDefaults() { m.MaxGap = meter.DefaultMaxGap }
+
+// Register is one value of a custom model; see meter.Register.
+type Register struct {
+	Quantity  string  `yaml:"quantity"`
+	Address   int     `yaml:"address"`
+	Function  int     `yaml:"function"`
+	Type      string  `yaml:"type"`
+	WordOrder string  `yaml:"word_order"`
+	ByteOrder string  `yaml:"byte_order"`
+	Scale     float64 `yaml:"scale"`
+	// Unit defaults to the quantity's own unit (kWh for energy, W for power…).
+	Unit string `yaml:"unit"`
+}
+
+func (r *Register) setDefaults() {
+	r.Function = int(meter.ReadHolding)
+	r.WordOrder = string(meter.Big)
+	r.ByteOrder = string(meter.Big)
+	r.Scale = 1
+}
+
+// Span is an inclusive range of register addresses a read must not cover.
+type Span struct {
+	From int `yaml:"from"`
+	To   int `yaml:"to"`
+}
+
+// Relay says how a custom model's load-control relay is switched.
+type Relay struct {
+	Coil       int            `yaml:"coil"`
+	RemoteMode *RegisterWrite `yaml:"remote_mode"`
+}
+
+// RegisterWrite is a block of holding registers written before switching.
+type RegisterWrite struct {
+	Address int   `yaml:"address"`
+	Values  []int `yaml:"values"`
+}
+
+// Meter is one metering point on a bus.
+type Meter struct {
+	ID      string `yaml:"id"`
+	Bus     string `yaml:"bus"`
+	Address int    `yaml:"address"` // Modbus slave address, 1..247
+	Model   string `yaml:"model"`
+	Role    string `yaml:"role"`   // TenantMeter, PublicMeter or MainMeter
+	Tenant  string `yaml:"tenant"` // set exactly when Role is TenantMeter
+	CTRatio int    `yaml:"ct_ratio"`
+	PTRatio int    `yaml:"pt_ratio"`
+	// RatedCurrent in amperes is what load alarms compare against.
+	RatedCurrent int `yaml:"rated_current"`
+}
+
+// Meter roles: a tenant's own supply, a public area whose energy is shared
+// out, or the mall's incoming supply.
+const (
+	TenantMeter = "tenant"
+	PublicMeter = "public"
+	MainMeter   = "main"
+)
+
+func (m *Meter) setDefaults() {
+	m.Role = TenantMeter
+	m.CTRatio = 1
+	m.PTRatio = 1
+	m.RatedCurrent = 60
+}
+
+// Tenant is a shop, restaurant or office that buys power in advance.
+type Tenant struct {
+	ID           string    `yaml:"id"`
+	Name         string    `yaml:"name"`
+	Category     string    `yaml:"category"`
+	AreaM2       float64   `yaml:"area_m2"`
+	CreditRating string    `yaml:"credit_rating"`
+	Tariff       string    `yaml:"tariff"`
+	Contacts     []Contact `yaml:"contacts"`
+}
+
+func (t *Tenant) setDefaults() {
+	t.Category = "retail"
+	t.CreditRating = "A"
+	t.Tariff = "standard"
+}
+
+// Contact is someone warned before a tenant's credit runs out.
+type Contact struct {
+	Name  string `yaml:"name"`
+	Phone string `yaml:"phone"`
+	Email string `yaml:"email"`
+}
+
+// sectionDefaults returns the defaults of the top-level sections, the keys
+// that environment variables may override.
+func sectionDefaults() Config {
+	return Config{
+		Site:    Site{Timezone: "Asia/Shanghai", Currency: "CNY"},
+		Storage: Storage{Path: "/var/lib/mallgrid/mallgrid.db", LockTimeout: 5 * time.Second},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		Log:     Log{Level: "info", Format: "json"},
+	}
+}
+
+// Bus returns the bus called name.
+func (c *Config) Bus(name string) (Bus, bool) {
+	for _, b := range c.Buses {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Bus{}, false
+}
+
+// MetersOn returns the meters on bus, in file order, or nil if there are none.
+func (c *Config) MetersOn(bus string) []Meter {
+	var ms []Meter
+	for _, m := range c.Meters {
+		if m.Bus == bus {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// Tenant returns the tenant whose id is id.
+func (c *Config) Tenant(id string) (Tenant, bool) {
+	for _, t := range c.Tenants {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Tenant{}, false
+}

@@ -1,0 +1,34 @@
+// Package config loads the technician's YAML file strictly and validates
+// it, reporting every problem at once.
+//
+// The contract is the one `mallgrid config check` shows: a file either
+// loads into a *Config, or every problem in it comes back as a *Problems,
+// each Problem printing as
+//
+//	FILE:LINE: key: problem
+//
+// sorted by line, where key is a path like buses[1].parity,
+// meters[3].bus or models[0].registers[2].type. Unknown keys (anywhere,
+// with a "did you mean"), duplicate keys, values of the wrong type, missing
+// required values, values out of range or outside their allowed set,
+// duplicate names and ids, two meters at one (bus, address), and references
+// to an unknown bus, model or tenant are each one problem. A custom model
+// must also pass meter.Model.Validate. A key whose value did not decode gets
+// that one problem and no more.
+//
+// Every key has a default (see configs/mallgrid.example.yaml, which
+// documents them all); a key left out or written with no value takes it.
+//
+// Layering, lowest first: defaults, the file, environment variables. The
+// scalar keys of the top-level sections (site, storage, http.listen, log)
+// can be overridden by MALLGRID_<SECTION>_<KEY>, e.g. MALLGRID_HTTP_LISTEN,
+// MALLGRID_STORAGE_PATH, MALLGRID_LOG_LEVEL; an empty variable counts as
+// unset. A bad value from the environment is reported without a line and
+// names the variable: "FILE: http.listen: env MALLGRID_HTTP_LISTEN: …".
+// Other MALLGRID_ variables are left alone: the CLI may have its own.
+//
+// The file is decoded by walking go.yaml.in/yaml/v3's node tree, because
+// viper's UnmarshalExact knows no line numbers and yaml's KnownFields stops
+// at the first problem. viper does the layering, one viper.New() per load:
+// the package keeps no state between calls, and Load may run concurrently.
+package config

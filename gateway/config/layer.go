@@ -1,0 +1,129 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts the environment variables that override the file:
+// MALLGRID_<SECTION>_<KEY>, e.g. MALLGRID_HTTP_LISTEN or
+// MALLGRID_STORAGE_LOCK_TIMEOUT. Only the scalar keys of the top-level
+// sections (site, storage, http, log) can be overridden; lists cannot.
+const EnvPrefix = "MALLGRID_"
+
+// layeredKey is a key that defaults and environment variables layer over
+// the file.
+type layeredKey struct {
+	key   string // site.name
+	env   string // MALLGRID_SITE_NAME
+	index []int  // field index path in Config
+}
+
+// layeredKeys derives the layered keys from the Config type, so a key added
+// to a section gets its default layering and its variable with no more code.
+func layeredKeys() []layeredKey {
+	var keys []layeredKey
+	t := reflect.TypeOf(Config{})
+	for i := range t.NumField() {
+		sec := t.Field(i)
+		secName := yamlName(sec)
+		if secName == "" || sec.Type.Kind() != reflect.Struct {
+			continue
+		}
+		for j := range sec.Type.NumField() {
+			f := sec.Type.Field(j)
+			name := yamlName(f)
+			switch f.Type.Kind() {
+			case reflect.Slice, reflect.Struct, reflect.Pointer, reflect.Map:
+				continue
+			}
+			if name == "" {
+				continue
+			}
+			key := secName + "." + name
+			env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+			keys = append(keys, layeredKey{key: key, env: env, index: []int{i, j}})
+		}
+	}
+	return keys
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" {
+		return ""
+	}
+	return name
+}
+
+// layer sets cfg's layered keys from, lowest first: the defaults, the file
+// (the values the decoder accepted), and env. A variable whose value does
+// not decode is a problem naming it; an empty variable counts as unset, as
+// viper does with its own environment lookup.
+//
+// viper's AutomaticEnv reads the process environment; env is a parameter
+// here (tests, the CLI's view of it), so the variables are matched against
+// the known keys and given to viper as overrides.
+func layer(cfg *Config, r *report, env []string) {
+	v := viper.New()
+	keys := layeredKeys()
+	defaults := reflect.ValueOf(sectionDefaults())
+	cv := reflect.ValueOf(cfg).Elem()
+	file := make(map[string]any)
+	for _, k := range keys {
+		v.SetDefault(k.key, defaults.FieldByIndex(k.index).Interface())
+		if r.set[k.key] && !r.bad[k.key] {
+			sec, name, _ := strings.Cut(k.key, ".")
+			m, _ := file[sec].(map[string]any)
+			if m == nil {
+				m = make(map[string]any)
+				file[sec] = m
+			}
+			m[name] = cv.FieldByIndex(k.index).Interface()
+		}
+	}
+	// MergeConfigMap documents an error but never returns one in v1.21;
+	// if it ever does, the file's values are lost, so say so.
+	if err := v.MergeConfigMap(file); err != nil {
+		r.whole(0, "cannot layer the file over the defaults: %v", err)
+	}
+
+	vars := environ(env)
+	for _, k := range keys {
+		s := vars[k.env]
+		if s == "" {
+			continue
+		}
+		r.env[k.key] = k.env
+		delete(r.bad, k.key) // the variable replaces a bad file value
+		nv := reflect.New(cv.FieldByIndex(k.index).Type()).Elem()
+		if msg := decodeScalar(&yaml.Node{Kind: yaml.ScalarNode, Value: s}, nv); msg != "" {
+			r.add(k.key, "%s", msg)
+			r.bad[k.key] = true
+			continue
+		}
+		v.Set(k.key, nv.Interface())
+	}
+
+	for _, k := range keys {
+		f := cv.FieldByIndex(k.index)
+		if val := reflect.ValueOf(v.Get(k.key)); val.IsValid() && val.Type() == f.Type() {
+			f.Set(val)
+		}
+	}
+}
+
+// environ turns a list like os.Environ() into a map; a later entry wins,
+// as with exec.Cmd's Env.
+func environ(env []string) map[string]string {
+	vars := make(map[string]string)
+	for _, kv := range env {
+		if name, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, EnvPrefix) {
+			vars[name] = val
+		}
+	}
+	return vars
+}

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/modbus"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// Options are what Run needs besides the configuration.
+type Options struct {
+	Config  *config.Config
+	Log     zerolog.Logger
+	Version string
+	// Now is the clock; nil means time.Now. Tests pass a fake.
+	Now func() time.Time
+	// Listener, if set, serves HTTP instead of Config.HTTP.Listen.
+	Listener net.Listener
+	// Ready, if set, is called once HTTP is listening, with its address.
+	Ready func(addr net.Addr)
+}
+
+// Run runs the gateway until ctx is cancelled. It returns nil after a clean
+// shutdown, or the error that kept it from starting.
+func Run(ctx context.Context, opts Options) error {
+	cfg := opts.Config
+	log := opts.Log
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error().Err(err).Msg("close database")
+		}
+	}()
+	lv := newLive(cfg, opts.Version, db.Path(), now)
+	pipe, err := newPipeline(db, lv, log)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	srv, err := web.New(lv, log)
+	if err != nil {
+		return err
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+		}
+	}
+
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	var buses sync.WaitGroup
+	for _, b := range cfg.Buses {
+		buses.Add(1)
+		go func() {
+			defer buses.Done()
+			runBus(pollCtx, cfg, b, pipe, lv, log.With().Str("bus", b.Name).Logger(), now)
+		}()
+	}
+
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(httpCtx, ln) }()
+	log.Info().Str("site", cfg.Site.Name).Str("http", ln.Addr().String()).Int("buses", len(cfg.Buses)).
+		Int("meters", len(cfg.Meters)).Msg("gateway running")
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		runErr = err
+		httpDone <- nil
+	}
+	// Shutdown order: polling first (each bus finishes and commits its
+	// cycle), then HTTP, then the database (deferred above).
+	stopPolling()
+	buses.Wait()
+	stopHTTP()
+	if err := <-httpDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	log.Info().Msg("gateway stopped")
+	return runErr
+}
+
+// runBus opens the bus's transport and polls it until ctx ends. A port that
+// cannot be opened (an unplugged USB adapter) is retried, with a capped
+// backoff, rather than stopping the whole gateway.
+func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline, lv *live, log zerolog.Logger, now func() time.Time) {
+	var meters []poll.Meter
+	for _, m := range cfg.MetersOn(b.Name) {
+		model, err := cfg.Catalogue.Lookup(m.Model)
+		if err != nil { // config validation makes this unreachable
+			log.Error().Str("meter", m.ID).Err(err).Msg("meter skipped")
+			continue
+		}
+		meters = append(meters, poll.Meter{ID: m.ID, Address: byte(m.Address), Model: model})
+	}
+	retry := time.Second
+	for {
+		t, err := modbus.Open(transportConfig(b))
+		if err == nil {
+			defer t.Close()
+			sink := cycleSink{pipe: pipe, lv: lv}
+			sched, err := poll.New(poll.Config{Bus: b.Name, Interval: b.Interval, Pause: b.Pause, Now: now, Log: log}, t, meters, sink)
+			if err != nil {
+				log.Error().Err(err).Msg("bus not started")
+				return
+			}
+			lv.setScheduler(b.Name, sched)
+			if err := sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error().Err(err).Msg("bus stopped")
+			}
+			return
+		}
+		log.Error().Err(err).Dur("retry_in", retry).Msg("cannot open bus")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, time.Minute)
+	}
+}
+
+// cycleSink commits a cycle and notes its timing for the status page.
+type cycleSink struct {
+	pipe *pipeline
+	lv   *live
+}
+
+func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
+	s.pipe.Cycle(ctx, c)
+	s.lv.cycleDone(c.Bus, c.Start, c.End)
+}
+
+func transportConfig(b config.Bus) modbus.Config {
+	c := modbus.Config{
+		Kind:     modbus.Kind(b.Type),
+		Address:  b.Port,
+		Baud:     b.Baud,
+		StopBits: b.StopBits,
+		RS485:    b.RS485,
+		Timeout:  b.Timeout,
+	}
+	if b.Parity != "" {
+		c.Parity = b.Parity[0]
+	}
+	return c
+}

@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// allowed says which of our packages a package may import (DESIGN.md:
+// cmd → gateway/... → {store, billing, drivers/...}; store → billing;
+// billing and drivers import nothing of ours, but drivers/sim may import
+// drivers/meter). Keys and values are paths below the module; a key ending
+// in "/" covers every package under it.
+var allowed = []struct {
+	from string
+	may  func(to string) bool
+}{
+	{"cmd/", func(to string) bool { return !strings.HasPrefix(to, "cmd/") }},
+	{"gateway", func(to string) bool { return lowerLayer(to) || strings.HasPrefix(to, "gateway/") }},
+	{"gateway/", func(to string) bool { return lowerLayer(to) || (strings.HasPrefix(to, "gateway/")) }},
+	{"store", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
+	{"store/", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
+	{"billing", func(to string) bool { return strings.HasPrefix(to, "billing/") }},
+	{"billing/", func(to string) bool { return strings.HasPrefix(to, "billing/") }},
+	{"drivers/sim", func(to string) bool { return to == "drivers/meter" }},
+	{"drivers/", func(to string) bool { return false }},
+	{"configs", func(to string) bool { return false }},
+}
+
+func lowerLayer(to string) bool {
+	for _, p := range []string{"store", "billing", "drivers", "configs"} {
+		if to == p || strings.HasPrefix(to, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func rule(pkg string) func(string) bool {
+	for _, r := range allowed {
+		if pkg == r.from || (strings.HasSuffix(r.from, "/") && strings.HasPrefix(pkg, r.from)) {
+			return r.may
+		}
+	}
+	return nil
+}
+
+// TestImportDirection parses every non-test Go file of the module and fails
+// on an import that goes up or sideways against DESIGN.md.
+func TestImportDirection(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const module = "mallgrid/"
+	checked := 0
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		may := rule(pkg)
+		for _, imp := range f.Imports {
+			to, _ := strconv.Unquote(imp.Path.Value)
+			if !strings.HasPrefix(to, module) {
+				continue
+			}
+			to = strings.TrimPrefix(to, module)
+			checked++
+			if may == nil {
+				t.Errorf("%s: package %s has no import rule; add it to allowed", path, pkg)
+				continue
+			}
+			if !may(to) {
+				t.Errorf("%s: %s imports %s against the layering of DESIGN.md", path, pkg, to)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no imports of our own packages found; the walk is broken")
+	}
+}
+
+func TestImportRule_RejectsUpwardImports(t *testing.T) {
+	bad := []struct{ from, to string }{
+		{"billing", "store"}, {"store", "gateway"}, {"drivers/modbus", "drivers/meter"},
+		{"drivers/meter", "gateway/config"}, {"gateway/web", "cmd/mallgrid"}, {"store", "drivers/meter"},
+	}
+	for _, b := range bad {
+		if may := rule(b.from); may != nil && may(b.to) {
+			t.Errorf("rule allows %s → %s; want it refused", b.from, b.to)
+		}
+	}
+	good := []struct{ from, to string }{
+		{"cmd/mallgrid", "gateway"}, {"gateway", "store"}, {"gateway/poll", "drivers/modbus"},
+		{"store", "billing"}, {"drivers/sim", "drivers/meter"}, {"gateway", "configs"},
+	}
+	for _, g := range good {
+		if may := rule(g.from); may == nil || !may(g.to) {
+			t.Errorf("rule refuses %s → %s; want it allowed", g.from, g.to)
+		}
+	}
+}

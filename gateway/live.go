@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// live is the gateway's in-memory picture for the web layer: the latest
+// committed reading of every meter plus each bus's polling state. It
+// implements web.Source.
+type live struct {
+	cfg     *config.Config
+	version string
+	dbPath  string
+	started time.Time
+	now     func() time.Time
+
+	mu     sync.Mutex
+	latest map[string]store.Reading
+	buses  map[string]*busState
+}
+
+type busState struct {
+	cfg       config.Bus
+	sched     *poll.Scheduler // nil while the port cannot be opened
+	lastCycle time.Time
+	cycleDur  time.Duration
+	openErr   string
+}
+
+func newLive(cfg *config.Config, version, dbPath string, now func() time.Time) *live {
+	lv := &live{cfg: cfg, version: version, dbPath: dbPath, started: now(), now: now,
+		latest: make(map[string]store.Reading), buses: make(map[string]*busState)}
+	for _, b := range cfg.Buses {
+		lv.buses[b.Name] = &busState{cfg: b}
+	}
+	return lv
+}
+
+func (lv *live) restore(r store.Reading) { lv.update(r) }
+
+func (lv *live) update(r store.Reading) {
+	lv.mu.Lock()
+	lv.latest[r.Meter] = r
+	lv.mu.Unlock()
+}
+
+func (lv *live) setScheduler(bus string, s *poll.Scheduler) {
+	lv.mu.Lock()
+	lv.buses[bus].sched = s
+	lv.mu.Unlock()
+}
+
+func (lv *live) cycleDone(bus string, start, end time.Time) {
+	lv.mu.Lock()
+	b := lv.buses[bus]
+	b.lastCycle, b.cycleDur = end, end.Sub(start)
+	lv.mu.Unlock()
+}
+
+// pollStatus gathers every scheduler's per-meter state.
+func (lv *live) pollStatus() map[string]poll.MeterStatus {
+	lv.mu.Lock()
+	scheds := make([]*poll.Scheduler, 0, len(lv.buses))
+	for _, b := range lv.buses {
+		if b.sched != nil {
+			scheds = append(scheds, b.sched)
+		}
+	}
+	lv.mu.Unlock()
+	out := make(map[string]poll.MeterStatus)
+	for _, s := range scheds {
+		for _, st := range s.Status() {
+			out[st.ID] = st
+		}
+	}
+	return out
+}
+
+// Meters implements web.Source.
+func (lv *live) Meters() []web.MeterView {
+	ps := lv.pollStatus()
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	out := make([]web.MeterView, 0, len(lv.cfg.Meters))
+	for _, m := range lv.cfg.Meters {
+		st := ps[m.ID]
+		v := web.MeterView{
+			ID: m.ID, Bus: m.Bus, Address: m.Address, Model: m.Model, Role: m.Role, Tenant: m.Tenant,
+			Online: st.Online,
+			Values: map[string]web.Value{},
+			Relay:  web.RelayView{Desired: "auto", Actual: meter.RelayUnknown.String()},
+			Stats: web.StatsView{
+				Requests: st.Stats.Requests, Errors: st.Stats.Errors, LastError: st.Stats.LastError,
+				P50MS: float64(st.Stats.P50.Microseconds()) / 1000, P99MS: float64(st.Stats.P99.Microseconds()) / 1000,
+			},
+		}
+		if v.Stats.Errors == nil {
+			v.Stats.Errors = map[string]int64{}
+		}
+		if !st.Stats.LastSeen.IsZero() {
+			t := st.Stats.LastSeen
+			v.Stats.LastSeen = &t
+		}
+		if r, ok := lv.latest[m.ID]; ok {
+			t := r.Time
+			v.ReadingTime = &t
+			v.ImportKWh = formatKWh(r.ImportWh)
+			v.Relay.Actual = r.Relay
+			for q, val := range r.Values {
+				v.Values[q] = web.Value{Value: val, Unit: meter.Quantity(q).Unit()}
+			}
+			if v.Stats.LastSeen == nil { // restored from the database, not yet polled
+				v.Stats.LastSeen = &t
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Status implements web.Source.
+func (lv *live) Status() web.StatusView {
+	meters := lv.Meters()
+	online := make(map[string]int)
+	s := web.StatusView{Site: lv.cfg.Site.Name, Version: lv.version, Started: lv.started, Now: lv.now(), Database: lv.dbPath}
+	for _, m := range meters {
+		if m.Online {
+			online[m.Bus]++
+			s.Counts.Online++
+		}
+	}
+	s.Counts.Meters = len(meters)
+	s.Counts.Offline = s.Counts.Meters - s.Counts.Online
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	for _, b := range lv.cfg.Buses {
+		bs := lv.buses[b.Name]
+		s.Buses = append(s.Buses, web.BusView{
+			Name: b.Name, Type: b.Type, Port: b.Port, Meters: len(lv.cfg.MetersOn(b.Name)), Online: online[b.Name],
+			LastCycle: bs.lastCycle, CycleMS: bs.cycleDur.Milliseconds(),
+		})
+	}
+	return s
+}
+
+// formatKWh writes Wh as a kWh decimal string without passing through a float.
+func formatKWh(wh int64) string {
+	sign := ""
+	if wh < 0 {
+		sign, wh = "-", -wh
+	}
+	return fmt.Sprintf("%s%d.%03d", sign, wh/1000, wh%1000)
+}

@@ -1,0 +1,349 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/meter"
+	"mallgrid/drivers/modbus"
+)
+
+// Defaults for a Config's zero values.
+const (
+	DefaultInterval   = 10 * time.Second
+	DefaultMaxBackoff = 5 * time.Minute
+)
+
+// Meter is one meter on the bus.
+type Meter struct {
+	ID      string
+	Address byte
+	Model   *meter.Model
+}
+
+// Result is the outcome of reading one meter in a cycle.
+type Result struct {
+	Meter   string
+	Reading meter.Reading // Meter and Time set; meaningful only when Err is nil
+	Err     error
+}
+
+// Cycle is one pass over the bus's meters. Meters being backed off are not
+// in Results.
+type Cycle struct {
+	Bus        string
+	Start, End time.Time
+	Results    []Result
+}
+
+// Sink receives each completed cycle on the bus goroutine. It must not keep
+// the Cycle's slices after it returns.
+type Sink interface {
+	Cycle(ctx context.Context, c Cycle)
+}
+
+// Config tunes a Scheduler.
+type Config struct {
+	Bus        string
+	Interval   time.Duration // target time between two polls of a meter; 0 means DefaultInterval
+	Pause      time.Duration // quiet time between two requests on the bus
+	MaxBackoff time.Duration // longest wait between probes of an absent meter; 0 means DefaultMaxBackoff
+	Now        func() time.Time
+	Log        zerolog.Logger
+}
+
+// MeterStatus is a meter's polling state for status pages.
+type MeterStatus struct {
+	ID        string
+	Online    bool
+	NextProbe time.Time // zero unless the meter is being backed off
+	Stats     Stats
+}
+
+// Scheduler owns one bus. Run is its only goroutine to touch the transport.
+type Scheduler struct {
+	cfg    Config
+	t      *modbus.Transport
+	meters []*polled
+	byID   map[string]*polled
+	sink   Sink
+	lane   chan *command
+	lastTx time.Time // bus goroutine only
+
+	mu sync.Mutex // guards the status fields of every polled
+}
+
+type polled struct {
+	Meter
+	plan   meter.Plan
+	client *modbus.Client
+
+	// Bus goroutine only.
+	timeouts  int // consecutive timed-out reads
+	nextProbe time.Time
+
+	// Guarded by Scheduler.mu.
+	stats         meterStats
+	statusProbeAt time.Time
+}
+
+type command struct {
+	meter  *polled
+	closed bool
+	done   chan relayResult
+}
+
+type relayResult struct {
+	state meter.RelayState
+	err   error
+}
+
+// New returns a Scheduler for the meters on transport t. Each meter's read
+// plan is computed once here.
+func New(cfg Config, t *modbus.Transport, meters []Meter, sink Sink) (*Scheduler, error) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Scheduler{cfg: cfg, t: t, sink: sink, byID: make(map[string]*polled), lane: make(chan *command, 64)}
+	for _, m := range meters {
+		if m.Model == nil {
+			return nil, fmt.Errorf("bus %s: meter %s has no model", cfg.Bus, m.ID)
+		}
+		if _, dup := s.byID[m.ID]; dup {
+			return nil, fmt.Errorf("bus %s: meter %s listed twice", cfg.Bus, m.ID)
+		}
+		p := &polled{Meter: m, plan: meter.NewPlan(m.Model), client: t.Client(m.Address)}
+		s.meters = append(s.meters, p)
+		s.byID[m.ID] = p
+	}
+	return s, nil
+}
+
+// Run polls the bus until ctx is cancelled. It returns nil on cancel.
+func (s *Scheduler) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		start := s.cfg.Now()
+		c := s.cycle(ctx, start)
+		if len(c.Results) > 0 {
+			// The cycle's readings are committed even when shutdown began
+			// during the cycle: what was read is not thrown away.
+			s.sink.Cycle(context.WithoutCancel(ctx), c)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := s.cfg.Interval - s.cfg.Now().Sub(start)
+		if wait < 0 {
+			wait = 0
+		}
+		timer.Reset(wait)
+	idle:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case cmd := <-s.lane:
+				s.execute(ctx, cmd)
+			case <-timer.C:
+				break idle
+			}
+		}
+	}
+}
+
+func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
+	c := Cycle{Bus: s.cfg.Bus, Start: start, Results: make([]Result, 0, len(s.meters))}
+	for _, p := range s.meters {
+		if ctx.Err() != nil {
+			break
+		}
+		if now := s.cfg.Now(); now.Before(p.nextProbe) {
+			continue
+		}
+		rd, err := s.readMeter(ctx, p)
+		if ctx.Err() != nil && err != nil {
+			break // cancelled mid-read: not a meter fault
+		}
+		s.backoff(p, err)
+		c.Results = append(c.Results, Result{Meter: p.ID, Reading: rd, Err: err})
+	}
+	c.End = s.cfg.Now()
+	return c
+}
+
+func (s *Scheduler) readMeter(ctx context.Context, p *polled) (meter.Reading, error) {
+	io := &paced{s: s, p: p, serveLane: true}
+	rd, err := meter.Read(ctx, io, p.plan)
+	if err != nil {
+		return meter.Reading{}, fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, err)
+	}
+	if p.Model.Relay != nil {
+		state, err := meter.ReadRelay(ctx, io, p.Model)
+		if err != nil {
+			return meter.Reading{}, fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, err)
+		}
+		rd.Relay = state
+	}
+	rd.Meter = p.ID
+	rd.Time = s.cfg.Now()
+	return rd, nil
+}
+
+// backoff spaces out probes of a meter that does not answer at all, so a
+// dead meter costs its bus one timeout per probe, not one per cycle. Other
+// errors (CRC, exceptions) mean the meter is there and it is polled as usual.
+func (s *Scheduler) backoff(p *polled, err error) {
+	switch {
+	case err == nil:
+		p.timeouts = 0
+		p.nextProbe = time.Time{}
+	case errors.Is(err, modbus.ErrTimeout):
+		p.timeouts++
+		if p.timeouts < 2 {
+			break // one miss may be noise: try again next cycle
+		}
+		wait := s.cfg.Interval << min(p.timeouts-2, 16)
+		if wait > s.cfg.MaxBackoff || wait <= 0 {
+			wait = s.cfg.MaxBackoff
+		}
+		p.nextProbe = s.cfg.Now().Add(wait)
+		s.cfg.Log.Debug().Str("bus", s.cfg.Bus).Str("meter", p.ID).Dur("next_probe_in", wait).Msg("meter not answering; backing off")
+	}
+	s.mu.Lock()
+	p.statusProbeAt = p.nextProbe
+	s.mu.Unlock()
+}
+
+// SwitchRelay queues a relay command on the bus's priority lane and waits
+// for its result: it runs before the next poll transaction. closed=true
+// restores power. The state returned is the one read back from the meter.
+func (s *Scheduler) SwitchRelay(ctx context.Context, meterID string, closed bool) (meter.RelayState, error) {
+	p, ok := s.byID[meterID]
+	if !ok {
+		return meter.RelayUnknown, fmt.Errorf("bus %s: no meter %s", s.cfg.Bus, meterID)
+	}
+	cmd := &command{meter: p, closed: closed, done: make(chan relayResult, 1)}
+	select {
+	case s.lane <- cmd:
+	case <-ctx.Done():
+		return meter.RelayUnknown, ctx.Err()
+	}
+	select {
+	case r := <-cmd.done:
+		return r.state, r.err
+	case <-ctx.Done():
+		return meter.RelayUnknown, ctx.Err()
+	}
+}
+
+func (s *Scheduler) execute(ctx context.Context, cmd *command) {
+	io := &paced{s: s, p: cmd.meter, serveLane: false}
+	state, err := meter.SwitchRelay(ctx, io, cmd.meter.Model, cmd.closed)
+	if err != nil {
+		err = fmt.Errorf("meter %s addr %d: %w", cmd.meter.ID, cmd.meter.Address, err)
+	}
+	s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", cmd.meter.ID).Bool("close", cmd.closed).
+		Stringer("relay", state).AnErr("error", err).Msg("relay command")
+	cmd.done <- relayResult{state: state, err: err}
+}
+
+// serveLane runs queued relay commands before the next poll transaction.
+func (s *Scheduler) serveLane(ctx context.Context) {
+	for {
+		select {
+		case cmd := <-s.lane:
+			s.execute(ctx, cmd)
+		default:
+			return
+		}
+	}
+}
+
+// Status returns every meter's polling state.
+func (s *Scheduler) Status() []MeterStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	out := make([]MeterStatus, 0, len(s.meters))
+	for _, p := range s.meters {
+		st := p.stats.snapshot()
+		out = append(out, MeterStatus{
+			ID:        p.ID,
+			Online:    !st.LastSeen.IsZero() && now.Sub(st.LastSeen) <= 3*s.cfg.Interval,
+			NextProbe: p.statusProbeAt,
+			Stats:     st,
+		})
+	}
+	return out
+}
+
+// paced runs one meter's transactions with the bus's pause between
+// requests, serving the relay lane first when allowed, and records stats.
+// It implements meter.RegisterReader and meter.CoilSwitcher.
+type paced struct {
+	s         *Scheduler
+	p         *polled
+	serveLane bool
+}
+
+func (io *paced) tx(ctx context.Context, op func() error) error {
+	s := io.s
+	if io.serveLane {
+		s.serveLane(ctx)
+	}
+	if wait := s.cfg.Pause - time.Since(s.lastTx); wait > 0 && !s.lastTx.IsZero() {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	start := time.Now()
+	err := op()
+	s.lastTx = time.Now()
+	if ctx.Err() != nil && err != nil {
+		return err
+	}
+	s.mu.Lock()
+	io.p.stats.record(s.lastTx.Sub(start), modbus.ErrorKind(err), err, s.cfg.Now())
+	s.mu.Unlock()
+	return err
+}
+
+func (io *paced) ReadHoldingRegisters(ctx context.Context, address, quantity uint16) (b []byte, err error) {
+	err = io.tx(ctx, func() error { b, err = io.p.client.ReadHoldingRegisters(ctx, address, quantity); return err })
+	return b, err
+}
+
+func (io *paced) ReadInputRegisters(ctx context.Context, address, quantity uint16) (b []byte, err error) {
+	err = io.tx(ctx, func() error { b, err = io.p.client.ReadInputRegisters(ctx, address, quantity); return err })
+	return b, err
+}
+
+func (io *paced) ReadCoils(ctx context.Context, address, quantity uint16) (b []byte, err error) {
+	err = io.tx(ctx, func() error { b, err = io.p.client.ReadCoils(ctx, address, quantity); return err })
+	return b, err
+}
+
+func (io *paced) WriteSingleCoil(ctx context.Context, address uint16, on bool) error {
+	return io.tx(ctx, func() error { return io.p.client.WriteSingleCoil(ctx, address, on) })
+}
+
+func (io *paced) WriteMultipleRegisters(ctx context.Context, address uint16, values []uint16) error {
+	return io.tx(ctx, func() error { return io.p.client.WriteMultipleRegisters(ctx, address, values) })
+}

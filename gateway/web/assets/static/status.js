@@ -1,0 +1,54 @@
+// Refreshes the meter table from the JSON API every two seconds, so the
+// control room sees live values without reloading the page.
+(function () {
+  "use strict";
+  function fmt(m, q, digits) {
+    var v = m.values && m.values[q];
+    return v ? v.value.toFixed(digits) : "—";
+  }
+  function ago(t) {
+    if (!t) { return "never"; }
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(t)) / 1000));
+    return s + "s ago";
+  }
+  function set(row, cls, text) {
+    var cell = row.querySelector("td." + cls);
+    if (cell && cell.textContent !== text) { cell.textContent = text; }
+  }
+  function update(meters) {
+    var online = 0;
+    meters.forEach(function (m) {
+      var row = document.getElementById("meter-" + m.id);
+      if (!row) { return; }
+      if (m.online) { online++; }
+      row.className = m.online ? "online" : "offline";
+      set(row, "state", m.online ? "online" : "offline");
+      var relay = row.querySelector("td.relay");
+      relay.className = "relay relay-" + m.relay.actual;
+      relay.textContent = m.relay.actual;
+      set(row, "import", m.import_kwh || "—");
+      set(row, "power", fmt(m, "power", 0));
+      set(row, "voltage", [fmt(m, "voltage_a", 1), fmt(m, "voltage_b", 1), fmt(m, "voltage_c", 1)].join(" / "));
+      set(row, "current", [fmt(m, "current_a", 1), fmt(m, "current_b", 1), fmt(m, "current_c", 1)].join(" / "));
+      set(row, "pf", fmt(m, "pf", 3));
+      set(row, "freq", fmt(m, "frequency", 2));
+      set(row, "seen", ago(m.stats.last_seen));
+    });
+    document.getElementById("count-online").textContent = online;
+    var off = document.getElementById("count-offline");
+    off.textContent = meters.length - online;
+    off.className = meters.length - online ? "bad" : "";
+    var now = new Date();
+    var upd = document.getElementById("updated");
+    upd.textContent = now.toTimeString().slice(0, 8);
+    upd.setAttribute("datetime", now.toISOString());
+  }
+  function poll() {
+    fetch("/api/v1/meters", { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(update)
+      .catch(function () { /* the gateway restarts or the link drops: try again */ })
+      .finally(function () { setTimeout(poll, 2000); });
+  }
+  setTimeout(poll, 2000);
+})();

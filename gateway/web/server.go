@@ -1,0 +1,161 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Server is the control room's HTTP server.
+type Server struct {
+	src  Source
+	log  zerolog.Logger
+	page *template.Template
+	mux  *http.ServeMux
+}
+
+// New returns a Server reading from src.
+func New(src Source, log zerolog.Logger) (*Server, error) {
+	page, err := template.New("status.html").Funcs(template.FuncMap{
+		"fmtValue": formatValue,
+		"ago":      ago,
+	}).ParseFS(assets, "assets/status.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: parse templates: %w", err)
+	}
+	s := &Server{src: src, log: log, page: page, mux: http.NewServeMux()}
+	static, err := fs.Sub(assets, "assets/static")
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /{$}", s.statusPage)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /api/v1/status", s.apiStatus)
+	s.mux.HandleFunc("GET /api/v1/meters", s.apiMeters)
+	s.mux.HandleFunc("GET /api/v1/meters/{id}", s.apiMeter)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s, nil
+}
+
+// Handler returns the server's routes, for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve answers on ln until ctx is cancelled, then shuts down, giving open
+// requests (an SSE stream, a slow client) at most a second.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: %w", err)
+	}
+	return nil
+}
+
+type pageData struct {
+	Status StatusView
+	Meters []MeterView
+}
+
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.page.Execute(w, pageData{Status: s.src.Status(), Meters: s.src.Meters()}); err != nil {
+		s.log.Error().Err(err).Msg("render status page")
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.src.Status())
+}
+
+func (s *Server) apiMeters(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.src.Meters())
+}
+
+func (s *Server) apiMeter(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, m := range s.src.Meters() {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, m)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no meter %q", id))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// writeError is every API error: a status and a reason a person can act on.
+func writeError(w http.ResponseWriter, code int, reason string) {
+	writeJSON(w, code, map[string]string{"error": reason})
+}
+
+func formatValue(m MeterView, q string) string {
+	v, ok := m.Values[q]
+	if !ok {
+		return "—"
+	}
+	switch v.Unit {
+	case "":
+		return fmt.Sprintf("%.3f", v.Value)
+	case "Hz":
+		return fmt.Sprintf("%.2f", v.Value)
+	case "W":
+		return fmt.Sprintf("%.0f", v.Value)
+	}
+	return fmt.Sprintf("%.1f", v.Value)
+}
+
+func ago(t *time.Time, now time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(*t).Round(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	return d.String() + " ago"
+}

@@ -1,0 +1,79 @@
+package web
+
+import "time"
+
+// Source is what the web layer reads. The gateway implements it.
+type Source interface {
+	Status() StatusView
+	Meters() []MeterView
+}
+
+// StatusView is GET /api/v1/status.
+type StatusView struct {
+	Site     string     `json:"site"`
+	Version  string     `json:"version"`
+	Started  time.Time  `json:"started"`
+	Now      time.Time  `json:"now"`
+	Buses    []BusView  `json:"buses"`
+	Counts   CountsView `json:"counts"`
+	Database string     `json:"database"`
+}
+
+// BusView is one bus in StatusView.
+type BusView struct {
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Port      string    `json:"port"`
+	Meters    int       `json:"meters"`
+	Online    int       `json:"online"`
+	LastCycle time.Time `json:"last_cycle"`
+	CycleMS   int64     `json:"cycle_ms"` // duration of the last cycle
+}
+
+// CountsView totals the meters.
+type CountsView struct {
+	Meters  int `json:"meters"`
+	Online  int `json:"online"`
+	Offline int `json:"offline"`
+}
+
+// MeterView is one meter in GET /api/v1/meters.
+type MeterView struct {
+	ID      string `json:"id"`
+	Bus     string `json:"bus"`
+	Address int    `json:"address"`
+	Model   string `json:"model"`
+	Role    string `json:"role"`
+	Tenant  string `json:"tenant,omitempty"`
+	Online  bool   `json:"online"`
+	// ReadingTime is when the values below were read; nil before the first read.
+	ReadingTime *time.Time `json:"reading_time"`
+	// ImportKWh is the billing counter as a decimal string ("1234.567"),
+	// exact to the Wh: energy never passes through a float here.
+	ImportKWh string           `json:"import_kwh"`
+	Values    map[string]Value `json:"values"`
+	Relay     RelayView        `json:"relay"`
+	Stats     StatsView        `json:"stats"`
+}
+
+// Value is a measurement with its unit.
+type Value struct {
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
+// RelayView is a meter's relay: what enforcement wants and what the meter says.
+type RelayView struct {
+	Desired string `json:"desired"` // closed | open | auto (no decision yet)
+	Actual  string `json:"actual"`  // closed | open | unknown
+}
+
+// StatsView is a meter's polling statistics.
+type StatsView struct {
+	Requests  int64            `json:"requests"`
+	Errors    map[string]int64 `json:"errors"`
+	LastSeen  *time.Time       `json:"last_seen"`
+	LastError string           `json:"last_error,omitempty"`
+	P50MS     float64          `json:"latency_p50_ms"`
+	P99MS     float64          `json:"latency_p99_ms"`
+}
