@@ -46,15 +46,11 @@ func TestMeter_Energy(t *testing.T) {
 	}{
 		{"1 kW for an hour", 1000, true, t0, time.Hour, 1000, 0, [4]int64{0, 0, 1000, 0}},
 		{"relay open stops energy", 1000, false, t0, time.Hour, 0, 0, [4]int64{}},
-		{"half Wh twice is one Wh", 1, true, t0, time.Hour, 1, 0, [4]int64{0, 0, 1, 0}},
+		{"1 W: remainders below 1 Wh add up", 1, true, t0, time.Hour, 1, 0, [4]int64{0, 0, 1, 0}},
 		{"export counts apart", -500, true, t0, 2 * time.Hour, 0, 1000, [4]int64{}},
+		// 18–19 peak, 19–21 sharp.
 		{"rates split by hour", 3600, true, t0.Add(6 * time.Hour), 3 * time.Hour,
-			10800, 0, [4]int64{3600, 0, 3600, 3600}}, // 18–19 peak? no: 18:00 is peak
-	}
-	// Fix the last case's expectation from the rate table rather than by hand.
-	tests[4].wantRates = [4]int64{}
-	for h := 18; h < 21; h++ {
-		tests[4].wantRates[rateAt(time.Date(2025, 3, 12, h, 0, 0, 0, time.UTC))] += 3600
+			10800, 0, [4]int64{7200, 3600, 0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,7 +40,8 @@ func TestParse_Problems(t *testing.T) {
 		// The file as a whole.
 		{"empty file", doc(""), "t.yaml:1: file is empty; want a mapping with site, buses, meters…"},
 		{"only comments", doc("# nothing yet"), "t.yaml:1: file is empty; want a mapping with site, buses, meters…"},
-		{"not YAML", doc(head, "buses: [{name: b1"), "t.yaml:2: not YAML: did not find expected ',' or ']'"},
+		{"not YAML", doc(head, "buses: [{name: b1, port: /dev/ttyUSB0}]", "meters: id: M-1"),
+			"t.yaml:3: not YAML: mapping values are not allowed in this context"},
 		{"tab indent", doc("site:", "\tname: M"),
 			"t.yaml:2: not YAML: found character that cannot start any token (indent with spaces: YAML does not allow tabs)"},
 		{"not a mapping", doc("- site", "- buses"), "t.yaml:1: want a mapping of keys, got a list"},
@@ -260,22 +261,22 @@ func TestParse_Problems(t *testing.T) {
 
 func TestParse_AllProblemsInOneRun(t *testing.T) {
 	file := doc(
-		"site:", //                                      1
-		"  timezone: Mars/Olympus", //                   2: bad zone; name missing (reported at site:, line 1)
-		"buses:", //                                     3
-		"  - name: b1", //                               4
-		"    port: /dev/ttyUSB0", //                     5
-		"    parity: X", //                              6: not N/E/O
-		"    baud: fast", //                             7: not an integer
-		"meters:", //                                    8
-		"  - id: M-1", //                                9
-		"    bus: b2", //                               10: unknown bus
-		"    address: 1", //                            11
-		"    model: kpm33b", //                         12
-		"    tenant: T-1", //                           13
-		"    tarif: standard", //                       14: unknown key
+		"site:",                    // 1
+		"  timezone: Mars/Olympus", // 2: bad zone; name missing (reported at site:, line 1)
+		"buses:",                   // 3
+		"  - name: b1",             // 4
+		"    port: /dev/ttyUSB0",   // 5
+		"    parity: X",            // 6: not N/E/O
+		"    baud: fast",           // 7: not an integer
+		"meters:",                  // 8
+		"  - id: M-1",              // 9
+		"    bus: b2",              // 10: unknown bus
+		"    address: 1",           // 11
+		"    model: kpm33b",        // 12
+		"    tenant: T-1",          // 13
+		"    rated_curent: 60",     // 14: unknown key
 		"  - {id: M-1, bus: b1, address: 0, model: x, tenant: T-1}", // 15: duplicate id, address, model
-		"tenants: [{id: T-1, name: Shop}]", //          16
+		"tenants: [{id: T-1, name: Shop}]",                          // 16
 	)
 	want := []string{
 		"t.yaml:1: site.name: required, not set",
@@ -283,7 +284,7 @@ func TestParse_AllProblemsInOneRun(t *testing.T) {
 		`t.yaml:6: buses[0].parity: want one of N, E, O, got "X"`,
 		`t.yaml:7: buses[0].baud: want an integer, got "fast"`,
 		`t.yaml:10: meters[0].bus: unknown bus "b2" (buses: b1)`,
-		"t.yaml:14: meters[0].tarif: unknown key (did you mean tariff?)",
+		"t.yaml:14: meters[0].rated_curent: unknown key (did you mean rated_current?)",
 		`t.yaml:15: meters[1].id: duplicate meter id "M-1" (first at line 9)`,
 		"t.yaml:15: meters[1].address: want 1..247, got 0",
 		`t.yaml:15: meters[1].model: unknown model "x" (models: kpm33b)`,
@@ -301,18 +302,20 @@ func TestParse_AllProblemsInOneRun(t *testing.T) {
 	}
 }
 
-// minimal is the smallest file that loads: everything else is a default.
-var minimal = doc(
-	"site: {name: Mall}",
-	"buses: [{name: b1, port: /dev/ttyUSB0}]",
-	"models: [{name: mine, registers: [{quantity: import_kwh, address: 0, type: uint32}]}]",
-	"meters: [{id: M-1, bus: b1, address: 1, model: mine, tenant: T-1}]",
-	"tenants: [{id: T-1, name: Shop}]",
-	"http: {users: [{name: ann, password_hash: $2b$10$GpDviQJehiJPXHenOvSob.HU0H5h.uzdR5LmWPmkAASC7CUzeo19q}]}",
-)
+// minimal returns the smallest file that loads: everything else is a default.
+func minimal() []byte {
+	return doc(
+		"site: {name: Mall}",
+		"buses: [{name: b1, port: /dev/ttyUSB0}]",
+		"models: [{name: mine, registers: [{quantity: import_kwh, address: 0, type: uint32}]}]",
+		"meters: [{id: M-1, bus: b1, address: 1, model: mine, tenant: T-1}]",
+		"tenants: [{id: T-1, name: Shop}]",
+		"http: {users: [{name: ann, password_hash: $2b$10$GpDviQJehiJPXHenOvSob.HU0H5h.uzdR5LmWPmkAASC7CUzeo19q}]}",
+	)
+}
 
 func TestParse_Defaults(t *testing.T) {
-	cfg, err := Parse("t.yaml", minimal, nil)
+	cfg, err := Parse("t.yaml", minimal(), nil)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -456,7 +459,7 @@ func TestParse_EnvProblems(t *testing.T) {
 // The environment is a parameter: the process's own must not leak in.
 func TestParse_IgnoresProcessEnv(t *testing.T) {
 	t.Setenv("MALLGRID_LOG_LEVEL", "debug")
-	cfg, err := Parse("t.yaml", minimal, nil)
+	cfg, err := Parse("t.yaml", minimal(), nil)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -556,7 +559,7 @@ func TestParse_Concurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := Parse("t.yaml", minimal, []string{"MALLGRID_LOG_LEVEL=debug"}); err != nil {
+			if _, err := Parse("t.yaml", minimal(), []string{"MALLGRID_LOG_LEVEL=debug"}); err != nil {
 				t.Errorf("Parse: %v", err)
 			}
 		}()
