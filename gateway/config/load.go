@@ -85,13 +85,23 @@ func parseYAML(r *report, data []byte) *yaml.Node {
 		return nil
 	}
 	// A second document would be silently ignored: the technician would
-	// edit a part of the file that changes nothing.
-	var next yaml.Node
-	if err := dec.Decode(&next); err != nil && !errors.Is(err, io.EOF) {
-		line, msg := yamlError(err)
-		r.whole(line, "not YAML: %s", msg)
-	} else if err == nil {
-		r.whole(next.Line, "a second YAML document; the file must hold one")
+	// edit a part of the file that changes nothing. An empty one (a
+	// trailing ---) holds nothing to ignore.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			line, msg := yamlError(err)
+			r.whole(line, "not YAML: %s", msg)
+			break
+		}
+		if len(next.Content) > 0 && !isNull(next.Content[0]) {
+			r.whole(next.Line, "a second YAML document; the file must hold one")
+			break
+		}
 	}
 	return root
 }

@@ -45,7 +45,7 @@ func TestParse_Problems(t *testing.T) {
 		{"tab indent", doc("site:", "\tname: M"),
 			"t.yaml:2: not YAML: found character that cannot start any token (indent with spaces: YAML does not allow tabs)"},
 		{"not a mapping", doc("- site", "- buses"), "t.yaml:1: want a mapping of keys, got a list"},
-		{"second document", doc(head, bus, "---", "site: {name: N}"), "t.yaml:3: a second YAML document; the file must hold one"},
+		{"second document", doc(head, bus, "---", "", "---", "site: {name: N}"), "t.yaml:5: a second YAML document; the file must hold one"},
 
 		// Unknown and duplicate keys.
 		{"unknown section", doc(head, bus, "tarifs: {}"),
@@ -565,4 +565,13 @@ func TestParse_Concurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A trailing --- (an empty second document) holds nothing that would be
+// ignored, so it is no problem.
+func TestParse_TrailingDocumentMarker(t *testing.T) {
+	file := append(minimal(), "---\n# nothing here\n"...)
+	if _, err := Parse("t.yaml", file, nil); err != nil {
+		t.Errorf("got %v; want no problem", err)
+	}
 }

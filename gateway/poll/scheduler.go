@@ -90,7 +90,12 @@ type polled struct {
 	// Guarded by Scheduler.mu.
 	stats         meterStats
 	statusProbeAt time.Time
+	failedReads   int // consecutive reads that failed, any error
 }
+
+// offlineAfter is how many reads in a row must fail before a meter shows as
+// offline: one bad frame on a noisy line is not an outage.
+const offlineAfter = 2
 
 type command struct {
 	meter  *polled
@@ -224,6 +229,11 @@ func (s *Scheduler) backoff(p *polled, err error) {
 	}
 	s.mu.Lock()
 	p.statusProbeAt = p.nextProbe
+	if err == nil {
+		p.failedReads = 0
+	} else {
+		p.failedReads++
+	}
 	s.mu.Unlock()
 }
 
@@ -276,13 +286,12 @@ func (s *Scheduler) serveLane(ctx context.Context) {
 func (s *Scheduler) Status() []MeterStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
 	out := make([]MeterStatus, 0, len(s.meters))
 	for _, p := range s.meters {
 		st := p.stats.snapshot()
 		out = append(out, MeterStatus{
 			ID:        p.ID,
-			Online:    !st.LastSeen.IsZero() && now.Sub(st.LastSeen) <= 3*s.cfg.Interval,
+			Online:    !st.LastSeen.IsZero() && p.failedReads < offlineAfter,
 			NextProbe: p.statusProbeAt,
 			Stats:     st,
 		})

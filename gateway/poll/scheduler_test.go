@@ -1,0 +1,200 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/meter"
+	"mallgrid/drivers/modbus"
+	"mallgrid/drivers/sim"
+)
+
+type captureSink struct {
+	mu     sync.Mutex
+	cycles []Cycle
+}
+
+func (s *captureSink) Cycle(_ context.Context, c Cycle) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cycles = append(s.cycles, c)
+}
+
+func (s *captureSink) snapshot() []Cycle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Cycle(nil), s.cycles...)
+}
+
+// bus serves simulated KPM33Bs at present on a pseudo-terminal and returns
+// a scheduler for meters at every address in polled.
+func bus(t *testing.T, cfg Config, present []uint8, polled []uint8) (*Scheduler, map[uint8]*sim.Meter, *captureSink) {
+	t.Helper()
+	sb, err := sim.NewBus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sims := make(map[uint8]*sim.Meter)
+	for _, a := range present {
+		m, err := sim.NewMeter(meter.KPM33B(), a, sim.WithProfile(sim.Constant(2000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.Add(m); err != nil {
+			t.Fatal(err)
+		}
+		sims[a] = m
+	}
+	pty, err := sim.NewPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sb.ServeRTU(ctx, pty.Master) }()
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: 150 * time.Millisecond, Quiet: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tr.Close()
+		cancel()
+		<-done
+		pty.Close()
+	})
+	var meters []Meter
+	for _, a := range polled {
+		meters = append(meters, Meter{ID: "M" + string('0'+a), Address: a, Model: meter.KPM33B()})
+	}
+	cfg.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	sink := &captureSink{}
+	s, err := New(cfg, tr, meters, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, sims, sink
+}
+
+func runFor(t *testing.T, s *Scheduler) (stop func() time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	var once sync.Once
+	var took time.Duration
+	stop = func() time.Duration {
+		once.Do(func() {
+			start := time.Now()
+			cancel()
+			if err := <-errc; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			took = time.Since(start)
+		})
+		return took
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// An absent meter is backed off: after two misses it is probed ever more
+// rarely, while its neighbours are read every cycle.
+func TestScheduler_BacksOffAbsentMeter(t *testing.T) {
+	s, _, sink := bus(t, Config{Bus: "t", Interval: 100 * time.Millisecond, MaxBackoff: time.Hour}, []uint8{1, 2}, []uint8{1, 2, 3})
+	stop := runFor(t, s)
+	time.Sleep(2 * time.Second)
+	if took := stop(); took > time.Second {
+		t.Errorf("Run took %v to stop; want well under a second", took)
+	}
+	cycles := sink.snapshot()
+	if len(cycles) < 5 {
+		t.Fatalf("only %d cycles in 2s", len(cycles))
+	}
+	tries := map[string]int{}
+	for _, c := range cycles {
+		for _, r := range c.Results {
+			tries[r.Meter]++
+			if r.Meter != "M3" && r.Err != nil {
+				t.Errorf("present meter %s failed: %v", r.Meter, r.Err)
+			}
+			if r.Meter == "M3" && !errors.Is(r.Err, modbus.ErrTimeout) {
+				t.Errorf("absent meter: err = %v; want ErrTimeout", r.Err)
+			}
+		}
+	}
+	if tries["M1"] != len(cycles) || tries["M2"] != len(cycles) {
+		t.Errorf("present meters read %d and %d times in %d cycles; want every cycle", tries["M1"], tries["M2"], len(cycles))
+	}
+	// Probes at cycle 1, 2, then after 1, 2, 4, … intervals: far fewer than cycles.
+	if tries["M3"] > 5 || tries["M3"] >= len(cycles) {
+		t.Errorf("absent meter probed %d times in %d cycles; want it backed off", tries["M3"], len(cycles))
+	}
+	for _, st := range s.Status() {
+		if st.ID == "M3" && (st.Online || st.NextProbe.IsZero()) {
+			t.Errorf("M3 status = %+v; want offline with a next probe time", st)
+		}
+		if st.ID == "M1" && (!st.Online || st.Stats.Requests == 0 || st.Stats.P50 <= 0) {
+			t.Errorf("M1 status = %+v; want online with latency stats", st)
+		}
+	}
+}
+
+// A relay command jumps the queue: it is carried out while the bus is being
+// polled, the relay is read back, and the simulated load really drops.
+func TestScheduler_RelayCommandJumpsTheQueue(t *testing.T) {
+	present := []uint8{1, 2, 3, 4, 5, 6}
+	s, sims, _ := bus(t, Config{Bus: "t", Interval: 10 * time.Millisecond}, present, present)
+	runFor(t, s)
+	time.Sleep(200 * time.Millisecond) // the bus is busy polling
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	state, err := s.SwitchRelay(ctx, "M4", false)
+	if err != nil || state != meter.RelayOpen {
+		t.Fatalf("SwitchRelay(M4, open) = %v, %v; want open", state, err)
+	}
+	took := time.Since(start)
+	if snap := sims[4].Snapshot(); snap.RelayClosed || snap.Power != 0 {
+		t.Errorf("simulated M4 after cut-off: relay closed %v, power %v W; want open, 0", snap.RelayClosed, snap.Power)
+	}
+	// Three transactions of its own (mode, coil, read back) plus at most
+	// the poll transaction on the wire; on a pty each is a few ms.
+	if took > 500*time.Millisecond {
+		t.Errorf("relay command took %v while polling; want it to jump the queue", took)
+	}
+	if _, err := s.SwitchRelay(ctx, "M9", true); err == nil {
+		t.Error("SwitchRelay on an unknown meter succeeded")
+	}
+}
+
+func TestScheduler_RelayCommandHonoursContext(t *testing.T) {
+	s, _, _ := bus(t, Config{Bus: "t"}, []uint8{1}, []uint8{1})
+	// Run is not started: nobody serves the lane.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.SwitchRelay(ctx, "M1", false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("SwitchRelay with nobody polling: err = %v; want DeadlineExceeded", err)
+	}
+}
+
+func TestStats_Percentiles(t *testing.T) {
+	var s meterStats
+	now := time.Unix(0, 0)
+	for i := 1; i <= 100; i++ {
+		s.record(time.Duration(i)*time.Millisecond, "", nil, now)
+	}
+	s.record(0, "timeout", modbus.ErrTimeout, now)
+	got := s.snapshot()
+	if got.P50 != 50*time.Millisecond || got.P99 != 99*time.Millisecond {
+		t.Errorf("p50, p99 = %v, %v; want 50ms, 99ms", got.P50, got.P99)
+	}
+	if got.Requests != 101 || got.Errors["timeout"] != 1 || got.LastError == "" {
+		t.Errorf("stats = %+v", got)
+	}
+}
