@@ -32,7 +32,6 @@ type busState struct {
 	sched     *poll.Scheduler // nil while the port cannot be opened
 	lastCycle time.Time
 	cycleDur  time.Duration
-	openErr   string
 }
 
 func newLive(cfg *config.Config, version, dbPath string, now func() time.Time) *live {

@@ -22,7 +22,7 @@ func newConfigCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cmd.Printf("%s: ok (%d buses, %d meters, %d tenants)\n", file, len(cfg.Buses), len(cfg.Meters), len(cfg.Tenants))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d buses, %d meters, %d tenants)\n", file, len(cfg.Buses), len(cfg.Meters), len(cfg.Tenants))
 			return nil
 		},
 	}

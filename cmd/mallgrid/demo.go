@@ -1,7 +1,7 @@
 package main
 
 import (
-	"os"
+	"fmt"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -19,12 +19,12 @@ func newDemoCmd() *cobra.Command {
 		Short: "Run a simulated mall: simulated meters, a temporary database, the status page",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: "15:04:05"}).
+			log := zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05"}).
 				With().Timestamp().Logger().Level(zerolog.InfoLevel)
 			return gateway.Demo(cmd.Context(), gateway.DemoOptions{
 				Listen: listen, Log: log, Version: version, Fast: fast,
 				Ready: func(url string) {
-					cmd.Printf("mallgrid demo: status page on %s (Ctrl-C to stop)\n", url)
+					fmt.Fprintf(cmd.OutOrStdout(), "mallgrid demo: status page on %s (Ctrl-C to stop)\n", url)
 				},
 			})
 		},

@@ -121,7 +121,7 @@ func newMeterRelayCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("relay %s at address %d: %w", args[0], addr, err)
 			}
-			cmd.Printf("relay of %s at address %d is %s (read back)\n", m.Name, addr, state)
+			fmt.Fprintf(cmd.OutOrStdout(), "relay of %s at address %d is %s (read back)\n", m.Name, addr, state)
 			return nil
 		},
 	}
@@ -168,12 +168,12 @@ func newMeterScanCmd() *cobra.Command {
 			for _, f := range found {
 				switch {
 				case f.Model != "":
-					cmd.Printf("%3d  %-8s import %s kWh\n", f.Address, f.Model, f.Import)
+					fmt.Fprintf(cmd.OutOrStdout(), "%3d  %-8s import %s kWh\n", f.Address, f.Model, f.Import)
 				default:
-					cmd.Printf("%3d  ?         %s\n", f.Address, f.Note)
+					fmt.Fprintf(cmd.OutOrStdout(), "%3d  ?         %s\n", f.Address, f.Note)
 				}
 			}
-			cmd.Printf("%d of %d addresses answered\n", len(found), to-from+1)
+			fmt.Fprintf(cmd.OutOrStdout(), "%d of %d addresses answered\n", len(found), to-from+1)
 			return err
 		},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +29,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.Println("mallgrid", version)
+			fmt.Fprintln(cmd.OutOrStdout(), "mallgrid", version)
 			return nil
 		},
 	}

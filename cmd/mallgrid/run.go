@@ -1,7 +1,7 @@
 package main
 
 import (
-	"os"
+	"io"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -21,7 +21,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: newLogger(cfg.Log), Version: version})
+			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: newLogger(cfg.Log, cmd.OutOrStdout()), Version: version})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "/etc/mallgrid/mallgrid.yaml", "configuration file")
@@ -31,16 +31,16 @@ func newRunCmd() *cobra.Command {
 // newLogger builds the daemon's logger: JSON lines (what journald stores) or
 // human-readable console output without colour or time, since journald adds
 // its own timestamp.
-func newLogger(c config.Log) zerolog.Logger {
+func newLogger(c config.Log, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
 	var log zerolog.Logger
 	if c.Format == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stdout, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}})
 	} else {
-		log = zerolog.New(os.Stdout).With().Timestamp().Logger()
+		log = zerolog.New(w).With().Timestamp().Logger()
 	}
 	return log.Level(level)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -37,9 +36,9 @@ func newSimCmd() *cobra.Command {
 				Port:     pf.Port.Port,
 				Listen:   listen,
 				WireBaud: wireBaud,
-				Log:      zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: "15:04:05"}).With().Timestamp().Logger(),
+				Log:      zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05"}).With().Timestamp().Logger(),
 				Ready: func(where string) {
-					cmd.Printf("mallgrid sim: %d %s meter(s) at address %s on %s\n", len(addrs), model, joinInts(addrs), where)
+					fmt.Fprintf(cmd.OutOrStdout(), "mallgrid sim: %d %s meter(s) at address %s on %s\n", len(addrs), model, joinInts(addrs), where)
 				},
 			}
 			if pf.Port.Port != "" {

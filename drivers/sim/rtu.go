@@ -17,8 +17,10 @@ import (
 // It returns nil when ctx is cancelled, and the stream's error (io.EOF, a
 // pty's EIO) when reading or writing fails. A stream that takes read
 // deadlines (*os.File of a pty opened by NewPTY or os.OpenFile, net.Conn)
-// stops within moments of the cancel; one that does not (io.Pipe) is closed
-// on cancel, since nothing else interrupts its Read.
+// stops within moments of the cancel. A serial port with a read timeout
+// (tarm/serial), whose idle reads return 0, io.EOF after waiting, is read
+// as a silent line and stops within one timeout. Any other stream (io.Pipe)
+// is closed on cancel, since nothing else interrupts its Read.
 func (b *Bus) ServeRTU(ctx context.Context, rw io.ReadWriter) error {
 	return b.serveStream(ctx, rw, rtuFramer{})
 }

@@ -289,3 +289,50 @@ func TestServeRTU_StreamEnds(t *testing.T) {
 		t.Fatal("ServeRTU still running after its stream closed")
 	}
 }
+
+// timeoutPort behaves as tarm/serial with a read timeout: an idle Read
+// waits, then returns 0, io.EOF. It has no deadlines and no Close.
+type timeoutPort struct {
+	in      chan []byte
+	out     chan []byte
+	pending []byte
+}
+
+func (p *timeoutPort) Read(b []byte) (int, error) {
+	if len(p.pending) == 0 {
+		select {
+		case p.pending = <-p.in:
+		case <-time.After(100 * time.Millisecond):
+			return 0, io.EOF
+		}
+	}
+	n := copy(b, p.pending)
+	p.pending = p.pending[n:]
+	return n, nil
+}
+
+func (p *timeoutPort) Write(b []byte) (int, error) {
+	p.out <- append([]byte(nil), b...)
+	return len(b), nil
+}
+
+func TestServeRTU_SerialReadTimeout(t *testing.T) {
+	clk := newFakeClock(t0)
+	bus, err := NewBus(newTestMeter(t, 1, clk))
+	if err != nil {
+		t.Fatalf("NewBus: %v", err)
+	}
+	port := &timeoutPort{in: make(chan []byte, 1), out: make(chan []byte, 1)}
+	stop := serve(t, func(ctx context.Context) error { return bus.ServeRTU(ctx, port) })
+	time.Sleep(350 * time.Millisecond) // several idle timeouts
+	port.in <- testFrame(1, pdu16(3, 0x0001, 1)...)
+	select {
+	case got := <-port.out:
+		if want := testFrame(1, 3, 2, 0, 1); !bytes.Equal(got, want) {
+			t.Errorf("reply: got % X; want % X", got, want)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no reply after idle read timeouts; want the port still served")
+	}
+	stop() // returns by itself within a read timeout: the port cannot be closed
+}

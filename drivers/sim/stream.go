@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,10 @@ const (
 	// idlePoll bounds every read, so a stream whose deadline could not be
 	// moved on cancel is still noticed within this time.
 	idlePoll = 250 * time.Millisecond
+	// timeoutEOF is how long a Read must have waited before its 0, io.EOF
+	// is taken for a serial driver's read timeout rather than the end of
+	// the stream; tarm/serial's shortest timeout is 100 ms.
+	timeoutEOF = 10 * time.Millisecond
 	// writeTimeout bounds a reply's write: a master that stops reading
 	// must not hold the simulator. A reply that times out is lost, as one
 	// nobody listens to on a line.
@@ -70,6 +75,11 @@ type server struct {
 
 	errMu sync.Mutex
 	err   error // the first write error
+
+	// selfWaking is set once a stream without read deadlines has shown
+	// that its Read returns on its own (a serial port's read timeout):
+	// then cancelling need not close it.
+	selfWaking atomic.Bool
 }
 
 // serveStream reads requests from rw and answers them until ctx is
@@ -116,8 +126,16 @@ func (b *Bus) serveStream(ctx context.Context, rw io.ReadWriter, f framer) error
 				return nil
 			}
 		}
+		began := time.Now()
 		n, err := rw.Read(chunk)
 		now := time.Now()
+		if s.rd == nil && n == 0 && errors.Is(err, io.EOF) && now.Sub(began) >= timeoutEOF {
+			// A serial port with a read timeout (tarm/serial: VTIME)
+			// reports an idle line as 0, io.EOF after waiting; a stream
+			// that really ended says so at once.
+			s.selfWaking.Store(true)
+			err = os.ErrDeadlineExceeded
+		}
 		if n > 0 {
 			last = now
 			if !discard {
@@ -228,8 +246,9 @@ func (s *server) failed() error {
 }
 
 // wake interrupts a Read in progress. With read deadlines a deadline in the
-// past does it; a stream without them (an io.Pipe) can only be closed,
-// which is therefore what cancelling does to it.
+// past does it. A serial port whose reads time out returns by itself soon
+// enough. Any other stream (an io.Pipe) can only be closed, which is
+// therefore what cancelling does to it.
 func (s *server) wake() {
 	if s.rd != nil {
 		if err := s.rd.SetReadDeadline(time.Unix(1, 0)); err != nil {
@@ -237,6 +256,9 @@ func (s *server) wake() {
 			// (idlePoll) still brings the reader back.
 			return
 		}
+		return
+	}
+	if s.selfWaking.Load() {
 		return
 	}
 	if c, ok := s.rw.(io.Closer); ok {
