@@ -75,7 +75,8 @@ func WithImportWh(wh int64) Option { return func(o *options) { o.importWh = wh }
 
 // NewMeter returns a meter of model at addr with its relay closed, in local
 // control mode (as a meter leaves the factory: a gateway must switch it to
-// remote mode before it can cut off), at 9600 baud 8E1. It fails with
+// remote mode before it can cut off), at 9600 baud 8E1, drawing a
+// MallProfile of 3000 W base unless options say otherwise. It fails with
 // ErrModel for a nil or invalid model and ErrAddress for an address outside
 // 1..247. The model must not be changed afterwards.
 func NewMeter(model *meter.Model, addr uint8, opts ...Option) (*Meter, error) {

@@ -173,7 +173,7 @@ func (b *Bus) serveStream(ctx context.Context, rw io.ReadWriter, f framer) error
 				// it cannot frame: forget the input and wait for the
 				// 3.5-character silence. Without read deadlines the
 				// silence cannot be seen; dropping the buffer must do.
-				buf, discard = buf[:0], s.rd != nil
+				buf, discard = buf[:0], s.rd != nil || s.selfWaking.Load()
 				break frames
 			case fatal:
 				return fmt.Errorf("sim: unframeable input % X", buf[:min(len(buf), 16)])
@@ -251,11 +251,9 @@ func (s *server) failed() error {
 // therefore what cancelling does to it.
 func (s *server) wake() {
 	if s.rd != nil {
-		if err := s.rd.SetReadDeadline(time.Unix(1, 0)); err != nil {
-			// Nothing better to do here: the loop's bounded deadline
-			// (idlePoll) still brings the reader back.
-			return
-		}
+		// Should the stream refuse, the loop's bounded deadline
+		// (idlePoll) still brings the reader back.
+		s.rd.SetReadDeadline(time.Unix(1, 0))
 		return
 	}
 	if s.selfWaking.Load() {

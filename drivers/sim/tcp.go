@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -44,11 +43,9 @@ func (b *Bus) serveListener(ctx context.Context, ln net.Listener, f framer) erro
 	var conns sync.WaitGroup
 	defer conns.Wait()
 	defer cancel() // before Wait: ends the connections when Accept fails
-	stop := context.AfterFunc(ctx, func() {
-		if err := ln.Close(); err != nil {
-			return // already closed: Accept returns either way
-		}
-	})
+	// Closing the listener is what interrupts Accept; its error can only
+	// say that it was closed already, after which Accept fails anyway.
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
 		conn, err := ln.Accept()
@@ -69,9 +66,8 @@ func (b *Bus) serveListener(ctx context.Context, ln net.Listener, f framer) erro
 		go func() {
 			defer conns.Done()
 			defer conn.Close()
-			if err := b.serveStream(ctx, conn, f); err != nil {
-				return // this connection only; see ServeTCP
-			}
+			// The error ends this connection only (see ServeTCP).
+			b.serveStream(ctx, conn, f)
 		}()
 	}
 }
@@ -134,11 +130,10 @@ func (mbapFramer) wireLen(frame []byte) int { return max(0, len(frame)-mbapHeade
 
 func (mbapFramer) silenceEndsFrame() bool { return false }
 
-// Compile-time checks that both framers fit, and that a net.Conn is a
-// stream ServeRTU can stop.
+// Compile-time checks that both framers fit, and that a net.Conn takes the
+// read deadlines that let a connection stop on cancel.
 var (
 	_ framer        = rtuFramer{}
 	_ framer        = mbapFramer{}
 	_ readDeadliner = net.Conn(nil)
-	_ io.ReadWriter = net.Conn(nil)
 )
