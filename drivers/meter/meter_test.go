@@ -166,7 +166,7 @@ func TestDecode_RejectsNaNAndShortData(t *testing.T) {
 }
 
 // readGolden returns the reply frame of a golden file (hex, # comments).
-func readGolden(t *testing.T, path string) []byte {
+func readGolden(t testing.TB, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
