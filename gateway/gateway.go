@@ -85,23 +85,23 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Ready(ln.Addr())
 	}
 
-	var runErr error
+	var httpErr error
+	httpRunning := true
 	select {
 	case <-ctx.Done():
-	case err := <-httpDone:
-		runErr = err
-		httpDone <- nil
+	case httpErr = <-httpDone: // the listener failed: stop everything
+		httpRunning = false
 	}
 	// Shutdown order: polling first (each bus finishes and commits its
 	// cycle), then HTTP, then the database (deferred above).
 	stopPolling()
 	buses.Wait()
-	stopHTTP()
-	if err := <-httpDone; err != nil && runErr == nil {
-		runErr = err
+	if httpRunning {
+		stopHTTP()
+		httpErr = <-httpDone
 	}
 	log.Info().Msg("gateway stopped")
-	return runErr
+	return httpErr
 }
 
 // runBus opens the bus's transport and polls it until ctx ends. A port that

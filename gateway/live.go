@@ -43,8 +43,6 @@ func newLive(cfg *config.Config, version, dbPath string, now func() time.Time) *
 	return lv
 }
 
-func (lv *live) restore(r store.Reading) { lv.update(r) }
-
 func (lv *live) update(r store.Reading) {
 	lv.mu.Lock()
 	lv.latest[r.Meter] = r

@@ -35,7 +35,7 @@ func newPipeline(db *store.DB, lv *live, log zerolog.Logger) (*pipeline, error) 
 	p := &pipeline{db: db, live: lv, log: log, baseline: make(map[string]int64)}
 	for id, r := range latest {
 		p.baseline[id] = r.ImportWh
-		lv.restore(r)
+		lv.update(r)
 	}
 	return p, nil
 }

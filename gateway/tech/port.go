@@ -23,17 +23,11 @@ func Open(p Port) (*modbus.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := modbus.Config{Kind: kind, Address: addr, Baud: p.Baud, StopBits: p.StopBits, Timeout: p.Timeout}
-	switch strings.ToUpper(p.Parity) {
-	case "":
-	case "N", "E", "O":
-		c.Parity = strings.ToUpper(p.Parity)[0]
-	default:
-		return nil, fmt.Errorf("parity %q (want N, E or O)", p.Parity)
+	c, err := Line(p)
+	if err != nil {
+		return nil, err
 	}
-	if p.StopBits != 0 && p.StopBits != 1 && p.StopBits != 2 {
-		return nil, fmt.Errorf("stop bits %d (want 1 or 2)", p.StopBits)
-	}
+	c.Kind, c.Address, c.Timeout = kind, addr, p.Timeout
 	return modbus.Open(c)
 }
 
@@ -45,8 +39,8 @@ func CheckAddress(a int) error {
 	return nil
 }
 
-// Line returns the serial settings of p, for serving a line rather than
-// polling it.
+// Line returns the serial settings of p: for polling through Open, or for
+// serving the line as a simulator does.
 func Line(p Port) (modbus.Config, error) {
 	c := modbus.Config{Kind: modbus.RTU, Address: p.Port, Baud: p.Baud, StopBits: p.StopBits}
 	switch strings.ToUpper(p.Parity) {
@@ -55,6 +49,9 @@ func Line(p Port) (modbus.Config, error) {
 		c.Parity = strings.ToUpper(p.Parity)[0]
 	default:
 		return c, fmt.Errorf("parity %q (want N, E or O)", p.Parity)
+	}
+	if p.StopBits != 0 && p.StopBits != 1 && p.StopBits != 2 {
+		return c, fmt.Errorf("stop bits %d (want 1 or 2)", p.StopBits)
 	}
 	return c, nil
 }
