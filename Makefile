@@ -22,9 +22,10 @@ test:
 	$(GO) test -race -count=1 -timeout 5m ./...
 
 # Tests that need Debian tools (mbpoll, chromium): .ci/run installs them.
-# They are the tests named TestE2E*, built with the e2e tag.
+# They are the tests named TestE2E*, in files built with the e2e tag.
+E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 test-e2e:
-	$(GO) test -race -count=1 -tags e2e -run 'TestE2E' -timeout 20m ./...
+	$(GO) test -race -count=1 -tags e2e -run 'TestE2E' -timeout 20m -v $(E2E_PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
