@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"path/filepath"
@@ -119,7 +120,7 @@ func demoBus(cfg *config.Config, bus string, baud int, fast bool) (*sim.Bus, err
 		}
 		sm, err := sim.NewMeter(model, uint8(m.Address),
 			sim.WithBasePower(base),
-			sim.WithSeed(int64(m.Address)*7919+int64(len(bus))),
+			sim.WithSeed(seedOf(m.ID)),
 			sim.WithImportWh(int64(1_000_000+i*137_911)),
 		)
 		if err != nil {
@@ -133,6 +134,13 @@ func demoBus(cfg *config.Config, bus string, baud int, fast bool) (*sim.Bus, err
 		sb.SetWireTiming(sim.WireTiming{Baud: baud, Turnaround: simTurnaround})
 	}
 	return sb, nil
+}
+
+// seedOf gives each simulated meter its own load noise.
+func seedOf(id string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return int64(h.Sum64() >> 1)
 }
 
 // pageURL is the status page's address as a person would type it.

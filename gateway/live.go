@@ -99,6 +99,9 @@ func (lv *live) Meters() []web.MeterView {
 				P50MS: float64(st.Stats.P50.Microseconds()) / 1000, P99MS: float64(st.Stats.P99.Microseconds()) / 1000,
 			},
 		}
+		if t, ok := lv.cfg.Tenant(m.Tenant); ok {
+			v.TenantName = t.Name
+		}
 		if v.Stats.Errors == nil {
 			v.Stats.Errors = map[string]int64{}
 		}

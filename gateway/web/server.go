@@ -46,9 +46,6 @@ func New(src Source, log zerolog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v1/status", s.apiStatus)
 	s.mux.HandleFunc("GET /api/v1/meters", s.apiMeters)
 	s.mux.HandleFunc("GET /api/v1/meters/{id}", s.apiMeter)
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
 	return s, nil
 }
 

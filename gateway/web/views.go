@@ -45,7 +45,9 @@ type MeterView struct {
 	Model   string `json:"model"`
 	Role    string `json:"role"`
 	Tenant  string `json:"tenant,omitempty"`
-	Online  bool   `json:"online"`
+	// TenantName is the shop's name as the control room knows it.
+	TenantName string `json:"tenant_name,omitempty"`
+	Online     bool   `json:"online"`
 	// ReadingTime is when the values below were read; nil before the first read.
 	ReadingTime *time.Time `json:"reading_time"`
 	// ImportKWh is the billing counter as a decimal string ("1234.567"),

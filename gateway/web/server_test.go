@@ -1,0 +1,104 @@
+package web
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// fakeSource is a fixed picture of two meters, one of them offline.
+type fakeSource struct{ meters []MeterView }
+
+func (f fakeSource) Status() StatusView {
+	return StatusView{Site: "Test Plaza", Now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC),
+		Counts: CountsView{Meters: 2, Online: 1, Offline: 1}, Buses: []BusView{{Name: "north", Type: "rtu", Port: "/dev/ttyUSB0", Meters: 2, Online: 1}}}
+}
+func (f fakeSource) Meters() []MeterView { return f.meters }
+
+func newFake() fakeSource {
+	seen := time.Date(2026, 11, 27, 11, 59, 55, 0, time.UTC)
+	return fakeSource{meters: []MeterView{
+		{ID: "M-101", Bus: "north", Address: 1, Model: "kpm33b", Role: "tenant", Tenant: "T-101", TenantName: "Golden Noodle House", Online: true,
+			ReadingTime: &seen, ImportKWh: "1234.567",
+			Values: map[string]Value{"power": {3120.4, "W"}, "voltage_a": {229.87, "V"}, "pf": {0.951, ""}},
+			Relay:  RelayView{Desired: "auto", Actual: "closed"}, Stats: StatsView{LastSeen: &seen}},
+		{ID: "P-N01", Bus: "north", Address: 20, Model: "kpm33b", Role: "public", Online: false,
+			Relay: RelayView{Desired: "auto", Actual: "unknown"}},
+	}}
+}
+
+func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	resp := rec.Result()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestStatusPage_ListsEveryMeter(t *testing.T) {
+	s, err := New(newFake(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, s.Handler(), "/")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET / = %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		"<title>Test Plaza — mallgrid</title>",
+		`id="meter-M-101"`, `class="online"`, "Golden Noodle House", "T-101", "1234.567", ">3120<", "229.9", "0.951", "relay-closed", "5s ago",
+		`id="meter-P-N01"`, `class="offline"`, "<em>public</em>", "relay-unknown", "never",
+		`src="/static/status.js"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Error("status page loads something from the internet")
+	}
+	for _, asset := range []string{"/static/status.js", "/static/style.css"} {
+		if resp, _ := get(t, s.Handler(), asset); resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d", asset, resp.StatusCode)
+		}
+	}
+}
+
+func TestAPI_Errors(t *testing.T) {
+	s, err := New(newFake(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/api/v1/meters/M-999", 404},
+		{"GET", "/api/v1/nothing", 404},
+		{"POST", "/api/v1/meters", 405},
+	} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.code {
+			t.Errorf("%s %s = %d; want %d", tt.method, tt.path, rec.Code, tt.code)
+		}
+		if tt.path == "/api/v1/meters/M-999" {
+			var e map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e["error"] == "" {
+				t.Errorf("%s %s body %q; want a JSON reason", tt.method, tt.path, rec.Body.String())
+			}
+		}
+	}
+	resp, body := get(t, s.Handler(), "/api/v1/meters/M-101")
+	var m MeterView
+	if err := json.Unmarshal([]byte(body), &m); err != nil || resp.StatusCode != 200 || m.ImportKWh != "1234.567" {
+		t.Errorf("GET M-101 = %d %+v %v", resp.StatusCode, m, err)
+	}
+}
