@@ -2,17 +2,22 @@ package meter
 
 import "testing"
 
-// BenchmarkDecodeKPM33B is the CPU and allocations of turning one KPM33B
-// reply (100 registers) into a Reading.
+// BenchmarkDecodeKPM33B is the CPU and allocations of turning the two
+// replies of a KPM33B read plan into a Reading.
 func BenchmarkDecodeKPM33B(b *testing.B) {
-	frame := readGolden(b, "testdata/kpm33b_fc03_0030_100.hex")
 	plan := NewPlan(KPM33B())
-	data := frame[3:203]
+	var data [2][]byte
+	for i, file := range []string{"testdata/kpm33b_fc03_0030_52.hex", "testdata/kpm33b_fc03_0082_18.hex"} {
+		frame := readGolden(b, file)
+		data[i] = frame[3 : len(frame)-2]
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		var rd Reading
-		if err := DecodeBlock(&rd, plan[0], data); err != nil {
-			b.Fatal(err)
+		for i := range plan {
+			if err := DecodeBlock(&rd, plan[i], data[i]); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -5,7 +5,11 @@ package meter
 // transcribed in shared/meters/KPM33B.md. All measurements are float32,
 // high word first, primary values; power is in W (not kW) on this meter.
 //
-// One read of 0x0030..0x0093 (100 registers) covers every value below.
+// A read plan is two transactions, as the manual documents them:
+// 0x0030..0x0063 (every instantaneous value) and 0x0082..0x0093 (import,
+// export and the four rate counters). The manual lists nothing at
+// 0x0064..0x0067, so that span is marked unreadable rather than bridged:
+// a meter that refuses it would refuse the whole merged read.
 func KPM33B() *Model {
 	f := func(q Quantity, addr uint16, unit string) Register {
 		return Register{Quantity: q, Address: addr, Function: ReadHolding, Type: Float32, Unit: unit}
@@ -27,6 +31,7 @@ func KPM33B() *Model {
 			f(Sharp, 0x008C, "kWh"), f(Peak, 0x008E, "kWh"),
 			f(Flat, 0x0090, "kWh"), f(Valley, 0x0092, "kWh"),
 		},
+		Unreadable: []Span{{From: 0x0064, To: 0x0067}},
 		Relay: &Relay{
 			Coil: 0x0001,
 			// 0x001E control mode: 0xDD22 remote, 0xDD11 local.

@@ -30,17 +30,21 @@ func TestBuiltin_Validate(t *testing.T) {
 	}
 }
 
-func TestKPM33B_PlanIsOneTransaction(t *testing.T) {
+func TestKPM33B_PlanFollowsTheManual(t *testing.T) {
 	plan := NewPlan(KPM33B())
-	if len(plan) != 1 {
-		t.Fatalf("plan = %+v; want one transaction", plan)
+	want := []Block{{Function: ReadHolding, Address: 0x0030, Count: 52}, {Function: ReadHolding, Address: 0x0082, Count: 18}}
+	if len(plan) != len(want) {
+		t.Fatalf("plan = %+v; want 0x0030+52 and 0x0082+18", plan)
 	}
-	b := plan[0]
-	if b.Function != ReadHolding || b.Address != 0x0030 || b.Count != 100 {
-		t.Errorf("block = FC%d 0x%04X+%d; want FC3 0x0030+100", b.Function, b.Address, b.Count)
+	covered := 0
+	for i, w := range want {
+		if b := plan[i]; b.Function != w.Function || b.Address != w.Address || b.Count != w.Count {
+			t.Errorf("block %d = FC%d 0x%04X+%d; want FC%d 0x%04X+%d", i, b.Function, b.Address, b.Count, w.Function, w.Address, w.Count)
+		}
+		covered += len(plan[i].Registers)
 	}
-	if len(b.Registers) != len(KPM33B().Registers) {
-		t.Errorf("block covers %d registers; want %d", len(b.Registers), len(KPM33B().Registers))
+	if covered != len(KPM33B().Registers) {
+		t.Errorf("plan covers %d registers; want %d", covered, len(KPM33B().Registers))
 	}
 }
 
@@ -189,17 +193,20 @@ func readGolden(t testing.TB, path string) []byte {
 	return out
 }
 
-// TestKPM33B_GoldenFrame decodes a reply frame built byte by byte from the
+// TestKPM33B_GoldenFrame decodes reply frames built byte by byte from the
 // register map (not from Encode) with values a real KPM33B reported.
 func TestKPM33B_GoldenFrame(t *testing.T) {
-	frame := readGolden(t, "testdata/kpm33b_fc03_0030_100.hex")
-	if len(frame) != 3+200+2 || frame[2] != 200 {
-		t.Fatalf("golden frame is %d bytes, byte count %d", len(frame), frame[2])
-	}
 	plan := NewPlan(KPM33B())
 	var rd Reading
-	if err := DecodeBlock(&rd, plan[0], frame[3:203]); err != nil {
-		t.Fatal(err)
+	for i, file := range []string{"testdata/kpm33b_fc03_0030_52.hex", "testdata/kpm33b_fc03_0082_18.hex"} {
+		frame := readGolden(t, file)
+		n := 2 * int(plan[i].Count)
+		if len(frame) != 3+n+2 || int(frame[2]) != n {
+			t.Fatalf("%s is %d bytes, byte count %d; want the reply to block %d", file, len(frame), frame[2], i)
+		}
+		if err := DecodeBlock(&rd, plan[i], frame[3:3+n]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := map[Quantity]float64{
 		VoltageA: 229.097, VoltageB: 231.567, VoltageC: 232.529,

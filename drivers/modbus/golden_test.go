@@ -32,9 +32,11 @@ func rawLine(t *testing.T) (*modbus.Transport, *os.File) {
 	return tr, pty.Master
 }
 
-func goldenFrame(t *testing.T) (req, reply []byte) {
+// goldenFrame reads a request and its reply from a golden file of the
+// meter package.
+func goldenFrame(t *testing.T, name string) (req, reply []byte) {
 	t.Helper()
-	raw, err := os.ReadFile("../meter/testdata/kpm33b_fc03_0030_100.hex")
+	raw, err := os.ReadFile("../meter/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,28 +50,31 @@ func goldenFrame(t *testing.T) (req, reply []byte) {
 	}
 	reply, err = hex.DecodeString(hexReply.String())
 	if err != nil || len(req) != 8 {
-		t.Fatalf("golden file: request % x, %v", req, err)
+		t.Fatalf("golden file %s: request % x, %v", name, req, err)
 	}
 	return req, reply
 }
 
-// TestRTU_GoldenFrames checks the exact request the KPM33B plan puts on the
-// wire and decodes a reply that arrives in pieces, as it does from a slow
+// TestRTU_GoldenFrames checks the exact requests the KPM33B plan puts on
+// the wire and decodes replies that arrive in pieces, as they do from a slow
 // USB adapter.
 func TestRTU_GoldenFrames(t *testing.T) {
 	tr, line := rawLine(t)
-	wantReq, reply := goldenFrame(t)
 	go func() {
-		got := make([]byte, len(wantReq))
-		if _, err := io.ReadFull(line, got); err != nil || !bytes.Equal(got, wantReq) {
-			t.Errorf("request on the wire = % x, %v; want % x", got, err, wantReq)
-			return
+		for _, name := range []string{"kpm33b_fc03_0030_52.hex", "kpm33b_fc03_0082_18.hex"} {
+			wantReq, reply := goldenFrame(t, name)
+			got := make([]byte, len(wantReq))
+			if _, err := io.ReadFull(line, got); err != nil || !bytes.Equal(got, wantReq) {
+				t.Errorf("request on the wire = % x, %v; want % x", got, err, wantReq)
+				return
+			}
+			third := len(reply) / 3
+			line.Write(reply[:3])
+			time.Sleep(30 * time.Millisecond)
+			line.Write(reply[3:third])
+			time.Sleep(30 * time.Millisecond)
+			line.Write(reply[third:])
 		}
-		line.Write(reply[:3])
-		time.Sleep(30 * time.Millisecond)
-		line.Write(reply[3:150])
-		time.Sleep(30 * time.Millisecond)
-		line.Write(reply[150:])
 	}()
 	rd, err := meter.Read(context.Background(), tr.Client(1), meter.NewPlan(meter.KPM33B()))
 	if err != nil {
@@ -77,6 +82,9 @@ func TestRTU_GoldenFrames(t *testing.T) {
 	}
 	if wh, _ := rd.ImportWh(); wh != 31057 {
 		t.Errorf("import = %d Wh; want 31057", wh)
+	}
+	if v, _ := rd.Value(meter.VoltageA); v != 229.097 {
+		t.Errorf("voltage A = %v; want 229.097", v)
 	}
 }
 

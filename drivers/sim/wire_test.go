@@ -32,7 +32,7 @@ func TestWireTiming_ReplyDelay(t *testing.T) {
 }
 
 // TestServeRTU_WireTiming checks that a pty at "9600 baud" takes as long
-// as the line would: a 100-register read, 8 + 205 bytes of 11 bits.
+// as the line would: a 52-register read, 8 + 109 bytes of 11 bits.
 func TestServeRTU_WireTiming(t *testing.T) {
 	clk := newFakeClock(t0)
 	bus, err := NewBus(newTestMeter(t, 1, clk))
@@ -43,17 +43,17 @@ func TestServeRTU_WireTiming(t *testing.T) {
 	read := func() time.Duration {
 		t.Helper()
 		start := time.Now()
-		if _, err := master.do(1, pdu16(3, 0x0030, 100)); err != nil {
+		if _, err := master.do(1, pdu16(3, 0x0030, 52)); err != nil {
 			t.Fatalf("read: %v", err)
 		}
 		return time.Since(start)
 	}
-	if el := read(); el > 150*time.Millisecond {
-		t.Errorf("without wire timing: read took %v; want well under the 244ms of a 9600-baud line", el)
+	if el := read(); el > 100*time.Millisecond {
+		t.Errorf("without wire timing: read took %v; want well under the 134ms of a 9600-baud line", el)
 	}
 	w := WireTiming{Baud: 9600, BitsPerChar: 11, Turnaround: 10 * time.Millisecond}
 	bus.SetWireTiming(w)
-	want := w.ReplyDelay(8, 205)
+	want := w.ReplyDelay(8, 109)
 	for range 2 {
 		if el := read(); el < want || el > want+250*time.Millisecond {
 			t.Errorf("with 9600 8E1: read took %v; want %v (at most 250ms more)", el, want)
