@@ -193,8 +193,13 @@ func TestRun_EndToEnd(t *testing.T) {
 	}
 	var st web.StatusView
 	getJSON(t, base+"/api/v1/status", &st)
-	if st.Counts.Meters != 10 || len(st.Buses) != 2 || st.Site != "Test Mall" {
+	if st.Counts.Meters != 10 || len(st.Buses) != 2 || st.Site != "Test Mall" || len(st.Polling) != 10 {
 		t.Errorf("status = %+v", st)
+	}
+	for _, p := range st.Polling {
+		if p.Requests == 0 || p.LastSeen == nil || p.P99MS < p.P50MS || p.P50MS <= 0 {
+			t.Errorf("polling stats of %s = %+v; want requests, last seen and p50 <= p99", p.Meter, p)
+		}
 	}
 	var health map[string]string
 	if code := getJSON(t, base+"/healthz", &health); code != 200 || health["status"] != "ok" {

@@ -138,6 +138,14 @@ func (lv *live) Status() web.StatusView {
 		}
 	}
 	s.Counts.Meters = len(meters)
+	ps := lv.pollStatus()
+	for _, m := range meters {
+		pv := pollingViewOf(m)
+		if next := ps[m.ID].NextProbe; !next.IsZero() {
+			pv.NextProbe = &next
+		}
+		s.Polling = append(s.Polling, pv)
+	}
 	s.Counts.Offline = s.Counts.Meters - s.Counts.Online
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
@@ -149,6 +157,11 @@ func (lv *live) Status() web.StatusView {
 		})
 	}
 	return s
+}
+
+// pollingViewOf is the polling part of a meter's view.
+func pollingViewOf(m web.MeterView) web.PollingView {
+	return web.PollingView{Meter: m.ID, Bus: m.Bus, Address: m.Address, Online: m.Online, StatsView: m.Stats}
 }
 
 // formatKWh writes Wh as a kWh decimal string without passing through a float.

@@ -143,8 +143,9 @@ func (t *Transport) Close() error {
 	return err
 }
 
-// Client returns a client for the meter at slave address on this transport.
-func (t *Transport) Client(slave byte) *Client { return &Client{t: t, slave: slave} }
+// Client returns a client for the meter at slave address on this transport,
+// with the transport's timeout.
+func (t *Transport) Client(slave byte) *Client { return &Client{t: t, slave: slave, timeout: t.cfg.Timeout} }
 
 func (t *Transport) connect(deadline time.Time) error {
 	var (
@@ -163,8 +164,9 @@ func (t *Transport) connect(deadline time.Time) error {
 	return nil
 }
 
-// do runs one transaction under the lock within the deadline.
-func (t *Transport) do(ctx context.Context, slave byte, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
+// do runs one transaction under the lock within timeout (or ctx's deadline
+// if that is sooner).
+func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -173,7 +175,7 @@ func (t *Transport) do(ctx context.Context, slave byte, op func(modbus.Client) (
 	if t.closed {
 		return nil, ErrClosed
 	}
-	deadline := time.Now().Add(t.cfg.Timeout)
+	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -207,7 +209,7 @@ func (t *Transport) do(ctx context.Context, slave byte, op func(modbus.Client) (
 	if !isOurs(err) {
 		err = fmt.Errorf("%w: %v", ErrBadReply, err)
 	}
-	t.quiet()
+	t.quiet(timeout)
 	return nil, err
 }
 
@@ -221,13 +223,13 @@ func isOurs(err error) bool {
 }
 
 // quiet drains the line until it has been silent for cfg.Quiet, and for at
-// most cfg.Timeout: whatever a slow or confused meter still sends is thrown
-// away here rather than read as the next reply.
-func (t *Transport) quiet() {
+// most the transaction's timeout: whatever a slow or confused meter still
+// sends is thrown away here rather than read as the next reply.
+func (t *Transport) quiet(timeout time.Duration) {
 	var buf [256]byte
 	start := time.Now()
 	lastByte := start
-	for time.Since(lastByte) < t.cfg.Quiet && time.Since(start) < t.cfg.Timeout {
+	for time.Since(lastByte) < t.cfg.Quiet && time.Since(start) < timeout {
 		n, err := t.s.readSome(buf[:], lastByte.Add(t.cfg.Quiet))
 		if err != nil {
 			_ = t.s.Close()
@@ -243,8 +245,20 @@ func (t *Transport) quiet() {
 // Client addresses one meter on a Transport. Its methods satisfy
 // meter.RegisterReader and meter.CoilSwitcher.
 type Client struct {
-	t     *Transport
-	slave byte
+	t       *Transport
+	slave   byte
+	timeout time.Duration
+}
+
+// WithTimeout returns a copy of c whose transactions have timeout d instead
+// of the transport's: a slow meter on a fast bus gets its own patience.
+// d <= 0 keeps the transport's.
+func (c *Client) WithTimeout(d time.Duration) *Client {
+	cp := *c
+	if d > 0 {
+		cp.timeout = d
+	}
+	return &cp
 }
 
 // Slave returns the client's meter address.
@@ -269,7 +283,7 @@ func (c *Client) readRegisters(ctx context.Context, address, quantity uint16, op
 	if quantity == 0 || quantity > 125 {
 		return nil, fmt.Errorf("modbus: read of %d registers (want 1..125)", quantity)
 	}
-	res, err := c.t.do(ctx, c.slave, op)
+	res, err := c.t.do(ctx, c.slave, c.timeout, op)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +296,7 @@ func (c *Client) readRegisters(ctx context.Context, address, quantity uint16, op
 // ReadCoils reads quantity coils from address with FC01; bit i of the result
 // is coil address+i.
 func (c *Client) ReadCoils(ctx context.Context, address, quantity uint16) ([]byte, error) {
-	res, err := c.t.do(ctx, c.slave, func(mb modbus.Client) ([]byte, error) {
+	res, err := c.t.do(ctx, c.slave, c.timeout, func(mb modbus.Client) ([]byte, error) {
 		return mb.ReadCoils(address, quantity)
 	})
 	if err != nil {
@@ -300,7 +314,7 @@ func (c *Client) WriteSingleCoil(ctx context.Context, address uint16, on bool) e
 	if on {
 		value = 0xFF00
 	}
-	_, err := c.t.do(ctx, c.slave, func(mb modbus.Client) ([]byte, error) {
+	_, err := c.t.do(ctx, c.slave, c.timeout, func(mb modbus.Client) ([]byte, error) {
 		return mb.WriteSingleCoil(address, value)
 	})
 	return err
@@ -315,7 +329,7 @@ func (c *Client) WriteMultipleRegisters(ctx context.Context, address uint16, val
 	for i, v := range values {
 		data[2*i], data[2*i+1] = byte(v>>8), byte(v)
 	}
-	_, err := c.t.do(ctx, c.slave, func(mb modbus.Client) ([]byte, error) {
+	_, err := c.t.do(ctx, c.slave, c.timeout, func(mb modbus.Client) ([]byte, error) {
 		return mb.WriteMultipleRegisters(address, uint16(len(values)), data)
 	})
 	return err

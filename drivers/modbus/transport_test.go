@@ -343,3 +343,25 @@ func TestParsePort(t *testing.T) {
 		}
 	}
 }
+
+// A client's own timeout replaces the transport's for its transactions,
+// quiet time included.
+func TestClient_WithTimeout(t *testing.T) {
+	addr, _ := tcpSim(t, (*sim.Bus).ServeTCP)
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.TCP, Address: addr, Timeout: 2 * time.Second, Quiet: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	start := time.Now()
+	_, err = readImport(context.Background(), tr.Client(9).WithTimeout(100*time.Millisecond))
+	if !errors.Is(err, modbus.ErrTimeout) {
+		t.Fatalf("absent unit: err = %v; want ErrTimeout", err)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond || took > time.Second {
+		t.Errorf("absent unit with a 100ms client timeout took %v; want about 100ms, not the transport's 2s", took)
+	}
+	if wh, err := readImport(context.Background(), tr.Client(7).WithTimeout(0)); err != nil || wh != 4242 {
+		t.Errorf("WithTimeout(0) read = %d, %v; want the transport's timeout to apply", wh, err)
+	}
+}

@@ -24,6 +24,9 @@ type Meter struct {
 	ID      string
 	Address byte
 	Model   *meter.Model
+	// Timeout replaces the bus's reply deadline for this meter (a slow
+	// meter on a fast bus); 0 keeps the bus's.
+	Timeout time.Duration
 }
 
 // Result is the outcome of reading one meter in a cycle.
@@ -128,7 +131,7 @@ func New(cfg Config, t *modbus.Transport, meters []Meter, sink Sink) (*Scheduler
 		if _, dup := s.byID[m.ID]; dup {
 			return nil, fmt.Errorf("bus %s: meter %s listed twice", cfg.Bus, m.ID)
 		}
-		p := &polled{Meter: m, plan: meter.NewPlan(m.Model), client: t.Client(m.Address)}
+		p := &polled{Meter: m, plan: meter.NewPlan(m.Model), client: t.Client(m.Address).WithTimeout(m.Timeout)}
 		s.meters = append(s.meters, p)
 		s.byID[m.ID] = p
 	}

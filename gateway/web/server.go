@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,8 +31,9 @@ type Server struct {
 // New returns a Server reading from src.
 func New(src Source, log zerolog.Logger) (*Server, error) {
 	page, err := template.New("status.html").Funcs(template.FuncMap{
-		"fmtValue": formatValue,
-		"ago":      ago,
+		"fmtValue":  formatValue,
+		"ago":       ago,
+		"errorList": errorList,
 	}).ParseFS(assets, "assets/status.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
@@ -144,6 +147,23 @@ func formatValue(m MeterView, q string) string {
 		return fmt.Sprintf("%.0f", v.Value)
 	}
 	return fmt.Sprintf("%.1f", v.Value)
+}
+
+// errorList writes errors by kind as "crc 2, timeout 5", sorted by kind.
+func errorList(errs map[string]int64) string {
+	kinds := make([]string, 0, len(errs))
+	for k := range errs {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", k, errs[k])
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ago(t *time.Time, now time.Time) string {

@@ -17,7 +17,11 @@ type fakeSource struct{ meters []MeterView }
 
 func (f fakeSource) Status() StatusView {
 	return StatusView{Site: "Test Plaza", Now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC),
-		Counts: CountsView{Meters: 2, Online: 1, Offline: 1}, Buses: []BusView{{Name: "north", Type: "rtu", Port: "/dev/ttyUSB0", Meters: 2, Online: 1}}}
+		Counts: CountsView{Meters: 2, Online: 1, Offline: 1}, Buses: []BusView{{Name: "north", Type: "rtu", Port: "/dev/ttyUSB0", Meters: 2, Online: 1}},
+		Polling: []PollingView{
+			{Meter: "M-101", Bus: "north", Address: 1, Online: true, StatsView: StatsView{Requests: 120, Errors: map[string]int64{"timeout": 2, "crc": 1}, P50MS: 12.5, P99MS: 40.25}},
+			{Meter: "P-N01", Bus: "north", Address: 20, StatsView: StatsView{Requests: 3, Errors: map[string]int64{"timeout": 3}, LastError: "meter P-N01 addr 20: modbus: timeout"}},
+		}}
 }
 func (f fakeSource) Meters() []MeterView { return f.meters }
 
@@ -56,6 +60,7 @@ func TestStatusPage_ListsEveryMeter(t *testing.T) {
 		`id="meter-M-101"`, `class="online"`, "Golden Noodle House", "T-101", "1234.567", ">3120<", "229.9", "0.951", "relay-closed", "5s ago",
 		`id="meter-P-N01"`, `class="offline"`, "<em>public</em>", "relay-unknown", "never",
 		`src="/static/status.js"`,
+		`id="poll-M-101"`, ">120<", "crc 1, timeout 2", ">12.5<", ">40.2<", "modbus: timeout",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("status page lacks %q", want)

@@ -17,6 +17,19 @@ type StatusView struct {
 	Buses    []BusView  `json:"buses"`
 	Counts   CountsView `json:"counts"`
 	Database string     `json:"database"`
+	// Polling is every meter's bus statistics, in configuration order.
+	Polling []PollingView `json:"polling"`
+}
+
+// PollingView is one meter's polling statistics in StatusView.
+type PollingView struct {
+	Meter   string `json:"meter"`
+	Bus     string `json:"bus"`
+	Address int    `json:"address"`
+	Online  bool   `json:"online"`
+	// NextProbe is set while an absent meter is being backed off.
+	NextProbe *time.Time `json:"next_probe,omitempty"`
+	StatsView
 }
 
 // BusView is one bus in StatusView.

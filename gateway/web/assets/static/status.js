@@ -11,6 +11,10 @@
     var s = Math.max(0, Math.round((Date.now() - Date.parse(t)) / 1000));
     return s + "s ago";
   }
+  function errorList(errs) {
+    var kinds = Object.keys(errs || {}).sort();
+    return kinds.length ? kinds.map(function (k) { return k + " " + errs[k]; }).join(", ") : "—";
+  }
   function set(row, cls, text) {
     var cell = row.querySelector("td." + cls);
     if (cell && cell.textContent !== text) { cell.textContent = text; }
@@ -33,6 +37,16 @@
       set(row, "pf", fmt(m, "pf", 3));
       set(row, "freq", fmt(m, "frequency", 2));
       set(row, "seen", ago(m.stats.last_seen));
+      var prow = document.getElementById("poll-" + m.id);
+      if (prow) {
+        prow.className = m.online ? "online" : "offline";
+        set(prow, "requests", String(m.stats.requests));
+        set(prow, "errors", errorList(m.stats.errors));
+        set(prow, "p50", m.stats.latency_p50_ms.toFixed(1));
+        set(prow, "p99", m.stats.latency_p99_ms.toFixed(1));
+        set(prow, "seen", ago(m.stats.last_seen));
+        set(prow, "lasterror", m.stats.last_error || "");
+      }
     });
     document.getElementById("count-online").textContent = online;
     var off = document.getElementById("count-offline");
