@@ -100,15 +100,23 @@ type polled struct {
 // offline: one bad frame on a noisy line is not an outage.
 const offlineAfter = 2
 
+// backoffAfter is how many reads in a row must time out before a meter is
+// taken for absent and backed off.
+const backoffAfter = 2
+
 type command struct {
 	meter  *polled
 	closed bool
-	done   chan relayResult
+	queued time.Time
+	done   chan RelayOutcome
 }
 
-type relayResult struct {
-	state meter.RelayState
-	err   error
+// RelayOutcome is what a relay command did.
+type RelayOutcome struct {
+	State meter.RelayState // read back from the meter after the command
+	Wait  time.Duration    // time in the queue: the transaction on the wire, at most
+	Took  time.Duration    // the command's own transactions: mode, switch, read back
+	Err   error
 }
 
 // New returns a Scheduler for the meters on transport t. Each meter's read
@@ -174,12 +182,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 	c := Cycle{Bus: s.cfg.Bus, Start: start, Results: make([]Result, 0, len(s.meters))}
+	probed := false
 	for _, p := range s.meters {
 		if ctx.Err() != nil {
 			break
 		}
-		if now := s.cfg.Now(); now.Before(p.nextProbe) {
-			continue
+		if p.timeouts >= backoffAfter {
+			// An absent meter is probed when its backoff has run out, and
+			// at most one per cycle: eight dead meters cost a cycle one
+			// timeout, not eight, and their probes spread over cycles.
+			if probed || s.cfg.Now().Before(p.nextProbe) {
+				continue
+			}
+			probed = true
 		}
 		rd, err := s.readMeter(ctx, p)
 		if ctx.Err() != nil && err != nil {
@@ -193,13 +208,13 @@ func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 }
 
 func (s *Scheduler) readMeter(ctx context.Context, p *polled) (meter.Reading, error) {
-	io := &paced{s: s, p: p, serveLane: true}
-	rd, err := meter.Read(ctx, io, p.plan)
+	pc := &paced{s: s, p: p, serveLane: true}
+	rd, err := meter.Read(ctx, pc, p.plan)
 	if err != nil {
 		return meter.Reading{}, fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, err)
 	}
 	if p.Model.Relay != nil {
-		state, err := meter.ReadRelay(ctx, io, p.Model)
+		state, err := meter.ReadRelay(ctx, pc, p.Model)
 		if err != nil {
 			return meter.Reading{}, fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, err)
 		}
@@ -220,10 +235,10 @@ func (s *Scheduler) backoff(p *polled, err error) {
 		p.nextProbe = time.Time{}
 	case errors.Is(err, modbus.ErrTimeout):
 		p.timeouts++
-		if p.timeouts < 2 {
+		if p.timeouts < backoffAfter {
 			break // one miss may be noise: try again next cycle
 		}
-		wait := s.cfg.Interval << min(p.timeouts-2, 16)
+		wait := s.cfg.Interval << min(p.timeouts-backoffAfter, 16)
 		if wait > s.cfg.MaxBackoff || wait <= 0 {
 			wait = s.cfg.MaxBackoff
 		}
@@ -242,35 +257,39 @@ func (s *Scheduler) backoff(p *polled, err error) {
 
 // SwitchRelay queues a relay command on the bus's priority lane and waits
 // for its result: it runs before the next poll transaction. closed=true
-// restores power. The state returned is the one read back from the meter.
-func (s *Scheduler) SwitchRelay(ctx context.Context, meterID string, closed bool) (meter.RelayState, error) {
+// restores power. The outcome's State is read back from the meter; Err is
+// also returned as the error.
+func (s *Scheduler) SwitchRelay(ctx context.Context, meterID string, closed bool) (RelayOutcome, error) {
 	p, ok := s.byID[meterID]
 	if !ok {
-		return meter.RelayUnknown, fmt.Errorf("bus %s: no meter %s", s.cfg.Bus, meterID)
+		err := fmt.Errorf("bus %s: no meter %s", s.cfg.Bus, meterID)
+		return RelayOutcome{Err: err}, err
 	}
-	cmd := &command{meter: p, closed: closed, done: make(chan relayResult, 1)}
+	cmd := &command{meter: p, closed: closed, queued: time.Now(), done: make(chan RelayOutcome, 1)}
 	select {
 	case s.lane <- cmd:
 	case <-ctx.Done():
-		return meter.RelayUnknown, ctx.Err()
+		return RelayOutcome{Err: ctx.Err()}, ctx.Err()
 	}
 	select {
-	case r := <-cmd.done:
-		return r.state, r.err
+	case out := <-cmd.done:
+		return out, out.Err
 	case <-ctx.Done():
-		return meter.RelayUnknown, ctx.Err()
+		return RelayOutcome{Err: ctx.Err()}, ctx.Err()
 	}
 }
 
 func (s *Scheduler) execute(ctx context.Context, cmd *command) {
-	io := &paced{s: s, p: cmd.meter, serveLane: false}
-	state, err := meter.SwitchRelay(ctx, io, cmd.meter.Model, cmd.closed)
+	start := time.Now()
+	pc := &paced{s: s, p: cmd.meter, serveLane: false}
+	state, err := meter.SwitchRelay(ctx, pc, cmd.meter.Model, cmd.closed)
 	if err != nil {
 		err = fmt.Errorf("meter %s addr %d: %w", cmd.meter.ID, cmd.meter.Address, err)
 	}
+	out := RelayOutcome{State: state, Wait: start.Sub(cmd.queued), Took: time.Since(start), Err: err}
 	s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", cmd.meter.ID).Bool("close", cmd.closed).
-		Stringer("relay", state).AnErr("error", err).Msg("relay command")
-	cmd.done <- relayResult{state: state, err: err}
+		Stringer("relay", state).Dur("wait", out.Wait).Dur("took", out.Took).AnErr("error", err).Msg("relay command")
+	cmd.done <- out
 }
 
 // serveLane runs queued relay commands before the next poll transaction.
@@ -311,19 +330,10 @@ type paced struct {
 	serveLane bool
 }
 
-func (io *paced) tx(ctx context.Context, op func() error) error {
-	s := io.s
-	if io.serveLane {
-		s.serveLane(ctx)
-	}
-	if wait := s.cfg.Pause - time.Since(s.lastTx); wait > 0 && !s.lastTx.IsZero() {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+func (pc *paced) tx(ctx context.Context, op func() error) error {
+	s := pc.s
+	if err := pc.pause(ctx); err != nil {
+		return err
 	}
 	start := time.Now()
 	err := op()
@@ -332,30 +342,61 @@ func (io *paced) tx(ctx context.Context, op func() error) error {
 		return err
 	}
 	s.mu.Lock()
-	io.p.stats.record(s.lastTx.Sub(start), modbus.ErrorKind(err), err, s.cfg.Now())
+	pc.p.stats.record(s.lastTx.Sub(start), modbus.ErrorKind(err), err, s.cfg.Now())
 	s.mu.Unlock()
 	return err
 }
 
-func (io *paced) ReadHoldingRegisters(ctx context.Context, address, quantity uint16) (b []byte, err error) {
-	err = io.tx(ctx, func() error { b, err = io.p.client.ReadHoldingRegisters(ctx, address, quantity); return err })
+// pause keeps the bus quiet for the configured pause since the last
+// transaction. A poll serves relay commands first, and also while it
+// waits, so a command never waits for a pause and a poll transaction both.
+func (pc *paced) pause(ctx context.Context) error {
+	s := pc.s
+	for {
+		if pc.serveLane {
+			s.serveLane(ctx)
+		}
+		wait := s.cfg.Pause - time.Since(s.lastTx)
+		if wait <= 0 || s.lastTx.IsZero() {
+			return nil
+		}
+		var lane chan *command // nil: never ready
+		if pc.serveLane {
+			lane = s.lane
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case cmd := <-lane:
+			t.Stop()
+			s.execute(ctx, cmd)
+		case <-t.C:
+			return nil
+		}
+	}
+}
+
+func (pc *paced) ReadHoldingRegisters(ctx context.Context, address, quantity uint16) (b []byte, err error) {
+	err = pc.tx(ctx, func() error { b, err = pc.p.client.ReadHoldingRegisters(ctx, address, quantity); return err })
 	return b, err
 }
 
-func (io *paced) ReadInputRegisters(ctx context.Context, address, quantity uint16) (b []byte, err error) {
-	err = io.tx(ctx, func() error { b, err = io.p.client.ReadInputRegisters(ctx, address, quantity); return err })
+func (pc *paced) ReadInputRegisters(ctx context.Context, address, quantity uint16) (b []byte, err error) {
+	err = pc.tx(ctx, func() error { b, err = pc.p.client.ReadInputRegisters(ctx, address, quantity); return err })
 	return b, err
 }
 
-func (io *paced) ReadCoils(ctx context.Context, address, quantity uint16) (b []byte, err error) {
-	err = io.tx(ctx, func() error { b, err = io.p.client.ReadCoils(ctx, address, quantity); return err })
+func (pc *paced) ReadCoils(ctx context.Context, address, quantity uint16) (b []byte, err error) {
+	err = pc.tx(ctx, func() error { b, err = pc.p.client.ReadCoils(ctx, address, quantity); return err })
 	return b, err
 }
 
-func (io *paced) WriteSingleCoil(ctx context.Context, address uint16, on bool) error {
-	return io.tx(ctx, func() error { return io.p.client.WriteSingleCoil(ctx, address, on) })
+func (pc *paced) WriteSingleCoil(ctx context.Context, address uint16, on bool) error {
+	return pc.tx(ctx, func() error { return pc.p.client.WriteSingleCoil(ctx, address, on) })
 }
 
-func (io *paced) WriteMultipleRegisters(ctx context.Context, address uint16, values []uint16) error {
-	return io.tx(ctx, func() error { return io.p.client.WriteMultipleRegisters(ctx, address, values) })
+func (pc *paced) WriteMultipleRegisters(ctx context.Context, address uint16, values []uint16) error {
+	return pc.tx(ctx, func() error { return pc.p.client.WriteMultipleRegisters(ctx, address, values) })
 }

@@ -103,26 +103,27 @@ func runFor(t *testing.T, s *Scheduler) (stop func() time.Duration) {
 }
 
 // An absent meter is backed off: after two misses it is probed ever more
-// rarely, while its neighbours are read every cycle.
+// rarely, while its neighbours are read every cycle; probes of several
+// absent meters are spread over cycles.
 func TestScheduler_BacksOffAbsentMeter(t *testing.T) {
-	s, _, sink := bus(t, Config{Bus: "t", Interval: 100 * time.Millisecond, MaxBackoff: time.Hour}, []uint8{1, 2}, []uint8{1, 2, 3})
+	s, _, sink := bus(t, Config{Bus: "t", Interval: 100 * time.Millisecond, MaxBackoff: time.Hour}, []uint8{1, 2}, []uint8{1, 2, 3, 4, 5})
 	stop := runFor(t, s)
-	time.Sleep(2 * time.Second)
+	time.Sleep(4 * time.Second)
 	if took := stop(); took > time.Second {
 		t.Errorf("Run took %v to stop; want well under a second", took)
 	}
 	cycles := sink.snapshot()
 	if len(cycles) < 5 {
-		t.Fatalf("only %d cycles in 2s", len(cycles))
+		t.Fatalf("only %d cycles in 4s", len(cycles))
 	}
 	tries := map[string]int{}
 	for _, c := range cycles {
 		for _, r := range c.Results {
 			tries[r.Meter]++
-			if r.Meter != "M3" && r.Err != nil {
+			if (r.Meter == "M1" || r.Meter == "M2") && r.Err != nil {
 				t.Errorf("present meter %s failed: %v", r.Meter, r.Err)
 			}
-			if r.Meter == "M3" && !errors.Is(r.Err, modbus.ErrTimeout) {
+			if r.Meter != "M1" && r.Meter != "M2" && !errors.Is(r.Err, modbus.ErrTimeout) {
 				t.Errorf("absent meter: err = %v; want ErrTimeout", r.Err)
 			}
 		}
@@ -131,8 +132,21 @@ func TestScheduler_BacksOffAbsentMeter(t *testing.T) {
 		t.Errorf("present meters read %d and %d times in %d cycles; want every cycle", tries["M1"], tries["M2"], len(cycles))
 	}
 	// Probes at cycle 1, 2, then after 1, 2, 4, … intervals: far fewer than cycles.
-	if tries["M3"] > 5 || tries["M3"] >= len(cycles) {
-		t.Errorf("absent meter probed %d times in %d cycles; want it backed off", tries["M3"], len(cycles))
+	for _, id := range []string{"M3", "M4", "M5"} {
+		if tries[id] > 6 || tries[id] >= len(cycles) {
+			t.Errorf("absent meter %s probed %d times in %d cycles; want it backed off", id, tries[id], len(cycles))
+		}
+	}
+	for i, c := range cycles[2:] {
+		absent := 0
+		for _, r := range c.Results {
+			if r.Err != nil {
+				absent++
+			}
+		}
+		if absent > 1 {
+			t.Errorf("cycle %d probed %d absent meters; want at most one per cycle once they are backed off", i+2, absent)
+		}
 	}
 	for _, st := range s.Status() {
 		if st.ID == "M3" && (st.Online || st.NextProbe.IsZero()) {
@@ -155,11 +169,14 @@ func TestScheduler_RelayCommandJumpsTheQueue(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	state, err := s.SwitchRelay(ctx, "M4", false)
-	if err != nil || state != meter.RelayOpen {
-		t.Fatalf("SwitchRelay(M4, open) = %v, %v; want open", state, err)
-	}
+	out, err := s.SwitchRelay(ctx, "M4", false)
 	took := time.Since(start)
+	if err != nil || out.State != meter.RelayOpen {
+		t.Fatalf("SwitchRelay(M4, open) = %v, %v; want open", out.State, err)
+	}
+	if out.Wait > took || out.Took > took || out.Took <= 0 {
+		t.Errorf("outcome wait %v took %v; want parts of the %v the call took", out.Wait, out.Took, took)
+	}
 	if snap := sims[4].Snapshot(); snap.RelayClosed || snap.Power != 0 {
 		t.Errorf("simulated M4 after cut-off: relay closed %v, power %v W; want open, 0", snap.RelayClosed, snap.Power)
 	}
