@@ -34,8 +34,12 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(STATICCHECK) -tags e2e ./...
 
+# Go benchmarks, then the polling benchmarks of docs/BENCHMARKS.md on
+# simulated 9600-baud buses (about two minutes), printed as a table.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
+	$(GO) build -o bin/mallgrid-bench ./cmd/mallgrid-bench
+	./bin/mallgrid-bench
 
 clean:
 	rm -rf bin

@@ -1,63 +1,64 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"mallgrid/drivers/meter"
 	"mallgrid/gateway"
+	"mallgrid/gateway/config"
 	"mallgrid/gateway/tech"
 )
+
+// simLineFlags are the flags that describe the bus and its meters on the
+// command line; a sim file describes all of it, so --file excludes them.
+func simLineFlags() []string {
+	return []string{"port", "baud", "parity", "stop-bits", "listen", "model", "addr", "wire-baud"}
+}
 
 func newSimCmd() *cobra.Command {
 	var (
 		pf       portFlags
+		file     string
 		listen   string
 		model    string
 		addrs    []int
 		wireBaud int
 	)
 	cmd := &cobra.Command{
-		Use:   "sim --port DEV|--listen tcp:ADDR --model M --addr A[,A...]",
+		Use:   "sim --file FILE | --port DEV|--listen tcp:ADDR --model M --addr A[,A...]",
 		Short: "Serve simulated meters on a serial port or a TCP address",
-		Args:  cobra.NoArgs,
+		Long: "Serve simulated meters on a serial port or a TCP address.\n\n" +
+			"--file serves the bus a sim file describes: many meters of several models, each with its\n" +
+			"own load, counter, relay and fault rates (see configs/sim.example.yaml). Without it the\n" +
+			"flags describe one bus of identical meters.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cat, err := pf.catalogue()
+			var (
+				o   gateway.SimOptions
+				err error
+			)
+			if file != "" {
+				o, err = simFromFile(cmd, file, &pf)
+			} else {
+				o, err = simFromFlags(&pf, listen, model, addrs, wireBaud)
+			}
 			if err != nil {
 				return err
 			}
-			m, err := cat.Lookup(model)
-			if err != nil {
-				return err
-			}
-			o := gateway.SimOptions{
-				Port:     pf.Port.Port,
-				Listen:   listen,
-				WireBaud: wireBaud,
-				Log:      zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05"}).With().Timestamp().Logger(),
-				Ready: func(where string) {
-					fmt.Fprintf(cmd.OutOrStdout(), "mallgrid sim: %d %s meter(s) at address %s on %s\n", len(addrs), model, joinInts(addrs), where)
-				},
-			}
-			if pf.Port.Port != "" {
-				line, err := tech.Line(pf.Port)
-				if err != nil {
-					return err
-				}
-				o.Line = line
-			}
-			for _, a := range addrs {
-				if err := tech.CheckAddress(a); err != nil {
-					return err
-				}
-				o.Meters = append(o.Meters, gateway.SimMeter{Model: m, Address: a})
+			o.Log = zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05"}).With().Timestamp().Logger()
+			o.Ready = func(where string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "mallgrid sim: %s on %s\n", o.Summary(), where)
 			}
 			return gateway.Simulate(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&file, "file", "", "sim file describing the bus and its meters (excludes --"+strings.Join(simLineFlags(), ", --")+")")
 	f.StringVar(&pf.Port.Port, "port", "", "serial device to answer on (the slave end of a line)")
 	f.IntVar(&pf.Baud, "baud", 9600, "baud rate (serial)")
 	f.StringVar(&pf.Parity, "parity", "E", "parity N, E or O (serial)")
@@ -70,10 +71,59 @@ func newSimCmd() *cobra.Command {
 	return cmd
 }
 
-func joinInts(v []int) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprint(x)
+// simFromFile loads a sim file; its problems exit 2, as a configuration's do.
+func simFromFile(cmd *cobra.Command, file string, pf *portFlags) (gateway.SimOptions, error) {
+	var given []string
+	for _, name := range simLineFlags() {
+		if cmd.Flags().Changed(name) {
+			given = append(given, "--"+name)
+		}
 	}
-	return strings.Join(s, ",")
+	if len(given) > 0 {
+		return gateway.SimOptions{}, fmt.Errorf("--file describes the bus and its meters; leave out %s, or leave out --file", strings.Join(given, ", "))
+	}
+	var cat *meter.Catalogue // nil: the built-ins and the file's config key
+	if pf.config != "" {
+		var err error
+		if cat, err = pf.catalogue(); err != nil {
+			return gateway.SimOptions{}, err
+		}
+	}
+	o, err := gateway.LoadSimFile(file, cat)
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			return gateway.SimOptions{}, &exitError{code: 2, err: err}
+		}
+		return gateway.SimOptions{}, err
+	}
+	return o, nil
+}
+
+// simFromFlags builds a bus of identical meters from the command line.
+func simFromFlags(pf *portFlags, listen, model string, addrs []int, wireBaud int) (gateway.SimOptions, error) {
+	cat, err := pf.catalogue()
+	if err != nil {
+		return gateway.SimOptions{}, err
+	}
+	m, err := cat.Lookup(model)
+	if err != nil {
+		return gateway.SimOptions{}, err
+	}
+	o := gateway.SimOptions{Port: pf.Port.Port, Listen: listen}
+	if wireBaud > 0 {
+		o.Wire = gateway.SimWire(wireBaud)
+	}
+	if pf.Port.Port != "" {
+		if o.Line, err = tech.Line(pf.Port); err != nil {
+			return gateway.SimOptions{}, err
+		}
+	}
+	for _, a := range addrs {
+		if err := tech.CheckAddress(a); err != nil {
+			return gateway.SimOptions{}, err
+		}
+		o.Meters = append(o.Meters, gateway.SimMeter{Model: m, Address: a})
+	}
+	return o, nil
 }

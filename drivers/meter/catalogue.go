@@ -51,7 +51,7 @@ func (c *Catalogue) Names() []string {
 
 // Builtin returns fresh copies of the built-in models, one file each.
 func Builtin() []*Model {
-	return []*Model{KPM33B()}
+	return []*Model{KPM33B(), SDM120(), SDM630(), DDSU666(), DTSU666()}
 }
 
 // BuiltinNames returns the names of the built-in models.

@@ -15,4 +15,7 @@ var (
 	ErrRelayDidNotFollow = errors.New("meter: relay did not follow the command")
 	// ErrUnknownModel is returned by a Catalogue for a name it does not hold.
 	ErrUnknownModel = errors.New("meter: unknown model")
+	// ErrBadFunction is returned by Model.WithFunction for a function code
+	// that does not read registers (anything but 3 and 4).
+	ErrBadFunction = errors.New("meter: not a register read function code")
 )

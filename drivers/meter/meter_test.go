@@ -84,6 +84,11 @@ func TestNewPlan_Merging(t *testing.T) {
 			want: []Block{{Function: 3, Address: 0, Count: 2}, {Function: 3, Address: 8, Count: 2}},
 		},
 		{
+			name:  "model's max read splits below 125",
+			model: Model{MaxRead: 9, Registers: []Register{reg(VoltageA, 0, 4), reg(Power, 6, 4), reg(Import, 8, 4)}},
+			want:  []Block{{Function: 4, Address: 0, Count: 8}, {Function: 4, Address: 8, Count: 2}},
+		},
+		{
 			name:  "unsorted input",
 			model: Model{MaxGap: 80, Registers: []Register{reg(Import, 0x82, 3), reg(VoltageA, 0x30, 3)}},
 			want:  []Block{{Function: 3, Address: 0x30, Count: 0x82 + 2 - 0x30}},

@@ -83,10 +83,20 @@ type Model struct {
 	Manual string // the document the register map was transcribed from
 	// MaxGap is how many unneeded registers a planned read may span to save
 	// a transaction. 0 means the default (DefaultMaxGap).
-	MaxGap     uint16
-	Registers  []Register
-	Unreadable []Span // ranges a planned read must never cover
-	Relay      *Relay // nil: the meter cannot switch its load
+	MaxGap uint16
+	// MaxRead is the most registers one planned read may cover, for meters
+	// that refuse long reads below the Modbus limit. 0 means
+	// MaxReadRegisters.
+	MaxRead uint16
+	// AltFunction is the read function code some units of the model answer
+	// on instead of their registers' own (firmware differs, or sources
+	// disagree); 0 if none is known. meter scan tries the model both ways,
+	// and a meter's function: key in the configuration picks one
+	// (WithFunction).
+	AltFunction uint8
+	Registers   []Register
+	Unreadable  []Span // ranges a planned read must never cover
+	Relay       *Relay // nil: the meter cannot switch its load
 }
 
 // DefaultMaxGap is the gap bridged when a model does not say; Telegraf's
@@ -111,6 +121,12 @@ func (m *Model) Validate() error {
 	if m.Name == "" {
 		return fmt.Errorf("model has no name")
 	}
+	if m.MaxRead > MaxReadRegisters {
+		return fmt.Errorf("model %s: max read %d registers (the Modbus limit is %d)", m.Name, m.MaxRead, MaxReadRegisters)
+	}
+	if m.AltFunction != 0 && m.AltFunction != ReadHolding && m.AltFunction != ReadInput {
+		return fmt.Errorf("model %s: alternative function code %d (want 3 or 4)", m.Name, m.AltFunction)
+	}
 	seen := make(map[Quantity]bool)
 	for i, r := range m.Registers {
 		if !r.Quantity.Valid() {
@@ -125,6 +141,9 @@ func (m *Model) Validate() error {
 		}
 		if r.Type.Words() == 0 {
 			return fmt.Errorf("model %s: %s: unknown type %q", m.Name, r.Quantity, r.Type)
+		}
+		if r.Type.Words() > m.maxRead() {
+			return fmt.Errorf("model %s: %s: a %s does not fit in a read of %d registers", m.Name, r.Quantity, r.Type, m.maxRead())
 		}
 		if int(r.Address)+int(r.Type.Words()) > 0x10000 {
 			return fmt.Errorf("model %s: %s: address 0x%04X overruns the register space", m.Name, r.Quantity, r.Address)
@@ -157,6 +176,70 @@ func (m *Model) Has(q Quantity) bool {
 		}
 	}
 	return false
+}
+
+// maxRead returns the longest read the planner may make for m.
+func (m *Model) maxRead() uint16 {
+	if m.MaxRead == 0 {
+		return MaxReadRegisters
+	}
+	return m.MaxRead
+}
+
+// WithFunction returns a copy of m whose every register is read with
+// function code fc (ReadHolding or ReadInput), for units that answer on the
+// other code than the catalogue's (the CHINT meters: sources disagree, and
+// firmware may too). The copy keeps m's Name, because it is the same meter
+// read another way and readings, logs and scan results should say so; its
+// Title names the code, and its AltFunction is m's own code, so the copy
+// knows the way back. m is left as it is. WithFunction returns
+// ErrBadFunction for any other code.
+func (m *Model) WithFunction(fc uint8) (*Model, error) {
+	if fc != ReadHolding && fc != ReadInput {
+		return nil, fmt.Errorf("%w: %d (want %d or %d)", ErrBadFunction, fc, ReadHolding, ReadInput)
+	}
+	c := m.clone()
+	own := m.ownFunction()
+	if own == fc {
+		return c, nil
+	}
+	for i := range c.Registers {
+		c.Registers[i].Function = fc
+	}
+	c.AltFunction = own // 0 when m mixed codes: there is no single way back
+	c.Title = fmt.Sprintf("%s, read with FC%02d", m.Title, fc)
+	return c, nil
+}
+
+// ownFunction returns the function code every register of m uses, or 0
+// when they differ (or m has none).
+func (m *Model) ownFunction() uint8 {
+	var fc uint8
+	for i, r := range m.Registers {
+		if i > 0 && r.Function != fc {
+			return 0
+		}
+		fc = r.Function
+	}
+	return fc
+}
+
+// clone returns a deep copy of m: catalogue models are shared between
+// goroutines and must not change under them.
+func (m *Model) clone() *Model {
+	c := *m
+	c.Registers = append([]Register(nil), m.Registers...)
+	c.Unreadable = append([]Span(nil), m.Unreadable...)
+	if m.Relay != nil {
+		r := *m.Relay
+		if m.Relay.RemoteMode != nil {
+			rm := *m.Relay.RemoteMode
+			rm.Values = append([]uint16(nil), rm.Values...)
+			r.RemoteMode = &rm
+		}
+		c.Relay = &r
+	}
+	return &c
 }
 
 // sortedRegisters returns m's registers ordered by function then address.

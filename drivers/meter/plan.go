@@ -15,10 +15,17 @@ type Plan []Block
 // Transactions returns how many requests one read of the plan costs.
 func (p Plan) Transactions() int { return len(p) }
 
+// PlanStats returns what one read of m costs and saves: the transactions of
+// its plan, and the values it reads, which is also the number of requests a
+// driver that asks for one value at a time (mbmd) would send.
+func PlanStats(m *Model) (transactions, values int) {
+	return NewPlan(m).Transactions(), len(m.Registers)
+}
+
 // NewPlan turns m's registers into the fewest read transactions: registers of
 // the same function code are merged while the gap between them is at most the
-// model's MaxGap, the read stays within MaxReadRegisters, and the merged range
-// does not touch an unreadable span. A model that passed Validate always
+// model's MaxGap, the read stays within the model's MaxRead (at most
+// MaxReadRegisters), and the merged range does not touch an unreadable span. A model that passed Validate always
 // yields a plan; registers wider than a read are impossible by construction.
 func NewPlan(m *Model) Plan {
 	maxGap := m.MaxGap
@@ -53,7 +60,7 @@ func canExtend(m *Model, b *Block, bEnd uint32, addr uint16, end uint32, maxGap 
 	if uint32(addr) > bEnd && uint32(addr)-bEnd > uint32(maxGap) {
 		return false
 	}
-	if end > bEnd && end-uint32(b.Address) > MaxReadRegisters {
+	if end > bEnd && end-uint32(b.Address) > uint32(m.maxRead()) {
 		return false
 	}
 	newEnd := max(end, bEnd)

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"math"
 	"time"
 	// The gateway box may lack /usr/share/zoneinfo; site.timezone must load
 	// the same way there as on the technician's laptop.
@@ -121,16 +123,21 @@ func (b *Bus) setDefaults() {
 // Model is a custom meter model as the technician writes it. Load turns each
 // into a *meter.Model in Config.Catalogue.
 type Model struct {
-	Name       string     `yaml:"name"`
-	Title      string     `yaml:"title"`
-	Manual     string     `yaml:"manual"`
-	MaxGap     int        `yaml:"max_gap"`
+	Name   string `yaml:"name"`
+	Title  string `yaml:"title"`
+	Manual string `yaml:"manual"`
+	MaxGap int    `yaml:"max_gap"`
+	// MaxRead is the longest read the meter answers, in registers.
+	MaxRead    int        `yaml:"max_read"`
 	Registers  []Register `yaml:"registers"`
 	Unreadable []Span     `yaml:"unreadable"`
 	Relay      *Relay     `yaml:"relay"`
 }
 
-func (m *Model) setDefaults() { m.MaxGap = meter.DefaultMaxGap }
+func (m *Model) setDefaults() {
+	m.MaxGap = meter.DefaultMaxGap
+	m.MaxRead = meter.MaxReadRegisters
+}
 
 // Register is one value of a custom model; see meter.Register.
 type Register struct {
@@ -182,6 +189,14 @@ type Meter struct {
 	PTRatio int    `yaml:"pt_ratio"`
 	// RatedCurrent in amperes is what load alarms compare against.
 	RatedCurrent int `yaml:"rated_current"`
+	// Function, when not 0, is the read function code (3 or 4) every
+	// register of the meter's model is read with, for units whose firmware
+	// answers on the other code than the catalogue's; see ModelOf.
+	Function int `yaml:"function"`
+	// Timeout is the reply deadline of one request to this meter; 0 means
+	// the bus's. A slow meter on a fast bus gets its own without slowing
+	// the scan of every absent address; see TimeoutOf.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Meter roles: a tenant's own supply, a public area whose energy is shared
@@ -253,6 +268,42 @@ func (c *Config) MetersOn(bus string) []Meter {
 		}
 	}
 	return ms
+}
+
+// ModelOf returns the model meter m is read with: its catalogue model,
+// copied with every register's function code replaced when m sets
+// function: (meter.Model.WithFunction; the copy keeps the model's name).
+// The gateway, the simulator and the tools should all get a meter's model
+// here rather than from the Catalogue, so that they agree. It fails only
+// for a model the catalogue does not hold or a bad function code, which
+// Load rules out.
+func (c *Config) ModelOf(m Meter) (*meter.Model, error) {
+	model, err := c.Catalogue.Lookup(m.Model)
+	if err != nil {
+		return nil, fmt.Errorf("meter %s: %w", m.ID, err)
+	}
+	if m.Function == 0 {
+		return model, nil
+	}
+	if m.Function < 0 || m.Function > math.MaxUint8 {
+		return nil, fmt.Errorf("meter %s: %w: %d", m.ID, meter.ErrBadFunction, m.Function)
+	}
+	model, err = model.WithFunction(uint8(m.Function))
+	if err != nil {
+		return nil, fmt.Errorf("meter %s: %w", m.ID, err)
+	}
+	return model, nil
+}
+
+// TimeoutOf returns the reply deadline of one request to meter m: its own
+// timeout, or its bus's when it sets none (0 for a bus the configuration
+// does not hold, which Load rules out).
+func (c *Config) TimeoutOf(m Meter) time.Duration {
+	if m.Timeout > 0 {
+		return m.Timeout
+	}
+	b, _ := c.Bus(m.Bus)
+	return b.Timeout
 }
 
 // Tenant returns the tenant whose id is id.

@@ -177,7 +177,7 @@ func TestParse_Problems(t *testing.T) {
 		{"unknown bus", doc(head, bus, "meters:", "  - id: M-1", "    bus: b9", "    address: 1", "    model: kpm33b", "    role: public"),
 			`t.yaml:5: meters[0].bus: unknown bus "b9" (buses: b1)`},
 		{"unknown model", doc(head, bus, "meters:", "  - id: M-1", "    bus: b1", "    address: 1", "    model: kpm99", "    role: public"),
-			`t.yaml:7: meters[0].model: unknown model "kpm99" (models: kpm33b)`},
+			`t.yaml:7: meters[0].model: unknown model "kpm99" (models: ddsu666, dtsu666, kpm33b, sdm120, sdm630)`},
 		{"unknown tenant", doc(head, bus, "meters:", "  - id: M-1", "    bus: b1", "    address: 1", "    model: kpm33b", "    tenant: T-9"),
 			`t.yaml:8: meters[0].tenant: unknown tenant "T-9"`},
 		{"tenant on a public meter", doc(head, bus, "tenants: [{id: T-1, name: Shop}]", "meters:",
@@ -287,7 +287,7 @@ func TestParse_AllProblemsInOneRun(t *testing.T) {
 		"t.yaml:14: meters[0].rated_curent: unknown key (did you mean rated_current?)",
 		`t.yaml:15: meters[1].id: duplicate meter id "M-1" (first at line 9)`,
 		"t.yaml:15: meters[1].address: want 1..247, got 0",
-		`t.yaml:15: meters[1].model: unknown model "x" (models: kpm33b)`,
+		`t.yaml:15: meters[1].model: unknown model "x" (models: ddsu666, dtsu666, kpm33b, sdm120, sdm630)`,
 	}
 	_, err := Parse("t.yaml", file, nil)
 	ps := problems(t, err)

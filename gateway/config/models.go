@@ -37,6 +37,7 @@ func validateModels(cfg *Config, r *report) map[string]bool {
 		// 0 would mean the planner's default, not "never bridge": refuse it
 		// rather than let it mean the opposite of what it says.
 		r.intIn(p+".max_gap", m.MaxGap, 1, meter.MaxReadRegisters)
+		r.intIn(p+".max_read", m.MaxRead, 1, meter.MaxReadRegisters)
 		checkRegisters(m, p, r)
 		checkUnreadable(m, p, r)
 		checkRelay(m, p, r)
@@ -203,10 +204,11 @@ func (r *report) clean(key string) bool {
 // has been range-checked, so the conversions cannot truncate.
 func (m *Model) meterModel() *meter.Model {
 	mm := &meter.Model{
-		Name:   m.Name,
-		Title:  m.Title,
-		Manual: m.Manual,
-		MaxGap: uint16(m.MaxGap),
+		Name:    m.Name,
+		Title:   m.Title,
+		Manual:  m.Manual,
+		MaxGap:  uint16(m.MaxGap),
+		MaxRead: uint16(m.MaxRead),
 	}
 	for _, reg := range m.Registers {
 		mm.Registers = append(mm.Registers, meter.Register{

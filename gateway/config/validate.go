@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mallgrid/drivers/meter"
 )
 
 // validate checks what decoding cannot: required keys, ranges, allowed
@@ -253,6 +255,15 @@ func validateMeters(cfg *Config, r *report, buses, models, tenants map[string]bo
 		r.intIn(p+".ct_ratio", m.CTRatio, 1, math.MaxInt32)
 		r.intIn(p+".pt_ratio", m.PTRatio, 1, math.MaxInt32)
 		r.intIn(p+".rated_current", m.RatedCurrent, 1, math.MaxInt32)
+		// Both are optional: unset, the model's codes and the bus's timeout
+		// apply. Written out, 0 would mean the opposite of what it says.
+		if r.set[p+".function"] {
+			r.intOneOf(p+".function", m.Function, int(meter.ReadHolding), int(meter.ReadInput))
+		}
+		if r.set[p+".timeout"] {
+			// The bus's range: tarm/serial's read timeout tops out at 25.5 s.
+			r.durationIn(p+".timeout", m.Timeout, 10*time.Millisecond, 25*time.Second)
+		}
 	}
 }
 

@@ -238,7 +238,10 @@ func (s *Scheduler) backoff(p *polled, err error) {
 		if p.timeouts < backoffAfter {
 			break // one miss may be noise: try again next cycle
 		}
-		wait := s.cfg.Interval << min(p.timeouts-backoffAfter, 16)
+		// The first wait is one interval, but never under a second: a bus
+		// polled back to back would otherwise probe its dead meters as often
+		// as its live ones.
+		wait := max(s.cfg.Interval, time.Second) << min(p.timeouts-backoffAfter, 16)
 		if wait > s.cfg.MaxBackoff || wait <= 0 {
 			wait = s.cfg.MaxBackoff
 		}
