@@ -145,7 +145,9 @@ func (t *Transport) Close() error {
 
 // Client returns a client for the meter at slave address on this transport,
 // with the transport's timeout.
-func (t *Transport) Client(slave byte) *Client { return &Client{t: t, slave: slave, timeout: t.cfg.Timeout} }
+func (t *Transport) Client(slave byte) *Client {
+	return &Client{t: t, slave: slave, timeout: t.cfg.Timeout}
+}
 
 func (t *Transport) connect(deadline time.Time) error {
 	var (
