@@ -31,7 +31,10 @@ type Meter struct {
 
 // Result is the outcome of reading one meter in a cycle.
 type Result struct {
-	Meter   string
+	Meter string
+	// Start is when the read began; Reading.Time is when it ended. Every
+	// value of the reading was held by the meter at some moment between.
+	Start   time.Time
 	Reading meter.Reading // Meter and Time set; meaningful only when Err is nil
 	Err     error
 }
@@ -196,12 +199,13 @@ func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 			}
 			probed = true
 		}
+		start := s.cfg.Now()
 		rd, err := s.readMeter(ctx, p)
 		if ctx.Err() != nil && err != nil {
 			break // cancelled mid-read: not a meter fault
 		}
 		s.backoff(p, err)
-		c.Results = append(c.Results, Result{Meter: p.ID, Reading: rd, Err: err})
+		c.Results = append(c.Results, Result{Meter: p.ID, Start: start, Reading: rd, Err: err})
 	}
 	c.End = s.cfg.Now()
 	return c
