@@ -327,7 +327,7 @@ func (r *simReport) meters(m *simFileMeter, p string, cat *meter.Catalogue, take
 			Options:       slices.Clip(opts),
 			RelayOpen:     m.Relay == "open",
 			Remote:        m.Remote,
-			Faults:        faults,
+			Faults:        maps.Clone(faults), // each meter its own: a caller may change one
 			LateDelay:     m.LateDelay,
 			ExceptionCode: byte(m.ExceptionCode),
 		}
@@ -456,8 +456,9 @@ type simReport struct {
 	set       map[string]bool // key present in the file with a non-null value
 	bad       map[string]bool // key whose value could not be decoded
 	probs     config.Problems
-	budget    int  // nodes left to visit
-	exhausted bool // the budget ran out; reported once
+	reported  map[*yaml.Node]bool // nodes with a problem already: merged ones are met again
+	budget    int                 // nodes left to visit
+	exhausted bool                // the budget ran out; reported once
 }
 
 // Limits against files that alias themselves, as in gateway/config.
@@ -468,25 +469,18 @@ const (
 
 func newSimReport(file string) *simReport {
 	return &simReport{
-		file:   file,
-		lines:  make(map[string]int),
-		set:    make(map[string]bool),
-		bad:    make(map[string]bool),
-		budget: simMaxNodes,
+		file:     file,
+		lines:    make(map[string]int),
+		set:      make(map[string]bool),
+		bad:      make(map[string]bool),
+		reported: make(map[*yaml.Node]bool),
+		budget:   simMaxNodes,
 	}
 }
 
-// result returns the problems sorted by line, each reported once (a
-// mapping merged in by several aliases would repeat its own problems).
+// result returns the problems sorted by line.
 func (r *simReport) result() error {
-	var ps config.Problems
-	seen := make(map[config.Problem]bool)
-	for _, p := range r.probs {
-		if !seen[p] {
-			seen[p] = true
-			ps = append(ps, p)
-		}
-	}
+	ps := slices.Clone(r.probs)
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 	return &ps
 }
@@ -503,6 +497,15 @@ func (r *simReport) add(key, format string, args ...any) {
 		}
 	}
 	r.at(r.line(key), key, format, args...)
+}
+
+// atNode records a problem with node n, once however often n is merged in.
+func (r *simReport) atNode(n *yaml.Node, key, format string, args ...any) {
+	if r.reported[n] {
+		return
+	}
+	r.reported[n] = true
+	r.at(n.Line, key, format, args...)
 }
 
 // at records a problem at an explicit line.
@@ -567,8 +570,20 @@ func (r *simReport) durationIn(key string, val, lo, hi time.Duration) bool {
 	if lo <= val && val <= hi {
 		return true
 	}
-	r.add(key, "want %v..%v, got %v", lo, hi, val)
+	r.add(key, "want %s..%s, got %s", simShortDuration(lo), simShortDuration(hi), simShortDuration(val))
 	return false
+}
+
+// simShortDuration prints 1m rather than 1m0s, as gateway/config does.
+func simShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 func (r *simReport) finite(key string, val float64) bool {
@@ -709,7 +724,7 @@ func (r *simReport) enter(n *yaml.Node, path string, depth int) bool {
 // fail records that the value at path could not be decoded.
 func (r *simReport) fail(n *yaml.Node, path, format string, args ...any) {
 	r.bad[path] = true
-	r.at(n.Line, path, format, args...)
+	r.atNode(n, path, format, args...)
 }
 
 // simEntry is one key and its value in a mapping.
@@ -732,11 +747,11 @@ func (r *simReport) entries(n *yaml.Node, path string, depth int) []simEntry {
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
-			r.at(k.Line, path, "want a plain key name, got %s", simGot(k))
+			r.atNode(k, path, "want a plain key name, got %s", simGot(k))
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			r.at(k.Line, simJoin(path, k.Value), "duplicate key (first at line %d)", first)
+			r.atNode(k, simJoin(path, k.Value), "duplicate key (first at line %d)", first)
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -765,14 +780,14 @@ func (r *simReport) merged(n *yaml.Node, path string, depth int) []simEntry {
 				m = m.Alias
 			}
 			if m.Kind != yaml.MappingNode {
-				r.at(m.Line, path, "<< merges mappings, got %s", simGot(m))
+				r.atNode(m, path, "<< merges mappings, got %s", simGot(m))
 				continue
 			}
 			out = append(out, r.merged(m, path, depth+1)...)
 		}
 		return out
 	}
-	r.at(n.Line, path, "<< merges mappings, got %s", simGot(n))
+	r.atNode(n, path, "<< merges mappings, got %s", simGot(n))
 	return nil
 }
 
@@ -789,7 +804,7 @@ func (r *simReport) mapping(n *yaml.Node, path string, v reflect.Value, depth in
 		p := simJoin(path, e.key.Value)
 		f, ok := fields[e.key.Value]
 		if !ok {
-			r.at(e.key.Line, p, "unknown key%s", simSuggest(e.key.Value, fields))
+			r.atNode(e.key, p, "unknown key%s", simSuggest(e.key.Value, fields))
 			continue
 		}
 		r.lines[p] = e.key.Line
@@ -925,7 +940,7 @@ func simSuggest(name string, fields map[string]int) string {
 	keys := slices.Sorted(maps.Keys(fields))
 	best, bestDist := "", len(name)/3+2
 	for _, k := range keys { // sorted: ties go to the same name every run
-		if d := levenshtein(strings.ToLower(name), k); d < bestDist {
+		if d := simDistance(strings.ToLower(name), k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -935,8 +950,8 @@ func simSuggest(name string, fields map[string]int) string {
 	return " (allowed: " + strings.Join(keys, ", ") + ")"
 }
 
-// levenshtein is the edit distance between a and b.
-func levenshtein(a, b string) int {
+// simDistance is the Levenshtein distance between a and b.
+func simDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

@@ -98,8 +98,8 @@ func SimWire(baud int) sim.WireTiming {
 // bit, 8 data bits, the parity bit unless N, and the stop bits.
 func bitsPerChar(line modbus.Config) int {
 	bits := 1 + 8 + 1
-	if line.Parity == 'N' {
-		bits--
+	if line.Parity != 'N' {
+		bits++ // 0 is the default, E
 	}
 	if line.StopBits == 2 {
 		bits++
