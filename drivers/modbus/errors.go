@@ -21,6 +21,10 @@ var (
 	ErrBadReply = errors.New("modbus: malformed reply")
 	// ErrException matches every *ExceptionError with errors.Is.
 	ErrException = errors.New("modbus: exception")
+	// ErrNoLink is returned when the port cannot be opened or the link
+	// fails (an unplugged USB adapter, an unreachable converter): the bus,
+	// not a meter, is at fault.
+	ErrNoLink = errors.New("modbus: no link")
 	// ErrClosed is returned by a Transport after Close.
 	ErrClosed = errors.New("modbus: transport closed")
 )
@@ -78,6 +82,8 @@ func ErrorKind(err error) string {
 		return "malformed"
 	case errors.Is(err, ErrException):
 		return "exception"
+	case errors.Is(err, ErrNoLink):
+		return "no_link"
 	}
 	return "io"
 }

@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -24,7 +25,10 @@ func (t *rtuTransporter) Send(req []byte) ([]byte, error) {
 	if len(req) < 4 {
 		return nil, fmt.Errorf("%w: request of %d bytes", ErrBadReply, len(req))
 	}
-	if err := t.s.discardInput(); err != nil {
+	if err := t.s.discardInput(t.deadline); err != nil {
+		if errors.Is(err, ErrBadReply) {
+			return nil, err
+		}
 		return nil, &ioError{err}
 	}
 	if err := t.s.write(req, t.deadline); err != nil {
@@ -121,4 +125,7 @@ func crc16(b []byte) uint16 {
 type ioError struct{ err error }
 
 func (e *ioError) Error() string { return "modbus: port: " + e.err.Error() }
-func (e *ioError) Unwrap() error { return e.err }
+
+// Unwrap gives both the cause and ErrNoLink, so callers can tell a failed
+// link from a meter's fault with errors.Is.
+func (e *ioError) Unwrap() []error { return []error{ErrNoLink, e.err} }

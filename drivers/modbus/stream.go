@@ -17,8 +17,9 @@ type stream interface {
 	// deadline; it returns 0, nil when nothing came in time.
 	readSome(p []byte, deadline time.Time) (int, error)
 	write(p []byte, deadline time.Time) error
-	// discardInput drops whatever input is buffered but unread.
-	discardInput() error
+	// discardInput drops whatever input is buffered but unread, giving up
+	// at deadline.
+	discardInput(deadline time.Time) error
 	Close() error
 }
 
@@ -78,7 +79,7 @@ func (s *serialStream) write(p []byte, _ time.Time) error {
 	return err
 }
 
-func (s *serialStream) discardInput() error { return s.port.Flush() }
+func (s *serialStream) discardInput(time.Time) error { return s.port.Flush() }
 
 func (s *serialStream) Close() error { return s.port.Close() }
 
@@ -118,12 +119,13 @@ func (s *netStream) write(p []byte, deadline time.Time) error {
 	return err
 }
 
-// discardInput reads whatever is already queued; it waits a millisecond at
-// most, since anything later is the quiet time's job.
-func (s *netStream) discardInput() error {
+// discardInput reads whatever is already queued, waiting a millisecond at
+// most for more (anything later is the quiet time's job). A peer that keeps
+// talking past the transaction's deadline is an error: the line is not ours.
+func (s *netStream) discardInput(deadline time.Time) error {
 	var buf [512]byte
-	for {
-		n, err := s.readSome(buf[:], time.Now().Add(time.Millisecond))
+	for time.Now().Before(deadline) {
+		n, err := s.readSome(buf[:], minTime(deadline, time.Now().Add(time.Millisecond)))
 		if err != nil {
 			return err
 		}
@@ -131,6 +133,14 @@ func (s *netStream) discardInput() error {
 			return nil
 		}
 	}
+	return fmt.Errorf("%w: the peer keeps sending", ErrBadReply)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (s *netStream) Close() error { return s.conn.Close() }

@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -21,7 +22,10 @@ func (t *tcpTransporter) Send(req []byte) ([]byte, error) {
 	if len(req) < mbapHeader+1 {
 		return nil, fmt.Errorf("%w: request of %d bytes", ErrBadReply, len(req))
 	}
-	if err := t.s.discardInput(); err != nil {
+	if err := t.s.discardInput(t.deadline); err != nil {
+		if errors.Is(err, ErrBadReply) {
+			return nil, err
+		}
 		return nil, &ioError{err}
 	}
 	if err := t.s.write(req, t.deadline); err != nil {

@@ -183,7 +183,7 @@ func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, o
 	}
 	if t.s == nil {
 		if err := t.connect(deadline); err != nil {
-			return nil, fmt.Errorf("modbus: connect %s: %w", t.cfg.Address, err)
+			return nil, fmt.Errorf("%w: connect %s: %w", ErrNoLink, t.cfg.Address, err)
 		}
 	}
 	if t.rtu != nil {
@@ -224,14 +224,17 @@ func isOurs(err error) bool {
 	return false
 }
 
-// quiet drains the line until it has been silent for cfg.Quiet, and for at
-// most the transaction's timeout: whatever a slow or confused meter still
-// sends is thrown away here rather than read as the next reply.
+// quiet drains the line until it has been silent for cfg.Quiet: whatever a
+// slow or confused meter still sends is thrown away here rather than read as
+// the next reply. A line that never falls silent is left after the longer of
+// the transaction's and the transport's timeout, so a short per-meter
+// timeout does not shorten the drain.
 func (t *Transport) quiet(timeout time.Duration) {
 	var buf [256]byte
+	limit := max(timeout, t.cfg.Timeout)
 	start := time.Now()
 	lastByte := start
-	for time.Since(lastByte) < t.cfg.Quiet && time.Since(start) < timeout {
+	for time.Since(lastByte) < t.cfg.Quiet && time.Since(start) < limit {
 		n, err := t.s.readSome(buf[:], lastByte.Add(t.cfg.Quiet))
 		if err != nil {
 			_ = t.s.Close()

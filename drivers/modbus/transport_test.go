@@ -365,3 +365,95 @@ func TestClient_WithTimeout(t *testing.T) {
 		t.Errorf("WithTimeout(0) read = %d, %v; want the transport's timeout to apply", wh, err)
 	}
 }
+
+// The quiet time after a timeout drains a reply that comes late, even when
+// the next request would be answered after it: without the drain, the late
+// reply arrives first and is read as the answer (RTU has no transaction id).
+func TestRTU_QuietDrainsALateReply(t *testing.T) {
+	bus, m := wiredBus(t, 2400) // a 2-register read takes 78 ms
+	addr := serveOn(t, bus, (*sim.Bus).ServeRTUOverTCP)
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTUOverTCP, Address: addr, Timeout: 100 * time.Millisecond, Quiet: 60 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// The late reply leaves 78 + 40 ms after the request: 18 ms after the
+	// timeout, inside the quiet time.
+	m.SetLateDelay(40 * time.Millisecond)
+	if err := m.InjectNext(sim.Late, 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := readImport(ctx, tr.Client(7)); !errors.Is(err, modbus.ErrTimeout) {
+		t.Fatalf("late reply: err = %v; want ErrTimeout", err)
+	}
+	m.SetImportWh(2_000)
+	// Asked at once, the answer would take 78 ms: the late reply would
+	// come first.
+	if wh, err := readImport(ctx, tr.Client(7)); err != nil || wh != 2_000 {
+		t.Errorf("read after a late reply = %d, %v; want 2000, the current value", wh, err)
+	}
+}
+
+// Modbus TCP skips a reply whose transaction id is not the request's: here
+// the late reply comes after the quiet time, while the next answer is still
+// on its (slow) way.
+func TestTCP_StaleTransactionIDSkipped(t *testing.T) {
+	bus, m := wiredBus(t, 1200) // a 2-register read takes 156 ms
+	addr := serveOn(t, bus, (*sim.Bus).ServeTCP)
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.TCP, Address: addr, Timeout: 100 * time.Millisecond, Quiet: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx := context.Background()
+	cl := tr.Client(7).WithTimeout(400 * time.Millisecond)
+	// The late reply leaves 156 + 50 ms after the request, after the
+	// timeout and the quiet time, while the next answer is on its way.
+	m.SetLateDelay(50 * time.Millisecond)
+	if err := m.InjectNext(sim.Late, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readImport(ctx, tr.Client(7)); !errors.Is(err, modbus.ErrTimeout) {
+		t.Fatalf("late reply: err = %v; want ErrTimeout", err)
+	}
+	m.SetImportWh(2_000)
+	if wh, err := readImport(ctx, cl); err != nil || wh != 2_000 {
+		t.Errorf("read while a stale reply arrives = %d, %v; want 2000 (the stale one has an old transaction id)", wh, err)
+	}
+}
+
+// wiredBus is a bus with one KPM33B at address 7 whose replies take their
+// wire time at baud.
+func wiredBus(t *testing.T, baud int) (*sim.Bus, *sim.Meter) {
+	t.Helper()
+	m, err := sim.NewMeter(meter.KPM33B(), 7, sim.WithProfile(sim.Constant(0)), sim.WithImportWh(1_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := sim.NewBus(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.SetWireTiming(sim.WireTiming{Baud: baud})
+	return bus, m
+}
+
+// serveOn serves bus on a loopback listener until the test ends.
+func serveOn(t *testing.T, bus *sim.Bus, serve func(*sim.Bus, context.Context, net.Listener) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(bus, ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}

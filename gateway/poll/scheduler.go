@@ -59,8 +59,11 @@ type Config struct {
 	Interval   time.Duration // target time between two polls of a meter; 0 means DefaultInterval
 	Pause      time.Duration // quiet time between two requests on the bus
 	MaxBackoff time.Duration // longest wait between probes of an absent meter; 0 means DefaultMaxBackoff
-	Now        func() time.Time
-	Log        zerolog.Logger
+	// Now stamps readings and cycles (a fake in tests). Waiting and backoff
+	// run on the machine's monotonic clock: a wall-clock step must neither
+	// stall polling nor make it spin.
+	Now func() time.Time
+	Log zerolog.Logger
 }
 
 // MeterStatus is a meter's polling state for status pages.
@@ -108,6 +111,7 @@ const offlineAfter = 2
 const backoffAfter = 2
 
 type command struct {
+	ctx    context.Context // the caller's: a command it gave up on is dropped
 	meter  *polled
 	closed bool
 	queued time.Time
@@ -150,12 +154,14 @@ func New(cfg Config, t *modbus.Transport, meters []Meter, sink Sink) (*Scheduler
 }
 
 // Run polls the bus until ctx is cancelled. It returns nil on cancel.
+// Relay commands still queued then are answered with ErrStopped.
 func (s *Scheduler) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	defer s.refuseQueued()
 	for {
-		start := s.cfg.Now()
-		c := s.cycle(ctx, start)
+		began := time.Now()
+		c := s.cycle(ctx, s.cfg.Now())
 		if len(c.Results) > 0 {
 			// The cycle's readings are committed even when shutdown began
 			// during the cycle: what was read is not thrown away.
@@ -164,7 +170,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := s.cfg.Interval - s.cfg.Now().Sub(start)
+		wait := s.cfg.Interval - time.Since(began)
 		if wait < 0 {
 			wait = 0
 		}
@@ -185,30 +191,58 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 	c := Cycle{Bus: s.cfg.Bus, Start: start, Results: make([]Result, 0, len(s.meters))}
-	probed := false
+	probe := s.dueProbe()
+	var linkErr error
 	for _, p := range s.meters {
 		if ctx.Err() != nil {
 			break
 		}
-		if p.timeouts >= backoffAfter {
+		if p.timeouts >= backoffAfter && p != probe {
 			// An absent meter is probed when its backoff has run out, and
-			// at most one per cycle: eight dead meters cost a cycle one
-			// timeout, not eight, and their probes spread over cycles.
-			if probed || s.cfg.Now().Before(p.nextProbe) {
-				continue
-			}
-			probed = true
+			// at most one per cycle, the longest overdue first: eight dead
+			// meters cost a cycle one timeout, not eight, and each of them
+			// gets its turn.
+			continue
 		}
 		start := s.cfg.Now()
-		rd, err := s.readMeter(ctx, p)
-		if ctx.Err() != nil && err != nil {
-			break // cancelled mid-read: not a meter fault
+		var (
+			rd  meter.Reading
+			err error
+		)
+		if linkErr != nil {
+			// The port or the converter is gone: every meter behind it is
+			// unreachable, and asking each would cost a connect timeout.
+			err = fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, linkErr)
+		} else {
+			rd, err = s.readMeter(ctx, p)
+			if ctx.Err() != nil && err != nil {
+				break // cancelled mid-read: not a meter fault
+			}
+			if errors.Is(err, modbus.ErrNoLink) {
+				linkErr = err
+				s.cfg.Log.Warn().Str("bus", s.cfg.Bus).Err(err).Msg("bus link down; skipping the rest of the cycle")
+			}
 		}
 		s.backoff(p, err)
 		c.Results = append(c.Results, Result{Meter: p.ID, Start: start, Reading: rd, Err: err})
 	}
 	c.End = s.cfg.Now()
 	return c
+}
+
+// dueProbe returns the backed-off meter whose probe is most overdue, or nil.
+func (s *Scheduler) dueProbe() *polled {
+	var due *polled
+	now := time.Now()
+	for _, p := range s.meters {
+		if p.timeouts < backoffAfter || now.Before(p.nextProbe) {
+			continue
+		}
+		if due == nil || p.nextProbe.Before(due.nextProbe) {
+			due = p
+		}
+	}
+	return due
 }
 
 func (s *Scheduler) readMeter(ctx context.Context, p *polled) (meter.Reading, error) {
@@ -230,30 +264,36 @@ func (s *Scheduler) readMeter(ctx context.Context, p *polled) (meter.Reading, er
 }
 
 // backoff spaces out probes of a meter that does not answer at all, so a
-// dead meter costs its bus one timeout per probe, not one per cycle. Other
-// errors (CRC, exceptions) mean the meter is there and it is polled as usual.
+// dead meter costs its bus one timeout per probe, not one per cycle. Any
+// reply, even a bad frame or an exception, means the meter is there: it is
+// polled as usual again.
 func (s *Scheduler) backoff(p *polled, err error) {
 	switch {
-	case err == nil:
-		p.timeouts = 0
-		p.nextProbe = time.Time{}
+	case errors.Is(err, modbus.ErrNoLink):
+		// The bus's fault, not the meter's: its backoff stays as it was.
 	case errors.Is(err, modbus.ErrTimeout):
 		p.timeouts++
-		if p.timeouts < backoffAfter {
-			break // one miss may be noise: try again next cycle
+		if p.timeouts >= backoffAfter { // one miss may be noise: try again next cycle
+			// The first wait is one interval, but never under a second: a
+			// bus polled back to back would otherwise probe its dead
+			// meters as often as its live ones.
+			wait := max(s.cfg.Interval, time.Second) << min(p.timeouts-backoffAfter, 16)
+			if wait > s.cfg.MaxBackoff || wait <= 0 {
+				wait = s.cfg.MaxBackoff
+			}
+			p.nextProbe = time.Now().Add(wait)
+			s.cfg.Log.Debug().Str("bus", s.cfg.Bus).Str("meter", p.ID).Dur("next_probe_in", wait).Msg("meter not answering; backing off")
 		}
-		// The first wait is one interval, but never under a second: a bus
-		// polled back to back would otherwise probe its dead meters as often
-		// as its live ones.
-		wait := max(s.cfg.Interval, time.Second) << min(p.timeouts-backoffAfter, 16)
-		if wait > s.cfg.MaxBackoff || wait <= 0 {
-			wait = s.cfg.MaxBackoff
-		}
-		p.nextProbe = s.cfg.Now().Add(wait)
-		s.cfg.Log.Debug().Str("bus", s.cfg.Bus).Str("meter", p.ID).Dur("next_probe_in", wait).Msg("meter not answering; backing off")
+	default:
+		p.timeouts = 0
+		p.nextProbe = time.Time{}
 	}
 	s.mu.Lock()
-	p.statusProbeAt = p.nextProbe
+	p.statusProbeAt = time.Time{}
+	if p.timeouts >= backoffAfter {
+		// Shown on the status page in wall-clock time.
+		p.statusProbeAt = s.cfg.Now().Add(time.Until(p.nextProbe))
+	}
 	if err == nil {
 		p.failedReads = 0
 	} else {
@@ -272,7 +312,7 @@ func (s *Scheduler) SwitchRelay(ctx context.Context, meterID string, closed bool
 		err := fmt.Errorf("bus %s: no meter %s", s.cfg.Bus, meterID)
 		return RelayOutcome{Err: err}, err
 	}
-	cmd := &command{meter: p, closed: closed, queued: time.Now(), done: make(chan RelayOutcome, 1)}
+	cmd := &command{ctx: ctx, meter: p, closed: closed, queued: time.Now(), done: make(chan RelayOutcome, 1)}
 	select {
 	case s.lane <- cmd:
 	case <-ctx.Done():
@@ -287,6 +327,18 @@ func (s *Scheduler) SwitchRelay(ctx context.Context, meterID string, closed bool
 }
 
 func (s *Scheduler) execute(ctx context.Context, cmd *command) {
+	if err := cmd.ctx.Err(); err != nil {
+		// The caller stopped waiting (and may have reported a failure or
+		// queued the opposite command): switching now would surprise it.
+		cmd.done <- RelayOutcome{Err: fmt.Errorf("relay command for %s dropped: %w", cmd.meter.ID, err)}
+		return
+	}
+	// The command ends with whichever comes first: the bus stopping or the
+	// caller's deadline.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(cmd.ctx, cancel)
+	defer stop()
 	start := time.Now()
 	pc := &paced{s: s, p: cmd.meter, serveLane: false}
 	state, err := meter.SwitchRelay(ctx, pc, cmd.meter.Model, cmd.closed)
@@ -297,6 +349,19 @@ func (s *Scheduler) execute(ctx context.Context, cmd *command) {
 	s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", cmd.meter.ID).Bool("close", cmd.closed).
 		Stringer("relay", state).Dur("wait", out.Wait).Dur("took", out.Took).AnErr("error", err).Msg("relay command")
 	cmd.done <- out
+}
+
+// refuseQueued answers every queued command with ErrStopped, so no caller
+// waits on a bus that will not serve it.
+func (s *Scheduler) refuseQueued() {
+	for {
+		select {
+		case cmd := <-s.lane:
+			cmd.done <- RelayOutcome{Err: fmt.Errorf("relay command for %s: %w", cmd.meter.ID, ErrStopped)}
+		default:
+			return
+		}
+	}
 }
 
 // serveLane runs queued relay commands before the next poll transaction.

@@ -3,6 +3,8 @@ package poll
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -190,13 +192,71 @@ func TestScheduler_RelayCommandJumpsTheQueue(t *testing.T) {
 	}
 }
 
+// A command whose caller gave up waiting is not carried out later: the
+// caller may have reported a failure or queued the opposite command.
 func TestScheduler_RelayCommandHonoursContext(t *testing.T) {
-	s, _, _ := bus(t, Config{Bus: "t"}, []uint8{1}, []uint8{1})
+	s, sims, _ := bus(t, Config{Bus: "t"}, []uint8{1}, []uint8{1})
 	// Run is not started: nobody serves the lane.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := s.SwitchRelay(ctx, "M1", false); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("SwitchRelay with nobody polling: err = %v; want DeadlineExceeded", err)
+	}
+	stop := runFor(t, s)
+	time.Sleep(300 * time.Millisecond) // the lane is served at once when Run starts
+	stop()
+	if !sims[1].Snapshot().RelayClosed {
+		t.Error("the relay opened for a command whose caller had given up")
+	}
+}
+
+// A meter that timed out and now answers with bad frames is there: it
+// leaves backoff, and does not take every probe from an absent neighbour.
+func TestScheduler_ProbesAreShared(t *testing.T) {
+	s, sims, sink := bus(t, Config{Bus: "t", Interval: 50 * time.Millisecond, MaxBackoff: time.Hour}, []uint8{1}, []uint8{1, 2})
+	if err := sims[1].InjectNext(sim.NoReply, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := sims[1].SetFaultRates(map[sim.FaultKind]float64{sim.BadCRC: 1}); err != nil {
+		t.Fatal(err)
+	}
+	stop := runFor(t, s)
+	time.Sleep(4 * time.Second)
+	stop()
+	probes := 0
+	for _, c := range sink.snapshot() {
+		for _, r := range c.Results {
+			if r.Meter == "M2" {
+				probes++
+			}
+		}
+	}
+	// Cycles 1 and 2 (about 1.2 s with two timeouts each), then 1 s of
+	// backoff; the next comes 2 s later, past the end.
+	if probes < 3 {
+		t.Errorf("absent M2 probed %d times in 4 s; want at least 3", probes)
+	}
+}
+
+func TestScheduler_QueuedCommandsAnsweredOnStop(t *testing.T) {
+	s, _, _ := bus(t, Config{Bus: "t"}, []uint8{1}, []uint8{1})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { _, err := s.SwitchRelay(ctx, "M1", false); errc <- err }()
+	time.Sleep(50 * time.Millisecond) // queued; nobody serves it yet
+	runCtx, stopRun := context.WithCancel(context.Background())
+	stopRun() // Run starts already cancelled: it must answer the queue
+	if err := s.Run(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrStopped) {
+			t.Errorf("queued command on a stopped bus: err = %v; want ErrStopped", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("queued command never answered after Run returned")
 	}
 }
 
@@ -213,5 +273,47 @@ func TestStats_Percentiles(t *testing.T) {
 	}
 	if got.Requests != 101 || got.Errors["timeout"] != 1 || got.LastError == "" {
 		t.Errorf("stats = %+v", got)
+	}
+}
+
+// When the link itself is down (a converter unreachable) the rest of the
+// cycle is skipped: one connect attempt per cycle, not one per meter.
+func TestScheduler_LinkDownSkipsTheCycle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every connect is refused
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.TCP, Address: addr, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var meters []Meter
+	for a := uint8(1); a <= 5; a++ {
+		meters = append(meters, Meter{ID: fmt.Sprintf("M%d", a), Address: a, Model: meter.KPM33B()})
+	}
+	sink := &captureSink{}
+	s, err := New(Config{Bus: "lan", Log: zerolog.Nop()}, tr, meters, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.cycle(context.Background(), time.Now())
+	if len(c.Results) != 5 {
+		t.Fatalf("%d results; want 5", len(c.Results))
+	}
+	for _, r := range c.Results {
+		if !errors.Is(r.Err, modbus.ErrNoLink) {
+			t.Errorf("%s: err = %v; want ErrNoLink", r.Meter, r.Err)
+		}
+	}
+	for _, st := range s.Status() {
+		if want := int64(0); st.ID != "M1" && st.Stats.Requests != want {
+			t.Errorf("%s: %d requests sent; want none after the link failed", st.ID, st.Stats.Requests)
+		}
+		if st.ID == "M1" && st.Stats.Errors["no_link"] != 1 {
+			t.Errorf("M1 errors = %v; want one no_link", st.Stats.Errors)
+		}
 	}
 }
