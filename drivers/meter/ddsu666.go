@@ -11,8 +11,8 @@ package meter
 // entry can say function: 3 (see Model.WithFunction).
 //
 // A read plan is two transactions: 0x2000..0x200F (OpenEMS reads
-// 0x2000..0x2011 whole, so the registers between the mapped ones answer)
-// and 0x4000..0x4001. Export (0x400A in Tasmota) is left out: malls do not
+// 0x2000..0x200D and 0x200E..0x2011 in full, so the registers between the
+// mapped ones answer) and 0x4000..0x4001. Export (0x400A in Tasmota) is left out: malls do not
 // buy power from tenants, and bridging 0x4002..0x4009, which no source
 // documents, could make the meter refuse the billing read.
 func DDSU666() *Model {

@@ -8,6 +8,12 @@
 // RegisterReader supplied by the caller, so the same code reads a meter over
 // RTU, Modbus TCP or a test double.
 //
+// The built-in models (Builtin) are one file each, their register maps
+// transcribed from a named source and pinned by a golden-frame test. Where
+// sources disagree on a model's read function code, AltFunction records the
+// other one, and Model.WithFunction makes the copy that reads a unit needing
+// it.
+//
 // Energy leaves this package as int64 watt-hours; instantaneous values
 // (voltage, current, power, power factor) stay float64 because they are
 // measurements, never money.

@@ -10,7 +10,8 @@ package meter
 //
 // Import energy: the sources disagree. 0x101E is what mbmd, the newer
 // OpenEMS driver and the Solax-manual emulator map, and what Deye inverters
-// read from a DTSU666 (0x101E, 12 registers, import to export); the
+// ask a DTSU666 for (a Tasmota driver that stands in for the meter answers
+// their FC03 read of 0x101E, 12 registers, import to export); the
 // gerontec transcription of the manual says 0x401E, and a Home Assistant
 // integration (chint_pm) found 0x401E invalid on its unit; the older OpenEMS
 // driver reads 0x4000. The catalogue takes 0x101E, with export at 0x1028.

@@ -194,8 +194,8 @@ type Meter struct {
 	// answers on the other code than the catalogue's; see ModelOf.
 	Function int `yaml:"function"`
 	// Timeout is the reply deadline of one request to this meter; 0 means
-	// the bus's. A slow meter on a fast bus gets its own without slowing
-	// the scan of every absent address; see TimeoutOf.
+	// the bus's. A slow meter gets its own, so that the bus's timeout, which
+	// every absent meter costs, can stay short; see TimeoutOf.
 	Timeout time.Duration `yaml:"timeout"`
 }
 

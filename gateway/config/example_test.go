@@ -29,6 +29,11 @@ func TestLoad_Example(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Catalogue.Lookup(kpm33b-billing): %v", err)
 	}
+	light := cfg.Meters[len(cfg.Meters)-1]
+	lightModel, err := cfg.ModelOf(light)
+	if err != nil {
+		t.Fatalf("ModelOf(%s): %v", light.ID, err)
+	}
 	var onBus1 []string
 	for _, m := range cfg.MetersOn("bus1") {
 		onBus1 = append(onBus1, m.ID)
@@ -61,6 +66,11 @@ func TestLoad_Example(t *testing.T) {
 		{"custom unreadable", fmt.Sprint(custom.Unreadable), "[{100 103}]"},
 		{"custom relay coil", custom.Relay.Coil, uint16(1)},
 		{"custom remote mode", fmt.Sprint(custom.Relay.RemoteMode.Values), fmt.Sprint([]uint16{0xDD22})},
+		{"custom max read", custom.MaxRead, uint16(125)},
+		{"M-LIGHT-2F id", light.ID, "M-LIGHT-2F"},
+		{"M-LIGHT-2F function", lightModel.Registers[0].Function, uint8(3)},
+		{"M-LIGHT-2F timeout", cfg.TimeoutOf(light), time.Second},
+		{"M-101 timeout (the bus's)", cfg.TimeoutOf(cfg.Meters[1]), 500 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		if tc.got != tc.want {

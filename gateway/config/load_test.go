@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mallgrid/drivers/meter"
 )
 
 // doc joins lines into a file, so that a case's line numbers can be read
@@ -140,6 +142,21 @@ func TestParse_Problems(t *testing.T) {
 			"t.yaml:3: meters[0].pt_ratio: want an integer >= 1, got -1"},
 		{"rated current", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, rated_current: 0}]"),
 			"t.yaml:3: meters[0].rated_current: want an integer >= 1, got 0"},
+		{"meter function code", doc(head, bus, "meters:", "  - {id: M-1, bus: b1, address: 1, model: ddsu666, role: public,", "     function: 6}"),
+			"t.yaml:5: meters[0].function: want one of 3, 4, got 6"},
+		{"meter function code 0 written out", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: ddsu666, role: public, function: 0}]"),
+			"t.yaml:3: meters[0].function: want one of 3, 4, got 0"},
+		{"meter function code as a word", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: ddsu666, role: public, function: holding}]"),
+			`t.yaml:3: meters[0].function: want an integer, got "holding"`},
+		{"meter timeout too short", doc(head, bus, "meters:", "  - id: M-1", "    bus: b1", "    address: 1", "    model: kpm33b",
+			"    role: public", "    timeout: 5ms"),
+			"t.yaml:9: meters[0].timeout: want 10ms..25s, got 5ms"},
+		{"meter timeout too long", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, timeout: 26s}]"),
+			"t.yaml:3: meters[0].timeout: want 10ms..25s, got 26s"},
+		{"meter timeout 0 written out", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, timeout: 0s}]"),
+			"t.yaml:3: meters[0].timeout: want 10ms..25s, got 0s"},
+		{"meter timeout without unit", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, timeout: 800}]"),
+			`t.yaml:3: meters[0].timeout: want a duration like 500ms, 5s or 1m, got "800"`},
 		{"negative area", doc(head, bus, "tenants: [{id: T-1, name: Shop, area_m2: -1}]"),
 			"t.yaml:3: tenants[0].area_m2: want a number >= 0, got -1"},
 		{"empty credit rating", doc(head, bus, "tenants: [{id: T-1, name: Shop, credit_rating: ''}]"),
@@ -228,6 +245,15 @@ func TestParse_Problems(t *testing.T) {
 		{"zero scale", doc(head, bus, "models:", "  - name: mine", "    registers:",
 			"      - {quantity: import_kwh, address: 0, type: uint32, scale: 0}"),
 			"t.yaml:6: models[0].registers[0].scale: want a non-zero number, got 0"},
+		{"zero max read", doc(head, bus, "models:", "  - name: mine", "    max_read: 0",
+			"    registers: [{quantity: import_kwh, address: 0, type: uint32}]"),
+			"t.yaml:5: models[0].max_read: want 1..125, got 0"},
+		{"max read past the Modbus limit", doc(head, bus, "models:", "  - name: mine", "    max_read: 126",
+			"    registers: [{quantity: import_kwh, address: 0, type: uint32}]"),
+			"t.yaml:5: models[0].max_read: want 1..125, got 126"},
+		{"max read shorter than a value", doc(head, bus, "models:", "  - name: mine", "    max_read: 2",
+			"    registers: [{quantity: import_kwh, address: 0, type: float64}]"),
+			"t.yaml:4: models[0]: model mine: import_kwh: a float64 does not fit in a read of 2 registers"},
 		{"zero max gap", doc(head, bus, "models:", "  - name: mine", "    max_gap: 0",
 			"    registers: [{quantity: import_kwh, address: 0, type: uint32}]"),
 			"t.yaml:5: models[0].max_gap: want 1..125, got 0"},
@@ -341,6 +367,7 @@ func TestParse_Defaults(t *testing.T) {
 		{"buses[0].pause", b.Pause, 20 * time.Millisecond},
 		{"buses[0].interval", b.Interval, 10 * time.Second},
 		{"models[0].max_gap", cfg.Models[0].MaxGap, 50},
+		{"models[0].max_read", cfg.Models[0].MaxRead, 125},
 		{"models[0].registers[0].function", reg.Function, 3},
 		{"models[0].registers[0].word_order", reg.WordOrder, "big"},
 		{"models[0].registers[0].byte_order", reg.ByteOrder, "big"},
@@ -350,6 +377,8 @@ func TestParse_Defaults(t *testing.T) {
 		{"meters[0].ct_ratio", m.CTRatio, 1},
 		{"meters[0].pt_ratio", m.PTRatio, 1},
 		{"meters[0].rated_current", m.RatedCurrent, 60},
+		{"meters[0].function", m.Function, 0},
+		{"meters[0].timeout", m.Timeout, time.Duration(0)},
 		{"tenants[0].category", tn.Category, "retail"},
 		{"tenants[0].area_m2", tn.AreaM2, 0.0},
 		{"tenants[0].credit_rating", tn.CreditRating, "A"},
@@ -573,5 +602,66 @@ func TestParse_TrailingDocumentMarker(t *testing.T) {
 	file := append(minimal(), "---\n# nothing here\n"...)
 	if _, err := Parse("t.yaml", file, nil); err != nil {
 		t.Errorf("got %v; want no problem", err)
+	}
+}
+
+func TestConfig_ModelOfAndTimeoutOf(t *testing.T) {
+	file := doc(
+		"site: {name: Mall}",
+		"buses: [{name: b1, port: /dev/ttyUSB0, timeout: 300ms}]",
+		"meters:",
+		"  - {id: M-1, bus: b1, address: 1, model: ddsu666, role: public}",
+		"  - {id: M-2, bus: b1, address: 2, model: ddsu666, role: public, function: 3, timeout: 2s}",
+		"  - {id: M-3, bus: b1, address: 3, model: dtsu666, role: public, function: 3}",
+		"  - {id: M-4, bus: b1, address: 4, model: mine, role: public, function: 4}",
+		"models: [{name: mine, max_read: 40, registers: [{quantity: import_kwh, address: 0, type: uint32}]}]",
+	)
+	cfg, err := Parse("t.yaml", file, nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	cases := []struct {
+		meter       int
+		wantFC      uint8
+		wantTitle   string
+		wantTimeout time.Duration
+	}{
+		{0, meter.ReadInput, "CHINT DDSU666 single-phase", 300 * time.Millisecond},
+		{1, meter.ReadHolding, "CHINT DDSU666 single-phase, read with FC03", 2 * time.Second},
+		{2, meter.ReadHolding, "CHINT DTSU666 three-phase", 300 * time.Millisecond},
+		{3, meter.ReadInput, ", read with FC04", 300 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		m := cfg.Meters[tc.meter]
+		model, err := cfg.ModelOf(m)
+		if err != nil {
+			t.Fatalf("ModelOf(%s): %v", m.ID, err)
+		}
+		if model.Name != m.Model || model.Title != tc.wantTitle {
+			t.Errorf("ModelOf(%s): got %s %q; want %s %q", m.ID, model.Name, model.Title, m.Model, tc.wantTitle)
+		}
+		for _, r := range model.Registers {
+			if r.Function != tc.wantFC {
+				t.Errorf("ModelOf(%s): %s read with FC%02d; want FC%02d", m.ID, r.Quantity, r.Function, tc.wantFC)
+			}
+		}
+		if got := cfg.TimeoutOf(m); got != tc.wantTimeout {
+			t.Errorf("TimeoutOf(%s): got %v; want %v", m.ID, got, tc.wantTimeout)
+		}
+	}
+	if mine, _ := cfg.ModelOf(cfg.Meters[3]); mine.MaxRead != 40 {
+		t.Errorf("custom model max_read: got %d; want 40", mine.MaxRead)
+	}
+	// The override is a copy: the catalogue's model, shared by every meter
+	// without function:, keeps its own codes.
+	shared, _ := cfg.Catalogue.Lookup("ddsu666")
+	if fc := shared.Registers[0].Function; fc != meter.ReadInput {
+		t.Errorf("catalogue ddsu666 reads with FC%02d after ModelOf; want FC04", fc)
+	}
+	if _, err := cfg.ModelOf(Meter{ID: "M-9", Model: "kpm99"}); !errors.Is(err, meter.ErrUnknownModel) {
+		t.Errorf("ModelOf(unknown model): got %v; want ErrUnknownModel", err)
+	}
+	if _, err := cfg.ModelOf(Meter{ID: "M-9", Model: "ddsu666", Function: 259}); !errors.Is(err, meter.ErrBadFunction) {
+		t.Errorf("ModelOf(function 259): got %v; want ErrBadFunction", err)
 	}
 }

@@ -256,7 +256,8 @@ func validateMeters(cfg *Config, r *report, buses, models, tenants map[string]bo
 		r.intIn(p+".pt_ratio", m.PTRatio, 1, math.MaxInt32)
 		r.intIn(p+".rated_current", m.RatedCurrent, 1, math.MaxInt32)
 		// Both are optional: unset, the model's codes and the bus's timeout
-		// apply. Written out, 0 would mean the opposite of what it says.
+		// apply. Written out, 0 is refused rather than read as "the
+		// default": it looks like function code 0 or no deadline at all.
 		if r.set[p+".function"] {
 			r.intOneOf(p+".function", m.Function, int(meter.ReadHolding), int(meter.ReadInput))
 		}

@@ -2,7 +2,8 @@
 """Writes the golden reply frames of the SDM120, SDM630, DDSU666 and DTSU666
 tests: IEEE-754 float32 bytes and the Modbus CRC computed here, independently
 of meter.Encode. Run from drivers/meter/testdata; the values are repeated in
-meter_test.go, which checks every one of them after decoding.
+TestBuiltin_GoldenFrames (models_test.go), which checks every one of them
+after decoding.
 
 Registers a model does not map hold other values the meter reports (apparent
 and reactive power, per-phase energy), so a wrong offset shows as a wrong
