@@ -107,7 +107,7 @@ func demoBus(cfg *config.Config, bus string, baud int, fast bool) (*sim.Bus, err
 		return nil, err
 	}
 	for i, m := range cfg.MetersOn(bus) {
-		model, err := cfg.Catalogue.Lookup(m.Model)
+		model, err := cfg.ModelOf(m)
 		if err != nil {
 			return nil, err
 		}

@@ -110,12 +110,13 @@ func Run(ctx context.Context, opts Options) error {
 func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline, lv *live, log zerolog.Logger, now func() time.Time) {
 	var meters []poll.Meter
 	for _, m := range cfg.MetersOn(b.Name) {
-		model, err := cfg.Catalogue.Lookup(m.Model)
-		if err != nil { // config validation makes this unreachable
+		model, err := cfg.ModelOf(m) // with the meter's function-code override
+		if err != nil {              // config validation makes this unreachable
 			log.Error().Str("meter", m.ID).Err(err).Msg("meter skipped")
 			continue
 		}
-		meters = append(meters, poll.Meter{ID: m.ID, Address: byte(m.Address), Model: model})
+		meters = append(meters, poll.Meter{ID: m.ID, Address: byte(m.Address), Model: model, Timeout: cfg.TimeoutOf(m),
+			CTRatio: int64(m.CTRatio), PTRatio: int64(m.PTRatio)})
 	}
 	retry := time.Second
 	for {

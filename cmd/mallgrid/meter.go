@@ -13,7 +13,8 @@ import (
 // portFlags are the bus flags every meter command takes.
 type portFlags struct {
 	tech.Port
-	config string // optional YAML whose custom models join the catalogue
+	config   string // optional YAML whose custom models join the catalogue
+	function int    // 3 or 4 overrides the model's function code; 0 keeps it
 }
 
 func (p *portFlags) register(cmd *cobra.Command) {
@@ -25,6 +26,20 @@ func (p *portFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&p.Timeout, "timeout", 500*time.Millisecond, "reply deadline per request")
 	f.StringVarP(&p.config, "config", "c", "", "configuration whose custom models to use (optional)")
 	_ = cmd.MarkFlagRequired("port")
+}
+
+// model looks up name, with the --function override applied: a DDSU666
+// that answers on FC03 is read as the configuration's function: 3 would.
+func (p *portFlags) model(name string) (*meter.Model, error) {
+	cat, err := p.catalogue()
+	if err != nil {
+		return nil, err
+	}
+	m, err := cat.Lookup(name)
+	if err != nil || p.function == 0 {
+		return m, err
+	}
+	return m.WithFunction(uint8(p.function))
 }
 
 func (p *portFlags) catalogue() (*meter.Catalogue, error) {
@@ -59,11 +74,7 @@ func newMeterReadCmd() *cobra.Command {
 			if err := tech.CheckAddress(addr); err != nil {
 				return err
 			}
-			cat, err := pf.catalogue()
-			if err != nil {
-				return err
-			}
-			m, err := cat.Lookup(model)
+			m, err := pf.model(model)
 			if err != nil {
 				return err
 			}
@@ -85,6 +96,7 @@ func newMeterReadCmd() *cobra.Command {
 	pf.register(cmd)
 	cmd.Flags().IntVar(&addr, "addr", 1, "meter address 1..247")
 	cmd.Flags().StringVar(&model, "model", "kpm33b", "meter model")
+	cmd.Flags().IntVar(&pf.function, "function", 0, "read with function code 3 or 4 instead of the model's (what meter scan reports)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -104,11 +116,7 @@ func newMeterRelayCmd() *cobra.Command {
 			if err := tech.CheckAddress(addr); err != nil {
 				return err
 			}
-			cat, err := pf.catalogue()
-			if err != nil {
-				return err
-			}
-			m, err := cat.Lookup(model)
+			m, err := pf.model(model)
 			if err != nil {
 				return err
 			}
@@ -128,6 +136,7 @@ func newMeterRelayCmd() *cobra.Command {
 	pf.register(cmd)
 	cmd.Flags().IntVar(&addr, "addr", 1, "meter address 1..247")
 	cmd.Flags().StringVar(&model, "model", "kpm33b", "meter model")
+	cmd.Flags().IntVar(&pf.function, "function", 0, "read with function code 3 or 4 instead of the model's (what meter scan reports)")
 	return cmd
 }
 
@@ -167,6 +176,8 @@ func newMeterScanCmd() *cobra.Command {
 			found, err := tech.Scan(cmd.Context(), t, from, to, models, nil)
 			for _, f := range found {
 				switch {
+				case f.Model != "" && f.Function != 0:
+					fmt.Fprintf(cmd.OutOrStdout(), "%3d  %-8s import %s kWh  (answers on FC%02d: set function: %d)\n", f.Address, f.Model, f.Import, f.Function, f.Function)
 				case f.Model != "":
 					fmt.Fprintf(cmd.OutOrStdout(), "%3d  %-8s import %s kWh\n", f.Address, f.Model, f.Import)
 				default:

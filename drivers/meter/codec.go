@@ -39,8 +39,22 @@ func Decode(r Register, data []byte) (float64, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("%s: not a number", r.Quantity)
 	}
-	return v * scale(r) * unitFactor[r.Quantity.Unit()][r.Unit], nil
+	v *= scale(r) * unitFactor[r.Quantity.Unit()][r.Unit]
+	// Checked after scaling: a huge raw value times a unit factor can
+	// overflow to infinity, which no JSON or int64 can hold.
+	if math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s: out of range", r.Quantity)
+	}
+	if r.Quantity.IsEnergy() && (v < 0 || v > MaxCounterKWh) {
+		return 0, fmt.Errorf("%s: counter %g kWh outside 0..%g", r.Quantity, v, float64(MaxCounterKWh))
+	}
+	return v, nil
 }
+
+// MaxCounterKWh bounds a plausible energy counter (1 TWh): beyond it a
+// float32 counter has long lost its kWh, and a value there is a garbled
+// frame. It also keeps every counter's Wh well inside int64.
+const MaxCounterKWh = 1e9
 
 // Encode is Decode's inverse: the register bytes that make Decode(r, …)
 // return v. Simulators and tests use it; it saturates integers that do not fit.

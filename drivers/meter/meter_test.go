@@ -164,6 +164,29 @@ func TestDecode_WordOrderOnTheWire(t *testing.T) {
 	}
 }
 
+// Values that no meter can hold never reach a Reading: an infinity after
+// scaling, a negative or absurd counter (which would overflow int64 Wh).
+func TestDecode_RejectsImpossibleValues(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		reg  Register
+		wire []byte
+	}{
+		{"float32 max as a counter", Register{Quantity: Import, Type: Float32, Unit: "kWh"}, []byte{0x7f, 0x7f, 0xff, 0xff}},
+		{"negative counter", Register{Quantity: Import, Type: Float32, Unit: "kWh"}, Encode(Register{Quantity: Import, Type: Float32, Unit: "kWh"}, -100)},
+		{"infinite after the unit", Register{Quantity: VoltageA, Type: Float64, Unit: "kV"}, []byte{0x7f, 0xaa, 0x77, 0x8a, 0x5e, 0x8f, 0x1c, 0x3f}},
+	} {
+		if v, err := Decode(tt.reg, tt.wire); err == nil {
+			t.Errorf("%s: Decode = %v; want an error", tt.name, v)
+		}
+	}
+	var rd Reading
+	b := Block{Function: ReadHolding, Address: 0, Count: 2, Registers: []Register{{Quantity: Import, Type: Float32, Unit: "kWh"}}}
+	if err := DecodeBlock(&rd, b, []byte{0x7f, 0x7f, 0xff, 0xff}); !errors.Is(err, ErrBadValue) {
+		t.Errorf("DecodeBlock of an absurd counter: err = %v; want ErrBadValue", err)
+	}
+}
+
 func TestDecode_RejectsNaNAndShortData(t *testing.T) {
 	r := Register{Quantity: Import, Type: Float32, Unit: "kWh"}
 	if _, err := Decode(r, []byte{0x7f, 0xc0, 0x00, 0x00}); err == nil {
@@ -329,5 +352,36 @@ func TestSwitchRelay_DidNotFollow(t *testing.T) {
 	got, err := SwitchRelay(context.Background(), f, m, false)
 	if !errors.Is(err, ErrRelayDidNotFollow) || got != RelayClosed {
 		t.Errorf("SwitchRelay in local mode = %v, %v; want closed, ErrRelayDidNotFollow", got, err)
+	}
+}
+
+func TestReading_ApplyRatios(t *testing.T) {
+	var rd Reading
+	rd.Set(Import, 12.345) // kWh at the secondary side
+	rd.Set(CurrentA, 2.5)
+	rd.Set(VoltageA, 57.7)
+	rd.Set(Power, 300)
+	rd.Set(PF, 0.9)
+	if err := rd.ApplyRatios(200, 100); err != nil {
+		t.Fatal(err)
+	}
+	if wh, _ := rd.ImportWh(); wh != 12_345*200*100 {
+		t.Errorf("import = %d Wh; want %d (exact: energy stays integer)", wh, 12_345*200*100)
+	}
+	for _, tt := range []struct {
+		q    Quantity
+		want float64
+	}{{CurrentA, 500}, {VoltageA, 5770}, {Power, 6_000_000}, {PF, 0.9}} {
+		if v, _ := rd.Value(tt.q); math.Abs(v-tt.want) > 1e-6*tt.want {
+			t.Errorf("%s = %v; want %v", tt.q, v, tt.want)
+		}
+	}
+	var big Reading
+	big.Set(Import, MaxCounterKWh/2)
+	if err := big.ApplyRatios(10, 1); !errors.Is(err, ErrBadValue) {
+		t.Errorf("ApplyRatios past the plausible range: err = %v; want ErrBadValue", err)
+	}
+	if wh, _ := big.ImportWh(); wh != int64(MaxCounterKWh/2*1000) {
+		t.Errorf("a refused ApplyRatios changed the reading to %d Wh", wh)
 	}
 }

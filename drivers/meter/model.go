@@ -97,6 +97,12 @@ type Model struct {
 	Registers   []Register
 	Unreadable  []Span // ranges a planned read must never cover
 	Relay       *Relay // nil: the meter cannot switch its load
+	// Secondary says the meter reports what it measures at its terminals,
+	// behind current and voltage transformers: the gateway multiplies by
+	// the metering point's CT and PT ratios (Reading.ApplyRatios). False
+	// for meters that report primary values, whose ratios are set in the
+	// meter itself (KPM33B, the CT versions of SDM and CHINT meters).
+	Secondary bool
 }
 
 // DefaultMaxGap is the gap bridged when a model does not say; Telegraf's

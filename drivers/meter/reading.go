@@ -1,6 +1,9 @@
 package meter
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // RelayState is what a meter's load-control relay reports.
 type RelayState uint8
@@ -98,4 +101,39 @@ func kWhToWh(kwh float64) int64 {
 		return -int64(-wh + 0.5)
 	}
 	return int64(wh + 0.5)
+}
+
+// ApplyRatios turns secondary-side values into primary ones for a metering
+// point behind transformers of ratio ct (current) and pt (voltage):
+// currents × ct, voltages × pt, power and energy × ct × pt. Energy stays
+// integer Wh; a counter that would leave the plausible range fails with
+// ErrBadValue and leaves rd unchanged.
+func (rd *Reading) ApplyRatios(ct, pt int64) error {
+	if ct < 1 || pt < 1 {
+		return fmt.Errorf("%w: transformer ratios %d and %d", ErrBadValue, ct, pt)
+	}
+	k := ct * pt
+	limit := int64(MaxCounterKWh * 1000)
+	for i, q := range Quantities() {
+		if rd.present&(1<<i) != 0 && q.IsEnergy() && rd.energy[i] > limit/k {
+			return fmt.Errorf("%w: %s of %d Wh × %d leaves the plausible range", ErrBadValue, q, rd.energy[i], k)
+		}
+	}
+	for i, q := range Quantities() {
+		if rd.present&(1<<i) == 0 {
+			continue
+		}
+		switch q.Unit() {
+		case "A":
+			rd.values[i] *= float64(ct)
+		case "V":
+			rd.values[i] *= float64(pt)
+		case "W":
+			rd.values[i] *= float64(k)
+		case "kWh":
+			rd.energy[i] *= k
+			rd.values[i] = float64(rd.energy[i]) / 1000
+		}
+	}
+	return nil
 }

@@ -132,6 +132,9 @@ type Model struct {
 	Registers  []Register `yaml:"registers"`
 	Unreadable []Span     `yaml:"unreadable"`
 	Relay      *Relay     `yaml:"relay"`
+	// Secondary: the meter reports values at its terminals, behind CT/PT;
+	// the gateway multiplies by each meter's ct_ratio and pt_ratio.
+	Secondary bool `yaml:"secondary"`
 }
 
 func (m *Model) setDefaults() {

@@ -56,7 +56,7 @@ func TestLoad_Example(t *testing.T) {
 		{"basement interval", basement.Interval, 30 * time.Second},
 		{"meters on bus1", strings.Join(onBus1, ","), "M-MAIN,M-101,M-102"},
 		{"M-MAIN role", cfg.Meters[0].Role, config.MainMeter},
-		{"M-MAIN ct_ratio", cfg.Meters[0].CTRatio, 200},
+		{"M-MAIN ct_ratio", cfg.Meters[0].CTRatio, 1},
 		{"M-102 role (default)", cfg.Meters[2].Role, config.TenantMeter},
 		{"T-101 area", noodle.AreaM2, 85.5},
 		{"T-101 contact", noodle.Contacts[0].Name, "Li Wei"},

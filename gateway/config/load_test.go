@@ -137,9 +137,11 @@ func TestParse_Problems(t *testing.T) {
 		{"meter role", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: landlord}]"),
 			`t.yaml:3: meters[0].role: want one of tenant, public, main, got "landlord"`},
 		{"ct ratio", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, ct_ratio: 0}]"),
-			"t.yaml:3: meters[0].ct_ratio: want an integer >= 1, got 0"},
+			"t.yaml:3: meters[0].ct_ratio: want 1..10000, got 0"},
+		{"ct ratio on a meter that reports primary values", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, ct_ratio: 40}]"),
+			"t.yaml:3: meters[0].ct_ratio: model kpm33b reports primary values: set the transformer ratio in the meter, or use a model with secondary: true"},
 		{"pt ratio", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, pt_ratio: -1}]"),
-			"t.yaml:3: meters[0].pt_ratio: want an integer >= 1, got -1"},
+			"t.yaml:3: meters[0].pt_ratio: want 1..1000, got -1"},
 		{"rated current", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, rated_current: 0}]"),
 			"t.yaml:3: meters[0].rated_current: want an integer >= 1, got 0"},
 		{"meter function code", doc(head, bus, "meters:", "  - {id: M-1, bus: b1, address: 1, model: ddsu666, role: public,", "     function: 6}"),
@@ -663,5 +665,27 @@ func TestConfig_ModelOfAndTimeoutOf(t *testing.T) {
 	}
 	if _, err := cfg.ModelOf(Meter{ID: "M-9", Model: "ddsu666", Function: 259}); !errors.Is(err, meter.ErrBadFunction) {
 		t.Errorf("ModelOf(function 259): got %v; want ErrBadFunction", err)
+	}
+}
+
+// A model that reports secondary values takes transformer ratios, and the
+// catalogue says so to the poller.
+func TestParse_RatiosOnASecondaryModel(t *testing.T) {
+	src := strings.Join([]string{
+		"site: {name: x}",
+		"buses: [{name: b1, port: /dev/ttyUSB0}]",
+		"models:",
+		"  - name: ct-meter",
+		"    secondary: true",
+		"    registers: [{quantity: import_kwh, address: 0, type: float32}]",
+		"meters: [{id: M-1, bus: b1, address: 1, model: ct-meter, role: main, ct_ratio: 200, pt_ratio: 100}]",
+	}, "\n")
+	cfg, err := Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	m, err := cfg.ModelOf(cfg.Meters[0])
+	if err != nil || !m.Secondary || cfg.Meters[0].CTRatio != 200 || cfg.Meters[0].PTRatio != 100 {
+		t.Errorf("model %+v, meter %+v, %v; want a secondary model with ratios 200 and 100", m, cfg.Meters[0], err)
 	}
 }

@@ -207,8 +207,9 @@ func (m *Model) meterModel() *meter.Model {
 		Name:    m.Name,
 		Title:   m.Title,
 		Manual:  m.Manual,
-		MaxGap:  uint16(m.MaxGap),
-		MaxRead: uint16(m.MaxRead),
+		MaxGap:    uint16(m.MaxGap),
+		MaxRead:   uint16(m.MaxRead),
+		Secondary: m.Secondary,
 	}
 	for _, reg := range m.Registers {
 		mm.Registers = append(mm.Registers, meter.Register{

@@ -252,8 +252,10 @@ func validateMeters(cfg *Config, r *report, buses, models, tenants map[string]bo
 				r.add(p+".tenant", "only tenant meters name a tenant (this meter is %s)", m.Role)
 			}
 		}
-		r.intIn(p+".ct_ratio", m.CTRatio, 1, math.MaxInt32)
-		r.intIn(p+".pt_ratio", m.PTRatio, 1, math.MaxInt32)
+		// Bounded so that ratio × counter stays far inside int64 Wh.
+		r.intIn(p+".ct_ratio", m.CTRatio, 1, 10_000)
+		r.intIn(p+".pt_ratio", m.PTRatio, 1, 1_000)
+		checkRatios(cfg, r, p, m)
 		r.intIn(p+".rated_current", m.RatedCurrent, 1, math.MaxInt32)
 		// Both are optional: unset, the model's codes and the bus's timeout
 		// apply. Written out, 0 is refused rather than read as "the
@@ -361,4 +363,24 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkRatios refuses transformer ratios on a meter whose model reports
+// primary values: the meter already applies its own ratio, and applying it
+// again would bill the tenant ct × pt times over (or, unapplied, the
+// technician would believe it is).
+func checkRatios(cfg *Config, r *report, p string, m Meter) {
+	if m.CTRatio == 1 && m.PTRatio == 1 || m.CTRatio < 1 || m.PTRatio < 1 || cfg.Catalogue == nil {
+		return // no ratio, or one already reported out of range
+	}
+	model, err := cfg.Catalogue.Lookup(m.Model)
+	if err != nil || model.Secondary {
+		return
+	}
+	key := p + ".ct_ratio"
+	if m.CTRatio == 1 {
+		key = p + ".pt_ratio"
+	}
+	r.add(key, "model %s reports primary values: set the transformer ratio in the meter, "+
+		"or use a model with secondary: true", m.Model)
 }

@@ -27,6 +27,9 @@ type Meter struct {
 	// Timeout replaces the bus's reply deadline for this meter (a slow
 	// meter on a fast bus); 0 keeps the bus's.
 	Timeout time.Duration
+	// CTRatio and PTRatio scale the values of a model that reports the
+	// secondary side of its transformers (meter.Model.Secondary); 0 means 1.
+	CTRatio, PTRatio int64
 }
 
 // Result is the outcome of reading one meter in a cycle.
@@ -257,6 +260,11 @@ func (s *Scheduler) readMeter(ctx context.Context, p *polled) (meter.Reading, er
 			return meter.Reading{}, fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, err)
 		}
 		rd.Relay = state
+	}
+	if p.Model.Secondary {
+		if err := rd.ApplyRatios(max(p.CTRatio, 1), max(p.PTRatio, 1)); err != nil {
+			return meter.Reading{}, fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, err)
+		}
 	}
 	rd.Meter = p.ID
 	rd.Time = s.cfg.Now()

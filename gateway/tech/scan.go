@@ -171,7 +171,7 @@ func readFailure(err error) string {
 // tiny; these bounds are wide enough for any mall's primary values (a
 // 2000 A incomer is about 1.4 MW).
 const (
-	maxEnergyKWh = 1e9 // a float32 counter has lost its kWh long before
+	maxEnergyKWh = meter.MaxCounterKWh
 	maxMagnitude = 1e7 // W, A or var
 )
 
