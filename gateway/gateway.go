@@ -49,7 +49,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 	lv := newLive(cfg, opts.Version, db.Path(), now)
-	pipe, err := newPipeline(db, lv, log)
+	pipe, err := newPipeline(db, cfg, lv, log)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}

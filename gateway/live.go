@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -82,8 +81,10 @@ func (lv *live) pollStatus() map[string]poll.MeterStatus {
 }
 
 // Meters implements web.Source.
-func (lv *live) Meters() []web.MeterView {
-	ps := lv.pollStatus()
+func (lv *live) Meters() []web.MeterView { return lv.meters(lv.pollStatus()) }
+
+// meters builds the meter views from one snapshot of the polling state.
+func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	out := make([]web.MeterView, 0, len(lv.cfg.Meters))
@@ -93,6 +94,7 @@ func (lv *live) Meters() []web.MeterView {
 			ID: m.ID, Bus: m.Bus, Address: m.Address, Model: m.Model, Role: m.Role, Tenant: m.Tenant,
 			Online: st.Online,
 			Values: map[string]web.Value{},
+			Energy: map[string]string{},
 			Relay:  web.RelayView{Desired: "auto", Actual: meter.RelayUnknown.String()},
 			Stats: web.StatsView{
 				Requests: st.Stats.Requests, Errors: st.Stats.Errors, LastError: st.Stats.LastError,
@@ -112,10 +114,13 @@ func (lv *live) Meters() []web.MeterView {
 		if r, ok := lv.latest[m.ID]; ok {
 			t := r.Time
 			v.ReadingTime = &t
-			v.ImportKWh = formatKWh(r.ImportWh)
+			v.ImportKWh = meter.FormatKWh(r.ImportWh)
 			v.Relay.Actual = r.Relay
 			for q, val := range r.Values {
 				v.Values[q] = web.Value{Value: val, Unit: meter.Quantity(q).Unit()}
+			}
+			for q, wh := range r.EnergyWh {
+				v.Energy[q] = meter.FormatKWh(wh)
 			}
 			if v.Stats.LastSeen == nil { // restored from the database, not yet polled
 				v.Stats.LastSeen = &t
@@ -128,7 +133,8 @@ func (lv *live) Meters() []web.MeterView {
 
 // Status implements web.Source.
 func (lv *live) Status() web.StatusView {
-	meters := lv.Meters()
+	ps := lv.pollStatus()
+	meters := lv.meters(ps)
 	online := make(map[string]int)
 	s := web.StatusView{Site: lv.cfg.Site.Name, Version: lv.version, Started: lv.started, Now: lv.now(), Database: lv.dbPath}
 	for _, m := range meters {
@@ -138,7 +144,6 @@ func (lv *live) Status() web.StatusView {
 		}
 	}
 	s.Counts.Meters = len(meters)
-	ps := lv.pollStatus()
 	for _, m := range meters {
 		pv := pollingViewOf(m)
 		if next := ps[m.ID].NextProbe; !next.IsZero() {
@@ -162,13 +167,4 @@ func (lv *live) Status() web.StatusView {
 // pollingViewOf is the polling part of a meter's view.
 func pollingViewOf(m web.MeterView) web.PollingView {
 	return web.PollingView{Meter: m.ID, Bus: m.Bus, Address: m.Address, Online: m.Online, StatsView: m.Stats}
-}
-
-// formatKWh writes Wh as a kWh decimal string without passing through a float.
-func formatKWh(wh int64) string {
-	sign := ""
-	if wh < 0 {
-		sign, wh = "-", -wh
-	}
-	return fmt.Sprintf("%s%d.%03d", sign, wh/1000, wh%1000)
 }

@@ -103,6 +103,13 @@ func (db *DB) migrate() error {
 				return fmt.Errorf("migrate to schema %d: %w", m.version, err)
 			}
 		}
+		// A file that claims this version but lacks a bucket was damaged or
+		// edited by hand: refuse it here rather than fail on first use.
+		for _, b := range [][]byte{bucketLatest, bucketIntervals} {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("bucket %s missing: %w", b, ErrCorrupt)
+			}
+		}
 		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	})
 }

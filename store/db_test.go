@@ -159,3 +159,16 @@ func TestIntervalStart_Shanghai(t *testing.T) {
 		t.Errorf("IntervalStart = %v; want %v", got, want)
 	}
 }
+
+func TestOpen_MissingBucketIsCorrupt(t *testing.T) {
+	db, path := openTemp(t)
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketLatest) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Open of a file without its latest bucket: err = %v; want ErrCorrupt", err)
+	}
+}

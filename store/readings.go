@@ -14,11 +14,15 @@ const IntervalLength = 15 * time.Minute
 
 // Reading is the stored form of a meter's latest reading.
 type Reading struct {
-	Meter    string             `json:"meter"`
-	Time     time.Time          `json:"time"`      // gateway time of the read
-	ImportWh int64              `json:"import_wh"` // billing counter
-	Values   map[string]float64 `json:"values"`    // quantity name → value
-	Relay    string             `json:"relay"`     // closed | open | unknown
+	Meter    string    `json:"meter"`
+	Time     time.Time `json:"time"`      // gateway time of the read
+	ImportWh int64     `json:"import_wh"` // billing counter
+	// EnergyWh holds the other energy counters (export, rates) by quantity
+	// name, integer Wh like the billing counter.
+	EnergyWh map[string]int64 `json:"energy_wh,omitempty"`
+	// Values holds the instantaneous values (V, A, W, PF, Hz) by quantity name.
+	Values map[string]float64 `json:"values"`
+	Relay  string             `json:"relay"` // closed | open | unknown
 }
 
 // IntervalEnergy is energy to add to a meter's 15-minute slot.

@@ -385,3 +385,14 @@ func TestReading_ApplyRatios(t *testing.T) {
 		t.Errorf("a refused ApplyRatios changed the reading to %d Wh", wh)
 	}
 }
+
+func TestFormatKWh(t *testing.T) {
+	for _, tt := range []struct {
+		wh   int64
+		want string
+	}{{0, "0.000"}, {7, "0.007"}, {31057, "31.057"}, {-1500, "-1.500"}, {math.MinInt64, "-9223372036854775.808"}} {
+		if got := FormatKWh(tt.wh); got != tt.want {
+			t.Errorf("FormatKWh(%d) = %q; want %q", tt.wh, got, tt.want)
+		}
+	}
+}

@@ -137,3 +137,14 @@ func (rd *Reading) ApplyRatios(ct, pt int64) error {
 	}
 	return nil
 }
+
+// FormatKWh writes a counter held in Wh as a decimal kWh string ("1234.567"),
+// exactly: energy shown to people never passes through a float.
+func FormatKWh(wh int64) string {
+	sign := ""
+	u := uint64(wh)
+	if wh < 0 {
+		sign, u = "-", uint64(-(wh+1))+1 // math.MinInt64 has no positive twin
+	}
+	return fmt.Sprintf("%s%d.%03d", sign, u/1000, u%1000)
+}

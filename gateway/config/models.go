@@ -204,9 +204,9 @@ func (r *report) clean(key string) bool {
 // has been range-checked, so the conversions cannot truncate.
 func (m *Model) meterModel() *meter.Model {
 	mm := &meter.Model{
-		Name:    m.Name,
-		Title:   m.Title,
-		Manual:  m.Manual,
+		Name:      m.Name,
+		Title:     m.Title,
+		Manual:    m.Manual,
 		MaxGap:    uint16(m.MaxGap),
 		MaxRead:   uint16(m.MaxRead),
 		Secondary: m.Secondary,

@@ -46,7 +46,7 @@ func WriteReading(w io.Writer, model *meter.Model, addr byte, rd meter.Reading) 
 		unit := q.Unit()
 		if q.IsEnergy() {
 			wh, _ := rd.EnergyWh(q)
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", q, kWh(wh), unit)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", q, meter.FormatKWh(wh), unit)
 			continue
 		}
 		v, _ := rd.Value(q)
@@ -81,7 +81,7 @@ func WriteReadingJSON(w io.Writer, model *meter.Model, addr byte, rd meter.Readi
 	for _, q := range rd.Quantities() {
 		if q.IsEnergy() {
 			wh, _ := rd.EnergyWh(q)
-			out.Energy[string(q)] = kWh(wh)
+			out.Energy[string(q)] = meter.FormatKWh(wh)
 			continue
 		}
 		v, _ := rd.Value(q)
@@ -93,14 +93,6 @@ func WriteReadingJSON(w io.Writer, model *meter.Model, addr byte, rd meter.Readi
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-func kWh(wh int64) string {
-	sign := ""
-	if wh < 0 {
-		sign, wh = "-", -wh
-	}
-	return fmt.Sprintf("%s%d.%03d", sign, wh/1000, wh%1000)
 }
 
 func trimFloat(v float64) string {

@@ -119,7 +119,7 @@ func probe(ctx context.Context, c *modbus.Client, cands []candidate) (Found, boo
 		}
 		if live > bestLive || live == bestLive && dead < bestDead {
 			wh, _ := rd.ImportWh() // judge checked it is there
-			best = Found{Model: cand.model.Name, Function: cand.function, Import: kWh(wh)}
+			best = Found{Model: cand.model.Name, Function: cand.function, Import: meter.FormatKWh(wh)}
 			bestLive, bestDead = live, dead
 		}
 	}

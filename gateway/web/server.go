@@ -119,13 +119,18 @@ func (s *Server) apiMeter(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Sprintf("no meter %q", id))
 }
 
+// writeJSON encodes v before writing anything, so a value that cannot be
+// encoded becomes a 500 with a reason instead of a 200 with half a body.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": "encode response: " + err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to do
+	_, _ = w.Write(append(body, '\n')) // a write error means the client left
 }
 
 // writeError is every API error: a status and a reason a person can act on.

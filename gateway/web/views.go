@@ -65,10 +65,13 @@ type MeterView struct {
 	ReadingTime *time.Time `json:"reading_time"`
 	// ImportKWh is the billing counter as a decimal string ("1234.567"),
 	// exact to the Wh: energy never passes through a float here.
-	ImportKWh string           `json:"import_kwh"`
-	Values    map[string]Value `json:"values"`
-	Relay     RelayView        `json:"relay"`
-	Stats     StatsView        `json:"stats"`
+	ImportKWh string `json:"import_kwh"`
+	// Energy holds the other counters (export, sharp/peak/flat/valley) as
+	// exact decimal kWh strings, by quantity name.
+	Energy map[string]string `json:"energy_kwh"`
+	Values map[string]Value  `json:"values"`
+	Relay  RelayView         `json:"relay"`
+	Stats  StatsView         `json:"stats"`
 }
 
 // Value is a measurement with its unit.

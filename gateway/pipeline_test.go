@@ -1,0 +1,144 @@
+package gateway
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
+	"mallgrid/store"
+)
+
+// pipeFixture is a pipeline on a real bbolt file for meter M-1 on a 10 A
+// circuit: at most 10 A × 250 V × 3 × 1.5 = 11,250 Wh in an hour.
+type pipeFixture struct {
+	t    *testing.T
+	path string
+	cfg  *config.Config
+	db   *store.DB
+	pipe *pipeline
+	t0   time.Time
+}
+
+func newPipeFixture(t *testing.T) *pipeFixture {
+	t.Helper()
+	src := "site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n" +
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, role: public, rated_current: 10}]\n"
+	cfg, err := config.Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &pipeFixture{t: t, path: filepath.Join(t.TempDir(), "p.db"), cfg: cfg, t0: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	f.open()
+	t.Cleanup(func() { f.db.Close() })
+	return f
+}
+
+// open (re)opens the database and builds a pipeline on it, as a restart does.
+func (f *pipeFixture) open() {
+	f.t.Helper()
+	db, err := store.Open(f.path, store.Options{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.db = db
+	f.pipe, err = newPipeline(db, f.cfg, newLive(f.cfg, "test", f.path, time.Now), zerolog.Nop())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// feed commits one cycle with M-1's counter at wh, at minute min.
+func (f *pipeFixture) feed(min int, wh int64) {
+	var rd meter.Reading
+	rd.Set(meter.Import, float64(wh)/1000)
+	rd.Meter, rd.Time = "M-1", f.t0.Add(time.Duration(min)*time.Minute)
+	f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
+}
+
+// energy returns the interval energy stored for M-1.
+func (f *pipeFixture) energy() int64 {
+	f.t.Helper()
+	slots, err := f.db.Intervals("M-1", f.t0.Add(-time.Hour), f.t0.Add(24*time.Hour))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var sum int64
+	for _, s := range slots {
+		sum += s.Wh
+	}
+	return sum
+}
+
+func TestPipeline_CounterRules(t *testing.T) {
+	f := newPipeFixture(t)
+	steps := []struct {
+		name       string
+		min        int
+		wh         int64
+		wantEnergy int64 // total interval energy after the step
+	}{
+		{"first reading is a baseline", 0, 100_000, 0},
+		{"a rise is energy", 10, 101_500, 1_500},
+		{"a counter that went down is refused", 20, 50, 1_500},
+		{"a jump past the circuit's rating is refused", 30, 900_000, 1_500},
+		{"the real counter goes on from the old baseline", 40, 103_000, 3_000},
+		{"a duplicate adds nothing", 41, 103_000, 3_000},
+	}
+	for _, s := range steps {
+		f.feed(s.min, s.wh)
+		if got := f.energy(); got != s.wantEnergy {
+			t.Fatalf("%s: interval energy %d Wh; want %d", s.name, got, s.wantEnergy)
+		}
+	}
+	latest, err := f.db.LatestReadings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := latest["M-1"].ImportWh; got != 103_000 {
+		t.Errorf("stored baseline %d Wh; want 103000 (refused readings never move it)", got)
+	}
+}
+
+// After a restart the baseline comes from the database: the energy since
+// the last committed reading is counted once, not again from zero.
+func TestPipeline_RestartCountsOnce(t *testing.T) {
+	f := newPipeFixture(t)
+	f.feed(0, 10_000)
+	f.feed(5, 10_400)
+	if err := f.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.open()
+	f.feed(10, 10_900)
+	if got := f.energy(); got != 900 {
+		t.Errorf("energy across a restart = %d Wh; want 900", got)
+	}
+}
+
+// A cycle whose commit fails leaves the baseline: the next cycle's rise
+// still covers its energy.
+func TestPipeline_FailedCommitKeepsBaseline(t *testing.T) {
+	f := newPipeFixture(t)
+	f.feed(0, 10_000)
+	good := f.db
+	if err := good.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.feed(5, 10_400) // the database is closed: the commit fails
+	// The same pipeline goes on once the disk is back (no restart).
+	db, err := store.Open(f.path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.db, f.pipe.db = db, db
+	f.feed(10, 10_900)
+	if got := f.energy(); got != 900 {
+		t.Errorf("energy after a failed commit = %d Wh; want 900, all of it, once", got)
+	}
+}
