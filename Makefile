@@ -6,7 +6,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LISTEN      ?= 127.0.0.1:8080
 
-.PHONY: build run test test-e2e lint bench clean
+.PHONY: build run test test-e2e test-soak lint bench clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mallgrid
@@ -26,6 +26,11 @@ test:
 E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 test-e2e:
 	$(GO) test -race -count=1 -tags e2e -run 'TestE2E' -timeout 20m -v $(E2E_PKGS)
+
+# Long fault tests: 10,000 transactions with 5 % of them faulted, on one
+# meter and on a shared bus of eight (a few minutes). .ci/run runs them.
+test-soak:
+	$(GO) test -race -count=1 -tags soak -run 'TestNoWrongValues' -timeout 30m -v ./gateway/poll
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
