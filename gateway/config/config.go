@@ -241,6 +241,18 @@ type Contact struct {
 	Email string `yaml:"email"`
 }
 
+// defaulter is a list entry or an optional section with defaults for the
+// keys it may leave out.
+type defaulter interface{ setDefaults() }
+
+// setDefaults is the decoder's yamlcheck.Decoder.Defaults, so that the
+// defaults stay unexported, next to their fields.
+func setDefaults(ptr any) {
+	if d, ok := ptr.(defaulter); ok {
+		d.setDefaults()
+	}
+}
+
 // sectionDefaults returns the defaults of the top-level sections, the keys
 // that environment variables may override.
 func sectionDefaults() Config {

@@ -27,8 +27,9 @@
 // names the variable: "FILE: http.listen: env MALLGRID_HTTP_LISTEN: …".
 // Other MALLGRID_ variables are left alone: the CLI may have its own.
 //
-// The file is decoded by walking go.yaml.in/yaml/v3's node tree, because
-// viper's UnmarshalExact knows no line numbers and yaml's KnownFields stops
-// at the first problem. viper does the layering, one viper.New() per load:
+// The file is decoded by gateway/yamlcheck, which walks go.yaml.in/yaml/v3's
+// node tree, because viper's UnmarshalExact knows no line numbers and yaml's
+// KnownFields stops at the first problem; Problem and Problems are its
+// types. viper does the layering, one viper.New() per load:
 // the package keeps no state between calls, and Load may run concurrently.
 package config

@@ -5,7 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
+
+	"mallgrid/gateway/yamlcheck"
 )
 
 // EnvPrefix starts the environment variables that override the file:
@@ -67,7 +68,7 @@ func yamlName(f reflect.StructField) string {
 // viper's AutomaticEnv reads the process environment; env is a parameter
 // here (tests, the CLI's view of it), so the variables are matched against
 // the known keys and given to viper as overrides.
-func layer(cfg *Config, r *report, env []string) {
+func layer(cfg *Config, r *yamlcheck.Report, env []string) {
 	v := viper.New()
 	keys := layeredKeys()
 	defaults := reflect.ValueOf(sectionDefaults())
@@ -75,7 +76,7 @@ func layer(cfg *Config, r *report, env []string) {
 	file := make(map[string]any)
 	for _, k := range keys {
 		v.SetDefault(k.key, defaults.FieldByIndex(k.index).Interface())
-		if r.set[k.key] && !r.bad[k.key] {
+		if r.Given(k.key) && !r.Bad(k.key) {
 			sec, name, _ := strings.Cut(k.key, ".")
 			m, _ := file[sec].(map[string]any)
 			if m == nil {
@@ -88,7 +89,7 @@ func layer(cfg *Config, r *report, env []string) {
 	// MergeConfigMap documents an error but never returns one in v1.21;
 	// if it ever does, the file's values are lost, so say so.
 	if err := v.MergeConfigMap(file); err != nil {
-		r.whole(0, "cannot layer the file over the defaults: %v", err)
+		r.At(0, "", "cannot layer the file over the defaults: %v", err)
 	}
 
 	vars := environ(env)
@@ -97,15 +98,12 @@ func layer(cfg *Config, r *report, env []string) {
 		if s == "" {
 			continue
 		}
-		r.env[k.key] = k.env
-		delete(r.bad, k.key) // the variable replaces a bad file value
-		nv := reflect.New(cv.FieldByIndex(k.index).Type()).Elem()
-		if msg := decodeScalar(&yaml.Node{Kind: yaml.ScalarNode, Value: s}, nv); msg != "" {
-			r.add(k.key, "%s", msg)
-			r.bad[k.key] = true
-			continue
+		// The variable replaces a bad file value; a bad variable is a
+		// problem naming it, without a line.
+		nv := reflect.New(cv.FieldByIndex(k.index).Type())
+		if r.Override(k.key, "env "+k.env, s, nv.Interface()) {
+			v.Set(k.key, nv.Elem().Interface())
 		}
-		v.Set(k.key, nv.Interface())
 	}
 
 	for _, k := range keys {

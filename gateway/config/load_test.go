@@ -689,3 +689,42 @@ func TestParse_RatiosOnASecondaryModel(t *testing.T) {
 		t.Errorf("model %+v, meter %+v, %v; want a secondary model with ratios 200 and 100", m, cfg.Meters[0], err)
 	}
 }
+
+// A key written with no value takes its default, even over a merged value.
+func TestParse_NullOverMergedKey(t *testing.T) {
+	file := doc(
+		"site: {name: Mall}",
+		"buses:",
+		"  - &serial {name: b1, port: /dev/ttyUSB0, baud: 19200, parity: N}",
+		"  - <<: *serial",
+		"    name: b2",
+		"    port: /dev/ttyUSB1",
+		"    baud: ~",
+	)
+	cfg, err := Parse("t.yaml", file, nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	b2, _ := cfg.Bus("b2")
+	if b2.Baud != 9600 || b2.Parity != "N" {
+		t.Errorf("got b2 baud %d parity %s; want 9600 (the default) N (merged)", b2.Baud, b2.Parity)
+	}
+}
+
+// A mistake in a mapping merged into several entries is one problem, at
+// the line of the mistake.
+func TestParse_MergedMistakeReportedOnce(t *testing.T) {
+	file := doc(
+		"site: {name: Mall}",
+		"buses:",
+		"  - &serial {name: b1, port: /dev/ttyUSB0, baud: fast, colour: red}",
+		"  - {<<: *serial, name: b2, port: /dev/ttyUSB1}",
+		"  - {<<: *serial, name: b3, port: /dev/ttyUSB2}",
+	)
+	_, err := Parse("t.yaml", file, nil)
+	want := `t.yaml:3: buses[0].baud: want an integer, got "fast"` + "\n" +
+		"t.yaml:3: buses[0].colour: unknown key (allowed: baud, interval, name, parity, pause, port, rs485, stop_bits, timeout, type)"
+	if got := problems(t, err).Error(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

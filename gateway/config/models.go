@@ -2,9 +2,9 @@ package config
 
 import (
 	"math"
-	"strings"
 
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/yamlcheck"
 )
 
 // validateModels checks the custom models key by key, builds
@@ -15,20 +15,20 @@ import (
 // meter.Model.Validate stays the authority on what makes a model usable;
 // the checks here come first only to point at the line of the bad key,
 // which Validate's single error cannot do.
-func validateModels(cfg *Config, r *report) map[string]bool {
+func validateModels(cfg *Config, r *yamlcheck.Report) map[string]bool {
 	known := make(map[string]bool)
 	builtin := make(map[string]bool)
 	for _, n := range meter.BuiltinNames() {
 		known[n], builtin[n] = true, true
 	}
-	names := r.unique("model name")
+	names := unique(r, "model name")
 	var custom []*meter.Model
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
-		p := index("models", i)
-		if r.need(p+".name", m.Name) {
+		p := yamlcheck.Index("models", i)
+		if r.Need(p+".name", m.Name) {
 			if builtin[m.Name] {
-				r.add(p+".name", "%q is a built-in model; give the custom one another name", m.Name)
+				r.Add(p+".name", "%q is a built-in model; give the custom one another name", m.Name)
 			} else {
 				names.check(p+".name", m.Name)
 			}
@@ -36,33 +36,33 @@ func validateModels(cfg *Config, r *report) map[string]bool {
 		}
 		// 0 would mean the planner's default, not "never bridge": refuse it
 		// rather than let it mean the opposite of what it says.
-		r.intIn(p+".max_gap", m.MaxGap, 1, meter.MaxReadRegisters)
-		r.intIn(p+".max_read", m.MaxRead, 1, meter.MaxReadRegisters)
+		r.IntIn(p+".max_gap", m.MaxGap, 1, meter.MaxReadRegisters)
+		r.IntIn(p+".max_read", m.MaxRead, 1, meter.MaxReadRegisters)
 		checkRegisters(m, p, r)
 		checkUnreadable(m, p, r)
 		checkRelay(m, p, r)
-		if !r.clean(p) {
+		if !r.Clean(p) {
 			continue
 		}
 		mm := m.meterModel()
 		if err := mm.Validate(); err != nil {
-			r.add(p, "%v", err)
+			r.Add(p, "%v", err)
 			continue
 		}
 		custom = append(custom, mm)
 	}
 	cat, err := meter.NewCatalogue(custom...)
 	if err != nil {
-		r.add("models", "%v", err)
+		r.Add("models", "%v", err)
 		return known
 	}
 	cfg.Catalogue = cat
 	return known
 }
 
-func checkRegisters(m *Model, p string, r *report) {
+func checkRegisters(m *Model, p string, r *yamlcheck.Report) {
 	if len(m.Registers) == 0 {
-		r.add(p+".registers", "want at least the %s register (the billing counter)", meter.Import)
+		r.Add(p+".registers", "want at least the %s register (the billing counter)", meter.Import)
 		return
 	}
 	quantities := make([]string, 0, len(meter.Quantities()))
@@ -74,40 +74,40 @@ func checkRegisters(m *Model, p string, r *report) {
 	first := make(map[string]string) // quantity → key of its register
 	for j := range m.Registers {
 		reg := &m.Registers[j]
-		rp := index(p+".registers", j)
+		rp := yamlcheck.Index(p+".registers", j)
 		q := meter.Quantity(reg.Quantity)
-		qOK := r.need(rp+".quantity", reg.Quantity) && r.oneOf(rp+".quantity", reg.Quantity, quantities...)
+		qOK := r.Need(rp+".quantity", reg.Quantity) && r.OneOf(rp+".quantity", reg.Quantity, quantities...)
 		if qOK {
 			if k, dup := first[reg.Quantity]; dup {
-				r.add(rp+".quantity", "%s is mapped twice (first at %s)", q, r.where(k))
+				r.Add(rp+".quantity", "%s is mapped twice (first at %s)", q, r.Where(k))
 			} else {
 				first[reg.Quantity] = rp + ".quantity"
 			}
 		}
-		typeOK := r.need(rp+".type", reg.Type) && r.oneOf(rp+".type", reg.Type, types...)
-		if !r.set[rp+".address"] {
-			r.add(rp+".address", "required, not set")
-		} else if r.intIn(rp+".address", reg.Address, 0, math.MaxUint16) && typeOK {
+		typeOK := r.Need(rp+".type", reg.Type) && r.OneOf(rp+".type", reg.Type, types...)
+		if !r.Given(rp + ".address") {
+			r.Add(rp+".address", "required, not set")
+		} else if r.IntIn(rp+".address", reg.Address, 0, math.MaxUint16) && typeOK {
 			if end := reg.Address + int(meter.DataType(reg.Type).Words()) - 1; end > math.MaxUint16 {
-				r.add(rp+".address", "a %s at 0x%04X runs past register 0xFFFF", reg.Type, reg.Address)
+				r.Add(rp+".address", "a %s at 0x%04X runs past register 0xFFFF", reg.Type, reg.Address)
 			}
 		}
-		r.intOneOf(rp+".function", reg.Function, int(meter.ReadHolding), int(meter.ReadInput))
-		r.oneOf(rp+".word_order", reg.WordOrder, string(meter.Big), string(meter.Little))
-		r.oneOf(rp+".byte_order", reg.ByteOrder, string(meter.Big), string(meter.Little))
+		r.IntOneOf(rp+".function", reg.Function, int(meter.ReadHolding), int(meter.ReadInput))
+		r.OneOf(rp+".word_order", reg.WordOrder, string(meter.Big), string(meter.Little))
+		r.OneOf(rp+".byte_order", reg.ByteOrder, string(meter.Big), string(meter.Little))
 		// meter.Register takes a scale of 0 as 1; written out, 0 is a mistake.
 		if reg.Scale == 0 || math.IsNaN(reg.Scale) || math.IsInf(reg.Scale, 0) {
-			r.add(rp+".scale", "want a non-zero number, got %v", reg.Scale)
+			r.Add(rp+".scale", "want a non-zero number, got %v", reg.Scale)
 		}
-		if !r.set[rp+".unit"] && !r.bad[rp+".unit"] {
+		if !r.Given(rp+".unit") && !r.Bad(rp+".unit") {
 			reg.Unit = q.Unit()
 		}
 		if qOK && !unitSuits(q, reg.Unit) {
-			r.add(rp+".unit", "%q cannot express %s (%s)", reg.Unit, q, unitName(q))
+			r.Add(rp+".unit", "%q cannot express %s (%s)", reg.Unit, q, unitName(q))
 		}
 	}
-	if _, ok := first[string(meter.Import)]; !ok && r.clean(p+".registers") {
-		r.add(p+".registers", "no register holds %s (the billing counter)", meter.Import)
+	if _, ok := first[string(meter.Import)]; !ok && r.Clean(p+".registers") {
+		r.Add(p+".registers", "no register holds %s (the billing counter)", meter.Import)
 	}
 }
 
@@ -132,13 +132,13 @@ func unitName(q meter.Quantity) string {
 	return "in " + q.Unit() + " or a multiple"
 }
 
-func checkUnreadable(m *Model, p string, r *report) {
+func checkUnreadable(m *Model, p string, r *yamlcheck.Report) {
 	for k, s := range m.Unreadable {
-		sp := index(p+".unreadable", k)
-		fromOK := r.requiredIntIn(sp+".from", s.From, 0, math.MaxUint16)
-		toOK := r.requiredIntIn(sp+".to", s.To, 0, math.MaxUint16)
+		sp := yamlcheck.Index(p+".unreadable", k)
+		fromOK := requiredIntIn(r, sp+".from", s.From, 0, math.MaxUint16)
+		toOK := requiredIntIn(r, sp+".to", s.To, 0, math.MaxUint16)
 		if fromOK && toOK && s.From > s.To {
-			r.add(sp+".to", "want to >= from (0x%04X), got 0x%04X", s.From, s.To)
+			r.Add(sp+".to", "want to >= from (0x%04X), got 0x%04X", s.From, s.To)
 			continue
 		}
 		for j, reg := range m.Registers {
@@ -147,57 +147,38 @@ func checkUnreadable(m *Model, p string, r *report) {
 				continue // the bad type is reported already
 			}
 			if end := reg.Address + words - 1; reg.Address <= s.To && s.From <= end {
-				r.add(index(p+".registers", j)+".address", "0x%04X lies in unreadable range 0x%04X..0x%04X (%s)",
-					reg.Address, s.From, s.To, r.where(sp))
+				r.Add(yamlcheck.Index(p+".registers", j)+".address", "0x%04X lies in unreadable range 0x%04X..0x%04X (%s)",
+					reg.Address, s.From, s.To, r.Where(sp))
 			}
 		}
 	}
 }
 
-func checkRelay(m *Model, p string, r *report) {
+func checkRelay(m *Model, p string, r *yamlcheck.Report) {
 	if m.Relay == nil {
 		return
 	}
 	rp := p + ".relay"
-	r.requiredIntIn(rp+".coil", m.Relay.Coil, 0, math.MaxUint16)
+	requiredIntIn(r, rp+".coil", m.Relay.Coil, 0, math.MaxUint16)
 	if w := m.Relay.RemoteMode; w != nil {
 		wp := rp + ".remote_mode"
-		r.requiredIntIn(wp+".address", w.Address, 0, math.MaxUint16)
+		requiredIntIn(r, wp+".address", w.Address, 0, math.MaxUint16)
 		if len(w.Values) == 0 {
-			r.add(wp+".values", "want at least one register value to write")
+			r.Add(wp+".values", "want at least one register value to write")
 		}
 		for k, v := range w.Values {
-			r.intIn(index(wp+".values", k), v, 0, math.MaxUint16)
+			r.IntIn(yamlcheck.Index(wp+".values", k), v, 0, math.MaxUint16)
 		}
 	}
 }
 
 // requiredIntIn reports a missing key, or a value outside lo..hi.
-func (r *report) requiredIntIn(key string, val, lo, hi int) bool {
-	if !r.set[key] {
-		r.add(key, "required, not set")
+func requiredIntIn(r *yamlcheck.Report, key string, val, lo, hi int) bool {
+	if !r.Given(key) {
+		r.Add(key, "required, not set")
 		return false
 	}
-	return r.intIn(key, val, lo, hi)
-}
-
-// clean reports whether nothing at or under key has a problem, so that a
-// value is only used once all of it is known good.
-func (r *report) clean(key string) bool {
-	under := func(k string) bool {
-		return k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")
-	}
-	for _, p := range r.probs {
-		if under(p.Key) {
-			return false
-		}
-	}
-	for k := range r.bad {
-		if under(k) {
-			return false
-		}
-	}
-	return true
+	return r.IntIn(key, val, lo, hi)
 }
 
 // meterModel converts a model that passed the checks above; every number
