@@ -11,7 +11,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -20,8 +20,19 @@ var (
 	bucketMeta      = []byte("meta")
 	bucketLatest    = []byte("latest")    // meter id → JSON Reading
 	bucketIntervals = []byte("intervals") // meter id → sub-bucket: start (unix s, BE) → Wh (int64, BE)
-	keySchema       = []byte("schema_version")
+	// Schema 2: the ledger.
+	bucketAccounts = []byte("accounts")    // account id → JSON Account
+	bucketEntries  = []byte("entries")     // entry id (uint64 BE, one sequence) → JSON Entry
+	bucketByAcct   = []byte("by_account")  // account id → sub-bucket: entry id → nothing
+	bucketRefs     = []byte("topup_refs")  // payment reference → entry id
+	bucketMeters   = []byte("meter_state") // meter id → the billing state the pipeline keeps
+	keySchema      = []byte("schema_version")
 )
+
+// buckets lists every top-level bucket of the current schema.
+func buckets() [][]byte {
+	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters}
+}
 
 // Options tune Open.
 type Options struct {
@@ -45,14 +56,19 @@ type migration struct {
 // migrations lists every upgrade in order; version 1 is the first layout.
 func migrations() []migration {
 	return []migration{
-		{version: 1, apply: func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketLatest, bucketIntervals} {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
+		{version: 1, apply: createBuckets(bucketLatest, bucketIntervals)},
+		{version: 2, apply: createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters)},
+	}
+}
+
+func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		for _, b := range names {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
 			}
-			return nil
-		}},
+		}
+		return nil
 	}
 }
 
@@ -105,7 +121,7 @@ func (db *DB) migrate() error {
 		}
 		// A file that claims this version but lacks a bucket was damaged or
 		// edited by hand: refuse it here rather than fail on first use.
-		for _, b := range [][]byte{bucketLatest, bucketIntervals} {
+		for _, b := range buckets() {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("bucket %s missing: %w", b, ErrCorrupt)
 			}

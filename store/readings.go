@@ -38,10 +38,17 @@ type Interval struct {
 	Wh    int64
 }
 
-// Cycle is what one bus cycle commits.
+// Cycle is what one bus cycle commits, all in one transaction.
 type Cycle struct {
 	Readings []Reading
 	Energy   []IntervalEnergy
+	// Charges are ledger entries for the energy the cycle accepted; their
+	// ids and balances are assigned on commit.
+	Charges []Entry
+	// MeterState is each meter's billing state after the cycle (its counter
+	// baseline, evidence, remainder), as the pipeline encodes it: it must
+	// change together with the charges it led to.
+	MeterState map[string][]byte
 }
 
 // IntervalStart returns the start of the 15-minute slot holding t. Slots are
@@ -69,8 +76,34 @@ func (db *DB) CommitCycle(c Cycle) error {
 				return fmt.Errorf("meter %s: %w", e.Meter, err)
 			}
 		}
+		for _, e := range c.Charges {
+			if e.Kind == TopUp {
+				return fmt.Errorf("%w: a top-up in a bus cycle", ErrBadEntry)
+			}
+			if _, err := appendEntry(tx, e); err != nil {
+				return fmt.Errorf("charge of meter %s: %w", e.Meter, err)
+			}
+		}
+		states := tx.Bucket(bucketMeters)
+		for id, st := range c.MeterState {
+			if err := states.Put([]byte(id), st); err != nil {
+				return fmt.Errorf("meter %s state: %w", id, err)
+			}
+		}
 		return nil
 	})
+}
+
+// MeterStates returns every meter's stored billing state.
+func (db *DB) MeterStates() (map[string][]byte, error) {
+	out := make(map[string][]byte)
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeters).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
 }
 
 func addInterval(intervals *bolt.Bucket, e IntervalEnergy) error {

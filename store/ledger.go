@@ -1,0 +1,273 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"mallgrid/billing"
+)
+
+// Kind is what a ledger entry records.
+type Kind string
+
+// Entry kinds. Credits are positive amounts, debits negative.
+const (
+	TopUp      Kind = "topup"      // money paid in (cash, WeChat, Alipay, bank)
+	Charge     Kind = "charge"     // energy used by the tenant's own meters
+	Allocation Kind = "allocation" // the tenant's share of public-area energy
+	Adjustment Kind = "adjustment" // an operator's correction, with a reason
+	Reversal   Kind = "reversal"   // undoes one earlier entry, which stays
+)
+
+// Entry is one line of an account's ledger. Entries are never changed or
+// deleted; a correction is a new entry.
+type Entry struct {
+	ID      uint64        `json:"id"` // one sequence over all accounts, in commit order
+	Time    time.Time     `json:"time"`
+	Account string        `json:"account"`
+	Kind    Kind          `json:"kind"`
+	Amount  billing.Money `json:"amount"`        // credit > 0, debit < 0
+	Balance billing.Money `json:"balance_after"` // the account's balance with this entry
+
+	// Source of a charge: the meter, the counter span it bills, the time
+	// span the energy was used in, the tariff window and the unit price.
+	Meter     string        `json:"meter,omitempty"`
+	FromWh    int64         `json:"from_wh,omitempty"`
+	ToWh      int64         `json:"to_wh,omitempty"`
+	Wh        int64         `json:"wh,omitempty"`
+	From      *time.Time    `json:"from,omitempty"`
+	To        *time.Time    `json:"to,omitempty"`
+	Window    string        `json:"window,omitempty"`
+	UnitPrice billing.Price `json:"unit_price,omitempty"`
+
+	// Source of a top-up, an adjustment or a reversal.
+	Ref      string `json:"ref,omitempty"`     // payment reference: one entry per reference, ever
+	Channel  string `json:"channel,omitempty"` // cash | wechat | alipay | bank
+	Reverses uint64 `json:"reverses,omitempty"`
+	Actor    string `json:"actor,omitempty"` // who did it: an operator, a token's name, "gateway"
+	Note     string `json:"note,omitempty"`
+}
+
+// Account is a tenant's prepaid account.
+type Account struct {
+	ID        string        `json:"id"`
+	Balance   billing.Money `json:"balance"`
+	Entries   int64         `json:"entries"`
+	LastEntry uint64        `json:"last_entry"`
+	Updated   time.Time     `json:"updated"`
+}
+
+var (
+	// ErrRefConflict is returned when a payment reference already credited
+	// is sent again for another account or amount: a duplicate delivery is
+	// answered with the original entry; this is not a duplicate.
+	ErrRefConflict = errors.New("store: payment reference already used for a different top-up")
+	// ErrNoAccount is returned for an account that has no ledger yet.
+	ErrNoAccount = errors.New("store: no such account")
+	// ErrBadEntry is returned for an entry that breaks a ledger rule
+	// (a top-up that is not a credit, an amount beyond billing.MaxMoney).
+	ErrBadEntry = errors.New("store: entry refused")
+)
+
+// PostTopUp credits e.Amount to e.Account, once per payment reference: if
+// e.Ref was credited before, the original entry is returned with
+// existing = true and nothing changes (ErrRefConflict if that entry was for
+// another account or amount). The entry is durable when PostTopUp returns.
+func (db *DB) PostTopUp(e Entry) (stored Entry, existing bool, err error) {
+	if e.Kind == "" {
+		e.Kind = TopUp
+	}
+	if e.Kind != TopUp || e.Amount <= 0 || e.Amount > billing.MaxMoney || e.Ref == "" || e.Account == "" {
+		return Entry{}, false, fmt.Errorf("%w: top-up of %s to %q with reference %q", ErrBadEntry, e.Amount, e.Account, e.Ref)
+	}
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		if id := tx.Bucket(bucketRefs).Get([]byte(e.Ref)); id != nil {
+			prev, err := getEntry(tx, binary.BigEndian.Uint64(id))
+			if err != nil {
+				return err
+			}
+			if prev.Account != e.Account || prev.Amount != e.Amount {
+				return fmt.Errorf("%w: %s was %s to %s (entry %d)", ErrRefConflict, e.Ref, prev.Amount, prev.Account, prev.ID)
+			}
+			stored, existing = prev, true
+			return nil
+		}
+		var err error
+		stored, err = appendEntry(tx, e)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRefs).Put([]byte(e.Ref), binary.BigEndian.AppendUint64(nil, stored.ID))
+	})
+	return stored, existing, err
+}
+
+// PostEntry appends an adjustment or reversal (or any entry without a
+// payment reference) in its own durable transaction.
+func (db *DB) PostEntry(e Entry) (Entry, error) {
+	switch e.Kind {
+	case Charge, Allocation, Adjustment, Reversal:
+	case TopUp, "":
+		return Entry{}, fmt.Errorf("%w: top-ups go through PostTopUp, which keeps them once per reference", ErrBadEntry)
+	default:
+		return Entry{}, fmt.Errorf("%w: unknown kind %q", ErrBadEntry, e.Kind)
+	}
+	var stored Entry
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var err error
+		stored, err = appendEntry(tx, e)
+		return err
+	})
+	return stored, err
+}
+
+// appendEntry gives e the next id and the account's new balance and
+// stores it with the account, in tx.
+func appendEntry(tx *bolt.Tx, e Entry) (Entry, error) {
+	if e.Account == "" || e.Amount < -billing.MaxMoney || e.Amount > billing.MaxMoney {
+		return Entry{}, fmt.Errorf("%w: %s %s to %q", ErrBadEntry, e.Kind, e.Amount, e.Account)
+	}
+	acct, err := getAccount(tx, e.Account)
+	if errors.Is(err, ErrNoAccount) {
+		acct, err = Account{ID: e.Account}, nil
+	}
+	if err != nil {
+		return Entry{}, err
+	}
+	entries := tx.Bucket(bucketEntries)
+	entries.FillPercent = 1.0 // ids only grow
+	id, err := entries.NextSequence()
+	if err != nil {
+		return Entry{}, err
+	}
+	e.ID = id
+	e.Balance = acct.Balance + e.Amount
+	if e.Balance < -billing.MaxMoney || e.Balance > billing.MaxMoney {
+		return Entry{}, fmt.Errorf("%w: balance of %s would be %s", ErrBadEntry, e.Account, e.Balance)
+	}
+	key := binary.BigEndian.AppendUint64(nil, id)
+	v, err := json.Marshal(e)
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := entries.Put(key, v); err != nil {
+		return Entry{}, err
+	}
+	idx, err := tx.Bucket(bucketByAcct).CreateBucketIfNotExists([]byte(e.Account))
+	if err != nil {
+		return Entry{}, err
+	}
+	idx.FillPercent = 1.0
+	if err := idx.Put(key, nil); err != nil {
+		return Entry{}, err
+	}
+	acct.Balance, acct.Entries, acct.LastEntry, acct.Updated = e.Balance, acct.Entries+1, id, e.Time
+	return e, putAccount(tx, acct)
+}
+
+func getEntry(tx *bolt.Tx, id uint64) (Entry, error) {
+	v := tx.Bucket(bucketEntries).Get(binary.BigEndian.AppendUint64(nil, id))
+	if v == nil {
+		return Entry{}, fmt.Errorf("entry %d: %w", id, ErrCorrupt)
+	}
+	var e Entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return Entry{}, fmt.Errorf("entry %d: %w: %v", id, ErrCorrupt, err)
+	}
+	return e, nil
+}
+
+func getAccount(tx *bolt.Tx, id string) (Account, error) {
+	v := tx.Bucket(bucketAccounts).Get([]byte(id))
+	if v == nil {
+		return Account{}, fmt.Errorf("%w: %s", ErrNoAccount, id)
+	}
+	var a Account
+	if err := json.Unmarshal(v, &a); err != nil {
+		return Account{}, fmt.Errorf("account %s: %w: %v", id, ErrCorrupt, err)
+	}
+	return a, nil
+}
+
+func putAccount(tx *bolt.Tx, a Account) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketAccounts).Put([]byte(a.ID), v)
+}
+
+// Account returns one account; ErrNoAccount if it has no entry yet.
+func (db *DB) Account(id string) (Account, error) {
+	var a Account
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getAccount(tx, id)
+		return err
+	})
+	return a, err
+}
+
+// Accounts returns every account with a ledger, by id.
+func (db *DB) Accounts() ([]Account, error) {
+	var out []Account
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+			var a Account
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("account %s: %w: %v", k, ErrCorrupt, err)
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Entries returns up to limit entries of account with ids below before (0:
+// from the newest), newest first — a page of its ledger.
+func (db *DB) Entries(account string, before uint64, limit int) ([]Entry, error) {
+	var out []Entry
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketByAcct).Bucket([]byte(account))
+		if idx == nil {
+			return nil
+		}
+		c := idx.Cursor()
+		var k []byte
+		if before == 0 {
+			k, _ = c.Last()
+		} else {
+			c.Seek(binary.BigEndian.AppendUint64(nil, before))
+			k, _ = c.Prev()
+		}
+		for ; k != nil && len(out) < limit; k, _ = c.Prev() {
+			e, err := getEntry(tx, binary.BigEndian.Uint64(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EachEntry calls fn for every entry in id order, inside one read
+// transaction (a consistent snapshot), stopping at fn's first error.
+func (db *DB) EachEntry(fn func(Entry) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("entry %x: %w: %v", k, ErrCorrupt, err)
+			}
+			return fn(e)
+		})
+	})
+}
