@@ -39,6 +39,9 @@ type Options struct {
 	// LockTimeout bounds the wait for another process's file lock; without
 	// it bbolt would wait forever. 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only (mallgrid verify, backups):
+	// no upgrade is attempted, and a file of another schema is refused.
+	ReadOnly bool
 }
 
 // DB is the gateway's database. Its methods are safe for concurrent use.
@@ -80,7 +83,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
@@ -88,7 +91,11 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db := &DB{bolt: b, path: path}
-	if err := db.migrate(); err != nil {
+	check := db.migrate
+	if opts.ReadOnly {
+		check = db.checkSchema
+	}
+	if err := check(); err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -130,6 +137,29 @@ func (db *DB) migrate() error {
 	})
 }
 
+// checkSchema is migrate's read-only twin: the file must already be of
+// this gateway's schema.
+func (db *DB) checkSchema() error {
+	v, err := db.SchemaVersion()
+	if err != nil {
+		return err
+	}
+	switch {
+	case v > SchemaVersion:
+		return fmt.Errorf("%w: file is schema %d, this gateway knows %d", ErrSchemaTooNew, v, SchemaVersion)
+	case v < SchemaVersion:
+		return fmt.Errorf("%w: file is schema %d, this gateway reads %d", ErrSchemaOld, v, SchemaVersion)
+	}
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for _, b := range buckets() {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("bucket %s missing: %w", b, ErrCorrupt)
+			}
+		}
+		return nil
+	})
+}
+
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
 
@@ -137,7 +167,11 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) SchemaVersion() (int, error) {
 	var v int
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketMeta).Get(keySchema)
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("no schema version: %w", ErrCorrupt)
+		}
+		raw := meta.Get(keySchema)
 		if len(raw) != 4 {
 			return fmt.Errorf("schema version: %w", ErrCorrupt)
 		}

@@ -9,6 +9,9 @@ var (
 	// ErrSchemaTooNew is returned by Open for a file written by a newer
 	// gateway; it is left untouched.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this gateway")
+	// ErrSchemaOld is returned by a read-only Open of a file from an older
+	// gateway: opening it read-write once (starting the daemon) upgrades it.
+	ErrSchemaOld = errors.New("store: database schema is older than this gateway; start the gateway once to upgrade it")
 	// ErrCorrupt is returned when a stored record cannot be decoded.
 	ErrCorrupt = errors.New("store: corrupt record")
 )

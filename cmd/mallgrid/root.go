@@ -18,6 +18,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newMeterCmd(),
 		newSimCmd(),
+		newVerifyCmd(),
 		newVersionCmd(),
 	)
 	return root
