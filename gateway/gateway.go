@@ -53,7 +53,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	srv, err := web.New(lv, log)
+	var tokens []web.Token
+	for _, t := range cfg.HTTP.Tokens {
+		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
+	}
+	srv, err := web.New(lv, web.Options{
+		Ledger: &ledgerService{db: db, cfg: cfg, now: now},
+		Tokens: tokens,
+		Log:    log,
+	})
 	if err != nil {
 		return err
 	}

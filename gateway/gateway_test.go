@@ -31,7 +31,12 @@ type testMall struct {
 func newTestMall(t *testing.T, perBus int) *testMall {
 	t.Helper()
 	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\nhttp: {listen: '127.0.0.1:0'}\nbuses:\n", filepath.Join(t.TempDir(), "m.db"))
+	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db"))
+	// Two API tokens: "till-secret" (operator) and "screen-secret" (viewer).
+	yaml.WriteString("http:\n  listen: '127.0.0.1:0'\n  tokens:\n" +
+		"    - {name: till, role: operator, sha256: f006509cb63476fb1f057fd2a307f8ebdf839503f055e587051ed3f4ee7bd970}\n" +
+		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n")
+	yaml.WriteString("buses:\n")
 	for _, b := range []string{"a", "b"} {
 		fmt.Fprintf(&yaml, "  - {name: %s, port: /dev/null, timeout: 200ms, pause: 1ms, interval: 1s}\n", b)
 	}

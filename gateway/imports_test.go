@@ -25,7 +25,7 @@ var allowed = []struct {
 	{"store", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
 	{"store/", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
 	{"billing", func(to string) bool { return strings.HasPrefix(to, "billing/") }},
-	{"billing/", func(to string) bool { return strings.HasPrefix(to, "billing/") }},
+	{"billing/", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
 	{"drivers/sim", func(to string) bool { return to == "drivers/meter" }},
 	{"drivers/", func(to string) bool { return false }},
 	{"configs", func(to string) bool { return false }},
@@ -107,6 +107,7 @@ func TestImportRule_RejectsUpwardImports(t *testing.T) {
 	bad := []struct{ from, to string }{
 		{"billing", "store"}, {"store", "gateway"}, {"drivers/modbus", "drivers/meter"},
 		{"drivers/meter", "gateway/config"}, {"gateway/web", "cmd/mallgrid"}, {"store", "drivers/meter"},
+		{"billing/tariff", "store"}, {"billing/counter", "drivers/meter"},
 	}
 	for _, b := range bad {
 		if may := rule(b.from); may != nil && may(b.to) {
@@ -116,6 +117,7 @@ func TestImportRule_RejectsUpwardImports(t *testing.T) {
 	good := []struct{ from, to string }{
 		{"cmd/mallgrid", "gateway"}, {"gateway", "store"}, {"gateway/poll", "drivers/modbus"},
 		{"store", "billing"}, {"drivers/sim", "drivers/meter"}, {"gateway", "configs"},
+		{"billing/tariff", "billing"}, {"store", "billing/counter"},
 	}
 	for _, g := range good {
 		if may := rule(g.from); may == nil || !may(g.to) {

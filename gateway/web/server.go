@@ -22,14 +22,24 @@ var assets embed.FS
 
 // Server is the control room's HTTP server.
 type Server struct {
-	src  Source
-	log  zerolog.Logger
-	page *template.Template
-	mux  *http.ServeMux
+	src    Source
+	ledger Ledger
+	tokens []Token
+	log    zerolog.Logger
+	page   *template.Template
+	mux    *http.ServeMux
+}
+
+// Options are the Server's parts besides its Source.
+type Options struct {
+	Ledger Ledger  // nil: no account endpoints
+	Tokens []Token // who may change things through the API
+	Log    zerolog.Logger
 }
 
 // New returns a Server reading from src.
-func New(src Source, log zerolog.Logger) (*Server, error) {
+func New(src Source, o Options) (*Server, error) {
+	log := o.Log
 	page, err := template.New("status.html").Funcs(template.FuncMap{
 		"fmtValue":  formatValue,
 		"ago":       ago,
@@ -38,7 +48,7 @@ func New(src Source, log zerolog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	s := &Server{src: src, log: log, page: page, mux: http.NewServeMux()}
+	s := &Server{src: src, ledger: o.Ledger, tokens: o.Tokens, log: log, page: page, mux: http.NewServeMux()}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
 		return nil, err
@@ -49,6 +59,9 @@ func New(src Source, log zerolog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v1/status", s.apiStatus)
 	s.mux.HandleFunc("GET /api/v1/meters", s.apiMeters)
 	s.mux.HandleFunc("GET /api/v1/meters/{id}", s.apiMeter)
+	if s.ledger != nil {
+		s.ledgerRoutes()
+	}
 	return s, nil
 }
 

@@ -47,7 +47,7 @@ func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
 }
 
 func TestStatusPage_ListsEveryMeter(t *testing.T) {
-	s, err := New(newFake(), zerolog.Nop())
+	s, err := New(newFake(), Options{Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestStatusPage_ListsEveryMeter(t *testing.T) {
 }
 
 func TestAPI_Errors(t *testing.T) {
-	s, err := New(newFake(), zerolog.Nop())
+	s, err := New(newFake(), Options{Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+
+	"mallgrid/billing"
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// maxTopUp bounds one top-up: a payment above it is far more likely a typo
+// (an extra zero) than a tenant's prepayment, and a mistaken credit is
+// worse to undo than a refused one.
+const maxTopUp = 100_000 * billing.Yuan
+
+// channels a top-up may come through.
+var channels = map[string]bool{"cash": true, "wechat": true, "alipay": true, "bank": true}
+
+// ledgerService is the accounts API over the store: web.Ledger.
+type ledgerService struct {
+	db  *store.DB
+	cfg *config.Config
+	now func() time.Time
+}
+
+func (l *ledgerService) tenant(id string) (config.Tenant, error) {
+	t, ok := l.cfg.Tenant(id)
+	if !ok {
+		return t, fmt.Errorf("%w: no tenant %q", web.ErrNotFound, id)
+	}
+	return t, nil
+}
+
+// Accounts lists every configured tenant, with or without a ledger yet.
+func (l *ledgerService) Accounts() ([]web.AccountView, error) {
+	stored, err := l.db.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]store.Account, len(stored))
+	for _, a := range stored {
+		byID[a.ID] = a
+	}
+	out := make([]web.AccountView, 0, len(l.cfg.Tenants))
+	for _, t := range l.cfg.Tenants {
+		out = append(out, accountView(t, byID[t.ID]))
+	}
+	return out, nil
+}
+
+// Account returns one tenant's account.
+func (l *ledgerService) Account(id string) (web.AccountView, error) {
+	t, err := l.tenant(id)
+	if err != nil {
+		return web.AccountView{}, err
+	}
+	a, err := l.db.Account(id)
+	if err != nil && !errors.Is(err, store.ErrNoAccount) {
+		return web.AccountView{}, err
+	}
+	return accountView(t, a), nil
+}
+
+func accountView(t config.Tenant, a store.Account) web.AccountView {
+	v := web.AccountView{Tenant: t.ID, Name: t.Name, Balance: a.Balance.String(), State: "normal", Entries: a.Entries}
+	if !a.Updated.IsZero() {
+		u := a.Updated
+		v.Updated = &u
+	}
+	return v
+}
+
+// Entries pages a tenant's ledger, newest first.
+func (l *ledgerService) Entries(id string, before uint64, limit int) ([]web.EntryView, error) {
+	if _, err := l.tenant(id); err != nil {
+		return nil, err
+	}
+	entries, err := l.db.Entries(id, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.EntryView, len(entries))
+	for i, e := range entries {
+		out[i] = entryView(e)
+	}
+	return out, nil
+}
+
+func entryView(e store.Entry) web.EntryView {
+	v := web.EntryView{
+		ID: e.ID, Time: e.Time, Kind: string(e.Kind), Amount: e.Amount.String(), Balance: e.Balance.String(),
+		Meter: e.Meter, From: e.From, To: e.To, Window: e.Window,
+		Ref: e.Ref, Channel: e.Channel, Reverses: e.Reverses, Actor: e.Actor, Note: e.Note,
+	}
+	if e.Kind == store.Charge || e.Kind == store.Allocation {
+		v.FromKWh, v.ToKWh, v.KWh = meter.FormatKWh(e.FromWh), meter.FormatKWh(e.ToWh), meter.FormatKWh(e.Wh)
+		v.UnitPrice = e.UnitPrice.String()
+	}
+	return v
+}
+
+// TopUp checks a payment and credits it once per reference. Every refusal
+// says why and changes nothing.
+func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
+	if _, err := l.tenant(id); err != nil {
+		return web.EntryView{}, false, err
+	}
+	amount, err := checkTopUp(req)
+	if err != nil {
+		return web.EntryView{}, false, err
+	}
+	e, existing, err := l.db.PostTopUp(store.Entry{
+		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.now(), Actor: actor,
+	})
+	if errors.Is(err, store.ErrRefConflict) {
+		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)
+	}
+	if err != nil {
+		return web.EntryView{}, false, err
+	}
+	return entryView(e), existing, nil
+}
+
+func checkTopUp(req web.TopUpRequest) (billing.Money, error) {
+	invalid := func(format string, args ...any) (billing.Money, error) {
+		return 0, fmt.Errorf("%w: %s", web.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	amount, err := billing.ParseMoney(req.Amount)
+	switch {
+	case err != nil:
+		return invalid("amount: %v", err)
+	case amount <= 0:
+		return invalid("amount %s: a top-up must be more than zero", req.Amount)
+	case amount%billing.Fen != 0:
+		return invalid("amount %s: the fen (0.01) is the smallest amount paid", req.Amount)
+	case amount > maxTopUp:
+		return invalid("amount %s: over the limit of %s for one top-up", req.Amount, maxTopUp)
+	case req.Ref == "" || len(req.Ref) > 64 || !printable(req.Ref):
+		return invalid("ref %q: want the payment's reference, 1 to 64 printable characters", req.Ref)
+	case !channels[req.Channel]:
+		return invalid("channel %q: want cash, wechat, alipay or bank", req.Channel)
+	}
+	return amount, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == ' ' {
+			return false
+		}
+	}
+	return true
+}

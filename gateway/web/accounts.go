@@ -1,0 +1,176 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Ledger is what the account endpoints read and write. The gateway
+// implements it over the store.
+type Ledger interface {
+	Accounts() ([]AccountView, error)
+	Account(tenant string) (AccountView, error)
+	Entries(tenant string, before uint64, limit int) ([]EntryView, error)
+	// TopUp credits a payment once per reference; existing is true when the
+	// reference was credited before and the original entry is returned.
+	TopUp(ctx context.Context, tenant string, req TopUpRequest, actor string) (entry EntryView, existing bool, err error)
+}
+
+// Errors a Ledger returns, mapped to HTTP statuses.
+var (
+	ErrNotFound = errors.New("not found")                         // 404
+	ErrInvalid  = errors.New("invalid request")                   // 400, with the reason wrapped
+	ErrConflict = errors.New("conflicts with an earlier request") // 409
+)
+
+// AccountView is one tenant's prepaid account.
+type AccountView struct {
+	Tenant  string `json:"tenant"`
+	Name    string `json:"name"`
+	Balance string `json:"balance"` // decimal yuan, "123.45"
+	// State is the account's enforcement state; "normal" until the account
+	// policy decides otherwise.
+	State         string     `json:"state"`
+	PendingCutOff *time.Time `json:"pending_cutoff"`
+	Entries       int64      `json:"entries"`
+	Updated       *time.Time `json:"updated"`
+}
+
+// EntryView is one ledger entry; money is decimal strings, energy kWh
+// strings exact to the Wh.
+type EntryView struct {
+	ID        uint64     `json:"id"`
+	Time      time.Time  `json:"time"`
+	Kind      string     `json:"kind"`
+	Amount    string     `json:"amount"`
+	Balance   string     `json:"balance_after"`
+	Meter     string     `json:"meter,omitempty"`
+	FromKWh   string     `json:"from_kwh,omitempty"`
+	ToKWh     string     `json:"to_kwh,omitempty"`
+	KWh       string     `json:"kwh,omitempty"`
+	From      *time.Time `json:"from,omitempty"`
+	To        *time.Time `json:"to,omitempty"`
+	Window    string     `json:"window,omitempty"`
+	UnitPrice string     `json:"unit_price,omitempty"`
+	Ref       string     `json:"ref,omitempty"`
+	Channel   string     `json:"channel,omitempty"`
+	Reverses  uint64     `json:"reverses,omitempty"`
+	Actor     string     `json:"actor,omitempty"`
+	Note      string     `json:"note,omitempty"`
+}
+
+// TopUpRequest is the body of POST /api/v1/accounts/{tenant}/topups.
+type TopUpRequest struct {
+	Amount  string `json:"amount"`  // decimal yuan, "100.00"
+	Ref     string `json:"ref"`     // the payment's reference: credited once, however often sent
+	Channel string `json:"channel"` // cash | wechat | alipay | bank
+}
+
+// maxBody bounds a request body: a top-up is a few dozen bytes.
+const maxBody = 4 << 10
+
+func (s *Server) ledgerRoutes() {
+	s.mux.HandleFunc("GET /api/v1/accounts", s.read(s.apiAccounts))
+	s.mux.HandleFunc("GET /api/v1/accounts/{tenant}", s.read(s.apiAccount))
+	s.mux.HandleFunc("GET /api/v1/accounts/{tenant}/ledger", s.read(s.apiLedger))
+	s.mux.HandleFunc("POST /api/v1/accounts/{tenant}/topups", s.write(s.apiTopUp))
+}
+
+func (s *Server) apiAccounts(w http.ResponseWriter, r *http.Request, _ string) {
+	accts, err := s.ledger.Accounts()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accts)
+}
+
+func (s *Server) apiAccount(w http.ResponseWriter, r *http.Request, _ string) {
+	a, err := s.ledger.Account(r.PathValue("tenant"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// apiLedger pages an account's entries newest first: ?limit=N (1..1000,
+// default 100) and ?before=ID for the page after.
+func (s *Server) apiLedger(w http.ResponseWriter, r *http.Request, _ string) {
+	tenant := r.PathValue("tenant")
+	limit, before := 100, uint64(0)
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1..1000", v))
+			return
+		}
+		limit = n
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("before %q: want an entry id", v))
+			return
+		}
+		before = n
+	}
+	if _, err := s.ledger.Account(tenant); err != nil {
+		s.fail(w, err)
+		return
+	}
+	entries, err := s.ledger.Entries(tenant, before, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if entries == nil {
+		entries = []EntryView{}
+	}
+	writeJSON(w, http.StatusOK, entries)
+}
+
+func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) {
+	var req TopUpRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body: one JSON object, nothing after it")
+		return
+	}
+	e, existing, err := s.ledger.TopUp(r.Context(), r.PathValue("tenant"), req, actor)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	code := http.StatusCreated
+	if existing {
+		code = http.StatusOK // the same payment again: the original entry, nothing changed
+	}
+	writeJSON(w, code, e)
+}
+
+// fail maps a Ledger error to its status; anything unexpected is a 500
+// whose cause goes to the log, not to the client.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		s.log.Error().Err(err).Msg("api")
+		writeError(w, http.StatusInternalServerError, "internal error; see the gateway's log")
+	}
+}
