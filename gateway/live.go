@@ -116,11 +116,11 @@ func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 			v.ReadingTime = &t
 			v.ImportKWh = meter.FormatKWh(r.ImportWh)
 			v.Relay.Actual = r.Relay
-			for q, val := range r.Values {
-				v.Values[q] = web.Value{Value: val, Unit: meter.Quantity(q).Unit()}
+			for _, x := range r.Values {
+				v.Values[x.Name] = web.Value{Value: x.Value, Unit: meter.Quantity(x.Name).Unit()}
 			}
-			for q, wh := range r.EnergyWh {
-				v.Energy[q] = meter.FormatKWh(wh)
+			for _, c := range r.Counters {
+				v.Energy[c.Name] = meter.FormatKWh(c.Wh)
 			}
 			if v.Stats.LastSeen == nil { // restored from the database, not yet polled
 				v.Stats.LastSeen = &t

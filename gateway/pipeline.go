@@ -141,18 +141,19 @@ func (p *pipeline) noteRejection(bus, meterID string, wh int64, reason string) {
 }
 
 func toStore(rd meter.Reading) store.Reading {
-	r := store.Reading{Meter: rd.Meter, Time: rd.Time, Relay: rd.Relay.String(), Values: make(map[string]float64)}
+	r := store.Reading{Meter: rd.Meter, Time: rd.Time, Relay: rd.Relay.String()}
 	r.ImportWh, _ = rd.ImportWh()
-	for _, q := range rd.Quantities() {
+	qs := rd.Quantities()
+	r.Values = make([]store.Value, 0, len(qs))
+	for _, q := range qs {
 		switch {
 		case q == meter.Import:
 		case q.IsEnergy():
-			if r.EnergyWh == nil {
-				r.EnergyWh = make(map[string]int64)
-			}
-			r.EnergyWh[string(q)], _ = rd.EnergyWh(q)
+			wh, _ := rd.EnergyWh(q)
+			r.Counters = append(r.Counters, store.Counter{Name: string(q), Wh: wh})
 		default:
-			r.Values[string(q)], _ = rd.Value(q)
+			v, _ := rd.Value(q)
+			r.Values = append(r.Values, store.Value{Name: string(q), Value: v})
 		}
 	}
 	return r

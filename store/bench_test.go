@@ -20,7 +20,7 @@ func BenchmarkCommitCycle(b *testing.B) {
 	for i := 0; i < 32; i++ {
 		id := fmt.Sprintf("M-%03d", i)
 		cycle.Readings = append(cycle.Readings, Reading{Meter: id, Time: t0, ImportWh: int64(i) * 1000,
-			Values: map[string]float64{"voltage_a": 230.1, "current_a": 10.2, "power": 6900, "pf": 0.98}, Relay: "closed"})
+			Values: []Value{{"voltage_a", 230.1}, {"current_a", 10.2}, {"power", 6900}, {"pf", 0.98}}, Relay: "closed"})
 		cycle.Energy = append(cycle.Energy, IntervalEnergy{Meter: id, Time: t0, Wh: 3})
 	}
 	b.ReportAllocs()

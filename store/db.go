@@ -60,7 +60,12 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{version: 1, apply: createBuckets(bucketLatest, bucketIntervals)},
-		{version: 2, apply: createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters)},
+		{version: 2, apply: func(tx *bolt.Tx) error {
+			if err := createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters)(tx); err != nil {
+				return err
+			}
+			return latestToBinary(tx)
+		}},
 	}
 }
 

@@ -68,8 +68,8 @@ func TestCommitCycle_RoundTripAcrossReopen(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 10, 7, 0, 0, time.UTC)
 	cycle := Cycle{
 		Readings: []Reading{
-			{Meter: "M-101", Time: t0, ImportWh: 123456, Values: map[string]float64{"voltage_a": 229.5, "power": 3120}, Relay: "closed"},
-			{Meter: "M-102", Time: t0, ImportWh: 99, Values: map[string]float64{"power": 0}, Relay: "open"},
+			{Meter: "M-101", Time: t0, ImportWh: 123456, Values: []Value{{"voltage_a", 229.5}, {"power", 3120}}, Counters: []Counter{{"export_kwh", 7}}, Relay: "closed"},
+			{Meter: "M-102", Time: t0, ImportWh: 99, Values: []Value{{"power", 0}}, Relay: "open"},
 		},
 		Energy: []IntervalEnergy{
 			{Meter: "M-101", Time: t0, Wh: 40},
@@ -95,7 +95,8 @@ func TestCommitCycle_RoundTripAcrossReopen(t *testing.T) {
 	}
 	for _, want := range cycle.Readings {
 		got := latest[want.Meter]
-		if !got.Time.Equal(want.Time) || got.ImportWh != want.ImportWh || got.Relay != want.Relay || !reflect.DeepEqual(got.Values, want.Values) {
+		if !got.Time.Equal(want.Time) || got.ImportWh != want.ImportWh || got.Relay != want.Relay ||
+			!reflect.DeepEqual(got.Values, want.Values) || !reflect.DeepEqual(got.Counters, want.Counters) {
 			t.Errorf("latest %s = %+v; want %+v", want.Meter, got, want)
 		}
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -14,15 +13,27 @@ const IntervalLength = 15 * time.Minute
 
 // Reading is the stored form of a meter's latest reading.
 type Reading struct {
-	Meter    string    `json:"meter"`
-	Time     time.Time `json:"time"`      // gateway time of the read
-	ImportWh int64     `json:"import_wh"` // billing counter
-	// EnergyWh holds the other energy counters (export, rates) by quantity
-	// name, integer Wh like the billing counter.
-	EnergyWh map[string]int64 `json:"energy_wh,omitempty"`
-	// Values holds the instantaneous values (V, A, W, PF, Hz) by quantity name.
-	Values map[string]float64 `json:"values"`
-	Relay  string             `json:"relay"` // closed | open | unknown
+	Meter    string
+	Time     time.Time // gateway time of the read
+	ImportWh int64     // billing counter
+	// Counters are the other energy counters (export, rates), integer Wh
+	// like the billing counter.
+	Counters []Counter
+	// Values are the instantaneous values (V, A, W, PF, Hz).
+	Values []Value
+	Relay  string // closed | open | unknown
+}
+
+// Counter is an energy counter by its quantity name.
+type Counter struct {
+	Name string
+	Wh   int64
+}
+
+// Value is an instantaneous value by its quantity name.
+type Value struct {
+	Name  string
+	Value float64
 }
 
 // IntervalEnergy is energy to add to a meter's 15-minute slot.
@@ -61,12 +72,11 @@ func IntervalStart(t time.Time) time.Time { return t.Truncate(IntervalLength) }
 func (db *DB) CommitCycle(c Cycle) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		latest := tx.Bucket(bucketLatest)
+		var buf []byte
 		for _, r := range c.Readings {
-			v, err := json.Marshal(r)
-			if err != nil {
-				return fmt.Errorf("meter %s: %w", r.Meter, err)
-			}
-			if err := latest.Put([]byte(r.Meter), v); err != nil {
+			buf = encodeReading(buf[:0], r)
+			// bbolt keeps the value slice until the commit: give it a copy.
+			if err := latest.Put([]byte(r.Meter), append([]byte(nil), buf...)); err != nil {
 				return fmt.Errorf("meter %s: %w", r.Meter, err)
 			}
 		}
@@ -129,9 +139,9 @@ func (db *DB) LatestReadings() (map[string]Reading, error) {
 	out := make(map[string]Reading)
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
-			var r Reading
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("latest %s: %w: %v", k, ErrCorrupt, err)
+			r, err := decodeReading(string(k), v)
+			if err != nil {
+				return err
 			}
 			out[string(k)] = r
 			return nil

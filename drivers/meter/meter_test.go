@@ -15,9 +15,12 @@ func TestQuantities_CountMatchesReadingArrays(t *testing.T) {
 	if got := len(Quantities()); got != numQuantities {
 		t.Fatalf("len(Quantities()) = %d; want numQuantities = %d", got, numQuantities)
 	}
-	for _, q := range Quantities() {
+	for want, q := range Quantities() {
 		if !q.Valid() {
 			t.Errorf("%s listed but not valid", q)
+		}
+		if got, ok := quantityIndex(q); !ok || got != want {
+			t.Errorf("quantityIndex(%s) = %d, %v; want %d", q, got, ok, want)
 		}
 	}
 }

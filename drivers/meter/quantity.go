@@ -30,17 +30,6 @@ const (
 	Valley    Quantity = "valley_kwh" // kWh, meter-side rate 4 (valley / 谷)
 )
 
-// quantityInfo is the unit each quantity is normalised to.
-var quantityInfo = map[Quantity]string{
-	VoltageA: "V", VoltageB: "V", VoltageC: "V",
-	CurrentA: "A", CurrentB: "A", CurrentC: "A",
-	PowerA: "W", PowerB: "W", PowerC: "W", Power: "W",
-	PFA: "", PFB: "", PFC: "", PF: "",
-	Frequency: "Hz",
-	Import:    "kWh", Export: "kWh",
-	Sharp: "kWh", Peak: "kWh", Flat: "kWh", Valley: "kWh",
-}
-
 // Quantities returns every quantity the gateway understands, in display order.
 func Quantities() []Quantity {
 	return []Quantity{
@@ -52,12 +41,35 @@ func Quantities() []Quantity {
 
 // Valid reports whether q is a quantity the gateway understands.
 func (q Quantity) Valid() bool {
-	_, ok := quantityInfo[q]
+	_, ok := q.info()
 	return ok
 }
 
 // Unit returns the unit a Reading holds q in ("" for power factor).
-func (q Quantity) Unit() string { return quantityInfo[q] }
+func (q Quantity) Unit() string {
+	u, _ := q.info()
+	return u
+}
 
 // IsEnergy reports whether q is a cumulative energy counter.
-func (q Quantity) IsEnergy() bool { return quantityInfo[q] == "kWh" }
+func (q Quantity) IsEnergy() bool { return q.Unit() == "kWh" }
+
+// info is the unit each quantity is normalised to. A switch rather than a
+// map: it runs for every value of every reading.
+func (q Quantity) info() (unit string, ok bool) {
+	switch q {
+	case VoltageA, VoltageB, VoltageC:
+		return "V", true
+	case CurrentA, CurrentB, CurrentC:
+		return "A", true
+	case PowerA, PowerB, PowerC, Power:
+		return "W", true
+	case PFA, PFB, PFC, PF:
+		return "", true
+	case Frequency:
+		return "Hz", true
+	case Import, Export, Sharp, Peak, Flat, Valley:
+		return "kWh", true
+	}
+	return "", false
+}

@@ -25,13 +25,54 @@ func (s RelayState) String() string {
 	return "unknown"
 }
 
-var quantityIndex = func() map[Quantity]int {
-	m := make(map[Quantity]int)
-	for i, q := range Quantities() {
-		m[q] = i
+// quantityIndex is q's position in Quantities(), or false.
+func quantityIndex(q Quantity) (int, bool) {
+	switch q {
+	case VoltageA:
+		return 0, true
+	case VoltageB:
+		return 1, true
+	case VoltageC:
+		return 2, true
+	case CurrentA:
+		return 3, true
+	case CurrentB:
+		return 4, true
+	case CurrentC:
+		return 5, true
+	case PowerA:
+		return 6, true
+	case PowerB:
+		return 7, true
+	case PowerC:
+		return 8, true
+	case Power:
+		return 9, true
+	case PFA:
+		return 10, true
+	case PFB:
+		return 11, true
+	case PFC:
+		return 12, true
+	case PF:
+		return 13, true
+	case Frequency:
+		return 14, true
+	case Import:
+		return 15, true
+	case Export:
+		return 16, true
+	case Sharp:
+		return 17, true
+	case Peak:
+		return 18, true
+	case Flat:
+		return 19, true
+	case Valley:
+		return 20, true
 	}
-	return m
-}()
+	return 0, false
+}
 
 const numQuantities = 21
 
@@ -49,7 +90,7 @@ type Reading struct {
 
 // Set stores v (in q's unit) in r; an energy quantity is also kept as Wh.
 func (r *Reading) Set(q Quantity, v float64) {
-	i, ok := quantityIndex[q]
+	i, ok := quantityIndex(q)
 	if !ok {
 		return
 	}
@@ -62,7 +103,7 @@ func (r *Reading) Set(q Quantity, v float64) {
 
 // Value returns q's value and whether the reading holds it.
 func (r *Reading) Value(q Quantity) (float64, bool) {
-	i, ok := quantityIndex[q]
+	i, ok := quantityIndex(q)
 	if !ok || r.present&(1<<i) == 0 {
 		return 0, false
 	}
@@ -71,7 +112,7 @@ func (r *Reading) Value(q Quantity) (float64, bool) {
 
 // EnergyWh returns energy counter q in Wh and whether the reading holds it.
 func (r *Reading) EnergyWh(q Quantity) (int64, bool) {
-	i, ok := quantityIndex[q]
+	i, ok := quantityIndex(q)
 	if !ok || r.present&(1<<i) == 0 || !q.IsEnergy() {
 		return 0, false
 	}
