@@ -8,6 +8,7 @@ import (
 	// the same way there as on the technician's laptop.
 	_ "time/tzdata"
 
+	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
 )
 
@@ -23,9 +24,13 @@ type Config struct {
 	Models  []Model  `yaml:"models"`
 	Meters  []Meter  `yaml:"meters"`
 	Tenants []Tenant `yaml:"tenants"`
+	// Tariffs are the prices tenants are charged; each tenant names one.
+	Tariffs []tariff.Spec `yaml:"tariffs"`
 
 	// Location is Site.Timezone loaded.
 	Location *time.Location `yaml:"-"`
+	// tariffs holds the Tariffs built, by name.
+	tariffs map[string]tariff.Tariff
 	// Catalogue holds the built-in meter models plus Models.
 	Catalogue *meter.Catalogue `yaml:"-"`
 }
@@ -35,6 +40,9 @@ type Site struct {
 	Name     string `yaml:"name"`     // required
 	Timezone string `yaml:"timezone"` // IANA name; tariffs and protected hours use it
 	Currency string `yaml:"currency"` // ISO 4217 code
+	// ResalePriceCap is the highest price per kWh a tenant may be charged
+	// (some provinces cap resale at the grid price + 15 %); "" for none.
+	ResalePriceCap string `yaml:"resale_price_cap"`
 }
 
 // Storage says where the bbolt database lives.
@@ -322,6 +330,17 @@ func (c *Config) TimeoutOf(m Meter) time.Duration {
 }
 
 // Tenant returns the tenant whose id is id.
+// TariffOf returns the tariff tenant id is charged at; false for a tenant
+// the configuration does not bill (no tariffs are configured at all).
+func (c *Config) TariffOf(id string) (tariff.Tariff, bool) {
+	t, ok := c.Tenant(id)
+	if !ok {
+		return nil, false
+	}
+	tf, ok := c.tariffs[t.Tariff]
+	return tf, ok
+}
+
 func (c *Config) Tenant(id string) (Tenant, bool) {
 	for _, t := range c.Tenants {
 		if t.ID == id {

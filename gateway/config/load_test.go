@@ -51,7 +51,7 @@ func TestParse_Problems(t *testing.T) {
 
 		// Unknown and duplicate keys.
 		{"unknown section", doc(head, bus, "tarifs: {}"),
-			"t.yaml:3: tarifs: unknown key (allowed: buses, http, log, meters, models, site, storage, tenants)"},
+			"t.yaml:3: tarifs: unknown key (did you mean tariffs?)"},
 		{"unknown bus key", doc(head, "buses:", "  - name: b1", "    port: /dev/ttyUSB0", "    parit: E"),
 			"t.yaml:5: buses[0].parit: unknown key (did you mean parity?)"},
 		{"unknown key in wrong case", doc(head, "buses:", "  - name: b1", "    Port: /dev/ttyUSB0", "    port: /dev/ttyUSB0"),
@@ -726,5 +726,44 @@ func TestParse_MergedMistakeReportedOnce(t *testing.T) {
 		"t.yaml:3: buses[0].colour: unknown key (allowed: baud, interval, name, parity, pause, port, rs485, stop_bits, timeout, type)"
 	if got := problems(t, err).Error(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestParse_Tariffs(t *testing.T) {
+	base := []string{
+		"site: {name: x, resale_price_cap: '1.50'}",
+		"buses: [{name: b1, port: /dev/ttyUSB0}]",
+		"tenants: [{id: T-1, name: Shop, tariff: office}]",
+		"tariffs:",
+		"  - {name: office, kind: flat, price: '1.05'}",
+	}
+	cfg, err := Parse("t.yaml", []byte(strings.Join(base, "\n")), nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	tf, ok := cfg.TariffOf("T-1")
+	if !ok || tf.Name() != "office" || tf.MaxPrice().String() != "1.05" {
+		t.Errorf("TariffOf(T-1) = %v, %v; want office at 1.05", tf, ok)
+	}
+	for _, tt := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"unknown tariff", []string{"  - {name: shop, kind: flat, price: '1.05'}"},
+			`t.yaml:3: tenants[0].tariff: unknown tariff "office" (tariffs: shop)`},
+		{"above the cap", []string{"  - {name: office, kind: flat, price: '1.80'}"},
+			"t.yaml:5: tariffs[0].price:"},
+		{"bad window", []string{"  - name: office", "    kind: tou", "    rates: {flat: '1.00'}",
+			"    days: [{days: all, windows: [{from: '00:00', to: '25:00', rate: flat}]}]"},
+			"t.yaml:8: tariffs[0].days[0].windows[0].to:"},
+		{"duplicate name", []string{"  - {name: office, kind: flat, price: '1.05'}", "  - {name: office, kind: flat, price: '1.00'}"},
+			"t.yaml:6: tariffs[1].name:"},
+	} {
+		src := strings.Join(append(append([]string{}, base[:4]...), tt.lines...), "\n")
+		_, err := Parse("t.yaml", []byte(src), nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want a problem starting %q", tt.name, err, tt.want)
+		}
 	}
 }

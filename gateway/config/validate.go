@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"mallgrid/billing"
+	"mallgrid/billing/tariff"
 	"math"
 	"net"
 	"regexp"
@@ -25,6 +27,7 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 	validateLog(cfg, r)
 	buses := validateBuses(cfg, r)
 	models := validateModels(cfg, r)
+	validateTariffs(cfg, r)
 	tenants := validateTenants(cfg, r)
 	validateMeters(cfg, r, buses, models, tenants)
 }
@@ -199,7 +202,11 @@ func validateTenants(cfg *Config, r *yamlcheck.Report) map[string]bool {
 			r.Add(p+".area_m2", "want a number >= 0, got %v", t.AreaM2)
 		}
 		r.Need(p+".credit_rating", t.CreditRating)
-		r.Need(p+".tariff", t.Tariff)
+		// With no tariffs at all nothing is charged (the daemon says so when
+		// it starts); once there are, every tenant must name one of them.
+		if r.Need(p+".tariff", t.Tariff) && len(cfg.Tariffs) > 0 && cfg.tariffs != nil && !tariffNamed(cfg, t.Tariff) {
+			r.Add(p+".tariff", "unknown tariff %q (tariffs: %s)", t.Tariff, strings.Join(tariffNames(cfg), ", "))
+		}
 		for j, c := range t.Contacts {
 			cp := yamlcheck.Index(p+".contacts", j)
 			r.Need(cp+".name", c.Name)
@@ -317,4 +324,58 @@ func checkRatios(cfg *Config, r *yamlcheck.Report, p string, m Meter) {
 	}
 	r.Add(key, "model %s reports primary values: set the transformer ratio in the meter, "+
 		"or use a model with secondary: true", m.Model)
+}
+
+// validateTariffs builds every tariff, reporting each problem at its key,
+// and checks them against the resale price cap.
+func validateTariffs(cfg *Config, r *yamlcheck.Report) {
+	var capPrice billing.Price
+	if c := cfg.Site.ResalePriceCap; c != "" {
+		p, err := billing.ParsePrice(c)
+		if err != nil || p <= 0 {
+			r.Add("site.resale_price_cap", "want a price per kWh like 1.15, got %q", c)
+		} else {
+			capPrice = p
+		}
+	}
+	names := unique(r, "tariff name")
+	cfg.tariffs = make(map[string]tariff.Tariff)
+	for i, spec := range cfg.Tariffs {
+		p := yamlcheck.Index("tariffs", i)
+		if spec.Name != "" {
+			names.check(p+".name", spec.Name)
+		}
+		t, problems := tariff.New(spec)
+		for _, pr := range problems {
+			r.Add(p+"."+pr.Field, "%s", pr.Msg)
+		}
+		if len(problems) > 0 {
+			continue
+		}
+		if capPrice > 0 {
+			for _, pr := range tariff.CheckCap(t, capPrice) {
+				r.Add(p+"."+pr.Field, "%s (site.resale_price_cap is %s)", pr.Msg, capPrice)
+			}
+		}
+		cfg.tariffs[spec.Name] = t
+	}
+}
+
+// tariffNamed reports whether a tariff called name is configured, built or
+// not (a broken tariff is reported where it is, not at every tenant).
+func tariffNamed(cfg *Config, name string) bool {
+	for _, s := range cfg.Tariffs {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func tariffNames(cfg *Config) []string {
+	var out []string
+	for _, s := range cfg.Tariffs {
+		out = append(out, s.Name)
+	}
+	return out
 }
