@@ -2,11 +2,16 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math/bits"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/billing"
+	"mallgrid/billing/counter"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/poll"
@@ -14,130 +19,419 @@ import (
 )
 
 // pipeline turns each bus cycle into one store transaction: the readings,
-// their interval energy and the new counter baselines commit together.
+// their interval energy, the charges they lead to and each meter's new
+// counter state commit together, so a crash keeps all of a cycle or none,
+// and a reading is billed once.
 //
-// The counter rule here is deliberately small, and is where billing's
-// counter validation (zero frames, resets and exchanges with evidence,
-// quarantine, gaps) plugs in: energy is the rise of the billing counter
-// since the last accepted reading; a counter that went down, or rose more
-// than the circuit can draw in the time, is not accepted and leaves the
-// baseline where it was, so one bad value never moves it.
+// Per reading: billing/counter judges the counter against the meter's
+// state (zero frames, duplicates, resets, spikes, clock steps); the energy
+// it accepts is split over its time span by the tenant's tariff; each part
+// is charged in whole fen with the meter's remainder carried. Charges build
+// up per meter within a 15-minute slot at one price and are posted to the
+// ledger as one entry when the slot (or the price) changes: a meter read
+// every 10 s makes about a hundred entries a day, not eight thousand. What
+// a meter has accrued but not yet posted is in its state (Open), so the
+// account's balance lags its consumption by at most one slot.
 type pipeline struct {
 	db   *store.DB
+	cfg  *config.Config
 	live *live
 	log  zerolog.Logger
 
 	mu        sync.Mutex // buses commit from their own goroutines
-	baseline  map[string]baseline
-	maxWhPerH map[string]int64  // meter id → what its circuit can draw in an hour, with margin
-	rejecting map[string]string // meter id → why its counter is being refused, while it is
+	meters    map[string]*meterBilling
+	tenants   map[string]*tenantMonth
+	limits    map[string]counter.Limits
+	meterCfg  map[string]config.Meter
+	rejecting map[string]counter.Verdict // meter id → why its counter is refused, while it is
 }
 
-// baseline is a meter's last accepted billing counter.
-type baseline struct {
-	wh int64
-	at time.Time
+// meterBilling is a meter's stored billing state.
+type meterBilling struct {
+	Counter counter.State `json:"counter"`
+	Open    *openCharge   `json:"open,omitempty"`
 }
 
-// Plausibility of a counter's rise: every phase at rated current and at
-// most 250 V, with half again as margin, plus a few Wh for the rounding of a
-// float32 counter.
-const (
-	maxPhaseVolts = 250
-	phases        = 3
-	riseMarginPct = 150
-	riseSlackWh   = 10
-)
+// openCharge is energy charged but not yet posted: one meter, one slot,
+// one price.
+type openCharge struct {
+	Account string        `json:"account"`
+	Slot    time.Time     `json:"slot"`
+	Window  string        `json:"window"`
+	Price   billing.Price `json:"price"`
+	FromWh  int64         `json:"from_wh"`
+	ToWh    int64         `json:"to_wh"`
+	From    time.Time     `json:"from"`
+	To      time.Time     `json:"to"`
+	Amount  billing.Money `json:"amount"` // whole fen, positive: what the entry will debit
+}
+
+// tenantMonth is a tenant's energy charged in the current month (site
+// time), which tiered tariffs price by.
+type tenantMonth struct {
+	Month string `json:"month"` // "2026-11"
+	Wh    int64  `json:"wh"`
+}
+
+// Keys of the state bucket: meters by id, tenants' month use by prefix.
+const tenantKeyPrefix = "tenant/"
+
+// chargeSlot is how long one posted charge may span at most.
+const chargeSlot = store.IntervalLength
 
 func newPipeline(db *store.DB, cfg *config.Config, lv *live, log zerolog.Logger) (*pipeline, error) {
+	p := &pipeline{db: db, cfg: cfg, live: lv, log: log,
+		meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
+		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
+		rejecting: make(map[string]counter.Verdict)}
+	for _, m := range cfg.Meters {
+		p.limits[m.ID] = counter.CircuitLimits(int64(m.RatedCurrent), 3)
+		p.meterCfg[m.ID] = m
+	}
+	states, err := db.MeterStates()
+	if err != nil {
+		return nil, err
+	}
+	for key, raw := range states {
+		if id, ok := cutPrefix(key, tenantKeyPrefix); ok {
+			var tm tenantMonth
+			if err := json.Unmarshal(raw, &tm); err != nil {
+				return nil, fmt.Errorf("state of tenant %s: %w", id, err)
+			}
+			p.tenants[id] = &tm
+			continue
+		}
+		mb, err := decodeState(raw)
+		if err != nil {
+			return nil, fmt.Errorf("state of meter %s: %w", key, err)
+		}
+		p.meters[key] = mb
+	}
 	latest, err := db.LatestReadings()
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{db: db, live: lv, log: log,
-		baseline: make(map[string]baseline), maxWhPerH: make(map[string]int64), rejecting: make(map[string]string)}
-	for _, m := range cfg.Meters {
-		p.maxWhPerH[m.ID] = int64(m.RatedCurrent) * maxPhaseVolts * phases * riseMarginPct / 100
-	}
 	for id, r := range latest {
-		p.baseline[id] = baseline{wh: r.ImportWh, at: r.Time}
 		lv.update(r)
+		if _, ok := p.meters[id]; !ok {
+			// A database from before the ledger: its latest reading was the
+			// baseline; go on from it rather than lose the energy since.
+			p.meters[id] = &meterBilling{Counter: counter.State{Known: true, Baseline: counter.Sample{Wh: r.ImportWh, At: r.Time}}}
+		}
 	}
 	return p, nil
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// cycleWork is what one cycle adds up to before it is committed.
+type cycleWork struct {
+	sc      store.Cycle
+	meters  map[string]*meterBilling
+	tenants map[string]*tenantMonth
+	verdict map[string]counter.Verdict
+	wh      map[string]int64
 }
 
 // Cycle implements poll.Sink.
 func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var sc store.Cycle
-	accepted := make(map[string]baseline)
+	w := &cycleWork{meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
+		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
 	for _, res := range c.Results {
 		if res.Err != nil {
 			p.log.Debug().Str("bus", c.Bus).Str("meter", res.Meter).Err(res.Err).Msg("read failed")
+			p.closeDue(w, res.Meter, c.End)
 			continue
 		}
-		wh, _ := res.Reading.ImportWh() // meter.Read fails when a model's register is missing
-		energy, reason := p.judge(res.Meter, wh, res.Reading.Time)
-		p.noteRejection(c.Bus, res.Meter, wh, reason)
-		if reason != "" {
+		if err := p.bill(w, res.Reading); err != nil {
+			// Only a broken tariff or an overflow gets here: the reading is
+			// not billed, and the meter's state stays, so the next cycle
+			// bills the same energy when the problem is gone.
+			p.log.Error().Str("bus", c.Bus).Str("meter", res.Meter).Err(err).Msg("reading not billed")
+			delete(w.meters, res.Meter)
 			continue
 		}
-		accepted[res.Meter] = baseline{wh: wh, at: res.Reading.Time}
-		if energy > 0 {
-			sc.Energy = append(sc.Energy, store.IntervalEnergy{Meter: res.Meter, Time: res.Reading.Time, Wh: energy})
-		}
-		sc.Readings = append(sc.Readings, toStore(res.Reading))
+		w.sc.Readings = append(w.sc.Readings, toStore(res.Reading))
 	}
-	if len(sc.Readings) == 0 {
+	if len(w.sc.Readings) == 0 && len(w.sc.Charges) == 0 && len(w.meters) == 0 {
 		return
 	}
-	if err := p.db.CommitCycle(sc); err != nil {
-		// Baselines stay where they were, so the next cycle's delta still
-		// covers this cycle's energy: nothing is lost, nothing counted twice.
+	w.sc.MeterState = make(map[string][]byte, len(w.meters)+len(w.tenants))
+	for id, mb := range w.meters {
+		w.sc.MeterState[id] = encodeState(mb)
+	}
+	for id, tm := range w.tenants {
+		raw, err := json.Marshal(tm)
+		if err != nil {
+			p.log.Error().Str("tenant", id).Err(err).Msg("encode tenant state")
+			return
+		}
+		w.sc.MeterState[tenantKeyPrefix+id] = raw
+	}
+	if err := p.db.CommitCycle(w.sc); err != nil {
+		// Nothing of the cycle is kept, in the database or here: the next
+		// reading's rise covers this cycle's energy, billed once.
 		p.log.Error().Str("bus", c.Bus).Err(err).Msg("commit cycle")
 		return
 	}
-	for id, b := range accepted {
-		p.baseline[id] = b
+	for id, mb := range w.meters {
+		p.meters[id] = mb
+		p.noteVerdict(c.Bus, id, w.verdict[id], w.wh[id])
 	}
-	for _, r := range sc.Readings {
+	for id, tm := range w.tenants {
+		p.tenants[id] = tm
+	}
+	for _, r := range w.sc.Readings {
 		p.live.update(r)
 	}
 }
 
-// judge returns the energy a new counter reading adds, or why it is refused.
-func (p *pipeline) judge(meterID string, wh int64, at time.Time) (energy int64, refused string) {
-	prev, known := p.baseline[meterID]
-	switch {
-	case !known:
-		return 0, "" // first reading: a baseline, no energy
-	case wh < prev.wh:
-		return 0, "counter went down"
+// state returns the meter's billing state as this cycle sees it: a copy,
+// so that a cycle that fails to commit leaves p.meters as it was.
+func (p *pipeline) state(w *cycleWork, id string) *meterBilling {
+	if mb, ok := w.meters[id]; ok {
+		return mb
 	}
-	// A clock that stepped back must not make every rise look impossible.
-	elapsed := max(at.Sub(prev.at), time.Minute)
-	limit := p.maxWhPerH[meterID]*int64(elapsed/time.Second)/3600 + riseSlackWh
-	if wh-prev.wh > limit {
-		return 0, "counter rose more than the circuit can draw"
+	mb := &meterBilling{}
+	if old, ok := p.meters[id]; ok {
+		mb.Counter = old.Counter
+		if old.Open != nil {
+			o := *old.Open
+			mb.Open = &o
+		}
 	}
-	return wh - prev.wh, ""
+	w.meters[id] = mb
+	return mb
 }
 
-// noteRejection logs when a meter's counter starts and stops being refused,
-// not at every cycle in between.
-func (p *pipeline) noteRejection(bus, meterID string, wh int64, reason string) {
-	was := p.rejecting[meterID]
-	switch {
-	case reason == was:
-	case reason == "":
-		delete(p.rejecting, meterID)
-		p.log.Info().Str("bus", bus).Str("meter", meterID).Int64("counter_wh", wh).Msg("counter accepted again")
-	default:
-		p.rejecting[meterID] = reason
-		p.log.Warn().Str("bus", bus).Str("meter", meterID).Int64("counter_wh", wh).
-			Int64("baseline_wh", p.baseline[meterID].wh).Str("reason", reason).Msg("reading not accepted")
+func (p *pipeline) month(w *cycleWork, tenant string) *tenantMonth {
+	if tm, ok := w.tenants[tenant]; ok {
+		return tm
 	}
+	tm := &tenantMonth{}
+	if old, ok := p.tenants[tenant]; ok {
+		*tm = *old
+	}
+	w.tenants[tenant] = tm
+	return tm
+}
+
+// bill judges one reading, charges what it accepts and records its energy.
+func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
+	mb := p.state(w, rd.Meter)
+	wh, _ := rd.ImportWh()
+	cr := counter.Reading{Wh: wh, At: rd.Time, ZeroFrame: allZero(rd)}
+	if rates, ok := rateCounters(rd); ok {
+		cr.RatesWh = &rates
+	}
+	out := counter.Check(mb.Counter, cr, p.limits[rd.Meter])
+	w.verdict[rd.Meter], w.wh[rd.Meter] = out.Verdict, wh
+	if out.Event != nil {
+		p.log.Warn().Str("meter", rd.Meter).Str("event", string(out.Event.Kind)).Msg(out.Event.String())
+	}
+	remainder := mb.Counter.Remainder
+	mb.Counter = out.Next
+	mb.Counter.Remainder = remainder
+	if out.Wh > 0 {
+		w.sc.Energy = append(w.sc.Energy, apportionSlots(rd.Meter, out.From, out.To, out.Wh)...)
+		if err := p.charge(w, rd.Meter, mb, out); err != nil {
+			return err
+		}
+	}
+	p.closeDue(w, rd.Meter, rd.Time)
+	return nil
+}
+
+// charge prices an accepted span with the tenant's tariff and adds it to
+// the meter's open charge, posting the open charge whenever the slot or the
+// price changes.
+func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out counter.Outcome) error {
+	m, ok := p.meterCfg[meterID]
+	if !ok || m.Role != config.TenantMeter {
+		return nil // public and main meters are shared out, not charged
+	}
+	tf, ok := p.cfg.TariffOf(m.Tenant)
+	if !ok {
+		return nil // no tariffs configured: energy recorded, nothing charged
+	}
+	loc := p.cfg.Location
+	from, to := out.From.In(loc), out.To.In(loc)
+	tm := p.month(w, m.Tenant)
+	monthKey := from.Format("2006-01")
+	if tm.Month != monthKey {
+		tm.Month, tm.Wh = monthKey, 0
+	}
+	parts, err := tf.Split(from, to, out.Wh, tm.Wh)
+	if err != nil {
+		return fmt.Errorf("tariff %s: %w", tf.Name(), err)
+	}
+	cursor := mb.Counter.Baseline.Wh - out.Wh // the counter where the span starts
+	rem := mb.Counter.Remainder
+	for _, part := range parts {
+		if k := part.From.Format("2006-01"); k != tm.Month {
+			tm.Month, tm.Wh = k, 0
+		}
+		tm.Wh += part.Wh
+		fen, r, err := billing.Charge(rem, part.Wh, part.Price)
+		if err != nil {
+			return err
+		}
+		rem = r
+		slot := part.From.Truncate(chargeSlot)
+		if o := mb.Open; o != nil && (!o.Slot.Equal(slot) || o.Price != part.Price || o.Window != part.Window || o.Account != m.Tenant) {
+			p.post(w, meterID, mb)
+		}
+		if mb.Open == nil {
+			mb.Open = &openCharge{Account: m.Tenant, Slot: slot, Window: part.Window, Price: part.Price,
+				FromWh: cursor, ToWh: cursor, From: part.From, To: part.From}
+		}
+		o := mb.Open
+		o.ToWh, o.To, o.Amount = cursor+part.Wh, part.To, o.Amount+fen
+		cursor += part.Wh
+	}
+	mb.Counter.Remainder = rem
+	return nil
+}
+
+// closeDue posts a meter's open charge once its slot has ended by now.
+func (p *pipeline) closeDue(w *cycleWork, meterID string, now time.Time) {
+	mb := p.state(w, meterID)
+	if mb.Open != nil && !now.Before(mb.Open.Slot.Add(chargeSlot)) {
+		p.post(w, meterID, mb)
+	}
+	if mb.Open == nil {
+		if _, ok := p.meters[meterID]; ok && !p.changed(w, meterID) {
+			delete(w.meters, meterID) // nothing to write for this meter
+		}
+	}
+}
+
+// changed reports whether this cycle did anything to a meter's state.
+func (p *pipeline) changed(w *cycleWork, meterID string) bool {
+	if _, judged := w.verdict[meterID]; judged {
+		return true
+	}
+	old, ok := p.meters[meterID]
+	return !ok || old.Open != nil
+}
+
+// post turns the meter's open charge into a ledger entry of this cycle.
+func (p *pipeline) post(w *cycleWork, meterID string, mb *meterBilling) {
+	o := mb.Open
+	from, to := o.From, o.To
+	w.sc.Charges = append(w.sc.Charges, store.Entry{
+		Time: to, Account: o.Account, Kind: store.Charge, Amount: -o.Amount,
+		Meter: meterID, FromWh: o.FromWh, ToWh: o.ToWh, Wh: o.ToWh - o.FromWh,
+		From: &from, To: &to, Window: o.Window, UnitPrice: o.Price, Actor: "gateway",
+	})
+	mb.Open = nil
+}
+
+
+// noteVerdict logs when a meter's counter starts and stops being refused,
+// not at every cycle in between.
+func (p *pipeline) noteVerdict(bus, meterID string, v counter.Verdict, wh int64) {
+	was, rejecting := p.rejecting[meterID]
+	switch {
+	case v.Refused() && (!rejecting || was != v):
+		p.rejecting[meterID] = v
+		p.log.Warn().Str("bus", bus).Str("meter", meterID).Int64("counter_wh", wh).Str("verdict", string(v)).Msg("reading not billed")
+	case !v.Refused() && rejecting:
+		delete(p.rejecting, meterID)
+		p.log.Info().Str("bus", bus).Str("meter", meterID).Int64("counter_wh", wh).Str("verdict", string(v)).Msg("counter billed again")
+	}
+}
+
+// allZero reports a reading whose every value is zero: a meter's glitch
+// (seen on real KPM33Bs), never a counter reset.
+func allZero(rd meter.Reading) bool {
+	for _, q := range rd.Quantities() {
+		if v, _ := rd.Value(q); v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func rateCounters(rd meter.Reading) ([4]int64, bool) {
+	var out [4]int64
+	for i, q := range []meter.Quantity{meter.Sharp, meter.Peak, meter.Flat, meter.Valley} {
+		wh, ok := rd.EnergyWh(q)
+		if !ok {
+			return out, false
+		}
+		out[i] = wh
+	}
+	return out, true
+}
+
+// apportionSlots spreads wh used over [from, to) over the 15-minute slots
+// it covers, in proportion to time (largest remainder, so the parts add up
+// to wh exactly): a meter offline for an hour shows its hour's energy over
+// the hour, not in one slot.
+func apportionSlots(meterID string, from, to time.Time, wh int64) []store.IntervalEnergy {
+	if !to.After(from) {
+		return []store.IntervalEnergy{{Meter: meterID, Time: to, Wh: wh}}
+	}
+	total := to.Sub(from)
+	var out []store.IntervalEnergy
+	var given int64
+	type rest struct {
+		i   int
+		rem int64
+	}
+	var rests []rest
+	for s := store.IntervalStart(from); s.Before(to); s = s.Add(store.IntervalLength) {
+		lo, hi := maxTime(s, from), minTime(s.Add(store.IntervalLength), to)
+		share := hi.Sub(lo)
+		// wh × share / total without overflow for any real gap: share and
+		// total are at most years in ns (< 2^60), wh below 2^40.
+		q, r := mulDiv(wh, int64(share), int64(total))
+		out = append(out, store.IntervalEnergy{Meter: meterID, Time: lo, Wh: q})
+		rests = append(rests, rest{len(out) - 1, r})
+		given += q
+	}
+	for left := wh - given; left > 0; left-- {
+		best := 0
+		for j := range rests {
+			if rests[j].rem > rests[best].rem {
+				best = j
+			}
+		}
+		out[rests[best].i].Wh++
+		rests[best].rem = -1
+	}
+	return out
+}
+
+// mulDiv returns a×b÷c and the remainder, exactly, with 128-bit
+// arithmetic; a, b, c > 0 and b <= c (a share of a span is never longer
+// than the span), so the quotient fits.
+func mulDiv(a, b, c int64) (q, r int64) {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	qq, rr := bits.Div64(hi, lo, uint64(c))
+	return int64(qq), int64(rr)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func toStore(rd meter.Reading) store.Reading {

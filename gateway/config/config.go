@@ -31,6 +31,8 @@ type Config struct {
 	Location *time.Location `yaml:"-"`
 	// tariffs holds the Tariffs built, by name.
 	tariffs map[string]tariff.Tariff
+	// tenantAt finds a tenant by id: the pipeline asks for every reading.
+	tenantAt map[string]int
 	// Catalogue holds the built-in meter models plus Models.
 	Catalogue *meter.Catalogue `yaml:"-"`
 }
@@ -329,7 +331,6 @@ func (c *Config) TimeoutOf(m Meter) time.Duration {
 	return b.Timeout
 }
 
-// Tenant returns the tenant whose id is id.
 // TariffOf returns the tariff tenant id is charged at; false for a tenant
 // the configuration does not bill (no tariffs are configured at all).
 func (c *Config) TariffOf(id string) (tariff.Tariff, bool) {
@@ -341,11 +342,21 @@ func (c *Config) TariffOf(id string) (tariff.Tariff, bool) {
 	return tf, ok
 }
 
+// Tenant returns the tenant whose id is id.
 func (c *Config) Tenant(id string) (Tenant, bool) {
-	for _, t := range c.Tenants {
-		if t.ID == id {
-			return t, true
-		}
+	if i, ok := c.tenantAt[id]; ok {
+		return c.Tenants[i], true
 	}
 	return Tenant{}, false
+}
+
+// index builds the lookups of a loaded configuration, which is read-only
+// from then on.
+func (c *Config) index() {
+	c.tenantAt = make(map[string]int, len(c.Tenants))
+	for i, t := range c.Tenants {
+		if _, dup := c.tenantAt[t.ID]; !dup {
+			c.tenantAt[t.ID] = i
+		}
+	}
 }

@@ -27,6 +27,7 @@ func Parse(name string, data []byte, env []string) (*Config, error) {
 	}
 	layer(cfg, r, env)
 	validate(cfg, r)
+	cfg.index()
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
