@@ -334,7 +334,6 @@ func (p *pipeline) post(w *cycleWork, meterID string, mb *meterBilling) {
 	mb.Open = nil
 }
 
-
 // noteVerdict logs when a meter's counter starts and stops being refused,
 // not at every cycle in between.
 func (p *pipeline) noteVerdict(bus, meterID string, v counter.Verdict, wh int64) {

@@ -18,6 +18,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newMeterCmd(),
 		newSimCmd(),
+		newBillingCmd(),
 		newVerifyCmd(),
 		newVersionCmd(),
 	)
