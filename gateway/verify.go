@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"sort"
 
 	"mallgrid/billing"
 	"mallgrid/store"
@@ -132,6 +133,11 @@ func Verify(db *store.DB) ([]Violation, error) {
 	if err != nil {
 		return nil, err
 	}
+	chains, err := verifyChains(db, byID)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, chains...)
 	accounts, err := db.Accounts()
 	if err != nil {
 		return nil, err
@@ -153,6 +159,57 @@ func Verify(db *store.DB) ([]Violation, error) {
 	for id := range accts {
 		if !seen[id] {
 			out = append(out, Violation{Account: id, Problem: "entries without an account record"})
+		}
+	}
+	return out, nil
+}
+
+// verifyChains checks every meter's charges against its counter: in id
+// order a meter's charges (and then its open charge, not yet posted) must
+// follow each other on the counter without a gap or an overlap — a
+// charge may start below the one before only after a counter reset — and
+// the chain must end at the meter's baseline, the last counter accepted.
+// A reading billed twice, or energy skipped, breaks the chain.
+func verifyChains(db *store.DB, entries map[uint64]store.Entry) ([]Violation, error) {
+	states, err := db.MeterStates()
+	if err != nil {
+		return nil, err
+	}
+	byMeter := make(map[string][]store.Entry)
+	for _, e := range entries {
+		if e.Kind == store.Charge && e.Meter != "" {
+			byMeter[e.Meter] = append(byMeter[e.Meter], e)
+		}
+	}
+	var out []Violation
+	for meterID, raw := range states {
+		if _, tenant := cutPrefix(meterID, tenantKeyPrefix); tenant {
+			continue
+		}
+		mb, err := decodeState(raw)
+		if err != nil {
+			out = append(out, Violation{Account: "meter " + meterID, Problem: err.Error()})
+			continue
+		}
+		chain := byMeter[meterID]
+		sort.Slice(chain, func(i, j int) bool { return chain[i].ID < chain[j].ID })
+		if mb.Open != nil {
+			chain = append(chain, store.Entry{Account: mb.Open.Account, Meter: meterID, FromWh: mb.Open.FromWh, ToWh: mb.Open.ToWh})
+		}
+		for i := 1; i < len(chain); i++ {
+			prev, e := chain[i-1], chain[i]
+			switch {
+			case e.FromWh > prev.ToWh:
+				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
+					"meter %s: charge starts at %d Wh, after the previous one ended at %d: energy skipped", meterID, e.FromWh, prev.ToWh)})
+			case e.FromWh < prev.ToWh && e.FromWh > prev.FromWh:
+				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
+					"meter %s: charge %d→%d Wh overlaps the previous one, %d→%d: energy charged twice", meterID, e.FromWh, e.ToWh, prev.FromWh, prev.ToWh)})
+			}
+		}
+		if n := len(chain); n > 0 && mb.Counter.Known && chain[n-1].ToWh != mb.Counter.Baseline.Wh {
+			out = append(out, Violation{Account: chain[n-1].Account, Problem: fmt.Sprintf(
+				"meter %s: charges end at %d Wh, its baseline is %d Wh", meterID, chain[n-1].ToWh, mb.Counter.Baseline.Wh)})
 		}
 	}
 	return out, nil
