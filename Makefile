@@ -27,10 +27,12 @@ E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n
 test-e2e:
 	$(GO) test -race -count=1 -tags e2e -run 'TestE2E' -timeout 20m -v $(E2E_PKGS)
 
-# Long fault tests: 10,000 transactions with 5 % of them faulted, on one
-# meter and on a shared bus of eight (a few minutes). .ci/run runs them.
+# Long tests (a few minutes), which .ci/run runs: 10,000 transactions with
+# 5 % of them faulted, on one meter and on a shared bus of eight; and the
+# gateway killed at random moments under load and restarted, then verified.
 test-soak:
 	$(GO) test -race -count=1 -tags soak -run 'TestNoWrongValues' -timeout 30m -v ./gateway/poll
+	$(GO) test -race -count=1 -tags soak -run 'TestCrash' -timeout 10m -v ./cmd/mallgrid
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

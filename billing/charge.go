@@ -32,3 +32,14 @@ func Charge(rem Remainder, wh int64, p Price) (Money, Remainder, error) {
 func (r Remainder) String() string {
 	return fmt.Sprintf("0.%09d", int64(r))
 }
+
+// Settle is what energy whose charges posted posted (whole fen) and left
+// rem below a fen comes to, to the nearest fen, half a fen and more
+// rounding up: the amount a statement or a closing account shows, where
+// the ledger itself keeps carrying the remainder.
+func Settle(posted Money, rem Remainder) Money {
+	if 2*int64(rem) >= nanoPerFen {
+		return posted + Fen
+	}
+	return posted
+}

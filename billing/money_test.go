@@ -106,3 +106,20 @@ func TestCharge_MillionChargesLoseNothing(t *testing.T) {
 		t.Errorf("posted %d µ¥ + remainder %d n¥ = %d n¥; want exactly %d", posted, rem, got, exactNano)
 	}
 }
+
+func TestSettle(t *testing.T) {
+	for _, tt := range []struct {
+		posted Money
+		rem    Remainder
+		want   Money
+	}{
+		{50*Yuan + 70*Fen, 7_000_000, 50*Yuan + 71*Fen}, // 50.707 → 50.71
+		{50*Yuan + 70*Fen, 5_000_000, 50*Yuan + 71*Fen}, // half a fen rounds up
+		{50*Yuan + 70*Fen, 4_999_999, 50*Yuan + 70*Fen},
+		{0, 0, 0},
+	} {
+		if got := Settle(tt.posted, tt.rem); got != tt.want {
+			t.Errorf("Settle(%s, %d) = %s; want %s", tt.posted, tt.rem, got, tt.want)
+		}
+	}
+}
