@@ -112,4 +112,24 @@ func TestAccountsAPI(t *testing.T) {
 	if code := call(t, "GET", api+"/T-zz", "", "", nil); code != 404 {
 		t.Errorf("GET unknown account = %d; want 404", code)
 	}
+
+	// An operator's counter decisions, through the same rules.
+	meters := base + "/api/v1/meters"
+	for _, tt := range []struct {
+		name, path, token, body string
+		code                    int
+		reason                  string
+	}{
+		{"release with nothing held", "/M-a1/release", op, `{"reason":"checked on site"}`, 400, "no quarantined jump"},
+		{"release without a reason", "/M-a1/release", op, `{}`, 400, "reason"},
+		{"release by a viewer", "/M-a1/release", "screen-secret", `{"reason":"x"}`, 403, "operator"},
+		{"release of an unknown meter", "/M-zz/release", op, `{"reason":"x"}`, 404, "M-zz"},
+		{"exchange with a bad counter", "/M-a1/exchange", op, `{"old_final_kwh":"12,5","new_start_kwh":"0","reason":"x"}`, 400, "old_final_kwh"},
+	} {
+		var e map[string]string
+		code := call(t, "POST", meters+tt.path, tt.token, tt.body, &e)
+		if code != tt.code || !strings.Contains(e["error"], tt.reason) {
+			t.Errorf("%s: %d %q; want %d with a reason about %q", tt.name, code, e["error"], tt.code, tt.reason)
+		}
+	}
 }

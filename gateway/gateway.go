@@ -58,9 +58,10 @@ func Run(ctx context.Context, opts Options) error {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
 	srv, err := web.New(lv, web.Options{
-		Ledger: &ledgerService{db: db, cfg: cfg, now: now},
-		Tokens: tokens,
-		Log:    log,
+		Ledger:   &ledgerService{db: db, cfg: cfg, now: now},
+		Operator: &operatorService{pipe: pipe, now: now},
+		Tokens:   tokens,
+		Log:      log,
 	})
 	if err != nil {
 		return err

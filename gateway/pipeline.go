@@ -169,7 +169,7 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	}
 	for id, tm := range w.tenants {
 		raw, err := json.Marshal(tm)
-		if err != nil {
+		if err != nil { // a struct of a string and an int: cannot fail
 			p.log.Error().Str("tenant", id).Err(err).Msg("encode tenant state")
 			return
 		}
@@ -236,12 +236,13 @@ func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
 	if out.Event != nil {
 		p.log.Warn().Str("meter", rd.Meter).Str("event", string(out.Event.Kind)).Msg(out.Event.String())
 	}
+	start := spanStart(mb.Counter, out)
 	remainder := mb.Counter.Remainder
 	mb.Counter = out.Next
 	mb.Counter.Remainder = remainder
 	if out.Wh > 0 {
 		w.sc.Energy = append(w.sc.Energy, apportionSlots(rd.Meter, out.From, out.To, out.Wh)...)
-		if err := p.charge(w, rd.Meter, mb, out); err != nil {
+		if err := p.charge(w, rd.Meter, mb, out, start); err != nil {
 			return err
 		}
 	}
@@ -249,10 +250,20 @@ func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
 	return nil
 }
 
+// spanStart is the counter at which an outcome's billed energy starts: the
+// baseline it was measured from, or, for a reset, the new counter's first
+// reading of the run.
+func spanStart(before counter.State, out counter.Outcome) int64 {
+	if out.Verdict == counter.Reset {
+		return out.Next.Baseline.Wh - out.Wh
+	}
+	return before.Baseline.Wh
+}
+
 // charge prices an accepted span with the tenant's tariff and adds it to
 // the meter's open charge, posting the open charge whenever the slot or the
 // price changes.
-func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out counter.Outcome) error {
+func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out counter.Outcome, start int64) error {
 	m, ok := p.meterCfg[meterID]
 	if !ok || m.Role != config.TenantMeter {
 		return nil // public and main meters are shared out, not charged
@@ -272,7 +283,7 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 	if err != nil {
 		return fmt.Errorf("tariff %s: %w", tf.Name(), err)
 	}
-	cursor := mb.Counter.Baseline.Wh - out.Wh // the counter where the span starts
+	cursor := start
 	rem := mb.Counter.Remainder
 	for _, part := range parts {
 		if k := part.From.Format("2006-01"); k != tm.Month {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"mallgrid/billing"
 	"mallgrid/store"
@@ -198,6 +199,9 @@ func verifyChains(db *store.DB, entries map[uint64]store.Entry) ([]Violation, er
 		}
 		for i := 1; i < len(chain); i++ {
 			prev, e := chain[i-1], chain[i]
+			if isExchange(prev) || isExchange(e) {
+				continue // an exchange record joins two counters: the chain restarts
+			}
 			switch {
 			case e.FromWh > prev.ToWh:
 				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
@@ -207,10 +211,12 @@ func verifyChains(db *store.DB, entries map[uint64]store.Entry) ([]Violation, er
 					"meter %s: charge %d→%d Wh overlaps the previous one, %d→%d: energy charged twice", meterID, e.FromWh, e.ToWh, prev.FromWh, prev.ToWh)})
 			}
 		}
-		if n := len(chain); n > 0 && mb.Counter.Known && chain[n-1].ToWh != mb.Counter.Baseline.Wh {
+		if n := len(chain); n > 0 && mb.Counter.Known && !isExchange(chain[n-1]) && chain[n-1].ToWh != mb.Counter.Baseline.Wh {
 			out = append(out, Violation{Account: chain[n-1].Account, Problem: fmt.Sprintf(
 				"meter %s: charges end at %d Wh, its baseline is %d Wh", meterID, chain[n-1].ToWh, mb.Counter.Baseline.Wh)})
 		}
 	}
 	return out, nil
 }
+
+func isExchange(e store.Entry) bool { return strings.HasPrefix(e.Note, exchangeNote+":") }

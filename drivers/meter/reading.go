@@ -2,6 +2,7 @@ package meter
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -188,4 +189,36 @@ func FormatKWh(wh int64) string {
 		sign, u = "-", uint64(-(wh+1))+1 // math.MinInt64 has no positive twin
 	}
 	return fmt.Sprintf("%s%d.%03d", sign, u/1000, u%1000)
+}
+
+// ParseKWh reads a counter written as decimal kWh ("1234.567", at most three
+// decimals) into exact Wh, within 0..MaxCounterKWh.
+func ParseKWh(s string) (int64, error) {
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 10 || (dot && (frac == "" || len(frac) > 3)) || !allDigits(whole) || !allDigits(frac) {
+		return 0, fmt.Errorf("%w: %q is not kWh like 1234.567", ErrBadValue, s)
+	}
+	var wh int64
+	for _, c := range whole {
+		wh = wh*10 + int64(c-'0')
+	}
+	for i := 0; i < 3; i++ {
+		wh *= 10
+		if i < len(frac) {
+			wh += int64(frac[i] - '0')
+		}
+	}
+	if wh > int64(MaxCounterKWh*1000) {
+		return 0, fmt.Errorf("%w: %q is beyond any counter", ErrBadValue, s)
+	}
+	return wh, nil
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

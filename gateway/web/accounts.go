@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,14 +136,7 @@ func (s *Server) apiLedger(w http.ResponseWriter, r *http.Request, _ string) {
 
 func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) {
 	var req TopUpRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "body: one JSON object, nothing after it")
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	e, existing, err := s.ledger.TopUp(r.Context(), r.PathValue("tenant"), req, actor)

@@ -22,19 +22,21 @@ var assets embed.FS
 
 // Server is the control room's HTTP server.
 type Server struct {
-	src    Source
-	ledger Ledger
-	tokens []Token
-	log    zerolog.Logger
-	page   *template.Template
-	mux    *http.ServeMux
+	src      Source
+	ledger   Ledger
+	operator Operator
+	tokens   []Token
+	log      zerolog.Logger
+	page     *template.Template
+	mux      *http.ServeMux
 }
 
 // Options are the Server's parts besides its Source.
 type Options struct {
-	Ledger Ledger  // nil: no account endpoints
-	Tokens []Token // who may change things through the API
-	Log    zerolog.Logger
+	Ledger   Ledger   // nil: no account endpoints
+	Operator Operator // nil: no release and exchange endpoints
+	Tokens   []Token  // who may change things through the API
+	Log      zerolog.Logger
 }
 
 // New returns a Server reading from src.
@@ -48,7 +50,7 @@ func New(src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	s := &Server{src: src, ledger: o.Ledger, tokens: o.Tokens, log: log, page: page, mux: http.NewServeMux()}
+	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, tokens: o.Tokens, log: log, page: page, mux: http.NewServeMux()}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
 		return nil, err
@@ -61,6 +63,9 @@ func New(src Source, o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v1/meters/{id}", s.apiMeter)
 	if s.ledger != nil {
 		s.ledgerRoutes()
+	}
+	if s.operator != nil {
+		s.operatorRoutes()
 	}
 	return s, nil
 }

@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"mallgrid/billing/counter"
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/web"
+)
+
+// exchangeNote starts the note of a charge an operator's meter-exchange
+// record made: the meter's counter restarts there, which verify allows.
+const exchangeNote = "exchange"
+
+// Release bills a meter's quarantined jump: an operator has checked that
+// the energy is real. The charge is posted at once, with who and why.
+func (p *pipeline) Release(meterID, actor, reason string, at time.Time) (web.OperatorResult, error) {
+	return p.operate(meterID, actor, "release: "+reason, at, func(st counter.State) (counter.Outcome, error) {
+		return counter.Release(st, at)
+	})
+}
+
+// Exchange applies an operator's meter-exchange record (the old meter's
+// final counter and the new one's start), so that the energy across the
+// exchange is billed once and the new counter is not taken for a reset.
+func (p *pipeline) Exchange(meterID string, oldFinalWh, newStartWh int64, actor, reason string, at time.Time) (web.OperatorResult, error) {
+	return p.operate(meterID, actor, exchangeNote+": "+reason, at, func(st counter.State) (counter.Outcome, error) {
+		return counter.Exchange(st, oldFinalWh, newStartWh, at)
+	})
+}
+
+// operate runs an operator's action on a meter's counter state and commits
+// its charge and the new state in one transaction, under the pipeline's
+// lock, so that no bus cycle interleaves with it.
+func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(counter.State) (counter.Outcome, error)) (web.OperatorResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.meterCfg[meterID]; !ok {
+		return web.OperatorResult{}, fmt.Errorf("%w: no meter %q", web.ErrNotFound, meterID)
+	}
+	w := &cycleWork{meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
+		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
+	mb := p.state(w, meterID)
+	out, err := act(mb.Counter)
+	if errors.Is(err, counter.ErrNoQuarantine) || errors.Is(err, counter.ErrNoBaseline) || errors.Is(err, counter.ErrExchange) {
+		return web.OperatorResult{}, fmt.Errorf("%w: %v", web.ErrInvalid, err)
+	}
+	if err != nil {
+		return web.OperatorResult{}, err
+	}
+	// Whatever the meter had accrued is posted first, so the action's own
+	// charge is an entry of its own, carrying who and why.
+	if mb.Open != nil {
+		p.post(w, meterID, mb)
+	}
+	start := spanStart(mb.Counter, out)
+	remainder := mb.Counter.Remainder
+	mb.Counter = out.Next
+	mb.Counter.Remainder = remainder
+	if out.Wh > 0 {
+		w.sc.Energy = append(w.sc.Energy, apportionSlots(meterID, out.From, out.To, out.Wh)...)
+		posted := len(w.sc.Charges)
+		if err := p.charge(w, meterID, mb, out, start); err != nil {
+			return web.OperatorResult{}, err
+		}
+		if mb.Open != nil {
+			p.post(w, meterID, mb)
+		}
+		for i := posted; i < len(w.sc.Charges); i++ {
+			w.sc.Charges[i].Actor, w.sc.Charges[i].Note = actor, note
+		}
+	}
+	w.sc.MeterState = map[string][]byte{meterID: encodeState(mb)}
+	for id, tm := range w.tenants {
+		raw, err := json.Marshal(tm)
+		if err != nil {
+			return web.OperatorResult{}, err
+		}
+		w.sc.MeterState[tenantKeyPrefix+id] = raw
+	}
+	if err := p.db.CommitCycle(w.sc); err != nil {
+		return web.OperatorResult{}, err
+	}
+	p.meters[meterID] = mb
+	for id, tm := range w.tenants {
+		p.tenants[id] = tm
+	}
+	res := web.OperatorResult{Meter: meterID, Verdict: string(out.Verdict), BilledKWh: meter.FormatKWh(out.Wh)}
+	if out.Event != nil {
+		res.Event = out.Event.String()
+		p.log.Warn().Str("meter", meterID).Str("actor", actor).Str("event", string(out.Event.Kind)).Msg(out.Event.String())
+	}
+	return res, nil
+}
+
+// operatorService is web.Operator over the pipeline.
+type operatorService struct {
+	pipe *pipeline
+	now  func() time.Time
+}
+
+func (o *operatorService) Release(_ context.Context, meterID string, req web.ReleaseRequest, actor string) (web.OperatorResult, error) {
+	return o.pipe.Release(meterID, actor, req.Reason, o.now())
+}
+
+func (o *operatorService) Exchange(_ context.Context, meterID string, req web.ExchangeRequest, actor string) (web.OperatorResult, error) {
+	oldFinal, err := meter.ParseKWh(req.OldFinalKWh)
+	if err != nil {
+		return web.OperatorResult{}, fmt.Errorf("%w: old_final_kwh: %v", web.ErrInvalid, err)
+	}
+	newStart, err := meter.ParseKWh(req.NewStartKWh)
+	if err != nil {
+		return web.OperatorResult{}, fmt.Errorf("%w: new_start_kwh: %v", web.ErrInvalid, err)
+	}
+	return o.pipe.Exchange(meterID, oldFinal, newStart, actor, req.Reason, o.now())
+}
