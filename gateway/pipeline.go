@@ -12,6 +12,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/poll"
@@ -279,9 +280,12 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 	if tm.Month != monthKey {
 		tm.Month, tm.Wh = monthKey, 0
 	}
-	parts, err := tf.Split(from, to, out.Wh, tm.Wh)
-	if err != nil {
-		return fmt.Errorf("tariff %s: %w", tf.Name(), err)
+	parts, ok := rateParts(m, tf, out, from, to)
+	if !ok {
+		var err error
+		if parts, err = tf.Split(from, to, out.Wh, tm.Wh); err != nil {
+			return fmt.Errorf("tariff %s: %w", tf.Name(), err)
+		}
 	}
 	cursor := start
 	rem := mb.Counter.Remainder
@@ -309,6 +313,36 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 	}
 	mb.Counter.Remainder = rem
 	return nil
+}
+
+// rateNames are the meter's own rate counters, in counter.Sample order.
+var rateNames = [4]string{"sharp", "peak", "flat", "valley"}
+
+// rateParts prices a span by the meter's own rate counters, for a meter
+// configured so: each rate's share of the energy at the tariff's price of
+// that rate. It is false (time apportioning is used) when the meter is not
+// so configured, the span has no rate rises to go by, or the tariff does
+// not price by those rates.
+func rateParts(m config.Meter, tf tariff.Tariff, out counter.Outcome, from, to time.Time) ([]tariff.Part, bool) {
+	if m.Apportion != config.ApportionRates {
+		return nil, false
+	}
+	shares, ok := out.RateParts()
+	if !ok {
+		return nil, false
+	}
+	var parts []tariff.Part
+	for i, wh := range shares {
+		if wh == 0 {
+			continue
+		}
+		price, ok := tariff.RatePrice(tf, rateNames[i])
+		if !ok {
+			return nil, false
+		}
+		parts = append(parts, tariff.Part{From: from, To: to, Wh: wh, Price: price, Window: rateNames[i]})
+	}
+	return parts, true
 }
 
 // closeDue posts a meter's open charge once its slot has ended by now.

@@ -234,3 +234,48 @@ func TestBilling_Property(t *testing.T) {
 		})
 	}
 }
+
+// A meter configured with apportion: rates has its gap priced by its own
+// sharp/peak/flat/valley counters, not spread over time.
+func TestBilling_GapByTheMetersOwnRates(t *testing.T) {
+	src := "site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n" +
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1, apportion: rates}]\n" +
+		"tenants: [{id: T-1, name: Shop, tariff: t}]\ntariffs:\n" +
+		"  - name: t\n    kind: tou\n    rates: {sharp: '1.45', peak: '1.20', flat: '0.85', valley: '0.40'}\n" +
+		"    days: [{days: all, windows: [{from: '00:00', to: '06:00', rate: valley}, {from: '06:00', to: '12:00', rate: flat}, {from: '12:00', to: '18:00', rate: peak}, {from: '18:00', to: '24:00', rate: sharp}]}]\n"
+	cfg, err := config.Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &billFixture{t: t, path: filepath.Join(t.TempDir(), "r.db"), cfg: cfg}
+	f.open()
+	defer f.db.Close()
+	feed := func(at time.Time, wh int64, rates [4]int64) {
+		var rd meter.Reading
+		rd.Set(meter.Import, float64(wh)/1000)
+		for i, q := range []meter.Quantity{meter.Sharp, meter.Peak, meter.Flat, meter.Valley} {
+			rd.Set(q, float64(rates[i])/1000)
+		}
+		rd.Meter, rd.Time = "M-1", at
+		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
+	}
+	t0 := time.Date(2026, 11, 27, 1, 0, 0, 0, sh) // the gap lies in the valley window by the clock
+	feed(t0, 1_000, [4]int64{0, 0, 0, 0})
+	feed(t0.Add(time.Hour), 1_600, [4]int64{100, 200, 300, 0})
+	feed(t0.Add(2*time.Hour), 1_600, [4]int64{100, 200, 300, 0}) // closes the slot
+	byWindow := map[string]int64{}
+	var money billing.Money
+	for _, c := range f.charges() {
+		byWindow[c.Window] += c.Wh
+		money += c.Amount
+	}
+	if byWindow["sharp"] != 100 || byWindow["peak"] != 200 || byWindow["flat"] != 300 || byWindow["valley"] != 0 {
+		t.Errorf("charged by window %v; want sharp 100, peak 200, flat 300 (the meter's own counters)", byWindow)
+	}
+	// 0.1 × 1.45 + 0.2 × 1.20 + 0.3 × 0.85 = 0.64, posted rate by rate in
+	// whole fen: 0.14 + 0.24 + 0.25 (+ remainder carried).
+	if money > -63*billing.Fen || money < -64*billing.Fen {
+		t.Errorf("charged %s; want 0.63–0.64 (0.64 exact, the rest carried)", money)
+	}
+	f.verify()
+}

@@ -141,3 +141,23 @@ func tierName(i int) string { return fmt.Sprintf("tier %d", i+1) }
 
 // indexed is the path of element i of the list at path: "days[2]".
 func indexed(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+// RatePrice returns the price t charges per kWh of energy a meter counted
+// on its own rate counter rate (sharp, peak, flat or valley), for meters
+// whose gaps are apportioned by their own rate counters: a time-of-use
+// tariff's price of that rate, a flat tariff's one price. It is false for
+// a rate the tariff does not price and for tiered tariffs, whose price
+// depends on the month's total, not on the time of use.
+func RatePrice(t Tariff, rate string) (billing.Price, bool) {
+	switch x := t.(type) {
+	case *tou:
+		for _, fp := range x.fps {
+			if fp.field == "rates."+rate {
+				return fp.price, true
+			}
+		}
+	case *flat:
+		return x.MaxPrice(), true
+	}
+	return 0, false
+}

@@ -202,6 +202,11 @@ type Meter struct {
 	PTRatio int    `yaml:"pt_ratio"`
 	// RatedCurrent in amperes is what load alarms compare against.
 	RatedCurrent int `yaml:"rated_current"`
+	// Apportion says how energy over a gap (the meter offline across
+	// tariff windows) is priced: ApportionTime spreads it evenly over the
+	// gap; ApportionRates prices what the meter's own sharp/peak/flat/valley
+	// counters rose at those rates.
+	Apportion string `yaml:"apportion"`
 	// Function, when not 0, is the read function code (3 or 4) every
 	// register of the meter's model is read with, for units whose firmware
 	// answers on the other code than the catalogue's; see ModelOf.
@@ -211,6 +216,12 @@ type Meter struct {
 	// every absent meter costs, can stay short; see TimeoutOf.
 	Timeout time.Duration `yaml:"timeout"`
 }
+
+// Ways of apportioning a gap's energy.
+const (
+	ApportionTime  = "time"
+	ApportionRates = "rates"
+)
 
 // Meter roles: a tenant's own supply, a public area whose energy is shared
 // out, or the mall's incoming supply.
@@ -225,6 +236,7 @@ func (m *Meter) setDefaults() {
 	m.CTRatio = 1
 	m.PTRatio = 1
 	m.RatedCurrent = 60
+	m.Apportion = ApportionTime
 }
 
 // Tenant is a shop, restaurant or office that buys power in advance.

@@ -264,6 +264,7 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 		r.IntIn(p+".ct_ratio", m.CTRatio, 1, 10_000)
 		r.IntIn(p+".pt_ratio", m.PTRatio, 1, 1_000)
 		checkRatios(cfg, r, p, m)
+		r.OneOf(p+".apportion", m.Apportion, ApportionTime, ApportionRates)
 		r.IntIn(p+".rated_current", m.RatedCurrent, 1, math.MaxInt32)
 		// Both are optional: unset, the model's codes and the bus's timeout
 		// apply. Written out, 0 is refused rather than read as "the
