@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"sync"
 	"time"
 
@@ -72,6 +73,20 @@ type openCharge struct {
 type tenantMonth struct {
 	Month string `json:"month"` // "2026-11"
 	Wh    int64  `json:"wh"`
+}
+
+const monthLayout = "2006-01"
+
+// is reports whether t (in site time) falls in the month tm counts, without
+// formatting t: it runs for every charged reading.
+func (tm *tenantMonth) is(t time.Time) bool {
+	y, m, _ := t.Date()
+	if len(tm.Month) != 7 || tm.Month[4] != '-' {
+		return false
+	}
+	ty, err1 := strconv.Atoi(tm.Month[:4])
+	tmn, err2 := strconv.Atoi(tm.Month[5:])
+	return err1 == nil && err2 == nil && ty == y && tmn == int(m)
 }
 
 // Keys of the state bucket: meters by id, tenants' month use by prefix.
@@ -276,9 +291,8 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 	loc := p.cfg.Location
 	from, to := out.From.In(loc), out.To.In(loc)
 	tm := p.month(w, m.Tenant)
-	monthKey := from.Format("2006-01")
-	if tm.Month != monthKey {
-		tm.Month, tm.Wh = monthKey, 0
+	if !tm.is(from) {
+		tm.Month, tm.Wh = from.Format(monthLayout), 0
 	}
 	parts, ok := rateParts(m, tf, out, from, to)
 	if !ok {
@@ -290,8 +304,8 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 	cursor := start
 	rem := mb.Counter.Remainder
 	for _, part := range parts {
-		if k := part.From.Format("2006-01"); k != tm.Month {
-			tm.Month, tm.Wh = k, 0
+		if !tm.is(part.From) {
+			tm.Month, tm.Wh = part.From.Format(monthLayout), 0
 		}
 		tm.Wh += part.Wh
 		fen, r, err := billing.Charge(rem, part.Wh, part.Price)
@@ -396,7 +410,8 @@ func (p *pipeline) noteVerdict(bus, meterID string, v counter.Verdict, wh int64)
 // allZero reports a reading whose every value is zero: a meter's glitch
 // (seen on real KPM33Bs), never a counter reset.
 func allZero(rd meter.Reading) bool {
-	for _, q := range rd.Quantities() {
+	var buf [32]meter.Quantity
+	for _, q := range rd.AppendQuantities(buf[:0]) {
 		if v, _ := rd.Value(q); v != 0 {
 			return false
 		}
@@ -421,8 +436,8 @@ func rateCounters(rd meter.Reading) ([4]int64, bool) {
 // to wh exactly): a meter offline for an hour shows its hour's energy over
 // the hour, not in one slot.
 func apportionSlots(meterID string, from, to time.Time, wh int64) []store.IntervalEnergy {
-	if !to.After(from) {
-		return []store.IntervalEnergy{{Meter: meterID, Time: to, Wh: wh}}
+	if !to.After(from) || store.IntervalStart(from).Equal(store.IntervalStart(to.Add(-1))) {
+		return []store.IntervalEnergy{{Meter: meterID, Time: from, Wh: wh}} // one slot: the usual case
 	}
 	total := to.Sub(from)
 	var out []store.IntervalEnergy
@@ -481,7 +496,8 @@ func minTime(a, b time.Time) time.Time {
 func toStore(rd meter.Reading) store.Reading {
 	r := store.Reading{Meter: rd.Meter, Time: rd.Time, Relay: rd.Relay.String()}
 	r.ImportWh, _ = rd.ImportWh()
-	qs := rd.Quantities()
+	var buf [32]meter.Quantity
+	qs := rd.AppendQuantities(buf[:0])
 	r.Values = make([]store.Value, 0, len(qs))
 	for _, q := range qs {
 		switch {

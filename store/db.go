@@ -19,7 +19,7 @@ const DefaultLockTimeout = 5 * time.Second
 var (
 	bucketMeta      = []byte("meta")
 	bucketLatest    = []byte("latest")    // meter id → JSON Reading
-	bucketIntervals = []byte("intervals") // meter id → sub-bucket: start (unix s, BE) → Wh (int64, BE)
+	bucketIntervals = []byte("intervals") // meter id, 0, start (unix s, BE) → Wh (int64, BE)
 	// Schema 2: the ledger.
 	bucketAccounts = []byte("accounts")    // account id → JSON Account
 	bucketEntries  = []byte("entries")     // entry id (uint64 BE, one sequence) → JSON Entry

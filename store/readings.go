@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -116,22 +118,29 @@ func (db *DB) MeterStates() (map[string][]byte, error) {
 	return out, err
 }
 
+// intervalKey is meter id, a zero byte, then the slot's start (Unix s,
+// big-endian): one flat bucket, so that a cycle's slots are found with one
+// seek each rather than a nested bucket opened per meter.
+func intervalKey(meter string, start time.Time) []byte {
+	k := make([]byte, 0, len(meter)+9)
+	k = append(k, meter...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, uint64(start.Unix()))
+}
+
 func addInterval(intervals *bolt.Bucket, e IntervalEnergy) error {
-	b, err := intervals.CreateBucketIfNotExists([]byte(e.Meter))
-	if err != nil {
-		return err
+	if e.Meter == "" || strings.IndexByte(e.Meter, 0) >= 0 {
+		return fmt.Errorf("interval of meter %q: %w", e.Meter, ErrBadEntry)
 	}
-	// Slots are written in time order; a full fill factor halves the file.
-	b.FillPercent = 1.0
-	key := binary.BigEndian.AppendUint64(nil, uint64(IntervalStart(e.Time).Unix()))
+	key := intervalKey(e.Meter, IntervalStart(e.Time))
 	sum := e.Wh
-	if old := b.Get(key); old != nil {
+	if old := intervals.Get(key); old != nil {
 		if len(old) != 8 {
 			return fmt.Errorf("interval %x: %w", key, ErrCorrupt)
 		}
 		sum += int64(binary.BigEndian.Uint64(old))
 	}
-	return b.Put(key, binary.BigEndian.AppendUint64(nil, uint64(sum)))
+	return intervals.Put(key, binary.BigEndian.AppendUint64(nil, uint64(sum)))
 }
 
 // LatestReadings returns the latest stored reading of every meter.
@@ -154,17 +163,13 @@ func (db *DB) LatestReadings() (map[string]Reading, error) {
 func (db *DB) Intervals(meter string, from, to time.Time) ([]Interval, error) {
 	var out []Interval
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIntervals).Bucket([]byte(meter))
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		min := binary.BigEndian.AppendUint64(nil, uint64(IntervalStart(from).Unix()))
-		for k, v := c.Seek(min); k != nil; k, v = c.Next() {
-			if len(k) != 8 || len(v) != 8 {
+		c := tx.Bucket(bucketIntervals).Cursor()
+		prefix := append([]byte(meter), 0)
+		for k, v := c.Seek(intervalKey(meter, IntervalStart(from))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+8 || len(v) != 8 {
 				return fmt.Errorf("interval %x: %w", k, ErrCorrupt)
 			}
-			start := time.Unix(int64(binary.BigEndian.Uint64(k)), 0)
+			start := time.Unix(int64(binary.BigEndian.Uint64(k[len(prefix):])), 0)
 			if !start.Before(to) {
 				break
 			}

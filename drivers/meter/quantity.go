@@ -31,13 +31,7 @@ const (
 )
 
 // Quantities returns every quantity the gateway understands, in display order.
-func Quantities() []Quantity {
-	return []Quantity{
-		VoltageA, VoltageB, VoltageC, CurrentA, CurrentB, CurrentC,
-		PowerA, PowerB, PowerC, Power, PFA, PFB, PFC, PF, Frequency,
-		Import, Export, Sharp, Peak, Flat, Valley,
-	}
-}
+func Quantities() []Quantity { return append([]Quantity(nil), allQuantities[:]...) }
 
 // Valid reports whether q is a quantity the gateway understands.
 func (q Quantity) Valid() bool {

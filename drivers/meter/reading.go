@@ -124,14 +124,25 @@ func (r *Reading) EnergyWh(q Quantity) (int64, bool) {
 func (r *Reading) ImportWh() (int64, bool) { return r.EnergyWh(Import) }
 
 // Quantities returns the quantities r holds, in display order.
-func (r *Reading) Quantities() []Quantity {
-	var qs []Quantity
-	for i, q := range Quantities() {
+func (r *Reading) Quantities() []Quantity { return r.AppendQuantities(nil) }
+
+// AppendQuantities appends the quantities r holds to dst, in display
+// order: with a [21]Quantity array's slice as dst, the pipeline walks a
+// reading without allocating.
+func (r *Reading) AppendQuantities(dst []Quantity) []Quantity {
+	for i, q := range allQuantities {
 		if r.present&(1<<i) != 0 {
-			qs = append(qs, q)
+			dst = append(dst, q)
 		}
 	}
-	return qs
+	return dst
+}
+
+// allQuantities is Quantities() without the copy.
+var allQuantities = [numQuantities]Quantity{
+	VoltageA, VoltageB, VoltageC, CurrentA, CurrentB, CurrentC,
+	PowerA, PowerB, PowerC, Power, PFA, PFB, PFC, PF, Frequency,
+	Import, Export, Sharp, Peak, Flat, Valley,
 }
 
 // kWhToWh rounds a counter in kWh to whole Wh. A float32 counter carries
