@@ -47,6 +47,7 @@ lint:
 # simulated 9600-baud buses (about two minutes), printed as a table.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
+	MALLGRID_DISK_DAY=1 $(GO) test -count=1 -run TestDiskPerMeterDay -v ./gateway
 	$(GO) build -o bin/mallgrid-bench ./cmd/mallgrid-bench
 	./bin/mallgrid-bench
 

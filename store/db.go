@@ -188,3 +188,15 @@ func (db *DB) SchemaVersion() (int, error) {
 
 // Close closes the file; pending transactions finish first.
 func (db *DB) Close() error { return db.bolt.Close() }
+
+// UsedBytes is the data the file holds: its size less the free pages that
+// bbolt keeps for reuse (the file never shrinks; compact it offline).
+func (db *DB) UsedBytes() (int64, error) {
+	var size int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	st := db.bolt.Stats()
+	return size - int64(st.FreePageN+st.PendingPageN)*int64(db.bolt.Info().PageSize), err
+}
