@@ -58,7 +58,7 @@ func Run(ctx context.Context, opts Options) error {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
 	srv, err := web.New(lv, web.Options{
-		Ledger:   &ledgerService{db: db, cfg: cfg, now: now},
+		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued},
 		Operator: &operatorService{pipe: pipe, now: now},
 		Tokens:   tokens,
 		Log:      log,

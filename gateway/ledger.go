@@ -27,6 +27,15 @@ type ledgerService struct {
 	db  *store.DB
 	cfg *config.Config
 	now func() time.Time
+	// accrued gives the charges not yet posted, by tenant; nil for none.
+	accrued func() map[string]billing.Money
+}
+
+func (l *ledgerService) accruedOf() map[string]billing.Money {
+	if l.accrued == nil {
+		return nil
+	}
+	return l.accrued()
 }
 
 func (l *ledgerService) tenant(id string) (config.Tenant, error) {
@@ -47,9 +56,10 @@ func (l *ledgerService) Accounts() ([]web.AccountView, error) {
 	for _, a := range stored {
 		byID[a.ID] = a
 	}
+	accrued := l.accruedOf()
 	out := make([]web.AccountView, 0, len(l.cfg.Tenants))
 	for _, t := range l.cfg.Tenants {
-		out = append(out, accountView(t, byID[t.ID]))
+		out = append(out, accountView(t, byID[t.ID], accrued[t.ID]))
 	}
 	return out, nil
 }
@@ -64,11 +74,11 @@ func (l *ledgerService) Account(id string) (web.AccountView, error) {
 	if err != nil && !errors.Is(err, store.ErrNoAccount) {
 		return web.AccountView{}, err
 	}
-	return accountView(t, a), nil
+	return accountView(t, a, l.accruedOf()[id]), nil
 }
 
-func accountView(t config.Tenant, a store.Account) web.AccountView {
-	v := web.AccountView{Tenant: t.ID, Name: t.Name, Balance: a.Balance.String(), State: "normal", Entries: a.Entries}
+func accountView(t config.Tenant, a store.Account, accrued billing.Money) web.AccountView {
+	v := web.AccountView{Tenant: t.ID, Name: t.Name, Balance: a.Balance.String(), Accrued: accrued.String(), State: "normal", Entries: a.Entries}
 	if !a.Updated.IsZero() {
 		u := a.Updated
 		v.Updated = &u

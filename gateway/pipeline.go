@@ -145,6 +145,21 @@ func cutPrefix(s, prefix string) (string, bool) {
 	return s, false
 }
 
+// Accrued returns what each tenant's meters have been charged but not yet
+// posted (their open charges), by tenant: the balance an account will have
+// once its slots close is its ledger balance less this.
+func (p *pipeline) Accrued() map[string]billing.Money {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]billing.Money)
+	for _, mb := range p.meters {
+		if o := mb.Open; o != nil {
+			out[o.Account] += o.Amount
+		}
+	}
+	return out
+}
+
 // cycleWork is what one cycle adds up to before it is committed.
 type cycleWork struct {
 	sc      store.Cycle

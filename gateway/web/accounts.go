@@ -31,7 +31,10 @@ var (
 type AccountView struct {
 	Tenant  string `json:"tenant"`
 	Name    string `json:"name"`
-	Balance string `json:"balance"` // decimal yuan, "123.45"
+	Balance string `json:"balance"` // decimal yuan, "123.45": the ledger's
+	// Accrued is energy charged in the current 15-minute slots and not yet
+	// posted to the ledger; the balance once they close is Balance − Accrued.
+	Accrued string `json:"accrued"`
 	// State is the account's enforcement state; "normal" until the account
 	// policy decides otherwise.
 	State         string     `json:"state"`
