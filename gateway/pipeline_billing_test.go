@@ -118,6 +118,15 @@ func TestBilling_FlatChargePostedPerSlot(t *testing.T) {
 	f.feed(t0, 100_000)        // baseline
 	for i := 1; i <= 90; i++ { // 15 minutes at 10 s, 5 Wh a reading
 		f.feed(t0.Add(time.Duration(i)*10*time.Second), 100_000+int64(i)*5)
+		if i == 60 {
+			// Mid-slot: charged, not yet posted. 300 Wh × 1.05 = 0.315.
+			if got := f.pipe.Accrued()["T-1"]; got != 31*billing.Fen || len(f.charges()) != 0 {
+				t.Errorf("mid-slot: accrued %s, %d charges posted; want 0.31 accrued and none posted", got, len(f.charges()))
+			}
+		}
+	}
+	if got := f.pipe.Accrued()["T-1"]; got != 0 {
+		t.Errorf("after the slot: accrued %s; want 0 (all posted)", got)
 	}
 	got := f.charges()
 	if len(got) != 1 {
