@@ -19,9 +19,10 @@ import (
 	"mallgrid/billing/counter"
 )
 
-// compereTestdata is shared/testdata/compere-mqtt beside the repository,
-// where CI puts it too.
-var compereTestdata = filepath.Join("..", "..", "shared", "testdata", "compere-mqtt")
+// compereTestdata holds the logs captured from real KPM33B meters (a copy
+// of shared/testdata/compere-mqtt, so the tests need nothing outside the
+// repository).
+var compereTestdata = filepath.Join("testdata", "compere-mqtt")
 
 func replayFile(t *testing.T, name string, opt ReplayOptions) *ReplayResult {
 	t.Helper()

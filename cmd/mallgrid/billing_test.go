@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// compereLogs is shared/testdata/compere-mqtt beside the repository.
-var compereLogs = filepath.Join("..", "..", "..", "shared", "testdata", "compere-mqtt")
+// compereLogs are the logs captured from real KPM33B meters, kept with the
+// gateway's tests.
+var compereLogs = filepath.Join("..", "..", "gateway", "testdata", "compere-mqtt")
 
 // replayJSON is what a script reads from billing replay --json.
 type replayJSON struct {
