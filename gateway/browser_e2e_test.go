@@ -81,6 +81,16 @@ func TestE2E_StatusPageShowsLiveMeters(t *testing.T) {
 	if power := run(t, ctx, chromedp.Text(`#meter-M-a2 td.power`)); power != "0" {
 		t.Errorf("M-a2 power after the relay opened = %q W; want 0", power)
 	}
+
+	// A counter that falls raises an event, which the page shows as it
+	// arrives (server-sent events), without a reload.
+	mall.meters["M-a3"].SetImportWh(1)
+	err = chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		`Array.from(document.querySelectorAll('#events tbody tr')).some(r => r.textContent.includes('counter_lower') && r.textContent.includes('M-a3'))`,
+		chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		t.Fatalf("the counter_lower event never reached the page: %v", err)
+	}
 }
 
 func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {

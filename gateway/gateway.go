@@ -49,7 +49,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 	lv := newLive(cfg, opts.Version, db.Path(), now)
-	pipe, err := newPipeline(db, cfg, lv, log)
+	events := newHub(db)
+	pipe, err := newPipeline(db, cfg, lv, events, log)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
@@ -60,6 +61,7 @@ func Run(ctx context.Context, opts Options) error {
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued},
 		Operator: &operatorService{pipe: pipe, now: now},
+		Events:   events,
 		Tokens:   tokens,
 		Log:      log,
 	})

@@ -82,9 +82,16 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(c
 		}
 		w.sc.MeterState[tenantKeyPrefix+id] = raw
 	}
-	if err := p.db.CommitCycle(w.sc); err != nil {
+	if out.Event != nil {
+		ev := p.counterEvent(meterID, out.Event)
+		ev.Text += " (" + actor + ": " + note + ")"
+		w.sc.Events = append(w.sc.Events, ev)
+	}
+	events, err := p.db.CommitCycle(w.sc)
+	if err != nil {
 		return web.OperatorResult{}, err
 	}
+	p.publish(events)
 	p.meters[meterID] = mb
 	for id, tm := range w.tenants {
 		p.tenants[id] = tm
@@ -92,7 +99,6 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(c
 	res := web.OperatorResult{Meter: meterID, Verdict: string(out.Verdict), BilledKWh: meter.FormatKWh(out.Wh)}
 	if out.Event != nil {
 		res.Event = out.Event.String()
-		p.log.Warn().Str("meter", meterID).Str("actor", actor).Str("event", string(out.Event.Kind)).Msg(out.Event.String())
 	}
 	return res, nil
 }

@@ -35,10 +35,11 @@ import (
 // a meter has accrued but not yet posted is in its state (Open), so the
 // account's balance lags its consumption by at most one slot.
 type pipeline struct {
-	db   *store.DB
-	cfg  *config.Config
-	live *live
-	log  zerolog.Logger
+	db     *store.DB
+	cfg    *config.Config
+	live   *live
+	events *hub // nil: no one listens
+	log    zerolog.Logger
 
 	mu        sync.Mutex // buses commit from their own goroutines
 	meters    map[string]*meterBilling
@@ -95,8 +96,8 @@ const tenantKeyPrefix = "tenant/"
 // chargeSlot is how long one posted charge may span at most.
 const chargeSlot = store.IntervalLength
 
-func newPipeline(db *store.DB, cfg *config.Config, lv *live, log zerolog.Logger) (*pipeline, error) {
-	p := &pipeline{db: db, cfg: cfg, live: lv, log: log,
+func newPipeline(db *store.DB, cfg *config.Config, lv *live, events *hub, log zerolog.Logger) (*pipeline, error) {
+	p := &pipeline{db: db, cfg: cfg, live: lv, events: events, log: log,
 		meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
 		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
 		rejecting: make(map[string]counter.Verdict)}
@@ -160,6 +161,19 @@ func (p *pipeline) Accrued() map[string]billing.Money {
 	return out
 }
 
+// counterEvent is a counter's event as stored: logged too, never sampled.
+func (p *pipeline) counterEvent(meterID string, e *counter.Event) store.Event {
+	m := p.meterCfg[meterID]
+	p.log.Warn().Str("meter", meterID).Str("tenant", m.Tenant).Str("event", string(e.Kind)).Msg(e.String())
+	return store.Event{Time: e.At, Kind: string(e.Kind), Meter: meterID, Tenant: m.Tenant, Text: e.String()}
+}
+
+func (p *pipeline) publish(events []store.Event) {
+	if p.events != nil {
+		p.events.publish(events)
+	}
+}
+
 // cycleWork is what one cycle adds up to before it is committed.
 type cycleWork struct {
 	sc      store.Cycle
@@ -206,12 +220,14 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		}
 		w.sc.MeterState[tenantKeyPrefix+id] = raw
 	}
-	if err := p.db.CommitCycle(w.sc); err != nil {
+	events, err := p.db.CommitCycle(w.sc)
+	if err != nil {
 		// Nothing of the cycle is kept, in the database or here: the next
 		// reading's rise covers this cycle's energy, billed once.
 		p.log.Error().Str("bus", c.Bus).Err(err).Msg("commit cycle")
 		return
 	}
+	p.publish(events)
 	for id, mb := range w.meters {
 		p.meters[id] = mb
 		p.noteVerdict(c.Bus, id, w.verdict[id], w.wh[id])
@@ -265,7 +281,7 @@ func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
 	out := counter.Check(mb.Counter, cr, p.limits[rd.Meter])
 	w.verdict[rd.Meter], w.wh[rd.Meter] = out.Verdict, wh
 	if out.Event != nil {
-		p.log.Warn().Str("meter", rd.Meter).Str("event", string(out.Event.Kind)).Msg(out.Event.String())
+		w.sc.Events = append(w.sc.Events, p.counterEvent(rd.Meter, out.Event))
 	}
 	start := spanStart(mb.Counter, out)
 	remainder := mb.Counter.Remainder

@@ -51,7 +51,7 @@ func benchMall(b testing.TB, buses, perBus int) (*pipeline, *store.DB, *config.C
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	p, err := newPipeline(db, cfg, newLive(cfg, "bench", cfg.Storage.Path, time.Now), zerolog.Nop())
+	p, err := newPipeline(db, cfg, newLive(cfg, "bench", cfg.Storage.Path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func (f *pipeFixture) open() {
 		f.t.Fatal(err)
 	}
 	f.db = db
-	f.pipe, err = newPipeline(db, f.cfg, newLive(f.cfg, "test", f.path, time.Now), zerolog.Nop())
+	f.pipe, err = newPipeline(db, f.cfg, newLive(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func ledgerFixture(t *testing.T, path string) *store.DB {
 		t.Fatal(err)
 	}
 	charge := store.Entry{Account: "T-1", Kind: store.Charge, Amount: -152 * billing.Fen, Time: t0, Meter: "M-1", FromWh: 1000, ToWh: 2520, Wh: 1520}
-	if err := db.CommitCycle(store.Cycle{Charges: []store.Entry{charge}}); err != nil {
+	if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{charge}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.PostEntry(store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: 5 * billing.Yuan, Time: t0, Actor: "ann", Note: "goodwill"}); err != nil {

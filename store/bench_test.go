@@ -30,7 +30,7 @@ func BenchmarkCommitCycle(b *testing.B) {
 			cycle.Readings[i].Time = t0.Add(time.Duration(n) * 10 * time.Second)
 			cycle.Energy[i].Time = cycle.Readings[i].Time
 		}
-		if err := db.CommitCycle(cycle); err != nil {
+		if _, err := db.CommitCycle(cycle); err != nil {
 			b.Fatal(err)
 		}
 		n++

@@ -77,7 +77,7 @@ func TestCommitCycle_RoundTripAcrossReopen(t *testing.T) {
 			{Meter: "M-101", Time: t0.Add(10 * time.Minute), Wh: 7}, // next slot
 		},
 	}
-	if err := db.CommitCycle(cycle); err != nil {
+	if _, err := db.CommitCycle(cycle); err != nil {
 		t.Fatalf("CommitCycle: %v", err)
 	}
 	if err := db.Close(); err != nil {
@@ -123,7 +123,7 @@ func TestCommitCycle_RoundTripAcrossReopen(t *testing.T) {
 func TestCommitCycle_AllOrNothing(t *testing.T) {
 	db, _ := openTemp(t)
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	err := db.CommitCycle(Cycle{
+	_, err := db.CommitCycle(Cycle{
 		Readings: []Reading{{Meter: "M-1", Time: t0, ImportWh: 5}},
 		Energy: []IntervalEnergy{
 			{Meter: "M-1", Time: t0, Wh: 5},

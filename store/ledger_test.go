@@ -72,13 +72,13 @@ func TestCommitCycle_ChargesAndStateTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	charge := Entry{Account: "T-1", Kind: Charge, Amount: -152 * billing.Fen, Time: t0, Meter: "M-1", FromWh: 1000, ToWh: 2520, Wh: 1520, Window: "flat", UnitPrice: billing.Price(billing.Yuan)}
-	err := db.CommitCycle(Cycle{Charges: []Entry{charge}, MeterState: map[string][]byte{"M-1": []byte(`{"baseline_wh":2520}`)}})
+	_, err := db.CommitCycle(Cycle{Charges: []Entry{charge}, MeterState: map[string][]byte{"M-1": []byte(`{"baseline_wh":2520}`)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A cycle that fails part-way leaves no charge and no state behind.
 	bad := Cycle{Charges: []Entry{charge, {Account: "", Kind: Charge, Amount: -1}}, MeterState: map[string][]byte{"M-1": []byte(`{"baseline_wh":9999}`)}}
-	if err := db.CommitCycle(bad); !errors.Is(err, ErrBadEntry) {
+	if _, err := db.CommitCycle(bad); !errors.Is(err, ErrBadEntry) {
 		t.Fatalf("cycle with a bad charge: err = %v; want ErrBadEntry", err)
 	}
 	db.Close()

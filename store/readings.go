@@ -62,6 +62,9 @@ type Cycle struct {
 	// baseline, evidence, remainder), as the pipeline encodes it: it must
 	// change together with the charges it led to.
 	MeterState map[string][]byte
+	// Events are stored with the cycle that raised them; CommitCycle
+	// returns them with their ids.
+	Events []Event
 }
 
 // IntervalStart returns the start of the 15-minute slot holding t. Slots are
@@ -69,10 +72,12 @@ type Cycle struct {
 // time zone whose offset is a whole number of quarter hours (all of China's).
 func IntervalStart(t time.Time) time.Time { return t.Truncate(IntervalLength) }
 
-// CommitCycle stores a bus cycle's readings and interval energy in one
-// transaction: after a crash either all of it is there or none.
-func (db *DB) CommitCycle(c Cycle) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+// CommitCycle stores a bus cycle's readings, interval energy, charges,
+// meter states and events in one transaction: after a crash either all of
+// it is there or none. It returns the events with their ids.
+func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
+	var events []Event
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		latest := tx.Bucket(bucketLatest)
 		var buf []byte
 		for _, r := range c.Readings {
@@ -102,8 +107,14 @@ func (db *DB) CommitCycle(c Cycle) error {
 				return fmt.Errorf("meter %s state: %w", id, err)
 			}
 		}
-		return nil
+		var err error
+		events, err = appendEvents(tx, c.Events)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
 }
 
 // MeterStates returns every meter's stored billing state.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,8 @@ type Server struct {
 	src      Source
 	ledger   Ledger
 	operator Operator
+	events   Events
+	closing  chan struct{} // closed when shutdown begins: ends event streams
 	tokens   []Token
 	log      zerolog.Logger
 	page     *template.Template
@@ -35,6 +38,7 @@ type Server struct {
 type Options struct {
 	Ledger   Ledger   // nil: no account endpoints
 	Operator Operator // nil: no release and exchange endpoints
+	Events   Events   // nil: no event stream
 	Tokens   []Token  // who may change things through the API
 	Log      zerolog.Logger
 }
@@ -50,7 +54,8 @@ func New(src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, tokens: o.Tokens, log: log, page: page, mux: http.NewServeMux()}
+	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, events: o.Events, tokens: o.Tokens, log: log, page: page,
+		mux: http.NewServeMux(), closing: make(chan struct{})}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
 		return nil, err
@@ -66,6 +71,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if s.operator != nil {
 		s.operatorRoutes()
+	}
+	if s.events != nil {
+		s.mux.HandleFunc("GET /api/v1/events", s.read(s.apiEvents))
 	}
 	return s, nil
 }
@@ -83,6 +91,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
+	// Shutdown waits for open requests; event streams never end by
+	// themselves, so they are told to.
+	var closeOnce sync.Once
+	srv.RegisterOnShutdown(func() { closeOnce.Do(func() { close(s.closing) }) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -104,12 +116,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 type pageData struct {
 	Status StatusView
 	Meters []MeterView
+	Events []EventView // newest first
+	LastID uint64      // the newest event's id: the page's stream starts after it
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := s.page.Execute(w, pageData{Status: s.src.Status(), Meters: s.src.Meters()}); err != nil {
+	data := pageData{Status: s.src.Status(), Meters: s.src.Meters()}
+	if s.events != nil {
+		evs, err := s.events.Last(20)
+		if err != nil {
+			s.log.Error().Err(err).Msg("read events for the status page")
+		}
+		if n := len(evs); n > 0 {
+			data.LastID = evs[n-1].ID
+		}
+		for i := len(evs) - 1; i >= 0; i-- { // newest on top, as the stream adds them
+			data.Events = append(data.Events, evs[i])
+		}
+	}
+	if err := s.page.Execute(w, data); err != nil {
 		s.log.Error().Err(err).Msg("render status page")
 	}
 }

@@ -65,4 +65,25 @@
       .finally(function () { setTimeout(poll, 2000); });
   }
   setTimeout(poll, 2000);
+
+  // Events arrive as server-sent events, newest on top; the stream starts
+  // after the newest event the page was rendered with.
+  var events = document.getElementById("events");
+  if (events && window.EventSource) {
+    var body = events.querySelector("tbody");
+    var src = new EventSource("/api/v1/events?after=" + (events.getAttribute("data-last") || "0"));
+    src.onmessage = function (msg) {
+      var e = JSON.parse(msg.data);
+      var row = document.createElement("tr");
+      var t = new Date(e.time);
+      [t.toTimeString().slice(0, 8), e.kind, e.meter || "", e.tenant || "", e.text].forEach(function (v, i) {
+        var td = document.createElement("td");
+        if (i === 1) { td.className = "kind"; }
+        td.textContent = v;
+        row.appendChild(td);
+      });
+      body.insertBefore(row, body.firstChild);
+      while (body.rows.length > 50) { body.deleteRow(body.rows.length - 1); }
+    };
+  }
 })();

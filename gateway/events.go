@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"sync"
+
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// hub hands committed events to live subscribers (the status page's
+// server-sent events). It never blocks the pipeline: a subscriber that
+// falls behind is dropped, and its client reconnects with the last id it
+// saw and reads what it missed from the store.
+type hub struct {
+	db   *store.DB
+	mu   sync.Mutex
+	subs map[chan web.EventView]struct{}
+}
+
+const subscriberBuffer = 256
+
+func newHub(db *store.DB) *hub {
+	return &hub{db: db, subs: make(map[chan web.EventView]struct{})}
+}
+
+// Subscribe implements web.Events.
+func (h *hub) Subscribe() (<-chan web.EventView, func()) {
+	ch := make(chan web.EventView, subscriberBuffer)
+	h.mu.Lock()
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if _, ok := h.subs[ch]; ok {
+				delete(h.subs, ch)
+				close(ch)
+			}
+			h.mu.Unlock()
+		})
+	}
+}
+
+// After implements web.Events: the stored events after id, oldest first.
+func (h *hub) After(id uint64, limit int) ([]web.EventView, error) {
+	evs, err := h.db.EventsAfter(id, limit)
+	return eventViews(evs), err
+}
+
+// Last implements web.Events: the newest n stored events, oldest first.
+func (h *hub) Last(n int) ([]web.EventView, error) {
+	evs, err := h.db.LastEvents(n)
+	return eventViews(evs), err
+}
+
+func (h *hub) publish(evs []store.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		for _, v := range eventViews(evs) {
+			select {
+			case ch <- v:
+			default: // too slow: it will catch up from the store
+				delete(h.subs, ch)
+				close(ch)
+			}
+			if _, ok := h.subs[ch]; !ok {
+				break
+			}
+		}
+	}
+}
+
+func eventViews(evs []store.Event) []web.EventView {
+	out := make([]web.EventView, len(evs))
+	for i, e := range evs {
+		out[i] = web.EventView{ID: e.ID, Time: e.Time, Kind: e.Kind, Meter: e.Meter, Tenant: e.Tenant, Text: e.Text}
+	}
+	return out
+}

@@ -1,0 +1,113 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Events is the stream of stored events. The gateway implements it.
+type Events interface {
+	// Subscribe returns a channel of events as they are committed and a
+	// function to stop; the channel is closed when the subscriber falls
+	// behind or stops.
+	Subscribe() (<-chan EventView, func())
+	// After returns up to limit stored events with ids above id.
+	After(id uint64, limit int) ([]EventView, error)
+	// Last returns the newest n stored events, oldest first.
+	Last(n int) ([]EventView, error)
+}
+
+// EventView is one event as the API and the page show it.
+type EventView struct {
+	ID     uint64    `json:"id"`
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	Meter  string    `json:"meter,omitempty"`
+	Tenant string    `json:"tenant,omitempty"`
+	Text   string    `json:"text"`
+}
+
+// heartbeat keeps proxies and browsers from closing a quiet stream.
+const heartbeat = 15 * time.Second
+
+// apiEvents is GET /api/v1/events: server-sent events. A client that
+// reconnects with Last-Event-ID (or ?after=ID) first gets what it missed
+// from the store, then the live stream; nothing committed is lost in
+// between, since the subscription starts before the history is read.
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	after := uint64(0)
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("event id %q: want a number", v))
+			return
+		}
+		after = n
+	}
+	live, stop := s.events.Subscribe()
+	defer stop()
+	history, err := s.events.After(after, 1000)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 3000\n\n")
+	last := after
+	send := func(e EventView) bool {
+		if e.ID <= last {
+			return true
+		}
+		data, _ := json.Marshal(e) // plain fields: cannot fail
+		// No "event:" name: every event is a message, its kind in the data,
+		// so a page need not know the kinds in advance.
+		if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.ID, data); err != nil {
+			return false
+		}
+		last = e.ID
+		return true
+	}
+	for _, e := range history {
+		if !send(e) {
+			return
+		}
+	}
+	flusher.Flush()
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.closing:
+			return
+		case e, ok := <-live:
+			if !ok {
+				return // fell behind: the client reconnects and catches up
+			}
+			if !send(e) {
+				return
+			}
+			flusher.Flush()
+		case <-tick.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Event is something people must hear about: a counter refused or reset,
+// a jump held, a relay that did not follow, a warning, a cut-off. Events
+// are stored before anyone is told, so that none is lost between the
+// gateway and the channels that deliver them.
+type Event struct {
+	ID     uint64    `json:"id"` // one sequence, in commit order
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	Meter  string    `json:"meter,omitempty"`
+	Tenant string    `json:"tenant,omitempty"`
+	Text   string    `json:"text"` // a sentence for a person
+}
+
+// appendEvents stores events in tx, giving each the next id; it returns
+// them with their ids.
+func appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
+	b := tx.Bucket(bucketEvents)
+	b.FillPercent = 1.0
+	out := make([]Event, len(events))
+	for i, e := range events {
+		id, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		e.ID = id
+		v, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, id), v); err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// PostEvents stores events in their own durable transaction and returns
+// them with their ids.
+func (db *DB) PostEvents(events ...Event) ([]Event, error) {
+	var out []Event
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var err error
+		out, err = appendEvents(tx, events)
+		return err
+	})
+	return out, err
+}
+
+// EventsAfter returns up to limit events with ids above after, oldest
+// first: what a client that last saw event after has missed.
+func (db *DB) EventsAfter(after uint64, limit int) ([]Event, error) {
+	var out []Event
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("event %x: %w: %v", k, ErrCorrupt, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastEvents returns the newest n events, oldest first.
+func (db *DB) LastEvents(n int) ([]Event, error) {
+	var out []Event
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("event %x: %w: %v", k, ErrCorrupt, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}
