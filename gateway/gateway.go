@@ -28,6 +28,9 @@ type Options struct {
 	Listener net.Listener
 	// Ready, if set, is called once HTTP is listening, with its address.
 	Ready func(addr net.Addr)
+	// SwitchGap, if set, replaces the least time between two commands to
+	// one relay (tests).
+	SwitchGap time.Duration
 }
 
 // Run runs the gateway until ctx is cancelled. It returns nil after a clean
@@ -58,10 +61,19 @@ func Run(ctx context.Context, opts Options) error {
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
+	enf, err := newEnforcer(cfg, db, lv, events, log, now)
+	if err != nil {
+		return fmt.Errorf("load enforcement state: %w", err)
+	}
+	lv.desired = enf.desiredName
+	if opts.SwitchGap > 0 {
+		enf.switchGap = opts.SwitchGap
+	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued},
 		Operator: &operatorService{pipe: pipe, now: now},
 		Events:   events,
+		Relayer:  enf,
 		Tokens:   tokens,
 		Log:      log,
 	})
@@ -85,6 +97,14 @@ func Run(ctx context.Context, opts Options) error {
 			runBus(pollCtx, cfg, b, pipe, lv, log.With().Str("bus", b.Name).Logger(), now)
 		}()
 	}
+
+	// Enforcement runs beside polling, from the states loaded above: a
+	// cut-off decided before a restart is carried on, not forgotten.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		enf.Run(pollCtx)
+	}()
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()

@@ -104,7 +104,8 @@ func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- Run(ctx, Options{Config: m.cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Listener: ln, Version: "test"})
+		errc <- Run(ctx, Options{Config: m.cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Listener: ln, Version: "test",
+			SwitchGap: 500 * time.Millisecond})
 	}()
 	stopped := false
 	stop := func() time.Duration {

@@ -21,6 +21,9 @@ type live struct {
 	started time.Time
 	now     func() time.Time
 
+	// desired gives a meter's desired relay state (enforcement); nil: closed.
+	desired func(id string) string
+
 	mu     sync.Mutex
 	latest map[string]store.Reading
 	buses  map[string]*busState
@@ -46,6 +49,16 @@ func (lv *live) update(r store.Reading) {
 	lv.mu.Lock()
 	lv.latest[r.Meter] = r
 	lv.mu.Unlock()
+}
+
+// scheduler returns the running scheduler of bus, or nil.
+func (lv *live) scheduler(bus string) *poll.Scheduler {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if b := lv.buses[bus]; b != nil {
+		return b.sched
+	}
+	return nil
 }
 
 func (lv *live) setScheduler(bus string, s *poll.Scheduler) {
@@ -95,7 +108,7 @@ func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 			Online: st.Online,
 			Values: map[string]web.Value{},
 			Energy: map[string]string{},
-			Relay:  web.RelayView{Desired: "auto", Actual: meter.RelayUnknown.String()},
+			Relay:  web.RelayView{Desired: "closed", Actual: meter.RelayUnknown.String()},
 			Stats: web.StatsView{
 				Requests: st.Stats.Requests, Errors: st.Stats.Errors, LastError: st.Stats.LastError,
 				P50MS: float64(st.Stats.P50.Microseconds()) / 1000, P99MS: float64(st.Stats.P99.Microseconds()) / 1000,
@@ -103,6 +116,9 @@ func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 		}
 		if t, ok := lv.cfg.Tenant(m.Tenant); ok {
 			v.TenantName = t.Name
+		}
+		if lv.desired != nil {
+			v.Relay.Desired = lv.desired(m.ID)
 		}
 		if v.Stats.Errors == nil {
 			v.Stats.Errors = map[string]int64{}

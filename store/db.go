@@ -27,12 +27,13 @@ var (
 	bucketRefs     = []byte("topup_refs")  // payment reference → entry id
 	bucketMeters   = []byte("meter_state") // meter id → the billing state the pipeline keeps
 	bucketEvents   = []byte("events")      // event id (uint64 BE, one sequence) → JSON Event
+	bucketControl  = []byte("control")     // enforcement state: accounts' policy status, meters' relay control
 	keySchema      = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
-	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents}
+	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl}
 }
 
 // Options tune Open.
@@ -62,7 +63,7 @@ func migrations() []migration {
 	return []migration{
 		{version: 1, apply: createBuckets(bucketLatest, bucketIntervals)},
 		{version: 2, apply: func(tx *bolt.Tx) error {
-			if err := createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents)(tx); err != nil {
+			if err := createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl)(tx); err != nil {
 				return err
 			}
 			return latestToBinary(tx)

@@ -162,3 +162,25 @@ func TestOpen_MigratesSchema1(t *testing.T) {
 		t.Errorf("ledger after upgrade: %v", err)
 	}
 }
+
+func TestControl_PersistsWithEvents(t *testing.T) {
+	db, path := openTemp(t)
+	evs, err := db.PutControl(map[string][]byte{"meter/M-1": []byte(`{"desired":"open"}`)}, Event{Kind: "cutoff_scheduled", Tenant: "T-1", Text: "cut-off at 10:00"})
+	if err != nil || len(evs) != 1 || evs[0].ID == 0 {
+		t.Fatalf("PutControl = %+v, %v", evs, err)
+	}
+	db.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.Controls()
+	if err != nil || string(got["meter/M-1"]) != `{"desired":"open"}` {
+		t.Errorf("Controls after reopen = %q, %v", got, err)
+	}
+	last, err := db.LastEvents(5)
+	if err != nil || len(last) != 1 || last[0].Kind != "cutoff_scheduled" {
+		t.Errorf("LastEvents = %+v, %v", last, err)
+	}
+}

@@ -86,3 +86,31 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
+
+// Relayer takes an operator's manual relay override. The gateway
+// implements it over its enforcement.
+type Relayer interface {
+	SetRelay(ctx context.Context, meterID string, req RelayRequest, actor string) (RelayView, error)
+}
+
+// RelayRequest is the body of POST /api/v1/meters/{id}/relay.
+type RelayRequest struct {
+	State  string `json:"state"`  // on | off | auto (back to the policy)
+	Reason string `json:"reason"` // required for on and off: recorded with who
+	Until  string `json:"until"`  // RFC 3339; empty: until set back to auto
+}
+
+func (s *Server) relayRoutes() {
+	s.mux.HandleFunc("POST /api/v1/meters/{id}/relay", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
+		var req RelayRequest
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		v, err := s.relayer.SetRelay(r.Context(), r.PathValue("id"), req, actor)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}))
+}

@@ -26,6 +26,7 @@ type Server struct {
 	src      Source
 	ledger   Ledger
 	operator Operator
+	relayer  Relayer
 	events   Events
 	closing  chan struct{} // closed when shutdown begins: ends event streams
 	tokens   []Token
@@ -39,6 +40,7 @@ type Options struct {
 	Ledger   Ledger   // nil: no account endpoints
 	Operator Operator // nil: no release and exchange endpoints
 	Events   Events   // nil: no event stream
+	Relayer  Relayer  // nil: no relay override
 	Tokens   []Token  // who may change things through the API
 	Log      zerolog.Logger
 }
@@ -54,7 +56,7 @@ func New(src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, events: o.Events, tokens: o.Tokens, log: log, page: page,
+	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, log: log, page: page,
 		mux: http.NewServeMux(), closing: make(chan struct{})}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
@@ -74,6 +76,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if s.events != nil {
 		s.mux.HandleFunc("GET /api/v1/events", s.read(s.apiEvents))
+	}
+	if s.relayer != nil {
+		s.relayRoutes()
 	}
 	return s, nil
 }

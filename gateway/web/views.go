@@ -82,7 +82,7 @@ type Value struct {
 
 // RelayView is a meter's relay: what enforcement wants and what the meter says.
 type RelayView struct {
-	Desired string `json:"desired"` // closed | open | auto (no decision yet)
+	Desired string `json:"desired"` // closed | open: what enforcement drives it to
 	Actual  string `json:"actual"`  // closed | open | unknown
 }
 

@@ -1,0 +1,308 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// Enforcement timing.
+const (
+	// minSwitchGap is the least time between two commands to one relay:
+	// contactors wear, and a balance hovering at a threshold must not make
+	// a relay chatter.
+	minSwitchGap = 30 * time.Second
+	// relayTimeout bounds one relay command: mode, switch, read back.
+	relayTimeout = 10 * time.Second
+	// faultAfter is how many failed commands in a row raise relay_fault.
+	faultAfter = 3
+	// reconcileEvery is how often relays are checked without a kick.
+	reconcileEvery = time.Second
+)
+
+// enforcer drives every relay to its desired state: closed (power on)
+// unless an operator's override or the account policy says open. Desired
+// states and overrides are stored before they are carried out and loaded
+// before the first poll, so a restart neither forgets a cut-off nor cuts
+// anyone by surprise. Commands go through the bus's priority lane and the
+// state is read back; a relay that does not follow is retried with backoff
+// and raises relay_fault.
+type enforcer struct {
+	cfg  *config.Config
+	db   *store.DB
+	live *live
+	hub  *hub
+	log  zerolog.Logger
+	now  func() time.Time
+	kick chan struct{}
+	// switchGap is minSwitchGap; tests shorten it.
+	switchGap time.Duration
+
+	mu     sync.Mutex
+	relays map[string]*relayControl
+	meters map[string]config.Meter
+}
+
+// relayControl is a relay's stored enforcement state.
+type relayControl struct {
+	Override *override `json:"override,omitempty"`
+	// PolicyOpen is the account policy's decision: cut this tenant off.
+	PolicyOpen bool      `json:"policy_open,omitempty"`
+	LastSwitch time.Time `json:"last_switch,omitzero"`
+	Failures   int       `json:"failures,omitempty"`
+	NextTry    time.Time `json:"next_try,omitzero"`
+}
+
+// override is an operator's manual relay state, with who, why and until.
+type override struct {
+	Closed bool      `json:"closed"`
+	Reason string    `json:"reason"`
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
+	Until  time.Time `json:"until,omitzero"` // zero: until set back to auto
+}
+
+const controlMeterPrefix = "meter/"
+
+func newEnforcer(cfg *config.Config, db *store.DB, lv *live, h *hub, log zerolog.Logger, now func() time.Time) (*enforcer, error) {
+	e := &enforcer{cfg: cfg, db: db, live: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap,
+		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter)}
+	for _, m := range cfg.Meters {
+		e.meters[m.ID] = m
+	}
+	stored, err := db.Controls()
+	if err != nil {
+		return nil, err
+	}
+	for key, raw := range stored {
+		id, ok := cutPrefix(key, controlMeterPrefix)
+		if !ok {
+			continue
+		}
+		var rc relayControl
+		if err := json.Unmarshal(raw, &rc); err != nil {
+			return nil, fmt.Errorf("relay control of %s: %w", id, err)
+		}
+		e.relays[id] = &rc
+	}
+	return e, nil
+}
+
+// desired is the relay state meter id should have at now: an operator's
+// override while it lasts, else the policy's; public and main meters are
+// never cut by the policy.
+func (e *enforcer) desired(id string, now time.Time) (closed bool, why string) {
+	rc := e.relays[id]
+	if rc != nil && rc.Override != nil && (rc.Override.Until.IsZero() || now.Before(rc.Override.Until)) {
+		return rc.Override.Closed, "override by " + rc.Override.Actor + ": " + rc.Override.Reason
+	}
+	if rc != nil && rc.PolicyOpen && e.meters[id].Role == config.TenantMeter {
+		return false, "credit exhausted"
+	}
+	return true, ""
+}
+
+// SetRelay implements the manual override of POST /api/v1/meters/{id}/relay.
+func (e *enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, actor string) (web.RelayView, error) {
+	m, ok := e.meters[id]
+	if !ok {
+		return web.RelayView{}, fmt.Errorf("%w: no meter %q", web.ErrNotFound, id)
+	}
+	if model, err := e.cfg.ModelOf(m); err != nil || model.Relay == nil {
+		return web.RelayView{}, fmt.Errorf("%w: meter %s (%s) has no relay", web.ErrInvalid, id, m.Model)
+	}
+	now := e.now()
+	var ov *override
+	switch req.State {
+	case "on", "off":
+		if req.Reason == "" {
+			return web.RelayView{}, fmt.Errorf("%w: reason: say why the relay is forced %s; it is recorded", web.ErrInvalid, req.State)
+		}
+		ov = &override{Closed: req.State == "on", Reason: req.Reason, Actor: actor, At: now}
+		if req.Until != "" {
+			until, err := time.Parse(time.RFC3339, req.Until)
+			if err != nil || !until.After(now) {
+				return web.RelayView{}, fmt.Errorf("%w: until %q: want a future RFC 3339 time", web.ErrInvalid, req.Until)
+			}
+			ov.Until = until
+		}
+	case "auto":
+	default:
+		return web.RelayView{}, fmt.Errorf("%w: state %q: want on, off or auto", web.ErrInvalid, req.State)
+	}
+	e.mu.Lock()
+	rc := e.control(id)
+	next := *rc
+	next.Override = ov
+	next.Failures, next.NextTry = 0, time.Time{}
+	text := fmt.Sprintf("relay of %s set to %s by %s", id, req.State, actor)
+	if ov != nil {
+		text += ": " + ov.Reason
+		if !ov.Until.IsZero() {
+			text += " (until " + ov.Until.Format(time.RFC3339) + ")"
+		}
+	}
+	ev := store.Event{Time: now, Kind: "relay_override", Meter: id, Tenant: m.Tenant, Text: text}
+	evs, err := e.save(id, &next, ev)
+	if err == nil {
+		*rc = next
+	}
+	closed, _ := e.desired(id, now)
+	e.mu.Unlock()
+	if err != nil {
+		return web.RelayView{}, err
+	}
+	e.hub.publish(evs)
+	e.wake()
+	return web.RelayView{Desired: stateName(closed), Actual: e.actual(id).String()}, nil
+}
+
+// control returns meter id's control, creating it; e.mu held.
+func (e *enforcer) control(id string) *relayControl {
+	rc := e.relays[id]
+	if rc == nil {
+		rc = &relayControl{}
+		e.relays[id] = rc
+	}
+	return rc
+}
+
+// save stores rc (the new value of id's control) with events, durably.
+func (e *enforcer) save(id string, rc *relayControl, events ...store.Event) ([]store.Event, error) {
+	raw, err := json.Marshal(rc)
+	if err != nil {
+		return nil, err
+	}
+	return e.db.PutControl(map[string][]byte{controlMeterPrefix + id: raw}, events...)
+}
+
+func (e *enforcer) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func stateName(closed bool) string {
+	if closed {
+		return "closed"
+	}
+	return "open"
+}
+
+// actual is the relay state of meter id's latest reading.
+func (e *enforcer) actual(id string) meter.RelayState {
+	e.live.mu.Lock()
+	defer e.live.mu.Unlock()
+	switch e.live.latest[id].Relay {
+	case "closed":
+		return meter.RelayClosed
+	case "open":
+		return meter.RelayOpen
+	}
+	return meter.RelayUnknown
+}
+
+// Run reconciles relays until ctx ends.
+func (e *enforcer) Run(ctx context.Context) {
+	t := time.NewTicker(reconcileEvery)
+	defer t.Stop()
+	for {
+		e.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// reconcile sends one command to each relay whose state differs from its
+// desired one and may be switched now.
+func (e *enforcer) reconcile(ctx context.Context) {
+	now := e.now()
+	for _, m := range e.cfg.Meters {
+		if ctx.Err() != nil {
+			return
+		}
+		e.mu.Lock()
+		closed, why := e.desired(m.ID, now)
+		rc := e.control(m.ID)
+		snapshot := *rc
+		e.mu.Unlock()
+		actual := e.actual(m.ID)
+		if actual == meter.RelayUnknown || (actual == meter.RelayClosed) == closed {
+			continue
+		}
+		if now.Before(snapshot.NextTry) || (!snapshot.LastSwitch.IsZero() && now.Sub(snapshot.LastSwitch) < e.switchGap) {
+			continue
+		}
+		sched := e.live.scheduler(m.Bus)
+		if sched == nil {
+			continue // the bus is not running (its port cannot be opened)
+		}
+		e.command(ctx, sched, m, closed, why, now)
+	}
+}
+
+// command switches one relay and records the outcome.
+func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.Meter, closed bool, why string, now time.Time) {
+	cctx, cancel := context.WithTimeout(ctx, relayTimeout)
+	out, err := sched.SwitchRelay(cctx, m.ID, closed)
+	cancel()
+	e.mu.Lock()
+	rc := e.control(m.ID)
+	next := *rc
+	next.LastSwitch = now
+	var events []store.Event
+	if err == nil {
+		next.Failures, next.NextTry = 0, time.Time{}
+		kind := "relay_opened"
+		if closed {
+			kind = "relay_closed"
+		}
+		events = append(events, store.Event{Time: now, Kind: kind, Meter: m.ID, Tenant: m.Tenant,
+			Text: fmt.Sprintf("relay of %s %s (%s), read back %s after %s", m.ID, stateName(closed), why, out.State, (out.Wait + out.Took).Round(time.Millisecond))})
+	} else {
+		next.Failures++
+		next.NextTry = now.Add(min(time.Duration(next.Failures)*5*time.Second, 5*time.Minute))
+		if next.Failures == faultAfter {
+			events = append(events, store.Event{Time: now, Kind: "relay_fault", Meter: m.ID, Tenant: m.Tenant,
+				Text: fmt.Sprintf("relay of %s does not follow: %d commands to %s failed, last: %v", m.ID, next.Failures, stateName(closed), err)})
+		}
+	}
+	evs, serr := e.save(m.ID, &next, events...)
+	if serr == nil {
+		*rc = next
+	}
+	e.mu.Unlock()
+	if serr != nil {
+		e.log.Error().Str("meter", m.ID).Err(serr).Msg("store relay control")
+		return
+	}
+	e.hub.publish(evs)
+	ev := e.log.Info()
+	if err != nil {
+		ev = e.log.Warn().Err(err)
+	}
+	ev.Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why).Msg("relay command")
+}
+
+// desiredName is meter id's desired relay state, for the status views.
+func (e *enforcer) desiredName(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	closed, _ := e.desired(id, e.now())
+	return stateName(closed)
+}
