@@ -53,7 +53,14 @@ type pipeline struct {
 type meterBilling struct {
 	Counter counter.State `json:"counter"`
 	Open    *openCharge   `json:"open,omitempty"`
+	// Bypass is set while the meter's relay reads open but its counter
+	// still rises: someone may have bridged the relay.
+	Bypass bool `json:"bypass,omitempty"`
 }
+
+// bypassMinWh is how much a counter must rise behind an open relay to be
+// reported: a meter's own consumption and rounding stay below it.
+const bypassMinWh = 20
 
 // openCharge is energy charged but not yet posted: one meter, one slot,
 // one price.
@@ -248,7 +255,7 @@ func (p *pipeline) state(w *cycleWork, id string) *meterBilling {
 	}
 	mb := &meterBilling{}
 	if old, ok := p.meters[id]; ok {
-		mb.Counter = old.Counter
+		*mb = *old // the counter state's slices are never changed in place: Check copies
 		if old.Open != nil {
 			o := *old.Open
 			mb.Open = &o
@@ -293,8 +300,25 @@ func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
 			return err
 		}
 	}
+	p.checkBypass(w, rd, mb, out)
 	p.closeDue(w, rd.Meter, rd.Time)
 	return nil
+}
+
+// checkBypass raises bypass_suspected once when a meter's relay reads open
+// while its counter keeps rising, and clears when the relay closes.
+func (p *pipeline) checkBypass(w *cycleWork, rd meter.Reading, mb *meterBilling, out counter.Outcome) {
+	switch {
+	case rd.Relay == meter.RelayClosed:
+		mb.Bypass = false
+	case rd.Relay == meter.RelayOpen && out.Verdict == counter.Accepted && out.Wh >= bypassMinWh && !mb.Bypass:
+		mb.Bypass = true
+		m := p.meterCfg[rd.Meter]
+		text := fmt.Sprintf("bypass suspected: the relay of %s reads open, yet its counter rose %s kWh since %s",
+			rd.Meter, meter.FormatKWh(out.Wh), out.From.Format(time.RFC3339))
+		p.log.Warn().Str("meter", rd.Meter).Str("tenant", m.Tenant).Int64("wh", out.Wh).Msg(text)
+		w.sc.Events = append(w.sc.Events, store.Event{Time: rd.Time, Kind: "bypass_suspected", Meter: rd.Meter, Tenant: m.Tenant, Text: text})
+	}
 }
 
 // spanStart is the counter at which an outcome's billed energy starts: the

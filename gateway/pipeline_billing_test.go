@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,4 +288,51 @@ func TestBilling_GapByTheMetersOwnRates(t *testing.T) {
 		t.Errorf("charged %s; want 0.63–0.64 (0.64 exact, the rest carried)", money)
 	}
 	f.verify()
+}
+
+// A relay that reads open while the counter rises raises bypass_suspected,
+// once, and the energy is still billed.
+func TestBilling_BypassSuspected(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	feed := func(at time.Time, wh int64, relay meter.RelayState) {
+		var rd meter.Reading
+		rd.Set(meter.Import, float64(wh)/1000)
+		rd.Set(meter.VoltageA, 230)
+		rd.Meter, rd.Time, rd.Relay = "M-1", at, relay
+		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
+	}
+	feed(t0, 10_000, meter.RelayOpen)
+	feed(t0.Add(time.Minute), 10_005, meter.RelayOpen)  // a few Wh: not yet
+	feed(t0.Add(2*time.Minute), 10_100, meter.RelayOpen) // 95 Wh behind an open relay
+	feed(t0.Add(3*time.Minute), 10_200, meter.RelayOpen) // still: no second event
+	evs, err := f.db.LastEvents(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Kind == "bypass_suspected" {
+			n++
+			if e.Meter != "M-1" || e.Tenant != "T-1" || !strings.Contains(e.Text, "reads open") {
+				t.Errorf("event = %+v", e)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d bypass_suspected events; want exactly 1 for the episode", n)
+	}
+	feed(t0.Add(4*time.Minute), 10_300, meter.RelayClosed) // closed: the episode ends
+	feed(t0.Add(5*time.Minute), 10_300, meter.RelayOpen)
+	feed(t0.Add(6*time.Minute), 10_400, meter.RelayOpen) // a new episode
+	evs, _ = f.db.LastEvents(10)
+	n = 0
+	for _, e := range evs {
+		if e.Kind == "bypass_suspected" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d bypass_suspected events after a second episode; want 2", n)
+	}
 }

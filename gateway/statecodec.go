@@ -13,7 +13,7 @@ import (
 // cycle's transaction; encoding it as JSON was a seventh of a cycle's
 // commit. This is a compact binary form: a format byte, then the fields in
 // a fixed order, integers as varints, times as Unix nanoseconds.
-const stateFormat = 1
+const stateFormat = 2 // 2 added Bypass
 
 var errStateFormat = errors.New("meter state: unknown format or damaged")
 
@@ -50,12 +50,13 @@ func encodeState(mb *meterBilling) []byte {
 		b = appendTime(b, o.To)
 		b = binary.AppendVarint(b, int64(o.Amount))
 	}
-	return b
+	return appendBool(b, mb.Bypass)
 }
 
 func decodeState(raw []byte) (*meterBilling, error) {
 	d := &stateReader{b: raw}
-	if d.byte() != stateFormat {
+	format := d.byte()
+	if format != 1 && format != stateFormat {
 		return nil, errStateFormat
 	}
 	mb := &meterBilling{}
@@ -78,6 +79,9 @@ func decodeState(raw []byte) (*meterBilling, error) {
 	if d.bool() {
 		mb.Open = &openCharge{Account: d.string(), Slot: d.time(), Window: d.string(), Price: billing.Price(d.varint()),
 			FromWh: d.varint(), ToWh: d.varint(), From: d.time(), To: d.time(), Amount: billing.Money(d.varint())}
+	}
+	if format >= 2 {
+		mb.Bypass = d.bool()
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errStateFormat

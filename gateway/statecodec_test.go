@@ -23,7 +23,8 @@ func TestStateCodec_RoundTrip(t *testing.T) {
 		{
 			Counter: counter.State{Known: true, Baseline: s(100, true), Lower: []counter.Sample{s(5, true), s(7, false)},
 				Quarantine: &counter.Quarantine{Held: s(9e9, false), Since: t0}, AutoReset: &counter.AutoReset{Old: s(1, false), First: s(2, true)}, Remainder: 9_999_999},
-			Open: &openCharge{Account: "T-1", Slot: t0, Window: "peak", Price: 1_200_000, FromWh: 100, ToWh: 250, From: t0, To: t0.Add(time.Minute), Amount: 180_000},
+			Open:   &openCharge{Account: "T-1", Slot: t0, Window: "peak", Price: 1_200_000, FromWh: 100, ToWh: 250, From: t0, To: t0.Add(time.Minute), Amount: 180_000},
+			Bypass: true,
 		},
 	} {
 		got, err := decodeState(encodeState(mb))
