@@ -303,7 +303,7 @@ func TestBilling_BypassSuspected(t *testing.T) {
 		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
 	}
 	feed(t0, 10_000, meter.RelayOpen)
-	feed(t0.Add(time.Minute), 10_005, meter.RelayOpen)  // a few Wh: not yet
+	feed(t0.Add(time.Minute), 10_005, meter.RelayOpen)   // a few Wh: not yet
 	feed(t0.Add(2*time.Minute), 10_100, meter.RelayOpen) // 95 Wh behind an open relay
 	feed(t0.Add(3*time.Minute), 10_200, meter.RelayOpen) // still: no second event
 	evs, err := f.db.LastEvents(10)
