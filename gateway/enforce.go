@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/billing"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/poll"
@@ -48,9 +49,15 @@ type enforcer struct {
 	// switchGap is minSwitchGap; tests shorten it.
 	switchGap time.Duration
 
-	mu     sync.Mutex
-	relays map[string]*relayControl
-	meters map[string]config.Meter
+	// accrued gives the charges not yet posted, by tenant (the pipeline's).
+	accrued func() map[string]billing.Money
+
+	mu      sync.Mutex
+	relays  map[string]*relayControl
+	tenants map[string]*tenantControl
+	meters  map[string]config.Meter
+	// tenantMeters lists each tenant's own meters: cut and restored together.
+	tenantMeters map[string][]string
 }
 
 // relayControl is a relay's stored enforcement state.
@@ -76,12 +83,20 @@ const controlMeterPrefix = "meter/"
 
 func newEnforcer(cfg *config.Config, db *store.DB, lv *live, h *hub, log zerolog.Logger, now func() time.Time) (*enforcer, error) {
 	e := &enforcer{cfg: cfg, db: db, live: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap,
-		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter)}
+		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string)}
 	for _, m := range cfg.Meters {
 		e.meters[m.ID] = m
+		if m.Role == config.TenantMeter {
+			if model, err := cfg.ModelOf(m); err == nil && model.Relay != nil {
+				e.tenantMeters[m.Tenant] = append(e.tenantMeters[m.Tenant], m.ID)
+			}
+		}
 	}
 	stored, err := db.Controls()
 	if err != nil {
+		return nil, err
+	}
+	if err := e.loadTenants(stored); err != nil {
 		return nil, err
 	}
 	for key, raw := range stored {
@@ -228,10 +243,11 @@ func (e *enforcer) Run(ctx context.Context) {
 	}
 }
 
-// reconcile sends one command to each relay whose state differs from its
-// desired one and may be switched now.
+// reconcile evaluates the accounts, then sends one command to each relay
+// whose state differs from its desired one and may be switched now.
 func (e *enforcer) reconcile(ctx context.Context) {
 	now := e.now()
+	e.evaluateAccounts(now)
 	for _, m := range e.cfg.Meters {
 		if ctx.Err() != nil {
 			return

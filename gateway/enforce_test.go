@@ -84,3 +84,63 @@ func TestRelayOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestEnforcement_CutOffAndRestore is the whole prepaid loop end to end on
+// simulated meters: a tenant's credit runs out, the account policy decides
+// a cut-off, the simulator's relay opens (read back), a top-up through the
+// API restores the account and the relay closes — with the events on the
+// way, and the neighbour, who has credit, never touched.
+func TestEnforcement_CutOffAndRestore(t *testing.T) {
+	mall := newTestMall(t, 2,
+		"tariffs: [{name: standard, kind: flat, price: '100.00'}]\n",
+		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: 0s, restore: '1.00'}]\n")
+	base, _ := mall.start(t)
+	const op = "till-secret"
+	// The neighbour pays first; T-a1 starts at 0.00 and draws 36 kW.
+	if code := call(t, "POST", base+"/api/v1/accounts/T-a2/topups", op, `{"amount":"1000.00","ref":"P-a2","channel":"cash"}`, nil); code != 201 {
+		t.Fatalf("top-up of T-a2 = %d", code)
+	}
+	mall.meters["M-a1"].SetLoad(36_000)
+	mall.meters["M-a2"].SetLoad(1_000)
+
+	waitFor(t, 20*time.Second, "T-a1's relay to be opened", func() bool { return !mall.meters["M-a1"].Snapshot().RelayClosed })
+	var acct web.AccountView
+	getJSON(t, base+"/api/v1/accounts/T-a1", &acct)
+	if acct.State != "cut_off" {
+		t.Errorf("T-a1 state = %q; want cut_off", acct.State)
+	}
+	if !mall.meters["M-a2"].Snapshot().RelayClosed {
+		t.Error("the neighbour with credit was cut off")
+	}
+	if code := call(t, "POST", base+"/api/v1/accounts/T-a1/topups", op, `{"amount":"100.00","ref":"P-a1","channel":"wechat"}`, nil); code != 201 {
+		t.Fatalf("top-up of T-a1 = %d", code)
+	}
+	waitFor(t, 20*time.Second, "T-a1's relay to close after the top-up", func() bool { return mall.meters["M-a1"].Snapshot().RelayClosed })
+	getJSON(t, base+"/api/v1/accounts/T-a1", &acct)
+	if acct.State == "cut_off" {
+		t.Errorf("T-a1 state after the top-up = %q", acct.State)
+	}
+
+	kinds := map[string]bool{}
+	resp := sse(t, t.Context(), base+"/api/v1/events", "0")
+	timeout := time.After(time.Second)
+read:
+	for {
+		select {
+		case e, ok := <-resp:
+			if !ok {
+				break read
+			}
+			if e.Tenant == "T-a1" {
+				kinds[e.Kind] = true
+			}
+		case <-timeout:
+			break read
+		}
+	}
+	for _, k := range []string{"cutoff_scheduled", "cut_off", "relay_opened", "restored", "relay_closed"} {
+		if !kinds[k] {
+			t.Errorf("no %s event for T-a1 (got %v)", k, kinds)
+		}
+	}
+}

@@ -66,11 +66,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("load enforcement state: %w", err)
 	}
 	lv.desired = enf.desiredName
+	enf.accrued = pipe.Accrued
+	pipe.afterCommit = enf.wake // a new balance may change an account's state
 	if opts.SwitchGap > 0 {
 		enf.switchGap = opts.SwitchGap
 	}
 	srv, err := web.New(lv, web.Options{
-		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued},
+		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued, enf: enf},
 		Operator: &operatorService{pipe: pipe, now: now},
 		Events:   events,
 		Relayer:  enf,

@@ -28,7 +28,7 @@ type testMall struct {
 	dbPath string
 }
 
-func newTestMall(t *testing.T, perBus int) *testMall {
+func newTestMall(t *testing.T, perBus int, extraYAML ...string) *testMall {
 	t.Helper()
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db"))
@@ -51,6 +51,9 @@ func newTestMall(t *testing.T, perBus int) *testMall {
 		for i := 1; i <= perBus; i++ {
 			fmt.Fprintf(&yaml, "  - {id: T-%s%d, name: Shop %s%d}\n", b, i, b, i)
 		}
+	}
+	for _, x := range extraYAML {
+		yaml.WriteString(x)
 	}
 	cfg, err := config.Parse("test.yaml", []byte(yaml.String()), nil)
 	if err != nil {

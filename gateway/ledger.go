@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"mallgrid/billing"
+	"mallgrid/billing/policy"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/web"
@@ -29,6 +30,8 @@ type ledgerService struct {
 	now func() time.Time
 	// accrued gives the charges not yet posted, by tenant; nil for none.
 	accrued func() map[string]billing.Money
+	// enf is enforcement: accounts' states, woken by a top-up; nil: none.
+	enf *enforcer
 }
 
 func (l *ledgerService) accruedOf() map[string]billing.Money {
@@ -59,7 +62,7 @@ func (l *ledgerService) Accounts() ([]web.AccountView, error) {
 	accrued := l.accruedOf()
 	out := make([]web.AccountView, 0, len(l.cfg.Tenants))
 	for _, t := range l.cfg.Tenants {
-		out = append(out, accountView(t, byID[t.ID], accrued[t.ID]))
+		out = append(out, l.withState(accountView(t, byID[t.ID], accrued[t.ID])))
 	}
 	return out, nil
 }
@@ -74,7 +77,26 @@ func (l *ledgerService) Account(id string) (web.AccountView, error) {
 	if err != nil && !errors.Is(err, store.ErrNoAccount) {
 		return web.AccountView{}, err
 	}
-	return accountView(t, a, l.accruedOf()[id]), nil
+	return l.withState(accountView(t, a, l.accruedOf()[id])), nil
+}
+
+// withState adds the account policy's state and pending cut-off.
+func (l *ledgerService) withState(v web.AccountView) web.AccountView {
+	if l.enf == nil {
+		return v
+	}
+	st, flag := l.enf.accountState(v.Tenant)
+	if st.State != "" {
+		v.State = string(st.State)
+	}
+	if !st.CutOffAt.IsZero() && st.CutSince.IsZero() {
+		at := st.CutOffAt
+		v.PendingCutOff = &at
+	}
+	if flag.Active(time.Now()) {
+		v.Protected = flag.Reason
+	}
+	return v
 }
 
 func accountView(t config.Tenant, a store.Account, accrued billing.Money) web.AccountView {
@@ -134,6 +156,9 @@ func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest
 	if err != nil {
 		return web.EntryView{}, false, err
 	}
+	if l.enf != nil && !existing {
+		l.enf.wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
+	}
 	return entryView(e), existing, nil
 }
 
@@ -166,4 +191,32 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// Protect sets or lifts an operator's protection flag.
+func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectRequest, actor string) (web.AccountView, error) {
+	if _, err := l.tenant(id); err != nil {
+		return web.AccountView{}, err
+	}
+	if l.enf == nil {
+		return web.AccountView{}, fmt.Errorf("%w: enforcement is not running", web.ErrInvalid)
+	}
+	var flag *policy.Protection
+	if req.Protected {
+		if req.Reason == "" {
+			return web.AccountView{}, fmt.Errorf("%w: reason: say why the account is protected; it is recorded", web.ErrInvalid)
+		}
+		flag = &policy.Protection{Reason: req.Reason}
+		if req.Until != "" {
+			until, err := time.Parse(time.RFC3339, req.Until)
+			if err != nil || !until.After(l.now()) {
+				return web.AccountView{}, fmt.Errorf("%w: until %q: want a future RFC 3339 time", web.ErrInvalid, req.Until)
+			}
+			flag.Until = until
+		}
+	}
+	if err := l.enf.SetProtection(id, flag, actor); err != nil {
+		return web.AccountView{}, err
+	}
+	return l.Account(id)
 }

@@ -40,6 +40,9 @@ type pipeline struct {
 	live   *live
 	events *hub // nil: no one listens
 	log    zerolog.Logger
+	// afterCommit, if set, runs after each committed cycle (wakes
+	// enforcement: the balances changed).
+	afterCommit func()
 
 	mu        sync.Mutex // buses commit from their own goroutines
 	meters    map[string]*meterBilling
@@ -235,6 +238,9 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		return
 	}
 	p.publish(events)
+	if p.afterCommit != nil {
+		p.afterCommit()
+	}
 	for id, mb := range w.meters {
 		p.meters[id] = mb
 		p.noteVerdict(c.Bus, id, w.verdict[id], w.wh[id])

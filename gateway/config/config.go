@@ -8,6 +8,7 @@ import (
 	// the same way there as on the technician's laptop.
 	_ "time/tzdata"
 
+	"mallgrid/billing/policy"
 	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
 )
@@ -26,6 +27,11 @@ type Config struct {
 	Tenants []Tenant `yaml:"tenants"`
 	// Tariffs are the prices tenants are charged; each tenant names one.
 	Tariffs []tariff.Spec `yaml:"tariffs"`
+	// Ratings are the credit ratings: warning levels, overdraft, grace and
+	// restore level; each tenant names one as its credit_rating.
+	Ratings []policy.RatingSpec `yaml:"ratings"`
+	// ProtectedHours are when no cut-off may happen.
+	ProtectedHours policy.ProtectedSpec `yaml:"protected_hours"`
 
 	// Location is Site.Timezone loaded.
 	Location *time.Location `yaml:"-"`
@@ -33,6 +39,9 @@ type Config struct {
 	tariffs map[string]tariff.Tariff
 	// tenantAt finds a tenant by id: the pipeline asks for every reading.
 	tenantAt map[string]int
+	// ratings holds the Ratings built, by name; protected the hours.
+	ratings   map[string]policy.Rating
+	protected policy.Protected
 	// Catalogue holds the built-in meter models plus Models.
 	Catalogue *meter.Catalogue `yaml:"-"`
 }
@@ -353,6 +362,20 @@ func (c *Config) TariffOf(id string) (tariff.Tariff, bool) {
 	tf, ok := c.tariffs[t.Tariff]
 	return tf, ok
 }
+
+// RatingOf returns tenant id's credit rating; false when no ratings are
+// configured (then no one is warned or cut off).
+func (c *Config) RatingOf(id string) (policy.Rating, bool) {
+	t, ok := c.Tenant(id)
+	if !ok {
+		return policy.Rating{}, false
+	}
+	r, ok := c.ratings[t.CreditRating]
+	return r, ok
+}
+
+// Protected returns the site's protected hours.
+func (c *Config) Protected() policy.Protected { return c.protected }
 
 // Tenant returns the tenant whose id is id.
 func (c *Config) Tenant(id string) (Tenant, bool) {

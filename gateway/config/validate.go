@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"mallgrid/billing"
+	"mallgrid/billing/policy"
 	"mallgrid/billing/tariff"
 	"math"
 	"net"
@@ -28,6 +29,7 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 	buses := validateBuses(cfg, r)
 	models := validateModels(cfg, r)
 	validateTariffs(cfg, r)
+	validatePolicy(cfg, r)
 	tenants := validateTenants(cfg, r)
 	validateMeters(cfg, r, buses, models, tenants)
 }
@@ -201,7 +203,9 @@ func validateTenants(cfg *Config, r *yamlcheck.Report) map[string]bool {
 		if math.IsNaN(t.AreaM2) || math.IsInf(t.AreaM2, 0) || t.AreaM2 < 0 {
 			r.Add(p+".area_m2", "want a number >= 0, got %v", t.AreaM2)
 		}
-		r.Need(p+".credit_rating", t.CreditRating)
+		if r.Need(p+".credit_rating", t.CreditRating) && len(cfg.Ratings) > 0 && !ratingNamed(cfg, t.CreditRating) {
+			r.Add(p+".credit_rating", "unknown rating %q (ratings: %s)", t.CreditRating, strings.Join(ratingNames(cfg), ", "))
+		}
 		// With no tariffs at all nothing is charged (the daemon says so when
 		// it starts); once there are, every tenant must name one of them.
 		if r.Need(p+".tariff", t.Tariff) && len(cfg.Tariffs) > 0 && cfg.tariffs != nil && !tariffNamed(cfg, t.Tariff) {
@@ -376,6 +380,51 @@ func tariffNamed(cfg *Config, name string) bool {
 func tariffNames(cfg *Config) []string {
 	var out []string
 	for _, s := range cfg.Tariffs {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// validatePolicy builds the credit ratings and the protected hours,
+// reporting each problem at its key.
+func validatePolicy(cfg *Config, r *yamlcheck.Report) {
+	names := unique(r, "rating name")
+	cfg.ratings = make(map[string]policy.Rating)
+	for i, spec := range cfg.Ratings {
+		p := yamlcheck.Index("ratings", i)
+		if spec.Name != "" {
+			names.check(p+".name", spec.Name)
+		}
+		rating, problems := policy.NewRating(spec)
+		for _, pr := range problems {
+			r.Add(p+"."+pr.Field, "%s", pr.Msg)
+		}
+		if len(problems) == 0 {
+			cfg.ratings[spec.Name] = rating
+		}
+	}
+	if cfg.Location == nil {
+		return // site.timezone is reported already
+	}
+	prot, problems := policy.NewProtected(cfg.ProtectedHours, cfg.Location)
+	for _, pr := range problems {
+		r.Add("protected_hours."+pr.Field, "%s", pr.Msg)
+	}
+	cfg.protected = prot
+}
+
+func ratingNamed(cfg *Config, name string) bool {
+	for _, s := range cfg.Ratings {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func ratingNames(cfg *Config) []string {
+	var out []string
+	for _, s := range cfg.Ratings {
 		out = append(out, s.Name)
 	}
 	return out

@@ -18,6 +18,15 @@ type Ledger interface {
 	// TopUp credits a payment once per reference; existing is true when the
 	// reference was credited before and the original entry is returned.
 	TopUp(ctx context.Context, tenant string, req TopUpRequest, actor string) (entry EntryView, existing bool, err error)
+	// Protect sets or lifts an operator's protection flag on an account.
+	Protect(ctx context.Context, tenant string, req ProtectRequest, actor string) (AccountView, error)
+}
+
+// ProtectRequest is the body of POST /api/v1/accounts/{tenant}/protection.
+type ProtectRequest struct {
+	Protected bool   `json:"protected"` // false lifts the flag
+	Reason    string `json:"reason"`    // required to set it: recorded with who
+	Until     string `json:"until"`     // RFC 3339; empty: until lifted
 }
 
 // Errors a Ledger returns, mapped to HTTP statuses.
@@ -39,8 +48,10 @@ type AccountView struct {
 	// policy decides otherwise.
 	State         string     `json:"state"`
 	PendingCutOff *time.Time `json:"pending_cutoff"`
-	Entries       int64      `json:"entries"`
-	Updated       *time.Time `json:"updated"`
+	// Protected is the reason of an operator's protection flag, while set.
+	Protected string     `json:"protected,omitempty"`
+	Entries   int64      `json:"entries"`
+	Updated   *time.Time `json:"updated"`
 }
 
 // EntryView is one ledger entry; money is decimal strings, energy kWh
@@ -81,6 +92,18 @@ func (s *Server) ledgerRoutes() {
 	s.mux.HandleFunc("GET /api/v1/accounts/{tenant}", s.read(s.apiAccount))
 	s.mux.HandleFunc("GET /api/v1/accounts/{tenant}/ledger", s.read(s.apiLedger))
 	s.mux.HandleFunc("POST /api/v1/accounts/{tenant}/topups", s.write(s.apiTopUp))
+	s.mux.HandleFunc("POST /api/v1/accounts/{tenant}/protection", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
+		var req ProtectRequest
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		v, err := s.ledger.Protect(r.Context(), r.PathValue("tenant"), req, actor)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}))
 }
 
 func (s *Server) apiAccounts(w http.ResponseWriter, r *http.Request, _ string) {

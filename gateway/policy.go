@@ -1,0 +1,199 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"mallgrid/billing"
+	"mallgrid/billing/policy"
+	"mallgrid/store"
+)
+
+// Keys of the control bucket for accounts.
+const (
+	controlTenantPrefix  = "tenant/"  // policy.Status
+	controlProtectPrefix = "protect/" // policy.Protection, while set
+)
+
+// tenantControl is an account's stored enforcement state.
+type tenantControl struct {
+	Status policy.Status      `json:"status"`
+	Flag   *policy.Protection `json:"flag,omitempty"`
+}
+
+// loadTenants reads the accounts' stored policy states; e.mu not needed
+// (called before anything runs).
+func (e *enforcer) loadTenants(stored map[string][]byte) error {
+	e.tenants = make(map[string]*tenantControl)
+	for key, raw := range stored {
+		id, ok := cutPrefix(key, controlTenantPrefix)
+		if !ok {
+			continue
+		}
+		var tc tenantControl
+		if err := json.Unmarshal(raw, &tc); err != nil {
+			return fmt.Errorf("account control of %s: %w", id, err)
+		}
+		e.tenants[id] = &tc
+	}
+	return nil
+}
+
+// evaluateAccounts runs the account policy for every tenant with a credit
+// rating, stores what changed (the status, the tenant's relays' desired
+// state and the events) in one durable transaction each, and only then
+// lets the relays be driven.
+func (e *enforcer) evaluateAccounts(now time.Time) {
+	var accrued map[string]billing.Money
+	if e.accrued != nil {
+		accrued = e.accrued()
+	}
+	for _, t := range e.cfg.Tenants {
+		rating, ok := e.cfg.RatingOf(t.ID)
+		if !ok {
+			continue
+		}
+		acct, err := e.db.Account(t.ID)
+		if err != nil && !errors.Is(err, store.ErrNoAccount) {
+			e.log.Error().Str("tenant", t.ID).Err(err).Msg("read account")
+			continue
+		}
+		e.mu.Lock()
+		tc := e.tenants[t.ID]
+		if tc == nil {
+			tc = &tenantControl{}
+			e.tenants[t.ID] = tc
+		}
+		in := policy.Input{Balance: acct.Balance - accrued[t.ID], Rating: rating, Protected: e.cfg.Protected(), Flag: tc.Flag, Now: now}
+		dec := policy.Evaluate(tc.Status, in)
+		changed := !sameStatus(dec.Next, tc.Status)
+		values := map[string][]byte{}
+		var relayChanges map[string]*relayControl
+		for _, id := range e.tenantMeters[t.ID] {
+			rc := e.control(id)
+			if rc.PolicyOpen != !dec.Closed {
+				next := *rc
+				next.PolicyOpen = !dec.Closed
+				if relayChanges == nil {
+					relayChanges = map[string]*relayControl{}
+				}
+				relayChanges[id] = &next
+				raw, _ := json.Marshal(&next)
+				values[controlMeterPrefix+id] = raw
+			}
+		}
+		if !changed && len(values) == 0 && len(dec.Events) == 0 {
+			e.mu.Unlock()
+			continue
+		}
+		next := *tc
+		next.Status = dec.Next
+		raw, _ := json.Marshal(&next)
+		values[controlTenantPrefix+t.ID] = raw
+		var events []store.Event
+		for _, ev := range dec.Events {
+			events = append(events, store.Event{Time: ev.At, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev)})
+		}
+		evs, err := e.db.PutControl(values, events...)
+		if err == nil {
+			*tc = next
+			for id, rc := range relayChanges {
+				*e.relays[id] = *rc
+			}
+		}
+		e.mu.Unlock()
+		if err != nil {
+			e.log.Error().Str("tenant", t.ID).Err(err).Msg("store account state")
+			continue
+		}
+		for _, ev := range evs {
+			e.log.Warn().Str("tenant", t.ID).Str("event", ev.Kind).Msg(ev.Text)
+		}
+		e.hub.publish(evs)
+	}
+}
+
+// sameStatus compares statuses by meaning: times by the instant, since a
+// status read back from the store carries another location.
+func sameStatus(a, b policy.Status) bool {
+	return a.State == b.State && a.Hold == b.Hold && a.ExhaustedAt.Equal(b.ExhaustedAt) &&
+		a.CutOffAt.Equal(b.CutOffAt) && a.CutSince.Equal(b.CutSince)
+}
+
+// SetProtection sets or lifts an operator's protection flag on an
+// account: no cut-off while it stands (and power back on if it was cut).
+func (e *enforcer) SetProtection(id string, flag *policy.Protection, actor string) error {
+	t, ok := e.cfg.Tenant(id)
+	if !ok {
+		return fmt.Errorf("no tenant %q", id)
+	}
+	now := e.now()
+	e.mu.Lock()
+	tc := e.tenants[id]
+	if tc == nil {
+		tc = &tenantControl{Status: policy.Status{State: policy.StateNormal}}
+		e.tenants[id] = tc
+	}
+	next := *tc
+	next.Flag = flag
+	raw, _ := json.Marshal(&next)
+	text := fmt.Sprintf("%s: protection lifted by %s", t.Name, actor)
+	if flag != nil {
+		text = fmt.Sprintf("%s: protected from cut-off by %s: %s", t.Name, actor, flag.Reason)
+		if !flag.Until.IsZero() {
+			text += " (until " + flag.Until.Format(time.RFC3339) + ")"
+		}
+	}
+	evs, err := e.db.PutControl(map[string][]byte{controlTenantPrefix + id: raw},
+		store.Event{Time: now, Kind: "protection", Tenant: id, Text: text})
+	if err == nil {
+		*tc = next
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.hub.publish(evs)
+	e.wake()
+	return nil
+}
+
+// policyText is an account event as a sentence for the control room and
+// the tenant.
+func policyText(name string, ev policy.Event) string {
+	b := ev.Balance.String()
+	switch ev.Kind {
+	case policy.EventWarning1:
+		return fmt.Sprintf("%s: balance %s, credit running low (warning 1)", name, b)
+	case policy.EventWarning2:
+		return fmt.Sprintf("%s: balance %s, please top up (warning 2)", name, b)
+	case policy.EventOverdraft:
+		return fmt.Sprintf("%s: balance %s, now using credit", name, b)
+	case policy.EventCutOffScheduled:
+		return fmt.Sprintf("%s: credit used up (balance %s); power will be cut at %s unless topped up", name, b, ev.At.Format("2006-01-02 15:04"))
+	case policy.EventCutOffCancelled:
+		return fmt.Sprintf("%s: cut-off cancelled, balance %s", name, b)
+	case policy.EventCutOff:
+		return fmt.Sprintf("%s: power cut off, balance %s", name, b)
+	case policy.EventRestored:
+		return fmt.Sprintf("%s: power restored, balance %s", name, b)
+	case policy.EventProtectedHold:
+		if ev.Reason != "" {
+			return fmt.Sprintf("%s: cut-off held until %s (%s: %s)", name, ev.At.Format("2006-01-02 15:04"), ev.Hold, ev.Reason)
+		}
+		return fmt.Sprintf("%s: cut-off held until %s (%s)", name, ev.At.Format("2006-01-02 15:04"), ev.Hold)
+	}
+	return fmt.Sprintf("%s: %s, balance %s", name, ev.Kind, b)
+}
+
+// accountState returns a tenant's policy status for the API.
+func (e *enforcer) accountState(id string) (policy.Status, *policy.Protection) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if tc := e.tenants[id]; tc != nil {
+		return tc.Status, tc.Flag
+	}
+	return policy.Status{State: policy.StateNormal}, nil
+}
