@@ -119,8 +119,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 type pageData struct {
-	Status StatusView
-	Meters []MeterView
+	Status   StatusView
+	Meters   []MeterView
+	Accounts []AccountView // most urgent first
 	Events []EventView // newest first
 	LastID uint64      // the newest event's id: the page's stream starts after it
 }
@@ -129,6 +130,13 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	data := pageData{Status: s.src.Status(), Meters: s.src.Meters()}
+	if s.ledger != nil {
+		accts, err := s.ledger.Accounts()
+		if err != nil {
+			s.log.Error().Err(err).Msg("read accounts for the status page")
+		}
+		data.Accounts = byUrgency(accts)
+	}
 	if s.events != nil {
 		evs, err := s.events.Last(20)
 		if err != nil {
@@ -230,4 +238,36 @@ func ago(t *time.Time, now time.Time) string {
 		d = 0
 	}
 	return d.String() + " ago"
+}
+
+// urgency orders account states: the ones the control room must look at
+// first come first.
+var urgency = map[string]int{
+	"cut_off": 0, "exhausted": 1, "overdraft": 2, "warning_2": 3, "warning_1": 4, "normal": 5,
+}
+
+// byUrgency sorts accounts: cut off, then about to be cut (earliest cut-off
+// first), then in overdraft and warnings, then the rest by tenant.
+func byUrgency(accts []AccountView) []AccountView {
+	out := append([]AccountView(nil), accts...)
+	rank := func(a AccountView) int {
+		if r, ok := urgency[a.State]; ok {
+			return r
+		}
+		return len(urgency)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra < rb
+		}
+		if (a.PendingCutOff != nil) != (b.PendingCutOff != nil) {
+			return a.PendingCutOff != nil
+		}
+		if a.PendingCutOff != nil && !a.PendingCutOff.Equal(*b.PendingCutOff) {
+			return a.PendingCutOff.Before(*b.PendingCutOff)
+		}
+		return a.Tenant < b.Tenant
+	})
+	return out
 }

@@ -107,3 +107,22 @@ func TestAPI_Errors(t *testing.T) {
 		t.Errorf("GET M-101 = %d %+v %v", resp.StatusCode, m, err)
 	}
 }
+
+func TestByUrgency(t *testing.T) {
+	at := func(h int) *time.Time { x := time.Date(2026, 11, 27, h, 0, 0, 0, time.UTC); return &x }
+	got := byUrgency([]AccountView{
+		{Tenant: "T-5", State: "normal"},
+		{Tenant: "T-4", State: "warning_1"},
+		{Tenant: "T-3", State: "exhausted", PendingCutOff: at(12)},
+		{Tenant: "T-2", State: "exhausted", PendingCutOff: at(11)},
+		{Tenant: "T-1", State: "cut_off"},
+		{Tenant: "T-0", State: "warning_2"},
+	})
+	var order []string
+	for _, a := range got {
+		order = append(order, a.Tenant)
+	}
+	if want := "T-1 T-2 T-3 T-0 T-4 T-5"; strings.Join(order, " ") != want {
+		t.Errorf("order = %v; want %s (cut off, about to be cut soonest first, warnings, the rest)", order, want)
+	}
+}
