@@ -228,11 +228,17 @@ func (e *enforcer) actual(id string) meter.RelayState {
 	return meter.RelayUnknown
 }
 
+// clockStepLimit is how far the wall clock may move against the machine's
+// monotonic clock between two checks before it is reported as a step.
+const clockStepLimit = time.Minute
+
 // Run reconciles relays until ctx ends.
 func (e *enforcer) Run(ctx context.Context) {
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
+	last := time.Now()
 	for {
+		last = e.checkClock(last)
 		e.reconcile(ctx)
 		select {
 		case <-ctx.Done():
@@ -321,4 +327,31 @@ func (e *enforcer) desiredName(id string) string {
 	defer e.mu.Unlock()
 	closed, _ := e.desired(id, e.now())
 	return stateName(closed)
+}
+
+// checkClock records a step of the wall clock (an NTP correction after a
+// long time offline, a technician setting the date): the monotonic clock
+// says how much time really passed. Cut-offs are safe from it anyway —
+// the policy never cuts before the stored due time, and the counter rules
+// refuse readings from before the last one — but finance must see it.
+func (e *enforcer) checkClock(last time.Time) time.Time {
+	now := time.Now()
+	e.clockStep(now.Round(0).Sub(last.Round(0)), now.Sub(last), now)
+	return now
+}
+
+// clockStep reports wall − real beyond clockStepLimit as a clock_step event.
+func (e *enforcer) clockStep(wall, real time.Duration, at time.Time) {
+	step := wall - real
+	if step <= clockStepLimit && step >= -clockStepLimit {
+		return
+	}
+	text := fmt.Sprintf("the clock stepped %s (%s passed, the wall clock moved %s)", step.Round(time.Second), real.Round(time.Second), wall.Round(time.Second))
+	e.log.Warn().Dur("step", step).Msg(text)
+	evs, err := e.db.PostEvents(store.Event{Time: at, Kind: "clock_step", Text: text})
+	if err != nil {
+		e.log.Error().Err(err).Msg("store clock step")
+		return
+	}
+	e.hub.publish(evs)
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"mallgrid/gateway/web"
 )
 
@@ -142,5 +144,24 @@ read:
 		if !kinds[k] {
 			t.Errorf("no %s event for T-a1 (got %v)", k, kinds)
 		}
+	}
+}
+
+func TestClockStep_Recorded(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	e, err := newEnforcer(f.cfg, f.db, newLive(f.cfg, "t", f.path, time.Now), newHub(f.db), zerolog.Nop(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	e.clockStep(time.Second+30*time.Second, time.Second, at) // 30 s off: within the limit
+	e.clockStep(-2*time.Hour+time.Second, time.Second, at)   // stepped back two hours
+	e.clockStep(25*time.Hour, time.Second, at)               // forward a day
+	evs, err := f.db.LastEvents(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Kind != "clock_step" || !strings.Contains(evs[0].Text, "-2h0m0s") || !strings.Contains(evs[1].Text, "24h59m59s") {
+		t.Errorf("events = %+v; want two clock_step events, -2h and +25h", evs)
 	}
 }
