@@ -46,8 +46,9 @@ type enforcer struct {
 	log  zerolog.Logger
 	now  func() time.Time
 	kick chan struct{}
-	// switchGap is minSwitchGap; tests shorten it.
-	switchGap time.Duration
+	// switchGap is minSwitchGap and retryBase the first retry's wait;
+	// tests shorten them.
+	switchGap, retryBase time.Duration
 
 	// accrued gives the charges not yet posted, by tenant (the pipeline's).
 	accrued func() map[string]billing.Money
@@ -82,7 +83,7 @@ type override struct {
 const controlMeterPrefix = "meter/"
 
 func newEnforcer(cfg *config.Config, db *store.DB, lv *live, h *hub, log zerolog.Logger, now func() time.Time) (*enforcer, error) {
-	e := &enforcer{cfg: cfg, db: db, live: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap,
+	e := &enforcer{cfg: cfg, db: db, live: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
 		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string)}
 	for _, m := range cfg.Meters {
 		e.meters[m.ID] = m
@@ -298,7 +299,7 @@ func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 			Text: fmt.Sprintf("relay of %s %s (%s), read back %s after %s", m.ID, stateName(closed), why, out.State, (out.Wait + out.Took).Round(time.Millisecond))})
 	} else {
 		next.Failures++
-		next.NextTry = now.Add(min(time.Duration(next.Failures)*5*time.Second, 5*time.Minute))
+		next.NextTry = now.Add(min(time.Duration(next.Failures)*e.retryBase, 5*time.Minute))
 		if next.Failures == faultAfter {
 			events = append(events, store.Event{Time: now, Kind: "relay_fault", Meter: m.ID, Tenant: m.Tenant,
 				Text: fmt.Sprintf("relay of %s does not follow: %d commands to %s failed, last: %v", m.ID, next.Failures, stateName(closed), err)})

@@ -7,6 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/drivers/sim"
+
 	"mallgrid/gateway/web"
 )
 
@@ -164,4 +166,80 @@ func TestClockStep_Recorded(t *testing.T) {
 	if len(evs) != 2 || evs[0].Kind != "clock_step" || !strings.Contains(evs[0].Text, "-2h0m0s") || !strings.Contains(evs[1].Text, "24h59m59s") {
 		t.Errorf("events = %+v; want two clock_step events, -2h and +25h", evs)
 	}
+}
+
+// cutOffMall is a mall whose tenants pay 100.00/kWh on a rating that
+// cuts graceSeconds after the credit is used up.
+func cutOffMall(t *testing.T, grace string) *testMall {
+	return newTestMall(t, 2,
+		"tariffs: [{name: standard, kind: flat, price: '100.00'}]\n",
+		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: "+grace+", restore: '1.00'}]\n")
+}
+
+func eventKinds(t *testing.T, base, tenant string) map[string]int {
+	t.Helper()
+	kinds := map[string]int{}
+	resp := sse(t, t.Context(), base+"/api/v1/events", "0")
+	timeout := time.After(time.Second)
+	for {
+		select {
+		case e, ok := <-resp:
+			if !ok {
+				return kinds
+			}
+			if e.Tenant == tenant {
+				kinds[e.Kind]++
+			}
+		case <-timeout:
+			return kinds
+		}
+	}
+}
+
+// A gateway that was down when the grace time ran out cuts off as soon as
+// it is back, from the stored deadline, and does not schedule it again.
+func TestEnforcement_RestartInMidGrace(t *testing.T) {
+	mall := cutOffMall(t, "3s")
+	base, stop := mall.start(t)
+	mall.meters["M-a1"].SetLoad(36_000)
+	waitFor(t, 20*time.Second, "the cut-off to be scheduled", func() bool {
+		var a web.AccountView
+		getJSON(t, base+"/api/v1/accounts/T-a1", &a)
+		return a.PendingCutOff != nil
+	})
+	stop() // down in mid-grace
+	if !mall.meters["M-a1"].Snapshot().RelayClosed {
+		t.Fatal("cut before the grace time ran out")
+	}
+	time.Sleep(4 * time.Second) // the deadline passes while the gateway is down
+	base, _ = mall.start(t)
+	waitFor(t, 10*time.Second, "the cut-off after the restart", func() bool { return !mall.meters["M-a1"].Snapshot().RelayClosed })
+	kinds := eventKinds(t, base, "T-a1")
+	if kinds["cutoff_scheduled"] != 1 || kinds["cut_off"] != 1 {
+		t.Errorf("events %v; want one cutoff_scheduled and one cut_off across the restart", kinds)
+	}
+}
+
+// A meter that does not answer when its cut-off is due is retried with
+// backoff, raises relay_fault, and is cut when it answers again.
+func TestEnforcement_MeterOfflineAtCutOff(t *testing.T) {
+	mall := cutOffMall(t, "3s")
+	base, _ := mall.start(t)
+	m := mall.meters["M-a1"]
+	m.SetLoad(36_000)
+	waitFor(t, 20*time.Second, "the cut-off to be scheduled", func() bool {
+		var a web.AccountView
+		getJSON(t, base+"/api/v1/accounts/T-a1", &a)
+		return a.PendingCutOff != nil
+	})
+	// The meter goes silent before the grace time ends.
+	if err := m.SetFaultRates(map[sim.FaultKind]float64{sim.NoReply: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "relay_fault", func() bool { return eventKinds(t, base, "T-a1")["relay_fault"] > 0 })
+	if !m.Snapshot().RelayClosed {
+		t.Fatal("the relay opened while the meter did not answer")
+	}
+	m.ClearFaults()
+	waitFor(t, 30*time.Second, "the cut-off once the meter answers", func() bool { return !m.Snapshot().RelayClosed })
 }

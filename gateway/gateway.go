@@ -29,7 +29,7 @@ type Options struct {
 	// Ready, if set, is called once HTTP is listening, with its address.
 	Ready func(addr net.Addr)
 	// SwitchGap, if set, replaces the least time between two commands to
-	// one relay (tests).
+	// one relay and the first retry's wait (tests).
 	SwitchGap time.Duration
 }
 
@@ -69,7 +69,7 @@ func Run(ctx context.Context, opts Options) error {
 	enf.accrued = pipe.Accrued
 	pipe.afterCommit = enf.wake // a new balance may change an account's state
 	if opts.SwitchGap > 0 {
-		enf.switchGap = opts.SwitchGap
+		enf.switchGap, enf.retryBase = opts.SwitchGap, opts.SwitchGap
 	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued, enf: enf},

@@ -122,8 +122,8 @@ type pageData struct {
 	Status   StatusView
 	Meters   []MeterView
 	Accounts []AccountView // most urgent first
-	Events []EventView // newest first
-	LastID uint64      // the newest event's id: the page's stream starts after it
+	Events   []EventView   // newest first
+	LastID   uint64        // the newest event's id: the page's stream starts after it
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
