@@ -290,6 +290,7 @@ func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	next.LastSwitch = now
 	var events []store.Event
 	if err == nil {
+		e.live.setRelay(m.ID, out.State.String())
 		next.Failures, next.NextTry = 0, time.Time{}
 		kind := "relay_opened"
 		if closed {

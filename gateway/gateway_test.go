@@ -30,6 +30,12 @@ type testMall struct {
 
 func newTestMall(t *testing.T, perBus int, extraYAML ...string) *testMall {
 	t.Helper()
+	return newWiredMall(t, perBus, sim.WireTiming{}, extraYAML...)
+}
+
+// newWiredMall is newTestMall with the simulated buses' wire timing.
+func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...string) *testMall {
+	t.Helper()
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db"))
 	// Two API tokens: "till-secret" (operator) and "screen-secret" (viewer).
@@ -77,6 +83,7 @@ func newTestMall(t *testing.T, perBus int, extraYAML ...string) *testMall {
 			}
 			mall.meters[m.ID] = sm
 		}
+		bus.SetWireTiming(wire)
 		pty, err := sim.NewPTY()
 		if err != nil {
 			t.Fatal(err)

@@ -51,6 +51,18 @@ func (lv *live) update(r store.Reading) {
 	lv.mu.Unlock()
 }
 
+// setRelay records a relay state read back after a command: fresher than
+// the meter's last reading, which may predate the command by a whole
+// bus cycle.
+func (lv *live) setRelay(id string, state string) {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if r, ok := lv.latest[id]; ok {
+		r.Relay = state
+		lv.latest[id] = r
+	}
+}
+
 // scheduler returns the running scheduler of bus, or nil.
 func (lv *live) scheduler(bus string) *poll.Scheduler {
 	lv.mu.Lock()
