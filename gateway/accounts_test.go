@@ -84,6 +84,11 @@ func TestAccountsAPI(t *testing.T) {
 		}
 	}
 
+	// One receipt for the payment, however often it was sent.
+	if n := eventKinds(t, base, "T-a1")["topup_receipt"]; n != 1 {
+		t.Errorf("%d topup_receipt events for T-a1; want 1", n)
+	}
+
 	// Nothing above changed a balance.
 	var accts []web.AccountView
 	if code := call(t, "GET", api, "", "", &accts); code != 200 || len(accts) != 4 {

@@ -142,7 +142,7 @@ read:
 			break read
 		}
 	}
-	for _, k := range []string{"cutoff_scheduled", "cut_off", "relay_opened", "restored", "relay_closed"} {
+	for _, k := range []string{"cutoff_scheduled", "cut_off", "relay_opened", "topup_receipt", "restored", "relay_closed"} {
 		if !kinds[k] {
 			t.Errorf("no %s event for T-a1 (got %v)", k, kinds)
 		}

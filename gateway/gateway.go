@@ -72,7 +72,7 @@ func Run(ctx context.Context, opts Options) error {
 		enf.switchGap, enf.retryBase = opts.SwitchGap, opts.SwitchGap
 	}
 	srv, err := web.New(lv, web.Options{
-		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued, enf: enf},
+		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued, enf: enf, events: events},
 		Operator: &operatorService{pipe: pipe, now: now},
 		Events:   events,
 		Relayer:  enf,

@@ -32,6 +32,8 @@ type ledgerService struct {
 	accrued func() map[string]billing.Money
 	// enf is enforcement: accounts' states, woken by a top-up; nil: none.
 	enf *enforcer
+	// events hears of receipts; nil: no one listens.
+	events *hub
 }
 
 func (l *ledgerService) accruedOf() map[string]billing.Money {
@@ -140,21 +142,28 @@ func entryView(e store.Entry) web.EntryView {
 // TopUp checks a payment and credits it once per reference. Every refusal
 // says why and changes nothing.
 func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
-	if _, err := l.tenant(id); err != nil {
+	t, err := l.tenant(id)
+	if err != nil {
 		return web.EntryView{}, false, err
 	}
 	amount, err := checkTopUp(req)
 	if err != nil {
 		return web.EntryView{}, false, err
 	}
-	e, existing, err := l.db.PostTopUp(store.Entry{
+	e, receipt, existing, err := l.db.PostTopUpWithReceipt(store.Entry{
 		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.now(), Actor: actor,
+	}, func(e store.Entry) store.Event {
+		return store.Event{Time: e.Time, Kind: "topup_receipt", Tenant: e.Account,
+			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, e.Balance)}
 	})
 	if errors.Is(err, store.ErrRefConflict) {
 		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)
 	}
 	if err != nil {
 		return web.EntryView{}, false, err
+	}
+	if receipt != nil && l.events != nil {
+		l.events.publish([]store.Event{*receipt})
 	}
 	if l.enf != nil && !existing {
 		l.enf.wake() // a top-up may restore a cut-off tenant: at once, not at the next tick

@@ -79,11 +79,20 @@ var (
 // existing = true and nothing changes (ErrRefConflict if that entry was for
 // another account or amount). The entry is durable when PostTopUp returns.
 func (db *DB) PostTopUp(e Entry) (stored Entry, existing bool, err error) {
+	stored, _, existing, err = db.PostTopUpWithReceipt(e, nil)
+	return stored, existing, err
+}
+
+// PostTopUpWithReceipt is PostTopUp that also stores, in the same
+// transaction, the receipt event receipt makes of the stored entry (nil:
+// none), so that a tenant's receipt can never be lost after the money is
+// credited. A repeated reference stores no second receipt.
+func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored Entry, event *Event, existing bool, err error) {
 	if e.Kind == "" {
 		e.Kind = TopUp
 	}
 	if e.Kind != TopUp || e.Amount <= 0 || e.Amount > billing.MaxMoney || e.Ref == "" || e.Account == "" {
-		return Entry{}, false, fmt.Errorf("%w: top-up of %s to %q with reference %q", ErrBadEntry, e.Amount, e.Account, e.Ref)
+		return Entry{}, nil, false, fmt.Errorf("%w: top-up of %s to %q with reference %q", ErrBadEntry, e.Amount, e.Account, e.Ref)
 	}
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		if id := tx.Bucket(bucketRefs).Get([]byte(e.Ref)); id != nil {
@@ -102,9 +111,16 @@ func (db *DB) PostTopUp(e Entry) (stored Entry, existing bool, err error) {
 		if err != nil {
 			return err
 		}
+		if receipt != nil {
+			evs, err := appendEvents(tx, []Event{receipt(stored)})
+			if err != nil {
+				return err
+			}
+			event = &evs[0]
+		}
 		return tx.Bucket(bucketRefs).Put([]byte(e.Ref), binary.BigEndian.AppendUint64(nil, stored.ID))
 	})
-	return stored, existing, err
+	return stored, event, existing, err
 }
 
 // PostEntry appends an adjustment or reversal (or any entry without a
