@@ -203,12 +203,12 @@ func validateTenants(cfg *Config, r *yamlcheck.Report) map[string]bool {
 		if math.IsNaN(t.AreaM2) || math.IsInf(t.AreaM2, 0) || t.AreaM2 < 0 {
 			r.Add(p+".area_m2", "want a number >= 0, got %v", t.AreaM2)
 		}
-		if r.Need(p+".credit_rating", t.CreditRating) && len(cfg.Ratings) > 0 && !ratingNamed(cfg, t.CreditRating) {
+		if r.Need(p+".credit_rating", t.CreditRating) && len(cfg.Ratings) > 0 && !slices.Contains(ratingNames(cfg), t.CreditRating) {
 			r.Add(p+".credit_rating", "unknown rating %q (ratings: %s)", t.CreditRating, strings.Join(ratingNames(cfg), ", "))
 		}
 		// With no tariffs at all nothing is charged (the daemon says so when
 		// it starts); once there are, every tenant must name one of them.
-		if r.Need(p+".tariff", t.Tariff) && len(cfg.Tariffs) > 0 && cfg.tariffs != nil && !tariffNamed(cfg, t.Tariff) {
+		if r.Need(p+".tariff", t.Tariff) && len(cfg.Tariffs) > 0 && cfg.tariffs != nil && !slices.Contains(tariffNames(cfg), t.Tariff) {
 			r.Add(p+".tariff", "unknown tariff %q (tariffs: %s)", t.Tariff, strings.Join(tariffNames(cfg), ", "))
 		}
 		for j, c := range t.Contacts {
@@ -366,23 +366,22 @@ func validateTariffs(cfg *Config, r *yamlcheck.Report) {
 	}
 }
 
-// tariffNamed reports whether a tariff called name is configured, built or
-// not (a broken tariff is reported where it is, not at every tenant).
-func tariffNamed(cfg *Config, name string) bool {
-	for _, s := range cfg.Tariffs {
-		if s.Name == name {
-			return true
-		}
+// specNames returns the names of specs, built or not: a broken tariff or
+// rating is reported where it is, not again at every tenant naming it.
+func specNames[S any](specs []S, name func(S) string) []string {
+	out := make([]string, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, name(s))
 	}
-	return false
+	return out
 }
 
 func tariffNames(cfg *Config) []string {
-	var out []string
-	for _, s := range cfg.Tariffs {
-		out = append(out, s.Name)
-	}
-	return out
+	return specNames(cfg.Tariffs, func(s tariff.Spec) string { return s.Name })
+}
+
+func ratingNames(cfg *Config) []string {
+	return specNames(cfg.Ratings, func(s policy.RatingSpec) string { return s.Name })
 }
 
 // validatePolicy builds the credit ratings and the protected hours,
@@ -413,19 +412,3 @@ func validatePolicy(cfg *Config, r *yamlcheck.Report) {
 	cfg.protected = prot
 }
 
-func ratingNamed(cfg *Config, name string) bool {
-	for _, s := range cfg.Ratings {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func ratingNames(cfg *Config) []string {
-	var out []string
-	for _, s := range cfg.Ratings {
-		out = append(out, s.Name)
-	}
-	return out
-}
