@@ -411,4 +411,3 @@ func validatePolicy(cfg *Config, r *yamlcheck.Report) {
 	}
 	cfg.protected = prot
 }
-
