@@ -55,6 +55,11 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 		after = n
 	}
+	// The server's write timeout is for ordinary requests; a stream lives
+	// as long as the page, with heartbeats to show it is alive.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+		s.log.Debug().Err(err).Msg("event stream: clear write deadline")
+	}
 	live, stop := s.events.Subscribe()
 	defer stop()
 	history, err := s.events.After(after, 1000)
