@@ -85,6 +85,17 @@ func TestE2E_StatusPageShowsLiveMeters(t *testing.T) {
 		t.Errorf("M-a2 power after the relay opened = %q W; want 0", power)
 	}
 
+	// A top-up shows in the accounts table without a reload.
+	if code := call(t, "POST", base+"/api/v1/accounts/T-a1/topups", "till-secret", `{"amount":"42.00","ref":"E2E-1","channel":"cash"}`, nil); code != 201 {
+		t.Fatalf("top-up = %d", code)
+	}
+	err = chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		`document.querySelector('#account-T-a1 td:nth-child(4)').textContent === '42.00'`,
+		chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		t.Fatalf("the top-up never reached the accounts table: %v", err)
+	}
+
 	// A counter that falls raises an event, which the page shows as it
 	// arrives (server-sent events), without a reload.
 	mall.meters["M-a3"].SetImportWh(1)

@@ -57,6 +57,30 @@
     upd.textContent = now.toTimeString().slice(0, 8);
     upd.setAttribute("datetime", now.toISOString());
   }
+  // The accounts table follows balances and states as they change.
+  function updateAccounts(accounts) {
+    accounts.forEach(function (a) {
+      var row = document.getElementById("account-" + a.tenant);
+      if (!row) { return; }
+      row.className = "state-" + a.state;
+      var cells = row.querySelectorAll("td");
+      cells[2].textContent = a.state;
+      cells[3].textContent = a.balance;
+      cells[4].textContent = a.accrued;
+      cells[5].textContent = a.pending_cutoff ? new Date(a.pending_cutoff).toLocaleString() : "";
+      cells[6].textContent = a.protected || "";
+    });
+  }
+  function pollAccounts() {
+    if (!document.getElementById("accounts")) { return; }
+    fetch("/api/v1/accounts", { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(updateAccounts)
+      .catch(function () {})
+      .finally(function () { setTimeout(pollAccounts, 5000); });
+  }
+  setTimeout(pollAccounts, 5000);
+
   function poll() {
     fetch("/api/v1/meters", { cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
