@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -251,18 +252,24 @@ func (e *enforcer) Run(ctx context.Context) {
 }
 
 // reconcile evaluates the accounts, then sends one command to each relay
-// whose state differs from its desired one and may be switched now.
+// whose state differs from its desired one and may be switched now. Buses
+// are worked in parallel — a mass cut-off at the end of protected hours
+// takes as long as the busiest bus, not the sum — and each bus's commands
+// one after another, as its priority lane takes them anyway. Restores go
+// first: a tenant who has paid waits least.
 func (e *enforcer) reconcile(ctx context.Context) {
 	now := e.now()
 	e.evaluateAccounts(now)
+	type job struct {
+		m      config.Meter
+		closed bool
+		why    string
+	}
+	byBus := make(map[string][]job)
 	for _, m := range e.cfg.Meters {
-		if ctx.Err() != nil {
-			return
-		}
 		e.mu.Lock()
 		closed, why := e.desired(m.ID, now)
-		rc := e.control(m.ID)
-		snapshot := *rc
+		snapshot := *e.control(m.ID)
 		e.mu.Unlock()
 		actual := e.actual(m.ID)
 		if actual == meter.RelayUnknown || (actual == meter.RelayClosed) == closed {
@@ -271,12 +278,27 @@ func (e *enforcer) reconcile(ctx context.Context) {
 		if now.Before(snapshot.NextTry) || (!snapshot.LastSwitch.IsZero() && now.Sub(snapshot.LastSwitch) < e.switchGap) {
 			continue
 		}
-		sched := e.live.scheduler(m.Bus)
+		byBus[m.Bus] = append(byBus[m.Bus], job{m, closed, why})
+	}
+	var wg sync.WaitGroup
+	for bus, jobs := range byBus {
+		sched := e.live.scheduler(bus)
 		if sched == nil {
 			continue // the bus is not running (its port cannot be opened)
 		}
-		e.command(ctx, sched, m, closed, why, now)
+		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].closed && !jobs[j].closed })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range jobs {
+				if ctx.Err() != nil {
+					return
+				}
+				e.command(ctx, sched, j.m, j.closed, j.why, now)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // command switches one relay and records the outcome.
