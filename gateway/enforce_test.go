@@ -243,3 +243,37 @@ func TestEnforcement_MeterOfflineAtCutOff(t *testing.T) {
 	m.ClearFaults()
 	waitFor(t, 30*time.Second, "the cut-off once the meter answers", func() bool { return !m.Snapshot().RelayClosed })
 }
+
+// A relay that does not follow — a KPM33B left in local mode, configured
+// here as a model that never sets remote mode — is retried and raises
+// relay_fault; the gateway does not pretend it switched.
+func TestEnforcement_StuckRelay(t *testing.T) {
+	mall := newTestMall(t, 1,
+		"models:\n  - name: kpm33b-local\n    registers:\n"+
+			"      - {quantity: import_kwh, address: 0x0082, type: float32}\n"+
+			"      - {quantity: voltage_a, address: 0x0030, type: float32}\n"+
+			"    relay: {coil: 1}\n")
+	for i := range mall.cfg.Meters {
+		if mall.cfg.Meters[i].ID == "M-a1" {
+			mall.cfg.Meters[i].Model = "kpm33b-local"
+		}
+	}
+	base, _ := mall.start(t)
+	waitFor(t, 10*time.Second, "M-a1 read", func() bool {
+		var v web.MeterView
+		getJSON(t, base+"/api/v1/meters/M-a1", &v)
+		return v.Relay.Actual == "closed"
+	})
+	if code := call(t, "POST", base+"/api/v1/meters/M-a1/relay", "till-secret", `{"state":"off","reason":"test"}`, nil); code != 200 {
+		t.Fatalf("override = %d", code)
+	}
+	waitFor(t, 30*time.Second, "relay_fault", func() bool { return eventKinds(t, base, "T-a1")["relay_fault"] > 0 })
+	if !mall.meters["M-a1"].Snapshot().RelayClosed {
+		t.Error("the simulated relay in local mode switched")
+	}
+	var v web.MeterView
+	getJSON(t, base+"/api/v1/meters/M-a1", &v)
+	if v.Relay.Desired != "open" || v.Relay.Actual != "closed" {
+		t.Errorf("relay = %+v; want desired open, actual closed (it did not follow)", v.Relay)
+	}
+}
