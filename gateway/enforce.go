@@ -72,6 +72,11 @@ type relayControl struct {
 	NextTry    time.Time `json:"next_try,omitzero"`
 }
 
+// active reports whether the override still holds at now.
+func (o *override) active(now time.Time) bool {
+	return o != nil && (o.Until.IsZero() || now.Before(o.Until))
+}
+
 // override is an operator's manual relay state, with who, why and until.
 type override struct {
 	Closed bool      `json:"closed"`
@@ -120,7 +125,7 @@ func newEnforcer(cfg *config.Config, db *store.DB, lv *live, h *hub, log zerolog
 // never cut by the policy.
 func (e *enforcer) desired(id string, now time.Time) (closed bool, why string) {
 	rc := e.relays[id]
-	if rc != nil && rc.Override != nil && (rc.Override.Until.IsZero() || now.Before(rc.Override.Until)) {
+	if rc != nil && rc.Override.active(now) {
 		return rc.Override.Closed, "override by " + rc.Override.Actor + ": " + rc.Override.Reason
 	}
 	if rc != nil && rc.PolicyOpen && e.meters[id].Role == config.TenantMeter {
@@ -275,7 +280,7 @@ func (e *enforcer) reconcile(ctx context.Context) {
 		if actual == meter.RelayUnknown || (actual == meter.RelayClosed) == closed {
 			continue
 		}
-		if now.Before(snapshot.NextTry) || (!snapshot.LastSwitch.IsZero() && now.Sub(snapshot.LastSwitch) < e.switchGap) {
+		if !e.due(m, closed, snapshot, now) {
 			continue
 		}
 		byBus[m.Bus] = append(byBus[m.Bus], job{m, closed, why})
@@ -294,11 +299,50 @@ func (e *enforcer) reconcile(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				e.command(ctx, sched, j.m, j.closed, j.why, now)
+				// A job waits for the ones before it on its bus: look again,
+				// since a top-up, an override or a protection flag may have
+				// changed what this relay should be.
+				at := e.now()
+				e.mu.Lock()
+				closed, why := e.desired(j.m.ID, at)
+				snapshot := *e.control(j.m.ID)
+				e.mu.Unlock()
+				if closed != j.closed || !e.due(j.m, closed, snapshot, at) {
+					continue
+				}
+				e.command(ctx, sched, j.m, closed, why, at)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// due reports whether a relay that is not as desired may be switched at
+// now: not while its retry backoff or the anti-chatter gap runs, and — for
+// a cut-off the account policy asked for — not in protected hours nor
+// while the account is protected, even when a command failed before them
+// or the relay was closed by hand during them. Restores are never held
+// back by the gap: a tenant who has paid waits least.
+func (e *enforcer) due(m config.Meter, closed bool, rc relayControl, now time.Time) bool {
+	if now.Before(rc.NextTry) {
+		return false
+	}
+	if !closed && !rc.LastSwitch.IsZero() && now.Sub(rc.LastSwitch) < e.switchGap {
+		return false
+	}
+	if !closed && (rc.Override == nil || !rc.Override.active(now)) {
+		if e.cfg.Protected().Contains(now) {
+			return false
+		}
+		e.mu.Lock()
+		tc := e.tenants[m.Tenant]
+		flagged := tc != nil && tc.Flag.Active(now)
+		e.mu.Unlock()
+		if flagged {
+			return false
+		}
+	}
+	return true
 }
 
 // command switches one relay and records the outcome.
@@ -309,10 +353,9 @@ func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	e.mu.Lock()
 	rc := e.control(m.ID)
 	next := *rc
-	next.LastSwitch = now
 	var events []store.Event
 	if err == nil {
-		e.live.setRelay(m.ID, out.State.String())
+		next.LastSwitch = now // a failed command switched nothing: only the backoff holds it
 		next.Failures, next.NextTry = 0, time.Time{}
 		kind := "relay_opened"
 		if closed {
@@ -333,6 +376,11 @@ func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 		*rc = next
 	}
 	e.mu.Unlock()
+	if err == nil {
+		// After e.mu is released: live takes lv.mu, and live's readers
+		// ask the enforcer (e.mu) for desired states.
+		e.live.setRelay(m.ID, out.State.String())
+	}
 	if serr != nil {
 		e.log.Error().Str("meter", m.ID).Err(serr).Msg("store relay control")
 		return

@@ -277,3 +277,34 @@ func TestEnforcement_StuckRelay(t *testing.T) {
 		t.Errorf("relay = %+v; want desired open, actual closed (it did not follow)", v.Relay)
 	}
 }
+
+// The status views and relay commands take the live picture's lock and the
+// enforcer's in opposite roles; a page polled while relays switch must not
+// deadlock them (it once did).
+func TestEnforcement_NoDeadlockWithPagePolling(t *testing.T) {
+	mall := newTestMall(t, 2)
+	base, stop := mall.start(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		end := time.Now().Add(3 * time.Second)
+		for i := 0; time.Now().Before(end); i++ {
+			state := []string{"off", "on", "auto"}[i%3]
+			call(t, "POST", base+"/api/v1/meters/M-a1/relay", "till-secret", `{"state":"`+state+`","reason":"deadlock test"}`, nil)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		var ms []web.MeterView
+		getJSON(t, base+"/api/v1/meters", &ms)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("relay overrides stuck while the page polled")
+	}
+	if took := stop(); took > 2*time.Second {
+		t.Errorf("shutdown took %v", took)
+	}
+}

@@ -95,7 +95,7 @@ func (l *ledgerService) withState(v web.AccountView) web.AccountView {
 		at := st.CutOffAt
 		v.PendingCutOff = &at
 	}
-	if flag.Active(time.Now()) {
+	if flag.Active(l.now()) {
 		v.Protected = flag.Reason
 	}
 	return v
@@ -158,6 +158,9 @@ func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest
 	})
 	if errors.Is(err, store.ErrRefConflict) {
 		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)
+	}
+	if errors.Is(err, store.ErrBadEntry) { // e.g. a balance beyond any real one
+		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
 	if err != nil {
 		return web.EntryView{}, false, err

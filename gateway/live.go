@@ -109,7 +109,20 @@ func (lv *live) pollStatus() map[string]poll.MeterStatus {
 func (lv *live) Meters() []web.MeterView { return lv.meters(lv.pollStatus()) }
 
 // meters builds the meter views from one snapshot of the polling state.
+// The desired relay states are asked for after lv.mu is released: the
+// enforcer takes its own lock and then lv.mu, so calling it under lv.mu
+// would deadlock.
 func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
+	out := lv.meterViews(ps)
+	if lv.desired != nil {
+		for i := range out {
+			out[i].Relay.Desired = lv.desired(out[i].ID)
+		}
+	}
+	return out
+}
+
+func (lv *live) meterViews(ps map[string]poll.MeterStatus) []web.MeterView {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	out := make([]web.MeterView, 0, len(lv.cfg.Meters))
@@ -128,9 +141,6 @@ func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 		}
 		if t, ok := lv.cfg.Tenant(m.Tenant); ok {
 			v.TenantName = t.Name
-		}
-		if lv.desired != nil {
-			v.Relay.Desired = lv.desired(m.ID)
 		}
 		if v.Stats.Errors == nil {
 			v.Stats.Errors = map[string]int64{}

@@ -193,6 +193,51 @@ type cycleWork struct {
 	wh      map[string]int64
 }
 
+// cycleMark is how far a cycle's work had got before one reading.
+type cycleMark struct {
+	meter                   string
+	energy, charges, events int
+	hadMeter                bool
+	meterState              meterBilling
+	tenants                 map[string]tenantMonth
+}
+
+func (w *cycleWork) mark(meterID string) cycleMark {
+	m := cycleMark{meter: meterID, energy: len(w.sc.Energy), charges: len(w.sc.Charges), events: len(w.sc.Events),
+		tenants: make(map[string]tenantMonth, len(w.tenants))}
+	if mb, ok := w.meters[meterID]; ok {
+		m.hadMeter, m.meterState = true, *mb
+		if mb.Open != nil {
+			o := *mb.Open
+			m.meterState.Open = &o
+		}
+	}
+	for id, tm := range w.tenants {
+		m.tenants[id] = *tm
+	}
+	return m
+}
+
+// rollback undoes what one reading added to the cycle.
+func (w *cycleWork) rollback(m cycleMark) {
+	w.sc.Energy, w.sc.Charges, w.sc.Events = w.sc.Energy[:m.energy], w.sc.Charges[:m.charges], w.sc.Events[:m.events]
+	if m.hadMeter {
+		st := m.meterState
+		w.meters[m.meter] = &st
+	} else {
+		delete(w.meters, m.meter)
+	}
+	for id := range w.tenants {
+		if old, ok := m.tenants[id]; ok {
+			*w.tenants[id] = old
+		} else {
+			delete(w.tenants, id)
+		}
+	}
+	delete(w.verdict, m.meter)
+	delete(w.wh, m.meter)
+}
+
 // Cycle implements poll.Sink.
 func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	p.mu.Lock()
@@ -205,12 +250,14 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			p.closeDue(w, res.Meter, c.End)
 			continue
 		}
+		mark := w.mark(res.Meter)
 		if err := p.bill(w, res.Reading); err != nil {
 			// Only a broken tariff or an overflow gets here: the reading is
-			// not billed, and the meter's state stays, so the next cycle
-			// bills the same energy when the problem is gone.
+			// not billed and leaves nothing in the cycle — no energy, no
+			// charge, no event, no state — so the next cycle bills the same
+			// energy, once, when the problem is gone.
 			p.log.Error().Str("bus", c.Bus).Str("meter", res.Meter).Err(err).Msg("reading not billed")
-			delete(w.meters, res.Meter)
+			w.rollback(mark)
 			continue
 		}
 		w.sc.Readings = append(w.sc.Readings, toStore(res.Reading))

@@ -206,9 +206,12 @@ func verifyChains(db *store.DB, entries map[uint64]store.Entry) ([]Violation, er
 			case e.FromWh > prev.ToWh:
 				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
 					"meter %s: charge starts at %d Wh, after the previous one ended at %d: energy skipped", meterID, e.FromWh, prev.ToWh)})
-			case e.FromWh < prev.ToWh && e.FromWh > prev.FromWh:
+			case e.FromWh < prev.ToWh && e.FromWh >= prev.FromWh:
 				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
 					"meter %s: charge %d→%d Wh overlaps the previous one, %d→%d: energy charged twice", meterID, e.FromWh, e.ToWh, prev.FromWh, prev.ToWh)})
+				// A charge starting below the previous one's start is a
+				// counter that restarted (a reset); it is the only overlap
+				// that is not a double charge.
 			}
 		}
 		if n := len(chain); n > 0 && mb.Counter.Known && !isExchange(chain[n-1]) && chain[n-1].ToWh != mb.Counter.Baseline.Wh {

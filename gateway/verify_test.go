@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"mallgrid/billing"
+	"mallgrid/billing/counter"
 	"mallgrid/store"
 )
 
@@ -95,4 +96,29 @@ func ledgerFixture(t *testing.T, path string) *store.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// The same counter span charged twice is found (it once passed as a reset).
+func TestVerify_FindsADoubleCharge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	charge := store.Entry{Account: "T-1", Kind: store.Charge, Amount: -10 * billing.Fen, Time: t0, Meter: "M-1", FromWh: 100, ToWh: 200, Wh: 100}
+	state := encodeState(&meterBilling{Counter: counter.State{Known: true, Baseline: counter.Sample{Wh: 200, At: t0}}})
+	for i := 0; i < 2; i++ {
+		if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{charge}, MeterState: map[string][]byte{"M-1": state}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := Verify(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) == 0 || !strings.Contains(v[0].String(), "charged twice") {
+		t.Errorf("violations = %v; want the span 100→200 Wh charged twice", v)
+	}
 }
