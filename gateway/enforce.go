@@ -51,8 +51,9 @@ type enforcer struct {
 	// tests shorten them.
 	switchGap, retryBase time.Duration
 
-	// accrued gives the charges not yet posted, by tenant (the pipeline's).
-	accrued func() map[string]billing.Money
+	// available gives every tenant's balance less its accrued charges, read
+	// together (the pipeline's); nil: no accounts are evaluated.
+	available func() (map[string]billing.Money, error)
 
 	mu      sync.Mutex
 	relays  map[string]*relayControl

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -8,7 +9,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"mallgrid/drivers/sim"
-
 	"mallgrid/gateway/web"
 )
 
@@ -306,5 +306,31 @@ func TestEnforcement_NoDeadlockWithPagePolling(t *testing.T) {
 	}
 	if took := stop(); took > 2*time.Second {
 		t.Errorf("shutdown took %v", took)
+	}
+}
+
+// A tenant moved off prepaid (no credit rating any more) gets its power
+// back: a stored cut-off is lifted, not kept by no one.
+func TestEnforcement_UnratedTenantReleased(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	raw, _ := json.Marshal(&relayControl{PolicyOpen: true})
+	if _, err := f.db.PutControl(map[string][]byte{controlMeterPrefix + "M-1": raw}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEnforcer(f.cfg, f.db, newLive(f.cfg, "t", f.path, time.Now), newHub(f.db), zerolog.Nop(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.available = f.pipe.Available
+	if closed, _ := e.desired("M-1", time.Now()); closed {
+		t.Fatal("the stored cut-off was not loaded")
+	}
+	e.evaluateAccounts(time.Now())
+	if closed, _ := e.desired("M-1", time.Now()); !closed {
+		t.Error("an unrated tenant's meter stays cut off")
+	}
+	evs, _ := f.db.LastEvents(5)
+	if len(evs) != 1 || evs[0].Kind != "cutoff_cancelled" {
+		t.Errorf("events = %+v; want one cutoff_cancelled", evs)
 	}
 }

@@ -66,7 +66,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("load enforcement state: %w", err)
 	}
 	lv.desired = enf.desiredName
-	enf.accrued = pipe.Accrued
+	enf.available = pipe.Available
 	pipe.afterCommit = enf.wake // a new balance may change an account's state
 	if opts.SwitchGap > 0 {
 		enf.switchGap, enf.retryBase = opts.SwitchGap, opts.SwitchGap

@@ -156,6 +156,29 @@ func cutPrefix(s, prefix string) (string, bool) {
 	return s, false
 }
 
+// Available returns every tenant's ledger balance less what its meters
+// have accrued but not yet posted, read together under the pipeline's lock:
+// a cycle that posts a charge moves it from accrued to the ledger in one
+// step, so no charge is counted twice or not at all.
+func (p *pipeline) Available() (map[string]billing.Money, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	accts, err := p.db.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]billing.Money, len(accts))
+	for _, a := range accts {
+		out[a.ID] = a.Balance
+	}
+	for _, mb := range p.meters {
+		if o := mb.Open; o != nil {
+			out[o.Account] -= o.Amount
+		}
+	}
+	return out, nil
+}
+
 // Accrued returns what each tenant's meters have been charged but not yet
 // posted (their open charges), by tenant: the balance an account will have
 // once its slots close is its ledger balance less this.

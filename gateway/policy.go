@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
-	"mallgrid/billing"
 	"mallgrid/billing/policy"
 	"mallgrid/store"
 )
@@ -46,18 +44,18 @@ func (e *enforcer) loadTenants(stored map[string][]byte) error {
 // state and the events) in one durable transaction each, and only then
 // lets the relays be driven.
 func (e *enforcer) evaluateAccounts(now time.Time) {
-	var accrued map[string]billing.Money
-	if e.accrued != nil {
-		accrued = e.accrued()
+	if e.available == nil {
+		return
+	}
+	available, err := e.available()
+	if err != nil {
+		e.log.Error().Err(err).Msg("read balances")
+		return
 	}
 	for _, t := range e.cfg.Tenants {
 		rating, ok := e.cfg.RatingOf(t.ID)
 		if !ok {
-			continue
-		}
-		acct, err := e.db.Account(t.ID)
-		if err != nil && !errors.Is(err, store.ErrNoAccount) {
-			e.log.Error().Str("tenant", t.ID).Err(err).Msg("read account")
+			e.releaseUnrated(t.ID)
 			continue
 		}
 		e.mu.Lock()
@@ -66,7 +64,7 @@ func (e *enforcer) evaluateAccounts(now time.Time) {
 			tc = &tenantControl{}
 			e.tenants[t.ID] = tc
 		}
-		in := policy.Input{Balance: acct.Balance - accrued[t.ID], Rating: rating, Protected: e.cfg.Protected(), Flag: tc.Flag, Now: now}
+		in := policy.Input{Balance: available[t.ID], Rating: rating, Protected: e.cfg.Protected(), Flag: tc.Flag, Now: now}
 		dec := policy.Evaluate(tc.Status, in)
 		changed := !sameStatus(dec.Next, tc.Status)
 		values := map[string][]byte{}
@@ -158,6 +156,31 @@ func (e *enforcer) SetProtection(id string, flag *policy.Protection, actor strin
 	e.hub.publish(evs)
 	e.wake()
 	return nil
+}
+
+// releaseUnrated clears a stored policy cut-off from the meters of a tenant
+// that no longer has a credit rating (moved to postpaid in the
+// configuration): no policy decides about it any more, so none may keep
+// its power off.
+func (e *enforcer) releaseUnrated(tenant string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range e.tenantMeters[tenant] {
+		rc := e.relays[id]
+		if rc == nil || !rc.PolicyOpen {
+			continue
+		}
+		next := *rc
+		next.PolicyOpen = false
+		evs, err := e.save(id, &next, store.Event{Time: e.now(), Kind: "cutoff_cancelled", Meter: id, Tenant: tenant,
+			Text: fmt.Sprintf("cut-off of %s lifted: tenant %s has no credit rating any more", id, tenant)})
+		if err != nil {
+			e.log.Error().Str("meter", id).Err(err).Msg("store relay control")
+			continue
+		}
+		*rc = next
+		e.hub.publish(evs)
+	}
 }
 
 // policyText is an account event as a sentence for the control room and
