@@ -103,10 +103,13 @@ func TestCrash_KilledGatewayBillsOnce(t *testing.T) {
 		cmd.Wait()
 		kills++
 	}
-	// A last clean run, long enough to take up every meter again.
+	// A last clean run, long enough to take up every meter again and to
+	// cross a minute's price change while running, so that charges are
+	// posted (not only accrued) whatever the kills above happened to hit.
 	cmd, out := start(t, "run", "-c", cfgPath)
 	_ = out
-	time.Sleep(3 * time.Second)
+	nextMinute := time.Now().Truncate(time.Minute).Add(time.Minute)
+	time.Sleep(max(time.Until(nextMinute)+4*time.Second, 3*time.Second))
 	stopWithin(t, cmd, syscall.SIGTERM, 2*time.Second)
 	stopWithin(t, simCmd, syscall.SIGINT, 2*time.Second)
 
