@@ -216,27 +216,29 @@ type cycleWork struct {
 	wh      map[string]int64
 }
 
-// cycleMark is how far a cycle's work had got before one reading.
+// cycleMark is how far a cycle's work had got before one reading. A
+// reading touches only its own meter and its meter's tenant, so only those
+// are kept.
 type cycleMark struct {
-	meter                   string
+	meter, tenant           string
 	energy, charges, events int
-	hadMeter                bool
-	meterState              meterBilling
-	tenants                 map[string]tenantMonth
+	meterState              *meterBilling // nil: the cycle had no state for the meter
+	tenantMonth             *tenantMonth  // nil: the cycle had no month for the tenant
 }
 
-func (w *cycleWork) mark(meterID string) cycleMark {
-	m := cycleMark{meter: meterID, energy: len(w.sc.Energy), charges: len(w.sc.Charges), events: len(w.sc.Events),
-		tenants: make(map[string]tenantMonth, len(w.tenants))}
+func (w *cycleWork) mark(meterID, tenant string) cycleMark {
+	m := cycleMark{meter: meterID, tenant: tenant, energy: len(w.sc.Energy), charges: len(w.sc.Charges), events: len(w.sc.Events)}
 	if mb, ok := w.meters[meterID]; ok {
-		m.hadMeter, m.meterState = true, *mb
+		st := *mb
 		if mb.Open != nil {
 			o := *mb.Open
-			m.meterState.Open = &o
+			st.Open = &o
 		}
+		m.meterState = &st
 	}
-	for id, tm := range w.tenants {
-		m.tenants[id] = *tm
+	if tm, ok := w.tenants[tenant]; ok {
+		cp := *tm
+		m.tenantMonth = &cp
 	}
 	return m
 }
@@ -244,18 +246,15 @@ func (w *cycleWork) mark(meterID string) cycleMark {
 // rollback undoes what one reading added to the cycle.
 func (w *cycleWork) rollback(m cycleMark) {
 	w.sc.Energy, w.sc.Charges, w.sc.Events = w.sc.Energy[:m.energy], w.sc.Charges[:m.charges], w.sc.Events[:m.events]
-	if m.hadMeter {
-		st := m.meterState
-		w.meters[m.meter] = &st
+	if m.meterState != nil {
+		w.meters[m.meter] = m.meterState
 	} else {
 		delete(w.meters, m.meter)
 	}
-	for id := range w.tenants {
-		if old, ok := m.tenants[id]; ok {
-			*w.tenants[id] = old
-		} else {
-			delete(w.tenants, id)
-		}
+	if m.tenantMonth != nil {
+		w.tenants[m.tenant] = m.tenantMonth
+	} else {
+		delete(w.tenants, m.tenant)
 	}
 	delete(w.verdict, m.meter)
 	delete(w.wh, m.meter)
@@ -273,7 +272,7 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			p.closeDue(w, res.Meter, c.End)
 			continue
 		}
-		mark := w.mark(res.Meter)
+		mark := w.mark(res.Meter, p.meterCfg[res.Meter].Tenant)
 		if err := p.bill(w, res.Reading); err != nil {
 			// Only a broken tariff or an overflow gets here: the reading is
 			// not billed and leaves nothing in the cycle — no energy, no

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mallgrid/drivers/meter"
+	"mallgrid/drivers/modbus"
 	"mallgrid/gateway/tech"
 )
 
@@ -53,6 +54,23 @@ func (p *portFlags) catalogue() (*meter.Catalogue, error) {
 	return cfg.Catalogue, nil
 }
 
+// open checks the address, looks the model up and opens the port: what
+// every command addressing one meter does first.
+func (p *portFlags) open(addr int, model string) (*modbus.Transport, *meter.Model, error) {
+	if err := tech.CheckAddress(addr); err != nil {
+		return nil, nil, err
+	}
+	m, err := p.model(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := tech.Open(p.Port)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, m, nil
+}
+
 func newMeterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "meter", Short: "Commission meters: read, scan a bus, switch a relay"}
 	cmd.AddCommand(newMeterReadCmd(), newMeterScanCmd(), newMeterRelayCmd())
@@ -71,14 +89,7 @@ func newMeterReadCmd() *cobra.Command {
 		Short: "Read every value of one meter, with units",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := tech.CheckAddress(addr); err != nil {
-				return err
-			}
-			m, err := pf.model(model)
-			if err != nil {
-				return err
-			}
-			t, err := tech.Open(pf.Port)
+			t, m, err := pf.open(addr, model)
 			if err != nil {
 				return err
 			}
@@ -113,14 +124,7 @@ func newMeterRelayCmd() *cobra.Command {
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		ValidArgs: []string{"on", "off"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := tech.CheckAddress(addr); err != nil {
-				return err
-			}
-			m, err := pf.model(model)
-			if err != nil {
-				return err
-			}
-			t, err := tech.Open(pf.Port)
+			t, m, err := pf.open(addr, model)
 			if err != nil {
 				return err
 			}
