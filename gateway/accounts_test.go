@@ -125,7 +125,7 @@ func TestAccountsAPI(t *testing.T) {
 		code                    int
 		reason                  string
 	}{
-		{"release with nothing held", "/M-a1/release", op, `{"reason":"checked on site"}`, 400, "no quarantined jump"},
+		{"release with nothing held", "/M-a1/release", op, `{"reason":"checked on site"}`, 409, "no quarantined jump"},
 		{"release without a reason", "/M-a1/release", op, `{}`, 400, "reason"},
 		{"release by a viewer", "/M-a1/release", "screen-secret", `{"reason":"x"}`, 403, "operator"},
 		{"release of an unknown meter", "/M-zz/release", op, `{"reason":"x"}`, 404, "M-zz"},

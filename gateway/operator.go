@@ -17,26 +17,41 @@ import (
 const exchangeNote = "exchange"
 
 // Release bills a meter's quarantined jump: an operator has checked that
-// the energy is real. The charge is posted at once, with who and why.
+// the energy is real. The charge is posted at once, with who and why. A
+// release sent again once nothing is held returns the first one's result
+// and bills nothing.
 func (p *pipeline) Release(meterID, actor, reason string, at time.Time) (web.OperatorResult, error) {
-	return p.operate(meterID, actor, "release: "+reason, at, func(st counter.State) (counter.Outcome, error) {
-		return counter.Release(st, at)
+	return p.operate(meterID, actor, "release: "+reason, at, func(mb *meterBilling) (counter.Outcome, *web.OperatorResult, error) {
+		out, err := counter.Release(mb.Counter, at, p.limits[meterID])
+		if errors.Is(err, counter.ErrNoQuarantine) && mb.Released != nil {
+			return out, mb.Released, nil
+		}
+		return out, nil, err
 	})
 }
 
 // Exchange applies an operator's meter-exchange record (the old meter's
 // final counter and the new one's start), so that the energy across the
 // exchange is billed once and the new counter is not taken for a reset.
+// The same record sent again returns the first one's result and bills
+// nothing.
 func (p *pipeline) Exchange(meterID string, oldFinalWh, newStartWh int64, actor, reason string, at time.Time) (web.OperatorResult, error) {
-	return p.operate(meterID, actor, exchangeNote+": "+reason, at, func(st counter.State) (counter.Outcome, error) {
-		return counter.Exchange(st, oldFinalWh, newStartWh, at)
+	return p.operate(meterID, actor, exchangeNote+": "+reason, at, func(mb *meterBilling) (counter.Outcome, *web.OperatorResult, error) {
+		out, err := counter.Exchange(mb.Counter, oldFinalWh, newStartWh, at, p.limits[meterID])
+		if errors.Is(err, counter.ErrRepeated) && mb.Exchanged != nil {
+			return out, mb.Exchanged, nil
+		}
+		return out, nil, err
 	})
 }
 
 // operate runs an operator's action on a meter's counter state and commits
-// its charge and the new state in one transaction, under the pipeline's
-// lock, so that no bus cycle interleaves with it.
-func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(counter.State) (counter.Outcome, error)) (web.OperatorResult, error) {
+// its charges, chain break and the new state in one transaction, under the
+// pipeline's lock, so that no bus cycle interleaves with it. act returns
+// the action's outcome, or the result of the same action applied before
+// (nothing is done again).
+func (p *pipeline) operate(meterID, actor, note string, at time.Time,
+	act func(*meterBilling) (counter.Outcome, *web.OperatorResult, error)) (web.OperatorResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.meterCfg[meterID]; !ok {
@@ -45,11 +60,17 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(c
 	w := &cycleWork{meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
 		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
 	mb := p.state(w, meterID)
-	out, err := act(mb.Counter)
-	if errors.Is(err, counter.ErrNoQuarantine) || errors.Is(err, counter.ErrNoBaseline) || errors.Is(err, counter.ErrExchange) {
-		return web.OperatorResult{}, fmt.Errorf("%w: %v", web.ErrInvalid, err)
-	}
-	if err != nil {
+	out, repeat, err := act(mb)
+	switch {
+	case repeat != nil:
+		res := *repeat
+		res.Repeated = true
+		return res, nil
+	case errors.Is(err, counter.ErrNoBaseline), errors.Is(err, counter.ErrNoQuarantine),
+		errors.Is(err, counter.ErrExchange), errors.Is(err, counter.ErrRelease), errors.Is(err, counter.ErrRepeated):
+		// The request is well formed; the meter's history contradicts it.
+		return web.OperatorResult{}, fmt.Errorf("%w: %v", web.ErrConflict, err)
+	case err != nil:
 		return web.OperatorResult{}, err
 	}
 	// Whatever the meter had accrued is posted first, so the action's own
@@ -57,22 +78,27 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(c
 	if mb.Open != nil {
 		p.post(w, meterID, mb)
 	}
-	start := spanStart(mb.Counter, out)
-	remainder := mb.Counter.Remainder
-	mb.Counter = out.Next
-	mb.Counter.Remainder = remainder
-	if out.Wh > 0 {
-		w.sc.Energy = append(w.sc.Energy, apportionSlots(meterID, out.From, out.To, out.Wh)...)
-		posted := len(w.sc.Charges)
-		if err := p.charge(w, meterID, mb, out, start); err != nil {
-			return web.OperatorResult{}, err
-		}
-		if mb.Open != nil {
-			p.post(w, meterID, mb)
-		}
-		for i := posted; i < len(w.sc.Charges); i++ {
-			w.sc.Charges[i].Actor, w.sc.Charges[i].Note = actor, note
-		}
+	posted := len(w.sc.Charges)
+	if err := p.apply(w, meterID, mb, out, actor, note); err != nil {
+		return web.OperatorResult{}, err
+	}
+	if mb.Open != nil {
+		p.post(w, meterID, mb)
+	}
+	for i := posted; i < len(w.sc.Charges); i++ {
+		w.sc.Charges[i].Actor, w.sc.Charges[i].Note = actor, note
+	}
+	res := web.OperatorResult{Meter: meterID, Verdict: string(out.Verdict), BilledKWh: meter.FormatKWh(out.Wh)}
+	if out.Event != nil {
+		res.Event = out.Event.String()
+		ev := p.counterEvent(meterID, out.Event)
+		ev.Text += " (" + actor + ": " + note + ")"
+		w.sc.Events = append(w.sc.Events, ev)
+	}
+	if out.Verdict == counter.Exchanged {
+		mb.Exchanged = &res
+	} else {
+		mb.Released = &res
 	}
 	w.sc.MeterState = map[string][]byte{meterID: encodeState(mb)}
 	for id, tm := range w.tenants {
@@ -82,11 +108,6 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(c
 		}
 		w.sc.MeterState[tenantKeyPrefix+id] = raw
 	}
-	if out.Event != nil {
-		ev := p.counterEvent(meterID, out.Event)
-		ev.Text += " (" + actor + ": " + note + ")"
-		w.sc.Events = append(w.sc.Events, ev)
-	}
 	events, err := p.db.CommitCycle(w.sc)
 	if err != nil {
 		return web.OperatorResult{}, err
@@ -95,10 +116,6 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time, act func(c
 	p.meters[meterID] = mb
 	for id, tm := range w.tenants {
 		p.tenants[id] = tm
-	}
-	res := web.OperatorResult{Meter: meterID, Verdict: string(out.Verdict), BilledKWh: meter.FormatKWh(out.Wh)}
-	if out.Event != nil {
-		res.Event = out.Event.String()
 	}
 	return res, nil
 }

@@ -28,10 +28,87 @@ func TestOperator_ReleaseBillsTheHeldJump(t *testing.T) {
 	f.feed(t0.Add(3*time.Minute), 900_100) // the counter goes on from the released level
 	f.feed(t0.Add(20*time.Minute), 900_100)
 	f.verify()
-	if _, err := f.pipe.Release("M-1", "token:till", "again", t0.Add(30*time.Minute)); !errors.Is(err, web.ErrInvalid) {
-		t.Errorf("Release with nothing held: err = %v; want ErrInvalid", err)
+	// The same release again (a retry after a lost answer): the first
+	// result, nothing billed.
+	again, err := f.pipe.Release("M-1", "token:till", "again", t0.Add(30*time.Minute))
+	if err != nil || !again.Repeated || again.BilledKWh != "800.000" {
+		t.Errorf("Release again = %+v, %v; want the first result (800.000 kWh), marked repeated", again, err)
+	}
+	if n := len(f.charges()); n != 2 {
+		t.Errorf("%d charges after the repeated release; want 2", n)
+	}
+	f.verify()
+}
+
+// A meter that was never released from anything has nothing to release.
+func TestOperator_ReleaseNothingHeld(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	f.feed(t0, 100_000)
+	if _, err := f.pipe.Release("M-1", "token:till", "x", t0.Add(time.Minute)); !errors.Is(err, web.ErrConflict) {
+		t.Errorf("Release with nothing held: err = %v; want ErrConflict", err)
 	}
 }
+
+// The repro: a meter at 5,000 kWh goes offline, a new one at 0
+// answers, and the same exchange is sent twice. The second returns the
+// first's result and bills nothing; an exchange that does not fit the
+// readings is a conflict; verify agrees with the ledger throughout.
+func TestOperator_ExchangeSentTwice(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	f.feed(t0, 5_000_000)
+	f.feed(t0.Add(10*time.Minute), 100) // the new meter answers: lower, pending
+	f.feed(t0.Add(11*time.Minute), 200)
+	first, err := f.pipe.Exchange("M-1", 5_000_000, 0, "token:till", "meter replaced", t0.Add(5*time.Minute))
+	if err != nil || first.BilledKWh != "0.200" || first.Repeated {
+		t.Fatalf("Exchange = %+v, %v; want 0.200 kWh billed (the new meter's first)", first, err)
+	}
+	f.feed(t0.Add(12*time.Minute), 350)
+	second, err := f.pipe.Exchange("M-1", 5_000_000, 0, "token:till", "meter replaced", t0.Add(13*time.Minute))
+	if err != nil || !second.Repeated || second.BilledKWh != first.BilledKWh {
+		t.Fatalf("the same exchange again = %+v, %v; want the first result, marked repeated", second, err)
+	}
+	if _, err := f.pipe.Exchange("M-1", 5_000_500, 0, "token:till", "typo", t0.Add(13*time.Minute)); !errors.Is(err, web.ErrConflict) {
+		t.Errorf("an exchange that does not fit: err = %v; want ErrConflict", err)
+	}
+	f.feed(t0.Add(20*time.Minute), 400)
+	var wh int64
+	for _, c := range f.charges() {
+		if c.Wh < 0 {
+			t.Errorf("charge %+v: negative energy", c)
+		}
+		wh += c.Wh
+	}
+	if wh != 400 {
+		t.Errorf("charged %d Wh; want 400 (the new meter's energy; the old one was billed to its final reading before)", wh)
+	}
+	f.verify()
+}
+
+// A reset that lands in the slot of a pending charge closes that charge at
+// the old counter's last reading and opens a new one on the new counter: no
+// charge with negative energy, and verify accepts the reset.
+func TestOperator_ResetInAnOpenSlot(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	f.feed(t0, 4_999_000)
+	f.feed(t0.Add(time.Minute), 4_999_744) // open charge 4999.000 → 4999.744
+	f.feed(t0.Add(2*time.Minute), 100)     // reset evidence, same slot
+	f.feed(t0.Add(3*time.Minute), 200)
+	f.feed(t0.Add(4*time.Minute), 350) // the third: reset accepted, 250 Wh billed
+	f.verify()
+	f.feed(t0.Add(20*time.Minute), 350) // the slot closes; nothing new
+	for _, c := range f.charges() {
+		if c.Wh < 0 || c.ToWh < c.FromWh {
+			t.Errorf("charge %d→%d Wh (%d Wh): negative", c.FromWh, c.ToWh, c.Wh)
+		}
+	}
+	f.verify()
+	f.restart()
+	f.verify()
+}
+
 
 func TestOperator_ExchangeBillsAcrossTheNewMeter(t *testing.T) {
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")

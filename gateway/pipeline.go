@@ -17,6 +17,7 @@ import (
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/poll"
+	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
@@ -59,6 +60,11 @@ type meterBilling struct {
 	// Bypass is set while the meter's relay reads open but its counter
 	// still rises: someone may have bridged the relay.
 	Bypass bool `json:"bypass,omitempty"`
+	// Exchanged and Released are the results of the last exchange record
+	// and release applied, returned again when the same request is sent
+	// again (a retry after a lost answer) instead of billing twice.
+	Exchanged *web.OperatorResult `json:"exchanged,omitempty"`
+	Released  *web.OperatorResult `json:"released,omitempty"`
 }
 
 // bypassMinWh is how much a counter must rise behind an open relay to be
@@ -69,6 +75,7 @@ const bypassMinWh = 20
 // one price.
 type openCharge struct {
 	Account string        `json:"account"`
+	Chain   int           `json:"chain"` // the counter chain FromWh and ToWh are on
 	Slot    time.Time     `json:"slot"`
 	Window  string        `json:"window"`
 	Price   billing.Price `json:"price"`
@@ -220,14 +227,15 @@ type cycleWork struct {
 // reading touches only its own meter and its meter's tenant, so only those
 // are kept.
 type cycleMark struct {
-	meter, tenant           string
-	energy, charges, events int
+	meter, tenant                   string
+	energy, charges, events, breaks int
 	meterState              *meterBilling // nil: the cycle had no state for the meter
 	tenantMonth             *tenantMonth  // nil: the cycle had no month for the tenant
 }
 
 func (w *cycleWork) mark(meterID, tenant string) cycleMark {
-	m := cycleMark{meter: meterID, tenant: tenant, energy: len(w.sc.Energy), charges: len(w.sc.Charges), events: len(w.sc.Events)}
+	m := cycleMark{meter: meterID, tenant: tenant, energy: len(w.sc.Energy), charges: len(w.sc.Charges), events: len(w.sc.Events),
+		breaks: len(w.sc.Breaks)}
 	if mb, ok := w.meters[meterID]; ok {
 		st := *mb
 		if mb.Open != nil {
@@ -246,6 +254,7 @@ func (w *cycleWork) mark(meterID, tenant string) cycleMark {
 // rollback undoes what one reading added to the cycle.
 func (w *cycleWork) rollback(m cycleMark) {
 	w.sc.Energy, w.sc.Charges, w.sc.Events = w.sc.Energy[:m.energy], w.sc.Charges[:m.charges], w.sc.Events[:m.events]
+	w.sc.Breaks = w.sc.Breaks[:m.breaks]
 	if m.meterState != nil {
 		w.meters[m.meter] = m.meterState
 	} else {
@@ -365,15 +374,8 @@ func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
 	if out.Event != nil {
 		w.sc.Events = append(w.sc.Events, p.counterEvent(rd.Meter, out.Event))
 	}
-	start := spanStart(mb.Counter, out)
-	remainder := mb.Counter.Remainder
-	mb.Counter = out.Next
-	mb.Counter.Remainder = remainder
-	if out.Wh > 0 {
-		w.sc.Energy = append(w.sc.Energy, apportionSlots(rd.Meter, out.From, out.To, out.Wh)...)
-		if err := p.charge(w, rd.Meter, mb, out, start); err != nil {
-			return err
-		}
+	if err := p.apply(w, rd.Meter, mb, out, "gateway", ""); err != nil {
+		return err
 	}
 	p.checkBypass(w, rd, mb, out)
 	p.closeDue(w, rd.Meter, rd.Time)
@@ -396,20 +398,32 @@ func (p *pipeline) checkBypass(w *cycleWork, rd meter.Reading, mb *meterBilling,
 	}
 }
 
-// spanStart is the counter at which an outcome's billed energy starts: the
-// baseline it was measured from, or, for a reset, the new counter's first
-// reading of the run.
-func spanStart(before counter.State, out counter.Outcome) int64 {
-	if out.Verdict == counter.Reset {
-		return out.Next.Baseline.Wh - out.Wh
+// apply moves a meter's state on by an outcome: its counter state (the
+// remainder stays the meter's own), the chain break it records, and the
+// energy and charges of each of its spans. actor and note go with the
+// break (who recorded an exchange, and why).
+func (p *pipeline) apply(w *cycleWork, meterID string, mb *meterBilling, out counter.Outcome, actor, note string) error {
+	remainder := mb.Counter.Remainder
+	mb.Counter = out.Next
+	mb.Counter.Remainder = remainder
+	if b := out.Break; b != nil {
+		w.sc.Breaks = append(w.sc.Breaks, store.Break{Meter: meterID, Chain: b.Chain, Kind: string(b.Kind), At: b.At,
+			OldEndWh: b.OldEndWh, NewStartWh: b.NewStartWh, Amends: b.Amends, Actor: actor, Note: note})
 	}
-	return before.Baseline.Wh
+	for _, sp := range out.Spans {
+		w.sc.Energy = append(w.sc.Energy, apportionSlots(meterID, sp.From, sp.To, sp.Wh())...)
+		if err := p.charge(w, meterID, mb, sp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// charge prices an accepted span with the tenant's tariff and adds it to
-// the meter's open charge, posting the open charge whenever the slot or the
-// price changes.
-func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out counter.Outcome, start int64) error {
+// charge prices a span of accepted energy with the tenant's tariff and adds
+// it to the meter's open charge, posting the open charge whenever the slot,
+// the price or the counter chain changes: a charge never spans two
+// counters.
+func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp counter.Span) error {
 	m, ok := p.meterCfg[meterID]
 	if !ok || m.Role != config.TenantMeter {
 		return nil // public and main meters are shared out, not charged
@@ -419,19 +433,19 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 		return nil // no tariffs configured: energy recorded, nothing charged
 	}
 	loc := p.cfg.Location
-	from, to := out.From.In(loc), out.To.In(loc)
+	from, to := sp.From.In(loc), sp.To.In(loc)
 	tm := p.month(w, m.Tenant)
 	if !tm.is(from) {
 		tm.Month, tm.Wh = from.Format(monthLayout), 0
 	}
-	parts, ok := rateParts(m, tf, out, from, to)
+	parts, ok := rateParts(m, tf, sp, from, to)
 	if !ok {
 		var err error
-		if parts, err = tf.Split(from, to, out.Wh, tm.Wh); err != nil {
+		if parts, err = tf.Split(from, to, sp.Wh(), tm.Wh); err != nil {
 			return fmt.Errorf("tariff %s: %w", tf.Name(), err)
 		}
 	}
-	cursor := start
+	cursor := sp.FromWh
 	rem := mb.Counter.Remainder
 	for _, part := range parts {
 		if !tm.is(part.From) {
@@ -444,11 +458,12 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, out co
 		}
 		rem = r
 		slot := part.From.Truncate(chargeSlot)
-		if o := mb.Open; o != nil && (!o.Slot.Equal(slot) || o.Price != part.Price || o.Window != part.Window || o.Account != m.Tenant) {
+		if o := mb.Open; o != nil && (!o.Slot.Equal(slot) || o.Price != part.Price || o.Window != part.Window || o.Account != m.Tenant ||
+			o.Chain != sp.Chain || o.ToWh != cursor) {
 			p.post(w, meterID, mb)
 		}
 		if mb.Open == nil {
-			mb.Open = &openCharge{Account: m.Tenant, Slot: slot, Window: part.Window, Price: part.Price,
+			mb.Open = &openCharge{Account: m.Tenant, Chain: sp.Chain, Slot: slot, Window: part.Window, Price: part.Price,
 				FromWh: cursor, ToWh: cursor, From: part.From, To: part.From}
 		}
 		o := mb.Open
@@ -467,11 +482,11 @@ var rateNames = [4]string{"sharp", "peak", "flat", "valley"}
 // that rate. It is false (time apportioning is used) when the meter is not
 // so configured, the span has no rate rises to go by, or the tariff does
 // not price by those rates.
-func rateParts(m config.Meter, tf tariff.Tariff, out counter.Outcome, from, to time.Time) ([]tariff.Part, bool) {
+func rateParts(m config.Meter, tf tariff.Tariff, sp counter.Span, from, to time.Time) ([]tariff.Part, bool) {
 	if m.Apportion != config.ApportionRates {
 		return nil, false
 	}
-	shares, ok := out.RateParts()
+	shares, ok := sp.RateParts()
 	if !ok {
 		return nil, false
 	}
@@ -517,7 +532,7 @@ func (p *pipeline) post(w *cycleWork, meterID string, mb *meterBilling) {
 	from, to := o.From, o.To
 	w.sc.Charges = append(w.sc.Charges, store.Entry{
 		Time: to, Account: o.Account, Kind: store.Charge, Amount: -o.Amount,
-		Meter: meterID, FromWh: o.FromWh, ToWh: o.ToWh, Wh: o.ToWh - o.FromWh,
+		Meter: meterID, Chain: o.Chain, FromWh: o.FromWh, ToWh: o.ToWh, Wh: o.ToWh - o.FromWh,
 		From: &from, To: &to, Window: o.Window, UnitPrice: o.Price, Actor: "gateway",
 	})
 	mb.Open = nil

@@ -7,13 +7,14 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/web"
 )
 
 // A meter's billing state is rewritten at every reading, in the bus
 // cycle's transaction; encoding it as JSON was a seventh of a cycle's
 // commit. This is a compact binary form: a format byte, then the fields in
 // a fixed order, integers as varints, times as Unix nanoseconds.
-const stateFormat = 2 // 2 added Bypass
+const stateFormat = 3 // 2 added Bypass; 3 counter chains, the last exchange, operators' results
 
 var errStateFormat = errors.New("meter state: unknown format or damaged")
 
@@ -50,13 +51,44 @@ func encodeState(mb *meterBilling) []byte {
 		b = appendTime(b, o.To)
 		b = binary.AppendVarint(b, int64(o.Amount))
 	}
-	return appendBool(b, mb.Bypass)
+	b = appendBool(b, mb.Bypass)
+	// Format 3.
+	b = binary.AppendVarint(b, int64(st.Chain))
+	b = appendBool(b, st.Exchange != nil)
+	if x := st.Exchange; x != nil {
+		b = appendTime(b, x.At)
+		b = binary.AppendVarint(b, x.OldFinalWh)
+		b = binary.AppendVarint(b, x.NewStartWh)
+	}
+	if o := mb.Open; o != nil {
+		b = binary.AppendVarint(b, int64(o.Chain))
+	}
+	b = appendResult(b, mb.Exchanged)
+	return appendResult(b, mb.Released)
+}
+
+func appendResult(b []byte, r *web.OperatorResult) []byte {
+	b = appendBool(b, r != nil)
+	if r != nil {
+		b = appendString(b, r.Meter)
+		b = appendString(b, r.Verdict)
+		b = appendString(b, r.BilledKWh)
+		b = appendString(b, r.Event)
+	}
+	return b
+}
+
+func (d *stateReader) result() *web.OperatorResult {
+	if !d.bool() {
+		return nil
+	}
+	return &web.OperatorResult{Meter: d.string(), Verdict: d.string(), BilledKWh: d.string(), Event: d.string()}
 }
 
 func decodeState(raw []byte) (*meterBilling, error) {
 	d := &stateReader{b: raw}
 	format := d.byte()
-	if format != 1 && format != stateFormat {
+	if format < 1 || format > stateFormat {
 		return nil, errStateFormat
 	}
 	mb := &meterBilling{}
@@ -82,6 +114,16 @@ func decodeState(raw []byte) (*meterBilling, error) {
 	}
 	if format >= 2 {
 		mb.Bypass = d.bool()
+	}
+	if format >= 3 {
+		st.Chain = int(d.varint())
+		if d.bool() {
+			st.Exchange = &counter.ExchangeMark{At: d.time(), OldFinalWh: d.varint(), NewStartWh: d.varint()}
+		}
+		if mb.Open != nil {
+			mb.Open.Chain = int(d.varint())
+		}
+		mb.Exchanged, mb.Released = d.result(), d.result()
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errStateFormat

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/web"
 )
 
 func TestStateCodec_RoundTrip(t *testing.T) {
@@ -25,6 +26,13 @@ func TestStateCodec_RoundTrip(t *testing.T) {
 				Quarantine: &counter.Quarantine{Held: s(9e9, false), Since: t0}, AutoReset: &counter.AutoReset{Old: s(1, false), First: s(2, true)}, Remainder: 9_999_999},
 			Open:   &openCharge{Account: "T-1", Slot: t0, Window: "peak", Price: 1_200_000, FromWh: 100, ToWh: 250, From: t0, To: t0.Add(time.Minute), Amount: 180_000},
 			Bypass: true,
+		},
+		{
+			Counter: counter.State{Known: true, Baseline: s(7, false), Chain: 3,
+				Exchange: &counter.ExchangeMark{At: t0, OldFinalWh: 5_000_000, NewStartWh: 7}},
+			Open:      &openCharge{Account: "T-2", Chain: 3, Slot: t0, FromWh: 7, ToWh: 9, From: t0, To: t0.Add(time.Minute), Amount: 1},
+			Exchanged: &web.OperatorResult{Meter: "M-1", Verdict: "exchanged", BilledKWh: "0.400", Event: "meter exchange applied"},
+			Released:  &web.OperatorResult{Meter: "M-1", Verdict: "released", BilledKWh: "40.000"},
 		},
 	} {
 		got, err := decodeState(encodeState(mb))

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
-	"strings"
+	"time"
 
 	"mallgrid/billing"
+	"mallgrid/billing/counter"
 	"mallgrid/store"
 )
 
@@ -51,175 +53,432 @@ func (v Violation) String() string {
 	return fmt.Sprintf("account %s: %s", v.Account, v.Problem)
 }
 
-// Verify recomputes every account's balance from its entries, in one
-// snapshot of the ledger, and checks each entry against the rules: the
-// balance after each entry is the one before plus its amount; top-ups are
-// credits with a payment reference used once; charges and allocations are
-// debits; a charge's energy is its counter span; every reversal undoes an
-// entry of its account, once; each account's stored balance and count are
-// what its entries add up to. It returns every violation found; an error
-// only when the database cannot be read.
+// Verify checks the ledger in the database against every rule verify
+// knows (verifyRules) and returns every violation found; an error only when
+// the database cannot be read.
+//
+// The rules: the balance after each entry is the one before plus its
+// amount; each account's stored balance and count are what its entries add
+// up to; top-ups are credits with a payment reference used once; charges
+// and allocations are debits; a charge's energy is its counter span, never
+// negative; every reversal undoes an entry of its account, once;
+// adjustments say who and why. Each meter's charges (and its open charge,
+// not yet posted) follow its counter chains — the counter from its first
+// reading to the first reset or exchange, from there to the next, and so
+// on, as the gateway recorded them (store.Break) — covering each chain
+// exactly from its start to its end, the last chain ending at the meter's
+// baseline: energy skipped, charged twice or charged across a reset breaks
+// this. An exchange record applied twice is found, and a meter's charges
+// must come to the price of their energy, to the nano-yuan, with what the
+// meter carries below a fen.
 func Verify(db *store.DB) ([]Violation, error) {
+	return verifyWith(db, verifyRules)
+}
+
+// ledgerView is what verify reads from the database, once.
+type ledgerView struct {
+	entries  []store.Entry // id order
+	accounts []store.Account
+	states   map[string]*meterBilling // meter id → stored state
+	breaks   map[string][]store.Break // meter id → its breaks, in the order stored
+}
+
+// verifyRule is one check of the ledger; report is called for every
+// violation it finds. Each rule is needed: a test removes each in turn and
+// shows a damaged ledger it alone finds (TestVerify_EveryRuleIsNeeded).
+type verifyRule struct {
+	name  string
+	check func(v *ledgerView, report func(Violation))
+}
+
+var verifyRules = []verifyRule{
+	{"entry_order", checkEntryOrder},
+	{"balance_after", checkBalanceAfter},
+	{"account_totals", checkAccountTotals},
+	{"topup", checkTopUps},
+	{"debit", checkDebits},
+	{"charge_energy", checkChargeEnergy},
+	{"negative_span", checkNegativeSpans},
+	{"reversal", checkReversals},
+	{"adjustment", checkAdjustments},
+	{"kind", checkKinds},
+	{"meter_state", checkMeterStates},
+	{"chain_breaks", checkChainBreaks},
+	{"chain_cover", checkChainCover},
+	{"double_exchange", checkDoubleExchange},
+	{"charge_price", checkChargePrice},
+}
+
+func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
+	v := &ledgerView{states: make(map[string]*meterBilling), breaks: make(map[string][]store.Break)}
+	if err := db.EachEntry(func(e store.Entry) error {
+		v.entries = append(v.entries, e)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var err error
+	if v.accounts, err = db.Accounts(); err != nil {
+		return nil, err
+	}
+	states, err := db.MeterStates()
+	if err != nil {
+		return nil, err
+	}
+	var out []Violation
+	report := func(x Violation) { out = append(out, x) }
+	for key, raw := range states {
+		if _, tenant := cutPrefix(key, tenantKeyPrefix); tenant {
+			continue
+		}
+		mb, err := decodeState(raw)
+		if err != nil {
+			mb = nil // checkMeterStates reports it
+		}
+		v.states[key] = mb
+	}
+	breaks, err := db.Breaks()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range breaks {
+		v.breaks[b.Meter] = append(v.breaks[b.Meter], b)
+	}
+	for _, r := range rules {
+		r.check(v, report)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Account != out[j].Account {
+			return out[i].Account < out[j].Account
+		}
+		return out[i].Entry < out[j].Entry
+	})
+	return out, nil
+}
+
+func entryViolation(e store.Entry, format string, args ...any) Violation {
+	return Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(format, args...)}
+}
+
+func checkEntryOrder(v *ledgerView, report func(Violation)) {
+	last := make(map[string]uint64)
+	for _, e := range v.entries {
+		if prev := last[e.Account]; e.ID <= prev {
+			report(entryViolation(e, "id not after the account's previous entry %d", prev))
+		}
+		last[e.Account] = e.ID
+	}
+}
+
+func checkBalanceAfter(v *ledgerView, report func(Violation)) {
+	balance := make(map[string]billing.Money)
+	for _, e := range v.entries {
+		if want := balance[e.Account] + e.Amount; e.Balance != want {
+			report(entryViolation(e, "balance after is %s; the entries before it and its amount make %s", e.Balance, want))
+		}
+		balance[e.Account] += e.Amount
+	}
+}
+
+func checkAccountTotals(v *ledgerView, report func(Violation)) {
 	type running struct {
 		balance billing.Money
 		count   int64
 		last    uint64
 	}
-	var out []Violation
 	accts := make(map[string]*running)
-	byID := make(map[uint64]store.Entry)
-	refs := make(map[string]uint64)
-	reversed := make(map[uint64]uint64)
-	bad := func(e store.Entry, format string, args ...any) {
-		out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(format, args...)})
-	}
-	err := db.EachEntry(func(e store.Entry) error {
+	for _, e := range v.entries {
 		r := accts[e.Account]
 		if r == nil {
 			r = &running{}
 			accts[e.Account] = r
 		}
-		if e.ID <= r.last {
-			bad(e, "id not after the account's previous entry %d", r.last)
-		}
-		if want := r.balance + e.Amount; e.Balance != want {
-			bad(e, "balance after is %s; the entries before it and its amount make %s", e.Balance, want)
-		}
 		r.balance += e.Amount
 		r.count++
-		r.last = e.ID
-		switch e.Kind {
-		case store.TopUp:
-			if e.Amount <= 0 {
-				bad(e, "top-up of %s is not a credit", e.Amount)
-			}
-			if e.Ref == "" {
-				bad(e, "top-up without a payment reference")
-			} else if prev, dup := refs[e.Ref]; dup {
-				bad(e, "payment reference %s already credited by entry %d", e.Ref, prev)
-			} else {
-				refs[e.Ref] = e.ID
-			}
-		case store.Charge, store.Allocation:
-			if e.Amount > 0 {
-				bad(e, "%s of %s is a credit", e.Kind, e.Amount)
-			}
-			if e.Kind == store.Charge && e.ToWh-e.FromWh != e.Wh {
-				bad(e, "charges %d Wh for counter %d → %d", e.Wh, e.FromWh, e.ToWh)
-			}
-		case store.Reversal:
-			orig, ok := byID[e.Reverses]
-			switch {
-			case !ok:
-				bad(e, "reverses entry %d, which is not before it", e.Reverses)
-			case orig.Account != e.Account:
-				bad(e, "reverses entry %d of account %s", e.Reverses, orig.Account)
-			case e.Amount != -orig.Amount:
-				bad(e, "reverses %s with %s", orig.Amount, e.Amount)
-			}
-			if prev, twice := reversed[e.Reverses]; twice {
-				bad(e, "entry %d already reversed by %d", e.Reverses, prev)
-			}
-			reversed[e.Reverses] = e.ID
-		case store.Adjustment:
-			if e.Note == "" || e.Actor == "" {
-				bad(e, "adjustment without who and why")
-			}
-		default:
-			bad(e, "unknown kind %q", e.Kind)
-		}
-		byID[e.ID] = e
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	chains, err := verifyChains(db, byID)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, chains...)
-	accounts, err := db.Accounts()
-	if err != nil {
-		return nil, err
+		r.last = max(r.last, e.ID)
 	}
 	seen := make(map[string]bool)
-	for _, a := range accounts {
+	for _, a := range v.accounts {
 		seen[a.ID] = true
 		r := accts[a.ID]
 		if r == nil {
-			out = append(out, Violation{Account: a.ID, Problem: "account has no entries"})
+			report(Violation{Account: a.ID, Problem: "account has no entries"})
 			continue
 		}
 		if a.Balance != r.balance || a.Entries != r.count || a.LastEntry != r.last {
-			out = append(out, Violation{Account: a.ID, Problem: fmt.Sprintf(
+			report(Violation{Account: a.ID, Problem: fmt.Sprintf(
 				"stored balance %s over %d entries (last %d); the entries make %s over %d (last %d)",
 				a.Balance, a.Entries, a.LastEntry, r.balance, r.count, r.last)})
 		}
 	}
 	for id := range accts {
 		if !seen[id] {
-			out = append(out, Violation{Account: id, Problem: "entries without an account record"})
+			report(Violation{Account: id, Problem: "entries without an account record"})
 		}
 	}
-	return out, nil
 }
 
-// verifyChains checks every meter's charges against its counter: in id
-// order a meter's charges (and then its open charge, not yet posted) must
-// follow each other on the counter without a gap or an overlap — a
-// charge may start below the one before only after a counter reset — and
-// the chain must end at the meter's baseline, the last counter accepted.
-// A reading billed twice, or energy skipped, breaks the chain.
-func verifyChains(db *store.DB, entries map[uint64]store.Entry) ([]Violation, error) {
-	states, err := db.MeterStates()
-	if err != nil {
-		return nil, err
-	}
-	byMeter := make(map[string][]store.Entry)
-	for _, e := range entries {
-		if e.Kind == store.Charge && e.Meter != "" {
-			byMeter[e.Meter] = append(byMeter[e.Meter], e)
-		}
-	}
-	var out []Violation
-	for meterID, raw := range states {
-		if _, tenant := cutPrefix(meterID, tenantKeyPrefix); tenant {
+func checkTopUps(v *ledgerView, report func(Violation)) {
+	refs := make(map[string]uint64)
+	for _, e := range v.entries {
+		if e.Kind != store.TopUp {
 			continue
 		}
-		mb, err := decodeState(raw)
-		if err != nil {
-			out = append(out, Violation{Account: "meter " + meterID, Problem: err.Error()})
-			continue
+		if e.Amount <= 0 {
+			report(entryViolation(e, "top-up of %s is not a credit", e.Amount))
 		}
-		chain := byMeter[meterID]
-		sort.Slice(chain, func(i, j int) bool { return chain[i].ID < chain[j].ID })
-		if mb.Open != nil {
-			chain = append(chain, store.Entry{Account: mb.Open.Account, Meter: meterID, FromWh: mb.Open.FromWh, ToWh: mb.Open.ToWh})
+		if e.Ref == "" {
+			report(entryViolation(e, "top-up without a payment reference"))
+		} else if prev, dup := refs[e.Ref]; dup {
+			report(entryViolation(e, "payment reference %s already credited by entry %d", e.Ref, prev))
+		} else {
+			refs[e.Ref] = e.ID
 		}
-		for i := 1; i < len(chain); i++ {
-			prev, e := chain[i-1], chain[i]
-			if isExchange(prev) || isExchange(e) {
-				continue // an exchange record joins two counters: the chain restarts
-			}
+	}
+}
+
+func checkDebits(v *ledgerView, report func(Violation)) {
+	for _, e := range v.entries {
+		if (e.Kind == store.Charge || e.Kind == store.Allocation) && e.Amount > 0 {
+			report(entryViolation(e, "%s of %s is a credit", e.Kind, e.Amount))
+		}
+	}
+}
+
+func checkChargeEnergy(v *ledgerView, report func(Violation)) {
+	for _, e := range v.entries {
+		if e.Kind == store.Charge && e.ToWh-e.FromWh != e.Wh {
+			report(entryViolation(e, "charges %d Wh for counter %d → %d", e.Wh, e.FromWh, e.ToWh))
+		}
+	}
+}
+
+// checkNegativeSpans: a counter that went down is a reset or an exchange,
+// which starts a new chain; it is never billed as negative energy.
+func checkNegativeSpans(v *ledgerView, report func(Violation)) {
+	for _, e := range v.entries {
+		if e.Kind == store.Charge && (e.ToWh < e.FromWh || e.Wh < 0) {
+			report(entryViolation(e, "negative energy: counter %d → %d Wh (%d Wh) on meter %s", e.FromWh, e.ToWh, e.Wh, e.Meter))
+		}
+	}
+}
+
+func checkReversals(v *ledgerView, report func(Violation)) {
+	byID := make(map[uint64]store.Entry)
+	reversed := make(map[uint64]uint64)
+	for _, e := range v.entries {
+		if e.Kind == store.Reversal {
+			orig, ok := byID[e.Reverses]
 			switch {
-			case e.FromWh > prev.ToWh:
-				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
-					"meter %s: charge starts at %d Wh, after the previous one ended at %d: energy skipped", meterID, e.FromWh, prev.ToWh)})
-			case e.FromWh < prev.ToWh && e.FromWh >= prev.FromWh:
-				out = append(out, Violation{Account: e.Account, Entry: e.ID, Problem: fmt.Sprintf(
-					"meter %s: charge %d→%d Wh overlaps the previous one, %d→%d: energy charged twice", meterID, e.FromWh, e.ToWh, prev.FromWh, prev.ToWh)})
-				// A charge starting below the previous one's start is a
-				// counter that restarted (a reset); it is the only overlap
-				// that is not a double charge.
+			case !ok:
+				report(entryViolation(e, "reverses entry %d, which is not before it", e.Reverses))
+			case orig.Account != e.Account:
+				report(entryViolation(e, "reverses entry %d of account %s", e.Reverses, orig.Account))
+			case e.Amount != -orig.Amount:
+				report(entryViolation(e, "reverses %s with %s", orig.Amount, e.Amount))
 			}
+			if prev, twice := reversed[e.Reverses]; twice {
+				report(entryViolation(e, "entry %d already reversed by %d", e.Reverses, prev))
+			}
+			reversed[e.Reverses] = e.ID
 		}
-		if n := len(chain); n > 0 && mb.Counter.Known && !isExchange(chain[n-1]) && chain[n-1].ToWh != mb.Counter.Baseline.Wh {
-			out = append(out, Violation{Account: chain[n-1].Account, Problem: fmt.Sprintf(
-				"meter %s: charges end at %d Wh, its baseline is %d Wh", meterID, chain[n-1].ToWh, mb.Counter.Baseline.Wh)})
-		}
+		byID[e.ID] = e
 	}
-	return out, nil
 }
 
-func isExchange(e store.Entry) bool { return strings.HasPrefix(e.Note, exchangeNote+":") }
+func checkAdjustments(v *ledgerView, report func(Violation)) {
+	for _, e := range v.entries {
+		if e.Kind == store.Adjustment && (e.Note == "" || e.Actor == "") {
+			report(entryViolation(e, "adjustment without who and why"))
+		}
+	}
+}
+
+func checkKinds(v *ledgerView, report func(Violation)) {
+	for _, e := range v.entries {
+		switch e.Kind {
+		case store.TopUp, store.Charge, store.Allocation, store.Reversal, store.Adjustment:
+		default:
+			report(entryViolation(e, "unknown kind %q", e.Kind))
+		}
+	}
+}
+
+func meterViolation(meterID, format string, args ...any) Violation {
+	return Violation{Account: "meter " + meterID, Problem: fmt.Sprintf(format, args...)}
+}
+
+func checkMeterStates(v *ledgerView, report func(Violation)) {
+	for id, mb := range v.states {
+		if mb == nil {
+			report(meterViolation(id, "stored billing state cannot be read: %v", errStateFormat))
+		}
+	}
+}
+
+// meterChains is one meter's counter chains as verify sees them.
+type meterChains struct {
+	start   map[int]int64 // chain → its first counter (from its latest break)
+	end     map[int]int64 // chain → its last counter (from the next chain's latest break)
+	last    int           // the highest chain with a break
+	charges map[int][]store.Entry
+}
+
+// chainsOf lays out a meter's breaks and charges (posted, then open).
+func chainsOf(v *ledgerView, meterID string, charges []store.Entry) meterChains {
+	c := meterChains{start: make(map[int]int64), end: make(map[int]int64), last: -1, charges: make(map[int][]store.Entry)}
+	for _, b := range v.breaks[meterID] {
+		c.start[b.Chain] = b.NewStartWh
+		if b.Chain > 0 {
+			c.end[b.Chain-1] = b.OldEndWh
+		}
+		c.last = max(c.last, b.Chain)
+	}
+	for _, e := range charges {
+		c.charges[e.Chain] = append(c.charges[e.Chain], e)
+	}
+	return c
+}
+
+// chargesByMeter gathers every meter's charges, posted and open.
+func chargesByMeter(v *ledgerView) map[string][]store.Entry {
+	out := make(map[string][]store.Entry)
+	for _, e := range v.entries {
+		if e.Kind == store.Charge && e.Meter != "" {
+			out[e.Meter] = append(out[e.Meter], e)
+		}
+	}
+	for id, mb := range v.states {
+		if mb != nil && mb.Open != nil {
+			o := mb.Open
+			out[id] = append(out[id], store.Entry{Account: o.Account, Meter: id, Chain: o.Chain, FromWh: o.FromWh, ToWh: o.ToWh,
+				Wh: o.ToWh - o.FromWh, UnitPrice: o.Price, Amount: -o.Amount})
+		}
+	}
+	return out
+}
+
+// checkChainBreaks: a meter's chains are numbered one after another, an
+// amendment changes the newest chain only, the stored state is on the
+// newest chain, and every charge is on a chain that was started.
+func checkChainBreaks(v *ledgerView, report func(Violation)) {
+	charges := chargesByMeter(v)
+	meters := make(map[string]bool)
+	for id := range v.breaks {
+		meters[id] = true
+	}
+	for id := range charges {
+		meters[id] = true
+	}
+	for id := range meters {
+		last := -1
+		for _, b := range v.breaks[id] {
+			switch {
+			case b.Amends && b.Chain != last:
+				report(meterViolation(id, "break at %s amends chain %d, but the newest chain is %d", b.At.Format(time.RFC3339), b.Chain, last))
+			case !b.Amends && b.Chain != last+1:
+				report(meterViolation(id, "break at %s starts chain %d after chain %d", b.At.Format(time.RFC3339), b.Chain, last))
+			}
+			last = max(last, b.Chain)
+		}
+		if mb := v.states[id]; mb != nil && len(v.breaks[id]) > 0 && mb.Counter.Chain != last {
+			report(meterViolation(id, "its counter is on chain %d; the breaks recorded end at chain %d", mb.Counter.Chain, last))
+		}
+		for _, e := range charges[id] {
+			// A ledger from before breaks were recorded has charges on chain
+			// 0 and no break: the chain is taken as it is.
+			if e.Chain < 0 || e.Chain > max(last, 0) {
+				report(entryViolation(e, "meter %s: charge on chain %d, which no reading or exchange started", id, e.Chain))
+			}
+		}
+	}
+}
+
+// checkChainCover: each chain's charges, in counter order, cover it from
+// its start to its end exactly once.
+func checkChainCover(v *ledgerView, report func(Violation)) {
+	for id, charges := range chargesByMeter(v) {
+		c := chainsOf(v, id, charges)
+		mb := v.states[id]
+		for chain, list := range c.charges {
+			sort.SliceStable(list, func(i, j int) bool {
+				if list[i].FromWh != list[j].FromWh {
+					return list[i].FromWh < list[j].FromWh
+				}
+				return list[i].ToWh < list[j].ToWh
+			})
+			cursor, known := c.start[chain]
+			if !known {
+				cursor = list[0].FromWh
+			}
+			for _, e := range list {
+				switch {
+				case e.FromWh > cursor:
+					report(entryViolation(e, "meter %s chain %d: charge starts at %d Wh, after the energy before it ended at %d: energy skipped", id, chain, e.FromWh, cursor))
+				case e.FromWh < cursor:
+					report(entryViolation(e, "meter %s chain %d: charge %d→%d Wh overlaps energy already charged up to %d Wh: energy charged twice", id, chain, e.FromWh, e.ToWh, cursor))
+				}
+				cursor = max(cursor, e.ToWh)
+			}
+			end, known := c.end[chain]
+			if !known && mb != nil && chain == mb.Counter.Chain && mb.Counter.Known {
+				end, known = mb.Counter.Baseline.Wh, true
+			}
+			if known && cursor != end {
+				report(meterViolation(id, "chain %d: charges end at %d Wh; the chain ends at %d Wh", chain, cursor, end))
+			}
+		}
+		// A chain that ended without any charge must have had no energy.
+		for chain := 0; chain <= c.last; chain++ {
+			if len(c.charges[chain]) > 0 {
+				continue
+			}
+			start, ok1 := c.start[chain]
+			end, ok2 := c.end[chain]
+			if !ok2 && mb != nil && chain == mb.Counter.Chain && mb.Counter.Known {
+				end, ok2 = mb.Counter.Baseline.Wh, true
+			}
+			if ok1 && ok2 && start != end {
+				report(meterViolation(id, "chain %d: %d → %d Wh with no charge: energy skipped", chain, start, end))
+			}
+		}
+	}
+}
+
+// checkDoubleExchange: the same exchange record applied a second time
+// bills the old meter's counter again as if the new one were the old.
+func checkDoubleExchange(v *ledgerView, report func(Violation)) {
+	for id, breaks := range v.breaks {
+		var prev *store.Break
+		for i := range breaks {
+			b := &breaks[i]
+			if b.Kind != string(counter.Exchanged) {
+				continue
+			}
+			if prev != nil && prev.OldEndWh == b.OldEndWh && prev.NewStartWh == b.NewStartWh {
+				report(meterViolation(id, "exchange (old final %d Wh, new start %d Wh) recorded at %s and again at %s",
+					b.OldEndWh, b.NewStartWh, prev.At.Format(time.RFC3339), b.At.Format(time.RFC3339)))
+			}
+			prev = b
+		}
+	}
+}
+
+// checkChargePrice: a meter's charges are its energy at their unit prices:
+// the posted fen and what the meter carries below a fen add up to the exact
+// price of every Wh charged.
+func checkChargePrice(v *ledgerView, report func(Violation)) {
+	for id, charges := range chargesByMeter(v) {
+		exact, posted := new(big.Int), new(big.Int)
+		for _, e := range charges {
+			exact.Add(exact, new(big.Int).Mul(big.NewInt(int64(e.UnitPrice)), big.NewInt(e.Wh)))
+			posted.Sub(posted, big.NewInt(int64(e.Amount)*1000)) // micro-yuan → nano-yuan
+		}
+		if mb := v.states[id]; mb != nil {
+			posted.Add(posted, big.NewInt(int64(mb.Counter.Remainder)))
+		}
+		if exact.Cmp(posted) != 0 {
+			report(meterViolation(id, "charges come to %s nano-yuan with the remainder carried; their energy at their prices is %s", posted, exact))
+		}
+	}
+}

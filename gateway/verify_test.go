@@ -81,7 +81,7 @@ func ledgerFixture(t *testing.T, path string) *store.DB {
 	if _, _, err := db.PostTopUp(store.Entry{Account: "T-1", Amount: 100 * billing.Yuan, Ref: "PAY-1", Channel: "cash", Time: t0}); err != nil {
 		t.Fatal(err)
 	}
-	charge := store.Entry{Account: "T-1", Kind: store.Charge, Amount: -152 * billing.Fen, Time: t0, Meter: "M-1", FromWh: 1000, ToWh: 2520, Wh: 1520}
+	charge := store.Entry{Account: "T-1", Kind: store.Charge, Amount: -152 * billing.Fen, Time: t0, Meter: "M-1", FromWh: 1000, ToWh: 2520, Wh: 1520, UnitPrice: billing.Price(billing.Yuan)}
 	if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{charge}}); err != nil {
 		t.Fatal(err)
 	}

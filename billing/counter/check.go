@@ -123,6 +123,15 @@ type Outcome struct {
 	// RatesWh is the rise of the meter's own rate counters over the same
 	// span, when both ends carry them and none went down; nil otherwise.
 	RatesWh *[4]int64
+	// Spans lay Wh out on the counter chains it was drawn on, in counter
+	// order: one span, except for an exchange that bills the old meter's
+	// last energy and the new one's first, which are on two chains. Each
+	// span's energy is its counter rise, never negative.
+	Spans []Span
+	// Break is set when the outcome starts a counter chain (the first
+	// reading, a reset, an exchange) or amends one (an exchange after its
+	// reset): the caller records it where a ledger check can see it.
+	Break *Break
 	// Event is what an operator must hear about, or nil.
 	Event *Event
 	// Next is the meter's State after the reading, to be stored with the
@@ -146,6 +155,7 @@ func Check(st State, r Reading, lim Limits) Outcome {
 	case !st.Known:
 		out.Verdict = Baseline
 		*next = State{Known: true, Baseline: sampleOf(r), Remainder: st.Remainder}
+		out.Break = &Break{Chain: 0, Kind: Baseline, At: r.At, NewStartWh: r.Wh}
 		return out
 	case st.isDuplicate(r):
 		out.Verdict = Duplicate
@@ -180,6 +190,7 @@ func Check(st State, r Reading, lim Limits) Outcome {
 	out.Wh, out.From, out.To = rise, st.Baseline.At, r.At
 	s := sampleOf(r)
 	out.RatesWh = rateDeltas(st.Baseline, s)
+	out.span(st.Chain, st.Baseline.Wh, r.Wh)
 	next.Baseline, next.Lower, next.Quarantine = s, nil, nil
 	switch {
 	case st.Quarantine != nil:
@@ -225,8 +236,20 @@ func checkLower(st State, r Reading, lim Limits, out Outcome) Outcome {
 		// hears of it in the reset event.
 		out.Event.DroppedWh = st.Quarantine.Held.Wh
 	}
-	*next = State{Known: true, Baseline: s, AutoReset: &AutoReset{Old: st.Baseline, First: first}, Remainder: st.Remainder}
+	*next = State{Known: true, Baseline: s, AutoReset: &AutoReset{Old: st.Baseline, First: first}, Remainder: st.Remainder,
+		Chain: st.Chain + 1}
+	out.Break = &Break{Chain: next.Chain, Kind: Reset, At: first.At, OldEndWh: st.Baseline.Wh, NewStartWh: first.Wh}
+	out.span(next.Chain, first.Wh, s.Wh)
 	return out
+}
+
+// span adds the energy from fromWh to toWh on chain, over the outcome's
+// time span and with its rate counters' rises, as the outcome's only span.
+func (o *Outcome) span(chain int, fromWh, toWh int64) {
+	if toWh == fromWh {
+		return
+	}
+	o.Spans = append(o.Spans, Span{Chain: chain, FromWh: fromWh, ToWh: toWh, From: o.From, To: o.To, RatesWh: o.RatesWh})
 }
 
 // isDuplicate reports whether r is the baseline, the last lower reading or

@@ -351,10 +351,10 @@ func TestCheck_DoesNotModifyState(t *testing.T) {
 			t.Fatalf("Check(%d Wh) changed its input: %+v; want %+v", r.Wh, st, before)
 		}
 	}
-	if _, err := Release(st, at(50)); err != nil {
+	if _, err := Release(st, at(50), lim60); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Exchange(st, 100_500, 0, at(10)); err != nil {
+	if _, err := Exchange(st, 100_500, 0, at(10), lim60); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(st, before) {

@@ -14,3 +14,11 @@ var ErrNoBaseline = errors.New("counter: meter has no accepted reading")
 // accepted one, a new meter's start above its first reading, or an
 // exchange time that fits none of them.
 var ErrExchange = errors.New("counter: exchange record does not fit the readings")
+
+// ErrRepeated is returned by Exchange for the record last applied to the
+// meter, sent again: it was applied once and bills nothing more.
+var ErrRepeated = errors.New("counter: exchange record already applied")
+
+// ErrRelease is returned by Release for a held jump that is back at the
+// level of a meter an exchange record said was taken out.
+var ErrRelease = errors.New("counter: held jump continues the exchanged meter's counter")

@@ -2,6 +2,7 @@ package counter
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func TestRelease(t *testing.T) {
 		{r: Reading{Wh: 41_000, At: at(15), RatesWh: rates(0, 0, 41_000, 0)}, verdict: Quarantined, event: EventSpike},
 		{r: Reading{Wh: 41_500, At: at(30), RatesWh: rates(0, 0, 41_000, 500)}, verdict: Quarantined},
 	})
-	o, err := Release(st, at(120))
+	o, err := Release(st, at(120), lim60)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestRelease(t *testing.T) {
 		t.Errorf("after release: %s, %d Wh; want accepted, 500", o.Verdict, o.Wh)
 	}
 	for _, st := range []State{{}, {Known: true, Baseline: Sample{Wh: 5}}} {
-		if _, err := Release(st, at(0)); !errors.Is(err, ErrNoQuarantine) {
+		if _, err := Release(st, at(0), lim60); !errors.Is(err, ErrNoQuarantine) {
 			t.Errorf("Release(%+v) error = %v; want ErrNoQuarantine", st, err)
 		}
 	}
@@ -72,7 +73,7 @@ func TestExchange(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			st := run(t, State{}, lim60, tt.steps)
-			o, err := Exchange(st, tt.oldFinal, tt.newSt, tt.at)
+			o, err := Exchange(st, tt.oldFinal, tt.newSt, tt.at, lim60)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("Exchange error = %v; want %v", err, tt.err)
@@ -102,7 +103,7 @@ func TestExchange(t *testing.T) {
 // measured from the recorded start.
 func TestExchange_ThenNewMeter(t *testing.T) {
 	st := run(t, State{}, lim60, []step{{r: rd(100_000, 0), verdict: Baseline}})
-	o, err := Exchange(st, 100_300, 7, at(10))
+	o, err := Exchange(st, 100_300, 7, at(10), lim60)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,4 +143,113 @@ func TestOutcome_RateParts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Each case of an exchange bills the old meter's last energy on the old
+// chain and the new one's first on the new chain, and says where the chain
+// broke.
+func TestExchange_Spans(t *testing.T) {
+	old := []step{{r: rd(100_000, 0), verdict: Baseline}, {r: rd(101_000, 15), verdict: Accepted, wh: 1_000}}
+	pending := append(old[:2:2],
+		step{r: rd(50, 45), verdict: LowerPending, event: EventCounterLower},
+		step{r: rd(80, 60), verdict: LowerPending})
+	reset := append(pending[:4:4], step{r: rd(120, 75), verdict: Reset, wh: 70, event: EventReset})
+	sp := func(chain int, from, to int64, a, b int) Span {
+		return Span{Chain: chain, FromWh: from, ToWh: to, From: at(a), To: at(b)}
+	}
+	for _, tt := range []struct {
+		name      string
+		steps     []step
+		wantSpans []Span
+		wantBreak Break
+		wantChain int
+	}{
+		{"before the new meter reports", old, []Span{sp(0, 101_000, 101_400, 15, 30)},
+			Break{Chain: 1, Kind: Exchanged, At: at(30), OldEndWh: 101_400, NewStartWh: 20}, 1},
+		{"new meter's readings pending", pending, []Span{sp(0, 101_000, 101_400, 15, 30), sp(1, 20, 80, 30, 60)},
+			Break{Chain: 1, Kind: Exchanged, At: at(30), OldEndWh: 101_400, NewStartWh: 20}, 1},
+		{"after the reset was accepted", reset, []Span{sp(0, 101_000, 101_400, 15, 30), sp(1, 20, 50, 30, 45)},
+			Break{Chain: 1, Kind: Exchanged, At: at(30), OldEndWh: 101_400, NewStartWh: 20, Amends: true}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := run(t, State{}, lim60, tt.steps)
+			o, err := Exchange(st, 101_400, 20, at(30), lim60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(o.Spans, tt.wantSpans) {
+				t.Errorf("spans = %+v; want %+v", o.Spans, tt.wantSpans)
+			}
+			if o.Break == nil || *o.Break != tt.wantBreak {
+				t.Errorf("break = %+v; want %+v", o.Break, tt.wantBreak)
+			}
+			if o.Next.Chain != tt.wantChain {
+				t.Errorf("chain = %d; want %d", o.Next.Chain, tt.wantChain)
+			}
+		})
+	}
+}
+
+// An exchange sent twice is applied once: the second is ErrRepeated and
+// bills nothing, whatever the new meter has read since.
+func TestExchange_Repeated(t *testing.T) {
+	st := run(t, State{}, lim60, []step{{r: rd(5_000_000, 0), verdict: Baseline}})
+	o, err := Exchange(st, 5_000_000, 0, at(10), lim60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = run(t, o.Next, lim60, []step{{r: rd(350, 20), verdict: Accepted, wh: 350}})
+	if _, err := Exchange(st, 5_000_000, 0, at(30), lim60); !errors.Is(err, ErrRepeated) {
+		t.Errorf("the same exchange again: error = %v; want ErrRepeated", err)
+	}
+	// Another record claiming the meter now at 0.35 kWh ended at 5,000 kWh
+	// does not fit its readings.
+	if _, err := Exchange(st, 5_000_001, 0, at(30), lim60); !errors.Is(err, ErrExchange) {
+		t.Errorf("an exchange 5,000 kWh above the readings: error = %v; want ErrExchange", err)
+	}
+}
+
+// The record must fit the readings on both sides of it.
+func TestExchange_DoesNotFit(t *testing.T) {
+	old := run(t, State{}, lim60, []step{{r: rd(100_000, 0), verdict: Baseline}})
+	pending := run(t, old, lim60, []step{{r: rd(50_000, 20), verdict: LowerPending, event: EventCounterLower}})
+	for _, tt := range []struct {
+		name            string
+		st              State
+		oldFinal, newSt int64
+		at              time.Time
+	}{
+		{"old meter rose faster than the circuit", old, 100_000 + 17_000, 0, at(15)},
+		{"new meter rose faster than the circuit to its first reading", pending, 100_100, 0, at(10)},
+	} {
+		if _, err := Exchange(tt.st, tt.oldFinal, tt.newSt, tt.at, lim60); !errors.Is(err, ErrExchange) {
+			t.Errorf("%s: error = %v; want ErrExchange", tt.name, err)
+		}
+	}
+}
+
+// A wrongly recorded exchange (the meter was not replaced) makes the
+// meter's next readings a jump back at the old level: releasing it would
+// bill the old counter's energy again, so it is refused.
+func TestRelease_AfterAWrongExchange(t *testing.T) {
+	st := run(t, State{}, lim60, []step{{r: rd(1_000_000, 0), verdict: Baseline}})
+	o, err := Exchange(st, 1_000_000, 0, at(10), lim60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = run(t, o.Next, lim60, []step{{r: rd(1_005_000, 20), verdict: Quarantined, event: EventSpike}})
+	if _, err := Release(st, at(30), lim60); !errors.Is(err, ErrRelease) {
+		t.Fatalf("release after a wrong exchange: error = %v; want ErrRelease", err)
+	}
+	// The correction: an exchange from the recorded start back to the
+	// counter the meter showed then bills nothing, and the meter's energy
+	// since is billed once, from there.
+	o, err = Exchange(st, 0, 1_000_000, at(30), lim60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Wh != 0 || o.Next.Quarantine != nil || o.Next.Baseline.Wh != 1_000_000 {
+		t.Errorf("correcting exchange: %d Wh, baseline %d, held %v; want 0 Wh, baseline 1000000, nothing held", o.Wh, o.Next.Baseline.Wh, o.Next.Quarantine)
+	}
+	run(t, o.Next, lim60, []step{{r: rd(1_006_000, 40), verdict: Accepted, wh: 6_000}})
 }

@@ -162,6 +162,7 @@ func TestCheck_Property(t *testing.T) {
 				if out.Verdict == Reset {
 					resets++
 				}
+				checkSpans(t, i, st, out)
 				billed += out.Wh
 				st = out.Next
 			}
@@ -196,5 +197,27 @@ func TestCheck_PropertyCoversTheRules(t *testing.T) {
 		if seen[v] < 20 {
 			t.Errorf("verdict %s seen %d times over the generated logs; want at least 20 (all: %v)", v, seen[v], seen)
 		}
+	}
+}
+
+// checkSpans: an outcome's spans add up to its energy, each on one chain,
+// never negative, and a chain that moves on says where it broke.
+func checkSpans(t *testing.T, i int, before State, out Outcome) {
+	t.Helper()
+	var sum int64
+	for _, sp := range out.Spans {
+		if sp.Wh() <= 0 || !sp.From.Before(sp.To) {
+			t.Fatalf("obs %d: span %+v: want energy > 0 over a time span", i, sp)
+		}
+		sum += sp.Wh()
+	}
+	if sum != out.Wh {
+		t.Fatalf("obs %d: spans add up to %d Wh; want %d", i, sum, out.Wh)
+	}
+	if out.Next.Chain != before.Chain && (out.Break == nil || out.Break.Chain != out.Next.Chain) {
+		t.Fatalf("obs %d: chain %d → %d without its break (%+v)", i, before.Chain, out.Next.Chain, out.Break)
+	}
+	if n := len(out.Spans); n > 0 && out.Spans[n-1].Chain == out.Next.Chain && out.Spans[n-1].ToWh != out.Next.Baseline.Wh {
+		t.Fatalf("obs %d: last span ends at %d Wh; the baseline is %d", i, out.Spans[n-1].ToWh, out.Next.Baseline.Wh)
 	}
 }

@@ -12,15 +12,20 @@ import "math/bits"
 // ok is false when there is nothing to go by — RatesWh is nil or all its
 // rises are zero while Wh is not — and the caller apportions linearly over
 // [From, To) instead.
-func (o Outcome) RateParts() (parts [4]int64, ok bool) {
-	if o.Wh <= 0 {
-		return parts, o.Wh == 0
+func (o Outcome) RateParts() (parts [4]int64, ok bool) { return rateShares(o.Wh, o.RatesWh) }
+
+// RateParts is Outcome.RateParts for the span alone.
+func (s Span) RateParts() (parts [4]int64, ok bool) { return rateShares(s.Wh(), s.RatesWh) }
+
+func rateShares(wh int64, rates *[4]int64) (parts [4]int64, ok bool) {
+	if wh <= 0 {
+		return parts, wh == 0
 	}
-	if o.RatesWh == nil {
+	if rates == nil {
 		return parts, false
 	}
 	var sum uint64
-	for _, r := range o.RatesWh {
+	for _, r := range rates {
 		if r < 0 {
 			return parts, false
 		}
@@ -34,10 +39,10 @@ func (o Outcome) RateParts() (parts [4]int64, ok bool) {
 		return parts, false
 	}
 	var rems [4]uint64
-	left := o.Wh
-	for i, r := range o.RatesWh {
+	left := wh
+	for i, r := range rates {
 		// Wh × r can pass 2^64; r ≤ sum keeps the quotient within Wh.
-		hi, lo := bits.Mul64(uint64(o.Wh), uint64(r))
+		hi, lo := bits.Mul64(uint64(wh), uint64(r))
 		q, rem := bits.Div64(hi, lo, sum)
 		parts[i], rems[i] = int64(q), rem
 		left -= int64(q)
@@ -45,7 +50,7 @@ func (o Outcome) RateParts() (parts [4]int64, ok bool) {
 	for ; left > 0; left-- {
 		best := -1
 		for i := range rems {
-			if o.RatesWh[i] > 0 && (best < 0 || rems[i] > rems[best]) {
+			if rates[i] > 0 && (best < 0 || rems[i] > rems[best]) {
 				best = i
 			}
 		}

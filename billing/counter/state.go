@@ -27,6 +27,15 @@ type State struct {
 	// not: the old meter's last energy and the new one's first. Nil once
 	// an exchange has used it.
 	AutoReset *AutoReset `json:"auto_reset,omitempty"`
+	// Chain numbers the meter's counter chains: 0 from its first reading,
+	// one more at each reset or exchange. Every billed span lies on one
+	// chain, and the caller records the chain with the charge so that a
+	// ledger check can follow each counter on its own.
+	Chain int `json:"chain,omitempty"`
+	// Exchange is the last exchange record applied on this chain, or nil:
+	// the same record sent again is recognised (ErrRepeated), and a jump
+	// back to the old meter's level is not released as new energy.
+	Exchange *ExchangeMark `json:"exchange,omitempty"`
 	// Remainder is what the meter's charges came to below a whole fen,
 	// carried to its next charge. Check leaves it alone; the caller sets
 	// it from billing.Charge.
@@ -60,6 +69,42 @@ type AutoReset struct {
 	First Sample `json:"first"` // the first reading of the new counter
 }
 
+// ExchangeMark is an applied exchange record.
+type ExchangeMark struct {
+	At         time.Time `json:"at"`
+	OldFinalWh int64     `json:"old_final_wh"`
+	NewStartWh int64     `json:"new_start_wh"`
+}
+
+// Span is energy billed on one counter chain: the counter rose from FromWh
+// to ToWh over [From, To).
+type Span struct {
+	Chain        int
+	FromWh, ToWh int64
+	From, To     time.Time
+	// RatesWh is the rise of the meter's own rate counters over the span,
+	// or nil (see Outcome.RatesWh).
+	RatesWh *[4]int64
+}
+
+// Wh is the span's energy.
+func (s Span) Wh() int64 { return s.ToWh - s.FromWh }
+
+// Break is where a counter chain starts: the meter's first reading
+// (chain 0), a reset or an exchange. OldEndWh is the last counter billed on
+// the chain before (for chain 0, nothing), NewStartWh the first billed on
+// the new one. An exchange entered after its reset was accepted on evidence
+// Amends that reset's break: the chain stays, its ends move to what the
+// operator recorded.
+type Break struct {
+	Chain      int
+	Kind       Verdict // Baseline, Reset or Exchanged
+	At         time.Time
+	OldEndWh   int64
+	NewStartWh int64
+	Amends     bool
+}
+
 func sampleOf(r Reading) Sample {
 	s := Sample{Wh: r.Wh, At: r.At, MeterTime: r.MeterTime}
 	if r.RatesWh != nil {
@@ -79,6 +124,10 @@ func (st State) clone() State {
 	if st.AutoReset != nil {
 		a := *st.AutoReset
 		st.AutoReset = &a
+	}
+	if st.Exchange != nil {
+		x := *st.Exchange
+		st.Exchange = &x
 	}
 	return st
 }
