@@ -205,7 +205,8 @@ func printable(s string) bool {
 	return true
 }
 
-// Protect sets or lifts an operator's protection flag.
+// Protect sets or lifts an operator's protection flag; both need a reason,
+// which is recorded with who.
 func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectRequest, actor string) (web.AccountView, error) {
 	if _, err := l.tenant(id); err != nil {
 		return web.AccountView{}, err
@@ -213,11 +214,15 @@ func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectReq
 	if l.enf == nil {
 		return web.AccountView{}, fmt.Errorf("%w: enforcement is not running", web.ErrInvalid)
 	}
+	if req.Protected == nil {
+		return web.AccountView{}, fmt.Errorf("%w: protected: say true or false", web.ErrInvalid)
+	}
+	if req.Reason == "" {
+		return web.AccountView{}, fmt.Errorf("%w: reason: say why the account is protected, or why its protection is lifted; it is recorded", web.ErrInvalid)
+	}
 	var flag *policy.Protection
-	if req.Protected {
-		if req.Reason == "" {
-			return web.AccountView{}, fmt.Errorf("%w: reason: say why the account is protected; it is recorded", web.ErrInvalid)
-		}
+	switch {
+	case *req.Protected:
 		flag = &policy.Protection{Reason: req.Reason}
 		if req.Until != "" {
 			until, err := time.Parse(time.RFC3339, req.Until)
@@ -226,8 +231,10 @@ func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectReq
 			}
 			flag.Until = until
 		}
+	case req.Until != "":
+		return web.AccountView{}, fmt.Errorf("%w: until: only when setting protection; a lift is at once", web.ErrInvalid)
 	}
-	if err := l.enf.SetProtection(id, flag, actor); err != nil {
+	if err := l.enf.SetProtection(id, flag, req.Reason, actor); err != nil {
 		return web.AccountView{}, err
 	}
 	return l.Account(id)

@@ -120,12 +120,17 @@ func sameStatus(a, b policy.Status) bool {
 		a.CutOffAt.Equal(b.CutOffAt) && a.CutSince.Equal(b.CutSince)
 }
 
-// SetProtection sets or lifts an operator's protection flag on an
-// account: no cut-off while it stands (and power back on if it was cut).
-func (e *enforcer) SetProtection(id string, flag *policy.Protection, actor string) error {
+// SetProtection sets (flag not nil) or lifts (nil) an operator's
+// protection flag on an account: no cut-off while it stands (and power
+// back on if it was cut). reason says why either way; it is kept in the
+// stored event with actor, as a lifted flag leaves no control record.
+func (e *enforcer) SetProtection(id string, flag *policy.Protection, reason, actor string) error {
 	t, ok := e.cfg.Tenant(id)
 	if !ok {
 		return fmt.Errorf("no tenant %q", id)
+	}
+	if reason == "" {
+		return fmt.Errorf("protection of %s: no reason given", id)
 	}
 	now := e.now()
 	e.mu.Lock()
@@ -137,9 +142,9 @@ func (e *enforcer) SetProtection(id string, flag *policy.Protection, actor strin
 	next := *tc
 	next.Flag = flag
 	raw, _ := json.Marshal(&next)
-	text := fmt.Sprintf("%s: protection lifted by %s", t.Name, actor)
+	text := fmt.Sprintf("%s: protection lifted by %s: %s", t.Name, actor, reason)
 	if flag != nil {
-		text = fmt.Sprintf("%s: protected from cut-off by %s: %s", t.Name, actor, flag.Reason)
+		text = fmt.Sprintf("%s: protected from cut-off by %s: %s", t.Name, actor, reason)
 		if !flag.Until.IsZero() {
 			text += " (until " + flag.Until.Format(time.RFC3339) + ")"
 		}

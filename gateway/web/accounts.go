@@ -24,9 +24,11 @@ type Ledger interface {
 
 // ProtectRequest is the body of POST /api/v1/accounts/{tenant}/protection.
 type ProtectRequest struct {
-	Protected bool   `json:"protected"` // false lifts the flag
-	Reason    string `json:"reason"`    // required to set it: recorded with who
-	Until     string `json:"until"`     // RFC 3339; empty: until lifted
+	// Protected is true to set the flag and false to lift it. It must be
+	// given: a body that forgot it must not lift a protection.
+	Protected *bool  `json:"protected"`
+	Reason    string `json:"reason"` // required both ways: recorded with who
+	Until     string `json:"until"`  // RFC 3339, when setting; empty: until lifted
 }
 
 // Errors a Ledger returns, mapped to HTTP statuses.
@@ -95,6 +97,17 @@ func (s *Server) ledgerRoutes() {
 	s.mux.HandleFunc("POST /api/v1/accounts/{tenant}/protection", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req ProtectRequest
 		if !decodeBody(w, r, &req) {
+			return
+		}
+		// Lifting lets a protected tenant (a clinic, a cold store) be cut
+		// off, so it is never read from a missing or null flag, and who
+		// lifted it keeps a reason in the ledger of events like who set it.
+		if req.Protected == nil {
+			writeError(w, http.StatusBadRequest, `protected: say true to protect the account or false to lift its protection`)
+			return
+		}
+		if req.Reason == "" {
+			writeError(w, http.StatusBadRequest, "reason: say why the account is protected, or why its protection is lifted; it is recorded")
 			return
 		}
 		v, err := s.ledger.Protect(r.Context(), r.PathValue("tenant"), req, actor)

@@ -1,9 +1,16 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"reflect"
+	"strings"
 )
 
 // Operator carries out an operator's decisions about a meter's counter.
@@ -71,20 +78,209 @@ func (s *Server) operatorRoutes() {
 	}))
 }
 
-// decodeBody reads one JSON object with known fields only into v; on
-// failure it has answered 400 and returns false.
+// decodeBody reads one JSON object into v; on failure it has answered 400
+// and returns false. Each key must be one of v's json names exactly and
+// appear once in its object: encoding/json alone takes the last of a
+// duplicated key and matches keys case-insensitively, so a body whose
+// first "amount" a person or a log reads as 1.00 could credit 99,999.00.
+// The body is scanned for both before anything is decoded.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			err = fmt.Errorf("more than %d bytes", maxBody)
+		}
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	if err := checkKeys(raw, reflect.TypeOf(v)); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "body: "+err.Error())
 		return false
 	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "body: one JSON object, nothing after it")
-		return false
-	}
 	return true
+}
+
+// checkKeys scans raw, which must be one JSON object and nothing after it,
+// for a key given twice in an object and for a key of a struct that is not
+// one of its fields' json names exactly, at any depth. t is the type raw is
+// to be decoded into. The values themselves are left to the decoder.
+func checkKeys(raw []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // a number is only skipped here: no float parsing
+	tok, err := dec.Token()
+	switch {
+	case err == io.EOF:
+		return errors.New("empty; want one JSON object")
+	case err != nil:
+		return err
+	case tok != json.Delim('{'):
+		return errors.New("want one JSON object")
+	}
+	if err := scanObject(dec, t, ""); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("one JSON object, nothing after it")
+	}
+	return nil
+}
+
+// nextToken is dec.Token inside a value, where the end of the body is an
+// unfinished value, not the end of the input.
+func nextToken(dec *json.Decoder) (json.Token, error) {
+	tok, err := dec.Token()
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return tok, err
+}
+
+// scanValue scans the value that starts with tok, decoded into t (nil: a
+// type whose keys are not checked).
+func scanValue(dec *json.Decoder, tok json.Token, t reflect.Type, path string) error {
+	switch tok {
+	case json.Delim('{'):
+		return scanObject(dec, t, path)
+	case json.Delim('['):
+		t = keyedType(t)
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; ; i++ {
+			tok, err := nextToken(dec)
+			if err != nil {
+				return err
+			}
+			if tok == json.Delim(']') {
+				return nil
+			}
+			if err := scanValue(dec, tok, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scanObject scans an object's keys and values up to its closing brace,
+// which the caller has read the opening of.
+func scanObject(dec *json.Decoder, t reflect.Type, path string) error {
+	t = keyedType(t)
+	var fields map[string]reflect.Type
+	var names []string
+	if t != nil && t.Kind() == reflect.Struct {
+		fields = make(map[string]reflect.Type)
+		names = jsonFields(t, fields, nil)
+	}
+	seen := make(map[string]bool)
+	for {
+		tok, err := nextToken(dec)
+		if err != nil {
+			return err
+		}
+		if tok == json.Delim('}') {
+			return nil
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("want a key at %q", path)
+		}
+		at := key
+		if path != "" {
+			at = path + "." + key
+		}
+		if seen[key] {
+			return fmt.Errorf("key %q appears more than once", at)
+		}
+		seen[key] = true
+		var vt reflect.Type
+		switch {
+		case fields != nil:
+			ft, ok := fields[key]
+			if !ok {
+				for _, n := range names {
+					if strings.EqualFold(n, key) {
+						return fmt.Errorf("key %q: the key is %q (keys are case-sensitive)", at, strings.TrimSuffix(at, key)+n)
+					}
+				}
+				return fmt.Errorf("unknown field %q", at)
+			}
+			vt = ft
+		case t != nil && t.Kind() == reflect.Map:
+			vt = t.Elem()
+		}
+		tok, err = nextToken(dec)
+		if err != nil {
+			return err
+		}
+		if err := scanValue(dec, tok, vt, at); err != nil {
+			return err
+		}
+	}
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// keyedType is t without its pointers, or nil when the decoder does not
+// map keys to fields by t's shape: an interface, or a type that decodes
+// itself.
+func keyedType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface {
+		return nil
+	}
+	if p := reflect.PointerTo(t); p.Implements(jsonUnmarshaler) || p.Implements(textUnmarshaler) {
+		return nil
+	}
+	return t
+}
+
+// jsonFields adds struct t's json names to fields, with the type each is
+// decoded into, and returns the names in order appended to names. The
+// names follow encoding/json: the tag's name, else the field's; "-" is
+// skipped; an untagged embedded struct's fields are promoted.
+func jsonFields(t reflect.Type, fields map[string]reflect.Type, names []string) []string {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				names = jsonFields(ft, fields, names)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if _, dup := fields[name]; !dup {
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // Relayer takes an operator's manual relay override. The gateway
