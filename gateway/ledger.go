@@ -66,18 +66,34 @@ func (l *ledgerService) Accounts() ([]web.AccountView, error) {
 	for _, t := range l.cfg.Tenants {
 		out = append(out, l.withState(accountView(t, byID[t.ID], accrued[t.ID])))
 	}
+	// Accounts whose tenant left the configuration (removed or renamed)
+	// stay listed, archived: their money is still owed or due.
+	for _, a := range stored {
+		if _, ok := l.cfg.Tenant(a.ID); !ok {
+			out = append(out, archivedView(a, accrued[a.ID]))
+		}
+	}
 	return out, nil
+}
+
+// archivedView is an account whose tenant is no longer configured.
+func archivedView(a store.Account, accrued billing.Money) web.AccountView {
+	v := accountView(config.Tenant{ID: a.ID, Name: a.ID}, a, accrued)
+	v.State, v.Archived = "archived", true
+	return v
 }
 
 // Account returns one tenant's account.
 func (l *ledgerService) Account(id string) (web.AccountView, error) {
 	t, err := l.tenant(id)
-	if err != nil {
+	a, aerr := l.db.Account(id)
+	switch {
+	case err != nil && aerr == nil:
+		return archivedView(a, l.accruedOf()[id]), nil
+	case err != nil:
 		return web.AccountView{}, err
-	}
-	a, err := l.db.Account(id)
-	if err != nil && !errors.Is(err, store.ErrNoAccount) {
-		return web.AccountView{}, err
+	case aerr != nil && !errors.Is(aerr, store.ErrNoAccount):
+		return web.AccountView{}, aerr
 	}
 	return l.withState(accountView(t, a, l.accruedOf()[id])), nil
 }
@@ -112,7 +128,7 @@ func accountView(t config.Tenant, a store.Account, accrued billing.Money) web.Ac
 
 // Entries pages a tenant's ledger, newest first.
 func (l *ledgerService) Entries(id string, before uint64, limit int) ([]web.EntryView, error) {
-	if _, err := l.tenant(id); err != nil {
+	if _, err := l.Account(id); err != nil { // configured or archived
 		return nil, err
 	}
 	entries, err := l.db.Entries(id, before, limit)
@@ -144,6 +160,9 @@ func entryView(e store.Entry) web.EntryView {
 func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
 	t, err := l.tenant(id)
 	if err != nil {
+		if _, aerr := l.db.Account(id); aerr == nil {
+			return web.EntryView{}, false, fmt.Errorf("%w: account %s is archived: its tenant is no longer in the configuration", web.ErrConflict, id)
+		}
 		return web.EntryView{}, false, err
 	}
 	amount, err := checkTopUp(req)

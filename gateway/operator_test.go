@@ -109,7 +109,6 @@ func TestOperator_ResetInAnOpenSlot(t *testing.T) {
 	f.verify()
 }
 
-
 func TestOperator_ExchangeBillsAcrossTheNewMeter(t *testing.T) {
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)

@@ -229,8 +229,8 @@ type cycleWork struct {
 type cycleMark struct {
 	meter, tenant                   string
 	energy, charges, events, breaks int
-	meterState              *meterBilling // nil: the cycle had no state for the meter
-	tenantMonth             *tenantMonth  // nil: the cycle had no month for the tenant
+	meterState                      *meterBilling // nil: the cycle had no state for the meter
+	tenantMonth                     *tenantMonth  // nil: the cycle had no month for the tenant
 }
 
 func (w *cycleWork) mark(meterID, tenant string) cycleMark {

@@ -50,6 +50,9 @@ type AccountView struct {
 	// policy decides otherwise.
 	State         string     `json:"state"`
 	PendingCutOff *time.Time `json:"pending_cutoff"`
+	// Archived is set for an account whose tenant is no longer in the
+	// configuration: its ledger stays readable; nothing is posted to it.
+	Archived bool `json:"archived,omitempty"`
 	// Protected is the reason of an operator's protection flag, while set.
 	Protected string     `json:"protected,omitempty"`
 	Entries   int64      `json:"entries"`

@@ -41,6 +41,9 @@ type OperatorResult struct {
 	Verdict   string `json:"verdict"`    // released | exchanged
 	BilledKWh string `json:"billed_kwh"` // energy charged by the action
 	Event     string `json:"event,omitempty"`
+	// Repeated is set when the same action was applied before: this is
+	// its original result, and nothing was done again.
+	Repeated bool `json:"repeated,omitempty"`
 }
 
 func (s *Server) operatorRoutes() {
