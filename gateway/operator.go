@@ -139,5 +139,13 @@ func (o *operatorService) Exchange(_ context.Context, meterID string, req web.Ex
 	if err != nil {
 		return web.OperatorResult{}, fmt.Errorf("%w: new_start_kwh: %v", web.ErrInvalid, err)
 	}
-	return o.pipe.Exchange(meterID, oldFinal, newStart, actor, req.Reason, o.now())
+	at := o.now()
+	if req.At != "" {
+		when, err := time.Parse(time.RFC3339, req.At)
+		if err != nil || when.After(at) {
+			return web.OperatorResult{}, fmt.Errorf("%w: at %q: want the RFC 3339 time the meter was exchanged, not in the future", web.ErrInvalid, req.At)
+		}
+		at = when
+	}
+	return o.pipe.Exchange(meterID, oldFinal, newStart, actor, req.Reason, at)
 }

@@ -471,7 +471,9 @@ func checkChargePrice(v *ledgerView, report func(Violation)) {
 	for id, charges := range chargesByMeter(v) {
 		exact, posted := new(big.Int), new(big.Int)
 		for _, e := range charges {
-			exact.Add(exact, new(big.Int).Mul(big.NewInt(int64(e.UnitPrice)), big.NewInt(e.Wh)))
+			// The counter span, not the Wh field (charge_energy checks that
+			// they agree): each rule finds its own fault.
+			exact.Add(exact, new(big.Int).Mul(big.NewInt(int64(e.UnitPrice)), big.NewInt(e.ToWh-e.FromWh)))
 			posted.Sub(posted, big.NewInt(int64(e.Amount)*1000)) // micro-yuan → nano-yuan
 		}
 		if mb := v.states[id]; mb != nil {

@@ -32,7 +32,11 @@ type ReleaseRequest struct {
 type ExchangeRequest struct {
 	OldFinalKWh string `json:"old_final_kwh"` // the old meter's last counter, "1234.567"
 	NewStartKWh string `json:"new_start_kwh"` // the new meter's counter when fitted, "0.000"
-	Reason      string `json:"reason"`
+	// At is when the meter was exchanged (RFC 3339); empty: now. A record
+	// entered after the new meter's readings began must say when, so that
+	// they are told from the old meter's.
+	At     string `json:"at,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // OperatorResult says what an operator's action did.

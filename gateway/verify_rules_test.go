@@ -1,0 +1,261 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"mallgrid/billing"
+	"mallgrid/billing/counter"
+	"mallgrid/store"
+)
+
+// damage is a ledger fault that exactly one verify rule finds.
+type damage struct {
+	rule string
+	// build writes the faulty ledger into db; tamper, if set, then edits
+	// the file behind the store's back.
+	build  func(t *testing.T, db *store.DB)
+	tamper func(tx *bolt.Tx) error
+}
+
+var vt0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// cleanMeter writes meter M-1's first reading at 1000 Wh and one charge
+// 1000 → 2520 Wh at 1.00/kWh, with the state that ends there.
+func cleanMeter(t *testing.T, db *store.DB) {
+	t.Helper()
+	commit(t, db, store.Cycle{
+		Breaks:     []store.Break{{Meter: "M-1", Chain: 0, Kind: "baseline", At: vt0, NewStartWh: 1000}},
+		Charges:    []store.Entry{meterCharge(1000, 2520, 0)},
+		MeterState: map[string][]byte{"M-1": stateAt(2520, 0)},
+	})
+}
+
+func meterCharge(from, to int64, chain int) store.Entry {
+	return store.Entry{Account: "T-1", Kind: store.Charge, Amount: -billing.Money(to-from) * billing.Fen / 10, Time: vt0,
+		Meter: "M-1", Chain: chain, FromWh: from, ToWh: to, Wh: to - from, UnitPrice: billing.Price(billing.Yuan)}
+}
+
+func stateAt(wh int64, chain int) []byte {
+	return encodeState(&meterBilling{Counter: counter.State{Known: true, Chain: chain, Baseline: counter.Sample{Wh: wh, At: vt0}}})
+}
+
+func commit(t *testing.T, db *store.DB, c store.Cycle) {
+	t.Helper()
+	if _, err := db.CommitCycle(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func topUp(t *testing.T, db *store.DB, account, ref string) store.Entry {
+	t.Helper()
+	e, _, err := db.PostTopUp(store.Entry{Account: account, Amount: 100 * billing.Yuan, Ref: ref, Channel: "cash", Time: vt0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func post(t *testing.T, db *store.DB, e store.Entry) {
+	t.Helper()
+	if _, err := db.PostEntry(e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editEntry rewrites entry id's JSON through edit.
+func editEntry(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("entries"))
+		key := binary.BigEndian.AppendUint64(nil, id)
+		var e map[string]any
+		if err := json.Unmarshal(b.Get(key), &e); err != nil {
+			return err
+		}
+		edit(e)
+		raw, _ := json.Marshal(e)
+		return b.Put(key, raw)
+	}
+}
+
+func damages() []damage {
+	return []damage{
+		{rule: "entry_order", build: func(t *testing.T, db *store.DB) {
+			topUp(t, db, "T-1", "P-1")
+			topUp(t, db, "T-2", "P-2")
+			topUp(t, db, "T-1", "P-3")
+			topUp(t, db, "T-1", "P-4")
+		}, tamper: editEntry(3, func(e map[string]any) { e["id"] = 0 })}, // T-1's third entry claims an id before its first
+		{rule: "balance_after", build: func(t *testing.T, db *store.DB) { topUp(t, db, "T-1", "P-1") },
+			tamper: editEntry(1, func(e map[string]any) { e["balance_after"] = 5 })},
+		{rule: "account_totals", build: func(t *testing.T, db *store.DB) { topUp(t, db, "T-1", "P-1") },
+			tamper: func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("accounts")).Put([]byte("T-1"), []byte(`{"id":"T-1","balance":1,"entries":1,"last_entry":1}`))
+			}},
+		{rule: "topup", build: func(t *testing.T, db *store.DB) {
+			topUp(t, db, "T-1", "P-1")
+			topUp(t, db, "T-1", "P-2")
+		}, tamper: editEntry(2, func(e map[string]any) { e["ref"] = "P-1" })}, // credited twice
+		{rule: "debit", build: func(t *testing.T, db *store.DB) {
+			post(t, db, store.Entry{Account: "T-1", Kind: store.Allocation, Amount: billing.Yuan, Time: vt0})
+		}},
+		{rule: "charge_energy", build: func(t *testing.T, db *store.DB) {
+			cleanMeter(t, db)
+		}, tamper: editEntry(1, func(e map[string]any) { e["wh"] = 1521 })},
+		{rule: "negative_span", build: func(t *testing.T, db *store.DB) {
+			post(t, db, store.Entry{Account: "T-1", Kind: store.Charge, Amount: 0, Time: vt0, FromWh: 200, ToWh: 100, Wh: -100})
+		}},
+		{rule: "reversal", build: func(t *testing.T, db *store.DB) {
+			topUp(t, db, "T-1", "P-1")
+			post(t, db, store.Entry{Account: "T-1", Kind: store.Reversal, Amount: -50 * billing.Yuan, Reverses: 1, Time: vt0, Actor: "ann", Note: "x"})
+		}},
+		{rule: "adjustment", build: func(t *testing.T, db *store.DB) {
+			post(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: billing.Yuan, Time: vt0})
+		}},
+		{rule: "kind", build: func(t *testing.T, db *store.DB) {
+			post(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: billing.Yuan, Time: vt0, Actor: "ann", Note: "x"})
+		}, tamper: editEntry(1, func(e map[string]any) { e["kind"] = "bonus" })},
+		{rule: "meter_state", build: func(t *testing.T, db *store.DB) {
+			commit(t, db, store.Cycle{MeterState: map[string][]byte{"M-9": {99}}})
+		}},
+		{rule: "chain_breaks", build: func(t *testing.T, db *store.DB) {
+			commit(t, db, store.Cycle{Breaks: []store.Break{
+				{Meter: "M-9", Chain: 0, Kind: "baseline", At: vt0},
+				{Meter: "M-9", Chain: 2, Kind: "reset", At: vt0}, // chain 1 never started
+			}})
+		}},
+		{rule: "chain_cover", build: func(t *testing.T, db *store.DB) {
+			cleanMeter(t, db)
+			commit(t, db, store.Cycle{Charges: []store.Entry{meterCharge(1000, 2520, 0)}}) // the same span again
+		}},
+		{rule: "double_exchange", build: func(t *testing.T, db *store.DB) {
+			commit(t, db, store.Cycle{Breaks: []store.Break{
+				{Meter: "M-9", Chain: 0, Kind: "baseline", At: vt0, NewStartWh: 5_000_000},
+				{Meter: "M-9", Chain: 1, Kind: "exchanged", At: vt0, OldEndWh: 5_000_000},
+				{Meter: "M-9", Chain: 2, Kind: "exchanged", At: vt0.Add(time.Hour), OldEndWh: 5_000_000},
+			}})
+		}},
+		{rule: "charge_price", build: func(t *testing.T, db *store.DB) {
+			c := meterCharge(1000, 2520, 0)
+			c.Amount -= billing.Fen // a fen more than 1.52 kWh at 1.00
+			commit(t, db, store.Cycle{
+				Breaks:     []store.Break{{Meter: "M-1", Chain: 0, Kind: "baseline", At: vt0, NewStartWh: 1000}},
+				Charges:    []store.Entry{c},
+				MeterState: map[string][]byte{"M-1": stateAt(2520, 0)},
+			})
+		}},
+	}
+}
+
+func buildDamaged(t *testing.T, d damage) *store.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.build(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d.tamper != nil {
+		b, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Update(d.tamper); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	db, err = store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Every rule of verify is needed: each damaged ledger below is found by
+// verify, and by no rule but its own — so removing any one rule lets a
+// damaged ledger pass, and this test fails.
+func TestVerify_EveryRuleIsNeeded(t *testing.T) {
+	covered := make(map[string]bool)
+	for _, d := range damages() {
+		t.Run(d.rule, func(t *testing.T) {
+			db := buildDamaged(t, d)
+			all, err := Verify(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) == 0 {
+				t.Fatalf("verify passed a ledger damaged for rule %s", d.rule)
+			}
+			var without []verifyRule
+			for _, r := range verifyRules {
+				if r.name != d.rule {
+					without = append(without, r)
+				}
+			}
+			if len(without) != len(verifyRules)-1 {
+				t.Fatalf("no rule named %s", d.rule)
+			}
+			rest, err := verifyWith(db, without)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rest) != 0 {
+				var s []string
+				for _, v := range rest {
+					s = append(s, v.String())
+				}
+				t.Errorf("without rule %s verify still finds:\n%s\nwant the fault found by %s alone", d.rule, strings.Join(s, "\n"), d.rule)
+			}
+			covered[d.rule] = true
+		})
+	}
+	for _, r := range verifyRules {
+		if !covered[r.name] {
+			t.Errorf("rule %s has no damaged ledger that only it finds", r.name)
+		}
+	}
+}
+
+// A clean ledger with chains broken by a reset and an exchange passes.
+func TestVerify_AcceptsResetsAndExchanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	commit(t, db, store.Cycle{
+		Breaks:  []store.Break{{Meter: "M-1", Chain: 0, Kind: "baseline", At: vt0, NewStartWh: 1000}},
+		Charges: []store.Entry{meterCharge(1000, 2000, 0)},
+	})
+	// A reset with no energy since on the new counter: the chain starts and
+	// ends at 50 Wh, and the old chain ends where its charges did.
+	commit(t, db, store.Cycle{
+		Breaks:     []store.Break{{Meter: "M-1", Chain: 1, Kind: "reset", At: vt0, OldEndWh: 2000, NewStartWh: 50}},
+		MeterState: map[string][]byte{"M-1": stateAt(50, 1)},
+	})
+	if v, err := Verify(db); err != nil || len(v) != 0 {
+		t.Errorf("after a reset with no energy since: %v, %v; want clean", v, err)
+	}
+	// An exchange recorded later amends the reset: the old meter's last
+	// energy on chain 0, the new one's first on chain 1.
+	commit(t, db, store.Cycle{
+		Breaks:     []store.Break{{Meter: "M-1", Chain: 1, Kind: "exchanged", At: vt0, OldEndWh: 2100, NewStartWh: 0, Amends: true}},
+		Charges:    []store.Entry{meterCharge(2000, 2100, 0), meterCharge(0, 50, 1)},
+		MeterState: map[string][]byte{"M-1": stateAt(50, 1)},
+	})
+	if v, err := Verify(db); err != nil || len(v) != 0 {
+		t.Errorf("after the exchange amending it: %v, %v; want clean", v, err)
+	}
+}
