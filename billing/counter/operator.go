@@ -19,7 +19,13 @@ func Release(st State, at time.Time, lim Limits) (Outcome, error) {
 		return Outcome{Next: st}, ErrNoQuarantine
 	}
 	held := st.Quarantine.Held
-	if x := st.Exchange; x != nil && held.Wh >= x.OldFinalWh && held.Wh-x.OldFinalWh <= lim.MaxRise(held.At.Sub(x.At)) {
+	// The sign of a wrong record: no reading was accepted on the new
+	// counter since (the baseline is still the record's start), and the
+	// first ones are back at the old counter's level. A new meter that was
+	// read and later jumps is an ordinary jump.
+	x := st.Exchange
+	if x != nil && st.Baseline.At.Equal(x.At) && st.Baseline.Wh == x.NewStartWh &&
+		held.Wh >= x.OldFinalWh && held.Wh-x.OldFinalWh <= lim.MaxRise(held.At.Sub(x.At)) {
 		return Outcome{Next: st}, fmt.Errorf("%w: the held reading %s kWh continues the counter the exchange at %s recorded as taken out at %s kWh: "+
 			"the meter was not exchanged; record a correcting exchange instead (old final %s kWh, new start %s kWh: the counter it showed then)",
 			ErrRelease, kwh(held.Wh), x.At.Format(time.RFC3339), kwh(x.OldFinalWh), kwh(st.Baseline.Wh), kwh(x.OldFinalWh))

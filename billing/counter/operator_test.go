@@ -253,3 +253,20 @@ func TestRelease_AfterAWrongExchange(t *testing.T) {
 	}
 	run(t, o.Next, lim60, []step{{r: rd(1_006_000, 40), verdict: Accepted, wh: 6_000}})
 }
+
+// A new meter that was read after its exchange and later jumps past the
+// old meter's final reading is an ordinary jump: released as usual.
+func TestRelease_JumpOnARealNewMeter(t *testing.T) {
+	st := run(t, State{}, lim60, []step{{r: rd(24_000, 0), verdict: Baseline}})
+	o, err := Exchange(st, 24_500, 0, at(5), lim60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = run(t, o.Next, lim60, []step{
+		{r: rd(10_000, 15), verdict: Accepted, wh: 10_000},
+		{r: rd(30_000, 16), verdict: Quarantined, event: EventSpike},
+	})
+	if o, err := Release(st, at(20), lim60); err != nil || o.Wh != 20_000 {
+		t.Errorf("Release = %d Wh, %v; want 20000 Wh released", o.Wh, err)
+	}
+}

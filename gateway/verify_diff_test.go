@@ -1,0 +1,595 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+
+	"mallgrid/billing"
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// The differential test of verify: random histories of two tenant meters —
+// resets and exchanges (recorded before, amid and after the new meter's
+// readings, and sent again), held jumps released (and released again),
+// glitches, meters offline, a meter and its tenant taken out of the
+// configuration and put back, restarts, and cycles lost to a kill — whose
+// true consumption is known. On every history the ledger equals the truth
+// (each meter charged exactly the energy it drew, at its price) and verify
+// passes; then the ledger is damaged in ways that keep every balance
+// consistent (a charge dropped, doubled, stretched or mispriced), the
+// ledger no longer equals the truth, and verify must fail.
+
+// diffMeter is a physical meter as the test knows it.
+type diffMeter struct {
+	id, tenant string
+	counter    int64 // what the fitted meter shows
+	drawn      int64 // true energy since its first reading was delivered
+	started    bool
+	lastStep   int // step of its last delivered reading
+	offline    int // steps left without a reading
+	swap       *diffSwap
+	burst      *diffBurst
+}
+
+// diffSwap is a meter exchange the operator has yet to record.
+type diffSwap struct {
+	oldFinal, newStart int64
+	at                 time.Time
+	recordAfter, seen  int // new meter's readings before the record is entered
+	repeats            int // the same record sent again afterwards
+	recorded           bool
+}
+
+// diffBurst is a real draw above the circuit's limit, held until released.
+type diffBurst struct {
+	releaseAfter, seen int
+	repeats            int
+	released           bool
+}
+
+type diffGateway struct {
+	t                   *testing.T
+	path                string
+	full, removed, cfg  *config.Config
+	db                  *store.DB
+	pipe                *pipeline
+	price               billing.Price
+	topups, repeatsSeen int
+}
+
+func diffConfig(t *testing.T, price string, withM1 bool) *config.Config {
+	t.Helper()
+	src := "site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\nmeters:\n"
+	if withM1 {
+		src += "  - {id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1, rated_current: 60}\n"
+	}
+	src += "  - {id: M-2, bus: b, address: 2, model: kpm33b, tenant: T-2, rated_current: 60}\ntenants:\n"
+	if withM1 {
+		src += "  - {id: T-1, name: One, tariff: t}\n"
+	}
+	src += "  - {id: T-2, name: Two, tariff: t}\ntariffs:\n  - {name: t, kind: flat, price: '" + price + "'}\n"
+	cfg, err := config.Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func (g *diffGateway) open(now time.Time) {
+	g.t.Helper()
+	db, err := store.Open(g.path, store.Options{})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.db = db
+	if g.pipe, err = newPipeline(db, g.cfg, newLive(g.cfg, "test", g.path, time.Now), nil, zerolog.Nop()); err != nil {
+		g.t.Fatal(err)
+	}
+	if err := g.pipe.settleRemoved(now); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func (g *diffGateway) restart(now time.Time) {
+	g.t.Helper()
+	if err := g.db.Close(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.open(now)
+}
+
+func (g *diffGateway) cycle(at time.Time, readings []meter.Reading) {
+	c := poll.Cycle{Bus: "b", Start: at, End: at}
+	for _, rd := range readings {
+		c.Results = append(c.Results, poll.Result{Meter: rd.Meter, Start: at, Reading: rd})
+	}
+	g.pipe.Cycle(context.Background(), c)
+}
+
+func diffReading(id string, at time.Time, wh int64, zero bool) meter.Reading {
+	var rd meter.Reading
+	if zero {
+		rd.Set(meter.Import, 0)
+		rd.Set(meter.VoltageA, 0)
+	} else {
+		rd.Set(meter.Import, float64(wh)/1000)
+		rd.Set(meter.VoltageA, 230)
+	}
+	rd.Meter, rd.Time = id, at
+	return rd
+}
+
+func TestVerify_Differential(t *testing.T) {
+	seeds := 40
+	if testing.Short() {
+		seeds = 10
+	}
+	totals := map[string]int{}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			n := runDiffHistory(t, uint64(seed))
+			for k, v := range n {
+				totals[k] += v
+			}
+		})
+	}
+	// The histories must hold what the test is about, or it proves nothing.
+	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused",
+		"release", "release_repeated", "removal", "restart", "kill", "glitch", "offline", "damage"} {
+		if totals[k] < 3 {
+			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
+		}
+	}
+	t.Logf("over %d histories: %v", seeds, totals)
+}
+
+func runDiffHistory(t *testing.T, seed uint64) map[string]int {
+	rng := rand.New(rand.NewPCG(seed, 0x76657269))
+	prices := []string{"0.50", "0.83", "1.00", "1.27"}
+	price := prices[rng.IntN(len(prices))]
+	g := &diffGateway{t: t, path: filepath.Join(t.TempDir(), "d.db"),
+		full: diffConfig(t, price, true), removed: diffConfig(t, price, false)}
+	p, err := billing.ParsePrice(price)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.price = p
+	g.cfg = g.full
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, sh)
+	g.open(t0)
+	defer func() { g.db.Close() }()
+
+	meters := []*diffMeter{
+		{id: "M-1", tenant: "T-1", counter: 1_000_000 + rng.Int64N(9_000_000)},
+		{id: "M-2", tenant: "T-2", counter: 20_000 + rng.Int64N(1_000_000)},
+	}
+	seen := map[string]int{}
+	const steps = 160
+	removedUntil := -1 // M-1 out of the configuration until this step
+	removalDone := false
+	op := &operatorService{pipe: nil}
+	for step := 0; step <= steps; step++ {
+		now := t0.Add(time.Duration(step) * time.Minute)
+		op.pipe, op.now = g.pipe, func() time.Time { return now }
+		quiet := step > steps-30 // no new trouble near the end: every pending action completes
+
+		if removedUntil == step {
+			g.cfg = g.full
+			g.restart(now)
+			op.pipe = g.pipe
+		}
+		var readings []meter.Reading
+		for _, m := range meters {
+			present := !(m.id == "M-1" && removedUntil > step)
+			e := rng.Int64N(900)
+			idle := m.swap == nil && m.burst == nil && m.offline == 0 && m.started && present && m.lastStep == step-1
+			if idle && !quiet {
+				switch r := rng.IntN(100); {
+				case r < 3 && m.counter >= 20_000:
+					m.swap = &diffSwap{oldFinal: m.counter, newStart: rng.Int64N(300), at: now.Add(-30 * time.Second),
+						recordAfter: rng.IntN(6), repeats: rng.IntN(3)}
+					m.counter = m.swap.newStart
+				case r < 5:
+					e += 3_000 // a real draw above the circuit's limit: held
+					m.burst = &diffBurst{releaseAfter: 1 + rng.IntN(3), repeats: rng.IntN(2)}
+				case r < 8:
+					m.offline = 1 + rng.IntN(4)
+					seen["offline"]++
+				case r < 10:
+					readings = append(readings, diffReading(m.id, now, 0, true))
+					seen["glitch"]++
+				case r < 11:
+					readings = append(readings, diffReading(m.id, now.Add(-time.Second), m.counter+10_000_000_000, false))
+					seen["glitch"]++
+				}
+			}
+			m.counter += e
+			if m.started {
+				m.drawn += e
+			}
+			if !present {
+				continue
+			}
+			if m.offline > 0 {
+				m.offline--
+				continue
+			}
+			if sw := m.swap; sw != nil && !sw.recorded && sw.seen == sw.recordAfter {
+				g.recordSwap(t, op, m, seen)
+			}
+			readings = append(readings, diffReading(m.id, now, m.counter, false))
+		}
+		if !quiet && rng.IntN(100) < 1 {
+			// A kill -9 mid-cycle: the cycle's transaction never commits.
+			g.restart(now)
+			seen["kill"]++
+			continue
+		}
+		g.cycle(now, readings)
+		for _, m := range meters {
+			delivered := false
+			for _, rd := range readings {
+				if rd.Meter == m.id && rd.Time.Equal(now) {
+					if v, _ := rd.Value(meter.VoltageA); v != 0 {
+						delivered = true
+					}
+				}
+			}
+			if !delivered {
+				continue
+			}
+			m.started, m.lastStep = true, step
+			if sw := m.swap; sw != nil {
+				if !sw.recorded {
+					sw.seen++
+				} else if sw.repeats > 0 {
+					g.repeatSwap(t, op, m, seen)
+				} else {
+					m.swap = nil
+				}
+			}
+			if b := m.burst; b != nil {
+				b.seen++
+				if !b.released && b.seen >= b.releaseAfter {
+					res, err := g.pipe.Release(m.id, "token:till", "checked on site", now)
+					if err != nil || res.Verdict != "released" {
+						t.Fatalf("step %d: release of %s = %+v, %v; want released", step, m.id, res, err)
+					}
+					b.released = true
+					seen["release"]++
+				} else if b.released && b.repeats > 0 {
+					res, err := g.pipe.Release(m.id, "token:till", "checked on site", now)
+					if err != nil || !res.Repeated {
+						t.Fatalf("step %d: release of %s again = %+v, %v; want the first result, repeated", step, m.id, res, err)
+					}
+					b.repeats--
+					seen["release_repeated"]++
+				} else if b.released {
+					m.burst = nil
+				}
+			}
+		}
+		switch r := rng.IntN(100); {
+		case !quiet && r < 2:
+			g.restart(now)
+			seen["restart"]++
+		case !quiet && r < 3 && !removalDone && meters[0].swap == nil && meters[0].burst == nil && meters[0].offline == 0:
+			// M-1 and its tenant leave the configuration for a while.
+			removalDone = true
+			g.cfg = g.removed
+			g.restart(now)
+			removedUntil = step + 3 + rng.IntN(10)
+			seen["removal"]++
+		case r < 8:
+			m := meters[rng.IntN(2)]
+			if _, ok := g.cfg.Tenant(m.tenant); ok {
+				ref := fmt.Sprintf("PAY-%d", rng.IntN(30))
+				amount := billing.Money(1+rng.IntN(500)) * billing.Yuan
+				if _, _, err := g.db.PostTopUp(store.Entry{Account: m.tenant, Amount: amount, Ref: ref, Channel: "cash", Time: now}); err != nil &&
+					!errors.Is(err, store.ErrRefConflict) {
+					t.Fatal(err)
+				}
+				g.topups++
+			}
+		}
+	}
+	for _, m := range meters {
+		if m.swap != nil || m.burst != nil {
+			t.Fatalf("meter %s ends with an action pending (%+v, %+v)", m.id, m.swap, m.burst)
+		}
+	}
+
+	// The ledger equals the truth, and verify passes.
+	if diffs := g.againstTruth(meters); len(diffs) > 0 {
+		t.Fatalf("ledger differs from the truth: %v", diffs)
+	}
+	if v, err := Verify(g.db); err != nil || len(v) != 0 {
+		t.Fatalf("verify of a ledger equal to the truth: %v, %v; want clean", v, err)
+	}
+	if err := g.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Damaged ledgers, balances kept consistent: verify must fail.
+	for _, d := range ledgerDamages {
+		path := filepath.Join(t.TempDir(), d.name+".db")
+		copyFile(t, g.path, path)
+		if !rewriteLedger(t, path, rng, d.apply) {
+			continue // nothing to damage (no charge yet)
+		}
+		db, err := store.Open(path, store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dg := &diffGateway{t: t, db: db, price: g.price}
+		differs := len(dg.againstTruth(meters)) > 0
+		v, err := Verify(db)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !differs {
+			t.Fatalf("damage %s left the ledger equal to the truth: the damage proves nothing", d.name)
+		}
+		if len(v) == 0 {
+			t.Errorf("damage %s: the ledger differs from the truth, yet verify passes", d.name)
+		}
+		seen["damage"]++
+	}
+	g.open(t0.Add(steps * time.Minute)) // for the deferred Close
+	return seen
+}
+
+// recordSwap enters the operator's exchange record for m's pending swap.
+func (g *diffGateway) recordSwap(t *testing.T, op *operatorService, m *diffMeter, seen map[string]int) {
+	t.Helper()
+	sw := m.swap
+	res, err := op.Exchange(context.Background(), m.id, web.ExchangeRequest{
+		OldFinalKWh: meter.FormatKWh(sw.oldFinal), NewStartKWh: meter.FormatKWh(sw.newStart),
+		At: sw.at.Format(time.RFC3339), Reason: "meter replaced"}, "token:till")
+	if err != nil || res.Verdict != "exchanged" {
+		t.Fatalf("exchange of %s after %d new readings = %+v, %v; want exchanged", m.id, sw.seen, res, err)
+	}
+	sw.recorded = true
+	switch {
+	case sw.recordAfter == 0:
+		seen["swap_before"]++
+	case sw.recordAfter < 3:
+		seen["swap_pending"]++
+	default:
+		seen["swap_after_reset"]++
+	}
+}
+
+// repeatSwap sends m's exchange record again, as a retry does, and a
+// mistyped one that does not fit.
+func (g *diffGateway) repeatSwap(t *testing.T, op *operatorService, m *diffMeter, seen map[string]int) {
+	t.Helper()
+	sw := m.swap
+	req := web.ExchangeRequest{OldFinalKWh: meter.FormatKWh(sw.oldFinal), NewStartKWh: meter.FormatKWh(sw.newStart),
+		At: sw.at.Format(time.RFC3339), Reason: "meter replaced"}
+	res, err := op.Exchange(context.Background(), m.id, req, "token:till")
+	if err != nil || !res.Repeated {
+		t.Fatalf("the same exchange of %s again = %+v, %v; want the first result, repeated", m.id, res, err)
+	}
+	seen["exchange_repeated"]++
+	req.OldFinalKWh = meter.FormatKWh(sw.oldFinal + 1_000)
+	req.At = ""
+	if _, err := op.Exchange(context.Background(), m.id, req, "token:till"); !errors.Is(err, web.ErrConflict) {
+		t.Fatalf("an exchange of %s that does not fit its readings: %v; want ErrConflict", m.id, err)
+	}
+	seen["exchange_refused"]++
+	sw.repeats--
+}
+
+// againstTruth lists how the ledger differs from the truth: each meter
+// charged exactly the energy it drew, its charges (posted and accrued, with
+// the remainder it carries) exactly that energy at the price.
+func (g *diffGateway) againstTruth(meters []*diffMeter) []string {
+	g.t.Helper()
+	wh := map[string]int64{}
+	fen := map[string]billing.Money{}
+	if err := g.db.EachEntry(func(e store.Entry) error {
+		if e.Kind == store.Charge {
+			wh[e.Meter] += e.ToWh - e.FromWh
+			fen[e.Meter] -= e.Amount
+		}
+		return nil
+	}); err != nil {
+		g.t.Fatal(err)
+	}
+	states, err := g.db.MeterStates()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var out []string
+	for _, m := range meters {
+		var rem billing.Remainder
+		if raw, ok := states[m.id]; ok {
+			mb, err := decodeState(raw)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			if o := mb.Open; o != nil {
+				wh[m.id] += o.ToWh - o.FromWh
+				fen[m.id] += o.Amount
+			}
+			rem = mb.Counter.Remainder
+		}
+		if wh[m.id] != m.drawn {
+			out = append(out, fmt.Sprintf("%s charged %d Wh; it drew %d", m.id, wh[m.id], m.drawn))
+		}
+		cost, _ := g.price.Cost(m.drawn)
+		if got := int64(fen[m.id])*1000 + int64(rem); got != cost {
+			out = append(out, fmt.Sprintf("%s charged %d nano-yuan with its remainder; %d Wh at %s is %d", m.id, got, m.drawn, g.price, cost))
+		}
+	}
+	return out
+}
+
+// A ledger damage rewrites the entries (balances and accounts are then
+// recomputed, so that only the energy and money rules can find it); it
+// reports false if there was nothing to damage.
+type ledgerDamage struct {
+	name  string
+	apply func(rng *rand.Rand, entries []store.Entry) ([]store.Entry, bool)
+}
+
+func pickCharge(rng *rand.Rand, entries []store.Entry) int {
+	var idx []int
+	for i, e := range entries {
+		if e.Kind == store.Charge && e.Wh > 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return -1
+	}
+	return idx[rng.IntN(len(idx))]
+}
+
+var ledgerDamages = []ledgerDamage{
+	{"dropped", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCharge(rng, es)
+		if i < 0 {
+			return es, false
+		}
+		return append(es[:i:i], es[i+1:]...), true
+	}},
+	{"doubled", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCharge(rng, es)
+		if i < 0 {
+			return es, false
+		}
+		dup := es[i]
+		dup.ID = es[len(es)-1].ID + 1
+		return append(es, dup), true
+	}},
+	{"stretched", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCharge(rng, es)
+		if i < 0 {
+			return es, false
+		}
+		k := 1 + rng.Int64N(500)
+		es[i].ToWh += k
+		es[i].Wh += k
+		cost, _ := es[i].UnitPrice.Cost(k)
+		es[i].Amount -= billing.Money(cost / 1000 / int64(billing.Fen) * int64(billing.Fen))
+		return es, true
+	}},
+	{"mispriced", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCharge(rng, es)
+		if i < 0 {
+			return es, false
+		}
+		es[i].Amount -= billing.Fen
+		return es, true
+	}},
+}
+
+// rewriteLedger applies damage to the ledger of the database at path and
+// rewrites every entry's balance and every account so that they agree.
+func rewriteLedger(t *testing.T, path string, rng *rand.Rand, damage func(*rand.Rand, []store.Entry) ([]store.Entry, bool)) bool {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	changed := false
+	err = b.Update(func(tx *bolt.Tx) error {
+		var entries []store.Entry
+		if err := tx.Bucket([]byte("entries")).ForEach(func(_, v []byte) error {
+			var e store.Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			entries = append(entries, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+		entries, changed = damage(rng, entries)
+		if !changed {
+			return nil
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].ID < entries[j].ID })
+		for _, name := range []string{"entries", "by_account", "accounts"} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		accts := map[string]*store.Account{}
+		for _, e := range entries {
+			a := accts[e.Account]
+			if a == nil {
+				a = &store.Account{ID: e.Account}
+				accts[e.Account] = a
+			}
+			e.Balance = a.Balance + e.Amount
+			a.Balance, a.Entries, a.LastEntry, a.Updated = e.Balance, a.Entries+1, e.ID, e.Time
+			key := binary.BigEndian.AppendUint64(nil, e.ID)
+			raw, _ := json.Marshal(e)
+			if err := tx.Bucket([]byte("entries")).Put(key, raw); err != nil {
+				return err
+			}
+			idx, err := tx.Bucket([]byte("by_account")).CreateBucketIfNotExists([]byte(e.Account))
+			if err != nil {
+				return err
+			}
+			if err := idx.Put(key, nil); err != nil {
+				return err
+			}
+		}
+		for id, a := range accts {
+			raw, _ := json.Marshal(a)
+			if err := tx.Bucket([]byte("accounts")).Put([]byte(id), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return changed
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
