@@ -17,13 +17,25 @@ import (
 const exchangeNote = "exchange"
 
 // Release bills a meter's quarantined jump: an operator has checked that
-// the energy is real. The charge is posted at once, with who and why. A
-// release sent again once nothing is held returns the first one's result
-// and bills nothing.
-func (p *pipeline) Release(meterID, actor, reason string, at time.Time) (web.OperatorResult, error) {
+// the energy is real. The charge is posted at once, with who and why.
+// heldWh, if not nil, is the held counter the operator checked: a release
+// of it sent again returns the first one's result and bills nothing, and a
+// different jump held since is not released by it (409). Without it, a
+// release sent again while nothing is held returns the last one's result.
+func (p *pipeline) Release(meterID string, heldWh *int64, actor, reason string, at time.Time) (web.OperatorResult, error) {
 	return p.operate(meterID, actor, "release: "+reason, at, func(mb *meterBilling) (counter.Outcome, *web.OperatorResult, error) {
+		q := mb.Counter.Quarantine
+		if heldWh != nil {
+			if last := mb.Released; last != nil && last.HeldKWh == meter.FormatKWh(*heldWh) && (q == nil || q.Held.Wh != *heldWh) {
+				return counter.Outcome{}, last, nil
+			}
+			if q != nil && q.Held.Wh != *heldWh {
+				return counter.Outcome{}, nil, fmt.Errorf("%w: the held reading is %s kWh, not the %s kWh given: check the jump again",
+					counter.ErrRelease, meter.FormatKWh(q.Held.Wh), meter.FormatKWh(*heldWh))
+			}
+		}
 		out, err := counter.Release(mb.Counter, at, p.limits[meterID])
-		if errors.Is(err, counter.ErrNoQuarantine) && mb.Released != nil {
+		if errors.Is(err, counter.ErrNoQuarantine) && mb.Released != nil && heldWh == nil {
 			return out, mb.Released, nil
 		}
 		return out, nil, err
@@ -34,9 +46,18 @@ func (p *pipeline) Release(meterID, actor, reason string, at time.Time) (web.Ope
 // final counter and the new one's start), so that the energy across the
 // exchange is billed once and the new counter is not taken for a reset.
 // The same record sent again returns the first one's result and bills
-// nothing.
-func (p *pipeline) Exchange(meterID string, oldFinalWh, newStartWh int64, actor, reason string, at time.Time) (web.OperatorResult, error) {
-	return p.operate(meterID, actor, exchangeNote+": "+reason, at, func(mb *meterBilling) (counter.Outcome, *web.OperatorResult, error) {
+// nothing. at is when the meter was exchanged; zero when the record does
+// not say, and then it is taken to be between the old counter's last
+// reading and the new one's first if the new one's readings have begun
+// (counter.ExchangeTime, as a steady load would share it), else now.
+func (p *pipeline) Exchange(meterID string, oldFinalWh, newStartWh int64, actor, reason string, at, now time.Time) (web.OperatorResult, error) {
+	return p.operate(meterID, actor, exchangeNote+": "+reason, now, func(mb *meterBilling) (counter.Outcome, *web.OperatorResult, error) {
+		if at.IsZero() {
+			var ok bool
+			if at, ok = counter.ExchangeTime(mb.Counter, oldFinalWh, newStartWh); !ok {
+				at = now
+			}
+		}
 		out, err := counter.Exchange(mb.Counter, oldFinalWh, newStartWh, at, p.limits[meterID])
 		if errors.Is(err, counter.ErrRepeated) && mb.Exchanged != nil {
 			return out, mb.Exchanged, nil
@@ -69,7 +90,7 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time,
 	case errors.Is(err, counter.ErrNoBaseline), errors.Is(err, counter.ErrNoQuarantine),
 		errors.Is(err, counter.ErrExchange), errors.Is(err, counter.ErrRelease), errors.Is(err, counter.ErrRepeated):
 		// The request is well formed; the meter's history contradicts it.
-		return web.OperatorResult{}, fmt.Errorf("%w: %v", web.ErrConflict, err)
+		return web.OperatorResult{}, fmt.Errorf("%w: %w", web.ErrConflict, err)
 	case err != nil:
 		return web.OperatorResult{}, err
 	}
@@ -89,6 +110,9 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time,
 		w.sc.Charges[i].Actor, w.sc.Charges[i].Note = actor, note
 	}
 	res := web.OperatorResult{Meter: meterID, Verdict: string(out.Verdict), BilledKWh: meter.FormatKWh(out.Wh)}
+	if out.Verdict == counter.Released {
+		res.HeldKWh = meter.FormatKWh(out.Next.Baseline.Wh)
+	}
 	if out.Event != nil {
 		res.Event = out.Event.String()
 		ev := p.counterEvent(meterID, out.Event)
@@ -110,12 +134,15 @@ func (p *pipeline) operate(meterID, actor, note string, at time.Time,
 	}
 	events, err := p.db.CommitCycle(w.sc)
 	if err != nil {
-		return web.OperatorResult{}, err
+		return web.OperatorResult{}, fmt.Errorf("%s of meter %s: %w", out.Verdict, meterID, err)
 	}
 	p.publish(events)
 	p.meters[meterID] = mb
 	for id, tm := range w.tenants {
 		p.tenants[id] = tm
+	}
+	if p.afterCommit != nil {
+		p.afterCommit() // the charge changed a balance: enforcement hears of it now
 	}
 	return res, nil
 }
@@ -127,7 +154,15 @@ type operatorService struct {
 }
 
 func (o *operatorService) Release(_ context.Context, meterID string, req web.ReleaseRequest, actor string) (web.OperatorResult, error) {
-	return o.pipe.Release(meterID, actor, req.Reason, o.now())
+	var held *int64
+	if req.HeldKWh != "" {
+		wh, err := meter.ParseKWh(req.HeldKWh)
+		if err != nil {
+			return web.OperatorResult{}, fmt.Errorf("%w: held_kwh: %v", web.ErrInvalid, err)
+		}
+		held = &wh
+	}
+	return o.pipe.Release(meterID, held, actor, req.Reason, o.now())
 }
 
 func (o *operatorService) Exchange(_ context.Context, meterID string, req web.ExchangeRequest, actor string) (web.OperatorResult, error) {
@@ -139,13 +174,14 @@ func (o *operatorService) Exchange(_ context.Context, meterID string, req web.Ex
 	if err != nil {
 		return web.OperatorResult{}, fmt.Errorf("%w: new_start_kwh: %v", web.ErrInvalid, err)
 	}
-	at := o.now()
+	now := o.now()
+	var at time.Time // not given: Exchange places it
 	if req.At != "" {
 		when, err := time.Parse(time.RFC3339, req.At)
-		if err != nil || when.After(at) {
+		if err != nil || when.After(now) {
 			return web.OperatorResult{}, fmt.Errorf("%w: at %q: want the RFC 3339 time the meter was exchanged, not in the future", web.ErrInvalid, req.At)
 		}
 		at = when
 	}
-	return o.pipe.Exchange(meterID, oldFinal, newStart, actor, req.Reason, at)
+	return o.pipe.Exchange(meterID, oldFinal, newStart, actor, req.Reason, at, now)
 }

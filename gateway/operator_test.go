@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func TestOperator_ReleaseBillsTheHeldJump(t *testing.T) {
 	if n := len(f.charges()); n != 0 {
 		t.Fatalf("%d charges for a quarantined jump; want none", n)
 	}
-	if _, err := f.pipe.Release("M-1", "token:till", "no charge yet", t0.Add(2*time.Minute)); err != nil {
+	if _, err := f.pipe.Release("M-1", nil, "token:till", "no charge yet", t0.Add(2*time.Minute)); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
 	cs := f.charges()
@@ -30,7 +31,7 @@ func TestOperator_ReleaseBillsTheHeldJump(t *testing.T) {
 	f.verify()
 	// The same release again (a retry after a lost answer): the first
 	// result, nothing billed.
-	again, err := f.pipe.Release("M-1", "token:till", "again", t0.Add(30*time.Minute))
+	again, err := f.pipe.Release("M-1", nil, "token:till", "again", t0.Add(30*time.Minute))
 	if err != nil || !again.Repeated || again.BilledKWh != "800.000" {
 		t.Errorf("Release again = %+v, %v; want the first result (800.000 kWh), marked repeated", again, err)
 	}
@@ -45,7 +46,7 @@ func TestOperator_ReleaseNothingHeld(t *testing.T) {
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 100_000)
-	if _, err := f.pipe.Release("M-1", "token:till", "x", t0.Add(time.Minute)); !errors.Is(err, web.ErrConflict) {
+	if _, err := f.pipe.Release("M-1", nil, "token:till", "x", t0.Add(time.Minute)); !errors.Is(err, web.ErrConflict) {
 		t.Errorf("Release with nothing held: err = %v; want ErrConflict", err)
 	}
 }
@@ -60,16 +61,16 @@ func TestOperator_ExchangeSentTwice(t *testing.T) {
 	f.feed(t0, 5_000_000)
 	f.feed(t0.Add(10*time.Minute), 100) // the new meter answers: lower, pending
 	f.feed(t0.Add(11*time.Minute), 200)
-	first, err := f.pipe.Exchange("M-1", 5_000_000, 0, "token:till", "meter replaced", t0.Add(5*time.Minute))
+	first, err := f.pipe.Exchange("M-1", 5_000_000, 0, "token:till", "meter replaced", t0.Add(5*time.Minute), t0.Add(5*time.Minute))
 	if err != nil || first.BilledKWh != "0.200" || first.Repeated {
 		t.Fatalf("Exchange = %+v, %v; want 0.200 kWh billed (the new meter's first)", first, err)
 	}
 	f.feed(t0.Add(12*time.Minute), 350)
-	second, err := f.pipe.Exchange("M-1", 5_000_000, 0, "token:till", "meter replaced", t0.Add(13*time.Minute))
+	second, err := f.pipe.Exchange("M-1", 5_000_000, 0, "token:till", "meter replaced", t0.Add(13*time.Minute), t0.Add(13*time.Minute))
 	if err != nil || !second.Repeated || second.BilledKWh != first.BilledKWh {
 		t.Fatalf("the same exchange again = %+v, %v; want the first result, marked repeated", second, err)
 	}
-	if _, err := f.pipe.Exchange("M-1", 5_000_500, 0, "token:till", "typo", t0.Add(13*time.Minute)); !errors.Is(err, web.ErrConflict) {
+	if _, err := f.pipe.Exchange("M-1", 5_000_500, 0, "token:till", "typo", t0.Add(13*time.Minute), t0.Add(13*time.Minute)); !errors.Is(err, web.ErrConflict) {
 		t.Errorf("an exchange that does not fit: err = %v; want ErrConflict", err)
 	}
 	f.feed(t0.Add(20*time.Minute), 400)
@@ -114,7 +115,7 @@ func TestOperator_ExchangeBillsAcrossTheNewMeter(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 500_000)
 	// The old meter is taken out at 500.300 kWh; the new one starts at 0.
-	res, err := f.pipe.Exchange("M-1", 500_300, 0, "token:till", "meter burnt out, replaced by S/N 33B123", t0.Add(time.Minute))
+	res, err := f.pipe.Exchange("M-1", 500_300, 0, "token:till", "meter burnt out, replaced by S/N 33B123", t0.Add(time.Minute), t0.Add(time.Minute))
 	if err != nil || res.Verdict != "exchanged" || res.BilledKWh != "0.300" {
 		t.Fatalf("Exchange = %+v, %v; want exchanged, 0.300 kWh billed", res, err)
 	}
@@ -128,7 +129,63 @@ func TestOperator_ExchangeBillsAcrossTheNewMeter(t *testing.T) {
 		t.Errorf("charged %d Wh across the exchange; want 700 (300 on the old meter, 400 on the new)", wh)
 	}
 	f.verify()
-	if _, err := f.pipe.Exchange("M-9", 1, 0, "x", "y", t0); !errors.Is(err, web.ErrNotFound) {
+	if _, err := f.pipe.Exchange("M-9", 1, 0, "x", "y", t0, t0); !errors.Is(err, web.ErrNotFound) {
 		t.Errorf("Exchange of an unknown meter: err = %v; want ErrNotFound", err)
 	}
+}
+
+// A release that names the held counter it was checked against: sent again
+// it answers with the first result; a different jump held since is not
+// released by it.
+func TestOperator_ReleaseNamesTheHeldCounter(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	f.feed(t0, 100_000)
+	f.feed(t0.Add(time.Minute), 900_000) // held
+	held := int64(900_000)
+	first, err := f.pipe.Release("M-1", &held, "token:till", "checked", t0.Add(2*time.Minute))
+	if err != nil || first.HeldKWh != "900.000" {
+		t.Fatalf("Release = %+v, %v; want 900.000 released", first, err)
+	}
+	f.feed(t0.Add(3*time.Minute), 900_100)
+	f.feed(t0.Add(4*time.Minute), 1_700_000) // a new jump, not checked by anyone
+	again, err := f.pipe.Release("M-1", &held, "token:till", "checked", t0.Add(5*time.Minute))
+	if err != nil || !again.Repeated {
+		t.Errorf("the same release again = %+v, %v; want the first result, repeated", again, err)
+	}
+	other := int64(1_600_000)
+	if _, err := f.pipe.Release("M-1", &other, "token:till", "checked", t0.Add(5*time.Minute)); !errors.Is(err, web.ErrConflict) {
+		t.Errorf("release naming another counter: %v; want ErrConflict", err)
+	}
+	if n := len(f.charges()); n != 1 {
+		t.Errorf("%d charges; want the first release's only", n)
+	}
+	f.verify()
+}
+
+// An exchange entered through the API without its time, after the new
+// meter's readings were accepted as a reset, is placed between the two
+// counters: the old meter's last energy and the new one's first are billed
+// once, nothing on the wrong counter.
+func TestOperator_UndatedExchangeAfterAReset(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	f.feed(t0, 5_000_000)
+	for i, wh := range []int64{100, 200, 300, 400} { // the new meter: a reset after the third
+		f.feed(t0.Add(time.Duration(10+i)*time.Minute), wh)
+	}
+	now := t0.Add(3 * time.Hour)
+	op := &operatorService{pipe: f.pipe, now: func() time.Time { return now }}
+	res, err := op.Exchange(context.Background(), "M-1", web.ExchangeRequest{OldFinalKWh: "5000.200", NewStartKWh: "0.000", Reason: "replaced"}, "token:till")
+	if err != nil || res.BilledKWh != "0.300" {
+		t.Fatalf("Exchange = %+v, %v; want 0.300 kWh (0.200 on the old meter, 0.100 on the new)", res, err)
+	}
+	var wh int64
+	for _, c := range f.charges() {
+		wh += c.Wh
+	}
+	if wh != 200+400 {
+		t.Errorf("charged %d Wh; want 600 (0.2 kWh on the old meter, 0.4 on the new)", wh)
+	}
+	f.verify()
 }

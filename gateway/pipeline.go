@@ -95,6 +95,21 @@ type tenantMonth struct {
 
 const monthLayout = "2006-01"
 
+// reach moves tm on to t's month (site time) if that is later than the
+// month it counts, and reports whether t is in the month it counts now. A
+// span back-dated into an earlier month (an exchange recorded late) is
+// neither counted nor allowed to empty the current month's count.
+func (tm *tenantMonth) reach(t time.Time) bool {
+	if tm.is(t) {
+		return true
+	}
+	if month := t.Format(monthLayout); month > tm.Month {
+		tm.Month, tm.Wh = month, 0
+		return true
+	}
+	return false
+}
+
 // is reports whether t (in site time) falls in the month tm counts, without
 // formatting t: it runs for every charged reading.
 func (tm *tenantMonth) is(t time.Time) bool {
@@ -435,9 +450,7 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp cou
 	loc := p.cfg.Location
 	from, to := sp.From.In(loc), sp.To.In(loc)
 	tm := p.month(w, m.Tenant)
-	if !tm.is(from) {
-		tm.Month, tm.Wh = from.Format(monthLayout), 0
-	}
+	tm.reach(from)
 	parts, ok := rateParts(m, tf, sp, from, to)
 	if !ok {
 		var err error
@@ -448,10 +461,9 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp cou
 	cursor := sp.FromWh
 	rem := mb.Counter.Remainder
 	for _, part := range parts {
-		if !tm.is(part.From) {
-			tm.Month, tm.Wh = part.From.Format(monthLayout), 0
+		if tm.reach(part.From) {
+			tm.Wh += part.Wh
 		}
-		tm.Wh += part.Wh
 		fen, r, err := billing.Charge(rem, part.Wh, part.Price)
 		if err != nil {
 			return err

@@ -74,6 +74,7 @@ func appendResult(b []byte, r *web.OperatorResult) []byte {
 		b = appendString(b, r.Verdict)
 		b = appendString(b, r.BilledKWh)
 		b = appendString(b, r.Event)
+		b = appendString(b, r.HeldKWh)
 	}
 	return b
 }
@@ -82,7 +83,7 @@ func (d *stateReader) result() *web.OperatorResult {
 	if !d.bool() {
 		return nil
 	}
-	return &web.OperatorResult{Meter: d.string(), Verdict: d.string(), BilledKWh: d.string(), Event: d.string()}
+	return &web.OperatorResult{Meter: d.string(), Verdict: d.string(), BilledKWh: d.string(), Event: d.string(), HeldKWh: d.string()}
 }
 
 func decodeState(raw []byte) (*meterBilling, error) {

@@ -52,7 +52,8 @@ type diffMeter struct {
 type diffSwap struct {
 	oldFinal, newStart int64
 	at                 time.Time
-	recordAfter, seen  int // new meter's readings before the record is entered
+	recordAfter, seen  int  // new meter's readings before the record is entered
+	undated            bool // the record leaves out when the exchange was
 	repeats            int // the same record sent again afterwards
 	recorded           bool
 }
@@ -151,7 +152,7 @@ func TestVerify_Differential(t *testing.T) {
 		})
 	}
 	// The histories must hold what the test is about, or it proves nothing.
-	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused",
+	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused", "exchange_undated",
 		"release", "release_repeated", "removal", "restart", "kill", "glitch", "offline", "damage"} {
 		if totals[k] < 3 {
 			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
@@ -204,7 +205,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 				switch r := rng.IntN(100); {
 				case r < 3 && m.counter >= 20_000:
 					m.swap = &diffSwap{oldFinal: m.counter, newStart: rng.Int64N(300), at: now.Add(-30 * time.Second),
-						recordAfter: rng.IntN(6), repeats: rng.IntN(3)}
+						recordAfter: rng.IntN(6), repeats: rng.IntN(3), undated: rng.IntN(2) == 0}
 					m.counter = m.swap.newStart
 				case r < 5:
 					e += 3_000 // a real draw above the circuit's limit: held
@@ -268,14 +269,14 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 			if b := m.burst; b != nil {
 				b.seen++
 				if !b.released && b.seen >= b.releaseAfter {
-					res, err := g.pipe.Release(m.id, "token:till", "checked on site", now)
+					res, err := g.pipe.Release(m.id, nil, "token:till", "checked on site", now)
 					if err != nil || res.Verdict != "released" {
 						t.Fatalf("step %d: release of %s = %+v, %v; want released", step, m.id, res, err)
 					}
 					b.released = true
 					seen["release"]++
 				} else if b.released && b.repeats > 0 {
-					res, err := g.pipe.Release(m.id, "token:till", "checked on site", now)
+					res, err := g.pipe.Release(m.id, nil, "token:till", "checked on site", now)
 					if err != nil || !res.Repeated {
 						t.Fatalf("step %d: release of %s again = %+v, %v; want the first result, repeated", step, m.id, res, err)
 					}
@@ -361,9 +362,13 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 func (g *diffGateway) recordSwap(t *testing.T, op *operatorService, m *diffMeter, seen map[string]int) {
 	t.Helper()
 	sw := m.swap
-	res, err := op.Exchange(context.Background(), m.id, web.ExchangeRequest{
-		OldFinalKWh: meter.FormatKWh(sw.oldFinal), NewStartKWh: meter.FormatKWh(sw.newStart),
-		At: sw.at.Format(time.RFC3339), Reason: "meter replaced"}, "token:till")
+	req := web.ExchangeRequest{OldFinalKWh: meter.FormatKWh(sw.oldFinal), NewStartKWh: meter.FormatKWh(sw.newStart),
+		At: sw.at.Format(time.RFC3339), Reason: "meter replaced"}
+	if sw.undated {
+		req.At = ""
+		seen["exchange_undated"]++
+	}
+	res, err := op.Exchange(context.Background(), m.id, req, "token:till")
 	if err != nil || res.Verdict != "exchanged" {
 		t.Fatalf("exchange of %s after %d new readings = %+v, %v; want exchanged", m.id, sw.seen, res, err)
 	}

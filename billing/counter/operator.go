@@ -3,6 +3,7 @@ package counter
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -19,13 +20,15 @@ func Release(st State, at time.Time, lim Limits) (Outcome, error) {
 		return Outcome{Next: st}, ErrNoQuarantine
 	}
 	held := st.Quarantine.Held
-	// The sign of a wrong record: no reading was accepted on the new
-	// counter since (the baseline is still the record's start), and the
-	// first ones are back at the old counter's level. A new meter that was
-	// read and later jumps is an ordinary jump.
+	// The sign of a wrong record: the held reading is where the old
+	// counter could have got to since the record (it continues it), and
+	// the jump covers most of the way from the new meter's start up to the
+	// old meter's final reading. A new meter with a small counter that
+	// draws a burst past a small old final reading makes a short jump, and
+	// is released as any other.
 	x := st.Exchange
-	if x != nil && st.Baseline.At.Equal(x.At) && st.Baseline.Wh == x.NewStartWh &&
-		held.Wh >= x.OldFinalWh && held.Wh-x.OldFinalWh <= lim.MaxRise(held.At.Sub(x.At)) {
+	if x != nil && held.Wh >= x.OldFinalWh && held.Wh-x.OldFinalWh <= lim.MaxRise(held.At.Sub(x.At)) &&
+		2*(held.Wh-st.Baseline.Wh) > x.OldFinalWh-x.NewStartWh {
 		return Outcome{Next: st}, fmt.Errorf("%w: the held reading %s kWh continues the counter the exchange at %s recorded as taken out at %s kWh: "+
 			"the meter was not exchanged; record a correcting exchange instead (old final %s kWh, new start %s kWh: the counter it showed then)",
 			ErrRelease, kwh(held.Wh), x.At.Format(time.RFC3339), kwh(x.OldFinalWh), kwh(st.Baseline.Wh), kwh(x.OldFinalWh))
@@ -63,6 +66,9 @@ func Release(st State, at time.Time, lim Limits) (Outcome, error) {
 // to its first reading, faster than the circuit draws (lim). A held jump of
 // the old meter is discarded in the first and last cases: the operator's
 // final reading replaces it.
+//
+// A record entered after the new meter's readings began must say when the
+// exchange was (ExchangeTime gives the time when it does not).
 //
 // Exchange returns ErrNoBaseline for a meter never read, ErrRepeated for
 // the record last applied sent again (nothing is billed twice), and
@@ -135,6 +141,12 @@ func Exchange(st State, oldFinalWh, newStartWh int64, at time.Time, lim Limits) 
 		out.Break = &Break{Chain: c, Kind: Exchanged, At: at, OldEndWh: oldFinalWh, NewStartWh: newStartWh, Amends: true}
 		next.AutoReset = nil
 		ev.BaselineWh, ev.Note = ar.Old.Wh, "after the reset was accepted on evidence"
+	case ar != nil && len(st.Lower) == 0:
+		// The new counter's readings were accepted as a reset: the record
+		// belongs between them and the old counter's, or it would bill the
+		// old counter's energy on the new one.
+		return fail("the counter was reset (last old reading %s kWh at %s, first new %s kWh at %s): give the exchange's time between them, or leave it out",
+			kwh(ar.Old.Wh), ar.Old.At.Format(time.RFC3339), kwh(ar.First.Wh), ar.First.At.Format(time.RFC3339))
 	case !at.Before(base.At) && len(st.Lower) == 0:
 		if err := oldFits(base); err != nil {
 			return fail("%v", err)
@@ -171,4 +183,32 @@ func spans(all ...Span) []Span {
 		}
 	}
 	return out
+}
+
+// ExchangeTime is when a meter exchange whose record gives no time is taken
+// to have happened, when the new counter's readings have begun (pending
+// below the baseline, or accepted as a reset): between the old counter's
+// last accepted reading and the new counter's first, splitting that time
+// in proportion to the energy each meter counted in it (the old meter's
+// last, oldFinalWh − its last reading; the new one's first, its first
+// reading − newStartWh), as a steady load would. ok is false when the new
+// counter's readings have not begun: the exchange is now.
+func ExchangeTime(st State, oldFinalWh, newStartWh int64) (at time.Time, ok bool) {
+	var last, first Sample
+	switch {
+	case len(st.Lower) > 0:
+		last, first = st.Baseline, st.Lower[0]
+	case st.AutoReset != nil:
+		last, first = st.AutoReset.Old, st.AutoReset.First
+	default:
+		return time.Time{}, false
+	}
+	oldWh, newWh := max(oldFinalWh-last.Wh, 0), max(first.Wh-newStartWh, 0)
+	span := first.At.Sub(last.At)
+	if oldWh+newWh == 0 || span <= 0 {
+		return last.At.Add(span / 2), true
+	}
+	hi, lo := bits.Mul64(uint64(span), uint64(oldWh))
+	q, _ := bits.Div64(hi, lo, uint64(oldWh+newWh)) // oldWh ≤ the sum: the quotient fits
+	return last.At.Add(time.Duration(q)), true
 }

@@ -263,10 +263,57 @@ func TestRelease_JumpOnARealNewMeter(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = run(t, o.Next, lim60, []step{
-		{r: rd(10_000, 15), verdict: Accepted, wh: 10_000},
-		{r: rd(30_000, 16), verdict: Quarantined, event: EventSpike},
+		{r: rd(23_000, 40), verdict: Accepted, wh: 23_000},
+		{r: rd(26_000, 41), verdict: Quarantined, event: EventSpike}, // 3 kWh in a minute, past 24.5
 	})
-	if o, err := Release(st, at(20), lim60); err != nil || o.Wh != 20_000 {
-		t.Errorf("Release = %d Wh, %v; want 20000 Wh released", o.Wh, err)
+	if o, err := Release(st, at(45), lim60); err != nil || o.Wh != 3_000 {
+		t.Errorf("Release = %d Wh, %v; want 3000 Wh released", o.Wh, err)
+	}
+}
+
+// The reviewer's case: a wrong exchange applied to glitch readings that
+// looked like a new meter's (pending below the baseline); the old counter
+// comes back and is held. Releasing it would bill the old counter again.
+func TestRelease_AfterAWrongExchangeOnPendingReadings(t *testing.T) {
+	st := run(t, State{}, lim60, []step{
+		{r: rd(100_000, 0), verdict: Baseline},
+		{r: rd(101_000, 15), verdict: Accepted, wh: 1_000},
+		{r: rd(50, 45), verdict: LowerPending, event: EventCounterLower},
+		{r: rd(80, 60), verdict: LowerPending},
+	})
+	o, err := Exchange(st, 101_400, 20, at(30), lim60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = run(t, o.Next, lim60, []step{{r: rd(101_500, 70), verdict: Quarantined, event: EventSpike}})
+	if _, err := Release(st, at(75), lim60); !errors.Is(err, ErrRelease) {
+		t.Errorf("release of the old counter's level after the exchange: %v; want ErrRelease", err)
+	}
+}
+
+// After a reset accepted on evidence, an exchange record must sit between
+// the two counters: one dated later is refused rather than billing the old
+// counter on the new one, and ExchangeTime gives a time that fits.
+func TestExchange_AfterAResetNeedsItsTime(t *testing.T) {
+	st := run(t, State{}, lim60, []step{
+		{r: rd(100_000, 0), verdict: Baseline},
+		{r: rd(101_000, 15), verdict: Accepted, wh: 1_000},
+		{r: rd(50, 45), verdict: LowerPending, event: EventCounterLower},
+		{r: rd(80, 60), verdict: LowerPending},
+		{r: rd(120, 75), verdict: Reset, wh: 70, event: EventReset},
+		{r: rd(150, 90), verdict: Accepted, wh: 30},
+	})
+	if _, err := Exchange(st, 101_400, 20, at(210), lim60); !errors.Is(err, ErrExchange) {
+		t.Errorf("exchange dated after the new counter's readings: %v; want ErrExchange", err)
+	}
+	when, ok := ExchangeTime(st, 101_400, 20)
+	// 400 Wh on the old meter and 30 on the new over the 30 minutes
+	// between their readings: 400/430 of the way.
+	if want := at(15).Add(30 * time.Minute * 400 / 430); !ok || !when.Equal(want) {
+		t.Fatalf("ExchangeTime = %s, %v; want %s", when.Format("15:04:05"), ok, want.Format("15:04:05"))
+	}
+	o, err := Exchange(st, 101_400, 20, when, lim60)
+	if err != nil || o.Wh != 400+30 {
+		t.Errorf("exchange at ExchangeTime = %d Wh, %v; want 430", o.Wh, err)
 	}
 }

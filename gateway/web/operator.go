@@ -26,6 +26,10 @@ type Operator interface {
 // ReleaseRequest is the body of POST /api/v1/meters/{id}/release.
 type ReleaseRequest struct {
 	Reason string `json:"reason"` // why the jump is real: kept with the charge
+	// HeldKWh is the held counter the operator checked, "26.850"
+	// (optional): a retry of it is answered with the first result, and a
+	// different jump held since is not released by it.
+	HeldKWh string `json:"held_kwh,omitempty"`
 }
 
 // ExchangeRequest is the body of POST /api/v1/meters/{id}/exchange.
@@ -45,6 +49,7 @@ type OperatorResult struct {
 	Verdict   string `json:"verdict"`    // released | exchanged
 	BilledKWh string `json:"billed_kwh"` // energy charged by the action
 	Event     string `json:"event,omitempty"`
+	HeldKWh   string `json:"held_kwh,omitempty"` // release: the held counter released
 	// Repeated is set when the same action was applied before: this is
 	// its original result, and nothing was done again.
 	Repeated bool `json:"repeated,omitempty"`
