@@ -54,7 +54,7 @@ type diffSwap struct {
 	at                 time.Time
 	recordAfter, seen  int  // new meter's readings before the record is entered
 	undated            bool // the record leaves out when the exchange was
-	repeats            int // the same record sent again afterwards
+	repeats            int  // the same record sent again afterwards
 	recorded           bool
 }
 
