@@ -57,6 +57,18 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	// What the configuration no longer names is reported, and a removed
+	// meter's accrued charge posted: no bus cycle would ever close it.
+	drift, err := FindDrift(db, cfg)
+	if err != nil {
+		return fmt.Errorf("compare the configuration with the database: %w", err)
+	}
+	for _, d := range drift {
+		log.Warn().Str("meter", d.Meter).Str("tenant", d.Tenant).Msg("configuration drift: " + d.Text)
+	}
+	if err := pipe.settleRemoved(now()); err != nil {
+		return err
+	}
 	var tokens []web.Token
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})

@@ -11,7 +11,7 @@ import (
 // the events with their ids.
 func (db *DB) PutControl(values map[string][]byte, events ...Event) ([]Event, error) {
 	var out []Event
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketControl)
 		for k, v := range values {
 			if err := b.Put([]byte(k), v); err != nil {
@@ -28,7 +28,7 @@ func (db *DB) PutControl(values map[string][]byte, events ...Event) ([]Event, er
 // Controls returns every stored enforcement value by key.
 func (db *DB) Controls() (map[string][]byte, error) {
 	out := make(map[string][]byte)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketControl).ForEach(func(k, v []byte) error {
 			out[string(k)] = append([]byte(nil), v...)
 			return nil

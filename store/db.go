@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,7 +14,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -28,12 +31,15 @@ var (
 	bucketMeters   = []byte("meter_state") // meter id → the billing state the pipeline keeps
 	bucketEvents   = []byte("events")      // event id (uint64 BE, one sequence) → JSON Event
 	bucketControl  = []byte("control")     // enforcement state: accounts' policy status, meters' relay control
-	keySchema      = []byte("schema_version")
+	// Schema 3: where each meter's counter chains start (first reading,
+	// resets, exchanges), for verify.
+	bucketBreaks = []byte("counter_breaks") // sequence (uint64 BE) → JSON Break
+	keySchema    = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
-	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl}
+	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks}
 }
 
 // Options tune Open.
@@ -44,12 +50,21 @@ type Options struct {
 	// ReadOnly opens the file for reading only (mallgrid verify, backups):
 	// no upgrade is attempted, and a file of another schema is refused.
 	ReadOnly bool
+	// Marker holds the file to its marker (MarkerPath), which names the
+	// database this gateway has run with. Where there is a marker, a
+	// missing file (ErrMissing), a zero-length one (ErrEmpty) or another
+	// database (ErrReplaced) is refused rather than started afresh: a new
+	// ledger would credit old payment references again. Where there is
+	// none, a read-write Open writes it. The daemon opens its database so.
+	Marker bool
 }
 
 // DB is the gateway's database. Its methods are safe for concurrent use.
 type DB struct {
-	bolt *bolt.DB
-	path string
+	bolt   *bolt.DB
+	path   string
+	id     string
+	health health
 }
 
 // migration upgrades a file from version-1 to version.
@@ -68,6 +83,7 @@ func migrations() []migration {
 			}
 			return latestToBinary(tx)
 		}},
+		{version: 3, apply: createBuckets(bucketBreaks)},
 	}
 }
 
@@ -83,34 +99,166 @@ func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
-// to SchemaVersion. It returns ErrLocked if the lock is held past the timeout
-// and ErrSchemaTooNew for a file from a newer gateway.
+// to SchemaVersion. Before bbolt reads the file, every page is checked to lie
+// inside it and bbolt's consistency check is run: a damaged file is refused
+// with ErrCorrupt, whatever the damage, and is left as it was. It returns
+// ErrLocked if the lock is held past the timeout, ErrSchemaTooNew for a file
+// from a newer gateway, and with Options.Marker ErrMissing, ErrEmpty or
+// ErrReplaced for a file that is not the database the marker names.
 func Open(path string, opts Options) (*DB, error) {
-	timeout := opts.LockTimeout
-	if timeout <= 0 {
-		timeout = DefaultLockTimeout
-	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-	}
+	db, err := open(path, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	db := &DB{bolt: b, path: path}
-	check := db.migrate
-	if opts.ReadOnly {
-		check = db.checkSchema
-	}
-	if err := check(); err != nil {
-		_ = b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, nil
 }
 
+func open(path string, opts Options) (*DB, error) {
+	want := "" // the identity the marker names
+	if opts.Marker {
+		var err error
+		if want, err = readMarker(MarkerPath(path)); err != nil {
+			return nil, err
+		}
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if want != "" {
+			return nil, fmt.Errorf("%w: no file, where the marker %s says this gateway's database (%s) was", ErrMissing, MarkerPath(path), want)
+		}
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("%w: no such file", ErrMissing)
+		}
+	case err != nil:
+		return nil, err
+	case st.Size() == 0:
+		if want != "" {
+			return nil, fmt.Errorf("%w: zero bytes, where the marker %s says this gateway's database (%s) was", ErrEmpty, MarkerPath(path), want)
+		}
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("%w: zero bytes", ErrEmpty)
+		}
+	default:
+		if err := checkPages(path); err != nil {
+			return nil, err
+		}
+	}
+	b, file, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{bolt: b, path: path}
+	if !opts.ReadOnly {
+		db.health.file = file
+	}
+	if err := db.start(want, opts); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openBolt opens the file with bbolt, mapping its errors to ours, and
+// returns it with what the open file is.
+func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	var (
+		b    *bolt.DB
+		file *os.File // the file bbolt opened: what the path must go on naming
+	)
+	err := protect(func() error {
+		var err error
+		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				file = f
+				return f, err
+			}})
+		return err
+	})
+	if b == nil && file != nil && errors.Is(err, ErrCorrupt) {
+		// bbolt panicked part way through Open, past its own clean-up: the
+		// file and its lock would stay held by this process.
+		_ = file.Close()
+	}
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, nil, ErrLocked
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+		return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	case err != nil:
+		return nil, nil, err
+	}
+	st, err := file.Stat()
+	if err != nil {
+		_ = b.Close()
+		return nil, nil, err
+	}
+	return b, st, nil
+}
+
+// start checks the opened file and readies it: consistency, identity
+// against the marker, schema, and the marker written for a new one.
+func (db *DB) start(want string, opts Options) error {
+	if err := db.consistent(); err != nil {
+		return err
+	}
+	id, err := db.storedID()
+	if err != nil {
+		return err
+	}
+	// Compared before anything is written: a file that is not ours is
+	// left exactly as it was found.
+	if want != "" && id != want {
+		if id == "" {
+			return fmt.Errorf("%w: it has no identity, so it is from before the marker %s (%s) was written; "+
+				"if it is a backup of this gateway's database, delete the marker and start again", ErrReplaced, MarkerPath(db.path), want)
+		}
+		return fmt.Errorf("%w: it is database %s; the marker %s names %s", ErrReplaced, id, MarkerPath(db.path), want)
+	}
+	db.id = id
+	if opts.ReadOnly {
+		return db.checkSchema()
+	}
+	if err := db.migrate(); err != nil {
+		return err
+	}
+	if opts.Marker && want == "" {
+		return writeMarker(MarkerPath(db.path), db.id)
+	}
+	return nil
+}
+
+// consistent runs bbolt's consistency check over the whole file (checkPages
+// has made sure it can without faulting).
+func (db *DB) consistent() error {
+	var problems []string
+	n := 0
+	err := db.view(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			if n++; n <= 3 {
+				problems = append(problems, err.Error())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: bbolt's check found %d problem(s): %s", ErrCorrupt, n, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// migrate upgrades the file to SchemaVersion and gives it an identity if
+// it has none.
 func (db *DB) migrate() error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -140,6 +288,12 @@ func (db *DB) migrate() error {
 				return fmt.Errorf("bucket %s missing: %w", b, ErrCorrupt)
 			}
 		}
+		if db.id == "" {
+			db.id = newID()
+			if err := meta.Put(keyID, []byte(db.id)); err != nil {
+				return err
+			}
+		}
 		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	})
 }
@@ -157,7 +311,7 @@ func (db *DB) checkSchema() error {
 	case v < SchemaVersion:
 		return fmt.Errorf("%w: file is schema %d, this gateway reads %d", ErrSchemaOld, v, SchemaVersion)
 	}
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx *bolt.Tx) error {
 		for _, b := range buckets() {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("bucket %s missing: %w", b, ErrCorrupt)
@@ -173,7 +327,7 @@ func (db *DB) Path() string { return db.path }
 // SchemaVersion returns the version recorded in the file.
 func (db *DB) SchemaVersion() (int, error) {
 	var v int
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return fmt.Errorf("no schema version: %w", ErrCorrupt)
@@ -195,7 +349,7 @@ func (db *DB) Close() error { return db.bolt.Close() }
 // bbolt keeps for reuse (the file never shrinks; compact it offline).
 func (db *DB) UsedBytes() (int64, error) {
 	var size int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		size = tx.Size()
 		return nil
 	})

@@ -50,7 +50,7 @@ func appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
 // them with their ids.
 func (db *DB) PostEvents(events ...Event) ([]Event, error) {
 	var out []Event
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		var err error
 		out, err = appendEvents(tx, events)
 		return err
@@ -62,7 +62,7 @@ func (db *DB) PostEvents(events ...Event) ([]Event, error) {
 // first: what a client that last saw event after has missed.
 func (db *DB) EventsAfter(after uint64, limit int) ([]Event, error) {
 	var out []Event
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var e Event
@@ -79,7 +79,7 @@ func (db *DB) EventsAfter(after uint64, limit int) ([]Event, error) {
 // LastEvents returns the newest n events, oldest first.
 func (db *DB) LastEvents(n int) ([]Event, error) {
 	var out []Event
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
 			var e Event

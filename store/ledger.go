@@ -34,9 +34,11 @@ type Entry struct {
 	Amount  billing.Money `json:"amount"`        // credit > 0, debit < 0
 	Balance billing.Money `json:"balance_after"` // the account's balance with this entry
 
-	// Source of a charge: the meter, the counter span it bills, the time
-	// span the energy was used in, the tariff window and the unit price.
+	// Source of a charge: the meter, the counter span it bills and the
+	// counter chain that span is on (see Break), the time span the energy
+	// was used in, the tariff window and the unit price.
 	Meter     string        `json:"meter,omitempty"`
+	Chain     int           `json:"chain,omitempty"`
 	FromWh    int64         `json:"from_wh,omitempty"`
 	ToWh      int64         `json:"to_wh,omitempty"`
 	Wh        int64         `json:"wh,omitempty"`
@@ -94,7 +96,7 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 	if e.Kind != TopUp || e.Amount <= 0 || e.Amount > billing.MaxMoney || e.Ref == "" || e.Account == "" {
 		return Entry{}, nil, false, fmt.Errorf("%w: top-up of %s to %q with reference %q", ErrBadEntry, e.Amount, e.Account, e.Ref)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		if id := tx.Bucket(bucketRefs).Get([]byte(e.Ref)); id != nil {
 			prev, err := getEntry(tx, binary.BigEndian.Uint64(id))
 			if err != nil {
@@ -134,7 +136,7 @@ func (db *DB) PostEntry(e Entry) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: unknown kind %q", ErrBadEntry, e.Kind)
 	}
 	var stored Entry
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		var err error
 		stored, err = appendEntry(tx, e)
 		return err
@@ -221,7 +223,7 @@ func putAccount(tx *bolt.Tx, a Account) error {
 // Account returns one account; ErrNoAccount if it has no entry yet.
 func (db *DB) Account(id string) (Account, error) {
 	var a Account
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		a, err = getAccount(tx, id)
 		return err
@@ -232,7 +234,7 @@ func (db *DB) Account(id string) (Account, error) {
 // Accounts returns every account with a ledger, by id.
 func (db *DB) Accounts() ([]Account, error) {
 	var out []Account
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
 			var a Account
 			if err := json.Unmarshal(v, &a); err != nil {
@@ -249,7 +251,7 @@ func (db *DB) Accounts() ([]Account, error) {
 // from the newest), newest first — a page of its ledger.
 func (db *DB) Entries(account string, before uint64, limit int) ([]Entry, error) {
 	var out []Entry
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketByAcct).Bucket([]byte(account))
 		if idx == nil {
 			return nil
@@ -277,7 +279,7 @@ func (db *DB) Entries(account string, before uint64, limit int) ([]Entry, error)
 // EachEntry calls fn for every entry in id order, inside one read
 // transaction (a consistent snapshot), stopping at fn's first error.
 func (db *DB) EachEntry(fn func(Entry) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {

@@ -65,6 +65,8 @@ type Cycle struct {
 	// Events are stored with the cycle that raised them; CommitCycle
 	// returns them with their ids.
 	Events []Event
+	// Breaks are the counter chains the cycle's readings started.
+	Breaks []Break
 }
 
 // IntervalStart returns the start of the 15-minute slot holding t. Slots are
@@ -77,7 +79,7 @@ func IntervalStart(t time.Time) time.Time { return t.Truncate(IntervalLength) }
 // it is there or none. It returns the events with their ids.
 func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
 	var events []Event
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		latest := tx.Bucket(bucketLatest)
 		var buf []byte
 		for _, r := range c.Readings {
@@ -107,6 +109,9 @@ func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
 				return fmt.Errorf("meter %s state: %w", id, err)
 			}
 		}
+		if err := appendBreaks(tx, c.Breaks); err != nil {
+			return err
+		}
 		var err error
 		events, err = appendEvents(tx, c.Events)
 		return err
@@ -120,7 +125,7 @@ func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
 // MeterStates returns every meter's stored billing state.
 func (db *DB) MeterStates() (map[string][]byte, error) {
 	out := make(map[string][]byte)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeters).ForEach(func(k, v []byte) error {
 			out[string(k)] = append([]byte(nil), v...)
 			return nil
@@ -157,7 +162,7 @@ func addInterval(intervals *bolt.Bucket, e IntervalEnergy) error {
 // LatestReadings returns the latest stored reading of every meter.
 func (db *DB) LatestReadings() (map[string]Reading, error) {
 	out := make(map[string]Reading)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
 			r, err := decodeReading(string(k), v)
 			if err != nil {
@@ -173,7 +178,7 @@ func (db *DB) LatestReadings() (map[string]Reading, error) {
 // Intervals returns meter's slots with from <= start < to, in time order.
 func (db *DB) Intervals(meter string, from, to time.Time) ([]Interval, error) {
 	var out []Interval
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketIntervals).Cursor()
 		prefix := append([]byte(meter), 0)
 		for k, v := c.Seek(intervalKey(meter, IntervalStart(from))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// keyID is the database's identity in the meta bucket: random, given once
+// when the file is created (or first opened by a gateway that knows
+// identities), never changed. A copy of the file (a backup) keeps it.
+var keyID = []byte("db_id")
+
+// MarkerSuffix is added to the database's path to name its marker: a small
+// file holding the identity of the database the gateway has run with.
+const MarkerSuffix = ".id"
+
+// MarkerPath returns the path of the marker of the database at path.
+func MarkerPath(path string) string { return path + MarkerSuffix }
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
+	return hex.EncodeToString(b)
+}
+
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// ID returns the database's identity; "" for a file from before identities
+// opened read-only (a read-write Open gives it one).
+func (db *DB) ID() string { return db.id }
+
+// storedID reads the identity from the file; "" if it has none.
+func (db *DB) storedID() (string, error) {
+	var id string
+	err := db.view(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			id = string(meta.Get(keyID))
+		}
+		return nil
+	})
+	return id, err
+}
+
+// readMarker returns the identity the marker at path holds; "" if there
+// is no marker. A marker that is there but holds no identity is an error
+// wrapping ErrReplaced: what database belongs here cannot be known.
+func readMarker(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read marker: %w", err)
+	}
+	id := strings.TrimSpace(string(raw))
+	if !validID(id) {
+		return "", fmt.Errorf("%w: the marker %s is damaged (it holds %q, not a database identity); "+
+			"if the database beside it is this gateway's, delete the marker and start again", ErrReplaced, path, raw)
+	}
+	return id, nil
+}
+
+// writeMarker replaces the marker at path with one naming id, atomically:
+// a temporary file written and synced, renamed over the marker, and the
+// directory synced, so that after a crash the marker is either the old
+// one or the new one, never a torn one.
+func writeMarker(path, id string) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write marker: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	_, err = tmp.WriteString(id + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write marker %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// InitOptions tune Init.
+type InitOptions struct {
+	// Force starts a new database even where a valid one is. The old file
+	// is kept aside, renamed; nothing is ever deleted.
+	Force bool
+	// Now names the file kept aside: PATH.replaced-20060102T150405Z (UTC).
+	Now time.Time
+}
+
+// Initialized says what Init did.
+type Initialized struct {
+	ID     string // the new database's identity, which its marker now holds
+	KeptAs string // where the file that was at the path now is; "" if there was none
+}
+
+// Init starts a new, empty database at path on purpose and writes its
+// marker, so that the gateway takes it from then on. A file already at
+// path — a damaged or empty one, or with Force a valid database — is
+// renamed aside first, never deleted. It returns ErrExists for a valid
+// database without Force, and ErrLocked while a gateway holds the file.
+func Init(path string, o InitOptions) (Initialized, error) {
+	var done Initialized
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return done, fmt.Errorf("init %s: %w", path, err)
+	default:
+		if err := lockFree(path); err != nil {
+			return done, fmt.Errorf("init %s: %w", path, err)
+		}
+		if st.Size() > 0 && !o.Force {
+			// A damaged file is no ledger to protect from a mistake: it is
+			// kept aside like any other, and no Force is needed.
+			old, err := Open(path, Options{ReadOnly: true, LockTimeout: time.Second})
+			switch {
+			case err == nil:
+				id := old.ID()
+				_ = old.Close()
+				if id == "" {
+					id = "without an identity"
+				}
+				return done, fmt.Errorf("init %s: %w (database %s)", path, ErrExists, id)
+			case errors.Is(err, ErrSchemaOld), errors.Is(err, ErrSchemaTooNew):
+				return done, fmt.Errorf("init %s: %w (%v)", path, ErrExists, err)
+			case !errors.Is(err, ErrCorrupt):
+				return done, fmt.Errorf("init: %w", err)
+			}
+		}
+		if done.KeptAs, err = keepAside(path, o.Now); err != nil {
+			return done, fmt.Errorf("init %s: %w", path, err)
+		}
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		return done, fmt.Errorf("init: %w", err)
+	}
+	done.ID = db.ID()
+	if err := db.Close(); err != nil {
+		return done, fmt.Errorf("init %s: %w", path, err)
+	}
+	if err := writeMarker(MarkerPath(path), done.ID); err != nil {
+		return done, fmt.Errorf("init %s: %w", path, err)
+	}
+	return done, nil
+}
+
+// lockFree returns ErrLocked if a process holds the file's lock (bbolt
+// locks the whole file with flock): a gateway is running on it.
+func lockFree(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close() // releases the lock taken below
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%w: stop the gateway first", ErrLocked)
+		}
+		return err
+	}
+	return nil
+}
+
+// keepAside renames the file at path to a name of its own beside it.
+func keepAside(path string, now time.Time) (string, error) {
+	base := path + ".replaced-" + now.UTC().Format("20060102T150405Z")
+	aside := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		aside = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	return aside, syncDir(filepath.Dir(path))
+}
