@@ -66,13 +66,13 @@ type diffBurst struct {
 }
 
 type diffGateway struct {
-	t                   *testing.T
-	path                string
-	full, removed, cfg  *config.Config
-	db                  *store.DB
-	pipe                *pipeline
-	price               billing.Price
-	topups, repeatsSeen int
+	t                  *testing.T
+	path               string
+	full, removed, cfg *config.Config
+	db                 *store.DB
+	pipe               *pipeline
+	price              billing.Price
+	topups             int
 }
 
 func diffConfig(t *testing.T, price string, withM1 bool) *config.Config {
