@@ -186,7 +186,7 @@ func damages(base []byte, pageSize int) []damage {
 				patch: []byte{byte(1 + rng.IntN(255))}, xor: true})
 		}
 	}
-	for i := range 500 {
+	for i := range 400 {
 		flip := make([]byte, 1+rng.IntN(4))
 		for j := range flip {
 			flip[j] = byte(1 + rng.IntN(255))

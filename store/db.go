@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -182,7 +183,10 @@ func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
 	})
 	if b == nil && file != nil && errors.Is(err, ErrCorrupt) {
 		// bbolt panicked part way through Open, past its own clean-up: the
-		// file and its lock would stay held by this process.
+		// file's lock would stay held by this process (its mapping, which
+		// cannot be reached from here, keeps the file open), and every
+		// later Open of the path would wait for it.
+		_ = syscall.Flock(int(file.Fd()), syscall.LOCK_UN)
 		_ = file.Close()
 	}
 	switch {
