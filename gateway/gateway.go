@@ -42,7 +42,9 @@ func Run(ctx context.Context, opts Options) error {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout})
+	// The marker beside the file makes a missing, empty or other database a
+	// refusal to start, never a fresh ledger.
+	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true})
 	if err != nil {
 		return err
 	}
@@ -89,6 +91,7 @@ func Run(ctx context.Context, opts Options) error {
 		Events:   events,
 		Relayer:  enf,
 		Tokens:   tokens,
+		DB:       db,
 		Log:      log,
 	})
 	if err != nil {
@@ -120,6 +123,16 @@ func Run(ctx context.Context, opts Options) error {
 		enf.Run(pollCtx)
 	}()
 
+	// A database file deleted or replaced under the running gateway is
+	// noticed within dbWatchInterval even when nothing writes (every write
+	// checks too): from then on writes are refused and the control room
+	// is told.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		db.WatchFile(pollCtx, dbWatchInterval, func(reason error) { databaseLost(db, events, log, now, reason) })
+	}()
+
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpDone := make(chan error, 1)
@@ -147,6 +160,27 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info().Msg("gateway stopped")
 	return httpErr
+}
+
+// dbWatchInterval is how often the database's path is checked: at least
+// once a poll cycle.
+const dbWatchInterval = time.Second
+
+// databaseLost tells of a database file gone from its path: in the log,
+// always, and as an event on the status page and the event stream. The
+// event is stored in the file still open, which gives it its id in the
+// stream; that file is lost with it, so the log is the lasting record.
+func databaseLost(db *store.DB, events *hub, log zerolog.Logger, now func() time.Time, reason error) {
+	log.Error().Err(reason).Str("db", db.Path()).Msg("database file lost: changes are refused until it is restored and the gateway restarted")
+	ev := store.Event{Time: now(), Kind: "database_unavailable", Text: fmt.Sprintf(
+		"The database file %s was deleted or replaced while the gateway ran: top-ups, overrides and readings are not recorded "+
+			"until it is restored from a backup and the gateway is restarted.", db.Path())}
+	stored, err := db.RecordLoss(ev)
+	if err != nil {
+		log.Error().Err(err).Msg("store the database_unavailable event")
+		stored = ev
+	}
+	events.publish([]store.Event{stored})
 }
 
 // runBus opens the bus's transport and polls it until ctx ends. A port that

@@ -60,6 +60,9 @@ type meterBilling struct {
 	// Bypass is set while the meter's relay reads open but its counter
 	// still rises: someone may have bridged the relay.
 	Bypass bool `json:"bypass,omitempty"`
+	// Unbilled is set while the meter's energy is not charged (a public
+	// or main meter, a tenant without a tariff).
+	Unbilled bool `json:"unbilled,omitempty"`
 	// Exchanged and Released are the results of the last exchange record
 	// and release applied, returned again when the same request is sent
 	// again (a retry after a lost answer) instead of billing twice.
@@ -439,13 +442,16 @@ func (p *pipeline) apply(w *cycleWork, meterID string, mb *meterBilling, out cou
 // the price or the counter chain changes: a charge never spans two
 // counters.
 func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp counter.Span) error {
-	m, ok := p.meterCfg[meterID]
-	if !ok || m.Role != config.TenantMeter {
-		return nil // public and main meters are shared out, not charged
+	// Public and main meters are shared out, not charged; without tariffs
+	// energy is recorded and nothing charged.
+	m, billable := p.meterCfg[meterID]
+	var tf tariff.Tariff
+	if billable = billable && m.Role == config.TenantMeter; billable {
+		tf, billable = p.cfg.TariffOf(m.Tenant)
 	}
-	tf, ok := p.cfg.TariffOf(m.Tenant)
-	if !ok {
-		return nil // no tariffs configured: energy recorded, nothing charged
+	p.noteBilling(w, meterID, mb, sp, billable)
+	if !billable {
+		return nil
 	}
 	loc := p.cfg.Location
 	from, to := sp.From.In(loc), sp.To.In(loc)
@@ -485,6 +491,32 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp cou
 	mb.Counter.Remainder = rem
 	return nil
 }
+
+// noteBilling records where a meter's energy stops and starts being
+// charged (a meter made public or a tenant's, tariffs added), as a break
+// of kind unbilled or billed on the span's chain: verify then knows which
+// part of each chain no charge is owed for.
+func (p *pipeline) noteBilling(w *cycleWork, meterID string, mb *meterBilling, sp counter.Span, billable bool) {
+	if billable != mb.Unbilled {
+		return // no change
+	}
+	mb.Unbilled = !billable
+	br := store.Break{Meter: meterID, Chain: sp.Chain, Kind: breakBilled, At: sp.From, NewStartWh: sp.FromWh}
+	if !billable {
+		if mb.Open != nil {
+			p.post(w, meterID, mb)
+		}
+		br.Kind, br.NewStartWh, br.OldEndWh = breakUnbilled, 0, sp.FromWh
+	}
+	w.sc.Breaks = append(w.sc.Breaks, br)
+}
+
+// Kinds of the breaks that mark where charging stops and starts on a
+// chain; the others start chains (counter.Baseline, Reset, Exchanged).
+const (
+	breakUnbilled = "unbilled" // OldEndWh: the counter from which nothing is charged
+	breakBilled   = "billed"   // NewStartWh: the counter from which charges start again
+)
 
 // rateNames are the meter's own rate counters, in counter.Sample order.
 var rateNames = [4]string{"sharp", "peak", "flat", "valley"}

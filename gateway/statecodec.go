@@ -64,7 +64,8 @@ func encodeState(mb *meterBilling) []byte {
 		b = binary.AppendVarint(b, int64(o.Chain))
 	}
 	b = appendResult(b, mb.Exchanged)
-	return appendResult(b, mb.Released)
+	b = appendResult(b, mb.Released)
+	return appendBool(b, mb.Unbilled)
 }
 
 func appendResult(b []byte, r *web.OperatorResult) []byte {
@@ -125,6 +126,7 @@ func decodeState(raw []byte) (*meterBilling, error) {
 			mb.Open.Chain = int(d.varint())
 		}
 		mb.Exchanged, mb.Released = d.result(), d.result()
+		mb.Unbilled = d.bool()
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errStateFormat

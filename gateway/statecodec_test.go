@@ -33,6 +33,7 @@ func TestStateCodec_RoundTrip(t *testing.T) {
 			Open:      &openCharge{Account: "T-2", Chain: 3, Slot: t0, FromWh: 7, ToWh: 9, From: t0, To: t0.Add(time.Minute), Amount: 1},
 			Exchanged: &web.OperatorResult{Meter: "M-1", Verdict: "exchanged", BilledKWh: "0.400", Event: "meter exchange applied"},
 			Released:  &web.OperatorResult{Meter: "M-1", Verdict: "released", BilledKWh: "40.000", HeldKWh: "41.500"},
+			Unbilled:  true,
 		},
 	} {
 		got, err := decodeState(encodeState(mb))

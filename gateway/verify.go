@@ -18,8 +18,13 @@ type VerifyReport struct {
 }
 
 // VerifyFile opens the database at path read-only and verifies its ledger.
+// It refuses the file as the daemon would (its marker is read, never
+// written): a damaged file is an error wrapping store.ErrCorrupt, and a
+// missing, empty or other database one wrapping store.ErrMissing,
+// store.ErrEmpty or store.ErrReplaced — so that after a restore, verify
+// says whether the gateway will take the file.
 func VerifyFile(path string) (VerifyReport, error) {
-	db, err := store.Open(path, store.Options{ReadOnly: true})
+	db, err := store.Open(path, store.Options{ReadOnly: true, Marker: true})
 	if err != nil {
 		return VerifyReport{}, err
 	}
@@ -318,24 +323,103 @@ func checkMeterStates(v *ledgerView, report func(Violation)) {
 
 // meterChains is one meter's counter chains as verify sees them.
 type meterChains struct {
-	start   map[int]int64 // chain → its first counter (from its latest break)
-	end     map[int]int64 // chain → its last counter (from the next chain's latest break)
-	last    int           // the highest chain with a break
-	charges map[int][]store.Entry
+	start  map[int]int64 // chain → its first counter (from its latest break)
+	end    map[int]int64 // chain → its last counter (from the next chain's latest break, or the baseline)
+	last   int           // the highest chain with a break
+	pieces map[int][]piece
 }
 
-// chainsOf lays out a meter's breaks and charges (posted, then open).
+// piece is a part of a chain that is accounted for: a charge, or a part
+// no charge is owed for (the meter was not billed then).
+type piece struct {
+	entry    store.Entry // a charge; ID 0 and Kind "" for an unbilled part
+	from, to int64
+}
+
+// unbilledPart is a stretch of a chain no charge is owed for; fromStart
+// and toEnd follow the chain's ends, which an amending exchange may move.
+type unbilledPart struct {
+	chain            int
+	from, to         int64
+	fromStart, toEnd bool
+}
+
+// chainsOf lays out a meter's breaks, its charges (posted and open) and
+// the parts of its chains it was not billed for.
 func chainsOf(v *ledgerView, meterID string, charges []store.Entry) meterChains {
-	c := meterChains{start: make(map[int]int64), end: make(map[int]int64), last: -1, charges: make(map[int][]store.Entry)}
+	c := meterChains{start: make(map[int]int64), end: make(map[int]int64), last: -1, pieces: make(map[int][]piece)}
+	// Parts begun while the meter was unbilled follow an amending exchange
+	// (which bills nothing while the meter is unbilled) until billing
+	// resumes; from then on an amendment's spans are charged, so their
+	// ends are fixed where they were then.
+	var parts, settled []unbilledPart
+	var open *unbilledPart // where the meter's energy stopped being billed
+	settle := func() {
+		for _, u := range parts {
+			if u.fromStart {
+				u.from, u.fromStart = c.start[u.chain], false
+			}
+			if u.toEnd {
+				if end, ok := c.end[u.chain]; ok {
+					u.to, u.toEnd = end, false
+				}
+			}
+			settled = append(settled, u)
+		}
+		parts = parts[:0]
+	}
 	for _, b := range v.breaks[meterID] {
+		switch b.Kind {
+		case breakUnbilled:
+			if open == nil {
+				open = &unbilledPart{chain: b.Chain, from: b.OldEndWh}
+				if start, ok := c.start[b.Chain]; ok && start == b.OldEndWh {
+					// Unbilled from the chain's start: an exchange that
+					// moves the start later moves this too.
+					open.fromStart = true
+				}
+			}
+			continue
+		case breakBilled:
+			if open != nil {
+				open.to = b.NewStartWh
+				parts = append(parts, *open)
+				open = nil
+			}
+			settle()
+			continue
+		}
 		c.start[b.Chain] = b.NewStartWh
 		if b.Chain > 0 {
 			c.end[b.Chain-1] = b.OldEndWh
 		}
+		if !b.Amends && open != nil && b.Chain > open.chain {
+			// Still unbilled when a new chain starts: the old one is
+			// unbilled to its end, the new one from its start.
+			open.toEnd = true
+			parts = append(parts, *open)
+			open = &unbilledPart{chain: b.Chain, fromStart: true}
+		}
 		c.last = max(c.last, b.Chain)
 	}
+	if mb := v.states[meterID]; mb != nil && mb.Counter.Known {
+		if _, ok := c.end[mb.Counter.Chain]; !ok {
+			c.end[mb.Counter.Chain] = mb.Counter.Baseline.Wh
+		}
+	}
+	if open != nil {
+		open.toEnd = true
+		parts = append(parts, *open)
+	}
+	settle()
+	parts = settled
+	for _, u := range parts {
+		if !u.fromStart && !u.toEnd && u.to != u.from {
+			c.pieces[u.chain] = append(c.pieces[u.chain], piece{from: u.from, to: u.to})
+		}
+	}
 	for _, e := range charges {
-		c.charges[e.Chain] = append(c.charges[e.Chain], e)
+		c.pieces[e.Chain] = append(c.pieces[e.Chain], piece{entry: e, from: e.FromWh, to: e.ToWh})
 	}
 	return c
 }
@@ -374,6 +458,11 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 		last := -1
 		for _, b := range v.breaks[id] {
 			switch {
+			case b.Kind == breakUnbilled || b.Kind == breakBilled:
+				if b.Chain != last {
+					report(meterViolation(id, "%s mark at %s on chain %d, but the newest chain is %d", b.Kind, b.At.Format(time.RFC3339), b.Chain, last))
+				}
+				continue
 			case b.Amends && b.Chain != last:
 				report(meterViolation(id, "break at %s amends chain %d, but the newest chain is %d", b.At.Format(time.RFC3339), b.Chain, last))
 			case !b.Amends && b.Chain != last+1:
@@ -394,52 +483,65 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 	}
 }
 
-// checkChainCover: each chain's charges, in counter order, cover it from
-// its start to its end exactly once.
+// checkChainCover: each chain's charges, with the parts of it the meter
+// was not billed for, cover it in counter order from its start to its end
+// exactly once.
 func checkChainCover(v *ledgerView, report func(Violation)) {
-	for id, charges := range chargesByMeter(v) {
-		c := chainsOf(v, id, charges)
-		mb := v.states[id]
-		for chain, list := range c.charges {
+	charges := chargesByMeter(v)
+	meters := make(map[string]bool)
+	for id := range v.breaks {
+		meters[id] = true
+	}
+	for id := range charges {
+		meters[id] = true
+	}
+	for id := range meters {
+		c := chainsOf(v, id, charges[id])
+		last := c.last
+		for chain := range c.pieces {
+			last = max(last, chain)
+		}
+		for chain := 0; chain <= last; chain++ {
+			list := c.pieces[chain]
 			sort.SliceStable(list, func(i, j int) bool {
-				if list[i].FromWh != list[j].FromWh {
-					return list[i].FromWh < list[j].FromWh
+				if list[i].from != list[j].from {
+					return list[i].from < list[j].from
 				}
-				return list[i].ToWh < list[j].ToWh
+				return list[i].to < list[j].to
 			})
 			cursor, known := c.start[chain]
 			if !known {
-				cursor = list[0].FromWh
-			}
-			for _, e := range list {
-				switch {
-				case e.FromWh > cursor:
-					report(entryViolation(e, "meter %s chain %d: charge starts at %d Wh, after the energy before it ended at %d: energy skipped", id, chain, e.FromWh, cursor))
-				case e.FromWh < cursor:
-					report(entryViolation(e, "meter %s chain %d: charge %d→%d Wh overlaps energy already charged up to %d Wh: energy charged twice", id, chain, e.FromWh, e.ToWh, cursor))
+				if len(list) == 0 {
+					continue // a chain from before breaks were recorded
 				}
-				cursor = max(cursor, e.ToWh)
+				cursor = list[0].from
 			}
-			end, known := c.end[chain]
-			if !known && mb != nil && chain == mb.Counter.Chain && mb.Counter.Known {
-				end, known = mb.Counter.Baseline.Wh, true
+			for _, p := range list {
+				what := fmt.Sprintf("charge %d→%d Wh", p.from, p.to)
+				if p.entry.Kind == "" {
+					what = fmt.Sprintf("unbilled part %d→%d Wh", p.from, p.to)
+				}
+				bad := func(format string, args ...any) {
+					x := meterViolation(id, format, args...)
+					if p.entry.Kind != "" {
+						x = entryViolation(p.entry, format, args...)
+					}
+					report(x)
+				}
+				switch {
+				case p.from > cursor:
+					bad("meter %s chain %d: %s starts after the energy before it ended at %d Wh: energy skipped", id, chain, what, cursor)
+				case p.from < cursor:
+					bad("meter %s chain %d: %s overlaps energy already charged up to %d Wh: energy charged twice", id, chain, what, cursor)
+				}
+				cursor = max(cursor, p.to)
 			}
-			if known && cursor != end {
-				report(meterViolation(id, "chain %d: charges end at %d Wh; the chain ends at %d Wh", chain, cursor, end))
-			}
-		}
-		// A chain that ended without any charge must have had no energy.
-		for chain := 0; chain <= c.last; chain++ {
-			if len(c.charges[chain]) > 0 {
-				continue
-			}
-			start, ok1 := c.start[chain]
-			end, ok2 := c.end[chain]
-			if !ok2 && mb != nil && chain == mb.Counter.Chain && mb.Counter.Known {
-				end, ok2 = mb.Counter.Baseline.Wh, true
-			}
-			if ok1 && ok2 && start != end {
-				report(meterViolation(id, "chain %d: %d → %d Wh with no charge: energy skipped", chain, start, end))
+			if end, known := c.end[chain]; known && cursor != end {
+				if len(list) == 0 {
+					report(meterViolation(id, "chain %d: %d → %d Wh with no charge: energy skipped", chain, cursor, end))
+				} else {
+					report(meterViolation(id, "chain %d: charges end at %d Wh; the chain ends at %d Wh", chain, cursor, end))
+				}
 			}
 		}
 	}

@@ -137,6 +137,7 @@ func damages() []damage {
 		{rule: "double_exchange", build: func(t *testing.T, db *store.DB) {
 			commit(t, db, store.Cycle{Breaks: []store.Break{
 				{Meter: "M-9", Chain: 0, Kind: "baseline", At: vt0, NewStartWh: 5_000_000},
+				{Meter: "M-9", Chain: 0, Kind: "unbilled", At: vt0, OldEndWh: 5_000_000}, // a public meter
 				{Meter: "M-9", Chain: 1, Kind: "exchanged", At: vt0, OldEndWh: 5_000_000},
 				{Meter: "M-9", Chain: 2, Kind: "exchanged", At: vt0.Add(time.Hour), OldEndWh: 5_000_000},
 			}})

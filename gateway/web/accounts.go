@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"mallgrid/store"
 )
 
 // Ledger is what the account endpoints read and write. The gateway
@@ -203,8 +205,22 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, store.ErrNoSpace):
+		// The store rolled the write back: nothing was recorded, and the
+		// same request (a top-up with its reference) is safe to send again.
+		s.log.Error().Err(err).Msg("api: the disk is full")
+		w.Header().Set("Retry-After", retryAfterNoSpace)
+		writeError(w, http.StatusServiceUnavailable, "the gateway's disk is full: nothing was recorded; send the same request again later")
+	case errors.Is(err, store.ErrUnavailable):
+		s.log.Error().Err(err).Msg("api: the database is unavailable")
+		writeError(w, http.StatusServiceUnavailable, "nothing was recorded: "+err.Error()+
+			"; the gateway takes changes again once its database is restored and it is restarted")
 	default:
 		s.log.Error().Err(err).Msg("api")
 		writeError(w, http.StatusInternalServerError, "internal error; see the gateway's log")
 	}
 }
+
+// retryAfterNoSpace is the Retry-After (seconds) of a write refused for
+// lack of disk: space comes back when someone frees it, not in a moment.
+const retryAfterNoSpace = "60"
