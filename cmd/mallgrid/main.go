@@ -13,12 +13,33 @@ import (
 	"syscall"
 
 	_ "time/tzdata" // the gateway box may lack zoneinfo
+
+	"mallgrid/store"
 )
 
 // version is set by the linker (make build).
 var version = "dev"
 
-// exitError carries an exit status other than 1 (config check uses 2).
+// Exit statuses. Each failure a technician or a script must tell apart
+// has its own; README.md lists them.
+const (
+	// exitFailure is any failure without a status of its own — and verify's
+	// ledger violations, which DESIGN.md fixes at 1.
+	exitFailure = 1
+	// exitConfig: the configuration has problems (config check, and every
+	// command given -c FILE).
+	exitConfig = 2
+	// exitDamaged: the database file is damaged or cannot be read as one
+	// (store.ErrCorrupt).
+	exitDamaged = 3
+	// exitRefused: the database file is missing, empty or not the one this
+	// gateway ran with (store.ErrMissing, ErrEmpty, ErrReplaced); the
+	// operator restores it from a backup or runs `mallgrid db init`.
+	exitRefused = 4
+)
+
+// exitError carries an exit status decided by a command (config problems,
+// verify's violations).
 type exitError struct {
 	code int
 	err  error
@@ -37,8 +58,8 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes one command line and returns the exit status: 0, 1 for a
-// failure, 2 for a configuration with problems.
+// run executes one command line and returns the exit status (see exitFailure
+// and the others above; 0 is success).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
@@ -56,5 +77,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "mallgrid:", err)
-	return 1
+	code, hint := exitCode(err)
+	if hint != "" {
+		fmt.Fprintln(stderr, hint)
+	}
+	return code
+}
+
+// exitCode maps an error to its exit status by the store's sentinels, so
+// that run, verify and db agree, and says what the operator can do.
+func exitCode(err error) (code int, hint string) {
+	switch {
+	case errors.Is(err, store.ErrCorrupt):
+		return exitDamaged, "The database file is damaged; the gateway will not use it. Restore it from a backup " +
+			"(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
+			"on purpose with `mallgrid db init -c FILE` (the damaged file is kept aside)."
+	case errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrEmpty), errors.Is(err, store.ErrReplaced):
+		return exitRefused, "The gateway will not start a new ledger by itself: payments already credited could be " +
+			"credited again. Either restore the database file from a backup " +
+			"(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
+			"on purpose with `mallgrid db init -c FILE`."
+	case errors.Is(err, store.ErrExists):
+		return exitFailure, "Give --force to keep that file aside (renamed, never deleted) and start a new ledger anyway."
+	case errors.Is(err, store.ErrLocked):
+		return exitFailure, "Another mallgrid (the service?) holds the database; stop it first."
+	}
+	return exitFailure, ""
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -15,20 +14,16 @@ func newVerifyCmd() *cobra.Command {
 		Use:   "verify -c FILE|--db FILE",
 		Short: "Check the ledger's invariants; exit 1 on any violation",
 		Long: "verify recomputes every balance from the ledger's entries and checks each entry's rules.\n" +
-			"It opens the database read-only; the gateway holds it while it runs, so stop it first.",
+			"It opens the database read-only; the gateway holds it while it runs, so stop it first.\n" +
+			"Exit 1: ledger violations; 3: the file is damaged; 4: it is missing, empty, or not the\n" +
+			"database this gateway ran with (its marker names another).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch {
-			case (file == "") == (dbPath == ""):
-				return errors.New("give -c FILE or --db FILE")
-			case file != "":
-				cfg, err := loadConfig(file)
-				if err != nil {
-					return err
-				}
-				dbPath = cfg.Storage.Path
+			path, err := databasePath(file, dbPath)
+			if err != nil {
+				return err
 			}
-			report, err := gateway.VerifyFile(dbPath)
+			report, err := gateway.VerifyFile(path)
 			if err != nil {
 				return err
 			}
@@ -37,9 +32,9 @@ func newVerifyCmd() *cobra.Command {
 				fmt.Fprintln(out, v)
 			}
 			if len(report.Violations) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%s: %d violation(s)", dbPath, len(report.Violations))}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d violation(s)", path, len(report.Violations))}
 			}
-			fmt.Fprintf(out, "%s: ledger ok (%d accounts, %d entries)\n", dbPath, report.Accounts, report.Entries)
+			fmt.Fprintf(out, "%s: ledger ok (%d accounts, %d entries)\n", path, report.Accounts, report.Entries)
 			return nil
 		},
 	}
