@@ -21,6 +21,7 @@ type Drift struct {
 	Text   string
 }
 
+// String is the drift as a sentence for a technician.
 func (d Drift) String() string { return d.Text }
 
 // FindDriftFile opens the database at path read-only and compares the

@@ -51,7 +51,8 @@ func (l *ledgerService) tenant(id string) (config.Tenant, error) {
 	return t, nil
 }
 
-// Accounts lists every configured tenant, with or without a ledger yet.
+// Accounts lists every configured tenant, with or without a ledger yet,
+// then every account whose tenant is no longer configured, archived.
 func (l *ledgerService) Accounts() ([]web.AccountView, error) {
 	stored, err := l.db.Accounts()
 	if err != nil {

@@ -456,6 +456,14 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 	}
 	for id := range meters {
 		last := -1
+		if bs := v.breaks[id]; len(bs) > 0 && bs[0].Kind != string(counter.Baseline) && !bs[0].Amends {
+			// A meter read before breaks were recorded (a ledger of schema
+			// 2): its first recorded chain follows one that was not.
+			last = bs[0].Chain - 1
+			if bs[0].Kind == breakBilled || bs[0].Kind == breakUnbilled {
+				last = bs[0].Chain
+			}
+		}
 		for _, b := range v.breaks[id] {
 			switch {
 			case b.Kind == breakUnbilled || b.Kind == breakBilled:

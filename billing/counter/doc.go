@@ -9,12 +9,40 @@
 // # Use
 //
 // For each reading the pipeline calls Check(state, reading, limits), prices
-// Outcome.Wh over [Outcome.From, Outcome.To) with the tenant's tariff,
-// charges it with billing.Charge and the state's Remainder, and stores
-// Outcome.Next (with the new remainder). Check never changes the State it is
+// each of Outcome.Spans over its [From, To) with the tenant's tariff,
+// charges it with billing.Charge and the state's Remainder, records
+// Outcome.Break if there is one, and stores Outcome.Next (with the new
+// remainder) — all in one transaction. Check never changes the State it is
 // given: if the transaction fails, the old State is still the truth and the
 // next reading's delta covers the lost cycle's energy. Exchange and Release
 // are the two operator actions; they return an Outcome the same way.
+//
+// # Chains
+//
+// A meter's counter is followed in chains: chain 0 from its first reading,
+// a new one at each reset and each exchange (State.Chain). Every Span lies
+// on one chain and its energy is its counter rise, never negative: an
+// exchange that bills the old meter's last energy and the new one's first
+// gives two spans, one on each. The caller keeps a charge on one chain
+// (it closes the open charge when the chain changes) and records each
+// Break, so that a ledger check can follow every counter on its own: a
+// chain's charges cover it from its start (Break.NewStartWh) to where the
+// next break says it ended (Break.OldEndWh), or to the baseline. An
+// exchange entered after its reset was accepted on evidence Amends the
+// reset's break instead of starting a chain.
+//
+// # Operator actions
+//
+// Exchange applies the record of a meter exchange wherever it fits the
+// readings (before the new meter's first reading, amid its pending lower
+// readings, or after they were accepted as a reset); a record that does
+// not fit — an old final reading below the last accepted one or more than
+// the circuit could draw since, a new start above the new meter's first
+// reading or too far below it — is ErrExchange, and the record last applied
+// sent again is ErrRepeated: it is applied once. A record without a time
+// is placed by ExchangeTime. Release bills a held jump, unless it goes back
+// to the level of the meter an exchange said was taken out (ErrRelease):
+// then the exchange was wrong, and a correcting exchange is the way out.
 //
 // # Times
 //
