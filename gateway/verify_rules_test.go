@@ -260,3 +260,23 @@ func TestVerify_AcceptsResetsAndExchanges(t *testing.T) {
 		t.Errorf("after the exchange amending it: %v, %v; want clean", v, err)
 	}
 }
+
+// A meter first read before breaks were recorded (a ledger upgraded from
+// schema 2) has charges on chain 0 and no baseline break; its first reset
+// after the upgrade starts chain 1, and verify accepts it.
+func TestVerify_AcceptsAMeterFromBeforeBreaks(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	commit(t, db, store.Cycle{Charges: []store.Entry{meterCharge(1000, 2000, 0)}}) // from before the upgrade
+	commit(t, db, store.Cycle{
+		Breaks:     []store.Break{{Meter: "M-1", Chain: 1, Kind: "reset", At: vt0, OldEndWh: 2000, NewStartWh: 50}},
+		Charges:    []store.Entry{meterCharge(50, 90, 1)},
+		MeterState: map[string][]byte{"M-1": stateAt(90, 1)},
+	})
+	if v, err := Verify(db); err != nil || len(v) != 0 {
+		t.Errorf("Verify = %v, %v; want clean", v, err)
+	}
+}
