@@ -1,11 +1,31 @@
 // Package store keeps the gateway's durable state in one bbolt file: the
-// latest reading of every meter, 15-minute interval energy, and (in later
-// schema versions) the ledger, baselines and enforcement state.
+// latest reading of every meter, 15-minute interval energy, the ledger,
+// meter states, counter breaks, enforcement state and events.
 //
 // The file records its schema version; Open upgrades an older file in one
 // transaction and refuses a newer one. Writes that belong together go in one
 // transaction: everything a bus cycle produces is committed by CommitCycle at
 // once, so a crash keeps all of a cycle or none of it.
+//
+// # The file is never silently replaced or trusted
+//
+// Open checks every page of the file before bbolt maps it (bbolt trusts the
+// file, and a garbled page makes it fault, which no recover catches), then
+// runs bbolt's consistency check: a damaged file is refused with ErrCorrupt
+// and left as it was. A panic from bbolt on any read or write is turned into
+// ErrCorrupt too. The file holds an identity, given when it is created;
+// with Options.Marker (the daemon), a marker beside the file records it, and
+// a missing, empty or other file where the marker names one is refused
+// (ErrMissing, ErrEmpty, ErrReplaced). Init starts a new database on
+// purpose, keeping any old file aside.
+//
+// # Write health
+//
+// Every write goes through one path (health.go), which refuses writes once
+// the path no longer names the open file (ErrUnavailable: it was deleted or
+// replaced; WatchFile notices it when nothing writes), and turns a write that
+// failed for lack of disk into ErrNoSpace. Health reports both; bbolt rolls a
+// failed commit back, so nothing of a refused write is kept.
 //
 // store imports billing for its types and nothing else of ours; it never
 // reads the clock — every time it stores comes from the caller.
