@@ -141,7 +141,7 @@ func open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("%w: zero bytes", ErrEmpty)
 		}
 	default:
-		if err := checkPages(path); err != nil {
+		if err := checkPages(path, !opts.ReadOnly, lockTimeout(opts)); err != nil {
 			return nil, err
 		}
 	}
@@ -163,17 +163,13 @@ func open(path string, opts Options) (*DB, error) {
 // openBolt opens the file with bbolt, mapping its errors to ours, and
 // returns it with what the open file is.
 func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
-	timeout := opts.LockTimeout
-	if timeout <= 0 {
-		timeout = DefaultLockTimeout
-	}
 	var (
 		b    *bolt.DB
 		file *os.File // the file bbolt opened: what the path must go on naming
 	)
 	err := protect(func() error {
 		var err error
-		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly,
+		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout(opts), ReadOnly: opts.ReadOnly,
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 				f, err := os.OpenFile(name, flag, perm)
 				file = f
@@ -205,6 +201,13 @@ func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
 	return b, st, nil
 }
 
+func lockTimeout(opts Options) time.Duration {
+	if opts.LockTimeout <= 0 {
+		return DefaultLockTimeout
+	}
+	return opts.LockTimeout
+}
+
 // start checks the opened file and readies it: consistency, identity
 // against the marker, schema, and the marker written for a new one.
 func (db *DB) start(want string, opts Options) error {
@@ -215,8 +218,8 @@ func (db *DB) start(want string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// Compared before anything is written: a file that is not ours is
-	// left exactly as it was found.
+	// Compared before this package writes anything: a file that is not
+	// ours is left as it was found.
 	if want != "" && id != want {
 		if id == "" {
 			return fmt.Errorf("%w: it has no identity, so it is from before the marker %s (%s) was written; "+

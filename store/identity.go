@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -183,21 +182,19 @@ func Init(path string, o InitOptions) (Initialized, error) {
 	return done, nil
 }
 
-// lockFree returns ErrLocked if a process holds the file's lock (bbolt
-// locks the whole file with flock): a gateway is running on it.
+// lockFree returns ErrLocked if a process holds the file's lock: a
+// gateway is running on it.
 func lockFree(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close() // releases the lock taken below
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("%w: stop the gateway first", ErrLocked)
-		}
-		return err
+	err = lockFile(f, true, 0)
+	if errors.Is(err, ErrLocked) {
+		return fmt.Errorf("%w: stop the gateway first", err)
 	}
-	return nil
+	return err
 }
 
 // keepAside renames the file at path to a name of its own beside it.

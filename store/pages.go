@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"time"
 )
 
 // The bbolt file layout (go.etcd.io/bbolt v1.5.0, internal/common), which
@@ -46,13 +47,20 @@ var native = binary.NativeEndian
 // too. What remains (key order, pages neither reachable nor free) is
 // bbolt's check's to find, which it then can without faulting.
 //
-// It returns nil or an error wrapping ErrCorrupt.
-func checkPages(path string) error {
+// The file is read under the lock bbolt will take (exclusive for a
+// read-write open): pages a running gateway is rewriting would look
+// damaged, when the truth is that the file is in use.
+//
+// It returns nil, ErrLocked, or an error wrapping ErrCorrupt.
+func checkPages(path string, exclusive bool, timeout time.Duration) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer f.Close() // releases the lock
+	if err := lockFile(f, exclusive, timeout); err != nil {
+		return err
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return err
