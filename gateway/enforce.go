@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +115,7 @@ func newEnforcer(cfg *config.Config, db *store.DB, lv *live, h *hub, log zerolog
 		}
 		var rc relayControl
 		if err := json.Unmarshal(raw, &rc); err != nil {
-			return nil, fmt.Errorf("relay control of %s: %w", id, err)
+			return nil, fmt.Errorf("relay control of %s: %w: %v", id, store.ErrCorrupt, err)
 		}
 		e.relays[id] = &rc
 	}
@@ -427,4 +428,22 @@ func (e *enforcer) clockStep(wall, real time.Duration, at time.Time) {
 		return
 	}
 	e.hub.publish(evs)
+}
+
+// checkControl reports whether a stored enforcement value can be read as
+// the daemon reads it at start (verify's check of the control bucket).
+func checkControl(key string, raw []byte) error {
+	var v any
+	switch {
+	case strings.HasPrefix(key, controlTenantPrefix):
+		v = &tenantControl{}
+	case strings.HasPrefix(key, controlMeterPrefix):
+		v = &relayControl{}
+	default:
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %v", store.ErrCorrupt, err)
+	}
+	return nil
 }

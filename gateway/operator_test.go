@@ -3,12 +3,16 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"mallgrid/billing"
+	"mallgrid/drivers/meter"
 	"mallgrid/gateway/web"
+	"mallgrid/store"
 )
 
 func TestOperator_ReleaseBillsTheHeldJump(t *testing.T) {
@@ -188,4 +192,53 @@ func TestOperator_UndatedExchangeAfterAReset(t *testing.T) {
 		t.Errorf("charged %d Wh; want 600 (0.2 kWh on the old meter, 0.4 on the new)", wh)
 	}
 	f.verify()
+}
+
+// A public meter exchanged, then made a tenant's meter before the exchange
+// is recorded: the old meter's last energy is charged on the old chain, and
+// the mark of where charging starts goes with that chain, before the new
+// one — verify agrees, whichever way the record fits the readings.
+func TestOperator_ExchangeWhenBillingStarts(t *testing.T) {
+	tf := "  - {name: t, kind: flat, price: '1.00'}\n"
+	for _, pending := range []bool{false, true} {
+		t.Run(fmt.Sprint("pending=", pending), func(t *testing.T) {
+			g := &diffGateway{t: t, path: filepath.Join(t.TempDir(), "d.db"),
+				full: diffConfig(t, tf, true, false), public: diffConfig(t, tf, true, true)}
+			g.cfg = g.public
+			t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, sh)
+			g.open(t0)
+			defer func() { g.db.Close() }()
+			at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+			g.cycle(at(0), []meter.Reading{diffReading("M-2", at(0), 500_000, false)})
+			g.cycle(at(1), []meter.Reading{diffReading("M-2", at(1), 500_400, false)}) // public: not charged
+			if pending {
+				g.cycle(at(3), []meter.Reading{diffReading("M-2", at(3), 100, false)}) // the new meter, lower
+			}
+			g.cfg = g.full // M-2 is T-2's from now on
+			g.restart(at(4))
+			res, err := g.pipe.Exchange("M-2", 500_700, 0, "token:till", "replaced", at(2), at(4))
+			if err != nil || res.Verdict != "exchanged" {
+				t.Fatalf("Exchange = %+v, %v", res, err)
+			}
+			g.cycle(at(5), []meter.Reading{diffReading("M-2", at(5), 600, false)})
+			if v, err := Verify(g.db); err != nil || len(v) != 0 {
+				t.Errorf("verify = %v, %v; want clean", v, err)
+			}
+			var wh int64
+			if err := g.db.EachEntry(func(e store.Entry) error {
+				wh += e.Wh
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := g.db.MeterStates()
+			mb, _ := decodeState(st["M-2"])
+			if mb.Open != nil {
+				wh += mb.Open.ToWh - mb.Open.FromWh
+			}
+			if wh != 300+600 {
+				t.Errorf("charged %d Wh; want 900 (the old meter's last 0.3 kWh, the new one's 0.6)", wh)
+			}
+		})
+	}
 }

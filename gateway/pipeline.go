@@ -148,7 +148,7 @@ func newPipeline(db *store.DB, cfg *config.Config, lv *live, events *hub, log ze
 		if id, ok := cutPrefix(key, tenantKeyPrefix); ok {
 			var tm tenantMonth
 			if err := json.Unmarshal(raw, &tm); err != nil {
-				return nil, fmt.Errorf("state of tenant %s: %w", id, err)
+				return nil, fmt.Errorf("state of tenant %s: %w: %v", id, store.ErrCorrupt, err)
 			}
 			p.tenants[id] = &tm
 			continue
@@ -424,17 +424,31 @@ func (p *pipeline) apply(w *cycleWork, meterID string, mb *meterBilling, out cou
 	remainder := mb.Counter.Remainder
 	mb.Counter = out.Next
 	mb.Counter.Remainder = remainder
-	if b := out.Break; b != nil {
+	// The old counter's spans come before the break that starts a new
+	// chain, so that a mark of where billing stops or starts on the old
+	// chain is stored before the new chain begins.
+	b := out.Break
+	startsChain := b != nil && !b.Amends
+	chargeSpans := func(before bool) error {
+		for _, sp := range out.Spans {
+			if (startsChain && sp.Chain < b.Chain) != before {
+				continue
+			}
+			w.sc.Energy = append(w.sc.Energy, apportionSlots(meterID, sp.From, sp.To, sp.Wh())...)
+			if err := p.charge(w, meterID, mb, sp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := chargeSpans(true); err != nil {
+		return err
+	}
+	if b != nil {
 		w.sc.Breaks = append(w.sc.Breaks, store.Break{Meter: meterID, Chain: b.Chain, Kind: string(b.Kind), At: b.At,
 			OldEndWh: b.OldEndWh, NewStartWh: b.NewStartWh, Amends: b.Amends, Actor: actor, Note: note})
 	}
-	for _, sp := range out.Spans {
-		w.sc.Energy = append(w.sc.Energy, apportionSlots(meterID, sp.From, sp.To, sp.Wh())...)
-		if err := p.charge(w, meterID, mb, sp); err != nil {
-			return err
-		}
-	}
-	return nil
+	return chargeSpans(false)
 }
 
 // charge prices a span of accepted energy with the tenant's tariff and adds
@@ -501,15 +515,32 @@ func (p *pipeline) noteBilling(w *cycleWork, meterID string, mb *meterBilling, s
 		return // no change
 	}
 	mb.Unbilled = !billable
+	m := p.meterCfg[meterID]
 	br := store.Break{Meter: meterID, Chain: sp.Chain, Kind: breakBilled, At: sp.From, NewStartWh: sp.FromWh}
+	text := fmt.Sprintf("%s: energy charged to %s from %s", meterID, m.Tenant, meter.FormatKWh(sp.FromWh)+" kWh")
 	if !billable {
 		if mb.Open != nil {
 			p.post(w, meterID, mb)
 		}
 		br.Kind, br.NewStartWh, br.OldEndWh = breakUnbilled, 0, sp.FromWh
+		why := "it is not a tenant's meter (role " + string(m.Role) + ")"
+		switch {
+		case m.ID == "":
+			why = "it is not in the configuration"
+		case m.Role == config.TenantMeter:
+			why = "tenant " + m.Tenant + " has no tariff"
+		}
+		text = fmt.Sprintf("%s: energy from %s kWh is not charged: %s", meterID, meter.FormatKWh(sp.FromWh), why)
 	}
 	w.sc.Breaks = append(w.sc.Breaks, br)
+	// The event says why, on the status page and to verify, which checks
+	// that every mark has one.
+	p.log.Info().Str("meter", meterID).Msg(text)
+	w.sc.Events = append(w.sc.Events, store.Event{Time: sp.To, Kind: billingEventKind[br.Kind], Meter: meterID, Tenant: m.Tenant, Text: text})
 }
+
+// billingEventKind is the event stored with each billing mark.
+var billingEventKind = map[string]string{breakUnbilled: "billing_stopped", breakBilled: "billing_started"}
 
 // Kinds of the breaks that mark where charging stops and starts on a
 // chain; the others start chains (counter.Baseline, Reset, Exchanged).

@@ -32,7 +32,7 @@ func (e *enforcer) loadTenants(stored map[string][]byte) error {
 		}
 		var tc tenantControl
 		if err := json.Unmarshal(raw, &tc); err != nil {
-			return fmt.Errorf("account control of %s: %w", id, err)
+			return fmt.Errorf("account control of %s: %w: %v", id, store.ErrCorrupt, err)
 		}
 		e.tenants[id] = &tc
 	}

@@ -2,12 +2,13 @@ package gateway
 
 import (
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"time"
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
 	"mallgrid/gateway/web"
+	"mallgrid/store"
 )
 
 // A meter's billing state is rewritten at every reading, in the bus
@@ -16,7 +17,9 @@ import (
 // a fixed order, integers as varints, times as Unix nanoseconds.
 const stateFormat = 3 // 2 added Bypass; 3 counter chains, the last exchange, operators' results
 
-var errStateFormat = errors.New("meter state: unknown format or damaged")
+// errStateFormat is store.ErrCorrupt: a state that cannot be read is a
+// damaged database (exit 3), whoever reads it.
+var errStateFormat = fmt.Errorf("meter state: unknown format or damaged: %w", store.ErrCorrupt)
 
 func encodeState(mb *meterBilling) []byte {
 	b := make([]byte, 0, 96)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"sort"
@@ -86,6 +87,9 @@ type ledgerView struct {
 	accounts []store.Account
 	states   map[string]*meterBilling // meter id → stored state
 	breaks   map[string][]store.Break // meter id → its breaks, in the order stored
+	// marksEvents counts each meter's billing_stopped and billing_started
+	// events, by the kind of mark they go with.
+	markEvents map[string]map[string]int
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -112,6 +116,7 @@ var verifyRules = []verifyRule{
 	{"chain_cover", checkChainCover},
 	{"double_exchange", checkDoubleExchange},
 	{"charge_price", checkChargePrice},
+	{"billing_marks", checkBillingMarks},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -132,8 +137,23 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 	}
 	var out []Violation
 	report := func(x Violation) { out = append(out, x) }
+	// Everything the daemon loads at start is read here too, so that a
+	// file verify passes is one the daemon starts on.
+	controls, err := db.Controls()
+	if err != nil {
+		return nil, err
+	}
+	for key, raw := range controls {
+		if err := checkControl(key, raw); err != nil {
+			report(Violation{Account: "control " + key, Problem: err.Error()})
+		}
+	}
 	for key, raw := range states {
-		if _, tenant := cutPrefix(key, tenantKeyPrefix); tenant {
+		if id, tenant := cutPrefix(key, tenantKeyPrefix); tenant {
+			var tm tenantMonth
+			if err := json.Unmarshal(raw, &tm); err != nil {
+				report(Violation{Account: "tenant " + id, Problem: fmt.Sprintf("stored month of energy cannot be read: %v", err)})
+			}
 			continue
 		}
 		mb, err := decodeState(raw)
@@ -148,6 +168,27 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 	}
 	for _, b := range breaks {
 		v.breaks[b.Meter] = append(v.breaks[b.Meter], b)
+	}
+	v.markEvents = make(map[string]map[string]int)
+	for after := uint64(0); ; {
+		evs, err := db.EventsAfter(after, 10_000)
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			for mark, kind := range billingEventKind {
+				if e.Kind == kind {
+					if v.markEvents[e.Meter] == nil {
+						v.markEvents[e.Meter] = make(map[string]int)
+					}
+					v.markEvents[e.Meter][mark]++
+				}
+			}
+		}
+		after = evs[len(evs)-1].ID
 	}
 	for _, r := range rules {
 		r.check(v, report)
@@ -591,6 +632,31 @@ func checkChargePrice(v *ledgerView, report func(Violation)) {
 		}
 		if exact.Cmp(posted) != 0 {
 			report(meterViolation(id, "charges come to %s nano-yuan with the remainder carried; their energy at their prices is %s", posted, exact))
+		}
+	}
+}
+
+// checkBillingMarks: a mark that a stretch of a chain is not billed is
+// stored with an event saying why, and the meter's state agrees with its
+// last mark — so a mark added by hand to hide energy never charged stands
+// out.
+func checkBillingMarks(v *ledgerView, report func(Violation)) {
+	for id, breaks := range v.breaks {
+		marks := map[string]int{}
+		last := ""
+		for _, b := range breaks {
+			if b.Kind == breakUnbilled || b.Kind == breakBilled {
+				marks[b.Kind]++
+				last = b.Kind
+			}
+		}
+		for _, kind := range []string{breakUnbilled, breakBilled} {
+			if got := v.markEvents[id][kind]; got != marks[kind] {
+				report(meterViolation(id, "%d %s marks but %d %s events: a mark without its reason", marks[kind], kind, got, billingEventKind[kind]))
+			}
+		}
+		if mb := v.states[id]; mb != nil && last != "" && mb.Unbilled != (last == breakUnbilled) {
+			report(meterViolation(id, "its last billing mark is %s, but its state says unbilled %v", last, mb.Unbilled))
 		}
 	}
 }

@@ -3,11 +3,13 @@ package gateway
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 
 	"mallgrid/billing"
@@ -140,7 +142,19 @@ func damages() []damage {
 				{Meter: "M-9", Chain: 0, Kind: "unbilled", At: vt0, OldEndWh: 5_000_000}, // a public meter
 				{Meter: "M-9", Chain: 1, Kind: "exchanged", At: vt0, OldEndWh: 5_000_000},
 				{Meter: "M-9", Chain: 2, Kind: "exchanged", At: vt0.Add(time.Hour), OldEndWh: 5_000_000},
-			}})
+			}, Events: []store.Event{{Time: vt0, Kind: "billing_stopped", Meter: "M-9", Text: "public"}}})
+		}},
+		{rule: "billing_marks", build: func(t *testing.T, db *store.DB) {
+			// 2000 → 3000 Wh never charged, hidden behind marks made by hand.
+			commit(t, db, store.Cycle{
+				Breaks: []store.Break{
+					{Meter: "M-1", Chain: 0, Kind: "baseline", At: vt0, NewStartWh: 1000},
+					{Meter: "M-1", Chain: 0, Kind: "unbilled", At: vt0, OldEndWh: 2000},
+					{Meter: "M-1", Chain: 0, Kind: "billed", At: vt0, NewStartWh: 3000},
+				},
+				Charges:    []store.Entry{meterCharge(1000, 2000, 0), meterCharge(3000, 4000, 0)},
+				MeterState: map[string][]byte{"M-1": stateAt(4000, 0)},
+			})
 		}},
 		{rule: "charge_price", build: func(t *testing.T, db *store.DB) {
 			c := meterCharge(1000, 2520, 0)
@@ -278,5 +292,50 @@ func TestVerify_AcceptsAMeterFromBeforeBreaks(t *testing.T) {
 	})
 	if v, err := Verify(db); err != nil || len(v) != 0 {
 		t.Errorf("Verify = %v, %v; want clean", v, err)
+	}
+}
+
+// What the daemon loads at start and cannot read — a meter's state, a
+// tenant's month, an enforcement record — is damage to verify too, and to
+// the daemon store.ErrCorrupt (exit 3), not a passing ledger.
+func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		damage func(t *testing.T, db *store.DB)
+	}{
+		{"meter state", func(t *testing.T, db *store.DB) {
+			commit(t, db, store.Cycle{MeterState: map[string][]byte{"M-1": {99}}})
+		}},
+		{"tenant month", func(t *testing.T, db *store.DB) {
+			commit(t, db, store.Cycle{MeterState: map[string][]byte{tenantKeyPrefix + "T-1": []byte("{bad")}})
+		}},
+		{"relay control", func(t *testing.T, db *store.DB) {
+			if _, err := db.PutControl(map[string][]byte{controlMeterPrefix + "M-1": []byte("{bad")}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"account control", func(t *testing.T, db *store.DB) {
+			if _, err := db.PutControl(map[string][]byte{controlTenantPrefix + "T-1": []byte("[]")}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			tt.damage(t, db)
+			if v, err := Verify(db); err != nil || len(v) == 0 {
+				t.Errorf("Verify = %v, %v; want the damaged record named", v, err)
+			}
+			cfg := diffConfig(t, diffTariffs[0], true, false)
+			_, perr := newPipeline(db, cfg, newLive(cfg, "test", "", time.Now), nil, zerolog.Nop())
+			_, eerr := newEnforcer(cfg, db, newLive(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
+			if !errors.Is(perr, store.ErrCorrupt) && !errors.Is(eerr, store.ErrCorrupt) {
+				t.Errorf("loading it: pipeline %v, enforcement %v; want store.ErrCorrupt", perr, eerr)
+			}
+		})
 	}
 }
