@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mallgrid/gateway"
+	"mallgrid/gateway/replay"
 )
 
 func newBillingCmd() *cobra.Command {
@@ -18,7 +18,7 @@ func newBillingCmd() *cobra.Command {
 
 func newBillingReplayCmd() *cobra.Command {
 	var (
-		opt    gateway.ReplayOptions
+		opt    replay.Options
 		tz     string
 		asJSON bool
 	)
@@ -46,7 +46,7 @@ A log with no plausible clock is timed as line index × --period.`,
 				return err
 			}
 			defer f.Close()
-			res, err := gateway.Replay(f, opt)
+			res, err := replay.Log(f, opt)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -64,8 +64,8 @@ A log with no plausible clock is timed as line index × --period.`,
 	f := cmd.Flags()
 	f.StringVar(&opt.Format, "format", "compere-mqtt", "log format: compere-mqtt")
 	f.StringVar(&opt.Tariff, "tariff", "", "tariff: flat:PRICE in yuan per kWh, e.g. flat:0.8523 (required)")
-	f.IntVar(&opt.RatedCurrent, "rated-current", gateway.DefaultRatedCurrent, "rated current of every meter's circuit in A, for the spike limit (three phases)")
-	f.DurationVar(&opt.Period, "period", gateway.DefaultReplayPeriod, "the meters' typical upload period")
+	f.IntVar(&opt.RatedCurrent, "rated-current", replay.DefaultRatedCurrent, "rated current of every meter's circuit in A, for the spike limit (three phases)")
+	f.DurationVar(&opt.Period, "period", replay.DefaultPeriod, "the meters' typical upload period")
 	f.StringVar(&tz, "tz", "Asia/Shanghai", "time zone the meters' clocks are set in")
 	f.BoolVar(&asJSON, "json", false, "print one JSON array, an object per meter")
 	_ = cmd.MarkFlagRequired("tariff")

@@ -9,7 +9,7 @@ import (
 
 // compereLogs are the logs captured from real KPM33B meters, kept with the
 // gateway's tests.
-var compereLogs = filepath.Join("..", "..", "gateway", "testdata", "compere-mqtt")
+var compereLogs = filepath.Join("..", "..", "gateway", "replay", "testdata", "compere-mqtt")
 
 // replayJSON is what a script reads from billing replay --json.
 type replayJSON struct {

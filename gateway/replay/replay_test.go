@@ -1,4 +1,4 @@
-package gateway
+package replay
 
 import (
 	"bufio"
@@ -24,33 +24,33 @@ import (
 // repository).
 var compereTestdata = filepath.Join("testdata", "compere-mqtt")
 
-func replayFile(t *testing.T, name string, opt ReplayOptions) *ReplayResult {
+func replayFile(t *testing.T, name string, opt Options) *Result {
 	t.Helper()
 	f, err := os.Open(filepath.Join(compereTestdata, name))
 	if err != nil {
 		t.Fatalf("the captured logs must be at %s: %v", compereTestdata, err)
 	}
 	defer f.Close()
-	res, err := Replay(f, opt)
+	res, err := Log(f, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func replayString(t *testing.T, log string, opt ReplayOptions) *ReplayResult {
+func replayString(t *testing.T, log string, opt Options) *Result {
 	t.Helper()
 	if opt.Tariff == "" {
 		opt.Tariff = "flat:1.00"
 	}
-	res, err := Replay(strings.NewReader(log), opt)
+	res, err := Log(strings.NewReader(log), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func meterOf(t *testing.T, res *ReplayResult, id string) ReplayMeter {
+func meterOf(t *testing.T, res *Result, id string) Meter {
 	t.Helper()
 	for _, m := range res.Meters {
 		if m.Meter == id {
@@ -58,7 +58,7 @@ func meterOf(t *testing.T, res *ReplayResult, id string) ReplayMeter {
 		}
 	}
 	t.Fatalf("no meter %s in the replay (have %d meters)", id, len(res.Meters))
-	return ReplayMeter{}
+	return Meter{}
 }
 
 // rawMeter is what the test reads from a captured log by itself, with
@@ -174,7 +174,7 @@ func TestReplay_CapturedLogs(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
-			res := replayFile(t, tt.file, ReplayOptions{Format: "compere-mqtt", Tariff: "flat:0.8523"})
+			res := replayFile(t, tt.file, Options{Format: "compere-mqtt", Tariff: "flat:0.8523"})
 			raw := readRaw(t, tt.file)
 			if len(res.Meters) != len(tt.meters) || len(res.Malformed) != 0 || res.Ignored != 0 || res.Clock != ClockMeters {
 				t.Errorf("%d meters, malformed %v, %d ignored, clock %q; want %d, none, 0, %q",
@@ -220,17 +220,17 @@ func sum(m map[string]int) int {
 
 // A message with its billing counter missing is refused, not guessed at.
 func TestReplay_MissingCounter(t *testing.T) {
-	res := replayFile(t, "MQTT_ENY_NOW_missing_data.json", ReplayOptions{Tariff: "flat:1"})
+	res := replayFile(t, "MQTT_ENY_NOW_missing_data.json", Options{Tariff: "flat:1"})
 	m := meterOf(t, res, "33B1225950027")
 	if m.Rejected[RejectBadCounter] != 1 || m.Known || m.AcceptedWh != 0 {
 		t.Errorf("rejected %v, known %v, %d Wh; want bad_counter 1, no baseline, 0", m.Rejected, m.Known, m.AcceptedWh)
 	}
-	res = replayFile(t, "MQTT_ENY_NOW.json", ReplayOptions{Tariff: "flat:1"})
+	res = replayFile(t, "MQTT_ENY_NOW.json", Options{Tariff: "flat:1"})
 	if m := meterOf(t, res, "33B1225950027"); !m.Known || m.FirstWh != 163_486 {
 		t.Errorf("MQTT_ENY_NOW.json: known %v, first %d Wh; want 163486", m.Known, m.FirstWh)
 	}
 	// An RT_DATA message, bare, is not an energy message.
-	res = replayFile(t, "MQTT_RT_DATA.json", ReplayOptions{Tariff: "flat:1"})
+	res = replayFile(t, "MQTT_RT_DATA.json", Options{Tariff: "flat:1"})
 	if len(res.Meters) != 0 || res.Ignored != 1 {
 		t.Errorf("MQTT_RT_DATA.json: %d meters, %d ignored; want 0, 1", len(res.Meters), res.Ignored)
 	}
@@ -332,7 +332,7 @@ MQTT_ENY_NOW {"id":"K37","zygsz":11.500,"time":"20260112171500","isend":0}
 MQTT_ENY_NOW {"id":"K37","zyjsz":1.000,"zyfsz":2.000,"zypsz":4.500,"zyvsz":4.000,"isend":1}
 MQTT_ENY_NOW {"id":"K37","zygsz":99.000,"time":"20260112173000","isend":"0"}
 `
-	res := replayString(t, log, ReplayOptions{})
+	res := replayString(t, log, Options{})
 	m := meterOf(t, res, "K37")
 	if m.Messages != 3 || m.Readings != 2 || m.AcceptedWh != 1_500 || m.Rejected[RejectIncomplete] != 1 {
 		t.Errorf("K37: %d messages, %d readings, %d Wh, rejected %v; want 3, 2, 1500, incomplete 1", m.Messages, m.Readings, m.AcceptedWh, m.Rejected)
@@ -348,7 +348,7 @@ func TestReplay_SpikeAndReset(t *testing.T) {
 	for i, kwh := range []string{"100.000", "101.000", "190.000", "102.000", "0.010", "0.020", "0.030", "0.100"} {
 		b.WriteString(`MQTT_ENY_NOW {"id":"M","zygsz":` + kwh + `,"time":"` + at.Add(time.Duration(i)*15*time.Minute).Format("20060102150405") + `","isend":"1"}` + "\n")
 	}
-	m := meterOf(t, replayString(t, b.String(), ReplayOptions{}), "M")
+	m := meterOf(t, replayString(t, b.String(), Options{}), "M")
 	// 100 → 101 (1 kWh); 190 held (89 kWh in 15 min from a 60 A circuit);
 	// 102 drops it (+1); 0.010, 0.020, 0.030 a reset (+0.020); 0.100 (+0.070).
 	var kinds []string
@@ -363,7 +363,7 @@ func TestReplay_SpikeAndReset(t *testing.T) {
 	// A lower rated current holds what 60 A passes: 1 A draws at most
 	// 0.291 kWh in a quarter hour, slack included.
 	first2 := strings.Join(strings.SplitAfter(b.String(), "\n")[:2], "")
-	m = meterOf(t, replayString(t, first2, ReplayOptions{RatedCurrent: 1}), "M")
+	m = meterOf(t, replayString(t, first2, Options{RatedCurrent: 1}), "M")
 	if m.HeldWh != 1_000 || m.AcceptedWh != 0 || m.Rejected[string(counter.Quarantined)] != 1 {
 		t.Errorf("1 A: held %d Wh, accepted %d, rejected %v; want 1000 held, 0 accepted, quarantined 1", m.HeldWh, m.AcceptedWh, m.Rejected)
 	}
@@ -407,12 +407,12 @@ func TestReplay_GatewayClock(t *testing.T) {
 			[]time.Time{ts("20000101001500"), ts("20000101004500"), ts("20000101010000")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res := &ReplayResult{}
+			res := &Result{}
 			msgs, err := readCompereLog(strings.NewReader(tt.log), loc, res)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := gatewayTimes(msgs, res.Lines, ReplayOptions{Period: 15 * time.Minute, Location: loc}, res)
+			got := gatewayTimes(msgs, res.Lines, Options{Period: 15 * time.Minute, Location: loc}, res)
 			if res.Clock != tt.clock || len(got) != len(tt.want) {
 				t.Fatalf("clock %q, %d times; want %q, %d", res.Clock, len(got), tt.clock, len(tt.want))
 			}
@@ -429,25 +429,25 @@ func TestReplay_Options(t *testing.T) {
 	log := `MQTT_ENY_NOW {"id":"A","zygsz":1.000}`
 	for _, tt := range []struct {
 		name string
-		opt  ReplayOptions
+		opt  Options
 		want string
 	}{
-		{"no tariff", ReplayOptions{}, "want flat:PRICE"},
-		{"tou", ReplayOptions{Tariff: "tou:office"}, "want flat:PRICE"},
-		{"bad price", ReplayOptions{Tariff: "flat:0,85"}, "not a decimal amount"},
-		{"negative price", ReplayOptions{Tariff: "flat:-1"}, "not negative"},
-		{"format", ReplayOptions{Tariff: "flat:1", Format: "modbus"}, "unknown format"},
-		{"rated current", ReplayOptions{Tariff: "flat:1", RatedCurrent: -60}, "rated current"},
-		{"period", ReplayOptions{Tariff: "flat:1", Period: time.Millisecond}, "period"},
+		{"no tariff", Options{}, "want flat:PRICE"},
+		{"tou", Options{Tariff: "tou:office"}, "want flat:PRICE"},
+		{"bad price", Options{Tariff: "flat:0,85"}, "not a decimal amount"},
+		{"negative price", Options{Tariff: "flat:-1"}, "not negative"},
+		{"format", Options{Tariff: "flat:1", Format: "modbus"}, "unknown format"},
+		{"rated current", Options{Tariff: "flat:1", RatedCurrent: -60}, "rated current"},
+		{"period", Options{Tariff: "flat:1", Period: time.Millisecond}, "period"},
 	} {
-		if _, err := Replay(strings.NewReader(log), tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := Log(strings.NewReader(log), tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Replay error = %v; want one saying %q", tt.name, err, tt.want)
 		}
 	}
-	if _, err := Replay(strings.NewReader(strings.Repeat("x", maxReplayLine+1)), ReplayOptions{Tariff: "flat:1"}); err == nil || !strings.Contains(err.Error(), "line 1 is longer") {
+	if _, err := Log(strings.NewReader(strings.Repeat("x", maxReplayLine+1)), Options{Tariff: "flat:1"}); err == nil || !strings.Contains(err.Error(), "line 1 is longer") {
 		t.Errorf("a 1 MiB line: error = %v; want one naming line 1", err)
 	}
-	if _, err := Replay(errReader{}, ReplayOptions{Tariff: "flat:1"}); !errors.Is(err, errRead) {
+	if _, err := Log(errReader{}, Options{Tariff: "flat:1"}); !errors.Is(err, errRead) {
 		t.Errorf("a failing reader: error = %v; want it wrapped", err)
 	}
 }
@@ -463,7 +463,7 @@ func TestReplay_MalformedLinesAreSkipped(t *testing.T) {
 		"MQTT_ENY_NOW {not json\n" +
 		"MQTT_ENY_NOW {\"zygsz\":1.000}\n" +
 		"MQTT_ENY_NOW {\"id\":\"A\",\"zygsz\":2.000,\"time\":\"20260112171500\"}\n"
-	res := replayString(t, log, ReplayOptions{})
+	res := replayString(t, log, Options{})
 	if len(res.Malformed) != 2 || !strings.HasPrefix(res.Malformed[0], "line 2:") || res.Malformed[1] != "line 3: no meter id" {
 		t.Errorf("malformed = %q; want lines 2 and 3", res.Malformed)
 	}
@@ -473,7 +473,7 @@ func TestReplay_MalformedLinesAreSkipped(t *testing.T) {
 }
 
 func TestReplay_WriteJSON(t *testing.T) {
-	res := replayFile(t, "MQTT_ENY_NOW_20260117-2020.log", ReplayOptions{Tariff: "flat:1"})
+	res := replayFile(t, "MQTT_ENY_NOW_20260117-2020.log", Options{Tariff: "flat:1"})
 	var buf bytes.Buffer
 	if err := res.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
@@ -510,7 +510,7 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte("MQTT_ENY_NOW {\"id\":\"A\",\"zygsz\":1e400,\"isend\":\"0\"}\n{\"id\":\"A\",\"zygsz\":-0.0}\n"))
 	f.Add([]byte("{\"id\":\"A\",\"zygsz\":5,\"time\":\"20991231235959\"}\n{\"id\":\"A\",\"zygsz\":1,\"time\":\"20200101000000\"}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := Replay(bytes.NewReader(data), ReplayOptions{Tariff: "flat:0.8523", RatedCurrent: 5})
+		res, err := Log(bytes.NewReader(data), Options{Tariff: "flat:0.8523", RatedCurrent: 5})
 		if err != nil {
 			return
 		}
@@ -551,7 +551,7 @@ func TestReplay_NeverPanicsOnMangledLogs(t *testing.T) {
 				b = append(b[:p], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[p:]...)...)
 			}
 		}
-		res, err := Replay(bytes.NewReader(b), ReplayOptions{Tariff: "flat:0.8523", RatedCurrent: 5})
+		res, err := Log(bytes.NewReader(b), Options{Tariff: "flat:0.8523", RatedCurrent: 5})
 		if err != nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package gateway
+package replay
 
 import (
 	"bufio"
@@ -19,8 +19,8 @@ import (
 	"mallgrid/drivers/meter"
 )
 
-// ReplayOptions say how to replay a captured meter log.
-type ReplayOptions struct {
+// Options say how to replay a captured meter log.
+type Options struct {
 	// Format of the log: "compere-mqtt" (the default) is one MQTT message
 	// a line, "TOPIC {json}" or bare JSON, as captured from Compere meters.
 	Format string
@@ -31,7 +31,7 @@ type ReplayOptions struct {
 	// limit (counter.CircuitLimits, three phases); DefaultRatedCurrent if
 	// zero.
 	RatedCurrent int
-	// Period is the meters' typical upload period: DefaultReplayPeriod if
+	// Period is the meters' typical upload period: DefaultPeriod if
 	// zero. It bounds which meter clocks are plausible, and spaces the
 	// lines when none is (see Replay).
 	Period time.Duration
@@ -40,10 +40,10 @@ type ReplayOptions struct {
 	Location *time.Location
 }
 
-// Defaults of ReplayOptions.
+// Defaults of Options.
 const (
 	DefaultRatedCurrent = 60               // A, the config's default rated_current
-	DefaultReplayPeriod = 15 * time.Minute // the KPM33Bs' ENY_NOW period in the captured logs
+	DefaultPeriod       = 15 * time.Minute // the KPM33Bs' ENY_NOW period in the captured logs
 )
 
 // Bounds of a replay: a counter beyond a TWh is no mall's (the Modbus
@@ -54,8 +54,8 @@ const (
 	maxReplayLine = 1 << 20
 )
 
-// ReplayMeter is what a replay made of one meter's messages.
-type ReplayMeter struct {
+// Meter is what a replay made of one meter's messages.
+type Meter struct {
 	Meter    string
 	Messages int // complete messages, after joining split ones
 	// Readings is how many messages were taken as readings (baseline,
@@ -87,12 +87,12 @@ const (
 	RejectIncomplete = "incomplete"
 )
 
-// ReplayResult is the outcome of Replay.
-type ReplayResult struct {
-	Meters    []ReplayMeter // by meter id
-	Lines     int           // lines read, blank ones included
-	Ignored   int           // lines of other topics, blank lines and # comments
-	Malformed []string      // "line N: why" for lines that are no message with a meter id
+// Result is the outcome of Replay.
+type Result struct {
+	Meters    []Meter  // by meter id
+	Lines     int      // lines read, blank ones included
+	Ignored   int      // lines of other topics, blank lines and # comments
+	Malformed []string // "line N: why" for lines that are no message with a meter id
 	Price     billing.Price
 	// Clock says how the gateway times were made: ClockMeters or
 	// ClockLines.
@@ -105,7 +105,7 @@ const (
 	ClockLines  = "line index × period" // no plausible meter clock in the log
 )
 
-// Replay runs a captured log through the validation (billing/counter) and
+// Log runs a captured log through the validation (billing/counter) and
 // pricing (billing.Charge) the daemon uses, meter by meter, and reports
 // what would have been billed. Every meter's spike limit is that of a
 // three-phase circuit at opt.RatedCurrent (counter.CircuitLimits). Only MQTT_ENY_NOW messages are read (other
@@ -137,10 +137,10 @@ const (
 // The meter's own stamp is still passed to counter.Check, right or wrong,
 // as the identity of a reading delivered twice.
 //
-// Replay returns an error for options it cannot use and for a log it
+// Log returns an error for options it cannot use and for a log it
 // cannot read; a line that is no message is listed in Malformed and
 // skipped, never fatal.
-func Replay(r io.Reader, opt ReplayOptions) (*ReplayResult, error) {
+func Log(r io.Reader, opt Options) (*Result, error) {
 	price, err := parseReplayTariff(opt.Tariff)
 	if err != nil {
 		return nil, err
@@ -155,7 +155,7 @@ func Replay(r io.Reader, opt ReplayOptions) (*ReplayResult, error) {
 		return nil, fmt.Errorf("replay: rated current %d A: want 1..100000", opt.RatedCurrent)
 	}
 	if opt.Period == 0 {
-		opt.Period = DefaultReplayPeriod
+		opt.Period = DefaultPeriod
 	}
 	if opt.Period < time.Second || opt.Period > 31*24*time.Hour {
 		return nil, fmt.Errorf("replay: period %s: want 1s..744h", opt.Period)
@@ -164,7 +164,7 @@ func Replay(r io.Reader, opt ReplayOptions) (*ReplayResult, error) {
 		opt.Location = time.FixedZone("UTC+8", 8*60*60)
 	}
 
-	res := &ReplayResult{Price: price}
+	res := &Result{Price: price}
 	msgs, err := readCompereLog(r, opt.Location, res)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func Replay(r io.Reader, opt ReplayOptions) (*ReplayResult, error) {
 	for i, m := range msgs {
 		rm := meters[m.id]
 		if rm == nil {
-			rm = &replayMeter{ReplayMeter: ReplayMeter{Meter: m.id, Rejected: map[string]int{}}}
+			rm = &replayMeter{Meter: Meter{Meter: m.id, Rejected: map[string]int{}}}
 			meters[m.id] = rm
 		}
 		if err := rm.apply(m, ats[i], lim, price); err != nil {
@@ -190,7 +190,7 @@ func Replay(r io.Reader, opt ReplayOptions) (*ReplayResult, error) {
 			rm.HeldWh = q.Held.Wh - rm.st.Baseline.Wh
 		}
 		rm.Remainder = rm.st.Remainder
-		res.Meters = append(res.Meters, rm.ReplayMeter)
+		res.Meters = append(res.Meters, rm.Meter)
 	}
 	return res, nil
 }
@@ -213,7 +213,7 @@ func parseReplayTariff(s string) (billing.Price, error) {
 
 // replayMeter is a meter during the replay.
 type replayMeter struct {
-	ReplayMeter
+	Meter
 	st    counter.State
 	first int64
 }
@@ -264,7 +264,7 @@ type compereMsg struct {
 
 // readCompereLog reads the log's MQTT_ENY_NOW messages in order, joining
 // split ones, and counts the rest in res.
-func readCompereLog(r io.Reader, loc *time.Location, res *ReplayResult) ([]compereMsg, error) {
+func readCompereLog(r io.Reader, loc *time.Location, res *Result) ([]compereMsg, error) {
 	type pending struct {
 		fields map[string]any
 		line   int
@@ -503,7 +503,7 @@ func allDigits(s string) bool {
 }
 
 // gatewayTimes gives each message the gateway time Replay documents.
-func gatewayTimes(msgs []compereMsg, lines int, opt ReplayOptions, res *ReplayResult) []time.Time {
+func gatewayTimes(msgs []compereMsg, lines int, opt Options, res *Result) []time.Time {
 	ats := make([]time.Time, len(msgs))
 	floor := time.Date(2020, 1, 1, 0, 0, 0, 0, opt.Location)
 	var clocks []time.Time
@@ -593,7 +593,7 @@ func rejectKeys() []string {
 // kWh strings with three decimals, money as decimal strings ("charge":
 // "50.71" for 50.707 kWh at 1.00, of which "posted": "50.70" in whole fen
 // and "remainder": "0.007" carried).
-func (res *ReplayResult) WriteJSON(w io.Writer) error {
+func (res *Result) WriteJSON(w io.Writer) error {
 	out := make([]replayJSON, 0, len(res.Meters))
 	for _, m := range res.Meters {
 		j := replayJSON{
@@ -624,7 +624,7 @@ func (res *ReplayResult) WriteJSON(w io.Writer) error {
 
 // WriteText writes a table per meter for people, and what the replay
 // assumed.
-func (res *ReplayResult) WriteText(w io.Writer) error {
+func (res *Result) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, m := range res.Meters {
 		fmt.Fprintf(tw, "meter %s\n", m.Meter)
