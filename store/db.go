@@ -62,10 +62,18 @@ type Options struct {
 
 // DB is the gateway's database. Its methods are safe for concurrent use.
 type DB struct {
-	bolt   *bolt.DB
-	path   string
-	id     string
-	health health
+	bolt    *bolt.DB
+	path    string
+	id      string
+	created bool // Open made the file: there was none
+	gate    writeGate
+	health  health
+}
+
+func newDB(b *bolt.DB, path string) *DB {
+	db := &DB{bolt: b, path: path, gate: make(writeGate, 1)}
+	db.health.down = make(chan struct{})
+	return db
 }
 
 // migration upgrades a file from version-1 to version.
@@ -122,6 +130,7 @@ func open(path string, opts Options) (*DB, error) {
 			return nil, err
 		}
 	}
+	created, checked := false, false
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -131,6 +140,12 @@ func open(path string, opts Options) (*DB, error) {
 		if opts.ReadOnly {
 			return nil, fmt.Errorf("%w: no such file", ErrMissing)
 		}
+		if opts.Marker {
+			if err := noOthers(path); err != nil {
+				return nil, err
+			}
+		}
+		created = true
 	case err != nil:
 		return nil, err
 	case st.Size() == 0:
@@ -144,30 +159,64 @@ func open(path string, opts Options) (*DB, error) {
 		if err := checkPages(path, !opts.ReadOnly, lockTimeout(opts)); err != nil {
 			return nil, err
 		}
+		if !opts.ReadOnly {
+			// A read-write bbolt Open writes to the file before anything of
+			// ours has looked at it (a freelist, for a file that has none
+			// saved): a file that is refused must be refused untouched, so
+			// it is checked on a read-only open first.
+			if err := precheck(path, want, opts); err != nil {
+				return nil, err
+			}
+			checked = true
+		}
 	}
-	b, file, err := openBolt(path, opts)
+	b, file, fd, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path}
+	db := newDB(b, path)
+	db.created = created
 	if !opts.ReadOnly {
 		db.health.file = file
 	}
-	if err := db.start(want, opts); err != nil {
-		_ = b.Close()
+	if err := db.start(want, opts, checked); err != nil {
+		_ = db.Close()
 		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := db.watchContent(fd); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 	}
 	return db, nil
 }
 
+// precheck runs the checks of start that read (consistency, identity
+// against the marker) on a read-only open of the file.
+func precheck(path, want string, opts Options) error {
+	ro := opts
+	ro.ReadOnly = true
+	b, _, _, err := openBolt(path, ro)
+	if err != nil {
+		return err
+	}
+	db := newDB(b, path)
+	err = db.checkIdentity(want)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // openBolt opens the file with bbolt, mapping its errors to ours, and
 // returns it with what the open file is.
-func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
+func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, *os.File, error) {
 	var (
 		b    *bolt.DB
 		file *os.File // the file bbolt opened: what the path must go on naming
 	)
-	err := protect(func() error {
+	_, err := protectPanic(func() error {
 		var err error
 		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout(opts), ReadOnly: opts.ReadOnly,
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -187,18 +236,18 @@ func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
 	}
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, nil, ErrLocked
+		return nil, nil, nil, ErrLocked
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
-		return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	case err != nil:
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st, err := file.Stat()
 	if err != nil {
 		_ = b.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return b, st, nil
+	return b, st, file, nil
 }
 
 func lockTimeout(opts Options) time.Duration {
@@ -209,25 +258,20 @@ func lockTimeout(opts Options) time.Duration {
 }
 
 // start checks the opened file and readies it: consistency, identity
-// against the marker, schema, and the marker written for a new one.
-func (db *DB) start(want string, opts Options) error {
-	if err := db.consistent(); err != nil {
-		return err
-	}
-	id, err := db.storedID()
-	if err != nil {
-		return err
-	}
-	// Compared before this package writes anything: a file that is not
-	// ours is left as it was found.
-	if want != "" && id != want {
-		if id == "" {
-			return fmt.Errorf("%w: it has no identity, so it is from before the marker %s (%s) was written; "+
-				"if it is a backup of this gateway's database, delete the marker and start again", ErrReplaced, MarkerPath(db.path), want)
+// against the marker (unless precheck has done both), schema, and the
+// marker written for a new one.
+func (db *DB) start(want string, opts Options, checked bool) error {
+	if !checked {
+		if err := db.checkIdentity(want); err != nil {
+			return err
 		}
-		return fmt.Errorf("%w: it is database %s; the marker %s names %s", ErrReplaced, id, MarkerPath(db.path), want)
+	} else {
+		id, err := db.storedID()
+		if err != nil {
+			return err
+		}
+		db.id = id
 	}
-	db.id = id
 	if opts.ReadOnly {
 		return db.checkSchema()
 	}
@@ -237,6 +281,28 @@ func (db *DB) start(want string, opts Options) error {
 	if opts.Marker && want == "" {
 		return writeMarker(MarkerPath(db.path), db.id)
 	}
+	return nil
+}
+
+// checkIdentity runs bbolt's consistency check and compares the file's
+// identity with want (the marker's; "" for none), before this package
+// writes anything: a file that is not ours is left as it was found.
+func (db *DB) checkIdentity(want string) error {
+	if err := db.consistent(); err != nil {
+		return err
+	}
+	id, err := db.storedID()
+	if err != nil {
+		return err
+	}
+	if want != "" && id != want {
+		if id == "" {
+			return fmt.Errorf("%w: it has no identity, so it is from before the marker %s (%s) was written; "+
+				"if it is a backup of this gateway's database, delete the marker and start again", ErrReplaced, MarkerPath(db.path), want)
+		}
+		return fmt.Errorf("%w: it is database %s; the marker %s names %s", ErrReplaced, id, MarkerPath(db.path), want)
+	}
+	db.id = id
 	return nil
 }
 
@@ -349,8 +415,36 @@ func (db *DB) SchemaVersion() (int, error) {
 	return v, err
 }
 
-// Close closes the file; pending transactions finish first.
-func (db *DB) Close() error { return db.bolt.Close() }
+// closeWait bounds Close's wait for bbolt once the database is broken.
+const closeWait = 500 * time.Millisecond
+
+// Close closes the file; pending transactions finish first. Once the
+// database is broken (see Broken), a fault may have left bbolt's locks
+// held, and its Close would wait for ever: Close then waits closeWait at
+// most, and if bbolt has not let go by then, releases the file's lock and
+// handle itself and returns an error saying so (the mapping goes with the
+// process).
+func (db *DB) Close() error {
+	broken := db.brokenErr()
+	if broken == nil {
+		return db.bolt.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.bolt.Close() }() // may never return; it holds nothing the process needs
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeWait):
+	}
+	if fd := db.health.fd; fd != nil {
+		_ = syscall.Flock(int(fd.Fd()), syscall.LOCK_UN)
+		_ = fd.Close()
+	}
+	return fmt.Errorf("close %s: bbolt did not finish within %v after the database broke (%w); its file was released without it", db.path, closeWait, broken)
+}
+
+// Created says whether Open created the file: there was none at the path.
+func (db *DB) Created() bool { return db.created }
 
 // UsedBytes is the data the file holds: its size less the free pages that
 // bbolt keeps for reuse (the file never shrinks; compact it offline).

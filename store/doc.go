@@ -24,8 +24,24 @@
 // Every write goes through one path (health.go), which refuses writes once
 // the path no longer names the open file (ErrUnavailable: it was deleted or
 // replaced; WatchFile notices it when nothing writes), and turns a write that
-// failed for lack of disk into ErrNoSpace. Health reports both; bbolt rolls a
-// failed commit back, so nothing of a refused write is kept.
+// failed for lack of disk into ErrNoSpace. Health reports both, and fails
+// too while the file system has less free than a reserve (twice bbolt's
+// next growth, at least 4 MiB); a no-space failure clears only when a write
+// commits with the reserve free. bbolt rolls a failed commit back, so
+// nothing of a refused write is kept.
+//
+// bbolt maps the file and trusts it, so before every read and write the
+// open file itself is checked: no shorter than after the last commit, and
+// its newest meta page the one this process committed. A file emptied or
+// overwritten in place (same inode) is broken (ErrUnavailable, "changed
+// behind the gateway's back"), as is any database on which bbolt panicked
+// or faulted: nothing calls bbolt again, reads fail too, and Close does not
+// wait for bbolt's locks. A file only gone from its path is still whole:
+// reads go on, and Rescue copies it beside the path.
+//
+// A daemon's Open (Options.Marker) that would create a database refuses to
+// where the directory holds another gateway's database or marker (ErrMissing);
+// Created says when it did create one.
 //
 // store imports billing for its types and nothing else of ours; it never
 // reads the clock — every time it stores comes from the caller.

@@ -39,7 +39,10 @@ var (
 	// longer names the file the gateway has open (it was deleted, renamed
 	// or replaced while the gateway ran): what is written to a file nobody
 	// will open again is lost at the next start, so nothing is written.
-	// It lasts until the gateway is restarted.
+	// Reads go on from the open file. Where the open file itself was
+	// changed behind the gateway's back (emptied or overwritten in place),
+	// or bbolt failed on it, reads return it too. It lasts until the
+	// gateway is restarted.
 	ErrUnavailable = errors.New("store: database file was deleted or replaced while the gateway ran; writes are refused")
 	// ErrNoSpace is returned by a write that failed for lack of disk space
 	// (ENOSPC, EDQUOT, or EFBIG past a file size limit). bbolt rolled the

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"mallgrid/billing"
 )
 
@@ -254,5 +256,186 @@ func TestDB_Update_NoSpace(t *testing.T) {
 	}
 	if strings.Join(refs, ",") != "PAY-1,PAY-2" {
 		t.Errorf("ledger holds %v; want PAY-1,PAY-2 once each", refs)
+	}
+}
+
+// closeWithin closes db and fails the test if Close takes longer than d.
+func closeWithin(t *testing.T, db *DB, d time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- db.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("Close still waiting after %v", d)
+		return nil
+	}
+}
+
+// testChangedInPlace changes the open database's file in place (same
+// inode: what the path check cannot see) and requires the change to be
+// noticed before bbolt reads the file: Health, reads and writes return
+// ErrUnavailable saying so, and Close returns.
+func testChangedInPlace(t *testing.T, change func(t *testing.T, path string, backup []byte)) {
+	db, path := openTemp(t)
+	backup := readFile(t, path) // a copy of it as it was before the top-up
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-1", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	change(t, path, backup)
+	if err := db.Health(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "changed behind the gateway's back") {
+		t.Errorf("Health = %v; want ErrUnavailable saying the file was changed behind the gateway's back", err)
+	}
+	if _, err := db.Account("T-1"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("read = %v; want ErrUnavailable", err)
+	}
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-2", billing.Yuan)); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("top-up = %v; want ErrUnavailable", err)
+	}
+	if !db.Broken() {
+		t.Error("Broken = false")
+	}
+	if _, err := db.Rescue(t0); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Rescue of a changed file = %v; want ErrUnavailable: there is nothing sound to save", err)
+	}
+	if err := closeWithin(t, db, 2*time.Second); err != nil {
+		t.Logf("Close: %v", err)
+	}
+}
+
+func TestDB_FileEmptiedInPlace(t *testing.T) {
+	testChangedInPlace(t, func(t *testing.T, path string, _ []byte) {
+		if err := os.Truncate(path, 0); err != nil { // `: > FILE`
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestDB_FileOverwrittenInPlaceWithBackup(t *testing.T) {
+	testChangedInPlace(t, func(t *testing.T, path string, backup []byte) {
+		// A backup of this very database, taken before the top-up,
+		// copied over it the way cp does: same inode, an older
+		// transaction, and a file bbolt's freelist knows nothing of.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(backup); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	})
+}
+
+func TestDB_FileOverwrittenInPlaceWithAnother(t *testing.T) {
+	testChangedInPlace(t, func(t *testing.T, path string, _ []byte) {
+		other := filepath.Join(t.TempDir(), "other.db")
+		db, err := Open(other, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range []string{"PAY-1", "PAY-2", "PAY-3"} { // as many transactions, or more
+			if _, _, err := db.PostTopUp(topUp("T-9", ref, billing.Yuan)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		if err := os.WriteFile(path, readFile(t, other), 0o600); err != nil { // O_TRUNC: same inode
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestDB_FaultInsideBbolt: a fault bbolt takes while it holds its own
+// locks (the file cut short between the gateway's check and bbolt's read)
+// breaks the database for good: nothing calls bbolt again, so reads and
+// writes return at once, and Close does not wait for bbolt's locks.
+func TestDB_FaultInsideBbolt(t *testing.T) {
+	db, path := openTemp(t)
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-1", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Past the check, straight into bbolt: its beginTx faults on the
+	// meta page with its metalock held.
+	err := db.protect(func() error { return db.bolt.View(func(*bolt.Tx) error { return nil }) })
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read through bbolt of an emptied file = %v; want ErrUnavailable and ErrCorrupt", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := db.Account("T-1"); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("read after the fault = %v; want ErrUnavailable", err)
+		}
+		if _, _, err := db.PostTopUp(topUp("T-1", "PAY-2", billing.Yuan)); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("write after the fault = %v; want ErrUnavailable", err)
+		}
+		if err := db.Health(); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Health after the fault = %v; want ErrUnavailable", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("a read or write after the fault hangs")
+	}
+	if err := closeWithin(t, db, 2*time.Second); err == nil {
+		t.Error("Close after a fault = nil; want it to say bbolt did not finish")
+	}
+	// The file's lock was released: the path can be opened again.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(path, Options{LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open after the broken Close: %v", err)
+	}
+	again.Close()
+}
+
+// TestDB_Rescue: once the file is deleted under the gateway, what it
+// acknowledged is only in the open file; Rescue saves it beside the path.
+func TestDB_Rescue(t *testing.T) {
+	db, path := openTemp(t)
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-1", 7*billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Health(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Health = %v", err)
+	}
+	if _, err := db.RecordLoss(Event{Time: t0, Kind: "database_unavailable", Text: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	rescued, err := db.Rescue(t0)
+	if err != nil {
+		t.Fatalf("Rescue: %v", err)
+	}
+	if want := path + ".rescued-20261127T100000Z"; rescued != want {
+		t.Errorf("rescued to %s; want %s", rescued, want)
+	}
+	second, err := db.Rescue(t0)
+	if err != nil || second == rescued {
+		t.Errorf("second Rescue = %s, %v; want a name of its own", second, err)
+	}
+	r, err := Open(rescued, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("open the rescued copy: %v", err)
+	}
+	defer r.Close()
+	if r.ID() != db.ID() {
+		t.Errorf("rescued copy is database %s; want %s", r.ID(), db.ID())
+	}
+	if a, err := r.Account("T-1"); err != nil || a.Balance != 7*billing.Yuan {
+		t.Errorf("rescued account = %+v, %v; want 7.00", a, err)
+	}
+	if ev, err := r.LastEvents(1); err != nil || len(ev) != 1 || ev[0].Kind != "database_unavailable" {
+		t.Errorf("rescued copy's last event = %+v, %v; want the loss", ev, err)
 	}
 }

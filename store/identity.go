@@ -212,3 +212,37 @@ func keepAside(path string, now time.Time) (string, error) {
 	}
 	return aside, syncDir(filepath.Dir(path))
 }
+
+// noOthers returns an error wrapping ErrMissing if the directory of path,
+// where there is neither a database nor its marker, holds another
+// gateway's: a marker (*.id) or a database with an identity (*.db). A new
+// ledger there is most likely a mistake — storage.path changed or
+// mistyped, the file moved — and it would credit old payments again.
+func noOthers(path string) error {
+	dir := filepath.Dir(path)
+	var found []string
+	markers, _ := filepath.Glob(filepath.Join(dir, "*"+MarkerSuffix)) // only a bad pattern fails
+	found = append(found, markers...)
+	dbs, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+	for _, p := range dbs {
+		if p == path {
+			continue
+		}
+		other, err := Open(p, Options{ReadOnly: true, LockTimeout: 100 * time.Millisecond})
+		switch {
+		case errors.Is(err, ErrLocked):
+			found = append(found, p+" (in use)")
+		case err == nil:
+			if other.ID() != "" {
+				found = append(found, p)
+			}
+			_ = other.Close()
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: there is no database at %s, but %s holds another gateway's: %s. "+
+		"If the gateway should use that one, point storage.path at it; to start a new, empty ledger at %s on purpose, run `mallgrid db init`",
+		ErrMissing, path, dir, strings.Join(found, ", "), path)
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,4 +252,84 @@ func TestInit(t *testing.T) {
 	if !bytes.Equal(readFile(t, third.KeptAs), garbage) {
 		t.Error("the damaged file kept aside was changed")
 	}
+}
+
+// TestOpen_Marker_ForeignFileWithoutFreelistUntouched: a read-write bbolt
+// Open of a file that has no freelist saved (written with NoFreelistSync)
+// writes one at once; the file must be refused before that, untouched.
+func TestOpen_Marker_ForeignFileWithoutFreelistUntouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mallgrid.db")
+	b, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyID, []byte("0123456789abcdef0123456789abcdef"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMarker(MarkerPath(path), "fedcba9876543210fedcba9876543210"); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, path)
+	if _, err := openMarked(t, path); !errors.Is(err, ErrReplaced) {
+		t.Fatalf("Open = %v; want ErrReplaced", err)
+	}
+	if after := readFile(t, path); !bytes.Equal(before, after) {
+		t.Error("the refused file was changed")
+	}
+}
+
+// TestOpen_Marker_NoNewLedgerBesideAnother: where neither the file nor
+// its marker is, a new database is made only if the directory holds no
+// other gateway's database or marker (storage.path changed or mistyped).
+func TestOpen_Marker_NoNewLedgerBesideAnother(t *testing.T) {
+	t.Run("another database", func(t *testing.T) {
+		dir := t.TempDir()
+		other, err := Open(filepath.Join(dir, "mallgrid.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+		path := filepath.Join(dir, "malgrid.db")
+		_, err = openMarked(t, path)
+		if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), filepath.Join(dir, "mallgrid.db")) ||
+			!strings.Contains(err.Error(), "storage.path") || !strings.Contains(err.Error(), "db init") {
+			t.Errorf("Open = %v; want ErrMissing naming the other database and both ways out", err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a file was made at %s: %v", path, err)
+		}
+	})
+	t.Run("a marker", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := writeMarker(filepath.Join(dir, "old.db.id"), newID()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openMarked(t, filepath.Join(dir, "mallgrid.db")); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "old.db.id") {
+			t.Errorf("Open = %v; want ErrMissing naming the marker", err)
+		}
+	})
+	t.Run("other files", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "notes.db"), []byte("not bbolt"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := openMarked(t, filepath.Join(dir, "mallgrid.db"))
+		if err != nil || !db.Created() {
+			t.Fatalf("Open = %v; want a new database (Created)", err)
+		}
+		db.Close()
+		again, err := openMarked(t, filepath.Join(dir, "mallgrid.db"))
+		if err != nil || again.Created() {
+			t.Errorf("reopen = %v, Created %v; want the same database, not created", err, err == nil && again.Created())
+		}
+	})
 }

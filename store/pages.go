@@ -85,6 +85,7 @@ type meta struct {
 	pageSize       int64
 	root, freelist uint64
 	hwm, txid      uint64
+	sum            uint64 // the checksum it carries
 	valid          bool
 }
 
@@ -115,6 +116,7 @@ func (w *pageWalk) readMeta(off int64) meta {
 		freelist: native.Uint64(m[32:]),
 		hwm:      native.Uint64(m[40:]),
 		txid:     native.Uint64(m[48:]),
+		sum:      native.Uint64(m[metaChecksumAt:]),
 		valid: native.Uint32(m[0:]) == boltMagic && native.Uint32(m[4:]) == boltVersion &&
 			native.Uint64(m[metaChecksumAt:]) == h.Sum64(),
 	}
