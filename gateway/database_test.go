@@ -164,6 +164,166 @@ func TestRun_DatabaseDeletedWhileRunning(t *testing.T) {
 	}, store.ErrMissing)
 }
 
+// TestRun_DatabaseDeletedWhileRunning_Rescued: the top-ups acknowledged
+// before the file was deleted are only in the open, unlinked file; the
+// gateway copies it beside the path the moment it notices, names the
+// copy in its event, and the copy verifies and holds them.
+func TestRun_DatabaseDeletedWhileRunning_Rescued(t *testing.T) {
+	mall := newTestMall(t, 1)
+	base, stop := mall.start(t)
+	if code, _, body := postOp(t, base+"/api/v1/accounts/T-a1/topups", `{"amount":"12.50","ref":"PAY-1","channel":"cash"}`); code != 201 {
+		t.Fatalf("top-up = %d %s; want 201", code, body)
+	}
+	events := eventLines(t, base)
+	if err := os.Remove(mall.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	var event string
+	deadline := time.After(5 * time.Second)
+	for event == "" {
+		select {
+		case line, ok := <-events:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			if strings.Contains(line, `"kind":"database_unavailable"`) {
+				event = line
+			}
+		case <-deadline:
+			t.Fatal("no database_unavailable event within 5s")
+		}
+	}
+	stop()
+	rescued, _ := filepath.Glob(mall.dbPath + store.RescueSuffix + "*")
+	if len(rescued) != 1 {
+		t.Fatalf("rescued copies: %v; want one beside %s", rescued, mall.dbPath)
+	}
+	if !strings.Contains(event, rescued[0]) {
+		t.Errorf("event %s does not name the rescued copy %s", event, rescued[0])
+	}
+	report, err := VerifyFile(rescued[0])
+	if err != nil || len(report.Violations) != 0 {
+		t.Errorf("verify of the rescued copy = %v, %v; want clean", report.Violations, err)
+	}
+	if refs := topUpRefs(t, rescued[0]); refs["PAY-1"] != 1 {
+		t.Errorf("rescued copy holds top-ups %v; want PAY-1 once", refs)
+	}
+	// Moved into place, it is the database the marker names: the gateway
+	// starts on it.
+	if err := os.Rename(rescued[0], mall.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := runOnce(t, mall); err != nil {
+		t.Errorf("start on the rescued copy: %v", err)
+	}
+}
+
+// topUpRefs counts the top-ups in the database at path by reference.
+func topUpRefs(t *testing.T, path string) map[string]int {
+	t.Helper()
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	refs := make(map[string]int)
+	if err := db.EachEntry(func(e store.Entry) error {
+		if e.Kind == store.TopUp {
+			refs[e.Ref]++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return refs
+}
+
+// testDatabaseChangedInPlace runs the gateway and changes its database
+// file in place (same inode, which the path check cannot see): bbolt maps
+// the file, so a read of an emptied file faults inside bbolt, and an
+// overwritten one is another database under bbolt's freelist. It must be
+// noticed within a poll cycle — /healthz 503 — a top-up must be a 503 and
+// credit nothing, and the gateway must still stop promptly (no read or
+// Close left waiting on bbolt's locks).
+func testDatabaseChangedInPlace(t *testing.T, change func(t *testing.T, path string)) {
+	mall := newTestMall(t, 1)
+	base, stop := mall.start(t)
+	topups := base + "/api/v1/accounts/T-a1/topups"
+	if code, _, body := postOp(t, topups, `{"amount":"10.00","ref":"PAY-1","channel":"cash"}`); code != 201 {
+		t.Fatalf("top-up = %d %s; want 201", code, body)
+	}
+	events := eventLines(t, base)
+	change(t, mall.dbPath)
+	changed := time.Now()
+	var health map[string]string
+	waitFor(t, 2*time.Second, "healthz 503 after the file was changed", func() bool {
+		return getJSON(t, base+"/healthz", &health) == 503
+	})
+	t.Logf("healthz 503 after %v: %s", time.Since(changed), health["reason"])
+	if !strings.Contains(health["reason"], "changed behind the gateway's back") {
+		t.Errorf("healthz reason = %q; want it to say the file was changed behind the gateway's back", health["reason"])
+	}
+	code, _, body := postOp(t, topups, `{"amount":"20.00","ref":"PAY-2","channel":"cash"}`)
+	if code != 503 || !strings.Contains(body, "nothing was recorded") {
+		t.Errorf("top-up after the change = %d %s; want 503 saying nothing was recorded", code, body)
+	}
+	// Told even when nothing asks: the watch sees it within a second.
+	deadline := time.After(3 * time.Second)
+	for told := false; !told; {
+		select {
+		case line, ok := <-events:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			told = strings.Contains(line, `"kind":"database_unavailable"`) && strings.Contains(line, "changed behind the gateway's back")
+		case <-deadline:
+			t.Fatal("no database_unavailable event saying the file was changed within 3s")
+		}
+	}
+	if took := stop(); took > 2*time.Second {
+		t.Errorf("stop took %v; want within 2s", took)
+	}
+	if st, err := os.Stat(mall.dbPath); err == nil && st.Size() > 0 {
+		if refs := topUpRefs(t, mall.dbPath); refs["PAY-2"] != 0 {
+			t.Errorf("the file holds top-ups %v; want no PAY-2", refs)
+		}
+	}
+}
+
+func TestRun_DatabaseEmptiedInPlaceWhileRunning(t *testing.T) {
+	testDatabaseChangedInPlace(t, func(t *testing.T, path string) {
+		if err := os.Truncate(path, 0); err != nil { // `: > FILE`
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRun_DatabaseOverwrittenInPlaceWhileRunning(t *testing.T) {
+	testDatabaseChangedInPlace(t, func(t *testing.T, path string) {
+		// Another copy written over it the way cp does: O_TRUNC, same inode.
+		other := filepath.Join(t.TempDir(), "other.db")
+		db, err := store.Open(other, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range []string{"X-1", "X-2", "X-3", "X-4"} {
+			if _, _, err := db.PostTopUp(store.Entry{Account: "T-a1", Amount: 100, Ref: ref, Channel: "cash", Time: time.Now(), Actor: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestRun_DatabaseReplacedWhileRunning(t *testing.T) {
 	testDatabaseLost(t, func(t *testing.T, path string) {
 		other := filepath.Join(t.TempDir(), "other.db")

@@ -53,6 +53,16 @@ func Run(ctx context.Context, opts Options) error {
 			log.Error().Err(err).Msg("close database")
 		}
 	}()
+	if db.Created() {
+		// Only where the directory holds no other gateway's database or
+		// marker (store.Open refuses there): still, a new ledger is worth
+		// a line at warn level and an event of its own.
+		log.Warn().Str("db", db.Path()).Str("id", db.ID()).Msg("new empty ledger created at " + db.Path())
+		if _, err := db.PostEvents(store.Event{Time: now(), Kind: "database_created", Text: fmt.Sprintf(
+			"A new, empty ledger (database %s) was created at %s: there was no database and no marker there.", db.ID(), db.Path())}); err != nil {
+			return fmt.Errorf("record the new database: %w", err)
+		}
+	}
 	lv := newLive(cfg, opts.Version, db.Path(), now)
 	events := newHub(db)
 	pipe, err := newPipeline(db, cfg, lv, events, log)
@@ -166,19 +176,33 @@ func Run(ctx context.Context, opts Options) error {
 // once a poll cycle.
 const dbWatchInterval = time.Second
 
-// databaseLost tells of a database file gone from its path: in the log,
-// always, and as an event on the status page and the event stream. The
-// event is stored in the file still open, which gives it its id in the
-// stream; that file is lost with it, so the log is the lasting record.
+// databaseLost tells of a database file gone from its path, or changed
+// behind the gateway's back: in the log, always, and as an event on the
+// status page and the event stream. A file only gone from its path is
+// still whole and holds what was acknowledged since the last backup, gone
+// once the gateway stops: it is copied beside the path first (Rescue), and
+// the event and the log name the copy. The event is stored in the file
+// still open, which gives it its id in the stream; that file is lost with
+// it, so the log is the lasting record.
 func databaseLost(db *store.DB, events *hub, log zerolog.Logger, now func() time.Time, reason error) {
-	log.Error().Err(reason).Str("db", db.Path()).Msg("database file lost: changes are refused until it is restored and the gateway restarted")
-	ev := store.Event{Time: now(), Kind: "database_unavailable", Text: fmt.Sprintf(
-		"The database file %s was deleted or replaced while the gateway ran: top-ups, overrides and readings are not recorded "+
-			"until it is restored from a backup and the gateway is restarted.", db.Path())}
-	stored, err := db.RecordLoss(ev)
+	text := fmt.Sprintf("The database file %s was deleted or replaced while the gateway ran: top-ups, overrides and readings are not recorded "+
+		"until it is restored and the gateway is restarted.", db.Path())
+	entry := log.Error().Err(reason).Str("db", db.Path())
+	if db.Broken() {
+		text = fmt.Sprintf("The database file %s was changed behind the gateway's back (emptied or overwritten) while it ran: nothing is read from "+
+			"or recorded in it until it is restored from a backup and the gateway is restarted.", db.Path())
+	} else if rescued, err := db.Rescue(now()); err != nil {
+		log.Error().Err(err).Str("db", db.Path()).Msg("could not rescue the open database: what was acknowledged since the last backup is lost when the gateway stops")
+		text += " Its open copy could not be saved: " + err.Error() + "."
+	} else {
+		entry = entry.Str("rescued", rescued)
+		text += fmt.Sprintf(" What it held when this was noticed is saved as %s: restore that (see README, The database).", rescued)
+	}
+	entry.Msg("database file lost: changes are refused until it is restored and the gateway restarted")
+	ev := store.Event{Time: now(), Kind: "database_unavailable", Text: text}
+	stored, err := db.RecordLoss(ev) // with an id for the live stream even where it could not be stored
 	if err != nil {
 		log.Error().Err(err).Msg("store the database_unavailable event")
-		stored = ev
 	}
 	events.publish([]store.Event{stored})
 }

@@ -37,6 +37,7 @@ type health struct {
 	broken  error
 	down    chan struct{} // closed when broken is set
 	noSpace error         // wraps ErrNoSpace; cleared by a committed write with the reserve free
+	events  uint64        // the last event id committed (the events bucket's sequence)
 }
 
 // writeGate lets one write through at a time (bbolt lets only one anyway),
@@ -74,12 +75,19 @@ func (db *DB) commit(fn func(*bolt.Tx) error, checked bool) error {
 	if err := db.checkContent(); err != nil { // it may have broken while this write waited
 		return err
 	}
+	var events uint64
 	err := db.protect(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
 			db.health.mu.Lock()
 			db.health.pending = uint64(tx.ID())
 			db.health.mu.Unlock()
-			return fn(tx)
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if b := tx.Bucket(bucketEvents); b != nil {
+				events = b.Sequence()
+			}
+			return nil
 		})
 	})
 	db.committed(err == nil)
@@ -87,6 +95,7 @@ func (db *DB) commit(fn func(*bolt.Tx) error, checked bool) error {
 	defer db.health.mu.Unlock()
 	switch {
 	case err == nil:
+		db.health.events = events
 		if db.health.noSpace != nil && db.lowSpace() == nil {
 			db.health.noSpace = nil
 		}
@@ -409,7 +418,10 @@ func (db *DB) Broken() bool { return db.brokenErr() != nil }
 // file, in the file still open although every other write is refused: the
 // event then has an id in the one sequence the live event stream orders
 // by. The file is no longer at its path, so the event goes with it; the
-// log (and the rescued copy, see Rescue) is its lasting record.
+// log is its lasting record. A broken database (see Broken) stores
+// nothing: RecordLoss then returns the error with e given the id that
+// follows the last event committed, so that the live stream still
+// carries it.
 func (db *DB) RecordLoss(e Event) (Event, error) {
 	var out []Event
 	err := db.commit(func(tx *bolt.Tx) error {
@@ -418,7 +430,10 @@ func (db *DB) RecordLoss(e Event) (Event, error) {
 		return err
 	}, false)
 	if err != nil {
-		return Event{}, err
+		db.health.mu.Lock()
+		e.ID = db.health.events + 1
+		db.health.mu.Unlock()
+		return e, err
 	}
 	return out[0], nil
 }
