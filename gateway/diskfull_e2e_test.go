@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
@@ -23,13 +24,14 @@ import (
 // in the ledger once. With space freed, the gateway goes on by itself and
 // the failed top-up sent again is credited exactly once.
 //
-// /healthz is logged, not asserted, here: on a full disk bbolt still
-// commits what fits in pages it freed before (a poll cycle rewriting the
-// latest readings), and each such commit rightly clears the failure.
-// TestRun_DiskFull, where no page can be written, asserts it.
+// On a full disk bbolt still commits what fits in pages it freed before (a
+// poll cycle rewriting the latest readings): /healthz must stay 503 while
+// the file system is full even as cycles commit (the store keeps a free
+// space reserve, 4 MiB for a database this small), and recover once space
+// is freed.
 func TestE2E_DiskFull_Tmpfs(t *testing.T) {
 	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs (needs root and CAP_SYS_ADMIN): %v %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -86,6 +88,20 @@ func TestE2E_DiskFull_Tmpfs(t *testing.T) {
 	var health map[string]string
 	code := getJSON(t, base+"/healthz", &health)
 	t.Logf("%d top-ups acknowledged before %s failed; healthz then %d %v", len(acknowledged), failed, code, health)
+	if code != 503 || !strings.Contains(health["reason"], "no space") {
+		t.Errorf("healthz on a full disk = %d %v; want 503 saying so", code, health)
+	}
+	// Poll cycles go on committing into freed pages; /healthz stays 503.
+	var before, after web.MeterView
+	getJSON(t, base+"/api/v1/meters/M-a1", &before)
+	for range 6 {
+		time.Sleep(500 * time.Millisecond)
+		if code := getJSON(t, base+"/healthz", &health); code != 503 {
+			t.Errorf("healthz while the tmpfs stays full = %d %v; want 503", code, health)
+		}
+	}
+	getJSON(t, base+"/api/v1/meters/M-a1", &after)
+	t.Logf("reading time before %v, after %v (cycles committed while full if it moved)", before.ReadingTime, after.ReadingTime)
 
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 		t.Fatal(err)

@@ -68,10 +68,11 @@ type DB struct {
 	created bool // Open made the file: there was none
 	gate    writeGate
 	health  health
+	free    func(dir string) (int64, error) // statfsFree; tests replace it
 }
 
 func newDB(b *bolt.DB, path string) *DB {
-	db := &DB{bolt: b, path: path, gate: make(writeGate, 1)}
+	db := &DB{bolt: b, path: path, gate: make(writeGate, 1), free: statfsFree}
 	db.health.down = make(chan struct{})
 	return db
 }

@@ -357,16 +357,25 @@ func (db *DB) lowSpace() error {
 	if db.health.fd == nil {
 		return nil
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(db.path), &st); err != nil {
+	free, err := db.free(filepath.Dir(db.path))
+	if err != nil {
 		return nil
 	}
-	free := int64(st.Bavail) * st.Bsize
 	if want := db.reserve(); free < want {
 		return fmt.Errorf("%w: %d bytes free on the file system of %s, below the %d the gateway keeps in reserve",
 			ErrNoSpace, free, db.path, want)
 	}
 	return nil
+}
+
+// statfsFree returns the bytes free for an unprivileged user on the file
+// system of dir.
+func statfsFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
 }
 
 // Health returns nil while the database takes writes. Otherwise it returns

@@ -439,3 +439,37 @@ func TestDB_Rescue(t *testing.T) {
 		t.Errorf("rescued copy's last event = %+v, %v; want the loss", ev, err)
 	}
 }
+
+// TestDB_Health_FreeSpaceReserve: on a nearly full disk bbolt still
+// commits what fits in pages it freed before, so a committed write says
+// nothing about the next top-up. Health fails while the file system has
+// less free than the reserve, and a no-space failure clears only when a
+// write commits with the reserve free again.
+func TestDB_Health_FreeSpaceReserve(t *testing.T) {
+	db, _ := openTemp(t)
+	var free int64 = 1 << 30
+	db.free = func(string) (int64, error) { return free, nil }
+	if err := db.Health(); err != nil {
+		t.Fatalf("Health with 1 GiB free = %v", err)
+	}
+	free = minReserve - 1
+	if err := db.Health(); !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "reserve") {
+		t.Errorf("Health below the reserve = %v; want ErrNoSpace naming the reserve", err)
+	}
+	db.health.mu.Lock()
+	db.health.noSpace = fmt.Errorf("%w: a write failed", ErrNoSpace) // as a failed commit leaves it
+	db.health.mu.Unlock()
+	if _, err := db.PostEvents(Event{Kind: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	free = 1 << 30
+	if err := db.Health(); !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "a write failed") {
+		t.Errorf("Health after a commit made below the reserve = %v; want the write's failure still", err)
+	}
+	if _, err := db.PostEvents(Event{Kind: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Health(); err != nil {
+		t.Errorf("Health after a commit with the reserve free = %v; want nil", err)
+	}
+}
