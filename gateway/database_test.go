@@ -479,3 +479,36 @@ func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
 	}
 	t.Logf("%d damaged copies, %d refused", len(damages), refused)
 }
+
+// TestRun_NewLedgerIsRecorded: a fresh install's new, empty ledger is not
+// made silently: it is the first event in it, and only the first start
+// records it.
+func TestRun_NewLedgerIsRecorded(t *testing.T) {
+	mall := newTestMall(t, 1)
+	_, stop := mall.start(t)
+	stop()
+	if err := runOnce(t, mall); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	db, err := store.Open(mall.dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	events, err := db.EventsAfter(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := 0
+	for _, e := range events {
+		if e.Kind == "database_created" {
+			created++
+			if !strings.Contains(e.Text, mall.dbPath) {
+				t.Errorf("event %q does not name the file", e.Text)
+			}
+		}
+	}
+	if created != 1 || len(events) == 0 || events[0].Kind != "database_created" {
+		t.Errorf("events %+v; want database_created first and once", events)
+	}
+}

@@ -114,7 +114,8 @@ func createBuckets(names ...[]byte) func(tx *bolt.Tx) error {
 // with ErrCorrupt, whatever the damage, and is left as it was. It returns
 // ErrLocked if the lock is held past the timeout, ErrSchemaTooNew for a file
 // from a newer gateway, and with Options.Marker ErrMissing, ErrEmpty or
-// ErrReplaced for a file that is not the database the marker names.
+// ErrReplaced for a file that is not the database the marker names, and
+// ErrNotHere where it would create one beside another gateway's.
 func Open(path string, opts Options) (*DB, error) {
 	db, err := open(path, opts)
 	if err != nil {

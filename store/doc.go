@@ -40,7 +40,7 @@
 // reads go on, and Rescue copies it beside the path.
 //
 // A daemon's Open (Options.Marker) that would create a database refuses to
-// where the directory holds another gateway's database or marker (ErrMissing);
+// where the directory holds another gateway's database or marker (ErrNotHere);
 // Created says when it did create one.
 //
 // store imports billing for its types and nothing else of ours; it never

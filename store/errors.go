@@ -31,6 +31,12 @@ var (
 	// database the marker beside it names: another database, or a file
 	// from before databases had an identity.
 	ErrReplaced = errors.New("store: database file is not the one this gateway ran with")
+	// ErrNotHere is returned by a daemon's Open (Options.Marker) that would
+	// create a database where there is neither file nor marker, when the
+	// directory holds another gateway's database (*.db with an identity)
+	// or marker (*.id): storage.path was most likely changed or mistyped,
+	// and a new ledger would credit old payments again. Nothing is created.
+	ErrNotHere = errors.New("store: no database at the path, but its directory holds another gateway's")
 	// ErrExists is returned by Init when a valid database is at the path
 	// and Force was not given.
 	ErrExists = errors.New("store: a database already exists there")

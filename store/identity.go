@@ -213,7 +213,7 @@ func keepAside(path string, now time.Time) (string, error) {
 	return aside, syncDir(filepath.Dir(path))
 }
 
-// noOthers returns an error wrapping ErrMissing if the directory of path,
+// noOthers returns an error wrapping ErrNotHere if the directory of path,
 // where there is neither a database nor its marker, holds another
 // gateway's: a marker (*.id) or a database with an identity (*.db). A new
 // ledger there is most likely a mistake — storage.path changed or
@@ -242,7 +242,7 @@ func noOthers(path string) error {
 	if len(found) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: there is no database at %s, but %s holds another gateway's: %s. "+
+	return fmt.Errorf("%w: there is no database at %s, but %s holds %s. "+
 		"If the gateway should use that one, point storage.path at it; to start a new, empty ledger at %s on purpose, run `mallgrid db init`",
-		ErrMissing, path, dir, strings.Join(found, ", "), path)
+		ErrNotHere, path, dir, strings.Join(found, ", "), path)
 }

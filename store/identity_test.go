@@ -300,9 +300,9 @@ func TestOpen_Marker_NoNewLedgerBesideAnother(t *testing.T) {
 		other.Close()
 		path := filepath.Join(dir, "malgrid.db")
 		_, err = openMarked(t, path)
-		if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), filepath.Join(dir, "mallgrid.db")) ||
+		if !errors.Is(err, ErrNotHere) || !strings.Contains(err.Error(), filepath.Join(dir, "mallgrid.db")) ||
 			!strings.Contains(err.Error(), "storage.path") || !strings.Contains(err.Error(), "db init") {
-			t.Errorf("Open = %v; want ErrMissing naming the other database and both ways out", err)
+			t.Errorf("Open = %v; want ErrNotHere naming the other database and both ways out", err)
 		}
 		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("a file was made at %s: %v", path, err)
@@ -313,8 +313,8 @@ func TestOpen_Marker_NoNewLedgerBesideAnother(t *testing.T) {
 		if err := writeMarker(filepath.Join(dir, "old.db.id"), newID()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := openMarked(t, filepath.Join(dir, "mallgrid.db")); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "old.db.id") {
-			t.Errorf("Open = %v; want ErrMissing naming the marker", err)
+		if _, err := openMarked(t, filepath.Join(dir, "mallgrid.db")); !errors.Is(err, ErrNotHere) || !strings.Contains(err.Error(), "old.db.id") {
+			t.Errorf("Open = %v; want ErrNotHere naming the marker", err)
 		}
 	})
 	t.Run("other files", func(t *testing.T) {

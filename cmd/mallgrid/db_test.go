@@ -109,6 +109,9 @@ func TestExitCodes(t *testing.T) {
 			must(t, db.Close())
 			must(t, os.Rename(other, p))
 		}, run, exitRefused, append([]string{"not the one this gateway ran with", "it is database"}, refusedHint...)},
+		{"run, no database beside another gateway's", func(t *testing.T, p string) {
+			ranDatabase(t, filepath.Join(filepath.Dir(p), "mallgrid.db")) // storage.path mistyped: g.db
+		}, run, exitRefused, []string{"mallgrid.db.id", "mallgrid.db", "storage.path", "mallgrid db init -c FILE"}},
 		{"db init over a valid database", ranDatabase, func(cfg, _ string) []string { return []string{"db", "init", "-c", cfg} }, exitFailure,
 			[]string{"a database already exists there", "--force"}},
 	}

@@ -33,8 +33,10 @@ const (
 	// (store.ErrCorrupt).
 	exitDamaged = 3
 	// exitRefused: the database file is missing, empty or not the one this
-	// gateway ran with (store.ErrMissing, ErrEmpty, ErrReplaced); the
-	// operator restores it from a backup or runs `mallgrid db init`.
+	// gateway ran with (store.ErrMissing, ErrEmpty, ErrReplaced), or there
+	// is none where the directory holds another gateway's (ErrNotHere); the
+	// operator restores it from a backup, corrects storage.path, or runs
+	// `mallgrid db init`.
 	exitRefused = 4
 )
 
@@ -92,6 +94,10 @@ func exitCode(err error) (code int, hint string) {
 		return exitDamaged, "The database file is damaged; the gateway will not use it. Restore it from a backup " +
 			"(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
 			"on purpose with `mallgrid db init -c FILE` (the damaged file is kept aside)."
+	case errors.Is(err, store.ErrNotHere):
+		return exitRefused, "The gateway will not start a new ledger beside another gateway's database: check storage.path " +
+			"(and MALLGRID_STORAGE_PATH) in the configuration. If the path is right and a new, empty ledger is meant, " +
+			"start it on purpose with `mallgrid db init -c FILE`."
 	case errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrEmpty), errors.Is(err, store.ErrReplaced):
 		return exitRefused, "The gateway will not start a new ledger by itself: payments already credited could be " +
 			"credited again. Either restore the database file from a backup " +

@@ -326,7 +326,11 @@ func TestRun_StopsCleanlyOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd, out := start(t, "run", "-c", cfgPath)
-	readLineContaining(t, out, "gateway running")
+	// A fresh install: the new ledger is worth a warning. (The lines after
+	// it are not read here: the HTTP poll below waits for the start.)
+	if line := readLineContaining(t, out, "new empty ledger created at "+filepath.Join(dir, "g.db")); !strings.Contains(line, `"level":"warn"`) {
+		t.Errorf("new ledger logged as %s; want at warn level", line)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + httpAddr + "/api/v1/meters/M2")

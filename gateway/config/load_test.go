@@ -115,6 +115,8 @@ func TestParse_Problems(t *testing.T) {
 			`t.yaml:2: buses[0].port: want host:port with a host, got ":502"`},
 		{"serial setting on tcp", doc(head, "buses:", "  - name: b1", "    type: tcp", "    port: 10.0.0.5:502", "    baud: 9600"),
 			"t.yaml:6: buses[0].baud: applies to rtu buses only (this bus is tcp)"},
+		{"relative storage path", doc(head, bus, "storage: {path: data/mallgrid.db}"),
+			`t.yaml:3: storage.path: want an absolute path like /var/lib/mallgrid/mallgrid.db, got "data/mallgrid.db"`},
 		{"lock timeout", doc(head, bus, "storage: {lock_timeout: 0s}"),
 			"t.yaml:3: storage.lock_timeout: want 100ms..10m, got 0s"},
 		{"time zone", doc("site: {name: M, timezone: Mars/Olympus}", bus),
@@ -473,6 +475,8 @@ func TestParse_EnvProblems(t *testing.T) {
 			`t.yaml: storage.lock_timeout: env MALLGRID_STORAGE_LOCK_TIMEOUT: want a duration like 500ms, 5s or 1m, got "soon"`},
 		{"MALLGRID_STORAGE_LOCK_TIMEOUT=1h",
 			`t.yaml: storage.lock_timeout: env MALLGRID_STORAGE_LOCK_TIMEOUT: want 100ms..10m, got 1h`},
+		{"MALLGRID_STORAGE_PATH=mallgrid.db",
+			`t.yaml: storage.path: env MALLGRID_STORAGE_PATH: want an absolute path like /var/lib/mallgrid/mallgrid.db, got "mallgrid.db"`},
 		{"MALLGRID_SITE_TIMEZONE=Moon/Base",
 			`t.yaml: site.timezone: env MALLGRID_SITE_TIMEZONE: unknown time zone "Moon/Base"; want an IANA name like Asia/Shanghai`},
 	}

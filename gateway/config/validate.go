@@ -8,6 +8,7 @@ import (
 	"mallgrid/billing/tariff"
 	"math"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -57,7 +58,11 @@ func validateSite(cfg *Config, r *yamlcheck.Report) {
 }
 
 func validateStorage(cfg *Config, r *yamlcheck.Report) {
-	r.Need("storage.path", cfg.Storage.Path)
+	// A relative path names a different file for each working directory
+	// the gateway is started from: a new, empty ledger wherever it lands.
+	if r.Need("storage.path", cfg.Storage.Path) && !filepath.IsAbs(cfg.Storage.Path) {
+		r.Add("storage.path", "want an absolute path like /var/lib/mallgrid/mallgrid.db, got %q", cfg.Storage.Path)
+	}
 	r.DurationIn("storage.lock_timeout", cfg.Storage.LockTimeout, 100*time.Millisecond, 10*time.Minute)
 }
 
