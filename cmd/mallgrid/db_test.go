@@ -203,3 +203,39 @@ func TestDBInit_NewLedgerOnPurpose(t *testing.T) {
 		t.Errorf("verify of the new database = %d %q", code, stdout)
 	}
 }
+
+// TestRestore_BackupFromBeforeInitForce goes through what the README says
+// of a backup taken before `db init --force`: it is of the old database,
+// so the gateway refuses it (exit 4) while the marker names the new one;
+// checked where it lies, moved into place and the marker deleted, it is
+// taken, with its ledger.
+func TestRestore_BackupFromBeforeInitForce(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "g.db")
+	cfg := gatewayConfig(t, dbPath)
+	ranDatabase(t, dbPath)
+	backup := filepath.Join(t.TempDir(), "g.db")
+	raw, err := os.ReadFile(dbPath)
+	must(t, err)
+	must(t, os.WriteFile(backup, raw, 0o600))
+	if code, stdout, stderr := mallgrid(t, "db", "init", "--db", dbPath, "--force"); code != 0 {
+		t.Fatalf("db init --force = %d %q %q", code, stdout, stderr)
+	}
+
+	must(t, os.WriteFile(dbPath, raw, 0o600)) // the backup copied into place
+	for _, args := range [][]string{{"run", "-c", cfg}, {"verify", "-c", cfg}} {
+		if code, _, stderr := mallgrid(t, args...); code != exitRefused || !strings.Contains(stderr, "not the one this gateway ran with") {
+			t.Errorf("%s on the older backup = %d %q; want %d, not the database the marker names", args[0], code, stderr, exitRefused)
+		}
+	}
+	if code, stdout, stderr := mallgrid(t, "verify", "--db", backup); code != 0 {
+		t.Errorf("verify --db of the backup where it lies = %d %q %q; want 0", code, stdout, stderr)
+	}
+	must(t, os.Remove(store.MarkerPath(dbPath)))
+	cmd, out := start(t, "run", "-c", cfg)
+	readLineContaining(t, out, "gateway running")
+	stopWithin(t, cmd, syscall.SIGTERM, 5*time.Second)
+	if code, stdout, stderr := mallgrid(t, "verify", "-c", cfg); code != 0 || !strings.Contains(stdout, "1 entries") {
+		t.Errorf("verify after the restore = %d %q %q; want the backup's ledger, sound", code, stdout, stderr)
+	}
+}
