@@ -76,19 +76,17 @@ func (db *DB) commit(fn func(*bolt.Tx) error, checked bool) error {
 		return err
 	}
 	var events uint64
-	err := db.protect(func() error {
-		return db.bolt.Update(func(tx *bolt.Tx) error {
-			db.health.mu.Lock()
-			db.health.pending = uint64(tx.ID())
-			db.health.mu.Unlock()
-			if err := fn(tx); err != nil {
-				return err
-			}
-			if b := tx.Bucket(bucketEvents); b != nil {
-				events = b.Sequence()
-			}
-			return nil
-		})
+	err := db.call(true, func(tx *bolt.Tx) error {
+		db.health.mu.Lock()
+		db.health.pending = uint64(tx.ID())
+		db.health.mu.Unlock()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if b := tx.Bucket(bucketEvents); b != nil {
+			events = b.Sequence()
+		}
+		return nil
 	})
 	db.committed(err == nil)
 	db.health.mu.Lock()
@@ -113,21 +111,72 @@ func (db *DB) view(fn func(*bolt.Tx) error) error {
 	if err := db.checkContent(); err != nil {
 		return err
 	}
-	return db.protect(func() error { return db.bolt.View(fn) })
+	return db.call(false, fn)
 }
 
-// protect runs fn (a call into bbolt) with protectPanic. After a panic the
-// database is broken: nothing calls bbolt again.
-func (db *DB) protect(fn func() error) error {
-	panicked, err := protectPanic(fn)
-	if !panicked {
-		return err
+// errAbandoned is what a transaction returns that its caller stopped
+// waiting for before it began.
+var errAbandoned = errors.New("store: abandoned: the database broke while this waited")
+
+// call runs fn in a read-write (writable) or read-only bbolt transaction,
+// on a goroutine of its own, with protectPanic; after a panic the database
+// is broken, and nothing calls bbolt again.
+//
+// A fault inside bbolt can leave its internal locks held, and a call that
+// passed the checks just before would then wait for them for ever — a
+// poll cycle or a request that never returns, a shutdown that hangs. So
+// call waits for the transaction or for the database to break, whichever
+// comes first. A transaction given up on before it began never runs fn;
+// one already running fn is waited for (fn only reads and writes pages
+// already mapped: it ends, or faults).
+func (db *DB) call(writable bool, fn func(*bolt.Tx) error) error {
+	var (
+		mu        sync.Mutex
+		abandoned bool
+	)
+	guarded := func(tx *bolt.Tx) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			return errAbandoned
+		}
+		return fn(tx)
+	}
+	type result struct {
+		panicked bool
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		panicked, err := protectPanic(func() error {
+			if writable {
+				return db.bolt.Update(guarded)
+			}
+			return db.bolt.View(guarded)
+		})
+		done <- result{panicked, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-db.health.down:
+		mu.Lock()
+		abandoned = true
+		mu.Unlock()
+		select {
+		case r = <-done: // it ended meanwhile
+		default:
+			return db.brokenErr()
+		}
+	}
+	if !r.panicked {
+		return r.err
 	}
 	if db.health.fd == nil { // read-only, or still opening: the file is simply damaged
-		db.breakDown(err)
-		return err
+		db.breakDown(r.err)
+		return r.err
 	}
-	err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	err := fmt.Errorf("%w: %w", ErrUnavailable, r.err)
 	db.breakDown(err)
 	return err
 }

@@ -361,7 +361,7 @@ func TestDB_FaultInsideBbolt(t *testing.T) {
 	}
 	// Past the check, straight into bbolt: its beginTx faults on the
 	// meta page with its metalock held.
-	err := db.protect(func() error { return db.bolt.View(func(*bolt.Tx) error { return nil }) })
+	err := db.call(false, func(*bolt.Tx) error { return nil })
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("read through bbolt of an emptied file = %v; want ErrUnavailable and ErrCorrupt", err)
 	}
@@ -376,6 +376,17 @@ func TestDB_FaultInsideBbolt(t *testing.T) {
 		}
 		if err := db.Health(); !errors.Is(err, ErrUnavailable) {
 			t.Errorf("Health after the fault = %v; want ErrUnavailable", err)
+		}
+		// A call that got past the checks just before the fault goes into
+		// bbolt and waits on the locks the fault left held: it is given up
+		// on, and its transaction never runs.
+		for _, writable := range []bool{false, true} {
+			if err := db.call(writable, func(*bolt.Tx) error {
+				t.Error("a transaction ran on the broken database")
+				return nil
+			}); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("call into bbolt after the fault (writable %v) = %v; want ErrUnavailable", writable, err)
+			}
 		}
 	}()
 	select {
