@@ -6,7 +6,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"mallgrid/gateway"
+	"mallgrid/gateway/demo"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -21,7 +21,7 @@ func newDemoCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05"}).
 				With().Timestamp().Logger().Level(zerolog.InfoLevel)
-			return gateway.Demo(cmd.Context(), gateway.DemoOptions{
+			return demo.Run(cmd.Context(), demo.Options{
 				Listen: listen, Log: log, Version: version, Fast: fast,
 				Ready: func(url string) {
 					fmt.Fprintf(cmd.OutOrStdout(), "mallgrid demo: status page on %s (Ctrl-C to stop)\n", url)

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"mallgrid/drivers/meter"
-	"mallgrid/gateway"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/demo"
 	"mallgrid/gateway/tech"
 )
 
@@ -39,7 +39,7 @@ func newSimCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var (
-				o   gateway.SimOptions
+				o   demo.SimOptions
 				err error
 			)
 			if file != "" {
@@ -54,7 +54,7 @@ func newSimCmd() *cobra.Command {
 			o.Ready = func(where string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "mallgrid sim: %s on %s\n", o.Summary(), where)
 			}
-			return gateway.Simulate(cmd.Context(), o)
+			return demo.Simulate(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -72,7 +72,7 @@ func newSimCmd() *cobra.Command {
 }
 
 // simFromFile loads a sim file; its problems exit 2, as a configuration's do.
-func simFromFile(cmd *cobra.Command, file string, pf *portFlags) (gateway.SimOptions, error) {
+func simFromFile(cmd *cobra.Command, file string, pf *portFlags) (demo.SimOptions, error) {
 	var given []string
 	for _, name := range simLineFlags() {
 		if cmd.Flags().Changed(name) {
@@ -80,50 +80,50 @@ func simFromFile(cmd *cobra.Command, file string, pf *portFlags) (gateway.SimOpt
 		}
 	}
 	if len(given) > 0 {
-		return gateway.SimOptions{}, fmt.Errorf("--file describes the bus and its meters; leave out %s, or leave out --file", strings.Join(given, ", "))
+		return demo.SimOptions{}, fmt.Errorf("--file describes the bus and its meters; leave out %s, or leave out --file", strings.Join(given, ", "))
 	}
 	var cat *meter.Catalogue // nil: the built-ins and the file's config key
 	if pf.config != "" {
 		var err error
 		if cat, err = pf.catalogue(); err != nil {
-			return gateway.SimOptions{}, err
+			return demo.SimOptions{}, err
 		}
 	}
-	o, err := gateway.LoadSimFile(file, cat)
+	o, err := demo.LoadSimFile(file, cat)
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
-			return gateway.SimOptions{}, &exitError{code: 2, err: err}
+			return demo.SimOptions{}, &exitError{code: 2, err: err}
 		}
-		return gateway.SimOptions{}, err
+		return demo.SimOptions{}, err
 	}
 	return o, nil
 }
 
 // simFromFlags builds a bus of identical meters from the command line.
-func simFromFlags(pf *portFlags, listen, model string, addrs []int, wireBaud int) (gateway.SimOptions, error) {
+func simFromFlags(pf *portFlags, listen, model string, addrs []int, wireBaud int) (demo.SimOptions, error) {
 	cat, err := pf.catalogue()
 	if err != nil {
-		return gateway.SimOptions{}, err
+		return demo.SimOptions{}, err
 	}
 	m, err := cat.Lookup(model)
 	if err != nil {
-		return gateway.SimOptions{}, err
+		return demo.SimOptions{}, err
 	}
-	o := gateway.SimOptions{Port: pf.Port.Port, Listen: listen}
+	o := demo.SimOptions{Port: pf.Port.Port, Listen: listen}
 	if wireBaud > 0 {
-		o.Wire = gateway.SimWire(wireBaud)
+		o.Wire = demo.SimWire(wireBaud)
 	}
 	if pf.Port.Port != "" {
 		if o.Line, err = tech.Line(pf.Port); err != nil {
-			return gateway.SimOptions{}, err
+			return demo.SimOptions{}, err
 		}
 	}
 	for _, a := range addrs {
 		if err := tech.CheckAddress(a); err != nil {
-			return gateway.SimOptions{}, err
+			return demo.SimOptions{}, err
 		}
-		o.Meters = append(o.Meters, gateway.SimMeter{Model: m, Address: a})
+		o.Meters = append(o.Meters, demo.SimMeter{Model: m, Address: a})
 	}
 	return o, nil
 }

@@ -1,4 +1,4 @@
-package gateway
+package demo
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"mallgrid/configs"
 	"mallgrid/drivers/sim"
+	"mallgrid/gateway"
 	"mallgrid/gateway/config"
 )
 
@@ -21,8 +22,8 @@ import (
 // in 5–50 ms.
 const simTurnaround = 10 * time.Millisecond
 
-// DemoOptions tune `mallgrid demo`.
-type DemoOptions struct {
+// Options tune `mallgrid demo`.
+type Options struct {
 	Listen  string // HTTP address; "" keeps the demo file's
 	Log     zerolog.Logger
 	Version string
@@ -38,10 +39,10 @@ var basePower = map[string]float64{
 	"restaurant": 9000, "retail": 2500, "supermarket": 30000, "entertainment": 15000, "services": 3500,
 }
 
-// Demo runs the simulated mall of configs/demo.yaml: every meter is a
+// Run runs the simulated mall of configs/demo.yaml: every meter is a
 // simulated KPM33B on a pseudo-terminal per bus, the database is a temporary
 // file, and the gateway runs on them exactly as on real buses.
-func Demo(ctx context.Context, o DemoOptions) error {
+func Run(ctx context.Context, o Options) error {
 	cfg, err := config.Parse(configs.DemoName, configs.Demo, nil)
 	if err != nil {
 		return err
@@ -89,7 +90,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		}()
 	}
 
-	return Run(ctx, Options{
+	return gateway.Run(ctx, gateway.Options{
 		Config: cfg, Log: o.Log, Version: o.Version,
 		Ready: func(addr net.Addr) {
 			if o.Ready != nil {

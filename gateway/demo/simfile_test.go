@@ -1,4 +1,4 @@
-package gateway
+package demo
 
 import (
 	"context"
@@ -377,7 +377,7 @@ func TestLoadSimFile_Config(t *testing.T) {
 // TestLoadSimFile_Example keeps configs/sim.example.yaml loadable and what
 // its comments say it is.
 func TestLoadSimFile_Example(t *testing.T) {
-	o, err := LoadSimFile("../configs/sim.example.yaml", nil)
+	o, err := LoadSimFile("../../configs/sim.example.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
