@@ -5,12 +5,14 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// allowed says which of our packages a package may import (DESIGN.md:
+// allowed says which of our packages a package may import (packages under
+// gateway/ go by gatewayOrder instead) (DESIGN.md:
 // cmd → gateway/... → {store, billing, drivers/...}; store → billing;
 // billing and drivers import nothing of ours, but drivers/sim may import
 // drivers/meter). Keys and values are paths below the module; a key ending
@@ -20,8 +22,7 @@ var allowed = []struct {
 	may  func(to string) bool
 }{
 	{"cmd/", func(to string) bool { return !strings.HasPrefix(to, "cmd/") }},
-	{"gateway", func(to string) bool { return lowerLayer(to) || strings.HasPrefix(to, "gateway/") }},
-	{"gateway/", func(to string) bool { return lowerLayer(to) || (strings.HasPrefix(to, "gateway/")) }},
+	{"gateway", func(to string) bool { return lowerLayer(to) || below("gateway", to) }},
 	{"store", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
 	{"store/", func(to string) bool { return to == "billing" || strings.HasPrefix(to, "billing/") }},
 	{"billing", func(to string) bool { return strings.HasPrefix(to, "billing/") }},
@@ -29,6 +30,30 @@ var allowed = []struct {
 	{"drivers/sim", func(to string) bool { return to == "drivers/meter" }},
 	{"drivers/", func(to string) bool { return false }},
 	{"configs", func(to string) bool { return false }},
+}
+
+// gatewayOrder lists the packages of gateway/ from the bottom up, the
+// composition root among them: each may import the lower layers and the
+// packages before it, never one after it — so no two import each other and
+// no cycle can form. A new package under gateway/ must be placed here.
+var gatewayOrder = []string{
+	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
+	"gateway/config",    // the technician's configuration
+	"gateway/poll",      // a goroutine per bus
+	"gateway/tech",      // meter read/scan/relay
+	"gateway/replay",    // captured logs, offline
+	"gateway/bench",     // the polling benchmarks
+	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
+	"gateway",           // the composition root
+	"gateway/demo",      // runs the root on simulated buses
+}
+
+// below reports whether package from may import gateway package to: to
+// comes before from in gatewayOrder. Packages not in the order may not be
+// imported by, or import, any gateway package.
+func below(from, to string) bool {
+	fi, ti := slices.Index(gatewayOrder, from), slices.Index(gatewayOrder, to)
+	return fi >= 0 && ti >= 0 && ti < fi
 }
 
 func lowerLayer(to string) bool {
@@ -41,6 +66,12 @@ func lowerLayer(to string) bool {
 }
 
 func rule(pkg string) func(string) bool {
+	if strings.HasPrefix(pkg, "gateway/") {
+		if !slices.Contains(gatewayOrder, pkg) {
+			return nil // not placed in gatewayOrder: an error of its own
+		}
+		return func(to string) bool { return lowerLayer(to) || below(pkg, to) }
+	}
 	for _, r := range allowed {
 		if pkg == r.from || (strings.HasSuffix(r.from, "/") && strings.HasPrefix(pkg, r.from)) {
 			return r.may
@@ -108,6 +139,9 @@ func TestImportRule_RejectsUpwardImports(t *testing.T) {
 		{"billing", "store"}, {"store", "gateway"}, {"drivers/modbus", "drivers/meter"},
 		{"drivers/meter", "gateway/config"}, {"gateway/web", "cmd/mallgrid"}, {"store", "drivers/meter"},
 		{"billing/tariff", "store"}, {"billing/counter", "drivers/meter"},
+		// Back-edges among gateway packages.
+		{"gateway/web", "gateway"}, {"gateway", "gateway/demo"}, {"gateway/config", "gateway/poll"},
+		{"gateway/yamlcheck", "gateway/config"}, {"gateway/unplaced", "store"}, {"gateway/poll", "gateway/unplaced"},
 	}
 	for _, b := range bad {
 		if may := rule(b.from); may != nil && may(b.to) {
@@ -118,6 +152,7 @@ func TestImportRule_RejectsUpwardImports(t *testing.T) {
 		{"cmd/mallgrid", "gateway"}, {"gateway", "store"}, {"gateway/poll", "drivers/modbus"},
 		{"store", "billing"}, {"drivers/sim", "drivers/meter"}, {"gateway", "configs"},
 		{"billing/tariff", "billing"}, {"store", "billing/counter"},
+		{"gateway/demo", "gateway"}, {"gateway", "gateway/web"}, {"gateway/config", "gateway/yamlcheck"},
 	}
 	for _, g := range good {
 		if may := rule(g.from); may == nil || !may(g.to) {
