@@ -14,6 +14,7 @@ import (
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -41,13 +42,13 @@ const (
 // state is read back; a relay that does not follow is retried with backoff
 // and raises relay_fault.
 type enforcer struct {
-	cfg  *config.Config
-	db   *store.DB
-	live *live
-	hub  *hub
-	log  zerolog.Logger
-	now  func() time.Time
-	kick chan struct{}
+	cfg     *config.Config
+	db      *store.DB
+	picture *live.Picture
+	hub     *live.Hub
+	log     zerolog.Logger
+	now     func() time.Time
+	kick    chan struct{}
 	// switchGap is minSwitchGap and retryBase the first retry's wait;
 	// tests shorten them.
 	switchGap, retryBase time.Duration
@@ -90,8 +91,8 @@ type override struct {
 
 const controlMeterPrefix = "meter/"
 
-func newEnforcer(cfg *config.Config, db *store.DB, lv *live, h *hub, log zerolog.Logger, now func() time.Time) (*enforcer, error) {
-	e := &enforcer{cfg: cfg, db: db, live: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
+func newEnforcer(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time) (*enforcer, error) {
+	e := &enforcer{cfg: cfg, db: db, picture: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
 		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string)}
 	for _, m := range cfg.Meters {
 		e.meters[m.ID] = m
@@ -186,7 +187,7 @@ func (e *enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, 
 	if err != nil {
 		return web.RelayView{}, err
 	}
-	e.hub.publish(evs)
+	e.hub.Publish(evs)
 	e.wake()
 	return web.RelayView{Desired: stateName(closed), Actual: e.actual(id).String()}, nil
 }
@@ -226,9 +227,7 @@ func stateName(closed bool) string {
 
 // actual is the relay state of meter id's latest reading.
 func (e *enforcer) actual(id string) meter.RelayState {
-	e.live.mu.Lock()
-	defer e.live.mu.Unlock()
-	switch e.live.latest[id].Relay {
+	switch e.picture.Relay(id) {
 	case "closed":
 		return meter.RelayClosed
 	case "open":
@@ -289,7 +288,7 @@ func (e *enforcer) reconcile(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	for bus, jobs := range byBus {
-		sched := e.live.scheduler(bus)
+		sched := e.picture.Scheduler(bus)
 		if sched == nil {
 			continue // the bus is not running (its port cannot be opened)
 		}
@@ -381,13 +380,13 @@ func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	if err == nil {
 		// After e.mu is released: live takes lv.mu, and live's readers
 		// ask the enforcer (e.mu) for desired states.
-		e.live.setRelay(m.ID, out.State.String())
+		e.picture.SetRelay(m.ID, out.State.String())
 	}
 	if serr != nil {
 		e.log.Error().Str("meter", m.ID).Err(serr).Msg("store relay control")
 		return
 	}
-	e.hub.publish(evs)
+	e.hub.Publish(evs)
 	ev := e.log.Info()
 	if err != nil {
 		ev = e.log.Warn().Err(err)
@@ -427,7 +426,7 @@ func (e *enforcer) clockStep(wall, real time.Duration, at time.Time) {
 		e.log.Error().Err(err).Msg("store clock step")
 		return
 	}
-	e.hub.publish(evs)
+	e.hub.Publish(evs)
 }
 
 // checkControl reports whether a stored enforcement value can be read as

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"mallgrid/drivers/sim"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/web"
 )
 
@@ -151,7 +152,7 @@ read:
 
 func TestClockStep_Recorded(t *testing.T) {
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
-	e, err := newEnforcer(f.cfg, f.db, newLive(f.cfg, "t", f.path, time.Now), newHub(f.db), zerolog.Nop(), time.Now)
+	e, err := newEnforcer(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +318,7 @@ func TestEnforcement_UnratedTenantReleased(t *testing.T) {
 	if _, err := f.db.PutControl(map[string][]byte{controlMeterPrefix + "M-1": raw}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := newEnforcer(f.cfg, f.db, newLive(f.cfg, "t", f.path, time.Now), newHub(f.db), zerolog.Nop(), time.Now)
+	e, err := newEnforcer(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

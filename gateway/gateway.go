@@ -12,6 +12,7 @@ import (
 
 	"mallgrid/drivers/modbus"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -63,8 +64,8 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("record the new database: %w", err)
 		}
 	}
-	lv := newLive(cfg, opts.Version, db.Path(), now)
-	events := newHub(db)
+	lv := live.New(cfg, opts.Version, db.Path(), now)
+	events := live.NewHub(db)
 	pipe, err := newPipeline(db, cfg, lv, events, log)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -89,7 +90,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("load enforcement state: %w", err)
 	}
-	lv.desired = enf.desiredName
+	lv.SetDesired(enf.desiredName)
 	enf.available = pipe.Available
 	pipe.afterCommit = enf.wake // a new balance may change an account's state
 	if opts.SwitchGap > 0 {
@@ -184,7 +185,7 @@ const dbWatchInterval = time.Second
 // the event and the log name the copy. The event is stored in the file
 // still open, which gives it its id in the stream; that file is lost with
 // it, so the log is the lasting record.
-func databaseLost(db *store.DB, events *hub, log zerolog.Logger, now func() time.Time, reason error) {
+func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func() time.Time, reason error) {
 	text := fmt.Sprintf("The database file %s was deleted or replaced while the gateway ran: top-ups, overrides and readings are not recorded "+
 		"until it is restored and the gateway is restarted.", db.Path())
 	entry := log.Error().Err(reason).Str("db", db.Path())
@@ -204,13 +205,13 @@ func databaseLost(db *store.DB, events *hub, log zerolog.Logger, now func() time
 	if err != nil {
 		log.Error().Err(err).Msg("store the database_unavailable event")
 	}
-	events.publish([]store.Event{stored})
+	events.Publish([]store.Event{stored})
 }
 
 // runBus opens the bus's transport and polls it until ctx ends. A port that
 // cannot be opened (an unplugged USB adapter) is retried, with a capped
 // backoff, rather than stopping the whole gateway.
-func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline, lv *live, log zerolog.Logger, now func() time.Time) {
+func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline, lv *live.Picture, log zerolog.Logger, now func() time.Time) {
 	var meters []poll.Meter
 	for _, m := range cfg.MetersOn(b.Name) {
 		model, err := cfg.ModelOf(m) // with the meter's function-code override
@@ -232,7 +233,7 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 				log.Error().Err(err).Msg("bus not started")
 				return
 			}
-			lv.setScheduler(b.Name, sched)
+			lv.SetScheduler(b.Name, sched)
 			if err := sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error().Err(err).Msg("bus stopped")
 			}
@@ -251,12 +252,12 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 // cycleSink commits a cycle and notes its timing for the status page.
 type cycleSink struct {
 	pipe *pipeline
-	lv   *live
+	lv   *live.Picture
 }
 
 func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
 	s.pipe.Cycle(ctx, c)
-	s.lv.cycleDone(c.Bus, c.Start, c.End)
+	s.lv.CycleDone(c.Bus, c.Start, c.End)
 }
 
 func transportConfig(b config.Bus) modbus.Config {

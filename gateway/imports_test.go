@@ -44,6 +44,7 @@ var gatewayOrder = []string{
 	"gateway/replay",    // captured logs, offline
 	"gateway/bench",     // the polling benchmarks
 	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
+	"gateway/live",      // the in-memory picture and the event hub
 	"gateway",           // the composition root
 	"gateway/demo",      // runs the root on simulated buses
 }

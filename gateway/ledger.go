@@ -11,6 +11,7 @@ import (
 	"mallgrid/billing/policy"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -33,7 +34,7 @@ type ledgerService struct {
 	// enf is enforcement: accounts' states, woken by a top-up; nil: none.
 	enf *enforcer
 	// events hears of receipts; nil: no one listens.
-	events *hub
+	events *live.Hub
 }
 
 func (l *ledgerService) accruedOf() map[string]billing.Money {
@@ -186,7 +187,7 @@ func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest
 		return web.EntryView{}, false, err
 	}
 	if receipt != nil && l.events != nil {
-		l.events.publish([]store.Event{*receipt})
+		l.events.Publish([]store.Event{*receipt})
 	}
 	if l.enf != nil && !existing {
 		l.enf.wake() // a top-up may restore a cut-off tenant: at once, not at the next tick

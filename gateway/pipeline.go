@@ -16,6 +16,7 @@ import (
 	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -36,11 +37,11 @@ import (
 // a meter has accrued but not yet posted is in its state (Open), so the
 // account's balance lags its consumption by at most one slot.
 type pipeline struct {
-	db     *store.DB
-	cfg    *config.Config
-	live   *live
-	events *hub // nil: no one listens
-	log    zerolog.Logger
+	db      *store.DB
+	cfg     *config.Config
+	picture *live.Picture
+	events  *live.Hub // nil: no one listens
+	log     zerolog.Logger
 	// afterCommit, if set, runs after each committed cycle (wakes
 	// enforcement: the balances changed).
 	afterCommit func()
@@ -131,8 +132,8 @@ const tenantKeyPrefix = "tenant/"
 // chargeSlot is how long one posted charge may span at most.
 const chargeSlot = store.IntervalLength
 
-func newPipeline(db *store.DB, cfg *config.Config, lv *live, events *hub, log zerolog.Logger) (*pipeline, error) {
-	p := &pipeline{db: db, cfg: cfg, live: lv, events: events, log: log,
+func newPipeline(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, log zerolog.Logger) (*pipeline, error) {
+	p := &pipeline{db: db, cfg: cfg, picture: lv, events: events, log: log,
 		meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
 		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
 		rejecting: make(map[string]counter.Verdict)}
@@ -164,7 +165,7 @@ func newPipeline(db *store.DB, cfg *config.Config, lv *live, events *hub, log ze
 		return nil, err
 	}
 	for id, r := range latest {
-		lv.update(r)
+		lv.Update(r)
 		if _, ok := p.meters[id]; !ok {
 			// A database from before the ledger: its latest reading was the
 			// baseline; go on from it rather than lose the energy since.
@@ -228,7 +229,7 @@ func (p *pipeline) counterEvent(meterID string, e *counter.Event) store.Event {
 
 func (p *pipeline) publish(events []store.Event) {
 	if p.events != nil {
-		p.events.publish(events)
+		p.events.Publish(events)
 	}
 }
 
@@ -345,7 +346,7 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		p.tenants[id] = tm
 	}
 	for _, r := range w.sc.Readings {
-		p.live.update(r)
+		p.picture.Update(r)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
@@ -51,7 +52,7 @@ func benchMall(b testing.TB, buses, perBus int) (*pipeline, *store.DB, *config.C
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	p, err := newPipeline(db, cfg, newLive(cfg, "bench", cfg.Storage.Path, time.Now), nil, zerolog.Nop())
+	p, err := newPipeline(db, cfg, live.New(cfg, "bench", cfg.Storage.Path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}

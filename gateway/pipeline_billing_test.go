@@ -14,6 +14,7 @@ import (
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
@@ -50,7 +51,7 @@ func (f *billFixture) open() {
 		f.t.Fatal(err)
 	}
 	f.db = db
-	f.pipe, err = newPipeline(db, f.cfg, newLive(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
+	f.pipe, err = newPipeline(db, f.cfg, live.New(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		f.t.Fatal(err)
 	}

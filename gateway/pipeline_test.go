@@ -10,6 +10,7 @@ import (
 
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
@@ -47,7 +48,7 @@ func (f *pipeFixture) open() {
 		f.t.Fatal(err)
 	}
 	f.db = db
-	f.pipe, err = newPipeline(db, f.cfg, newLive(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
+	f.pipe, err = newPipeline(db, f.cfg, live.New(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func (e *enforcer) evaluateAccounts(now time.Time) {
 		for _, ev := range evs {
 			e.log.Warn().Str("tenant", t.ID).Str("event", ev.Kind).Msg(ev.Text)
 		}
-		e.hub.publish(evs)
+		e.hub.Publish(evs)
 	}
 }
 
@@ -158,7 +158,7 @@ func (e *enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 	if err != nil {
 		return err
 	}
-	e.hub.publish(evs)
+	e.hub.Publish(evs)
 	e.wake()
 	return nil
 }
@@ -184,7 +184,7 @@ func (e *enforcer) releaseUnrated(tenant string) {
 			continue
 		}
 		*rc = next
-		e.hub.publish(evs)
+		e.hub.Publish(evs)
 	}
 }
 

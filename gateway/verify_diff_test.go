@@ -21,6 +21,7 @@ import (
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -126,7 +127,7 @@ func (g *diffGateway) open(now time.Time) {
 		g.t.Fatal(err)
 	}
 	g.db = db
-	if g.pipe, err = newPipeline(db, g.cfg, newLive(g.cfg, "test", g.path, time.Now), nil, zerolog.Nop()); err != nil {
+	if g.pipe, err = newPipeline(db, g.cfg, live.New(g.cfg, "test", g.path, time.Now), nil, zerolog.Nop()); err != nil {
 		g.t.Fatal(err)
 	}
 	if err := g.pipe.settleRemoved(now); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/live"
 	"mallgrid/store"
 )
 
@@ -331,8 +332,8 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 				t.Errorf("Verify = %v, %v; want the damaged record named", v, err)
 			}
 			cfg := diffConfig(t, diffTariffs[0], true, false)
-			_, perr := newPipeline(db, cfg, newLive(cfg, "test", "", time.Now), nil, zerolog.Nop())
-			_, eerr := newEnforcer(cfg, db, newLive(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
+			_, perr := newPipeline(db, cfg, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop())
+			_, eerr := newEnforcer(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
 			if !errors.Is(perr, store.ErrCorrupt) && !errors.Is(eerr, store.ErrCorrupt) {
 				t.Errorf("loading it: pipeline %v, enforcement %v; want store.ErrCorrupt", perr, eerr)
 			}

@@ -1,4 +1,4 @@
-package gateway
+package live
 
 import (
 	"sync"
@@ -11,10 +11,10 @@ import (
 	"mallgrid/store"
 )
 
-// live is the gateway's in-memory picture for the web layer: the latest
+// Picture is the gateway's in-memory picture for the web layer: the latest
 // committed reading of every meter plus each bus's polling state. It
-// implements web.Source.
-type live struct {
+// implements web.Source. Its methods are safe for concurrent use.
+type Picture struct {
 	cfg     *config.Config
 	version string
 	dbPath  string
@@ -36,8 +36,10 @@ type busState struct {
 	cycleDur  time.Duration
 }
 
-func newLive(cfg *config.Config, version, dbPath string, now func() time.Time) *live {
-	lv := &live{cfg: cfg, version: version, dbPath: dbPath, started: now(), now: now,
+// New returns the picture of the configured meters and buses, before any
+// reading; now is the clock (the status page's "ago").
+func New(cfg *config.Config, version, dbPath string, now func() time.Time) *Picture {
+	lv := &Picture{cfg: cfg, version: version, dbPath: dbPath, started: now(), now: now,
 		latest: make(map[string]store.Reading), buses: make(map[string]*busState)}
 	for _, b := range cfg.Buses {
 		lv.buses[b.Name] = &busState{cfg: b}
@@ -45,16 +47,28 @@ func newLive(cfg *config.Config, version, dbPath string, now func() time.Time) *
 	return lv
 }
 
-func (lv *live) update(r store.Reading) {
+// SetDesired sets where a meter's desired relay state comes from
+// (enforcement); call it before the picture is served.
+func (lv *Picture) SetDesired(desired func(id string) string) { lv.desired = desired }
+
+// Relay returns the relay state of meter id as last read ("" if never).
+func (lv *Picture) Relay(id string) string {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	return lv.latest[id].Relay
+}
+
+// Update records a committed reading.
+func (lv *Picture) Update(r store.Reading) {
 	lv.mu.Lock()
 	lv.latest[r.Meter] = r
 	lv.mu.Unlock()
 }
 
-// setRelay records a relay state read back after a command: fresher than
+// SetRelay records a relay state read back after a command: fresher than
 // the meter's last reading, which may predate the command by a whole
 // bus cycle.
-func (lv *live) setRelay(id string, state string) {
+func (lv *Picture) SetRelay(id string, state string) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	if r, ok := lv.latest[id]; ok {
@@ -63,8 +77,8 @@ func (lv *live) setRelay(id string, state string) {
 	}
 }
 
-// scheduler returns the running scheduler of bus, or nil.
-func (lv *live) scheduler(bus string) *poll.Scheduler {
+// Scheduler returns the running scheduler of bus, or nil.
+func (lv *Picture) Scheduler(bus string) *poll.Scheduler {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	if b := lv.buses[bus]; b != nil {
@@ -73,13 +87,15 @@ func (lv *live) scheduler(bus string) *poll.Scheduler {
 	return nil
 }
 
-func (lv *live) setScheduler(bus string, s *poll.Scheduler) {
+// SetScheduler records the running scheduler of bus.
+func (lv *Picture) SetScheduler(bus string, s *poll.Scheduler) {
 	lv.mu.Lock()
 	lv.buses[bus].sched = s
 	lv.mu.Unlock()
 }
 
-func (lv *live) cycleDone(bus string, start, end time.Time) {
+// CycleDone records when a cycle of bus ran, for the status page.
+func (lv *Picture) CycleDone(bus string, start, end time.Time) {
 	lv.mu.Lock()
 	b := lv.buses[bus]
 	b.lastCycle, b.cycleDur = end, end.Sub(start)
@@ -87,7 +103,7 @@ func (lv *live) cycleDone(bus string, start, end time.Time) {
 }
 
 // pollStatus gathers every scheduler's per-meter state.
-func (lv *live) pollStatus() map[string]poll.MeterStatus {
+func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 	lv.mu.Lock()
 	scheds := make([]*poll.Scheduler, 0, len(lv.buses))
 	for _, b := range lv.buses {
@@ -106,13 +122,13 @@ func (lv *live) pollStatus() map[string]poll.MeterStatus {
 }
 
 // Meters implements web.Source.
-func (lv *live) Meters() []web.MeterView { return lv.meters(lv.pollStatus()) }
+func (lv *Picture) Meters() []web.MeterView { return lv.meters(lv.pollStatus()) }
 
 // meters builds the meter views from one snapshot of the polling state.
 // The desired relay states are asked for after lv.mu is released: the
 // enforcer takes its own lock and then lv.mu, so calling it under lv.mu
 // would deadlock.
-func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
+func (lv *Picture) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 	out := lv.meterViews(ps)
 	if lv.desired != nil {
 		for i := range out {
@@ -122,7 +138,7 @@ func (lv *live) meters(ps map[string]poll.MeterStatus) []web.MeterView {
 	return out
 }
 
-func (lv *live) meterViews(ps map[string]poll.MeterStatus) []web.MeterView {
+func (lv *Picture) meterViews(ps map[string]poll.MeterStatus) []web.MeterView {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	out := make([]web.MeterView, 0, len(lv.cfg.Meters))
@@ -170,7 +186,7 @@ func (lv *live) meterViews(ps map[string]poll.MeterStatus) []web.MeterView {
 }
 
 // Status implements web.Source.
-func (lv *live) Status() web.StatusView {
+func (lv *Picture) Status() web.StatusView {
 	ps := lv.pollStatus()
 	meters := lv.meters(ps)
 	online := make(map[string]int)

@@ -1,4 +1,4 @@
-package gateway
+package live
 
 import (
 	"sync"
@@ -7,11 +7,11 @@ import (
 	"mallgrid/store"
 )
 
-// hub hands committed events to live subscribers (the status page's
+// Hub hands committed events to live subscribers (the status page's
 // server-sent events). It never blocks the pipeline: a subscriber that
 // falls behind is dropped, and its client reconnects with the last id it
 // saw and reads what it missed from the store.
-type hub struct {
+type Hub struct {
 	db   *store.DB
 	mu   sync.Mutex
 	subs map[chan web.EventView]struct{}
@@ -19,12 +19,13 @@ type hub struct {
 
 const subscriberBuffer = 256
 
-func newHub(db *store.DB) *hub {
-	return &hub{db: db, subs: make(map[chan web.EventView]struct{})}
+// NewHub returns the hub of db's events.
+func NewHub(db *store.DB) *Hub {
+	return &Hub{db: db, subs: make(map[chan web.EventView]struct{})}
 }
 
 // Subscribe implements web.Events.
-func (h *hub) Subscribe() (<-chan web.EventView, func()) {
+func (h *Hub) Subscribe() (<-chan web.EventView, func()) {
 	ch := make(chan web.EventView, subscriberBuffer)
 	h.mu.Lock()
 	h.subs[ch] = struct{}{}
@@ -43,18 +44,19 @@ func (h *hub) Subscribe() (<-chan web.EventView, func()) {
 }
 
 // After implements web.Events: the stored events after id, oldest first.
-func (h *hub) After(id uint64, limit int) ([]web.EventView, error) {
+func (h *Hub) After(id uint64, limit int) ([]web.EventView, error) {
 	evs, err := h.db.EventsAfter(id, limit)
 	return eventViews(evs), err
 }
 
 // Last implements web.Events: the newest n stored events, oldest first.
-func (h *hub) Last(n int) ([]web.EventView, error) {
+func (h *Hub) Last(n int) ([]web.EventView, error) {
 	evs, err := h.db.LastEvents(n)
 	return eventViews(evs), err
 }
 
-func (h *hub) publish(evs []store.Event) {
+// Publish hands committed events to the subscribers.
+func (h *Hub) Publish(evs []store.Event) {
 	if len(evs) == 0 {
 		return
 	}

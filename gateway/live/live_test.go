@@ -1,0 +1,82 @@
+package live
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mallgrid/gateway/config"
+	"mallgrid/store"
+)
+
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// A subscriber gets what is published, in order; one that falls behind is
+// dropped (its channel closed), never waited for; the store keeps the
+// events for it to catch up.
+func TestHub_PublishAndSlowSubscriber(t *testing.T) {
+	db := openStore(t)
+	h := NewHub(db)
+	fast, stopFast := h.Subscribe()
+	defer stopFast()
+	slow, stopSlow := h.Subscribe()
+	defer stopSlow()
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	var stored []store.Event
+	for i := range subscriberBuffer + 1 {
+		evs, err := db.PutControl(nil, store.Event{Time: at, Kind: "test", Text: string(rune('a' + i%26))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, evs...)
+		h.Publish(evs)
+		if i < subscriberBuffer {
+			if got := <-fast; got.ID != evs[0].ID {
+				t.Fatalf("fast subscriber got event %d; want %d", got.ID, evs[0].ID)
+			}
+		}
+	}
+	<-fast // the last one
+	n := 0
+	for range slow {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Errorf("slow subscriber got %d events before it was dropped; want %d (its buffer)", n, subscriberBuffer)
+	}
+	missed, err := h.After(stored[n-1].ID, 10)
+	if err != nil || len(missed) != 1 || missed[0].ID != stored[n].ID {
+		t.Errorf("After(%d) = %v, %v; want the one event the slow subscriber missed", stored[n-1].ID, missed, err)
+	}
+}
+
+// The picture keeps the latest committed reading; a relay state read back
+// after a command replaces the reading's.
+func TestPicture_UpdateAndRelay(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, role: public}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(cfg, "test", "", time.Now)
+	if got := p.Relay("M-1"); got != "" {
+		t.Errorf("relay before any reading = %q; want none", got)
+	}
+	p.Update(store.Reading{Meter: "M-1", Time: time.Now(), ImportWh: 1500, Relay: "closed"})
+	p.SetRelay("M-1", "open")
+	if got := p.Relay("M-1"); got != "open" {
+		t.Errorf("relay after a read-back = %q; want open", got)
+	}
+	ms := p.Meters()
+	if len(ms) != 1 || ms[0].ID != "M-1" {
+		t.Fatalf("Meters = %+v; want M-1", ms)
+	}
+}
