@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -37,7 +38,7 @@ func TestDrift_RemovedMeterAndRenamedTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drift, err := FindDrift(f.db, cfg)
+	drift, err := pipeline.FindDrift(f.db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestDrift_RemovedMeterAndRenamedTenant(t *testing.T) {
 
 	f.cfg = cfg
 	f.restart()
-	if err := f.pipe.settleRemoved(t0.Add(4 * time.Minute)); err != nil {
+	if err := f.pipe.SettleRemoved(t0.Add(4 * time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	cs := f.charges()
@@ -67,14 +68,14 @@ func TestDrift_RemovedMeterAndRenamedTenant(t *testing.T) {
 	f.verify()
 	// A second start posts nothing more.
 	f.restart()
-	if err := f.pipe.settleRemoved(t0.Add(5 * time.Minute)); err != nil {
+	if err := f.pipe.SettleRemoved(t0.Add(5 * time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.charges()); n != 1 {
 		t.Errorf("%d charges after a second start; want 1", n)
 	}
 
-	drift, err = FindDrift(f.db, cfg)
+	drift, err = pipeline.FindDrift(f.db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

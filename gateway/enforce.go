@@ -110,7 +110,7 @@ func newEnforcer(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub
 		return nil, err
 	}
 	for key, raw := range stored {
-		id, ok := cutPrefix(key, controlMeterPrefix)
+		id, ok := strings.CutPrefix(key, controlMeterPrefix)
 		if !ok {
 			continue
 		}

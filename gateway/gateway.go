@@ -13,6 +13,7 @@ import (
 	"mallgrid/drivers/modbus"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -66,20 +67,20 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lv := live.New(cfg, opts.Version, db.Path(), now)
 	events := live.NewHub(db)
-	pipe, err := newPipeline(db, cfg, lv, events, log)
+	pipe, err := pipeline.New(db, cfg, lv, events, log)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
 	// What the configuration no longer names is reported, and a removed
 	// meter's accrued charge posted: no bus cycle would ever close it.
-	drift, err := FindDrift(db, cfg)
+	drift, err := pipeline.FindDrift(db, cfg)
 	if err != nil {
 		return fmt.Errorf("compare the configuration with the database: %w", err)
 	}
 	for _, d := range drift {
 		log.Warn().Str("meter", d.Meter).Str("tenant", d.Tenant).Msg("configuration drift: " + d.Text)
 	}
-	if err := pipe.settleRemoved(now()); err != nil {
+	if err := pipe.SettleRemoved(now()); err != nil {
 		return err
 	}
 	var tokens []web.Token
@@ -92,7 +93,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lv.SetDesired(enf.desiredName)
 	enf.available = pipe.Available
-	pipe.afterCommit = enf.wake // a new balance may change an account's state
+	pipe.OnCommit(enf.wake) // a new balance may change an account's state
 	if opts.SwitchGap > 0 {
 		enf.switchGap, enf.retryBase = opts.SwitchGap, opts.SwitchGap
 	}
@@ -211,7 +212,7 @@ func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func()
 // runBus opens the bus's transport and polls it until ctx ends. A port that
 // cannot be opened (an unplugged USB adapter) is retried, with a capped
 // backoff, rather than stopping the whole gateway.
-func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline, lv *live.Picture, log zerolog.Logger, now func() time.Time) {
+func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, log zerolog.Logger, now func() time.Time) {
 	var meters []poll.Meter
 	for _, m := range cfg.MetersOn(b.Name) {
 		model, err := cfg.ModelOf(m) // with the meter's function-code override
@@ -251,7 +252,7 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 
 // cycleSink commits a cycle and notes its timing for the status page.
 type cycleSink struct {
-	pipe *pipeline
+	pipe *pipeline.Pipeline
 	lv   *live.Picture
 }
 

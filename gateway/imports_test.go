@@ -45,6 +45,7 @@ var gatewayOrder = []string{
 	"gateway/bench",     // the polling benchmarks
 	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
 	"gateway/live",      // the in-memory picture and the event hub
+	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
 	"gateway",           // the composition root
 	"gateway/demo",      // runs the root on simulated buses
 }

@@ -11,6 +11,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -232,7 +233,7 @@ func TestOperator_ExchangeWhenBillingStarts(t *testing.T) {
 				t.Fatal(err)
 			}
 			st, _ := g.db.MeterStates()
-			mb, _ := decodeState(st["M-2"])
+			mb, _ := pipeline.DecodeState(st["M-2"])
 			if mb.Open != nil {
 				wh += mb.Open.ToWh - mb.Open.FromWh
 			}

@@ -14,13 +14,14 @@ import (
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
 
 // benchMall is a configuration of buses × perBus tenant meters, each
 // meter its own tenant, and a pipeline on a fresh database.
-func benchMall(b testing.TB, buses, perBus int) (*pipeline, *store.DB, *config.Config, string) {
+func benchMall(b testing.TB, buses, perBus int) (*pipeline.Pipeline, *store.DB, *config.Config, string) {
 	b.Helper()
 	var y strings.Builder
 	dir := b.TempDir()
@@ -52,7 +53,7 @@ func benchMall(b testing.TB, buses, perBus int) (*pipeline, *store.DB, *config.C
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	p, err := newPipeline(db, cfg, live.New(cfg, "bench", cfg.Storage.Path, time.Now), nil, zerolog.Nop())
+	p, err := pipeline.New(db, cfg, live.New(cfg, "bench", cfg.Storage.Path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
@@ -26,7 +27,7 @@ type billFixture struct {
 	path string
 	cfg  *config.Config
 	db   *store.DB
-	pipe *pipeline
+	pipe *pipeline.Pipeline
 }
 
 func newBillFixture(t *testing.T, tariffYAML string) *billFixture {
@@ -51,7 +52,7 @@ func (f *billFixture) open() {
 		f.t.Fatal(err)
 	}
 	f.db = db
-	f.pipe, err = newPipeline(db, f.cfg, live.New(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
+	f.pipe, err = pipeline.New(db, f.cfg, live.New(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestBilling_FlatChargePostedPerSlot(t *testing.T) {
 	if c.Wh != 450 || c.FromWh != 100_000 || c.ToWh != 100_450 || c.Amount != -47*billing.Fen || c.Window != "flat" || c.Account != "T-1" {
 		t.Errorf("charge = %+v; want 450 Wh, 100000→100450, -0.47, flat, T-1", c)
 	}
-	if rem := f.pipe.meters["M-1"].Counter.Remainder; rem != 25*100_000 { // 0.0025 yuan in nano-yuan
+	if rem := f.pipe.State("M-1").Counter.Remainder; rem != 25*100_000 { // 0.0025 yuan in nano-yuan
 		t.Errorf("remainder %d n¥; want 2500000 (0.0025 yuan carried)", rem)
 	}
 	f.verify()
@@ -236,7 +237,7 @@ func TestBilling_Property(t *testing.T) {
 			if chargedWh != trueWh-first {
 				t.Errorf("charged %d Wh; the meter rose %d Wh", chargedWh, trueWh-first)
 			}
-			rem := f.pipe.meters["M-1"].Counter.Remainder
+			rem := f.pipe.State("M-1").Counter.Remainder
 			exactNano := int64(price) * chargedWh
 			if got := int64(charged)*1000 + int64(rem); got != exactNano {
 				t.Errorf("charged %s + remainder %d n¥ = %d n¥; want exactly %d", charged, rem, got, exactNano)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"mallgrid/billing/policy"
@@ -26,7 +27,7 @@ type tenantControl struct {
 func (e *enforcer) loadTenants(stored map[string][]byte) error {
 	e.tenants = make(map[string]*tenantControl)
 	for key, raw := range stored {
-		id, ok := cutPrefix(key, controlTenantPrefix)
+		id, ok := strings.CutPrefix(key, controlTenantPrefix)
 		if !ok {
 			continue
 		}

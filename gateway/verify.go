@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strings"
 	"time"
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
 )
 
@@ -83,10 +85,11 @@ func Verify(db *store.DB) ([]Violation, error) {
 
 // ledgerView is what verify reads from the database, once.
 type ledgerView struct {
-	entries  []store.Entry // id order
-	accounts []store.Account
-	states   map[string]*meterBilling // meter id → stored state
-	breaks   map[string][]store.Break // meter id → its breaks, in the order stored
+	entries   []store.Entry // id order
+	accounts  []store.Account
+	states    map[string]*pipeline.MeterState // meter id → stored state; nil when it cannot be read
+	badStates map[string]error                // meter id → why its stored state cannot be read
+	breaks    map[string][]store.Break        // meter id → its breaks, in the order stored
 	// marksEvents counts each meter's billing_stopped and billing_started
 	// events, by the kind of mark they go with.
 	markEvents map[string]map[string]int
@@ -120,7 +123,7 @@ var verifyRules = []verifyRule{
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
-	v := &ledgerView{states: make(map[string]*meterBilling), breaks: make(map[string][]store.Break)}
+	v := &ledgerView{states: make(map[string]*pipeline.MeterState), badStates: make(map[string]error), breaks: make(map[string][]store.Break)}
 	if err := db.EachEntry(func(e store.Entry) error {
 		v.entries = append(v.entries, e)
 		return nil
@@ -149,16 +152,17 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		}
 	}
 	for key, raw := range states {
-		if id, tenant := cutPrefix(key, tenantKeyPrefix); tenant {
-			var tm tenantMonth
+		if id, tenant := strings.CutPrefix(key, pipeline.TenantKeyPrefix); tenant {
+			var tm pipeline.TenantMonth
 			if err := json.Unmarshal(raw, &tm); err != nil {
 				report(Violation{Account: "tenant " + id, Problem: fmt.Sprintf("stored month of energy cannot be read: %v", err)})
 			}
 			continue
 		}
-		mb, err := decodeState(raw)
+		mb, err := pipeline.DecodeState(raw)
 		if err != nil {
 			mb = nil // checkMeterStates reports it
+			v.badStates[key] = err
 		}
 		v.states[key] = mb
 	}
@@ -179,8 +183,8 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 			break
 		}
 		for _, e := range evs {
-			for mark, kind := range billingEventKind {
-				if e.Kind == kind {
+			for _, mark := range []string{pipeline.BreakUnbilled, pipeline.BreakBilled} {
+				if e.Kind == pipeline.BillingEventKind(mark) {
 					if v.markEvents[e.Meter] == nil {
 						v.markEvents[e.Meter] = make(map[string]int)
 					}
@@ -357,7 +361,7 @@ func meterViolation(meterID, format string, args ...any) Violation {
 func checkMeterStates(v *ledgerView, report func(Violation)) {
 	for id, mb := range v.states {
 		if mb == nil {
-			report(meterViolation(id, "stored billing state cannot be read: %v", errStateFormat))
+			report(meterViolation(id, "stored billing state cannot be read: %v", v.badStates[id]))
 		}
 	}
 }
@@ -411,7 +415,7 @@ func chainsOf(v *ledgerView, meterID string, charges []store.Entry) meterChains 
 	}
 	for _, b := range v.breaks[meterID] {
 		switch b.Kind {
-		case breakUnbilled:
+		case pipeline.BreakUnbilled:
 			if open == nil {
 				open = &unbilledPart{chain: b.Chain, from: b.OldEndWh}
 				if start, ok := c.start[b.Chain]; ok && start == b.OldEndWh {
@@ -421,7 +425,7 @@ func chainsOf(v *ledgerView, meterID string, charges []store.Entry) meterChains 
 				}
 			}
 			continue
-		case breakBilled:
+		case pipeline.BreakBilled:
 			if open != nil {
 				open.to = b.NewStartWh
 				parts = append(parts, *open)
@@ -501,13 +505,13 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 			// A meter read before breaks were recorded (a ledger of schema
 			// 2): its first recorded chain follows one that was not.
 			last = bs[0].Chain - 1
-			if bs[0].Kind == breakBilled || bs[0].Kind == breakUnbilled {
+			if bs[0].Kind == pipeline.BreakBilled || bs[0].Kind == pipeline.BreakUnbilled {
 				last = bs[0].Chain
 			}
 		}
 		for _, b := range v.breaks[id] {
 			switch {
-			case b.Kind == breakUnbilled || b.Kind == breakBilled:
+			case b.Kind == pipeline.BreakUnbilled || b.Kind == pipeline.BreakBilled:
 				if b.Chain != last {
 					report(meterViolation(id, "%s mark at %s on chain %d, but the newest chain is %d", b.Kind, b.At.Format(time.RFC3339), b.Chain, last))
 				}
@@ -645,17 +649,17 @@ func checkBillingMarks(v *ledgerView, report func(Violation)) {
 		marks := map[string]int{}
 		last := ""
 		for _, b := range breaks {
-			if b.Kind == breakUnbilled || b.Kind == breakBilled {
+			if b.Kind == pipeline.BreakUnbilled || b.Kind == pipeline.BreakBilled {
 				marks[b.Kind]++
 				last = b.Kind
 			}
 		}
-		for _, kind := range []string{breakUnbilled, breakBilled} {
+		for _, kind := range []string{pipeline.BreakUnbilled, pipeline.BreakBilled} {
 			if got := v.markEvents[id][kind]; got != marks[kind] {
-				report(meterViolation(id, "%d %s marks but %d %s events: a mark without its reason", marks[kind], kind, got, billingEventKind[kind]))
+				report(meterViolation(id, "%d %s marks but %d %s events: a mark without its reason", marks[kind], kind, got, pipeline.BillingEventKind(kind)))
 			}
 		}
-		if mb := v.states[id]; mb != nil && last != "" && mb.Unbilled != (last == breakUnbilled) {
+		if mb := v.states[id]; mb != nil && last != "" && mb.Unbilled != (last == pipeline.BreakUnbilled) {
 			report(meterViolation(id, "its last billing mark is %s, but its state says unbilled %v", last, mb.Unbilled))
 		}
 	}

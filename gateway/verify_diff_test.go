@@ -22,6 +22,7 @@ import (
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -79,7 +80,7 @@ type diffGateway struct {
 	path                       string
 	full, removed, public, cfg *config.Config
 	db                         *store.DB
-	pipe                       *pipeline
+	pipe                       *pipeline.Pipeline
 	price                      billing.Price // 0: the tariff is not flat, and money is not checked against the truth
 	topups                     int
 }
@@ -127,10 +128,10 @@ func (g *diffGateway) open(now time.Time) {
 		g.t.Fatal(err)
 	}
 	g.db = db
-	if g.pipe, err = newPipeline(db, g.cfg, live.New(g.cfg, "test", g.path, time.Now), nil, zerolog.Nop()); err != nil {
+	if g.pipe, err = pipeline.New(db, g.cfg, live.New(g.cfg, "test", g.path, time.Now), nil, zerolog.Nop()); err != nil {
 		g.t.Fatal(err)
 	}
-	if err := g.pipe.settleRemoved(now); err != nil {
+	if err := g.pipe.SettleRemoved(now); err != nil {
 		g.t.Fatal(err)
 	}
 }
@@ -374,7 +375,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 		t.Fatal(err)
 	}
 	for _, m := range meters {
-		mb, err := decodeState(states[m.id])
+		mb, err := pipeline.DecodeState(states[m.id])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,7 +498,7 @@ func (g *diffGateway) againstTruth(meters []*diffMeter) []string {
 	for _, m := range meters {
 		var rem billing.Remainder
 		if raw, ok := states[m.id]; ok {
-			mb, err := decodeState(raw)
+			mb, err := pipeline.DecodeState(raw)
 			if err != nil {
 				g.t.Fatal(err)
 			}

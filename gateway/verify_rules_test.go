@@ -15,6 +15,7 @@ import (
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
 )
 
@@ -46,7 +47,7 @@ func meterCharge(from, to int64, chain int) store.Entry {
 }
 
 func stateAt(wh int64, chain int) []byte {
-	return encodeState(&meterBilling{Counter: counter.State{Known: true, Chain: chain, Baseline: counter.Sample{Wh: wh, At: vt0}}})
+	return pipeline.EncodeState(&pipeline.MeterState{Counter: counter.State{Known: true, Chain: chain, Baseline: counter.Sample{Wh: wh, At: vt0}}})
 }
 
 func commit(t *testing.T, db *store.DB, c store.Cycle) {
@@ -308,7 +309,7 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 			commit(t, db, store.Cycle{MeterState: map[string][]byte{"M-1": {99}}})
 		}},
 		{"tenant month", func(t *testing.T, db *store.DB) {
-			commit(t, db, store.Cycle{MeterState: map[string][]byte{tenantKeyPrefix + "T-1": []byte("{bad")}})
+			commit(t, db, store.Cycle{MeterState: map[string][]byte{pipeline.TenantKeyPrefix + "T-1": []byte("{bad")}})
 		}},
 		{"relay control", func(t *testing.T, db *store.DB) {
 			if _, err := db.PutControl(map[string][]byte{controlMeterPrefix + "M-1": []byte("{bad")}); err != nil {
@@ -332,7 +333,7 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 				t.Errorf("Verify = %v, %v; want the damaged record named", v, err)
 			}
 			cfg := diffConfig(t, diffTariffs[0], true, false)
-			_, perr := newPipeline(db, cfg, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop())
+			_, perr := pipeline.New(db, cfg, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop())
 			_, eerr := newEnforcer(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
 			if !errors.Is(perr, store.ErrCorrupt) && !errors.Is(eerr, store.ErrCorrupt) {
 				t.Errorf("loading it: pipeline %v, enforcement %v; want store.ErrCorrupt", perr, eerr)

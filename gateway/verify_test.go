@@ -12,6 +12,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
 )
 
@@ -108,7 +109,7 @@ func TestVerify_FindsADoubleCharge(t *testing.T) {
 	defer db.Close()
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	charge := store.Entry{Account: "T-1", Kind: store.Charge, Amount: -10 * billing.Fen, Time: t0, Meter: "M-1", FromWh: 100, ToWh: 200, Wh: 100}
-	state := encodeState(&meterBilling{Counter: counter.State{Known: true, Baseline: counter.Sample{Wh: 200, At: t0}}})
+	state := pipeline.EncodeState(&pipeline.MeterState{Counter: counter.State{Known: true, Baseline: counter.Sample{Wh: 200, At: t0}}})
 	for i := 0; i < 2; i++ {
 		if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{charge}, MeterState: map[string][]byte{"M-1": state}}); err != nil {
 			t.Fatal(err)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mallgrid/gateway"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/pipeline"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -31,7 +31,7 @@ func newConfigCmd() *cobra.Command {
 			if dbPath == "" {
 				return nil
 			}
-			drift, err := gateway.FindDriftFile(dbPath, cfg)
+			drift, err := pipeline.FindDriftFile(dbPath, cfg)
 			if err != nil {
 				return err
 			}

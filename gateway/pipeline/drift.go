@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"fmt"
@@ -48,13 +48,13 @@ func FindDrift(db *store.DB, cfg *config.Config) ([]Drift, error) {
 	}
 	ids := make([]string, 0, len(states))
 	for id := range states {
-		if _, tenant := cutPrefix(id, tenantKeyPrefix); !tenant {
+		if _, tenant := cutPrefix(id, TenantKeyPrefix); !tenant {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		mb, err := decodeState(states[id])
+		mb, err := DecodeState(states[id])
 		if err != nil {
 			return nil, fmt.Errorf("state of meter %s: %w", id, err)
 		}
@@ -87,14 +87,14 @@ func FindDrift(db *store.DB, cfg *config.Config) ([]Drift, error) {
 
 func kwhOf(wh int64) string { return fmt.Sprintf("%d.%03d kWh", wh/1000, wh%1000) }
 
-// settleRemoved posts the accrued charge of every meter no longer in the
+// SettleRemoved posts the accrued charge of every meter no longer in the
 // configuration, with a meter_removed event, in one transaction: no bus
 // cycle will ever close it. The meter's counter state stays, so that a
 // meter put back bills from where it was.
-func (p *pipeline) settleRemoved(now time.Time) error {
+func (p *Pipeline) SettleRemoved(now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := &cycleWork{meters: make(map[string]*meterBilling)}
+	w := &cycleWork{meters: make(map[string]*MeterState)}
 	var total billing.Money
 	for id, old := range p.meters {
 		if _, ok := p.meterCfg[id]; ok || old.Open == nil {
@@ -114,7 +114,7 @@ func (p *pipeline) settleRemoved(now time.Time) error {
 	}
 	w.sc.MeterState = make(map[string][]byte, len(w.meters))
 	for id, mb := range w.meters {
-		w.sc.MeterState[id] = encodeState(mb)
+		w.sc.MeterState[id] = EncodeState(mb)
 	}
 	events, err := p.db.CommitCycle(w.sc)
 	if err != nil {

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"encoding/binary"
@@ -21,7 +21,8 @@ const stateFormat = 3 // 2 added Bypass; 3 counter chains, the last exchange, op
 // damaged database (exit 3), whoever reads it.
 var errStateFormat = fmt.Errorf("meter state: unknown format or damaged: %w", store.ErrCorrupt)
 
-func encodeState(mb *meterBilling) []byte {
+// EncodeState is a meter's billing state as it is stored.
+func EncodeState(mb *MeterState) []byte {
 	b := make([]byte, 0, 96)
 	b = append(b, stateFormat)
 	st := &mb.Counter
@@ -90,13 +91,15 @@ func (d *stateReader) result() *web.OperatorResult {
 	return &web.OperatorResult{Meter: d.string(), Verdict: d.string(), BilledKWh: d.string(), Event: d.string(), HeldKWh: d.string()}
 }
 
-func decodeState(raw []byte) (*meterBilling, error) {
+// DecodeState reads a stored billing state; a damaged or unknown one is an
+// error wrapping store.ErrCorrupt.
+func DecodeState(raw []byte) (*MeterState, error) {
 	d := &stateReader{b: raw}
 	format := d.byte()
 	if format < 1 || format > stateFormat {
 		return nil, errStateFormat
 	}
-	mb := &meterBilling{}
+	mb := &MeterState{}
 	st := &mb.Counter
 	st.Known = d.bool()
 	st.Baseline = d.sample()
@@ -114,7 +117,7 @@ func decodeState(raw []byte) (*meterBilling, error) {
 	}
 	st.Remainder = billing.Remainder(d.varint())
 	if d.bool() {
-		mb.Open = &openCharge{Account: d.string(), Slot: d.time(), Window: d.string(), Price: billing.Price(d.varint()),
+		mb.Open = &OpenCharge{Account: d.string(), Slot: d.time(), Window: d.string(), Price: billing.Price(d.varint()),
 			FromWh: d.varint(), ToWh: d.varint(), From: d.time(), To: d.time(), Amount: billing.Money(d.varint())}
 	}
 	if format >= 2 {
@@ -171,7 +174,7 @@ func appendSample(b []byte, s counter.Sample) []byte {
 	return b
 }
 
-// stateReader reads encodeState's fields; a short or damaged buffer sets
+// stateReader reads EncodeState's fields; a short or damaged buffer sets
 // bad rather than panicking.
 type stateReader struct {
 	b   []byte

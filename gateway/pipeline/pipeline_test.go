@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"context"
@@ -22,7 +22,7 @@ type pipeFixture struct {
 	path string
 	cfg  *config.Config
 	db   *store.DB
-	pipe *pipeline
+	pipe *Pipeline
 	t0   time.Time
 }
 
@@ -48,7 +48,7 @@ func (f *pipeFixture) open() {
 		f.t.Fatal(err)
 	}
 	f.db = db
-	f.pipe, err = newPipeline(db, f.cfg, live.New(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
+	f.pipe, err = New(db, f.cfg, live.New(f.cfg, "test", f.path, time.Now), nil, zerolog.Nop())
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 	"mallgrid/store"
 )
 
-// pipeline turns each bus cycle into one store transaction: the readings,
+// Pipeline turns each bus cycle into one store transaction: the readings,
 // their interval energy, the charges they lead to and each meter's new
 // counter state commit together, so a crash keeps all of a cycle or none,
 // and a reading is billed once.
@@ -36,7 +36,7 @@ import (
 // every 10 s makes about a hundred entries a day, not eight thousand. What
 // a meter has accrued but not yet posted is in its state (Open), so the
 // account's balance lags its consumption by at most one slot.
-type pipeline struct {
+type Pipeline struct {
 	db      *store.DB
 	cfg     *config.Config
 	picture *live.Picture
@@ -47,17 +47,17 @@ type pipeline struct {
 	afterCommit func()
 
 	mu        sync.Mutex // buses commit from their own goroutines
-	meters    map[string]*meterBilling
-	tenants   map[string]*tenantMonth
+	meters    map[string]*MeterState
+	tenants   map[string]*TenantMonth
 	limits    map[string]counter.Limits
 	meterCfg  map[string]config.Meter
 	rejecting map[string]counter.Verdict // meter id → why its counter is refused, while it is
 }
 
-// meterBilling is a meter's stored billing state.
-type meterBilling struct {
+// MeterState is a meter's stored billing state.
+type MeterState struct {
 	Counter counter.State `json:"counter"`
-	Open    *openCharge   `json:"open,omitempty"`
+	Open    *OpenCharge   `json:"open,omitempty"`
 	// Bypass is set while the meter's relay reads open but its counter
 	// still rises: someone may have bridged the relay.
 	Bypass bool `json:"bypass,omitempty"`
@@ -75,9 +75,9 @@ type meterBilling struct {
 // reported: a meter's own consumption and rounding stay below it.
 const bypassMinWh = 20
 
-// openCharge is energy charged but not yet posted: one meter, one slot,
+// OpenCharge is energy charged but not yet posted: one meter, one slot,
 // one price.
-type openCharge struct {
+type OpenCharge struct {
 	Account string        `json:"account"`
 	Chain   int           `json:"chain"` // the counter chain FromWh and ToWh are on
 	Slot    time.Time     `json:"slot"`
@@ -90,9 +90,9 @@ type openCharge struct {
 	Amount  billing.Money `json:"amount"` // whole fen, positive: what the entry will debit
 }
 
-// tenantMonth is a tenant's energy charged in the current month (site
+// TenantMonth is a tenant's energy charged in the current month (site
 // time), which tiered tariffs price by.
-type tenantMonth struct {
+type TenantMonth struct {
 	Month string `json:"month"` // "2026-11"
 	Wh    int64  `json:"wh"`
 }
@@ -103,7 +103,7 @@ const monthLayout = "2006-01"
 // month it counts, and reports whether t is in the month it counts now. A
 // span back-dated into an earlier month (an exchange recorded late) is
 // neither counted nor allowed to empty the current month's count.
-func (tm *tenantMonth) reach(t time.Time) bool {
+func (tm *TenantMonth) reach(t time.Time) bool {
 	if tm.is(t) {
 		return true
 	}
@@ -116,7 +116,7 @@ func (tm *tenantMonth) reach(t time.Time) bool {
 
 // is reports whether t (in site time) falls in the month tm counts, without
 // formatting t: it runs for every charged reading.
-func (tm *tenantMonth) is(t time.Time) bool {
+func (tm *TenantMonth) is(t time.Time) bool {
 	y, m, _ := t.Date()
 	if len(tm.Month) != 7 || tm.Month[4] != '-' {
 		return false
@@ -126,15 +126,19 @@ func (tm *tenantMonth) is(t time.Time) bool {
 	return err1 == nil && err2 == nil && ty == y && tmn == int(m)
 }
 
-// Keys of the state bucket: meters by id, tenants' month use by prefix.
-const tenantKeyPrefix = "tenant/"
+// TenantKeyPrefix starts the keys of tenants' month use in the state
+// bucket; the other keys are meter ids.
+const TenantKeyPrefix = "tenant/"
 
 // chargeSlot is how long one posted charge may span at most.
 const chargeSlot = store.IntervalLength
 
-func newPipeline(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, log zerolog.Logger) (*pipeline, error) {
-	p := &pipeline{db: db, cfg: cfg, picture: lv, events: events, log: log,
-		meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
+// New loads the meters' billing state from db and returns the pipeline of
+// cfg's meters; lv is fed every committed reading, events every committed
+// event (nil: no one listens).
+func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, log zerolog.Logger) (*Pipeline, error) {
+	p := &Pipeline{db: db, cfg: cfg, picture: lv, events: events, log: log,
+		meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
 		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
 		rejecting: make(map[string]counter.Verdict)}
 	for _, m := range cfg.Meters {
@@ -146,15 +150,15 @@ func newPipeline(db *store.DB, cfg *config.Config, lv *live.Picture, events *liv
 		return nil, err
 	}
 	for key, raw := range states {
-		if id, ok := cutPrefix(key, tenantKeyPrefix); ok {
-			var tm tenantMonth
+		if id, ok := cutPrefix(key, TenantKeyPrefix); ok {
+			var tm TenantMonth
 			if err := json.Unmarshal(raw, &tm); err != nil {
 				return nil, fmt.Errorf("state of tenant %s: %w: %v", id, store.ErrCorrupt, err)
 			}
 			p.tenants[id] = &tm
 			continue
 		}
-		mb, err := decodeState(raw)
+		mb, err := DecodeState(raw)
 		if err != nil {
 			return nil, fmt.Errorf("state of meter %s: %w", key, err)
 		}
@@ -169,7 +173,7 @@ func newPipeline(db *store.DB, cfg *config.Config, lv *live.Picture, events *liv
 		if _, ok := p.meters[id]; !ok {
 			// A database from before the ledger: its latest reading was the
 			// baseline; go on from it rather than lose the energy since.
-			p.meters[id] = &meterBilling{Counter: counter.State{Known: true, Baseline: counter.Sample{Wh: r.ImportWh, At: r.Time}}}
+			p.meters[id] = &MeterState{Counter: counter.State{Known: true, Baseline: counter.Sample{Wh: r.ImportWh, At: r.Time}}}
 		}
 	}
 	return p, nil
@@ -186,7 +190,7 @@ func cutPrefix(s, prefix string) (string, bool) {
 // have accrued but not yet posted, read together under the pipeline's lock:
 // a cycle that posts a charge moves it from accrued to the ledger in one
 // step, so no charge is counted twice or not at all.
-func (p *pipeline) Available() (map[string]billing.Money, error) {
+func (p *Pipeline) Available() (map[string]billing.Money, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	accts, err := p.db.Accounts()
@@ -208,7 +212,7 @@ func (p *pipeline) Available() (map[string]billing.Money, error) {
 // Accrued returns what each tenant's meters have been charged but not yet
 // posted (their open charges), by tenant: the balance an account will have
 // once its slots close is its ledger balance less this.
-func (p *pipeline) Accrued() map[string]billing.Money {
+func (p *Pipeline) Accrued() map[string]billing.Money {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[string]billing.Money)
@@ -221,13 +225,13 @@ func (p *pipeline) Accrued() map[string]billing.Money {
 }
 
 // counterEvent is a counter's event as stored: logged too, never sampled.
-func (p *pipeline) counterEvent(meterID string, e *counter.Event) store.Event {
+func (p *Pipeline) counterEvent(meterID string, e *counter.Event) store.Event {
 	m := p.meterCfg[meterID]
 	p.log.Warn().Str("meter", meterID).Str("tenant", m.Tenant).Str("event", string(e.Kind)).Msg(e.String())
 	return store.Event{Time: e.At, Kind: string(e.Kind), Meter: meterID, Tenant: m.Tenant, Text: e.String()}
 }
 
-func (p *pipeline) publish(events []store.Event) {
+func (p *Pipeline) publish(events []store.Event) {
 	if p.events != nil {
 		p.events.Publish(events)
 	}
@@ -236,8 +240,8 @@ func (p *pipeline) publish(events []store.Event) {
 // cycleWork is what one cycle adds up to before it is committed.
 type cycleWork struct {
 	sc      store.Cycle
-	meters  map[string]*meterBilling
-	tenants map[string]*tenantMonth
+	meters  map[string]*MeterState
+	tenants map[string]*TenantMonth
 	verdict map[string]counter.Verdict
 	wh      map[string]int64
 }
@@ -248,8 +252,8 @@ type cycleWork struct {
 type cycleMark struct {
 	meter, tenant                   string
 	energy, charges, events, breaks int
-	meterState                      *meterBilling // nil: the cycle had no state for the meter
-	tenantMonth                     *tenantMonth  // nil: the cycle had no month for the tenant
+	meterState                      *MeterState  // nil: the cycle had no state for the meter
+	TenantMonth                     *TenantMonth // nil: the cycle had no month for the tenant
 }
 
 func (w *cycleWork) mark(meterID, tenant string) cycleMark {
@@ -265,7 +269,7 @@ func (w *cycleWork) mark(meterID, tenant string) cycleMark {
 	}
 	if tm, ok := w.tenants[tenant]; ok {
 		cp := *tm
-		m.tenantMonth = &cp
+		m.TenantMonth = &cp
 	}
 	return m
 }
@@ -279,8 +283,8 @@ func (w *cycleWork) rollback(m cycleMark) {
 	} else {
 		delete(w.meters, m.meter)
 	}
-	if m.tenantMonth != nil {
-		w.tenants[m.tenant] = m.tenantMonth
+	if m.TenantMonth != nil {
+		w.tenants[m.tenant] = m.TenantMonth
 	} else {
 		delete(w.tenants, m.tenant)
 	}
@@ -289,10 +293,10 @@ func (w *cycleWork) rollback(m cycleMark) {
 }
 
 // Cycle implements poll.Sink.
-func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
+func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := &cycleWork{meters: make(map[string]*meterBilling), tenants: make(map[string]*tenantMonth),
+	w := &cycleWork{meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
 		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
 	for _, res := range c.Results {
 		if res.Err != nil {
@@ -317,7 +321,7 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	}
 	w.sc.MeterState = make(map[string][]byte, len(w.meters)+len(w.tenants))
 	for id, mb := range w.meters {
-		w.sc.MeterState[id] = encodeState(mb)
+		w.sc.MeterState[id] = EncodeState(mb)
 	}
 	for id, tm := range w.tenants {
 		raw, err := json.Marshal(tm)
@@ -325,7 +329,7 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			p.log.Error().Str("tenant", id).Err(err).Msg("encode tenant state")
 			return
 		}
-		w.sc.MeterState[tenantKeyPrefix+id] = raw
+		w.sc.MeterState[TenantKeyPrefix+id] = raw
 	}
 	events, err := p.db.CommitCycle(w.sc)
 	if err != nil {
@@ -352,11 +356,11 @@ func (p *pipeline) Cycle(_ context.Context, c poll.Cycle) {
 
 // state returns the meter's billing state as this cycle sees it: a copy,
 // so that a cycle that fails to commit leaves p.meters as it was.
-func (p *pipeline) state(w *cycleWork, id string) *meterBilling {
+func (p *Pipeline) state(w *cycleWork, id string) *MeterState {
 	if mb, ok := w.meters[id]; ok {
 		return mb
 	}
-	mb := &meterBilling{}
+	mb := &MeterState{}
 	if old, ok := p.meters[id]; ok {
 		*mb = *old // the counter state's slices are never changed in place: Check copies
 		if old.Open != nil {
@@ -368,11 +372,11 @@ func (p *pipeline) state(w *cycleWork, id string) *meterBilling {
 	return mb
 }
 
-func (p *pipeline) month(w *cycleWork, tenant string) *tenantMonth {
+func (p *Pipeline) month(w *cycleWork, tenant string) *TenantMonth {
 	if tm, ok := w.tenants[tenant]; ok {
 		return tm
 	}
-	tm := &tenantMonth{}
+	tm := &TenantMonth{}
 	if old, ok := p.tenants[tenant]; ok {
 		*tm = *old
 	}
@@ -381,7 +385,7 @@ func (p *pipeline) month(w *cycleWork, tenant string) *tenantMonth {
 }
 
 // bill judges one reading, charges what it accepts and records its energy.
-func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
+func (p *Pipeline) bill(w *cycleWork, rd meter.Reading) error {
 	mb := p.state(w, rd.Meter)
 	wh, _ := rd.ImportWh()
 	cr := counter.Reading{Wh: wh, At: rd.Time, ZeroFrame: allZero(rd)}
@@ -403,7 +407,7 @@ func (p *pipeline) bill(w *cycleWork, rd meter.Reading) error {
 
 // checkBypass raises bypass_suspected once when a meter's relay reads open
 // while its counter keeps rising, and clears when the relay closes.
-func (p *pipeline) checkBypass(w *cycleWork, rd meter.Reading, mb *meterBilling, out counter.Outcome) {
+func (p *Pipeline) checkBypass(w *cycleWork, rd meter.Reading, mb *MeterState, out counter.Outcome) {
 	switch {
 	case rd.Relay == meter.RelayClosed:
 		mb.Bypass = false
@@ -421,7 +425,7 @@ func (p *pipeline) checkBypass(w *cycleWork, rd meter.Reading, mb *meterBilling,
 // remainder stays the meter's own), the chain break it records, and the
 // energy and charges of each of its spans. actor and note go with the
 // break (who recorded an exchange, and why).
-func (p *pipeline) apply(w *cycleWork, meterID string, mb *meterBilling, out counter.Outcome, actor, note string) error {
+func (p *Pipeline) apply(w *cycleWork, meterID string, mb *MeterState, out counter.Outcome, actor, note string) error {
 	remainder := mb.Counter.Remainder
 	mb.Counter = out.Next
 	mb.Counter.Remainder = remainder
@@ -456,7 +460,7 @@ func (p *pipeline) apply(w *cycleWork, meterID string, mb *meterBilling, out cou
 // it to the meter's open charge, posting the open charge whenever the slot,
 // the price or the counter chain changes: a charge never spans two
 // counters.
-func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp counter.Span) error {
+func (p *Pipeline) charge(w *cycleWork, meterID string, mb *MeterState, sp counter.Span) error {
 	// Public and main meters are shared out, not charged; without tariffs
 	// energy is recorded and nothing charged.
 	m, billable := p.meterCfg[meterID]
@@ -496,7 +500,7 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp cou
 			p.post(w, meterID, mb)
 		}
 		if mb.Open == nil {
-			mb.Open = &openCharge{Account: m.Tenant, Chain: sp.Chain, Slot: slot, Window: part.Window, Price: part.Price,
+			mb.Open = &OpenCharge{Account: m.Tenant, Chain: sp.Chain, Slot: slot, Window: part.Window, Price: part.Price,
 				FromWh: cursor, ToWh: cursor, From: part.From, To: part.From}
 		}
 		o := mb.Open
@@ -511,19 +515,19 @@ func (p *pipeline) charge(w *cycleWork, meterID string, mb *meterBilling, sp cou
 // charged (a meter made public or a tenant's, tariffs added), as a break
 // of kind unbilled or billed on the span's chain: verify then knows which
 // part of each chain no charge is owed for.
-func (p *pipeline) noteBilling(w *cycleWork, meterID string, mb *meterBilling, sp counter.Span, billable bool) {
+func (p *Pipeline) noteBilling(w *cycleWork, meterID string, mb *MeterState, sp counter.Span, billable bool) {
 	if billable != mb.Unbilled {
 		return // no change
 	}
 	mb.Unbilled = !billable
 	m := p.meterCfg[meterID]
-	br := store.Break{Meter: meterID, Chain: sp.Chain, Kind: breakBilled, At: sp.From, NewStartWh: sp.FromWh}
+	br := store.Break{Meter: meterID, Chain: sp.Chain, Kind: BreakBilled, At: sp.From, NewStartWh: sp.FromWh}
 	text := fmt.Sprintf("%s: energy charged to %s from %s", meterID, m.Tenant, meter.FormatKWh(sp.FromWh)+" kWh")
 	if !billable {
 		if mb.Open != nil {
 			p.post(w, meterID, mb)
 		}
-		br.Kind, br.NewStartWh, br.OldEndWh = breakUnbilled, 0, sp.FromWh
+		br.Kind, br.NewStartWh, br.OldEndWh = BreakUnbilled, 0, sp.FromWh
 		why := "it is not a tenant's meter (role " + string(m.Role) + ")"
 		switch {
 		case m.ID == "":
@@ -537,17 +541,48 @@ func (p *pipeline) noteBilling(w *cycleWork, meterID string, mb *meterBilling, s
 	// The event says why, on the status page and to verify, which checks
 	// that every mark has one.
 	p.log.Info().Str("meter", meterID).Msg(text)
-	w.sc.Events = append(w.sc.Events, store.Event{Time: sp.To, Kind: billingEventKind[br.Kind], Meter: meterID, Tenant: m.Tenant, Text: text})
+	w.sc.Events = append(w.sc.Events, store.Event{Time: sp.To, Kind: BillingEventKind(br.Kind), Meter: meterID, Tenant: m.Tenant, Text: text})
 }
 
-// billingEventKind is the event stored with each billing mark.
-var billingEventKind = map[string]string{breakUnbilled: "billing_stopped", breakBilled: "billing_started"}
+// BillingEventKind is the kind of the event stored with each billing mark
+// (BreakUnbilled, BreakBilled); "" for any other break.
+func BillingEventKind(mark string) string {
+	switch mark {
+	case BreakUnbilled:
+		return "billing_stopped"
+	case BreakBilled:
+		return "billing_started"
+	}
+	return ""
+}
+
+// OnCommit sets what runs after each committed cycle or operator action:
+// the balances changed, so enforcement looks again. Set it before the
+// pipeline runs.
+func (p *Pipeline) OnCommit(f func()) { p.afterCommit = f }
+
+// State returns a copy of a meter's billing state as the pipeline holds it,
+// or nil for a meter it has none of.
+func (p *Pipeline) State(meterID string) *MeterState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mb, ok := p.meters[meterID]
+	if !ok {
+		return nil
+	}
+	cp := *mb
+	if mb.Open != nil {
+		o := *mb.Open
+		cp.Open = &o
+	}
+	return &cp
+}
 
 // Kinds of the breaks that mark where charging stops and starts on a
 // chain; the others start chains (counter.Baseline, Reset, Exchanged).
 const (
-	breakUnbilled = "unbilled" // OldEndWh: the counter from which nothing is charged
-	breakBilled   = "billed"   // NewStartWh: the counter from which charges start again
+	BreakUnbilled = "unbilled" // OldEndWh: the counter from which nothing is charged
+	BreakBilled   = "billed"   // NewStartWh: the counter from which charges start again
 )
 
 // rateNames are the meter's own rate counters, in counter.Sample order.
@@ -581,7 +616,7 @@ func rateParts(m config.Meter, tf tariff.Tariff, sp counter.Span, from, to time.
 }
 
 // closeDue posts a meter's open charge once its slot has ended by now.
-func (p *pipeline) closeDue(w *cycleWork, meterID string, now time.Time) {
+func (p *Pipeline) closeDue(w *cycleWork, meterID string, now time.Time) {
 	mb := p.state(w, meterID)
 	if mb.Open != nil && !now.Before(mb.Open.Slot.Add(chargeSlot)) {
 		p.post(w, meterID, mb)
@@ -594,7 +629,7 @@ func (p *pipeline) closeDue(w *cycleWork, meterID string, now time.Time) {
 }
 
 // changed reports whether this cycle did anything to a meter's state.
-func (p *pipeline) changed(w *cycleWork, meterID string) bool {
+func (p *Pipeline) changed(w *cycleWork, meterID string) bool {
 	if _, judged := w.verdict[meterID]; judged {
 		return true
 	}
@@ -603,7 +638,7 @@ func (p *pipeline) changed(w *cycleWork, meterID string) bool {
 }
 
 // post turns the meter's open charge into a ledger entry of this cycle.
-func (p *pipeline) post(w *cycleWork, meterID string, mb *meterBilling) {
+func (p *Pipeline) post(w *cycleWork, meterID string, mb *MeterState) {
 	o := mb.Open
 	from, to := o.From, o.To
 	w.sc.Charges = append(w.sc.Charges, store.Entry{
@@ -616,7 +651,7 @@ func (p *pipeline) post(w *cycleWork, meterID string, mb *meterBilling) {
 
 // noteVerdict logs when a meter's counter starts and stops being refused,
 // not at every cycle in between.
-func (p *pipeline) noteVerdict(bus, meterID string, v counter.Verdict, wh int64) {
+func (p *Pipeline) noteVerdict(bus, meterID string, v counter.Verdict, wh int64) {
 	was, rejecting := p.rejecting[meterID]
 	switch {
 	case v.Refused() && (!rejecting || was != v):
