@@ -1,15 +1,11 @@
 package gateway
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"mallgrid/drivers/sim"
-	"mallgrid/gateway/live"
 	"mallgrid/gateway/web"
 )
 
@@ -147,25 +143,6 @@ read:
 		if !kinds[k] {
 			t.Errorf("no %s event for T-a1 (got %v)", k, kinds)
 		}
-	}
-}
-
-func TestClockStep_Recorded(t *testing.T) {
-	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
-	e, err := newEnforcer(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
-	e.clockStep(time.Second+30*time.Second, time.Second, at) // 30 s off: within the limit
-	e.clockStep(-2*time.Hour+time.Second, time.Second, at)   // stepped back two hours
-	e.clockStep(25*time.Hour, time.Second, at)               // forward a day
-	evs, err := f.db.LastEvents(10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) != 2 || evs[0].Kind != "clock_step" || !strings.Contains(evs[0].Text, "-2h0m0s") || !strings.Contains(evs[1].Text, "24h59m59s") {
-		t.Errorf("events = %+v; want two clock_step events, -2h and +25h", evs)
 	}
 }
 
@@ -307,31 +284,5 @@ func TestEnforcement_NoDeadlockWithPagePolling(t *testing.T) {
 	}
 	if took := stop(); took > 2*time.Second {
 		t.Errorf("shutdown took %v", took)
-	}
-}
-
-// A tenant moved off prepaid (no credit rating any more) gets its power
-// back: a stored cut-off is lifted, not kept by no one.
-func TestEnforcement_UnratedTenantReleased(t *testing.T) {
-	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
-	raw, _ := json.Marshal(&relayControl{PolicyOpen: true})
-	if _, err := f.db.PutControl(map[string][]byte{controlMeterPrefix + "M-1": raw}); err != nil {
-		t.Fatal(err)
-	}
-	e, err := newEnforcer(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.available = f.pipe.Available
-	if closed, _ := e.desired("M-1", time.Now()); closed {
-		t.Fatal("the stored cut-off was not loaded")
-	}
-	e.evaluateAccounts(time.Now())
-	if closed, _ := e.desired("M-1", time.Now()); !closed {
-		t.Error("an unrated tenant's meter stays cut off")
-	}
-	evs, _ := f.db.LastEvents(5)
-	if len(evs) != 1 || evs[0].Kind != "cutoff_cancelled" {
-		t.Errorf("events = %+v; want one cutoff_cancelled", evs)
 	}
 }

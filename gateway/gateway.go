@@ -12,6 +12,7 @@ import (
 
 	"mallgrid/drivers/modbus"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
@@ -87,15 +88,15 @@ func Run(ctx context.Context, opts Options) error {
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
-	enf, err := newEnforcer(cfg, db, lv, events, log, now)
+	enf, err := enforce.New(cfg, db, lv, events, log, now)
 	if err != nil {
 		return fmt.Errorf("load enforcement state: %w", err)
 	}
-	lv.SetDesired(enf.desiredName)
-	enf.available = pipe.Available
-	pipe.OnCommit(enf.wake) // a new balance may change an account's state
+	lv.SetDesired(enf.DesiredName)
+	enf.SetAvailable(pipe.Available)
+	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
 	if opts.SwitchGap > 0 {
-		enf.switchGap, enf.retryBase = opts.SwitchGap, opts.SwitchGap
+		enf.SetSwitchGap(opts.SwitchGap)
 	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued, enf: enf, events: events},

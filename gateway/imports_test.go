@@ -46,6 +46,7 @@ var gatewayOrder = []string{
 	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
 	"gateway/live",      // the in-memory picture and the event hub
 	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
+	"gateway/enforce",   // account states and the relay reconciler
 	"gateway",           // the composition root
 	"gateway/demo",      // runs the root on simulated buses
 }

@@ -11,6 +11,7 @@ import (
 	"mallgrid/billing/policy"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -32,7 +33,7 @@ type ledgerService struct {
 	// accrued gives the charges not yet posted, by tenant; nil for none.
 	accrued func() map[string]billing.Money
 	// enf is enforcement: accounts' states, woken by a top-up; nil: none.
-	enf *enforcer
+	enf *enforce.Enforcer
 	// events hears of receipts; nil: no one listens.
 	events *live.Hub
 }
@@ -105,7 +106,7 @@ func (l *ledgerService) withState(v web.AccountView) web.AccountView {
 	if l.enf == nil {
 		return v
 	}
-	st, flag := l.enf.accountState(v.Tenant)
+	st, flag := l.enf.AccountState(v.Tenant)
 	if st.State != "" {
 		v.State = string(st.State)
 	}
@@ -190,7 +191,7 @@ func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest
 		l.events.Publish([]store.Event{*receipt})
 	}
 	if l.enf != nil && !existing {
-		l.enf.wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
+		l.enf.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
 	}
 	return entryView(e), existing, nil
 }

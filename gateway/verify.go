@@ -10,6 +10,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
 )
@@ -147,7 +148,7 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		return nil, err
 	}
 	for key, raw := range controls {
-		if err := checkControl(key, raw); err != nil {
+		if err := enforce.CheckControl(key, raw); err != nil {
 			report(Violation{Account: "control " + key, Problem: err.Error()})
 		}
 	}

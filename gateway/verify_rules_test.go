@@ -14,6 +14,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
@@ -312,12 +313,12 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 			commit(t, db, store.Cycle{MeterState: map[string][]byte{pipeline.TenantKeyPrefix + "T-1": []byte("{bad")}})
 		}},
 		{"relay control", func(t *testing.T, db *store.DB) {
-			if _, err := db.PutControl(map[string][]byte{controlMeterPrefix + "M-1": []byte("{bad")}); err != nil {
+			if _, err := db.PutControl(map[string][]byte{enforce.ControlMeterPrefix + "M-1": []byte("{bad")}); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"account control", func(t *testing.T, db *store.DB) {
-			if _, err := db.PutControl(map[string][]byte{controlTenantPrefix + "T-1": []byte("[]")}); err != nil {
+			if _, err := db.PutControl(map[string][]byte{enforce.ControlTenantPrefix + "T-1": []byte("[]")}); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -334,7 +335,7 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 			}
 			cfg := diffConfig(t, diffTariffs[0], true, false)
 			_, perr := pipeline.New(db, cfg, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop())
-			_, eerr := newEnforcer(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
+			_, eerr := enforce.New(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
 			if !errors.Is(perr, store.ErrCorrupt) && !errors.Is(eerr, store.ErrCorrupt) {
 				t.Errorf("loading it: pipeline %v, enforcement %v; want store.ErrCorrupt", perr, eerr)
 			}

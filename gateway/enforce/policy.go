@@ -1,4 +1,4 @@
-package gateway
+package enforce
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 
 // Keys of the control bucket for accounts.
 const (
-	controlTenantPrefix  = "tenant/"  // policy.Status
+	ControlTenantPrefix  = "tenant/"  // policy.Status
 	controlProtectPrefix = "protect/" // policy.Protection, while set
 )
 
@@ -24,10 +24,10 @@ type tenantControl struct {
 
 // loadTenants reads the accounts' stored policy states; e.mu not needed
 // (called before anything runs).
-func (e *enforcer) loadTenants(stored map[string][]byte) error {
+func (e *Enforcer) loadTenants(stored map[string][]byte) error {
 	e.tenants = make(map[string]*tenantControl)
 	for key, raw := range stored {
-		id, ok := strings.CutPrefix(key, controlTenantPrefix)
+		id, ok := strings.CutPrefix(key, ControlTenantPrefix)
 		if !ok {
 			continue
 		}
@@ -44,7 +44,7 @@ func (e *enforcer) loadTenants(stored map[string][]byte) error {
 // rating, stores what changed (the status, the tenant's relays' desired
 // state and the events) in one durable transaction each, and only then
 // lets the relays be driven.
-func (e *enforcer) evaluateAccounts(now time.Time) {
+func (e *Enforcer) evaluateAccounts(now time.Time) {
 	if e.available == nil {
 		return
 	}
@@ -80,7 +80,7 @@ func (e *enforcer) evaluateAccounts(now time.Time) {
 				}
 				relayChanges[id] = &next
 				raw, _ := json.Marshal(&next)
-				values[controlMeterPrefix+id] = raw
+				values[ControlMeterPrefix+id] = raw
 			}
 		}
 		if !changed && len(values) == 0 && len(dec.Events) == 0 {
@@ -90,7 +90,7 @@ func (e *enforcer) evaluateAccounts(now time.Time) {
 		next := *tc
 		next.Status = dec.Next
 		raw, _ := json.Marshal(&next)
-		values[controlTenantPrefix+t.ID] = raw
+		values[ControlTenantPrefix+t.ID] = raw
 		var events []store.Event
 		for _, ev := range dec.Events {
 			events = append(events, store.Event{Time: ev.At, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev)})
@@ -125,7 +125,7 @@ func sameStatus(a, b policy.Status) bool {
 // protection flag on an account: no cut-off while it stands (and power
 // back on if it was cut). reason says why either way; it is kept in the
 // stored event with actor, as a lifted flag leaves no control record.
-func (e *enforcer) SetProtection(id string, flag *policy.Protection, reason, actor string) error {
+func (e *Enforcer) SetProtection(id string, flag *policy.Protection, reason, actor string) error {
 	t, ok := e.cfg.Tenant(id)
 	if !ok {
 		return fmt.Errorf("no tenant %q", id)
@@ -150,7 +150,7 @@ func (e *enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 			text += " (until " + flag.Until.Format(time.RFC3339) + ")"
 		}
 	}
-	evs, err := e.db.PutControl(map[string][]byte{controlTenantPrefix + id: raw},
+	evs, err := e.db.PutControl(map[string][]byte{ControlTenantPrefix + id: raw},
 		store.Event{Time: now, Kind: "protection", Tenant: id, Text: text})
 	if err == nil {
 		*tc = next
@@ -160,7 +160,7 @@ func (e *enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 		return err
 	}
 	e.hub.Publish(evs)
-	e.wake()
+	e.Wake()
 	return nil
 }
 
@@ -168,7 +168,7 @@ func (e *enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 // that no longer has a credit rating (moved to postpaid in the
 // configuration): no policy decides about it any more, so none may keep
 // its power off.
-func (e *enforcer) releaseUnrated(tenant string) {
+func (e *Enforcer) releaseUnrated(tenant string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range e.tenantMeters[tenant] {
@@ -217,8 +217,8 @@ func policyText(name string, ev policy.Event) string {
 	return fmt.Sprintf("%s: %s, balance %s", name, ev.Kind, b)
 }
 
-// accountState returns a tenant's policy status for the API.
-func (e *enforcer) accountState(id string) (policy.Status, *policy.Protection) {
+// AccountState returns a tenant's policy status for the API.
+func (e *Enforcer) AccountState(id string) (policy.Status, *policy.Protection) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if tc := e.tenants[id]; tc != nil {

@@ -1,4 +1,4 @@
-package gateway
+package enforce
 
 import (
 	"context"
@@ -34,14 +34,14 @@ const (
 	reconcileEvery = time.Second
 )
 
-// enforcer drives every relay to its desired state: closed (power on)
+// Enforcer drives every relay to its desired state: closed (power on)
 // unless an operator's override or the account policy says open. Desired
 // states and overrides are stored before they are carried out and loaded
 // before the first poll, so a restart neither forgets a cut-off nor cuts
 // anyone by surprise. Commands go through the bus's priority lane and the
 // state is read back; a relay that does not follow is retried with backoff
 // and raises relay_fault.
-type enforcer struct {
+type Enforcer struct {
 	cfg     *config.Config
 	db      *store.DB
 	picture *live.Picture
@@ -89,10 +89,16 @@ type override struct {
 	Until  time.Time `json:"until,omitzero"` // zero: until set back to auto
 }
 
-const controlMeterPrefix = "meter/"
+// ControlMeterPrefix starts the control keys of meters (their relay
+// control); ControlTenantPrefix those of accounts.
+const ControlMeterPrefix = "meter/"
 
-func newEnforcer(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time) (*enforcer, error) {
-	e := &enforcer{cfg: cfg, db: db, picture: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
+// New loads the stored enforcement state (accounts' statuses, relays'
+// desired states and overrides) so that a decision taken before a restart
+// is carried on; it returns an error wrapping store.ErrCorrupt for a
+// record it cannot read.
+func New(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time) (*Enforcer, error) {
+	e := &Enforcer{cfg: cfg, db: db, picture: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
 		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string)}
 	for _, m := range cfg.Meters {
 		e.meters[m.ID] = m
@@ -110,7 +116,7 @@ func newEnforcer(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub
 		return nil, err
 	}
 	for key, raw := range stored {
-		id, ok := strings.CutPrefix(key, controlMeterPrefix)
+		id, ok := strings.CutPrefix(key, ControlMeterPrefix)
 		if !ok {
 			continue
 		}
@@ -126,7 +132,7 @@ func newEnforcer(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub
 // desired is the relay state meter id should have at now: an operator's
 // override while it lasts, else the policy's; public and main meters are
 // never cut by the policy.
-func (e *enforcer) desired(id string, now time.Time) (closed bool, why string) {
+func (e *Enforcer) desired(id string, now time.Time) (closed bool, why string) {
 	rc := e.relays[id]
 	if rc != nil && rc.Override.active(now) {
 		return rc.Override.Closed, "override by " + rc.Override.Actor + ": " + rc.Override.Reason
@@ -138,7 +144,7 @@ func (e *enforcer) desired(id string, now time.Time) (closed bool, why string) {
 }
 
 // SetRelay implements the manual override of POST /api/v1/meters/{id}/relay.
-func (e *enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, actor string) (web.RelayView, error) {
+func (e *Enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, actor string) (web.RelayView, error) {
 	m, ok := e.meters[id]
 	if !ok {
 		return web.RelayView{}, fmt.Errorf("%w: no meter %q", web.ErrNotFound, id)
@@ -188,12 +194,12 @@ func (e *enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, 
 		return web.RelayView{}, err
 	}
 	e.hub.Publish(evs)
-	e.wake()
+	e.Wake()
 	return web.RelayView{Desired: stateName(closed), Actual: e.actual(id).String()}, nil
 }
 
 // control returns meter id's control, creating it; e.mu held.
-func (e *enforcer) control(id string) *relayControl {
+func (e *Enforcer) control(id string) *relayControl {
 	rc := e.relays[id]
 	if rc == nil {
 		rc = &relayControl{}
@@ -203,15 +209,17 @@ func (e *enforcer) control(id string) *relayControl {
 }
 
 // save stores rc (the new value of id's control) with events, durably.
-func (e *enforcer) save(id string, rc *relayControl, events ...store.Event) ([]store.Event, error) {
+func (e *Enforcer) save(id string, rc *relayControl, events ...store.Event) ([]store.Event, error) {
 	raw, err := json.Marshal(rc)
 	if err != nil {
 		return nil, err
 	}
-	return e.db.PutControl(map[string][]byte{controlMeterPrefix + id: raw}, events...)
+	return e.db.PutControl(map[string][]byte{ControlMeterPrefix + id: raw}, events...)
 }
 
-func (e *enforcer) wake() {
+// Wake makes Run look at the accounts now: a top-up or a new balance may
+// change a tenant's state.
+func (e *Enforcer) Wake() {
 	select {
 	case e.kick <- struct{}{}:
 	default:
@@ -226,7 +234,7 @@ func stateName(closed bool) string {
 }
 
 // actual is the relay state of meter id's latest reading.
-func (e *enforcer) actual(id string) meter.RelayState {
+func (e *Enforcer) actual(id string) meter.RelayState {
 	switch e.picture.Relay(id) {
 	case "closed":
 		return meter.RelayClosed
@@ -241,7 +249,7 @@ func (e *enforcer) actual(id string) meter.RelayState {
 const clockStepLimit = time.Minute
 
 // Run reconciles relays until ctx ends.
-func (e *enforcer) Run(ctx context.Context) {
+func (e *Enforcer) Run(ctx context.Context) {
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	last := time.Now()
@@ -263,7 +271,7 @@ func (e *enforcer) Run(ctx context.Context) {
 // takes as long as the busiest bus, not the sum — and each bus's commands
 // one after another, as its priority lane takes them anyway. Restores go
 // first: a tenant who has paid waits least.
-func (e *enforcer) reconcile(ctx context.Context) {
+func (e *Enforcer) reconcile(ctx context.Context) {
 	now := e.now()
 	e.evaluateAccounts(now)
 	type job struct {
@@ -324,7 +332,7 @@ func (e *enforcer) reconcile(ctx context.Context) {
 // while the account is protected, even when a command failed before them
 // or the relay was closed by hand during them. Restores are never held
 // back by the gap: a tenant who has paid waits least.
-func (e *enforcer) due(m config.Meter, closed bool, rc relayControl, now time.Time) bool {
+func (e *Enforcer) due(m config.Meter, closed bool, rc relayControl, now time.Time) bool {
 	if now.Before(rc.NextTry) {
 		return false
 	}
@@ -347,7 +355,7 @@ func (e *enforcer) due(m config.Meter, closed bool, rc relayControl, now time.Ti
 }
 
 // command switches one relay and records the outcome.
-func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.Meter, closed bool, why string, now time.Time) {
+func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.Meter, closed bool, why string, now time.Time) {
 	cctx, cancel := context.WithTimeout(ctx, relayTimeout)
 	out, err := sched.SwitchRelay(cctx, m.ID, closed)
 	cancel()
@@ -394,8 +402,8 @@ func (e *enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	ev.Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why).Msg("relay command")
 }
 
-// desiredName is meter id's desired relay state, for the status views.
-func (e *enforcer) desiredName(id string) string {
+// DesiredName is meter id's desired relay state, for the status views.
+func (e *Enforcer) DesiredName(id string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	closed, _ := e.desired(id, e.now())
@@ -407,14 +415,14 @@ func (e *enforcer) desiredName(id string) string {
 // says how much time really passed. Cut-offs are safe from it anyway —
 // the policy never cuts before the stored due time, and the counter rules
 // refuse readings from before the last one — but finance must see it.
-func (e *enforcer) checkClock(last time.Time) time.Time {
+func (e *Enforcer) checkClock(last time.Time) time.Time {
 	now := time.Now()
 	e.clockStep(now.Round(0).Sub(last.Round(0)), now.Sub(last), now)
 	return now
 }
 
 // clockStep reports wall − real beyond clockStepLimit as a clock_step event.
-func (e *enforcer) clockStep(wall, real time.Duration, at time.Time) {
+func (e *Enforcer) clockStep(wall, real time.Duration, at time.Time) {
 	step := wall - real
 	if step <= clockStepLimit && step >= -clockStepLimit {
 		return
@@ -429,14 +437,14 @@ func (e *enforcer) clockStep(wall, real time.Duration, at time.Time) {
 	e.hub.Publish(evs)
 }
 
-// checkControl reports whether a stored enforcement value can be read as
+// CheckControl reports whether a stored enforcement value can be read as
 // the daemon reads it at start (verify's check of the control bucket).
-func checkControl(key string, raw []byte) error {
+func CheckControl(key string, raw []byte) error {
 	var v any
 	switch {
-	case strings.HasPrefix(key, controlTenantPrefix):
+	case strings.HasPrefix(key, ControlTenantPrefix):
 		v = &tenantControl{}
-	case strings.HasPrefix(key, controlMeterPrefix):
+	case strings.HasPrefix(key, ControlMeterPrefix):
 		v = &relayControl{}
 	default:
 		return nil
@@ -446,3 +454,17 @@ func checkControl(key string, raw []byte) error {
 	}
 	return nil
 }
+
+// SetAvailable sets where the accounts' balances less their accrued
+// charges come from (the pipeline, which reads both under one lock). Set
+// it before Run.
+func (e *Enforcer) SetAvailable(available func() (map[string]billing.Money, error)) {
+	e.available = available
+}
+
+// SetSwitchGap replaces the least time between two commands to one relay
+// and the first retry's wait (tests). Set it before Run.
+func (e *Enforcer) SetSwitchGap(d time.Duration) { e.switchGap, e.retryBase = d, d }
+
+// Desired reports whether meter id's relay should be closed now, and why.
+func (e *Enforcer) Desired(id string) (closed bool, why string) { return e.desired(id, e.now()) }

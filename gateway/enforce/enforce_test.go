@@ -1,0 +1,98 @@
+package enforce
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
+	"mallgrid/gateway/pipeline"
+	"mallgrid/store"
+)
+
+var sh = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+// enfFixture is tenant meter M-1 (T-1, no credit rating) on a real
+// database, with its pipeline for the balances.
+type enfFixture struct {
+	cfg  *config.Config
+	db   *store.DB
+	path string
+	pipe *pipeline.Pipeline
+}
+
+func newBillFixture(t *testing.T, tariffYAML string) *enfFixture {
+	t.Helper()
+	src := "site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n" +
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1, rated_current: 60}]\n" +
+		"tenants: [{id: T-1, name: Shop, tariff: t}]\ntariffs:\n" + tariffYAML
+	cfg, err := config.Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &enfFixture{cfg: cfg, path: filepath.Join(t.TempDir(), "e.db")}
+	if f.db, err = store.Open(f.path, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.db.Close() })
+	if f.pipe, err = pipeline.New(f.db, cfg, live.New(cfg, "t", f.path, time.Now), nil, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestClockStep_Recorded(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	e.clockStep(time.Second+30*time.Second, time.Second, at) // 30 s off: within the limit
+	e.clockStep(-2*time.Hour+time.Second, time.Second, at)   // stepped back two hours
+	e.clockStep(25*time.Hour, time.Second, at)               // forward a day
+	evs, err := f.db.LastEvents(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Kind != "clock_step" || !strings.Contains(evs[0].Text, "-2h0m0s") || !strings.Contains(evs[1].Text, "24h59m59s") {
+		t.Errorf("events = %+v; want two clock_step events, -2h and +25h", evs)
+	}
+}
+
+// A tenant moved off prepaid (no credit rating any more) gets its power
+// back: a stored cut-off is lifted, not kept by no one.
+func TestEnforcement_UnratedTenantReleased(t *testing.T) {
+	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	raw, _ := json.Marshal(&relayControl{PolicyOpen: true})
+	if _, err := f.db.PutControl(map[string][]byte{ControlMeterPrefix + "M-1": raw}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetAvailable(f.pipe.Available)
+	if closed, _ := e.desired("M-1", time.Now()); closed {
+		t.Fatal("the stored cut-off was not loaded")
+	}
+	e.evaluateAccounts(time.Now())
+	if closed, _ := e.desired("M-1", time.Now()); !closed {
+		t.Error("an unrated tenant's meter stays cut off")
+	}
+	evs, _ := f.db.LastEvents(5)
+	if len(evs) != 1 || evs[0].Kind != "cutoff_cancelled" {
+		t.Errorf("events = %+v; want one cutoff_cancelled", evs)
+	}
+}
