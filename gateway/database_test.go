@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/gateway/verify"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -201,7 +202,7 @@ func TestRun_DatabaseDeletedWhileRunning_Rescued(t *testing.T) {
 	if !strings.Contains(event, rescued[0]) {
 		t.Errorf("event %s does not name the rescued copy %s", event, rescued[0])
 	}
-	report, err := VerifyFile(rescued[0])
+	report, err := verify.File(rescued[0])
 	if err != nil || len(report.Violations) != 0 {
 		t.Errorf("verify of the rescued copy = %v, %v; want clean", report.Violations, err)
 	}
@@ -406,7 +407,7 @@ func TestRun_DiskFull(t *testing.T) {
 		t.Errorf("account = %s in %d entries; want 15.00 in 2", acct.Balance, acct.Entries)
 	}
 	stop()
-	report, err := VerifyFile(mall.dbPath)
+	report, err := verify.File(mall.dbPath)
 	if err != nil || len(report.Violations) != 0 {
 		t.Errorf("verify after the full disk = %v, %v", report.Violations, err)
 	}
@@ -432,7 +433,7 @@ func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if report, err := VerifyFile(mall.dbPath); err != nil || len(report.Violations) != 0 {
+	if report, err := verify.File(mall.dbPath); err != nil || len(report.Violations) != 0 {
 		t.Fatalf("undamaged: %v, %v", report.Violations, err)
 	}
 	const page = 4096
@@ -464,7 +465,7 @@ func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
 		if err := os.WriteFile(path, d.file, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := VerifyFile(path)
+		_, err := verify.File(path)
 		if err == nil {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mallgrid/gateway/verify"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -139,7 +140,7 @@ func TestE2E_DiskFull_Tmpfs(t *testing.T) {
 	if len(seen) != len(acknowledged)+1 {
 		t.Errorf("ledger holds %d top-ups; want %d", len(seen), len(acknowledged)+1)
 	}
-	if report, err := VerifyFile(mall.dbPath); err != nil || len(report.Violations) != 0 {
+	if report, err := verify.File(mall.dbPath); err != nil || len(report.Violations) != 0 {
 		t.Errorf("verify = %v, %v", report.Violations, err)
 	}
 }

@@ -47,6 +47,7 @@ var gatewayOrder = []string{
 	"gateway/live",      // the in-memory picture and the event hub
 	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
 	"gateway/enforce",   // account states and the relay reconciler
+	"gateway/verify",    // the ledger's rules, checked offline
 	"gateway",           // the composition root
 	"gateway/demo",      // runs the root on simulated buses
 }

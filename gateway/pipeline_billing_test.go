@@ -17,6 +17,7 @@ import (
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
+	"mallgrid/gateway/verify"
 	"mallgrid/store"
 )
 
@@ -98,7 +99,7 @@ func (f *billFixture) charges() []store.Entry {
 
 func (f *billFixture) verify() {
 	f.t.Helper()
-	v, err := Verify(f.db)
+	v, err := verify.Ledger(f.db)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mallgrid/gateway"
+	"mallgrid/gateway/verify"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -23,7 +23,7 @@ func newVerifyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			report, err := gateway.VerifyFile(path)
+			report, err := verify.File(path)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package gateway
+package verify
 
 import (
 	"encoding/binary"
@@ -14,6 +14,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/gateway/config"
 	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
@@ -208,7 +209,7 @@ func TestVerify_EveryRuleIsNeeded(t *testing.T) {
 	for _, d := range damages() {
 		t.Run(d.rule, func(t *testing.T) {
 			db := buildDamaged(t, d)
-			all, err := Verify(db)
+			all, err := Ledger(db)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +264,7 @@ func TestVerify_AcceptsResetsAndExchanges(t *testing.T) {
 		Breaks:     []store.Break{{Meter: "M-1", Chain: 1, Kind: "reset", At: vt0, OldEndWh: 2000, NewStartWh: 50}},
 		MeterState: map[string][]byte{"M-1": stateAt(50, 1)},
 	})
-	if v, err := Verify(db); err != nil || len(v) != 0 {
+	if v, err := Ledger(db); err != nil || len(v) != 0 {
 		t.Errorf("after a reset with no energy since: %v, %v; want clean", v, err)
 	}
 	// An exchange recorded later amends the reset: the old meter's last
@@ -273,7 +274,7 @@ func TestVerify_AcceptsResetsAndExchanges(t *testing.T) {
 		Charges:    []store.Entry{meterCharge(2000, 2100, 0), meterCharge(0, 50, 1)},
 		MeterState: map[string][]byte{"M-1": stateAt(50, 1)},
 	})
-	if v, err := Verify(db); err != nil || len(v) != 0 {
+	if v, err := Ledger(db); err != nil || len(v) != 0 {
 		t.Errorf("after the exchange amending it: %v, %v; want clean", v, err)
 	}
 }
@@ -293,7 +294,7 @@ func TestVerify_AcceptsAMeterFromBeforeBreaks(t *testing.T) {
 		Charges:    []store.Entry{meterCharge(50, 90, 1)},
 		MeterState: map[string][]byte{"M-1": stateAt(90, 1)},
 	})
-	if v, err := Verify(db); err != nil || len(v) != 0 {
+	if v, err := Ledger(db); err != nil || len(v) != 0 {
 		t.Errorf("Verify = %v, %v; want clean", v, err)
 	}
 }
@@ -330,10 +331,14 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 			}
 			defer db.Close()
 			tt.damage(t, db)
-			if v, err := Verify(db); err != nil || len(v) == 0 {
+			if v, err := Ledger(db); err != nil || len(v) == 0 {
 				t.Errorf("Verify = %v, %v; want the damaged record named", v, err)
 			}
-			cfg := diffConfig(t, diffTariffs[0], true, false)
+			cfg, err := config.Parse("t.yaml", []byte("site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+				"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1}]\ntenants: [{id: T-1, name: One}]\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			_, perr := pipeline.New(db, cfg, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop())
 			_, eerr := enforce.New(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
 			if !errors.Is(perr, store.ErrCorrupt) && !errors.Is(eerr, store.ErrCorrupt) {

@@ -1,4 +1,4 @@
-package gateway
+package verify
 
 import (
 	"encoding/json"
@@ -15,26 +15,26 @@ import (
 	"mallgrid/store"
 )
 
-// VerifyReport is what VerifyFile found.
-type VerifyReport struct {
+// Report is what File found.
+type Report struct {
 	Accounts, Entries int
 	Violations        []Violation
 }
 
-// VerifyFile opens the database at path read-only and verifies its ledger.
+// File opens the database at path read-only and verifies its ledger.
 // It refuses the file as the daemon would (its marker is read, never
 // written): a damaged file is an error wrapping store.ErrCorrupt, and a
 // missing, empty or other database one wrapping store.ErrMissing,
 // store.ErrEmpty or store.ErrReplaced — so that after a restore, verify
 // says whether the gateway will take the file.
-func VerifyFile(path string) (VerifyReport, error) {
+func File(path string) (Report, error) {
 	db, err := store.Open(path, store.Options{ReadOnly: true, Marker: true})
 	if err != nil {
-		return VerifyReport{}, err
+		return Report{}, err
 	}
 	defer db.Close()
-	var r VerifyReport
-	if r.Violations, err = Verify(db); err != nil {
+	var r Report
+	if r.Violations, err = Ledger(db); err != nil {
 		return r, err
 	}
 	accounts, err := db.Accounts()
@@ -62,7 +62,7 @@ func (v Violation) String() string {
 	return fmt.Sprintf("account %s: %s", v.Account, v.Problem)
 }
 
-// Verify checks the ledger in the database against every rule verify
+// Ledger checks the ledger in the database against every rule verify
 // knows (verifyRules) and returns every violation found; an error only when
 // the database cannot be read.
 //
@@ -80,7 +80,7 @@ func (v Violation) String() string {
 // this. An exchange record applied twice is found, and a meter's charges
 // must come to the price of their energy, to the nano-yuan, with what the
 // meter carries below a fen.
-func Verify(db *store.DB) ([]Violation, error) {
+func Ledger(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
 
