@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"mallgrid/gateway/accounts"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/web"
@@ -88,7 +89,7 @@ func TestDrift_RemovedMeterAndRenamedTenant(t *testing.T) {
 		t.Errorf("drift =\n%s\nwant the removed meter and the archived account", all)
 	}
 
-	l := &ledgerService{db: f.db, cfg: cfg, now: func() time.Time { return t0 }}
+	l := &accounts.Ledger{DB: f.db, Config: cfg, Now: func() time.Time { return t0 }}
 	accts, err := l.Accounts()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"mallgrid/drivers/modbus"
+	"mallgrid/gateway/accounts"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/live"
@@ -99,8 +100,8 @@ func Run(ctx context.Context, opts Options) error {
 		enf.SetSwitchGap(opts.SwitchGap)
 	}
 	srv, err := web.New(lv, web.Options{
-		Ledger:   &ledgerService{db: db, cfg: cfg, now: now, accrued: pipe.Accrued, enf: enf, events: events},
-		Operator: &operatorService{pipe: pipe, now: now},
+		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events},
+		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
 		Events:   events,
 		Relayer:  enf,
 		Tokens:   tokens,

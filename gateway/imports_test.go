@@ -48,6 +48,7 @@ var gatewayOrder = []string{
 	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
 	"gateway/enforce",   // account states and the relay reconciler
 	"gateway/verify",    // the ledger's rules, checked offline
+	"gateway/accounts",  // what the API calls: top-ups, ledger pages, operator actions
 	"gateway",           // the composition root
 	"gateway/demo",      // runs the root on simulated buses
 }

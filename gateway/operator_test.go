@@ -11,6 +11,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/accounts"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/verify"
 	"mallgrid/gateway/web"
@@ -181,7 +182,7 @@ func TestOperator_UndatedExchangeAfterAReset(t *testing.T) {
 		f.feed(t0.Add(time.Duration(10+i)*time.Minute), wh)
 	}
 	now := t0.Add(3 * time.Hour)
-	op := &operatorService{pipe: f.pipe, now: func() time.Time { return now }}
+	op := &accounts.Operator{Pipeline: f.pipe, Now: func() time.Time { return now }}
 	res, err := op.Exchange(context.Background(), "M-1", web.ExchangeRequest{OldFinalKWh: "5000.200", NewStartKWh: "0.000", Reason: "replaced"}, "token:till")
 	if err != nil || res.BilledKWh != "0.300" {
 		t.Fatalf("Exchange = %+v, %v; want 0.300 kWh (0.200 on the old meter, 0.100 on the new)", res, err)

@@ -20,6 +20,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/accounts"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
@@ -219,16 +220,16 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 	const steps = 160
 	removedUntil := -1 // M-1 out of the configuration until this step
 	removalDone := false
-	op := &operatorService{pipe: nil}
+	op := &accounts.Operator{}
 	for step := 0; step <= steps; step++ {
 		now := t0.Add(time.Duration(step) * time.Minute)
-		op.pipe, op.now = g.pipe, func() time.Time { return now }
+		op.Pipeline, op.Now = g.pipe, func() time.Time { return now }
 		quiet := step > steps-30 // no new trouble near the end: every pending action completes
 
 		if removedUntil == step {
 			g.cfg = g.full
 			g.restart(now)
-			op.pipe = g.pipe
+			op.Pipeline = g.pipe
 		}
 		var readings []meter.Reading
 		for _, m := range meters {
@@ -430,7 +431,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 }
 
 // recordSwap enters the operator's exchange record for m's pending swap.
-func (g *diffGateway) recordSwap(t *testing.T, op *operatorService, m *diffMeter, seen map[string]int) {
+func (g *diffGateway) recordSwap(t *testing.T, op *accounts.Operator, m *diffMeter, seen map[string]int) {
 	t.Helper()
 	sw := m.swap
 	req := web.ExchangeRequest{OldFinalKWh: meter.FormatKWh(sw.oldFinal), NewStartKWh: meter.FormatKWh(sw.newStart),
@@ -456,7 +457,7 @@ func (g *diffGateway) recordSwap(t *testing.T, op *operatorService, m *diffMeter
 
 // repeatSwap sends m's exchange record again, as a retry does, and a
 // mistyped one that does not fit.
-func (g *diffGateway) repeatSwap(t *testing.T, op *operatorService, m *diffMeter, seen map[string]int) {
+func (g *diffGateway) repeatSwap(t *testing.T, op *accounts.Operator, m *diffMeter, seen map[string]int) {
 	t.Helper()
 	sw := m.swap
 	req := web.ExchangeRequest{OldFinalKWh: meter.FormatKWh(sw.oldFinal), NewStartKWh: meter.FormatKWh(sw.newStart),

@@ -1,4 +1,4 @@
-package gateway
+package accounts
 
 import (
 	"context"
@@ -10,13 +10,15 @@ import (
 	"mallgrid/gateway/web"
 )
 
-// operatorService is web.Operator over the pipeline.
-type operatorService struct {
-	pipe *pipeline.Pipeline
-	now  func() time.Time
+// Operator is web.Operator over the pipeline: an operator's release of a
+// held jump and record of a meter exchange.
+type Operator struct {
+	Pipeline *pipeline.Pipeline
+	Now      func() time.Time
 }
 
-func (o *operatorService) Release(_ context.Context, meterID string, req web.ReleaseRequest, actor string) (web.OperatorResult, error) {
+// Release implements web.Operator: the held jump is billed, once.
+func (o *Operator) Release(_ context.Context, meterID string, req web.ReleaseRequest, actor string) (web.OperatorResult, error) {
 	var held *int64
 	if req.HeldKWh != "" {
 		wh, err := meter.ParseKWh(req.HeldKWh)
@@ -25,10 +27,11 @@ func (o *operatorService) Release(_ context.Context, meterID string, req web.Rel
 		}
 		held = &wh
 	}
-	return o.pipe.Release(meterID, held, actor, req.Reason, o.now())
+	return o.Pipeline.Release(meterID, held, actor, req.Reason, o.Now())
 }
 
-func (o *operatorService) Exchange(_ context.Context, meterID string, req web.ExchangeRequest, actor string) (web.OperatorResult, error) {
+// Exchange implements web.Operator: the exchange record is applied, once.
+func (o *Operator) Exchange(_ context.Context, meterID string, req web.ExchangeRequest, actor string) (web.OperatorResult, error) {
 	oldFinal, err := meter.ParseKWh(req.OldFinalKWh)
 	if err != nil {
 		return web.OperatorResult{}, fmt.Errorf("%w: old_final_kwh: %v", web.ErrInvalid, err)
@@ -37,7 +40,7 @@ func (o *operatorService) Exchange(_ context.Context, meterID string, req web.Ex
 	if err != nil {
 		return web.OperatorResult{}, fmt.Errorf("%w: new_start_kwh: %v", web.ErrInvalid, err)
 	}
-	now := o.now()
+	now := o.Now()
 	var at time.Time // not given: Exchange places it
 	if req.At != "" {
 		when, err := time.Parse(time.RFC3339, req.At)
@@ -46,5 +49,5 @@ func (o *operatorService) Exchange(_ context.Context, meterID string, req web.Ex
 		}
 		at = when
 	}
-	return o.pipe.Exchange(meterID, oldFinal, newStart, actor, req.Reason, at, now)
+	return o.Pipeline.Exchange(meterID, oldFinal, newStart, actor, req.Reason, at, now)
 }

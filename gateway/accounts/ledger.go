@@ -1,4 +1,4 @@
-package gateway
+package accounts
 
 import (
 	"context"
@@ -25,28 +25,30 @@ const maxTopUp = 100_000 * billing.Yuan
 // channels a top-up may come through.
 var channels = map[string]bool{"cash": true, "wechat": true, "alipay": true, "bank": true}
 
-// ledgerService is the accounts API over the store: web.Ledger.
-type ledgerService struct {
-	db  *store.DB
-	cfg *config.Config
-	now func() time.Time
-	// accrued gives the charges not yet posted, by tenant; nil for none.
-	accrued func() map[string]billing.Money
-	// enf is enforcement: accounts' states, woken by a top-up; nil: none.
-	enf *enforce.Enforcer
-	// events hears of receipts; nil: no one listens.
-	events *live.Hub
+// Ledger is the accounts API over the store: web.Ledger. Set its fields
+// before it serves.
+type Ledger struct {
+	DB     *store.DB
+	Config *config.Config
+	Now    func() time.Time
+	// Accrued gives the charges not yet posted, by tenant; nil for none.
+	Accrued func() map[string]billing.Money
+	// Enforcer is enforcement: accounts' states, woken by a top-up; nil:
+	// none.
+	Enforcer *enforce.Enforcer
+	// Events hears of receipts; nil: no one listens.
+	Events *live.Hub
 }
 
-func (l *ledgerService) accruedOf() map[string]billing.Money {
-	if l.accrued == nil {
+func (l *Ledger) accruedOf() map[string]billing.Money {
+	if l.Accrued == nil {
 		return nil
 	}
-	return l.accrued()
+	return l.Accrued()
 }
 
-func (l *ledgerService) tenant(id string) (config.Tenant, error) {
-	t, ok := l.cfg.Tenant(id)
+func (l *Ledger) tenant(id string) (config.Tenant, error) {
+	t, ok := l.Config.Tenant(id)
 	if !ok {
 		return t, fmt.Errorf("%w: no tenant %q", web.ErrNotFound, id)
 	}
@@ -55,8 +57,8 @@ func (l *ledgerService) tenant(id string) (config.Tenant, error) {
 
 // Accounts lists every configured tenant, with or without a ledger yet,
 // then every account whose tenant is no longer configured, archived.
-func (l *ledgerService) Accounts() ([]web.AccountView, error) {
-	stored, err := l.db.Accounts()
+func (l *Ledger) Accounts() ([]web.AccountView, error) {
+	stored, err := l.DB.Accounts()
 	if err != nil {
 		return nil, err
 	}
@@ -65,14 +67,14 @@ func (l *ledgerService) Accounts() ([]web.AccountView, error) {
 		byID[a.ID] = a
 	}
 	accrued := l.accruedOf()
-	out := make([]web.AccountView, 0, len(l.cfg.Tenants))
-	for _, t := range l.cfg.Tenants {
+	out := make([]web.AccountView, 0, len(l.Config.Tenants))
+	for _, t := range l.Config.Tenants {
 		out = append(out, l.withState(accountView(t, byID[t.ID], accrued[t.ID])))
 	}
 	// Accounts whose tenant left the configuration (removed or renamed)
 	// stay listed, archived: their money is still owed or due.
 	for _, a := range stored {
-		if _, ok := l.cfg.Tenant(a.ID); !ok {
+		if _, ok := l.Config.Tenant(a.ID); !ok {
 			out = append(out, archivedView(a, accrued[a.ID]))
 		}
 	}
@@ -87,9 +89,9 @@ func archivedView(a store.Account, accrued billing.Money) web.AccountView {
 }
 
 // Account returns one tenant's account.
-func (l *ledgerService) Account(id string) (web.AccountView, error) {
+func (l *Ledger) Account(id string) (web.AccountView, error) {
 	t, err := l.tenant(id)
-	a, aerr := l.db.Account(id)
+	a, aerr := l.DB.Account(id)
 	switch {
 	case err != nil && aerr == nil:
 		return archivedView(a, l.accruedOf()[id]), nil
@@ -102,11 +104,11 @@ func (l *ledgerService) Account(id string) (web.AccountView, error) {
 }
 
 // withState adds the account policy's state and pending cut-off.
-func (l *ledgerService) withState(v web.AccountView) web.AccountView {
-	if l.enf == nil {
+func (l *Ledger) withState(v web.AccountView) web.AccountView {
+	if l.Enforcer == nil {
 		return v
 	}
-	st, flag := l.enf.AccountState(v.Tenant)
+	st, flag := l.Enforcer.AccountState(v.Tenant)
 	if st.State != "" {
 		v.State = string(st.State)
 	}
@@ -114,7 +116,7 @@ func (l *ledgerService) withState(v web.AccountView) web.AccountView {
 		at := st.CutOffAt
 		v.PendingCutOff = &at
 	}
-	if flag.Active(l.now()) {
+	if flag.Active(l.Now()) {
 		v.Protected = flag.Reason
 	}
 	return v
@@ -130,11 +132,11 @@ func accountView(t config.Tenant, a store.Account, accrued billing.Money) web.Ac
 }
 
 // Entries pages a tenant's ledger, newest first.
-func (l *ledgerService) Entries(id string, before uint64, limit int) ([]web.EntryView, error) {
+func (l *Ledger) Entries(id string, before uint64, limit int) ([]web.EntryView, error) {
 	if _, err := l.Account(id); err != nil { // configured or archived
 		return nil, err
 	}
-	entries, err := l.db.Entries(id, before, limit)
+	entries, err := l.DB.Entries(id, before, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +162,10 @@ func entryView(e store.Entry) web.EntryView {
 
 // TopUp checks a payment and credits it once per reference. Every refusal
 // says why and changes nothing.
-func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
+func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
 	t, err := l.tenant(id)
 	if err != nil {
-		if _, aerr := l.db.Account(id); aerr == nil {
+		if _, aerr := l.DB.Account(id); aerr == nil {
 			return web.EntryView{}, false, fmt.Errorf("%w: account %s is archived: its tenant is no longer in the configuration", web.ErrConflict, id)
 		}
 		return web.EntryView{}, false, err
@@ -172,8 +174,8 @@ func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest
 	if err != nil {
 		return web.EntryView{}, false, err
 	}
-	e, receipt, existing, err := l.db.PostTopUpWithReceipt(store.Entry{
-		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.now(), Actor: actor,
+	e, receipt, existing, err := l.DB.PostTopUpWithReceipt(store.Entry{
+		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.Now(), Actor: actor,
 	}, func(e store.Entry) store.Event {
 		return store.Event{Time: e.Time, Kind: "topup_receipt", Tenant: e.Account,
 			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, e.Balance)}
@@ -187,11 +189,11 @@ func (l *ledgerService) TopUp(_ context.Context, id string, req web.TopUpRequest
 	if err != nil {
 		return web.EntryView{}, false, err
 	}
-	if receipt != nil && l.events != nil {
-		l.events.Publish([]store.Event{*receipt})
+	if receipt != nil && l.Events != nil {
+		l.Events.Publish([]store.Event{*receipt})
 	}
-	if l.enf != nil && !existing {
-		l.enf.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
+	if l.Enforcer != nil && !existing {
+		l.Enforcer.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
 	}
 	return entryView(e), existing, nil
 }
@@ -229,11 +231,11 @@ func printable(s string) bool {
 
 // Protect sets or lifts an operator's protection flag; both need a reason,
 // which is recorded with who.
-func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectRequest, actor string) (web.AccountView, error) {
+func (l *Ledger) Protect(_ context.Context, id string, req web.ProtectRequest, actor string) (web.AccountView, error) {
 	if _, err := l.tenant(id); err != nil {
 		return web.AccountView{}, err
 	}
-	if l.enf == nil {
+	if l.Enforcer == nil {
 		return web.AccountView{}, fmt.Errorf("%w: enforcement is not running", web.ErrInvalid)
 	}
 	if req.Protected == nil {
@@ -248,7 +250,7 @@ func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectReq
 		flag = &policy.Protection{Reason: req.Reason}
 		if req.Until != "" {
 			until, err := time.Parse(time.RFC3339, req.Until)
-			if err != nil || !until.After(l.now()) {
+			if err != nil || !until.After(l.Now()) {
 				return web.AccountView{}, fmt.Errorf("%w: until %q: want a future RFC 3339 time", web.ErrInvalid, req.Until)
 			}
 			flag.Until = until
@@ -256,7 +258,7 @@ func (l *ledgerService) Protect(_ context.Context, id string, req web.ProtectReq
 	case req.Until != "":
 		return web.AccountView{}, fmt.Errorf("%w: until: only when setting protection; a lift is at once", web.ErrInvalid)
 	}
-	if err := l.enf.SetProtection(id, flag, req.Reason, actor); err != nil {
+	if err := l.Enforcer.SetProtection(id, flag, req.Reason, actor); err != nil {
 		return web.AccountView{}, err
 	}
 	return l.Account(id)

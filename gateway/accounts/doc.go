@@ -1,0 +1,12 @@
+// Package accounts is what the control room's API calls to read and change
+// money and meters: accounts and their ledger pages (configured tenants,
+// and archived ones whose tenant left the configuration), top-ups credited
+// once per payment reference with their receipts, an operator's protection
+// flag, and an operator's release of a held jump or record of a meter
+// exchange. Every refusal says why and changes nothing; the errors are
+// web's (ErrInvalid, ErrNotFound, ErrConflict), so the HTTP layer maps them.
+//
+// It implements web.Ledger and web.Operator over store, gateway/pipeline
+// and gateway/enforce, and imports gateway/live (to publish receipts),
+// gateway/config and billing.
+package accounts
