@@ -6,4 +6,7 @@
 // The simulated meters run in a child process on a pseudo-terminal, so the
 // CPU time and allocations measured here are the gateway's own, and the
 // two sides meet only through the terminal, as on a real line.
+//
+// It imports gateway/poll (what it measures), drivers/modbus,
+// drivers/meter and drivers/sim (the simulated line).
 package bench

@@ -32,4 +32,7 @@
 // KnownFields stops at the first problem; Problem and Problems are its
 // types. viper does the layering, one viper.New() per load:
 // the package keeps no state between calls, and Load may run concurrently.
+//
+// It imports gateway/yamlcheck, billing (money, tariffs, credit
+// ratings, protected hours) and drivers/meter (the catalogue of models).
 package config

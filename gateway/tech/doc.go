@@ -3,4 +3,6 @@
 // read every value of a meter, switch its relay and read it back, and find
 // which addresses answer on a bus. They speak plain Modbus, so they work on
 // any meter of a catalogued model, not only simulated ones.
+//
+// It imports drivers/modbus and drivers/meter, nothing else of ours.
 package tech

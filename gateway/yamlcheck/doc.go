@@ -34,4 +34,6 @@
 // Report.Err returns the problems as a *Problems sorted by line, or nil.
 // Nothing in the package is shared between calls: Reports and Decoders may
 // be used from several goroutines as long as each Report is used by one.
+//
+// It imports nothing of ours.
 package yamlcheck
