@@ -415,7 +415,7 @@ func TestRun_DiskFull(t *testing.T) {
 
 // TestVerifyFile_DamagedDatabaseNeverPanics damages a database the gateway
 // wrote (readings, charges, meter states, a top-up) in many ways — cut
-// short, pages zeroed, bytes flipped — and requires VerifyFile never to
+// short, pages zeroed, bytes flipped — and requires verify.File never to
 // panic: it verifies, or refuses with ErrCorrupt or another sentinel of the
 // store.
 func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
@@ -475,7 +475,7 @@ func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
 			ok = ok || errors.Is(err, s)
 		}
 		if !ok {
-			t.Errorf("%s: VerifyFile = %v; want ErrCorrupt or another sentinel of the store", d.name, err)
+			t.Errorf("%s: verify.File = %v; want ErrCorrupt or another sentinel of the store", d.name, err)
 		}
 	}
 	t.Logf("%d damaged copies, %d refused", len(damages), refused)

@@ -89,16 +89,12 @@ func Run(ctx context.Context, opts Options) error {
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
-	enf, err := enforce.New(cfg, db, lv, events, log, now)
+	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap})
 	if err != nil {
 		return fmt.Errorf("load enforcement state: %w", err)
 	}
 	lv.SetDesired(enf.DesiredName)
-	enf.SetAvailable(pipe.Available)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
-	if opts.SwitchGap > 0 {
-		enf.SetSwitchGap(opts.SwitchGap)
-	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events},
 		Operator: &accounts.Operator{Pipeline: pipe, Now: now},

@@ -224,7 +224,7 @@ func TestOperator_ExchangeWhenBillingStarts(t *testing.T) {
 				t.Fatalf("Exchange = %+v, %v", res, err)
 			}
 			g.cycle(at(5), []meter.Reading{diffReading("M-2", at(5), 600, false)})
-			if v, err := verify.Ledger(g.db); err != nil || len(v) != 0 {
+			if v, err := verify.Check(g.db); err != nil || len(v) != 0 {
 				t.Errorf("verify = %v, %v; want clean", v, err)
 			}
 			var wh int64

@@ -99,7 +99,7 @@ func (f *billFixture) charges() []store.Entry {
 
 func (f *billFixture) verify() {
 	f.t.Helper()
-	v, err := verify.Ledger(f.db)
+	v, err := verify.Check(f.db)
 	if err != nil {
 		f.t.Fatal(err)
 	}

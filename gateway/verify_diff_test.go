@@ -390,7 +390,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 	if diffs := g.againstTruth(meters); len(diffs) > 0 {
 		t.Fatalf("ledger differs from the truth: %v", diffs)
 	}
-	if v, err := verify.Ledger(g.db); err != nil || len(v) != 0 {
+	if v, err := verify.Check(g.db); err != nil || len(v) != 0 {
 		t.Fatalf("verify of a ledger equal to the truth: %v, %v; want clean", v, err)
 	}
 	if err := g.db.Close(); err != nil {
@@ -413,7 +413,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 		}
 		dg := &diffGateway{t: t, db: db, price: g.price}
 		differs := len(dg.againstTruth(meters)) > 0
-		v, err := verify.Ledger(db)
+		v, err := verify.Check(db)
 		db.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -540,7 +540,7 @@ type meterState struct {
 	openWh     int64
 }
 
-// decodeMeterState reads the front of gateway/statecodec.go's encodeState,
+// decodeMeterState reads the front of gateway/pipeline/statecodec.go's EncodeState,
 // which every format shares (formats 2 and 3 appended their fields): the
 // open charge is stored nowhere else, and charged energy must count it. A
 // later format is read the same way; if it changed the front, the baseline
@@ -581,7 +581,7 @@ func decodeMeterState(raw []byte) (meterState, error) {
 	return st, nil
 }
 
-// stateBytes reads encodeState's fields; the first fault sticks in err.
+// stateBytes reads EncodeState's fields; the first fault sticks in err.
 type stateBytes struct {
 	b   []byte
 	err error

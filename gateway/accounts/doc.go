@@ -6,7 +6,8 @@
 // exchange. Every refusal says why and changes nothing; the errors are
 // web's (ErrInvalid, ErrNotFound, ErrConflict), so the HTTP layer maps them.
 //
-// It implements web.Ledger and web.Operator over store, gateway/pipeline
-// and gateway/enforce, and imports gateway/live (to publish receipts),
-// gateway/config and billing.
+// It implements web.Ledger and web.Operator (importing gateway/web for
+// them) over store, gateway/pipeline and gateway/enforce, and imports
+// gateway/live (to publish receipts), gateway/config, billing,
+// billing/policy and drivers/meter (kWh as text).
 package accounts

@@ -97,9 +97,13 @@ const ControlMeterPrefix = "meter/"
 // desired states and overrides) so that a decision taken before a restart
 // is carried on; it returns an error wrapping store.ErrCorrupt for a
 // record it cannot read.
-func New(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time) (*Enforcer, error) {
+func New(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time, opts Options) (*Enforcer, error) {
 	e := &Enforcer{cfg: cfg, db: db, picture: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
-		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string)}
+		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string),
+		available: opts.Available}
+	if opts.SwitchGap > 0 {
+		e.switchGap, e.retryBase = opts.SwitchGap, opts.SwitchGap
+	}
 	for _, m := range cfg.Meters {
 		e.meters[m.ID] = m
 		if m.Role == config.TenantMeter {
@@ -455,16 +459,13 @@ func CheckControl(key string, raw []byte) error {
 	return nil
 }
 
-// SetAvailable sets where the accounts' balances less their accrued
-// charges come from (the pipeline, which reads both under one lock). Set
-// it before Run.
-func (e *Enforcer) SetAvailable(available func() (map[string]billing.Money, error)) {
-	e.available = available
+// Options are what New needs besides its parts.
+type Options struct {
+	// Available gives every tenant's balance less its accrued charges,
+	// read together (the pipeline's Available); nil: no account is
+	// evaluated.
+	Available func() (map[string]billing.Money, error)
+	// SwitchGap, if set, replaces the least time between two commands to
+	// one relay and the first retry's wait (tests).
+	SwitchGap time.Duration
 }
-
-// SetSwitchGap replaces the least time between two commands to one relay
-// and the first retry's wait (tests). Set it before Run.
-func (e *Enforcer) SetSwitchGap(d time.Duration) { e.switchGap, e.retryBase = d, d }
-
-// Desired reports whether meter id's relay should be closed now, and why.
-func (e *Enforcer) Desired(id string) (closed bool, why string) { return e.desired(id, e.now()) }

@@ -32,7 +32,7 @@ type enfFixture struct {
 	pipe *pipeline.Pipeline
 }
 
-func newBillFixture(t *testing.T, tariffYAML string) *enfFixture {
+func newEnfFixture(t *testing.T, tariffYAML string) *enfFixture {
 	t.Helper()
 	src := "site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n" +
 		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1, rated_current: 60}]\n" +
@@ -53,8 +53,8 @@ func newBillFixture(t *testing.T, tariffYAML string) *enfFixture {
 }
 
 func TestClockStep_Recorded(t *testing.T) {
-	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
-	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
+	f := newEnfFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,16 +74,15 @@ func TestClockStep_Recorded(t *testing.T) {
 // A tenant moved off prepaid (no credit rating any more) gets its power
 // back: a stored cut-off is lifted, not kept by no one.
 func TestEnforcement_UnratedTenantReleased(t *testing.T) {
-	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	f := newEnfFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	raw, _ := json.Marshal(&relayControl{PolicyOpen: true})
 	if _, err := f.db.PutControl(map[string][]byte{ControlMeterPrefix + "M-1": raw}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now)
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now, Options{Available: f.pipe.Available})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.SetAvailable(f.pipe.Available)
 	if closed, _ := e.desired("M-1", time.Now()); closed {
 		t.Fatal("the stored cut-off was not loaded")
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"mallgrid/billing"
@@ -48,7 +49,7 @@ func FindDrift(db *store.DB, cfg *config.Config) ([]Drift, error) {
 	}
 	ids := make([]string, 0, len(states))
 	for id := range states {
-		if _, tenant := cutPrefix(id, TenantKeyPrefix); !tenant {
+		if _, tenant := strings.CutPrefix(id, TenantKeyPrefix); !tenant {
 			ids = append(ids, id)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -150,7 +151,7 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 		return nil, err
 	}
 	for key, raw := range states {
-		if id, ok := cutPrefix(key, TenantKeyPrefix); ok {
+		if id, ok := strings.CutPrefix(key, TenantKeyPrefix); ok {
 			var tm TenantMonth
 			if err := json.Unmarshal(raw, &tm); err != nil {
 				return nil, fmt.Errorf("state of tenant %s: %w: %v", id, store.ErrCorrupt, err)
@@ -177,13 +178,6 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 		}
 	}
 	return p, nil
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return s, false
 }
 
 // Available returns every tenant's ledger balance less what its meters
@@ -253,7 +247,7 @@ type cycleMark struct {
 	meter, tenant                   string
 	energy, charges, events, breaks int
 	meterState                      *MeterState  // nil: the cycle had no state for the meter
-	TenantMonth                     *TenantMonth // nil: the cycle had no month for the tenant
+	tenantMonth                     *TenantMonth // nil: the cycle had no month for the tenant
 }
 
 func (w *cycleWork) mark(meterID, tenant string) cycleMark {
@@ -269,7 +263,7 @@ func (w *cycleWork) mark(meterID, tenant string) cycleMark {
 	}
 	if tm, ok := w.tenants[tenant]; ok {
 		cp := *tm
-		m.TenantMonth = &cp
+		m.tenantMonth = &cp
 	}
 	return m
 }
@@ -283,8 +277,8 @@ func (w *cycleWork) rollback(m cycleMark) {
 	} else {
 		delete(w.meters, m.meter)
 	}
-	if m.TenantMonth != nil {
-		w.tenants[m.tenant] = m.TenantMonth
+	if m.tenantMonth != nil {
+		w.tenants[m.tenant] = m.tenantMonth
 	} else {
 		delete(w.tenants, m.tenant)
 	}

@@ -209,7 +209,7 @@ func TestVerify_EveryRuleIsNeeded(t *testing.T) {
 	for _, d := range damages() {
 		t.Run(d.rule, func(t *testing.T) {
 			db := buildDamaged(t, d)
-			all, err := Ledger(db)
+			all, err := Check(db)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +264,7 @@ func TestVerify_AcceptsResetsAndExchanges(t *testing.T) {
 		Breaks:     []store.Break{{Meter: "M-1", Chain: 1, Kind: "reset", At: vt0, OldEndWh: 2000, NewStartWh: 50}},
 		MeterState: map[string][]byte{"M-1": stateAt(50, 1)},
 	})
-	if v, err := Ledger(db); err != nil || len(v) != 0 {
+	if v, err := Check(db); err != nil || len(v) != 0 {
 		t.Errorf("after a reset with no energy since: %v, %v; want clean", v, err)
 	}
 	// An exchange recorded later amends the reset: the old meter's last
@@ -274,7 +274,7 @@ func TestVerify_AcceptsResetsAndExchanges(t *testing.T) {
 		Charges:    []store.Entry{meterCharge(2000, 2100, 0), meterCharge(0, 50, 1)},
 		MeterState: map[string][]byte{"M-1": stateAt(50, 1)},
 	})
-	if v, err := Ledger(db); err != nil || len(v) != 0 {
+	if v, err := Check(db); err != nil || len(v) != 0 {
 		t.Errorf("after the exchange amending it: %v, %v; want clean", v, err)
 	}
 }
@@ -294,7 +294,7 @@ func TestVerify_AcceptsAMeterFromBeforeBreaks(t *testing.T) {
 		Charges:    []store.Entry{meterCharge(50, 90, 1)},
 		MeterState: map[string][]byte{"M-1": stateAt(90, 1)},
 	})
-	if v, err := Ledger(db); err != nil || len(v) != 0 {
+	if v, err := Check(db); err != nil || len(v) != 0 {
 		t.Errorf("Verify = %v, %v; want clean", v, err)
 	}
 }
@@ -331,7 +331,7 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 			}
 			defer db.Close()
 			tt.damage(t, db)
-			if v, err := Ledger(db); err != nil || len(v) == 0 {
+			if v, err := Check(db); err != nil || len(v) == 0 {
 				t.Errorf("Verify = %v, %v; want the damaged record named", v, err)
 			}
 			cfg, err := config.Parse("t.yaml", []byte("site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
@@ -340,7 +340,7 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, perr := pipeline.New(db, cfg, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop())
-			_, eerr := enforce.New(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now)
+			_, eerr := enforce.New(cfg, db, live.New(cfg, "test", "", time.Now), nil, zerolog.Nop(), time.Now, enforce.Options{})
 			if !errors.Is(perr, store.ErrCorrupt) && !errors.Is(eerr, store.ErrCorrupt) {
 				t.Errorf("loading it: pipeline %v, enforcement %v; want store.ErrCorrupt", perr, eerr)
 			}

@@ -34,7 +34,7 @@ func File(path string) (Report, error) {
 	}
 	defer db.Close()
 	var r Report
-	if r.Violations, err = Ledger(db); err != nil {
+	if r.Violations, err = Check(db); err != nil {
 		return r, err
 	}
 	accounts, err := db.Accounts()
@@ -48,7 +48,7 @@ func File(path string) (Report, error) {
 	return r, nil
 }
 
-// Violation is one broken ledger invariant found by Verify.
+// Violation is one broken ledger invariant found by Check.
 type Violation struct {
 	Account string
 	Entry   uint64 // 0 when the violation is about the account as a whole
@@ -62,7 +62,7 @@ func (v Violation) String() string {
 	return fmt.Sprintf("account %s: %s", v.Account, v.Problem)
 }
 
-// Ledger checks the ledger in the database against every rule verify
+// Check checks the ledger in the database against every rule verify
 // knows (verifyRules) and returns every violation found; an error only when
 // the database cannot be read.
 //
@@ -80,7 +80,7 @@ func (v Violation) String() string {
 // this. An exchange record applied twice is found, and a meter's charges
 // must come to the price of their energy, to the nano-yuan, with what the
 // meter carries below a fen.
-func Ledger(db *store.DB) ([]Violation, error) {
+func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
 

@@ -20,7 +20,7 @@ func TestVerify_CleanLedger(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v.db")
 	db := ledgerFixture(t, path)
 	defer db.Close()
-	v, err := Ledger(db)
+	v, err := Check(db)
 	if err != nil || len(v) != 0 {
 		t.Errorf("Verify of a clean ledger = %v, %v; want no violation", v, err)
 	}
@@ -56,7 +56,7 @@ func TestVerify_FindsTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	v, err := Ledger(db)
+	v, err := Check(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestVerify_FindsADoubleCharge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := Ledger(db)
+	v, err := Check(db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 //
 // where key is a path like buses[1].parity or meters[3].faults.late. It
 // serves the files a technician edits: the gateway's configuration
-// (gateway/config) and the simulator's bus file (gateway's sim file), so
+// (gateway/config) and the simulator's bus file (gateway/demo's sim file), so
 // that both point at lines and word their problems alike.
 //
 // A Decoder fills the struct from go.yaml.in/yaml/v3's node tree rather
