@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	bin "encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"mallgrid/billing"
 	"mallgrid/drivers/meter"
 	"mallgrid/drivers/sim"
+	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
 )
 
@@ -335,14 +335,20 @@ func checkCharged(t *testing.T, db *store.DB, final, posted map[string]int64, ch
 			t.Errorf("meter %s: no stored reading", id)
 			continue
 		}
-		st, err := decodeMeterState(states[id])
+		st, err := pipeline.DecodeState(states[id])
 		if err != nil {
 			t.Errorf("meter %s: %v", id, err)
 			continue
 		}
+		// The open charge is stored nowhere else, and charged energy must
+		// count it.
+		var openWh int64
+		if o := st.Open; o != nil {
+			openWh = o.ToWh - o.FromWh
+		}
 		last := rd.ImportWh
-		if !st.known || st.baselineWh != last {
-			t.Errorf("meter %s: its state (format %d) has %d Wh as last accepted counter (known %v); want %d, its latest stored reading", id, st.format, st.baselineWh, st.known, last)
+		if !st.Counter.Known || st.Counter.Baseline.Wh != last {
+			t.Errorf("meter %s: its state has %d Wh as last accepted counter (known %v); want %d, its latest stored reading", id, st.Counter.Baseline.Wh, st.Counter.Known, last)
 		}
 		if last != final[id] {
 			t.Errorf("meter %s: last accepted counter %d Wh; want %d, where the simulated meter stopped", id, last, final[id])
@@ -353,15 +359,15 @@ func checkCharged(t *testing.T, db *store.DB, final, posted map[string]int64, ch
 		if start < crashStartWh || start > last {
 			t.Errorf("meter %s: first accepted counter %d Wh; want between %d (the simulator's start) and %d (its last)", id, start, crashStartWh, last)
 		}
-		if charged := posted[id] + st.openWh; charged != last-start {
+		if charged := posted[id] + openWh; charged != last-start {
 			t.Errorf("meter %s: charged %d Wh (%d posted in %d charges + %d open); want %d, its rise from %d to %d Wh",
-				id, charged, posted[id], charges[id], st.openWh, last-start, start, last)
+				id, charged, posted[id], charges[id], openWh, last-start, start, last)
 		}
 		if charges[id] == 0 {
 			t.Errorf("meter %s: no charge posted; want the price changes to have posted some", id)
 		}
 		t.Logf("meter %s: counter %d → %d Wh, rise %d Wh; charged %d Wh posted in %d charges + %d Wh open",
-			id, start, last, last-start, posted[id], charges[id], st.openWh)
+			id, start, last, last-start, posted[id], charges[id], openWh)
 	}
 }
 
@@ -528,125 +534,4 @@ func (c *till) check(t *testing.T, topups map[string][]store.Entry) {
 	}
 	t.Logf("top-ups: %d payments sent, %d acknowledged (%d acknowledgements of a payment again), %d credited with no answer heard; answers %v, %d requests unanswered",
 		len(c.sent), len(c.acks), c.again, unanswered, c.statuses, c.lost)
-}
-
-// meterState is what the test reads of the billing state the gateway
-// stores for a meter (store.DB.MeterStates): the last counter it accepted
-// and the energy of its open charge, charged but not yet posted.
-type meterState struct {
-	format     byte
-	known      bool
-	baselineWh int64
-	openWh     int64
-}
-
-// decodeMeterState reads the front of gateway/pipeline/statecodec.go's EncodeState,
-// which every format shares (formats 2 and 3 appended their fields): the
-// open charge is stored nowhere else, and charged energy must count it. A
-// later format is read the same way; if it changed the front, the baseline
-// read here no longer matches the latest stored reading, and checkCharged
-// says so with the format.
-func decodeMeterState(raw []byte) (meterState, error) {
-	r := stateBytes{b: raw}
-	var st meterState
-	if st.format = r.byte(); st.format < 1 {
-		return st, fmt.Errorf("meter state format %d; want 1 or later (see gateway/statecodec.go)", st.format)
-	}
-	st.known = r.bool()
-	st.baselineWh = r.sample()
-	for n := r.uvarint(); n > 0 && r.err == nil; n-- { // readings below the baseline
-		r.sample()
-	}
-	if r.bool() { // a held jump: sample and since
-		r.sample()
-		r.time()
-	}
-	if r.bool() { // an automatic reset: old and first samples
-		r.sample()
-		r.sample()
-	}
-	r.varint() // remainder below a fen
-	if r.bool() {
-		r.string() // account
-		r.time()   // slot
-		r.string() // window
-		r.varint() // price
-		from := r.varint()
-		to := r.varint()
-		st.openWh = to - from
-	}
-	if r.err != nil {
-		return meterState{}, fmt.Errorf("meter state %x: %w", raw, r.err)
-	}
-	return st, nil
-}
-
-// stateBytes reads EncodeState's fields; the first fault sticks in err.
-type stateBytes struct {
-	b   []byte
-	err error
-}
-
-var errShortState = errors.New("short or damaged")
-
-func (r *stateBytes) byte() byte {
-	if len(r.b) == 0 {
-		r.err = errShortState
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *stateBytes) bool() bool { return r.byte() == 1 }
-
-func (r *stateBytes) varint() int64 {
-	v, n := bin.Varint(r.b)
-	if n <= 0 {
-		r.err = errShortState
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *stateBytes) uvarint() uint64 {
-	v, n := bin.Uvarint(r.b)
-	if n <= 0 || v > uint64(len(r.b)) {
-		r.err = errShortState
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *stateBytes) string() {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.err = errShortState
-		return
-	}
-	r.b = r.b[n:]
-}
-
-// time skips a time: a flag, then Unix nanoseconds if set.
-func (r *stateBytes) time() {
-	if r.bool() {
-		r.varint()
-	}
-}
-
-// sample returns a counter sample's Wh and skips the rest: its times and,
-// if it has them, its four rate counters.
-func (r *stateBytes) sample() int64 {
-	wh := r.varint()
-	r.time()
-	r.time()
-	if r.bool() {
-		for range 4 {
-			r.varint()
-		}
-	}
-	return wh
 }
