@@ -518,28 +518,12 @@ func (db *DB) Rescue(now time.Time) (string, error) {
 		}
 		path = fmt.Sprintf("%s-%d", base, i)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("rescue: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	err = db.view(func(tx *bolt.Tx) error {
-		_, err := tx.WriteTo(tmp) // through the open file, not the path
-		return err
+	err := writeAtomic(path, func(f *os.File) error {
+		return db.view(func(tx *bolt.Tx) error {
+			_, err := tx.WriteTo(f) // through the open file, not the path
+			return err
+		})
 	})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
 	if err != nil {
 		return "", fmt.Errorf("rescue to %s: %w", path, err)
 	}

@@ -75,18 +75,30 @@ func readMarker(path string) (string, error) {
 	return id, nil
 }
 
-// writeMarker replaces the marker at path with one naming id, atomically:
-// a temporary file written and synced, renamed over the marker, and the
-// directory synced, so that after a crash the marker is either the old
-// one or the new one, never a torn one.
+// writeMarker replaces the marker at path with one naming id, atomically
+// (writeAtomic).
 func writeMarker(path, id string) error {
+	if err := writeAtomic(path, func(f *os.File) error {
+		_, err := f.WriteString(id + "\n")
+		return err
+	}); err != nil {
+		return fmt.Errorf("write marker %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeAtomic writes the file at path with write, atomically: a temporary
+// file beside it written and synced, renamed over path, and the directory
+// synced, so that after a crash path is either the old file or the new
+// one, never a torn one.
+func writeAtomic(path string, write func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write marker: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	_, err = tmp.WriteString(id + "\n")
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -99,10 +111,7 @@ func writeMarker(path, id string) error {
 	if err == nil {
 		err = syncDir(dir)
 	}
-	if err != nil {
-		return fmt.Errorf("write marker %s: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 // syncDir makes a rename in dir durable.
