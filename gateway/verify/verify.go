@@ -488,11 +488,8 @@ func chargesByMeter(v *ledgerView) map[string][]store.Entry {
 	return out
 }
 
-// checkChainBreaks: a meter's chains are numbered one after another, an
-// amendment changes the newest chain only, the stored state is on the
-// newest chain, and every charge is on a chain that was started.
-func checkChainBreaks(v *ledgerView, report func(Violation)) {
-	charges := chargesByMeter(v)
+// metersOf is every meter with a chain break or a charge.
+func metersOf(v *ledgerView, charges map[string][]store.Entry) map[string]bool {
 	meters := make(map[string]bool)
 	for id := range v.breaks {
 		meters[id] = true
@@ -500,7 +497,15 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 	for id := range charges {
 		meters[id] = true
 	}
-	for id := range meters {
+	return meters
+}
+
+// checkChainBreaks: a meter's chains are numbered one after another, an
+// amendment changes the newest chain only, the stored state is on the
+// newest chain, and every charge is on a chain that was started.
+func checkChainBreaks(v *ledgerView, report func(Violation)) {
+	charges := chargesByMeter(v)
+	for id := range metersOf(v, charges) {
 		last := -1
 		if bs := v.breaks[id]; len(bs) > 0 && bs[0].Kind != string(counter.Baseline) && !bs[0].Amends {
 			// A meter read before breaks were recorded (a ledger of schema
@@ -542,14 +547,7 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 // exactly once.
 func checkChainCover(v *ledgerView, report func(Violation)) {
 	charges := chargesByMeter(v)
-	meters := make(map[string]bool)
-	for id := range v.breaks {
-		meters[id] = true
-	}
-	for id := range charges {
-		meters[id] = true
-	}
-	for id := range meters {
+	for id := range metersOf(v, charges) {
 		c := chainsOf(v, id, charges[id])
 		last := c.last
 		for chain := range c.pieces {
