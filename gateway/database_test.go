@@ -285,6 +285,16 @@ func testDatabaseChangedInPlace(t *testing.T, change func(t *testing.T, path str
 		t.Errorf("stop took %v; want within 2s", took)
 	}
 	if st, err := os.Stat(mall.dbPath); err == nil && st.Size() > 0 {
+		// A commit that passed its check just before the file was emptied
+		// may still write its pages into it: what is left is then refused
+		// as damaged, which holds no PAY-2 either.
+		db, err := store.Open(mall.dbPath, store.Options{ReadOnly: true})
+		if errors.Is(err, store.ErrCorrupt) {
+			return
+		}
+		if err == nil {
+			db.Close()
+		}
 		if refs := topUpRefs(t, mall.dbPath); refs["PAY-2"] != 0 {
 			t.Errorf("the file holds top-ups %v; want no PAY-2", refs)
 		}
