@@ -84,7 +84,6 @@ type diffGateway struct {
 	db                         *store.DB
 	pipe                       *pipeline.Pipeline
 	price                      billing.Price // 0: the tariff is not flat, and money is not checked against the truth
-	topups                     int
 }
 
 // diffTariffs are the tariffs a history may run under: flat (its money
@@ -359,7 +358,6 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 					!errors.Is(err, store.ErrRefConflict) {
 					t.Fatal(err)
 				}
-				g.topups++
 			}
 		}
 	}

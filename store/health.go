@@ -58,13 +58,12 @@ func (db *DB) update(fn func(*bolt.Tx) error) error {
 // commit is update; checked false skips the path check (the file may be
 // gone from its path, but it is still the gateway's), for RecordLoss only.
 func (db *DB) commit(fn func(*bolt.Tx) error, checked bool) error {
-	if err := db.checkContent(); err != nil {
-		return err
-	}
+	check := db.checkContent
 	if checked {
-		if err := db.checkFile(); err != nil {
-			return err
-		}
+		check = db.checkFile // the content, then the path
+	}
+	if err := check(); err != nil {
+		return err
 	}
 	select {
 	case db.gate <- struct{}{}:
@@ -286,19 +285,32 @@ func (db *DB) checkContent() error {
 	return db.health.broken
 }
 
-func (db *DB) contentLocked() error {
+// observeLocked reads the open file's size and newest meta page, and
+// fails if it shrank or has no valid meta page. ok is false when the file
+// cannot be stat'ed: that says nothing about its content (a read or write
+// fails if the disk does).
+func (db *DB) observeLocked() (size int64, m meta, ok bool, err error) {
 	h := &db.health
-	st, err := h.fd.Stat()
-	if err != nil {
-		return nil // says nothing about the content; a read or write fails if the disk does
+	st, serr := h.fd.Stat()
+	if serr != nil {
+		return 0, meta{}, false, nil
 	}
 	if st.Size() < h.size {
-		return fmt.Errorf("it shrank from %d to %d bytes (emptied or cut short)", h.size, st.Size())
+		return 0, meta{}, false, fmt.Errorf("it shrank from %d to %d bytes (emptied or cut short)", h.size, st.Size())
 	}
-	m, ok := db.newestMeta(st.Size())
+	m, valid := db.newestMeta(st.Size())
+	if !valid {
+		return 0, meta{}, false, errors.New("neither meta page is valid")
+	}
+	return st.Size(), m, true, nil
+}
+
+func (db *DB) contentLocked() error {
+	h := &db.health
+	_, m, ok, err := db.observeLocked()
 	switch {
-	case !ok:
-		return errors.New("neither meta page is valid")
+	case err != nil || !ok:
+		return err
 	case m.txid == h.txid && m.sum == h.sum:
 		return nil
 	case h.pending != 0 && m.txid == h.pending:
@@ -311,15 +323,7 @@ func (db *DB) contentLocked() error {
 // newestMeta reads the two meta pages through the open file and returns
 // the valid one with the higher transaction id.
 func (db *DB) newestMeta(size int64) (meta, bool) {
-	w := &pageWalk{r: db.health.fd, size: size}
-	m0, m1 := w.readMeta(0), w.readMeta(db.health.pageSize)
-	switch {
-	case m0.valid && m1.valid && m1.txid > m0.txid, !m0.valid && m1.valid:
-		return m1, true
-	case m0.valid:
-		return m0, true
-	}
-	return meta{}, false
+	return (&pageWalk{r: db.health.fd, size: size}).newestMeta(db.health.pageSize)
 }
 
 // watchContent starts the content check on the open file (fd, bbolt's own
@@ -360,22 +364,14 @@ func (db *DB) committed(ok bool) {
 // recordLocked takes the file's size and newest meta page as what this
 // process committed; want, unless 0, is the transaction that must be it.
 func (db *DB) recordLocked(want uint64) error {
-	h := &db.health
-	st, err := h.fd.Stat()
-	if err != nil {
-		return nil
-	}
-	if st.Size() < h.size {
-		return fmt.Errorf("it shrank from %d to %d bytes (emptied or cut short)", h.size, st.Size())
-	}
-	m, ok := db.newestMeta(st.Size())
+	size, m, ok, err := db.observeLocked()
 	switch {
-	case !ok:
-		return errors.New("neither meta page is valid")
+	case err != nil || !ok:
+		return err
 	case want != 0 && m.txid != want:
 		return fmt.Errorf("its newest transaction is %d, where this gateway just committed %d (overwritten)", m.txid, want)
 	}
-	h.size, h.txid, h.sum = st.Size(), m.txid, m.sum
+	db.health.size, db.health.txid, db.health.sum = size, m.txid, m.sum
 	return nil
 }
 
@@ -510,14 +506,7 @@ func (db *DB) Rescue(now time.Time) (string, error) {
 	if err := db.checkContent(); err != nil {
 		return "", err
 	}
-	base := db.path + RescueSuffix + now.UTC().Format("20060102T150405Z")
-	path := base
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		path = fmt.Sprintf("%s-%d", base, i)
-	}
+	path := asideName(db.path, RescueSuffix, now)
 	err := writeAtomic(path, func(f *os.File) error {
 		return db.view(func(tx *bolt.Tx) error {
 			_, err := tx.WriteTo(f) // through the open file, not the path

@@ -114,6 +114,19 @@ func writeAtomic(path string, write func(*os.File) error) error {
 	return err
 }
 
+// asideName is a name for a file kept beside path: path, suffix and the
+// time (UTC), with -2, -3… added while the name is taken.
+func asideName(path, suffix string, now time.Time) string {
+	base := path + suffix + now.UTC().Format("20060102T150405Z")
+	name := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+}
+
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -208,14 +221,7 @@ func lockFree(path string) error {
 
 // keepAside renames the file at path to a name of its own beside it.
 func keepAside(path string, now time.Time) (string, error) {
-	base := path + ".replaced-" + now.UTC().Format("20060102T150405Z")
-	aside := base
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		aside = fmt.Sprintf("%s-%d", base, i)
-	}
+	aside := asideName(path, ".replaced-", now)
 	if err := os.Rename(path, aside); err != nil {
 		return "", err
 	}

@@ -21,7 +21,6 @@ const (
 
 	flagBranch   = 0x01
 	flagLeaf     = 0x02
-	flagMeta     = 0x04
 	flagFreelist = 0x10
 	leafIsBucket = 0x01
 
@@ -145,18 +144,8 @@ func (w *pageWalk) check() error {
 		return fmt.Errorf("page size %d", first.pageSize)
 	}
 	w.pageSize = first.pageSize
-	// bbolt uses the meta page with the higher transaction id if it is
-	// valid, else the other (DB.meta).
-	m0, m1 := w.readMeta(0), w.readMeta(w.pageSize)
-	a, b := m0, m1
-	if m1.txid > m0.txid {
-		a, b = m1, m0
-	}
-	m := a
-	if !a.valid {
-		m = b
-	}
-	if !m.valid {
+	m, ok := w.newestMeta(w.pageSize)
+	if !ok {
 		return errors.New("no valid meta page")
 	}
 	if m.hwm < 3 || m.hwm > uint64(w.size/w.pageSize) {
@@ -331,4 +320,18 @@ func span(buf []byte, elem int, pos, n uint32) (int, error) {
 		return 0, fmt.Errorf("of %d bytes at %d runs past its page (%d bytes)", n, start, len(buf))
 	}
 	return int(end), nil
+}
+
+// newestMeta is the meta page bbolt uses (DB.meta): of the two at page 0
+// and pageSize, the valid one with the higher transaction id, else the
+// other valid one; false when neither is valid.
+func (w *pageWalk) newestMeta(pageSize int64) (meta, bool) {
+	m0, m1 := w.readMeta(0), w.readMeta(pageSize)
+	switch {
+	case m0.valid && m1.valid && m1.txid > m0.txid, !m0.valid && m1.valid:
+		return m1, true
+	case m0.valid:
+		return m0, true
+	}
+	return meta{}, false
 }

@@ -58,9 +58,9 @@ func loadConfig(file string) (*config.Config, error) {
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
-			return nil, &exitError{code: 2, err: err}
+			return nil, &exitError{code: exitConfig, err: err}
 		}
-		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
+		return nil, &exitError{code: exitConfig, err: fmt.Errorf("%s: %w", file, err)}
 	}
 	return cfg, nil
 }

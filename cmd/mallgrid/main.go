@@ -86,23 +86,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// restoreHint is the two ways out of a database the gateway refuses.
+const restoreHint = "(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
+	"on purpose with `mallgrid db init -c FILE`"
+
 // exitCode maps an error to its exit status by the store's sentinels, so
 // that run, verify and db agree, and says what the operator can do.
 func exitCode(err error) (code int, hint string) {
 	switch {
 	case errors.Is(err, store.ErrCorrupt):
 		return exitDamaged, "The database file is damaged; the gateway will not use it. Restore it from a backup " +
-			"(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
-			"on purpose with `mallgrid db init -c FILE` (the damaged file is kept aside)."
+			restoreHint + " (the damaged file is kept aside)."
 	case errors.Is(err, store.ErrNotHere):
 		return exitRefused, "The gateway will not start a new ledger beside another gateway's database: check storage.path " +
 			"(and MALLGRID_STORAGE_PATH) in the configuration. If the path is right and a new, empty ledger is meant, " +
 			"start it on purpose with `mallgrid db init -c FILE`."
 	case errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrEmpty), errors.Is(err, store.ErrReplaced):
 		return exitRefused, "The gateway will not start a new ledger by itself: payments already credited could be " +
-			"credited again. Either restore the database file from a backup " +
-			"(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
-			"on purpose with `mallgrid db init -c FILE`."
+			"credited again. Either restore the database file from a backup " + restoreHint + "."
 	case errors.Is(err, store.ErrExists):
 		return exitFailure, "Give --force to keep that file aside (renamed, never deleted) and start a new ledger anyway."
 	case errors.Is(err, store.ErrLocked):

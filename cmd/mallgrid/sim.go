@@ -93,7 +93,7 @@ func simFromFile(cmd *cobra.Command, file string, pf *portFlags) (demo.SimOption
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
-			return demo.SimOptions{}, &exitError{code: 2, err: err}
+			return demo.SimOptions{}, &exitError{code: exitConfig, err: err}
 		}
 		return demo.SimOptions{}, err
 	}

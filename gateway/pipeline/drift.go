@@ -95,7 +95,7 @@ func kwhOf(wh int64) string { return fmt.Sprintf("%d.%03d kWh", wh/1000, wh%1000
 func (p *Pipeline) SettleRemoved(now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := &cycleWork{meters: make(map[string]*MeterState)}
+	w := newCycleWork()
 	var total billing.Money
 	for id, old := range p.meters {
 		if _, ok := p.meterCfg[id]; ok || old.Open == nil {

@@ -77,8 +77,7 @@ func (p *Pipeline) operate(meterID, actor, note string, at time.Time,
 	if _, ok := p.meterCfg[meterID]; !ok {
 		return web.OperatorResult{}, fmt.Errorf("%w: no meter %q", web.ErrNotFound, meterID)
 	}
-	w := &cycleWork{meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
-		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
+	w := newCycleWork()
 	mb := p.state(w, meterID)
 	out, repeat, err := act(mb)
 	switch {

@@ -250,16 +250,16 @@ type cycleMark struct {
 	tenantMonth                     *TenantMonth // nil: the cycle had no month for the tenant
 }
 
+func newCycleWork() *cycleWork {
+	return &cycleWork{meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
+		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
+}
+
 func (w *cycleWork) mark(meterID, tenant string) cycleMark {
 	m := cycleMark{meter: meterID, tenant: tenant, energy: len(w.sc.Energy), charges: len(w.sc.Charges), events: len(w.sc.Events),
 		breaks: len(w.sc.Breaks)}
 	if mb, ok := w.meters[meterID]; ok {
-		st := *mb
-		if mb.Open != nil {
-			o := *mb.Open
-			st.Open = &o
-		}
-		m.meterState = &st
+		m.meterState = mb.clone()
 	}
 	if tm, ok := w.tenants[tenant]; ok {
 		cp := *tm
@@ -290,8 +290,7 @@ func (w *cycleWork) rollback(m cycleMark) {
 func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := &cycleWork{meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
-		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
+	w := newCycleWork()
 	for _, res := range c.Results {
 		if res.Err != nil {
 			p.log.Debug().Str("bus", c.Bus).Str("meter", res.Meter).Err(res.Err).Msg("read failed")
@@ -356,14 +355,21 @@ func (p *Pipeline) state(w *cycleWork, id string) *MeterState {
 	}
 	mb := &MeterState{}
 	if old, ok := p.meters[id]; ok {
-		*mb = *old // the counter state's slices are never changed in place: Check copies
-		if old.Open != nil {
-			o := *old.Open
-			mb.Open = &o
-		}
+		mb = old.clone()
 	}
 	w.meters[id] = mb
 	return mb
+}
+
+// clone copies what a cycle may change of a meter's state: the open charge
+// is changed in place, the counter state's slices never are (Check copies).
+func (mb *MeterState) clone() *MeterState {
+	cp := *mb
+	if mb.Open != nil {
+		o := *mb.Open
+		cp.Open = &o
+	}
+	return &cp
 }
 
 func (p *Pipeline) month(w *cycleWork, tenant string) *TenantMonth {
@@ -564,12 +570,7 @@ func (p *Pipeline) State(meterID string) *MeterState {
 	if !ok {
 		return nil
 	}
-	cp := *mb
-	if mb.Open != nil {
-		o := *mb.Open
-		cp.Open = &o
-	}
-	return &cp
+	return mb.clone()
 }
 
 // Kinds of the breaks that mark where charging stops and starts on a

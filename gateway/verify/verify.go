@@ -91,7 +91,8 @@ type ledgerView struct {
 	states    map[string]*pipeline.MeterState // meter id → stored state; nil when it cannot be read
 	badStates map[string]error                // meter id → why its stored state cannot be read
 	breaks    map[string][]store.Break        // meter id → its breaks, in the order stored
-	// marksEvents counts each meter's billing_stopped and billing_started
+	charges   map[string][]store.Entry        // meter id → its charges, posted and open (chargesByMeter)
+	// markEvents counts each meter's billing_stopped and billing_started
 	// events, by the kind of mark they go with.
 	markEvents map[string]map[string]int
 }
@@ -195,6 +196,7 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		}
 		after = evs[len(evs)-1].ID
 	}
+	v.charges = chargesByMeter(v)
 	for _, r := range rules {
 		r.check(v, report)
 	}
@@ -504,7 +506,7 @@ func metersOf(v *ledgerView, charges map[string][]store.Entry) map[string]bool {
 // amendment changes the newest chain only, the stored state is on the
 // newest chain, and every charge is on a chain that was started.
 func checkChainBreaks(v *ledgerView, report func(Violation)) {
-	charges := chargesByMeter(v)
+	charges := v.charges
 	for id := range metersOf(v, charges) {
 		last := -1
 		if bs := v.breaks[id]; len(bs) > 0 && bs[0].Kind != string(counter.Baseline) && !bs[0].Amends {
@@ -546,7 +548,7 @@ func checkChainBreaks(v *ledgerView, report func(Violation)) {
 // was not billed for, cover it in counter order from its start to its end
 // exactly once.
 func checkChainCover(v *ledgerView, report func(Violation)) {
-	charges := chargesByMeter(v)
+	charges := v.charges
 	for id := range metersOf(v, charges) {
 		c := chainsOf(v, id, charges[id])
 		last := c.last
@@ -622,7 +624,7 @@ func checkDoubleExchange(v *ledgerView, report func(Violation)) {
 // the posted fen and what the meter carries below a fen add up to the exact
 // price of every Wh charged.
 func checkChargePrice(v *ledgerView, report func(Violation)) {
-	for id, charges := range chargesByMeter(v) {
+	for id, charges := range v.charges {
 		exact, posted := new(big.Int), new(big.Int)
 		for _, e := range charges {
 			// The counter span, not the Wh field (charge_energy checks that
