@@ -40,6 +40,7 @@ var gatewayOrder = []string{
 	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
 	"gateway/config",    // the technician's configuration
 	"gateway/poll",      // a goroutine per bus
+	"gateway/health",    // meters and buses answering: events and /healthz
 	"gateway/tech",      // meter read/scan/relay
 	"gateway/replay",    // captured logs, offline
 	"gateway/bench",     // the polling benchmarks

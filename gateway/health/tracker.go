@@ -1,0 +1,462 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/poll"
+	"mallgrid/store"
+)
+
+// Defaults for an Options' zero values, and the event window Restore is
+// meant to be given.
+const (
+	DefaultOfflineAfter = 30 * time.Second
+	DefaultFailedReads  = 3
+	// CheckEvery is how often Run applies the debounce.
+	CheckEvery = time.Second
+	// RestoreWindow is how many of the newest stored events the gateway
+	// passes to Restore: enough for months of a mall's events, read at start
+	// in a few milliseconds.
+	RestoreWindow = 5000
+)
+
+// Event kinds the Tracker raises.
+const (
+	KindMeterOffline = "meter_offline"
+	KindMeterOnline  = "meter_online"
+	KindBusDown      = "bus_down"
+	KindBusUp        = "bus_up"
+)
+
+// Bus is a bus the Tracker watches.
+type Bus struct {
+	Name   string
+	Port   string // as configured: a device path or tcp://host:port
+	Meters []Meter
+}
+
+// Meter is a meter on a watched bus.
+type Meter struct {
+	ID      string
+	Tenant  string // "" for a meter without a tenant
+	Address int
+}
+
+// Recorder stores events and returns them with their ids; *store.DB
+// implements it.
+type Recorder interface {
+	PostEvents(events ...store.Event) ([]store.Event, error)
+}
+
+// Publisher hands stored events to live subscribers; *live.Hub implements
+// it.
+type Publisher interface {
+	Publish(evs []store.Event)
+}
+
+// Options configure a Tracker.
+type Options struct {
+	Buses []Bus
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Location is the zone of the clock times in Problems; nil means UTC.
+	Location *time.Location
+	Log      zerolog.Logger
+	// Recorder and Publisher receive the events; either may be nil
+	// (then events are only logged, or only stored).
+	Recorder  Recorder
+	Publisher Publisher
+	// OfflineAfter is the least time without a good reading before a meter
+	// is offline; 0 means DefaultOfflineAfter.
+	OfflineAfter time.Duration
+	// FailedReads is how many reads in a row must fail before a meter is
+	// offline; 0 means DefaultFailedReads.
+	FailedReads int
+}
+
+// Tracker follows meters and buses; its methods are safe for concurrent use.
+type Tracker struct {
+	o       Options
+	started time.Time
+
+	// emit makes computing transitions and recording them one step, so two
+	// goroutines cannot store a meter's events out of order.
+	emit sync.Mutex
+	mu   sync.Mutex // guards the state below; held without emit by Problems
+	bus  map[string]*busState
+	byID map[string]*meterState
+	// order keeps buses in configuration order for Problems and events.
+	order []*busState
+}
+
+type busState struct {
+	Bus
+	meters  []*meterState
+	down    bool      // as last reported
+	portErr error     // the last open failure, until an open works
+	portAt  time.Time // when the port first failed to open, in this run of failures
+	lastErr error     // the last failed read of any meter on it
+}
+
+type meterState struct {
+	Meter
+	bus      *busState
+	offline  bool      // as last reported
+	lastGood time.Time // zero: none since the start
+	ok       bool      // its last read gave a good reading
+	failures int       // reads failed since lastGood
+	lastErr  error
+}
+
+// New returns a Tracker of the buses in o, every meter and bus taken for
+// online until the debounce says otherwise.
+func New(o Options) *Tracker {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.OfflineAfter <= 0 {
+		o.OfflineAfter = DefaultOfflineAfter
+	}
+	if o.FailedReads <= 0 {
+		o.FailedReads = DefaultFailedReads
+	}
+	t := &Tracker{o: o, started: o.Now(), bus: make(map[string]*busState), byID: make(map[string]*meterState)}
+	for _, b := range o.Buses {
+		if len(b.Meters) == 0 {
+			continue // nothing on it can answer: not watched
+		}
+		bs := &busState{Bus: b}
+		for _, m := range b.Meters {
+			ms := &meterState{Meter: m, bus: bs}
+			bs.meters = append(bs.meters, ms)
+			t.byID[m.ID] = ms
+		}
+		t.bus[b.Name] = bs
+		t.order = append(t.order, bs)
+	}
+	return t
+}
+
+// Restore takes stored events, oldest first, and keeps the last state each
+// reported for a watched meter or bus, so that a restart reports only what
+// changed since. Call it before the first Cycle.
+func (t *Tracker) Restore(evs []store.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range evs {
+		switch e.Kind {
+		case KindMeterOffline, KindMeterOnline:
+			if m := t.byID[e.Meter]; m != nil {
+				m.offline = e.Kind == KindMeterOffline
+			}
+		case KindBusDown, KindBusUp:
+			if b := t.busOfText(e.Text); b != nil {
+				b.down = e.Kind == KindBusDown
+			}
+		}
+	}
+}
+
+// busOfText returns the watched bus a bus event's text names, or nil.
+func (t *Tracker) busOfText(text string) *busState {
+	for _, b := range t.order {
+		if strings.HasPrefix(text, busPrefix(b.Name)) {
+			return b
+		}
+	}
+	return nil
+}
+
+func busPrefix(name string) string { return "Bus " + name + " " }
+
+// Cycle notes a bus cycle's results and reports what changed. A meter with
+// a result without error answered at its reading's time.
+func (t *Tracker) Cycle(c poll.Cycle) {
+	t.emit.Lock()
+	defer t.emit.Unlock()
+	now := t.o.Now()
+	t.mu.Lock()
+	for _, r := range c.Results {
+		m := t.byID[r.Meter]
+		if m == nil {
+			continue
+		}
+		if r.Err != nil {
+			m.failures++
+			m.ok = false
+			m.lastErr = r.Err
+			m.bus.lastErr = r.Err
+			continue
+		}
+		at := r.Reading.Time
+		if at.IsZero() {
+			at = c.End
+		}
+		if at.After(m.lastGood) {
+			m.lastGood = at
+		}
+		m.ok, m.failures, m.lastErr = true, 0, nil
+	}
+	evs := t.transitions(now)
+	t.mu.Unlock()
+	t.record(evs)
+}
+
+// PortFailed notes that bus's port could not be opened: the bus is down at
+// once.
+func (t *Tracker) PortFailed(bus string, err error) {
+	t.emit.Lock()
+	defer t.emit.Unlock()
+	now := t.o.Now()
+	t.mu.Lock()
+	if b := t.bus[bus]; b != nil {
+		if b.portErr == nil {
+			b.portAt = now
+		}
+		b.portErr = err
+		for _, m := range b.meters {
+			m.ok = false // it answers again only through the port, once open
+		}
+	}
+	evs := t.transitions(now)
+	t.mu.Unlock()
+	t.record(evs)
+}
+
+// PortOpened notes that bus's port is open. The bus is up only once a meter
+// on it answers.
+func (t *Tracker) PortOpened(bus string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b := t.bus[bus]; b != nil {
+		b.portErr = nil
+	}
+}
+
+// Check reports what the debounce has turned offline or down by now.
+func (t *Tracker) Check() {
+	t.emit.Lock()
+	defer t.emit.Unlock()
+	now := t.o.Now()
+	t.mu.Lock()
+	evs := t.transitions(now)
+	t.mu.Unlock()
+	t.record(evs)
+}
+
+// Run calls Check every CheckEvery until ctx ends; it returns nil then.
+func (t *Tracker) Run(ctx context.Context) error {
+	tick := time.NewTicker(CheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			t.Check()
+		}
+	}
+}
+
+// silent reports whether m is offline by the debounce at now.
+func (t *Tracker) silent(m *meterState, now time.Time) bool {
+	return m.failures >= t.o.FailedReads && now.Sub(t.since(m)) >= t.o.OfflineAfter
+}
+
+// since is when m last answered, or the start if it has not.
+func (t *Tracker) since(m *meterState) time.Time {
+	if m.lastGood.IsZero() {
+		return t.started
+	}
+	return m.lastGood
+}
+
+// transitions updates the reported states to what holds at now and returns
+// an event per change: on a bus going down its meters' events come first,
+// on one coming up its own event does. Called with mu held.
+func (t *Tracker) transitions(now time.Time) []pending {
+	var out []pending
+	for _, b := range t.order {
+		var meters []pending
+		allSilent, answered := true, (*meterState)(nil)
+		for _, m := range b.meters {
+			s := t.silent(m, now)
+			if !s {
+				allSilent = false
+			}
+			if m.ok && (answered == nil || m.lastGood.After(answered.lastGood)) {
+				answered = m
+			}
+			switch {
+			case s && !m.offline:
+				m.offline = true
+				meters = append(meters, t.meterOffline(m, now))
+			case m.offline && m.ok:
+				m.offline = false
+				meters = append(meters, t.meterOnline(m))
+			}
+		}
+		down := b.portErr != nil || allSilent
+		up := b.portErr == nil && answered != nil
+		switch {
+		case down && !b.down:
+			b.down = true
+			out = append(out, meters...)
+			out = append(out, t.busDown(b, now))
+		case b.down && up:
+			b.down = false
+			out = append(out, t.busUp(b, answered))
+			out = append(out, meters...)
+		default:
+			out = append(out, meters...)
+		}
+	}
+	return out
+}
+
+// pending is an event with how it is logged.
+type pending struct {
+	ev   store.Event
+	bus  string
+	warn bool
+	err  error
+}
+
+func (t *Tracker) meterOffline(m *meterState, now time.Time) pending {
+	var text string
+	if m.lastGood.IsZero() {
+		text = fmt.Sprintf("Meter %s (bus %s, address %d) has not answered since the gateway started %s ago: %d reads failed in a row",
+			m.ID, m.bus.Name, m.Address, round(now.Sub(t.started)), m.failures)
+	} else {
+		text = fmt.Sprintf("Meter %s (bus %s, address %d) stopped answering %s ago: %d reads failed in a row",
+			m.ID, m.bus.Name, m.Address, round(now.Sub(m.lastGood)), m.failures)
+	}
+	if m.lastErr != nil {
+		text += ", the last with: " + m.lastErr.Error()
+	}
+	text += ". Its readings, billing and relay commands wait until it answers; check its power, its address and its wiring to the bus."
+	return pending{ev: store.Event{Time: now, Kind: KindMeterOffline, Meter: m.ID, Tenant: m.Tenant, Text: text}, bus: m.bus.Name, warn: true, err: m.lastErr}
+}
+
+func (t *Tracker) meterOnline(m *meterState) pending {
+	text := fmt.Sprintf("Meter %s (bus %s, address %d) answers again.", m.ID, m.bus.Name, m.Address)
+	return pending{ev: store.Event{Time: m.lastGood, Kind: KindMeterOnline, Meter: m.ID, Tenant: m.Tenant, Text: text}, bus: m.bus.Name}
+}
+
+func (t *Tracker) busDown(b *busState, now time.Time) pending {
+	var text string
+	err := b.portErr
+	if err != nil {
+		text = fmt.Sprintf("%sis down: its port %s cannot be opened (%v). Check that the adapter is plugged in and the port is the one configured; "+
+			"the gateway keeps trying.", busPrefix(b.Name), b.Port, err)
+	} else {
+		err = b.lastErr
+		text = fmt.Sprintf("%sis down: none of its %d meters has answered for %s", busPrefix(b.Name), len(b.meters), round(now.Sub(t.lastAnswer(b))))
+		if err != nil {
+			text += " (the last error: " + err.Error() + ")"
+		}
+		text += ". Check the converter's power and the bus's wiring, baud rate and parity."
+	}
+	return pending{ev: store.Event{Time: now, Kind: KindBusDown, Text: text}, bus: b.Name, warn: true, err: err}
+}
+
+func (t *Tracker) busUp(b *busState, answered *meterState) pending {
+	text := fmt.Sprintf("%sis up: meter %s answered.", busPrefix(b.Name), answered.ID)
+	return pending{ev: store.Event{Time: answered.lastGood, Kind: KindBusUp, Text: text}, bus: b.Name}
+}
+
+// lastAnswer is when a meter on b last answered, or the start.
+func (t *Tracker) lastAnswer(b *busState) time.Time {
+	last := t.started
+	for _, m := range b.meters {
+		if m.lastGood.After(last) {
+			last = m.lastGood
+		}
+	}
+	return last
+}
+
+// record stores, publishes and logs events, in order. Called with emit
+// held and mu not held: a slow commit must not hold up /healthz.
+func (t *Tracker) record(evs []pending) {
+	if len(evs) == 0 {
+		return
+	}
+	for _, p := range evs {
+		e := t.o.Log.Info()
+		if p.warn {
+			e = t.o.Log.Warn()
+		}
+		e = e.Str("bus", p.bus).Str("event", p.ev.Kind)
+		if p.ev.Meter != "" {
+			e = e.Str("meter", p.ev.Meter)
+		}
+		e.AnErr("error", p.err).Msg(p.ev.Text)
+	}
+	if t.o.Recorder == nil {
+		return
+	}
+	batch := make([]store.Event, len(evs))
+	for i, p := range evs {
+		batch[i] = p.ev
+	}
+	stored, err := t.o.Recorder.PostEvents(batch...)
+	if err != nil {
+		t.o.Log.Error().Err(err).Int("events", len(batch)).Msg("could not store the meter and bus events above: they are in this log only")
+		return
+	}
+	if t.o.Publisher != nil {
+		t.o.Publisher.Publish(stored)
+	}
+}
+
+// Problems returns why buses have no live meter, one line each, in
+// configuration order; nil when every watched bus has one. A bus on which no
+// meter has answered yet since the start is a problem too, without an
+// event: the gateway cannot yet vouch for it.
+func (t *Tracker) Problems() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, b := range t.order {
+		switch {
+		case b.portErr != nil:
+			out = append(out, fmt.Sprintf("bus %s: port %s cannot be opened since %s: %v", b.Name, b.Port, t.clock(b.portAt), b.portErr))
+		case b.down:
+			p := fmt.Sprintf("bus %s: no meter has answered since %s", b.Name, t.clock(t.lastAnswer(b)))
+			if lastAnswerIsStart(b) {
+				p = fmt.Sprintf("bus %s: no meter has answered since the gateway started at %s", b.Name, t.clock(t.started))
+			}
+			if b.lastErr != nil {
+				p += " (" + b.lastErr.Error() + ")"
+			}
+			out = append(out, p)
+		case lastAnswerIsStart(b):
+			out = append(out, fmt.Sprintf("bus %s: no meter has answered yet since the gateway started at %s", b.Name, t.clock(t.started)))
+		}
+	}
+	return out
+}
+
+func lastAnswerIsStart(b *busState) bool {
+	for _, m := range b.meters {
+		if !m.lastGood.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Tracker) clock(at time.Time) string { return at.In(t.o.Location).Format(time.RFC3339) }
+
+// round keeps a duration in an event text readable: whole seconds.
+func round(d time.Duration) time.Duration { return d.Round(time.Second) }
