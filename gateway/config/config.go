@@ -44,6 +44,10 @@ type Config struct {
 	protected policy.Protected
 	// Catalogue holds the built-in meter models plus Models.
 	Catalogue *meter.Catalogue `yaml:"-"`
+	// Warnings are what the file does that is legal but unwise (a status
+	// page open to every network, an unknown MALLGRID_ variable): `config
+	// check` prints them and the daemon logs them; nil when there are none.
+	Warnings Problems `yaml:"-"`
 }
 
 // Site names the installation.
@@ -116,7 +120,9 @@ type Bus struct {
 	RS485    bool   `yaml:"rs485"` // set TIOCSRS485 on the port
 	// Timeout is the reply deadline of one request.
 	Timeout time.Duration `yaml:"timeout"`
-	// Pause is the quiet time between two requests on this bus.
+	// Pause is the quiet time between two requests on this bus. 0 (the
+	// default): the line's own silent interval, 3.5 characters at the
+	// bus's baud rate, which the poller keeps whatever the pause.
 	Pause time.Duration `yaml:"pause"`
 	// Interval is the target time between two polls of one meter.
 	Interval time.Duration `yaml:"interval"`
@@ -135,7 +141,9 @@ func (b *Bus) setDefaults() {
 	b.Parity = "E" // the KPM33B's factory setting is 8E1
 	b.StopBits = 1
 	b.Timeout = 500 * time.Millisecond
-	b.Pause = 20 * time.Millisecond
+	// No pause of its own: a fixed 20 ms cost 23 % of an SDM630's cycle at
+	// 9600 baud, where the line needs 4 ms of silence between frames.
+	b.Pause = 0
 	b.Interval = 10 * time.Second
 }
 

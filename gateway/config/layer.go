@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -62,8 +64,9 @@ func yamlName(f reflect.StructField) string {
 
 // layer sets cfg's layered keys from, lowest first: the defaults, the file
 // (the values the decoder accepted), and env. A variable whose value does
-// not decode is a problem naming it; an empty variable counts as unset, as
-// viper does with its own environment lookup.
+// not decode is a problem naming it, an unknown MALLGRID_ variable a
+// warning; an empty variable counts as unset, as viper does with its own
+// environment lookup.
 //
 // viper's AutomaticEnv reads the process environment; env is a parameter
 // here (tests, the CLI's view of it), so the variables are matched against
@@ -93,6 +96,7 @@ func layer(cfg *Config, r *yamlcheck.Report, env []string) {
 	}
 
 	vars := environ(env)
+	unknownVars(r, keys, vars)
 	for _, k := range keys {
 		s := vars[k.env]
 		if s == "" {
@@ -124,4 +128,36 @@ func environ(env []string) map[string]string {
 		}
 	}
 	return vars
+}
+
+// unknownVars warns of each set MALLGRID_ variable that overrides no key,
+// with the one it probably misspells. Ignored silently, a misspelt
+// MALLGRID_STORAGE_PAHT would leave the gateway on the default database
+// while the technician believes otherwise. A warning rather than a
+// problem: a stray variable in the service's environment should not keep
+// the gateway from starting.
+func unknownVars(r *yamlcheck.Report, keys []layeredKey, vars map[string]string) {
+	known := make(map[string]bool, len(keys))
+	suffixes := make([]string, len(keys)) // http_listen: the part a misspelling is in
+	for i, k := range keys {
+		known[k.env] = true
+		suffixes[i] = strings.TrimPrefix(k.env, EnvPrefix)
+	}
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		if vars[name] == "" || known[name] {
+			continue
+		}
+		hint := ""
+		if best := yamlcheck.Suggest(strings.TrimPrefix(name, EnvPrefix), suffixes); best != "" {
+			hint = " (did you mean " + EnvPrefix + best + "?)"
+		} else {
+			all := make([]string, len(keys))
+			for i, k := range keys {
+				all[i] = k.env
+			}
+			slices.Sort(all)
+			hint = " (known: " + strings.Join(all, ", ") + ")"
+		}
+		r.WarnAt(0, "", "env %s: unknown variable, ignored%s", name, hint)
+	}
 }

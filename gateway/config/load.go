@@ -7,8 +7,10 @@ import (
 // Load reads the YAML file at path, applies defaults and MALLGRID_*
 // environment overrides (env is a list like os.Environ(); nil ignores the
 // environment), decodes strictly and validates. On any problem, including
-// a file that cannot be read, it returns a nil *Config and a *Problems
-// holding every problem found, sorted by line.
+// a file that cannot be read or one over yamlcheck.MaxFileSize (1 MiB,
+// refused before it is read), it returns a nil *Config and a *Problems
+// holding every problem found, warnings too, sorted by line. A file with
+// warnings only loads; Config.Warnings holds them.
 func Load(path string, env []string) (*Config, error) {
 	data, err := yamlcheck.ReadFile(path)
 	if err != nil {
@@ -31,5 +33,6 @@ func Parse(name string, data []byte, env []string) (*Config, error) {
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = r.Warnings()
 	return cfg, nil
 }

@@ -368,7 +368,7 @@ func TestParse_Defaults(t *testing.T) {
 		{"buses[0].stop_bits", b.StopBits, 1},
 		{"buses[0].rs485", b.RS485, false},
 		{"buses[0].timeout", b.Timeout, 500 * time.Millisecond},
-		{"buses[0].pause", b.Pause, 20 * time.Millisecond},
+		{"buses[0].pause", b.Pause, time.Duration(0)},
 		{"buses[0].interval", b.Interval, 10 * time.Second},
 		{"models[0].max_gap", cfg.Models[0].MaxGap, 50},
 		{"models[0].max_read", cfg.Models[0].MaxRead, 125},

@@ -8,6 +8,7 @@ import (
 	"mallgrid/billing/tariff"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -60,8 +61,15 @@ func validateSite(cfg *Config, r *yamlcheck.Report) {
 func validateStorage(cfg *Config, r *yamlcheck.Report) {
 	// A relative path names a different file for each working directory
 	// the gateway is started from: a new, empty ledger wherever it lands.
-	if r.Need("storage.path", cfg.Storage.Path) && !filepath.IsAbs(cfg.Storage.Path) {
-		r.Add("storage.path", "want an absolute path like /var/lib/mallgrid/mallgrid.db, got %q", cfg.Storage.Path)
+	if r.Need("storage.path", cfg.Storage.Path) {
+		if !filepath.IsAbs(cfg.Storage.Path) {
+			r.Add("storage.path", "want an absolute path like /var/lib/mallgrid/mallgrid.db, got %q", cfg.Storage.Path)
+		} else if st, err := os.Stat(cfg.Storage.Path); err == nil && st.IsDir() {
+			// The gateway would fail to open it only at start, as a
+			// database error; the fix is in the file, so say so here.
+			r.Add("storage.path", "%s is a directory; want the database file in it, like %s",
+				cfg.Storage.Path, filepath.Join(cfg.Storage.Path, "mallgrid.db"))
+		}
 	}
 	r.DurationIn("storage.lock_timeout", cfg.Storage.LockTimeout, 100*time.Millisecond, 10*time.Minute)
 }
@@ -70,33 +78,84 @@ func validateHTTP(cfg *Config, r *yamlcheck.Report) {
 	if r.Need("http.listen", cfg.HTTP.Listen) {
 		if msg := checkHostPort(cfg.HTTP.Listen, true); msg != "" {
 			r.Add("http.listen", "%s", msg)
+		} else if msg := openListen(cfg.HTTP.Listen); msg != "" {
+			r.Warn("http.listen", "%s", msg)
 		}
 	}
 	roles := []string{RoleAdmin, RoleOperator, RoleViewer}
 	users := unique(r, "user name")
+	hashes := make(map[string]int) // password hash → index of its first user
 	for i, u := range cfg.HTTP.Users {
 		p := yamlcheck.Index("http.users", i)
 		if r.Need(p+".name", u.Name) {
 			users.check(p+".name", u.Name)
 		}
 		r.OneOf(p+".role", u.Role, roles...)
-		if r.Need(p+".password_hash", u.PasswordHash) && !isBcrypt(u.PasswordHash) {
+		if !r.Need(p+".password_hash", u.PasswordHash) {
+			continue
+		}
+		if !isBcrypt(u.PasswordHash) {
 			r.Add(p+".password_hash", "want a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters), not the password itself")
+			continue
+		}
+		// bcrypt salts every hash: the same one twice is a copy, so one
+		// password opens both logins and the audit cannot tell who acted.
+		if first, dup := hashes[u.PasswordHash]; dup {
+			fp := yamlcheck.Index("http.users", first)
+			r.Add(p+".password_hash", "the same hash as %s (%s, %s): each user needs a password of their own; hash a new one",
+				fp, cfg.HTTP.Users[first].Name, r.Where(fp+".password_hash"))
+		} else {
+			hashes[u.PasswordHash] = i
 		}
 	}
 	tokens := unique(r, "token name")
+	digests := make(map[string]int) // lower-case SHA-256 → index of its first token
 	for i, t := range cfg.HTTP.Tokens {
 		p := yamlcheck.Index("http.tokens", i)
 		if r.Need(p+".name", t.Name) {
 			tokens.check(p+".name", t.Name)
 		}
 		r.OneOf(p+".role", t.Role, roles...)
-		if r.Need(p+".sha256", t.SHA256) {
-			if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != 32 {
-				r.Add(p+".sha256", "want the token's SHA-256 as 64 hex digits, not the token itself")
-			}
+		if !r.Need(p+".sha256", t.SHA256) {
+			continue
+		}
+		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != 32 {
+			r.Add(p+".sha256", "want the token's SHA-256 as 64 hex digits, not the token itself")
+			continue
+		}
+		// One token under two names would act with whichever entry the
+		// server matches first, whatever role the other gives it.
+		d := strings.ToLower(t.SHA256)
+		if first, dup := digests[d]; dup {
+			fp := yamlcheck.Index("http.tokens", first)
+			ft := cfg.HTTP.Tokens[first]
+			r.Add(p+".sha256", "the same token as %s (%s, role %s, %s): a token has one name and one role; make a new token for each",
+				fp, ft.Name, ft.Role, r.Where(fp+".sha256"))
+		} else {
+			digests[d] = i
 		}
 	}
+}
+
+// openListen returns why listening on addr, a valid host:port, opens the
+// status page and API beyond this machine, or "" for a loopback address.
+// A host name other than localhost is not looked up (config check makes no
+// network calls): it is taken for a name on the network.
+func openListen(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return ""
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case ip != nil && ip.IsLoopback():
+		return ""
+	case host == "" || ip != nil && ip.IsUnspecified():
+		return "listens on every network interface: anyone on any network this box is on can reach the status page and API; " +
+			"name the control room's address (like 192.168.10.5:8080), or 127.0.0.1:8080 behind a proxy"
+	}
+	return fmt.Sprintf("%s is not a loopback address: anyone on that network can reach the status page and API; "+
+		"if that is meant (a control room on the LAN), keep the network closed and the tokens secret", host)
 }
 
 func isBcrypt(h string) bool {
@@ -124,6 +183,7 @@ func validateBuses(cfg *Config, r *yamlcheck.Report) map[string]bool {
 	}
 	names := make(map[string]bool)
 	seen := unique(r, "bus name")
+	lines := make(map[string]int) // the line a bus's port leads to → index of its first bus
 	for i, b := range cfg.Buses {
 		p := yamlcheck.Index("buses", i)
 		if r.Need(p+".name", b.Name) {
@@ -136,6 +196,7 @@ func validateBuses(cfg *Config, r *yamlcheck.Report) map[string]bool {
 		}
 		typeOK := r.OneOf(p+".type", b.Type, BusRTU, BusTCP, BusRTUOverTCP)
 		if r.Need(p+".port", b.Port) && typeOK {
+			portOK := true
 			if b.Type == BusRTU {
 				if !strings.HasPrefix(b.Port, "/") {
 					hint := ""
@@ -143,9 +204,14 @@ func validateBuses(cfg *Config, r *yamlcheck.Report) map[string]bool {
 						hint = " (host:port needs type tcp or rtu+tcp)"
 					}
 					r.Add(p+".port", "want a device path like /dev/ttyUSB0 for an rtu bus, got %q%s", b.Port, hint)
+					portOK = false
 				}
 			} else if msg := checkHostPort(b.Port, false); msg != "" {
 				r.Add(p+".port", "%s", msg)
+				portOK = false
+			}
+			if portOK {
+				checkLine(cfg, r, lines, i)
 			}
 		}
 		if typeOK && b.Type != BusRTU {
@@ -167,6 +233,49 @@ func validateBuses(cfg *Config, r *yamlcheck.Report) map[string]bool {
 		r.DurationIn(p+".interval", b.Interval, time.Second, time.Hour)
 	}
 	return names
+}
+
+// checkLine refuses bus i when an earlier bus's port leads to the same
+// line: the same serial device, however spelled (/dev/./ttyUSB0, or a
+// /dev/serial/by-id link to it), or the same TCP host:port. Two buses are
+// two masters polling at once: on RS-485 their frames collide, and behind
+// one converter their requests queue and time out. lines maps each line
+// met so far to the index of its bus.
+func checkLine(cfg *Config, r *yamlcheck.Report, lines map[string]int, i int) {
+	b := cfg.Buses[i]
+	var line string
+	if b.Type == BusRTU {
+		line = filepath.Clean(b.Port)
+		// A link that does not resolve (a device not plugged in, or
+		// config check run on another machine) is compared as written.
+		if real, err := filepath.EvalSymlinks(line); err == nil {
+			line = real
+		}
+	} else {
+		host, port, _ := net.SplitHostPort(b.Port) // checked by the caller
+		if ip := net.ParseIP(host); ip != nil {
+			host = ip.String()
+		}
+		n, _ := strconv.Atoi(port) // checked by the caller: 0502 is 502
+		line = "tcp:" + net.JoinHostPort(strings.ToLower(host), strconv.Itoa(n))
+	}
+	first, dup := lines[line]
+	if !dup {
+		lines[line] = i
+		return
+	}
+	fb := cfg.Buses[first]
+	fp := yamlcheck.Index("buses", first) + ".port"
+	same := ""
+	if b.Type == BusRTU && fb.Port != b.Port {
+		same = fmt.Sprintf(" (%s and %s are both %s)", fb.Port, b.Port, line)
+	}
+	what := "serial port"
+	if b.Type != BusRTU {
+		what = "host:port"
+	}
+	r.Add(yamlcheck.Index("buses", i)+".port", "the same %s as bus %s (%s)%s: two buses on one line poll it at once and their requests collide; "+
+		"put the meters of both on one bus", what, fb.Name, r.Where(fp), same)
 }
 
 // checkHostPort returns "" if s is host:port with a numeric port, or what

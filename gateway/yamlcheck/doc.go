@@ -23,6 +23,11 @@
 // problem, and what lies beyond is not decoded. Integers must be written as integers (1.5 is not
 // one) and a duration needs its unit, except a bare 0.
 //
+// A file over MaxFileSize (1 MiB) is refused before it is parsed, by
+// ReadFile before it is read. A file that is not text (a NUL byte, bytes
+// that are not UTF-8, a control character YAML does not allow) is one
+// problem at the line of the first such byte.
+//
 // A Report collects the problems and remembers, for every key path, its
 // line and whether the file gave it a value, so that validation after
 // decoding names a key and the report finds its line: a missing key is
@@ -31,7 +36,12 @@
 // file (an environment variable) is given with Report.Override; its
 // problems carry no line and name where the value came from.
 //
-// Report.Err returns the problems as a *Problems sorted by line, or nil.
+// Validation may also record a warning (Report.Warn): what is legal but
+// unwise. It prints like a problem, with "warning: " before its text, but
+// does not make a file fail: Report.Err returns nil when there are only
+// warnings, else every problem and warning as a *Problems sorted by line;
+// Report.Warnings returns the warnings of a file that passed. Problems
+// prints at most MaxListed of them, then how many more there are.
 // Nothing in the package is shared between calls: Reports and Decoders may
 // be used from several goroutines as long as each Report is used by one.
 //

@@ -3,6 +3,7 @@ package yamlcheck
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -13,16 +14,33 @@ import (
 )
 
 // ReadFile reads the file at path for a Decoder. A file that cannot be
-// read is a *Problems holding one Problem that says why.
+// read, or holds more than MaxFileSize bytes, is a *Problems holding one
+// Problem that says why. The size is checked before the file is read, and
+// a file whose size is not known beforehand (a pipe, a device) is read no
+// further than the limit: memory stays small whatever path names.
 func ReadFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	cannot := func(err error) error {
 		msg := err.Error()
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			msg = pe.Err.Error() // the path is already the FILE of the message
 		}
-		return nil, &Problems{{File: path, Msg: "cannot read: " + msg}}
+		return &Problems{{File: path, Msg: "cannot read: " + msg}}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, cannot(err)
+	}
+	defer f.Close() // read-only: Close has nothing to report
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, &Problems{{File: path, Msg: tooBig(st.Size())}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, cannot(err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Problems{{File: path, Msg: fmt.Sprintf("more than 1 MiB (%d bytes) to read; a configuration file may hold at most that: is this the right file?", MaxFileSize)}}
 	}
 	return data, nil
 }
@@ -30,6 +48,14 @@ func ReadFile(path string) ([]byte, error) {
 // parse returns the root node of data's one document, or nil after
 // recording why there is none; want completes the problem of an empty file.
 func parse(r *Report, data []byte, want string) *yaml.Node {
+	if len(data) > MaxFileSize {
+		r.At(0, "", "%s", tooBig(int64(len(data))))
+		return nil
+	}
+	if line, msg := notText(data); msg != "" {
+		r.At(line, "", "%s", msg)
+		return nil
+	}
 	empty := "file is empty"
 	if want != "" {
 		empty += "; want " + want

@@ -3,6 +3,7 @@ package yamlcheck
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,23 @@ func NewReport(file string) *Report {
 // value, failed to decode gets no further problem: the technician sees one
 // message per mistake.
 func (r *Report) Add(key, format string, args ...any) {
+	r.add(key, false, fmt.Sprintf(format, args...))
+}
+
+// Warn records a warning with key, where Add would record a problem: the
+// value is legal but unwise. A warning is printed like a problem, with
+// "warning: " before its text, but does not make Err return an error.
+func (r *Report) Warn(key, format string, args ...any) {
+	r.add(key, true, fmt.Sprintf(format, args...))
+}
+
+// WarnAt records a warning at line (0 for none) with key (empty for the
+// file as a whole), as At records a problem.
+func (r *Report) WarnAt(line int, key, format string, args ...any) {
+	r.probs = append(r.probs, Problem{File: r.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...), Warning: true})
+}
+
+func (r *Report) add(key string, warning bool, msg string) {
 	for k := key; ; k = parent(k) {
 		if r.bad[k] {
 			return
@@ -51,12 +69,11 @@ func (r *Report) Add(key, format string, args ...any) {
 			break
 		}
 	}
-	msg := fmt.Sprintf(format, args...)
 	if origin, ok := r.origin[key]; ok {
-		r.probs = append(r.probs, Problem{File: r.file, Key: key, Msg: origin + ": " + msg})
+		r.probs = append(r.probs, Problem{File: r.file, Key: key, Msg: origin + ": " + msg, Warning: warning})
 		return
 	}
-	r.probs = append(r.probs, Problem{File: r.file, Line: r.Line(key), Key: key, Msg: msg})
+	r.probs = append(r.probs, Problem{File: r.file, Line: r.Line(key), Key: key, Msg: msg, Warning: warning})
 }
 
 // At records a problem at line (0 for none) with key (empty for the file
@@ -133,14 +150,15 @@ func (r *Report) Where(key string) string {
 	return "line " + strconv.Itoa(r.Line(key))
 }
 
-// Clean reports whether nothing at or under key has a problem or failed to
-// decode, so that a value is used only once all of it is known good.
+// Clean reports whether nothing at or under key has a problem (a warning
+// does not count) or failed to decode, so that a value is used only once
+// all of it is known good.
 func (r *Report) Clean(key string) bool {
 	under := func(k string) bool {
 		return k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")
 	}
 	for _, p := range r.probs {
-		if under(p.Key) {
+		if !p.Warning && under(p.Key) {
 			return false
 		}
 	}
@@ -152,15 +170,30 @@ func (r *Report) Clean(key string) bool {
 	return true
 }
 
-// Err returns nil when no problem was recorded, else a *Problems holding
-// every problem, sorted by line.
+// Err returns nil when no problem other than a warning was recorded, else
+// a *Problems holding every problem, warnings included (the technician
+// sees all of them in one run), sorted by line.
 func (r *Report) Err() error {
-	if len(r.probs) == 0 {
+	if !slices.ContainsFunc(r.probs, func(p Problem) bool { return !p.Warning }) {
 		return nil
 	}
 	ps := append(Problems(nil), r.probs...)
 	ps.sort()
 	return &ps
+}
+
+// Warnings returns the warnings recorded, sorted by line; nil when there
+// are none. They are for a file whose Err is nil: a caller that goes on
+// with the file prints or logs them.
+func (r *Report) Warnings() Problems {
+	var ws Problems
+	for _, p := range r.probs {
+		if p.Warning {
+			ws = append(ws, p)
+		}
+	}
+	ws.sort()
+	return ws
 }
 
 // Index appends a list index to a key path: Index("meters", 3) is

@@ -11,16 +11,24 @@ import (
 // allowed here when none is close.
 func suggest(name string, fields map[string]int) string {
 	keys := slices.Sorted(maps.Keys(fields))
-	best, bestDist := "", len(name)/3+2
-	for _, k := range keys { // sorted: ties go to the same name every run
-		if d := distance(strings.ToLower(name), k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best != "" {
+	if best := Suggest(name, keys); best != "" {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	return " (allowed: " + strings.Join(keys, ", ") + ")"
+}
+
+// Suggest returns the one of known that name is probably a misspelling
+// of, ignoring case, or "" when none is close: the "did you mean" of an
+// unknown key, or of an unknown environment variable.
+func Suggest(name string, known []string) string {
+	keys := slices.Sorted(slices.Values(known))
+	best, bestDist := "", len(name)/3+2
+	for _, k := range keys { // sorted: ties go to the same name every run
+		if d := distance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
 }
 
 // distance is the Levenshtein distance between a and b.
