@@ -21,7 +21,9 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: newLogger(cfg.Log, cmd.OutOrStdout()), Version: version})
+			log := newLogger(cfg.Log, cmd.OutOrStdout())
+			logWarnings(log, cfg)
+			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: log, Version: version})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "/etc/mallgrid/mallgrid.yaml", "configuration file")
