@@ -303,10 +303,10 @@ func TestBilling_BypassSuspected(t *testing.T) {
 		rd.Set(meter.Import, float64(wh)/1000)
 		rd.Set(meter.VoltageA, 230)
 		rd.Meter, rd.Time, rd.Relay = "M-1", at, relay
-		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
+		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Start: at.Add(-time.Second), Reading: rd}}})
 	}
-	feed(t0, 10_000, meter.RelayOpen)
-	feed(t0.Add(time.Minute), 10_005, meter.RelayOpen)   // a few Wh: not yet
+	feed(t0, 10_000, meter.RelayOpen)                    // may hold energy from before it opened
+	feed(t0.Add(time.Minute), 10_005, meter.RelayOpen)   // a few Wh: below the counter's resolution
 	feed(t0.Add(2*time.Minute), 10_100, meter.RelayOpen) // 95 Wh behind an open relay
 	feed(t0.Add(3*time.Minute), 10_200, meter.RelayOpen) // still: no second event
 	evs, err := f.db.LastEvents(10)
@@ -327,7 +327,8 @@ func TestBilling_BypassSuspected(t *testing.T) {
 	}
 	feed(t0.Add(4*time.Minute), 10_300, meter.RelayClosed) // closed: the episode ends
 	feed(t0.Add(5*time.Minute), 10_300, meter.RelayOpen)
-	feed(t0.Add(6*time.Minute), 10_400, meter.RelayOpen) // a new episode
+	feed(t0.Add(6*time.Minute), 10_300, meter.RelayOpen)
+	feed(t0.Add(7*time.Minute), 10_400, meter.RelayOpen) // a new episode
 	evs, _ = f.db.LastEvents(10)
 	n = 0
 	for _, e := range evs {

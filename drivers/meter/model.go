@@ -2,6 +2,7 @@ package meter
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -261,3 +262,36 @@ func (m *Model) sortedRegisters() []Register {
 }
 
 func overlaps(from, to uint16, s Span) bool { return from <= s.To && s.From <= to }
+
+// ResolutionWh is the least step, in Wh, by which m's billing counter can
+// be seen to rise when it reads atWh: the register's scale for an integer
+// counter, the spacing of float32 (or float64) values near atWh for a float
+// one, at least 1 Wh. A rise of no more than this may be the meter
+// rounding energy it had counted before, not new energy (the relay's
+// bypass check). ratio is the metering point's CT × PT ratio for a model
+// that reports secondary values, else 1.
+func (m *Model) ResolutionWh(atWh, ratio int64) int64 {
+	ratio = max(ratio, 1)
+	for _, r := range m.Registers {
+		if r.Quantity != Import {
+			continue
+		}
+		kwhPerUnit := unitFactor["kWh"][r.Unit] // validated: the unit is known
+		var step float64                        // in the register's unit
+		switch r.Type {
+		case Float32, Float64:
+			mant := 24
+			if r.Type == Float64 {
+				mant = 53
+			}
+			v := float64(atWh) / 1000 / kwhPerUnit / scale(r)
+			_, exp := math.Frexp(max(v, 1))
+			step = math.Ldexp(1, exp-mant) * scale(r)
+		default:
+			step = scale(r)
+		}
+		wh := int64(math.Ceil(step*kwhPerUnit*1000)) * ratio
+		return max(wh, 1)
+	}
+	return 1
+}

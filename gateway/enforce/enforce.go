@@ -392,7 +392,7 @@ func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	if err == nil {
 		// After e.mu is released: live takes lv.mu, and live's readers
 		// ask the enforcer (e.mu) for desired states.
-		e.picture.SetRelay(m.ID, out.State.String())
+		e.picture.SetRelay(m.ID, out.State.String(), e.now())
 	}
 	if serr != nil {
 		e.log.Error().Str("meter", m.ID).Err(serr).Msg("store relay control")

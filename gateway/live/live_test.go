@@ -70,10 +70,28 @@ func TestPicture_UpdateAndRelay(t *testing.T) {
 	if got := p.Relay("M-1"); got != "" {
 		t.Errorf("relay before any reading = %q; want none", got)
 	}
-	p.Update(store.Reading{Meter: "M-1", Time: time.Now(), ImportWh: 1500, Relay: "closed"})
-	p.SetRelay("M-1", "open")
+	t0 := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	p.Update(store.Reading{Meter: "M-1", Time: t0, ImportWh: 1500, Relay: "closed"}, t0.Add(-time.Second))
+	p.SetRelay("M-1", "open", t0.Add(2*time.Second))
 	if got := p.Relay("M-1"); got != "open" {
 		t.Errorf("relay after a read-back = %q; want open", got)
+	}
+	// A reading begun before the read-back may have read the relay before
+	// the command: it does not bring the old state back.
+	p.Update(store.Reading{Meter: "M-1", Time: t0.Add(3 * time.Second), ImportWh: 1501, Relay: "closed"}, t0.Add(time.Second))
+	if got := p.Relay("M-1"); got != "open" {
+		t.Errorf("relay after a reading begun before the read-back = %q; want open (the confirmed state)", got)
+	}
+	if st, _, ok := p.RelayConfirmed("M-1"); !ok || st != "open" {
+		t.Errorf("RelayConfirmed = %q, %v; want open, true", st, ok)
+	}
+	// A reading begun after it is the truth again, whatever it says.
+	p.Update(store.Reading{Meter: "M-1", Time: t0.Add(5 * time.Second), ImportWh: 1501, Relay: "closed"}, t0.Add(4*time.Second))
+	if got := p.Relay("M-1"); got != "closed" {
+		t.Errorf("relay after a reading begun after the read-back = %q; want closed", got)
+	}
+	if _, _, ok := p.RelayConfirmed("M-1"); ok {
+		t.Error("RelayConfirmed still set after a fresher reading")
 	}
 	ms := p.Meters()
 	if len(ms) != 1 || ms[0].ID != "M-1" {

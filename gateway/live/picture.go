@@ -26,7 +26,16 @@ type Picture struct {
 
 	mu     sync.Mutex
 	latest map[string]store.Reading
-	buses  map[string]*busState
+	// confirmed holds a relay state read back after a command, until a
+	// reading begun after it replaces it.
+	confirmed map[string]confirmedRelay
+	buses     map[string]*busState
+}
+
+// confirmedRelay is a relay state read back after a command, and when.
+type confirmedRelay struct {
+	state string
+	at    time.Time
 }
 
 type busState struct {
@@ -40,7 +49,7 @@ type busState struct {
 // reading; now is the clock (the status page's "ago").
 func New(cfg *config.Config, version, dbPath string, now func() time.Time) *Picture {
 	lv := &Picture{cfg: cfg, version: version, dbPath: dbPath, started: now(), now: now,
-		latest: make(map[string]store.Reading), buses: make(map[string]*busState)}
+		latest: make(map[string]store.Reading), confirmed: make(map[string]confirmedRelay), buses: make(map[string]*busState)}
 	for _, b := range cfg.Buses {
 		lv.buses[b.Name] = &busState{cfg: b}
 	}
@@ -58,23 +67,46 @@ func (lv *Picture) Relay(id string) string {
 	return lv.latest[id].Relay
 }
 
-// Update records a committed reading.
-func (lv *Picture) Update(r store.Reading) {
-	lv.mu.Lock()
-	lv.latest[r.Meter] = r
-	lv.mu.Unlock()
-}
-
-// SetRelay records a relay state read back after a command: fresher than
-// the meter's last reading, which may predate the command by a whole
-// bus cycle.
-func (lv *Picture) SetRelay(id string, state string) {
+// Update records a committed reading whose read began at start. A reading
+// begun before a relay command was read back may have read the relay
+// before the command (a bus reads a meter in several transactions, and a
+// command is served between them): its relay state does not replace the
+// confirmed one, or the page would show the old state again for a cycle
+// and enforcement would command the relay a second time.
+func (lv *Picture) Update(r store.Reading, start time.Time) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
+	if c, ok := lv.confirmed[r.Meter]; ok {
+		if start.Before(c.at) {
+			r.Relay = c.state
+		} else {
+			delete(lv.confirmed, r.Meter)
+		}
+	}
+	lv.latest[r.Meter] = r
+}
+
+// SetRelay records a relay state read back after a command at at: fresher
+// than the meter's last reading, which may predate the command by a whole
+// bus cycle, and than any reading begun before at.
+func (lv *Picture) SetRelay(id string, state string, at time.Time) {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	lv.confirmed[id] = confirmedRelay{state: state, at: at}
 	if r, ok := lv.latest[id]; ok {
 		r.Relay = state
 		lv.latest[id] = r
 	}
+}
+
+// RelayConfirmed returns the relay state of meter id read back after a
+// command, and when, while no reading begun after it has been recorded;
+// ok is false otherwise.
+func (lv *Picture) RelayConfirmed(id string) (state string, at time.Time, ok bool) {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	c, ok := lv.confirmed[id]
+	return c.state, c.at, ok
 }
 
 // Scheduler returns the running scheduler of bus, or nil.

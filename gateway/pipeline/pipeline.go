@@ -53,6 +53,21 @@ type Pipeline struct {
 	limits    map[string]counter.Limits
 	meterCfg  map[string]config.Meter
 	rejecting map[string]counter.Verdict // meter id → why its counter is refused, while it is
+	models    map[string]*meter.Model    // meter id → its model (with the meter's function code)
+	open      map[string]*openWatch      // meter id → its relay's open spell, while it reads open
+}
+
+// openWatch follows a relay that reads open, for the bypass check: since is
+// when the open state was known (read back after a command, or the end of
+// the first reading that showed it), and base the counter of the first
+// reading begun after that — energy counted before it may have been used
+// before the relay opened. Kept in memory only: after a restart the first
+// reading that shows the relay open starts a new spell.
+type openWatch struct {
+	since time.Time
+	based bool
+	chain int   // the counter chain base is on
+	base  int64 // Wh
 }
 
 // MeterState is a meter's stored billing state.
@@ -71,10 +86,6 @@ type MeterState struct {
 	Exchanged *web.OperatorResult `json:"exchanged,omitempty"`
 	Released  *web.OperatorResult `json:"released,omitempty"`
 }
-
-// bypassMinWh is how much a counter must rise behind an open relay to be
-// reported: a meter's own consumption and rounding stay below it.
-const bypassMinWh = 20
 
 // OpenCharge is energy charged but not yet posted: one meter, one slot,
 // one price.
@@ -141,10 +152,13 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 	p := &Pipeline{db: db, cfg: cfg, picture: lv, events: events, log: log,
 		meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
 		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
-		rejecting: make(map[string]counter.Verdict)}
+		rejecting: make(map[string]counter.Verdict), models: make(map[string]*meter.Model), open: make(map[string]*openWatch)}
 	for _, m := range cfg.Meters {
 		p.limits[m.ID] = counter.CircuitLimits(int64(m.RatedCurrent), 3)
 		p.meterCfg[m.ID] = m
+		if model, err := cfg.ModelOf(m); err == nil { // validated: only a test's bare config lacks one
+			p.models[m.ID] = model
+		}
 	}
 	states, err := db.MeterStates()
 	if err != nil {
@@ -170,7 +184,7 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 		return nil, err
 	}
 	for id, r := range latest {
-		lv.Update(r)
+		lv.Update(r, r.Time)
 		if _, ok := p.meters[id]; !ok {
 			// A database from before the ledger: its latest reading was the
 			// baseline; go on from it rather than lose the energy since.
@@ -238,6 +252,7 @@ type cycleWork struct {
 	tenants map[string]*TenantMonth
 	verdict map[string]counter.Verdict
 	wh      map[string]int64
+	starts  []time.Time // when the read of each of sc.Readings began
 }
 
 // cycleMark is how far a cycle's work had got before one reading. A
@@ -298,7 +313,7 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			continue
 		}
 		mark := w.mark(res.Meter, p.meterCfg[res.Meter].Tenant)
-		if err := p.bill(w, res.Reading); err != nil {
+		if err := p.bill(w, res.Reading, res.Start); err != nil {
 			// Only a broken tariff or an overflow gets here: the reading is
 			// not billed and leaves nothing in the cycle — no energy, no
 			// charge, no event, no state — so the next cycle bills the same
@@ -308,6 +323,7 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			continue
 		}
 		w.sc.Readings = append(w.sc.Readings, toStore(res.Reading))
+		w.starts = append(w.starts, res.Start)
 	}
 	if len(w.sc.Readings) == 0 && len(w.sc.Charges) == 0 && len(w.meters) == 0 {
 		return
@@ -342,8 +358,8 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	for id, tm := range w.tenants {
 		p.tenants[id] = tm
 	}
-	for _, r := range w.sc.Readings {
-		p.picture.Update(r)
+	for i, r := range w.sc.Readings {
+		p.picture.Update(r, w.starts[i])
 	}
 }
 
@@ -384,8 +400,9 @@ func (p *Pipeline) month(w *cycleWork, tenant string) *TenantMonth {
 	return tm
 }
 
-// bill judges one reading, charges what it accepts and records its energy.
-func (p *Pipeline) bill(w *cycleWork, rd meter.Reading) error {
+// bill judges one reading, whose read began at start, charges what it
+// accepts and records its energy.
+func (p *Pipeline) bill(w *cycleWork, rd meter.Reading, start time.Time) error {
 	mb := p.state(w, rd.Meter)
 	wh, _ := rd.ImportWh()
 	cr := counter.Reading{Wh: wh, At: rd.Time, ZeroFrame: allZero(rd)}
@@ -400,25 +417,75 @@ func (p *Pipeline) bill(w *cycleWork, rd meter.Reading) error {
 	if err := p.apply(w, rd.Meter, mb, out, "gateway", ""); err != nil {
 		return err
 	}
-	p.checkBypass(w, rd, mb, out)
+	p.checkBypass(w, rd, start, mb, out)
 	p.closeDue(w, rd.Meter, rd.Time)
 	return nil
 }
 
-// checkBypass raises bypass_suspected once when a meter's relay reads open
-// while its counter keeps rising, and clears when the relay closes.
-func (p *Pipeline) checkBypass(w *cycleWork, rd meter.Reading, mb *MeterState, out counter.Outcome) {
-	switch {
-	case rd.Relay == meter.RelayClosed:
-		mb.Bypass = false
-	case rd.Relay == meter.RelayOpen && out.Verdict == counter.Accepted && out.Wh >= bypassMinWh && !mb.Bypass:
-		mb.Bypass = true
-		m := p.meterCfg[rd.Meter]
-		text := fmt.Sprintf("bypass suspected: the relay of %s reads open, yet its counter rose %s kWh since %s",
-			rd.Meter, meter.FormatKWh(out.Wh), out.From.Format(time.RFC3339))
-		p.log.Warn().Str("meter", rd.Meter).Str("tenant", m.Tenant).Int64("wh", out.Wh).Msg(text)
-		w.sc.Events = append(w.sc.Events, store.Event{Time: rd.Time, Kind: "bypass_suspected", Meter: rd.Meter, Tenant: m.Tenant, Text: text})
+// checkBypass raises bypass_suspected once when a meter's counter rises by
+// more than its resolution while its relay reads open, and clears when the
+// relay reads closed. Only energy counted after the open state was known
+// counts: the reading that first shows the relay open — or that was under
+// way when a cut-off command was read back — may hold energy used before
+// the relay opened (a 7 kW load uses 20 Wh in the 10 s before a cut-off),
+// and such a cut-off is no theft. The relay state a reading begun before a
+// command's read-back shows is the read-back's (live.Picture.Update).
+func (p *Pipeline) checkBypass(w *cycleWork, rd meter.Reading, start time.Time, mb *MeterState, out counter.Outcome) {
+	relay := rd.Relay
+	confirmed, at, ok := p.picture.RelayConfirmed(rd.Meter)
+	if ok && start.Before(at) {
+		relay = meter.RelayUnknown
+		if confirmed == meter.RelayOpen.String() {
+			relay = meter.RelayOpen
+		}
 	}
+	switch relay {
+	case meter.RelayClosed:
+		mb.Bypass = false
+		delete(p.open, rd.Meter)
+		return
+	case meter.RelayUnknown:
+		return
+	}
+	ow := p.open[rd.Meter]
+	if ow == nil {
+		ow = &openWatch{since: rd.Time}
+		if ok && confirmed == meter.RelayOpen.String() && at.Before(ow.since) {
+			ow.since = at
+		}
+		p.open[rd.Meter] = ow
+	}
+	if start.Before(ow.since) || (out.Verdict != counter.Accepted && out.Verdict != counter.Duplicate) {
+		return
+	}
+	wh, _ := rd.ImportWh()
+	if !ow.based || ow.chain != mb.Counter.Chain {
+		ow.based, ow.chain, ow.base = true, mb.Counter.Chain, wh
+		return
+	}
+	rise := wh - ow.base
+	if mb.Bypass || rise <= p.resolutionWh(rd.Meter, wh) {
+		return
+	}
+	mb.Bypass = true
+	m := p.meterCfg[rd.Meter]
+	text := fmt.Sprintf("bypass suspected: the relay of %s reads open, yet its counter rose %s kWh since %s",
+		rd.Meter, meter.FormatKWh(rise), p.cfg.HumanTime(ow.since))
+	p.log.Warn().Str("meter", rd.Meter).Str("tenant", m.Tenant).Int64("wh", rise).Msg(text)
+	w.sc.Events = append(w.sc.Events, store.Event{Time: rd.Time, Kind: "bypass_suspected", Meter: rd.Meter, Tenant: m.Tenant, Text: text})
+}
+
+// resolutionWh is the least rise meter id's counter shows near wh.
+func (p *Pipeline) resolutionWh(id string, wh int64) int64 {
+	model := p.models[id]
+	if model == nil {
+		return 1
+	}
+	ratio := int64(1)
+	if m := p.meterCfg[id]; model.Secondary {
+		ratio = max(int64(m.CTRatio), 1) * max(int64(m.PTRatio), 1)
+	}
+	return model.ResolutionWh(wh, ratio)
 }
 
 // apply moves a meter's state on by an outcome: its counter state (the
