@@ -44,7 +44,9 @@ func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...st
 		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n")
 	yaml.WriteString("buses:\n")
 	for _, b := range []string{"a", "b"} {
-		fmt.Fprintf(&yaml, "  - {name: %s, port: /dev/null, timeout: 200ms, pause: 1ms, interval: 1s}\n", b)
+		// A placeholder port per bus (two buses on one line are refused);
+		// each gets its pseudo-terminal below.
+		fmt.Fprintf(&yaml, "  - {name: %s, port: /dev/ttyTEST%s, timeout: 200ms, pause: 1ms, interval: 1s}\n", b, b)
 	}
 	yaml.WriteString("meters:\n")
 	for _, b := range []string{"a", "b"} {
