@@ -16,8 +16,17 @@
 //   - after any error keeps the line quiet until it has been silent for
 //     Config.Quiet, so a late reply is drained and never taken for the answer
 //     to the next request;
+//   - sends a request that got no reply at all once more at once (see
+//     Transport.do for why: libmodbus-based slaves);
+//   - leaves the line silent for 3.5 characters (Config.SilentInterval)
+//     between the end of one transaction and the next request;
 //   - returns a typed error: ErrTimeout, ErrCRC, ErrWrongSlave, ErrShortReply,
 //     ErrBadReply, or an *ExceptionError (errors.Is(err, ErrException)).
+//
+// A serial port is held from Open to Close: a UUCP lock file in
+// Config.LockDir (LCK..ttyUSB0 holding the PID) and the terminal's
+// exclusive mode (TIOCEXCL). Open on a port another program holds fails at
+// once with a *BusyError naming that program.
 //
 // RTU has no transaction id: the only guard against a late reply being taken
 // for the next answer is a timeout longer than the meter's worst response,

@@ -25,6 +25,10 @@ var (
 	// fails (an unplugged USB adapter, an unreachable converter): the bus,
 	// not a meter, is at fault.
 	ErrNoLink = errors.New("modbus: no link")
+	// ErrPortBusy is returned by Open when another program holds the serial
+	// port (its lock file, or the terminal's exclusive mode); the error is a
+	// *BusyError naming the holder.
+	ErrPortBusy = errors.New("modbus: port busy")
 	// ErrClosed is returned by a Transport after Close.
 	ErrClosed = errors.New("modbus: transport closed")
 )
@@ -84,6 +88,8 @@ func ErrorKind(err error) string {
 		return "exception"
 	case errors.Is(err, ErrNoLink):
 		return "no_link"
+	case errors.Is(err, ErrPortBusy):
+		return "port_busy"
 	}
 	return "io"
 }

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/tarm/serial"
+	"golang.org/x/sys/unix"
 )
 
 // stream is a byte pipe to the meters with deadline-bounded reads.
@@ -31,6 +33,7 @@ const serialPoll = 100 * time.Millisecond
 // soon as a byte arrives, or after serialPoll with 0, io.EOF.
 type serialStream struct {
 	port *serial.Port
+	excl *os.File // holds the terminal's exclusive mode (TIOCEXCL)
 }
 
 func openSerial(c Config) (*serialStream, error) {
@@ -49,16 +52,27 @@ func openSerial(c Config) (*serialStream, error) {
 		Name: c.Address, Baud: c.Baud, Size: 8, Parity: parity, StopBits: stop,
 		ReadTimeout: serialPoll,
 	})
+	if errors.Is(err, syscall.EBUSY) {
+		// Another program holds the terminal in exclusive mode.
+		return nil, &BusyError{Port: c.Address}
+	}
 	if err != nil {
 		return nil, err
 	}
+	// RS-485 mode first: it opens the device once more, which exclusive
+	// mode would refuse to a user other than root.
 	if c.RS485 {
 		if err := enableRS485(c.Address); err != nil {
 			_ = p.Close()
 			return nil, err
 		}
 	}
-	return &serialStream{port: p}, nil
+	excl, err := exclusive(c.Address)
+	if err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return &serialStream{port: p, excl: excl}, nil
 }
 
 func (s *serialStream) readSome(p []byte, deadline time.Time) (int, error) {
@@ -81,7 +95,13 @@ func (s *serialStream) write(p []byte, _ time.Time) error {
 
 func (s *serialStream) discardInput(time.Time) error { return s.port.Flush() }
 
-func (s *serialStream) Close() error { return s.port.Close() }
+// Close closes the port and lets the terminal out of exclusive mode, so
+// that the next program may open it once this one is done.
+func (s *serialStream) Close() error {
+	err := s.port.Close()
+	_ = unix.IoctlSetInt(int(s.excl.Fd()), unix.TIOCNXCL, 0) // gone with the last close anyway
+	return errors.Join(err, s.excl.Close())
+}
 
 // netStream is a TCP connection (Modbus TCP or RTU over TCP).
 type netStream struct {
@@ -147,15 +167,31 @@ func (s *netStream) Close() error { return s.conn.Close() }
 
 // OpenLine opens the serial device of an RTU Config as a raw byte stream,
 // for the slave side of a line: a simulator serving meters on a real port.
-// Reads return within 100 ms with 0, io.EOF when nothing arrives.
+// The port is held as Open holds it (lock file in c.LockDir, exclusive
+// mode) until the stream is closed. Reads return within 100 ms with
+// 0, io.EOF when nothing arrives.
 func OpenLine(c Config) (io.ReadWriteCloser, error) {
 	d := c.withDefaults()
 	if d.Kind != RTU {
 		return nil, fmt.Errorf("open line: %q is not a serial port", d.Address)
 	}
-	s, err := openSerial(d)
+	lock, err := d.lock()
 	if err != nil {
 		return nil, fmt.Errorf("open line %s: %w", d.Address, err)
 	}
-	return s.port, nil
+	s, err := openSerial(d)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open line %s: %w", d.Address, err), lock.unlock())
+	}
+	return &line{s: s, lock: lock}, nil
 }
+
+// line is a serial stream opened by OpenLine.
+type line struct {
+	s    *serialStream
+	lock *portLock
+}
+
+func (l *line) Read(p []byte) (int, error)  { return l.s.port.Read(p) }
+func (l *line) Write(p []byte) (int, error) { return l.s.port.Write(p) }
+func (l *line) Close() error                { return errors.Join(l.s.Close(), l.lock.unlock()) }

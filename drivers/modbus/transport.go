@@ -43,6 +43,36 @@ type Config struct {
 	// Quiet is how long the line must stay silent after an error before the
 	// next request. 0 means DefaultQuiet.
 	Quiet time.Duration
+	// LockDir is where an RTU port's UUCP lock file (LCK..<name>) is made
+	// while the port is open, so that no second master opens it: "" means
+	// DefaultLockDir (/run/lock, else /var/lock, else none), NoLock none.
+	// The terminal is put in exclusive mode (TIOCEXCL) either way.
+	LockDir string
+}
+
+// SilentInterval is the silence that ends an RTU frame on c's line: 3.5
+// characters at its baud rate and framing (start bit, 8 data bits, parity
+// bit unless parity is N, stop bits), and above 19200 baud the fixed
+// 1.75 ms that Modbus over Serial Line V1.02 (2.5.1.1) prescribes. A master
+// must leave at least this much between a reply and its next request.
+// Modbus TCP needs none (0); RTU over TCP keeps the serial line's rule,
+// since the converter behind it passes bytes on as they come.
+func (c Config) SilentInterval() time.Duration {
+	d := c.withDefaults()
+	if d.Kind == TCP {
+		return 0
+	}
+	if d.Baud > 19200 {
+		return 1750 * time.Microsecond
+	}
+	bits := 1 + 8 + d.StopBits
+	if d.Parity != 'N' {
+		bits++
+	}
+	// 3.5 characters in one division, rounded up: never shorter than the rule.
+	n := int64(7*bits) * int64(time.Second)
+	den := int64(2 * d.Baud)
+	return time.Duration((n + den - 1) / den)
 }
 
 // ParsePort splits a --port value: a device path, tcp://host:port or
@@ -92,6 +122,9 @@ type Transport struct {
 	cfg    Config
 	s      stream // nil until (re)opened
 	closed bool
+	lock   *portLock // the RTU port's lock file, held from Open to Close
+	gap    time.Duration
+	lastTx time.Time // end of the last transaction on the line
 
 	// Exactly one of these pairs is set, by Kind.
 	rtu     *rtuTransporter
@@ -104,9 +137,13 @@ type Transport struct {
 // Open returns a transport for c and opens its port. For TCP kinds a failed
 // dial is not an error here: the link may come later, and every transaction
 // dials again until it does.
+//
+// An RTU port is held until Close (see Config.LockDir): Open fails with a
+// *BusyError (errors.Is ErrPortBusy) naming the holder when another program
+// holds it, a running gateway included.
 func Open(c Config) (*Transport, error) {
 	cfg := c.withDefaults()
-	t := &Transport{cfg: cfg}
+	t := &Transport{cfg: cfg, gap: cfg.SilentInterval()}
 	switch cfg.Kind {
 	case RTU, RTUOverTCP:
 		t.rtu = &rtuTransporter{}
@@ -120,11 +157,38 @@ func Open(c Config) (*Transport, error) {
 		return nil, fmt.Errorf("bus kind %q (want rtu, tcp or rtu+tcp)", cfg.Kind)
 	}
 	if cfg.Kind == RTU {
-		if err := t.connect(time.Now().Add(cfg.Timeout)); err != nil {
+		lock, err := cfg.lock()
+		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", cfg.Address, err)
 		}
+		if err := t.connect(time.Now().Add(cfg.Timeout)); err != nil {
+			return nil, errors.Join(fmt.Errorf("open %s: %w", cfg.Address, err), lock.unlock())
+		}
+		t.lock = lock
 	}
 	return t, nil
+}
+
+// lock takes the port's lock file as LockDir says; nil when none is taken.
+func (c Config) lock() (*portLock, error) {
+	dir := c.LockDir
+	switch dir {
+	case NoLock:
+		return nil, nil
+	case "":
+		if dir = DefaultLockDir(); dir == "" {
+			return nil, nil
+		}
+	}
+	return lockPort(dir, c.Address)
+}
+
+// LockFile returns the lock file the transport holds, "" if none.
+func (t *Transport) LockFile() string {
+	if t.lock == nil {
+		return ""
+	}
+	return t.lock.path
 }
 
 // Config returns the transport's configuration with defaults applied.
@@ -134,13 +198,17 @@ func (t *Transport) Config() Config { return t.cfg }
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.closed = true
-	if t.s == nil {
+	if t.closed {
 		return nil
 	}
-	err := t.s.Close()
-	t.s = nil
-	return err
+	t.closed = true
+	var err error
+	if t.s != nil {
+		err = t.s.Close()
+		t.s = nil
+	}
+	// After the port: the next holder must find it closed.
+	return errors.Join(err, t.lock.unlock())
 }
 
 // Client returns a client for the meter at slave address on this transport,
@@ -168,7 +236,41 @@ func (t *Transport) connect(deadline time.Time) error {
 
 // do runs one transaction under the lock within timeout (or ctx's deadline
 // if that is sooner).
+//
+// A request that got no byte back at all (ErrTimeout) is sent once more at
+// once, after the quiet time, before the lock is let go. Slaves built on
+// libmodbus take the first frame after a request to another address for
+// that slave's reply and ignore it: after a request to an absent meter,
+// their own next request goes unanswered. The retry belongs here rather
+// than in the callers because the cause is the line's, not one caller's:
+// every master on the line (polling, scan, the technician's read and
+// relay, enforcement's commands) needs it, and only here is it sure that
+// nothing else reaches the line between the two tries (a relay command on
+// the poller's lane would otherwise slip in and be dropped in turn). The
+// retry is of the very same frame, so it is safe for writes too: a coil or
+// register write sets a value, it does not add to one. The price is a second
+// timeout for an address that is really empty (docs/BENCHMARKS.md). Any
+// other failure (CRC, short reply, exception) shows the slave heard the
+// request, and is not retried.
 func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
+	res, err := t.try(ctx, slave, timeout, op)
+	if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {
+		return res, err
+	}
+	res, err2 := t.try(ctx, slave, timeout, op)
+	switch {
+	case err2 == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return nil, err // the caller gave up: the first try's answer stands
+	case errors.Is(err2, ErrTimeout):
+		return nil, fmt.Errorf("%w (no reply to 2 tries)", err2)
+	}
+	return nil, err2
+}
+
+// try runs one transaction under the lock.
+func (t *Transport) try(ctx context.Context, slave byte, timeout time.Duration, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -176,6 +278,14 @@ func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, o
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, ErrClosed
+	}
+	defer func() { t.lastTx = time.Now() }()
+	// The line's own silent interval since the last transaction, which a
+	// caller's pause usually covers already.
+	if wait := t.gap - time.Since(t.lastTx); wait > 0 && !t.lastTx.IsZero() {
+		if !sleepCtx(ctx, wait) {
+			return nil, ctx.Err()
+		}
 	}
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -213,6 +323,18 @@ func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, o
 	}
 	t.quiet(timeout)
 	return nil, err
+}
+
+// sleepCtx waits d or until ctx ends, and reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func isOurs(err error) bool {

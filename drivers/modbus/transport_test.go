@@ -23,19 +23,25 @@ const (
 func simBus(t *testing.T, addrs ...uint8) (*modbus.Transport, map[uint8]*sim.Meter) {
 	t.Helper()
 	meters := make(map[uint8]*sim.Meter)
-	bus, err := sim.NewBus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	var list []*sim.Meter
 	for _, a := range addrs {
 		m, err := sim.NewMeter(meter.KPM33B(), a, sim.WithProfile(sim.Constant(0)), sim.WithImportWh(int64(a)*1000+7))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := bus.Add(m); err != nil {
-			t.Fatal(err)
-		}
 		meters[a] = m
+		list = append(list, m)
+	}
+	return serveBus(t, list...), meters
+}
+
+// serveBus serves meters on a new pseudo-terminal and returns an RTU
+// transport on its other end.
+func serveBus(t *testing.T, meters ...*sim.Meter) *modbus.Transport {
+	t.Helper()
+	bus, err := sim.NewBus(meters...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	pty, err := sim.NewPTY()
 	if err != nil {
@@ -44,7 +50,7 @@ func simBus(t *testing.T, addrs ...uint8) (*modbus.Transport, map[uint8]*sim.Met
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- bus.ServeRTU(ctx, pty.Master) }()
-	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: testTimeout, Quiet: 50 * time.Millisecond})
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: testTimeout, Quiet: 50 * time.Millisecond, LockDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +62,7 @@ func simBus(t *testing.T, addrs ...uint8) (*modbus.Transport, map[uint8]*sim.Met
 		}
 		_ = pty.Close()
 	})
-	return tr, meters
+	return tr
 }
 
 // readImport reads the KPM33B billing counter (0x0082, float32 kWh) as Wh.
@@ -124,7 +130,12 @@ func TestRTU_InjectedFaults(t *testing.T) {
 			ctx := context.Background()
 			c := tr.Client(5)
 			m.SetImportWh(1_000)
-			if err := m.InjectNext(tt.kind, 1); err != nil {
+			// A request that times out is sent twice: both tries fail.
+			n := 1
+			if tt.kind == sim.NoReply || tt.kind == sim.Late {
+				n = 2
+			}
+			if err := m.InjectNext(tt.kind, n); err != nil {
 				t.Fatal(err)
 			}
 			_, err := readImport(ctx, c)
@@ -163,9 +174,57 @@ func TestRTU_AbsentAddressTimesOutWithinDeadline(t *testing.T) {
 	if !errors.Is(err, modbus.ErrTimeout) {
 		t.Fatalf("read of an absent meter: err = %v; want ErrTimeout", err)
 	}
-	// Timeout, then the quiet time; tarm's 100 ms read granularity on top.
-	if took := time.Since(start); took > testTimeout+50*time.Millisecond+250*time.Millisecond {
-		t.Errorf("absent meter took %v; want about timeout + quiet", took)
+	// Two tries of timeout and quiet time; tarm's 100 ms read granularity
+	// on top of each.
+	if took := time.Since(start); took > 2*(testTimeout+50*time.Millisecond+150*time.Millisecond) {
+		t.Errorf("absent meter took %v; want about twice timeout + quiet", took)
+	}
+}
+
+// One lost reply costs a second try, not a failed read: the transport
+// sends a timed-out request once more before it gives up.
+func TestRTU_TimeoutRetriedOnce(t *testing.T) {
+	tr, meters := simBus(t, 5)
+	m := meters[5]
+	if err := m.InjectNext(sim.NoReply, 1); err != nil {
+		t.Fatal(err)
+	}
+	before := m.Stats().Requests
+	if wh, err := readImport(context.Background(), tr.Client(5)); err != nil || wh != 5_007 {
+		t.Fatalf("read with one lost reply = %d, %v; want 5007 on the second try", wh, err)
+	}
+	if got := m.Stats().Requests - before; got != 2 {
+		t.Errorf("meter heard %d requests; want 2 (one retry)", got)
+	}
+	// Faults that show the meter heard the request are not retried.
+	if err := m.InjectNext(sim.BadCRC, 1); err != nil {
+		t.Fatal(err)
+	}
+	before = m.Stats().Requests
+	if _, err := readImport(context.Background(), tr.Client(5)); !errors.Is(err, modbus.ErrCRC) {
+		t.Fatalf("read with a bad CRC: %v; want ErrCRC", err)
+	}
+	if got := m.Stats().Requests - before; got != 1 {
+		t.Errorf("meter heard %d requests after a CRC error; want 1 (no retry)", got)
+	}
+}
+
+// A libmodbus slave ignores the frame after a request to an absent
+// address; the retry reaches it at once, with no failed read.
+func TestRTU_LibmodbusSlaveAfterAnAbsentAddress(t *testing.T) {
+	m, err := sim.NewMeter(meter.KPM33B(), 2, sim.WithProfile(sim.Constant(0)), sim.WithImportWh(2_000), sim.WithLibmodbusSlave())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := serveBus(t, m)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := readImport(ctx, tr.Client(9)); !errors.Is(err, modbus.ErrTimeout) {
+			t.Fatalf("absent address: %v; want ErrTimeout", err)
+		}
+		if wh, err := readImport(ctx, tr.Client(2)); err != nil || wh != 2_000 {
+			t.Fatalf("round %d: libmodbus meter after an absent address = %d, %v; want 2000", i, wh, err)
+		}
 	}
 }
 
@@ -269,7 +328,7 @@ func TestTCP_ReadAndLateReplySkipped(t *testing.T) {
 		t.Fatalf("Modbus TCP read = %d, %v; want 4242", wh, err)
 	}
 	m.SetLateDelay(testTimeout + 20*time.Millisecond)
-	if err := m.InjectNext(sim.Late, 1); err != nil {
+	if err := m.InjectNext(sim.Late, 2); err != nil { // both tries
 		t.Fatal(err)
 	}
 	if _, err := readImport(ctx, tr.Client(7)); !errors.Is(err, modbus.ErrTimeout) {
@@ -380,7 +439,7 @@ func TestRTU_QuietDrainsALateReply(t *testing.T) {
 	// The late reply leaves 78 + 40 ms after the request: 18 ms after the
 	// timeout, inside the quiet time.
 	m.SetLateDelay(40 * time.Millisecond)
-	if err := m.InjectNext(sim.Late, 1); err != nil {
+	if err := m.InjectNext(sim.Late, 2); err != nil { // both tries
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -411,7 +470,7 @@ func TestTCP_StaleTransactionIDSkipped(t *testing.T) {
 	// The late reply leaves 156 + 50 ms after the request, after the
 	// timeout and the quiet time, while the next answer is on its way.
 	m.SetLateDelay(50 * time.Millisecond)
-	if err := m.InjectNext(sim.Late, 1); err != nil {
+	if err := m.InjectNext(sim.Late, 2); err != nil { // both tries
 		t.Fatal(err)
 	}
 	if _, err := readImport(ctx, tr.Client(7)); !errors.Is(err, modbus.ErrTimeout) {
