@@ -102,24 +102,73 @@ type response struct {
 
 // dispatch hands a request PDU to the meter at addr. It reports false when
 // nothing goes back: a broadcast (address 0, writes applied by every
-// meter), an address no meter has (silence, as on RS-485), or a NoReply
-// fault.
-func (b *Bus) dispatch(addr uint8, pdu []byte) (response, bool) {
+// meter), an address no meter has (silence, as on RS-485), a NoReply
+// fault, or a libmodbus slave that took the request for another slave's
+// reply (serial is true on RTU lines, where WithLibmodbusSlave applies).
+func (b *Bus) dispatch(addr uint8, pdu []byte, serial bool) (response, bool) {
 	if len(pdu) == 0 {
 		return response{}, false
 	}
+	var ignores map[*Meter]bool
+	if serial {
+		ignores = b.hearFrame(addr)
+	}
 	if addr == 0 {
 		for _, m := range b.Meters() {
-			m.broadcast(pdu)
+			if !ignores[m] {
+				m.broadcast(pdu)
+			}
 		}
 		return response{}, false
 	}
 	m := b.Meter(addr)
-	if m == nil {
+	if m == nil || ignores[m] {
 		return response{}, false
 	}
 	r := m.respond(pdu)
-	return r, r.pdu != nil && r.fault.kind != NoReply
+	ok := r.pdu != nil && r.fault.kind != NoReply
+	if ok && serial {
+		// Whatever the reply looks like, every libmodbus slave waiting
+		// for a reply takes it as the one it waits for.
+		b.hearReply(m)
+	}
+	return r, ok
+}
+
+// hearFrame lets every libmodbus slave on the bus hear a request frame to
+// addr, and returns those that ignore it: the ones that were waiting for
+// another slave's reply. The others, if the frame is for another slave,
+// wait for its reply from now on.
+func (b *Bus) hearFrame(addr uint8) map[*Meter]bool {
+	var ignores map[*Meter]bool
+	for _, m := range b.Meters() {
+		m.mu.Lock()
+		switch {
+		case !m.libmodbus:
+		case m.awaiting:
+			m.awaiting = false
+			if ignores == nil {
+				ignores = make(map[*Meter]bool)
+			}
+			ignores[m] = true
+		case addr != 0 && addr != m.addr:
+			m.awaiting = true
+		}
+		m.mu.Unlock()
+	}
+	return ignores
+}
+
+// hearReply lets every libmodbus slave but from hear from's reply.
+func (b *Bus) hearReply(from *Meter) {
+	for _, m := range b.Meters() {
+		if m == from {
+			continue
+		}
+		m.mu.Lock()
+		m.awaiting = false
+		m.mu.Unlock()
+	}
 }
 
 // respond decides the request's fault and carries the request out (unless

@@ -42,6 +42,9 @@
 // Late, Exception, Garbage, Truncated, WrongSlave, either for its next n
 // requests (InjectNext) or at random with a seeded generator
 // (SetFaultRates). Stats counts requests and injected faults per kind.
+// WithLibmodbusSlave makes a meter listen as libmodbus-based slaves do,
+// ignoring the frame after a request to another address, which costs a
+// master the request after one to an absent meter.
 //
 // # Serving
 //

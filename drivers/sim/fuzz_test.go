@@ -34,7 +34,7 @@ func FuzzFramers(f *testing.F) {
 					break
 				}
 				if st == complete {
-					if r, ok := bus.dispatch(req.addr, req.pdu); ok {
+					if r, ok := bus.dispatch(req.addr, req.pdu, true); ok {
 						fr.encode(req, r)
 					}
 				}

@@ -31,6 +31,11 @@ type Meter struct {
 	remote      bool
 	fixedLoad   bool    // SetLoad overrides the profile
 	load        float64 // W, when fixedLoad
+	// libmodbus: the meter listens as a libmodbus RTU slave does (see
+	// WithLibmodbusSlave); awaiting is set while it takes the next frame
+	// on the line for another slave's reply.
+	libmodbus bool
+	awaiting  bool
 
 	faults faults
 }
@@ -39,13 +44,14 @@ type Meter struct {
 type Option func(*options)
 
 type options struct {
-	now      func() time.Time
-	base     float64
-	seed     int64
-	seedSet  bool
-	profile  Profile
-	serial   string
-	importWh int64
+	now       func() time.Time
+	base      float64
+	seed      int64
+	seedSet   bool
+	profile   Profile
+	serial    string
+	importWh  int64
+	libmodbus bool
 }
 
 // WithClock sets the clock the meter integrates energy against; tests pass a
@@ -69,6 +75,19 @@ func WithProfile(p Profile) Option { return func(o *options) { o.profile = p } }
 // WithSerial sets the serial number the parameter area shows (at most 13
 // ASCII bytes are kept, as on the KPM33B).
 func WithSerial(s string) Option { return func(o *options) { o.serial = s } }
+
+// WithLibmodbusSlave makes the meter listen on an RTU line as a slave
+// built on libmodbus's RTU backend does: when it hears a request addressed
+// to another slave, it takes the next frame on the line for that slave's
+// reply and ignores it, whatever that frame's address (libmodbus's
+// "confirmation to ignore"). On a line where the other slave answers, the
+// ignored frame is that answer and nothing is lost; when the other address
+// is empty, the ignored frame is the master's next request, and if that
+// request is for this meter it goes unanswered. The real library then
+// misframes a few bytes more; the simulator drops exactly one frame. It
+// applies to RTU lines only (ServeRTU, ServeRTUOverTCP): Modbus TCP has no
+// such state.
+func WithLibmodbusSlave() Option { return func(o *options) { o.libmodbus = true } }
 
 // WithImportWh sets the import counter the meter starts from.
 func WithImportWh(wh int64) Option { return func(o *options) { o.importWh = wh } }
@@ -115,6 +134,7 @@ func NewMeter(model *meter.Model, addr uint8, opts ...Option) (*Meter, error) {
 		addr:        addr,
 		baud:        defaultBaudWord,
 		relayClosed: true,
+		libmodbus:   o.libmodbus,
 	}
 	m.faults.init(o.seed)
 	copy(m.serial[:13], o.serial)

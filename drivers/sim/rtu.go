@@ -12,7 +12,7 @@ import (
 // (address 0) without a reply, and resynchronises as a real slave does: on
 // a CRC error, a function code whose frame length it cannot know, or a
 // partial frame followed by silence, it drops the input and listens again
-// after the line has been quiet (3.5 characters, at least 20 ms).
+// after the line has been quiet for 3.5 characters (see WireTiming).
 //
 // It returns nil when ctx is cancelled, and the stream's error (io.EOF, a
 // pty's EIO) when reading or writing fails. A stream that takes read

@@ -190,7 +190,7 @@ func (b *Bus) serveStream(ctx context.Context, rw io.ReadWriter, f framer) error
 // line keeps serving meanwhile, and may land amid later transactions as it
 // would on a real line.
 func (s *server) answer(ctx context.Context, late *sync.WaitGroup, req request, arrived time.Time) {
-	r, ok := s.bus.dispatch(req.addr, req.pdu)
+	r, ok := s.bus.dispatch(req.addr, req.pdu, s.f.silenceEndsFrame())
 	if !ok {
 		return
 	}

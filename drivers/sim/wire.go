@@ -26,11 +26,19 @@ type WireTiming struct {
 	Turnaround  time.Duration // the meter's response time; meters take 5–50 ms
 }
 
-// minFrameGap is the shortest silence that ends a frame. On a real line it
-// is 3.5 characters (4 ms at 9600 baud), but a pty or socket with a busy
-// scheduler can pause longer than that inside one frame; 20 ms is far above
-// such jitter and far below any master's timeout.
-const minFrameGap = 20 * time.Millisecond
+// The silence that ends a frame is 3.5 characters, as on a real line
+// (Modbus over Serial Line V1.02, 2.5.1.1): a master may send its next
+// request that soon after a reply, so a longer gap here would make the
+// simulator slower than the line it emulates. Above 19200 baud the
+// specification fixes it at 1.75 ms (minFrameGap), which also bounds it
+// from below for the fastest lines. Without wire timing the line's speed is
+// unknown and the gap is that of the commonest line, 9600 baud 8E1
+// (defaultFrameGap, 4.01 ms). A pty delivers a frame written at once in
+// one piece, so scheduler jitter does not split a request at this gap.
+const (
+	minFrameGap     = 1750 * time.Microsecond
+	defaultFrameGap = 4010417 * time.Nanosecond // 3.5 × 11 bits at 9600 baud, rounded up
+)
 
 // Enabled reports whether w delays replies.
 func (w WireTiming) Enabled() bool { return w.Baud > 0 }
@@ -64,5 +72,17 @@ func (w WireTiming) ReplyDelay(requestLen, replyLen int) time.Duration {
 // frameGap is the silence after which a partial frame is dropped and after
 // which a slave that lost sync listens again.
 func (w WireTiming) frameGap() time.Duration {
-	return max(minFrameGap, w.charsTime(7)/2)
+	switch {
+	case !w.Enabled():
+		return defaultFrameGap
+	case w.Baud > 19200:
+		return minFrameGap
+	}
+	bits := w.BitsPerChar
+	if bits <= 0 {
+		bits = 11
+	}
+	// 3.5 characters in one division, rounded up.
+	num, den := int64(7*bits)*int64(time.Second), int64(2*w.Baud)
+	return max(minFrameGap, time.Duration((num+den-1)/den))
 }

@@ -23,11 +23,24 @@ func TestWireTiming_ReplyDelay(t *testing.T) {
 			t.Errorf("%s: got %v; want %v", tt.name, got, tt.want)
 		}
 	}
-	if got := (WireTiming{Baud: 1200}).frameGap(); got != 32083333 {
+	if got := (WireTiming{Baud: 1200}).frameGap(); got != 32083334 {
 		t.Errorf("frame gap at 1200 baud: got %v; want 3.5 characters (32.08ms)", got)
 	}
-	if got := (WireTiming{Baud: 9600}).frameGap(); got != minFrameGap {
-		t.Errorf("frame gap at 9600 baud: got %v; want the %v floor", got, minFrameGap)
+	// 3.5 characters: the gap a real line has, so a master pausing no
+	// longer than that between frames is served at the line's speed.
+	for _, tt := range []struct {
+		w    WireTiming
+		want time.Duration
+	}{
+		{WireTiming{Baud: 9600}, 4010417},                  // 3.5 × 11 bits, rounded up
+		{WireTiming{Baud: 9600, BitsPerChar: 10}, 3645834}, // 8N1
+		{WireTiming{Baud: 19200}, 2005209},
+		{WireTiming{Baud: 38400}, minFrameGap}, // fixed above 19200 baud
+		{WireTiming{}, defaultFrameGap},        // unknown speed: 9600 8E1
+	} {
+		if got := tt.w.frameGap(); got != tt.want {
+			t.Errorf("frame gap of %+v: got %v; want %v", tt.w, got, tt.want)
+		}
 	}
 }
 
