@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"mallgrid/gateway/config"
@@ -17,7 +18,9 @@ func newConfigCmd() *cobra.Command {
 	check := &cobra.Command{
 		Use:   "check -c FILE [--db FILE]",
 		Short: "Check a configuration: exit 0, or exit 2 with FILE:LINE: key: problem for every problem",
-		Long: "check reads the configuration and lists every problem in it.\n" +
+		Long: "check reads the configuration and lists every problem in it (exit 2), and every warning:\n" +
+			"what is legal but unwise, printed as FILE:LINE: key: warning: … (exit 0 if there is nothing else).\n" +
+			"A file over 1 MiB is refused unread.\n" +
 			"With --db it also compares it with a database (read-only; stop the gateway first) and lists the drift:\n" +
 			"meters and tenants the database knows that the configuration no longer names.",
 		Args: cobra.NoArgs,
@@ -27,7 +30,20 @@ func newConfigCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s: ok (%d buses, %d meters, %d tenants)\n", file, len(cfg.Buses), len(cfg.Meters), len(cfg.Tenants))
+			// Warnings go where problems go; they do not change the exit
+			// status: the file is legal and the daemon would start.
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w.Error())
+			}
+			warned := ""
+			switch n := len(cfg.Warnings); n {
+			case 0:
+			case 1:
+				warned = ", 1 warning"
+			default:
+				warned = fmt.Sprintf(", %d warnings", n)
+			}
+			fmt.Fprintf(out, "%s: ok (%d buses, %d meters, %d tenants%s)\n", file, len(cfg.Buses), len(cfg.Meters), len(cfg.Tenants), warned)
 			if dbPath == "" {
 				return nil
 			}
@@ -51,8 +67,17 @@ func newConfigCmd() *cobra.Command {
 	return cmd
 }
 
+// logWarnings logs each of cfg's warnings once, at warn level: the daemon
+// starts with them, as config check passes with them.
+func logWarnings(log zerolog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg("configuration warning: " + w.Error())
+	}
+}
+
 // loadConfig loads file with the environment's overrides; any problem is an
-// exit-2 error listing every problem.
+// exit-2 error listing every problem, warnings too. A file with warnings
+// only loads; the caller prints or logs cfg.Warnings.
 func loadConfig(file string) (*config.Config, error) {
 	cfg, err := config.Load(file, os.Environ())
 	if err != nil {
