@@ -168,6 +168,9 @@ func eventKinds(t *testing.T, base, tenant string) map[string]int {
 			if e.Tenant == tenant {
 				kinds[e.Kind]++
 			}
+			if hole := emptyField(e.Text); hole != "" {
+				t.Errorf("%s event text %q has an empty field (%q)", e.Kind, e.Text, hole)
+			}
 		case <-timeout:
 			return kinds
 		}
@@ -285,4 +288,63 @@ func TestEnforcement_NoDeadlockWithPagePolling(t *testing.T) {
 	if took := stop(); took > 2*time.Second {
 		t.Errorf("shutdown took %v", took)
 	}
+}
+
+// An override and its return to automatic each switch the relay once, on a
+// bus busy all the time, where a command almost always lands while other
+// meters of the cycle are being read: the cycle's earlier reading of the
+// overridden meter, committed after the command, used to bring the old
+// relay state back for a cycle, and enforcement sent the command again.
+func TestRelayOverride_OneCommandPerChange(t *testing.T) {
+	mall := newWiredMall(t, 4, sim.WireTiming{Baud: 9600, BitsPerChar: 11, Turnaround: 10 * time.Millisecond})
+	base, _ := mall.start(t)
+	const op = "till-secret"
+	url := base + "/api/v1/meters/M-a1/relay"
+	relay := func() string {
+		var m web.MeterView
+		getJSON(t, base+"/api/v1/meters/M-a1", &m)
+		return m.Relay.Actual
+	}
+	waitFor(t, 15*time.Second, "M-a1 read", func() bool { return relay() == "closed" })
+	for _, step := range []struct{ body, want string }{
+		{`{"state":"off","reason":"electrician at work"}`, "open"},
+		{`{"state":"auto"}`, "closed"},
+		{`{"state":"off","reason":"second visit"}`, "open"},
+		{`{"state":"auto"}`, "closed"},
+	} {
+		var v web.RelayView
+		if code := call(t, "POST", url, op, step.body, &v); code != 200 {
+			t.Fatalf("%s: %d", step.body, code)
+		}
+		waitFor(t, 15*time.Second, "the relay "+step.want, func() bool {
+			return mall.meters["M-a1"].Snapshot().RelayClosed == (step.want == "closed") && relay() == step.want
+		})
+		// Watch the page's relay state over three cycles: it never flips back.
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			if got := relay(); got != step.want {
+				t.Errorf("after %s: the API shows the relay %s; want %s throughout", step.body, got, step.want)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	kinds := eventKinds(t, base, "T-a1")
+	if kinds["relay_opened"] != 2 || kinds["relay_closed"] != 2 {
+		t.Errorf("relay_opened %d, relay_closed %d; want 2 and 2: one command per change", kinds["relay_opened"], kinds["relay_closed"])
+	}
+}
+
+// emptyField returns the part of an event text that shows a field left
+// empty — "()", ": ," or a text ending in a colon — or "".
+func emptyField(text string) string {
+	for _, hole := range []string{"()", "( )", "(:", ": )", ": ,", " , ", ":  ", "  "} {
+		if strings.Contains(text, hole) {
+			return hole
+		}
+	}
+	if t := strings.TrimSpace(text); t == "" || strings.HasSuffix(t, ":") || strings.HasSuffix(t, "(") {
+		return "the end"
+	}
+	return ""
 }

@@ -141,10 +141,14 @@ func (e *Enforcer) desired(id string, now time.Time) (closed bool, why string) {
 	if rc != nil && rc.Override.active(now) {
 		return rc.Override.Closed, "override by " + rc.Override.Actor + ": " + rc.Override.Reason
 	}
-	if rc != nil && rc.PolicyOpen && e.meters[id].Role == config.TenantMeter {
+	m := e.meters[id]
+	if m.Role != config.TenantMeter {
+		return true, "automatic: a " + m.Role + " meter is never cut off by the prepaid policy"
+	}
+	if rc != nil && rc.PolicyOpen {
 		return false, "credit exhausted"
 	}
-	return true, ""
+	return true, "automatic: the account may draw power"
 }
 
 // SetRelay implements the manual override of POST /api/v1/meters/{id}/relay.
