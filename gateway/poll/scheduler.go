@@ -58,9 +58,14 @@ type Sink interface {
 
 // Config tunes a Scheduler.
 type Config struct {
-	Bus        string
-	Interval   time.Duration // target time between two polls of a meter; 0 means DefaultInterval
-	Pause      time.Duration // quiet time between two requests on the bus
+	Bus      string
+	Interval time.Duration // target time between two polls of a meter; 0 means DefaultInterval
+	// Pause is the quiet time between two requests on the bus. It is never
+	// shorter than the line's own silent interval, 3.5 characters at the
+	// bus's baud rate and framing (modbus.Config.SilentInterval, 4 ms at
+	// 9600 8E1), to which 0 and anything shorter are raised; a Modbus TCP
+	// bus needs none. Slow meters may ask for more.
+	Pause      time.Duration
 	MaxBackoff time.Duration // longest wait between probes of an absent meter; 0 means DefaultMaxBackoff
 	// Now stamps readings and cycles (a fake in tests). Waiting and backoff
 	// run on the machine's monotonic clock: a wall-clock step must neither
@@ -141,6 +146,9 @@ func New(cfg Config, t *modbus.Transport, meters []Meter, sink Sink) (*Scheduler
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// A pause under 3.5 characters would run frames together on the wire:
+	// a meter would hear the next request as the tail of its own reply.
+	cfg.Pause = max(cfg.Pause, t.Config().SilentInterval())
 	s := &Scheduler{cfg: cfg, t: t, sink: sink, byID: make(map[string]*polled), lane: make(chan *command, 64)}
 	for _, m := range meters {
 		if m.Model == nil {

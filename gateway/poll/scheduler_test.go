@@ -37,13 +37,19 @@ func (s *captureSink) snapshot() []Cycle {
 // a scheduler for meters at every address in polled.
 func bus(t *testing.T, cfg Config, present []uint8, polled []uint8) (*Scheduler, map[uint8]*sim.Meter, *captureSink) {
 	t.Helper()
+	return busWith(t, cfg, present, polled)
+}
+
+// busWith is bus with options for the present meters.
+func busWith(t *testing.T, cfg Config, present []uint8, polled []uint8, opts ...sim.Option) (*Scheduler, map[uint8]*sim.Meter, *captureSink) {
+	t.Helper()
 	sb, err := sim.NewBus()
 	if err != nil {
 		t.Fatal(err)
 	}
 	sims := make(map[uint8]*sim.Meter)
 	for _, a := range present {
-		m, err := sim.NewMeter(meter.KPM33B(), a, sim.WithProfile(sim.Constant(2000)))
+		m, err := sim.NewMeter(meter.KPM33B(), a, append([]sim.Option{sim.WithProfile(sim.Constant(2000))}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +65,7 @@ func bus(t *testing.T, cfg Config, present []uint8, polled []uint8) (*Scheduler,
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sb.ServeRTU(ctx, pty.Master) }()
-	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: 150 * time.Millisecond, Quiet: 20 * time.Millisecond})
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: 150 * time.Millisecond, Quiet: 20 * time.Millisecond, LockDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +116,14 @@ func runFor(t *testing.T, s *Scheduler) (stop func() time.Duration) {
 func TestScheduler_BacksOffAbsentMeter(t *testing.T) {
 	s, _, sink := bus(t, Config{Bus: "t", Interval: 100 * time.Millisecond, MaxBackoff: time.Hour}, []uint8{1, 2}, []uint8{1, 2, 3, 4, 5})
 	stop := runFor(t, s)
-	time.Sleep(4 * time.Second)
+	// The first two cycles take two tries of every absent meter each.
+	time.Sleep(6 * time.Second)
 	if took := stop(); took > time.Second {
 		t.Errorf("Run took %v to stop; want well under a second", took)
 	}
 	cycles := sink.snapshot()
 	if len(cycles) < 5 {
-		t.Fatalf("only %d cycles in 4s", len(cycles))
+		t.Fatalf("only %d cycles in 6s", len(cycles))
 	}
 	tries := map[string]int{}
 	for _, c := range cycles {
@@ -214,14 +221,15 @@ func TestScheduler_RelayCommandHonoursContext(t *testing.T) {
 // leaves backoff, and does not take every probe from an absent neighbour.
 func TestScheduler_ProbesAreShared(t *testing.T) {
 	s, sims, sink := bus(t, Config{Bus: "t", Interval: 50 * time.Millisecond, MaxBackoff: time.Hour}, []uint8{1}, []uint8{1, 2})
-	if err := sims[1].InjectNext(sim.NoReply, 2); err != nil {
+	// Two reads time out, each on both of its tries.
+	if err := sims[1].InjectNext(sim.NoReply, 4); err != nil {
 		t.Fatal(err)
 	}
 	if err := sims[1].SetFaultRates(map[sim.FaultKind]float64{sim.BadCRC: 1}); err != nil {
 		t.Fatal(err)
 	}
 	stop := runFor(t, s)
-	time.Sleep(4 * time.Second)
+	time.Sleep(5 * time.Second)
 	stop()
 	probes := 0
 	for _, c := range sink.snapshot() {
@@ -231,10 +239,54 @@ func TestScheduler_ProbesAreShared(t *testing.T) {
 			}
 		}
 	}
-	// Cycles 1 and 2 (about 1.2 s with two timeouts each), then 1 s of
-	// backoff; the next comes 2 s later, past the end.
+	// Cycles 1 and 2 (about 2.4 s with two reads of two tries each), then
+	// 1 s of backoff; the next comes 2 s later, past the end.
 	if probes < 3 {
-		t.Errorf("absent M2 probed %d times in 4 s; want at least 3", probes)
+		t.Errorf("absent M2 probed %d times in 5 s; want at least 3", probes)
+	}
+}
+
+// Meters built on libmodbus ignore the frame after a request to an absent
+// address; polled behind one, they are still read every cycle, because a
+// request that gets no reply is sent once more at once.
+func TestScheduler_LibmodbusMetersBehindAnAbsentOne(t *testing.T) {
+	s, _, sink := busWith(t, Config{Bus: "t", Interval: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
+		[]uint8{2, 4}, []uint8{1, 2, 3, 4}, sim.WithLibmodbusSlave())
+	stop := runFor(t, s)
+	time.Sleep(3 * time.Second)
+	stop()
+	reads, probes := 0, 0
+	for _, c := range sink.snapshot() {
+		for _, r := range c.Results {
+			switch r.Meter {
+			case "M2", "M4":
+				reads++
+				if r.Err != nil {
+					t.Errorf("libmodbus meter %s behind an absent one: %v", r.Meter, r.Err)
+				}
+			default:
+				probes++
+			}
+		}
+	}
+	if reads < 4 || probes < 4 {
+		t.Errorf("%d reads of present meters, %d probes of absent ones; want at least 4 of each", reads, probes)
+	}
+}
+
+// The pause is never shorter than the line's silent interval.
+func TestNew_PauseAtLeastSilentInterval(t *testing.T) {
+	for _, tt := range []struct {
+		pause, want time.Duration
+	}{
+		{0, 4010417}, // 3.5 characters at 9600 8E1
+		{time.Millisecond, 4010417},
+		{25 * time.Millisecond, 25 * time.Millisecond},
+	} {
+		s, _, _ := bus(t, Config{Bus: "t", Pause: tt.pause}, nil, []uint8{1})
+		if s.cfg.Pause != tt.want {
+			t.Errorf("Pause %v became %v; want %v", tt.pause, s.cfg.Pause, tt.want)
+		}
 	}
 }
 
