@@ -114,3 +114,48 @@ func TestE2E_MbpollReadsAndSwitchesTheSimulator(t *testing.T) {
 		t.Errorf("mbpoll of an absent address succeeded:\n%s", out)
 	}
 }
+
+// mbpoll reads an SDM630's input registers 0x0000..0x017F in chunks, as a
+// third-party master reads a real meter's whole map.
+func TestE2E_MbpollReadsTheSDM630Map(t *testing.T) {
+	m, err := sim.NewMeter(meter.SDM630(), 1, sim.WithProfile(sim.Constant(6000)), sim.WithImportWh(54_321))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := sim.NewBus(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pty, err := sim.NewPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pty.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bus.ServeRTU(ctx, pty.Master) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeRTU: %v", err)
+		}
+	}()
+	all := map[int]float64{}
+	const chunk = 40 // floats: 80 registers a read
+	for ref := 0; ref < 0x180; ref += 2 * chunk {
+		n := min(chunk, (0x180-ref)/2)
+		for k, v := range values(t, mbpoll(t, pty.Path, "-a", "1", "-t", "3:float", "-B",
+			"-r", strconv.Itoa(ref), "-c", strconv.Itoa(n))) {
+			all[k] = v
+		}
+	}
+	if len(all) != 0x180/2 {
+		t.Errorf("mbpoll read %d floats of the map; want %d", len(all), 0x180/2)
+	}
+	if all[0x48] != 54.321 || all[0x156] != 54.321 {
+		t.Errorf("import kWh = %v, total kWh = %v; want 54.321 both", all[0x48], all[0x156])
+	}
+	if v := all[0xC8]; v < 380 || v > 420 {
+		t.Errorf("line voltage L1-L2 = %v; want about 400 V", v)
+	}
+}

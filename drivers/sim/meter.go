@@ -17,9 +17,12 @@ type Meter struct {
 	now     func() time.Time
 	profile Profile
 	seed    int64
-	phases  int      // 1 or 3, from the quantities the model maps
-	top     [5]int   // per read function code: one past the highest readable register; 0 = none
-	mode    modeSpan // where the model keeps its control-mode register, if it has one
+	phases  int    // 1 or 3, from the quantities the model maps
+	top     [5]int // per read function code: one past the highest readable register; 0 = none
+	// published is the model's published register map, beyond what the
+	// gateway reads (see publishedMap).
+	published publishedMap
+	mode      modeSpan // where the model keeps its control-mode register, if it has one
 
 	mu          sync.Mutex
 	addr        uint8
@@ -139,6 +142,7 @@ func NewMeter(model *meter.Model, addr uint8, opts ...Option) (*Meter, error) {
 	m.faults.init(o.seed)
 	copy(m.serial[:13], o.serial)
 	m.energy.importWh = o.importWh
+	m.published = publishedOf(model)
 	m.top = readableTops(model, m.mode)
 	m.last = m.now()
 	return m, nil

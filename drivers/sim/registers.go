@@ -53,11 +53,12 @@ func (s modeSpan) words(remote bool) []uint16 {
 }
 
 // readableTops returns, per read function code, one past the highest
-// register a read may touch: reads beyond it get exception 02, as a meter
-// answers for addresses it does not implement.
+// register a read may touch: the end of the model's published map, or of
+// its own registers if they reach further. Reads beyond it get exception
+// 02, as a meter answers for addresses it does not implement.
 func readableTops(model *meter.Model, mode modeSpan) [5]int {
-	var top [5]int
-	top[meter.ReadHolding] = max(paramAreaTop, int(mode.addr)+mode.n)
+	top := publishedOf(model).top
+	top[meter.ReadHolding] = max(top[meter.ReadHolding], paramAreaTop, int(mode.addr)+mode.n)
 	for _, r := range model.Registers {
 		end := int(r.Address) + int(r.Type.Words())
 		top[r.Function] = max(top[r.Function], end)
@@ -99,6 +100,7 @@ func (m *Meter) readLocked(fc uint8, start, qty uint16) ([]byte, byte) {
 		}
 	}
 	snap := m.snapshotLocked()
+	m.fillExtras(buf, fc, int(start), end, snap)
 	for _, r := range m.model.Registers {
 		rEnd := int(r.Address) + int(r.Type.Words())
 		if r.Function != fc || rEnd <= int(start) || int(r.Address) >= end {
