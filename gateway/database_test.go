@@ -134,8 +134,8 @@ func testDatabaseLost(t *testing.T, lose func(t *testing.T, path string), refusa
 	if took := time.Since(lost); took > 2*time.Second {
 		t.Errorf("the loss was told after %v; want within a poll cycle (1s) and a little", took)
 	}
-	var health map[string]string
-	if code := getJSON(t, base+"/healthz", &health); code != 503 || !strings.Contains(health["reason"], "deleted or replaced") {
+	var health web.HealthView
+	if code := getJSON(t, base+"/healthz", &health); code != 503 || !strings.Contains(strings.Join(health.Problems, "; "), "deleted or replaced") {
 		t.Errorf("healthz = %d %v; want 503 with the reason", code, health)
 	}
 	code, _, body := postOp(t, accounts+"/T-a1/topups", `{"amount":"20.00","ref":"PAY-2","channel":"cash"}`)
@@ -256,13 +256,13 @@ func testDatabaseChangedInPlace(t *testing.T, change func(t *testing.T, path str
 	events := eventLines(t, base)
 	change(t, mall.dbPath)
 	changed := time.Now()
-	var health map[string]string
+	var health web.HealthView
 	waitFor(t, 2*time.Second, "healthz 503 after the file was changed", func() bool {
 		return getJSON(t, base+"/healthz", &health) == 503
 	})
-	t.Logf("healthz 503 after %v: %s", time.Since(changed), health["reason"])
-	if !strings.Contains(health["reason"], "changed behind the gateway's back") {
-		t.Errorf("healthz reason = %q; want it to say the file was changed behind the gateway's back", health["reason"])
+	t.Logf("healthz 503 after %v: %s", time.Since(changed), strings.Join(health.Problems, "; "))
+	if !strings.Contains(strings.Join(health.Problems, "; "), "changed behind the gateway's back") {
+		t.Errorf("healthz reason = %q; want it to say the file was changed behind the gateway's back", strings.Join(health.Problems, "; "))
 	}
 	code, _, body := postOp(t, topups, `{"amount":"20.00","ref":"PAY-2","channel":"cash"}`)
 	if code != 503 || !strings.Contains(body, "nothing was recorded") {
@@ -389,8 +389,8 @@ func TestRun_DiskFull(t *testing.T) {
 	if code != 503 || header.Get("Retry-After") == "" || !strings.Contains(body, "disk is full") {
 		t.Errorf("top-up on a full disk = %d Retry-After %q %s; want 503 with Retry-After", code, header.Get("Retry-After"), body)
 	}
-	var health map[string]string
-	if code := getJSON(t, base+"/healthz", &health); code != 503 || !strings.Contains(health["reason"], "no space") {
+	var health web.HealthView
+	if code := getJSON(t, base+"/healthz", &health); code != 503 || !strings.Contains(strings.Join(health.Problems, "; "), "no space") {
 		t.Errorf("healthz on a full disk = %d %v; want 503 saying so", code, health)
 	}
 	time.Sleep(1500 * time.Millisecond) // a poll cycle fails to commit too

@@ -86,10 +86,10 @@ func TestE2E_DiskFull_Tmpfs(t *testing.T) {
 	if failed == "" {
 		t.Fatal("5000 top-ups on a full tmpfs all succeeded")
 	}
-	var health map[string]string
+	var health web.HealthView
 	code := getJSON(t, base+"/healthz", &health)
 	t.Logf("%d top-ups acknowledged before %s failed; healthz then %d %v", len(acknowledged), failed, code, health)
-	if code != 503 || !strings.Contains(health["reason"], "no space") {
+	if code != 503 || !strings.Contains(strings.Join(health.Problems, "; "), "no space") {
 		t.Errorf("healthz on a full disk = %d %v; want 503 saying so", code, health)
 	}
 	// Poll cycles go on committing into freed pages; /healthz stays 503.

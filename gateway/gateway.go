@@ -68,7 +68,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	lv := live.New(cfg, opts.Version, db.Path(), now)
-	events := live.NewHub(db)
+	events := live.NewHub(db, cfg)
 	pipe, err := pipeline.New(db, cfg, lv, events, log)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)

@@ -26,6 +26,8 @@ type testMall struct {
 	cfg    *config.Config
 	meters map[string]*sim.Meter // by meter id
 	dbPath string
+	// offlineAfter, if set, is the gateway's Options.OfflineAfter.
+	offlineAfter time.Duration
 }
 
 func newTestMall(t *testing.T, perBus int, extraYAML ...string) *testMall {
@@ -117,7 +119,7 @@ func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- Run(ctx, Options{Config: m.cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Listener: ln, Version: "test",
-			SwitchGap: 500 * time.Millisecond})
+			SwitchGap: 500 * time.Millisecond, OfflineAfter: m.offlineAfter})
 	}()
 	stopped := false
 	stop := func() time.Duration {

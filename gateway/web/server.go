@@ -29,6 +29,7 @@ type Server struct {
 	relayer  Relayer
 	events   Events
 	db       Health
+	buses    Buses
 	closing  chan struct{} // closed when shutdown begins: ends event streams
 	tokens   []Token
 	log      zerolog.Logger
@@ -44,13 +45,8 @@ type Options struct {
 	Relayer  Relayer  // nil: no relay override
 	Tokens   []Token  // who may change things through the API
 	DB       Health   // nil: /healthz does not ask the database
+	Buses    Buses    // nil: /healthz does not look at the buses
 	Log      zerolog.Logger
-}
-
-// Health says whether the database takes writes; the store implements it.
-type Health interface {
-	// Health returns nil while writes are taken, else why not.
-	Health() error
 }
 
 // New returns a Server reading from src.
@@ -64,7 +60,7 @@ func New(src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, log: log, page: page,
+	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, page: page,
 		mux: http.NewServeMux(), closing: make(chan struct{})}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
@@ -160,19 +156,6 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if err := s.page.Execute(w, data); err != nil {
 		s.log.Error().Err(err).Msg("render status page")
 	}
-}
-
-// healthz is 200 while the gateway can do its job and 503 with the reason
-// while it cannot: its database file is gone from its path, or the disk is
-// full (until a write succeeds again).
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	if s.db != nil {
-		if err := s.db.Health(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failing", "reason": err.Error()})
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
