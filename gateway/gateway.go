@@ -14,6 +14,7 @@ import (
 	"mallgrid/gateway/accounts"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/enforce"
+	"mallgrid/gateway/health"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
@@ -35,6 +36,9 @@ type Options struct {
 	// SwitchGap, if set, replaces the least time between two commands to
 	// one relay and the first retry's wait (tests).
 	SwitchGap time.Duration
+	// OfflineAfter, if set, replaces the least time without an answer
+	// before a meter is offline (health.DefaultOfflineAfter; tests).
+	OfflineAfter time.Duration
 }
 
 // Run runs the gateway until ctx is cancelled. It returns nil after a clean
@@ -69,6 +73,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lv := live.New(cfg, opts.Version, db.Path(), now)
 	events := live.NewHub(db, cfg)
+	watch := newHealth(cfg, db, events, log, now, opts.OfflineAfter)
 	pipe, err := pipeline.New(db, cfg, lv, events, log)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -102,6 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 		Relayer:  enf,
 		Tokens:   tokens,
 		DB:       db,
+		Buses:    watch,
 		Log:      log,
 	})
 	if err != nil {
@@ -121,9 +127,16 @@ func Run(ctx context.Context, opts Options) error {
 		buses.Add(1)
 		go func() {
 			defer buses.Done()
-			runBus(pollCtx, cfg, b, pipe, lv, log.With().Str("bus", b.Name).Logger(), now)
+			runBus(pollCtx, cfg, b, pipe, lv, watch, log.With().Str("bus", b.Name).Logger(), now)
 		}()
 	}
+	// Time alone turns a meter offline: a bus whose meters are all backed
+	// off sends no cycle to notice it by.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		_ = watch.Run(pollCtx) // nil on cancel
+	}()
 
 	// Enforcement runs beside polling, from the states loaded above: a
 	// cut-off decided before a restart is carried on, not forgotten.
@@ -210,7 +223,8 @@ func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func()
 // runBus opens the bus's transport and polls it until ctx ends. A port that
 // cannot be opened (an unplugged USB adapter) is retried, with a capped
 // backoff, rather than stopping the whole gateway.
-func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, log zerolog.Logger, now func() time.Time) {
+func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker, log zerolog.Logger,
+	now func() time.Time) {
 	var meters []poll.Meter
 	for _, m := range cfg.MetersOn(b.Name) {
 		model, err := cfg.ModelOf(m) // with the meter's function-code override
@@ -226,7 +240,8 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 		t, err := modbus.Open(transportConfig(b))
 		if err == nil {
 			defer t.Close()
-			sink := cycleSink{pipe: pipe, lv: lv}
+			watch.PortOpened(b.Name)
+			sink := cycleSink{pipe: pipe, lv: lv, health: watch}
 			sched, err := poll.New(poll.Config{Bus: b.Name, Interval: b.Interval, Pause: b.Pause, Now: now, Log: log}, t, meters, sink)
 			if err != nil {
 				log.Error().Err(err).Msg("bus not started")
@@ -238,7 +253,10 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 			}
 			return
 		}
-		log.Error().Err(err).Dur("retry_in", retry).Msg("cannot open bus")
+		// The tracker logs the bus going down once, at warn level, and
+		// /healthz shows the latest error: a line per retry would be noise.
+		watch.PortFailed(b.Name, err)
+		log.Debug().Err(err).Dur("retry_in", retry).Msg("cannot open bus")
 		select {
 		case <-ctx.Done():
 			return
@@ -248,15 +266,41 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 	}
 }
 
-// cycleSink commits a cycle and notes its timing for the status page.
+// cycleSink commits a cycle, notes its timing for the status page and
+// tells the health tracker who answered.
 type cycleSink struct {
-	pipe *pipeline.Pipeline
-	lv   *live.Picture
+	pipe   *pipeline.Pipeline
+	lv     *live.Picture
+	health *health.Tracker
 }
 
 func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
 	s.pipe.Cycle(ctx, c)
 	s.lv.CycleDone(c.Bus, c.Start, c.End)
+	s.health.Cycle(c)
+}
+
+// newHealth returns the tracker of every configured bus and meter, seeded
+// with the states reported before this start so a restart does not report
+// them again.
+func newHealth(cfg *config.Config, db *store.DB, events *live.Hub, log zerolog.Logger, now func() time.Time, offlineAfter time.Duration) *health.Tracker {
+	var buses []health.Bus
+	for _, b := range cfg.Buses {
+		hb := health.Bus{Name: b.Name, Port: b.Port}
+		for _, m := range cfg.MetersOn(b.Name) {
+			hb.Meters = append(hb.Meters, health.Meter{ID: m.ID, Tenant: m.Tenant, Address: m.Address})
+		}
+		buses = append(buses, hb)
+	}
+	t := health.New(health.Options{Buses: buses, Now: now, Location: cfg.Location, Log: log, Recorder: db, Publisher: events,
+		OfflineAfter: offlineAfter})
+	before, err := db.LastEvents(health.RestoreWindow)
+	if err != nil {
+		// Not fatal: at worst an outage already reported is reported again.
+		log.Warn().Err(err).Msg("read the last meter and bus states reported: a meter offline before this start may be reported again")
+	}
+	t.Restore(before)
+	return t
 }
 
 func transportConfig(b config.Bus) modbus.Config {
