@@ -69,21 +69,21 @@ func (l *Ledger) Accounts() ([]web.AccountView, error) {
 	accrued := l.accruedOf()
 	out := make([]web.AccountView, 0, len(l.Config.Tenants))
 	for _, t := range l.Config.Tenants {
-		out = append(out, l.withState(accountView(t, byID[t.ID], accrued[t.ID])))
+		out = append(out, l.withState(l.accountView(t, byID[t.ID], accrued[t.ID])))
 	}
 	// Accounts whose tenant left the configuration (removed or renamed)
 	// stay listed, archived: their money is still owed or due.
 	for _, a := range stored {
 		if _, ok := l.Config.Tenant(a.ID); !ok {
-			out = append(out, archivedView(a, accrued[a.ID]))
+			out = append(out, l.archivedView(a, accrued[a.ID]))
 		}
 	}
 	return out, nil
 }
 
 // archivedView is an account whose tenant is no longer configured.
-func archivedView(a store.Account, accrued billing.Money) web.AccountView {
-	v := accountView(config.Tenant{ID: a.ID, Name: a.ID}, a, accrued)
+func (l *Ledger) archivedView(a store.Account, accrued billing.Money) web.AccountView {
+	v := l.accountView(config.Tenant{ID: a.ID, Name: a.ID}, a, accrued)
 	v.State, v.Archived = "archived", true
 	return v
 }
@@ -94,13 +94,13 @@ func (l *Ledger) Account(id string) (web.AccountView, error) {
 	a, aerr := l.DB.Account(id)
 	switch {
 	case err != nil && aerr == nil:
-		return archivedView(a, l.accruedOf()[id]), nil
+		return l.archivedView(a, l.accruedOf()[id]), nil
 	case err != nil:
 		return web.AccountView{}, err
 	case aerr != nil && !errors.Is(aerr, store.ErrNoAccount):
 		return web.AccountView{}, aerr
 	}
-	return l.withState(accountView(t, a, l.accruedOf()[id])), nil
+	return l.withState(l.accountView(t, a, l.accruedOf()[id])), nil
 }
 
 // withState adds the account policy's state and pending cut-off.
@@ -113,7 +113,7 @@ func (l *Ledger) withState(v web.AccountView) web.AccountView {
 		v.State = string(st.State)
 	}
 	if !st.CutOffAt.IsZero() && st.CutSince.IsZero() {
-		at := st.CutOffAt
+		at := l.Config.SiteTime(st.CutOffAt)
 		v.PendingCutOff = &at
 	}
 	if flag.Active(l.Now()) {
@@ -122,10 +122,12 @@ func (l *Ledger) withState(v web.AccountView) web.AccountView {
 	return v
 }
 
-func accountView(t config.Tenant, a store.Account, accrued billing.Money) web.AccountView {
+// accountView is a tenant's account as the API shows it; its times are in
+// the site's zone, as every time the API gives.
+func (l *Ledger) accountView(t config.Tenant, a store.Account, accrued billing.Money) web.AccountView {
 	v := web.AccountView{Tenant: t.ID, Name: t.Name, Balance: a.Balance.String(), Accrued: accrued.String(), State: "normal", Entries: a.Entries}
 	if !a.Updated.IsZero() {
-		u := a.Updated
+		u := l.Config.SiteTime(a.Updated)
 		v.Updated = &u
 	}
 	return v
@@ -142,15 +144,17 @@ func (l *Ledger) Entries(id string, before uint64, limit int) ([]web.EntryView, 
 	}
 	out := make([]web.EntryView, len(entries))
 	for i, e := range entries {
-		out[i] = entryView(e)
+		out[i] = l.entryView(e)
 	}
 	return out, nil
 }
 
-func entryView(e store.Entry) web.EntryView {
+// entryView is a ledger entry as the API shows it, its times in the site's
+// zone.
+func (l *Ledger) entryView(e store.Entry) web.EntryView {
 	v := web.EntryView{
-		ID: e.ID, Time: e.Time, Kind: string(e.Kind), Amount: e.Amount.String(), Balance: e.Balance.String(),
-		Meter: e.Meter, From: e.From, To: e.To, Window: e.Window,
+		ID: e.ID, Time: l.Config.SiteTime(e.Time), Kind: string(e.Kind), Amount: e.Amount.String(), Balance: e.Balance.String(),
+		Meter: e.Meter, From: l.siteTimePtr(e.From), To: l.siteTimePtr(e.To), Window: e.Window,
 		Ref: e.Ref, Channel: e.Channel, Reverses: e.Reverses, Actor: e.Actor, Note: e.Note,
 	}
 	if e.Kind == store.Charge || e.Kind == store.Allocation {
@@ -195,7 +199,7 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 	if l.Enforcer != nil && !existing {
 		l.Enforcer.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
 	}
-	return entryView(e), existing, nil
+	return l.entryView(e), existing, nil
 }
 
 func checkTopUp(req web.TopUpRequest) (billing.Money, error) {
@@ -262,4 +266,12 @@ func (l *Ledger) Protect(_ context.Context, id string, req web.ProtectRequest, a
 		return web.AccountView{}, err
 	}
 	return l.Account(id)
+}
+
+func (l *Ledger) siteTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	st := l.Config.SiteTime(*t)
+	return &st
 }

@@ -9,8 +9,13 @@ const humanTimeLayout = "2006-01-02 15:04 Z07:00"
 
 // SiteTime returns t in the site's zone (site.timezone): every time shown to
 // a person or sent as JSON is in it. A configuration not yet validated has
-// no zone: t is returned in UTC then, never in the server's own zone.
+// no zone: t is returned in UTC then, never in the server's own zone. The
+// zero time stays the zero time ("never"), not a moment in 0001 in the
+// zone's local mean time.
 func (c *Config) SiteTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
 	if c == nil || c.Location == nil {
 		return t.UTC()
 	}

@@ -188,7 +188,7 @@ func (e *Enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, 
 	if ov != nil {
 		text += ": " + ov.Reason
 		if !ov.Until.IsZero() {
-			text += " (until " + ov.Until.Format(time.RFC3339) + ")"
+			text += " (until " + e.cfg.HumanTime(ov.Until) + ")"
 		}
 	}
 	ev := store.Event{Time: now, Kind: "relay_override", Meter: id, Tenant: m.Tenant, Text: text}

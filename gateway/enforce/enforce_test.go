@@ -54,7 +54,7 @@ func newEnfFixture(t *testing.T, tariffYAML string) *enfFixture {
 
 func TestClockStep_Recorded(t *testing.T) {
 	f := newEnfFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
-	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now, Options{})
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db, f.cfg), zerolog.Nop(), time.Now, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestEnforcement_UnratedTenantReleased(t *testing.T) {
 	if _, err := f.db.PutControl(map[string][]byte{ControlMeterPrefix + "M-1": raw}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db), zerolog.Nop(), time.Now, Options{Available: f.pipe.Available})
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db, f.cfg), zerolog.Nop(), time.Now, Options{Available: f.pipe.Available})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func (e *Enforcer) evaluateAccounts(now time.Time) {
 		values[ControlTenantPrefix+t.ID] = raw
 		var events []store.Event
 		for _, ev := range dec.Events {
-			events = append(events, store.Event{Time: ev.At, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev)})
+			events = append(events, store.Event{Time: ev.At, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev, e.cfg.HumanTime)})
 		}
 		evs, err := e.db.PutControl(values, events...)
 		if err == nil {
@@ -147,7 +147,7 @@ func (e *Enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 	if flag != nil {
 		text = fmt.Sprintf("%s: protected from cut-off by %s: %s", t.Name, actor, reason)
 		if !flag.Until.IsZero() {
-			text += " (until " + flag.Until.Format(time.RFC3339) + ")"
+			text += " (until " + e.cfg.HumanTime(flag.Until) + ")"
 		}
 	}
 	evs, err := e.db.PutControl(map[string][]byte{ControlTenantPrefix + id: raw},
@@ -190,8 +190,9 @@ func (e *Enforcer) releaseUnrated(tenant string) {
 }
 
 // policyText is an account event as a sentence for the control room and
-// the tenant.
-func policyText(name string, ev policy.Event) string {
+// the tenant; clock formats its times (in the site's zone, with the offset:
+// "power will be cut at 10:04" once meant 18:04 in Shanghai).
+func policyText(name string, ev policy.Event, clock func(time.Time) string) string {
 	b := ev.Balance.String()
 	switch ev.Kind {
 	case policy.EventWarning1:
@@ -201,7 +202,7 @@ func policyText(name string, ev policy.Event) string {
 	case policy.EventOverdraft:
 		return fmt.Sprintf("%s: balance %s, now using credit", name, b)
 	case policy.EventCutOffScheduled:
-		return fmt.Sprintf("%s: credit used up (balance %s); power will be cut at %s unless topped up", name, b, ev.At.Format("2006-01-02 15:04"))
+		return fmt.Sprintf("%s: credit used up (balance %s); power will be cut at %s unless topped up", name, b, clock(ev.At))
 	case policy.EventCutOffCancelled:
 		return fmt.Sprintf("%s: cut-off cancelled, balance %s", name, b)
 	case policy.EventCutOff:
@@ -210,9 +211,9 @@ func policyText(name string, ev policy.Event) string {
 		return fmt.Sprintf("%s: power restored, balance %s", name, b)
 	case policy.EventProtectedHold:
 		if ev.Reason != "" {
-			return fmt.Sprintf("%s: cut-off held until %s (%s: %s)", name, ev.At.Format("2006-01-02 15:04"), ev.Hold, ev.Reason)
+			return fmt.Sprintf("%s: cut-off held until %s (%s: %s)", name, clock(ev.At), ev.Hold, ev.Reason)
 		}
-		return fmt.Sprintf("%s: cut-off held until %s (%s)", name, ev.At.Format("2006-01-02 15:04"), ev.Hold)
+		return fmt.Sprintf("%s: cut-off held until %s (%s)", name, clock(ev.At), ev.Hold)
 	}
 	return fmt.Sprintf("%s: %s, balance %s", name, ev.Kind, b)
 }

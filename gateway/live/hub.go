@@ -3,6 +3,7 @@ package live
 import (
 	"sync"
 
+	"mallgrid/gateway/config"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -13,15 +14,17 @@ import (
 // saw and reads what it missed from the store.
 type Hub struct {
 	db   *store.DB
+	cfg  *config.Config // the site's zone, which events are shown in
 	mu   sync.Mutex
 	subs map[chan web.EventView]struct{}
 }
 
 const subscriberBuffer = 256
 
-// NewHub returns the hub of db's events.
-func NewHub(db *store.DB) *Hub {
-	return &Hub{db: db, subs: make(map[chan web.EventView]struct{})}
+// NewHub returns the hub of db's events, which shows their times in cfg's
+// site zone (UTC for a nil cfg).
+func NewHub(db *store.DB, cfg *config.Config) *Hub {
+	return &Hub{db: db, cfg: cfg, subs: make(map[chan web.EventView]struct{})}
 }
 
 // Subscribe implements web.Events.
@@ -46,13 +49,13 @@ func (h *Hub) Subscribe() (<-chan web.EventView, func()) {
 // After implements web.Events: the stored events after id, oldest first.
 func (h *Hub) After(id uint64, limit int) ([]web.EventView, error) {
 	evs, err := h.db.EventsAfter(id, limit)
-	return eventViews(evs), err
+	return h.eventViews(evs), err
 }
 
 // Last implements web.Events: the newest n stored events, oldest first.
 func (h *Hub) Last(n int) ([]web.EventView, error) {
 	evs, err := h.db.LastEvents(n)
-	return eventViews(evs), err
+	return h.eventViews(evs), err
 }
 
 // Publish hands committed events to the subscribers.
@@ -63,7 +66,7 @@ func (h *Hub) Publish(evs []store.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {
-		for _, v := range eventViews(evs) {
+		for _, v := range h.eventViews(evs) {
 			select {
 			case ch <- v:
 			default: // too slow: it will catch up from the store
@@ -77,10 +80,10 @@ func (h *Hub) Publish(evs []store.Event) {
 	}
 }
 
-func eventViews(evs []store.Event) []web.EventView {
+func (h *Hub) eventViews(evs []store.Event) []web.EventView {
 	out := make([]web.EventView, len(evs))
 	for i, e := range evs {
-		out[i] = web.EventView{ID: e.ID, Time: e.Time, Kind: e.Kind, Meter: e.Meter, Tenant: e.Tenant, Text: e.Text}
+		out[i] = web.EventView{ID: e.ID, Time: h.cfg.SiteTime(e.Time), Kind: e.Kind, Meter: e.Meter, Tenant: e.Tenant, Text: e.Text}
 	}
 	return out
 }

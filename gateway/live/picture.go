@@ -194,11 +194,11 @@ func (lv *Picture) meterViews(ps map[string]poll.MeterStatus) []web.MeterView {
 			v.Stats.Errors = map[string]int64{}
 		}
 		if !st.Stats.LastSeen.IsZero() {
-			t := st.Stats.LastSeen
+			t := lv.cfg.SiteTime(st.Stats.LastSeen)
 			v.Stats.LastSeen = &t
 		}
 		if r, ok := lv.latest[m.ID]; ok {
-			t := r.Time
+			t := lv.cfg.SiteTime(r.Time)
 			v.ReadingTime = &t
 			v.ImportKWh = meter.FormatKWh(r.ImportWh)
 			v.Relay.Actual = r.Relay
@@ -222,7 +222,8 @@ func (lv *Picture) Status() web.StatusView {
 	ps := lv.pollStatus()
 	meters := lv.meters(ps)
 	online := make(map[string]int)
-	s := web.StatusView{Site: lv.cfg.Site.Name, Version: lv.version, Started: lv.started, Now: lv.now(), Database: lv.dbPath}
+	s := web.StatusView{Site: lv.cfg.Site.Name, Timezone: lv.cfg.Site.Timezone, Version: lv.version,
+		Started: lv.cfg.SiteTime(lv.started), Now: lv.cfg.SiteTime(lv.now()), Database: lv.dbPath}
 	for _, m := range meters {
 		if m.Online {
 			online[m.Bus]++
@@ -233,6 +234,7 @@ func (lv *Picture) Status() web.StatusView {
 	for _, m := range meters {
 		pv := pollingViewOf(m)
 		if next := ps[m.ID].NextProbe; !next.IsZero() {
+			next = lv.cfg.SiteTime(next)
 			pv.NextProbe = &next
 		}
 		s.Polling = append(s.Polling, pv)
@@ -244,7 +246,7 @@ func (lv *Picture) Status() web.StatusView {
 		bs := lv.buses[b.Name]
 		s.Buses = append(s.Buses, web.BusView{
 			Name: b.Name, Type: b.Type, Port: b.Port, Meters: len(lv.cfg.MetersOn(b.Name)), Online: online[b.Name],
-			LastCycle: bs.lastCycle, CycleMS: bs.cycleDur.Milliseconds(),
+			LastCycle: lv.cfg.SiteTime(bs.lastCycle), CycleMS: bs.cycleDur.Milliseconds(),
 		})
 	}
 	return s

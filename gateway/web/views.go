@@ -10,7 +10,10 @@ type Source interface {
 
 // StatusView is GET /api/v1/status.
 type StatusView struct {
-	Site     string     `json:"site"`
+	Site string `json:"site"`
+	// Timezone is site.timezone: every time in the API is in it, with its
+	// offset, and the page shows times in it whatever the browser's zone.
+	Timezone string     `json:"timezone"`
 	Version  string     `json:"version"`
 	Started  time.Time  `json:"started"`
 	Now      time.Time  `json:"now"`

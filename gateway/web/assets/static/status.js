@@ -15,6 +15,23 @@
     var kinds = Object.keys(errs || {}).sort();
     return kinds.length ? kinds.map(function (k) { return k + " " + errs[k]; }).join(", ") : "—";
   }
+  // Times are shown in the site's zone (site.timezone), whatever the
+  // browser's: the control room and the gateway's event texts agree.
+  var zone = document.getElementById("zone");
+  var tz = (zone && zone.getAttribute("data-tz")) || undefined;
+  // fmtTime gives "15:04:05", or "01-02 15:04" withDate, as the server's
+  // page does.
+  function fmtTime(d, withDate) {
+    var p = {};
+    try {
+      new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(d)
+        .forEach(function (x) { p[x.type] = x.value; });
+    } catch (e) { // an unknown zone name: the API's own offset is still right
+      return d.toISOString();
+    }
+    return withDate ? p.month + "-" + p.day + " " + p.hour + ":" + p.minute : p.hour + ":" + p.minute + ":" + p.second;
+  }
   function set(row, cls, text) {
     var cell = row.querySelector("td." + cls);
     if (cell && cell.textContent !== text) { cell.textContent = text; }
@@ -54,7 +71,7 @@
     off.className = meters.length - online ? "bad" : "";
     var now = new Date();
     var upd = document.getElementById("updated");
-    upd.textContent = now.toTimeString().slice(0, 8);
+    upd.textContent = fmtTime(now, false);
     upd.setAttribute("datetime", now.toISOString());
   }
   // The accounts table follows balances and states as they change.
@@ -67,7 +84,7 @@
       cells[2].textContent = a.state;
       cells[3].textContent = a.balance;
       cells[4].textContent = a.accrued;
-      cells[5].textContent = a.pending_cutoff ? new Date(a.pending_cutoff).toLocaleString() : "";
+      cells[5].textContent = a.pending_cutoff ? fmtTime(new Date(a.pending_cutoff), true) : "";
       cells[6].textContent = a.protected || "";
     });
   }
@@ -100,7 +117,7 @@
       var e = JSON.parse(msg.data);
       var row = document.createElement("tr");
       var t = new Date(e.time);
-      [t.toTimeString().slice(0, 8), e.kind, e.meter || "", e.tenant || "", e.text].forEach(function (v, i) {
+      [fmtTime(t, false), e.kind, e.meter || "", e.tenant || "", e.text].forEach(function (v, i) {
         var td = document.createElement("td");
         if (i === 1) { td.className = "kind"; }
         td.textContent = v;
