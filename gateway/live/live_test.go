@@ -24,7 +24,7 @@ func openStore(t *testing.T) *store.DB {
 // events for it to catch up.
 func TestHub_PublishAndSlowSubscriber(t *testing.T) {
 	db := openStore(t)
-	h := NewHub(db)
+	h := NewHub(db, nil)
 	fast, stopFast := h.Subscribe()
 	defer stopFast()
 	slow, stopSlow := h.Subscribe()
