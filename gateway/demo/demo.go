@@ -2,11 +2,17 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +22,7 @@ import (
 	"mallgrid/drivers/sim"
 	"mallgrid/gateway"
 	"mallgrid/gateway/config"
+	"mallgrid/store"
 )
 
 // simTurnaround is a simulated meter's response time; real KPM33Bs answer
@@ -24,37 +31,84 @@ const simTurnaround = 10 * time.Millisecond
 
 // Options tune `mallgrid demo`.
 type Options struct {
-	Listen  string // HTTP address; "" keeps the demo file's
+	// Config is the configuration file of the simulated mall (-c); ""
+	// runs the built-in one, configs/demo.yaml. Its buses are served by
+	// simulated meters on pseudo-terminals whatever their type and port,
+	// and its storage.path is never used (see DB).
+	Config string
+	// Env is the environment whose MALLGRID_* variables override Config's
+	// keys, as for `mallgrid run`; the built-in file ignores it, so that
+	// the demo starts the same everywhere.
+	Env []string
+	// DB is the database file; "" is a temporary one, removed at the end.
+	// A demo started again on its DB carries on from where it stopped.
+	DB      string
+	Listen  string // HTTP address; "" keeps the configuration's
 	Log     zerolog.Logger
 	Version string
 	// Fast turns off wire-time emulation: replies come as fast as the
 	// pseudo-terminal carries them instead of at 9600 baud.
 	Fast bool
-	// Ready, if set, is called with the status page's URL.
-	Ready func(url string)
+	// Pace is how fast the story plays; the zero Pace is DefaultPace.
+	Pace Pace
+	// Out, if set, gets the banner once the status page is up: its URL,
+	// the API token the demo accepts, and the story to watch for.
+	Out io.Writer
+	// Ready, if set, is called with the status page's URL and the token.
+	Ready func(url, token string)
+
+	// simulated, if set, is called with every simulated meter by meter
+	// id before the buses start (tests watch the relays this way).
+	simulated func(id string, m *sim.Meter)
 }
 
-// basePower is the simulated daytime load in W of each tenant category.
-var basePower = map[string]float64{
-	"restaurant": 9000, "retail": 2500, "supermarket": 30000, "entertainment": 15000, "services": 3500,
-}
-
-// Run runs the simulated mall of configs/demo.yaml: every meter is a
-// simulated KPM33B on a pseudo-terminal per bus, the database is a temporary
-// file, and the gateway runs on them exactly as on real buses.
+// Run runs a simulated mall: every meter of the configuration is a
+// simulated meter on a pseudo-terminal per bus, and the gateway runs on
+// them exactly as on real buses. Before it starts, every tenant is given
+// an opening balance by a real top-up; once it serves, the banner is
+// written to Out and the story's script plays (see the package doc). It
+// returns nil after ctx is cancelled and a clean shutdown.
 func Run(ctx context.Context, o Options) error {
-	cfg, err := config.Parse(configs.DemoName, configs.Demo, nil)
+	cfg, err := o.load()
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "mallgrid-demo-")
-	if err != nil {
-		return err
+	now := time.Now()
+	path := o.DB
+	if path == "" {
+		dir, err := os.MkdirTemp("", "mallgrid-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "demo.db")
 	}
-	defer os.RemoveAll(dir)
-	cfg.Storage.Path = filepath.Join(dir, "demo.db")
+	cfg.Storage.Path = path
 	if o.Listen != "" {
 		cfg.HTTP.Listen = o.Listen
+	}
+	token, err := acceptToken(cfg)
+	if err != nil {
+		return err
+	}
+	pace := o.Pace
+	if pace == (Pace{}) {
+		pace = DefaultPace()
+	}
+	st, err := castStory(cfg, pace, now)
+	if err != nil {
+		return err
+	}
+	if st.low == nil {
+		o.Log.Warn().Msg("no story: no tenant has a credit rating, a tariff and a meter with a relay")
+	}
+	st.warnProtected(cfg, now, o.Log)
+	if err := st.open(ctx, cfg, path, time.Now, o.Log); err != nil {
+		return err
+	}
+	last, err := lastReadings(cfg, path)
+	if err != nil {
+		return err
 	}
 
 	simCtx, stopSims := context.WithCancel(context.WithoutCancel(ctx))
@@ -70,8 +124,9 @@ func Run(ctx context.Context, o Options) error {
 			_ = p.Close()
 		}
 	}()
+	loads := st.loads()
 	for i, b := range cfg.Buses {
-		bus, err := demoBus(cfg, b.Name, b.Baud, o.Fast)
+		bus, err := demoBus(cfg, b.Name, b.Baud, o.Fast, loads, last, o.simulated)
 		if err != nil {
 			return err
 		}
@@ -80,7 +135,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		ptys = append(ptys, pty)
-		cfg.Buses[i].Port = pty.Path
+		// Whatever the file says, the bus is now this terminal: a TCP bus
+		// becomes RTU, and TIOCSRS485 would fail on a terminal.
+		cfg.Buses[i].Type, cfg.Buses[i].Port, cfg.Buses[i].RS485 = config.BusRTU, pty.Path, false
+		if cfg.Buses[i].Baud == 0 {
+			cfg.Buses[i].Baud, cfg.Buses[i].Parity, cfg.Buses[i].StopBits = 9600, "E", 1
+		}
 		sims.Add(1)
 		go func() {
 			defer sims.Done()
@@ -90,19 +150,103 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
+	// The script stops with the gateway: its context ends when Run's does,
+	// or when the gateway returns early, and Run waits for it.
+	scriptCtx, stopScript := context.WithCancel(ctx)
+	var script sync.WaitGroup
+	defer func() {
+		stopScript()
+		script.Wait()
+	}()
 	return gateway.Run(ctx, gateway.Options{
 		Config: cfg, Log: o.Log, Version: o.Version,
 		Ready: func(addr net.Addr) {
-			if o.Ready != nil {
-				o.Ready(pageURL(addr))
+			url := pageURL(addr)
+			if o.Out != nil {
+				st.banner(o.Out, url, token)
 			}
+			if o.Ready != nil {
+				o.Ready(url, token)
+			}
+			script.Add(1)
+			go func() {
+				defer script.Done()
+				st.play(scriptCtx, newAPI(url, token), o.Log)
+			}()
 		},
 	})
 }
 
+// load reads the configuration: Config, or the built-in one.
+func (o Options) load() (*config.Config, error) {
+	if o.Config == "" {
+		return config.Parse(configs.DemoName, configs.Demo, nil)
+	}
+	return config.Load(o.Config, o.Env)
+}
+
+// demoToken is the API token of the built-in demo; configs/demo.yaml
+// keeps its SHA-256.
+const demoToken = "demo"
+
+// acceptToken returns the bearer token the demo prints and its script
+// uses: "demo" where the configuration accepts it for changes (the
+// built-in one does); otherwise a random token, added to the
+// configuration as an operator's, so that a -c file's own tokens are
+// neither needed nor shown.
+func acceptToken(cfg *config.Config) (string, error) {
+	if canChange(cfg, demoToken) {
+		return demoToken, nil
+	}
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("make the demo's API token: %w", err)
+	}
+	token := hex.EncodeToString(raw)
+	name := "demo"
+	for i := 2; slices.ContainsFunc(cfg.HTTP.Tokens, func(t config.Token) bool { return t.Name == name }); i++ {
+		name = fmt.Sprintf("demo-%d", i)
+	}
+	sum := sha256.Sum256([]byte(token))
+	cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, config.Token{Name: name, Role: config.RoleOperator, SHA256: hex.EncodeToString(sum[:])})
+	return token, nil
+}
+
+// canChange reports whether token is one of cfg's with a role that may
+// change things (top-ups).
+func canChange(cfg *config.Config, token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	want := hex.EncodeToString(sum[:])
+	return slices.ContainsFunc(cfg.HTTP.Tokens, func(t config.Token) bool {
+		return strings.EqualFold(t.SHA256, want) && (t.Role == config.RoleOperator || t.Role == config.RoleAdmin)
+	})
+}
+
+// lastReadings returns the last stored reading of every meter in the
+// database at path: a demo started again on its database has its meters
+// carry on from their counters and relay states, so that the gateway sees
+// neither a counter going back nor a relay that closed by itself.
+func lastReadings(cfg *config.Config, path string) (map[string]store.Reading, error) {
+	db, err := store.Open(path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true})
+	if err != nil {
+		return nil, fmt.Errorf("demo database %s: %w", path, err)
+	}
+	last, err := db.LatestReadings()
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("demo database %s: %w", path, err)
+	}
+	return last, nil
+}
+
 // demoBus builds the simulated meters of one bus: each draws a load that
-// suits its tenant's category and starts from its own counter.
-func demoBus(cfg *config.Config, bus string, baud int, fast bool) (*sim.Bus, error) {
+// suits its tenant's category (or its part's constant load, loads by meter
+// id) and starts from its own counter, or from its last reading in last.
+// seen, if set, is given each meter.
+func demoBus(cfg *config.Config, bus string, baud int, fast bool, loads map[string]float64,
+	last map[string]store.Reading, seen func(string, *sim.Meter)) (*sim.Bus, error) {
 	sb, err := sim.NewBus()
 	if err != nil {
 		return nil, err
@@ -114,24 +258,36 @@ func demoBus(cfg *config.Config, bus string, baud int, fast bool) (*sim.Bus, err
 		}
 		base := 20000.0 // public areas: lighting, escalators, air-conditioning
 		if t, ok := cfg.Tenant(m.Tenant); ok {
-			base = basePower[t.Category]
-			if base == 0 {
-				base = 3000
-			}
+			base = float64(categoryLoad(t))
 		}
-		sm, err := sim.NewMeter(model, uint8(m.Address),
-			sim.WithBasePower(base),
-			sim.WithSeed(seedOf(m.ID)),
-			sim.WithImportWh(int64(1_000_000+i*137_911)),
-		)
+		opts := []sim.Option{sim.WithBasePower(base), sim.WithSeed(seedOf(m.ID)), sim.WithImportWh(int64(1_000_000 + i*137_911))}
+		if w, ok := loads[m.ID]; ok {
+			// A part of the story draws a constant load, so that it plays
+			// the same at night, when the mall's day profile is low.
+			opts = append(opts, sim.WithProfile(sim.Constant(w)))
+		}
+		r, resumed := last[m.ID]
+		if resumed {
+			opts = append(opts, sim.WithImportWh(r.ImportWh))
+		}
+		sm, err := sim.NewMeter(model, uint8(m.Address), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("simulated meter %s: %w", m.ID, err)
+		}
+		if resumed && r.Relay == "open" {
+			sm.SetRelay(false)
 		}
 		if err := sb.Add(sm); err != nil {
 			return nil, err
 		}
+		if seen != nil {
+			seen(m.ID, sm)
+		}
 	}
 	if !fast {
+		if baud == 0 {
+			baud = 9600
+		}
 		sb.SetWireTiming(sim.WireTiming{Baud: baud, Turnaround: simTurnaround})
 	}
 	return sb, nil
