@@ -207,12 +207,12 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 		t.Error("the simulated meter M-107's relay is open after the restore")
 	}
 
-	checkBanner(t, r)
+	checkBanner(t, r, "T-102")
 }
 
 // checkBanner finds the URL and the token in the banner and uses them: a
 // top-up with the token is accepted, one with another token is not.
-func checkBanner(t *testing.T, r *running) {
+func checkBanner(t *testing.T, r *running, tenant string) {
 	t.Helper()
 	banner := r.banner.String()
 	if !strings.Contains(banner, "status page on "+r.url) {
@@ -228,7 +228,7 @@ func checkBanner(t *testing.T, r *running) {
 		want  int
 	}{{token, http.StatusCreated}, {token + "x", http.StatusUnauthorized}} {
 		body := strings.NewReader(`{"amount":"50.00","ref":"TEST-BANNER","channel":"cash"}`)
-		req, err := http.NewRequest(http.MethodPost, r.url+"api/v1/accounts/T-102/topups", body)
+		req, err := http.NewRequest(http.MethodPost, r.url+"api/v1/accounts/"+tenant+"/topups", body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,4 +335,95 @@ func TestCastStory_BuiltInMall(t *testing.T) {
 			t.Fatalf("configs/demo.yaml protects %v: the story's cut-off would be held", at)
 		}
 	}
+}
+
+// TestRun_ConfigFileCastsItsOwnStory runs the demo on a technician's file:
+// a Modbus TCP bus (served on a terminal all the same), no token the demo
+// knows (it adds one of its own and prints it), and tenants whose parts
+// are picked by their ratings: the one without credit runs out.
+func TestRun_ConfigFileCastsItsOwnStory(t *testing.T) {
+	const file = `site: {name: Small Arcade}
+storage: {path: /var/lib/mallgrid/arcade.db}
+http:
+  tokens:
+    - {name: ops, role: operator, sha256: 0000000000000000000000000000000000000000000000000000000000000000}
+buses:
+  - {name: lan, type: tcp, port: "10.0.0.5:502", interval: 1s}
+meters:
+  - {id: A-1, bus: lan, address: 1, model: kpm33b, tenant: S-1}
+  - {id: A-2, bus: lan, address: 2, model: kpm33b, tenant: S-2}
+  - {id: A-3, bus: lan, address: 3, model: kpm33b, tenant: S-3}
+tariffs:
+  - {name: standard, kind: flat, price: "1.00"}
+ratings:
+  - {name: A, warning_1: "100.00", warning_2: "20.00", overdraft: "50.00", grace: 1h, restore: "10.00"}
+  - {name: B, warning_1: "50.00", warning_2: "10.00", overdraft: "0.00", grace: 1s, restore: "5.00"}
+tenants:
+  - {id: S-1, name: Tea Shop}
+  - {id: S-2, name: Noodle Bar, category: restaurant, credit_rating: B}
+  - {id: S-3, name: Phone Case Kiosk}
+`
+	path := filepath.Join(t.TempDir(), "arcade.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startDemo(t, Options{Config: path, Pace: Pace{Warn: 2 * time.Second, RunOut: 2 * time.Second, Show: 500 * time.Millisecond}})
+	if r.token == demoToken || len(r.token) != 32 {
+		t.Errorf("token %q; want a random one: the file accepts no \"demo\"", r.token)
+	}
+	for _, want := range []string{"Noodle Bar (S-2) opens at", "Tea Shop (S-1) opens at 100.", "ref DEMO-TOPUP-S-2-"} {
+		if !strings.Contains(r.banner.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, r.banner.String())
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	waitFor := func(what string, ok func() bool) {
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("S-2 not %s within 30s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// The script leaves the cut-off on show for 500 ms: polled every 100 ms.
+	waitFor("cut off", func() bool { return r.accountState(t, "S-2") == "cut_off" && !r.meters["A-2"].Snapshot().RelayClosed })
+	waitFor("topped up and restored", func() bool { return r.restored(t, "S-2") })
+	if !r.meters["A-2"].Snapshot().RelayClosed {
+		t.Error("A-2's relay is open after the restore")
+	}
+	checkBanner(t, r, "S-1")
+}
+
+// restored reports whether tenant's ledger holds the demo's top-up, its
+// account is back to normal and A-2's relay is closed.
+func (r *running) restored(t *testing.T, tenant string) bool {
+	t.Helper()
+	resp, err := http.Get(r.url + "api/v1/accounts/" + tenant + "/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var entries []web.EntryView
+	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+		t.Fatal(err)
+	}
+	topped := false
+	for _, e := range entries {
+		topped = topped || strings.HasPrefix(e.Ref, "DEMO-TOPUP-"+tenant+"-") && e.Channel == "wechat"
+	}
+	return topped && r.meters["A-2"].Snapshot().RelayClosed && r.accountState(t, tenant) == "normal"
+}
+
+func (r *running) accountState(t *testing.T, tenant string) string {
+	t.Helper()
+	resp, err := http.Get(r.url + "api/v1/accounts/" + tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a web.AccountView
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatal(err)
+	}
+	return a.State
 }
