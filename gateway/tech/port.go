@@ -15,6 +15,10 @@ type Port struct {
 	Parity   string        // N, E or O; serial only
 	StopBits int           // 1 or 2; serial only
 	Timeout  time.Duration // per transaction
+	// LockDir is where the port's lock file goes ("" = modbus.DefaultLockDir):
+	// the running gateway holds its ports there, and a command on one of them
+	// fails at once, naming it.
+	LockDir string
 }
 
 // Open opens the transport p describes.
@@ -27,7 +31,7 @@ func Open(p Port) (*modbus.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Kind, c.Address, c.Timeout = kind, addr, p.Timeout
+	c.Kind, c.Address, c.Timeout, c.LockDir = kind, addr, p.Timeout, p.LockDir
 	return modbus.Open(c)
 }
 
@@ -42,7 +46,7 @@ func CheckAddress(a int) error {
 // Line returns the serial settings of p: for polling through Open, or for
 // serving the line as a simulator does.
 func Line(p Port) (modbus.Config, error) {
-	c := modbus.Config{Kind: modbus.RTU, Address: p.Port, Baud: p.Baud, StopBits: p.StopBits}
+	c := modbus.Config{Kind: modbus.RTU, Address: p.Port, Baud: p.Baud, StopBits: p.StopBits, LockDir: p.LockDir}
 	switch strings.ToUpper(p.Parity) {
 	case "":
 	case "N", "E", "O":

@@ -24,6 +24,24 @@ type Found struct {
 	Note     string `json:"note,omitempty"` // why no model fits, when none does
 }
 
+// Progress is where a scan stands.
+type Progress struct {
+	Address int // the address being probed; 0 once the scan is over
+	Done    int // addresses finished
+	Total   int // addresses to scan
+	Found   int // addresses that answered so far
+}
+
+// ScanResult is what a scan found, and how far it got.
+type ScanResult struct {
+	From, To int
+	// Done is how many addresses were probed to the end: From..From+Done-1.
+	// Less than To-From+1 when the scan was interrupted; an address whose
+	// probe was cut short is not counted, and not in Found.
+	Done  int
+	Found []Found
+}
+
 // Scan probes each address from..to and reports those that answer, with the
 // model each looks like.
 //
@@ -38,30 +56,39 @@ type Found struct {
 //
 // The first request to an address is a holding-register (FC03) read if any
 // model has one, since nearly every Modbus meter answers FC03, if only with
-// an exception. If that request times out the address is taken as absent,
-// so an empty address costs one timeout; a timeout later on (a meter that
-// answers some ranges and ignores others) only rules out that model. Scan
-// returns what it found so far and ctx's error when ctx ends.
-func Scan(ctx context.Context, t *modbus.Transport, from, to int, models []*meter.Model, progress func(addr int)) ([]Found, error) {
+// an exception. If that request times out (on both of the transport's
+// tries) the address is taken as absent, so an empty address costs two
+// timeouts; a timeout later on (a meter that answers some ranges and
+// ignores others) only rules out that model.
+//
+// progress, if not nil, is called before each address and once at the end
+// (Address 0). When ctx ends Scan returns what it found up to the last
+// address it finished, and ctx's error.
+func Scan(ctx context.Context, t *modbus.Transport, from, to int, models []*meter.Model, progress func(Progress)) (ScanResult, error) {
 	cands := candidates(models)
-	var found []Found
+	res := ScanResult{From: from, To: to}
+	report := func(a int) {
+		if progress != nil {
+			progress(Progress{Address: a, Done: res.Done, Total: to - from + 1, Found: len(res.Found)})
+		}
+	}
+	defer report(0)
 	for a := from; a <= to; a++ {
 		if err := ctx.Err(); err != nil {
-			return found, err
+			return res, err
 		}
-		if progress != nil {
-			progress(a)
-		}
+		report(a)
 		f, present, err := probe(ctx, t.Client(byte(a)), cands)
 		if err != nil {
-			return found, err
+			return res, err
 		}
 		if present {
 			f.Address = a
-			found = append(found, f)
+			res.Found = append(res.Found, f)
 		}
+		res.Done++
 	}
-	return found, nil
+	return res, nil
 }
 
 // candidate is one way to read an address: a model with its own function

@@ -34,7 +34,7 @@ func simBus(t *testing.T, meters ...*sim.Meter) *modbus.Transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- bus.ServeRTU(ctx, pty.Master) }()
-	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: scanTimeout, Quiet: scanQuiet})
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.RTU, Address: pty.Path, Timeout: scanTimeout, Quiet: scanQuiet, LockDir: t.TempDir()})
 	if err != nil {
 		cancel()
 		<-done
@@ -106,11 +106,18 @@ func TestScan_NamesEachModel(t *testing.T) {
 	}{{"builtin order", meter.Builtin()}, {"reversed", reversed}} {
 		t.Run(order.name, func(t *testing.T) {
 			var probed []int
-			found, err := Scan(context.Background(), tr, 1, 13, order.models, func(a int) { probed = append(probed, a) })
+			res, err := Scan(context.Background(), tr, 1, 13, order.models, func(p Progress) {
+				if p.Address != 0 {
+					probed = append(probed, p.Address)
+				}
+			})
 			if err != nil {
 				t.Fatalf("Scan: %v", err)
 			}
-			checkScan(t, found, probed)
+			if res.Done != 13 {
+				t.Errorf("Done = %d; want 13", res.Done)
+			}
+			checkScan(t, res.Found, probed)
 		})
 	}
 }
@@ -154,7 +161,8 @@ func checkScan(t *testing.T, found []Found, probed []int) {
 	}
 }
 
-// An empty address must cost one failed request, not one per candidate
+// An empty address must cost one failed request (two tries of the
+// transport), not one per candidate
 // model: a full scan of 247 addresses would otherwise take minutes per
 // model. What one failed request costs is the transport's business (its
 // serial reads wait in 100 ms steps, and it keeps the line quiet after a
@@ -169,10 +177,10 @@ func TestScan_AbsentAddressCostsOneTimeout(t *testing.T) {
 
 	const n = 5
 	start = time.Now()
-	found, err := Scan(context.Background(), tr, 20, 20+n-1, meter.Builtin(), nil)
+	res, err := Scan(context.Background(), tr, 20, 20+n-1, meter.Builtin(), nil)
 	elapsed := time.Since(start)
-	if err != nil || len(found) != 0 {
-		t.Fatalf("Scan of empty addresses = %+v, %v; want nothing", found, err)
+	if err != nil || len(res.Found) != 0 {
+		t.Fatalf("Scan of empty addresses = %+v, %v; want nothing", res, err)
 	}
 	// Slack well short of a second request per address.
 	if limit := n * oneRequest * 3 / 2; elapsed > limit {
@@ -192,10 +200,11 @@ func TestScan_TimeoutAfterAnAnswerIsNotAbsence(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := simBus(t, m)
-	found, err := Scan(context.Background(), tr, 1, 1, []*meter.Model{meter.KPM33B()}, nil)
+	res, err := Scan(context.Background(), tr, 1, 1, []*meter.Model{meter.KPM33B()}, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
+	found := res.Found
 	if len(found) != 1 || found[0].Model != "" || !strings.Contains(found[0].Note, "kpm33b: timeout") {
 		t.Errorf("Scan = %+v; want address 1 listed, no model, a note saying kpm33b timed out", found)
 	}
@@ -205,14 +214,56 @@ func TestScan_StopsOnCancel(t *testing.T) {
 	tr := simBus(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var probed int
-	found, err := Scan(ctx, tr, 1, 247, meter.Builtin(), func(int) {
+	res, err := Scan(ctx, tr, 1, 247, meter.Builtin(), func(p Progress) {
+		if p.Address == 0 {
+			return
+		}
 		probed++
 		if probed == 2 {
 			cancel()
 		}
 	})
-	if err != context.Canceled || len(found) != 0 || probed != 2 {
-		t.Errorf("Scan after cancel = %+v, %v after %d addresses; want nothing, context.Canceled, 2", found, err, probed)
+	// Address 1 was finished; the probe of 2 was cut short.
+	if err != context.Canceled || len(res.Found) != 0 || probed != 2 || res.Done != 1 {
+		t.Errorf("Scan after cancel = %+v, %v after %d addresses; want nothing, context.Canceled, 2 probed, 1 done", res, err, probed)
+	}
+}
+
+// Interrupted after a meter was found, the scan keeps it and counts the
+// addresses it finished, not those it began.
+func TestScan_InterruptedKeepsWhatItFound(t *testing.T) {
+	tr := simBus(t, simMeter(t, meter.KPM33B(), 2, 3000, 1_000))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var last Progress
+	res, err := Scan(ctx, tr, 1, 247, []*meter.Model{meter.KPM33B()}, func(p Progress) {
+		last = p
+		if p.Address == 4 {
+			cancel()
+		}
+	})
+	if err != context.Canceled || res.Done != 3 || len(res.Found) != 1 || res.Found[0].Address != 2 {
+		t.Errorf("Scan = %+v, %v; want address 2 found, 3 addresses done, context.Canceled", res, err)
+	}
+	if last.Address != 0 || last.Done != 3 || last.Found != 1 || last.Total != 247 {
+		t.Errorf("last progress = %+v; want the end: 3 of 247 done, 1 found", last)
+	}
+}
+
+// A libmodbus-based meter right after an empty address ignores the first
+// request sent to it; the transport's second try finds it.
+func TestScan_FindsLibmodbusMeterAfterAnEmptyAddress(t *testing.T) {
+	m, err := sim.NewMeter(meter.KPM33B(), 3, sim.WithProfile(sim.Constant(2000)), sim.WithImportWh(3_000), sim.WithLibmodbusSlave())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := simBus(t, m)
+	res, err := Scan(context.Background(), tr, 1, 5, []*meter.Model{meter.KPM33B()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Found) != 1 || res.Found[0].Address != 3 || res.Found[0].Model != "kpm33b" {
+		t.Errorf("Scan = %+v; want the libmodbus KPM33B at address 3", res.Found)
 	}
 }
 
