@@ -46,10 +46,14 @@ type Options struct {
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	log := opts.Log
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	clock := opts.Now
+	if clock == nil {
+		clock = time.Now
 	}
+	// Every time the gateway takes is in the site's zone: the texts that
+	// format them (counter events, messages) read as the mall's clocks do,
+	// whatever zone the server is set to.
+	now := func() time.Time { return cfg.SiteTime(clock()) }
 	// The marker beside the file makes a missing, empty or other database a
 	// refusal to start, never a fresh ledger.
 	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true})
