@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -153,8 +154,17 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 			data.Events = append(data.Events, evs[i])
 		}
 	}
-	if err := s.page.Execute(w, data); err != nil {
+	// Rendered whole before a byte is sent: a template error is a fault of
+	// the gateway's (logged as one, answered 500); a failed write is only a
+	// client that went away (a closed tab), which is no error.
+	var page bytes.Buffer
+	if err := s.page.Execute(&page, data); err != nil {
 		s.log.Error().Err(err).Msg("render status page")
+		writeError(w, http.StatusInternalServerError, "the status page could not be rendered; see the gateway's log")
+		return
+	}
+	if _, err := w.Write(page.Bytes()); err != nil {
+		s.log.Debug().Err(err).Str("client", r.RemoteAddr).Msg("status page not delivered: the client went away")
 	}
 }
 

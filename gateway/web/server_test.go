@@ -1,11 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,5 +126,26 @@ func TestByUrgency(t *testing.T) {
 	}
 	if want := "T-1 T-2 T-3 T-0 T-4 T-5"; strings.Join(order, " ") != want {
 		t.Errorf("order = %v; want %s (cut off, about to be cut soonest first, warnings, the rest)", order, want)
+	}
+}
+
+// brokenWriter is a client that went away: every write fails.
+type brokenWriter struct{ h http.Header }
+
+func (b *brokenWriter) Header() http.Header       { return b.h }
+func (b *brokenWriter) WriteHeader(int)           {}
+func (b *brokenWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// A client that closes its tab while the page is sent is not an error in
+// the gateway's log.
+func TestStatusPage_ClientGoneIsNoError(t *testing.T) {
+	var logged bytes.Buffer
+	s, err := New(newFake(), Options{Log: zerolog.New(&logged).Level(zerolog.InfoLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Handler().ServeHTTP(&brokenWriter{h: http.Header{}}, httptest.NewRequest("GET", "/", nil))
+	if logged.Len() != 0 {
+		t.Errorf("logged %q for a client that went away; want nothing at info level or above", logged.String())
 	}
 }
