@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -205,6 +206,22 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 	}
 	if !r.meters["M-107"].Snapshot().RelayClosed {
 		t.Error("the simulated meter M-107's relay is open after the restore")
+	}
+
+	// The status page, loaded now, tells the same story.
+	page, err := http.Get(r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(page.Body)
+	page.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"credit running low (warning 1)", "Sichuan Hot Pot: power cut off", "ref DEMO-TOPUP-T-107-", "Sichuan Hot Pot: power restored"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("status page lacks %q", want)
+		}
 	}
 
 	checkBanner(t, r, "T-102")
