@@ -12,7 +12,9 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mallgrid
 
 # The simulated mall of `mallgrid demo`: simulated meters on pseudo-terminals,
-# a temporary database, the status page on http://$(LISTEN)/.
+# a temporary database, the status page on http://$(LISTEN)/. It prints the
+# page's URL and the API token, and within two minutes shows a warning, a
+# cut-off and, after its own top-up, a restore (README).
 run: build
 	./$(BIN) demo --listen $(LISTEN)
 
