@@ -1,13 +1,12 @@
 package main
 
 import (
-	"io"
+	"os"
+	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"mallgrid/gateway"
-	"mallgrid/gateway/config"
 )
 
 func newRunCmd() *cobra.Command {
@@ -21,28 +20,16 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(cfg.Log, cmd.OutOrStdout())
+			out := cmd.OutOrStdout()
+			journal := false
+			if f, ok := out.(*os.File); ok {
+				journal = underJournal(f, os.Getenv("JOURNAL_STREAM"))
+			}
+			log := newLogger(cfg.Log, out, journal, func() time.Time { return cfg.SiteTime(time.Now()) })
 			logWarnings(log, cfg)
 			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: log, Version: version})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "/etc/mallgrid/mallgrid.yaml", "configuration file")
 	return cmd
-}
-
-// newLogger builds the daemon's logger: JSON lines (what journald stores) or
-// human-readable console output without colour or time, since journald adds
-// its own timestamp.
-func newLogger(c config.Log, w io.Writer) zerolog.Logger {
-	level, err := zerolog.ParseLevel(c.Level)
-	if err != nil || c.Level == "" {
-		level = zerolog.InfoLevel
-	}
-	var log zerolog.Logger
-	if c.Format == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}})
-	} else {
-		log = zerolog.New(w).With().Timestamp().Logger()
-	}
-	return log.Level(level)
 }
