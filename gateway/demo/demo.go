@@ -103,10 +103,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Log.Warn().Msg("no story: no tenant has a credit rating, a tariff and a meter with a relay")
 	}
 	st.warnProtected(cfg, now, o.Log)
-	if err := st.open(ctx, cfg, path, time.Now, o.Log); err != nil {
-		return err
-	}
-	last, err := lastReadings(cfg, path)
+	last, err := prepareDB(ctx, cfg, path, st, o.Log)
 	if err != nil {
 		return err
 	}
@@ -222,16 +219,22 @@ func canChange(cfg *config.Config, token string) bool {
 	})
 }
 
-// lastReadings returns the last stored reading of every meter in the
-// database at path: a demo started again on its database has its meters
-// carry on from their counters and relay states, so that the gateway sees
-// neither a counter going back nor a relay that closed by itself.
-func lastReadings(cfg *config.Config, path string) (map[string]store.Reading, error) {
+// prepareDB opens the accounts of the database at path (story.open) and
+// returns the last stored reading of every meter: a demo started again on
+// its database has its meters carry on from their counters and relay
+// states, so that the gateway sees neither a counter going back nor a
+// relay that closed by itself. The database is closed again before the
+// gateway opens it.
+func prepareDB(ctx context.Context, cfg *config.Config, path string, st *story, log zerolog.Logger) (map[string]store.Reading, error) {
 	db, err := store.Open(path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true})
 	if err != nil {
 		return nil, fmt.Errorf("demo database %s: %w", path, err)
 	}
-	last, err := db.LatestReadings()
+	err = st.open(ctx, cfg, db, time.Now, log)
+	var last map[string]store.Reading
+	if err == nil {
+		last, err = db.LatestReadings()
+	}
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

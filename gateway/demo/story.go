@@ -241,15 +241,11 @@ func roundUp(m, step billing.Money) billing.Money {
 // none of them again.
 func openingRef(id string) string { return "DEMO-OPENING-" + id }
 
-// open posts every tenant's opening balance to the database at path as a
-// top-up, through the same ledger the API's top-ups go through, before the
-// gateway starts: its first account evaluation then sees the balances, not
-// 24 empty accounts. A reference already posted is credited nothing.
-func (s *story) open(ctx context.Context, cfg *config.Config, path string, now func() time.Time, log zerolog.Logger) error {
-	db, err := store.Open(path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true})
-	if err != nil {
-		return fmt.Errorf("demo database %s: %w", path, err)
-	}
+// open posts every tenant's opening balance to db as a top-up, through
+// the same ledger the API's top-ups go through, before the gateway starts:
+// its first account evaluation then sees the balances, not empty accounts.
+// A reference already posted is credited nothing.
+func (s *story) open(ctx context.Context, cfg *config.Config, db *store.DB, now func() time.Time, log zerolog.Logger) error {
 	ledger := &accounts.Ledger{DB: db, Config: cfg, Now: now}
 	posted := 0
 	for _, t := range cfg.Tenants {
@@ -261,14 +257,10 @@ func (s *story) open(ctx context.Context, cfg *config.Config, path string, now f
 			// hour: it is open, and stays as it is.
 			log.Info().Str("tenant", t.ID).Str("ref", req.Ref).Msg("opening balance posted by an earlier run, at another amount; kept")
 		case err != nil:
-			_ = db.Close()
 			return fmt.Errorf("opening balance of %s: %w", t.ID, err)
 		case !existing:
 			posted++
 		}
-	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("demo database %s: %w", path, err)
 	}
 	log.Info().Int("posted", posted).Int("tenants", len(cfg.Tenants)).Msg("opening balances")
 	return nil
