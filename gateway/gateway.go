@@ -105,7 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 	lv.SetDesired(enf.DesiredName)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
 	srv, err := web.New(lv, web.Options{
-		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events},
+		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log},
 		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
 		Events:   events,
 		Relayer:  enf,
@@ -131,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 		buses.Add(1)
 		go func() {
 			defer buses.Done()
-			runBus(pollCtx, cfg, b, pipe, lv, watch, log.With().Str("bus", b.Name).Logger(), now)
+			runBus(pollCtx, cfg, b, pipe, lv, watch, log, now)
 		}()
 	}
 	// Time alone turns a meter offline: a bus whose meters are all backed
@@ -229,11 +229,14 @@ func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func()
 // backoff, rather than stopping the whole gateway.
 func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker, log zerolog.Logger,
 	now func() time.Time) {
+	// The poller names its bus on each line itself; the lines here get it
+	// from blog, so that no line carries the key twice.
+	blog := log.With().Str("bus", b.Name).Logger()
 	var meters []poll.Meter
 	for _, m := range cfg.MetersOn(b.Name) {
 		model, err := cfg.ModelOf(m) // with the meter's function-code override
 		if err != nil {              // config validation makes this unreachable
-			log.Error().Str("meter", m.ID).Err(err).Msg("meter skipped")
+			blog.Error().Str("meter", m.ID).Err(err).Msg("meter skipped")
 			continue
 		}
 		meters = append(meters, poll.Meter{ID: m.ID, Address: byte(m.Address), Model: model, Timeout: cfg.TimeoutOf(m),
@@ -248,19 +251,19 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 			sink := cycleSink{pipe: pipe, lv: lv, health: watch}
 			sched, err := poll.New(poll.Config{Bus: b.Name, Interval: b.Interval, Pause: b.Pause, Now: now, Log: log}, t, meters, sink)
 			if err != nil {
-				log.Error().Err(err).Msg("bus not started")
+				blog.Error().Err(err).Msg("bus not started")
 				return
 			}
 			lv.SetScheduler(b.Name, sched)
 			if err := sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error().Err(err).Msg("bus stopped")
+				blog.Error().Err(err).Msg("bus stopped")
 			}
 			return
 		}
 		// The tracker logs the bus going down once, at warn level, and
 		// /healthz shows the latest error: a line per retry would be noise.
 		watch.PortFailed(b.Name, err)
-		log.Debug().Err(err).Dur("retry_in", retry).Msg("cannot open bus")
+		blog.Debug().Err(err).Str("retry_in", retry.String()).Msg("cannot open bus")
 		select {
 		case <-ctx.Done():
 			return

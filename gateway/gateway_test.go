@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"mallgrid/drivers/meter"
 	"mallgrid/drivers/sim"
 	"mallgrid/gateway/config"
@@ -118,7 +116,7 @@ func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- Run(ctx, Options{Config: m.cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Listener: ln, Version: "test",
+		errc <- Run(ctx, Options{Config: m.cfg, Log: newCheckedLog(t), Listener: ln, Version: "test",
 			SwitchGap: 500 * time.Millisecond, OfflineAfter: m.offlineAfter})
 	}()
 	stopped := false

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/rs/zerolog"
+
 	"mallgrid/billing"
 	"mallgrid/billing/policy"
 	"mallgrid/drivers/meter"
@@ -38,6 +40,8 @@ type Ledger struct {
 	Enforcer *enforce.Enforcer
 	// Events hears of receipts; nil: no one listens.
 	Events *live.Hub
+	// Log records every top-up with who entered it.
+	Log zerolog.Logger
 }
 
 func (l *Ledger) accruedOf() map[string]billing.Money {
@@ -195,6 +199,10 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 	}
 	if receipt != nil && l.Events != nil {
 		l.Events.Publish([]store.Event{*receipt})
+	}
+	if !existing {
+		l.Log.Info().Str("tenant", id).Str("amount", e.Amount.String()).Str("ref", e.Ref).Str("channel", e.Channel).
+			Str("actor", actor).Str("balance", e.Balance.String()).Uint64("entry", e.ID).Msg("top-up credited")
 	}
 	if l.Enforcer != nil && !existing {
 		l.Enforcer.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick

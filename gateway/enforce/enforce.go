@@ -202,6 +202,14 @@ func (e *Enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, 
 		return web.RelayView{}, err
 	}
 	e.hub.Publish(evs)
+	l := e.log.Info().Str("meter", id).Str("tenant", m.Tenant).Str("state", req.State).Str("actor", actor)
+	if ov != nil {
+		l = l.Str("reason", ov.Reason)
+		if !ov.Until.IsZero() {
+			l = l.Time("until", e.cfg.SiteTime(ov.Until))
+		}
+	}
+	l.Msg("relay override set")
 	e.Wake()
 	return web.RelayView{Desired: stateName(closed), Actual: e.actual(id).String()}, nil
 }
@@ -436,7 +444,7 @@ func (e *Enforcer) clockStep(wall, real time.Duration, at time.Time) {
 		return
 	}
 	text := fmt.Sprintf("the clock stepped %s (%s passed, the wall clock moved %s)", step.Round(time.Second), real.Round(time.Second), wall.Round(time.Second))
-	e.log.Warn().Dur("step", step).Msg(text)
+	e.log.Warn().Str("step", step.Round(time.Second).String()).Msg(text)
 	evs, err := e.db.PostEvents(store.Event{Time: at, Kind: "clock_step", Text: text})
 	if err != nil {
 		e.log.Error().Err(err).Msg("store clock step")

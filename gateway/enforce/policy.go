@@ -160,6 +160,15 @@ func (e *Enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 		return err
 	}
 	e.hub.Publish(evs)
+	l := e.log.Info().Str("tenant", id).Str("actor", actor).Str("reason", reason)
+	if flag != nil && !flag.Until.IsZero() {
+		l = l.Time("until", e.cfg.SiteTime(flag.Until))
+	}
+	if flag != nil {
+		l.Msg("account protected from cut-off")
+	} else {
+		l.Msg("account protection lifted")
+	}
 	e.Wake()
 	return nil
 }

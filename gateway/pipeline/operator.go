@@ -135,6 +135,8 @@ func (p *Pipeline) operate(meterID, actor, note string, at time.Time,
 		return web.OperatorResult{}, fmt.Errorf("%s of meter %s: %w", out.Verdict, meterID, err)
 	}
 	p.publish(events)
+	p.log.Info().Str("meter", meterID).Str("tenant", p.meterCfg[meterID].Tenant).Str("actor", actor).Str("note", note).
+		Str("verdict", res.Verdict).Str("billed_kwh", res.BilledKWh).Msg("operator's counter record applied")
 	p.meters[meterID] = mb
 	for id, tm := range w.tenants {
 		p.tenants[id] = tm
