@@ -21,16 +21,25 @@ const ChildArg = "serve-sim"
 
 // SimSpec describes the simulated bus of a child process.
 type SimSpec struct {
-	Meters     int           // KPM33Bs at addresses 1..Meters
+	Model      string        // "sdm630", or "" for the KPM33B
+	Meters     int           // meters at addresses 1..Meters
 	Absent     int           // the last Absent of them are not there
 	Baud       int           // wire-time emulation; 0 = as fast as the terminal
 	Turnaround time.Duration // the meters' response time
 }
 
 func (s SimSpec) args() []string {
-	return []string{ChildArg,
+	return []string{ChildArg, "-model", s.Model,
 		"-meters", fmt.Sprint(s.Meters), "-absent", fmt.Sprint(s.Absent),
 		"-baud", fmt.Sprint(s.Baud), "-turnaround", s.Turnaround.String()}
+}
+
+// model is the spec's meter model.
+func (s SimSpec) model() *meter.Model {
+	if s.Model == "sdm630" {
+		return meter.SDM630()
+	}
+	return meter.KPM33B()
 }
 
 // ServeChild is the child process: it serves the bus args describe on a new
@@ -39,6 +48,7 @@ func (s SimSpec) args() []string {
 func ServeChild(args []string) error {
 	fs := flag.NewFlagSet(ChildArg, flag.ContinueOnError)
 	var spec SimSpec
+	fs.StringVar(&spec.Model, "model", "", "")
 	fs.IntVar(&spec.Meters, "meters", 32, "")
 	fs.IntVar(&spec.Absent, "absent", 0, "")
 	fs.IntVar(&spec.Baud, "baud", 0, "")
@@ -51,7 +61,7 @@ func ServeChild(args []string) error {
 		return err
 	}
 	for a := 1; a <= spec.Meters-spec.Absent; a++ {
-		m, err := sim.NewMeter(meter.KPM33B(), uint8(a), sim.WithBasePower(5000), sim.WithImportWh(int64(a)*1_000_000))
+		m, err := sim.NewMeter(spec.model(), uint8(a), sim.WithBasePower(5000), sim.WithImportWh(int64(a)*1_000_000))
 		if err != nil {
 			return err
 		}
