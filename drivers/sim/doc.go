@@ -24,9 +24,14 @@
 // maps nothing itself: 0x0001 Modbus address, 0x0002 baud/format word,
 // 0x0012–0x0018 serial number, and the control-mode register the model's
 // meter.Relay.RemoteMode writes (0x001E on the KPM33B: 0xDD22 remote, 0xDD11
-// local). Registers in the register space that hold nothing read as zero; a
-// read that reaches past the highest register of its function code or
-// touches a meter.Model Unreadable span gets exception 02. A quantity of 0
+// local). A built-in model answers its whole published register map (the
+// SDM630's input registers 0x0000–0x017F, the SDM120's to 0x0159, the
+// KPM33B's holding registers to 0x0205), not only the registers the gateway
+// reads, so that third-party masters can read it as they read the real
+// meter: values that follow from the meter's state (line voltages, apparent
+// power, total kWh) are filled in, other registers in the map read zero. A
+// read that reaches past the map (or, for a custom model, past its highest
+// register) or touches a meter.Model Unreadable span gets exception 02. A quantity of 0
 // or more than 125 gets exception 03, as the Modbus specification says.
 // FC01 at the relay coil returns one status byte with a bit per phase
 // (bit0 = A … bit2 = C, 1 = closed), the form the KPM33B manual shows.
