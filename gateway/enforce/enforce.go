@@ -415,7 +415,8 @@ func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	if err != nil {
 		ev = e.log.Warn().Err(err)
 	}
-	ev.Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why).Msg("relay command")
+	ev.Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why).Str("relay", out.State.String()).
+		Int64("took_ms", (out.Wait + out.Took).Milliseconds()).Msg("relay command")
 }
 
 // DesiredName is meter id's desired relay state, for the status views.

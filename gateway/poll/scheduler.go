@@ -91,6 +91,9 @@ type Scheduler struct {
 	sink   Sink
 	lane   chan *command
 	lastTx time.Time // bus goroutine only
+	// linkDown is set while the port or converter fails (bus goroutine
+	// only): the change is logged, not every cycle it lasts.
+	linkDown bool
 
 	mu sync.Mutex // guards the status fields of every polled
 }
@@ -231,7 +234,13 @@ func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 			}
 			if errors.Is(err, modbus.ErrNoLink) {
 				linkErr = err
-				s.cfg.Log.Warn().Str("bus", s.cfg.Bus).Err(err).Msg("bus link down; skipping the rest of the cycle")
+				if !s.linkDown {
+					s.cfg.Log.Warn().Str("bus", s.cfg.Bus).Err(err).Msg("bus link down; each cycle skips the rest of its meters until it is back")
+				}
+				s.linkDown = true
+			} else if s.linkDown && err == nil {
+				s.linkDown = false
+				s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", p.ID).Msg("bus link back")
 			}
 		}
 		s.backoff(p, err)
@@ -298,7 +307,7 @@ func (s *Scheduler) backoff(p *polled, err error) {
 				wait = s.cfg.MaxBackoff
 			}
 			p.nextProbe = time.Now().Add(wait)
-			s.cfg.Log.Debug().Str("bus", s.cfg.Bus).Str("meter", p.ID).Dur("next_probe_in", wait).Msg("meter not answering; backing off")
+			s.cfg.Log.Debug().Str("bus", s.cfg.Bus).Str("meter", p.ID).Int64("next_probe_in_ms", wait.Milliseconds()).Msg("meter not answering; backing off")
 		}
 	default:
 		p.timeouts = 0
@@ -362,8 +371,9 @@ func (s *Scheduler) execute(ctx context.Context, cmd *command) {
 		err = fmt.Errorf("meter %s addr %d: %w", cmd.meter.ID, cmd.meter.Address, err)
 	}
 	out := RelayOutcome{State: state, Wait: start.Sub(cmd.queued), Took: time.Since(start), Err: err}
-	s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", cmd.meter.ID).Bool("close", cmd.closed).
-		Stringer("relay", state).Dur("wait", out.Wait).Dur("took", out.Took).AnErr("error", err).Msg("relay command")
+	// Debug: the caller (enforcement) logs the command with why it was sent.
+	s.cfg.Log.Debug().Str("bus", s.cfg.Bus).Str("meter", cmd.meter.ID).Bool("close", cmd.closed).
+		Stringer("relay", state).Int64("wait_ms", out.Wait.Milliseconds()).Int64("took_ms", out.Took.Milliseconds()).AnErr("error", err).Msg("relay command")
 	cmd.done <- out
 }
 

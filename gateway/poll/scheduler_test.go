@@ -1,10 +1,12 @@
 package poll
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,11 +349,18 @@ func TestScheduler_LinkDownSkipsTheCycle(t *testing.T) {
 		meters = append(meters, Meter{ID: fmt.Sprintf("M%d", a), Address: a, Model: meter.KPM33B()})
 	}
 	sink := &captureSink{}
-	s, err := New(Config{Bus: "lan", Log: zerolog.Nop()}, tr, meters, sink)
+	var logged bytes.Buffer
+	s, err := New(Config{Bus: "lan", Log: zerolog.New(&logged)}, tr, meters, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := s.cycle(context.Background(), time.Now())
+	s.cycle(context.Background(), time.Now())
+	s.cycle(context.Background(), time.Now())
+	// The link going down is one line, not one per cycle.
+	if n := strings.Count(logged.String(), "bus link down"); n != 1 {
+		t.Errorf("%d \"bus link down\" lines over three cycles; want 1:\n%s", n, logged.String())
+	}
 	if len(c.Results) != 5 {
 		t.Fatalf("%d results; want 5", len(c.Results))
 	}
@@ -364,8 +373,8 @@ func TestScheduler_LinkDownSkipsTheCycle(t *testing.T) {
 		if want := int64(0); st.ID != "M1" && st.Stats.Requests != want {
 			t.Errorf("%s: %d requests sent; want none after the link failed", st.ID, st.Stats.Requests)
 		}
-		if st.ID == "M1" && st.Stats.Errors["no_link"] != 1 {
-			t.Errorf("M1 errors = %v; want one no_link", st.Stats.Errors)
+		if st.ID == "M1" && st.Stats.Errors["no_link"] != 3 {
+			t.Errorf("M1 errors = %v; want one no_link per cycle", st.Stats.Errors)
 		}
 	}
 }
