@@ -4,7 +4,6 @@
 // which addresses answer on a bus. They speak plain Modbus, so they work on
 // any meter of a catalogued model, not only simulated ones.
 //
-//
 // Port ownership: a command opens the port as the gateway does, holding its
 // lock file, so a port the running gateway polls is refused at once with
 // the gateway named (Hint says what to do instead); LiveMeter and
