@@ -268,8 +268,9 @@ func overlaps(from, to uint16, s Span) bool { return from <= s.To && s.From <= t
 // counter, the spacing of float32 (or float64) values near atWh for a float
 // one, at least 1 Wh. A rise of no more than this may be the meter
 // rounding energy it had counted before, not new energy (the relay's
-// bypass check). ratio is the metering point's CT × PT ratio for a model
-// that reports secondary values, else 1.
+// bypass check). atWh is the primary value; ratio is the metering point's
+// CT × PT ratio for a model that reports secondary values, else 1: the
+// step is the register's, at the secondary value, times ratio.
 func (m *Model) ResolutionWh(atWh, ratio int64) int64 {
 	ratio = max(ratio, 1)
 	for _, r := range m.Registers {
@@ -284,13 +285,14 @@ func (m *Model) ResolutionWh(atWh, ratio int64) int64 {
 			if r.Type == Float64 {
 				mant = 53
 			}
-			v := float64(atWh) / 1000 / kwhPerUnit / scale(r)
+			// The register holds the secondary value: atWh / ratio.
+			v := float64(atWh) / float64(ratio) / 1000 / kwhPerUnit / scale(r)
 			_, exp := math.Frexp(max(v, 1))
 			step = math.Ldexp(1, exp-mant) * scale(r)
 		default:
 			step = scale(r)
 		}
-		wh := int64(math.Ceil(step*kwhPerUnit*1000)) * ratio
+		wh := int64(math.Ceil(step * kwhPerUnit * 1000 * float64(ratio)))
 		return max(wh, 1)
 	}
 	return 1

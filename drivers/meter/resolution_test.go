@@ -25,6 +25,10 @@ func TestModel_ResolutionWh(t *testing.T) {
 		{"float32 100,000 kWh", float("kWh"), 100_000_000, 1, 8},
 		// float32 near 1,000,000 kWh: spacing 2^-4 kWh = 62.5 Wh → 63 Wh.
 		{"float32 1 GWh", float("kWh"), 1_000_000_000, 1, 63},
+		// Behind CT 400 × PT 100 a float32 register reads 1,000 kWh at
+		// 40 GWh primary: its spacing, 2^-14 kWh = 0.061 Wh, is 2,441.4 Wh
+		// primary.
+		{"float32 behind CT 400 × PT 100", float("kWh"), 40_000_000_000, 40_000, 2_442},
 		{"no counter", &Model{Name: "n"}, 1, 1, 1},
 	}
 	for _, c := range cases {

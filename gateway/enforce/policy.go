@@ -93,7 +93,11 @@ func (e *Enforcer) evaluateAccounts(now time.Time) {
 		values[ControlTenantPrefix+t.ID] = raw
 		var events []store.Event
 		for _, ev := range dec.Events {
-			events = append(events, store.Event{Time: ev.At, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev, e.cfg.HumanTime)})
+			at := ev.At
+			if at.IsZero() { // held by a protection flag without an end: no due time
+				at = now
+			}
+			events = append(events, store.Event{Time: at, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev, e.cfg.HumanTime)})
 		}
 		evs, err := e.db.PutControl(values, events...)
 		if err == nil {
@@ -219,6 +223,12 @@ func policyText(name string, ev policy.Event, clock func(time.Time) string) stri
 	case policy.EventRestored:
 		return fmt.Sprintf("%s: power restored, balance %s", name, b)
 	case policy.EventProtectedHold:
+		if ev.At.IsZero() { // a protection flag without an end
+			if ev.Reason == "" {
+				return fmt.Sprintf("%s: cut-off held while the account is protected", name)
+			}
+			return fmt.Sprintf("%s: cut-off held while the account is protected (%s)", name, ev.Reason)
+		}
 		if ev.Reason != "" {
 			return fmt.Sprintf("%s: cut-off held until %s (%s: %s)", name, clock(ev.At), ev.Hold, ev.Reason)
 		}

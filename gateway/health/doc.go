@@ -28,9 +28,12 @@
 // start, with one event.
 //
 // A bus is down at once when its port cannot be opened (an open either
-// works or it does not: there is no noise to wait out), and when every
-// meter on it is offline by the rule above — which is "no meter has
-// answered for OfflineAfter", with the failed reads to show it was asked.
+// works or it does not: there is no noise to wait out), and when no meter
+// on it has answered for OfflineAfter while FailedReads reads on it failed
+// — judged on the bus as a whole, since the poller backs off absent meters
+// and probes one a cycle: meter by meter, a dead converter in front of
+// thirty meters would be reported thirty intervals late. Then every meter
+// on it that has failed a read since its last answer is offline with it.
 // It is up when a meter on it answers. A bus without meters is not watched.
 // Meter events are per meter even when their whole bus is down: each is a
 // tenant's supply the control room can no longer see.

@@ -102,6 +102,13 @@ type busState struct {
 	portErr error     // the last open failure, until an open works
 	portAt  time.Time // when the port first failed to open, in this run of failures
 	lastErr error     // the last failed read of any meter on it
+	// The bus's own evidence: its last good reading from any meter, and
+	// the reads failed on it since. The poller backs off absent meters and
+	// probes one of them a cycle, so a dead converter would bring each
+	// meter to FailedReads one interval after the last: judged meter by
+	// meter, a bus of thirty would be down only after thirty intervals.
+	lastGood time.Time
+	failures int
 }
 
 type meterState struct {
@@ -192,6 +199,7 @@ func (t *Tracker) Cycle(c poll.Cycle) {
 		}
 		if r.Err != nil {
 			m.failures++
+			m.bus.failures++
 			m.ok = false
 			m.lastErr = r.Err
 			m.bus.lastErr = r.Err
@@ -205,6 +213,10 @@ func (t *Tracker) Cycle(c poll.Cycle) {
 			m.lastGood = at
 		}
 		m.ok, m.failures, m.lastErr = true, 0, nil
+		if at.After(m.bus.lastGood) {
+			m.bus.lastGood = at
+		}
+		m.bus.failures = 0
 	}
 	evs := t.transitions(now)
 	t.mu.Unlock()
@@ -267,9 +279,23 @@ func (t *Tracker) Run(ctx context.Context) error {
 	}
 }
 
-// silent reports whether m is offline by the debounce at now.
-func (t *Tracker) silent(m *meterState, now time.Time) bool {
-	return m.failures >= t.o.FailedReads && now.Sub(t.since(m)) >= t.o.OfflineAfter
+// silent reports whether m is offline by the debounce at now: FailedReads
+// failed reads and OfflineAfter without a good one — or, on a bus that is
+// silent as a whole, OfflineAfter and any failed read: its meters are not
+// each waited for until a backed-off probe reaches them.
+func (t *Tracker) silent(m *meterState, busSilent bool, now time.Time) bool {
+	enough := m.failures >= t.o.FailedReads || (busSilent && m.failures > 0)
+	return enough && now.Sub(t.since(m)) >= t.o.OfflineAfter
+}
+
+// busSilent reports whether no meter on b has answered for OfflineAfter
+// while FailedReads reads on it failed.
+func (t *Tracker) busSilent(b *busState, now time.Time) bool {
+	since := b.lastGood
+	if since.IsZero() {
+		since = t.started
+	}
+	return b.failures >= t.o.FailedReads && now.Sub(since) >= t.o.OfflineAfter
 }
 
 // since is when m last answered, or the start if it has not.
@@ -287,9 +313,10 @@ func (t *Tracker) transitions(now time.Time) []pending {
 	var out []pending
 	for _, b := range t.order {
 		var meters []pending
+		busSilent := t.busSilent(b, now)
 		allSilent, answered := true, (*meterState)(nil)
 		for _, m := range b.meters {
-			s := t.silent(m, now)
+			s := t.silent(m, busSilent, now)
 			if !s {
 				allSilent = false
 			}
@@ -305,7 +332,7 @@ func (t *Tracker) transitions(now time.Time) []pending {
 				meters = append(meters, t.meterOnline(m))
 			}
 		}
-		down := b.portErr != nil || allSilent
+		down := b.portErr != nil || allSilent || busSilent
 		up := b.portErr == nil && answered != nil
 		switch {
 		case down && !b.down:

@@ -444,3 +444,66 @@ func TestTracker_Run_StopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return within 1s of cancel")
 	}
 }
+
+// A dead converter in front of a dozen meters: the poller asks every meter
+// twice, then probes one backed-off meter a cycle. The bus is down, and
+// every meter offline, once nothing has answered for OfflineAfter — not a
+// probe per meter later.
+func TestTracker_BusDown_BackedOffMeters(t *testing.T) {
+	var ids []string
+	var ms []Meter
+	for i := 1; i <= 12; i++ {
+		id := fmt.Sprintf("M-%02d", i)
+		ids = append(ids, id)
+		ms = append(ms, Meter{ID: id, Address: i})
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "h.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	start := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	tr := New(Options{Buses: []Bus{{Name: "big", Port: "tcp:10.0.0.9:502", Meters: ms}}, Now: clk.Now, Log: zerolog.Nop(), Recorder: db})
+	feed := func(ok, failed []string) {
+		now := clk.Now()
+		c := poll.Cycle{Bus: "big", Start: now, End: now}
+		for _, id := range ok {
+			c.Results = append(c.Results, poll.Result{Meter: id, Start: now, Reading: meter.Reading{Meter: id, Time: now}})
+		}
+		for _, id := range failed {
+			c.Results = append(c.Results, poll.Result{Meter: id, Start: now, Err: errTimeout})
+		}
+		tr.Cycle(c)
+	}
+	const interval = 10 * time.Second
+	feed(ids, nil) // t=0: all answer
+	down := time.Duration(-1)
+	for k := 1; k <= 20 && down < 0; k++ {
+		clk.Add(interval)
+		if k <= 2 {
+			feed(nil, ids) // every meter asked, until backed off
+		} else {
+			feed(nil, ids[(k-3)%len(ids):(k-3)%len(ids)+1]) // one probe a cycle
+		}
+		evs, err := db.EventsAfter(0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offline := 0
+		for _, e := range evs {
+			if e.Kind == "meter_offline" {
+				offline++
+			}
+			if e.Kind == "bus_down" {
+				down = clk.Now().Sub(start)
+				if offline != len(ids) {
+					t.Errorf("bus_down with %d meters reported offline before it; want all %d", offline, len(ids))
+				}
+			}
+		}
+	}
+	if down < 0 || down > DefaultOfflineAfter+interval {
+		t.Errorf("bus_down after %s; want within %s of the last answer", down, DefaultOfflineAfter+interval)
+	}
+}

@@ -98,3 +98,33 @@ func TestPicture_UpdateAndRelay(t *testing.T) {
 		t.Fatalf("Meters = %+v; want M-1", ms)
 	}
 }
+
+// A clock stepped back after a command makes every later reading seem to
+// have begun before the read-back: the read-back stands for a bounded
+// time only, then the readings are believed again.
+func TestPicture_ConfirmationOutlivesNoClockStep(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, role: public}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(cfg, "test", "", time.Now)
+	mono := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	p.monotonic = func() time.Time { return mono }
+	t0 := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	p.SetRelay("M-1", "open", t0)
+	// The clock steps back an hour; the relay is closed at the meter.
+	back := t0.Add(-time.Hour)
+	p.Update(store.Reading{Meter: "M-1", Time: back.Add(time.Second), Relay: "closed"}, back)
+	if got := p.Relay("M-1"); got != "open" {
+		t.Fatalf("right after the step: %q; want the read-back's open (the reading seems older)", got)
+	}
+	mono = mono.Add(confirmedFor + time.Second)
+	p.Update(store.Reading{Meter: "M-1", Time: back.Add(3 * time.Minute), Relay: "closed"}, back.Add(3*time.Minute))
+	if got := p.Relay("M-1"); got != "closed" {
+		t.Errorf("%s after the read-back: %q; want the readings' closed", confirmedFor, got)
+	}
+	if _, _, ok := p.RelayConfirmed("M-1"); ok {
+		t.Error("the read-back still outranks readings")
+	}
+}

@@ -29,13 +29,34 @@ type Picture struct {
 	// confirmed holds a relay state read back after a command, until a
 	// reading begun after it replaces it.
 	confirmed map[string]confirmedRelay
+	monotonic func() time.Time // time.Now; tests step it
 	buses     map[string]*busState
 }
 
-// confirmedRelay is a relay state read back after a command, and when.
+// confirmedRelay is a relay state read back after a command, and when:
+// at on the gateway's clock, set by the machine's monotonic clock.
 type confirmedRelay struct {
 	state string
 	at    time.Time
+	set   time.Time // time.Now() with its monotonic reading
+}
+
+// confirmedFor bounds how long a read-back outranks readings. Readings are
+// ordered against it by the wall clock (the gateway's times are in the
+// site's zone, which strips Go's monotonic reading): were the clock stepped
+// back after a command, every reading would seem to have begun before it,
+// and the read-back would stand for as long as the step. Any bus cycle is
+// far shorter than this.
+const confirmedFor = 2 * time.Minute
+
+// current returns meter id's confirmation while it stands; lv.mu held.
+func (lv *Picture) current(id string) (confirmedRelay, bool) {
+	c, ok := lv.confirmed[id]
+	if ok && lv.monotonic().Sub(c.set) > confirmedFor {
+		delete(lv.confirmed, id)
+		return confirmedRelay{}, false
+	}
+	return c, ok
 }
 
 type busState struct {
@@ -49,7 +70,7 @@ type busState struct {
 // reading; now is the clock (the status page's "ago").
 func New(cfg *config.Config, version, dbPath string, now func() time.Time) *Picture {
 	lv := &Picture{cfg: cfg, version: version, dbPath: dbPath, started: now(), now: now,
-		latest: make(map[string]store.Reading), confirmed: make(map[string]confirmedRelay), buses: make(map[string]*busState)}
+		latest: make(map[string]store.Reading), confirmed: make(map[string]confirmedRelay), monotonic: time.Now, buses: make(map[string]*busState)}
 	for _, b := range cfg.Buses {
 		lv.buses[b.Name] = &busState{cfg: b}
 	}
@@ -76,7 +97,7 @@ func (lv *Picture) Relay(id string) string {
 func (lv *Picture) Update(r store.Reading, start time.Time) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	if c, ok := lv.confirmed[r.Meter]; ok {
+	if c, ok := lv.current(r.Meter); ok {
 		if start.Before(c.at) {
 			r.Relay = c.state
 		} else {
@@ -92,7 +113,7 @@ func (lv *Picture) Update(r store.Reading, start time.Time) {
 func (lv *Picture) SetRelay(id string, state string, at time.Time) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	lv.confirmed[id] = confirmedRelay{state: state, at: at}
+	lv.confirmed[id] = confirmedRelay{state: state, at: at, set: lv.monotonic()}
 	if r, ok := lv.latest[id]; ok {
 		r.Relay = state
 		lv.latest[id] = r
@@ -105,7 +126,7 @@ func (lv *Picture) SetRelay(id string, state string, at time.Time) {
 func (lv *Picture) RelayConfirmed(id string) (state string, at time.Time, ok bool) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	c, ok := lv.confirmed[id]
+	c, ok := lv.current(id)
 	return c.state, c.at, ok
 }
 

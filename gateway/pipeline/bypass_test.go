@@ -247,3 +247,36 @@ func meterModel(t *testing.T, name string) *meter.Model {
 	}
 	return m
 }
+
+// A relay restored and cut again between two readings (60 s apart) starts
+// a new spell at the second read-back: the energy used while power was
+// back is no theft.
+func TestBypass_RecutBetweenReadings(t *testing.T) {
+	p, lv, db := newBypassPipeline(t, []bypassTrial{{id: "M-1", model: "kpm33b"}})
+	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	feed := func(k int, wh int64, relay meter.RelayState) {
+		var rd meter.Reading
+		rd.Set(meter.Import, float64(wh)/1000)
+		rd.Set(meter.VoltageA, 230)
+		start := t0.Add(time.Duration(k) * time.Minute)
+		rd.Meter, rd.Time, rd.Relay = "M-1", start.Add(200*time.Millisecond), relay
+		p.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Start: start, Reading: rd}}})
+	}
+	feed(0, 100_000, meter.RelayClosed)
+	feed(1, 101_000, meter.RelayClosed)
+	lv.SetRelay("M-1", "open", t0.Add(90*time.Second)) // cut off
+	feed(2, 101_500, meter.RelayOpen)
+	feed(3, 101_500, meter.RelayOpen)
+	feed(4, 101_500, meter.RelayOpen) // the spell's base
+	lv.SetRelay("M-1", "closed", t0.Add(250*time.Second)) // restored…
+	lv.SetRelay("M-1", "open", t0.Add(285*time.Second))   // …and cut again, 35 s of use later
+	feed(5, 101_600, meter.RelayOpen)
+	feed(6, 101_600, meter.RelayOpen)
+	if n := bypassEvents(t, db)["M-1"]; n != 0 {
+		t.Errorf("%d bypass_suspected for energy used between a restore and a new cut-off; want none", n)
+	}
+	feed(7, 101_700, meter.RelayOpen) // and a bridge after it is still caught
+	if n := bypassEvents(t, db)["M-1"]; n != 1 {
+		t.Errorf("%d bypass_suspected after the new spell's counter rose 100 Wh; want 1", n)
+	}
+}

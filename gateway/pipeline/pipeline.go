@@ -439,6 +439,12 @@ func (p *Pipeline) checkBypass(w *cycleWork, rd meter.Reading, start time.Time, 
 			relay = meter.RelayOpen
 		}
 	}
+	ow := p.open[rd.Meter]
+	if ok && confirmed == meter.RelayOpen.String() && ow != nil && at.After(ow.since) {
+		// Cut again after a restore that no reading saw: a new spell, or
+		// the energy used while power was back would count against it.
+		ow, mb.Bypass = nil, false
+	}
 	switch relay {
 	case meter.RelayClosed:
 		mb.Bypass = false
@@ -447,7 +453,6 @@ func (p *Pipeline) checkBypass(w *cycleWork, rd meter.Reading, start time.Time, 
 	case meter.RelayUnknown:
 		return
 	}
-	ow := p.open[rd.Meter]
 	if ow == nil {
 		ow = &openWatch{since: rd.Time}
 		if ok && confirmed == meter.RelayOpen.String() && at.Before(ow.since) {
