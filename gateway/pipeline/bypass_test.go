@@ -267,7 +267,7 @@ func TestBypass_RecutBetweenReadings(t *testing.T) {
 	lv.SetRelay("M-1", "open", t0.Add(90*time.Second)) // cut off
 	feed(2, 101_500, meter.RelayOpen)
 	feed(3, 101_500, meter.RelayOpen)
-	feed(4, 101_500, meter.RelayOpen) // the spell's base
+	feed(4, 101_500, meter.RelayOpen)                     // the spell's base
 	lv.SetRelay("M-1", "closed", t0.Add(250*time.Second)) // restored…
 	lv.SetRelay("M-1", "open", t0.Add(285*time.Second))   // …and cut again, 35 s of use later
 	feed(5, 101_600, meter.RelayOpen)
