@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"os"
+	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"mallgrid/gateway/config"
@@ -26,8 +26,7 @@ func newDemoCmd() *cobra.Command {
 			"meters become simulated meters, its buses pseudo-terminals; its storage.path is never used.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05.000"}).
-				With().Timestamp().Logger().Level(zerolog.InfoLevel)
+			log := newLogger(config.Log{Format: "console"}, cmd.ErrOrStderr(), false, time.Now)
 			err := demo.Run(cmd.Context(), demo.Options{
 				Config: file, Env: os.Environ(), DB: db, Listen: listen,
 				Log: log, Version: version, Fast: fast, Out: cmd.OutOrStdout(),

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"mallgrid/drivers/meter"
@@ -50,7 +50,7 @@ func newSimCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Log = zerolog.New(zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true, TimeFormat: "15:04:05"}).With().Timestamp().Logger()
+			o.Log = newLogger(config.Log{Format: "console"}, cmd.ErrOrStderr(), false, time.Now)
 			o.Ready = func(where string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "mallgrid sim: %s on %s\n", o.Summary(), where)
 			}

@@ -47,7 +47,7 @@ func (o *Operator) Exchange(_ context.Context, meterID string, req web.ExchangeR
 		if err != nil || when.After(now) {
 			return web.OperatorResult{}, fmt.Errorf("%w: at %q: want the RFC 3339 time the meter was exchanged, not in the future", web.ErrInvalid, req.At)
 		}
-		at = when
+		at = when.In(now.Location()) // the gateway's zone, the site's: texts and the stored break name it so
 	}
 	return o.Pipeline.Exchange(meterID, oldFinal, newStart, actor, req.Reason, at, now)
 }

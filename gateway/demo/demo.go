@@ -165,6 +165,9 @@ func Run(ctx context.Context, o Options) error {
 			if o.Ready != nil {
 				o.Ready(url, token)
 			}
+			if st.kept {
+				return // the story plays only on a fresh database (banner)
+			}
 			script.Add(1)
 			go func() {
 				defer script.Done()

@@ -84,6 +84,10 @@ type story struct {
 	// topUp is the demo's top-up of the low tenant, with ref.
 	topUp billing.Money
 	ref   string
+	// kept is set when the database (--db) was opened by an earlier run:
+	// its balances are as that run left them, so the story, cast for
+	// fresh openings, would not play as announced.
+	kept bool
 }
 
 // loads returns the constant load of every meter of a part, by meter id;
@@ -251,6 +255,9 @@ func (s *story) open(ctx context.Context, cfg *config.Config, db *store.DB, now 
 	for _, t := range cfg.Tenants {
 		req := web.TopUpRequest{Amount: s.openings[t.ID].String(), Ref: openingRef(t.ID), Channel: "bank"}
 		_, existing, err := ledger.TopUp(ctx, t.ID, req, "demo")
+		if existing || errors.Is(err, web.ErrConflict) {
+			s.kept = true
+		}
 		switch {
 		case errors.Is(err, web.ErrConflict):
 			// An earlier run opened the account at another price of the
@@ -287,6 +294,12 @@ func (s *story) banner(w io.Writer, url, token string) {
 	fmt.Fprintf(&b, "mallgrid demo: API token %s (operator), e.g.\n", token)
 	fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' -d '{\"amount\":\"100.00\",\"ref\":\"PAY-1\",\"channel\":\"cash\"}' %sapi/v1/accounts/%s/topups\n",
 		token, url, s.exampleTenant())
+	if s.kept {
+		b.WriteString("mallgrid demo: this database was opened by an earlier run (--db): its accounts stand as that run left them,\n" +
+			"  and the story (a warning, a cut-off, a top-up that restores) plays only on a fresh database\n")
+		_, _ = io.WriteString(w, b.String())
+		return
+	}
 	if s.near != nil || s.low != nil {
 		b.WriteString("mallgrid demo: the story (on the page and in the event stream):\n")
 	}

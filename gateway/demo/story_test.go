@@ -269,6 +269,11 @@ func TestRun_RestartOnItsDatabaseCreditsOpeningsOnce(t *testing.T) {
 	for run := 1; run <= 2; run++ {
 		r := startDemo(t, Options{DB: path})
 		r.stop()
+		// The second run's banner does not announce a story its kept
+		// balances would not play.
+		if kept := strings.Contains(r.banner.String(), "opened by an earlier run"); kept != (run == 2) {
+			t.Errorf("run %d: banner says the database was kept: %v; want %v:\n%s", run, kept, run == 2, r.banner.String())
+		}
 		db, err := store.Open(path, store.Options{ReadOnly: true})
 		if err != nil {
 			t.Fatal(err)

@@ -42,8 +42,8 @@ type BusView struct {
 	Port      string    `json:"port"`
 	Meters    int       `json:"meters"`
 	Online    int       `json:"online"`
-	LastCycle time.Time `json:"last_cycle"`
-	CycleMS   int64     `json:"cycle_ms"` // duration of the last cycle
+	LastCycle time.Time `json:"last_cycle,omitzero"` // absent until the bus's first cycle
+	CycleMS   int64     `json:"cycle_ms"`            // duration of the last cycle
 }
 
 // CountsView totals the meters.
