@@ -40,6 +40,12 @@ import (
 // passes; then the ledger is damaged in ways that keep every balance
 // consistent (a charge dropped, doubled, stretched or mispriced), the
 // ledger no longer equals the truth, and verify must fail.
+//
+// The histories also cut meters off: each cut-off lands within a step, so
+// the first reading that shows the relay open still holds energy drawn
+// before it, and the relay's read-back is sometimes known, sometimes not.
+// An honest cut-off draws nothing afterwards and must never raise
+// bypass_suspected; a bridged one keeps drawing and must raise it once.
 
 // diffMeter is a physical meter as the test knows it.
 type diffMeter struct {
@@ -52,12 +58,21 @@ type diffMeter struct {
 	swap       *diffSwap
 	burst      *diffBurst
 	billed     bool // its energy is charged (a tenant's meter, not a public one)
+	cut        *diffCut
+}
+
+// diffCut is a relay cut off for some steps: honest (nothing drawn after
+// the cut) or bridged (drawing on behind the open relay).
+type diffCut struct {
+	from, until int // steps: the cut lands within step from; closed again at until
+	bridged     bool
+	restarted   bool // the gateway restarted (or lost a cycle) during it
 }
 
 // idle reports a meter with nothing pending whose reading of step was
 // delivered: a configuration change then splits no span.
 func (m *diffMeter) idle(step int) bool {
-	return m.swap == nil && m.burst == nil && m.offline == 0 && m.started && m.lastStep == step
+	return m.swap == nil && m.burst == nil && m.cut == nil && m.offline == 0 && m.started && m.lastStep == step
 }
 
 // diffSwap is a meter exchange the operator has yet to record.
@@ -83,6 +98,7 @@ type diffGateway struct {
 	full, removed, public, cfg *config.Config
 	db                         *store.DB
 	pipe                       *pipeline.Pipeline
+	lv                         *live.Picture
 	price                      billing.Price // 0: the tariff is not flat, and money is not checked against the truth
 }
 
@@ -129,7 +145,8 @@ func (g *diffGateway) open(now time.Time) {
 		g.t.Fatal(err)
 	}
 	g.db = db
-	if g.pipe, err = pipeline.New(db, g.cfg, live.New(g.cfg, "test", g.path, time.Now), nil, zerolog.Nop()); err != nil {
+	g.lv = live.New(g.cfg, "test", g.path, time.Now)
+	if g.pipe, err = pipeline.New(db, g.cfg, g.lv, nil, zerolog.Nop()); err != nil {
 		g.t.Fatal(err)
 	}
 	if err := g.pipe.SettleRemoved(now); err != nil {
@@ -145,10 +162,11 @@ func (g *diffGateway) restart(now time.Time) {
 	g.open(now)
 }
 
+// cycle commits readings taken at at; each read began two seconds before.
 func (g *diffGateway) cycle(at time.Time, readings []meter.Reading) {
-	c := poll.Cycle{Bus: "b", Start: at, End: at}
+	c := poll.Cycle{Bus: "b", Start: at.Add(-2 * time.Second), End: at}
 	for _, rd := range readings {
-		c.Results = append(c.Results, poll.Result{Meter: rd.Meter, Start: at, Reading: rd})
+		c.Results = append(c.Results, poll.Result{Meter: rd.Meter, Start: rd.Time.Add(-2 * time.Second), Reading: rd})
 	}
 	g.pipe.Cycle(context.Background(), c)
 }
@@ -186,7 +204,7 @@ func TestVerify_Differential(t *testing.T) {
 	}
 	// The histories must hold what the test is about, or it proves nothing.
 	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused", "exchange_undated",
-		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage"} {
+		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged"} {
 		if totals[k] < 3 {
 			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
 		}
@@ -216,6 +234,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 	}
 	publicUntil := -1 // M-2 a public meter until this step
 	seen := map[string]int{}
+	var cuts []cutRecord
 	const steps = 160
 	removedUntil := -1 // M-1 out of the configuration until this step
 	removalDone := false
@@ -234,7 +253,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 		for _, m := range meters {
 			present := !(m.id == "M-1" && removedUntil > step)
 			e := rng.Int64N(900)
-			idle := m.swap == nil && m.burst == nil && m.offline == 0 && m.started && present && m.lastStep == step-1
+			idle := m.swap == nil && m.burst == nil && m.cut == nil && m.offline == 0 && m.started && present && m.lastStep == step-1
 			if idle && !quiet {
 				switch r := rng.IntN(100); {
 				case r < 3 && m.counter >= 20_000:
@@ -256,7 +275,20 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 				case r < 11:
 					readings = append(readings, diffReading(m.id, now.Add(-time.Second), m.counter+10_000_000_000, false))
 					seen["glitch"]++
+				case r < 14 && step < steps-40:
+					m.cut = &diffCut{from: step, until: step + 8 + rng.IntN(6), bridged: rng.IntN(3) == 0}
+					cuts = append(cuts, cutRecord{m.id, m.cut})
+					if rng.IntN(2) == 0 { // enforcement's read-back, within the step
+						g.lv.SetRelay(m.id, meter.RelayOpen.String(), now.Add(-time.Duration(1+rng.IntN(50))*time.Second))
+					}
+					seen["cut"]++
 				}
+			}
+			if c := m.cut; c != nil && step > c.from && !c.bridged {
+				e = 0 // cut off: nothing drawn after the step the cut landed in
+			}
+			if c := m.cut; c != nil && step >= c.until {
+				m.cut = nil // closed again: this step's reading shows it
 			}
 			m.counter += e
 			if m.started && m.billed {
@@ -272,11 +304,17 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 			if sw := m.swap; sw != nil && !sw.recorded && sw.seen == sw.recordAfter {
 				g.recordSwap(t, op, m, seen)
 			}
-			readings = append(readings, diffReading(m.id, now, m.counter, false))
+			rd := diffReading(m.id, now, m.counter, false)
+			rd.Relay = meter.RelayClosed
+			if m.cut != nil {
+				rd.Relay = meter.RelayOpen
+			}
+			readings = append(readings, rd)
 		}
 		if !quiet && rng.IntN(100) < 1 {
 			// A kill -9 mid-cycle: the cycle's transaction never commits.
 			g.restart(now)
+			markRestart(meters)
 			seen["kill"]++
 			continue
 		}
@@ -333,6 +371,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 			meters[1].billed = true
 		case !quiet && r < 2:
 			g.restart(now)
+			markRestart(meters)
 			seen["restart"]++
 		case !quiet && r < 4 && g.cfg == g.full && meters[1].idle(step) && rng.IntN(2) == 0:
 			// M-2 serves the corridors for a while: a public meter, not
@@ -384,6 +423,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 				m.id, mb.Counter.Baseline.Wh, len(mb.Counter.Lower), mb.Counter.Quarantine, m.counter)
 		}
 	}
+	checkCuts(t, g.db, t0, cuts, seen)
 	// The ledger equals the truth, and verify passes.
 	if diffs := g.againstTruth(meters); len(diffs) > 0 {
 		t.Fatalf("ledger differs from the truth: %v", diffs)
@@ -666,5 +706,63 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// cutRecord is a meter's cut-off as it happened.
+type cutRecord struct {
+	meter string
+	cut   *diffCut
+}
+
+// markRestart notes a restart during every cut under way: the gateway
+// forgets where an open spell began and judges from the next readings.
+func markRestart(meters []*diffMeter) {
+	for _, m := range meters {
+		if m.cut != nil {
+			m.cut.restarted = true
+		}
+	}
+}
+
+// checkCuts holds the history's bypass_suspected events against its
+// cut-offs: none for an honest one, one for a bridged one (at most one if
+// a restart fell in it), none outside a cut.
+func checkCuts(t *testing.T, db *store.DB, t0 time.Time, cuts []cutRecord, seen map[string]int) {
+	t.Helper()
+	evs, err := db.LastEvents(100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepOf := func(at time.Time) int { return int(at.Sub(t0) / time.Minute) }
+	counted := make(map[*diffCut]int)
+	for _, e := range evs {
+		if e.Kind != "bypass_suspected" {
+			continue
+		}
+		step, found := stepOf(e.Time), false
+		for _, c := range cuts {
+			if c.meter == e.Meter && step > c.cut.from && step < c.cut.until {
+				counted[c.cut]++
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("bypass_suspected for %s at step %d, in no cut-off: %s", e.Meter, step, e.Text)
+		}
+	}
+	for _, c := range cuts {
+		n := counted[c.cut]
+		switch {
+		case !c.cut.bridged && n != 0:
+			t.Errorf("%s cut off honestly at step %d: %d bypass_suspected; want none", c.meter, c.cut.from, n)
+		case c.cut.bridged && !c.cut.restarted && n != 1:
+			t.Errorf("%s bridged from step %d to %d: %d bypass_suspected; want 1", c.meter, c.cut.from, c.cut.until, n)
+		case c.cut.bridged && n > 1:
+			t.Errorf("%s bridged from step %d: %d bypass_suspected; want at most 1", c.meter, c.cut.from, n)
+		}
+		if c.cut.bridged {
+			seen["cut_bridged"]++
+		}
 	}
 }
