@@ -259,7 +259,10 @@ func newMeterScanCmd() *cobra.Command {
 			res, err := tech.Scan(cmd.Context(), t, from, to, models, scanProgress(cmd.ErrOrStderr()))
 			interrupted := err != nil && cmd.Context().Err() != nil
 			if err != nil && !interrupted {
-				return err
+				if res.Done > 0 {
+					writeScan(cmd.OutOrStdout(), res, false) // what it found before the link failed
+				}
+				return tech.Explain(fmt.Errorf("scan %s, after %d addresses: %w", pf.Port.Port, res.Done, err), pf.Port.Port, 0)
 			}
 			if asJSON {
 				if err := writeScanJSON(cmd.OutOrStdout(), res, interrupted); err != nil {

@@ -16,8 +16,10 @@ import (
 	"mallgrid/drivers/modbus"
 )
 
-// A port the gateway holds is refused at once to every meter command, with
-// the holder named: two masters on one line collide.
+// A port another program holds is refused at once to every meter command,
+// with the holder named: two masters on one line collide. (The holder here
+// is this test; the words for a holder that is the gateway's `mallgrid run`
+// are TestHint's in gateway/tech.)
 func TestMeter_HeldPortRefusedAtOnce(t *testing.T) {
 	port, _ := simPort(t, 1)
 	dir := t.TempDir()
@@ -40,7 +42,7 @@ func TestMeter_HeldPortRefusedAtOnce(t *testing.T) {
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("%s on a held port took %v; want it to fail at once", args[1], took)
 		}
-		for _, want := range []string{fmt.Sprintf("(PID %d)", os.Getpid()), "LCK..", "the running gateway holds " + port, "meter read METER-ID -c FILE"} {
+		for _, want := range []string{fmt.Sprintf("(PID %d)", os.Getpid()), "LCK..", "holds " + port, "Wait for it to finish"} {
 			if !strings.Contains(stderr, want) {
 				t.Errorf("%s on a held port: stderr %q lacks %q", args[1], stderr, want)
 			}

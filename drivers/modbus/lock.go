@@ -45,10 +45,26 @@ func DefaultLockDir() string {
 	return ""
 }
 
-// LockFile is the UUCP lock file of device in dir: LCK.. and the device's
-// base name (/dev/ttyUSB0 → dir/LCK..ttyUSB0).
+// LockFile is the UUCP lock file of device in dir: LCK.. and the name of
+// the device it really is, below /dev with "/" as "_" (/dev/ttyUSB0 →
+// LCK..ttyUSB0, /dev/pts/3 → LCK..pts_3, as lockdev names them). Symbolic
+// links are followed first: /dev/serial/by-id/usb-FTDI… and /dev/ttyUSB0
+// are one line, and must be one lock, or a technician naming the port one
+// way beside a gateway configured the other way would be a second master.
 func LockFile(dir, device string) string {
-	return filepath.Join(dir, "LCK.."+filepath.Base(device))
+	return filepath.Join(dir, "LCK.."+lockName(device))
+}
+
+// lockName is the device's own name for its lock file.
+func lockName(device string) string {
+	real, err := filepath.EvalSymlinks(device)
+	if err != nil {
+		real = filepath.Clean(device) // not there (yet): as named
+	}
+	if rel, ok := strings.CutPrefix(real, "/dev/"); ok && rel != "" {
+		return strings.ReplaceAll(rel, "/", "_")
+	}
+	return filepath.Base(real)
 }
 
 // BusyError is returned by Open when another program holds the port. It
@@ -89,25 +105,53 @@ type portLock struct {
 func lockPort(dir, device string) (*portLock, error) {
 	path := LockFile(dir, device)
 	content := fmt.Sprintf("%10d\n", os.Getpid())
-	for attempt := 0; attempt < 2; attempt++ {
-		err := createExclusive(dir, path, content)
-		if err == nil {
-			return &portLock{path: path}, nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("modbus: lock %s: %w (check that the lock directory exists and is writable)", path, err)
-		}
-		pid, ok := readLockPID(path)
-		if ok && processAlive(pid) {
-			return nil, &BusyError{Port: device, LockFile: path, PID: pid, Command: commandLine(pid)}
-		}
-		// Stale: remove and try once more. Another program doing the same
-		// at the same moment wins the create; then this one sees it alive.
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("modbus: remove stale lock %s: %w", path, err)
-		}
+	err := createExclusive(dir, path, content)
+	if err == nil {
+		return &portLock{path: path}, nil
 	}
-	return nil, fmt.Errorf("modbus: lock %s: taken by another program while a stale lock was removed", path)
+	if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("modbus: lock %s: %w (check that the lock directory exists and is writable: "+
+			"under systemd, ReadWritePaths must name it)", path, err)
+	}
+	if busy := holder(device, path); busy != nil {
+		return nil, busy
+	}
+	// Stale. Two programs finding it stale at once must not both take it
+	// (one would remove the other's fresh lock): the takeover is done under
+	// an flock of a file beside it, and the lock is looked at again there.
+	guard, err := os.OpenFile(path+".takeover", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("modbus: take over stale lock %s: %w", path, err)
+	}
+	defer guard.Close() // releases the flock
+	if err := unix.Flock(int(guard.Fd()), unix.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("modbus: take over stale lock %s: %w", path, err)
+	}
+	if busy := holder(device, path); busy != nil {
+		return nil, busy // taken over by another program while this one waited
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("modbus: remove stale lock %s: %w", path, err)
+	}
+	if err := createExclusive(dir, path, content); err != nil {
+		if errors.Is(err, os.ErrExist) { // a program that ignores the guard
+			if busy := holder(device, path); busy != nil {
+				return nil, busy
+			}
+		}
+		return nil, fmt.Errorf("modbus: lock %s: %w", path, err)
+	}
+	return &portLock{path: path}, nil
+}
+
+// holder returns the BusyError of a lock file held by a running process,
+// or nil when the lock is stale (its PID gone or unreadable) or gone.
+func holder(device, path string) *BusyError {
+	pid, ok := readLockPID(path)
+	if ok && processAlive(pid) {
+		return &BusyError{Port: device, LockFile: path, PID: pid, Command: commandLine(pid)}
+	}
+	return nil
 }
 
 // createExclusive writes content to a temporary file in dir and links it

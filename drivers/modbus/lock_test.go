@@ -212,3 +212,44 @@ func TestRTU_SilentIntervalBetweenTransactions(t *testing.T) {
 		t.Errorf("transactions %v apart; want at least the silent interval %v", per, min)
 	}
 }
+
+// One line named two ways is one lock: the gateway configured with a
+// symbolic link (/dev/serial/by-id/…) and a technician naming the device
+// itself find each other. Two devices that only share a base name are two.
+func TestOpen_OneLockPerDevice(t *testing.T) {
+	p, q := newPTY(t), newPTY(t)
+	links := t.TempDir()
+	byID := links + "/usb-FTDI_FT232R_A50285BI-if00-port0"
+	if err := os.Symlink(p.Path, byID); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"a", "b"} { // a/ttyV0 → p, b/ttyV0 → q
+		if err := os.Mkdir(links+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(p.Path, links+"/a/ttyV0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(q.Path, links+"/b/ttyV0"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	want := dir + "/LCK.." + strings.ReplaceAll(strings.TrimPrefix(p.Path, "/dev/"), "/", "_") // LCK..pts_N
+	tr, err := openRTU(byID, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if got := tr.LockFile(); got != want {
+		t.Errorf("lock of %s = %s; want the device's own name, %s", byID, got, want)
+	}
+	if _, err := openRTU(p.Path, dir); !errors.Is(err, modbus.ErrPortBusy) {
+		t.Errorf("open %s, held through a link to it: %v; want ErrPortBusy", p.Path, err)
+	}
+	other, err := openRTU(links+"/b/ttyV0", dir)
+	if err != nil {
+		t.Fatalf("open b/ttyV0 (another device with a/ttyV0's base name): %v; want it free", err)
+	}
+	other.Close()
+}

@@ -253,6 +253,8 @@ func (t *Transport) connect(deadline time.Time) error {
 // other failure (CRC, short reply, exception) shows the slave heard the
 // request, and is not retried.
 func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
+	t.mu.Lock() // held across both tries: nothing reaches the line between them
+	defer t.mu.Unlock()
 	res, err := t.try(ctx, slave, timeout, op)
 	if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {
 		return res, err
@@ -269,13 +271,11 @@ func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, o
 	return nil, err2
 }
 
-// try runs one transaction under the lock.
+// try runs one transaction; t.mu held.
 func (t *Transport) try(ctx context.Context, slave byte, timeout time.Duration, op func(modbus.Client) ([]byte, error)) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
 		return nil, ErrClosed
 	}

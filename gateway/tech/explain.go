@@ -26,13 +26,17 @@ func Hint(err error, port string, addr int) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &busy):
+		if isGateway(busy.Command) {
+			return fmt.Sprintf("the running gateway holds %s: two masters on one line collide, so this command will not share it. "+
+				"Read a configured meter through the gateway instead (`mallgrid meter read METER-ID -c FILE`), "+
+				"or stop the gateway (systemctl stop mallgrid) for commissioning.", port)
+		}
 		who := "another program"
-		if strings.Contains(busy.Command, "mallgrid") {
-			who = "the running gateway"
+		if busy.Command != "" {
+			who = fmt.Sprintf("%q (PID %d)", busy.Command, busy.PID)
 		}
 		return fmt.Sprintf("%s holds %s: two masters on one line collide, so this command will not share it. "+
-			"Read a configured meter through the gateway instead (`mallgrid meter read METER-ID -c FILE`), "+
-			"or stop the gateway (systemctl stop mallgrid) for commissioning.", who, port)
+			"Wait for it to finish, or stop it.", who, port)
 	case errors.Is(err, modbus.ErrTimeout):
 		return fmt.Sprintf("No reply from %s. Check: the address (the meter's display or menu; `mallgrid meter scan` finds it); "+
 			"the baud rate (--baud); parity and stop bits (--parity, --stop-bits; the KPM33B leaves the factory at 9600 8E1); "+
@@ -76,3 +80,16 @@ type hinted struct {
 
 func (h *hinted) Error() string { return h.err.Error() + "\n" + h.hint }
 func (h *hinted) Unwrap() error { return h.err }
+
+// isGateway reports whether a command line is the gateway's daemon
+// (`mallgrid run …`), not another mallgrid command (a technician's scan or
+// a simulator) that holds a port for a while.
+func isGateway(command string) bool {
+	f := strings.Fields(command)
+	for i, w := range f {
+		if (w == "mallgrid" || strings.HasSuffix(w, "/mallgrid")) && i+1 < len(f) && f[i+1] == "run" {
+			return true
+		}
+	}
+	return false
+}

@@ -27,7 +27,10 @@ func TestHint(t *testing.T) {
 		{"no link", modbus.ErrNoLink, []string{"device path"}},
 		{"held by the gateway", &modbus.BusyError{Port: "/dev/ttyX", PID: 42, Command: "/usr/bin/mallgrid run -c /etc/mallgrid.yaml"},
 			[]string{"the running gateway holds /dev/ttyX", "mallgrid meter read METER-ID -c FILE", "systemctl stop mallgrid"}},
-		{"held by another program", &modbus.BusyError{Port: "/dev/ttyX", PID: 42, Command: "minicom"}, []string{"another program holds /dev/ttyX"}},
+		{"held by another program", &modbus.BusyError{Port: "/dev/ttyX", PID: 42, Command: "minicom"}, []string{`"minicom" (PID 42) holds /dev/ttyX`}},
+		{"held by a technician's scan", &modbus.BusyError{Port: "/dev/ttyX", PID: 43, Command: "mallgrid meter scan --port /dev/ttyX"},
+			[]string{`"mallgrid meter scan --port /dev/ttyX" (PID 43) holds /dev/ttyX`}},
+		{"held, holder unknown", &modbus.BusyError{Port: "/dev/ttyX"}, []string{"another program holds /dev/ttyX"}},
 		{"other", errors.New("something else"), nil},
 	}
 	for _, tt := range tests {

@@ -119,7 +119,9 @@ func candidates(models []*meter.Model) []candidate {
 }
 
 // probe tries every candidate on one address. It reports whether anything
-// answered, and an error only when ctx ends.
+// answered, and an error when ctx ends or the link itself fails (the port
+// gone, the converter unreachable): then no address answers any more, and
+// listing each as "matches no model" would hide what to check.
 func probe(ctx context.Context, c *modbus.Client, cands []candidate) (Found, bool, error) {
 	var (
 		best     Found
@@ -133,6 +135,9 @@ func probe(ctx context.Context, c *modbus.Client, cands []candidate) (Found, boo
 			return Found{}, false, ctxErr
 		}
 		if err != nil {
+			if errors.Is(err, modbus.ErrNoLink) {
+				return Found{}, false, err
+			}
 			if i == 0 && firstTimedOut {
 				return Found{}, false, nil // nothing at this address
 			}

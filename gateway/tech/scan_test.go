@@ -3,6 +3,7 @@ package tech
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -335,5 +336,29 @@ func TestJudge(t *testing.T) {
 				t.Errorf("live = %d; want %d", live, tt.wantLive)
 			}
 		})
+	}
+}
+
+// A link that fails (here a Modbus TCP converter that refuses connections)
+// ends the scan with that error, which says what to check, instead of
+// listing every address as a meter that matches no model.
+func TestScan_LinkDownEndsTheScan(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens
+	tr, err := modbus.Open(modbus.Config{Kind: modbus.TCP, Address: addr, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	res, err := Scan(context.Background(), tr, 1, 10, meter.Builtin(), nil)
+	if !errors.Is(err, modbus.ErrNoLink) {
+		t.Fatalf("Scan over a dead link: %v; want ErrNoLink", err)
+	}
+	if len(res.Found) != 0 || res.Done != 0 {
+		t.Errorf("Scan over a dead link found %+v after %d addresses; want nothing", res.Found, res.Done)
 	}
 }
