@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goburrow/modbus"
@@ -125,6 +126,10 @@ type Transport struct {
 	lock   *portLock // the RTU port's lock file, held from Open to Close
 	gap    time.Duration
 	lastTx time.Time // end of the last transaction on the line
+	// retries counts requests sent a second time after a timeout: a meter
+	// whose first tries go unanswered must show it, even when the second
+	// try succeeds.
+	retries atomic.Uint64
 
 	// Exactly one of these pairs is set, by Kind.
 	rtu     *rtuTransporter
@@ -190,6 +195,10 @@ func (t *Transport) LockFile() string {
 	}
 	return t.lock.path
 }
+
+// Retries returns how many requests were sent a second time after a
+// timeout since Open.
+func (t *Transport) Retries() uint64 { return t.retries.Load() }
 
 // Config returns the transport's configuration with defaults applied.
 func (t *Transport) Config() Config { return t.cfg }
@@ -259,6 +268,7 @@ func (t *Transport) do(ctx context.Context, slave byte, timeout time.Duration, o
 	if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {
 		return res, err
 	}
+	t.retries.Add(1)
 	res, err2 := t.try(ctx, slave, timeout, op)
 	switch {
 	case err2 == nil:

@@ -434,6 +434,7 @@ func (pc *paced) tx(ctx context.Context, op func() error) error {
 		return err
 	}
 	start := time.Now()
+	retries := s.t.Retries() // the bus goroutine is the transport's only user
 	err := op()
 	s.lastTx = time.Now()
 	if ctx.Err() != nil && err != nil {
@@ -441,6 +442,12 @@ func (pc *paced) tx(ctx context.Context, op func() error) error {
 	}
 	s.mu.Lock()
 	pc.p.stats.record(s.lastTx.Sub(start), modbus.ErrorKind(err), err, s.cfg.Now())
+	if n := s.t.Retries() - retries; n > 0 {
+		// The first try went unanswered: shown beside the errors even when
+		// the second try was answered, or a meter losing half its replies
+		// would look clean.
+		pc.p.stats.note(retriedKind, int64(n))
+	}
 	s.mu.Unlock()
 	return err
 }

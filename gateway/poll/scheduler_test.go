@@ -276,6 +276,23 @@ func TestScheduler_LibmodbusMetersBehindAnAbsentOne(t *testing.T) {
 	}
 }
 
+// A request answered only on its second try is a success that still shows:
+// a meter losing half its replies must not look clean.
+func TestScheduler_RetriedTimeoutShown(t *testing.T) {
+	s, sims, _ := busWith(t, Config{Bus: "t"}, []uint8{1}, []uint8{1})
+	if err := sims[1].InjectNext(sim.NoReply, 1); err != nil {
+		t.Fatal(err)
+	}
+	c := s.cycle(context.Background(), time.Now())
+	if len(c.Results) != 1 || c.Results[0].Err != nil {
+		t.Fatalf("cycle = %+v; want M1 read on the second try", c.Results)
+	}
+	st := s.Status()[0].Stats
+	if st.Errors[retriedKind] != 1 || st.Errors["timeout"] != 0 {
+		t.Errorf("errors %v; want %s 1 and no timeout", st.Errors, retriedKind)
+	}
+}
+
 // The pause is never shorter than the line's silent interval.
 func TestNew_PauseAtLeastSilentInterval(t *testing.T) {
 	for _, tt := range []struct {

@@ -47,6 +47,18 @@ func (s *meterStats) record(latency time.Duration, kind string, err error, now t
 	}
 }
 
+// retriedKind counts requests sent twice because the first try timed out,
+// among a meter's errors by kind.
+const retriedKind = "timeout_retried"
+
+// note adds n to the count of kind without counting a request.
+func (s *meterStats) note(kind string, n int64) {
+	if s.errors == nil {
+		s.errors = make(map[string]int64)
+	}
+	s.errors[kind] += n
+}
+
 func (s *meterStats) snapshot() Stats {
 	out := Stats{Requests: s.requests, LastSeen: s.lastSeen, LastError: s.lastError, Errors: make(map[string]int64, len(s.errors))}
 	for k, v := range s.errors {
