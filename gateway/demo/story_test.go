@@ -133,7 +133,7 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 	r := startDemo(t, Options{Config: compressedDemo(t), Pace: Pace{Warn: 2 * time.Second, RunOut: 3 * time.Second, Show: time.Second}})
 	started := time.Now()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"api/v1/events", nil)
 	if err != nil {
@@ -149,6 +149,7 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 		kinds        []string // the story's events, in stream order
 		nearWarned   bool
 		relayWasOpen bool
+		restored     bool
 	)
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -162,8 +163,7 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 		}
 		switch {
 		case e.Tenant == "T-101" && e.Kind == "warning_1":
-			nearWarned = true
-			kinds = append(kinds, "warning")
+			nearWarned = true // its own part: before or after the low tenant's
 		case e.Tenant == "T-107" && (e.Kind == "warning_1" || e.Kind == "warning_2"):
 			kinds = append(kinds, "warning")
 		case e.Tenant == "T-107" && (e.Kind == "cut_off" || e.Kind == "restored"):
@@ -178,16 +178,22 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 			kinds = append(kinds, e.Kind)
 		}
 		if e.Kind == "relay_closed" && e.Meter == "M-107" {
+			restored = true
+		}
+		// The near tenant's warning may come after the restore: its
+		// balance is rounded up to the fen, which at a small load is
+		// seconds of use, and a loaded machine polls late.
+		if restored && nearWarned {
 			break
 		}
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("story not over after 40s; its events so far: %v", kinds)
+		t.Fatalf("story not over after 60s (near tenant warned: %v); its events so far: %v", nearWarned, kinds)
 	}
 	t.Logf("story over %v after the start: %v", time.Since(started).Round(time.Millisecond), kinds)
 
-	// Warnings come first (the low tenant's at the start, the near
-	// tenant's in the story); then the script, once each.
+	// The low tenant's warnings come first (at the start); then the
+	// script, once each.
 	var story []string
 	for i, k := range kinds {
 		if k != "warning" || i == 0 || kinds[i-1] != "warning" {
