@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -35,12 +35,17 @@ var (
 	// Schema 3: where each meter's counter chains start (first reading,
 	// resets, exchanges), for verify.
 	bucketBreaks = []byte("counter_breaks") // sequence (uint64 BE) → JSON Break
-	keySchema    = []byte("schema_version")
+	// Schema 4: the control room's audit log, and each meter's power at
+	// one-minute resolution for its charts.
+	bucketAudit   = []byte("audit")   // sequence (uint64 BE) → record, each chained to the one before by its hash
+	bucketSamples = []byte("samples") // meter id → sub-bucket: minute (unix s, BE) → sample
+	keySchema     = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
-	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks}
+	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks,
+		bucketAudit, bucketSamples}
 }
 
 // Options tune Open.
@@ -94,6 +99,7 @@ func migrations() []migration {
 			return latestToBinary(tx)
 		}},
 		{version: 3, apply: createBuckets(bucketBreaks)},
+		{version: 4, apply: createBuckets(bucketAudit, bucketSamples)},
 	}
 }
 

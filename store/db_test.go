@@ -173,3 +173,48 @@ func TestOpen_MissingBucketIsCorrupt(t *testing.T) {
 		t.Errorf("Open of a file without its latest bucket: err = %v; want ErrCorrupt", err)
 	}
 }
+
+// A schema 3 file (before the audit log and the power samples) is upgraded
+// in place: its data kept, the new buckets made, the version moved on.
+func TestOpen_UpgradesSchema3(t *testing.T) {
+	db, path := openTemp(t)
+	if _, err := db.PostEvents(Event{Time: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), Kind: "k", Text: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAudit, bucketSamples} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, 3))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a schema 3 file: %v", err)
+	}
+	defer db.Close()
+	if v, _ := db.SchemaVersion(); v != 4 {
+		t.Errorf("schema after upgrade = %d; want 4", v)
+	}
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAudit, bucketSamples} {
+			if tx.Bucket(b) == nil {
+				t.Errorf("bucket %s missing after the upgrade", b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := db.LastEvents(10); err != nil || len(evs) != 1 || evs[0].Text != "kept" {
+		t.Errorf("events after the upgrade = %v, %v; want the one kept", evs, err)
+	}
+}
