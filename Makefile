@@ -6,7 +6,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LISTEN      ?= 127.0.0.1:8080
 
-.PHONY: build run test test-e2e test-soak lint bench clean
+.PHONY: build run test test-e2e test-soak lint bench clean vendor-js
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mallgrid
@@ -53,6 +53,18 @@ bench:
 	MALLGRID_BENCH_RESTORE=1 $(GO) test -count=1 -run TestTopUpRestoreLatency -timeout 15m -v ./gateway
 	$(GO) build -o bin/mallgrid-bench ./cmd/mallgrid-bench
 	./bin/mallgrid-bench
+
+# The charting library the pages embed, vendored from npm (uPlot, MIT): the
+# control room works with no internet, so nothing is loaded from a CDN.
+# `make vendor-js` fetches the pinned version again and checks it against
+# the recorded checksums; to move to another version, change UPLOT and
+# refresh SHA256SUMS (`sha256sum` in the vendor directory).
+UPLOT      := 1.6.32
+UPLOT_DIR  := gateway/web/assets/static/vendor/uplot
+vendor-js:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent uplot@$(UPLOT) >/dev/null && tar xzf uplot-$(UPLOT).tgz && \
+	  cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE $(CURDIR)/$(UPLOT_DIR)/ && \
+	  cd $(CURDIR)/$(UPLOT_DIR) && sha256sum -c SHA256SUMS && rm -rf $$tmp
 
 clean:
 	rm -rf bin
