@@ -32,5 +32,5 @@ require (
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
 	golang.org/x/crypto v0.59.0
-	golang.org/x/text v0.44.0 // indirect
+	golang.org/x/text v0.44.0
 )
