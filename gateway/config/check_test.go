@@ -172,7 +172,7 @@ func TestParse_UnknownEnvironmentVariables(t *testing.T) {
 		t.Fatalf("Parse: %v; want the file to load with warnings", err)
 	}
 	want := []string{
-		"t.yaml: warning: env MALLGRID_COLOUR: unknown variable, ignored (known: MALLGRID_HTTP_LISTEN, MALLGRID_LOG_FORMAT, " +
+		"t.yaml: warning: env MALLGRID_COLOUR: unknown variable, ignored (known: MALLGRID_HTTP_LISTEN, MALLGRID_HTTP_SESSION_IDLE, MALLGRID_LOG_FORMAT, " +
 			"MALLGRID_LOG_LEVEL, MALLGRID_PROTECTED_HOURS_WEEKENDS, MALLGRID_SITE_CURRENCY, MALLGRID_SITE_NAME, MALLGRID_SITE_RESALE_PRICE_CAP, " +
 			"MALLGRID_SITE_TIMEZONE, MALLGRID_STORAGE_LOCK_TIMEOUT, MALLGRID_STORAGE_PATH)",
 		"t.yaml: warning: env MALLGRID_HTTP_LISTN: unknown variable, ignored (did you mean MALLGRID_HTTP_LISTEN?)",

@@ -73,12 +73,28 @@ type HTTP struct {
 	Listen string  `yaml:"listen"` // host:port; an empty host listens on all interfaces
 	Users  []User  `yaml:"users"`
 	Tokens []Token `yaml:"tokens"`
+	// Hosts are the names, besides the listen host and localhost, that
+	// browsers may reach the gateway by (a "name" matches any port,
+	// "name:port" that port only): any other Host header is refused, so a
+	// web page whose own name was pointed at the gateway (DNS rebinding)
+	// reads nothing.
+	Hosts []string `yaml:"hosts"`
+	// SessionIdle is how long a login lasts without a request.
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// TLS, if set, makes the gateway serve HTTPS only.
+	TLS *TLS `yaml:"tls"`
+}
+
+// TLS names the certificate and key files the gateway serves HTTPS with.
+type TLS struct {
+	Cert string `yaml:"cert"` // PEM certificate chain, the server's first
+	Key  string `yaml:"key"`  // PEM private key of the certificate
 }
 
 // User is a control-room login.
 type User struct {
 	Name         string `yaml:"name"`
-	Role         string `yaml:"role"`          // RoleAdmin, RoleOperator or RoleViewer
+	Role         string `yaml:"role"`          // RoleAdmin, RoleOperator, RoleFinance or RoleViewer
 	PasswordHash string `yaml:"password_hash"` // bcrypt
 }
 
@@ -95,10 +111,14 @@ func (t *Token) setDefaults() { t.Role = RoleViewer }
 
 // Roles of users and tokens.
 const (
-	RoleAdmin    = "admin"
-	RoleOperator = "operator"
-	RoleViewer   = "viewer"
+	RoleAdmin    = "admin"    // everything, and the audit log
+	RoleOperator = "operator" // alarms, relay overrides, protection, cash top-ups, meter counter records
+	RoleFinance  = "finance"  // top-ups of any channel, reversals, reports
+	RoleViewer   = "viewer"   // reads only
 )
+
+// Roles returns the roles a user or token may have.
+func Roles() []string { return []string{RoleAdmin, RoleOperator, RoleFinance, RoleViewer} }
 
 // Log configures the logger.
 type Log struct {
@@ -298,7 +318,7 @@ func sectionDefaults() Config {
 	return Config{
 		Site:    Site{Timezone: "Asia/Shanghai", Currency: "CNY"},
 		Storage: Storage{Path: "/var/lib/mallgrid/mallgrid.db", LockTimeout: 5 * time.Second},
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080", SessionIdle: 30 * time.Minute},
 		Log:     Log{Level: "info", Format: "json"},
 	}
 }

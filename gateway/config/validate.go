@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"mallgrid/billing"
@@ -82,7 +83,7 @@ func validateHTTP(cfg *Config, r *yamlcheck.Report) {
 			r.Warn("http.listen", "%s", msg)
 		}
 	}
-	roles := []string{RoleAdmin, RoleOperator, RoleViewer}
+	roles := Roles()
 	users := unique(r, "user name")
 	hashes := make(map[string]int) // password hash → index of its first user
 	for i, u := range cfg.HTTP.Users {
@@ -134,6 +135,68 @@ func validateHTTP(cfg *Config, r *yamlcheck.Report) {
 		} else {
 			digests[d] = i
 		}
+	}
+	// A login outlives its last request by this long: a minute is too
+	// short to read a page, and a day leaves a forgotten control-room
+	// screen open to whoever sits down at it.
+	r.DurationIn("http.session_idle", cfg.HTTP.SessionIdle, time.Minute, 24*time.Hour)
+	for i, h := range cfg.HTTP.Hosts {
+		p := yamlcheck.Index("http.hosts", i)
+		if msg := checkHostName(h); msg != "" {
+			r.Add(p, "%s", msg)
+		}
+	}
+	if t := cfg.HTTP.TLS; t != nil {
+		validateTLS(t, r)
+	}
+}
+
+// checkHostName returns what is wrong with an http.hosts entry, a name or
+// name:port as a browser's Host header carries it, or "".
+func checkHostName(h string) string {
+	name := h
+	if strings.Contains(h, "/") {
+		return fmt.Sprintf("%q: want a host name as a browser's address bar has it, without scheme or path", h)
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q: the port must be 1..65535", h)
+		}
+		name = host
+	}
+	switch {
+	case name == "":
+		return "want a host name like gateway.mall.lan or gateway.mall.lan:8443"
+	case strings.ContainsAny(name, " \t@"):
+		return fmt.Sprintf("%q: want a host name as a browser's address bar has it, without scheme or path", h)
+	}
+	return ""
+}
+
+// validateTLS checks that the certificate and key are absolute paths to
+// readable files that make a pair, so that a gateway configured for HTTPS
+// never starts without it.
+func validateTLS(t *TLS, r *yamlcheck.Report) {
+	ok := true
+	for _, f := range []struct{ key, path string }{{"http.tls.cert", t.Cert}, {"http.tls.key", t.Key}} {
+		switch {
+		case !r.Need(f.key, f.path):
+			ok = false
+		case !filepath.IsAbs(f.path):
+			r.Add(f.key, "want an absolute path like /etc/mallgrid/tls/%s.pem, got %q", strings.TrimPrefix(f.key, "http.tls."), f.path)
+			ok = false
+		default:
+			if _, err := os.ReadFile(f.path); err != nil {
+				r.Add(f.key, "cannot read it: %v", err)
+				ok = false
+			}
+		}
+	}
+	if !ok {
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+		r.Add("http.tls.key", "the certificate and key are not a pair the gateway can serve with: %v", err)
 	}
 }
 
