@@ -1,6 +1,6 @@
 // Package store keeps the gateway's durable state in one bbolt file: the
 // latest reading of every meter, 15-minute interval energy, the ledger,
-// meter states, counter breaks, enforcement state and events.
+// meter states, counter breaks, enforcement state, events and the audit log.
 //
 // The file records its schema version; Open upgrades an older file in one
 // transaction and refuses a newer one. Writes that belong together go in one
@@ -42,6 +42,27 @@
 // A daemon's Open (Options.Marker) that would create a database refuses to
 // where the directory holds another gateway's database or marker (ErrNotHere);
 // Created says when it did create one.
+//
+// # The audit log
+//
+// AppendAudit appends the control room's changes and failed logins to the
+// audit bucket, one durable transaction each, through the same write path
+// (a full disk or a lost file refuses a record as it refuses a top-up).
+// Records are numbered 1, 2, 3 … under their number (uint64, big-endian)
+// and stored as JSON (AuditRecord). Each carries Prev, the hash of the
+// record before it (64 zeros for the first), and Hash, the hex SHA-256 of
+// its canonical encoding, version "mallgrid-audit/1": the concatenation of
+// netstrings — the decimal length of a field's UTF-8 bytes, ":", the bytes,
+// "," — of, in order, the version name, seq in decimal, time exactly as
+// the stored JSON writes it (RFC 3339 with up to nine fraction digits and
+// the offset), actor, role, address, action, target, before, after,
+// reason, outcome and prev. Anyone holding a copy of the file can recompute
+// the chain from the stored JSON alone. CheckAuditChain (mallgrid verify)
+// walks it: numbers contiguous from 1 up to the bucket's sequence, each
+// record under its own number, each Prev the Hash before it, each Hash
+// recomputed. A log rewritten from some record to its end with every hash
+// recomputed passes; the last hash, copied outside the gateway, proves it
+// was not.
 //
 // store imports billing for its types and nothing else of ours; it never
 // reads the clock — every time it stores comes from the caller.
