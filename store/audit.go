@@ -164,8 +164,7 @@ func (db *DB) AuditRecords(f AuditFilter) ([]AuditRecord, error) {
 		if f.Before == 0 {
 			k, v = c.Last()
 		} else {
-			k, v = c.Seek(binary.BigEndian.AppendUint64(nil, f.Before))
-			if k == nil {
+			if k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, f.Before)); k == nil {
 				k, v = c.Last()
 			} else {
 				k, v = c.Prev() // Seek lands on Before or after it
