@@ -67,6 +67,8 @@ type Cycle struct {
 	Events []Event
 	// Breaks are the counter chains the cycle's readings started.
 	Breaks []Break
+	// Samples are the meters' finished minutes of power (see Sample).
+	Samples []Sample
 }
 
 // IntervalStart returns the start of the 15-minute slot holding t. Slots are
@@ -74,9 +76,9 @@ type Cycle struct {
 // time zone whose offset is a whole number of quarter hours (all of China's).
 func IntervalStart(t time.Time) time.Time { return t.Truncate(IntervalLength) }
 
-// CommitCycle stores a bus cycle's readings, interval energy, charges,
-// meter states and events in one transaction: after a crash either all of
-// it is there or none. It returns the events with their ids.
+// CommitCycle stores a bus cycle's readings, interval energy, power
+// samples, charges, meter states and events in one transaction: after a
+// crash either all of it is there or none. It returns the events with their ids.
 func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
 	var events []Event
 	err := db.update(func(tx *bolt.Tx) error {
@@ -94,6 +96,9 @@ func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
 			if err := addInterval(intervals, e); err != nil {
 				return fmt.Errorf("meter %s: %w", e.Meter, err)
 			}
+		}
+		if err := putSamples(tx, c.Samples); err != nil {
+			return err
 		}
 		for _, e := range c.Charges {
 			if e.Kind == TopUp {
