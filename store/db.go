@@ -38,7 +38,7 @@ var (
 	// Schema 4: the control room's audit log, and each meter's power at
 	// one-minute resolution for its charts.
 	bucketAudit   = []byte("audit")   // sequence (uint64 BE) → record, each chained to the one before by its hash
-	bucketSamples = []byte("samples") // meter id → sub-bucket: minute (unix s, BE) → sample
+	bucketSamples = []byte("samples") // meter id → sub-bucket: hour (unix s, BE) → its one-minute samples (samples.go)
 	keySchema     = []byte("schema_version")
 )
 

@@ -1,5 +1,6 @@
 // Package store keeps the gateway's durable state in one bbolt file: the
-// latest reading of every meter, 15-minute interval energy, the ledger,
+// latest reading of every meter, 15-minute interval energy, one-minute
+// power samples (kept for a configured time, pruned in batches), the ledger,
 // meter states, counter breaks, enforcement state, events and the audit log.
 //
 // The file records its schema version; Open upgrades an older file in one
