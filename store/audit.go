@@ -192,27 +192,34 @@ type AuditFault struct {
 
 func (f AuditFault) String() string { return fmt.Sprintf("audit record %d: %s", f.Seq, f.Problem) }
 
-// CheckAuditChain walks the whole audit log, oldest first, and returns the
-// number of records and the first place the chain breaks, nil when it is
-// whole: the records are numbered 1, 2, 3 … with no gap, each stored under
-// its own number, each one's Prev is the Hash of the one before (the first
-// one's AuditGenesis), each Hash is what AuditHash gives for the record,
-// and the last number is the log's sequence (the last records were not cut
-// off). A record that cannot be decoded is a fault, not an error; the error
-// is for a database that cannot be read.
+// AuditChain is what CheckAuditChain found.
+type AuditChain struct {
+	Records int         // records read, up to and with the faulty one if there is one
+	Last    string      // the last record's Hash while the chain is whole; "" for an empty log
+	Fault   *AuditFault // where the chain first breaks; nil when it is whole
+}
+
+// CheckAuditChain walks the whole audit log, oldest first, and returns how
+// many records it holds, the last one's hash and the first place the chain
+// breaks, if it does: the records are numbered 1, 2, 3 … with no gap, each
+// stored under its own number, each one's Prev is the Hash of the one
+// before (the first one's AuditGenesis), each Hash is what AuditHash gives
+// for the record, and the last number is the log's sequence (the last
+// records were not cut off). A record that cannot be decoded is a fault,
+// not an error; the error is for a database that cannot be read.
 //
 // What the chain cannot show is a log rewritten from some record to its end
 // with every hash recomputed: the last record's hash, kept outside the
 // gateway, is what proves that.
-func (db *DB) CheckAuditChain() (int, *AuditFault, error) {
+func (db *DB) CheckAuditChain() (AuditChain, error) {
 	var (
 		n     int
 		fault *AuditFault
+		prev  = AuditGenesis
 	)
 	err := db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		want := uint64(1)
-		prev := AuditGenesis
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			n++
@@ -255,5 +262,12 @@ func (db *DB) CheckAuditChain() (int, *AuditFault, error) {
 		}
 		return nil
 	})
-	return n, fault, err
+	if err != nil {
+		return AuditChain{}, err
+	}
+	c := AuditChain{Records: n, Fault: fault}
+	if fault == nil && n > 0 {
+		c.Last = prev
+	}
+	return c, nil
 }

@@ -31,9 +31,20 @@ func appendAudit(t *testing.T, db *DB, r AuditRecord) AuditRecord {
 // whole chain.
 func checkChain(t *testing.T, db *DB, n int) {
 	t.Helper()
-	got, fault, err := db.CheckAuditChain()
-	if err != nil || fault != nil || got != n {
-		t.Fatalf("CheckAuditChain = %d, %v, %v; want %d records, whole", got, fault, err, n)
+	c, err := db.CheckAuditChain()
+	if err != nil || c.Fault != nil || c.Records != n {
+		t.Fatalf("CheckAuditChain = %+v, %v; want %d records, whole", c, err, n)
+	}
+	last, err := db.AuditRecords(AuditFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "" // an empty log has no last hash
+	if len(last) == 1 {
+		want = last[0].Hash
+	}
+	if c.Last != want {
+		t.Errorf("CheckAuditChain's last hash = %q; want the newest record's, %q", c.Last, want)
 	}
 }
 
@@ -380,12 +391,12 @@ func TestCheckAuditChain_FindsTampering(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			_, fault, err := db.CheckAuditChain()
+			c, err := db.CheckAuditChain()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fault == nil || fault.Seq != tt.seq || !strings.Contains(fault.Problem, tt.problem) {
-				t.Errorf("CheckAuditChain = %v; want record %d: …%s…", fault, tt.seq, tt.problem)
+			if fault := c.Fault; c.Last != "" || fault == nil || fault.Seq != tt.seq || !strings.Contains(fault.Problem, tt.problem) {
+				t.Errorf("CheckAuditChain = %+v; want record %d: …%s…, and no last hash", c, tt.seq, tt.problem)
 			}
 		})
 	}
