@@ -55,6 +55,7 @@ type Pipeline struct {
 	rejecting map[string]counter.Verdict // meter id → why its counter is refused, while it is
 	models    map[string]*meter.Model    // meter id → its model (with the meter's function code)
 	open      map[string]*openWatch      // meter id → its relay's open spell, while it reads open
+	minutes   map[string]minuteAcc       // meter id → the minute of power under way (samples.go)
 }
 
 // openWatch follows a relay that reads open, for the bypass check: since is
@@ -152,7 +153,8 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 	p := &Pipeline{db: db, cfg: cfg, picture: lv, events: events, log: log,
 		meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
 		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
-		rejecting: make(map[string]counter.Verdict), models: make(map[string]*meter.Model), open: make(map[string]*openWatch)}
+		rejecting: make(map[string]counter.Verdict), models: make(map[string]*meter.Model), open: make(map[string]*openWatch),
+		minutes: make(map[string]minuteAcc)}
 	for _, m := range cfg.Meters {
 		p.limits[m.ID] = counter.CircuitLimits(int64(m.RatedCurrent), 3)
 		p.meterCfg[m.ID] = m
@@ -253,6 +255,7 @@ type cycleWork struct {
 	verdict map[string]counter.Verdict
 	wh      map[string]int64
 	starts  []time.Time // when the read of each of sc.Readings began
+	minutes map[string]minuteAcc
 }
 
 // cycleMark is how far a cycle's work had got before one reading. A
@@ -267,7 +270,7 @@ type cycleMark struct {
 
 func newCycleWork() *cycleWork {
 	return &cycleWork{meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
-		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64)}
+		verdict: make(map[string]counter.Verdict), wh: make(map[string]int64), minutes: make(map[string]minuteAcc)}
 }
 
 func (w *cycleWork) mark(meterID, tenant string) cycleMark {
@@ -324,6 +327,7 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		}
 		w.sc.Readings = append(w.sc.Readings, toStore(res.Reading))
 		w.starts = append(w.starts, res.Start)
+		p.sample(w, res.Reading)
 	}
 	if len(w.sc.Readings) == 0 && len(w.sc.Charges) == 0 && len(w.meters) == 0 {
 		return
@@ -357,6 +361,9 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	}
 	for id, tm := range w.tenants {
 		p.tenants[id] = tm
+	}
+	for id, acc := range w.minutes {
+		p.minutes[id] = acc
 	}
 	for i, r := range w.sc.Readings {
 		p.picture.Update(r, w.starts[i])
