@@ -2,7 +2,8 @@
 // (read-only, in one pass) and checks every rule the ledger keeps — balances
 // that add up, top-ups credited once, charges that are their counter spans
 // and their energy's price, each meter's charges covering each of its
-// counter chains exactly once — and reports every violation. Each rule is a
+// counter chains exactly once, the audit log's hash chain unbroken — and
+// reports every violation. Each rule is a
 // named entry in one table, and each is shown necessary by a damaged ledger
 // only it finds.
 //

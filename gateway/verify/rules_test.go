@@ -90,6 +90,34 @@ func editEntry(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 	}
 }
 
+// auditLog appends n records to db's audit log.
+func auditLog(n int) func(t *testing.T, db *store.DB) {
+	return func(t *testing.T, db *store.DB) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if _, err := db.AppendAudit(store.AuditRecord{Time: vt0.Add(time.Duration(i) * time.Minute), Actor: "user:ann", Role: "operator",
+				Action: "POST /api/v1/accounts/{tenant}/topups", Target: "T-1", After: "100.00", Outcome: "ok"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// editAudit rewrites audit record seq's JSON through edit.
+func editAudit(seq uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		key := binary.BigEndian.AppendUint64(nil, seq)
+		var r map[string]any
+		if err := json.Unmarshal(b.Get(key), &r); err != nil {
+			return err
+		}
+		edit(r)
+		raw, _ := json.Marshal(r)
+		return b.Put(key, raw)
+	}
+}
+
 func damages() []damage {
 	return []damage{
 		{rule: "entry_order", build: func(t *testing.T, db *store.DB) {
@@ -159,6 +187,36 @@ func damages() []damage {
 				Charges:    []store.Entry{meterCharge(1000, 2000, 0), meterCharge(3000, 4000, 0)},
 				MeterState: map[string][]byte{"M-1": stateAt(4000, 0)},
 			})
+		}},
+		// The audit log's chain, changed behind the gateway's back in each
+		// way one could hope to hide a change.
+		{rule: "audit_chain", build: auditLog(3), tamper: editAudit(2, func(r map[string]any) { r["actor"] = "user:bob" })},
+		{rule: "audit_chain", build: auditLog(3), tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("audit")).Delete(binary.BigEndian.AppendUint64(nil, 2))
+		}},
+		{rule: "audit_chain", build: auditLog(3), tamper: func(tx *bolt.Tx) error { // the newest record removed
+			return tx.Bucket([]byte("audit")).Delete(binary.BigEndian.AppendUint64(nil, 3))
+		}},
+		{rule: "audit_chain", build: auditLog(3), tamper: func(tx *bolt.Tx) error { // two records swapped
+			b := tx.Bucket([]byte("audit"))
+			k1, k2 := binary.BigEndian.AppendUint64(nil, 1), binary.BigEndian.AppendUint64(nil, 2)
+			v1, v2 := append([]byte(nil), b.Get(k1)...), append([]byte(nil), b.Get(k2)...)
+			if err := b.Put(k1, v2); err != nil {
+				return err
+			}
+			return b.Put(k2, v1)
+		}},
+		{rule: "audit_chain", build: auditLog(3), tamper: func(tx *bolt.Tx) error { // edited, its own hash recomputed
+			b := tx.Bucket([]byte("audit"))
+			key := binary.BigEndian.AppendUint64(nil, 2)
+			var r store.AuditRecord
+			if err := json.Unmarshal(b.Get(key), &r); err != nil {
+				return err
+			}
+			r.After = "1000.00"
+			r.Hash = store.AuditHash(r)
+			raw, _ := json.Marshal(r)
+			return b.Put(key, raw)
 		}},
 		{rule: "charge_price", build: func(t *testing.T, db *store.DB) {
 			c := meterCharge(1000, 2520, 0)

@@ -18,7 +18,13 @@ import (
 // Report is what File found.
 type Report struct {
 	Accounts, Entries int
-	Violations        []Violation
+	// AuditRecords is how many records the audit log holds, and AuditLast
+	// the newest one's hash while the chain is whole ("" for an empty log):
+	// copied somewhere the gateway cannot write, it is what shows later that
+	// the log was not rewritten up to that record.
+	AuditRecords int
+	AuditLast    string
+	Violations   []Violation
 }
 
 // File opens the database at path read-only and verifies its ledger.
@@ -45,6 +51,11 @@ func File(path string) (Report, error) {
 	for _, a := range accounts {
 		r.Entries += int(a.Entries)
 	}
+	chain, err := db.CheckAuditChain()
+	if err != nil {
+		return r, err
+	}
+	r.AuditRecords, r.AuditLast = chain.Records, chain.Last
 	return r, nil
 }
 
@@ -79,7 +90,8 @@ func (v Violation) String() string {
 // baseline: energy skipped, charged twice or charged across a reset breaks
 // this. An exchange record applied twice is found, and a meter's charges
 // must come to the price of their energy, to the nano-yuan, with what the
-// meter carries below a fen.
+// meter carries below a fen. The audit log's hash chain is whole
+// (store.CheckAuditChain): its first break is a violation.
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -95,6 +107,7 @@ type ledgerView struct {
 	// markEvents counts each meter's billing_stopped and billing_started
 	// events, by the kind of mark they go with.
 	markEvents map[string]map[string]int
+	audit      store.AuditChain
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -122,6 +135,7 @@ var verifyRules = []verifyRule{
 	{"double_exchange", checkDoubleExchange},
 	{"charge_price", checkChargePrice},
 	{"billing_marks", checkBillingMarks},
+	{"audit_chain", checkAuditChain},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -197,6 +211,9 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		after = evs[len(evs)-1].ID
 	}
 	v.charges = chargesByMeter(v)
+	if v.audit, err = db.CheckAuditChain(); err != nil {
+		return nil, err
+	}
 	for _, r := range rules {
 		r.check(v, report)
 	}
@@ -663,5 +680,13 @@ func checkBillingMarks(v *ledgerView, report func(Violation)) {
 		if mb := v.states[id]; mb != nil && last != "" && mb.Unbilled != (last == pipeline.BreakUnbilled) {
 			report(meterViolation(id, "its last billing mark is %s, but its state says unbilled %v", last, mb.Unbilled))
 		}
+	}
+}
+
+// checkAuditChain: the audit log is append-only; a record changed, removed,
+// added or moved behind the gateway's back breaks its hash chain there.
+func checkAuditChain(v *ledgerView, report func(Violation)) {
+	if f := v.audit.Fault; f != nil {
+		report(Violation{Account: "audit log", Problem: f.String()})
 	}
 }

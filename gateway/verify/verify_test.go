@@ -123,3 +123,39 @@ func TestVerify_FindsADoubleCharge(t *testing.T) {
 		t.Errorf("violations = %v; want the span 100→200 Wh charged twice", v)
 	}
 }
+
+// File checks the audit log beside the ledger: a whole chain is no
+// violation, and the report gives its length and newest hash (the anchor
+// to copy outside the gateway); an edited record is a violation naming it.
+func TestFile_AuditLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db := ledgerFixture(t, path)
+	auditLog(3)(t, db)
+	newest, err := db.AuditRecords(store.AuditFilter{Limit: 1})
+	if err != nil || len(newest) != 1 {
+		t.Fatal(newest, err)
+	}
+	db.Close()
+	r, err := File(path)
+	if err != nil || len(r.Violations) != 0 {
+		t.Fatalf("File = %+v, %v; want no violation", r, err)
+	}
+	if r.AuditRecords != 3 || r.AuditLast != newest[0].Hash {
+		t.Errorf("report: %d audit records, last %q; want 3, %q", r.AuditRecords, r.AuditLast, newest[0].Hash)
+	}
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(editAudit(1, func(r map[string]any) { r["reason"] = "nothing happened" })); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	r, err = File(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Violations) != 1 || !strings.Contains(r.Violations[0].String(), "audit record 1: its content hashes to") || r.AuditLast != "" {
+		t.Errorf("after an edit: %+v; want one violation naming audit record 1, and no last hash to trust", r)
+	}
+}
