@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"mallgrid/billing"
 	"mallgrid/store"
@@ -28,5 +31,43 @@ func TestVerify_CLI(t *testing.T) {
 	}
 	if code, _, _ := mallgrid(t, "verify", "--db", filepath.Join(t.TempDir(), "none.db")); code == 0 {
 		t.Error("verify of a missing file succeeded")
+	}
+}
+
+// verify checks the audit log's chain: whole, it prints the newest hash;
+// with a record edited behind the gateway's back, it names the record and
+// exits 1.
+func TestVerify_CLI_AuditLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last store.AuditRecord
+	for _, who := range []string{"user:ann", "user:bob"} {
+		if last, err = db.AppendAudit(store.AuditRecord{Time: time.Now(), Actor: who, Role: "admin", Action: "POST /api/v1/meters/{id}/relay", Target: "M-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	code, out, stderr := mallgrid(t, "verify", "--db", path)
+	if want := "audit log whole (2 records; newest hash " + last.Hash + ")"; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("verify = %d %q %q; want 0 and %q", code, out, stderr, want)
+	}
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		key := []byte{0, 0, 0, 0, 0, 0, 0, 1} // record 1 (big-endian)
+		return tx.Bucket([]byte("audit")).Put(key, bytes.Replace(tx.Bucket([]byte("audit")).Get(key), []byte("user:ann"), []byte("user:eve"), 1))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = mallgrid(t, "verify", "--db", path)
+	if code != exitFailure || !strings.Contains(out, "audit record 1: its content hashes to") || strings.Contains(out, "audit log whole") {
+		t.Errorf("verify after an edit = %d %q %q; want %d naming audit record 1", code, out, stderr, exitFailure)
 	}
 }
