@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	// The gateway box may lack /usr/share/zoneinfo; site.timezone must load
 	// the same way there as on the technician's laptop.
@@ -66,6 +67,33 @@ type Storage struct {
 	// LockTimeout bounds the wait for the database's file lock; without it a
 	// second gateway on the same file would hang forever.
 	LockTimeout time.Duration `yaml:"lock_timeout"`
+	// SamplesKeep is how long meters' one-minute power samples are kept,
+	// in whole days ("90d"); older ones are pruned. Interval energy and the
+	// ledger are kept whatever it says.
+	SamplesKeep string `yaml:"samples_keep"`
+}
+
+// SamplesRetention is storage.samples_keep as a duration (0 before the
+// configuration is validated).
+func (s Storage) SamplesRetention() time.Duration {
+	d, _ := parseDays(s.SamplesKeep)
+	return d
+}
+
+// parseDays reads a whole number of days written like "90d".
+func parseDays(s string) (time.Duration, bool) {
+	n, ok := strings.CutSuffix(s, "d")
+	if !ok || n == "" || len(n) > 5 {
+		return 0, false
+	}
+	days := 0
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		days = days*10 + int(c-'0')
+	}
+	return time.Duration(days) * 24 * time.Hour, true
 }
 
 // HTTP configures the status page and JSON API.
@@ -317,7 +345,7 @@ func setDefaults(ptr any) {
 func sectionDefaults() Config {
 	return Config{
 		Site:    Site{Timezone: "Asia/Shanghai", Currency: "CNY"},
-		Storage: Storage{Path: "/var/lib/mallgrid/mallgrid.db", LockTimeout: 5 * time.Second},
+		Storage: Storage{Path: "/var/lib/mallgrid/mallgrid.db", LockTimeout: 5 * time.Second, SamplesKeep: DefaultSamplesKeep},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080", SessionIdle: 30 * time.Minute},
 		Log:     Log{Level: "info", Format: "json"},
 	}

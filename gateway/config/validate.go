@@ -73,7 +73,21 @@ func validateStorage(cfg *Config, r *yamlcheck.Report) {
 		}
 	}
 	r.DurationIn("storage.lock_timeout", cfg.Storage.LockTimeout, 100*time.Millisecond, 10*time.Minute)
+	if d, ok := parseDays(cfg.Storage.SamplesKeep); !ok || d < 24*time.Hour || d > maxSamplesKeep {
+		r.Add("storage.samples_keep", "want whole days like 90d, 1d..%dd, got %q", maxSamplesKeep/(24*time.Hour), cfg.Storage.SamplesKeep)
+	}
 }
+
+// DefaultSamplesKeep is storage.samples_keep's default: a quarter of
+// one-minute power curves, about 1.1 MB a meter (12,288 bytes a meter a
+// day, docs/BENCHMARKS.md) — 2.2 GB for 2,000 meters. The power chart
+// shows a day; energy over longer spans comes from the interval energy,
+// which is kept whatever this says.
+const DefaultSamplesKeep = "90d"
+
+// maxSamplesKeep bounds storage.samples_keep at five years: 22 MB a
+// meter, 45 GB for 2,000 meters, past what a gateway's disk should hold.
+const maxSamplesKeep = 5 * 366 * 24 * time.Hour
 
 func validateHTTP(cfg *Config, r *yamlcheck.Report) {
 	if r.Need("http.listen", cfg.HTTP.Listen) {
