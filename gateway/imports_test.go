@@ -37,6 +37,7 @@ var allowed = []struct {
 // packages before it, never one after it — so no two import each other and
 // no cycle can form. A new package under gateway/ must be placed here.
 var gatewayOrder = []string{
+	"gateway/i18n",      // the pages' words in en and zh-CN; money, energy, times
 	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
 	"gateway/config",    // the technician's configuration
 	"gateway/poll",      // a goroutine per bus

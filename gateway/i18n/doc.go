@@ -1,0 +1,41 @@
+// Package i18n holds the words of the control room's pages in English and
+// Simplified Chinese, and writes money, energy and times for them.
+//
+// # Use
+//
+// A request's language is Negotiate(r.Header.Get("Accept-Language"),
+// cookie): the user's remembered choice (the CookieName cookie, or a stored
+// preference) wins over the browser's header; anything that is neither
+// English nor simplified Chinese is English. New(lang, site) gives a
+// Localizer for it, and l.Funcs() the template functions a page uses:
+//
+//	{{t "nav.meters"}}                 a message by id
+//	{{t "login.locked" "minutes" 5}}   with its {minutes} placeholder
+//	{{money .Balance}}                 ¥1,234.56
+//	{{kwh .ImportKWh}}                 1,234.567
+//	{{time .At}} {{date .At}}          in the site's time zone
+//	{{ago .LastSeen $now}}             "5 min ago", "5 分钟前"
+//	{{state .State}} {{relay .Relay.Actual}} {{event .Kind}} {{role .Role}}
+//
+// Scripts get the same catalog as JSON from Localizer.Messages.
+//
+// # Catalogs
+//
+// The catalogs are locales/en.json and locales/zh-CN.json, embedded: flat
+// maps from a stable message id ("state.cut_off") to its text, with
+// placeholders written {name}. Both hold the same ids, no text is empty,
+// and the placeholders of an id are the same in both; the tests fail
+// otherwise, and fail when the gateway stores an event kind, or declares an
+// account state, hold, role or ledger entry kind, that has no word here.
+// CheckTemplates lets a package with templates prove each {{t "id"}} names
+// a message.
+//
+// # Money, energy and times
+//
+// Money is shown to the fen, rounded half away from zero, with the yuan
+// sign and comma grouping in both languages ("-¥1,234.56"); energy in kWh
+// to the Wh ("1,234.567"). Both are exact integer arithmetic. Times are
+// shown in the site's zone (site.timezone) as "2006-01-02 15:04:05", the
+// form Chinese control rooms and the gateway's logs use; the zone's offset
+// is written once by Zone ("UTC+08:00"), not on every time.
+package i18n
