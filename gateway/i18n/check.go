@@ -14,7 +14,7 @@ import (
 // joined, or nil when there is none. A call must name its message with a
 // literal id that both catalogs hold, so a page never shows an id; and it
 // must give exactly the placeholders the message has, as literal names
-// ({{t "login.locked" "minutes" .Minutes}}). Each problem begins with the
+// ({{t "login.too_many" "wait" .Wait}}). Each problem begins with the
 // template's file, line and column. A pattern matching no file is a
 // problem too: a check of nothing proves nothing.
 //

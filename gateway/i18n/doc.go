@@ -10,7 +10,7 @@
 // Localizer for it, and l.Funcs() the template functions a page uses:
 //
 //	{{t "nav.meters"}}                 a message by id
-//	{{t "login.locked" "minutes" 5}}   with its {minutes} placeholder
+//	{{t "login.too_many" "wait" .Wait}} with its {wait} placeholder
 //	{{money .Balance}}                 ¥1,234.56
 //	{{kwh .ImportKWh}}                 1,234.567
 //	{{time .At}} {{date .At}}          in the site's time zone

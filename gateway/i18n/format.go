@@ -88,6 +88,25 @@ func group(u uint64, neg bool) string {
 	return string(out)
 }
 
+// Duration writes d to the second in its two largest units, what a wait
+// or a hold is told in: "45 s", "1 min 30 s", "2 h 5 min", "3 分钟". A
+// negative d is 0 s.
+func (l Localizer) Duration(d time.Duration) string {
+	s := int64(max(d, 0).Round(time.Second) / time.Second)
+	h, m := s/3600, s/60%60
+	switch {
+	case h > 0 && m > 0:
+		return l.T("duration.hours", "n", h) + " " + l.T("duration.minutes", "n", m)
+	case h > 0:
+		return l.T("duration.hours", "n", h)
+	case m > 0 && s%60 > 0:
+		return l.T("duration.minutes", "n", m) + " " + l.T("duration.seconds", "n", s%60)
+	case m > 0:
+		return l.T("duration.minutes", "n", m)
+	}
+	return l.T("duration.seconds", "n", s)
+}
+
 // Ago writes how long before now t was, in the largest whole unit: "12 s
 // ago", "5 min ago", "3 h ago" (up to two days), "4 d ago"; "never" for
 // the zero time. A t after now (clocks of two machines) is "0 s ago".

@@ -95,6 +95,30 @@ func TestLocalizer_Times(t *testing.T) {
 	}
 }
 
+func TestLocalizer_Duration(t *testing.T) {
+	cases := []struct {
+		d      time.Duration
+		en, zh string
+	}{
+		{-time.Second, "0 s", "0 秒"},
+		{1499 * time.Millisecond, "1 s", "1 秒"},
+		{45 * time.Second, "45 s", "45 秒"},
+		{90 * time.Second, "1 min 30 s", "1 分钟 30 秒"},
+		{15 * time.Minute, "15 min", "15 分钟"},
+		{2*time.Hour + 5*time.Minute + 9*time.Second, "2 h 5 min", "2 小时 5 分钟"},
+		{72 * time.Hour, "72 h", "72 小时"},
+	}
+	en, zh := New(En, nil), New(ZhCN, nil)
+	for _, c := range cases {
+		if got := en.Duration(c.d); got != c.en {
+			t.Errorf("en Duration(%v) = %q; want %q", c.d, got, c.en)
+		}
+		if got := zh.Duration(c.d); got != c.zh {
+			t.Errorf("zh-CN Duration(%v) = %q; want %q", c.d, got, c.zh)
+		}
+	}
+}
+
 func TestLocalizer_Ago(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -124,10 +148,10 @@ func TestLocalizer_Ago(t *testing.T) {
 
 func TestLocalizer_T(t *testing.T) {
 	zh := New(ZhCN, nil)
-	if got, want := zh.T("login.locked", "minutes", 5), "登录失败次数过多，请 5 分钟后再试。"; got != want {
+	if got, want := zh.T("login.too_many", "wait", 5*time.Minute), "登录失败次数过多，请 5 分钟后再试。"; got != want {
 		t.Errorf("T = %q; want %q", got, want)
 	}
-	if got, want := New(En, nil).T("login.signed_in_as", "user", "wang", "role", New(En, nil).Role("finance")), "Signed in as wang (Finance)"; got != want {
+	if got, want := New(En, nil).T("login.signed_in_as", "user", "wang", "role", New(En, nil).Role("finance")), "Logged in as wang (Finance)"; got != want {
 		t.Errorf("T = %q; want %q", got, want)
 	}
 	if got, want := zh.T("ago.days", "n", 12345), "12,345 天前"; got != want {
@@ -136,10 +160,10 @@ func TestLocalizer_T(t *testing.T) {
 	if got := zh.T("no.such.id"); got != "no.such.id" {
 		t.Errorf("T(unknown) = %q; want the id itself", got)
 	}
-	if got, want := zh.T("login.locked"), "登录失败次数过多，请 {minutes} 分钟后再试。"; got != want {
+	if got, want := zh.T("login.too_many"), "登录失败次数过多，请 {wait}后再试。"; got != want {
 		t.Errorf("T without its value = %q; want the placeholder kept, %q", got, want)
 	}
-	if got, want := zh.T("login.locked", "minutes"), "登录失败次数过多，请 {minutes} 分钟后再试。"; got != want {
+	if got, want := zh.T("login.too_many", "wait"), "登录失败次数过多，请 {wait}后再试。"; got != want {
 		t.Errorf("T with a name and no value = %q; want %q", got, want)
 	}
 	// Words for codes, and a code without a word shown as itself.

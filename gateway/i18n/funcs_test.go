@@ -22,18 +22,18 @@ func TestLocalizer_Funcs(t *testing.T) {
 		`<p>{{money .Balance}} {{money .Owed}} {{kwh .Import}} {{kwh .Wh}} {{kwh ""}} {{number .Count}}</p>` +
 		`<p>{{time .At}} {{date .At}} {{clock .At}} {{time .Never}} {{ago .Seen .Now}}</p>` +
 		`<p>{{state .State}} {{relay "open"}} {{event "bus_down"}} {{role "admin"}} {{online false}}</p>` +
-		`<p>{{t "login.locked" "minutes" 3}}</p>`
+		`<p>{{t "login.too_many" "wait" .Wait}}</p>`
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	seen := at.Add(-90 * time.Second)
 	data := map[string]any{
 		"Balance": "1234.5", "Owed": billing.Money(-12_300_000), "Import": "1234.567", "Wh": int64(1500), "Count": 2000,
-		"At": at, "Never": (*time.Time)(nil), "Seen": &seen, "Now": at, "State": "cut_off",
+		"At": at, "Never": (*time.Time)(nil), "Seen": &seen, "Now": at, "State": "cut_off", "Wait": 3 * time.Minute,
 	}
 	want := map[Lang]string{
 		En: `<h1>Meters</h1><p>¥1,234.50 -¥12.30 1,234.567 1.500 — 2,000</p>` +
 			`<p>2026-01-02 11:04:05 2026-01-02 11:04:05 — 1 min ago</p>` +
 			`<p>Cut off Open (power off) Bus down Administrator Offline</p>` +
-			`<p>Too many failed attempts. Try again in 3 min.</p>`,
+			`<p>Too many failed logins: try again in 3 min.</p>`,
 		ZhCN: `<h1>电表</h1><p>¥1,234.50 -¥12.30 1,234.567 1.500 — 2,000</p>` +
 			`<p>2026-01-02 11:04:05 2026-01-02 11:04:05 — 1 分钟前</p>` +
 			`<p>已断电 分闸（断电） 总线故障 管理员 离线</p>` +
@@ -76,14 +76,14 @@ func TestParseKWh(t *testing.T) {
 func TestCheckTemplates(t *testing.T) {
 	fsys := fstest.MapFS{
 		"good.html": {Data: []byte(`{{define "x"}}{{t "nav.meters"}}{{end}}` +
-			`{{if .A}}{{t "login.locked" "minutes" .M}}{{else}}{{range .B}}{{with .C}}{{printf "%s" (t "nav.tenants")}}{{end}}{{end}}{{end}}` +
+			`{{if .A}}{{t "login.too_many" "wait" .M}}{{else}}{{range .B}}{{with .C}}{{printf "%s" (t "nav.tenants")}}{{end}}{{end}}{{end}}` +
 			`{{template "x" .}}{{fmtValue . "power"}}`)},
 		"bad.html": {Data: []byte("<p>\n" +
 			`{{t "nav.nowhere"}}` + "\n" + // line 2
 			`{{t .ID}}` + "\n" +
-			`{{t "login.locked"}}` + "\n" +
+			`{{t "login.too_many"}}` + "\n" +
 			`{{t "nav.meters" "n" 1}}` + "\n" +
-			`{{t "login.locked" .Name 5}}` + "\n" +
+			`{{t "login.too_many" .Name 5}}` + "\n" +
 			`{{if .X}}{{len (t "no.such")}}{{end}}` + "\n" +
 			`{{"nav.meters" | t}}` + "\n")},
 		"broken.html": {Data: []byte(`{{if}}`)},
@@ -98,7 +98,7 @@ func TestCheckTemplates(t *testing.T) {
 	for _, want := range []string{
 		`bad.html:2:`, `"nav.nowhere": no such message in [en zh-CN]`,
 		`bad.html:3:`, `t .ID: the message id must be a literal string`,
-		`bad.html:4:`, `"login.locked": gives placeholders []; the message has [minutes]`,
+		`bad.html:4:`, `"login.too_many": gives placeholders []; the message has [wait]`,
 		`bad.html:5:`, `"nav.meters": gives placeholders [n]; the message has []`,
 		`bad.html:6:`, `placeholder name .Name must be a literal string`,
 		`bad.html:7:`, `"no.such": no such message`,

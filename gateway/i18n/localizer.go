@@ -42,10 +42,10 @@ func (l Localizer) Location() *time.Location {
 }
 
 // T returns message id in the Localizer's language with its placeholders
-// filled from args, a list of name, value pairs: T("login.locked",
-// "minutes", 5). A value is written as the Localizer writes it: Money as
-// money, time.Time as a time, an int with grouping, anything else by
-// fmt.Sprint. An id the catalog lacks comes back as the id itself, so a
+// filled from args, a list of name, value pairs: T("login.too_many",
+// "wait", 5*time.Minute). A value is written as the Localizer writes it:
+// Money as money, time.Time as a time, time.Duration as a duration, an int
+// with grouping, anything else by fmt.Sprint. An id the catalog lacks comes back as the id itself, so a
 // page shows which message is missing instead of nothing; a placeholder
 // without a value stays "{name}". Neither happens with ids the tests
 // check.
@@ -79,6 +79,8 @@ func (l Localizer) value(v any) string {
 		return l.Money(v)
 	case time.Time:
 		return l.Time(v)
+	case time.Duration:
+		return l.Duration(v)
 	case *time.Time:
 		if v == nil {
 			return l.Time(time.Time{})
