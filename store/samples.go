@@ -194,6 +194,9 @@ func putSamples(tx *bolt.Tx, samples []Sample) error {
 // mergeSamples returns have with add put in: in minute order, a minute in
 // both taken from add (the later of two in add wins).
 func mergeSamples(have, add []Sample) []Sample {
+	if len(add) == 1 && (len(have) == 0 || have[len(have)-1].Minute.Before(add[0].Minute)) {
+		return append(have, add[0]) // the usual case: the next minute
+	}
 	byMinute := make(map[int64]Sample, len(have)+len(add))
 	for _, s := range have {
 		byMinute[s.Minute.Unix()] = s
