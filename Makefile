@@ -50,6 +50,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
 	MALLGRID_DISK_DAY=1 $(GO) test -count=1 -run TestDiskPerMeterDay -v ./gateway
+	MALLGRID_DISK_DAY=1 $(GO) test -count=1 -run TestSamplesDiskPerMeterDay -v ./store
 	MALLGRID_BENCH_RESTORE=1 $(GO) test -count=1 -run TestTopUpRestoreLatency -timeout 15m -v ./gateway
 	$(GO) build -o bin/mallgrid-bench ./cmd/mallgrid-bench
 	./bin/mallgrid-bench
