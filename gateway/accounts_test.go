@@ -45,14 +45,14 @@ func TestAccountsAPI(t *testing.T) {
 	const op = "till-secret"
 
 	var created web.EntryView
-	if code := call(t, "POST", api+"/T-a1/topups", op, `{"amount":"100.00","ref":"PAY-1","channel":"wechat"}`, &created); code != 201 {
+	if code := call(t, "POST", api+"/T-a1/topups", op, `{"amount":"100.00","ref":"PAY-1","channel":"cash"}`, &created); code != 201 {
 		t.Fatalf("top-up = %d; want 201", code)
 	}
 	if created.Amount != "100.00" || created.Balance != "100.00" || created.Kind != "topup" || created.Actor != "token:till" || created.Ref != "PAY-1" {
 		t.Errorf("top-up entry = %+v", created)
 	}
 	var again web.EntryView
-	if code := call(t, "POST", api+"/T-a1/topups", op, `{"amount":"100.00","ref":"PAY-1","channel":"wechat"}`, &again); code != 200 || again.ID != created.ID {
+	if code := call(t, "POST", api+"/T-a1/topups", op, `{"amount":"100.00","ref":"PAY-1","channel":"cash"}`, &again); code != 200 || again.ID != created.ID {
 		t.Errorf("same payment again = %d %+v; want 200 and entry %d", code, again, created.ID)
 	}
 
@@ -69,8 +69,9 @@ func TestAccountsAPI(t *testing.T) {
 		{"amount as a number", "T-a1", op, `{"amount":100,"ref":"PAY-2","channel":"cash"}`, 400, "body"},
 		{"unknown field", "T-a1", op, `{"amount":"1.00","ref":"PAY-2","channel":"cash","tip":"1"}`, 400, "unknown field"},
 		{"no reference", "T-a1", op, `{"amount":"1.00","channel":"cash"}`, 400, "ref"},
-		{"unknown channel", "T-a1", op, `{"amount":"1.00","ref":"PAY-2","channel":"paypal"}`, 400, "channel"},
-		{"reference of another payment", "T-a2", op, `{"amount":"100.00","ref":"PAY-1","channel":"wechat"}`, 409, "reference"},
+		{"unknown channel", "T-a1", "books-secret", `{"amount":"1.00","ref":"PAY-2","channel":"paypal"}`, 400, "channel"},
+		{"reference of another payment", "T-a2", op, `{"amount":"100.00","ref":"PAY-1","channel":"cash"}`, 409, "reference"},
+		{"operator recording a wechat payment", "T-a1", op, `{"amount":"1.00","ref":"PAY-W","channel":"wechat"}`, 403, "finance"},
 		{"unknown tenant", "T-zz", op, `{"amount":"1.00","ref":"PAY-2","channel":"cash"}`, 404, "T-zz"},
 		{"no token", "T-a1", "", `{"amount":"1.00","ref":"PAY-2","channel":"cash"}`, 401, "token"},
 		{"wrong token", "T-a1", "guess", `{"amount":"1.00","ref":"PAY-2","channel":"cash"}`, 401, "token"},
@@ -91,7 +92,7 @@ func TestAccountsAPI(t *testing.T) {
 
 	// Nothing above changed a balance.
 	var accts []web.AccountView
-	if code := call(t, "GET", api, "", "", &accts); code != 200 || len(accts) != 4 {
+	if code := call(t, "GET", api, "screen-secret", "", &accts); code != 200 || len(accts) != 4 {
 		t.Fatalf("GET accounts = %d, %d accounts; want 4 (every tenant)", code, len(accts))
 	}
 	for _, a := range accts {
@@ -104,17 +105,17 @@ func TestAccountsAPI(t *testing.T) {
 		}
 	}
 	var ledger []web.EntryView
-	if code := call(t, "GET", api+"/T-a1/ledger", "", "", &ledger); code != 200 || len(ledger) != 1 || ledger[0].ID != created.ID {
+	if code := call(t, "GET", api+"/T-a1/ledger", "screen-secret", "", &ledger); code != 200 || len(ledger) != 1 || ledger[0].ID != created.ID {
 		t.Errorf("GET ledger = %d %+v; want the one top-up", code, ledger)
 	}
-	if code := call(t, "GET", api+"/T-a1/ledger?limit=0", "", "", nil); code != 400 {
+	if code := call(t, "GET", api+"/T-a1/ledger?limit=0", "screen-secret", "", nil); code != 400 {
 		t.Errorf("GET ledger?limit=0 = %d; want 400", code)
 	}
 	var one web.AccountView
-	if code := call(t, "GET", api+"/T-a2", "", "", &one); code != 200 || one.Name != "Shop a2" || one.Balance != "0.00" {
+	if code := call(t, "GET", api+"/T-a2", "screen-secret", "", &one); code != 200 || one.Name != "Shop a2" || one.Balance != "0.00" {
 		t.Errorf("GET account T-a2 = %d %+v", code, one)
 	}
-	if code := call(t, "GET", api+"/T-zz", "", "", nil); code != 404 {
+	if code := call(t, "GET", api+"/T-zz", "screen-secret", "", nil); code != 404 {
 		t.Errorf("GET unknown account = %d; want 404", code)
 	}
 

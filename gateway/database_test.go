@@ -52,6 +52,7 @@ func eventLines(t *testing.T, base string) <-chan string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer screen-secret")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +386,7 @@ func TestRun_DiskFull(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
 		t.Fatal(err)
 	}
-	code, header, body := postOp(t, topups, `{"amount":"5.00","ref":"PAY-2","channel":"wechat"}`)
+	code, header, body := postOp(t, topups, `{"amount":"5.00","ref":"PAY-2","channel":"cash"}`)
 	if code != 503 || header.Get("Retry-After") == "" || !strings.Contains(body, "disk is full") {
 		t.Errorf("top-up on a full disk = %d Retry-After %q %s; want 503 with Retry-After", code, header.Get("Retry-After"), body)
 	}
@@ -406,10 +407,10 @@ func TestRun_DiskFull(t *testing.T) {
 	waitFor(t, 5*time.Second, "healthz ok once space is back", func() bool {
 		return getJSON(t, base+"/healthz", &health) == 200
 	})
-	if code, _, body := postOp(t, topups, `{"amount":"5.00","ref":"PAY-2","channel":"wechat"}`); code != 201 {
+	if code, _, body := postOp(t, topups, `{"amount":"5.00","ref":"PAY-2","channel":"cash"}`); code != 201 {
 		t.Errorf("the same top-up with space back = %d %s; want 201 (it was never credited)", code, body)
 	}
-	if code, _, body := postOp(t, topups, `{"amount":"5.00","ref":"PAY-2","channel":"wechat"}`); code != 200 {
+	if code, _, body := postOp(t, topups, `{"amount":"5.00","ref":"PAY-2","channel":"cash"}`); code != 200 {
 		t.Errorf("the same top-up a third time = %d %s; want 200, the original entry", code, body)
 	}
 	var acct web.AccountView

@@ -113,7 +113,7 @@ func TestEnforcement_CutOffAndRestore(t *testing.T) {
 	if !mall.meters["M-a2"].Snapshot().RelayClosed {
 		t.Error("the neighbour with credit was cut off")
 	}
-	if code := call(t, "POST", base+"/api/v1/accounts/T-a1/topups", op, `{"amount":"100.00","ref":"P-a1","channel":"wechat"}`, nil); code != 201 {
+	if code := call(t, "POST", base+"/api/v1/accounts/T-a1/topups", op, `{"amount":"100.00","ref":"P-a1","channel":"cash"}`, nil); code != 201 {
 		t.Fatalf("top-up of T-a1 = %d", code)
 	}
 	waitFor(t, 20*time.Second, "T-a1's relay to close after the top-up", func() bool { return mall.meters["M-a1"].Snapshot().RelayClosed })

@@ -16,6 +16,7 @@ import (
 func sse(t *testing.T, ctx context.Context, url, lastID string) <-chan web.EventView {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Header.Set("Authorization", "Bearer screen-secret")
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}

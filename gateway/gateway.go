@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -98,6 +99,20 @@ func Run(ctx context.Context, opts Options) error {
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
+	var users []web.User
+	for _, u := range cfg.HTTP.Users {
+		users = append(users, web.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
+	}
+	var tlsConfig *tls.Config
+	if t := cfg.HTTP.TLS; t != nil {
+		// Checked when the configuration was loaded; read again here, as
+		// the files may have changed since.
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return fmt.Errorf("http.tls: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap})
 	if err != nil {
 		return fmt.Errorf("load enforcement state: %w", err)
@@ -113,6 +128,15 @@ func Run(ctx context.Context, opts Options) error {
 		DB:       db,
 		Buses:    watch,
 		Log:      log,
+
+		Users:       users,
+		Now:         now,
+		Listen:      cfg.HTTP.Listen,
+		Hosts:       cfg.HTTP.Hosts,
+		SessionIdle: cfg.HTTP.SessionIdle,
+		TLS:         tlsConfig,
+		Recorder:    db,
+		Publisher:   events,
 	})
 	if err != nil {
 		return err

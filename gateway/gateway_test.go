@@ -38,10 +38,12 @@ func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...st
 	t.Helper()
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db"))
-	// Two API tokens: "till-secret" (operator) and "screen-secret" (viewer).
+	// Three API tokens: "till-secret" (operator), "screen-secret" (viewer)
+	// and "books-secret" (finance).
 	yaml.WriteString("http:\n  listen: '127.0.0.1:0'\n  tokens:\n" +
 		"    - {name: till, role: operator, sha256: f006509cb63476fb1f057fd2a307f8ebdf839503f055e587051ed3f4ee7bd970}\n" +
-		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n")
+		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n" +
+		"    - {name: books, role: finance, sha256: cff4ec1195d68f2279bf0864ed50c21e4dc223bd31fb36d0d4f562c95a37858c}\n")
 	yaml.WriteString("buses:\n")
 	for _, b := range []string{"a", "b"} {
 		// A placeholder port per bus (two buses on one line are refused);
@@ -136,9 +138,20 @@ func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 	return "http://" + ln.Addr().String(), stop
 }
 
+// viewerGet is GET url with the viewer's token ("screen-secret"): every
+// read but /healthz needs a login or a token.
+func viewerGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer screen-secret")
+	return http.DefaultClient.Do(req)
+}
+
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := viewerGet(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -223,7 +236,7 @@ func TestRun_EndToEnd(t *testing.T) {
 	if code := getJSON(t, base+"/healthz", &health); code != 200 || health["status"] != "ok" {
 		t.Errorf("healthz = %d %v", code, health)
 	}
-	resp, err := http.Get(base + "/")
+	resp, err := viewerGet(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,15 +95,16 @@ type TopUpRequest struct {
 const maxBody = 4 << 10
 
 func (s *Server) ledgerRoutes() {
-	s.mux.HandleFunc("GET /api/v1/accounts", s.read(s.apiAccounts))
-	s.mux.HandleFunc("GET /api/v1/accounts/{tenant}", s.read(s.apiAccount))
-	s.mux.HandleFunc("GET /api/v1/accounts/{tenant}/ledger", s.read(s.apiLedger))
-	s.mux.HandleFunc("POST /api/v1/accounts/{tenant}/topups", s.write(s.apiTopUp))
-	s.mux.HandleFunc("POST /api/v1/accounts/{tenant}/protection", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
+	s.handle("GET /api/v1/accounts", s.read(s.apiAccounts))
+	s.handle("GET /api/v1/accounts/{tenant}", s.read(s.apiAccount))
+	s.handle("GET /api/v1/accounts/{tenant}/ledger", s.read(s.apiLedger))
+	s.handle("POST /api/v1/accounts/{tenant}/topups", s.write(s.apiTopUp))
+	s.handle("POST /api/v1/accounts/{tenant}/protection", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req ProtectRequest
 		if !decodeBody(w, r, &req) {
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.Target, n.Reason = r.PathValue("tenant"), req.Reason })
 		// Lifting lets a protected tenant (a clinic, a cold store) be cut
 		// off, so it is never read from a missing or null flag, and who
 		// lifted it keeps a reason in the ledger of events like who set it.
@@ -120,6 +121,9 @@ func (s *Server) ledgerRoutes() {
 			s.fail(w, err)
 			return
 		}
+		noteAudit(r, func(n *auditNote) {
+			n.After = "protected " + strconv.FormatBool(*req.Protected) + " until " + or(req.Until, "lifted")
+		})
 		writeJSON(w, http.StatusOK, v)
 	}))
 }
@@ -183,10 +187,29 @@ func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) 
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	e, existing, err := s.ledger.TopUp(r.Context(), r.PathValue("tenant"), req, actor)
+	tenant := r.PathValue("tenant")
+	noteAudit(r, func(n *auditNote) {
+		n.Target = tenant
+		n.Reason = req.Channel + " ref " + req.Ref + " amount " + req.Amount
+	})
+	// An operator at the counter takes cash; a payment by any other channel
+	// is reconciled by finance, who alone may record it.
+	if role := principalOf(r).Role; role == RoleOperator && req.Channel != "cash" {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("channel %q: an operator records cash top-ups only; other channels need finance or admin", req.Channel))
+		return
+	}
+	before, err := s.ledger.Account(tenant)
 	if err != nil {
 		s.fail(w, err)
 		return
+	}
+	e, existing, err := s.ledger.TopUp(r.Context(), tenant, req, actor)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !existing {
+		noteAudit(r, func(n *auditNote) { n.Before, n.After = "balance "+before.Balance, "balance "+e.Balance })
 	}
 	code := http.StatusCreated
 	if existing {
@@ -224,3 +247,11 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 // retryAfterNoSpace is the Retry-After (seconds) of a write refused for
 // lack of disk: space comes back when someone frees it, not in a moment.
 const retryAfterNoSpace = "60"
+
+// or is s, or alt when s is empty.
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}

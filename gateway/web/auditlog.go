@@ -1,6 +1,10 @@
 package web
 
-import "time"
+import (
+	"net"
+	"net/http"
+	"time"
+)
 
 // AuditRecord is one change or failed login as the audit log keeps it.
 type AuditRecord struct {
@@ -23,4 +27,43 @@ type AuditRecord struct {
 // already durable by then.
 type Auditor interface {
 	Record(AuditRecord) error
+}
+
+// auditNote is what a handler adds to its change's audit record: what it
+// acted on and, where it knows them cheaply, the state before and after.
+type auditNote struct {
+	Target, Before, After, Reason string
+}
+
+type auditKey struct{}
+
+// noteAudit lets a handler fill in its change's audit record; outside the
+// guard (a test calling a handler directly) it does nothing.
+func noteAudit(r *http.Request, fill func(*auditNote)) {
+	if n, ok := r.Context().Value(auditKey{}).(*auditNote); ok {
+		fill(n)
+	}
+}
+
+// clientAddress is r's client address without its port.
+func clientAddress(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// audit records one change, after its handler answered (or the guard
+// refused it). A record that cannot be kept is logged: the change itself
+// is already durable and stays.
+func (s *Server) audit(r *http.Request, p principal, pattern string, n *auditNote, w *recorder) {
+	if s.auditor == nil {
+		return
+	}
+	rec := AuditRecord{Time: s.now(), Actor: p.Actor, Role: p.Role, Address: clientAddress(r), Action: pattern,
+		Target: n.Target, Before: n.Before, After: n.After, Reason: n.Reason, Outcome: w.outcome()}
+	if err := s.auditor.Record(rec); err != nil {
+		s.log.Error().Err(err).Str("actor", p.Actor).Str("action", pattern).Str("target", n.Target).
+			Str("outcome", rec.Outcome).Msg("audit record not kept: it is in this log only")
+	}
 }

@@ -12,36 +12,25 @@ import (
 // SHA-256 of the secret, never the secret.
 type Token struct {
 	Name   string
-	Role   string // admin | operator | viewer
+	Role   string // RoleViewer, RoleOperator, RoleFinance or RoleAdmin
 	SHA256 string
 }
 
-// handler is an API handler that knows who is calling ("" for anonymous reads).
+// handler is an API handler that knows who is calling.
 type handler func(w http.ResponseWriter, r *http.Request, actor string)
 
-// read serves GET endpoints: open to anyone who can reach the page, as the
-// status page is (the listen address decides who that is).
+// read adapts a handler that reads; the guard (ServeHTTP) has already
+// decided the caller may.
 func (s *Server) read(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { h(w, r, "") }
+	return func(w http.ResponseWriter, r *http.Request) { h(w, r, principalOf(r).Actor) }
 }
 
-// write serves endpoints that change something: they need a bearer token
-// of an operator or admin; the token's name is recorded as the actor.
+// write adapts a handler that changes something. The guard has checked the
+// caller's role and, for a logged-in page, its CSRF token; it records the
+// change in the audit log once the handler has answered. The caller (the
+// user or token) is recorded as the actor.
 func (s *Server) write(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := s.bearer(r)
-		switch {
-		case len(s.tokens) == 0:
-			writeError(w, http.StatusForbidden, "no API tokens are configured (http.tokens); changes are refused")
-		case !ok:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="mallgrid"`)
-			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
-		case tok.Role != "operator" && tok.Role != "admin":
-			writeError(w, http.StatusForbidden, "token "+tok.Name+" is "+tok.Role+"; changes need operator or admin")
-		default:
-			h(w, r, "token:"+tok.Name)
-		}
-	}
+	return func(w http.ResponseWriter, r *http.Request) { h(w, r, principalOf(r).Actor) }
 }
 
 // bearer finds the request's token among the configured ones, comparing

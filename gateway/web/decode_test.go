@@ -142,6 +142,7 @@ func TestProtection_Body(t *testing.T) {
 	post := func(body string) (int, string) {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/accounts/T-101/protection", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer op-secret")
+		req.Host = "localhost"
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, req)
 		var e map[string]string

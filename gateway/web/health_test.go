@@ -36,7 +36,7 @@ func TestHealthz(t *testing.T) {
 			HealthView{Status: "fail", Problems: []string{"bus a: port /dev/ttyUSB0 cannot be opened", "bus b: x", "database: gone"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := New(newFake(), Options{Log: zerolog.Nop(), Buses: c.buses, DB: fakeDB{c.db}})
+			s, err := New(newFake(), Options{Log: zerolog.Nop(), Buses: c.buses, DB: fakeDB{c.db}, Tokens: testTokens()})
 			if err != nil {
 				t.Fatal(err)
 			}

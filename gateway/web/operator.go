@@ -56,11 +56,12 @@ type OperatorResult struct {
 }
 
 func (s *Server) operatorRoutes() {
-	s.mux.HandleFunc("POST /api/v1/meters/{id}/release", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
+	s.handle("POST /api/v1/meters/{id}/release", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req ReleaseRequest
 		if !decodeBody(w, r, &req) {
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.Target, n.Reason = r.PathValue("id"), req.Reason })
 		if req.Reason == "" {
 			writeError(w, http.StatusBadRequest, "reason: say why the jump is real; it is kept with the charge")
 			return
@@ -70,13 +71,15 @@ func (s *Server) operatorRoutes() {
 			s.fail(w, err)
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.After = res.Verdict + ", billed " + res.BilledKWh + " kWh" })
 		writeJSON(w, http.StatusOK, res)
 	}))
-	s.mux.HandleFunc("POST /api/v1/meters/{id}/exchange", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
+	s.handle("POST /api/v1/meters/{id}/exchange", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req ExchangeRequest
 		if !decodeBody(w, r, &req) {
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.Target, n.Reason = r.PathValue("id"), req.Reason })
 		if req.Reason == "" {
 			writeError(w, http.StatusBadRequest, "reason: say what was exchanged; it is kept with the charge")
 			return
@@ -86,6 +89,7 @@ func (s *Server) operatorRoutes() {
 			s.fail(w, err)
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.After = res.Verdict + ", billed " + res.BilledKWh + " kWh" })
 		writeJSON(w, http.StatusOK, res)
 	}))
 }
@@ -309,16 +313,18 @@ type RelayRequest struct {
 }
 
 func (s *Server) relayRoutes() {
-	s.mux.HandleFunc("POST /api/v1/meters/{id}/relay", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
+	s.handle("POST /api/v1/meters/{id}/relay", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req RelayRequest
 		if !decodeBody(w, r, &req) {
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.Target, n.Reason = r.PathValue("id"), req.Reason })
 		v, err := s.relayer.SetRelay(r.Context(), r.PathValue("id"), req, actor)
 		if err != nil {
 			s.fail(w, err)
 			return
 		}
+		noteAudit(r, func(n *auditNote) { n.After = "relay " + req.State + " until " + or(req.Until, "set back to auto") })
 		writeJSON(w, http.StatusOK, v)
 	}))
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -14,9 +15,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"mallgrid/store"
 )
 
 //go:embed assets
@@ -24,18 +28,40 @@ var assets embed.FS
 
 // Server is the control room's HTTP server.
 type Server struct {
-	src      Source
-	ledger   Ledger
-	operator Operator
-	relayer  Relayer
-	events   Events
-	db       Health
-	buses    Buses
-	closing  chan struct{} // closed when shutdown begins: ends event streams
-	tokens   []Token
-	log      zerolog.Logger
-	page     *template.Template
-	mux      *http.ServeMux
+	src       Source
+	ledger    Ledger
+	operator  Operator
+	relayer   Relayer
+	events    Events
+	db        Health
+	buses     Buses
+	closing   chan struct{} // closed when shutdown begins: ends event streams
+	tokens    []Token
+	users     []User
+	log       zerolog.Logger
+	page      *template.Template
+	loginTmpl *template.Template
+	mux       *http.ServeMux
+	rules     map[string]rule
+	routes    []string // the patterns registered through handle, in order
+	now       func() time.Time
+
+	sessions   *sessions
+	throttle   *throttle
+	loginDelay time.Duration
+	dummyOnce  sync.Once
+	dummy      []byte // bcrypt hash compared against for an unknown user name
+
+	auditor   Auditor
+	auditLog  AuditLog
+	recorder  Recorder
+	publisher Publisher
+
+	hosts      []string     // http.hosts
+	listenHost string       // http.listen's host, lower case; "" when it listens on every interface
+	listenAny  bool         // http.listen is on every interface
+	port       atomic.Int32 // the port served on, once Serve runs; 0: any port
+	tls        *tls.Config
 }
 
 // Options are the Server's parts besides its Source.
@@ -44,13 +70,47 @@ type Options struct {
 	Operator Operator // nil: no release and exchange endpoints
 	Events   Events   // nil: no event stream
 	Relayer  Relayer  // nil: no relay override
-	Tokens   []Token  // who may change things through the API
+	Tokens   []Token  // machines' bearer tokens
+	Users    []User   // people's logins (POST /login)
 	DB       Health   // nil: /healthz does not ask the database
 	Buses    Buses    // nil: /healthz does not look at the buses
 	Log      zerolog.Logger
+	// Now is the clock of sessions, login limits and audit records; nil
+	// means time.Now.
+	Now func() time.Time
+	// Listen is http.listen: its host (and localhost) is what requests may
+	// name in their Host header, besides Hosts.
+	Listen string
+	Hosts  []string // http.hosts
+	// SessionIdle ends a login after so long without a request; 0 means
+	// 30 minutes.
+	SessionIdle time.Duration
+	// LoginDelay is how long a wrong password waits for its answer; 0
+	// means a second.
+	LoginDelay time.Duration
+	// TLS, if set, makes Serve serve HTTPS with it.
+	TLS       *tls.Config
+	Auditor   Auditor   // nil: no audit records
+	AuditLog  AuditLog  // nil: no audit view (GET /api/v1/audit)
+	History   History   // nil: no history endpoints (charts)
+	Recorder  Recorder  // nil: failed logins are not stored as events
+	Publisher Publisher // nil: stored login events are not streamed
 }
 
-// New returns a Server reading from src.
+// Recorder stores events and returns them with their ids; *store.DB
+// implements it.
+type Recorder interface {
+	PostEvents(events ...store.Event) ([]store.Event, error)
+}
+
+// Publisher hands stored events to the live stream; the gateway's event
+// hub implements it.
+type Publisher interface {
+	Publish(evs []store.Event)
+}
+
+// New returns a Server reading from src. It fails when a template does not
+// parse or an endpoint has no access rule.
 func New(src Source, o Options) (*Server, error) {
 	log := o.Log
 	page, err := template.New("status.html").Funcs(template.FuncMap{
@@ -61,18 +121,40 @@ func New(src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
+	loginTmpl, err := parseLogin()
+	if err != nil {
+		return nil, fmt.Errorf("web: parse templates: %w", err)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	delay := o.LoginDelay
+	if delay <= 0 {
+		delay = defaultLoginDelay
+	}
 	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, page: page,
-		mux: http.NewServeMux(), closing: make(chan struct{})}
+		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginTmpl: loginTmpl, rules: accessRules(), now: now,
+		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay,
+		auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
+	if host, _, err := net.SplitHostPort(o.Listen); err == nil {
+		ip := net.ParseIP(host)
+		s.listenAny = host == "" || ip != nil && ip.IsUnspecified()
+		if !s.listenAny {
+			s.listenHost = strings.ToLower(strings.Trim(host, "[]"))
+		}
+	}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
 		return nil, err
 	}
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /{$}", s.statusPage)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /api/v1/status", s.apiStatus)
-	s.mux.HandleFunc("GET /api/v1/meters", s.apiMeters)
-	s.mux.HandleFunc("GET /api/v1/meters/{id}", s.apiMeter)
+	s.handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.handle("GET /{$}", http.HandlerFunc(s.statusPage))
+	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
+	s.handle("GET /api/v1/status", http.HandlerFunc(s.apiStatus))
+	s.handle("GET /api/v1/meters", http.HandlerFunc(s.apiMeters))
+	s.handle("GET /api/v1/meters/{id}", http.HandlerFunc(s.apiMeter))
+	s.loginRoutes()
 	if s.ledger != nil {
 		s.ledgerRoutes()
 	}
@@ -80,22 +162,55 @@ func New(src Source, o Options) (*Server, error) {
 		s.operatorRoutes()
 	}
 	if s.events != nil {
-		s.mux.HandleFunc("GET /api/v1/events", s.read(s.apiEvents))
+		s.handle("GET /api/v1/events", s.read(s.apiEvents))
 	}
 	if s.relayer != nil {
 		s.relayRoutes()
 	}
+	if o.History != nil {
+		s.historyRoutes(o.History)
+	}
+	if s.auditLog != nil {
+		s.auditRoutes()
+	}
+	if err := s.checkRules(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// Handler returns the server's routes, for tests and for embedding.
-func (s *Server) Handler() http.Handler { return s.mux }
+// checkRules returns an error naming the first endpoint without an access
+// rule: such an endpoint is refused to everyone, which is a mistake.
+func (s *Server) checkRules() error {
+	for _, p := range s.routes {
+		if _, ok := s.rules[p]; !ok {
+			return fmt.Errorf("web: endpoint %q has no access rule (accessRules in access.go)", p)
+		}
+	}
+	return nil
+}
 
-// Serve answers on ln until ctx is cancelled, then shuts down, giving open
+// handle registers an endpoint; the guard (ServeHTTP) decides who may call
+// it by its pattern's access rule.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.routes = append(s.routes, pattern)
+	s.mux.Handle(pattern, h)
+}
+
+// Handler returns the server's routes behind its guard, for tests and for
+// embedding.
+func (s *Server) Handler() http.Handler { return s }
+
+// Serve answers on ln (with TLS when Options.TLS was set) until ctx is
+// cancelled, then shuts down, giving open
 // requests (an SSE stream, a slow client) at most a second.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.port.Store(int32(a.Port))
+	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s,
+		TLSConfig:         s.tls,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -106,7 +221,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var closeOnce sync.Once
 	srv.RegisterOnShutdown(func() { closeOnce.Do(func() { close(s.closing) }) })
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if s.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("web: %w", err)
@@ -129,12 +250,17 @@ type pageData struct {
 	Accounts []AccountView // most urgent first
 	Events   []EventView   // newest first
 	LastID   uint64        // the newest event's id: the page's stream starts after it
+	User     string        // the logged-in user; "" for a token
+	CSRF     string        // the session's CSRF token, for the logout form
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	data := pageData{Status: s.src.Status(), Meters: s.src.Meters()}
+	if p := principalOf(r); p.sess != nil {
+		data.User, data.CSRF = p.sess.user, p.sess.csrf
+	}
 	if s.ledger != nil {
 		accts, err := s.ledger.Accounts()
 		if err != nil {

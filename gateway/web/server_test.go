@@ -42,14 +42,14 @@ func newFake() fakeSource {
 func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	h.ServeHTTP(rec, asViewer(httptest.NewRequest(http.MethodGet, path, nil)))
 	resp := rec.Result()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, string(body)
 }
 
 func TestStatusPage_ListsEveryMeter(t *testing.T) {
-	s, err := New(newFake(), Options{Log: zerolog.Nop()})
+	s, err := New(newFake(), Options{Log: zerolog.Nop(), Tokens: testTokens()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestStatusPage_ListsEveryMeter(t *testing.T) {
 }
 
 func TestAPI_Errors(t *testing.T) {
-	s, err := New(newFake(), Options{Log: zerolog.Nop()})
+	s, err := New(newFake(), Options{Log: zerolog.Nop(), Tokens: testTokens()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestAPI_Errors(t *testing.T) {
 		{"POST", "/api/v1/meters", 405},
 	} {
 		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		s.Handler().ServeHTTP(rec, asViewer(httptest.NewRequest(tt.method, tt.path, nil)))
 		if rec.Code != tt.code {
 			t.Errorf("%s %s = %d; want %d", tt.method, tt.path, rec.Code, tt.code)
 		}
@@ -140,11 +140,11 @@ func (b *brokenWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
 // the gateway's log.
 func TestStatusPage_ClientGoneIsNoError(t *testing.T) {
 	var logged bytes.Buffer
-	s, err := New(newFake(), Options{Log: zerolog.New(&logged).Level(zerolog.InfoLevel)})
+	s, err := New(newFake(), Options{Log: zerolog.New(&logged).Level(zerolog.InfoLevel), Tokens: testTokens()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Handler().ServeHTTP(&brokenWriter{h: http.Header{}}, httptest.NewRequest("GET", "/", nil))
+	s.Handler().ServeHTTP(&brokenWriter{h: http.Header{}}, asViewer(httptest.NewRequest("GET", "/", nil)))
 	if logged.Len() != 0 {
 		t.Errorf("logged %q for a client that went away; want nothing at info level or above", logged.String())
 	}

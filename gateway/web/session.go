@@ -1,0 +1,133 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// sessionCookie names the login cookie.
+const sessionCookie = "mallgrid_session"
+
+// defaultSessionIdle is a login's life without a request when Options
+// leave it out (the configuration's default too).
+const defaultSessionIdle = 30 * time.Minute
+
+// session is one login. Its id is only in the cookie and the map's key;
+// its CSRF token is what the pages send back with every change.
+type session struct {
+	id   string
+	csrf string
+	user string
+	role string
+	seen time.Time // the last request's time: idle from then
+}
+
+// sessions are the logins in memory. A restart logs everyone out, which
+// the package contract says: nothing of them is written to the disk.
+type sessions struct {
+	mu   sync.Mutex
+	m    map[string]*session
+	idle time.Duration
+}
+
+func newSessions(idle time.Duration) *sessions {
+	if idle <= 0 {
+		idle = defaultSessionIdle
+	}
+	return &sessions{m: make(map[string]*session), idle: idle}
+}
+
+// randomID returns 256 random bits, URL-safe.
+func randomID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("web: random session id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// start makes a session for user; the sessions idle past their time are
+// dropped first, so that the map holds only live logins.
+func (ss *sessions) start(user, role string, now time.Time) (session, error) {
+	id, err := randomID()
+	if err != nil {
+		return session{}, err
+	}
+	csrf, err := randomID()
+	if err != nil {
+		return session{}, err
+	}
+	s := &session{id: id, csrf: csrf, user: user, role: role, seen: now}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for k, o := range ss.m {
+		if now.Sub(o.seen) > ss.idle {
+			delete(ss.m, k)
+		}
+	}
+	ss.m[id] = s
+	return *s, nil
+}
+
+// use returns the live session with id and marks it used at now; a
+// session idle too long is ended and not returned.
+func (ss *sessions) use(id string, now time.Time) (session, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[id]
+	if !ok {
+		return session{}, false
+	}
+	if now.Sub(s.seen) > ss.idle {
+		delete(ss.m, id)
+		return session{}, false
+	}
+	if now.After(s.seen) {
+		s.seen = now
+	}
+	return *s, true
+}
+
+// end ends the session with id, if any.
+func (ss *sessions) end(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.m, id)
+}
+
+// csrfOK reports whether r carries s's CSRF token, as the X-CSRF-Token
+// header or, from a plain HTML form, the csrf field.
+func csrfOK(r *http.Request, s session) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" && isForm(r) {
+		got = r.PostFormValue("csrf")
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
+}
+
+// isForm reports whether r's body is an HTML form's (the only body the
+// guard parses itself: a JSON body is left for its handler).
+func isForm(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return len(ct) >= 33 && ct[:33] == "application/x-www-form-urlencoded"
+}
+
+// setSessionCookie gives the browser s's id: HttpOnly (no script reads
+// it), SameSite=Lax (another site's form posts without it), Secure when
+// the page came over TLS.
+func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
