@@ -46,6 +46,7 @@ var gatewayOrder = []string{
 	"gateway/replay",    // captured logs, offline
 	"gateway/bench",     // the polling benchmarks
 	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
+	"gateway/history",   // the charts' data: power samples, interval energy, daily charges; samples pruned
 	"gateway/live",      // the in-memory picture and the event hub
 	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
 	"gateway/enforce",   // account states and the relay reconciler
