@@ -16,6 +16,7 @@ import (
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/health"
+	"mallgrid/gateway/history"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
@@ -124,6 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
 		Events:   events,
 		Relayer:  enf,
+		History:  &history.Reader{DB: db, Config: cfg},
 		Tokens:   tokens,
 		DB:       db,
 		Buses:    watch,
@@ -182,6 +184,15 @@ func Run(ctx context.Context, opts Options) error {
 	go func() {
 		defer buses.Done()
 		db.WatchFile(pollCtx, dbWatchInterval, func(reason error) { databaseLost(db, events, log, now, reason) })
+	}()
+
+	// Power samples past storage.samples_keep go in small batches, so that
+	// a bus cycle never waits long for the write lock.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		pruner := &history.Pruner{DB: db, Keep: cfg.Storage.SamplesRetention(), Now: now, Log: log}
+		_ = pruner.Run(pollCtx) // nil on cancel
 	}()
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
