@@ -6,6 +6,11 @@
 // chain breaks, events and every meter's new billing state commit together
 // — a crash keeps all of a cycle or none, and a reading is billed once.
 //
+// Each meter's readings of a minute are added up in memory into one power
+// sample (mean, least and greatest W, the counter at the minute's end),
+// which goes into the cycle that shows the minute finished: a 10 s poll
+// writes a sample a minute, and the minute under way at a stop is lost.
+//
 // It also owns the meter billing state's stored form (EncodeState,
 // DecodeState), which verify reads, and the configuration drift of meters
 // and accounts (FindDrift, SettleRemoved).
