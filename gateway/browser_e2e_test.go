@@ -50,8 +50,22 @@ func TestE2E_StatusPageShowsLiveMeters(t *testing.T) {
 	base, _ := mall.start(t)
 	ctx := browser(t)
 
+	// The page sends a browser without a session to the login form, and
+	// back to the page once logged in.
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`#username`),
+	)
+	if err != nil {
+		t.Fatalf("load the login page: %v", err)
+	}
+	if loc := run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/login?next=%2F") {
+		t.Errorf("the page without a login is at %s; want the login form with the page to return to", loc)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(`#username`, "ann"),
+		chromedp.SendKeys(`#password`, "ann-pw"),
+		chromedp.Submit(`#password`),
 		chromedp.WaitVisible(`#meters`),
 		// The first poll cycle lands within a second; the page refreshes every 2 s.
 		chromedp.Poll[chromedp.Void](`(() => { const c = document.querySelector('#meter-M-a2 td.import'); return c && c.textContent !== '—'; })()`,
@@ -59,6 +73,9 @@ func TestE2E_StatusPageShowsLiveMeters(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("load status page: %v", err)
+	}
+	if user := run(t, ctx, chromedp.Text(`#user`)); user != "ann" {
+		t.Errorf("the page shows user %q; want ann, beside the logout button", user)
 	}
 	rows := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#meters tbody tr').length`))
 	importText := run(t, ctx, chromedp.Text(`#meter-M-a2 td.import`))

@@ -39,11 +39,13 @@ func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...st
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db"))
 	// Three API tokens: "till-secret" (operator), "screen-secret" (viewer)
-	// and "books-secret" (finance).
+	// and "books-secret" (finance); one user.
 	yaml.WriteString("http:\n  listen: '127.0.0.1:0'\n  tokens:\n" +
 		"    - {name: till, role: operator, sha256: f006509cb63476fb1f057fd2a307f8ebdf839503f055e587051ed3f4ee7bd970}\n" +
 		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n" +
-		"    - {name: books, role: finance, sha256: cff4ec1195d68f2279bf0864ed50c21e4dc223bd31fb36d0d4f562c95a37858c}\n")
+		"    - {name: books, role: finance, sha256: cff4ec1195d68f2279bf0864ed50c21e4dc223bd31fb36d0d4f562c95a37858c}\n" +
+		// One login: ann (operator), password "ann-pw", hashed at bcrypt's least cost.
+		"  users:\n    - {name: ann, role: operator, password_hash: '$2a$04$j..DbBWyoWONxmsZuPUs6OA8C7xgM1PZphej3RP0m7AYyjEsAaMZ.'}\n")
 	yaml.WriteString("buses:\n")
 	for _, b := range []string{"a", "b"} {
 		// A placeholder port per bus (two buses on one line are refused);

@@ -262,7 +262,7 @@ func waitForCounters(t *testing.T, base string, want map[string]int64) {
 	}
 	got := map[string]string{}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		resp, err := http.Get(base + "/api/v1/meters")
+		resp, err := getWithToken(base+"/api/v1/meters", "till-secret")
 		if err != nil {
 			continue
 		}

@@ -276,13 +276,14 @@ func TestDemo_ServesTheSimulatedMallAndStopsOnSIGINT(t *testing.T) {
 	cmd, out := start(t, "demo", "--listen", "127.0.0.1:0", "--fast")
 	line := readLineContaining(t, out, "status page on http://")
 	url := strings.Fields(line[strings.Index(line, "http://"):])[0]
+	const token = "demo" // the built-in demo's, in configs/demo.yaml
 	var meters []struct {
 		ID     string `json:"id"`
 		Online bool   `json:"online"`
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(url + "api/v1/meters")
+		resp, err := getWithToken(url+"api/v1/meters", token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +318,8 @@ func TestRun_StopsCleanlyOnSIGTERM(t *testing.T) {
 
 	httpAddr := freePort(t)
 	dir := t.TempDir()
-	cfg := "site: {name: SIGTERM test}\nstorage: {path: " + filepath.Join(dir, "g.db") + "}\nhttp: {listen: '" + httpAddr + "'}\n" +
+	cfg := "site: {name: SIGTERM test}\nstorage: {path: " + filepath.Join(dir, "g.db") + "}\nhttp: {listen: '" + httpAddr + "', " +
+		"tokens: [{name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}]}\n" +
 		"log: {format: json}\nbuses:\n  - {name: lan, type: tcp, port: '" + simAddr + "', interval: 1s}\n" +
 		"meters:\n  - {id: M1, bus: lan, address: 1, model: kpm33b, tenant: T1}\n  - {id: M2, bus: lan, address: 2, model: kpm33b, tenant: T1}\n" +
 		"tenants:\n  - {id: T1, name: Shop}\n"
@@ -333,7 +335,7 @@ func TestRun_StopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get("http://" + httpAddr + "/api/v1/meters/M2")
+		resp, err := getWithToken("http://"+httpAddr+"/api/v1/meters/M2", "screen-secret")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -348,4 +350,15 @@ func TestRun_StopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	stopWithin(t, cmd, syscall.SIGTERM, 2*time.Second)
 	stopWithin(t, simCmd, syscall.SIGINT, 2*time.Second)
+}
+
+// getWithToken is GET url with a bearer token: every read but /healthz
+// needs a login or a token.
+func getWithToken(url, token string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultClient.Do(req)
 }

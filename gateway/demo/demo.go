@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
 	"mallgrid/configs"
 	"mallgrid/drivers/sim"
@@ -91,6 +92,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	user, password, err := acceptUser(cfg)
+	if err != nil {
+		return err
+	}
 	pace := o.Pace
 	if pace == (Pace{}) {
 		pace = DefaultPace()
@@ -160,7 +165,7 @@ func Run(ctx context.Context, o Options) error {
 		Ready: func(addr net.Addr) {
 			url := pageURL(addr)
 			if o.Out != nil {
-				st.banner(o.Out, url, token)
+				st.banner(o.Out, url, token, user, password)
 			}
 			if o.Ready != nil {
 				o.Ready(url, token)
@@ -192,7 +197,7 @@ const demoToken = "demo"
 // acceptToken returns the bearer token the demo prints and its script
 // uses: "demo" where the configuration accepts it for changes (the
 // built-in one does); otherwise a random token, added to the
-// configuration as an operator's, so that a -c file's own tokens are
+// configuration as an admin's, so that a -c file's own tokens are
 // neither needed nor shown.
 func acceptToken(cfg *config.Config) (string, error) {
 	if canChange(cfg, demoToken) {
@@ -208,7 +213,7 @@ func acceptToken(cfg *config.Config) (string, error) {
 		name = fmt.Sprintf("demo-%d", i)
 	}
 	sum := sha256.Sum256([]byte(token))
-	cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, config.Token{Name: name, Role: config.RoleOperator, SHA256: hex.EncodeToString(sum[:])})
+	cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, config.Token{Name: name, Role: config.RoleAdmin, SHA256: hex.EncodeToString(sum[:])})
 	return token, nil
 }
 
@@ -218,8 +223,36 @@ func canChange(cfg *config.Config, token string) bool {
 	sum := sha256.Sum256([]byte(token))
 	want := hex.EncodeToString(sum[:])
 	return slices.ContainsFunc(cfg.HTTP.Tokens, func(t config.Token) bool {
-		return strings.EqualFold(t.SHA256, want) && (t.Role == config.RoleOperator || t.Role == config.RoleAdmin)
+		// The story's top-up is paid by WeChat: finance's or an admin's to record.
+		return strings.EqualFold(t.SHA256, want) && (t.Role == config.RoleFinance || t.Role == config.RoleAdmin)
 	})
+}
+
+// demoPassword is the password of the built-in demo's user "demo".
+const demoPassword = "demo"
+
+// acceptUser returns the user name and password a person logs in to the
+// demo's page with: demo/demo where the configuration has them (the
+// built-in one does); otherwise a new admin with a random password, added
+// to the configuration, so that a -c file's own passwords are neither
+// needed nor shown.
+func acceptUser(cfg *config.Config) (name, password string, err error) {
+	for _, u := range cfg.HTTP.Users {
+		if u.Name == "demo" && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(demoPassword)) == nil {
+			return u.Name, demoPassword, nil
+		}
+	}
+	password = rand.Text()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", "", fmt.Errorf("make the demo's login: %w", err)
+	}
+	name = "demo"
+	for i := 2; slices.ContainsFunc(cfg.HTTP.Users, func(u config.User) bool { return u.Name == name }); i++ {
+		name = fmt.Sprintf("demo-%d", i)
+	}
+	cfg.HTTP.Users = append(cfg.HTTP.Users, config.User{Name: name, Role: config.RoleAdmin, PasswordHash: string(hash)})
+	return name, password, nil
 }
 
 // prepareDB opens the accounts of the database at path (story.open) and

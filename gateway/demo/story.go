@@ -288,10 +288,10 @@ func (s *story) warnProtected(cfg *config.Config, now time.Time, log zerolog.Log
 
 // banner tells a person where to look, how to change things, and what is
 // about to happen.
-func (s *story) banner(w io.Writer, url, token string) {
+func (s *story) banner(w io.Writer, url, token, user, password string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mallgrid demo: status page on %s (Ctrl-C to stop)\n", url)
-	fmt.Fprintf(&b, "mallgrid demo: API token %s (operator), e.g.\n", token)
+	fmt.Fprintf(&b, "mallgrid demo: status page on %s (Ctrl-C to stop); log in as %s, password %s\n", url, user, password)
+	fmt.Fprintf(&b, "mallgrid demo: API token %s (admin), e.g.\n", token)
 	fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' -d '{\"amount\":\"100.00\",\"ref\":\"PAY-1\",\"channel\":\"cash\"}' %sapi/v1/accounts/%s/topups\n",
 		token, url, s.exampleTenant())
 	if s.kept {

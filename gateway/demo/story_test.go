@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +140,7 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +217,7 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 	}
 
 	// The status page, loaded now, tells the same story.
-	page, err := http.Get(r.url)
+	page, err := r.get(r.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,11 +235,44 @@ func TestRun_StoryWarnsCutsOffTopsUpAndRestores(t *testing.T) {
 	checkBanner(t, r, "T-102")
 }
 
-// checkBanner finds the URL and the token in the banner and uses them: a
-// top-up with the token is accepted, one with another token is not.
+// get is GET url with the demo's token: every read but /healthz needs a
+// login or a token.
+func (r *running) get(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	return http.DefaultClient.Do(req)
+}
+
+// checkBanner finds the URL, the login and the token in the banner and
+// uses them: the login opens the page, a top-up with the token is
+// accepted, one with another token is not.
 func checkBanner(t *testing.T, r *running, tenant string) {
 	t.Helper()
 	banner := r.banner.String()
+	var user, password string
+	if _, login, ok := strings.Cut(banner, "log in as "); !ok {
+		t.Errorf("banner says not how to log in:\n%s", banner)
+	} else if _, err := fmt.Sscanf(login, "%s password %s", &user, &password); err != nil {
+		t.Errorf("banner's login %q: %v", login, err)
+	}
+	user = strings.TrimSuffix(user, ",")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		password string
+		want     int
+	}{{password, http.StatusSeeOther}, {password + "x", http.StatusUnauthorized}} {
+		resp, err := noRedirect.PostForm(r.url+"login", url.Values{"username": {user}, "password": {c.password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("log in as %s with %q: %s; want %d", user, c.password, resp.Status, c.want)
+		}
+	}
 	if !strings.Contains(banner, "status page on "+r.url) {
 		t.Errorf("banner lacks the URL %s:\n%s", r.url, banner)
 	}
@@ -426,7 +461,7 @@ tenants:
 // account is back to normal and A-2's relay is closed.
 func (r *running) restored(t *testing.T, tenant string) bool {
 	t.Helper()
-	resp, err := http.Get(r.url + "api/v1/accounts/" + tenant + "/ledger")
+	resp, err := r.get(r.url + "api/v1/accounts/" + tenant + "/ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +479,7 @@ func (r *running) restored(t *testing.T, tenant string) bool {
 
 func (r *running) accountState(t *testing.T, tenant string) string {
 	t.Helper()
-	resp, err := http.Get(r.url + "api/v1/accounts/" + tenant)
+	resp, err := r.get(r.url + "api/v1/accounts/" + tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
