@@ -47,6 +47,7 @@ var gatewayOrder = []string{
 	"gateway/bench",     // the polling benchmarks
 	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
 	"gateway/history",   // the charts' data: power samples, interval energy, daily charges; samples pruned
+	"gateway/audit",     // the audit log over the store's hash chain: what web records and the admin reads
 	"gateway/live",      // the in-memory picture and the event hub
 	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
 	"gateway/enforce",   // account states and the relay reconciler
