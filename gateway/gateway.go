@@ -13,6 +13,7 @@ import (
 
 	"mallgrid/drivers/modbus"
 	"mallgrid/gateway/accounts"
+	"mallgrid/gateway/audit"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/health"
@@ -120,6 +121,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lv.SetDesired(enf.DesiredName)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
+	auditLog := &audit.Log{DB: db}
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log},
 		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
@@ -139,6 +141,8 @@ func Run(ctx context.Context, opts Options) error {
 		TLS:         tlsConfig,
 		Recorder:    db,
 		Publisher:   events,
+		Auditor:     auditLog,
+		AuditLog:    auditLog,
 	})
 	if err != nil {
 		return err
