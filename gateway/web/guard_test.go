@@ -85,6 +85,18 @@ func (fakeEvents) Subscribe() (<-chan EventView, func()) {
 func (fakeEvents) After(uint64, int) ([]EventView, error) { return nil, nil }
 func (fakeEvents) Last(int) ([]EventView, error)          { return nil, nil }
 
+// emptyHistory has no samples; emptyAuditLog no records.
+type emptyHistory struct{}
+
+func (emptyHistory) MeterHistory(string, time.Time, time.Time, Step) (HistoryView, error) {
+	return HistoryView{}, nil
+}
+func (emptyHistory) Usage(string, time.Time, time.Time) (UsageView, error) { return UsageView{}, nil }
+
+type emptyAuditLog struct{}
+
+func (emptyAuditLog) Records(AuditQuery) ([]AuditEntry, error) { return nil, nil }
+
 // fakeAudit keeps the audit records; fakeRecorder the stored events.
 type fakeAudit struct {
 	mu   sync.Mutex
@@ -161,6 +173,7 @@ func newRig(t *testing.T, mod ...func(*Options)) *rig {
 		logged: &strings.Builder{}}
 	var mu sync.Mutex
 	o := Options{Ledger: fakeLedger{c}, Operator: fakeOperator{c}, Relayer: fakeRelayer{c}, Events: fakeEvents{},
+		History: emptyHistory{}, AuditLog: emptyAuditLog{},
 		Tokens: testTokens(), Users: testUsers(t), Listen: "127.0.0.1:0", Now: rg.clock.now, LoginDelay: time.Millisecond,
 		Auditor: rg.audit, Recorder: rg.events,
 		Log: zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
@@ -281,10 +294,15 @@ var whoMay = map[string]string{
 // the rest 403 and changes nothing.
 func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 	rg := newRig(t)
-	if len(rg.s.routes) < 15 {
+	if len(rg.s.routes) < 18 {
 		t.Fatalf("%d routes registered; want every endpoint (fakes behind all of them)", len(rg.s.routes))
 	}
 	path := strings.NewReplacer("{id}", "M-101", "{tenant}", "T-101", "{$}", "")
+	// The query each endpoint needs to answer 2xx.
+	query := map[string]string{
+		"GET /api/v1/meters/{id}/history":     "?from=2026-11-30T00:00:00%2B08:00&to=2026-11-30T01:00:00%2B08:00&step=1m",
+		"GET /api/v1/accounts/{tenant}/usage": "?from=2026-11-01T00:00:00%2B08:00&to=2026-11-30T00:00:00%2B08:00&step=day",
+	}
 	for _, pattern := range rg.s.routes {
 		rl, ok := rg.s.rules[pattern]
 		if !ok {
@@ -303,7 +321,7 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 			t.Errorf("%s: accessRules allows %q; want %q", pattern, got, who)
 		}
 		method, p, _ := strings.Cut(pattern, " ")
-		p = path.Replace(p)
+		p = path.Replace(p) + query[pattern]
 		for _, role := range []string{RoleViewer, RoleOperator, RoleFinance, RoleAdmin} {
 			for _, by := range []string{"token", "session"} {
 				c := client(t)
