@@ -175,7 +175,10 @@ func (db *DB) call(writable bool, fn func(*bolt.Tx) error) error {
 		db.breakDown(r.err)
 		return r.err
 	}
-	err := fmt.Errorf("%w: %w", ErrUnavailable, r.err)
+	// bbolt checked every page at open: a fault now means the file was
+	// changed under it, and the control room is told so, whichever of this
+	// and the file watch sees it first.
+	err := fmt.Errorf("%w: %s was changed behind the gateway's back: %w", ErrUnavailable, db.path, r.err)
 	db.breakDown(err)
 	return err
 }
