@@ -229,6 +229,10 @@ func roundDiv(a, b int64) int64 {
 // usagePage is how many ledger entries are read at a time.
 const usagePage = 1000
 
+// usageClockMargin is how far before a usage range the ledger is still
+// read: a wall clock stepped back by less than this cannot hide a charge.
+const usageClockMargin = 48 * time.Hour
+
 // Usage implements web.History: the tenant's charge entries, by the day
 // (site time) their energy was used, in all and by tariff window. A tenant
 // is known while it is in the configuration, and after it left it while
@@ -251,16 +255,25 @@ func (h *Reader) Usage(tenant string, from, to time.Time) (web.UsageView, error)
 	}
 	n := len(starts) - 1
 	days := make([]map[string]*sum, n)
-	// The ledger is read whole, newest first: entries are in commit order,
-	// and a charge for energy used long ago (a meter back after days
-	// offline) may be among the newest.
+	// The ledger is read newest first, in commit order: a charge for
+	// energy used long ago (a meter back after days offline) may be among
+	// the newest, but none is committed before the energy it bills was
+	// used (From ≤ Time). So the reading stops at the first page whose
+	// entries were all committed before the range began — less a margin
+	// for the wall clock stepping back, which the gateway reports — rather
+	// than going through years of ledger for one day's chart.
+	stopBefore := starts[0].Add(-usageClockMargin)
 	var before uint64
 	for {
 		page, err := h.DB.Entries(tenant, before, usagePage)
 		if err != nil {
 			return web.UsageView{}, err
 		}
+		older := 0
 		for _, e := range page {
+			if e.Time.Before(stopBefore) {
+				older++
+			}
 			if e.Kind != store.Charge {
 				continue
 			}
@@ -283,7 +296,7 @@ func (h *Reader) Usage(tenant string, from, to time.Time) (web.UsageView, error)
 			s.wh += e.Wh
 			s.money -= e.Amount // a charge is a debit
 		}
-		if len(page) < usagePage {
+		if len(page) < usagePage || older == len(page) {
 			break
 		}
 		before = page[len(page)-1].ID

@@ -414,3 +414,31 @@ func TestPruner_RunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return within 5 s of its context's end")
 	}
 }
+
+// The ledger is read back only to a little before the range: older pages
+// are left alone, and a charge committed long after the energy it bills
+// (a meter back after days offline) is still counted on the day it was
+// used.
+func TestUsage_StopsBeforeOldLedger(t *testing.T) {
+	f := newFixture(t)
+	var c store.Cycle
+	old := day0.AddDate(0, 0, -30)
+	for i := 0; i < usagePage*3; i++ { // a month before: three pages, never in range
+		from := old.Add(time.Duration(i) * 10 * time.Second)
+		to := from.Add(10 * time.Second)
+		c.Charges = append(c.Charges, store.Entry{Time: to, Account: "T-GONE", Kind: store.Charge, Amount: -billing.Fen, Wh: 1, From: &from, To: &to, Window: "flat"})
+	}
+	f.commit(c)
+	from := day0.Add(time.Hour)
+	to := from.Add(time.Hour)
+	late := day0.AddDate(0, 0, 5) // committed five days later
+	f.commit(store.Cycle{Charges: []store.Entry{{Time: late, Account: "T-GONE", Kind: store.Charge, Amount: -5 * billing.Yuan, Wh: 4_000,
+		From: &from, To: &to, Window: "peak"}}})
+	var u web.UsageView
+	if code, body := f.get("/api/v1/accounts/T-GONE/usage?from=2026-11-27T00:00:00%2B08:00&to=2026-11-28T00:00:00%2B08:00", &u); code != http.StatusOK {
+		t.Fatalf("usage = %d %s", code, body)
+	}
+	if u.Total.KWh != "4.000" || u.Total.Amount != "5.00" {
+		t.Errorf("total = %+v; want the late charge's 4.000 kWh, 5.00, and none of the month before", u.Total)
+	}
+}

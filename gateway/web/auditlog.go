@@ -60,8 +60,14 @@ func (s *Server) audit(r *http.Request, p principal, pattern string, n *auditNot
 	if s.auditor == nil {
 		return
 	}
+	// A change refused before its handler named what it was about (a role
+	// or CSRF refusal, a body that did not decode) is kept with its path.
+	target := n.Target
+	if target == "" {
+		target = r.URL.Path
+	}
 	rec := AuditRecord{Time: s.now(), Actor: p.Actor, Role: p.Role, Address: clientAddress(r), Action: pattern,
-		Target: n.Target, Before: n.Before, After: n.After, Reason: n.Reason, Outcome: w.outcome()}
+		Target: target, Before: n.Before, After: n.After, Reason: n.Reason, Outcome: w.outcome()}
 	if err := s.auditor.Record(rec); err != nil {
 		s.log.Error().Err(err).Str("actor", p.Actor).Str("action", pattern).Str("target", n.Target).
 			Str("outcome", rec.Outcome).Msg("audit record not kept: it is in this log only")

@@ -92,6 +92,12 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 	}
 	flusher.Flush()
+	// A stream opened with a login lasts only as long as the login: after
+	// a logout or its expiry, not another event is sent.
+	loggedIn := func() bool { return true }
+	if sess := principalOf(r).sess; sess != nil {
+		loggedIn = func() bool { return s.sessions.alive(sess.id, s.now()) }
+	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
@@ -104,11 +110,14 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 			if !ok {
 				return // fell behind: the client reconnects and catches up
 			}
-			if !send(e) {
+			if !loggedIn() || !send(e) {
 				return
 			}
 			flusher.Flush()
 		case <-tick.C:
+			if !loggedIn() {
+				return
+			}
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return
 			}

@@ -64,6 +64,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "this endpoint has no access rule; nobody may call it")
 		return
 	}
+	if !safeMethod(r.Method) && crossSite(r) {
+		// Another site's page posting here with the browser's cookie: the
+		// login form too (a forged login would put the person in the
+		// attacker's account). Machines send no Origin or Sec-Fetch-Site.
+		writeError(w, http.StatusForbidden, "a change sent from another site's page is refused")
+		return
+	}
 	if rl.public {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -217,4 +224,22 @@ func (w *recorder) outcome() string {
 		out += " " + e.Error
 	}
 	return out
+}
+
+// crossSite reports whether a browser says r comes from another site's
+// page: Sec-Fetch-Site cross-site, or an Origin whose host is not the one
+// r was sent to.
+func crossSite(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	if origin == "null" { // a sandboxed frame or a file: no page of ours
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err != nil || !strings.EqualFold(u.Host, r.Host)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,13 @@ const defaultLoginDelay = time.Second
 
 // maxNameLen bounds the user name a login attempt is logged and counted by.
 const maxNameLen = 64
+
+// Logins checked at once (bcrypt), and how long a login waits for its
+// turn before it is told the gateway is busy.
+const (
+	loginSlots    = 2
+	loginBusyWait = 3 * time.Second
+)
 
 // loginText is every string of the login page, in one place for the
 // translations to come.
@@ -62,8 +70,15 @@ func (s *Server) loginRoutes() {
 // safeNext returns where to go after the login: a path on this gateway,
 // never another site ("//evil.example", "/\evil.example").
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	// Browsers drop tabs and newlines from URLs and read "\" as "/":
+	// "/\t/evil.example" would become "//evil.example", another site.
+	for _, c := range []byte(next) {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
 	return next
@@ -106,7 +121,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		name = name[:maxNameLen]
 	}
 	addr := clientAddress(r)
-	if wait := s.throttle.blocked(addr, name, s.now()); wait > 0 {
+	wait, release := s.throttle.begin(addr, name, s.now())
+	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.log.Debug().Str("client", addr).Str("user", name).Msg("login refused: too many failures")
@@ -114,8 +130,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			Message: strings.Replace(loginText.TooMany, "%s", (time.Duration(secs) * time.Second).String(), 1)})
 		return
 	}
+	// bcrypt takes both cores' worth of time under a flood of logins: a
+	// few at once, the others told to come back, so that polling and
+	// billing keep their CPU.
+	select {
+	case s.bcryptSlots <- struct{}{}:
+	case <-time.After(loginBusyWait):
+		release(attemptAbandoned)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "too many logins at once; try again in a few seconds")
+		return
+	case <-r.Context().Done():
+		release(attemptAbandoned)
+		return
+	}
 	u, ok := s.checkPassword(name, password)
+	<-s.bcryptSlots
 	if !ok {
+		release(attemptFailed)
 		s.loginFailed(r, addr, name)
 		select { // slowed, unless the client has gone
 		case <-time.After(s.loginDelay):
@@ -125,7 +157,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, User: name, Message: loginText.Wrong})
 		return
 	}
-	s.throttle.forgive(name)
+	release(attemptSucceeded)
 	sess, err := s.sessions.start(u.Name, u.Role, s.now())
 	if err != nil {
 		s.log.Error().Err(err).Msg("login")
@@ -180,7 +212,6 @@ func (s *Server) dummyHash() []byte {
 // loginFailed logs, counts, stores and audits one failed login.
 func (s *Server) loginFailed(r *http.Request, addr, name string) {
 	now := s.now()
-	s.throttle.fail(addr, name, now)
 	s.log.Warn().Str("client", addr).Str("user", name).Msg("login failed: wrong user name or password")
 	if s.recorder != nil {
 		stored, err := s.recorder.PostEvents(store.Event{Time: now, Kind: "login_failed",
@@ -192,7 +223,9 @@ func (s *Server) loginFailed(r *http.Request, addr, name string) {
 		}
 	}
 	if s.auditor != nil {
-		rec := AuditRecord{Time: now, Actor: name, Address: addr, Action: "login_failed",
+		// The name tried is not who tried it: kept as the target, so that
+		// a filter on an actor ("user:admin") never shows another's guess.
+		rec := AuditRecord{Time: now, Actor: "login:" + addr, Target: name, Address: addr, Action: "login_failed",
 			Outcome: "401 wrong user name or password"}
 		if err := s.auditor.Record(rec); err != nil {
 			s.log.Error().Err(err).Str("user", name).Msg("audit record of a failed login not kept")

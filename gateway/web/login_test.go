@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -59,7 +60,10 @@ func TestLogin_WrongPassword(t *testing.T) {
 		t.Errorf("events = %+v; want two login_failed naming the user and the address", evs)
 	}
 	recs := rg.audit.all()
-	if len(recs) != 2 || recs[0].Action != "login_failed" || recs[0].Actor != "admin" || recs[1].Actor != "nobody" ||
+	// The name tried is the target; the actor is the address that tried it,
+	// so a filter on a user's actor never shows another's guess.
+	if len(recs) != 2 || recs[0].Action != "login_failed" || recs[0].Target != "admin" || recs[1].Target != "nobody" ||
+		recs[0].Actor != "login:127.0.0.1" ||
 		recs[0].Address != "127.0.0.1" || !strings.HasPrefix(recs[0].Outcome, "401") {
 		t.Errorf("audit = %+v; want two login_failed records with the names tried and the address", recs)
 	}
@@ -96,6 +100,42 @@ func TestLogin_Limits(t *testing.T) {
 	}
 	if code := rg.postLogin(t, "finance", "finance-pw", "").StatusCode; code != http.StatusTooManyRequests {
 		t.Errorf("a good login after %d failures from its address = %d; want 429", addressFailures, code)
+	}
+}
+
+// Guesses sent in parallel are counted as they are let through, not when
+// bcrypt is done with them: no more than the limit are ever judged.
+func TestLogin_LimitsHoldInParallel(t *testing.T) {
+	rg := newRig(t)
+	const n = 40
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- rg.postLogin(t, "admin", "guess", "").StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	judged := 0
+	for c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			judged++
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		default:
+			t.Errorf("a parallel guess = %d; want 401, 429 or 503", c)
+		}
+	}
+	if judged > userFailures {
+		t.Errorf("%d of %d parallel guesses were judged; want at most the limit, %d", judged, n, userFailures)
+	}
+	// The right password is refused too, from this address: the limit is
+	// per name and address.
+	if code := rg.postLogin(t, "admin", "admin-pw", "").StatusCode; code != http.StatusTooManyRequests {
+		t.Errorf("right password after the parallel guesses = %d; want 429", code)
 	}
 }
 
@@ -136,7 +176,26 @@ func TestSession(t *testing.T) {
 	if code := get(); code != 401 {
 		t.Errorf("a request 31 min after the last = %d; want 401", code)
 	}
-	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example"} {
+	// A login used every few minutes still ends sessionMaxLife after it
+	// began (a screen that polls would otherwise keep it for ever).
+	c = nil
+	for _, k := range rg.postLogin(t, "operator", "operator-pw", "/").Cookies() {
+		if k.Name == sessionCookie {
+			c = k
+		}
+	}
+	for used := time.Duration(0); used+20*time.Minute <= sessionMaxLife; used += 20 * time.Minute {
+		rg.clock.add(20 * time.Minute)
+		if code := get(); code != 200 {
+			t.Fatalf("a login used every 20 min, %s after it began = %d; want 200", used+20*time.Minute, code)
+		}
+	}
+	rg.clock.add(20 * time.Minute)
+	if code := get(); code != 401 {
+		t.Errorf("a login used every 20 min, past %s = %d; want 401", sessionMaxLife, code)
+	}
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example",
+		"/\t/evil.example/x", "/\n/evil.example", "/\r//evil.example", "/\x7f/evil.example", "/x\\..\\/evil.example"} {
 		if loc := rg.postLogin(t, "viewer", "viewer-pw", next).Header.Get("Location"); loc != "/" {
 			t.Errorf("login with next %q went to %q; want /", next, loc)
 		}
@@ -164,8 +223,8 @@ func TestAudit_Changes(t *testing.T) {
 		t.Errorf("top-up record = %+v; want %+v", recs[0], want)
 	}
 	if r := recs[1]; r.Actor != "token:viewer-token" || r.Action != "POST /api/v1/meters/{id}/relay" ||
-		!strings.HasPrefix(r.Outcome, "403 token:viewer-token is viewer") {
-		t.Errorf("refused override record = %+v; want the viewer and the 403 with its reason", r)
+		r.Target != "/api/v1/meters/M-101/relay" || !strings.HasPrefix(r.Outcome, "403 token:viewer-token is viewer") {
+		t.Errorf("refused override record = %+v; want the viewer, the path it was about and the 403 with its reason", r)
 	}
 }
 
@@ -210,6 +269,44 @@ func TestServe_TLS(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain HTTP to the TLS port = %d; want it refused", resp.StatusCode)
+		}
+	}
+}
+
+// A login or a change posted from another site's page is refused, even
+// with the right password (login CSRF); the same from the gateway's own
+// page, or from a machine without the headers, is not.
+func TestCrossSitePostsRefused(t *testing.T) {
+	rg := newRig(t)
+	post := func(path string, h map[string]string) int {
+		form := url.Values{"username": {"viewer"}, "password": {"viewer-pw"}}
+		req, _ := http.NewRequest("POST", rg.url+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	host := strings.TrimPrefix(rg.url, "http://")
+	for _, c := range []struct {
+		name string
+		h    map[string]string
+		want int
+	}{
+		{"another site's origin", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"cross-site fetch", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"a null origin", map[string]string{"Origin": "null"}, http.StatusForbidden},
+		{"its own page", map[string]string{"Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"}, http.StatusSeeOther},
+		{"no browser headers", nil, http.StatusSeeOther},
+	} {
+		if got := post("/login", c.h); got != c.want {
+			t.Errorf("login from %s = %d; want %d", c.name, got, c.want)
 		}
 	}
 }

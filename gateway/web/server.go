@@ -49,8 +49,10 @@ type Server struct {
 	sessions   *sessions
 	throttle   *throttle
 	loginDelay time.Duration
-	dummyOnce  sync.Once
-	dummy      []byte // bcrypt hash compared against for an unknown user name
+	// bcryptSlots holds one token per login being checked (loginSlots).
+	bcryptSlots chan struct{}
+	dummyOnce   sync.Once
+	dummy       []byte // bcrypt hash compared against for an unknown user name
 
 	auditor   Auditor
 	auditLog  AuditLog
@@ -135,7 +137,7 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, page: page,
 		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginTmpl: loginTmpl, rules: accessRules(), now: now,
-		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay,
+		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots),
 		auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
 	if host, _, err := net.SplitHostPort(o.Listen); err == nil {
 		ip := net.ParseIP(host)

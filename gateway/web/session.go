@@ -25,7 +25,13 @@ type session struct {
 	user string
 	role string
 	seen time.Time // the last request's time: idle from then
+	born time.Time // the login's time: it ends sessionMaxLife after, used or not
 }
+
+// sessionMaxLife ends every login this long after it began, however busy:
+// a control-room screen polls every few seconds, which alone would keep a
+// login left open on it alive for ever.
+const sessionMaxLife = 12 * time.Hour
 
 // sessions are the logins in memory. A restart logs everyone out, which
 // the package contract says: nothing of them is written to the disk.
@@ -62,11 +68,11 @@ func (ss *sessions) start(user, role string, now time.Time) (session, error) {
 	if err != nil {
 		return session{}, err
 	}
-	s := &session{id: id, csrf: csrf, user: user, role: role, seen: now}
+	s := &session{id: id, csrf: csrf, user: user, role: role, seen: now, born: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for k, o := range ss.m {
-		if now.Sub(o.seen) > ss.idle {
+		if ss.over(o, now) {
 			delete(ss.m, k)
 		}
 	}
@@ -83,7 +89,7 @@ func (ss *sessions) use(id string, now time.Time) (session, bool) {
 	if !ok {
 		return session{}, false
 	}
-	if now.Sub(s.seen) > ss.idle {
+	if ss.over(s, now) {
 		delete(ss.m, id)
 		return session{}, false
 	}
@@ -91,6 +97,21 @@ func (ss *sessions) use(id string, now time.Time) (session, bool) {
 		s.seen = now
 	}
 	return *s, true
+}
+
+// over reports whether s has ended by now: idle too long, or too old.
+func (ss *sessions) over(s *session, now time.Time) bool {
+	return now.Sub(s.seen) > ss.idle || now.Sub(s.born) > sessionMaxLife
+}
+
+// alive reports whether the session with id still stands at now, without
+// counting this as use: an event stream asks it as it runs, so that a
+// logout or an expired login ends the stream too.
+func (ss *sessions) alive(id string, now time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[id]
+	return ok && !ss.over(s, now)
 }
 
 // end ends the session with id, if any.
