@@ -150,7 +150,7 @@ func New(src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.handle("GET /static/", noListing(http.StripPrefix("/static/", http.FileServerFS(static))))
 	s.handle("GET /{$}", http.HandlerFunc(s.statusPage))
 	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
 	s.handle("GET /api/v1/status", http.HandlerFunc(s.apiStatus))
@@ -408,4 +408,16 @@ func byUrgency(accts []AccountView) []AccountView {
 		return a.Tenant < b.Tenant
 	})
 	return out
+}
+
+// noListing serves files only: a directory's path is 404, not a listing of
+// what the gateway embeds.
+func noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -4,8 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // The vendored charting library is what `make vendor-js` fetched: its
@@ -37,5 +41,29 @@ func TestVendoredUPlot(t *testing.T) {
 	}
 	if _, err := fs.Stat(assets, dir+"LICENSE"); err != nil {
 		t.Errorf("uPlot's licence is not shipped with it: %v", err)
+	}
+}
+
+// The static files are served one by one; their directories are not listed.
+func TestStatic_NoListing(t *testing.T) {
+	s, err := New(newFake(), Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{"/static/", http.StatusNotFound},
+		{"/static/vendor/uplot/", http.StatusNotFound},
+		{"/static/vendor/uplot/uPlot.min.css", http.StatusOK},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", c.path, nil)
+		req.Host = "localhost"
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("GET %s = %d; want %d", c.path, rec.Code, c.want)
+		}
 	}
 }
