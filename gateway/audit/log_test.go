@@ -166,7 +166,7 @@ func TestLog_ThroughTheServer(t *testing.T) {
 	if err := json.Unmarshal(body, &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Records) != 1 || page.Records[0].Actor != "mallory" || page.Records[0].Seq != 1 || page.Records[0].Prev != store.AuditGenesis {
+	if len(page.Records) != 1 || page.Records[0].Target != "mallory" || page.Records[0].Actor != "login:192.0.2.1" || page.Records[0].Seq != 1 || page.Records[0].Prev != store.AuditGenesis {
 		t.Fatalf("audit view = %s; want the failed login as record 1", body)
 	}
 	if c, err := l.DB.CheckAuditChain(); err != nil || c.Fault != nil || c.Last != page.Records[0].Hash {
