@@ -43,7 +43,7 @@ func TestRun_AuditLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct{ actor, action, target string }{ // newest first
-		{"login:127.0.0.1", "login_failed", "mallory"}, // the name tried is the target, not the actor
+		{"login:127.0.0.1", "login_failed", "mallory"},                                            // the name tried is the target, not the actor
 		{"token:screen", "POST /api/v1/accounts/{tenant}/topups", "/api/v1/accounts/T-a1/topups"}, // refused before its handler named a target: its path
 		{"token:till", "POST /api/v1/accounts/{tenant}/topups", "T-a1"},
 	}
