@@ -216,7 +216,19 @@ func mergeSamples(have, add []Sample) []Sample {
 // none (and no error) for a meter that has none.
 func (db *DB) Samples(meter string, from, to time.Time) ([]Sample, error) {
 	var out []Sample
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.EachSample(meter, from, to, func(s Sample) error {
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
+// EachSample calls fn with each of meter's samples with from <= minute <
+// to, in time order, within one read transaction, holding only an hour of
+// them at a time: a chart over months sums them without holding them all.
+// An error from fn ends the walk and is returned.
+func (db *DB) EachSample(meter string, from, to time.Time, fn func(Sample) error) error {
+	return db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSamples).Bucket([]byte(meter))
 		if b == nil {
 			return nil
@@ -236,13 +248,14 @@ func (db *DB) Samples(meter string, from, to time.Time) ([]Sample, error) {
 			}
 			for _, s := range hs {
 				if !s.Minute.Before(from) && s.Minute.Before(to) {
-					out = append(out, s)
+					if err := fn(s); err != nil {
+						return err
+					}
 				}
 			}
 		}
 		return nil
 	})
-	return out, err
 }
 
 // HasSamples reports whether meter has any stored sample: a meter gone from

@@ -40,14 +40,30 @@ func (h *Reader) MeterHistory(id string, from, to time.Time, step web.Step) (web
 	// One step before the first: the counter that the first step's energy
 	// rises from.
 	lookback := starts[0].Add(-time.Duration(step))
-	samples, err := h.DB.Samples(id, lookback, starts[n])
-	if err != nil {
-		return web.HistoryView{}, err
-	}
-	power(points, starts, samples)
 	if step < web.StepQuarter {
+		// At most MaxHistoryPoints × 5 one-minute samples: held together,
+		// since the energy of a step needs the counter of the step before.
+		samples, err := h.DB.Samples(id, lookback, starts[n])
+		if err != nil {
+			return web.HistoryView{}, err
+		}
+		pw := newPowerSums(starts)
+		for _, s := range samples {
+			pw.add(s)
+		}
+		pw.fill(points)
 		counterEnergy(points, starts, samples, lookback)
 	} else {
+		// Up to years of minutes: summed as they are read, never held.
+		pw := newPowerSums(starts)
+		err := h.DB.EachSample(id, starts[0], starts[n], func(s store.Sample) error {
+			pw.add(s)
+			return nil
+		})
+		if err != nil {
+			return web.HistoryView{}, err
+		}
+		pw.fill(points)
 		slots, err := h.DB.Intervals(id, starts[0], starts[n])
 		if err != nil {
 			return web.HistoryView{}, err
@@ -128,30 +144,43 @@ func stepOf(starts []time.Time, t time.Time) int {
 	return i
 }
 
-// power fills each point's mean, least and greatest power from the
-// samples in its step.
-func power(points []web.HistoryPoint, starts []time.Time, samples []store.Sample) {
-	type acc struct {
-		n             int64
-		sum, min, max int64
+// powerSums gathers each step's mean, least and greatest power from the
+// samples in it, one sample at a time.
+type powerSums struct {
+	starts []time.Time
+	accs   []powerAcc
+}
+
+type powerAcc struct {
+	n             int64
+	sum, min, max int64
+}
+
+func newPowerSums(starts []time.Time) *powerSums {
+	return &powerSums{starts: starts, accs: make([]powerAcc, len(starts)-1)}
+}
+
+// add counts s in its step; a sample outside the steps or without a
+// reading is left out.
+func (p *powerSums) add(s store.Sample) {
+	i := stepOf(p.starts, s.Minute)
+	if i < 0 || s.Readings == 0 {
+		return
 	}
-	accs := make([]acc, len(points))
-	for _, s := range samples {
-		i := stepOf(starts, s.Minute)
-		if i < 0 || s.Readings == 0 {
-			continue
-		}
-		a := &accs[i]
-		if a.n == 0 || s.MinW < a.min {
-			a.min = s.MinW
-		}
-		if a.n == 0 || s.MaxW > a.max {
-			a.max = s.MaxW
-		}
-		a.sum += s.AvgW
-		a.n++
+	a := &p.accs[i]
+	if a.n == 0 || s.MinW < a.min {
+		a.min = s.MinW
 	}
-	for i, a := range accs {
+	if a.n == 0 || s.MaxW > a.max {
+		a.max = s.MaxW
+	}
+	a.sum += s.AvgW
+	a.n++
+}
+
+// fill sets each point's power from its step's samples.
+func (p *powerSums) fill(points []web.HistoryPoint) {
+	for i, a := range p.accs {
 		if a.n == 0 {
 			continue
 		}
