@@ -40,6 +40,19 @@ type Sample struct {
 	ImportWh int64
 }
 
+// MeanW is the mean of n power values summing to sumW, in whole W, halves
+// rounded away from zero: a minute's mean from its readings, and a chart
+// step's from its minutes, round alike. n > 0.
+func MeanW(sumW int64, n int64) int64 {
+	q, r := sumW/n, sumW%n
+	if 2*r >= n {
+		q++
+	} else if 2*r <= -n {
+		q--
+	}
+	return q
+}
+
 // sampleFormat is the first byte of a stored hour of samples.
 const sampleFormat = 1
 

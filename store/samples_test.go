@@ -271,3 +271,13 @@ func BenchmarkCommitCycle_Samples(b *testing.B) {
 		n++
 	}
 }
+
+func TestMeanW(t *testing.T) {
+	for _, c := range []struct{ a, b, want int64 }{
+		{7, 2, 4}, {5, 2, 3}, {4, 3, 1}, {5, 3, 2}, {-7, 2, -4}, {-4, 3, -1}, {-5, 3, -2}, {0, 5, 0}, {16601, 6, 2767},
+	} {
+		if got := MeanW(c.a, c.b); got != c.want {
+			t.Errorf("MeanW(%d, %d) = %d; want %d", c.a, c.b, got, c.want)
+		}
+	}
+}

@@ -22,17 +22,8 @@ func (l *Log) Record(r web.AuditRecord) error {
 // Records returns the records q selects, newest first; an error wraps
 // store.ErrCorrupt for a record that cannot be read.
 func (l *Log) Records(q web.AuditQuery) ([]web.AuditEntry, error) {
-	recs, err := l.DB.AuditRecords(store.AuditFilter{From: q.From, To: q.To, Actor: q.Actor, Action: q.Action, Target: q.Target,
+	return l.DB.AuditRecords(store.AuditFilter{From: q.From, To: q.To, Actor: q.Actor, Action: q.Action, Target: q.Target,
 		Before: q.Before, Limit: q.Limit})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]web.AuditEntry, len(recs))
-	for i, r := range recs {
-		out[i] = web.AuditEntry{Seq: r.Seq, Time: r.Time, Actor: r.Actor, Role: r.Role, Address: r.Address, Action: r.Action,
-			Target: r.Target, Before: r.Before, After: r.After, Reason: r.Reason, Outcome: r.Outcome, Prev: r.Prev, Hash: r.Hash}
-	}
-	return out, nil
 }
 
 var (

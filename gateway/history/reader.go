@@ -184,7 +184,7 @@ func (p *powerSums) fill(points []web.HistoryPoint) {
 		if a.n == 0 {
 			continue
 		}
-		avg, lo, hi := roundDiv(a.sum, a.n), a.min, a.max
+		avg, lo, hi := store.MeanW(a.sum, a.n), a.min, a.max
 		points[i].AvgW, points[i].MinW, points[i].MaxW = &avg, &lo, &hi
 	}
 }
@@ -241,18 +241,6 @@ func intervalEnergy(points []web.HistoryPoint, starts []time.Time, slots []store
 			points[i].KWh = &kwh
 		}
 	}
-}
-
-// roundDiv is a/b rounded to the nearest integer, halves away from zero;
-// b > 0.
-func roundDiv(a, b int64) int64 {
-	q, r := a/b, a%b
-	if 2*r >= b {
-		q++
-	} else if 2*r <= -b {
-		q--
-	}
-	return q
 }
 
 // usagePage is how many ledger entries are read at a time.

@@ -54,21 +54,9 @@ const maxPowerW = 1e9
 func (a *minuteAcc) sample(id string) store.Sample {
 	s := store.Sample{Meter: id, Minute: a.minute, Readings: a.n, ImportWh: a.importWh}
 	if a.n > 0 {
-		s.AvgW, s.MinW, s.MaxW = roundDiv(a.sumW, int64(a.n)), a.minW, a.maxW
+		s.AvgW, s.MinW, s.MaxW = store.MeanW(a.sumW, int64(a.n)), a.minW, a.maxW
 	}
 	return s
-}
-
-// roundDiv is a/b rounded to the nearest integer, halves away from zero;
-// b > 0.
-func roundDiv(a, b int64) int64 {
-	q, r := a/b, a%b
-	if 2*r >= b {
-		q++
-	} else if 2*r <= -b {
-		q--
-	}
-	return q
 }
 
 // sample counts a committed-to-be reading into its meter's minute, and

@@ -109,13 +109,3 @@ func TestPipeline_SamplesFailedCommit(t *testing.T) {
 		t.Errorf("samples after a failed commit = %+v; want minute 0 with 2 readings, mean 200 W", got)
 	}
 }
-
-func TestRoundDiv(t *testing.T) {
-	for _, c := range []struct{ a, b, want int64 }{
-		{7, 2, 4}, {5, 2, 3}, {4, 3, 1}, {5, 3, 2}, {-7, 2, -4}, {-4, 3, -1}, {-5, 3, -2}, {0, 5, 0}, {16601, 6, 2767},
-	} {
-		if got := roundDiv(c.a, c.b); got != c.want {
-			t.Errorf("roundDiv(%d, %d) = %d; want %d", c.a, c.b, got, c.want)
-		}
-	}
-}

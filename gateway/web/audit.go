@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mallgrid/store"
 )
 
 // AuditQuery is what the admin's audit view asks of the audit log: the
@@ -22,22 +24,9 @@ type AuditQuery struct {
 }
 
 // AuditEntry is a record as the audit log keeps it: what Auditor was
-// given, with its place in the log's hash chain.
-type AuditEntry struct {
-	Seq     uint64    `json:"seq"`
-	Time    time.Time `json:"time"`
-	Actor   string    `json:"actor"`
-	Role    string    `json:"role"`
-	Address string    `json:"address"`
-	Action  string    `json:"action"`
-	Target  string    `json:"target"`
-	Before  string    `json:"before"`
-	After   string    `json:"after"`
-	Reason  string    `json:"reason"`
-	Outcome string    `json:"outcome"`
-	Prev    string    `json:"prev"` // the hash of the record before
-	Hash    string    `json:"hash"`
-}
+// given, with its place in the log's hash chain — the store's record
+// itself, whose JSON the admin's view shows as it is.
+type AuditEntry = store.AuditRecord
 
 // AuditLog reads the audit log for the admin's view; the gateway
 // implements it over the database, beside Auditor.
