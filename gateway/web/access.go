@@ -54,12 +54,14 @@ func accessRules() map[string]rule {
 		"GET /api/v1/accounts/{tenant}":        {roles: readers},
 		"GET /api/v1/accounts/{tenant}/ledger": {roles: readers},
 		"GET /api/v1/accounts/{tenant}/usage":  {roles: readers},
+		"GET /api/v1/alarms":                   {roles: readers},
 
 		"POST /api/v1/accounts/{tenant}/topups":     {roles: money},
 		"POST /api/v1/accounts/{tenant}/protection": {roles: floor},
 		"POST /api/v1/meters/{id}/relay":            {roles: floor},
 		"POST /api/v1/meters/{id}/release":          {roles: floor},
 		"POST /api/v1/meters/{id}/exchange":         {roles: floor},
+		"POST /api/v1/alarms/{id}/ack":              {roles: floor},
 
 		"GET /api/v1/audit": {roles: admin},
 	}

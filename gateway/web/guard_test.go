@@ -73,6 +73,17 @@ func (f fakeRelayer) SetRelay(context.Context, string, RelayRequest, string) (Re
 	return RelayView{Desired: "open", Actual: "closed"}, nil
 }
 
+// fakeAlarms has one active alarm and counts acknowledgements.
+type fakeAlarms struct{ c *changes }
+
+func (f fakeAlarms) List(string, int) ([]AlarmView, error) {
+	return []AlarmView{{ID: 1, Kind: "meter_offline", Severity: "warning", State: AlarmActive, Meter: "M-101"}}, nil
+}
+func (f fakeAlarms) Ack(_ context.Context, id uint64, note, actor string) (AlarmView, error) {
+	f.c.add()
+	return AlarmView{ID: id, Kind: "meter_offline", State: AlarmAcknowledged, AckedBy: actor, Note: note}, nil
+}
+
 // fakeEvents has no events; a subscription ends at once, so a stream
 // request returns.
 type fakeEvents struct{}
@@ -173,7 +184,7 @@ func newRig(t *testing.T, mod ...func(*Options)) *rig {
 		logged: &strings.Builder{}}
 	var mu sync.Mutex
 	o := Options{Ledger: fakeLedger{c}, Operator: fakeOperator{c}, Relayer: fakeRelayer{c}, Events: fakeEvents{},
-		History: emptyHistory{}, AuditLog: emptyAuditLog{},
+		History: emptyHistory{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c},
 		Tokens: testTokens(), Users: testUsers(t), Listen: "127.0.0.1:0", Now: rg.clock.now, LoginDelay: time.Millisecond,
 		Auditor: rg.audit, Recorder: rg.events,
 		Log: zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
@@ -262,6 +273,7 @@ var goodBody = map[string]string{
 	"POST /api/v1/meters/{id}/relay":            `{"state":"off","reason":"works"}`,
 	"POST /api/v1/meters/{id}/release":          `{"reason":"new oven"}`,
 	"POST /api/v1/meters/{id}/exchange":         `{"old_final_kwh":"1.000","new_start_kwh":"0.000","reason":"broken"}`,
+	"POST /api/v1/alarms/{id}/ack":              `{"note":"breaker reset"}`,
 }
 
 // whoMay is the roles issue 11 gives each endpoint, written apart from
@@ -284,6 +296,8 @@ var whoMay = map[string]string{
 	"POST /api/v1/meters/{id}/relay":            "operator admin",
 	"POST /api/v1/meters/{id}/release":          "operator admin",
 	"POST /api/v1/meters/{id}/exchange":         "operator admin",
+	"GET /api/v1/alarms":                        "viewer operator finance admin",
+	"POST /api/v1/alarms/{id}/ack":              "operator admin",
 	"GET /api/v1/audit":                         "admin",
 }
 
@@ -321,7 +335,7 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 			t.Errorf("%s: accessRules allows %q; want %q", pattern, got, who)
 		}
 		method, p, _ := strings.Cut(pattern, " ")
-		p = path.Replace(p) + query[pattern]
+		p = path.Replace(strings.Replace(p, "/alarms/{id}", "/alarms/1", 1)) + query[pattern]
 		for _, role := range []string{RoleViewer, RoleOperator, RoleFinance, RoleAdmin} {
 			for _, by := range []string{"token", "session"} {
 				c := client(t)

@@ -54,6 +54,7 @@ type Server struct {
 	dummyOnce   sync.Once
 	dummy       []byte // bcrypt hash compared against for an unknown user name
 
+	alarms    Alarms
 	auditor   Auditor
 	auditLog  AuditLog
 	recorder  Recorder
@@ -95,6 +96,7 @@ type Options struct {
 	Auditor   Auditor   // nil: no audit records
 	AuditLog  AuditLog  // nil: no audit view (GET /api/v1/audit)
 	History   History   // nil: no history endpoints (charts)
+	Alarms    Alarms    // nil: no alarm endpoints
 	Recorder  Recorder  // nil: failed logins are not stored as events
 	Publisher Publisher // nil: stored login events are not streamed
 }
@@ -138,7 +140,7 @@ func New(src Source, o Options) (*Server, error) {
 	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, page: page,
 		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginTmpl: loginTmpl, rules: accessRules(), now: now,
 		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots),
-		auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
+		alarms: o.Alarms, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
 	if host, _, err := net.SplitHostPort(o.Listen); err == nil {
 		ip := net.ParseIP(host)
 		s.listenAny = host == "" || ip != nil && ip.IsUnspecified()
@@ -171,6 +173,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if o.History != nil {
 		s.historyRoutes(o.History)
+	}
+	if s.alarms != nil {
+		s.alarmRoutes()
 	}
 	if s.auditLog != nil {
 		s.auditRoutes()
