@@ -19,7 +19,10 @@ type Event struct {
 	Kind   string    `json:"kind"`
 	Meter  string    `json:"meter,omitempty"`
 	Tenant string    `json:"tenant,omitempty"`
-	Text   string    `json:"text"` // a sentence for a person
+	// Bus names the bus an event is about (bus_down, bus_up) or the bus of
+	// its meter; events stored before it was recorded have none.
+	Bus  string `json:"bus,omitempty"`
+	Text string `json:"text"` // a sentence for a person
 }
 
 // appendEvents stores events in tx, giving each the next id; it returns

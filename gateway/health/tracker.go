@@ -166,14 +166,19 @@ func (t *Tracker) Restore(evs []store.Event) {
 				m.offline = e.Kind == KindMeterOffline
 			}
 		case KindBusDown, KindBusUp:
-			if b := t.busOfText(e.Text); b != nil {
+			b := t.bus[e.Bus]
+			if e.Bus == "" {
+				b = t.busOfText(e.Text) // stored before events named their bus
+			}
+			if b != nil {
 				b.down = e.Kind == KindBusDown
 			}
 		}
 	}
 }
 
-// busOfText returns the watched bus a bus event's text names, or nil.
+// busOfText returns the watched bus a bus event's text names, or nil: how
+// the bus of an event stored without its Bus is found.
 func (t *Tracker) busOfText(text string) *busState {
 	for _, b := range t.order {
 		if strings.HasPrefix(text, busPrefix(b.Name)) {
@@ -371,12 +376,12 @@ func (t *Tracker) meterOffline(m *meterState, now time.Time) pending {
 		text += ", the last with: " + m.lastErr.Error()
 	}
 	text += ". Its readings, billing and relay commands wait until it answers; check its power, its address and its wiring to the bus."
-	return pending{ev: store.Event{Time: now, Kind: KindMeterOffline, Meter: m.ID, Tenant: m.Tenant, Text: text}, bus: m.bus.Name, warn: true, err: m.lastErr}
+	return pending{ev: store.Event{Time: now, Kind: KindMeterOffline, Meter: m.ID, Tenant: m.Tenant, Bus: m.bus.Name, Text: text}, bus: m.bus.Name, warn: true, err: m.lastErr}
 }
 
 func (t *Tracker) meterOnline(m *meterState) pending {
 	text := fmt.Sprintf("Meter %s (bus %s, address %d) answers again.", m.ID, m.bus.Name, m.Address)
-	return pending{ev: store.Event{Time: m.lastGood, Kind: KindMeterOnline, Meter: m.ID, Tenant: m.Tenant, Text: text}, bus: m.bus.Name}
+	return pending{ev: store.Event{Time: m.lastGood, Kind: KindMeterOnline, Meter: m.ID, Tenant: m.Tenant, Bus: m.bus.Name, Text: text}, bus: m.bus.Name}
 }
 
 func (t *Tracker) busDown(b *busState, now time.Time) pending {
@@ -393,12 +398,12 @@ func (t *Tracker) busDown(b *busState, now time.Time) pending {
 		}
 		text += ". Check the converter's power and the bus's wiring, baud rate and parity."
 	}
-	return pending{ev: store.Event{Time: now, Kind: KindBusDown, Text: text}, bus: b.Name, warn: true, err: err}
+	return pending{ev: store.Event{Time: now, Kind: KindBusDown, Bus: b.Name, Text: text}, bus: b.Name, warn: true, err: err}
 }
 
 func (t *Tracker) busUp(b *busState, answered *meterState) pending {
 	text := fmt.Sprintf("%sis up: meter %s answered.", busPrefix(b.Name), answered.ID)
-	return pending{ev: store.Event{Time: answered.lastGood, Kind: KindBusUp, Text: text}, bus: b.Name}
+	return pending{ev: store.Event{Time: answered.lastGood, Kind: KindBusUp, Bus: b.Name, Text: text}, bus: b.Name}
 }
 
 // lastAnswer is when a meter on b last answered, or the start.

@@ -123,12 +123,29 @@ func (r *rig) newEvents() []string {
 		}
 		subject := e.Meter
 		if strings.HasPrefix(e.Kind, "bus_") {
-			subject = strings.Fields(e.Text)[1]
+			subject = e.Bus
+			if named := strings.Fields(e.Text)[1]; named != e.Bus {
+				r.t.Errorf("%s event names bus %q in its text, %q in its field", e.Kind, named, e.Bus)
+			}
+		} else if want := busOf(e.Meter); e.Bus != want {
+			r.t.Errorf("%s of %s names bus %q; want %q", e.Kind, e.Meter, e.Bus, want)
 		}
 		out = append(out, e.Kind+" "+subject)
 	}
 	r.seen = len(evs)
 	return out
+}
+
+// busOf is the test bus meter id is on.
+func busOf(id string) string {
+	for _, b := range testBuses {
+		for _, m := range b.Meters {
+			if m.ID == id {
+				return b.Name
+			}
+		}
+	}
+	return ""
 }
 
 func (r *rig) wantEvents(when string, want ...string) {
@@ -323,6 +340,8 @@ func TestTracker_Restore(t *testing.T) {
 		{Kind: KindMeterOnline, Meter: "M-3"},
 		{Kind: KindBusUp, Text: "Bus b is up: meter M-3 answered."},
 		{Kind: KindBusDown, Text: "Bus gone is down: a bus no longer configured"},
+		// Events name their bus: the field, not the sentence, says which.
+		{Kind: KindBusDown, Bus: "b", Text: "the converter's power failed"},
 		{Kind: KindMeterOffline, Meter: "M-gone"},
 	}
 	r := newRig(t, before...)
@@ -336,8 +355,9 @@ func TestTracker_Restore(t *testing.T) {
 		r.tr.Check()
 	}
 	// M-1 is still offline: nothing; M-2 answers: online, and so is bus a.
-	// M-3 was online before the restart: its silence is new.
-	r.wantEvents("a minute after the restart", "bus_up a", "meter_online M-2", "meter_offline M-3", "bus_down b")
+	// M-3 was online before the restart: its silence is new; bus b was
+	// down by the last event about it.
+	r.wantEvents("a minute after the restart", "bus_up a", "meter_online M-2", "meter_offline M-3")
 }
 
 // TestTracker_StoreFails: an event that cannot be stored is logged, with
