@@ -19,7 +19,8 @@ import (
 //	time, date, clock   time.Time or *time.Time (nil: "—") in the site's zone
 //	zone     the zone and its offset at a time
 //	ago      how long before now a time (or *time.Time) was: {{ago .LastSeen $now}}
-//	state, hold, relay, role, meterRole, event, entry, channel, pollError
+//	state, hold, relay, role, meterRole, event, entry, channel, pollError,
+//	alarmState, severity, quantity, langName
 //	         the word for a code; online the word for a bool
 //
 // money and kwh fail the template on a string that is not a decimal: the
@@ -38,16 +39,20 @@ func (l Localizer) Funcs() template.FuncMap {
 		"ago": func(t any, now time.Time) (string, error) {
 			return l.timeOf(t, func(t time.Time) string { return l.Ago(t, now) })
 		},
-		"state":     l.State,
-		"hold":      l.Hold,
-		"relay":     l.Relay,
-		"online":    l.Online,
-		"role":      l.Role,
-		"meterRole": l.MeterRole,
-		"event":     l.Event,
-		"entry":     l.Entry,
-		"channel":   l.Channel,
-		"pollError": l.PollError,
+		"state":      l.State,
+		"hold":       l.Hold,
+		"relay":      l.Relay,
+		"online":     l.Online,
+		"role":       l.Role,
+		"meterRole":  l.MeterRole,
+		"event":      l.Event,
+		"entry":      l.Entry,
+		"channel":    l.Channel,
+		"pollError":  l.PollError,
+		"langName":   l.LangName,
+		"alarmState": l.AlarmState,
+		"severity":   l.Severity,
+		"quantity":   l.Quantity,
 	}
 }
 

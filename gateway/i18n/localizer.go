@@ -152,3 +152,18 @@ func (l Localizer) Channel(channel string) string { return l.word("channel.", ch
 // PollError returns the word for a kind of polling error (timeout, crc, …,
 // as the meters' statistics count them).
 func (l Localizer) PollError(kind string) string { return l.word("poll_error.", kind) }
+
+// LangName returns a language's own name for the switch ("English",
+// "简体中文"), the same in every language.
+func (l Localizer) LangName(lang string) string { return l.word("lang.", lang) }
+
+// AlarmState returns the word for an alarm's state (active, acknowledged,
+// cleared).
+func (l Localizer) AlarmState(state string) string { return l.word("alarm.state.", state) }
+
+// Severity returns the word for an alarm's severity (critical, warning).
+func (l Localizer) Severity(severity string) string { return l.word("alarm.severity.", severity) }
+
+// Quantity returns the name, with its unit, of a measured quantity as the
+// meter views name it ("voltage_a" → "Voltage A (V)").
+func (l Localizer) Quantity(q string) string { return l.word("quantity.", q) }
