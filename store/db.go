@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -39,13 +39,17 @@ var (
 	// one-minute resolution for its charts.
 	bucketAudit   = []byte("audit")   // sequence (uint64 BE) → record, each chained to the one before by its hash
 	bucketSamples = []byte("samples") // meter id → sub-bucket: hour (unix s, BE) → its one-minute samples (samples.go)
-	keySchema     = []byte("schema_version")
+	// Schema 5: alarms, raised and cleared by the events stored
+	// (alarms.go), and the index of those still open.
+	bucketAlarms     = []byte("alarms")      // alarm id (uint64 BE, one sequence) → JSON Alarm
+	bucketAlarmsOpen = []byte("alarms_open") // kind, 0, subject → the open alarm's id (uint64 BE)
+	keySchema        = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
 	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks,
-		bucketAudit, bucketSamples}
+		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen}
 }
 
 // Options tune Open.
@@ -100,6 +104,15 @@ func migrations() []migration {
 		}},
 		{version: 3, apply: createBuckets(bucketBreaks)},
 		{version: 4, apply: createBuckets(bucketAudit, bucketSamples)},
+		// The alarms of the events stored before: an episode open at the
+		// upgrade (a meter offline, a relay that does not follow) stays
+		// open, to be cleared by the event that ends it.
+		{version: 5, apply: func(tx *bolt.Tx) error {
+			if err := createBuckets(bucketAlarms, bucketAlarmsOpen)(tx); err != nil {
+				return err
+			}
+			return deriveAlarms(tx)
+		}},
 	}
 }
 

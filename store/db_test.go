@@ -200,8 +200,8 @@ func TestOpen_UpgradesSchema3(t *testing.T) {
 		t.Fatalf("Open of a schema 3 file: %v", err)
 	}
 	defer db.Close()
-	if v, _ := db.SchemaVersion(); v != 4 {
-		t.Errorf("schema after upgrade = %d; want 4", v)
+	if v, _ := db.SchemaVersion(); v != SchemaVersion {
+		t.Errorf("schema after upgrade = %d; want %d", v, SchemaVersion)
 	}
 	err = db.bolt.View(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketAudit, bucketSamples} {

@@ -1,7 +1,8 @@
 // Package store keeps the gateway's durable state in one bbolt file: the
 // latest reading of every meter, 15-minute interval energy, one-minute
 // power samples (kept for a configured time, pruned in batches), the ledger,
-// meter states, counter breaks, enforcement state, events and the audit log.
+// meter states, counter breaks, enforcement state, events, the alarms they
+// raise and the audit log.
 //
 // The file records its schema version; Open upgrades an older file in one
 // transaction and refuses a newer one. Writes that belong together go in one
@@ -64,6 +65,24 @@
 // recomputed. A log rewritten from some record to its end with every hash
 // recomputed passes; the last hash, copied outside the gateway, proves it
 // was not.
+//
+// # Alarms
+//
+// An alarm is an episode of a condition the control room must act on,
+// raised and cleared by events: every event is stored by one function
+// (appendEvents), which in the same transaction raises the alarm an event
+// of a raising kind opens and clears those an event of a clearing kind
+// ends — so an alarm is stored with the reading or action that raised it,
+// or not at all. A table (alarms.go) says which kinds raise (meter_offline,
+// bus_down, relay_fault, bypass_suspected, database_unavailable), their
+// severity, what they are about (a meter, a bus, the site) and which kinds
+// clear them. One alarm is open per kind and subject: a raising event while
+// it is open joins its episode. An index of open alarms by kind and subject
+// keeps raising and clearing to a lookup. AckAlarm records who acknowledged
+// an alarm, when and why, once, with an alarm_acknowledged event in the
+// same transaction; database_unavailable, which no event clears, ends at
+// its acknowledgement. The upgrade to schema 5 derives the alarms of the
+// events already stored, so an episode open at the upgrade stays open.
 //
 // store imports billing for its types and nothing else of ours; it never
 // reads the clock — every time it stores comes from the caller.

@@ -55,4 +55,10 @@ var (
 	// transaction back: nothing of it was kept, and the same write may be
 	// sent again once there is space.
 	ErrNoSpace = errors.New("store: no space left for the database")
+
+	// ErrNoAlarm is returned for an alarm id that names no stored alarm.
+	ErrNoAlarm = errors.New("store: no such alarm")
+	// ErrAlarmAcked is returned by AckAlarm for an alarm acknowledged
+	// before: the first acknowledgement, its who and its note, stand.
+	ErrAlarmAcked = errors.New("store: alarm already acknowledged")
 )

@@ -26,7 +26,8 @@ type Event struct {
 }
 
 // appendEvents stores events in tx, giving each the next id; it returns
-// them with their ids.
+// them with their ids. Every event is stored here, so here, in the same
+// transaction, the alarms it raises or clears change (noteAlarms).
 func appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
 	b := tx.Bucket(bucketEvents)
 	b.FillPercent = 1.0
@@ -43,6 +44,9 @@ func appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
 		}
 		if err := b.Put(binary.BigEndian.AppendUint64(nil, id), v); err != nil {
 			return nil, err
+		}
+		if err := noteAlarms(tx, e); err != nil {
+			return nil, fmt.Errorf("alarms of event %d (%s): %w", id, e.Kind, err)
 		}
 		out[i] = e
 	}
