@@ -125,6 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 	srv, err := web.New(lv, web.Options{
 		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log},
 		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
+		Alarms:   &accounts.Alarms{DB: db, Now: now, Events: events, Log: log},
 		Events:   events,
 		Relayer:  enf,
 		History:  &history.Reader{DB: db, Config: cfg},
