@@ -14,7 +14,8 @@ func newVerifyCmd() *cobra.Command {
 		Use:   "verify -c FILE|--db FILE",
 		Short: "Check the ledger's invariants; exit 1 on any violation",
 		Long: "verify recomputes every balance from the ledger's entries and checks each entry's rules,\n" +
-			"and the audit log's hash chain; it prints the newest audit hash to keep elsewhere.\n" +
+			"every alarm against its events, and the audit log's hash chain; it prints the newest audit\n" +
+			"hash to keep elsewhere.\n" +
 			"It opens the database read-only; the gateway holds it while it runs, so stop it first.\n" +
 			"Exit 1: ledger violations; 3: the file is damaged; 4: it is missing, empty, or not the\n" +
 			"database this gateway ran with (its marker names another).",
@@ -38,6 +39,9 @@ func newVerifyCmd() *cobra.Command {
 			fmt.Fprintf(out, "%s: ledger ok (%d accounts, %d entries)\n", path, report.Accounts, report.Entries)
 			// The newest hash, written down elsewhere, is what later shows
 			// the log was not rewritten up to it.
+			if report.Alarms > 0 {
+				fmt.Fprintf(out, "%s: alarms follow their events (%d alarms, %d open)\n", path, report.Alarms, report.OpenAlarms)
+			}
 			if report.AuditRecords > 0 {
 				fmt.Fprintf(out, "%s: audit log whole (%d records; newest hash %s)\n", path, report.AuditRecords, report.AuditLast)
 			}

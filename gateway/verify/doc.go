@@ -2,10 +2,11 @@
 // (read-only, in one pass) and checks every rule the ledger keeps — balances
 // that add up, top-ups credited once, charges that are their counter spans
 // and their energy's price, each meter's charges covering each of its
-// counter chains exactly once, the audit log's hash chain unbroken — and
-// reports every violation. Each rule is a
-// named entry in one table, and each is shown necessary by a damaged ledger
-// only it finds.
+// counter chains exactly once, the audit log's hash chain unbroken, every
+// alarm what its events say (raised, cleared, acknowledged, one open per
+// kind and subject) — and reports every violation. Each rule is a named
+// entry in one table, and each is shown necessary by a damaged ledger only
+// it finds.
 //
 // It reads the pipeline's and enforcement's stored forms through their
 // packages (gateway/pipeline, gateway/enforce) and imports store, billing

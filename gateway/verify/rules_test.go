@@ -118,6 +118,40 @@ func editAudit(seq uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 	}
 }
 
+// alarmLedger stores events that raise alarm 1 (meter_offline of M-1,
+// cleared by event 2), alarm 2 (relay_fault of M-2, event 3, acknowledged
+// by event 4) and alarm 3 (bus_down of a, event 5), the last two open.
+func alarmLedger(t *testing.T, db *store.DB) {
+	t.Helper()
+	for i, e := range []store.Event{{Kind: "meter_offline", Meter: "M-1"}, {Kind: "meter_online", Meter: "M-1"}, {Kind: "relay_fault", Meter: "M-2"}} {
+		e.Time = vt0.Add(time.Duration(i) * time.Minute)
+		if _, err := db.PostEvents(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := db.AckAlarm(2, "electrician called", "user:ann", vt0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PostEvents(store.Event{Time: vt0.Add(6 * time.Minute), Kind: "bus_down", Bus: "a"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editAlarm rewrites alarm id's JSON through edit.
+func editAlarm(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("alarms"))
+		key := binary.BigEndian.AppendUint64(nil, id)
+		var a map[string]any
+		if err := json.Unmarshal(b.Get(key), &a); err != nil {
+			return err
+		}
+		edit(a)
+		raw, _ := json.Marshal(a)
+		return b.Put(key, raw)
+	}
+}
+
 func damages() []damage {
 	return []damage{
 		{rule: "entry_order", build: func(t *testing.T, db *store.DB) {
@@ -217,6 +251,41 @@ func damages() []damage {
 			r.Hash = store.AuditHash(r)
 			raw, _ := json.Marshal(r)
 			return b.Put(key, raw)
+		}},
+		// Alarms changed behind the gateway's back to look handled, or
+		// never to have been.
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(2, func(a map[string]any) { a["kind"] = "bypass_suspected" })},
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(2, func(a map[string]any) { a["severity"] = "warning" })},
+		{rule: "alarms", build: alarmLedger, tamper: func(tx *bolt.Tx) error { // its raising event removed
+			return tx.Bucket([]byte("events")).Delete(binary.BigEndian.AppendUint64(nil, 5))
+		}},
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(3, func(a map[string]any) { // cleared without its event
+			a["cleared"], a["cleared_event"] = vt0.Add(time.Hour), 99
+		})},
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(1, func(a map[string]any) { a["cleared_event"] = 1 })}, // cleared before raised
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(1, func(a map[string]any) { a["cleared_event"] = 3 })}, // by an event that does not clear it
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(2, func(a map[string]any) { a["acknowledged_by"] = "" })},
+		{rule: "alarms", build: alarmLedger, tamper: editAlarm(3, func(a map[string]any) { // acknowledged by hand, no event
+			a["acknowledged"], a["acknowledged_by"], a["note"] = vt0.Add(time.Hour), "user:ann", "fixed"
+		})},
+		{rule: "alarms", build: alarmLedger, tamper: func(tx *bolt.Tx) error { // a second open alarm of one episode
+			b := tx.Bucket([]byte("alarms"))
+			var a map[string]any
+			if err := json.Unmarshal(b.Get(binary.BigEndian.AppendUint64(nil, 2)), &a); err != nil {
+				return err
+			}
+			a["id"] = 4
+			raw, _ := json.Marshal(a)
+			return b.Put(binary.BigEndian.AppendUint64(nil, 4), raw)
+		}},
+		{rule: "alarms", build: alarmLedger, tamper: func(tx *bolt.Tx) error { // an alarm removed with its index entry
+			if err := tx.Bucket([]byte("alarms")).Delete(binary.BigEndian.AppendUint64(nil, 3)); err != nil {
+				return err
+			}
+			return tx.Bucket([]byte("alarms_open")).Delete([]byte("bus_down\x00a"))
+		}},
+		{rule: "alarms", build: alarmLedger, tamper: func(tx *bolt.Tx) error { // the index names another alarm
+			return tx.Bucket([]byte("alarms_open")).Put([]byte("relay_fault\x00M-2"), binary.BigEndian.AppendUint64(nil, 1))
 		}},
 		{rule: "charge_price", build: func(t *testing.T, db *store.DB) {
 			c := meterCharge(1000, 2520, 0)
@@ -403,5 +472,41 @@ func TestVerify_ReadsWhatTheDaemonLoads(t *testing.T) {
 				t.Errorf("loading it: pipeline %v, enforcement %v; want store.ErrCorrupt", perr, eerr)
 			}
 		})
+	}
+}
+
+// Alarms as the gateway keeps them pass: raised, cleared, acknowledged
+// (database_unavailable cleared by its acknowledgement), raised again; and
+// File counts them.
+func TestVerify_AcceptsAlarms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarmLedger(t, db)
+	for _, e := range []store.Event{
+		{Kind: "meter_offline", Meter: "M-1"}, {Kind: "meter_offline", Meter: "M-1"}, // a new episode, reported twice
+		{Kind: "relay_closed", Meter: "M-2"},
+		{Kind: "database_unavailable"},
+		{Kind: "bus_down", Text: "Bus a is down: …"}, // the open episode, from its sentence
+	} {
+		e.Time = vt0.Add(time.Hour)
+		if _, err := db.PostEvents(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := db.AckAlarm(5, "restored from the rescued copy", "user:ann", vt0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Check(db); err != nil || len(v) != 0 {
+		t.Errorf("Verify = %v, %v; want clean", v, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := File(path)
+	if err != nil || len(r.Violations) != 0 || r.Alarms != 5 || r.OpenAlarms != 2 {
+		t.Errorf("File = %+v, %v; want 5 alarms, 2 open (meter_offline M-1, bus_down a), no violation", r, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,10 @@ type Report struct {
 	// the log was not rewritten up to that record.
 	AuditRecords int
 	AuditLast    string
-	Violations   []Violation
+	// Alarms is how many alarms the database holds, OpenAlarms how many of
+	// them are not cleared.
+	Alarms, OpenAlarms int
+	Violations         []Violation
 }
 
 // File opens the database at path read-only and verifies its ledger.
@@ -56,7 +60,14 @@ func File(path string) (Report, error) {
 		return r, err
 	}
 	r.AuditRecords, r.AuditLast = chain.Records, chain.Last
-	return r, nil
+	err = db.EachAlarm(func(a store.Alarm) error {
+		r.Alarms++
+		if a.Open() {
+			r.OpenAlarms++
+		}
+		return nil
+	})
+	return r, err
 }
 
 // Violation is one broken ledger invariant found by Check.
@@ -91,7 +102,12 @@ func (v Violation) String() string {
 // this. An exchange record applied twice is found, and a meter's charges
 // must come to the price of their energy, to the nano-yuan, with what the
 // meter carries below a fen. The audit log's hash chain is whole
-// (store.CheckAuditChain): its first break is a violation.
+// (store.CheckAuditChain): its first break is a violation. Every alarm
+// follows its events: raised by a stored event of its kind about its
+// subject, cleared (if it is) by a later event that clears it, acknowledged
+// with who, when and a later alarm_acknowledged event; one open per kind
+// and subject, each in the index of open alarms; and every raising event
+// has its alarm.
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -108,6 +124,12 @@ type ledgerView struct {
 	// events, by the kind of mark they go with.
 	markEvents map[string]map[string]int
 	audit      store.AuditChain
+	alarms     []store.Alarm // id order
+	openIndex  map[store.AlarmKey]uint64
+	// alarmEvents are the events alarms name (raising, clearing,
+	// acknowledging) and every event of a kind that raises alarms, by id.
+	alarmEvents map[uint64]store.Event
+	raising     []store.Event // the events of kinds that raise alarms, id order
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -136,6 +158,7 @@ var verifyRules = []verifyRule{
 	{"charge_price", checkChargePrice},
 	{"billing_marks", checkBillingMarks},
 	{"audit_chain", checkAuditChain},
+	{"alarms", checkAlarms},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -189,6 +212,20 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 	for _, b := range breaks {
 		v.breaks[b.Meter] = append(v.breaks[b.Meter], b)
 	}
+	if err := db.EachAlarm(func(a store.Alarm) error {
+		v.alarms = append(v.alarms, a)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if v.openIndex, err = db.OpenAlarmIndex(); err != nil {
+		return nil, err
+	}
+	named := make(map[uint64]bool)
+	for _, a := range v.alarms {
+		named[a.RaisedEvent], named[a.ClearedEvent], named[a.AckEvent] = true, true, true
+	}
+	v.alarmEvents = make(map[uint64]store.Event)
 	v.markEvents = make(map[string]map[string]int)
 	for after := uint64(0); ; {
 		evs, err := db.EventsAfter(after, 10_000)
@@ -199,6 +236,13 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 			break
 		}
 		for _, e := range evs {
+			raises := store.AlarmSeverity(e.Kind) != ""
+			if raises {
+				v.raising = append(v.raising, e)
+			}
+			if raises || named[e.ID] {
+				v.alarmEvents[e.ID] = e
+			}
 			for _, mark := range []string{pipeline.BreakUnbilled, pipeline.BreakBilled} {
 				if e.Kind == pipeline.BillingEventKind(mark) {
 					if v.markEvents[e.Meter] == nil {
@@ -688,5 +732,79 @@ func checkBillingMarks(v *ledgerView, report func(Violation)) {
 func checkAuditChain(v *ledgerView, report func(Violation)) {
 	if f := v.audit.Fault; f != nil {
 		report(Violation{Account: "audit log", Problem: f.String()})
+	}
+}
+
+// checkAlarms: an alarm is what its events say. One raised, cleared or
+// acknowledged by hand, or removed, to make a condition look handled or
+// never to have happened, no longer matches them.
+func checkAlarms(v *ledgerView, report func(Violation)) {
+	bad := func(a store.Alarm, format string, args ...any) {
+		report(Violation{Account: fmt.Sprintf("alarm %d", a.ID), Problem: fmt.Sprintf(format, args...)})
+	}
+	open := make(map[store.AlarmKey][]uint64)
+	byKey := make(map[store.AlarmKey][]store.Alarm) // in id order, so in raising order
+	for _, a := range v.alarms {
+		key := store.AlarmKey{Kind: a.Kind, Subject: a.Subject}
+		byKey[key] = append(byKey[key], a)
+		raised, ok := v.alarmEvents[a.RaisedEvent]
+		switch {
+		case !ok:
+			bad(a, "%s of %q: its raising event %d is not stored", a.Kind, a.Subject, a.RaisedEvent)
+		case raised.Kind != a.Kind || store.AlarmSubject(a.Kind, raised) != a.Subject:
+			bad(a, "%s of %q, but its raising event %d is %s of %q", a.Kind, a.Subject, raised.ID, raised.Kind, store.AlarmSubject(raised.Kind, raised))
+		case store.AlarmSeverity(a.Kind) != a.Severity:
+			bad(a, "%s is %s; alarms of its kind are %s", a.Kind, a.Severity, store.AlarmSeverity(a.Kind))
+		}
+		if a.Open() {
+			open[key] = append(open[key], a.ID)
+			switch id, ok := v.openIndex[key]; {
+			case !ok:
+				bad(a, "open, but not in the index of open alarms: %s of %q would raise a second one", a.Kind, a.Subject)
+			case id != a.ID:
+				bad(a, "open, but the index of open alarms names alarm %d for %s of %q", id, a.Kind, a.Subject)
+			}
+		} else {
+			cleared, ok := v.alarmEvents[a.ClearedEvent]
+			switch {
+			case !ok:
+				bad(a, "cleared by event %d, which is not stored", a.ClearedEvent)
+			case a.ClearedEvent <= a.RaisedEvent:
+				bad(a, "cleared by event %d, not after its raising event %d", a.ClearedEvent, a.RaisedEvent)
+			case !store.ClearsAlarm(cleared, a):
+				bad(a, "cleared by event %d (%s of %q), which does not clear %s of %q", cleared.ID, cleared.Kind, store.AlarmSubject(a.Kind, cleared), a.Kind, a.Subject)
+			}
+		}
+		if !a.Acked.IsZero() || a.AckedBy != "" || a.AckEvent != 0 {
+			ack, ok := v.alarmEvents[a.AckEvent]
+			switch {
+			case a.Acked.IsZero() || a.AckedBy == "":
+				bad(a, "acknowledged without who and when (by %q at %s)", a.AckedBy, a.Acked.Format(time.RFC3339))
+			case !ok || ack.Kind != store.KindAlarmAcknowledged:
+				bad(a, "acknowledged by %s, but its event %d is not a stored %s", a.AckedBy, a.AckEvent, store.KindAlarmAcknowledged)
+			case a.AckEvent <= a.RaisedEvent:
+				bad(a, "acknowledged by event %d, before it was raised by event %d", a.AckEvent, a.RaisedEvent)
+			}
+		}
+	}
+	for key, ids := range open {
+		if len(ids) > 1 {
+			report(Violation{Account: fmt.Sprintf("alarm %d", ids[1]), Problem: fmt.Sprintf("alarms %v are all open for %s of %q: one episode, one alarm", ids, key.Kind, key.Subject)})
+		}
+	}
+	for key, id := range v.openIndex {
+		if len(open[key]) == 0 {
+			report(Violation{Account: fmt.Sprintf("alarm %d", id), Problem: fmt.Sprintf("the index of open alarms names it for %s of %q, where none is open", key.Kind, key.Subject)})
+		}
+	}
+	// Every raising event opened an alarm or came while one of its kind
+	// and subject was open: an alarm removed leaves its events behind.
+	for _, e := range v.raising {
+		key := store.AlarmKey{Kind: e.Kind, Subject: store.AlarmSubject(e.Kind, e)}
+		list := byKey[key]
+		i := sort.Search(len(list), func(i int) bool { return list[i].RaisedEvent > e.ID }) - 1
+		if i < 0 || (!list[i].Open() && list[i].ClearedEvent < e.ID) {
+			report(Violation{Account: "event " + strconv.FormatUint(e.ID, 10), Problem: fmt.Sprintf("%s of %q raised no alarm: none is stored for it", e.Kind, key.Subject)})
+		}
 	}
 }
