@@ -1,11 +1,15 @@
 package live
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
@@ -126,5 +130,69 @@ func TestPicture_ConfirmationOutlivesNoClockStep(t *testing.T) {
 	}
 	if _, _, ok := p.RelayConfirmed("M-1"); ok {
 		t.Error("the read-back still outranks readings")
+	}
+}
+
+// Each change of a meter takes the next sequence number: MetersSince
+// gives the meters changed after a number, every meter for a number the
+// picture did not give, and each view's kept encoding is json.Marshal's.
+func TestPicture_MetersSince(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, role: public}, {id: M-2, bus: b, address: 2, model: kpm33b, role: public},"+
+		" {id: M-3, bus: b, address: 3, model: kpm33b, role: public}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(cfg, "test", "", time.Now)
+	ids := func(vs []web.MeterView) string {
+		var s []string
+		for _, v := range vs {
+			s = append(s, v.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	all, seq0 := p.MetersSince(0)
+	if ids(all) != "M-1 M-2 M-3" {
+		t.Fatalf("MetersSince(0) = %s; want every meter", ids(all))
+	}
+	if got, _ := p.MetersSince(seq0); len(got) != 0 {
+		t.Errorf("nothing changed, MetersSince(now) = %s; want none", ids(got))
+	}
+	t0 := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	p.Update(store.Reading{Meter: "M-2", Time: t0, ImportWh: 1500, Relay: "closed",
+		Values: []store.Value{{Name: "voltage_a", Value: 229.87341}}}, t0)
+	got, seq1 := p.MetersSince(seq0)
+	if ids(got) != "M-2" || seq1 <= seq0 {
+		t.Fatalf("after a reading of M-2: MetersSince = %s, %d; want M-2 and a number above %d", ids(got), seq1, seq0)
+	}
+	if v := got[0].Values["voltage_a"].Value; v != 229.9 {
+		t.Errorf("voltage = %v; want 229.9 (0.1 V)", v)
+	}
+	enc := got[0].Encoded
+	got[0].Encoded = nil
+	if want, _ := json.Marshal(got[0]); string(enc) != string(want) {
+		t.Errorf("kept encoding %s; want %s", enc, want)
+	}
+	p.SetRelay("M-3", "open", t0)
+	var desired atomic.Value
+	desired.Store("closed")
+	p.SetDesired(func(id string) string {
+		if id == "M-1" {
+			return desired.Load().(string)
+		}
+		return "closed"
+	})
+	desired.Store("open")
+	got, seq2 := p.MetersSince(seq1)
+	if ids(got) != "M-1 M-3" {
+		t.Errorf("after a read-back of M-3 and M-1's desired state: MetersSince = %s; want M-1 M-3", ids(got))
+	}
+	if got, _ := p.MetersSince(seq2); len(got) != 0 {
+		t.Errorf("MetersSince(latest) = %s; want none", ids(got))
+	}
+	for _, n := range []uint64{seq2 + 1, p.base - 1} { // ahead; another run's
+		if got, _ := p.MetersSince(n); ids(got) != "M-1 M-2 M-3" {
+			t.Errorf("MetersSince(%d), a number it did not give = %s; want every meter", n, ids(got))
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
@@ -31,6 +30,16 @@ type Picture struct {
 	confirmed map[string]confirmedRelay
 	monotonic func() time.Time // time.Now; tests step it
 	buses     map[string]*busState
+
+	// seq numbers the picture's changes: each change of a meter (a
+	// reading, a read-back, its polling state or desired relay state)
+	// takes the next number as the meter's version (changes.go).
+	seq    uint64
+	base   uint64 // seq at New: numbers below it are another run's
+	meters map[string]*meterState
+	// refreshMu makes one refresh at a time: two that read the
+	// schedulers at different moments must not apply them out of order.
+	refreshMu sync.Mutex
 }
 
 // confirmedRelay is a relay state read back after a command, and when:
@@ -62,6 +71,7 @@ func (lv *Picture) current(id string) (confirmedRelay, bool) {
 type busState struct {
 	cfg       config.Bus
 	sched     *poll.Scheduler // nil while the port cannot be opened
+	status    func() []poll.MeterStatus
 	lastCycle time.Time
 	cycleDur  time.Duration
 }
@@ -73,6 +83,12 @@ func New(cfg *config.Config, version, dbPath string, now func() time.Time) *Pict
 		latest: make(map[string]store.Reading), confirmed: make(map[string]confirmedRelay), monotonic: time.Now, buses: make(map[string]*busState)}
 	for _, b := range cfg.Buses {
 		lv.buses[b.Name] = &busState{cfg: b}
+	}
+	lv.base = newBase()
+	lv.seq = lv.base
+	lv.meters = make(map[string]*meterState, len(cfg.Meters))
+	for _, m := range cfg.Meters {
+		lv.meters[m.ID] = &meterState{ver: lv.seq, desired: "closed"}
 	}
 	return lv
 }
@@ -105,6 +121,7 @@ func (lv *Picture) Update(r store.Reading, start time.Time) {
 		}
 	}
 	lv.latest[r.Meter] = r
+	lv.changed(r.Meter)
 }
 
 // SetRelay records a relay state read back after a command at at: fresher
@@ -118,6 +135,7 @@ func (lv *Picture) SetRelay(id string, state string, at time.Time) {
 		r.Relay = state
 		lv.latest[id] = r
 	}
+	lv.changed(id)
 }
 
 // RelayConfirmed returns the relay state of meter id read back after a
@@ -144,6 +162,15 @@ func (lv *Picture) Scheduler(bus string) *poll.Scheduler {
 func (lv *Picture) SetScheduler(bus string, s *poll.Scheduler) {
 	lv.mu.Lock()
 	lv.buses[bus].sched = s
+	lv.buses[bus].status = s.Status
+	lv.mu.Unlock()
+}
+
+// SetStatus makes status the source of bus's per-meter polling state
+// where no scheduler polls it (a benchmark's recorded statistics).
+func (lv *Picture) SetStatus(bus string, status func() []poll.MeterStatus) {
+	lv.mu.Lock()
+	lv.buses[bus].status = status
 	lv.mu.Unlock()
 }
 
@@ -158,90 +185,43 @@ func (lv *Picture) CycleDone(bus string, start, end time.Time) {
 // pollStatus gathers every scheduler's per-meter state.
 func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 	lv.mu.Lock()
-	scheds := make([]*poll.Scheduler, 0, len(lv.buses))
+	sources := make([]func() []poll.MeterStatus, 0, len(lv.buses))
 	for _, b := range lv.buses {
-		if b.sched != nil {
-			scheds = append(scheds, b.sched)
+		if b.status != nil {
+			sources = append(sources, b.status)
 		}
 	}
 	lv.mu.Unlock()
-	out := make(map[string]poll.MeterStatus)
-	for _, s := range scheds {
-		for _, st := range s.Status() {
+	out := make(map[string]poll.MeterStatus, len(lv.cfg.Meters))
+	for _, status := range sources {
+		for _, st := range status() {
 			out[st.ID] = st
 		}
 	}
 	return out
 }
 
-// Meters implements web.Source.
-func (lv *Picture) Meters() []web.MeterView { return lv.meters(lv.pollStatus()) }
-
-// meters builds the meter views from one snapshot of the polling state.
-// The desired relay states are asked for after lv.mu is released: the
-// enforcer takes its own lock and then lv.mu, so calling it under lv.mu
-// would deadlock.
-func (lv *Picture) meters(ps map[string]poll.MeterStatus) []web.MeterView {
-	out := lv.meterViews(ps)
-	if lv.desired != nil {
-		for i := range out {
-			out[i].Relay.Desired = lv.desired(out[i].ID)
-		}
-	}
-	return out
-}
-
-func (lv *Picture) meterViews(ps map[string]poll.MeterStatus) []web.MeterView {
+// Meters implements web.Source. The views are shared with other callers
+// until their meter changes: they are read, never modified.
+func (lv *Picture) Meters() []web.MeterView {
+	lv.refresh()
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	out := make([]web.MeterView, 0, len(lv.cfg.Meters))
-	for _, m := range lv.cfg.Meters {
-		st := ps[m.ID]
-		v := web.MeterView{
-			ID: m.ID, Bus: m.Bus, Address: m.Address, Model: m.Model, Role: m.Role, Tenant: m.Tenant,
-			Online: st.Online,
-			Values: map[string]web.Value{},
-			Energy: map[string]string{},
-			Relay:  web.RelayView{Desired: "closed", Actual: meter.RelayUnknown.String()},
-			Stats: web.StatsView{
-				Requests: st.Stats.Requests, Errors: st.Stats.Errors, LastError: st.Stats.LastError,
-				P50MS: float64(st.Stats.P50.Microseconds()) / 1000, P99MS: float64(st.Stats.P99.Microseconds()) / 1000,
-			},
-		}
-		if t, ok := lv.cfg.Tenant(m.Tenant); ok {
-			v.TenantName = t.Name
-		}
-		if v.Stats.Errors == nil {
-			v.Stats.Errors = map[string]int64{}
-		}
-		if !st.Stats.LastSeen.IsZero() {
-			t := lv.cfg.SiteTime(st.Stats.LastSeen)
-			v.Stats.LastSeen = &t
-		}
-		if r, ok := lv.latest[m.ID]; ok {
-			t := lv.cfg.SiteTime(r.Time)
-			v.ReadingTime = &t
-			v.ImportKWh = meter.FormatKWh(r.ImportWh)
-			v.Relay.Actual = r.Relay
-			for _, x := range r.Values {
-				v.Values[x.Name] = web.Value{Value: x.Value, Unit: meter.Quantity(x.Name).Unit()}
-			}
-			for _, c := range r.Counters {
-				v.Energy[c.Name] = meter.FormatKWh(c.Wh)
-			}
-			if v.Stats.LastSeen == nil { // restored from the database, not yet polled
-				v.Stats.LastSeen = &t
-			}
-		}
-		out = append(out, v)
-	}
-	return out
+	return lv.views(nil)
 }
 
 // Status implements web.Source.
 func (lv *Picture) Status() web.StatusView {
-	ps := lv.pollStatus()
-	meters := lv.meters(ps)
+	lv.refresh()
+	lv.mu.Lock()
+	meters := lv.views(nil)
+	next := make(map[string]time.Time)
+	for id, st := range lv.meters {
+		if !st.status.NextProbe.IsZero() {
+			next[id] = st.status.NextProbe
+		}
+	}
+	lv.mu.Unlock()
 	online := make(map[string]int)
 	s := web.StatusView{Site: lv.cfg.Site.Name, Timezone: lv.cfg.Site.Timezone, Version: lv.version,
 		Started: lv.cfg.SiteTime(lv.started), Now: lv.cfg.SiteTime(lv.now()), Database: lv.dbPath}
@@ -254,9 +234,9 @@ func (lv *Picture) Status() web.StatusView {
 	s.Counts.Meters = len(meters)
 	for _, m := range meters {
 		pv := pollingViewOf(m)
-		if next := ps[m.ID].NextProbe; !next.IsZero() {
-			next = lv.cfg.SiteTime(next)
-			pv.NextProbe = &next
+		if at, ok := next[m.ID]; ok {
+			at = lv.cfg.SiteTime(at)
+			pv.NextProbe = &at
 		}
 		s.Polling = append(s.Polling, pv)
 	}
