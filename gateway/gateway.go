@@ -144,6 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 		Publisher:   events,
 		Auditor:     auditLog,
 		AuditLog:    auditLog,
+		Location:    cfg.Location,
 	})
 	if err != nil {
 		return err

@@ -42,6 +42,8 @@ type Ledger struct {
 	Events *live.Hub
 	// Log records every top-up with who entered it.
 	Log zerolog.Logger
+
+	spendCache spendCache
 }
 
 func (l *Ledger) accruedOf() map[string]billing.Money {
@@ -71,9 +73,14 @@ func (l *Ledger) Accounts() ([]web.AccountView, error) {
 		byID[a.ID] = a
 	}
 	accrued := l.accruedOf()
+	ids := make([]string, 0, len(l.Config.Tenants))
+	for _, t := range l.Config.Tenants {
+		ids = append(ids, t.ID)
+	}
+	spend := l.spends(ids)
 	out := make([]web.AccountView, 0, len(l.Config.Tenants))
 	for _, t := range l.Config.Tenants {
-		out = append(out, l.withState(l.accountView(t, byID[t.ID], accrued[t.ID])))
+		out = append(out, withCredit(l.withState(l.accountView(t, byID[t.ID], accrued[t.ID])), spend[t.ID]))
 	}
 	// Accounts whose tenant left the configuration (removed or renamed)
 	// stay listed, archived: their money is still owed or due.
@@ -104,7 +111,12 @@ func (l *Ledger) Account(id string) (web.AccountView, error) {
 	case aerr != nil && !errors.Is(aerr, store.ErrNoAccount):
 		return web.AccountView{}, aerr
 	}
-	return l.withState(l.accountView(t, a, l.accruedOf()[id])), nil
+	v := l.withState(l.accountView(t, a, l.accruedOf()[id]))
+	spend, err := l.spend24h(id, l.Now())
+	if err != nil {
+		return web.AccountView{}, err
+	}
+	return withCredit(v, spend), nil
 }
 
 // withState adds the account policy's state and pending cut-off.

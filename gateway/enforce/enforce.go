@@ -427,6 +427,33 @@ func (e *Enforcer) DesiredName(id string) string {
 	return stateName(closed)
 }
 
+// Override implements web.OverrideReader: meter id's relay override
+// while it holds (who, why, since and until), and in every case why the
+// relay is wanted the way it is.
+func (e *Enforcer) Override(id string) (web.OverrideView, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	closed, why := e.desired(id, now)
+	v := web.OverrideView{Desired: stateName(closed), Why: why}
+	rc := e.relays[id]
+	if rc == nil || !rc.Override.active(now) {
+		return v, false
+	}
+	o := rc.Override
+	v.State, v.Actor, v.Reason = "off", o.Actor, o.Reason
+	if o.Closed {
+		v.State = "on"
+	}
+	at := e.cfg.SiteTime(o.At)
+	v.At = &at
+	if !o.Until.IsZero() {
+		until := e.cfg.SiteTime(o.Until)
+		v.Until = &until
+	}
+	return v, true
+}
+
 // checkClock records a step of the wall clock (an NTP correction after a
 // long time offline, a technician setting the date): the monotonic clock
 // says how much time really passed. Cut-offs are safe from it anyway —

@@ -155,7 +155,7 @@ func (l Localizer) PollError(kind string) string { return l.word("poll_error.", 
 
 // LangName returns a language's own name for the switch ("English",
 // "简体中文"), the same in every language.
-func (l Localizer) LangName(lang string) string { return l.word("lang.", lang) }
+func (l Localizer) LangName(lang Lang) string { return l.word("lang.", string(lang)) }
 
 // AlarmState returns the word for an alarm's state (active, acknowledged,
 // cleared).

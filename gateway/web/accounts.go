@@ -59,6 +59,14 @@ type AccountView struct {
 	Protected string     `json:"protected,omitempty"`
 	Entries   int64      `json:"entries"`
 	Updated   *time.Time `json:"updated"`
+	// Spend24h is what the account was charged for energy used over the
+	// last 24 hours, decimal yuan: the recent consumption the time left
+	// is reckoned from.
+	Spend24h string `json:"spend_24h,omitempty"`
+	// CreditLeft is how long, in seconds, the balance less the accrued
+	// charges lasts at the last 24 hours' spending; absent when nothing
+	// was spent (no rate to reckon from), 0 when nothing is left.
+	CreditLeft *int64 `json:"credit_left_s,omitempty"`
 }
 
 // EntryView is one ledger entry; money is decimal strings, energy kWh

@@ -37,15 +37,23 @@ func (c *changes) get() int {
 type fakeLedger struct{ c *changes }
 
 func (l fakeLedger) Accounts() ([]AccountView, error) {
-	return []AccountView{{Tenant: "T-101", Balance: "10.00", State: "normal"}}, nil
+	return []AccountView{{Tenant: "T-101", Balance: "10.00", Accrued: "0.00", State: "normal"}}, nil
 }
 func (l fakeLedger) Account(tenant string) (AccountView, error) {
 	if tenant != "T-101" {
 		return AccountView{}, ErrNotFound
 	}
-	return AccountView{Tenant: tenant, Balance: "10.00", State: "normal"}, nil
+	return AccountView{Tenant: tenant, Balance: "10.00", Accrued: "0.00", State: "normal"}, nil
 }
-func (l fakeLedger) Entries(string, uint64, int) ([]EntryView, error) { return nil, nil }
+
+// Entries has one top-up, entry 1, whose receipt the pages show.
+func (l fakeLedger) Entries(_ string, before uint64, _ int) ([]EntryView, error) {
+	if before != 0 && before <= 1 {
+		return nil, nil
+	}
+	return []EntryView{{ID: 1, Time: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), Kind: "topup", Amount: "100.00", Balance: "110.00",
+		Ref: "PAY-1", Channel: "cash", Actor: "user:operator"}}, nil
+}
 func (l fakeLedger) TopUp(_ context.Context, _ string, req TopUpRequest, actor string) (EntryView, bool, error) {
 	l.c.add()
 	return EntryView{ID: 1, Kind: "topup", Amount: req.Amount, Balance: "110.00", Actor: actor}, false, nil
@@ -274,6 +282,7 @@ var goodBody = map[string]string{
 	"POST /api/v1/meters/{id}/release":          `{"reason":"new oven"}`,
 	"POST /api/v1/meters/{id}/exchange":         `{"old_final_kwh":"1.000","new_start_kwh":"0.000","reason":"broken"}`,
 	"POST /api/v1/alarms/{id}/ack":              `{"note":"breaker reset"}`,
+	"POST /lang":                                "lang=zh-CN&next=/",
 }
 
 // whoMay is the roles issue 11 gives each endpoint, written apart from
@@ -281,10 +290,20 @@ var goodBody = map[string]string{
 var whoMay = map[string]string{
 	"POST /logout":                              "viewer operator finance admin",
 	"GET /{$}":                                  "viewer operator finance admin",
+	"POST /lang":                                "viewer operator finance admin",
+	"GET /meters":                               "viewer operator finance admin",
+	"GET /meters/{id}":                          "viewer operator finance admin",
+	"GET /events":                               "viewer operator finance admin",
+	"GET /alarms":                               "viewer operator finance admin",
+	"GET /tenants":                              "viewer operator finance admin",
+	"GET /tenants/{tenant}":                     "viewer operator finance admin",
+	"GET /tenants/{tenant}/receipts/{entry}":    "viewer operator finance admin",
+	"GET /audit":                                "admin",
 	"GET /api/v1/session":                       "viewer operator finance admin",
 	"GET /api/v1/status":                        "viewer operator finance admin",
 	"GET /api/v1/meters":                        "viewer operator finance admin",
 	"GET /api/v1/meters/{id}":                   "viewer operator finance admin",
+	"GET /api/v1/meters/stream":                 "viewer operator finance admin",
 	"GET /api/v1/meters/{id}/history":           "viewer operator finance admin",
 	"GET /api/v1/events":                        "viewer operator finance admin",
 	"GET /api/v1/accounts":                      "viewer operator finance admin",
@@ -311,7 +330,7 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 	if len(rg.s.routes) < 18 {
 		t.Fatalf("%d routes registered; want every endpoint (fakes behind all of them)", len(rg.s.routes))
 	}
-	path := strings.NewReplacer("{id}", "M-101", "{tenant}", "T-101", "{$}", "")
+	path := strings.NewReplacer("{id}", "M-101", "{tenant}", "T-101", "{entry}", "1", "{$}", "")
 	// The query each endpoint needs to answer 2xx.
 	query := map[string]string{
 		"GET /api/v1/meters/{id}/history":     "?from=2026-11-30T00:00:00%2B08:00&to=2026-11-30T01:00:00%2B08:00&step=1m",
@@ -340,6 +359,9 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 			for _, by := range []string{"token", "session"} {
 				c := client(t)
 				hdr := map[string]string{"Content-Type": "application/json"}
+				if pattern == "POST /lang" {
+					hdr["Content-Type"] = "application/x-www-form-urlencoded"
+				}
 				if by == "token" {
 					hdr["Authorization"] = "Bearer " + role + "-secret"
 				} else {
@@ -349,7 +371,7 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 				code := rg.do(t, c, method, p, goodBody[pattern], hdr, nil)
 				changed := rg.c.get() != before
 				switch {
-				case pattern == "POST /logout":
+				case pattern == "POST /logout", pattern == "POST /lang" && strings.Contains(" "+who+" ", " "+role+" "):
 					if code != http.StatusSeeOther {
 						t.Errorf("%s as %s by %s = %d; want 303", pattern, role, by, code)
 					}
@@ -376,7 +398,7 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 func TestAccess_Public(t *testing.T) {
 	rg := newRig(t)
 	c := client(t)
-	for _, p := range []string{"/login", "/healthz", "/static/style.css", "/static/status.js"} {
+	for _, p := range []string{"/login", "/healthz", "/static/style.css", "/static/app.js"} {
 		if code := rg.do(t, c, "GET", p, "", nil, nil); code != 200 && !(p == "/healthz" && code == 503) {
 			t.Errorf("GET %s without login = %d; want it served", p, code)
 		}
@@ -511,7 +533,7 @@ func TestHeaders(t *testing.T) {
 		{"GET", "/", "", "Bearer viewer-secret"},
 		{"GET", "/", "", ""},
 		{"GET", "/login", "", ""},
-		{"GET", "/static/status.js", "", ""},
+		{"GET", "/static/app.js", "", ""},
 		{"GET", "/nothing", "", ""},
 		{"GET", "/api/v1/meters", "", ""},
 		{"GET", "/api/v1/meters", "evil.example", "Bearer viewer-secret"},

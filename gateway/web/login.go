@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"mallgrid/gateway/i18n"
 	"mallgrid/store"
 )
 
@@ -38,26 +39,16 @@ const (
 	loginBusyWait = 3 * time.Second
 )
 
-// loginText is every string of the login page, in one place for the
-// translations to come.
-var loginText = struct {
-	Title, User, Password, Submit, Wrong, TooMany, NoUsers string
-}{
-	Title:    "Log in",
-	User:     "User name",
-	Password: "Password",
-	Submit:   "Log in",
-	Wrong:    "Wrong user name or password.",
-	TooMany:  "Too many failed logins: try again in %s.",
-	NoUsers:  "No users are configured (http.users): nobody can log in.",
-}
-
 type loginPage struct {
-	Site    string
-	Text    any
-	Next    string
-	User    string
+	Site  string
+	Lang  i18n.Lang
+	Langs []i18n.Lang
+	Next  string
+	User  string
+	// Message is the id of the message shown above the button (with Wait
+	// for login.too_many); rendered, the message itself.
 	Message string
+	Wait    time.Duration
 }
 
 func (s *Server) loginRoutes() {
@@ -87,15 +78,25 @@ func safeNext(next string) string {
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	msg := ""
 	if len(s.users) == 0 {
-		msg = loginText.NoUsers
+		msg = "login.no_users"
+	}
+	// The login page switches language by a link (?lang=): nobody is
+	// logged in yet to send a form's CSRF token, and a language is no
+	// change to guard.
+	if lang, ok := i18n.ParseLang(r.URL.Query().Get("lang")); ok {
+		s.rememberLang(w, r, lang)
+		r.Header.Set("Accept-Language", string(lang)) // this answer already in it
 	}
 	s.renderLogin(w, r, http.StatusOK, loginPage{Next: safeNext(r.URL.Query().Get("next")), Message: msg})
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, code int, d loginPage) {
-	d.Site, d.Text = s.src.Status().Site, loginText
+	d.Site, d.Lang, d.Langs = s.src.Status().Site, s.langOf(r), i18n.Langs()
+	if d.Message != "" {
+		d.Message = i18n.New(d.Lang, s.loc).T(d.Message, "wait", d.Wait)
+	}
 	var page bytes.Buffer
-	if err := s.loginTmpl.Execute(&page, d); err != nil {
+	if err := s.loginPages[d.Lang].Execute(&page, d); err != nil {
 		s.log.Error().Err(err).Msg("render login page")
 		writeError(w, http.StatusInternalServerError, "the login page could not be rendered; see the gateway's log")
 		return
@@ -127,7 +128,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.log.Debug().Str("client", addr).Str("user", name).Msg("login refused: too many failures")
 		s.renderLogin(w, r, http.StatusTooManyRequests, loginPage{Next: next, User: name,
-			Message: strings.Replace(loginText.TooMany, "%s", (time.Duration(secs) * time.Second).String(), 1)})
+			Message: "login.too_many", Wait: time.Duration(secs) * time.Second})
 		return
 	}
 	// bcrypt takes both cores' worth of time under a flood of logins: a
@@ -154,7 +155,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
-		s.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, User: name, Message: loginText.Wrong})
+		s.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, User: name, Message: "login.failed"})
 		return
 	}
 	release(attemptSucceeded)
@@ -260,6 +261,15 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func parseLogin() (*template.Template, error) {
-	return template.ParseFS(assets, "assets/login.html")
+// parseLogin parses the login page once per language.
+func parseLogin(loc *time.Location) (map[i18n.Lang]*template.Template, error) {
+	out := map[i18n.Lang]*template.Template{}
+	for _, lang := range i18n.Langs() {
+		t, err := template.New("login.html").Funcs(i18n.New(lang, loc).Funcs()).ParseFS(assets, "assets/login.html")
+		if err != nil {
+			return nil, err
+		}
+		out[lang] = t
+	}
+	return out, nil
 }

@@ -50,8 +50,8 @@ func TestLogin_WrongPassword(t *testing.T) {
 	if bodies[0] != bodies[1] {
 		t.Errorf("a wrong password and an unknown user are answered differently:\n%s\n---\n%s", bodies[0], bodies[1])
 	}
-	if !strings.Contains(bodies[0], loginText.Wrong) {
-		t.Errorf("the page does not say %q", loginText.Wrong)
+	if wrong := "Wrong user name or password."; !strings.Contains(bodies[0], wrong) {
+		t.Errorf("the page does not say %q", wrong)
 	}
 	rg.events.mu.Lock()
 	evs := rg.events.evs

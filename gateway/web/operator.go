@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 )
 
 // Operator carries out an operator's decisions about a meter's counter.
@@ -310,6 +311,25 @@ type RelayRequest struct {
 	State  string `json:"state"`  // on | off | auto (back to the policy)
 	Reason string `json:"reason"` // required for on and off: recorded with who
 	Until  string `json:"until"`  // RFC 3339; empty: until set back to auto
+}
+
+// OverrideReader tells why a meter's relay is wanted open or closed and,
+// while an operator's override holds, whose it is; the enforcer
+// implements it beside Relayer.
+type OverrideReader interface {
+	Override(meter string) (OverrideView, bool)
+}
+
+// OverrideView is a relay's wanted state with its reason, and the
+// operator's override behind it, if any.
+type OverrideView struct {
+	Desired string     `json:"desired"`         // closed | open
+	Why     string     `json:"why"`             // the reason of the desired state
+	State   string     `json:"state,omitempty"` // on | off while overridden
+	Actor   string     `json:"actor,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	At      *time.Time `json:"at,omitempty"`
+	Until   *time.Time `json:"until,omitempty"` // nil: until set back to automatic
 }
 
 func (s *Server) relayRoutes() {

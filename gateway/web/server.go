@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"embed"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/gateway/i18n"
 	"mallgrid/store"
 )
 
@@ -28,23 +28,22 @@ var assets embed.FS
 
 // Server is the control room's HTTP server.
 type Server struct {
-	src       Source
-	ledger    Ledger
-	operator  Operator
-	relayer   Relayer
-	events    Events
-	db        Health
-	buses     Buses
-	closing   chan struct{} // closed when shutdown begins: ends event streams
-	tokens    []Token
-	users     []User
-	log       zerolog.Logger
-	page      *template.Template
-	loginTmpl *template.Template
-	mux       *http.ServeMux
-	rules     map[string]rule
-	routes    []string // the patterns registered through handle, in order
-	now       func() time.Time
+	src        Source
+	ledger     Ledger
+	operator   Operator
+	relayer    Relayer
+	events     Events
+	db         Health
+	buses      Buses
+	closing    chan struct{} // closed when shutdown begins: ends event streams
+	tokens     []Token
+	users      []User
+	log        zerolog.Logger
+	loginPages map[i18n.Lang]*template.Template
+	mux        *http.ServeMux
+	rules      map[string]rule
+	routes     []string // the patterns registered through handle, in order
+	now        func() time.Time
 
 	sessions   *sessions
 	throttle   *throttle
@@ -55,6 +54,9 @@ type Server struct {
 	dummy       []byte // bcrypt hash compared against for an unknown user name
 
 	alarms    Alarms
+	pages     pageSet
+	loc       *time.Location // site.timezone: every page's times
+	userLangs sync.Map       // user name → i18n.Lang: the language each user chose last
 	auditor   Auditor
 	auditLog  AuditLog
 	recorder  Recorder
@@ -92,11 +94,14 @@ type Options struct {
 	// means a second.
 	LoginDelay time.Duration
 	// TLS, if set, makes Serve serve HTTPS with it.
-	TLS       *tls.Config
-	Auditor   Auditor   // nil: no audit records
-	AuditLog  AuditLog  // nil: no audit view (GET /api/v1/audit)
-	History   History   // nil: no history endpoints (charts)
-	Alarms    Alarms    // nil: no alarm endpoints
+	TLS      *tls.Config
+	Auditor  Auditor  // nil: no audit records
+	AuditLog AuditLog // nil: no audit view (GET /api/v1/audit)
+	History  History  // nil: no history endpoints (charts)
+	Alarms   Alarms   // nil: no alarm endpoints
+	// Location is site.timezone, the zone every page shows times in;
+	// nil means UTC.
+	Location  *time.Location
 	Recorder  Recorder  // nil: failed logins are not stored as events
 	Publisher Publisher // nil: stored login events are not streamed
 }
@@ -117,15 +122,15 @@ type Publisher interface {
 // parse or an endpoint has no access rule.
 func New(src Source, o Options) (*Server, error) {
 	log := o.Log
-	page, err := template.New("status.html").Funcs(template.FuncMap{
-		"fmtValue":  formatValue,
-		"ago":       ago,
-		"errorList": errorList,
-	}).ParseFS(assets, "assets/status.html")
+	loc := o.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	pages, err := parsePages(loc)
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	loginTmpl, err := parseLogin()
+	loginPages, err := parseLogin(loc)
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
@@ -137,8 +142,8 @@ func New(src Source, o Options) (*Server, error) {
 	if delay <= 0 {
 		delay = defaultLoginDelay
 	}
-	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, page: page,
-		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginTmpl: loginTmpl, rules: accessRules(), now: now,
+	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, pages: pages, loc: loc,
+		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginPages: loginPages, rules: accessRules(), now: now,
 		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots),
 		alarms: o.Alarms, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
 	if host, _, err := net.SplitHostPort(o.Listen); err == nil {
@@ -153,11 +158,9 @@ func New(src Source, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.handle("GET /static/", noListing(http.StripPrefix("/static/", http.FileServerFS(static))))
-	s.handle("GET /{$}", http.HandlerFunc(s.statusPage))
 	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
 	s.handle("GET /api/v1/status", http.HandlerFunc(s.apiStatus))
-	s.handle("GET /api/v1/meters", http.HandlerFunc(s.apiMeters))
-	s.handle("GET /api/v1/meters/{id}", http.HandlerFunc(s.apiMeter))
+	s.meterRoutes()
 	s.loginRoutes()
 	if s.ledger != nil {
 		s.ledgerRoutes()
@@ -180,6 +183,7 @@ func New(src Source, o Options) (*Server, error) {
 	if s.auditLog != nil {
 		s.auditRoutes()
 	}
+	s.pageRoutes()
 	if err := s.checkRules(); err != nil {
 		return nil, err
 	}
@@ -201,7 +205,7 @@ func (s *Server) checkRules() error {
 // it by its pattern's access rule.
 func (s *Server) handle(pattern string, h http.Handler) {
 	s.routes = append(s.routes, pattern)
-	s.mux.Handle(pattern, h)
+	s.mux.Handle(pattern, compressed(pattern, h))
 }
 
 // Handler returns the server's routes behind its guard, for tests and for
@@ -251,73 +255,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-type pageData struct {
-	Status   StatusView
-	Meters   []MeterView
-	Accounts []AccountView // most urgent first
-	Events   []EventView   // newest first
-	LastID   uint64        // the newest event's id: the page's stream starts after it
-	User     string        // the logged-in user; "" for a token
-	CSRF     string        // the session's CSRF token, for the logout form
-}
-
-func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	data := pageData{Status: s.src.Status(), Meters: s.src.Meters()}
-	if p := principalOf(r); p.sess != nil {
-		data.User, data.CSRF = p.sess.user, p.sess.csrf
-	}
-	if s.ledger != nil {
-		accts, err := s.ledger.Accounts()
-		if err != nil {
-			s.log.Error().Err(err).Msg("read accounts for the status page")
-		}
-		data.Accounts = byUrgency(accts)
-	}
-	if s.events != nil {
-		evs, err := s.events.Last(20)
-		if err != nil {
-			s.log.Error().Err(err).Msg("read events for the status page")
-		}
-		if n := len(evs); n > 0 {
-			data.LastID = evs[n-1].ID
-		}
-		for i := len(evs) - 1; i >= 0; i-- { // newest on top, as the stream adds them
-			data.Events = append(data.Events, evs[i])
-		}
-	}
-	// Rendered whole before a byte is sent: a template error is a fault of
-	// the gateway's (logged as one, answered 500); a failed write is only a
-	// client that went away (a closed tab), which is no error.
-	var page bytes.Buffer
-	if err := s.page.Execute(&page, data); err != nil {
-		s.log.Error().Err(err).Msg("render status page")
-		writeError(w, http.StatusInternalServerError, "the status page could not be rendered; see the gateway's log")
-		return
-	}
-	if _, err := w.Write(page.Bytes()); err != nil {
-		s.log.Debug().Err(err).Str("client", r.RemoteAddr).Msg("status page not delivered: the client went away")
-	}
-}
-
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.src.Status())
-}
-
-func (s *Server) apiMeters(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.src.Meters())
-}
-
-func (s *Server) apiMeter(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	for _, m := range s.src.Meters() {
-		if m.ID == id {
-			writeJSON(w, http.StatusOK, m)
-			return
-		}
-	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no meter %q", id))
 }
 
 // writeJSON encodes v before writing anything, so a value that cannot be
@@ -370,49 +309,6 @@ func errorList(errs map[string]int64) string {
 		return "—"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func ago(t *time.Time, now time.Time) string {
-	if t == nil || t.IsZero() {
-		return "never"
-	}
-	d := now.Sub(*t).Round(time.Second)
-	if d < 0 {
-		d = 0
-	}
-	return d.String() + " ago"
-}
-
-// urgency orders account states: the ones the control room must look at
-// first come first.
-var urgency = map[string]int{
-	"cut_off": 0, "exhausted": 1, "overdraft": 2, "warning_2": 3, "warning_1": 4, "normal": 5,
-}
-
-// byUrgency sorts accounts: cut off, then about to be cut (earliest cut-off
-// first), then in overdraft and warnings, then the rest by tenant.
-func byUrgency(accts []AccountView) []AccountView {
-	out := append([]AccountView(nil), accts...)
-	rank := func(a AccountView) int {
-		if r, ok := urgency[a.State]; ok {
-			return r
-		}
-		return len(urgency)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if ra, rb := rank(a), rank(b); ra != rb {
-			return ra < rb
-		}
-		if (a.PendingCutOff != nil) != (b.PendingCutOff != nil) {
-			return a.PendingCutOff != nil
-		}
-		if a.PendingCutOff != nil && !a.PendingCutOff.Equal(*b.PendingCutOff) {
-			return a.PendingCutOff.Before(*b.PendingCutOff)
-		}
-		return a.Tenant < b.Tenant
-	})
-	return out
 }
 
 // noListing serves files only: a directory's path is 404, not a listing of

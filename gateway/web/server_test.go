@@ -48,33 +48,35 @@ func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
 	return resp, string(body)
 }
 
-func TestStatusPage_ListsEveryMeter(t *testing.T) {
+func TestMeterPage_ShowsLiveValuesAndPolling(t *testing.T) {
 	s, err := New(newFake(), Options{Log: zerolog.Nop(), Tokens: testTokens()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body := get(t, s.Handler(), "/")
+	resp, body := get(t, s.Handler(), "/meters/M-101")
 	if resp.StatusCode != 200 {
-		t.Fatalf("GET / = %d", resp.StatusCode)
+		t.Fatalf("GET /meters/M-101 = %d", resp.StatusCode)
 	}
 	for _, want := range []string{
-		"<title>Test Plaza — mallgrid</title>",
-		`id="meter-M-101"`, `class="online"`, "Golden Noodle House", "T-101", "1234.567", ">3120<", "229.9", "0.951", "relay-closed", "5s ago",
-		`id="meter-P-N01"`, `class="offline"`, "<em>public</em>", "relay-unknown", "never",
-		`src="/static/status.js"`,
-		`id="poll-M-101"`, ">120<", "crc 1, timeout 2", ">12.5<", ">40.2<", "modbus: timeout",
+		"<title>Meter — Test Plaza — mallgrid</title>",
+		`data-meter="M-101"`, "Golden Noodle House", "T-101", "1,234.567", ">3120<", "229.9", "0.951",
+		`src="/static/app.js"`, `src="/static/vendor/uplot/uPlot.iife.min.js"`,
+		">120<", "crc 1, timeout 2", "12.5 / 40.2",
 	} {
 		if !strings.Contains(body, want) {
-			t.Errorf("status page lacks %q", want)
+			t.Errorf("meter page lacks %q", want)
 		}
 	}
 	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
-		t.Error("status page loads something from the internet")
+		t.Error("the meter page loads something from the internet")
 	}
-	for _, asset := range []string{"/static/status.js", "/static/style.css"} {
+	for _, asset := range []string{"/static/app.js", "/static/style.css", "/static/vendor/uplot/uPlot.iife.min.js"} {
 		if resp, _ := get(t, s.Handler(), asset); resp.StatusCode != 200 {
 			t.Errorf("GET %s = %d", asset, resp.StatusCode)
 		}
+	}
+	if resp, _ := get(t, s.Handler(), "/meters/M-999"); resp.StatusCode != 404 {
+		t.Errorf("GET /meters/M-999 = %d; want 404", resp.StatusCode)
 	}
 }
 
@@ -110,22 +112,25 @@ func TestAPI_Errors(t *testing.T) {
 	}
 }
 
-func TestByUrgency(t *testing.T) {
+func TestAtRisk_ByTimeLeft(t *testing.T) {
 	at := func(h int) *time.Time { x := time.Date(2026, 11, 27, h, 0, 0, 0, time.UTC); return &x }
-	got := byUrgency([]AccountView{
-		{Tenant: "T-5", State: "normal"},
-		{Tenant: "T-4", State: "warning_1"},
+	secs := func(d time.Duration) *int64 { n := int64(d / time.Second); return &n }
+	got := atRisk([]AccountView{
+		{Tenant: "T-6", State: "normal", CreditLeft: secs(10 * 24 * time.Hour)}, // lasts: not at risk
+		{Tenant: "T-5", State: "normal"},                                        // no spending: not at risk
+		{Tenant: "T-4", State: "normal", CreditLeft: secs(30 * time.Hour)},
 		{Tenant: "T-3", State: "exhausted", PendingCutOff: at(12)},
 		{Tenant: "T-2", State: "exhausted", PendingCutOff: at(11)},
 		{Tenant: "T-1", State: "cut_off"},
-		{Tenant: "T-0", State: "warning_2"},
+		{Tenant: "T-0", State: "warning_2", CreditLeft: secs(5 * time.Hour)},
+		{Tenant: "T-7", State: "cut_off", Archived: true},
 	})
 	var order []string
 	for _, a := range got {
 		order = append(order, a.Tenant)
 	}
-	if want := "T-1 T-2 T-3 T-0 T-4 T-5"; strings.Join(order, " ") != want {
-		t.Errorf("order = %v; want %s (cut off, about to be cut soonest first, warnings, the rest)", order, want)
+	if want := "T-1 T-2 T-3 T-0 T-4"; strings.Join(order, " ") != want {
+		t.Errorf("order = %v; want %s (cut off, cut-off due soonest first, then by the credit left)", order, want)
 	}
 }
 
@@ -138,7 +143,7 @@ func (b *brokenWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
 
 // A client that closes its tab while the page is sent is not an error in
 // the gateway's log.
-func TestStatusPage_ClientGoneIsNoError(t *testing.T) {
+func TestPage_ClientGoneIsNoError(t *testing.T) {
 	var logged bytes.Buffer
 	s, err := New(newFake(), Options{Log: zerolog.New(&logged).Level(zerolog.InfoLevel), Tokens: testTokens()})
 	if err != nil {

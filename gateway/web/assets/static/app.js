@@ -1,0 +1,485 @@
+// The control room's pages, made live: server-sent events for meters,
+// events and alarms; the charts (uPlot); the forms that change something,
+// sent as JSON with the session's CSRF token. Every page is complete
+// without this script; it only adds to it. No library besides uPlot, and
+// nothing loaded from outside the gateway.
+(function () {
+  "use strict";
+  var body = document.body;
+  var page = body.getAttribute("data-page");
+  var csrf = body.getAttribute("data-csrf") || "";
+  var tz = body.getAttribute("data-tz") || undefined;
+  var W = {};
+  try { W = JSON.parse(body.getAttribute("data-words") || "{}"); } catch (e) { W = {}; }
+
+  // t returns message id with its {name} placeholders filled from args.
+  function t(id, args) {
+    var s = W[id] || id;
+    Object.keys(args || {}).forEach(function (k) { s = s.split("{" + k + "}").join(String(args[k])); });
+    return s;
+  }
+  function word(prefix, code) { return W[prefix + code] || code; }
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function text(el, s) { if (el && el.textContent !== s) { el.textContent = s; } }
+
+  // Times are the site's (site.timezone) whatever the browser's zone, as
+  // "2006-01-02 15:04:05", the form the server writes.
+  var partsFmt = null;
+  try {
+    partsFmt = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  } catch (e) { partsFmt = null; }
+  function parts(d) {
+    var p = {};
+    if (partsFmt) { partsFmt.formatToParts(d).forEach(function (x) { p[x.type] = x.value; }); }
+    return p;
+  }
+  function fmtTime(d) {
+    if (!partsFmt) { return d.toISOString(); }
+    var p = parts(d);
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
+  }
+  // siteOffset is the site zone's offset at d as "+08:00".
+  function siteOffset(d) {
+    try {
+      var name = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "longOffset" })
+        .formatToParts(d).filter(function (x) { return x.type === "timeZoneName"; })[0].value;
+      var m = /GMT([+-]\d\d:\d\d)/.exec(name);
+      return m ? m[1] : "+00:00";
+    } catch (e) { return "+00:00"; }
+  }
+  // rfc3339 reads a datetime-local value as a site time: "" stays "".
+  function rfc3339(local) {
+    if (!local) { return ""; }
+    var s = local.length === 16 ? local + ":00" : local;
+    return s + siteOffset(new Date(s + "Z"));
+  }
+  function ago(iso) {
+    if (!iso) { return W["ago.never"] || "never"; }
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) { return t("ago.seconds", { n: s }); }
+    if (s < 3600) { return t("ago.minutes", { n: Math.floor(s / 60) }); }
+    if (s < 86400) { return t("ago.hours", { n: Math.floor(s / 3600) }); }
+    return t("ago.days", { n: Math.floor(s / 86400) });
+  }
+  function value(m, q, digits) {
+    var v = m.values && m.values[q];
+    return v ? v.value.toFixed(digits) : "—";
+  }
+  // kwh groups a decimal kWh string's thousands: "1234.567" → "1,234.567".
+  function kwh(s) {
+    if (!s) { return "—"; }
+    var i = s.indexOf("."), whole = i < 0 ? s : s.slice(0, i), frac = i < 0 ? "" : s.slice(i);
+    return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + frac;
+  }
+
+  function toast(msg, bad) {
+    var el = $("#toast");
+    if (!el) { return; }
+    el.textContent = msg;
+    el.className = bad ? "bad" : "";
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { el.hidden = true; }, 6000);
+  }
+
+  // api sends a change as JSON with the CSRF token; it resolves with the
+  // answer's JSON, or rejects with the gateway's reason.
+  function api(method, url, data) {
+    return fetch(url, {
+      method: method, credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: data === undefined ? undefined : JSON.stringify(data)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) { return Promise.reject(j.error || String(r.status)); }
+        return j;
+      });
+    });
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+      return r.ok ? r.json().then(function (j) { return { json: j, res: r }; }) : Promise.reject(r.status);
+    });
+  }
+  function problem(form, msg) {
+    var p = $(".problem", form);
+    if (p) { p.textContent = t("form.failed", { reason: msg }); p.hidden = false; } else { toast(t("form.failed", { reason: msg }), true); }
+  }
+
+  // ---- Alarms: the badge, the sound, acknowledgements ----------------
+  var alarmKinds = { meter_offline: 1, bus_down: 1, relay_fault: 1, bypass_suspected: 1, database_unavailable: 1 };
+  function refreshBadge() {
+    var badge = $("#alarm-count");
+    if (!badge) { return; }
+    getJSON("/api/v1/alarms?state=active&limit=1000").then(function (r) {
+      badge.textContent = r.json.length;
+      badge.hidden = r.json.length === 0;
+    }).catch(function () {});
+  }
+  var soundBox = $("#alarm-sound");
+  if (soundBox) {
+    soundBox.checked = localStorage.getItem("mallgrid.sound") === "1";
+    soundBox.addEventListener("change", function () { localStorage.setItem("mallgrid.sound", soundBox.checked ? "1" : "0"); });
+  }
+  function beep() {
+    if (localStorage.getItem("mallgrid.sound") !== "1" || !window.AudioContext) { return; }
+    try {
+      var ctx = new AudioContext(), o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 880; g.gain.value = 0.2;
+      o.connect(g); g.connect(ctx.destination); o.start();
+      setTimeout(function () { o.stop(); ctx.close(); }, 400);
+    } catch (e) { /* no audio device: the banner still shows */ }
+  }
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.classList.contains("ack")) { return; }
+    ev.preventDefault();
+    var id = form.getAttribute("data-alarm");
+    api("POST", "/api/v1/alarms/" + id + "/ack", { note: form.note.value }).then(function (a) {
+      var row = form.closest("tr");
+      if (row) {
+        row.className = "sev-" + a.severity + " alarm-" + a.state;
+        text($("td.state", row), word("alarm.state.", a.state) + " · " + (a.acknowledged_by || ""));
+      }
+      form.remove();
+      refreshBadge();
+    }).catch(function (msg) { problem(form, msg); });
+  });
+
+  // ---- Events: every page hears them; lists show them ----------------
+  function eventRow(e) {
+    var row = document.createElement("tr");
+    [fmtTime(new Date(e.time)), word("event.", e.kind), e.meter || "", e.tenant || "", e.text].forEach(function (v, i) {
+      var td = document.createElement("td");
+      if (i === 1) { td.className = "kind"; }
+      if (i === 4) { td.className = "text wide"; }
+      td.textContent = v;
+      row.appendChild(td);
+    });
+    return row;
+  }
+  var events = $("#events");
+  var live = events && (page === "dashboard" || events.getAttribute("data-live"));
+  var after = (events && events.getAttribute("data-last")) || "";
+  if (window.EventSource && page !== "receipt") {
+    var es = new EventSource("/api/v1/events" + (after ? "?after=" + after : ""));
+    var first = !after; // without a starting id the history replays: no alarms for it
+    es.onopen = function () { setTimeout(function () { first = false; }, 1500); };
+    es.onmessage = function (msg) {
+      var e = JSON.parse(msg.data);
+      if (live) {
+        var tb = events.tBodies[0], none = $("tr.none", tb);
+        if (none) { none.remove(); }
+        tb.insertBefore(eventRow(e), tb.firstChild);
+        while (tb.rows.length > 50) { tb.deleteRow(tb.rows.length - 1); }
+      }
+      if (alarmKinds[e.kind] && !first) {
+        toast(t("alarm.raised_toast", { what: word("event.", e.kind) + " — " + e.text }), true);
+        beep();
+        if (page === "dashboard") { reloadAlarms(); }
+      }
+      if (alarmKinds[e.kind] || e.kind === "alarm_acknowledged" || /_online$|_up$|relay_/.test(e.kind)) { refreshBadge(); }
+    };
+  }
+  refreshBadge();
+
+  // reloadAlarms redraws the dashboard's open alarms from the API.
+  function reloadAlarms() {
+    var table = $("#alarms");
+    if (!table) { return; }
+    Promise.all([getJSON("/api/v1/alarms?state=active"), getJSON("/api/v1/alarms?state=acknowledged")]).then(function (rs) {
+      var list = rs[0].json.concat(rs[1].json), tb = table.tBodies[0];
+      var canAck = !!$("form.ack", table) || table.getAttribute("data-can-ack") === "1";
+      tb.textContent = "";
+      list.forEach(function (a) {
+        var row = document.createElement("tr");
+        row.id = "alarm-" + a.id;
+        row.className = "sev-" + a.severity + " alarm-" + a.state;
+        var where = a.meter || a.bus || "";
+        [fmtTime(new Date(a.raised)), word("alarm.severity.", a.severity), word("event.", a.kind), where, a.text,
+          word("alarm.state.", a.state) + (a.acknowledged_by ? " · " + a.acknowledged_by : "")].forEach(function (v, i) {
+          var td = document.createElement("td");
+          if (i === 3 && a.meter) { var l = document.createElement("a"); l.href = "/meters/" + encodeURIComponent(a.meter); l.textContent = v; td.appendChild(l); } else { td.textContent = v; }
+          if (i === 4) { td.className = "text"; }
+          if (i === 5) { td.className = "state"; }
+          row.appendChild(td);
+        });
+        var last = document.createElement("td");
+        if (canAck && a.state === "active") {
+          var f = document.createElement("form");
+          f.className = "ack"; f.setAttribute("data-alarm", a.id);
+          var inp = document.createElement("input"); inp.name = "note"; inp.required = true; inp.placeholder = t("alarm.note");
+          var b = document.createElement("button"); b.type = "submit"; b.textContent = t("alarm.ack");
+          f.appendChild(inp); f.appendChild(document.createTextNode(" ")); f.appendChild(b);
+          last.appendChild(f);
+        }
+        row.appendChild(last);
+        tb.appendChild(row);
+      });
+      text($("#count-alarms"), String(list.length));
+    }).catch(function () {});
+  }
+  if (page === "dashboard") {
+    var at = $("#alarms");
+    if (at && $("form.ack", at)) { at.setAttribute("data-can-ack", "1"); }
+  }
+
+  // ---- Meters: live deltas over SSE ----------------------------------
+  // meterStream follows the meters in ids (all when empty) and the
+  // gateway's counts; onMeters gets the changed meters only.
+  function meterStream(ids, onMeters, onStatus) {
+    if (!window.EventSource) { return null; }
+    var url = "/api/v1/meters/stream" + (ids && ids.length ? "?ids=" + ids.map(encodeURIComponent).join(",") : "");
+    var src = new EventSource(url);
+    src.addEventListener("meters", function (msg) { onMeters(JSON.parse(msg.data)); });
+    if (onStatus) { src.addEventListener("status", function (msg) { onStatus(JSON.parse(msg.data)); }); }
+    return src;
+  }
+
+  if (page === "dashboard") {
+    meterStream(["-"], function () {}, function (st) {
+      if (st.counts) {
+        text($("#count-meters"), String(st.counts.meters));
+        text($("#count-online"), String(st.counts.online));
+        var off = $("#count-offline");
+        text(off, String(st.counts.offline));
+        if (off) { off.className = "big" + (st.counts.offline ? " bad" : ""); }
+      }
+      (st.buses || []).forEach(function (b) {
+        var row = document.getElementById("bus-" + b.name);
+        if (!row) { return; }
+        text($("td.online", row), b.online + " / " + b.meters);
+        text($("td.cycle", row), t("unit.ms", { n: b.cycle_ms }));
+        row.className = b.online < b.meters ? (b.online === 0 ? "offline" : "partial") : "";
+      });
+    });
+  }
+
+  if (page === "meters") { metersPage(); }
+  function metersPage() {
+    var form = $("#meter-filter"), table = $("#meters"), tb = table.tBodies[0];
+    var pageSize = 100, offset = 0, stream = null;
+    var q = new URLSearchParams(location.search);
+    Array.prototype.forEach.call(form.elements, function (el) { if (el.name && q.has(el.name)) { el.value = q.get(el.name); } });
+    offset = parseInt(q.get("offset") || "0", 10) || 0;
+    function params() {
+      var p = new URLSearchParams();
+      Array.prototype.forEach.call(form.elements, function (el) { if (el.name && el.value) { p.set(el.name, el.value); } });
+      return p;
+    }
+    function cell(row, cls, v) {
+      var td = document.createElement("td");
+      td.className = cls;
+      td.textContent = v;
+      row.appendChild(td);
+      return td;
+    }
+    function fill(row, m) {
+      row.className = m.online ? "online" : "offline";
+      text($("td.state", row), word("meter.", m.online ? "online" : "offline"));
+      var relay = $("td.relay", row);
+      relay.className = "relay relay-" + m.relay.actual;
+      text(relay, m.relay.actual ? word("relay.", m.relay.actual) : "—");
+      text($("td.import", row), kwh(m.import_kwh));
+      text($("td.power", row), value(m, "power", 0));
+      text($("td.voltage", row), [value(m, "voltage_a", 1), value(m, "voltage_b", 1), value(m, "voltage_c", 1)].join(" / "));
+      text($("td.current", row), [value(m, "current_a", 1), value(m, "current_b", 1), value(m, "current_c", 1)].join(" / "));
+      text($("td.seen", row), ago(m.stats && m.stats.last_seen));
+    }
+    function rowOf(m) {
+      var row = document.createElement("tr");
+      row.id = "meter-" + m.id;
+      var id = cell(row, "id", "");
+      var a = document.createElement("a");
+      a.href = "/meters/" + encodeURIComponent(m.id);
+      a.textContent = m.id;
+      id.appendChild(a);
+      cell(row, "tenant", m.tenant ? (m.tenant_name || "") + " (" + m.tenant + ")" : word("meter_role.", m.role));
+      cell(row, "bus", m.bus + " / " + m.address);
+      ["state", "relay", "num import", "num power", "num voltage wide", "num current wide", "seen wide"].forEach(function (c) { cell(row, c, ""); });
+      fill(row, m);
+      return row;
+    }
+    function load() {
+      var p = params();
+      p.set("offset", offset);
+      p.set("limit", pageSize);
+      var shown = params();
+      if (offset) { shown.set("offset", offset); }
+      history.replaceState(null, "", "/meters" + (shown.toString() ? "?" + shown : ""));
+      getJSON("/api/v1/meters?" + p).then(function (r) {
+        var list = r.json, total = parseInt(r.res.headers.get("X-Total-Count") || String(list.length), 10);
+        tb.textContent = "";
+        if (!list.length) {
+          var none = document.createElement("tr"), td = document.createElement("td");
+          none.className = "none"; td.colSpan = 10; td.textContent = t("meters.none");
+          none.appendChild(td); tb.appendChild(none);
+        }
+        list.forEach(function (m) { tb.appendChild(rowOf(m)); });
+        text($("#range"), t("meters.range", { from: list.length ? offset + 1 : 0, to: offset + list.length, total: total }));
+        $("#prev").disabled = offset === 0;
+        $("#next").disabled = offset + list.length >= total;
+        if (stream) { stream.close(); }
+        stream = list.length ? meterStream(list.map(function (m) { return m.id; }), function (changed) {
+          changed.forEach(function (m) {
+            var row = document.getElementById("meter-" + m.id);
+            if (row) { fill(row, m); }
+          });
+        }) : null;
+      }).catch(function (code) { toast(t("form.failed", { reason: code }), true); });
+    }
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); offset = 0; load(); });
+    $all("select", form).forEach(function (s) { s.addEventListener("change", function () { offset = 0; load(); }); });
+    $("#prev").addEventListener("click", function () { offset = Math.max(0, offset - pageSize); load(); });
+    $("#next").addEventListener("click", function () { offset += pageSize; load(); });
+    load();
+  }
+
+  if (page === "meter") {
+    var box = $("#meter");
+    meterStream([box.getAttribute("data-meter")], function (changed) {
+      changed.forEach(function (m) {
+        box.className = "card " + (m.online ? "online" : "offline");
+        text($(".state", box), word("meter.", m.online ? "online" : "offline"));
+        text($(".seen", box), ago(m.stats && m.stats.last_seen));
+        $all("[data-q]", box).forEach(function (td) {
+          var qn = td.getAttribute("data-q");
+          if (qn === "import_kwh") { text(td, kwh(m.import_kwh)); return; }
+          var digits = qn === "pf" ? 3 : qn === "frequency" ? 2 : /power/.test(qn) ? 0 : 1;
+          text(td, value(m, qn, digits));
+        });
+        var act = $("#relay-actual");
+        if (act) { act.className = "relay-" + m.relay.actual; text(act, word("relay.", m.relay.actual)); }
+        text($("#relay-desired"), word("relay.", m.relay.desired));
+      });
+    });
+    charts();
+  }
+  if (page === "tenant") { charts(); }
+  if (page === "tenants") {
+    var search = $("#tenant-search");
+    if (search) {
+      search.addEventListener("input", function () {
+        var v = search.value.toLowerCase();
+        $all("#tenants tbody tr[data-search]").forEach(function (row) {
+          row.hidden = v !== "" && row.getAttribute("data-search").toLowerCase().indexOf(v) < 0;
+        });
+      });
+    }
+  }
+
+  // ---- Charts ----------------------------------------------------------
+  function chartWidth(el) { return Math.max(280, el.clientWidth || 600); }
+  function empty(el) { el.textContent = t("chart.no_data"); el.className += " empty"; }
+  // axisTime writes a chart's time axis in the site's zone.
+  function axisTime(withDate) {
+    return function (u, splits) {
+      return splits.map(function (s) {
+        var p = parts(new Date(s * 1000));
+        return withDate ? p.month + "-" + p.day : p.hour + ":" + p.minute;
+      });
+    };
+  }
+  function charts() {
+    if (!window.uPlot) { return; }
+    var now = new Date(), iso = function (d) { return d.toISOString(); };
+    var power = $("#power-chart"), energy = $("#energy-chart"), usage = $("#usage-chart");
+    if (power) {
+      var id = encodeURIComponent(power.getAttribute("data-meter"));
+      getJSON("/api/v1/meters/" + id + "/history?from=" + iso(new Date(now - 86400e3)) + "&to=" + iso(now) + "&step=5m").then(function (r) {
+        var pts = r.json.points || [];
+        if (!pts.some(function (p) { return p.avg_w !== null; })) { return empty(power); }
+        var xs = pts.map(function (p) { return Date.parse(p.t) / 1000; });
+        new uPlot({ width: chartWidth(power), height: 220, scales: { x: { time: true } },
+          axes: [{ values: axisTime(false) }, {}],
+          series: [{}, { label: t("chart.avg_w"), stroke: "#1f6feb", width: 2 }, { label: t("chart.max_w"), stroke: "#d97706", width: 1 }] },
+        [xs, pts.map(function (p) { return p.avg_w; }), pts.map(function (p) { return p.max_w; })], power);
+      }).catch(function () { empty(power); });
+    }
+    if (energy) {
+      var mid = encodeURIComponent(energy.getAttribute("data-meter"));
+      getJSON("/api/v1/meters/" + mid + "/history?from=" + iso(new Date(now - 30 * 86400e3)) + "&to=" + iso(now) + "&step=1d").then(function (r) {
+        var pts = r.json.points || [];
+        if (!pts.some(function (p) { return p.kwh !== null; })) { return empty(energy); }
+        bars(energy, pts.map(function (p) { return Date.parse(p.t) / 1000; }),
+          [{ label: t("chart.kwh"), fill: "#1f6feb", values: pts.map(function (p) { return p.kwh === null ? null : parseFloat(p.kwh); }) }]);
+      }).catch(function () { empty(energy); });
+    }
+    if (usage) {
+      var tenant = encodeURIComponent(usage.getAttribute("data-tenant"));
+      getJSON("/api/v1/accounts/" + tenant + "/usage?from=" + iso(new Date(now - 29 * 86400e3)) + "&to=" + iso(now) + "&step=day").then(function (r) {
+        var days = r.json.days || [], names = [];
+        days.forEach(function (d) { d.windows.forEach(function (w) { if (names.indexOf(w.window) < 0) { names.push(w.window); } }); });
+        if (!names.length) { return empty(usage); }
+        var colors = { sharp: "#b3261e", peak: "#d97706", flat: "#1f6feb", valley: "#1b7f3b" };
+        // Stacked: each window's bar is drawn from the total down, so the
+        // dearest window sits on top.
+        var series = names.map(function (n, i) {
+          return { label: word("window.", n), fill: colors[n] || "#6b7580", values: days.map(function (d) {
+            var sum = 0;
+            d.windows.forEach(function (w) { if (names.indexOf(w.window) >= i) { sum += parseFloat(w.kwh); } });
+            return sum;
+          }) };
+        });
+        bars(usage, days.map(function (d) { return Date.parse(d.t) / 1000; }), series);
+      }).catch(function () { empty(usage); });
+    }
+  }
+  function bars(el, xs, series) {
+    var path = uPlot.paths.bars({ size: [0.7, 40] });
+    new uPlot({ width: chartWidth(el), height: 220, scales: { x: { time: true } },
+      axes: [{ values: axisTime(true) }, {}],
+      series: [{}].concat(series.map(function (s) { return { label: s.label, fill: s.fill, stroke: s.fill, paths: path, points: { show: false } }; })) },
+    [xs].concat(series.map(function (s) { return s.values; })), el);
+  }
+
+  // ---- Forms that change something -------------------------------------
+  var topup = $("#topup");
+  if (topup) {
+    topup.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var tenant = topup.getAttribute("data-tenant");
+      // A reference makes the top-up safe to send twice: the gateway credits
+      // it once. Left empty, the page makes one for this submission.
+      var ref = topup.ref.value.trim() || "WEB-" + tenant + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8);
+      topup.ref.value = ref;
+      var button = $("button[type=submit]", topup);
+      button.disabled = true;
+      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/topups", { amount: topup.amount.value.trim(), ref: ref, channel: topup.channel.value })
+        .then(function (e) { location.href = "/tenants/" + encodeURIComponent(tenant) + "/receipts/" + e.id; })
+        .catch(function (msg) { button.disabled = false; problem(topup, msg); });
+    });
+  }
+  $all("form.override").forEach(function (form) {
+    var dialog = $("dialog.confirm", form);
+    function send() {
+      var meter = form.getAttribute("data-meter");
+      api("POST", "/api/v1/meters/" + encodeURIComponent(meter) + "/relay", { state: form.state.value, reason: form.reason.value.trim(), until: rfc3339(form.until.value) })
+        .then(function () { location.reload(); })
+        .catch(function (msg) { problem(form, msg); });
+    }
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var state = form.state.options[form.state.selectedIndex].text;
+      $(".question", dialog).textContent = t("relay.override.confirm", { meter: form.getAttribute("data-meter"), state: state });
+      if (dialog.showModal) { dialog.showModal(); } else if (window.confirm($(".question", dialog).textContent)) { send(); }
+    });
+    $(".yes", dialog).addEventListener("click", function () { dialog.close(); send(); });
+    $(".no", dialog).addEventListener("click", function () { dialog.close(); });
+  });
+  var protect = $("#protect");
+  if (protect) {
+    protect.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var on = $("input[name=protected]:checked", protect).value === "true";
+      api("POST", "/api/v1/accounts/" + encodeURIComponent(protect.getAttribute("data-tenant")) + "/protection",
+        { protected: on, reason: protect.reason.value.trim(), until: on ? rfc3339(protect.until.value) : "" })
+        .then(function () { location.reload(); })
+        .catch(function (msg) { problem(protect, msg); });
+    });
+  }
+  var print = $("#print");
+  if (print) { print.addEventListener("click", function () { window.print(); }); }
+})();

@@ -1,0 +1,479 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pageRoutes registers the control room's pages; who may open each is its
+// line in accessRules, like every endpoint.
+func (s *Server) pageRoutes() {
+	s.handle("GET /{$}", http.HandlerFunc(s.dashboardPage))
+	s.handle("GET /meters", http.HandlerFunc(s.metersPage))
+	s.handle("GET /meters/{id}", http.HandlerFunc(s.meterPage))
+	s.handle("GET /events", http.HandlerFunc(s.eventsPage))
+	s.handle("POST /lang", http.HandlerFunc(s.setLang))
+	if s.ledger != nil {
+		s.handle("GET /tenants", http.HandlerFunc(s.tenantsPage))
+		s.handle("GET /tenants/{tenant}", http.HandlerFunc(s.tenantPage))
+		s.handle("GET /tenants/{tenant}/receipts/{entry}", http.HandlerFunc(s.receiptPage))
+	}
+	if s.alarms != nil {
+		s.handle("GET /alarms", http.HandlerFunc(s.alarmsPage))
+	}
+	if s.auditLog != nil {
+		s.handle("GET /audit", http.HandlerFunc(s.auditPage))
+	}
+}
+
+// atRiskDays: an account whose credit lasts less than this at its recent
+// spending is listed on the dashboard before it reaches a warning.
+const atRiskDays = 3
+
+// dashboardView is the dashboard: what the control room must look at
+// first.
+type dashboardView struct {
+	Counts      CountsView
+	Buses       []BusView
+	Alarms      []AlarmView // active first, then acknowledged; newest first in each
+	AlarmsOn    bool        // the gateway keeps alarms
+	AtRisk      []AccountView
+	CutOff      int
+	Offline     []MeterView
+	OfflineMore int
+	Events      []EventView // newest first
+	LastID      uint64      // the newest event's id: the page's stream starts after it
+}
+
+func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
+	st := s.src.Status()
+	d := dashboardView{Counts: st.Counts, Buses: st.Buses, AlarmsOn: s.alarms != nil}
+	if s.alarms != nil {
+		for _, state := range []string{AlarmActive, AlarmAcknowledged} {
+			list, err := s.alarms.List(state, 100)
+			if err != nil {
+				s.log.Error().Err(err).Msg("read alarms for the dashboard")
+			}
+			d.Alarms = append(d.Alarms, list...)
+		}
+	}
+	if s.ledger != nil {
+		accts, err := s.ledger.Accounts()
+		if err != nil {
+			s.log.Error().Err(err).Msg("read accounts for the dashboard")
+		}
+		d.AtRisk = atRisk(accts)
+		for _, a := range accts {
+			if a.State == "cut_off" {
+				d.CutOff++
+			}
+		}
+	}
+	const offlineShown = 50
+	for _, m := range s.src.Meters() {
+		if m.Online {
+			continue
+		}
+		if len(d.Offline) < offlineShown {
+			d.Offline = append(d.Offline, m)
+		} else {
+			d.OfflineMore++
+		}
+	}
+	d.Events, d.LastID = s.lastEvents(15)
+	s.render(w, r, "dashboard", "nav.dashboard", d)
+}
+
+// lastEvents returns the newest n events, newest first, and the newest id.
+func (s *Server) lastEvents(n int) ([]EventView, uint64) {
+	if s.events == nil {
+		return nil, 0
+	}
+	evs, err := s.events.Last(n)
+	if err != nil {
+		s.log.Error().Err(err).Msg("read events for a page")
+	}
+	var last uint64
+	if len(evs) > 0 {
+		last = evs[len(evs)-1].ID
+	}
+	slices.Reverse(evs)
+	return evs, last
+}
+
+// atRisk lists the accounts the control room must watch, in the order
+// power goes off: cut off now, then by the time left before a cut-off (a
+// scheduled one, else the credit left at recent spending), at most 50.
+func atRisk(accts []AccountView) []AccountView {
+	var out []AccountView
+	for _, a := range accts {
+		if a.Archived {
+			continue
+		}
+		low := a.CreditLeft != nil && *a.CreditLeft < atRiskDays*86400
+		if a.State != "normal" || low || a.PendingCutOff != nil {
+			out = append(out, a)
+		}
+	}
+	// left is the seconds until power goes off; cut off already: -1.
+	left := func(a AccountView) int64 {
+		switch {
+		case a.State == "cut_off":
+			return -1
+		case a.PendingCutOff != nil:
+			return 0 // due now or at a known time, before any reckoning
+		case a.CreditLeft != nil:
+			return *a.CreditLeft
+		}
+		return 1 << 62
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if la, lb := left(a), left(b); la != lb {
+			return la < lb
+		}
+		if a.PendingCutOff != nil && b.PendingCutOff != nil && !a.PendingCutOff.Equal(*b.PendingCutOff) {
+			return a.PendingCutOff.Before(*b.PendingCutOff)
+		}
+		return a.Tenant < b.Tenant
+	})
+	if len(out) > 50 {
+		out = out[:50]
+	}
+	return out
+}
+
+// metersView is the meters page: the list itself is fetched by app.js
+// from GET /api/v1/meters a page at a time, filtered and sorted there.
+type metersView struct {
+	Buses []string
+	Roles []string
+	Total int
+}
+
+func (s *Server) metersPage(w http.ResponseWriter, r *http.Request) {
+	st := s.src.Status()
+	d := metersView{Total: st.Counts.Meters}
+	for _, b := range st.Buses {
+		d.Buses = append(d.Buses, b.Name)
+	}
+	d.Roles = []string{"tenant", "public", "main"}
+	s.render(w, r, "meters", "nav.meters", d)
+}
+
+// meterView is one meter's page.
+type meterView struct {
+	Meter    MeterView
+	Polling  *PollingView
+	Relay    *OverrideView // nil: the meter has no relay the gateway drives
+	Account  *AccountView
+	Quantity []string // the live values shown, in order
+}
+
+// liveQuantities are the values a meter page shows, in this order, when
+// the meter gives them.
+var liveQuantities = []string{"power", "voltage_a", "voltage_b", "voltage_c", "current_a", "current_b", "current_c",
+	"pf", "frequency", "reactive_power", "apparent_power"}
+
+func (s *Server) meterPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var d meterView
+	found := false
+	for _, m := range s.src.Meters() {
+		if m.ID == id {
+			d.Meter, found = m, true
+			break
+		}
+	}
+	if !found {
+		s.notFoundPage(w, r, id)
+		return
+	}
+	for _, p := range s.src.Status().Polling {
+		if p.Meter == id {
+			d.Polling = &p
+			break
+		}
+	}
+	if or, ok := s.relayer.(OverrideReader); ok && d.Meter.Relay.Actual != "" && d.Meter.Role == "tenant" {
+		v, _ := or.Override(id)
+		d.Relay = &v
+	}
+	if s.ledger != nil && d.Meter.Tenant != "" {
+		if a, err := s.ledger.Account(d.Meter.Tenant); err == nil {
+			d.Account = &a
+		}
+	}
+	for _, q := range liveQuantities {
+		if _, ok := d.Meter.Values[q]; ok {
+			d.Quantity = append(d.Quantity, q)
+		}
+	}
+	s.render(w, r, "meter", "page.meter", d)
+}
+
+// tenantsView is the tenants page: every account, searchable.
+type tenantsView struct {
+	Q        string
+	Accounts []AccountView
+}
+
+func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
+	accts, err := s.ledger.Accounts()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	d := tenantsView{Q: q}
+	shops := s.shops()
+	for _, a := range accts {
+		if q == "" || containsFold(a.Tenant, q) || containsFold(a.Name, q) || containsFold(shops[a.Tenant], q) {
+			d.Accounts = append(d.Accounts, a)
+		}
+	}
+	s.render(w, r, "tenants", "nav.tenants", d)
+}
+
+// shops maps each tenant to its meters' ids, which the shop floor knows
+// tenants by as often as by name.
+func (s *Server) shops() map[string]string {
+	out := map[string]string{}
+	for _, m := range s.src.Meters() {
+		if m.Tenant != "" {
+			out[m.Tenant] += " " + m.ID
+		}
+	}
+	return out
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// tenantView is one tenant's page.
+type tenantView struct {
+	Account   AccountView
+	Meters    []tenantMeter
+	Entries   []EntryView // newest first, within From … To
+	From, To  string      // the ledger's date range, YYYY-MM-DD in the site's zone
+	More      bool        // the range holds more entries than shown
+	RangeNote string
+}
+
+// tenantMeter is a tenant's meter with its relay's override.
+type tenantMeter struct {
+	Meter MeterView
+	Relay *OverrideView
+}
+
+// maxLedgerRows bounds the ledger a tenant page shows; the API pages
+// further.
+const maxLedgerRows = 500
+
+func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	a, err := s.ledger.Account(tenant)
+	if err != nil {
+		if isNotFound(err) {
+			s.notFoundPage(w, r, tenant)
+			return
+		}
+		s.fail(w, err)
+		return
+	}
+	d := tenantView{Account: a}
+	for _, m := range s.src.Meters() {
+		if m.Tenant != tenant {
+			continue
+		}
+		tm := tenantMeter{Meter: m}
+		if or, ok := s.relayer.(OverrideReader); ok && m.Relay.Actual != "" {
+			v, _ := or.Override(m.ID)
+			tm.Relay = &v
+		}
+		d.Meters = append(d.Meters, tm)
+	}
+	now := s.now().In(s.location())
+	from, to := now.AddDate(0, 0, -30), now
+	q := r.URL.Query()
+	if v := q.Get("from"); v != "" {
+		if t, err := time.ParseInLocation(time.DateOnly, v, s.location()); err == nil {
+			from = t
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if t, err := time.ParseInLocation(time.DateOnly, v, s.location()); err == nil {
+			to = t.AddDate(0, 0, 1) // through the end of that day
+		}
+	}
+	d.From, d.To = from.Format(time.DateOnly), to.Add(-time.Nanosecond).Format(time.DateOnly)
+	d.Entries, d.More, err = s.entriesBetween(tenant, from, to)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.render(w, r, "tenant", "page.tenant", d)
+}
+
+// entriesBetween reads tenant's ledger newest first and keeps the entries
+// posted in [from, to), at most maxLedgerRows.
+func (s *Server) entriesBetween(tenant string, from, to time.Time) ([]EntryView, bool, error) {
+	var out []EntryView
+	var before uint64
+	for {
+		page, err := s.ledger.Entries(tenant, before, 200)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, e := range page {
+			if e.Time.Before(from) {
+				return out, false, nil
+			}
+			if !e.Time.Before(to) {
+				continue
+			}
+			if len(out) == maxLedgerRows {
+				return out, true, nil
+			}
+			out = append(out, e)
+		}
+		if len(page) < 200 {
+			return out, false, nil
+		}
+		before = page[len(page)-1].ID
+	}
+}
+
+func (s *Server) location() *time.Location {
+	if s.loc == nil {
+		return time.UTC
+	}
+	return s.loc
+}
+
+// receiptView is a printable top-up receipt.
+type receiptView struct {
+	Account AccountView
+	Entry   EntryView
+}
+
+func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	id, err := strconv.ParseUint(r.PathValue("entry"), 10, 64)
+	if err != nil || id == 0 {
+		s.notFoundPage(w, r, r.PathValue("entry"))
+		return
+	}
+	a, err := s.ledger.Account(tenant)
+	if err != nil {
+		s.notFoundPage(w, r, tenant)
+		return
+	}
+	page, err := s.ledger.Entries(tenant, id+1, 1)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if len(page) == 0 || page[0].ID != id || page[0].Kind != "topup" {
+		s.notFoundPage(w, r, receiptNo(id))
+		return
+	}
+	s.render(w, r, "receipt", "page.receipt", receiptView{Account: a, Entry: page[0]})
+}
+
+// alarmsView is the alarms page.
+type alarmsView struct {
+	State  string
+	States []string
+	Alarms []AlarmView
+}
+
+func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request) {
+	state := r.URL.Query().Get("state")
+	if state != "" && state != AlarmActive && state != AlarmAcknowledged && state != AlarmCleared {
+		state = ""
+	}
+	list, err := s.alarms.List(state, 500)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.render(w, r, "alarms", "nav.alarms", alarmsView{State: state, States: []string{AlarmActive, AlarmAcknowledged, AlarmCleared}, Alarms: list})
+}
+
+// eventsView is the events page: the newest events that match the
+// filters.
+type eventsView struct {
+	Kind, Meter, Tenant string
+	Kinds               []string // the kinds among the events read, for the filter
+	Events              []EventView
+	LastID              uint64
+	Live                bool // no filter: the stream adds new events on top
+}
+
+// eventsScanned is how far back the events page looks for matches.
+const eventsScanned = 5000
+
+func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := eventsView{Kind: q.Get("kind"), Meter: strings.TrimSpace(q.Get("meter")), Tenant: strings.TrimSpace(q.Get("tenant"))}
+	d.Live = d.Kind == "" && d.Meter == "" && d.Tenant == ""
+	all, last := s.lastEvents(eventsScanned)
+	d.LastID = last
+	kinds := map[string]bool{}
+	for _, e := range all {
+		kinds[e.Kind] = true
+		if (d.Kind == "" || e.Kind == d.Kind) && (d.Meter == "" || strings.EqualFold(e.Meter, d.Meter)) &&
+			(d.Tenant == "" || strings.EqualFold(e.Tenant, d.Tenant)) && len(d.Events) < 500 {
+			d.Events = append(d.Events, e)
+		}
+	}
+	for k := range kinds {
+		d.Kinds = append(d.Kinds, k)
+	}
+	sort.Strings(d.Kinds)
+	s.render(w, r, "events", "nav.events", d)
+}
+
+// auditView is the admin's audit page.
+type auditView struct {
+	Actor, Action, Target, From, To string
+	Records                         []AuditEntry
+	Problem                         string
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := auditView{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), From: q.Get("from"), To: q.Get("to")}
+	aq := AuditQuery{Actor: d.Actor, Action: d.Action, Target: d.Target, Limit: 200}
+	for _, f := range []struct {
+		v   string
+		dst *time.Time
+		add int
+	}{{d.From, &aq.From, 0}, {d.To, &aq.To, 1}} {
+		if f.v == "" {
+			continue
+		}
+		t, err := time.ParseInLocation(time.DateOnly, f.v, s.location())
+		if err != nil {
+			d.Problem = f.v
+			continue
+		}
+		*f.dst = t.AddDate(0, 0, f.add)
+	}
+	recs, err := s.auditLog.Records(aq)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d.Records = recs
+	s.render(w, r, "audit", "nav.audit", d)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
