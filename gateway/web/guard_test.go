@@ -81,6 +81,10 @@ func (f fakeRelayer) SetRelay(context.Context, string, RelayRequest, string) (Re
 	return RelayView{Desired: "open", Actual: "closed"}, nil
 }
 
+func (f fakeRelayer) Override(string) (OverrideView, bool) {
+	return OverrideView{Desired: "closed", Why: "automatic: the account may draw power"}, false
+}
+
 // fakeAlarms has one active alarm and counts acknowledgements.
 type fakeAlarms struct{ c *changes }
 
