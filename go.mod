@@ -15,6 +15,8 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
+require github.com/klauspost/compress v1.20.4
+
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect

@@ -38,11 +38,6 @@ const heartbeat = 15 * time.Second
 // from the store, then the live stream; nothing committed is lost in
 // between, since the subscription starts before the history is read.
 func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming unsupported")
-		return
-	}
 	after := uint64(0)
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
 		if v == "" {
@@ -55,11 +50,6 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 		after = n
 	}
-	// The server's write timeout is for ordinary requests; a stream lives
-	// as long as the page, with heartbeats to show it is alive.
-	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
-		s.log.Debug().Err(err).Msg("event stream: clear write deadline")
-	}
 	live, stop := s.events.Subscribe()
 	defer stop()
 	history, err := s.events.After(after, 1000)
@@ -67,11 +57,10 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		s.fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 3000\n\n")
+	es, ok := s.openStream(w, r)
+	if !ok {
+		return
+	}
 	last := after
 	send := func(e EventView) bool {
 		if e.ID <= last {
@@ -80,7 +69,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		data, _ := json.Marshal(e) // plain fields: cannot fail
 		// No "event:" name: every event is a message, its kind in the data,
 		// so a page need not know the kinds in advance.
-		if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.ID, data); err != nil {
+		if es.send("", strconv.FormatUint(e.ID, 10), data) != nil {
 			return false
 		}
 		last = e.ID
@@ -90,13 +79,6 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		if !send(e) {
 			return
 		}
-	}
-	flusher.Flush()
-	// A stream opened with a login lasts only as long as the login: after
-	// a logout or its expiry, not another event is sent.
-	loggedIn := func() bool { return true }
-	if sess := principalOf(r).sess; sess != nil {
-		loggedIn = func() bool { return s.sessions.alive(sess.id, s.now()) }
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
@@ -110,18 +92,15 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 			if !ok {
 				return // fell behind: the client reconnects and catches up
 			}
-			if !loggedIn() || !send(e) {
+			// A stream opened with a login lasts only as long as the
+			// login: after a logout or its expiry, not another event.
+			if !es.alive() || !send(e) {
 				return
 			}
-			flusher.Flush()
 		case <-tick.C:
-			if !loggedIn() {
+			if !es.alive() || es.ping() != nil {
 				return
 			}
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
-				return
-			}
-			flusher.Flush()
 		}
 	}
 }
