@@ -1,6 +1,7 @@
 // Command mallgrid-bench measures polling on simulated buses and prints a
 // table: cycle time against wire time, absent meters, CPU and allocations
-// per reading, relay latency under load (make bench runs it).
+// per reading, relay latency under load; and the meter API at 2,000
+// meters (make bench runs it).
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/gateway/apibench"
 	"mallgrid/gateway/bench"
 )
 
@@ -33,6 +35,7 @@ func run() int {
 	cycles := flag.Int("cycles", 3, "cycles measured in (a) and (b)")
 	readings := flag.Int("readings", 3200, "readings measured in (c)")
 	commands := flag.Int("commands", 40, "relay commands in (d)")
+	polling := flag.Bool("polling", true, "measure polling, (a)–(e); false: the API's (f) alone")
 	flag.Parse()
 	exe, err := os.Executable()
 	if err != nil {
@@ -42,14 +45,23 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	start := time.Now()
-	results, err := bench.Run(ctx, bench.Options{
-		Exe: exe, Cycles: *cycles, Readings: *readings, Commands: *commands,
-		Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
-	})
+	var results []bench.Result
+	if *polling {
+		results, err = bench.Run(ctx, bench.Options{
+			Exe: exe, Cycles: *cycles, Readings: *readings, Commands: *commands,
+			Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mallgrid-bench:", err)
+			return 1
+		}
+	}
+	api, err := apibench.Run(ctx, apibench.Options{})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mallgrid-bench:", err)
+		fmt.Fprintln(os.Stderr, "mallgrid-bench: (f):", err)
 		return 1
 	}
+	results = append(results, api...)
 	host, _ := os.Hostname()
 	fmt.Printf("mallgrid-bench on %s: %s/%s, %d CPUs, %s, took %s\n\n", host, runtime.GOOS, runtime.GOARCH,
 		runtime.NumCPU(), runtime.Version(), time.Since(start).Round(time.Second))
