@@ -153,8 +153,7 @@
     var row = document.createElement("tr");
     [fmtTime(new Date(e.time)), word("event.", e.kind), e.meter || "", e.tenant || "", e.text].forEach(function (v, i) {
       var td = document.createElement("td");
-      if (i === 1) { td.className = "kind"; }
-      if (i === 4) { td.className = "text wide"; }
+      td.className = ["t", "kind", "wide", "wide", "text"][i];
       td.textContent = v;
       row.appendChild(td);
     });
@@ -393,7 +392,7 @@
         if (!pts.some(function (p) { return p.avg_w !== null; })) { return empty(power); }
         var xs = pts.map(function (p) { return Date.parse(p.t) / 1000; });
         new uPlot({ width: chartWidth(power), height: 220, scales: { x: { time: true } },
-          axes: [{ values: axisTime(false) }, {}],
+          axes: [{ values: axisTime(false) }, { size: 70 }],
           series: [{}, { label: t("chart.avg_w"), stroke: "#1f6feb", width: 2 }, { label: t("chart.max_w"), stroke: "#d97706", width: 1 }] },
         [xs, pts.map(function (p) { return p.avg_w; }), pts.map(function (p) { return p.max_w; })], power);
       }).catch(function () { empty(power); });
@@ -430,7 +429,7 @@
   function bars(el, xs, series) {
     var path = uPlot.paths.bars({ size: [0.7, 40] });
     new uPlot({ width: chartWidth(el), height: 220, scales: { x: { time: true } },
-      axes: [{ values: axisTime(true) }, {}],
+      axes: [{ values: axisTime(true) }, { size: 60 }],
       series: [{}].concat(series.map(function (s) { return { label: s.label, fill: s.fill, stroke: s.fill, paths: path, points: { show: false } }; })) },
     [xs].concat(series.map(function (s) { return s.values; })), el);
   }
