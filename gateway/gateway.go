@@ -145,6 +145,7 @@ func Run(ctx context.Context, opts Options) error {
 		Auditor:     auditLog,
 		AuditLog:    auditLog,
 		Location:    cfg.Location,
+		Prefs:       &accounts.Prefs{DB: db},
 	})
 	if err != nil {
 		return err

@@ -127,9 +127,7 @@ func (s *Server) langOf(r *http.Request) i18n.Lang {
 	}
 	if cookie == "" {
 		if p := principalOf(r); p.sess != nil {
-			if v, ok := s.userLangs.Load(p.sess.user); ok {
-				cookie = string(v.(i18n.Lang))
-			}
+			cookie = s.prefs.UserLang(p.sess.user)
 		}
 	}
 	return i18n.Negotiate(r.Header.Get("Accept-Language"), cookie)
@@ -195,8 +193,8 @@ func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request, what strin
 }
 
 // setLang is POST /lang (form field lang, next): the choice is kept in a
-// cookie for a year and for the user, so that another browser of the same
-// user opens in it too.
+// cookie for a year and for the user (Prefs, in the database), so that
+// another browser of the same user opens in it too.
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	lang, ok := i18n.ParseLang(r.PostFormValue("lang"))
@@ -213,8 +211,33 @@ func (s *Server) rememberLang(w http.ResponseWriter, r *http.Request, lang i18n.
 	http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: string(lang), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	if p := principalOf(r); p.sess != nil {
-		s.userLangs.Store(p.sess.user, lang)
+		if err := s.prefs.SetUserLang(p.sess.user, string(lang)); err != nil {
+			// The cookie still remembers it on this browser.
+			s.log.Warn().Err(err).Str("user", p.sess.user).Msg("the user's language not stored")
+		}
 	}
+}
+
+// Prefs keeps each user's own choices (their language) across browsers
+// and restarts; the gateway implements it over the database.
+type Prefs interface {
+	UserLang(user string) string // "" when the user chose none
+	SetUserLang(user, lang string) error
+}
+
+// memPrefs keeps the choices in memory, when Options give no Prefs.
+type memPrefs struct{ m sync.Map }
+
+func (p *memPrefs) UserLang(user string) string {
+	if v, ok := p.m.Load(user); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+func (p *memPrefs) SetUserLang(user, lang string) error {
+	p.m.Store(user, lang)
+	return nil
 }
 
 func langList() string {

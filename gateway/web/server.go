@@ -56,7 +56,7 @@ type Server struct {
 	alarms    Alarms
 	pages     pageSet
 	loc       *time.Location // site.timezone: every page's times
-	userLangs sync.Map       // user name → i18n.Lang: the language each user chose last
+	prefs     Prefs          // each user's language
 	auditor   Auditor
 	auditLog  AuditLog
 	recorder  Recorder
@@ -99,6 +99,8 @@ type Options struct {
 	AuditLog AuditLog // nil: no audit view (GET /api/v1/audit)
 	History  History  // nil: no history endpoints (charts)
 	Alarms   Alarms   // nil: no alarm endpoints
+	// Prefs keeps each user's language; nil: in memory, until a restart.
+	Prefs Prefs
 	// Location is site.timezone, the zone every page shows times in;
 	// nil means UTC.
 	Location  *time.Location
@@ -146,6 +148,10 @@ func New(src Source, o Options) (*Server, error) {
 		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginPages: loginPages, rules: accessRules(), now: now,
 		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots),
 		alarms: o.Alarms, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
+	s.prefs = o.Prefs
+	if s.prefs == nil {
+		s.prefs = &memPrefs{}
+	}
 	if host, _, err := net.SplitHostPort(o.Listen); err == nil {
 		ip := net.ParseIP(host)
 		s.listenAny = host == "" || ip != nil && ip.IsUnspecified()
