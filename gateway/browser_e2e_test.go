@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
@@ -78,7 +79,8 @@ func browser(t *testing.T, base string) *pages {
 	return p
 }
 
-// listen keeps the exceptions and console errors of the tab's pages.
+// listen keeps the exceptions, console errors and browser errors of the
+// tab's pages.
 func (p *pages) listen(ev any) {
 	var msg string
 	switch e := ev.(type) {
@@ -98,6 +100,14 @@ func (p *pages) listen(ev any) {
 			args = append(args, string(a.Value)+a.Description)
 		}
 		msg = "console.error: " + strings.Join(args, " ")
+	case *cdplog.EventEntryAdded:
+		// The browser's own errors: a refused script or style (the
+		// Content-Security-Policy), a failed script. A refused request
+		// (source "network") is what some scenarios provoke on purpose.
+		if e.Entry.Level != cdplog.EntryLevelError || e.Entry.Source == cdplog.EntrySourceNetwork {
+			return
+		}
+		msg = fmt.Sprintf("browser %s error at %s: %s", e.Entry.Source, e.Entry.URL, e.Entry.Text)
 	default:
 		return
 	}
@@ -351,9 +361,10 @@ func TestE2E_OverrideWithConfirmation(t *testing.T) {
 	p.login("ann", "ann-pw")
 	const form = `form.override[data-meter="M-a2"]`
 	p.do("the override form", chromedp.WaitVisible(form))
-	// Count what the page posts from here on.
-	js[bool](p, `(() => { window.posts = []; const f = window.fetch;
-		window.fetch = function (u, o) { if (o && o.method === "POST") { posts.push(String(u)); } return f.apply(this, arguments); };
+	// Count what the page posts from here on (in the tab's session
+	// storage, which outlives a reload the post would cause).
+	js[bool](p, `(() => { sessionStorage.posts = "0"; const f = window.fetch;
+		window.fetch = function (u, o) { if (o && o.method === "POST") { sessionStorage.posts = String(+sessionStorage.posts + 1); } return f.apply(this, arguments); };
 		return true; })()`)
 
 	p.do("ask for the override",
@@ -366,7 +377,7 @@ func TestE2E_OverrideWithConfirmation(t *testing.T) {
 	}
 	p.do("cancel", chromedp.Click(form+` dialog .no`), chromedp.WaitNotVisible(form+` dialog.confirm`))
 	time.Sleep(time.Second)
-	if n := js[int](p, `posts.length`); n != 0 {
+	if n := js[int](p, `+(sessionStorage.posts || 0)`); n != 0 {
 		t.Errorf("Cancel posted %d requests; want none", n)
 	}
 	var m web.MeterView
