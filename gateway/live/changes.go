@@ -163,9 +163,10 @@ func (lv *Picture) build(m config.Meter, st *meterState) web.MeterView {
 			v.Stats.LastSeen = &t
 		}
 	}
+	v.LastSeen = v.Stats.LastSeen
 	// Encoded once per change, for every list and stream that sends it;
 	// the view's plain fields cannot fail to encode.
-	v.Encoded, _ = json.Marshal(v)
+	v.Encoded, _ = json.Marshal(v.ListView())
 	return v
 }
 

@@ -170,7 +170,7 @@ func TestPicture_MetersSince(t *testing.T) {
 	}
 	enc := got[0].Encoded
 	got[0].Encoded = nil
-	if want, _ := json.Marshal(got[0]); string(enc) != string(want) {
+	if want, _ := json.Marshal(got[0].ListView()); string(enc) != string(want) {
 		t.Errorf("kept encoding %s; want %s", enc, want)
 	}
 	p.SetRelay("M-3", "open", t0)

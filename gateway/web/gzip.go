@@ -21,8 +21,10 @@ var compressor = func() func(http.Handler) http.HandlerFunc {
 }()
 
 // compressionLevel is gzip's level for the API: the list of 2,000 meters
-// (docs/BENCHMARKS.md) is compressed once per request.
-const compressionLevel = 6
+// (docs/BENCHMARKS.md) is compressed once per request. With this library
+// level 7 is the first that brings it well under 200 KB (188 KB against
+// 200 KB at 6), for 10 ms of a core against 6; level 9 takes 110 ms.
+const compressionLevel = 7
 
 // compressed wraps the handler of pattern in the compressor where that
 // pays and is safe: the JSON API and the static files. Not the pages and

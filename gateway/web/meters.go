@@ -242,12 +242,13 @@ func writeMeterArray(b *bytes.Buffer, ms []*MeterView) error {
 	return nil
 }
 
-// encodedMeter is m's JSON: the Source's encoding, or json.Marshal's.
+// encodedMeter is m's list JSON (ListView): the Source's encoding, or
+// json.Marshal's.
 func encodedMeter(m *MeterView) ([]byte, error) {
 	if len(m.Encoded) > 0 {
 		return m.Encoded, nil
 	}
-	enc, err := json.Marshal(m)
+	enc, err := json.Marshal(m.ListView())
 	if err != nil {
 		return nil, fmt.Errorf("encode meter %s: %w", m.ID, err)
 	}

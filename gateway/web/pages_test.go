@@ -191,7 +191,7 @@ func TestPages_Receipt(t *testing.T) {
 // TestPages_WordsForCodes: every quantity a meter page names has its
 // words in both languages.
 func TestPages_WordsForCodes(t *testing.T) {
-	for _, q := range liveQuantities {
+	for _, q := range append(liveQuantities, energyQuantities...) {
 		for _, l := range i18n.Langs() {
 			if !i18n.Has(l, "quantity."+q) {
 				t.Errorf("quantity %s has no words in %s", q, l)

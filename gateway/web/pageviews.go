@@ -173,12 +173,17 @@ type meterView struct {
 	Relay    *OverrideView // nil: the meter has no relay the gateway drives
 	Account  *AccountView
 	Quantity []string // the live values shown, in order
+	Counters []string // the rate counters shown, in order
 }
 
 // liveQuantities are the values a meter page shows, in this order, when
 // the meter gives them.
-var liveQuantities = []string{"power", "voltage_a", "voltage_b", "voltage_c", "current_a", "current_b", "current_c",
-	"pf", "frequency", "reactive_power", "apparent_power"}
+var liveQuantities = []string{"power", "power_a", "power_b", "power_c", "voltage_a", "voltage_b", "voltage_c",
+	"current_a", "current_b", "current_c", "pf", "pf_a", "pf_b", "pf_c", "frequency", "reactive_power", "apparent_power"}
+
+// energyQuantities are the rate counters a meter page shows below the
+// billing counter, when the meter gives them.
+var energyQuantities = []string{"sharp_kwh", "peak_kwh", "flat_kwh", "valley_kwh", "export_kwh"}
 
 func (s *Server) meterPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -212,6 +217,11 @@ func (s *Server) meterPage(w http.ResponseWriter, r *http.Request) {
 	for _, q := range liveQuantities {
 		if _, ok := d.Meter.Values[q]; ok {
 			d.Quantity = append(d.Quantity, q)
+		}
+	}
+	for _, q := range energyQuantities {
+		if _, ok := d.Meter.Energy[q]; ok {
+			d.Counters = append(d.Counters, q)
 		}
 	}
 	s.render(w, r, "meter", "page.meter", d)

@@ -47,8 +47,8 @@ const streamWriteTimeout = 10 * time.Second
 // A client that reconnects with Last-Event-ID gets the changes after that
 // number, or every meter when the number is not one this gateway gave (it
 // restarted); a first connection gets every meter. ?ids=M-1,M-2 limits the
-// meters event to those meters (the page's rows); the status event is
-// sent in any case.
+// meters event to those meters (the page's rows), and ?ids= (empty) to
+// none; the status event is sent in any case.
 func (s *Server) apiMeterStream(w http.ResponseWriter, r *http.Request, src MeterChanges) {
 	ids, err := s.streamIDs(r)
 	if err != nil {
@@ -133,6 +133,9 @@ func (s *Server) streamIDs(r *http.Request) (map[string]bool, error) {
 	}
 	if !v.Has("ids") {
 		return nil, nil
+	}
+	if v.Get("ids") == "" {
+		return map[string]bool{}, nil // no meter: the status events alone (the dashboard)
 	}
 	list := strings.Split(v.Get("ids"), ",")
 	if len(list) > maxMeterPage {

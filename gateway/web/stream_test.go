@@ -207,6 +207,33 @@ func TestMeterStream_IDs(t *testing.T) {
 	}
 }
 
+// ?ids= with no id is the status events alone (the dashboard's counts).
+func TestMeterStream_StatusOnly(t *testing.T) {
+	src := newChanging("M-1", "M-2")
+	rg := streamServer(t, src)
+	ch := openMeterStream(t, client(t), rg.url+"/api/v1/meters/stream?ids=", map[string]string{"Authorization": "Bearer viewer-secret"})
+	src.set("M-1", 5)
+	deadline := time.After(2500 * time.Millisecond)
+	status := false
+	for done := false; !done; {
+		select {
+		case e, open := <-ch:
+			if !open {
+				t.Fatal("the stream ended")
+			}
+			if e.name == "meters" && e.data != "[]" {
+				t.Fatalf("a meters event with ?ids=: %+v", e)
+			}
+			status = status || e.name == "status"
+		case <-deadline:
+			done = true
+		}
+	}
+	if !status {
+		t.Error("no status event with ?ids=")
+	}
+}
+
 // A stream opened with a login ends after the logout.
 func TestMeterStream_EndsWithLogout(t *testing.T) {
 	src := newChanging("M-1")
@@ -239,7 +266,7 @@ func TestMeterStream_EndsWithLogout(t *testing.T) {
 
 func TestMeterStream_BadIDs(t *testing.T) {
 	rg := streamServer(t, newChanging("M-1", "M-2"))
-	for _, q := range []string{"?ids=M-9", "?ids=", "?ids=M-1,,M-2", "?ids=M-1&ids=M-2", "?after=3", "?ids=" + strings.Repeat("M-1,", 1000) + "M-1"} {
+	for _, q := range []string{"?ids=M-9", "?ids=M-1,,M-2", "?ids=M-1&ids=M-2", "?after=3", "?ids=" + strings.Repeat("M-1,", 1000) + "M-1"} {
 		code := rg.do(t, client(t), "GET", "/api/v1/meters/stream"+q, "", map[string]string{"Authorization": "Bearer viewer-secret"}, nil)
 		if code != 400 {
 			t.Errorf("stream%s = %d; want 400", q, code)

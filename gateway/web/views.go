@@ -69,17 +69,33 @@ type MeterView struct {
 	// ImportKWh is the billing counter as a decimal string ("1234.567"),
 	// exact to the Wh: energy never passes through a float here.
 	ImportKWh string `json:"import_kwh"`
+	// LastSeen is when the meter last answered (nil: never).
+	LastSeen *time.Time `json:"last_seen"`
 	// Energy holds the other counters (export, sharp/peak/flat/valley) as
-	// exact decimal kWh strings, by quantity name.
-	Energy map[string]string `json:"energy_kwh"`
+	// exact decimal kWh strings, by quantity name. A meter's own view has
+	// them; the list and its stream do not (ListView).
+	Energy map[string]string `json:"energy_kwh,omitempty"`
 	Values map[string]Value  `json:"values"`
 	Relay  RelayView         `json:"relay"`
-	Stats  StatsView         `json:"stats"`
-	// Encoded, when the Source sets it, is the view's JSON exactly as
+	// Stats are the meter's polling statistics: in a meter's own view,
+	// not in the list (GET /api/v1/status has every meter's).
+	Stats StatsView `json:"stats,omitzero"`
+	// Encoded, when the Source sets it, is ListView's JSON exactly as
 	// json.Marshal writes it: a source that keeps each meter's encoding
 	// until the meter changes spares every list and stream from encoding
-	// 2,000 meters again. Nil means the web layer encodes the view.
+	// 2,000 meters again. Nil means the web layer encodes it.
 	Encoded []byte `json:"-"`
+}
+
+// ListView is m as the meter list (GET /api/v1/meters) and its stream
+// carry it: what the list shows — identity, online, last seen, relay,
+// the billing counter and the instantaneous values — without the rate
+// counters and polling statistics, which a meter's own view
+// (GET /api/v1/meters/{id}) and GET /api/v1/status give. At 2,000 meters
+// they would be a third of the list's compressed size (docs/BENCHMARKS.md).
+func (m MeterView) ListView() MeterView {
+	m.Energy, m.Stats, m.Encoded = nil, StatsView{}, nil
+	return m
 }
 
 // Value is a measurement with its unit.

@@ -226,11 +226,12 @@
   }
 
   // ---- Meters: live deltas over SSE ----------------------------------
-  // meterStream follows the meters in ids (all when empty) and the
-  // gateway's counts; onMeters gets the changed meters only.
+  // meterStream follows the meters in ids (every meter for null, none for
+  // an empty list) and the gateway's counts; onMeters gets the changed
+  // meters only.
   function meterStream(ids, onMeters, onStatus) {
     if (!window.EventSource) { return null; }
-    var url = "/api/v1/meters/stream" + (ids && ids.length ? "?ids=" + ids.map(encodeURIComponent).join(",") : "");
+    var url = "/api/v1/meters/stream" + (ids ? "?ids=" + ids.map(encodeURIComponent).join(",") : "");
     var src = new EventSource(url);
     src.addEventListener("meters", function (msg) { onMeters(JSON.parse(msg.data)); });
     if (onStatus) { src.addEventListener("status", function (msg) { onStatus(JSON.parse(msg.data)); }); }
@@ -238,7 +239,7 @@
   }
 
   if (page === "dashboard") {
-    meterStream(["-"], function () {}, function (st) {
+    meterStream([], function () {}, function (st) {
       if (st.counts) {
         text($("#count-meters"), String(st.counts.meters));
         text($("#count-online"), String(st.counts.online));
@@ -285,7 +286,7 @@
       text($("td.power", row), value(m, "power", 0));
       text($("td.voltage", row), [value(m, "voltage_a", 1), value(m, "voltage_b", 1), value(m, "voltage_c", 1)].join(" / "));
       text($("td.current", row), [value(m, "current_a", 1), value(m, "current_b", 1), value(m, "current_c", 1)].join(" / "));
-      text($("td.seen", row), ago(m.stats && m.stats.last_seen));
+      text($("td.seen", row), ago(m.last_seen));
     }
     function rowOf(m) {
       var row = document.createElement("tr");
@@ -342,7 +343,7 @@
       changed.forEach(function (m) {
         box.className = "card " + (m.online ? "online" : "offline");
         text($(".state", box), word("meter.", m.online ? "online" : "offline"));
-        text($(".seen", box), ago(m.stats && m.stats.last_seen));
+        text($(".seen", box), ago(m.last_seen));
         $all("[data-q]", box).forEach(function (td) {
           var qn = td.getAttribute("data-q");
           if (qn === "import_kwh") { text(td, kwh(m.import_kwh)); return; }
