@@ -85,7 +85,16 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	// change to guard.
 	if lang, ok := i18n.ParseLang(r.URL.Query().Get("lang")); ok {
 		s.rememberLang(w, r, lang)
-		r.Header.Set("Accept-Language", string(lang)) // this answer already in it
+		// This answer is in it already: the request's own cookie still
+		// names the choice before, which outranks any Accept-Language.
+		cookies := r.Cookies()
+		r.Header.Del("Cookie")
+		for _, c := range cookies {
+			if c.Name != i18n.CookieName {
+				r.AddCookie(c)
+			}
+		}
+		r.AddCookie(&http.Cookie{Name: i18n.CookieName, Value: string(lang)})
 	}
 	s.renderLogin(w, r, http.StatusOK, loginPage{Next: safeNext(r.URL.Query().Get("next")), Message: msg})
 }
