@@ -439,14 +439,26 @@ func TestE2E_AcknowledgeAlarm(t *testing.T) {
 	}
 }
 
-// TestE2E_Language: the switch in the header turns the pages Chinese, and
-// the choice is remembered: on the next page load, and for the same user
-// logging in from a browser that never chose.
+// TestE2E_Language: the login page's links switch it to Chinese and back;
+// the switch in the header turns the pages Chinese, and the choice is
+// remembered: on the next page load, and for the same user logging in from
+// a browser that never chose.
 func TestE2E_Language(t *testing.T) {
 	mall := e2eMall(t, 1)
 	base, _ := mall.start(t)
 	p := browser(t, base)
 	p.open("/")
+	// The login page has its own links: to Chinese and back.
+	p.do("the login page in Chinese", chromedp.Click(`#lang-zh-CN`))
+	p.until("the Chinese login page", `document.documentElement.lang === "zh-CN" && !!document.querySelector("#lang-en")`, 10*time.Second)
+	if b := p.text(`main.login button[type=submit]`); b != "登录" {
+		t.Errorf("the Chinese login page's button reads %q; want 登录", b)
+	}
+	if loc := js[string](p, `new URLSearchParams(location.search).get("next")`); loc != "/" {
+		t.Errorf("the Chinese login page goes on to %q; want /, the page asked for", loc)
+	}
+	p.do("the login page in English", chromedp.Click(`#lang-en`))
+	p.until("the English login page", `document.documentElement.lang === "en" && !!document.querySelector("#lang-zh-CN")`, 10*time.Second)
 	p.login("ann", "ann-pw")
 	if lang := js[string](p, `document.documentElement.lang`); lang != "en" {
 		t.Fatalf("the page is in %q before the switch; want en (the browser's)", lang)
