@@ -122,8 +122,9 @@ func Run(ctx context.Context, opts Options) error {
 	lv.SetDesired(enf.DesiredName)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
 	auditLog := &audit.Log{DB: db}
+	ledger := &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log}
 	srv, err := web.New(lv, web.Options{
-		Ledger:   &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log},
+		Ledger:   ledger,
 		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
 		Alarms:   &accounts.Alarms{DB: db, Now: now, Events: events, Log: log},
 		Events:   events,
@@ -191,6 +192,14 @@ func Run(ctx context.Context, opts Options) error {
 	go func() {
 		defer buses.Done()
 		db.WatchFile(pollCtx, dbWatchInterval, func(reason error) { databaseLost(db, events, log, now, reason) })
+	}()
+
+	// Every account's last day of spending, for the time left before a
+	// cut-off that the dashboard sorts by, is reckoned off the requests.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		ledger.RunSpend(pollCtx)
 	}()
 
 	// Power samples past storage.samples_keep go in small batches, so that

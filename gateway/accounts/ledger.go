@@ -73,14 +73,10 @@ func (l *Ledger) Accounts() ([]web.AccountView, error) {
 		byID[a.ID] = a
 	}
 	accrued := l.accruedOf()
-	ids := make([]string, 0, len(l.Config.Tenants))
-	for _, t := range l.Config.Tenants {
-		ids = append(ids, t.ID)
-	}
-	spend := l.spends(ids)
+	spend := l.spends()
 	out := make([]web.AccountView, 0, len(l.Config.Tenants))
 	for _, t := range l.Config.Tenants {
-		out = append(out, withCredit(l.withState(l.accountView(t, byID[t.ID], accrued[t.ID])), spend[t.ID]))
+		out = append(out, l.withCredit(l.withState(l.accountView(t, byID[t.ID], accrued[t.ID])), spend[t.ID]))
 	}
 	// Accounts whose tenant left the configuration (removed or renamed)
 	// stay listed, archived: their money is still owed or due.
@@ -116,7 +112,7 @@ func (l *Ledger) Account(id string) (web.AccountView, error) {
 	if err != nil {
 		return web.AccountView{}, err
 	}
-	return withCredit(v, spend), nil
+	return l.withCredit(v, spend), nil
 }
 
 // withState adds the account policy's state and pending cut-off.
@@ -134,6 +130,10 @@ func (l *Ledger) withState(v web.AccountView) web.AccountView {
 	}
 	if flag.Active(l.Now()) {
 		v.Protected = flag.Reason
+		if !flag.Until.IsZero() {
+			until := l.Config.SiteTime(flag.Until)
+			v.ProtectedUntil = &until
+		}
 	}
 	return v
 }

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"context"
 	"math/big"
 	"sync"
 	"time"
@@ -20,16 +21,19 @@ const spendWindow = 24 * time.Hour
 // at entries committed this long before the window began.
 const spendLate = 2 * time.Hour
 
-// spendTTL is how long a reckoning of every account's spend is reused:
-// the dashboard is opened often and the ledger's last day changes slowly.
-const spendTTL = time.Minute
+// spendEvery is how often RunSpend reckons every account's last day: the
+// ledger's last day changes slowly, and at 2,000 tenants a reckoning
+// reads a few hundred thousand entries, which no page should wait for.
+const spendEvery = time.Minute
 
-// spendCache keeps the last reckoning of each account's spend.
+// spendPage is how many entries one read of the ledger takes: about a
+// day of a meter's quarter-hour charges.
+const spendPage = 100
+
+// spendCache is the last reckoning of every account's spend.
 type spendCache struct {
-	mu   sync.Mutex
-	at   time.Time
-	by   map[string]billing.Money
-	busy sync.Mutex // one reckoning at a time
+	mu sync.Mutex
+	by map[string]billing.Money // nil until the first reckoning
 }
 
 // spend24h returns what tenant was charged for energy used over the last
@@ -40,7 +44,7 @@ func (l *Ledger) spend24h(tenant string, now time.Time) (billing.Money, error) {
 	var sum billing.Money
 	var before uint64
 	for {
-		page, err := l.DB.Entries(tenant, before, usagePage)
+		page, err := l.DB.Entries(tenant, before, spendPage)
 		if err != nil {
 			return 0, err
 		}
@@ -60,59 +64,77 @@ func (l *Ledger) spend24h(tenant string, now time.Time) (billing.Money, error) {
 				sum -= e.Amount // a charge is a debit
 			}
 		}
-		if len(page) < usagePage || older == len(page) {
+		if len(page) < spendPage || older == len(page) {
 			return sum, nil
 		}
 		before = page[len(page)-1].ID
 	}
 }
 
-// usagePage is how many entries one read of the ledger takes.
-const usagePage = 500
-
-// spends returns every listed tenant's spend over the last day, reckoned
-// at most once per spendTTL.
-func (l *Ledger) spends(tenants []string) map[string]billing.Money {
-	now := l.Now()
-	c := &l.spendCache
-	c.busy.Lock()
-	defer c.busy.Unlock()
-	c.mu.Lock()
-	fresh := c.by != nil && now.Sub(c.at) >= 0 && now.Sub(c.at) < spendTTL
-	by := c.by
-	c.mu.Unlock()
-	if fresh {
-		return by
-	}
-	by = make(map[string]billing.Money, len(tenants))
-	for _, t := range tenants {
-		m, err := l.spend24h(t, now)
-		if err != nil {
-			l.Log.Error().Err(err).Str("tenant", t).Msg("reckon the last day's spend")
-			continue
+// RunSpend reckons every configured account's last day now and then every
+// spendEvery until ctx ends, for Accounts to read without waiting.
+func (l *Ledger) RunSpend(ctx context.Context) {
+	tick := time.NewTicker(spendEvery)
+	defer tick.Stop()
+	for {
+		l.reckonSpends(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
-		by[t] = m
 	}
-	c.mu.Lock()
-	c.at, c.by = now, by
-	c.mu.Unlock()
-	return by
 }
 
-// withCredit adds the last day's spend and the time the credit lasts at
-// it to v.
-func withCredit(v web.AccountView, spend billing.Money) web.AccountView {
+// reckonSpends reads every configured tenant's last day and keeps it.
+func (l *Ledger) reckonSpends(ctx context.Context) {
+	now := l.Now()
+	by := make(map[string]billing.Money, len(l.Config.Tenants))
+	for _, t := range l.Config.Tenants {
+		if ctx.Err() != nil {
+			return
+		}
+		m, err := l.spend24h(t.ID, now)
+		if err != nil {
+			l.Log.Error().Err(err).Str("tenant", t.ID).Msg("reckon the last day's spend")
+			continue
+		}
+		by[t.ID] = m
+	}
+	l.spendCache.mu.Lock()
+	l.spendCache.by = by
+	l.spendCache.mu.Unlock()
+}
+
+// spends returns the last reckoning of every account's spend; nil before
+// the first (or without RunSpend): the list then shows no time left.
+func (l *Ledger) spends() map[string]billing.Money {
+	l.spendCache.mu.Lock()
+	defer l.spendCache.mu.Unlock()
+	return l.spendCache.by
+}
+
+// withCredit adds the last day's spend to v and, for a tenant the policy
+// can cut off, the time until it would be: until the balance less the
+// accrued charges reaches the rating's overdraft limit at that spending,
+// plus the rating's grace time (protected hours, which may hold a cut-off
+// longer, are not counted: the figure is the earliest power may go off).
+func (l *Ledger) withCredit(v web.AccountView, spend billing.Money) web.AccountView {
 	if spend <= 0 {
 		return v
 	}
 	v.Spend24h = spend.String()
+	rating, ok := l.Config.RatingOf(v.Tenant)
+	if !ok {
+		return v // no credit rating: never cut off by the policy
+	}
 	balance, err1 := billing.ParseMoney(v.Balance)
 	accrued, err2 := billing.ParseMoney(v.Accrued)
 	if err1 != nil || err2 != nil {
 		return v
 	}
 	left := int64(0)
-	if rest := balance - accrued; rest > 0 {
+	if rest := balance - accrued + rating.Overdraft(); rest > 0 {
 		// rest × a day ÷ spend, in big integers: a large balance times the
 		// seconds of a day overflows int64.
 		q := new(big.Int).Mul(big.NewInt(int64(rest)), big.NewInt(int64(spendWindow/time.Second)))
@@ -120,9 +142,10 @@ func withCredit(v web.AccountView, spend billing.Money) web.AccountView {
 		if q.IsInt64() {
 			left = q.Int64()
 		} else {
-			left = 1 << 62
+			left = 1 << 40
 		}
 	}
+	left += int64(rating.Grace() / time.Second)
 	v.CreditLeft = &left
 	return v
 }

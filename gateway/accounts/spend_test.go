@@ -6,16 +6,33 @@ import (
 	"time"
 
 	"mallgrid/billing"
+	"mallgrid/gateway/config"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
-// TestLedger_CreditLeft: the time an account lasts is its balance less
-// the accrued charges over what it was charged for energy used in the last
-// 24 hours (by when the energy was used, not when it was posted); a day's
-// charges older than that, and top-ups, do not count.
-func TestLedger_CreditLeft(t *testing.T) {
+// ratedLedger is newLedger's mall with T-1 on a rating of 10 yuan of
+// overdraft and an hour of grace.
+func ratedLedger(t *testing.T) *Ledger {
+	t.Helper()
 	l := newLedger(t)
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1}]\ntenants: [{id: T-1, name: Shop, credit_rating: A}]\n"+
+		"ratings: [{name: A, warning_1: \"50.00\", warning_2: \"20.00\", overdraft: \"10.00\", grace: 1h, restore: \"0.00\"}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Config = cfg
+	return l
+}
+
+// TestLedger_CreditLeft: the time before a cut-off is the balance less
+// the accrued charges, down to the rating's overdraft limit, over what the
+// account was charged for energy used in the last 24 hours (by when the
+// energy was used, not when it was posted), plus the rating's grace; a
+// day's charges older than that, and top-ups, do not count.
+func TestLedger_CreditLeft(t *testing.T) {
+	l := ratedLedger(t)
 	now := l.Now()
 	if _, _, err := l.TopUp(context.Background(), "T-1", web.TopUpRequest{Amount: "100.00", Ref: "P-1", Channel: "cash"}, "till"); err != nil {
 		t.Fatal(err)
@@ -42,23 +59,48 @@ func TestLedger_CreditLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Balance 100 − 30 − 7 − 20 = 43, less 3 accrued = 40; at 20 a day,
-	// two days.
-	if a.Balance != "43.00" || a.Spend24h != "20.00" || a.CreditLeft == nil || *a.CreditLeft != 2*86400 {
-		t.Fatalf("account = balance %s, spend %s, credit left %v; want 43.00, 20.00, 172800 s", a.Balance, a.Spend24h, a.CreditLeft)
+	// Balance 100 − 30 − 7 − 20 = 43, less 3 accrued, plus 10 of
+	// overdraft = 50; at 20 a day, two and a half days, and the hour of
+	// grace.
+	want := int64(2*86400 + 43200 + 3600)
+	if a.Balance != "43.00" || a.Spend24h != "20.00" || a.CreditLeft == nil || *a.CreditLeft != want {
+		t.Fatalf("account = balance %s, spend %s, credit left %v; want 43.00, 20.00, %d s", a.Balance, a.Spend24h, a.CreditLeft, want)
 	}
+	// The list reads the last reckoning (RunSpend), not the ledger.
+	if list, err := l.Accounts(); err != nil || len(list) != 1 || list[0].CreditLeft != nil {
+		t.Fatalf("accounts before a reckoning = %+v, %v; want no credit left yet", list, err)
+	}
+	l.reckonSpends(context.Background())
 	list, err := l.Accounts()
-	if err != nil || len(list) != 1 || list[0].CreditLeft == nil || *list[0].CreditLeft != 2*86400 {
+	if err != nil || len(list) != 1 || list[0].CreditLeft == nil || *list[0].CreditLeft != want {
 		t.Fatalf("accounts = %+v, %v; want the same credit left", list, err)
 	}
 	// Nothing spent: no rate, no time left to tell.
-	l2 := newLedger(t)
-	if a, err := l2.Account("T-1"); err != nil || a.CreditLeft != nil || a.Spend24h != "" {
+	if a, err := ratedLedger(t).Account("T-1"); err != nil || a.CreditLeft != nil || a.Spend24h != "" {
 		t.Errorf("an account with no charges: %+v, %v; want no credit left and no spend", a, err)
 	}
-	// Overdrawn: no time left.
-	charge(now.Add(-10*time.Minute), now.Add(-5*time.Minute), 50*billing.Yuan)
-	if a, err := l.Account("T-1"); err != nil || a.CreditLeft == nil || *a.CreditLeft != 0 {
-		t.Errorf("an overdrawn account: %+v, %v; want 0 s left", a, err)
+	// Beyond the overdraft: the grace time alone.
+	charge(now.Add(-10*time.Minute), now.Add(-5*time.Minute), 60*billing.Yuan)
+	if a, err := l.Account("T-1"); err != nil || a.CreditLeft == nil || *a.CreditLeft != 3600 {
+		t.Errorf("an account past its overdraft: %+v, %v; want the grace, 3600 s, left", a, err)
+	}
+	// No credit rating: never cut off, so no time left however it spends.
+	l.Config = newLedger(t).Config
+	if a, err := l.Account("T-1"); err != nil || a.CreditLeft != nil || a.Spend24h == "" {
+		t.Errorf("an account without a rating: %+v, %v; want its spend and no time left", a, err)
+	}
+}
+
+// TestLedger_RunSpendStops: the reckoner ends with its context.
+func TestLedger_RunSpendStops(t *testing.T) {
+	l := ratedLedger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.RunSpend(ctx); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunSpend still running 5 s after its context ended")
 	}
 }

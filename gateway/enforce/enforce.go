@@ -427,29 +427,44 @@ func (e *Enforcer) DesiredName(id string) string {
 	return stateName(closed)
 }
 
-// Override implements web.OverrideReader: meter id's relay override
-// while it holds (who, why, since and until), and in every case why the
-// relay is wanted the way it is.
+// Override implements web.OverrideReader: why meter id's relay is wanted
+// the way it is and, while an operator's override holds, whose it is
+// (who, why, since and until); false for a meter without a relay the
+// gateway drives.
 func (e *Enforcer) Override(id string) (web.OverrideView, bool) {
+	m, ok := e.meters[id]
+	if !ok {
+		return web.OverrideView{}, false
+	}
+	if model, err := e.cfg.ModelOf(m); err != nil || model.Relay == nil {
+		return web.OverrideView{}, false
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
 	closed, why := e.desired(id, now)
 	v := web.OverrideView{Desired: stateName(closed), Why: why}
 	rc := e.relays[id]
-	if rc == nil || !rc.Override.active(now) {
-		return v, false
-	}
-	o := rc.Override
-	v.State, v.Actor, v.Reason = "off", o.Actor, o.Reason
-	if o.Closed {
-		v.State = "on"
-	}
-	at := e.cfg.SiteTime(o.At)
-	v.At = &at
-	if !o.Until.IsZero() {
-		until := e.cfg.SiteTime(o.Until)
-		v.Until = &until
+	switch {
+	case rc != nil && rc.Override.active(now):
+		v.WhyCode = "override"
+		o := rc.Override
+		v.State, v.Actor, v.Reason = "off", o.Actor, o.Reason
+		if o.Closed {
+			v.State = "on"
+		}
+		at := e.cfg.SiteTime(o.At)
+		v.At = &at
+		if !o.Until.IsZero() {
+			until := e.cfg.SiteTime(o.Until)
+			v.Until = &until
+		}
+	case m.Role != config.TenantMeter:
+		v.WhyCode = "not_tenant"
+	case rc != nil && rc.PolicyOpen:
+		v.WhyCode = "exhausted"
+	default:
+		v.WhyCode = "may_draw"
 	}
 	return v, true
 }

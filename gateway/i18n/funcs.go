@@ -20,7 +20,7 @@ import (
 //	zone     the zone and its offset at a time
 //	ago      how long before now a time (or *time.Time) was: {{ago .LastSeen $now}}
 //	state, hold, relay, role, meterRole, event, entry, channel, pollError,
-//	alarmState, severity, quantity, langName
+//	alarmState, severity, quantity, langName, window, relayWhy
 //	         the word for a code; online the word for a bool
 //
 // money and kwh fail the template on a string that is not a decimal: the
@@ -53,6 +53,8 @@ func (l Localizer) Funcs() template.FuncMap {
 		"alarmState": l.AlarmState,
 		"severity":   l.Severity,
 		"quantity":   l.Quantity,
+		"window":     l.Window,
+		"relayWhy":   l.RelayWhy,
 	}
 }
 

@@ -67,7 +67,9 @@ var (
 		// languages' own names; the web tests check the quantities a meter
 		// page names.
 		"alarm.state.active", "alarm.state.acknowledged", "alarm.state.cleared",
-		"alarm.severity.critical", "alarm.severity.warning", "lang.en", "lang.zh-CN"}
+		"alarm.severity.critical", "alarm.severity.warning", "lang.en", "lang.zh-CN",
+		// The enforcer's reasons for a relay's state (enforce.Override).
+		"relay.why.override", "relay.why.not_tenant", "relay.why.exhausted", "relay.why.may_draw"}
 )
 
 // source is what the scan keeps of the module's non-test Go files.

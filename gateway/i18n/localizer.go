@@ -167,3 +167,11 @@ func (l Localizer) Severity(severity string) string { return l.word("alarm.sever
 // Quantity returns the name, with its unit, of a measured quantity as the
 // meter views name it ("voltage_a" → "Voltage A (V)").
 func (l Localizer) Quantity(q string) string { return l.word("quantity.", q) }
+
+// Window returns the word for a tariff window (sharp, peak, flat,
+// valley); another window's name (a tier of a tiered tariff) as it is.
+func (l Localizer) Window(window string) string { return l.word("window.", window) }
+
+// RelayWhy returns why a relay is wanted the way it is, by the enforcer's
+// code (override, not_tenant, exhausted, may_draw).
+func (l Localizer) RelayWhy(code string) string { return l.word("relay.why.", code) }

@@ -55,17 +55,21 @@ type AccountView struct {
 	// Archived is set for an account whose tenant is no longer in the
 	// configuration: its ledger stays readable; nothing is posted to it.
 	Archived bool `json:"archived,omitempty"`
-	// Protected is the reason of an operator's protection flag, while set.
-	Protected string     `json:"protected,omitempty"`
-	Entries   int64      `json:"entries"`
-	Updated   *time.Time `json:"updated"`
+	// Protected is the reason of an operator's protection flag, while set;
+	// ProtectedUntil its expiry (absent: until lifted).
+	Protected      string     `json:"protected,omitempty"`
+	ProtectedUntil *time.Time `json:"protected_until,omitempty"`
+	Entries        int64      `json:"entries"`
+	Updated        *time.Time `json:"updated"`
 	// Spend24h is what the account was charged for energy used over the
 	// last 24 hours, decimal yuan: the recent consumption the time left
 	// is reckoned from.
 	Spend24h string `json:"spend_24h,omitempty"`
-	// CreditLeft is how long, in seconds, the balance less the accrued
-	// charges lasts at the last 24 hours' spending; absent when nothing
-	// was spent (no rate to reckon from), 0 when nothing is left.
+	// CreditLeft is how long, in seconds, until the account would be cut
+	// off at the last 24 hours' spending: until the balance less the
+	// accrued charges reaches its rating's overdraft limit, plus the
+	// rating's grace time. Absent when nothing was spent (no rate to
+	// reckon from) or the tenant has no credit rating (never cut off).
 	CreditLeft *int64 `json:"credit_left_s,omitempty"`
 }
 

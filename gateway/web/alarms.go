@@ -114,6 +114,8 @@ func (s *Server) apiAck(w http.ResponseWriter, r *http.Request, actor string) {
 		s.fail(w, err)
 		return
 	}
-	noteAudit(r, func(n *auditNote) { n.Before, n.After = AlarmActive, a.State })
+	// An alarm may be acknowledged after it cleared: the state it had
+	// before is not known here, only that nobody had acknowledged it.
+	noteAudit(r, func(n *auditNote) { n.Before, n.After = "not acknowledged", "acknowledged by "+actor })
 	writeJSON(w, http.StatusOK, a)
 }

@@ -37,9 +37,15 @@ const heartbeat = 15 * time.Second
 // reconnects with Last-Event-ID (or ?after=ID) first gets what it missed
 // from the store, then the live stream; nothing committed is lost in
 // between, since the subscription starts before the history is read.
+//
+// ?status=1 adds the gateway's counts and buses as `event: status`
+// (StatusDelta) when they change, at most once a second: the dashboard
+// follows both over one connection (a browser gives a site six).
 func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 	after := uint64(0)
-	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
+	// The browser's Last-Event-ID, sent when it reconnects, wins over the
+	// ?after= the page was opened with: it is newer.
+	for _, v := range []string{r.URL.Query().Get("after"), r.Header.Get("Last-Event-ID")} {
 		if v == "" {
 			continue
 		}
@@ -80,6 +86,16 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 			return
 		}
 	}
+	var statusTick <-chan time.Time // nil: no status events
+	var lastStatus []byte
+	if r.URL.Query().Get("status") == "1" {
+		t := time.NewTicker(meterStreamEvery)
+		defer t.Stop()
+		statusTick = t.C
+		if lastStatus, ok = s.sendStatus(es, nil); !ok {
+			return
+		}
+	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
@@ -88,6 +104,13 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ string) {
 			return
 		case <-s.closing:
 			return
+		case <-statusTick:
+			if !es.alive() {
+				return
+			}
+			if lastStatus, ok = s.sendStatus(es, lastStatus); !ok {
+				return
+			}
 		case e, ok := <-live:
 			if !ok {
 				return // fell behind: the client reconnects and catches up

@@ -81,8 +81,12 @@ func (f fakeRelayer) SetRelay(context.Context, string, RelayRequest, string) (Re
 	return RelayView{Desired: "open", Actual: "closed"}, nil
 }
 
-func (f fakeRelayer) Override(string) (OverrideView, bool) {
-	return OverrideView{Desired: "closed", Why: "automatic: the account may draw power"}, false
+// Override: a public meter (P-…) has no relay the gateway drives.
+func (f fakeRelayer) Override(id string) (OverrideView, bool) {
+	if strings.HasPrefix(id, "P-") {
+		return OverrideView{}, false
+	}
+	return OverrideView{Desired: "closed", Why: "automatic: the account may draw power", WhyCode: "may_draw"}, true
 }
 
 // fakeAlarms has one active alarm and counts acknowledgements.

@@ -314,8 +314,9 @@ type RelayRequest struct {
 }
 
 // OverrideReader tells why a meter's relay is wanted open or closed and,
-// while an operator's override holds, whose it is; the enforcer
-// implements it beside Relayer.
+// while an operator's override holds, whose it is; false for a meter
+// without a relay the gateway drives. The enforcer implements it beside
+// Relayer.
 type OverrideReader interface {
 	Override(meter string) (OverrideView, bool)
 }
@@ -323,8 +324,11 @@ type OverrideReader interface {
 // OverrideView is a relay's wanted state with its reason, and the
 // operator's override behind it, if any.
 type OverrideView struct {
-	Desired string     `json:"desired"`         // closed | open
-	Why     string     `json:"why"`             // the reason of the desired state
+	Desired string `json:"desired"` // closed | open
+	Why     string `json:"why"`     // the reason of the desired state, in English
+	// WhyCode is the reason's kind, for the pages' words: override,
+	// not_tenant (a public or main meter), exhausted, may_draw.
+	WhyCode string     `json:"why_code"`
 	State   string     `json:"state,omitempty"` // on | off while overridden
 	Actor   string     `json:"actor,omitempty"`
 	Reason  string     `json:"reason,omitempty"`

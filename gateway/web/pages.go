@@ -7,7 +7,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +39,9 @@ func parsePages(loc *time.Location) (pageSet, error) {
 		l := i18n.New(lang, loc)
 		set[lang] = map[string]*template.Template{}
 		for _, name := range pageNames {
-			t, err := template.New(name).Funcs(l.Funcs()).Funcs(pageFuncs).
+			t, err := template.New(name).Funcs(l.Funcs()).Funcs(pageFuncs).Funcs(template.FuncMap{
+				"pollErrors": func(errs map[string]int64) string { return pollErrors(l, errs) },
+			}).
 				ParseFS(assets, "assets/pages/layout.html", "assets/pages/"+name+".html")
 			if err != nil {
 				return nil, fmt.Errorf("page %s (%s): %w", name, lang, err)
@@ -51,12 +55,31 @@ func parsePages(loc *time.Location) (pageSet, error) {
 // pageFuncs are the template functions that do not depend on the language.
 var pageFuncs = template.FuncMap{
 	"fmtValue":  formatValue,
-	"errorList": errorList,
 	"receiptNo": receiptNo,
 	"daysLeft":  daysLeft,
 	"rfc3339":   func(t time.Time) string { return t.Format(time.RFC3339) },
 	"has":       func(m map[string]bool, k string) bool { return m[k] },
-	"eq2":       func(a, b string) bool { return a == b },
+	// pathEscape writes an id as one segment of a link's path: a tenant
+	// named "A#3" or "B1/02" must not link to another page.
+	"pathEscape": url.PathEscape,
+}
+
+// pollErrors writes errors by kind in l's words, sorted by kind: "CRC
+// error 2, no answer 5".
+func pollErrors(l i18n.Localizer, errs map[string]int64) string {
+	kinds := make([]string, 0, len(errs))
+	for k := range errs {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %s", l.PollError(k), l.Number(errs[k]))
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // receiptNo is a top-up's receipt number: its ledger entry id, which is
@@ -93,7 +116,13 @@ type pageView struct {
 	// page shows only those forms (the server refuses the others anyway).
 	Can   map[string]bool
 	Words string // the catalog of the page's language, JSON, for app.js
-	Data  any
+	// LastEvent is the newest event's id: the page's event stream starts
+	// after it, so that nothing older is shown (or sounded) as new.
+	LastEvent uint64
+	// Nav says which parts the gateway serves (alarms, tenants, events,
+	// audit), for the menu.
+	Nav  map[string]bool
+	Data any
 }
 
 // actions maps what a page offers to the endpoint that does it: a form is
@@ -118,17 +147,19 @@ func words(lang i18n.Lang) string {
 	return string(b)
 }
 
-// langOf is the reader's language: the remembered choice (the cookie, or
-// the user's choice on another browser), else the browser's.
+// langOf is the reader's language: the logged-in user's choice, else the
+// browser's remembered choice (the cookie), else its Accept-Language.
 func (s *Server) langOf(r *http.Request) i18n.Lang {
+	// A logged-in user's own choice wins over the browser's cookie: on a
+	// control-room PC shared by shifts, the cookie is the last person's.
+	if p := principalOf(r); p.sess != nil {
+		if lang, ok := i18n.ParseLang(s.prefs.UserLang(p.sess.user)); ok {
+			return lang
+		}
+	}
 	cookie := ""
 	if c, err := r.Cookie(i18n.CookieName); err == nil {
 		cookie = c.Value
-	}
-	if cookie == "" {
-		if p := principalOf(r); p.sess != nil {
-			cookie = s.prefs.UserLang(p.sess.user)
-		}
 	}
 	return i18n.Negotiate(r.Header.Get("Accept-Language"), cookie)
 }
@@ -154,11 +185,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, titleID st
 	} else {
 		v.User = p.Actor
 	}
+	if _, last := s.lastEvents(1); last > 0 {
+		v.LastEvent = last
+	}
 	for action, pattern := range actions {
 		if _, registered := s.rules[pattern]; registered && s.routeRegistered(pattern) && s.rules[pattern].allows(p.Role) {
 			v.Can[action] = true
 		}
 	}
+	v.Nav = map[string]bool{"alarms": s.routeRegistered("GET /alarms"), "tenants": s.routeRegistered("GET /tenants"),
+		"events": s.events != nil, "audit": v.Can["audit"]}
 	var page bytes.Buffer
 	if err := s.pages[lang][name].ExecuteTemplate(&page, "layout", v); err != nil {
 		s.log.Error().Err(err).Str("page", name).Msg("render page")

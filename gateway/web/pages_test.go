@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -44,8 +45,8 @@ var messageID = regexp.MustCompile(`>[a-z_]+(\.[a-z0-9_-]+)+<`)
 func TestPages_EveryPageInBothLanguages(t *testing.T) {
 	rg := newRig(t)
 	for _, lang := range []struct{ accept, tag, word string }{
-		{"en-GB,en;q=0.9", "en", "Dashboard"},
-		{"zh-CN,zh;q=0.9", "zh-CN", "总览"},
+		{"en-GB,en;q=0.9", "en", ">Dashboard</a>"},
+		{"zh-CN,zh;q=0.9", "zh-CN", ">总览</a>"},
 	} {
 		c := client(t)
 		for _, p := range everyPage {
@@ -142,6 +143,14 @@ func TestPages_LanguageSwitchRememberedPerUser(t *testing.T) {
 	if _, body := rg.page(t, other, "/", en); !strings.Contains(body, `<html lang="zh-CN">`) {
 		t.Error("the user's choice is not remembered in another browser")
 	}
+	// The user's choice outranks a cookie another user of the browser
+	// left: the viewer's English cookie does not change the operator's.
+	shared := client(t)
+	shared.Jar.SetCookies(mustURL(t, rg.url), []*http.Cookie{{Name: i18n.CookieName, Value: "en", Path: "/"}})
+	rg.login(t, shared, "operator", "operator-pw")
+	if _, body := rg.page(t, shared, "/", en); !strings.Contains(body, `<html lang="zh-CN">`) {
+		t.Error("a cookie of English outranks the operator's own choice")
+	}
 	viewer := client(t)
 	rg.login(t, viewer, "viewer", "viewer-pw")
 	if _, body := rg.page(t, viewer, "/", en); !strings.Contains(body, `<html lang="en">`) {
@@ -200,5 +209,83 @@ func TestPages_WordsForCodes(t *testing.T) {
 	}
 	if err := checkPageTemplates(); err != nil {
 		t.Error(err)
+	}
+}
+
+// oddLedger is fakeLedger with a tenant whose id holds characters that
+// mean something in a URL.
+type oddLedger struct{ fakeLedger }
+
+const oddTenant = "A#3/x?y"
+
+func (l oddLedger) Accounts() ([]AccountView, error) {
+	return []AccountView{{Tenant: oddTenant, Balance: "1.00", Accrued: "0.00", State: "cut_off"}}, nil
+}
+
+// brokenAlarms cannot read its alarms.
+type brokenAlarms struct{ fakeAlarms }
+
+func (brokenAlarms) List(string, int) ([]AlarmView, error) { return nil, errors.New("disk on fire") }
+
+// TestPages_IDsInLinksAndProblemsShown: an id is one path segment of a
+// link, whatever it holds; a list that cannot be read is said to be, not
+// shown empty; a meter without a relay the gateway drives has no relay
+// form.
+func TestPages_IDsInLinksAndProblemsShown(t *testing.T) {
+	rg := newRig(t, func(o *Options) {
+		o.Ledger = oddLedger{fakeLedger{&changes{}}}
+		o.Alarms = brokenAlarms{}
+	})
+	c := client(t)
+	admin := map[string]string{"Authorization": "Bearer admin-secret", "Accept-Language": "en"}
+	_, body := rg.page(t, c, "/", admin)
+	if want := `href="/tenants/A%233%2Fx%3Fy"`; !strings.Contains(body, want) {
+		t.Errorf("the dashboard's link to tenant %q is not %s", oddTenant, want)
+	}
+	// (The catalog is in the page for its script: look at the table rows.)
+	if !strings.Contains(body, `<tr class="problem"><td colspan="7" class="bad" role="alert">Could not be read`) ||
+		strings.Contains(body, `<td colspan="7">No open alarm.`) {
+		t.Error("the dashboard shows no alarm where it could not read them")
+	}
+	_, body = rg.page(t, c, "/meters/P-N01", admin)
+	if strings.Contains(body, `class="override"`) || strings.Contains(body, `id="relay"`) {
+		t.Error("a meter without a relay the gateway drives has a relay form")
+	}
+	_, body = rg.page(t, c, "/meters/M-101", admin)
+	if !strings.Contains(body, `class="override"`) || !strings.Contains(body, "Automatic: the account may draw power") {
+		t.Error("a tenant meter's page lacks its relay form or the reason of its state")
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestPages_NotCompressed: the pages and the session carry the CSRF
+// token, so they are never compressed (a compressed secret beside text an
+// attacker chooses leaks by its size: BREACH); the API is.
+func TestPages_NotCompressed(t *testing.T) {
+	rg := newRig(t)
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for _, tt := range []struct {
+		path       string
+		compressed bool
+	}{{"/", false}, {"/tenants/T-101", false}, {"/api/v1/session", false}, {"/static/app.js", true}} {
+		req, _ := http.NewRequest("GET", rg.url+tt.path, nil)
+		req.Header.Set("Authorization", "Bearer admin-secret")
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := raw.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.compressed {
+			t.Errorf("%s: compressed %v; want %v", tt.path, got, tt.compressed)
+		}
 	}
 }

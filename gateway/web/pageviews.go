@@ -47,7 +47,9 @@ type dashboardView struct {
 	Offline     []MeterView
 	OfflineMore int
 	Events      []EventView // newest first
-	LastID      uint64      // the newest event's id: the page's stream starts after it
+	// AlarmsFailed and AccountsFailed say a list could not be read: the
+	// page says so instead of showing it empty, as if all were well.
+	AlarmsFailed, AccountsFailed bool
 }
 
 func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +60,7 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 			list, err := s.alarms.List(state, 100)
 			if err != nil {
 				s.log.Error().Err(err).Msg("read alarms for the dashboard")
+				d.AlarmsFailed = true
 			}
 			d.Alarms = append(d.Alarms, list...)
 		}
@@ -66,6 +69,7 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		accts, err := s.ledger.Accounts()
 		if err != nil {
 			s.log.Error().Err(err).Msg("read accounts for the dashboard")
+			d.AccountsFailed = true
 		}
 		d.AtRisk = atRisk(accts)
 		for _, a := range accts {
@@ -85,7 +89,7 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 			d.OfflineMore++
 		}
 	}
-	d.Events, d.LastID = s.lastEvents(15)
+	d.Events, _ = s.lastEvents(15)
 	s.render(w, r, "dashboard", "nav.dashboard", d)
 }
 
@@ -120,17 +124,20 @@ func atRisk(accts []AccountView) []AccountView {
 			out = append(out, a)
 		}
 	}
-	// left is the seconds until power goes off; cut off already: -1.
+	// left is the seconds until power goes off; cut off already: -1; a
+	// protected account, which is not cut, after every other.
 	left := func(a AccountView) int64 {
 		switch {
 		case a.State == "cut_off":
 			return -1
+		case a.Protected != "":
+			return 1 << 62
 		case a.PendingCutOff != nil:
 			return 0 // due now or at a known time, before any reckoning
 		case a.CreditLeft != nil:
 			return *a.CreditLeft
 		}
-		return 1 << 62
+		return 1 << 61
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -205,9 +212,10 @@ func (s *Server) meterPage(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	if or, ok := s.relayer.(OverrideReader); ok && d.Meter.Relay.Actual != "" && d.Meter.Role == "tenant" {
-		v, _ := or.Override(id)
-		d.Relay = &v
+	if or, ok := s.relayer.(OverrideReader); ok {
+		if v, drives := or.Override(id); drives {
+			d.Relay = &v
+		}
 	}
 	if s.ledger != nil && d.Meter.Tenant != "" {
 		if a, err := s.ledger.Account(d.Meter.Tenant); err == nil {
@@ -231,6 +239,7 @@ func (s *Server) meterPage(w http.ResponseWriter, r *http.Request) {
 type tenantsView struct {
 	Q        string
 	Accounts []AccountView
+	Shops    map[string]string // each tenant's meter ids, for the search box
 }
 
 func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
@@ -240,8 +249,8 @@ func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	d := tenantsView{Q: q}
 	shops := s.shops()
+	d := tenantsView{Q: q, Shops: shops}
 	for _, a := range accts {
 		if q == "" || containsFold(a.Tenant, q) || containsFold(a.Name, q) || containsFold(shops[a.Tenant], q) {
 			d.Accounts = append(d.Accounts, a)
@@ -303,9 +312,10 @@ func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		tm := tenantMeter{Meter: m}
-		if or, ok := s.relayer.(OverrideReader); ok && m.Relay.Actual != "" {
-			v, _ := or.Override(m.ID)
-			tm.Relay = &v
+		if or, ok := s.relayer.(OverrideReader); ok {
+			if v, drives := or.Override(m.ID); drives {
+				tm.Relay = &v
+			}
 		}
 		d.Meters = append(d.Meters, tm)
 	}

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,23 +297,6 @@ func formatValue(m MeterView, q string) string {
 		return fmt.Sprintf("%.0f", v.Value)
 	}
 	return fmt.Sprintf("%.1f", v.Value)
-}
-
-// errorList writes errors by kind as "crc 2, timeout 5", sorted by kind.
-func errorList(errs map[string]int64) string {
-	kinds := make([]string, 0, len(errs))
-	for k := range errs {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s %d", k, errs[k])
-	}
-	if len(parts) == 0 {
-		return "—"
-	}
-	return strings.Join(parts, ", ")
 }
 
 // noListing serves files only: a directory's path is 404, not a listing of

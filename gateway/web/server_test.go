@@ -61,7 +61,7 @@ func TestMeterPage_ShowsLiveValuesAndPolling(t *testing.T) {
 		"<title>Meter — Test Plaza — mallgrid</title>",
 		`data-meter="M-101"`, "Golden Noodle House", "T-101", "1,234.567", ">3120<", "229.9", "0.951",
 		`src="/static/app.js"`, `src="/static/vendor/uplot/uPlot.iife.min.js"`,
-		">120<", "crc 1, timeout 2", "12.5 / 40.2",
+		">120<", "CRC error 1, Timeout 2", "12.5 / 40.2",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("meter page lacks %q", want)
@@ -126,12 +126,13 @@ func TestAtRisk_ByTimeLeft(t *testing.T) {
 		{Tenant: "T-1", State: "cut_off"},
 		{Tenant: "T-0", State: "warning_2", CreditLeft: secs(5 * time.Hour)},
 		{Tenant: "T-7", State: "cut_off", Archived: true},
+		{Tenant: "T-8", State: "exhausted", PendingCutOff: at(10), Protected: "clinic"}, // not cut: last
 	})
 	var order []string
 	for _, a := range got {
 		order = append(order, a.Tenant)
 	}
-	if want := "T-1 T-2 T-3 T-0 T-4"; strings.Join(order, " ") != want {
+	if want := "T-1 T-2 T-3 T-0 T-4 T-8"; strings.Join(order, " ") != want {
 		t.Errorf("order = %v; want %s (cut off, cut-off due soonest first, then by the credit left)", order, want)
 	}
 }

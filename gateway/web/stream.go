@@ -82,15 +82,9 @@ func (s *Server) apiMeterStream(w http.ResponseWriter, r *http.Request, src Mete
 			}
 		}
 		after = seq
-		st := s.src.Status()
-		status, _ := json.Marshal(StatusDelta{Counts: st.Counts, Buses: st.Buses}) // plain fields: cannot fail
-		if !bytes.Equal(status, lastStatus) {
-			if es.send("status", "", status) != nil {
-				return false
-			}
-			lastStatus = status
-		}
-		return true
+		var ok bool
+		lastStatus, ok = s.sendStatus(es, lastStatus)
+		return ok
 	}
 	if !send() {
 		return
@@ -156,6 +150,20 @@ func (s *Server) streamIDs(r *http.Request) (map[string]bool, error) {
 		ids[id] = true
 	}
 	return ids, nil
+}
+
+// sendStatus sends the status event when it differs from last; it returns
+// what was last sent, and false when the client is gone.
+func (s *Server) sendStatus(es *eventStream, last []byte) ([]byte, bool) {
+	st := s.src.Status()
+	status, _ := json.Marshal(StatusDelta{Counts: st.Counts, Buses: st.Buses}) // plain fields: cannot fail
+	if bytes.Equal(status, last) {
+		return last, true
+	}
+	if es.send("status", "", status) != nil {
+		return last, false
+	}
+	return status, true
 }
 
 // eventStream is an open stream of server-sent events: what the event

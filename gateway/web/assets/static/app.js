@@ -84,6 +84,17 @@
     toast.timer = setTimeout(function () { el.hidden = true; }, 6000);
   }
 
+  // coalesce runs fn at most once per wait: a bus going down sends a
+  // hundred events in a second, which must not become a hundred fetches.
+  function coalesce(fn, wait) {
+    var timer = null, again = false;
+    return function () {
+      if (timer) { again = true; return; }
+      fn();
+      timer = setTimeout(function () { timer = null; if (again) { again = false; fn(); } }, wait);
+    };
+  }
+
   // api sends a change as JSON with the CSRF token; it resolves with the
   // answer's JSON, or rejects with the gateway's reason.
   function api(method, url, data) {
@@ -110,28 +121,42 @@
 
   // ---- Alarms: the badge, the sound, acknowledgements ----------------
   var alarmKinds = { meter_offline: 1, bus_down: 1, relay_fault: 1, bypass_suspected: 1, database_unavailable: 1 };
-  function refreshBadge() {
+  var refreshBadge = coalesce(function () {
     var badge = $("#alarm-count");
     if (!badge) { return; }
     getJSON("/api/v1/alarms?state=active&limit=1000").then(function (r) {
       badge.textContent = r.json.length;
       badge.hidden = r.json.length === 0;
     }).catch(function () {});
-  }
+  }, 1000);
   var soundBox = $("#alarm-sound");
   if (soundBox) {
     soundBox.checked = localStorage.getItem("mallgrid.sound") === "1";
     soundBox.addEventListener("change", function () { localStorage.setItem("mallgrid.sound", soundBox.checked ? "1" : "0"); });
   }
-  function beep() {
-    if (localStorage.getItem("mallgrid.sound") !== "1" || !window.AudioContext) { return; }
+  // A browser lets a page sound only after a click or key on it: the one
+  // audio context is made (or resumed) on the first, and until then an
+  // alarm that should sound says so instead.
+  var audio = null;
+  function unlockAudio() {
+    if (!window.AudioContext) { return; }
     try {
-      var ctx = new AudioContext(), o = ctx.createOscillator(), g = ctx.createGain();
-      o.frequency.value = 880; g.gain.value = 0.2;
-      o.connect(g); g.connect(ctx.destination); o.start();
-      setTimeout(function () { o.stop(); ctx.close(); }, 400);
-    } catch (e) { /* no audio device: the banner still shows */ }
+      if (!audio) { audio = new AudioContext(); }
+      if (audio.state === "suspended") { audio.resume(); }
+    } catch (e) { audio = null; }
   }
+  document.addEventListener("click", unlockAudio);
+  document.addEventListener("keydown", unlockAudio);
+  var beep = coalesce(function () {
+    if (localStorage.getItem("mallgrid.sound") !== "1") { return; }
+    if (!audio || audio.state !== "running") { toast(t("dash.sound_blocked"), true); return; }
+    try {
+      var o = audio.createOscillator(), g = audio.createGain();
+      o.frequency.value = 880; g.gain.value = 0.2;
+      o.connect(g); g.connect(audio.destination); o.start();
+      setTimeout(function () { o.stop(); }, 400);
+    } catch (e) { /* no audio device: the banner still shows */ }
+  }, 2000);
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.classList.contains("ack")) { return; }
@@ -159,38 +184,47 @@
     });
     return row;
   }
+  // One stream a page: a browser opens six connections to a site, and a
+  // control room keeps several tabs open. The meter pages follow the
+  // meter stream; the others the events (the dashboard with the counts),
+  // from the newest event when the page was made, so nothing older is
+  // shown or sounded as new; a reconnection resumes by Last-Event-ID.
   var events = $("#events");
   var live = events && (page === "dashboard" || events.getAttribute("data-live"));
-  var after = (events && events.getAttribute("data-last")) || "";
-  if (window.EventSource && page !== "receipt") {
-    var es = new EventSource("/api/v1/events" + (after ? "?after=" + after : ""));
-    var first = !after; // without a starting id the history replays: no alarms for it
-    es.onopen = function () { setTimeout(function () { first = false; }, 1500); };
+  var keep = events ? Math.max(50, events.tBodies[0].rows.length) : 0;
+  var after = body.getAttribute("data-last") || "0";
+  if (window.EventSource && page !== "receipt" && page !== "meters" && page !== "meter") {
+    var es = new EventSource("/api/v1/events?after=" + after + (page === "dashboard" ? "&status=1" : ""));
     es.onmessage = function (msg) {
       var e = JSON.parse(msg.data);
       if (live) {
         var tb = events.tBodies[0], none = $("tr.none", tb);
         if (none) { none.remove(); }
         tb.insertBefore(eventRow(e), tb.firstChild);
-        while (tb.rows.length > 50) { tb.deleteRow(tb.rows.length - 1); }
+        while (tb.rows.length > keep) { tb.deleteRow(tb.rows.length - 1); }
       }
-      if (alarmKinds[e.kind] && !first) {
+      if (alarmKinds[e.kind]) {
         toast(t("alarm.raised_toast", { what: word("event.", e.kind) + " — " + e.text }), true);
         beep();
+      }
+      if (alarmKinds[e.kind] || e.kind === "alarm_acknowledged" || /_online$|_up$|relay_/.test(e.kind)) {
+        refreshBadge();
         if (page === "dashboard") { reloadAlarms(); }
       }
-      if (alarmKinds[e.kind] || e.kind === "alarm_acknowledged" || /_online$|_up$|relay_/.test(e.kind)) { refreshBadge(); }
     };
+    if (page === "dashboard") { es.addEventListener("status", function (msg) { showStatus(JSON.parse(msg.data)); }); }
+  } else {
+    setInterval(refreshBadge, 60000); // no event stream on this page
   }
   refreshBadge();
 
   // reloadAlarms redraws the dashboard's open alarms from the API.
-  function reloadAlarms() {
+  var reloadAlarms = coalesce(function () {
     var table = $("#alarms");
     if (!table) { return; }
     Promise.all([getJSON("/api/v1/alarms?state=active"), getJSON("/api/v1/alarms?state=acknowledged")]).then(function (rs) {
       var list = rs[0].json.concat(rs[1].json), tb = table.tBodies[0];
-      var canAck = !!$("form.ack", table) || table.getAttribute("data-can-ack") === "1";
+      var canAck = table.getAttribute("data-can-ack") === "1";
       tb.textContent = "";
       list.forEach(function (a) {
         var row = document.createElement("tr");
@@ -219,11 +253,7 @@
       });
       text($("#count-alarms"), String(list.length));
     }).catch(function () {});
-  }
-  if (page === "dashboard") {
-    var at = $("#alarms");
-    if (at && $("form.ack", at)) { at.setAttribute("data-can-ack", "1"); }
-  }
+  }, 1000);
 
   // ---- Meters: live deltas over SSE ----------------------------------
   // meterStream follows the meters in ids (every meter for null, none for
@@ -238,8 +268,8 @@
     return src;
   }
 
-  if (page === "dashboard") {
-    meterStream([], function () {}, function (st) {
+  // showStatus follows the dashboard's counts and buses.
+  function showStatus(st) {
       if (st.counts) {
         text($("#count-meters"), String(st.counts.meters));
         text($("#count-online"), String(st.counts.online));
@@ -254,7 +284,6 @@
         text($("td.cycle", row), t("unit.ms", { n: b.cycle_ms }));
         row.className = b.online < b.meters ? (b.online === 0 ? "offline" : "partial") : "";
       });
-    });
   }
 
   if (page === "meters") { metersPage(); }
@@ -437,14 +466,18 @@
 
   // ---- Forms that change something -------------------------------------
   var topup = $("#topup");
+  var pendingRef = "";
   if (topup) {
+    ["amount", "channel", "ref"].forEach(function (n) { topup[n].addEventListener("input", function () { pendingRef = ""; }); });
     topup.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var tenant = topup.getAttribute("data-tenant");
       // A reference makes the top-up safe to send twice: the gateway credits
-      // it once. Left empty, the page makes one for this submission.
-      var ref = topup.ref.value.trim() || "WEB-" + tenant + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8);
-      topup.ref.value = ref;
+      // it once. Left empty, the page makes one for this payment and keeps
+      // it while the same payment is sent again (a retry after an error);
+      // another amount or channel is another payment, with a new one.
+      if (!pendingRef) { pendingRef = "WEB-" + tenant + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8); }
+      var ref = topup.ref.value.trim() || pendingRef;
       var button = $("button[type=submit]", topup);
       button.disabled = true;
       api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/topups", { amount: topup.amount.value.trim(), ref: ref, channel: topup.channel.value })
