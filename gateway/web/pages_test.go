@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"mallgrid/gateway/i18n"
 )
@@ -287,5 +288,79 @@ func TestPages_NotCompressed(t *testing.T) {
 		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.compressed {
 			t.Errorf("%s: compressed %v; want %v", tt.path, got, tt.compressed)
 		}
+	}
+}
+
+// pagedEvents holds n events, one a minute from 2026-11-01 08:00 site
+// time; every third a reset of M-101, the others warnings of T-101.
+type pagedEvents struct {
+	fakeEvents
+	evs []EventView // oldest first
+}
+
+func newPagedEvents(n int) pagedEvents {
+	var p pagedEvents
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC) // 08:00 in Shanghai
+	for i := range n {
+		e := EventView{ID: uint64(i + 1), Time: at.Add(time.Duration(i) * time.Minute), Kind: "warning_1", Tenant: "T-101", Text: "low"}
+		if i%3 == 0 {
+			e.Kind, e.Tenant, e.Meter, e.Text = "reset", "", "M-101", "reset"
+		}
+		p.evs = append(p.evs, e)
+	}
+	return p
+}
+
+func (p pagedEvents) EachBefore(id uint64, fn func(EventView) bool) error {
+	for i := len(p.evs) - 1; i >= 0; i-- {
+		if id != 0 && p.evs[i].ID >= id {
+			continue
+		}
+		if !fn(p.evs[i]) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// TestPages_EventsFilteredAndPaged: the events page shows the newest 200
+// matches and links to the older ones; kind, meter and dates filter.
+func TestPages_EventsFilteredAndPaged(t *testing.T) {
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg := newRig(t, func(o *Options) { o.Events = newPagedEvents(3000); o.Location = shanghai })
+	c := client(t)
+	hdr := map[string]string{"Authorization": "Bearer viewer-secret", "Accept-Language": "en"}
+	rows := func(body string) int { return strings.Count(body, `<tr><td class="t">`) }
+	_, body := rg.page(t, c, "/events", hdr)
+	if rows(body) != 200 || !strings.Contains(body, "before=2801") || !strings.Contains(body, `data-live="1"`) {
+		t.Errorf("first page: %d rows, older link %v, live %v; want 200, before=2801, live", rows(body),
+			strings.Contains(body, "before=2801"), strings.Contains(body, `data-live="1"`))
+	}
+	_, body = rg.page(t, c, "/events?before=2801", hdr)
+	if rows(body) != 200 || !strings.Contains(body, "before=2601") || strings.Contains(body, `data-live="1"`) {
+		t.Errorf("second page: %d rows; want 200 and a link before 2601, not live", rows(body))
+	}
+	// 1,000 resets among 3,000 events; of them, those of the 1st of
+	// November in the site's zone (08:00 to midnight: 960 minutes, 320).
+	_, body = rg.page(t, c, "/events?kind=reset&meter=m-101&from=2026-11-01&to=2026-11-01", hdr)
+	if rows(body) != 200 || strings.Contains(body, `<td class="kind">Warning 1</td>`) || !strings.Contains(body, "before=") {
+		t.Errorf("resets of the 1st: %d rows; want a page of 200 resets only", rows(body))
+	}
+	_, body = rg.page(t, c, "/events?kind=reset&from=2026-11-01&to=2026-11-01&before=400", hdr)
+	// Below id 400, all on the 1st: resets 1, 4, … 397.
+	if rows(body) != 133 || strings.Contains(body, `id="older"`) {
+		t.Errorf("older resets of the 1st: %d rows; want the last 133 and no older link", rows(body))
+	}
+	// The 2nd of November holds ids 961…2400: 1,440 events, none before.
+	_, body = rg.page(t, c, "/events?from=2026-11-02&to=2026-11-02&before=1200", hdr)
+	if rows(body) != 200 || !strings.Contains(body, "before=1000") {
+		t.Errorf("the 2nd below 1200: %d rows; want 200 and more below 1000", rows(body))
+	}
+	_, body = rg.page(t, c, "/events?from=2026-11-02&to=2026-11-02&before=1000", hdr)
+	if rows(body) != 39 || strings.Contains(body, `id="older"`) {
+		t.Errorf("the 2nd below 1000: %d rows; want 961…999, 39, and no older link", rows(body))
 	}
 }

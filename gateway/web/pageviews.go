@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mallgrid/gateway/i18n"
 )
 
 // pageRoutes registers the control room's pages; who may open each is its
@@ -427,38 +429,93 @@ func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "alarms", "nav.alarms", alarmsView{State: state, States: []string{AlarmActive, AlarmAcknowledged, AlarmCleared}, Alarms: list})
 }
 
-// eventsView is the events page: the newest events that match the
-// filters.
-type eventsView struct {
-	Kind, Meter, Tenant string
-	Kinds               []string // the kinds among the events read, for the filter
-	Events              []EventView
-	LastID              uint64
-	Live                bool // no filter: the stream adds new events on top
+// EventPager walks back through the stored events, newest first, for the
+// events page's filters and paging; the gateway's event hub implements it.
+type EventPager interface {
+	EachBefore(id uint64, fn func(EventView) bool) error
 }
 
-// eventsScanned is how far back the events page looks for matches.
-const eventsScanned = 5000
+// eventsView is the events page: the newest events that match the
+// filters, a page at a time.
+type eventsView struct {
+	Kind, Meter, Tenant string
+	From, To            string      // YYYY-MM-DD in the site's zone, as asked
+	Kinds               []string    // every kind the gateway stores, for the filter
+	Events              []EventView // newest first
+	Older               uint64      // before= of the next page; 0: no older match
+	Scanned             bool        // the scan stopped at its bound before a page was full
+	Live                bool        // no filter: the stream adds new events on top
+}
+
+// Bounds of one events page: how many matches it shows and how many
+// events it reads back to find them.
+const (
+	eventsPerPage = 200
+	eventsScanned = 50_000
+)
 
 func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := eventsView{Kind: q.Get("kind"), Meter: strings.TrimSpace(q.Get("meter")), Tenant: strings.TrimSpace(q.Get("tenant"))}
-	d.Live = d.Kind == "" && d.Meter == "" && d.Tenant == ""
-	all, last := s.lastEvents(eventsScanned)
-	d.LastID = last
-	kinds := map[string]bool{}
-	for _, e := range all {
-		kinds[e.Kind] = true
-		if (d.Kind == "" || e.Kind == d.Kind) && (d.Meter == "" || strings.EqualFold(e.Meter, d.Meter)) &&
-			(d.Tenant == "" || strings.EqualFold(e.Tenant, d.Tenant)) && len(d.Events) < 500 {
+	d := eventsView{Kind: q.Get("kind"), Meter: strings.TrimSpace(q.Get("meter")), Tenant: strings.TrimSpace(q.Get("tenant")),
+		From: q.Get("from"), To: q.Get("to")}
+	before, _ := strconv.ParseUint(q.Get("before"), 10, 64)
+	var from, to time.Time
+	if t, err := time.ParseInLocation(time.DateOnly, d.From, s.location()); err == nil {
+		from = t
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, d.To, s.location()); err == nil {
+		to = t.AddDate(0, 0, 1)
+	}
+	d.Live = d.Kind == "" && d.Meter == "" && d.Tenant == "" && from.IsZero() && to.IsZero() && before == 0
+	d.Kinds = eventKinds()
+	pager, ok := s.events.(EventPager)
+	if !ok {
+		evs, _ := s.lastEvents(eventsPerPage)
+		d.Events = evs
+		s.render(w, r, "events", "nav.events", d)
+		return
+	}
+	scanned := 0
+	err := pager.EachBefore(before, func(e EventView) bool {
+		scanned++
+		// Events are stored in commit order, which is time order but for
+		// a wall clock stepped back: an hour's margin before stopping.
+		if !from.IsZero() && e.Time.Before(from.Add(-time.Hour)) {
+			return false
+		}
+		match := (d.Kind == "" || e.Kind == d.Kind) && (d.Meter == "" || strings.EqualFold(e.Meter, d.Meter)) &&
+			(d.Tenant == "" || strings.EqualFold(e.Tenant, d.Tenant)) &&
+			(from.IsZero() || !e.Time.Before(from)) && (to.IsZero() || e.Time.Before(to))
+		if match {
+			if len(d.Events) == eventsPerPage {
+				d.Older = d.Events[len(d.Events)-1].ID
+				return false
+			}
 			d.Events = append(d.Events, e)
 		}
+		if scanned >= eventsScanned {
+			d.Older, d.Scanned = e.ID, true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		s.fail(w, err)
+		return
 	}
-	for k := range kinds {
-		d.Kinds = append(d.Kinds, k)
-	}
-	sort.Strings(d.Kinds)
 	s.render(w, r, "events", "nav.events", d)
+}
+
+// eventKinds are the kinds the events filter offers: every kind with a
+// word in the catalog.
+func eventKinds() []string {
+	var out []string
+	for _, id := range i18n.IDs() {
+		if k, ok := strings.CutPrefix(id, "event."); ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // auditView is the admin's audit page.

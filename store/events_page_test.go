@@ -1,0 +1,48 @@
+package store
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// EachEventBefore walks back from the newest or from below an id, to the
+// first event, and stops when told.
+func TestEachEventBefore(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "e.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		if _, err := db.PostEvents(Event{Time: at.Add(time.Duration(i) * time.Minute), Kind: "test", Text: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walk := func(before uint64, max int) []uint64 {
+		var ids []uint64
+		if err := db.EachEventBefore(before, func(e Event) bool {
+			ids = append(ids, e.ID)
+			return len(ids) < max
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	// The database's own first event (database_created) comes first.
+	all := walk(0, 100)
+	if len(all) < 5 || all[0] <= all[1] {
+		t.Fatalf("from the newest: %v; want every event, newest first", all)
+	}
+	newest := all[0]
+	if got := walk(newest, 2); len(got) != 2 || got[0] != newest-1 || got[1] != newest-2 {
+		t.Errorf("below %d, two: %v; want %d, %d", newest, got, newest-1, newest-2)
+	}
+	if got := walk(newest+100, 1); len(got) != 1 || got[0] != newest {
+		t.Errorf("below an id past the end: %v; want the newest, %d", got, newest)
+	}
+	if got := walk(1, 10); len(got) != 0 {
+		t.Errorf("below the first id: %v; want none", got)
+	}
+}
