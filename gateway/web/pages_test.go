@@ -364,3 +364,18 @@ func TestPages_EventsFilteredAndPaged(t *testing.T) {
 		t.Errorf("the 2nd below 1000: %d rows; want 961…999, 39, and no older link", rows(body))
 	}
 }
+
+// TestPages_AlarmsFiltered: the alarms page filters by kind and by the
+// meter, tenant or bus an alarm is about.
+func TestPages_AlarmsFiltered(t *testing.T) {
+	rg := newRig(t)
+	c := client(t)
+	hdr := map[string]string{"Authorization": "Bearer viewer-secret", "Accept-Language": "en"}
+	for q, want := range map[string]bool{"": true, "?kind=meter_offline": true, "?kind=bus_down": false,
+		"?where=m-101": true, "?where=M-999": false, "?state=active&where=M-101": true} {
+		_, body := rg.page(t, c, "/alarms"+q, hdr)
+		if got := strings.Contains(body, `id="alarm-1"`); got != want {
+			t.Errorf("/alarms%s lists alarm 1: %v; want %v", q, got, want)
+		}
+	}
+}

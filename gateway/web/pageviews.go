@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -413,6 +414,9 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 type alarmsView struct {
 	State  string
 	States []string
+	Kind   string   // the kind asked for; "" every kind
+	Kinds  []string // the kinds among the alarms read
+	Where  string   // a meter, tenant or bus; "" anywhere
 	Alarms []AlarmView
 }
 
@@ -421,12 +425,24 @@ func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request) {
 	if state != "" && state != AlarmActive && state != AlarmAcknowledged && state != AlarmCleared {
 		state = ""
 	}
-	list, err := s.alarms.List(state, 500)
+	q := r.URL.Query()
+	d := alarmsView{State: state, States: []string{AlarmActive, AlarmAcknowledged, AlarmCleared},
+		Kind: q.Get("kind"), Where: strings.TrimSpace(q.Get("where"))}
+	list, err := s.alarms.List(state, 1000)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.render(w, r, "alarms", "nav.alarms", alarmsView{State: state, States: []string{AlarmActive, AlarmAcknowledged, AlarmCleared}, Alarms: list})
+	kinds := map[string]bool{}
+	for _, a := range list {
+		kinds[a.Kind] = true
+		if (d.Kind == "" || a.Kind == d.Kind) && (d.Where == "" || strings.EqualFold(a.Meter, d.Where) ||
+			strings.EqualFold(a.Tenant, d.Where) || strings.EqualFold(a.Bus, d.Where)) {
+			d.Alarms = append(d.Alarms, a)
+		}
+	}
+	d.Kinds = slices.Sorted(maps.Keys(kinds))
+	s.render(w, r, "alarms", "nav.alarms", d)
 }
 
 // EventPager walks back through the stored events, newest first, for the
