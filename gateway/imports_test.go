@@ -40,6 +40,7 @@ var gatewayOrder = []string{
 	"gateway/i18n",      // the pages' words in en and zh-CN; money, energy, times
 	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
 	"gateway/config",    // the technician's configuration
+	"gateway/notify",    // notification channels: webhook, WeChat, SMS, e-mail
 	"gateway/poll",      // a goroutine per bus
 	"gateway/health",    // meters and buses answering: events and /healthz
 	"gateway/tech",      // meter read/scan/relay

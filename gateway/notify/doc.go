@@ -1,0 +1,38 @@
+// Package notify delivers notices over the services tenants and staff
+// read: a signed webhook, WeChat official-account template messages,
+// Alibaba Cloud or Tencent Cloud SMS (or any SMS gateway with an HTTP
+// API), and e-mail by SMTP submission. Each channel speaks its service's
+// own wire protocol and says, for every failure, whether sending again can
+// help.
+//
+// # Use
+//
+// The caller (the outbox) builds a Message per recipient, already in the
+// recipient's language, with a delivery id that stays the same across
+// every attempt, and calls Channel.Send. On nil it marks the message done.
+// On an error it asks Permanent: true means retrying cannot help (a bad
+// recipient, a template the service does not know, credentials refused) and
+// the message is dead-lettered; false means try again later, after
+// RetryAfter when the service gave a hint, else after its own backoff.
+// Send itself never retries, except the WeChat send retried once with a
+// fresh access token after an expiry error.
+//
+// Delivery is at least once: an answer lost after the service accepted the
+// message makes the outbox send it again. The delivery id goes where the
+// service lets a receiver recognise the resend (listed per channel below);
+// SMS services do not deduplicate, so a lost answer can mean a second SMS.
+//
+// # Deadlines and secrets
+//
+// Every attempt is bounded by the caller's ctx and by the channel's Timeout
+// (DefaultTimeout when zero); the default HTTP client has the same timeout
+// and follows no redirects. Errors never hold a secret: URLs in transport
+// errors lose their query (where the WeChat token and the signed SMS
+// parameters travel), and no channel logs.
+//
+// # Times
+//
+// Each channel's Now (time.Now when nil) is the clock for what the service
+// checks against its own: the webhook signature's t, the SMS signatures'
+// timestamps, the e-mail Date, and when the cached WeChat token runs out.
+package notify
