@@ -1,0 +1,411 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mallgrid/gateway/notify"
+)
+
+// fakeWeChat plays the official-account API: it issues tokens from
+// /cgi-bin/stable_token (the same token until it runs out, a new one on
+// force_refresh) and /cgi-bin/token (a new one each call, the old one
+// dead), and checks template sends as the platform does: the token
+// current and unexpired, touser, template_id and data present, answers as
+// JSON with errcode.
+type fakeWeChat struct {
+	t      *testing.T
+	appID  string
+	secret string
+	now    func() time.Time
+	life   time.Duration // a token's expires_in
+
+	mu         sync.Mutex
+	token      string
+	issued     time.Time
+	seq        int
+	fetches    int
+	forced     int
+	sends      int
+	expiredErr int // errcode for a token past its life (42001; some see 40014)
+	revoked    bool
+	busy       int // answer -1 to this many sends
+	templates  map[string][]string
+	followers  map[string]bool
+	got        []map[string]any
+}
+
+func newFakeWeChat(t *testing.T, now func() time.Time) *fakeWeChat {
+	return &fakeWeChat{
+		t: t, appID: "wx1234567890abcdef", secret: "0123456789abcdef0123456789abcdef", now: now,
+		life: 7200 * time.Second, expiredErr: 42001,
+		templates: map[string][]string{"TPL-WARN": {"thing1", "amount2"}},
+		followers: map[string]bool{"oABC123": true, "oGONE": false},
+	}
+}
+
+func (f *fakeWeChat) answer(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; encoding=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeWeChat) newToken() {
+	f.seq++
+	f.token = fmt.Sprintf("TOKEN-%d-%s", f.seq, strings.Repeat("x", 40))
+	f.issued = f.now()
+	f.revoked = false
+}
+
+func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch r.URL.Path {
+	case "/cgi-bin/token":
+		q := r.URL.Query()
+		if r.Method != http.MethodGet || q.Get("grant_type") != "client_credential" {
+			f.t.Errorf("token: %s %s; want GET with grant_type=client_credential", r.Method, r.URL.RawQuery)
+		}
+		if q.Get("appid") != f.appID {
+			f.answer(w, map[string]any{"errcode": 40013, "errmsg": "invalid appid"})
+			return
+		}
+		if q.Get("secret") != f.secret {
+			f.answer(w, map[string]any{"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"})
+			return
+		}
+		f.fetches++
+		f.newToken()
+		f.answer(w, map[string]any{"access_token": f.token, "expires_in": int(f.life / time.Second)})
+	case "/cgi-bin/stable_token":
+		var b struct {
+			GrantType    string `json:"grant_type"`
+			AppID        string `json:"appid"`
+			Secret       string `json:"secret"`
+			ForceRefresh bool   `json:"force_refresh"`
+		}
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			f.t.Errorf("stable_token: %s %s; want a JSON POST", r.Method, r.Header.Get("Content-Type"))
+		}
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil || b.GrantType != "client_credential" {
+			f.t.Errorf("stable_token body: %v %+v", err, b)
+		}
+		if b.AppID != f.appID {
+			f.answer(w, map[string]any{"errcode": 40013, "errmsg": "invalid appid"})
+			return
+		}
+		if b.Secret != f.secret {
+			f.answer(w, map[string]any{"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"})
+			return
+		}
+		f.fetches++
+		if b.ForceRefresh {
+			f.forced++
+		}
+		if f.token == "" || b.ForceRefresh || !f.now().Before(f.issued.Add(f.life)) {
+			f.newToken()
+		}
+		left := f.issued.Add(f.life).Sub(f.now())
+		f.answer(w, map[string]any{"access_token": f.token, "expires_in": int(left / time.Second)})
+	case "/cgi-bin/message/template/send":
+		f.sends++
+		tok := r.URL.Query().Get("access_token")
+		switch {
+		case tok == "":
+			f.answer(w, map[string]any{"errcode": 41001, "errmsg": "access_token missing"})
+			return
+		case tok != f.token || f.revoked:
+			f.answer(w, map[string]any{"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest rid: 1"})
+			return
+		case !f.now().Before(f.issued.Add(f.life)):
+			f.answer(w, map[string]any{"errcode": f.expiredErr, "errmsg": "access_token expired rid: 2"})
+			return
+		}
+		if f.busy > 0 {
+			f.busy--
+			f.answer(w, map[string]any{"errcode": -1, "errmsg": "system error"})
+			return
+		}
+		var b struct {
+			ToUser      string                       `json:"touser"`
+			TemplateID  string                       `json:"template_id"`
+			URL         string                       `json:"url"`
+			ClientMsgID string                       `json:"client_msg_id"`
+			Data        map[string]map[string]string `json:"data"`
+		}
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&b); err != nil {
+			f.answer(w, map[string]any{"errcode": 47001, "errmsg": "data format error"})
+			return
+		}
+		following, known := f.followers[b.ToUser]
+		keys, tplOK := f.templates[b.TemplateID]
+		switch {
+		case !known:
+			f.answer(w, map[string]any{"errcode": 40003, "errmsg": "invalid openid"})
+			return
+		case !following:
+			f.answer(w, map[string]any{"errcode": 43004, "errmsg": "require subscribe"})
+			return
+		case !tplOK:
+			f.answer(w, map[string]any{"errcode": 40037, "errmsg": "invalid template_id"})
+			return
+		}
+		for _, k := range keys {
+			if b.Data[k]["value"] == "" {
+				f.answer(w, map[string]any{"errcode": 47003, "errmsg": "argument invalid! data." + k + ".value is empty"})
+				return
+			}
+		}
+		f.got = append(f.got, map[string]any{"touser": b.ToUser, "client_msg_id": b.ClientMsgID, "url": b.URL, "data": b.Data})
+		f.answer(w, map[string]any{"errcode": 0, "errmsg": "ok", "msgid": 200228332 + f.sends})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// testClock is a clock a test moves.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func wechatMessage() notify.Message {
+	m := sample()
+	m.Params = []notify.Param{{Key: "thing1", Value: "A-12 王记餐饮"}, {Key: "amount2", Value: "35.20元"}}
+	return m
+}
+
+func newWeChat(f *fakeWeChat, url string, clk *testClock) *notify.WeChat {
+	return &notify.WeChat{
+		AppID: f.appID, Secret: f.secret, BaseURL: url, Now: clk.Now,
+		Templates: map[string]notify.WeChatTemplate{
+			"warning_1": {ID: "TPL-WARN", URL: "https://plaza.example/balance"},
+			"cut_off":   {ID: "TPL-GONE"},
+		},
+	}
+}
+
+func TestWeChat_Send(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := newFakeWeChat(t, clk.Now)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	w := newWeChat(f, srv.URL, clk)
+	for i := range 3 {
+		rc, err := w.Send(context.Background(), wechatMessage())
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if rc.ProviderID == "" {
+			t.Errorf("send %d: no msgid in the receipt", i)
+		}
+		clk.Advance(30 * time.Minute)
+	}
+	if f.fetches != 1 {
+		t.Errorf("%d token fetches for 3 sends in 1 h; want 1 (the token is cached)", f.fetches)
+	}
+	g := f.got[0]
+	if g["touser"] != "oABC123" || g["client_msg_id"] != "d-000042" || g["url"] != "https://plaza.example/balance" {
+		t.Errorf("sent %v; want touser oABC123, client_msg_id the delivery id, the template's url", g)
+	}
+	data := g["data"].(map[string]map[string]string)
+	if data["thing1"]["value"] != "A-12 王记餐饮" || data["amount2"]["value"] != "35.20元" {
+		t.Errorf("data %v; want the params as {key:{value}}", data)
+	}
+	// 1 h 30 min in, the 2 h token has 30 min left; at 1 h 56 min it is
+	// within 5 min of its end and is fetched again before the send.
+	clk.Advance(26 * time.Minute)
+	if _, err := w.Send(context.Background(), wechatMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if f.fetches != 2 || f.sends != 4 {
+		t.Errorf("%d fetches, %d sends; want 2 and 4: a token near its end is renewed before use", f.fetches, f.sends)
+	}
+}
+
+// TestWeChat_Send_TokenRefused: each answer that says the token is no good
+// fetches a new one and sends once more; a second refusal is not retried
+// again.
+func TestWeChat_Send_TokenRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		legacy bool
+		spoil  func(f *fakeWeChat)
+		code   int
+	}{
+		// The platform ends the token before our cache does (its clock,
+		// not ours): it says expired.
+		{"42001 expired", false, func(f *fakeWeChat) { f.issued = f.issued.Add(-f.life) }, 42001},
+		{"40014 expired", false, func(f *fakeWeChat) { f.issued, f.expiredErr = f.issued.Add(-f.life), 40014 }, 40014},
+		// Another program forced a refresh: ours is superseded.
+		{"40001 superseded", false, func(f *fakeWeChat) { f.newToken() }, 40001},
+		// /cgi-bin/token: any fetch elsewhere kills ours.
+		{"40001 legacy", true, func(f *fakeWeChat) { f.newToken() }, 40001},
+		// The platform refuses the token yet the stable endpoint hands the
+		// same one back: only a forced refresh helps.
+		{"40001 same token back", false, func(f *fakeWeChat) { f.revoked = true }, 40001},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &testClock{t: t0}
+			f := newFakeWeChat(t, clk.Now)
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			w := newWeChat(f, srv.URL, clk)
+			w.LegacyToken = tc.legacy
+			if _, err := w.Send(context.Background(), wechatMessage()); err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			tc.spoil(f)
+			f.mu.Unlock()
+			fetches, sends := f.fetches, f.sends
+			if _, err := w.Send(context.Background(), wechatMessage()); err != nil {
+				t.Fatalf("after %d: %v; want sent with a fresh token", tc.code, err)
+			}
+			if f.sends-sends != 2 {
+				t.Errorf("%d send calls; want 2 (refused, then sent with the new token)", f.sends-sends)
+			}
+			if f.fetches == fetches {
+				t.Errorf("no token fetched after %d", tc.code)
+			}
+			if tc.name == "40001 same token back" && f.forced != 1 {
+				t.Errorf("%d forced refreshes; want 1", f.forced)
+			}
+		})
+	}
+}
+
+func TestWeChat_Send_Refusals(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		change     func(w *notify.WeChat, m *notify.Message, f *fakeWeChat)
+		code       string
+		permanent  bool
+		retryAfter time.Duration
+		wantErr    error
+	}{
+		{"not a follower", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "oGONE" }, "43004", true, 0, notify.ErrRefused},
+		{"unknown openid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "oOTHER" }, "40003", true, 0, notify.ErrRefused},
+		{"unknown template", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Kind = "cut_off" }, "40037", true, 0, notify.ErrRefused},
+		{"empty data value", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Params = m.Params[:1] }, "47003", true, 0, notify.ErrRefused},
+		{"busy", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { f.busy = 1 }, "-1", false, 0, notify.ErrRefused},
+		{"wrong secret", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.Secret = "nope" }, "40001", true, 0, notify.ErrRefused},
+		{"wrong appid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.AppID = "wx0" }, "40013", true, 0, notify.ErrRefused},
+		{"wrong secret, legacy", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.Secret, w.LegacyToken = "nope", true }, "40001", true, 0, notify.ErrRefused},
+		{"no openid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "" }, "", true, 0, notify.ErrNoAddress},
+		{"no template for the kind", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Kind = "topup_receipt" }, "", true, 0, notify.ErrNoTemplate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &testClock{t: t0}
+			f := newFakeWeChat(t, clk.Now)
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			w := newWeChat(f, srv.URL, clk)
+			m := wechatMessage()
+			tc.change(w, &m, f)
+			_, err := w.Send(context.Background(), m)
+			var e *notify.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v; want a *notify.Error", err)
+			}
+			if e.Code != tc.code || notify.Permanent(err) != tc.permanent || notify.RetryAfter(err) != tc.retryAfter || !errors.Is(err, tc.wantErr) {
+				t.Errorf("got %v (code %q permanent %v retry %v); want code %q permanent %v retry %v, %v",
+					err, e.Code, e.Permanent, e.RetryAfter, tc.code, tc.permanent, tc.retryAfter, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), f.secret) || strings.Contains(err.Error(), "TOKEN-") {
+				t.Errorf("error %q holds a secret", err)
+			}
+			if len(f.got) != 0 {
+				t.Errorf("%d messages accepted; want none", len(f.got))
+			}
+		})
+	}
+}
+
+func TestWeChat_Send_QuotaAndHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		body       string
+		permanent  bool
+		retryAfter time.Duration
+	}{
+		{200, `{"errcode":45009,"errmsg":"reach max api daily quota limit rid: 3"}`, false, 10 * time.Minute},
+		{200, `{"errcode":99999,"errmsg":"something new"}`, false, 0},
+		{200, `<html>portal</html>`, false, 0},
+		{502, `bad gateway`, false, 0},
+		{404, `not found`, true, 0},
+	} {
+		clk := &testClock{t: t0}
+		f := newFakeWeChat(t, clk.Now)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/cgi-bin/message/template/send" {
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+				return
+			}
+			f.ServeHTTP(w, r)
+		}))
+		_, err := newWeChat(f, srv.URL, clk).Send(context.Background(), wechatMessage())
+		srv.Close()
+		if err == nil || notify.Permanent(err) != tc.permanent || notify.RetryAfter(err) != tc.retryAfter {
+			t.Errorf("%d %s: got %v; want permanent %v retry after %v", tc.status, tc.body, err, tc.permanent, tc.retryAfter)
+		}
+	}
+}
+
+// TestWeChat_Send_Concurrent: senders that start together share one token
+// fetch.
+func TestWeChat_Send_Concurrent(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := newFakeWeChat(t, clk.Now)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	w := newWeChat(f, srv.URL, clk)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := w.Send(context.Background(), wechatMessage()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if f.fetches != 1 || len(f.got) != 8 {
+		t.Errorf("%d fetches, %d sent; want 1 and 8", f.fetches, len(f.got))
+	}
+}
+
+// TestWeChat_Send_TransportError: a connection cut on the send (whose URL
+// carries the token) gives a temporary error that shows no token.
+func TestWeChat_Send_TransportError(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := newFakeWeChat(t, clk.Now)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cgi-bin/message/template/send" {
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	_, err := newWeChat(f, srv.URL, clk).Send(context.Background(), wechatMessage())
+	if err == nil || notify.Permanent(err) {
+		t.Fatalf("got %v; want a temporary error", err)
+	}
+	if strings.Contains(err.Error(), "TOKEN-") || strings.Contains(err.Error(), "access_token") {
+		t.Errorf("error %q shows the token", err)
+	}
+}
