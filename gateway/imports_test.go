@@ -38,6 +38,7 @@ var allowed = []struct {
 // no cycle can form. A new package under gateway/ must be placed here.
 var gatewayOrder = []string{
 	"gateway/i18n",      // the pages' words in en and zh-CN; money, energy, times
+	"gateway/alarm",     // alarm rules over a meter's values: raised and cleared, no I/O
 	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
 	"gateway/config",    // the technician's configuration
 	"gateway/notify",    // notification channels: webhook, WeChat, SMS, e-mail
