@@ -165,11 +165,11 @@ func (w *walker) mapping(n *yaml.Node, path string, v reflect.Value, depth int) 
 			continue
 		}
 		w.r.lines[p] = e.key.Line
-		if w.value(e.val, p, v.Field(f), depth+1) {
+		if w.value(e.val, p, v.FieldByIndex(f), depth+1) {
 			if !defaults.IsValid() {
 				defaults = w.fresh(v.Type())
 			}
-			v.Field(f).Set(defaults.Field(f))
+			v.FieldByIndex(f).Set(defaults.FieldByIndex(f))
 		}
 	}
 }
@@ -290,13 +290,22 @@ func isMerge(k *yaml.Node) bool {
 	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
 }
 
-// fieldIndex maps the keys of struct type t to its fields' indexes.
-func fieldIndex(t reflect.Type) map[string]int {
-	fields := make(map[string]int)
+// fieldIndex maps the keys of struct type t to its fields' index paths;
+// the keys of a struct embedded with `yaml:",inline"` are t's own, as
+// yaml.v3 has them.
+func fieldIndex(t reflect.Type) map[string][]int {
+	fields := make(map[string][]int)
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" && t.Field(i).IsExported() {
-			fields[name] = i
+		sf := t.Field(i)
+		name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" && sf.Type.Kind() == reflect.Struct && sf.IsExported() {
+			for k, idx := range fieldIndex(sf.Type) {
+				fields[k] = append([]int{i}, idx...)
+			}
+			continue
+		}
+		if name != "" && name != "-" && sf.IsExported() {
+			fields[name] = []int{i}
 		}
 	}
 	return fields

@@ -215,3 +215,30 @@ func TestDecoder_Decode_MergeBomb(t *testing.T) {
 		t.Errorf("got %d problems:\n%s\nwant a few, among them %q", len(got), strings.Join(got, "\n"), want)
 	}
 }
+
+// inlined has the keys of an embedded struct as its own, as yaml.v3 does
+// with `yaml:",inline"`.
+type inlined struct {
+	InlinePart `yaml:",inline"`
+	Limit      *float64 `yaml:"limit"`
+}
+
+// InlinePart is exported: only an exported embedded struct is inlined.
+type InlinePart struct {
+	Kind string `yaml:"kind"`
+	Size int    `yaml:"size"`
+}
+
+func TestDecoder_Decode_Inline(t *testing.T) {
+	var v struct {
+		Rule inlined `yaml:"rule"`
+	}
+	r := NewReport("t.yaml")
+	Decoder{}.Decode(r, []byte("rule:\n  kind: fast\n  size: 3\n  limit: 2.5\n  sise: 4\n"), &v)
+	if v.Rule.Kind != "fast" || v.Rule.Size != 3 || v.Rule.Limit == nil || *v.Rule.Limit != 2.5 {
+		t.Errorf("decoded %+v; want the inlined keys and limit", v.Rule)
+	}
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "t.yaml:5: rule.sise: unknown key (did you mean size?)") {
+		t.Errorf("problems %v; want sise at line 5 with size suggested", err)
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // suggest names the key the technician probably meant, or lists the keys
 // allowed here when none is close.
-func suggest(name string, fields map[string]int) string {
+func suggest(name string, fields map[string][]int) string {
 	keys := slices.Sorted(maps.Keys(fields))
 	if best := Suggest(name, keys); best != "" {
 		return fmt.Sprintf(" (did you mean %s?)", best)
