@@ -316,3 +316,22 @@ func TestFluctuation(t *testing.T) {
 		t.Errorf("a load swinging by 6 kW for 100 s: %q; want raised then cleared", s)
 	}
 }
+
+// Observations are pending until Commit; Discard (a cycle whose
+// transaction failed) leaves the episode as it was, so the next readings
+// raise the alarm the database never kept.
+func TestEvaluator_DiscardKeepsTheCommittedEpisodes(t *testing.T) {
+	spec := Spec{Defaults: RuleSet{Overload: &OverloadRule{Common: Common{For: d(0)}}}}
+	e := NewEvaluator(compile(t, spec))
+	if got := kinds(e.Observe("M-1", t0, Values{"current_a": 80})); got != "overload+" {
+		t.Fatalf("80 A: %q", got)
+	}
+	e.Discard()
+	if got := kinds(e.Observe("M-1", t0.Add(time.Second), Values{"current_a": 80})); got != "overload+" {
+		t.Fatalf("after a discarded raise: %q; want it raised again", got)
+	}
+	e.Commit()
+	if got := kinds(e.Observe("M-1", t0.Add(2*time.Second), Values{"current_a": 80})); got != "" {
+		t.Fatalf("after a committed raise: %q; want nothing more", got)
+	}
+}

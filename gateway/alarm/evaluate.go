@@ -46,16 +46,34 @@ type Change struct {
 type Values map[string]float64
 
 // Evaluator keeps each meter's episodes; it is not safe for concurrent use
-// (the pipeline calls it from its one goroutine per commit).
+// (the pipeline calls it under its lock).
+//
+// What Observe changes is pending until Commit: the pipeline stores a
+// bus cycle's alarms in one transaction with its readings, and when that
+// transaction fails, Discard leaves the episodes as the database has
+// them, so that the next cycle raises (or clears) the alarm again.
 type Evaluator struct {
-	rules  Rules
-	meters map[string]*meterState
+	rules   Rules
+	meters  map[string]*meterState
+	pending map[string]*meterState
 }
 
 // NewEvaluator watches meters by rules.
 func NewEvaluator(rules Rules) *Evaluator {
-	return &Evaluator{rules: rules, meters: make(map[string]*meterState)}
+	return &Evaluator{rules: rules, meters: make(map[string]*meterState), pending: make(map[string]*meterState)}
 }
+
+// Commit keeps what the observations since the last Commit or Discard
+// changed.
+func (e *Evaluator) Commit() {
+	for id, st := range e.pending {
+		e.meters[id] = st
+	}
+	clear(e.pending)
+}
+
+// Discard forgets what the observations since the last Commit changed.
+func (e *Evaluator) Discard() { clear(e.pending) }
 
 // meterState is one meter's episodes and what the rules that look back
 // remember.
@@ -77,12 +95,22 @@ type sample struct {
 	w  float64
 }
 
+// state returns meter id's pending state, a copy of its committed one.
 func (e *Evaluator) state(id string) *meterState {
-	st := e.meters[id]
-	if st == nil {
-		st = &meterState{episodes: make(map[string]*episode)}
-		e.meters[id] = st
+	if st, ok := e.pending[id]; ok {
+		return st
 	}
+	st := &meterState{episodes: make(map[string]*episode)}
+	if old, ok := e.meters[id]; ok {
+		*st = *old
+		st.episodes = make(map[string]*episode, len(old.episodes))
+		for k, ep := range old.episodes {
+			cp := *ep
+			st.episodes[k] = &cp
+		}
+		st.window = append([]sample(nil), old.window...)
+	}
+	e.pending[id] = st
 	return st
 }
 
@@ -100,6 +128,7 @@ func (st *meterState) episode(kind string) *episode {
 // of leaving it open for ever.
 func (e *Evaluator) Resume(meter, kind string) {
 	e.state(meter).episode(kind).active = true
+	e.Commit()
 }
 
 // episode is one rule's state on one meter: an alarm is raised when the
