@@ -34,7 +34,7 @@ const TencentEndpoint = "https://sms.tencentcloudapi.com/"
 // "Ok" is accepted. RequestLimitExceeded…, LimitExceeded… (per-number
 // 30-second, hourly and daily caps), InternalError…,
 // AuthFailure.SignatureExpire (a clock put right later) and unknown codes
-// are temporary; every other AuthFailure…, InvalidParameter…,
+// are temporary; every other AuthFailure…, InvalidParameter(Value)…,
 // MissingParameter…, UnauthorizedOperation…, UnsupportedOperation… and
 // FailedOperation… (template or sign not approved, number blacklisted,
 // package exhausted) is permanent.
@@ -156,7 +156,7 @@ func tencentPermanent(code string) bool {
 		return false
 	}
 	for _, p := range []string{"AuthFailure", "InvalidParameter", "MissingParameter", "UnauthorizedOperation", "UnsupportedOperation", "FailedOperation"} {
-		if code == p || strings.HasPrefix(code, p+".") {
+		if strings.HasPrefix(code, p) { // InvalidParameter covers InvalidParameterValue
 			return true
 		}
 	}
