@@ -22,6 +22,23 @@
 // service lets a receiver recognise the resend (listed per channel below);
 // SMS services do not deduplicate, so a lost answer can mean a second SMS.
 //
+// # Channels
+//
+// Each type's doc holds its service's facts: the calls, the signature, and
+// which answers are permanent.
+//
+//	Webhook     JSON POST, HMAC-SHA256 signature; id in X-Mallgrid-Delivery
+//	WeChat      official-account template message; id as client_msg_id
+//	Aliyun      Alibaba Cloud SMS SendSms, signature 1.0; id as OutId
+//	Tencent     Tencent Cloud SMS SendSms, TC3-HMAC-SHA256; id as SessionContext
+//	SMSGateway  any HTTP SMS API from a template; id as {delivery}
+//	Email       SMTP submission; id in Message-ID and X-Mallgrid-Delivery
+//
+// The provider templates (WeChat template_id, SMS template codes) are
+// chosen by Message.Kind from the channel's Templates and filled from
+// Message.Params; SMS services take the template's values only, so their
+// texts live in the templates approved at the provider.
+//
 // # Deadlines and secrets
 //
 // Every attempt is bounded by the caller's ctx and by the channel's Timeout
