@@ -74,7 +74,8 @@ func Run(ctx context.Context, opts Options) error {
 		// a line at warn level and an event of its own.
 		log.Warn().Str("db", db.Path()).Str("id", db.ID()).Msg("new empty ledger created at " + db.Path())
 		if _, err := db.PostEvents(store.Event{Time: now(), Kind: "database_created", Text: fmt.Sprintf(
-			"A new, empty ledger (database %s) was created at %s: there was no database and no marker there.", db.ID(), db.Path())}); err != nil {
+			"A new, empty ledger (database %s) was created at %s: there was no database and no marker there.", db.ID(), db.Path()),
+			Args: map[string]string{"db": db.ID(), "path": db.Path()}}); err != nil {
 			return fmt.Errorf("record the new database: %w", err)
 		}
 	}
@@ -256,18 +257,24 @@ func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func()
 	text := fmt.Sprintf("The database file %s was deleted or replaced while the gateway ran: top-ups, overrides and readings are not recorded "+
 		"until it is restored and the gateway is restarted.", db.Path())
 	entry := log.Error().Err(reason).Str("db", db.Path())
+	// The kind's own sentence is a file lost whose open copy was saved;
+	// forms broken and unsaved.
+	args := map[string]string{"path": db.Path()}
 	if db.Broken() {
 		text = fmt.Sprintf("The database file %s was changed behind the gateway's back (emptied or overwritten) while it ran: nothing is read from "+
 			"or recorded in it until it is restored from a backup and the gateway is restarted.", db.Path())
+		args["form"] = "broken"
 	} else if rescued, err := db.Rescue(now()); err != nil {
 		log.Error().Err(err).Str("db", db.Path()).Msg("could not rescue the open database: what was acknowledged since the last backup is lost when the gateway stops")
 		text += " Its open copy could not be saved: " + err.Error() + "."
+		args["form"], args["error"] = "unsaved", err.Error()
 	} else {
 		entry = entry.Str("rescued", rescued)
 		text += fmt.Sprintf(" What it held when this was noticed is saved as %s: restore that (see README, The database).", rescued)
+		args["rescued"] = rescued
 	}
 	entry.Msg("database file lost: changes are refused until it is restored and the gateway restarted")
-	ev := store.Event{Time: now(), Kind: "database_unavailable", Text: text}
+	ev := store.Event{Time: now(), Kind: "database_unavailable", Text: text, Args: args}
 	stored, err := db.RecordLoss(ev) // with an id for the live stream even where it could not be stored
 	if err != nil {
 		log.Error().Err(err).Msg("store the database_unavailable event")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,17 +41,20 @@ type Alarm struct {
 	// Subject is what the alarm is about, as its kind names subjects: a
 	// meter id, a bus name, or "" for the site. One alarm of a kind is open
 	// per subject at a time.
-	Subject     string    `json:"subject"`
-	Meter       string    `json:"meter,omitempty"`
-	Tenant      string    `json:"tenant,omitempty"`
-	Bus         string    `json:"bus,omitempty"`
-	Text        string    `json:"text"` // the raising event's sentence
-	Raised      time.Time `json:"raised"`
-	RaisedEvent uint64    `json:"raised_event"`
-	Acked       time.Time `json:"acknowledged,omitzero"`
-	AckedBy     string    `json:"acknowledged_by,omitempty"`
-	Note        string    `json:"note,omitempty"`
-	AckEvent    uint64    `json:"ack_event,omitempty"` // the alarm_acknowledged event
+	Subject string `json:"subject"`
+	Meter   string `json:"meter,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
+	Bus     string `json:"bus,omitempty"`
+	Text    string `json:"text"` // the raising event's sentence
+	// Args are the raising event's (store.Event.Args): its sentence in
+	// another language.
+	Args        map[string]string `json:"args,omitempty"`
+	Raised      time.Time         `json:"raised"`
+	RaisedEvent uint64            `json:"raised_event"`
+	Acked       time.Time         `json:"acknowledged,omitzero"`
+	AckedBy     string            `json:"acknowledged_by,omitempty"`
+	Note        string            `json:"note,omitempty"`
+	AckEvent    uint64            `json:"ack_event,omitempty"` // the alarm_acknowledged event
 	// Cleared and ClearedEvent are the time and id of the event that ended
 	// the episode; zero while it is open.
 	Cleared      time.Time `json:"cleared,omitzero"`
@@ -214,7 +218,7 @@ func noteAlarms(tx *bolt.Tx, e Event) error {
 		bus = subject
 	}
 	a := Alarm{ID: id, Kind: e.Kind, Severity: k.severity, Subject: subject, Meter: e.Meter, Tenant: e.Tenant, Bus: bus,
-		Text: e.Text, Raised: e.Time, RaisedEvent: e.ID}
+		Text: e.Text, Args: e.Args, Raised: e.Time, RaisedEvent: e.ID}
 	if err := putAlarm(all, a); err != nil {
 		return err
 	}
@@ -380,11 +384,16 @@ func (db *DB) AckAlarm(id uint64, note, actor string, at time.Time) (Alarm, Even
 			return fmt.Errorf("alarm %d: %w by %s at %s", id, ErrAlarmAcked, a.AckedBy, a.Acked.Format(time.RFC3339))
 		}
 		about := a.Kind
+		// The kind's own sentence names the alarm's subject; form site
+		// one about the whole site.
+		args := map[string]string{"actor": actor, "alarm": strconv.FormatUint(id, 10), "kind": a.Kind, "note": note, "form": "site"}
 		if a.Subject != "" {
 			about += " of " + a.Subject
+			args["subject"] = a.Subject
+			delete(args, "form")
 		}
 		evs, err := appendEvents(tx, []Event{{Time: at, Kind: KindAlarmAcknowledged, Meter: a.Meter, Tenant: a.Tenant, Bus: a.Bus,
-			Text: fmt.Sprintf("%s acknowledged alarm %d (%s): %s", actor, id, about, note)}})
+			Text: fmt.Sprintf("%s acknowledged alarm %d (%s): %s", actor, id, about, note), Args: args}})
 		if err != nil {
 			return err
 		}

@@ -22,7 +22,13 @@ type Event struct {
 	// Bus names the bus an event is about (bus_down, bus_up) or the bus of
 	// its meter; events stored before it was recorded have none.
 	Bus  string `json:"bus,omitempty"`
-	Text string `json:"text"` // a sentence for a person
+	Text string `json:"text"` // a sentence for a person, in English
+	// Args are the facts Text tells, by name (meter, balance "123.45",
+	// cut_at in RFC 3339, …), as exact strings: what a page or a message
+	// in another language fills its own sentence of the kind with
+	// (gateway/i18n names the conventions). Events stored before they
+	// were recorded have none, and are shown by Text.
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // appendEvents stores events in tx, giving each the next id; it returns

@@ -51,6 +51,7 @@ type Event struct {
 	DroppedWh  int64         // reset: a held jump of the old counter, discarded (0: none)
 	BilledWh   int64         // spike_released, exchange: the energy billed by the action
 	Note       string        // exchange: which case of the record was applied
+	Case       string        // exchange: Note as a code: pending, after_reset, before_first
 	Elapsed    time.Duration // spike_quarantined: time since the baseline
 }
 

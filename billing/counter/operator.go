@@ -129,7 +129,7 @@ func Exchange(st State, oldFinalWh, newStartWh int64, at time.Time, lim Limits) 
 			Span{Chain: c + 1, FromWh: newStartWh, ToWh: last.Wh, From: at, To: last.At})
 		out.Break = &Break{Chain: c + 1, Kind: Exchanged, At: at, OldEndWh: oldFinalWh, NewStartWh: newStartWh}
 		next.Baseline, next.Lower, next.Quarantine, next.AutoReset, next.Chain = last, nil, nil, nil, c+1
-		ev.BaselineWh, ev.Note = base.Wh, "new meter's readings were pending"
+		ev.BaselineWh, ev.Note, ev.Case = base.Wh, "new meter's readings were pending", "pending"
 	case ar != nil && len(st.Lower) == 0 && !at.Before(ar.Old.At) && !at.After(ar.First.At):
 		if err := errors.Join(oldFits(ar.Old), newFits(ar.First)); err != nil {
 			return fail("%v", err)
@@ -140,7 +140,7 @@ func Exchange(st State, oldFinalWh, newStartWh int64, at time.Time, lim Limits) 
 			Span{Chain: c, FromWh: newStartWh, ToWh: ar.First.Wh, From: at, To: ar.First.At})
 		out.Break = &Break{Chain: c, Kind: Exchanged, At: at, OldEndWh: oldFinalWh, NewStartWh: newStartWh, Amends: true}
 		next.AutoReset = nil
-		ev.BaselineWh, ev.Note = ar.Old.Wh, "after the reset was accepted on evidence"
+		ev.BaselineWh, ev.Note, ev.Case = ar.Old.Wh, "after the reset was accepted on evidence", "after_reset"
 	case ar != nil && len(st.Lower) == 0:
 		// The new counter's readings were accepted as a reset: the record
 		// belongs between them and the old counter's, or it would bill the
@@ -157,7 +157,7 @@ func Exchange(st State, oldFinalWh, newStartWh int64, at time.Time, lim Limits) 
 		out.Break = &Break{Chain: c + 1, Kind: Exchanged, At: at, OldEndWh: oldFinalWh, NewStartWh: newStartWh}
 		next.Baseline = Sample{Wh: newStartWh, At: at}
 		next.Quarantine, next.AutoReset, next.Chain = nil, nil, c+1
-		ev.BaselineWh, ev.Note = base.Wh, "before the new meter's first reading"
+		ev.BaselineWh, ev.Note, ev.Case = base.Wh, "before the new meter's first reading", "before_first"
 	default:
 		return fail("exchange at %s fits neither the pending lower readings, the last reset, nor the time after the last accepted reading (%s)",
 			at.Format(time.RFC3339), base.At.Format(time.RFC3339))

@@ -198,7 +198,9 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.Now(), Actor: actor,
 	}, func(e store.Entry) store.Event {
 		return store.Event{Time: e.Time, Kind: "topup_receipt", Tenant: e.Account,
-			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, e.Balance)}
+			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, e.Balance),
+			Args: map[string]string{"tenant_name": t.Name, "amount": e.Amount.String(), "channel": e.Channel, "ref": e.Ref,
+				"balance": e.Balance.String()}}
 	})
 	if errors.Is(err, store.ErrRefConflict) {
 		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)

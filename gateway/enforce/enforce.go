@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -136,19 +137,38 @@ func New(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log ze
 // desired is the relay state meter id should have at now: an operator's
 // override while it lasts, else the policy's; public and main meters are
 // never cut by the policy.
-func (e *Enforcer) desired(id string, now time.Time) (closed bool, why string) {
+func (e *Enforcer) desired(id string, now time.Time) (closed bool, why relayWhy) {
 	rc := e.relays[id]
 	if rc != nil && rc.Override.active(now) {
-		return rc.Override.Closed, "override by " + rc.Override.Actor + ": " + rc.Override.Reason
+		o := rc.Override
+		return o.Closed, relayWhy{"override by " + o.Actor + ": " + o.Reason, "override", o.Actor, o.Reason}
 	}
 	m := e.meters[id]
 	if m.Role != config.TenantMeter {
-		return true, "automatic: a " + m.Role + " meter is never cut off by the prepaid policy"
+		return true, relayWhy{"automatic: a " + m.Role + " meter is never cut off by the prepaid policy", "not_tenant", "", ""}
 	}
 	if rc != nil && rc.PolicyOpen {
-		return false, "credit exhausted"
+		return false, relayWhy{"credit exhausted", "exhausted", "", ""}
 	}
-	return true, "automatic: the account may draw power"
+	return true, relayWhy{"automatic: the account may draw power", "may_draw", "", ""}
+}
+
+// relayWhy is why a relay is wanted the way it is: the sentence events
+// and logs tell, and the same by code (web's WhyCode) with an override's
+// who and why, for the events' args.
+type relayWhy struct {
+	text, code, actor, reason string
+}
+
+// args adds why's facts to an event's args: an override's who and why
+// (form "override"), else the code shown as a word.
+func (w relayWhy) args(args map[string]string) map[string]string {
+	if w.code == "override" {
+		args["form"], args["actor"], args["reason"] = "override", w.actor, w.reason
+	} else {
+		args["why"] = w.code
+	}
+	return args
 }
 
 // SetRelay implements the manual override of POST /api/v1/meters/{id}/relay.
@@ -185,13 +205,18 @@ func (e *Enforcer) SetRelay(_ context.Context, id string, req web.RelayRequest, 
 	next.Override = ov
 	next.Failures, next.NextTry = 0, time.Time{}
 	text := fmt.Sprintf("relay of %s set to %s by %s", id, req.State, actor)
+	// The kind's own sentence is "auto"; forms on and off, and on_until and
+	// off_until with the override's end.
+	args := map[string]string{"meter": id, "actor": actor}
 	if ov != nil {
 		text += ": " + ov.Reason
+		args["form"], args["reason"] = req.State, ov.Reason
 		if !ov.Until.IsZero() {
 			text += " (until " + e.cfg.HumanTime(ov.Until) + ")"
+			args["form"], args["until_at"] = req.State+"_until", e.cfg.SiteTime(ov.Until).Format(time.RFC3339)
 		}
 	}
-	ev := store.Event{Time: now, Kind: "relay_override", Meter: id, Tenant: m.Tenant, Text: text}
+	ev := store.Event{Time: now, Kind: "relay_override", Meter: id, Tenant: m.Tenant, Text: text, Args: args}
 	evs, err := e.save(id, &next, ev)
 	if err == nil {
 		*rc = next
@@ -293,7 +318,7 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 	type job struct {
 		m      config.Meter
 		closed bool
-		why    string
+		why    relayWhy
 	}
 	byBus := make(map[string][]job)
 	for _, m := range e.cfg.Meters {
@@ -371,7 +396,7 @@ func (e *Enforcer) due(m config.Meter, closed bool, rc relayControl, now time.Ti
 }
 
 // command switches one relay and records the outcome.
-func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.Meter, closed bool, why string, now time.Time) {
+func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.Meter, closed bool, why relayWhy, now time.Time) {
 	cctx, cancel := context.WithTimeout(ctx, relayTimeout)
 	out, err := sched.SwitchRelay(cctx, m.ID, closed)
 	cancel()
@@ -387,13 +412,16 @@ func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 			kind = "relay_closed"
 		}
 		events = append(events, store.Event{Time: now, Kind: kind, Meter: m.ID, Tenant: m.Tenant,
-			Text: fmt.Sprintf("relay of %s %s (%s), read back %s after %s", m.ID, stateName(closed), why, out.State, (out.Wait + out.Took).Round(time.Millisecond))})
+			Text: fmt.Sprintf("relay of %s %s (%s), read back %s after %s", m.ID, stateName(closed), why.text, out.State, (out.Wait + out.Took).Round(time.Millisecond)),
+			Args: why.args(map[string]string{"meter": m.ID, "relay": out.State.String(),
+				"took_ms": strconv.FormatInt((out.Wait + out.Took).Round(time.Millisecond).Milliseconds(), 10)})})
 	} else {
 		next.Failures++
 		next.NextTry = now.Add(min(time.Duration(next.Failures)*e.retryBase, 5*time.Minute))
 		if next.Failures == faultAfter {
 			events = append(events, store.Event{Time: now, Kind: "relay_fault", Meter: m.ID, Tenant: m.Tenant,
-				Text: fmt.Sprintf("relay of %s does not follow: %d commands to %s failed, last: %v", m.ID, next.Failures, stateName(closed), err)})
+				Text: fmt.Sprintf("relay of %s does not follow: %d commands to %s failed, last: %v", m.ID, next.Failures, stateName(closed), err),
+				Args: map[string]string{"meter": m.ID, "failures": strconv.Itoa(next.Failures), "relay": stateName(closed), "error": err.Error()}})
 		}
 	}
 	evs, serr := e.save(m.ID, &next, events...)
@@ -415,7 +443,7 @@ func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.
 	if err != nil {
 		ev = e.log.Warn().Err(err)
 	}
-	ev.Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why).Str("relay", out.State.String()).
+	ev.Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why.text).Str("relay", out.State.String()).
 		Int64("took_ms", (out.Wait + out.Took).Milliseconds()).Msg("relay command")
 }
 
@@ -443,7 +471,7 @@ func (e *Enforcer) Override(id string) (web.OverrideView, bool) {
 	defer e.mu.Unlock()
 	now := e.now()
 	closed, why := e.desired(id, now)
-	v := web.OverrideView{Desired: stateName(closed), Why: why}
+	v := web.OverrideView{Desired: stateName(closed), Why: why.text}
 	rc := e.relays[id]
 	switch {
 	case rc != nil && rc.Override.active(now):
@@ -488,7 +516,9 @@ func (e *Enforcer) clockStep(wall, real time.Duration, at time.Time) {
 	}
 	text := fmt.Sprintf("the clock stepped %s (%s passed, the wall clock moved %s)", step.Round(time.Second), real.Round(time.Second), wall.Round(time.Second))
 	e.log.Warn().Str("step", step.Round(time.Second).String()).Msg(text)
-	evs, err := e.db.PostEvents(store.Event{Time: at, Kind: "clock_step", Text: text})
+	secs := func(d time.Duration) string { return strconv.FormatInt(int64(d.Round(time.Second)/time.Second), 10) }
+	evs, err := e.db.PostEvents(store.Event{Time: at, Kind: "clock_step", Text: text,
+		Args: map[string]string{"step_s": secs(step), "passed_s": secs(real), "wall_s": secs(wall)}})
 	if err != nil {
 		e.log.Error().Err(err).Msg("store clock step")
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/i18n"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/store"
@@ -46,6 +47,7 @@ func newEnfFixture(t *testing.T, tariffYAML string) *enfFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.db.Close() })
+	t.Cleanup(func() { checkEventTexts(t, f.db) })
 	if f.pipe, err = pipeline.New(f.db, cfg, live.New(cfg, "t", f.path, time.Now), nil, zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +95,23 @@ func TestEnforcement_UnratedTenantReleased(t *testing.T) {
 	evs, _ := f.db.LastEvents(5)
 	if len(evs) != 1 || evs[0].Kind != "cutoff_cancelled" {
 		t.Errorf("events = %+v; want one cutoff_cancelled", evs)
+	}
+}
+
+// checkEventTexts fails t for an event db holds that cannot be told in
+// every language's own words (i18n.CheckEvent): a producer here that
+// leaves out an arg its sentence needs. A database the test closed is not
+// read.
+func checkEventTexts(t *testing.T, db *store.DB) {
+	t.Helper()
+	evs, err := db.EventsAfter(0, 1<<20)
+	if err != nil {
+		t.Logf("event texts not checked: %v", err)
+		return
+	}
+	for _, e := range evs {
+		if err := i18n.CheckEvent(e.Kind, e.Args); err != nil {
+			t.Errorf("event %d (%s, %q): %v", e.ID, e.Kind, e.Text, err)
+		}
 	}
 }

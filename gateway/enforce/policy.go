@@ -97,7 +97,8 @@ func (e *Enforcer) evaluateAccounts(now time.Time) {
 			if at.IsZero() { // held by a protection flag without an end: no due time
 				at = now
 			}
-			events = append(events, store.Event{Time: at, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev, e.cfg.HumanTime)})
+			events = append(events, store.Event{Time: at, Kind: string(ev.Kind), Tenant: t.ID, Text: policyText(t.Name, ev, e.cfg.HumanTime),
+				Args: policyArgs(t.Name, ev, e.cfg.SiteTime)})
 		}
 		evs, err := e.db.PutControl(values, events...)
 		if err == nil {
@@ -148,14 +149,17 @@ func (e *Enforcer) SetProtection(id string, flag *policy.Protection, reason, act
 	next.Flag = flag
 	raw, _ := json.Marshal(&next)
 	text := fmt.Sprintf("%s: protection lifted by %s: %s", t.Name, actor, reason)
+	args := map[string]string{"form": "lifted", "tenant_name": t.Name, "actor": actor, "reason": reason}
 	if flag != nil {
 		text = fmt.Sprintf("%s: protected from cut-off by %s: %s", t.Name, actor, reason)
+		delete(args, "form")
 		if !flag.Until.IsZero() {
 			text += " (until " + e.cfg.HumanTime(flag.Until) + ")"
+			args["form"], args["until_at"] = "until", e.cfg.SiteTime(flag.Until).Format(time.RFC3339)
 		}
 	}
 	evs, err := e.db.PutControl(map[string][]byte{ControlTenantPrefix + id: raw},
-		store.Event{Time: now, Kind: "protection", Tenant: id, Text: text})
+		store.Event{Time: now, Kind: "protection", Tenant: id, Text: text, Args: args})
 	if err == nil {
 		*tc = next
 	}
@@ -192,7 +196,8 @@ func (e *Enforcer) releaseUnrated(tenant string) {
 		next := *rc
 		next.PolicyOpen = false
 		evs, err := e.save(id, &next, store.Event{Time: e.now(), Kind: "cutoff_cancelled", Meter: id, Tenant: tenant,
-			Text: fmt.Sprintf("cut-off of %s lifted: tenant %s has no credit rating any more", id, tenant)})
+			Text: fmt.Sprintf("cut-off of %s lifted: tenant %s has no credit rating any more", id, tenant),
+			Args: map[string]string{"form": "unrated", "meter": id, "tenant": tenant}})
 		if err != nil {
 			e.log.Error().Str("meter", id).Err(err).Msg("store relay control")
 			continue
@@ -235,6 +240,35 @@ func policyText(name string, ev policy.Event, clock func(time.Time) string) stri
 		return fmt.Sprintf("%s: cut-off held until %s (%s)", name, clock(ev.At), ev.Hold)
 	}
 	return fmt.Sprintf("%s: %s, balance %s", name, ev.Kind, b)
+}
+
+// policyArgs are the facts policyText tells, by gateway/i18n's names: the
+// tenant's name, the balance, and for a held or scheduled cut-off its
+// time in the site's zone (siteTime), its hold and reason. The form names
+// which of the kind's sentences tells them.
+func policyArgs(name string, ev policy.Event, siteTime func(time.Time) time.Time) map[string]string {
+	args := map[string]string{"tenant_name": name, "balance": ev.Balance.String()}
+	switch ev.Kind {
+	case policy.EventCutOffScheduled:
+		args["cut_at"] = siteTime(ev.At).Format(time.RFC3339)
+	case policy.EventProtectedHold:
+		delete(args, "balance") // the sentences of a hold do not tell it
+		// The kind's own sentence is a hold until a time; "flag" one
+		// without an end; "reason" and "flag_reason" the same with why.
+		form := "flag"
+		if !ev.At.IsZero() {
+			form = ""
+			args["until_at"], args["hold"] = siteTime(ev.At).Format(time.RFC3339), string(ev.Hold)
+		}
+		if ev.Reason != "" {
+			form = strings.TrimPrefix(form+"_reason", "_")
+			args["reason"] = ev.Reason
+		}
+		if form != "" {
+			args["form"] = form
+		}
+	}
+	return args
 }
 
 // AccountState returns a tenant's policy status for the API.

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -365,46 +366,74 @@ type pending struct {
 
 func (t *Tracker) meterOffline(m *meterState, now time.Time) pending {
 	var text string
+	// The kind's own sentence is a meter that stopped answering, with the
+	// last error; forms never (since the start) and no_error.
+	args := map[string]string{"meter": m.ID, "bus": m.bus.Name, "address": strconv.Itoa(m.Address),
+		"failures": strconv.Itoa(m.failures)}
+	form := ""
 	if m.lastGood.IsZero() {
 		text = fmt.Sprintf("Meter %s (bus %s, address %d) has not answered since the gateway started %s ago: %d reads failed in a row",
 			m.ID, m.bus.Name, m.Address, round(now.Sub(t.started)), m.failures)
+		form, args["for_s"] = "never", seconds(now.Sub(t.started))
 	} else {
 		text = fmt.Sprintf("Meter %s (bus %s, address %d) stopped answering %s ago: %d reads failed in a row",
 			m.ID, m.bus.Name, m.Address, round(now.Sub(m.lastGood)), m.failures)
+		args["for_s"] = seconds(now.Sub(m.lastGood))
 	}
 	if m.lastErr != nil {
 		text += ", the last with: " + m.lastErr.Error()
+		args["error"] = m.lastErr.Error()
+	} else {
+		form = strings.TrimPrefix(form+"_no_error", "_")
+	}
+	if form != "" {
+		args["form"] = form
 	}
 	text += ". Its readings, billing and relay commands wait until it answers; check its power, its address and its wiring to the bus."
-	return pending{ev: store.Event{Time: now, Kind: KindMeterOffline, Meter: m.ID, Tenant: m.Tenant, Bus: m.bus.Name, Text: text}, bus: m.bus.Name, warn: true, err: m.lastErr}
+	return pending{ev: store.Event{Time: now, Kind: KindMeterOffline, Meter: m.ID, Tenant: m.Tenant, Bus: m.bus.Name, Text: text, Args: args},
+		bus: m.bus.Name, warn: true, err: m.lastErr}
 }
 
 func (t *Tracker) meterOnline(m *meterState) pending {
 	text := fmt.Sprintf("Meter %s (bus %s, address %d) answers again.", m.ID, m.bus.Name, m.Address)
-	return pending{ev: store.Event{Time: m.lastGood, Kind: KindMeterOnline, Meter: m.ID, Tenant: m.Tenant, Bus: m.bus.Name, Text: text}, bus: m.bus.Name}
+	args := map[string]string{"meter": m.ID, "bus": m.bus.Name, "address": strconv.Itoa(m.Address)}
+	return pending{ev: store.Event{Time: m.lastGood, Kind: KindMeterOnline, Meter: m.ID, Tenant: m.Tenant, Bus: m.bus.Name, Text: text, Args: args},
+		bus: m.bus.Name}
 }
 
 func (t *Tracker) busDown(b *busState, now time.Time) pending {
 	var text string
+	// The kind's own sentence is a bus whose meters are silent, with the
+	// last error; forms no_error, and port (its port cannot be opened).
+	args := map[string]string{"bus": b.Name}
 	err := b.portErr
 	if err != nil {
 		text = fmt.Sprintf("%sis down: its port %s cannot be opened (%v). Check that the adapter is plugged in and the port is the one configured; "+
 			"the gateway keeps trying.", busPrefix(b.Name), b.Port, err)
+		args["form"], args["port"], args["error"] = "port", b.Port, err.Error()
 	} else {
 		err = b.lastErr
 		text = fmt.Sprintf("%sis down: none of its %d meters has answered for %s", busPrefix(b.Name), len(b.meters), round(now.Sub(t.lastAnswer(b))))
+		args["meters"], args["for_s"] = strconv.Itoa(len(b.meters)), seconds(now.Sub(t.lastAnswer(b)))
 		if err != nil {
 			text += " (the last error: " + err.Error() + ")"
+			args["error"] = err.Error()
+		} else {
+			args["form"] = "no_error"
 		}
 		text += ". Check the converter's power and the bus's wiring, baud rate and parity."
 	}
-	return pending{ev: store.Event{Time: now, Kind: KindBusDown, Bus: b.Name, Text: text}, bus: b.Name, warn: true, err: err}
+	return pending{ev: store.Event{Time: now, Kind: KindBusDown, Bus: b.Name, Text: text, Args: args}, bus: b.Name, warn: true, err: err}
 }
 
 func (t *Tracker) busUp(b *busState, answered *meterState) pending {
 	text := fmt.Sprintf("%sis up: meter %s answered.", busPrefix(b.Name), answered.ID)
-	return pending{ev: store.Event{Time: answered.lastGood, Kind: KindBusUp, Bus: b.Name, Text: text}, bus: b.Name}
+	args := map[string]string{"bus": b.Name, "meter": answered.ID}
+	return pending{ev: store.Event{Time: answered.lastGood, Kind: KindBusUp, Bus: b.Name, Text: text, Args: args}, bus: b.Name}
 }
+
+// seconds writes d as whole seconds, the unit of an event's *_s args.
+func seconds(d time.Duration) string { return strconv.FormatInt(int64(round(d)/time.Second), 10) }
 
 // lastAnswer is when a meter on b last answered, or the start.
 func (t *Tracker) lastAnswer(b *busState) time.Time {

@@ -22,6 +22,8 @@ import (
 //	state, hold, relay, role, meterRole, event, entry, channel, pollError,
 //	alarmState, severity, quantity, langName, window, relayWhy
 //	         the word for a code; online the word for a bool
+//	eventText an event's sentence from its kind, args and stored text:
+//	         {{eventText .Kind .Args .Text}}
 //
 // money and kwh fail the template on a string that is not a decimal: the
 // API's views carry exact decimal strings, so that is a bug to see, not
@@ -55,6 +57,7 @@ func (l Localizer) Funcs() template.FuncMap {
 		"quantity":   l.Quantity,
 		"window":     l.Window,
 		"relayWhy":   l.RelayWhy,
+		"eventText":  l.EventText,
 	}
 }
 

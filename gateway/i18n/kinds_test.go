@@ -458,6 +458,20 @@ func TestWords_EveryCodeHasAWord(t *testing.T) {
 			if !Has(l, id) {
 				t.Errorf("%s: %q has no word in locales/%s.json", ids[id], id, l)
 			}
+			// An event kind is also told as a sentence (EventText).
+			if kind, ok := strings.CutPrefix(id, "event."); ok && !Has(l, EventTextID(kind, "")) {
+				t.Errorf("%s: event kind %q has no sentence %s in locales/%s.json", ids[id], kind, EventTextID(kind, ""), l)
+			}
+		}
+	}
+	// A sentence of a kind nothing stores is a leftover (or a typo of a
+	// kind): it would never be shown.
+	for _, id := range IDs() {
+		if rest, ok := strings.CutPrefix(id, "event_text."); ok {
+			kind, _, _ := strings.Cut(rest, ".")
+			if _, known := ids["event."+kind]; !known {
+				t.Errorf("%s: no event of kind %q is stored", id, kind)
+			}
 		}
 	}
 	// The scan must reach each way a kind is written, or it proves nothing.

@@ -102,6 +102,7 @@ func newBypassPipeline(t *testing.T, trials []bypassTrial) (*Pipeline, *live.Pic
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { checkEventTexts(t, db) })
 	lv := live.New(cfg, "test", db.Path(), time.Now)
 	p, err := New(db, cfg, lv, nil, zerolog.Nop())
 	if err != nil {

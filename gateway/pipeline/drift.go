@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mallgrid/billing"
+	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/store"
 )
@@ -108,7 +109,9 @@ func (p *Pipeline) SettleRemoved(now time.Time) error {
 		text := fmt.Sprintf("meter %s is no longer in the configuration: its accrued charge of %s (%s → %s) is posted to %s",
 			id, o.Amount, kwhOf(o.FromWh), kwhOf(o.ToWh), o.Account)
 		p.log.Warn().Str("meter", id).Str("tenant", o.Account).Msg(text)
-		w.sc.Events = append(w.sc.Events, store.Event{Time: now, Kind: "meter_removed", Meter: id, Tenant: o.Account, Text: text})
+		w.sc.Events = append(w.sc.Events, store.Event{Time: now, Kind: "meter_removed", Meter: id, Tenant: o.Account, Text: text,
+			Args: map[string]string{"meter": id, "tenant": o.Account, "amount": o.Amount.String(),
+				"from_kwh": meter.FormatKWh(o.FromWh), "to_kwh": meter.FormatKWh(o.ToWh)}})
 	}
 	if len(w.meters) == 0 {
 		return nil

@@ -238,7 +238,40 @@ func (p *Pipeline) Accrued() map[string]billing.Money {
 func (p *Pipeline) counterEvent(meterID string, e *counter.Event) store.Event {
 	m := p.meterCfg[meterID]
 	p.log.Warn().Str("meter", meterID).Str("tenant", m.Tenant).Str("event", string(e.Kind)).Msg(e.String())
-	return store.Event{Time: e.At, Kind: string(e.Kind), Meter: meterID, Tenant: m.Tenant, Text: e.String()}
+	return store.Event{Time: e.At, Kind: string(e.Kind), Meter: meterID, Tenant: m.Tenant, Text: e.String(), Args: p.counterArgs(meterID, e)}
+}
+
+// counterArgs are the facts a counter event's String tells, by
+// gateway/i18n's names: counters in kWh ("1234.567"), times in the site's
+// zone, counts as they are. A reset that discarded a held jump is form
+// "dropped"; an exchange's form is the case of the record applied.
+func (p *Pipeline) counterArgs(meterID string, e *counter.Event) map[string]string {
+	args := map[string]string{"meter": meterID, "kwh": meter.FormatKWh(e.Wh), "baseline_kwh": meter.FormatKWh(e.BaselineWh)}
+	switch e.Kind {
+	case counter.EventCounterLower:
+		args["needed"] = strconv.Itoa(e.Needed)
+	case counter.EventLowerCleared:
+		args["readings"] = strconv.Itoa(e.Readings)
+	case counter.EventReset:
+		args["readings"], args["first_kwh"] = strconv.Itoa(e.Readings), meter.FormatKWh(e.FirstWh)
+		if e.DroppedWh != 0 {
+			args["form"], args["dropped_kwh"] = "dropped", meter.FormatKWh(e.DroppedWh)
+		}
+	case counter.EventSpike:
+		args["elapsed_s"] = strconv.FormatInt(int64(e.Elapsed.Round(time.Second)/time.Second), 10)
+		args["limit_kwh"] = meter.FormatKWh(e.Limit)
+	case counter.EventReleased:
+		args["billed_kwh"] = meter.FormatKWh(e.BilledWh)
+	case counter.EventExchange:
+		args["first_kwh"], args["billed_kwh"] = meter.FormatKWh(e.FirstWh), meter.FormatKWh(e.BilledWh)
+		if e.Case != "" {
+			args["form"] = e.Case
+		}
+	case counter.EventClockBack:
+		args["reading_at"] = p.cfg.SiteTime(e.At).Format(time.RFC3339Nano)
+		args["latest_at"] = p.cfg.SiteTime(e.Latest).Format(time.RFC3339Nano)
+	}
+	return args
 }
 
 func (p *Pipeline) publish(events []store.Event) {
@@ -484,7 +517,8 @@ func (p *Pipeline) checkBypass(w *cycleWork, rd meter.Reading, start time.Time, 
 	text := fmt.Sprintf("bypass suspected: the relay of %s reads open, yet its counter rose %s kWh since %s",
 		rd.Meter, meter.FormatKWh(rise), p.cfg.HumanTime(ow.since))
 	p.log.Warn().Str("meter", rd.Meter).Str("tenant", m.Tenant).Int64("wh", rise).Msg(text)
-	w.sc.Events = append(w.sc.Events, store.Event{Time: rd.Time, Kind: "bypass_suspected", Meter: rd.Meter, Tenant: m.Tenant, Text: text})
+	w.sc.Events = append(w.sc.Events, store.Event{Time: rd.Time, Kind: "bypass_suspected", Meter: rd.Meter, Tenant: m.Tenant, Text: text,
+		Args: map[string]string{"meter": rd.Meter, "kwh": meter.FormatKWh(rise), "since_at": p.cfg.SiteTime(ow.since).Format(time.RFC3339)}})
 }
 
 // resolutionWh is the least rise meter id's counter shows near wh.
@@ -602,17 +636,23 @@ func (p *Pipeline) noteBilling(w *cycleWork, meterID string, mb *MeterState, sp 
 	m := p.meterCfg[meterID]
 	br := store.Break{Meter: meterID, Chain: sp.Chain, Kind: BreakBilled, At: sp.From, NewStartWh: sp.FromWh}
 	text := fmt.Sprintf("%s: energy charged to %s from %s", meterID, m.Tenant, meter.FormatKWh(sp.FromWh)+" kWh")
+	args := map[string]string{"meter": meterID, "tenant": m.Tenant, "from_kwh": meter.FormatKWh(sp.FromWh)}
 	if !billable {
 		if mb.Open != nil {
 			p.post(w, meterID, mb)
 		}
 		br.Kind, br.NewStartWh, br.OldEndWh = BreakUnbilled, 0, sp.FromWh
 		why := "it is not a tenant's meter (role " + string(m.Role) + ")"
+		// The kind's own sentence is a meter of another role; forms
+		// unconfigured and no_tariff.
+		args["meter_role"] = string(m.Role)
 		switch {
 		case m.ID == "":
 			why = "it is not in the configuration"
+			args["form"] = "unconfigured"
 		case m.Role == config.TenantMeter:
 			why = "tenant " + m.Tenant + " has no tariff"
+			args["form"] = "no_tariff"
 		}
 		text = fmt.Sprintf("%s: energy from %s kWh is not charged: %s", meterID, meter.FormatKWh(sp.FromWh), why)
 	}
@@ -620,7 +660,7 @@ func (p *Pipeline) noteBilling(w *cycleWork, meterID string, mb *MeterState, sp 
 	// The event says why, on the status page and to verify, which checks
 	// that every mark has one.
 	p.log.Info().Str("meter", meterID).Msg(text)
-	w.sc.Events = append(w.sc.Events, store.Event{Time: sp.To, Kind: BillingEventKind(br.Kind), Meter: meterID, Tenant: m.Tenant, Text: text})
+	w.sc.Events = append(w.sc.Events, store.Event{Time: sp.To, Kind: BillingEventKind(br.Kind), Meter: meterID, Tenant: m.Tenant, Text: text, Args: args})
 }
 
 // BillingEventKind is the kind of the event stored with each billing mark

@@ -225,7 +225,7 @@ func (s *Server) loginFailed(r *http.Request, addr, name string) {
 	s.log.Warn().Str("client", addr).Str("user", name).Msg("login failed: wrong user name or password")
 	if s.recorder != nil {
 		stored, err := s.recorder.PostEvents(store.Event{Time: now, Kind: "login_failed",
-			Text: "Failed login as " + strconv.Quote(name) + " from " + addr + "."})
+			Text: "Failed login as " + strconv.Quote(name) + " from " + addr + ".", Args: map[string]string{"user": name, "address": addr}})
 		if err != nil {
 			s.log.Error().Err(err).Msg("store the login_failed event")
 		} else if s.publisher != nil {
