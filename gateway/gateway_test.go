@@ -136,6 +136,8 @@ func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 		}
 		return time.Since(start)
 	}
+	// Cleanups run last first: the events are read once the gateway stopped.
+	t.Cleanup(func() { checkEventTexts(t, m.dbPath, m.cfg.Location) })
 	t.Cleanup(func() { stop() })
 	return "http://" + ln.Addr().String(), stop
 }

@@ -41,6 +41,8 @@ func newBillFixture(t *testing.T, tariffYAML string) *billFixture {
 		t.Fatal(err)
 	}
 	f := &billFixture{t: t, path: filepath.Join(t.TempDir(), "b.db"), cfg: cfg}
+	// Cleanups run last first: the events are read once the database is closed.
+	t.Cleanup(func() { checkEventTexts(t, f.path, cfg.Location) })
 	f.open()
 	t.Cleanup(func() { f.db.Close() })
 	return f

@@ -227,6 +227,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, sh)
 	g.open(t0)
 	defer func() { g.db.Close() }()
+	t.Cleanup(func() { checkEventTexts(t, g.path, sh) }) // once the database is closed
 
 	meters := []*diffMeter{
 		{id: "M-1", tenant: "T-1", counter: 1_000_000 + rng.Int64N(9_000_000), billed: true},

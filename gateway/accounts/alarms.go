@@ -80,7 +80,7 @@ func (a *Alarms) Ack(ctx context.Context, id uint64, note, actor string) (web.Al
 
 func alarmView(a store.Alarm) web.AlarmView {
 	v := web.AlarmView{ID: a.ID, Kind: a.Kind, Severity: a.Severity, State: a.State(), Meter: a.Meter, Tenant: a.Tenant, Bus: a.Bus,
-		Text: a.Text, Raised: a.Raised, RaisedEvent: a.RaisedEvent, AckedBy: a.AckedBy, Note: a.Note, ClearedEvent: a.ClearedEvent}
+		Text: a.Text, Args: a.Args, Raised: a.Raised, RaisedEvent: a.RaisedEvent, AckedBy: a.AckedBy, Note: a.Note, ClearedEvent: a.ClearedEvent}
 	if !a.Acked.IsZero() {
 		at := a.Acked
 		v.Acked = &at

@@ -39,7 +39,10 @@ type AlarmView struct {
 	Meter    string `json:"meter,omitempty"`
 	Tenant   string `json:"tenant,omitempty"`
 	Bus      string `json:"bus,omitempty"`
-	Text     string `json:"text"` // the raising event's sentence
+	Text     string `json:"text"` // the raising event's sentence, in English
+	// Args are the raising event's facts by name, to tell it in the
+	// reader's language (EventView.Args).
+	Args map[string]string `json:"args,omitempty"`
 	// Values are the measurements behind the alarm, as decimal strings by
 	// name ("current_a": "72.4"), when the raising event had any.
 	Values       map[string]string `json:"values,omitempty"`

@@ -27,7 +27,11 @@ type EventView struct {
 	Kind   string    `json:"kind"`
 	Meter  string    `json:"meter,omitempty"`
 	Tenant string    `json:"tenant,omitempty"`
-	Text   string    `json:"text"`
+	Text   string    `json:"text"` // in English, as stored
+	// Args are the event's facts by name (store.Event.Args), from which a
+	// page tells it in its reader's language (i18n EventText); events
+	// stored before they were recorded have none.
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // heartbeat keeps proxies and browsers from closing a quiet stream.

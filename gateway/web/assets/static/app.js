@@ -74,6 +74,53 @@
     return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + frac;
   }
 
+  // ---- An event's sentence in the page's language ------------------
+  // eventText tells an event (or an alarm: its raising event) from its
+  // kind and args by the rules of gateway/i18n EventText, which the pages
+  // use: the message event_text.KIND (.FORM when args.form names one),
+  // each {name} written by its name's convention; the stored English text
+  // when an arg is missing or not of its kind (an event older than args).
+  function grp(digits) { return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  function dur(n) {
+    var h = Math.floor(n / 3600), m = Math.floor(n / 60) % 60, sec = n % 60;
+    if (h > 0) { return t("duration.hours", { n: grp(String(h)) }) + (m > 0 ? " " + t("duration.minutes", { n: m }) : ""); }
+    if (m > 0) { return t("duration.minutes", { n: m }) + (sec > 0 ? " " + t("duration.seconds", { n: sec }) : ""); }
+    return t("duration.seconds", { n: sec });
+  }
+  var wordArgs = { state: "state.", hold: "hold.", relay: "relay.", channel: "channel.", role: "role.",
+    meter_role: "meter_role.", why: "relay.why.", kind: "event." };
+  function argText(name, v) {
+    var m;
+    if (name === "at" || /_at$/.test(name)) {
+      var d = new Date(v);
+      return /^\d{4}-\d\d-\d\dT/.test(v) && !isNaN(d) ? fmtTime(d) : null;
+    }
+    if (name === "amount" || name === "balance" || /_yuan$/.test(name)) {
+      // To the fen, half away from zero, in integers (BigInt): as Go's Money.
+      if (!(m = /^(-?)(\d+)(?:\.(\d{1,6}))?$/.exec(v))) { return null; }
+      var fen = (BigInt(m[2] + ((m[3] || "") + "000000").slice(0, 6)) + 5000n) / 10000n;
+      var c = String(fen % 100n);
+      return (m[1] && fen ? "-" : "") + "¥" + grp(String(fen / 100n)) + "." + (c.length < 2 ? "0" + c : c);
+    }
+    if (name === "kwh" || /_kwh$/.test(name)) {
+      if (!(m = /^(-?)(\d+)(?:\.(\d{1,3}))?$/.exec(v))) { return null; }
+      var f = ((m[3] || "") + "000").slice(0, 3);
+      return (m[1] && /[1-9]/.test(m[2] + f) ? "-" : "") + grp(m[2].replace(/^0+(?=\d)/, "")) + "." + f;
+    }
+    if (/_s$/.test(name)) { return /^-?\d+$/.test(v) ? (Number(v) < 0 ? "-" + dur(-Number(v)) : dur(Number(v))) : null; }
+    if (/_ms$/.test(name)) { return /^-?\d+$/.test(v) ? (Number(v) < 0 ? "-" : "") + grp(String(Math.abs(Number(v)))) : null; }
+    return Object.prototype.hasOwnProperty.call(wordArgs, name) ? word(wordArgs[name], v) : v;
+  }
+  function eventText(e) {
+    var a = e.args, s = a && W["event_text." + e.kind + (a.form ? "." + a.form : "")], ok = !!s;
+    s = ok && s.replace(/\{([a-z_][a-z0-9_]*)\}/g, function (ph, name) {
+      var v = Object.prototype.hasOwnProperty.call(a, name) ? argText(name, a[name]) : null;
+      if (v === null) { ok = false; }
+      return v === null ? ph : v;
+    });
+    return ok ? s : e.text;
+  }
+
   function toast(msg, bad) {
     var el = $("#toast");
     if (!el) { return; }
@@ -176,7 +223,7 @@
   // ---- Events: every page hears them; lists show them ----------------
   function eventRow(e) {
     var row = document.createElement("tr");
-    [fmtTime(new Date(e.time)), word("event.", e.kind), e.meter || "", e.tenant || "", e.text].forEach(function (v, i) {
+    [fmtTime(new Date(e.time)), word("event.", e.kind), e.meter || "", e.tenant || "", eventText(e)].forEach(function (v, i) {
       var td = document.createElement("td");
       td.className = ["t", "kind", "wide", "wide", "text"][i];
       td.textContent = v;
@@ -204,7 +251,7 @@
         while (tb.rows.length > keep) { tb.deleteRow(tb.rows.length - 1); }
       }
       if (alarmKinds[e.kind]) {
-        toast(t("alarm.raised_toast", { what: word("event.", e.kind) + " — " + e.text }), true);
+        toast(t("alarm.raised_toast", { what: word("event.", e.kind) + " — " + eventText(e) }), true);
         beep();
       }
       if (alarmKinds[e.kind] || e.kind === "alarm_acknowledged" || /_online$|_up$|relay_/.test(e.kind)) {
@@ -231,7 +278,7 @@
         row.id = "alarm-" + a.id;
         row.className = "sev-" + a.severity + " alarm-" + a.state;
         var where = a.meter || a.bus || "";
-        [fmtTime(new Date(a.raised)), word("alarm.severity.", a.severity), word("event.", a.kind), where, a.text,
+        [fmtTime(new Date(a.raised)), word("alarm.severity.", a.severity), word("event.", a.kind), where, eventText(a),
           word("alarm.state.", a.state) + (a.acknowledged_by ? " · " + a.acknowledged_by : "")].forEach(function (v, i) {
           var td = document.createElement("td");
           if (i === 3 && a.meter) { var l = document.createElement("a"); l.href = "/meters/" + encodeURIComponent(a.meter); l.textContent = v; td.appendChild(l); } else { td.textContent = v; }
