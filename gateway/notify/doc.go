@@ -10,10 +10,23 @@
 // The caller (the outbox) builds a Message per recipient, already in the
 // recipient's language, with a delivery id that stays the same across
 // every attempt, and calls Channel.Send. On nil it marks the message done.
-// On an error it asks Permanent: true means retrying cannot help (a bad
-// recipient, a template the service does not know, credentials refused) and
-// the message is dead-lettered; false means try again later, after
-// RetryAfter when the service gave a hint, else after its own backoff.
+// An error is in one of three classes:
+//
+//   - ChannelWide: the channel itself is out of order (credentials or
+//     signature refused, balance exhausted, caller IP not allowed, sign
+//     name not approved, certificate not trusted, the account's daily
+//     total reached, the clock off). Every queued message would fail the
+//     same way: the outbox pauses the channel, raises one alarm and keeps
+//     the messages without spending their attempts, until RetryAfter when
+//     the service gave one, else until a probe gets through.
+//   - Permanent: this message cannot be delivered (a bad recipient, a
+//     template the service does not know for its kind, content the
+//     service refuses, a gateway that took it and said no); the message is
+//     dead-lettered.
+//   - otherwise temporary: try again later, after RetryAfter when the
+//     service gave a hint (a per-recipient flow-control window), else after
+//     the outbox's own backoff.
+//
 // Send itself never retries, except the WeChat send retried once with a
 // fresh access token after an expiry error.
 //
@@ -25,7 +38,7 @@
 // # Channels
 //
 // Each type's doc holds its service's facts: the calls, the signature, and
-// which answers are permanent.
+// which answers are permanent, channel-wide or temporary.
 //
 //	Webhook     JSON POST, HMAC-SHA256 signature; id in X-Mallgrid-Delivery
 //	WeChat      official-account template message; id as client_msg_id
@@ -45,7 +58,8 @@
 // (DefaultTimeout when zero); the default HTTP client has the same timeout
 // and follows no redirects. Errors never hold a secret: URLs in transport
 // errors lose their query (where the WeChat token and the signed SMS
-// parameters travel), and no channel logs.
+// parameters travel), a service's own words are kept short with the
+// numbers, keys and values sent masked, and no channel logs.
 //
 // # Times
 //

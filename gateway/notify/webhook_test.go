@@ -234,3 +234,20 @@ func TestWebhook_Send_Timeout(t *testing.T) {
 		t.Errorf("error %q shows the URL's query", err)
 	}
 }
+
+// class names the class of a Send error as the outbox acts on it.
+func class(err error) string {
+	switch {
+	case err == nil:
+		return "none"
+	case notify.ChannelWide(err):
+		if notify.Permanent(err) {
+			return "channel and permanent" // never valid
+		}
+		return "channel"
+	case notify.Permanent(err):
+		return "permanent"
+	default:
+		return "temporary"
+	}
+}

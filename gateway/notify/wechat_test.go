@@ -16,11 +16,13 @@ import (
 )
 
 // fakeWeChat plays the official-account API: it issues tokens from
-// /cgi-bin/stable_token (the same token until it runs out, a new one on
-// force_refresh) and /cgi-bin/token (a new one each call, the old one
-// dead), and checks template sends as the platform does: the token
-// current and unexpired, touser, template_id and data present, answers as
-// JSON with errcode.
+// /cgi-bin/stable_token as the platform does (the same token until 5
+// minutes before it runs out, then a new one while the old one lasts out
+// its life; a new one on force_refresh, at most 20 a day and 30 s apart,
+// else the same one again) and /cgi-bin/token (a new one each call, the
+// old one dead), and checks template sends as the platform does: the token
+// current (or the one before, within its life, on the stable endpoint),
+// touser, template_id and data present, answers as JSON with errcode.
 type fakeWeChat struct {
 	t      *testing.T
 	appID  string
@@ -31,6 +33,10 @@ type fakeWeChat struct {
 	mu         sync.Mutex
 	token      string
 	issued     time.Time
+	prev       string    // the token before, renewed in its last 5 minutes
+	prevEnd    time.Time // when prev stops working
+	forcedAt   []time.Time
+	used       string // the token of the last accepted send
 	seq        int
 	fetches    int
 	forced     int
@@ -58,6 +64,7 @@ func (f *fakeWeChat) answer(w http.ResponseWriter, v any) {
 }
 
 func (f *fakeWeChat) newToken() {
+	f.prev, f.prevEnd = "", time.Time{}
 	f.seq++
 	f.token = fmt.Sprintf("TOKEN-%d-%s", f.seq, strings.Repeat("x", 40))
 	f.issued = f.now()
@@ -106,11 +113,30 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.fetches++
-		if b.ForceRefresh {
+		now := f.now()
+		switch {
+		case b.ForceRefresh:
+			recent := 0
+			for _, at := range f.forcedAt {
+				if now.Sub(at) < 24*time.Hour {
+					recent++
+				}
+			}
+			if n := len(f.forcedAt); recent >= 20 || (n > 0 && now.Sub(f.forcedAt[n-1]) < 30*time.Second) {
+				// The platform does not refresh: the same token comes back.
+				f.t.Errorf("forced refresh at %v: %d in 24 h, the last at %v; the platform allows 20 a day, 30 s apart", now, recent, f.forcedAt[n-1])
+				break
+			}
 			f.forced++
-		}
-		if f.token == "" || b.ForceRefresh || !f.now().Before(f.issued.Add(f.life)) {
+			f.forcedAt = append(f.forcedAt, now)
 			f.newToken()
+		case f.token == "" || !now.Before(f.issued.Add(f.life)):
+			f.newToken()
+		case !now.Before(f.issued.Add(f.life - 5*time.Minute)):
+			// Renewed in its last 5 minutes; the old one lasts its life.
+			old, end := f.token, f.issued.Add(f.life)
+			f.newToken()
+			f.prev, f.prevEnd = old, end
 		}
 		left := f.issued.Add(f.life).Sub(f.now())
 		f.answer(w, map[string]any{"access_token": f.token, "expires_in": int(left / time.Second)})
@@ -121,6 +147,7 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case tok == "":
 			f.answer(w, map[string]any{"errcode": 41001, "errmsg": "access_token missing"})
 			return
+		case tok == f.prev && f.now().Before(f.prevEnd) && !f.revoked:
 		case tok != f.token || f.revoked:
 			f.answer(w, map[string]any{"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest rid: 1"})
 			return
@@ -165,6 +192,7 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		f.used = tok
 		f.got = append(f.got, map[string]any{"touser": b.ToUser, "client_msg_id": b.ClientMsgID, "url": b.URL, "data": b.Data})
 		f.answer(w, map[string]any{"errcode": 0, "errmsg": "ok", "msgid": 200228332 + f.sends})
 	default:
@@ -233,6 +261,9 @@ func TestWeChat_Send(t *testing.T) {
 	if f.fetches != 2 || f.sends != 4 {
 		t.Errorf("%d fetches, %d sends; want 2 and 4: a token near its end is renewed before use", f.fetches, f.sends)
 	}
+	if f.seq != 2 || f.used != f.token {
+		t.Errorf("sent with %.8s (token %d issued); want the token renewed in the old one's last 5 minutes", f.used, f.seq)
+	}
 }
 
 // TestWeChat_Send_TokenRefused: each answer that says the token is no good
@@ -292,20 +323,20 @@ func TestWeChat_Send_Refusals(t *testing.T) {
 		name       string
 		change     func(w *notify.WeChat, m *notify.Message, f *fakeWeChat)
 		code       string
-		permanent  bool
+		class      string
 		retryAfter time.Duration
 		wantErr    error
 	}{
-		{"not a follower", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "oGONE" }, "43004", true, 0, notify.ErrRefused},
-		{"unknown openid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "oOTHER" }, "40003", true, 0, notify.ErrRefused},
-		{"unknown template", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Kind = "cut_off" }, "40037", true, 0, notify.ErrRefused},
-		{"empty data value", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Params = m.Params[:1] }, "47003", true, 0, notify.ErrRefused},
-		{"busy", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { f.busy = 1 }, "-1", false, 0, notify.ErrRefused},
-		{"wrong secret", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.Secret = "nope" }, "40001", true, 0, notify.ErrRefused},
-		{"wrong appid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.AppID = "wx0" }, "40013", true, 0, notify.ErrRefused},
-		{"wrong secret, legacy", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.Secret, w.LegacyToken = "nope", true }, "40001", true, 0, notify.ErrRefused},
-		{"no openid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "" }, "", true, 0, notify.ErrNoAddress},
-		{"no template for the kind", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Kind = "topup_receipt" }, "", true, 0, notify.ErrNoTemplate},
+		{"not a follower", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "oGONE" }, "43004", "permanent", 0, notify.ErrRefused},
+		{"unknown openid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "oOTHER" }, "40003", "permanent", 0, notify.ErrRefused},
+		{"unknown template", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Kind = "cut_off" }, "40037", "permanent", 0, notify.ErrRefused},
+		{"empty data value", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Params = m.Params[:1] }, "47003", "permanent", 0, notify.ErrRefused},
+		{"busy", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { f.busy = 1 }, "-1", "temporary", 0, notify.ErrRefused},
+		{"wrong secret", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.Secret = "nope" }, "40001", "channel", 0, notify.ErrRefused},
+		{"wrong appid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.AppID = "wx0" }, "40013", "channel", 0, notify.ErrRefused},
+		{"wrong secret, legacy", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { w.Secret, w.LegacyToken = "nope", true }, "40001", "channel", 0, notify.ErrRefused},
+		{"no openid", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.To.OpenID = "" }, "", "permanent", 0, notify.ErrNoAddress},
+		{"no template for the kind", func(w *notify.WeChat, m *notify.Message, f *fakeWeChat) { m.Kind = "topup_receipt" }, "", "permanent", 0, notify.ErrNoTemplate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &testClock{t: t0}
@@ -320,9 +351,9 @@ func TestWeChat_Send_Refusals(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("got %v; want a *notify.Error", err)
 			}
-			if e.Code != tc.code || notify.Permanent(err) != tc.permanent || notify.RetryAfter(err) != tc.retryAfter || !errors.Is(err, tc.wantErr) {
-				t.Errorf("got %v (code %q permanent %v retry %v); want code %q permanent %v retry %v, %v",
-					err, e.Code, e.Permanent, e.RetryAfter, tc.code, tc.permanent, tc.retryAfter, tc.wantErr)
+			if e.Code != tc.code || class(err) != tc.class || notify.RetryAfter(err) != tc.retryAfter || !errors.Is(err, tc.wantErr) {
+				t.Errorf("got %v (code %q %s retry %v); want code %q %s retry %v, %v",
+					err, e.Code, class(err), e.RetryAfter, tc.code, tc.class, tc.retryAfter, tc.wantErr)
 			}
 			if strings.Contains(err.Error(), f.secret) || strings.Contains(err.Error(), "TOKEN-") {
 				t.Errorf("error %q holds a secret", err)
@@ -407,5 +438,145 @@ func TestWeChat_Send_TransportError(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "TOKEN-") || strings.Contains(err.Error(), "access_token") {
 		t.Errorf("error %q shows the token", err)
+	}
+}
+
+// TestWeChat_Send_ForcedRefreshGuard: a token refused within 30 s of the
+// last forced refresh, which the stable endpoint hands back, is not sent
+// with again: the send fails as temporary until a forced refresh is
+// allowed, and the senders meanwhile neither fetch nor send.
+func TestWeChat_Send_ForcedRefreshGuard(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := newFakeWeChat(t, clk.Now)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	w := newWeChat(f, srv.URL, clk)
+	revoke := func() { f.mu.Lock(); f.revoked = true; f.mu.Unlock() }
+	if _, err := w.Send(context.Background(), wechatMessage()); err != nil {
+		t.Fatal(err)
+	}
+	revoke()
+	if _, err := w.Send(context.Background(), wechatMessage()); err != nil || f.forced != 1 {
+		t.Fatalf("%v, %d forced; want sent after one forced refresh", err, f.forced)
+	}
+	clk.Advance(10 * time.Second)
+	revoke()
+	fetches, sends := f.fetches, f.sends
+	_, err := w.Send(context.Background(), wechatMessage())
+	if class(err) != "temporary" || notify.RetryAfter(err) != 20*time.Second {
+		t.Errorf("got %v (%s, retry %v); want temporary, retry after 20 s (30 s after the last forced refresh)", err, class(err), notify.RetryAfter(err))
+	}
+	if f.sends-sends != 1 || f.fetches-fetches != 1 {
+		t.Errorf("%d sends, %d fetches; want 1 and 1: the refused token is not sent with again", f.sends-sends, f.fetches-fetches)
+	}
+	if _, err := w.Send(context.Background(), wechatMessage()); err == nil || f.sends-sends != 1 || f.fetches-fetches != 1 {
+		t.Errorf("second sender: %v, %d sends, %d fetches; want the same failure, nothing asked", err, f.sends-sends, f.fetches-fetches)
+	}
+	clk.Advance(20 * time.Second)
+	if _, err := w.Send(context.Background(), wechatMessage()); err != nil || f.forced != 2 {
+		t.Errorf("30 s after the last forced refresh: %v, %d forced; want sent after a second one", err, f.forced)
+	}
+}
+
+// TestWeChat_Send_WaiterCancelled: a sender waiting for a token fetch
+// returns as soon as its ctx ends, with the ctx's error; the fetch goes on
+// for the others even when the sender that started it gives up.
+func TestWeChat_Send_WaiterCancelled(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := newFakeWeChat(t, clk.Now)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cgi-bin/stable_token" {
+			arrived <- struct{}{}
+			<-release
+		}
+		f.ServeHTTP(rw, r)
+	}))
+	defer srv.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	w := newWeChat(f, srv.URL, clk)
+	send := func(ctx context.Context) chan error {
+		done := make(chan error, 1)
+		go func() { _, err := w.Send(ctx, wechatMessage()); done <- err }()
+		return done
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	a := send(ctxA)
+	<-arrived
+	ctxB, cancelB := context.WithCancel(context.Background())
+	b := send(ctxB)
+	time.Sleep(20 * time.Millisecond) // b is waiting for a's fetch
+	for name, c := range map[string]struct {
+		cancel context.CancelFunc
+		done   chan error
+	}{"waiter": {cancelB, b}, "fetcher": {cancelA, a}} {
+		c.cancel()
+		select {
+		case err := <-c.done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: got %v; want context.Canceled", name, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s: still waiting 2 s after its ctx was cancelled", name)
+		}
+	}
+	close(release)
+	released = true
+	for range 50 { // the fetch ends in the background
+		if w.Send(context.Background(), wechatMessage()); len(f.got) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.fetches != 1 || len(f.got) != 1 {
+		t.Errorf("%d fetches, %d sent; want 1 and 1: the abandoned fetch still serves the next sender", f.fetches, len(f.got))
+	}
+}
+
+// TestWeChat_Send_FetchFailureShared: senders meeting a failing token
+// endpoint share one fetch and its failure; the endpoint is asked again
+// only after 20 s.
+func TestWeChat_Send_FetchFailureShared(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := newFakeWeChat(t, clk.Now)
+	var mu sync.Mutex
+	fetches := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cgi-bin/stable_token" {
+			mu.Lock()
+			fetches++
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond) // the senders pile up behind it
+			fmt.Fprint(rw, `{"errcode":-1,"errmsg":"system error"}`)
+			return
+		}
+		f.ServeHTTP(rw, r)
+	}))
+	defer srv.Close()
+	w := newWeChat(f, srv.URL, clk)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := w.Send(context.Background(), wechatMessage()); class(err) != "temporary" {
+				t.Errorf("got %v; want a temporary error", err)
+			}
+		})
+	}
+	wg.Wait()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return fetches }
+	clk.Advance(19 * time.Second)
+	_, err := w.Send(context.Background(), wechatMessage())
+	if fetches := count(); fetches != 1 || notify.RetryAfter(err) != 20*time.Second {
+		t.Errorf("%d fetches for 9 senders within 19 s, error %v; want 1, retry after 20 s", fetches, err)
+	}
+	clk.Advance(time.Second)
+	if _, err := w.Send(context.Background(), wechatMessage()); err == nil || count() != 2 {
+		t.Errorf("20 s on: %v, %d fetches; want the endpoint asked again", err, count())
 	}
 }
