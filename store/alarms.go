@@ -114,6 +114,29 @@ var alarmKinds = []alarmKind{
 	{kind: "database_unavailable", severity: SeverityCritical, subject: subjectSite},
 }
 
+// RuleAlarmKinds are the kinds gateway/alarm's rules raise, each cleared
+// by its kind followed by "_cleared" (or the meter's removal); their
+// severity is the rule's, carried by the raising event (Args["severity"]).
+var RuleAlarmKinds = []string{"overload", "appliance", "fluctuation", "voltage", "phase_loss", "low_power_factor",
+	"residual_current", "overtemperature"}
+
+func init() {
+	for _, k := range RuleAlarmKinds {
+		alarmKinds = append(alarmKinds, alarmKind{kind: k, severity: SeverityWarning, subject: subjectMeter,
+			clearedBy: []string{k + "_cleared", "meter_removed"}})
+	}
+}
+
+// severityOf is the severity of the alarm e raises: the one it carries
+// (a configured rule's), else its kind's.
+func severityOf(k alarmKind, e Event) string {
+	switch s := e.Args["severity"]; s {
+	case SeverityCritical, SeverityWarning:
+		return s
+	}
+	return k.severity
+}
+
 func alarmKindOf(kind string) (alarmKind, bool) {
 	for _, k := range alarmKinds {
 		if k.kind == kind {
@@ -123,8 +146,19 @@ func alarmKindOf(kind string) (alarmKind, bool) {
 	return alarmKind{}, false
 }
 
-// AlarmSeverity returns the severity of alarms of kind, or "" when no
-// event of that kind raises an alarm.
+// AlarmSeverityOf returns the severity of the alarm e raises (its own,
+// for a configured rule's), or "" when e raises none.
+func AlarmSeverityOf(e Event) string {
+	k, ok := alarmKindOf(e.Kind)
+	if !ok {
+		return ""
+	}
+	return severityOf(k, e)
+}
+
+// AlarmSeverity returns the severity of alarms of kind (a configured
+// rule's may differ: AlarmSeverityOf), or "" when no event of that kind
+// raises an alarm.
 func AlarmSeverity(kind string) string {
 	k, _ := alarmKindOf(kind)
 	return k.severity
@@ -217,7 +251,7 @@ func noteAlarms(tx *bolt.Tx, e Event) error {
 	if k.subject == subjectBus {
 		bus = subject
 	}
-	a := Alarm{ID: id, Kind: e.Kind, Severity: k.severity, Subject: subject, Meter: e.Meter, Tenant: e.Tenant, Bus: bus,
+	a := Alarm{ID: id, Kind: e.Kind, Severity: severityOf(k, e), Subject: subject, Meter: e.Meter, Tenant: e.Tenant, Bus: bus,
 		Text: e.Text, Args: e.Args, Raised: e.Time, RaisedEvent: e.ID}
 	if err := putAlarm(all, a); err != nil {
 		return err

@@ -63,6 +63,12 @@ func TestAlarms_RaisedAndClearedByTheirEvents(t *testing.T) {
 			clears: []Event{{Kind: "relay_opened", Meter: "M-1"}, {Kind: "relay_closed", Meter: "M-1"}, {Kind: "meter_removed", Meter: "M-1"}}},
 		{raise: Event{Kind: "bypass_suspected", Meter: "M-1"}, other: Event{Kind: "bypass_suspected", Meter: "M-2"}, subject: "M-1", severity: SeverityCritical,
 			clears: []Event{{Kind: "relay_closed", Meter: "M-1"}, {Kind: "meter_removed", Meter: "M-1"}}},
+		// A rule alarm carries its configured severity.
+		{raise: Event{Kind: "appliance", Meter: "M-1", Args: map[string]string{"severity": "critical"}}, other: Event{Kind: "appliance", Meter: "M-2"},
+			subject: "M-1", severity: SeverityCritical,
+			clears: []Event{{Kind: "appliance_cleared", Meter: "M-1"}, {Kind: "meter_removed", Meter: "M-1"}}},
+		{raise: Event{Kind: "overload", Meter: "M-1", Args: map[string]string{"severity": "warning"}}, other: Event{Kind: "overload", Meter: "M-2"},
+			subject: "M-1", severity: SeverityWarning, clears: []Event{{Kind: "overload_cleared", Meter: "M-1"}}},
 	} {
 		for _, clear := range tt.clears {
 			t.Run(tt.raise.Kind+" by "+clear.Kind, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,6 +82,9 @@ func (a *Alarms) Ack(ctx context.Context, id uint64, note, actor string) (web.Al
 func alarmView(a store.Alarm) web.AlarmView {
 	v := web.AlarmView{ID: a.ID, Kind: a.Kind, Severity: a.Severity, State: a.State(), Meter: a.Meter, Tenant: a.Tenant, Bus: a.Bus,
 		Text: a.Text, Args: a.Args, Raised: a.Raised, RaisedEvent: a.RaisedEvent, AckedBy: a.AckedBy, Note: a.Note, ClearedEvent: a.ClearedEvent}
+	if slices.Contains(store.RuleAlarmKinds, a.Kind) {
+		v.Values = measurements(a.Args)
+	}
 	if !a.Acked.IsZero() {
 		at := a.Acked
 		v.Acked = &at
@@ -90,4 +94,18 @@ func alarmView(a store.Alarm) web.AlarmView {
 		v.Cleared = &at
 	}
 	return v
+}
+
+// measurements are a rule alarm's values behind it (current_a, limit_a,
+// voltage_v, …): its raising event's facts less who and what it is about.
+func measurements(args map[string]string) map[string]string {
+	out := make(map[string]string, len(args))
+	for k, v := range args {
+		switch k {
+		case "meter", "severity", "form":
+		default:
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -101,7 +101,7 @@ func TestOverload_OneAlarmPerEpisode(t *testing.T) {
 		raised = append(raised, cs...)
 	}
 	at = at.Add(70 * time.Second)
-	if kinds(raised) != "overload+" || raised[0].Args["phase"] != "current_b" || raised[0].Args["current_a"] != "72.4" ||
+	if kinds(raised) != "overload+" || raised[0].Args["phase"] != "B" || raised[0].Args["current_a"] != "72.4" ||
 		raised[0].Args["limit_a"] != "60" || raised[0].Severity != Critical || raised[0].Kind != Overload {
 		t.Fatalf("after a minute above: %+v; want one critical overload on phase B at 72.4 A", raised)
 	}

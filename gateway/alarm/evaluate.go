@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -238,7 +239,7 @@ func (e *Evaluator) overload(meter string, st *meterState, r *OverloadRule, at t
 	limit, back := rated**r.Factor, rated**r.ClearFactor
 	ep := st.episode(Overload)
 	dir := ep.step(at, amps > limit, amps < back, *r.For)
-	args := map[string]string{"phase": phase, "current_a": num(amps), "limit_a": num(limit), "rated_a": num(rated)}
+	args := map[string]string{"phase": phaseOf(phase), "current_a": num(amps), "limit_a": num(limit), "rated_a": num(rated)}
 	text := fmt.Sprintf("overload on %s: %s A on %s, above %s A (rated %s A) for %s", meter, num(amps), phase, num(limit), num(rated), *r.For)
 	if dir < 0 {
 		text = fmt.Sprintf("overload on %s over: %s A, below %s A", meter, num(amps), num(back))
@@ -334,7 +335,7 @@ func (e *Evaluator) voltage(meter string, st *meterState, r *VoltageRule, pl *Ph
 		lowest, which, _ := lowestOf(v, present)
 		backAbove := nominal * (*pl.BelowPct + 10) / 100
 		dir := st.episode(PhaseLoss).step(at, lowest < lostBelow && live > nominal*0.8, lowest >= backAbove, *pl.For)
-		args := map[string]string{"phase": which, "voltage_v": num(lowest), "limit_v": num(lostBelow)}
+		args := map[string]string{"phase": phaseOf(which), "voltage_v": num(lowest), "limit_v": num(lostBelow)}
 		text := fmt.Sprintf("phase loss on %s: %s at %s V, below %s V while another phase is live", meter, which, num(lowest), num(lostBelow))
 		if dir < 0 {
 			text = fmt.Sprintf("every phase of %s is back: the lowest at %s V", meter, num(lowest))
@@ -362,12 +363,21 @@ func (e *Evaluator) voltage(meter string, st *meterState, r *VoltageRule, pl *Ph
 	}
 	bad := worst > high || worst < low
 	dir := st.episode(Voltage).step(at, bad, inside, *r.For)
-	args := map[string]string{"phase": which, "voltage_v": num(worst), "high_v": num(high), "low_v": num(low)}
+	args := map[string]string{"phase": phaseOf(which), "voltage_v": num(worst), "high_v": num(high), "low_v": num(low)}
 	text := fmt.Sprintf("voltage on %s out of range: %s at %s V, outside %s–%s V", meter, which, num(worst), num(low), num(high))
 	if dir < 0 {
 		text = fmt.Sprintf("voltage on %s back in range", meter)
 	}
 	emit(Voltage, dir, r.Severity, text, args)
+}
+
+// phaseOf is the phase (or terminal) a quantity's name ends with:
+// "current_b" → "B".
+func phaseOf(name string) string {
+	if i := strings.LastIndexByte(name, '_'); i >= 0 {
+		return strings.ToUpper(name[i+1:])
+	}
+	return name
 }
 
 func lowestOf(v Values, names []string) (float64, string, bool) {
@@ -407,7 +417,10 @@ func (e *Evaluator) level(meter string, st *meterState, kind string, r *LevelRul
 	}
 	limit := *r.Above
 	dir := st.episode(kind).step(at, x > limit, x < limit-*r.Hysteresis, *r.For)
-	args := map[string]string{"quantity": which, "value": num(x), "limit": num(limit), "unit": unit}
+	args := map[string]string{"value": num(x), "limit": num(limit)}
+	if kind == Overtemperature {
+		args["point"] = phaseOf(which) // the terminal: A, B, C or N
+	}
 	what := map[string]string{ResidualCurrent: "residual current", Overtemperature: "temperature"}[kind]
 	text := fmt.Sprintf("%s on %s: %s %s (%s), above %s %s", what, meter, num(x), unit, which, num(limit), unit)
 	if dir < 0 {

@@ -52,12 +52,12 @@ type OverloadRule struct {
 
 // ApplianceRule: active power stepping up by at least StepKW between two
 // readings at most MaxGap apart; it clears when the power falls back below
-// the level before the step plus half the step. For is not used: a step
-// is an instant.
+// the level before the step plus half the step. It has no hold time: a
+// step is an instant.
 type ApplianceRule struct {
-	Common `yaml:",inline"`
-	StepKW *float64       `yaml:"step_kw"` // 0: off
-	MaxGap *time.Duration `yaml:"max_gap"` // readings further apart are no step
+	Severity *string        `yaml:"severity"`
+	StepKW   *float64       `yaml:"step_kw"` // 0: off
+	MaxGap   *time.Duration `yaml:"max_gap"` // readings further apart are no step
 }
 
 // FluctuationRule: the standard deviation of active power over Window
@@ -117,7 +117,7 @@ type LevelRule struct {
 func Builtin() RuleSet {
 	return RuleSet{
 		Overload:        &OverloadRule{Common: common(time.Minute, Critical), Factor: f(1.0), ClearFactor: f(0.9)},
-		Appliance:       &ApplianceRule{Common: common(0, Warning), StepKW: f(0), MaxGap: d(time.Minute)},
+		Appliance:       &ApplianceRule{Severity: str(Warning), StepKW: f(0), MaxGap: d(time.Minute)},
 		Fluctuation:     &FluctuationRule{Common: common(0, Warning), Window: d(5 * time.Minute), StddevKW: f(0)},
 		Voltage:         &VoltageRule{Common: common(time.Minute, Warning), Nominal: f(220), HighPct: f(7), LowPct: f(10), Hysteresis: f(2)},
 		PhaseLoss:       &PhaseLossRule{Common: common(10*time.Second, Critical), BelowPct: f(50)},
@@ -134,6 +134,7 @@ const (
 )
 
 func f(v float64) *float64             { return &v }
+func str(v string) *string             { return &v }
 func d(v time.Duration) *time.Duration { return &v }
 func common(hold time.Duration, sev string) Common {
 	return Common{For: d(hold), Severity: &sev}
@@ -170,7 +171,7 @@ func (s RuleSet) Over(top RuleSet) RuleSet {
 			return OverloadRule{Common: b.Common.with(t.Common), Factor: pick(b.Factor, t.Factor), ClearFactor: pick(b.ClearFactor, t.ClearFactor)}
 		}),
 		Appliance: over(s.Appliance, top.Appliance, func(b, t ApplianceRule) ApplianceRule {
-			return ApplianceRule{Common: b.Common.with(t.Common), StepKW: pick(b.StepKW, t.StepKW), MaxGap: pick(b.MaxGap, t.MaxGap)}
+			return ApplianceRule{Severity: pick(b.Severity, t.Severity), StepKW: pick(b.StepKW, t.StepKW), MaxGap: pick(b.MaxGap, t.MaxGap)}
 		}),
 		Fluctuation: over(s.Fluctuation, top.Fluctuation, func(b, t FluctuationRule) FluctuationRule {
 			return FluctuationRule{Common: b.Common.with(t.Common), Window: pick(b.Window, t.Window), StddevKW: pick(b.StddevKW, t.StddevKW)}
@@ -305,7 +306,7 @@ func check(ps *problems, p string, s RuleSet) {
 		}
 	}
 	if r := s.Appliance; r != nil {
-		common("appliance", r.Common)
+		common("appliance", Common{Severity: r.Severity})
 		within("appliance.step_kw", r.StepKW, 0, 10000)
 		if r.MaxGap != nil && (*r.MaxGap <= 0 || *r.MaxGap > time.Hour) {
 			ps.add(p+".appliance.max_gap", "want more than 0s and at most 1h, got %s", *r.MaxGap)

@@ -12,6 +12,7 @@ import (
 	"mallgrid/billing/policy"
 	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/alarm"
 )
 
 // Config is a loaded, validated configuration. Load and Parse return it only
@@ -33,6 +34,9 @@ type Config struct {
 	Ratings []policy.RatingSpec `yaml:"ratings"`
 	// ProtectedHours are when no cut-off may happen.
 	ProtectedHours policy.ProtectedSpec `yaml:"protected_hours"`
+	// Alarms are the rules over meters' instantaneous values: defaults,
+	// then by tenant category, then by meter.
+	Alarms alarm.Spec `yaml:"alarms"`
 
 	// Location is Site.Timezone loaded.
 	Location *time.Location `yaml:"-"`
@@ -43,6 +47,8 @@ type Config struct {
 	// ratings holds the Ratings built, by name; protected the hours.
 	ratings   map[string]policy.Rating
 	protected policy.Protected
+	// alarmRules are Alarms resolved for every meter.
+	alarmRules alarm.Rules
 	// Catalogue holds the built-in meter models plus Models.
 	Catalogue *meter.Catalogue `yaml:"-"`
 	// Warnings are what the file does that is legal but unwise (a status
@@ -418,6 +424,9 @@ func (c *Config) TariffOf(id string) (tariff.Tariff, bool) {
 	tf, ok := c.tariffs[t.Tariff]
 	return tf, ok
 }
+
+// AlarmRules returns the alarm rules of every meter, resolved.
+func (c *Config) AlarmRules() alarm.Rules { return c.alarmRules }
 
 // RatingOf returns tenant id's credit rating; false when no ratings are
 // configured (then no one is warned or cut off).

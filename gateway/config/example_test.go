@@ -132,7 +132,11 @@ func schemaKeys(t reflect.Type, path string) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" {
+			keys = append(keys, schemaKeys(f.Type, path)...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}

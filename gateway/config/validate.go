@@ -4,9 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"mallgrid/billing"
-	"mallgrid/billing/policy"
-	"mallgrid/billing/tariff"
 	"math"
 	"net"
 	"os"
@@ -17,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"mallgrid/billing"
+	"mallgrid/billing/policy"
+	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/alarm"
 	"mallgrid/gateway/yamlcheck"
 )
 
@@ -35,6 +36,31 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 	validatePolicy(cfg, r)
 	tenants := validateTenants(cfg, r)
 	validateMeters(cfg, r, buses, models, tenants)
+	validateAlarms(cfg, r)
+}
+
+// validateAlarms resolves the alarm rules of every meter, reporting each
+// problem at its key.
+func validateAlarms(cfg *Config, r *yamlcheck.Report) {
+	var categories []string
+	for _, t := range cfg.Tenants {
+		if !slices.Contains(categories, t.Category) {
+			categories = append(categories, t.Category)
+		}
+	}
+	meters := make([]alarm.MeterInfo, 0, len(cfg.Meters))
+	for _, m := range cfg.Meters {
+		info := alarm.MeterInfo{ID: m.ID, RatedCurrent: m.RatedCurrent}
+		if t, ok := cfg.Tenant(m.Tenant); ok && m.Role == TenantMeter {
+			info.Category = t.Category
+		}
+		meters = append(meters, info)
+	}
+	rules, problems := alarm.Compile(cfg.Alarms, meters, categories)
+	for _, pr := range problems {
+		r.Add("alarms."+pr.Field, "%s", pr.Msg)
+	}
+	cfg.alarmRules = rules
 }
 
 var (

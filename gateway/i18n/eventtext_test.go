@@ -96,7 +96,12 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 	plain := map[string]bool{"actor": true, "address": true, "alarm": true, "bus": true, "db": true, "error": true,
 		"failures": true, "meter": true, "meters": true, "needed": true, "note": true, "path": true, "port": true,
 		"readings": true, "reason": true, "ref": true, "rescued": true, "subject": true, "tenant": true,
-		"tenant_name": true, "user": true}
+		"tenant_name": true, "user": true,
+		// The rule alarms' measurements (gateway/alarm), decimal numbers in
+		// the units their names end with, and the phase or terminal letter.
+		"phase": true, "point": true, "current_a": true, "limit_a": true, "rated_a": true, "step_kw": true, "from_w": true,
+		"to_w": true, "power_w": true, "stddev_kw": true, "limit_kw": true, "voltage_v": true, "limit_v": true, "high_v": true,
+		"low_v": true, "pf": true, "limit": true, "value": true}
 	l := New(En, nil)
 	for _, id := range IDs() {
 		if !strings.HasPrefix(id, "event_text.") {

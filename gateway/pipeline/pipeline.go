@@ -16,6 +16,7 @@ import (
 	"mallgrid/billing/counter"
 	"mallgrid/billing/tariff"
 	"mallgrid/drivers/meter"
+	"mallgrid/gateway/alarm"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
@@ -56,6 +57,7 @@ type Pipeline struct {
 	models    map[string]*meter.Model    // meter id → its model (with the meter's function code)
 	open      map[string]*openWatch      // meter id → its relay's open spell, while it reads open
 	minutes   map[string]minuteAcc       // meter id → the minute of power under way (samples.go)
+	alarms    *alarm.Evaluator           // the rule alarms' episodes (alarms.go)
 }
 
 // openWatch follows a relay that reads open, for the bypass check: since is
@@ -154,7 +156,7 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 		meters: make(map[string]*MeterState), tenants: make(map[string]*TenantMonth),
 		limits: make(map[string]counter.Limits), meterCfg: make(map[string]config.Meter),
 		rejecting: make(map[string]counter.Verdict), models: make(map[string]*meter.Model), open: make(map[string]*openWatch),
-		minutes: make(map[string]minuteAcc)}
+		minutes: make(map[string]minuteAcc), alarms: alarm.NewEvaluator(cfg.AlarmRules())}
 	for _, m := range cfg.Meters {
 		p.limits[m.ID] = counter.CircuitLimits(int64(m.RatedCurrent), 3)
 		p.meterCfg[m.ID] = m
@@ -180,6 +182,9 @@ func New(db *store.DB, cfg *config.Config, lv *live.Picture, events *live.Hub, l
 			return nil, fmt.Errorf("state of meter %s: %w", key, err)
 		}
 		p.meters[key] = mb
+	}
+	if err := p.resumeAlarms(); err != nil {
+		return nil, err
 	}
 	latest, err := db.LatestReadings()
 	if err != nil {
@@ -341,6 +346,7 @@ func (w *cycleWork) rollback(m cycleMark) {
 func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.alarms.Discard() // whatever was not committed below
 	w := newCycleWork()
 	for _, res := range c.Results {
 		if res.Err != nil {
@@ -361,6 +367,7 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		w.sc.Readings = append(w.sc.Readings, toStore(res.Reading))
 		w.starts = append(w.starts, res.Start)
 		p.sample(w, res.Reading)
+		p.watch(w, w.sc.Readings[len(w.sc.Readings)-1])
 	}
 	if len(w.sc.Readings) == 0 && len(w.sc.Charges) == 0 && len(w.meters) == 0 {
 		return
@@ -380,10 +387,13 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	events, err := p.db.CommitCycle(w.sc)
 	if err != nil {
 		// Nothing of the cycle is kept, in the database or here: the next
-		// reading's rise covers this cycle's energy, billed once.
+		// reading's rise covers this cycle's energy, billed once, and its
+		// alarms are judged again.
+		p.alarms.Discard()
 		p.log.Error().Str("bus", c.Bus).Err(err).Msg("commit cycle")
 		return
 	}
+	p.alarms.Commit()
 	p.publish(events)
 	if p.afterCommit != nil {
 		p.afterCommit()

@@ -753,8 +753,8 @@ func checkAlarms(v *ledgerView, report func(Violation)) {
 			bad(a, "%s of %q: its raising event %d is not stored", a.Kind, a.Subject, a.RaisedEvent)
 		case raised.Kind != a.Kind || store.AlarmSubject(a.Kind, raised) != a.Subject:
 			bad(a, "%s of %q, but its raising event %d is %s of %q", a.Kind, a.Subject, raised.ID, raised.Kind, store.AlarmSubject(raised.Kind, raised))
-		case store.AlarmSeverity(a.Kind) != a.Severity:
-			bad(a, "%s is %s; alarms of its kind are %s", a.Kind, a.Severity, store.AlarmSeverity(a.Kind))
+		case store.AlarmSeverityOf(raised) != a.Severity:
+			bad(a, "%s is %s; its raising event %d says %s", a.Kind, a.Severity, raised.ID, store.AlarmSeverityOf(raised))
 		}
 		if a.Open() {
 			open[key] = append(open[key], a.ID)
