@@ -164,9 +164,10 @@ const maxAnswer = 120
 // brief makes a service's answer text fit for an error, which ends up in
 // logs and on the status page: each of secrets (the number, the key, the
 // values sent, when 4 bytes or longer) is masked, and so is any other run
-// of 7 or more digits (the number spelt another way) and any key-like run
-// of 24 or more letters and digits with a digit in it; control characters
-// become spaces; the text is cut to maxAnswer bytes on a rune boundary.
+// of 7 or more digits (the number spelt another way, grouped or not) and
+// any key-like run of 24 or more letters and digits with a digit in it;
+// control characters become spaces; the text is cut to maxAnswer bytes on
+// a rune boundary.
 func brief(s string, secrets ...string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	sorted := slices.Clone(secrets)
@@ -176,6 +177,7 @@ func brief(s string, secrets ...string) string {
 			s = strings.ReplaceAll(s, sec, "***")
 		}
 	}
+	s = longDigits.ReplaceAllString(s, "***")
 	word := func(r rune) bool {
 		return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_-+/=", r))
 	}
@@ -199,7 +201,7 @@ func brief(s string, secrets ...string) string {
 		if len(run) >= 24 && strings.ContainsAny(run, "0123456789") {
 			b.WriteString("***")
 		} else {
-			b.WriteString(longDigits.ReplaceAllString(run, "***"))
+			b.WriteString(run)
 		}
 		i = j
 	}
@@ -214,4 +216,6 @@ func brief(s string, secrets ...string) string {
 	return s[:cut] + "…"
 }
 
-var longDigits = regexp.MustCompile(`[0-9]{7,}`)
+// longDigits is 7 or more digits, perhaps grouped by single spaces or
+// hyphens as people write numbers ("138 0013 8000").
+var longDigits = regexp.MustCompile(`[0-9](?:[ -]?[0-9]){6,}`)

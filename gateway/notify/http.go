@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -71,17 +72,34 @@ func redact(err error) error {
 }
 
 // statusError classifies a non-2xx answer by its status alone: 408 and 429
-// (and 5xx) are worth retrying, with the Retry-After the answer carries;
-// any other 4xx — and a 3xx, which for a notice means a wrong URL — is not.
+// (and 5xx) are worth retrying, with the Retry-After the answer carries; a
+// status that says the channel's URL or credentials are wrong (a 3xx,
+// which for a notice means a moved URL; 401, 403, 404, 405, 407, 410, 415)
+// is channel-wide; any other 4xx is a refusal of this message.
 func statusError(channel string, r reply, now time.Time, code string) *Error {
 	e := &Error{Channel: channel, Status: r.status, Code: code, Err: ErrRefused}
+	switch r.status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusProxyAuthRequired, http.StatusGone, http.StatusUnsupportedMediaType:
+		e.Scope = ScopeChannel
+		return e
+	}
 	switch {
 	case r.status == http.StatusRequestTimeout || r.status == http.StatusTooManyRequests || r.status >= 500:
 		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), now)
+	case r.status/100 == 3:
+		e.Scope = ScopeChannel
 	default:
 		e.Permanent = true
 	}
 	return e
+}
+
+// headerSafe reports whether s can be sent as a header value: no control
+// characters but tab (a CR or LF would end the header; Go's client refuses
+// the request, which retrying cannot change).
+func headerSafe(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) })
 }
 
 // retryAfter parses an HTTP Retry-After value: delay-seconds or an

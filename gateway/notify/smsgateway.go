@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -22,16 +23,24 @@ import (
 // in headers as it is, minus line breaks in headers.
 //
 // A 2xx answer is sent — and, when OK is set, only if the answer's body
-// contains it (gateways that answer 200 to everything); 408, 429 and 5xx
-// are temporary, other statuses permanent. A 2xx without OK is temporary:
-// the gateway's own error codes are not known here, and the outbox gives
-// up after its attempts.
+// contains it (gateways that answer 200 to everything). A 2xx whose body
+// contains Fail (when set) is temporary: the gateway says it did not take
+// the message this time (busy, throttled). Any other 2xx without OK is
+// permanent: the gateway took the request and answered something other
+// than success, so sending it again could mean a second SMS; the error
+// holds the answer, masked and cut short (it may echo the key or the
+// number). 408, 429 and 5xx are temporary; 3xx, 401, 403, 404, 405, 407,
+// 410 and 415 are channel-wide (the template's URL or credentials), other
+// statuses permanent. A template that cannot make a request is
+// channel-wide too.
 type SMSGateway struct {
 	URL    string
 	Method string // "" is POST
 	Header map[string]string
 	Body   string
 	OK     string
+	// Fail, if set, marks a 2xx answer as a temporary failure.
+	Fail string
 	// Client, Timeout and Now as for Webhook.
 	Client  *http.Client
 	Timeout time.Duration
@@ -54,8 +63,9 @@ func (g *SMSGateway) Send(ctx context.Context, m Message) (Receipt, error) {
 	}
 	req, err := g.request(m)
 	if err != nil {
-		return Receipt{}, permanent(ch, err)
+		return Receipt{}, channelDown(ch, err)
 	}
+	sent := g.sentValues(req, m)
 	r, err := do(ctx, ch, g.Client, g.Timeout, req)
 	if err != nil {
 		return Receipt{}, err
@@ -63,14 +73,78 @@ func (g *SMSGateway) Send(ctx context.Context, m Message) (Receipt, error) {
 	if r.status/100 != 2 {
 		return Receipt{}, statusError(ch, r, clock(g.Now), "")
 	}
-	if g.OK != "" && !strings.Contains(string(r.body), g.OK) {
-		body := string(r.body)
-		if len(body) > 200 {
-			body = body[:200]
-		}
-		return Receipt{}, &Error{Channel: ch, Status: r.status, Err: fmt.Errorf("%w: answer without %q: %s", ErrRefused, g.OK, body)}
+	body := string(r.body)
+	if g.Fail != "" && strings.Contains(body, g.Fail) {
+		return Receipt{}, &Error{Channel: ch, Status: r.status, Err: fmt.Errorf("%w: answer with %q: %s", ErrRefused, g.Fail, brief(body, sent...))}
+	}
+	if g.OK != "" && !strings.Contains(body, g.OK) {
+		return Receipt{}, &Error{Channel: ch, Status: r.status, Permanent: true, Err: fmt.Errorf("%w: answer without %q: %s", ErrRefused, g.OK, brief(body, sent...))}
 	}
 	return Receipt{}, nil
+}
+
+// sentValues are what req carries that an answer must not repeat into an
+// error: the number as sent and as written without its country code, the
+// text, the query's values, the header values (and their words: "Bearer
+// <key>"), and the body's values.
+func (g *SMSGateway) sentValues(req *http.Request, m Message) []string {
+	num := phone(m.To.Phone)
+	v := []string{num, strings.TrimPrefix(num, "+"), strings.TrimPrefix(strings.TrimPrefix(num, "+"), "86"), m.To.Phone, m.Text}
+	for _, vs := range req.URL.Query() {
+		v = append(v, vs...)
+	}
+	if p, ok := req.URL.User.Password(); ok {
+		v = append(v, p, req.URL.User.Username())
+	}
+	for k, vs := range req.Header {
+		if k == "Content-Type" {
+			continue
+		}
+		for _, h := range vs {
+			v = append(v, h)
+			v = append(v, strings.Fields(h)...)
+		}
+	}
+	if req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			b, _ := io.ReadAll(rc)
+			v = append(v, bodyValues(b)...)
+		}
+	}
+	return v
+}
+
+// bodyValues are the values of a form or JSON body, else the body whole.
+func bodyValues(b []byte) []string {
+	var doc any
+	if json.Unmarshal(b, &doc) == nil {
+		var out []string
+		var walk func(any)
+		walk = func(x any) {
+			switch x := x.(type) {
+			case string:
+				out = append(out, x)
+			case map[string]any:
+				for _, y := range x {
+					walk(y)
+				}
+			case []any:
+				for _, y := range x {
+					walk(y)
+				}
+			}
+		}
+		walk(doc)
+		return out
+	}
+	if f, err := url.ParseQuery(string(b)); err == nil && strings.Contains(string(b), "=") {
+		var out []string
+		for _, vs := range f {
+			out = append(out, vs...)
+		}
+		return out
+	}
+	return []string{string(b)}
 }
 
 func (g *SMSGateway) request(m Message) (*http.Request, error) {
@@ -123,6 +197,12 @@ func (g *SMSGateway) request(m Message) (*http.Request, error) {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
 	for k, v := range g.Header {
+		if k == "" || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ':' }) {
+			return nil, fmt.Errorf("header name %q is not a token", k)
+		}
+		if !headerSafe(v) {
+			return nil, fmt.Errorf("header %s holds a control character", k)
+		}
 		req.Header.Set(k, fill(v, oneLine))
 	}
 	return req, nil
@@ -134,5 +214,14 @@ func jsonInner(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
-// oneLine keeps a value from ending its header and starting another.
-func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+// oneLine keeps a value from ending its header and starting another, and
+// from being refused as a header: every control character but tab becomes
+// a space.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && (r < 0x20 || r == 0x7f) {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -241,7 +241,7 @@ func TestTencent_Send_HTTP(t *testing.T) {
 	}{
 		{502, "<html>bad gateway</html>", false},
 		{200, "{}", false},
-		{403, "forbidden", true},
+		{400, "bad request", true},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(tc.status)

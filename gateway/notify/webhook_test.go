@@ -162,22 +162,24 @@ func TestWebhook_Send_Answers(t *testing.T) {
 	for _, tc := range []struct {
 		status     int
 		header     string
-		permanent  bool
+		class      string
 		retryAfter time.Duration
 	}{
-		{200, "", false, 0},
-		{202, "", false, 0},
-		{400, "", true, 0},
-		{401, "", true, 0},
-		{404, "", true, 0},
-		{410, "", true, 0},
-		{301, "", true, 0}, // not followed: a wrong URL
-		{408, "", false, 0},
-		{429, "30", false, 30 * time.Second},
-		{500, "", false, 0},
-		{502, "", false, 0},
-		{503, t0.Add(2 * time.Minute).Format(http.TimeFormat), false, 2 * time.Minute},
-		{503, "soon", false, 0},
+		{200, "", "none", 0},
+		{202, "", "none", 0},
+		{400, "", "permanent", 0},
+		{422, "", "permanent", 0},
+		{403, "", "channel", 0},
+		{401, "", "channel", 0},
+		{404, "", "channel", 0},
+		{410, "", "channel", 0},
+		{301, "", "channel", 0}, // not followed: a wrong URL
+		{408, "", "temporary", 0},
+		{429, "30", "temporary", 30 * time.Second},
+		{500, "", "temporary", 0},
+		{502, "", "temporary", 0},
+		{503, t0.Add(2 * time.Minute).Format(http.TimeFormat), "temporary", 2 * time.Minute},
+		{503, "soon", "temporary", 0},
 	} {
 		hs := &hookServer{t: t, secret: "k", now: t0, answer: func(w http.ResponseWriter) {
 			if tc.header != "" {
@@ -202,8 +204,8 @@ func TestWebhook_Send_Answers(t *testing.T) {
 			t.Errorf("%d: delivered; want an error", tc.status)
 			continue
 		}
-		if got := notify.Permanent(err); got != tc.permanent {
-			t.Errorf("%d: permanent %v; want %v (%v)", tc.status, got, tc.permanent, err)
+		if got := class(err); got != tc.class {
+			t.Errorf("%d: %s; want %s (%v)", tc.status, got, tc.class, err)
 		}
 		if got := notify.RetryAfter(err); got != tc.retryAfter {
 			t.Errorf("%d %q: retry after %v; want %v", tc.status, tc.header, got, tc.retryAfter)

@@ -376,7 +376,7 @@ func TestWeChat_Send_QuotaAndHTTP(t *testing.T) {
 		{200, `{"errcode":99999,"errmsg":"something new"}`, false, 0},
 		{200, `<html>portal</html>`, false, 0},
 		{502, `bad gateway`, false, 0},
-		{404, `not found`, true, 0},
+		{400, `bad request`, true, 0},
 	} {
 		clk := &testClock{t: t0}
 		f := newFakeWeChat(t, clk.Now)
@@ -390,7 +390,7 @@ func TestWeChat_Send_QuotaAndHTTP(t *testing.T) {
 		}))
 		_, err := newWeChat(f, srv.URL, clk).Send(context.Background(), wechatMessage())
 		srv.Close()
-		if err == nil || notify.Permanent(err) != tc.permanent || notify.RetryAfter(err) != tc.retryAfter {
+		if err == nil || notify.Permanent(err) != tc.permanent || notify.ChannelWide(err) != (tc.retryAfter == 10*time.Minute) || notify.RetryAfter(err) != tc.retryAfter {
 			t.Errorf("%d %s: got %v; want permanent %v retry after %v", tc.status, tc.body, err, tc.permanent, tc.retryAfter)
 		}
 	}
