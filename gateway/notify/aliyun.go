@@ -30,15 +30,22 @@ const AliyunEndpoint = "https://dysmsapi.aliyuncs.com/"
 // The service does not deduplicate: an answer lost after it accepted the
 // message makes a resend a second SMS.
 //
-// Code decides. OK is accepted. Flow control is temporary:
-// isv.BUSINESS_LIMIT_CONTROL (per number and sign: 1 a minute, 5 an hour,
-// 10 a day; RetryAfter from the window its Message names),
-// isv.DAY_LIMIT_CONTROL and isv.MONTH_LIMIT_CONTROL (the console's totals;
-// an hour), Throttling, SignatureNonceUsed, InvalidTimeStamp.Expired (a
-// clock put right by NTP later), isp.SYSTEM_ERROR, ServiceUnavailable and
-// InternalError. A bad number, template, sign name, parameters, key,
-// signature, balance or permission is permanent (aliyunPermanent). A code
-// not listed is classed by the HTTP status: 4xx permanent, else temporary.
+// Code decides. OK is accepted. Per-number flow control and the service's
+// own trouble are temporary: isv.BUSINESS_LIMIT_CONTROL (per number and
+// sign: 1 a minute, 5 an hour, 10 a day; RetryAfter from the window its
+// Message names), Throttling, SignatureNonceUsed, isp.SYSTEM_ERROR,
+// ServiceUnavailable and InternalError. The account's and the
+// configuration's failures are channel-wide (aliyunChannel): key,
+// signature, RAM permission, caller IP, balance, service suspended, the
+// sign name, the clock (InvalidTimeStamp.Expired, right again once NTP
+// puts it right), and the console's daily and monthly totals
+// (isv.DAY_LIMIT_CONTROL, isv.MONTH_LIMIT_CONTROL; an hour). A bad number,
+// template, parameters or content is permanent (aliyunPermanent). A code
+// not listed is classed by the HTTP status as for Webhook.
+//
+// The answer's Message is kept short and masked in the error: for
+// SignatureDoesNotMatch it ends with the server's string to sign, which
+// holds the number and the template's values.
 type Aliyun struct {
 	AccessKeyID     string
 	AccessKeySecret string
@@ -58,28 +65,33 @@ type Aliyun struct {
 	Nonce func() string
 }
 
-// aliyunPermanent lists the codes no resend can fix.
+// aliyunPermanent lists the codes no resend of the message can fix.
 var aliyunPermanent = []string{
 	"isv.MOBILE_NUMBER_ILLEGAL", "isv.MOBILE_COUNT_OVER_LIMIT",
-	"isv.SMS_TEMPLATE_ILLEGAL", "isv.SMS_SIGNATURE_ILLEGAL", "isv.SMS_SIGNATURE_SCENE_ILLEGAL",
-	"isv.TEMPLATE_MISSING_PARAMETERS", "isv.INVALID_JSON_PARAM", "isv.INVALID_PARAMETERS",
-	"isv.AMOUNT_NOT_ENOUGH", "isv.OUT_OF_SERVICE", "isp.RAM_PERMISSION_DENY", "isv.DENY_IP_RANGE",
-	"isv.BLACK_KEY_CONTROL_LIMIT", "isv.PARAM_LENGTH_LIMIT",
-	"SignatureDoesNotMatch", "IncompleteSignature", "MissingParameter",
-	"InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive", "InvalidTimeStamp.Format",
-	"Forbidden.RAM", "InvalidVersion", "InvalidAction.NotFound",
+	"isv.SMS_TEMPLATE_ILLEGAL", "isv.TEMPLATE_MISSING_PARAMETERS", "isv.INVALID_JSON_PARAM",
+	"isv.INVALID_PARAMETERS", "isv.BLACK_KEY_CONTROL_LIMIT", "isv.PARAM_LENGTH_LIMIT", "MissingParameter",
+}
+
+// aliyunChannel lists the codes every message meets until the account or
+// the configuration changes, with the wait when it ends by itself.
+var aliyunChannel = map[string]time.Duration{
+	"isv.SMS_SIGNATURE_ILLEGAL": 0, "isv.SMS_SIGNATURE_SCENE_ILLEGAL": 0,
+	"isv.AMOUNT_NOT_ENOUGH": 0, "isv.OUT_OF_SERVICE": 0, "isp.RAM_PERMISSION_DENY": 0, "isv.DENY_IP_RANGE": 0,
+	"SignatureDoesNotMatch": 0, "IncompleteSignature": 0,
+	"InvalidAccessKeyId.NotFound": 0, "InvalidAccessKeyId.Inactive": 0, "Forbidden.RAM": 0,
+	"InvalidVersion": 0, "InvalidAction.NotFound": 0,
+	"InvalidTimeStamp.Format": 0, "InvalidTimeStamp.Expired": 0,
+	"isv.DAY_LIMIT_CONTROL":   time.Hour,
+	"isv.MONTH_LIMIT_CONTROL": time.Hour,
 }
 
 // aliyunTemporary lists the codes worth retrying, with their wait.
 var aliyunTemporary = map[string]time.Duration{
 	"isv.BUSINESS_LIMIT_CONTROL": time.Minute, // refined by the Message's window
-	"isv.DAY_LIMIT_CONTROL":      time.Hour,
-	"isv.MONTH_LIMIT_CONTROL":    time.Hour,
 	"Throttling":                 0,
 	"Throttling.User":            0,
 	"Throttling.Api":             0,
 	"SignatureNonceUsed":         0,
-	"InvalidTimeStamp.Expired":   0,
 	"isp.SYSTEM_ERROR":           0,
 	"ServiceUnavailable":         0,
 	"InternalError":              0,
@@ -154,16 +166,29 @@ func (a *Aliyun) Send(ctx context.Context, m Message) (Receipt, error) {
 	if ans.Code == "OK" && r.status/100 == 2 {
 		return Receipt{ProviderID: ans.BizID}, nil
 	}
-	e := &Error{Channel: ch, Status: r.status, Code: ans.Code, Err: fmt.Errorf("%w: %s (request %s)", ErrRefused, ans.Message, ans.RequestID)}
+	secrets := []string{num, strings.TrimPrefix(num, "+"), a.AccessKeyID, m.ID}
+	for _, p := range m.Params {
+		secrets = append(secrets, p.Value)
+	}
+	text := ans.Message
+	if i := strings.Index(strings.ToLower(text), "string to sign"); i >= 0 {
+		text = text[:i] + "(string to sign withheld)"
+	}
+	e := statusError(ch, r, clock(a.Now), ans.Code)
+	e.Err = fmt.Errorf("%w: %s (request %s)", ErrRefused, brief(text, secrets...), requestID(ans.RequestID))
 	if wait, ok := aliyunTemporary[ans.Code]; ok {
-		e.RetryAfter = wait
+		e.Permanent, e.Scope, e.RetryAfter = false, ScopeMessage, wait
 		if ans.Code == "isv.BUSINESS_LIMIT_CONTROL" {
 			e.RetryAfter = flowWindow(ans.Message)
 		}
+	} else if wait, ok := aliyunChannel[ans.Code]; ok {
+		e.Permanent, e.Scope, e.RetryAfter = false, ScopeChannel, wait
 	} else if slices.Contains(aliyunPermanent, ans.Code) {
-		e.Permanent = true
-	} else {
-		e.Permanent = r.status/100 == 4 && r.status != http.StatusRequestTimeout && r.status != http.StatusTooManyRequests
+		e.Permanent, e.Scope, e.RetryAfter = true, ScopeMessage, 0
+	} else if r.status/100 == 2 {
+		// A code not known here on a 2xx: the service's own refusal of
+		// this message, or something new; try again later.
+		e.Permanent, e.Scope, e.RetryAfter = false, ScopeMessage, 0
 	}
 	return Receipt{}, e
 }
@@ -215,4 +240,13 @@ func aliyunSign(method string, p url.Values, secret string) string {
 	h := hmac.New(sha1.New, []byte(secret+"&"))
 	h.Write([]byte(aliyunStringToSign(method, p)))
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// requestID is a service's request id as an error quotes it: the id the
+// provider's support asks for, unless it is not one.
+func requestID(s string) string {
+	if len(s) > 64 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return "(malformed)"
+	}
+	return s
 }

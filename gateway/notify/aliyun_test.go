@@ -237,27 +237,27 @@ func TestAliyun_Send_Refusals(t *testing.T) {
 		name       string
 		change     func(a *notify.Aliyun, m *notify.Message, clk *testClock)
 		code       string
-		permanent  bool
+		class      string
 		retryAfter time.Duration
 		want       error
 	}{
-		{"bad number", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.To.Phone = "12345" }, "isv.MOBILE_NUMBER_ILLEGAL", true, 0, notify.ErrRefused},
-		{"unknown template", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.Kind = "cut_off" }, "isv.SMS_TEMPLATE_ILLEGAL", true, 0, notify.ErrRefused},
-		{"unknown sign", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { a.SignName = "别的" }, "isv.SMS_SIGNATURE_ILLEGAL", true, 0, notify.ErrRefused},
-		{"variable missing", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.Params = m.Params[:1] }, "isv.TEMPLATE_MISSING_PARAMETERS", true, 0, notify.ErrRefused},
-		{"wrong secret", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { a.AccessKeySecret = "wrong" }, "SignatureDoesNotMatch", true, 0, notify.ErrRefused},
-		{"unknown key", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { a.AccessKeyID = "LTAIother" }, "InvalidAccessKeyId.NotFound", true, 0, notify.ErrRefused},
+		{"bad number", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.To.Phone = "12345" }, "isv.MOBILE_NUMBER_ILLEGAL", "permanent", 0, notify.ErrRefused},
+		{"unknown template", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.Kind = "cut_off" }, "isv.SMS_TEMPLATE_ILLEGAL", "permanent", 0, notify.ErrRefused},
+		{"unknown sign", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { a.SignName = "别的" }, "isv.SMS_SIGNATURE_ILLEGAL", "channel", 0, notify.ErrRefused},
+		{"variable missing", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.Params = m.Params[:1] }, "isv.TEMPLATE_MISSING_PARAMETERS", "permanent", 0, notify.ErrRefused},
+		{"wrong secret", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { a.AccessKeySecret = "wrong" }, "SignatureDoesNotMatch", "channel", 0, notify.ErrRefused},
+		{"unknown key", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { a.AccessKeyID = "LTAIother" }, "InvalidAccessKeyId.NotFound", "channel", 0, notify.ErrRefused},
 		{"clock 20 min slow", func(a *notify.Aliyun, m *notify.Message, clk *testClock) {
 			a.Now = func() time.Time { return clk.Now().Add(-20 * time.Minute) }
-		}, "InvalidTimeStamp.Expired", false, 0, notify.ErrRefused},
+		}, "InvalidTimeStamp.Expired", "channel", 0, notify.ErrRefused},
 		{"minute flow control", func(a *notify.Aliyun, m *notify.Message, clk *testClock) {
 			if _, err := a.Send(context.Background(), *m); err != nil {
 				panic(err)
 			}
 			clk.Advance(30 * time.Second)
-		}, "isv.BUSINESS_LIMIT_CONTROL", false, time.Minute, notify.ErrRefused},
-		{"no phone", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.To.Phone = " " }, "", true, 0, notify.ErrNoAddress},
-		{"no template", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.Kind = "overload" }, "", true, 0, notify.ErrNoTemplate},
+		}, "isv.BUSINESS_LIMIT_CONTROL", "temporary", time.Minute, notify.ErrRefused},
+		{"no phone", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.To.Phone = " " }, "", "permanent", 0, notify.ErrNoAddress},
+		{"no template", func(a *notify.Aliyun, m *notify.Message, clk *testClock) { m.Kind = "overload" }, "", "permanent", 0, notify.ErrNoTemplate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &testClock{t: t0}
@@ -273,14 +273,18 @@ func TestAliyun_Send_Refusals(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("got %v; want a *notify.Error", err)
 			}
-			if e.Code != tc.code || e.Permanent != tc.permanent || notify.RetryAfter(err) != tc.retryAfter || !errors.Is(err, tc.want) {
-				t.Errorf("got %v (retry %v); want code %q permanent %v retry %v %v", err, notify.RetryAfter(err), tc.code, tc.permanent, tc.retryAfter, tc.want)
+			if e.Code != tc.code || class(err) != tc.class || notify.RetryAfter(err) != tc.retryAfter || !errors.Is(err, tc.want) {
+				t.Errorf("got %v (retry %v); want code %q %s retry %v %v", err, notify.RetryAfter(err), tc.code, tc.class, tc.retryAfter, tc.want)
 			}
 			if len(f.sent) != sent {
 				t.Error("the service accepted it")
 			}
-			if strings.Contains(err.Error(), f.secret) {
-				t.Errorf("error %q holds the secret", err)
+			// SignatureDoesNotMatch's Message ends with the server's string
+			// to sign: the number and the template's values.
+			for _, s := range []string{f.secret, "13800138000", "A-12", "35.20", "POST&", "%3D"} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q holds %q", err, s)
+				}
 			}
 		})
 	}
@@ -301,6 +305,26 @@ func TestAliyun_Send_FlowWindows(t *testing.T) {
 		srv.Close()
 		if notify.Permanent(err) || notify.RetryAfter(err) != want {
 			t.Errorf("%s: got %v retry %v; want temporary, retry after %v", msg, err, notify.RetryAfter(err), want)
+		}
+	}
+}
+
+// TestAliyun_Send_Totals: the console's daily and monthly totals stop
+// every message: channel-wide, tried again in an hour.
+func TestAliyun_Send_Totals(t *testing.T) {
+	for _, code := range []string{"isv.DAY_LIMIT_CONTROL", "isv.MONTH_LIMIT_CONTROL", "isv.AMOUNT_NOT_ENOUGH", "isv.DENY_IP_RANGE"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"RequestId":"X","Code":%q,"Message":"m"}`, code)
+		}))
+		a := &notify.Aliyun{AccessKeyID: "id", AccessKeySecret: "s", SignName: "x", Templates: map[string]string{"warning_1": "SMS_1"}, Endpoint: srv.URL + "/"}
+		_, err := a.Send(context.Background(), sample())
+		srv.Close()
+		want := time.Duration(0)
+		if strings.HasSuffix(code, "LIMIT_CONTROL") {
+			want = time.Hour
+		}
+		if class(err) != "channel" || notify.RetryAfter(err) != want {
+			t.Errorf("%s: got %v (%s, retry %v); want channel-wide, retry after %v", code, err, class(err), notify.RetryAfter(err), want)
 		}
 	}
 }

@@ -31,13 +31,26 @@ const TencentEndpoint = "https://sms.tencentcloudapi.com/"
 // message makes a resend a second SMS.
 //
 // The answer's Error.Code, else the number's SendStatus Code, decides:
-// "Ok" is accepted. RequestLimitExceeded…, LimitExceeded… (per-number
-// 30-second, hourly and daily caps), InternalError…,
-// AuthFailure.SignatureExpire (a clock put right later) and unknown codes
-// are temporary; every other AuthFailure…, InvalidParameter(Value)…,
-// MissingParameter…, UnauthorizedOperation…, UnsupportedOperation… and
-// FailedOperation… (template or sign not approved, number blacklisted,
-// package exhausted) is permanent.
+// "Ok" is accepted. The per-number caps are temporary with their window as
+// RetryAfter: LimitExceeded.PhoneNumberThirtySecondLimit 30 s,
+// …OneHourLimit an hour, …DailyLimit and …SameContentDailyLimit a day, and
+// LimitExceeded.DeliveryFrequencyLimit (the console's frequency policy hit,
+// its window not named) an hour: the policy's windows are 30 s, an hour
+// and a day, and the first and last have codes of their own, so an hour
+// neither spends the message's attempts against an hourly cap nor holds a
+// notice back a day. RequestLimitExceeded…, InternalError… and unknown
+// codes are temporary. The account's and configuration's failures are
+// channel-wide: every AuthFailure… (AuthFailure.SignatureExpire is the
+// gateway's clock off), UnauthorizedOperation… (IP not allowed, app
+// disabled, service suspended for arrears), the sign name not approved,
+// the SMS package exhausted, an unknown SdkAppId, and the app's daily
+// totals (LimitExceeded.AppDailyLimit and the like; an hour). Every other
+// InvalidParameter(Value)…, MissingParameter…, UnsupportedOperation… and
+// FailedOperation… (template not approved, number blacklisted, content
+// refused) is permanent.
+//
+// The host is lower-cased in the signed canonical headers, as the service
+// rebuilds them.
 type Tencent struct {
 	SecretID  string
 	SecretKey string
@@ -107,7 +120,7 @@ func (tc *Tencent) Send(ctx context.Context, m Message) (Receipt, error) {
 	req.Header.Set("X-TC-Version", "2021-01-11")
 	req.Header.Set("X-TC-Timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("X-TC-Region", region)
-	auth, _ := tc3Authorization(tc.SecretID, tc.SecretKey, "sms", u.Host, tencentContentType, payload, now)
+	auth, _ := tc3Authorization(tc.SecretID, tc.SecretKey, "sms", strings.ToLower(u.Host), tencentContentType, payload, now)
 	req.Header.Set("Authorization", auth)
 	r, err := do(ctx, ch, tc.Client, tc.Timeout, req)
 	if err != nil {
@@ -145,22 +158,60 @@ func (tc *Tencent) Send(ctx context.Context, m Message) (Receipt, error) {
 		}
 		code, msg = s.Code, s.Message
 	}
-	return Receipt{}, &Error{
-		Channel: ch, Status: r.status, Code: code, Permanent: tencentPermanent(code),
-		Err: fmt.Errorf("%w: %s (request %s)", ErrRefused, msg, ans.Response.RequestId),
-	}
+	e := tencentError(code)
+	e.Status = r.status
+	e.Err = fmt.Errorf("%w: %s (request %s)", ErrRefused, brief(msg, num, strings.TrimPrefix(num, "+"), tc.SecretID), requestID(ans.Response.RequestId))
+	return Receipt{}, e
 }
 
-func tencentPermanent(code string) bool {
-	if code == "AuthFailure.SignatureExpire" {
-		return false
+// tencentWindows are the per-number caps' waits.
+var tencentWindows = map[string]time.Duration{
+	"LimitExceeded.PhoneNumberThirtySecondLimit":     30 * time.Second,
+	"LimitExceeded.PhoneNumberOneHourLimit":          time.Hour,
+	"LimitExceeded.PhoneNumberDailyLimit":            24 * time.Hour,
+	"LimitExceeded.PhoneNumberSameContentDailyLimit": 24 * time.Hour,
+	"LimitExceeded.DeliveryFrequencyLimit":           time.Hour,
+}
+
+// tencentChannel lists the codes every message meets until the account or
+// the configuration changes, with the wait when it ends by itself; every
+// AuthFailure… and UnauthorizedOperation… is channel-wide too.
+var tencentChannel = map[string]time.Duration{
+	"FailedOperation.SignatureIncorrectOrUnapproved":  0,
+	"FailedOperation.InsufficientBalanceInSmsPackage": 0,
+	"InvalidParameterValue.SdkAppIdNotExist":          0,
+	"LimitExceeded.AppDailyLimit":                     time.Hour,
+	"LimitExceeded.AppGlobalDailyLimit":               time.Hour,
+	"LimitExceeded.AppMainlandChinaDailyLimit":        time.Hour,
+	"LimitExceeded.DailyLimit":                        time.Hour,
+}
+
+// tencentError classifies a code; the caller fills in Status and Err.
+func tencentError(code string) *Error {
+	e := &Error{Channel: "tencent", Code: code}
+	if wait, ok := tencentWindows[code]; ok {
+		e.RetryAfter = wait
+		return e
 	}
-	for _, p := range []string{"AuthFailure", "InvalidParameter", "MissingParameter", "UnauthorizedOperation", "UnsupportedOperation", "FailedOperation"} {
-		if strings.HasPrefix(code, p) { // InvalidParameter covers InvalidParameterValue
-			return true
+	for k, wait := range tencentChannel {
+		if strings.EqualFold(k, code) { // SdkAppidNotExist is spelt both ways
+			e.Scope, e.RetryAfter = ScopeChannel, wait
+			return e
 		}
 	}
-	return false
+	for _, p := range []string{"AuthFailure", "UnauthorizedOperation"} {
+		if strings.HasPrefix(code, p) {
+			e.Scope = ScopeChannel
+			return e
+		}
+	}
+	for _, p := range []string{"InvalidParameter", "MissingParameter", "UnsupportedOperation", "FailedOperation"} {
+		if strings.HasPrefix(code, p) { // InvalidParameter covers InvalidParameterValue
+			e.Permanent = true
+			return e
+		}
+	}
+	return e
 }
 
 // tc3Authorization signs a POST of payload to host at t with signature v3

@@ -196,22 +196,22 @@ func TestTencent_Send_Refusals(t *testing.T) {
 		name      string
 		change    func(tc *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock)
 		code      string
-		permanent bool
+		class     string
 		want      error
 	}{
-		{"bad number", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.To.Phone = "555-0100" }, "InvalidParameterValue.IncorrectPhoneNumber", true, notify.ErrRefused},
+		{"bad number", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.To.Phone = "555-0100" }, "InvalidParameterValue.IncorrectPhoneNumber", "permanent", notify.ErrRefused},
 		{"30 s limit", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) {
 			m.To.Phone = "+8613900000000"
-		}, "LimitExceeded.PhoneNumberThirtySecondLimit", false, notify.ErrRefused},
-		{"template", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.Kind = "cut_off" }, "FailedOperation.TemplateIncorrectOrUnapproved", true, notify.ErrRefused},
-		{"sign", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { c.SignName = "x" }, "FailedOperation.SignatureIncorrectOrUnapproved", true, notify.ErrRefused},
-		{"wrong key", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { c.SecretKey = "wrong" }, "AuthFailure.SignatureFailure", true, notify.ErrRefused},
+		}, "LimitExceeded.PhoneNumberThirtySecondLimit", "temporary", notify.ErrRefused},
+		{"template", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.Kind = "cut_off" }, "FailedOperation.TemplateIncorrectOrUnapproved", "permanent", notify.ErrRefused},
+		{"sign", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { c.SignName = "x" }, "FailedOperation.SignatureIncorrectOrUnapproved", "channel", notify.ErrRefused},
+		{"wrong key", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { c.SecretKey = "wrong" }, "AuthFailure.SignatureFailure", "channel", notify.ErrRefused},
 		{"clock 6 min fast", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) {
 			c.Now = func() time.Time { return clk.Now().Add(6 * time.Minute) }
-		}, "AuthFailure.SignatureExpire", false, notify.ErrRefused},
-		{"throttled", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { f.busy = true }, "RequestLimitExceeded", false, notify.ErrRefused},
-		{"no phone", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.To.Phone = "" }, "", true, notify.ErrNoAddress},
-		{"no template", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.Kind = "restored" }, "", true, notify.ErrNoTemplate},
+		}, "AuthFailure.SignatureExpire", "channel", notify.ErrRefused},
+		{"throttled", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { f.busy = true }, "RequestLimitExceeded", "temporary", notify.ErrRefused},
+		{"no phone", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.To.Phone = "" }, "", "permanent", notify.ErrNoAddress},
+		{"no template", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.Kind = "restored" }, "", "permanent", notify.ErrNoTemplate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &testClock{t: t0}
@@ -223,13 +223,62 @@ func TestTencent_Send_Refusals(t *testing.T) {
 			tc.change(c, &m, f, clk)
 			_, err := c.Send(context.Background(), m)
 			var e *notify.Error
-			if !errors.As(err, &e) || e.Code != tc.code || e.Permanent != tc.permanent || !errors.Is(err, tc.want) {
-				t.Fatalf("got %v; want code %q permanent %v %v", err, tc.code, tc.permanent, tc.want)
+			if !errors.As(err, &e) || e.Code != tc.code || class(err) != tc.class || !errors.Is(err, tc.want) {
+				t.Fatalf("got %v; want code %q %s %v", err, tc.code, tc.class, tc.want)
 			}
 			if len(f.sent) != 0 {
 				t.Error("the service accepted it")
 			}
 		})
+	}
+}
+
+// TestTencent_Send_Limits: each per-number cap says how long to wait; the
+// app's totals and the account's state stop the channel.
+func TestTencent_Send_Limits(t *testing.T) {
+	for _, tc := range []struct {
+		code  string
+		class string
+		wait  time.Duration
+	}{
+		{"LimitExceeded.PhoneNumberThirtySecondLimit", "temporary", 30 * time.Second},
+		{"LimitExceeded.PhoneNumberOneHourLimit", "temporary", time.Hour},
+		{"LimitExceeded.PhoneNumberDailyLimit", "temporary", 24 * time.Hour},
+		{"LimitExceeded.DeliveryFrequencyLimit", "temporary", time.Hour},
+		{"LimitExceeded.AppDailyLimit", "channel", time.Hour},
+		{"FailedOperation.InsufficientBalanceInSmsPackage", "channel", 0},
+		{"UnauthorizedOperation.RequestIpNotInWhitelist", "channel", 0},
+		{"UnauthorizedOperation.ServiceSuspendDueToArrears", "channel", 0},
+		{"InvalidParameterValue.SdkAppidNotExist", "channel", 0},
+		{"FailedOperation.PhoneNumberInBlacklist", "permanent", 0},
+		{"InternalError.Timeout", "temporary", 0},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"Response":{"SendStatusSet":[{"SerialNo":"","PhoneNumber":"+8613800138000","Code":%q,"Message":"limit for +8613800138000"}],"RequestId":"r-1"}}`, tc.code)
+		}))
+		c := &notify.Tencent{SecretID: "id", SecretKey: "k", SdkAppID: "1", Templates: map[string]string{"warning_1": "1"}, Endpoint: srv.URL}
+		_, err := c.Send(context.Background(), sample())
+		srv.Close()
+		if class(err) != tc.class || notify.RetryAfter(err) != tc.wait {
+			t.Errorf("%s: got %v (%s, retry %v); want %s, retry after %v", tc.code, err, class(err), notify.RetryAfter(err), tc.class, tc.wait)
+		}
+		if err != nil && strings.Contains(err.Error(), "13800138000") {
+			t.Errorf("%s: error %q holds the number", tc.code, err)
+		}
+	}
+}
+
+// TestTencent_Send_UpperCaseHost: the endpoint's host written in capitals
+// is signed lower-cased, as the service rebuilds the canonical headers.
+func TestTencent_Send_UpperCaseHost(t *testing.T) {
+	clk := &testClock{t: t0}
+	f := &fakeTencent{t: t, secretID: "AKIDtestSecretId", secretKey: "testSecretKey", now: clk.Now}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	c := newTencent(f, "http://LOCALHOST:"+port, clk)
+	if _, err := c.Send(context.Background(), sample()); err != nil {
+		t.Fatalf("endpoint http://LOCALHOST:%s: %v", port, err)
 	}
 }
 
