@@ -193,11 +193,11 @@ func TestTencent_Send(t *testing.T) {
 
 func TestTencent_Send_Refusals(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		change    func(tc *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock)
-		code      string
-		class     string
-		want      error
+		name   string
+		change func(tc *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock)
+		code   string
+		class  string
+		want   error
 	}{
 		{"bad number", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) { m.To.Phone = "555-0100" }, "InvalidParameterValue.IncorrectPhoneNumber", "permanent", notify.ErrRefused},
 		{"30 s limit", func(c *notify.Tencent, m *notify.Message, f *fakeTencent, clk *testClock) {
