@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"mime"
@@ -15,6 +16,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // TLSMode is how an SMTP connection is secured.
@@ -42,11 +44,20 @@ const (
 // Auto-Submitted: auto-generated (RFC 3834: no auto-replies), and
 // X-Mallgrid-Delivery.
 //
-// An SMTP reply 4xx is temporary and 5xx permanent (a refused mailbox,
-// refused credentials); a certificate the TLS config does not trust, a
-// server without STARTTLS when it is required, and a login configured
-// without TLS are permanent; network failures and timeouts are temporary.
-// The whole conversation is bounded by ctx and Timeout.
+// An SMTP reply 4xx is temporary. A 5xx to RCPT or to the message is
+// permanent (a refused mailbox, refused content); a 5xx to the greeting,
+// EHLO or MAIL FROM, an authentication failure (530, 534, 535, 538), a
+// certificate the TLS config does not trust, a server without STARTTLS
+// when it is required or without AUTH PLAIN or LOGIN, and a login
+// configured without TLS are channel-wide: every message would meet them.
+// Network failures and timeouts are temporary; a send whose ctx ends
+// returns an error wrapping the ctx's error. The whole conversation is
+// bounded by ctx and Timeout. The server's reply is quoted with the
+// addresses and login masked.
+//
+// A subject too long for one line is folded at its spaces, or sent as
+// encoded-words when it has none to fold at, so that no header line
+// passes 78 characters where it can be helped and never 998.
 type Email struct {
 	// Addr is the server's host:port.
 	Addr string
@@ -83,7 +94,7 @@ func (e *Email) Send(ctx context.Context, m Message) (Receipt, error) {
 	}
 	from, err := mail.ParseAddress(e.From)
 	if err != nil {
-		return Receipt{}, permanent(ch, fmt.Errorf("from %q: %w", e.From, err))
+		return Receipt{}, channelDown(ch, fmt.Errorf("from %q: %w", e.From, err))
 	}
 	mode := e.TLS
 	if mode == "" {
@@ -92,14 +103,14 @@ func (e *Email) Send(ctx context.Context, m Message) (Receipt, error) {
 	switch mode {
 	case TLSNone, TLSStartTLS, TLSImplicit:
 	default:
-		return Receipt{}, permanent(ch, fmt.Errorf("tls %q: want none, starttls or tls", mode))
+		return Receipt{}, channelDown(ch, fmt.Errorf("tls %q: want none, starttls or tls", mode))
 	}
 	if mode == TLSNone && e.Username != "" {
-		return Receipt{}, permanent(ch, errors.New("a login is sent only over TLS: set tls to starttls or tls"))
+		return Receipt{}, channelDown(ch, errors.New("a login is sent only over TLS: set tls to starttls or tls"))
 	}
 	host, _, err := net.SplitHostPort(e.Addr)
 	if err != nil {
-		return Receipt{}, permanent(ch, fmt.Errorf("addr: %w", err))
+		return Receipt{}, channelDown(ch, fmt.Errorf("addr: %w", err))
 	}
 	id := messageID(m.ID, from.Address)
 	msg := compose(m, from, to, id, clock(e.Now))
@@ -108,17 +119,28 @@ func (e *Email) Send(ctx context.Context, m Message) (Receipt, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	secrets := []string{to.Address, e.Username, e.Password}
+	// fail classifies a failure at stage; once the caller's ctx has ended,
+	// whatever the conversation failed with, the answer is the ctx's error
+	// (the connection's deadline was moved to make it fail).
+	fail := func(stage smtpStage, err error) error {
+		if perr := parent.Err(); perr != nil {
+			return fmt.Errorf("%s: %w", ch, perr)
+		}
+		return smtpError(stage, err, secrets...)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", e.Addr)
 	if err != nil {
-		return Receipt{}, temporary(ch, err)
+		return Receipt{}, fail(stageHello, err)
 	}
 	defer conn.Close()
 	dl, _ := ctx.Deadline()
 	if err := conn.SetDeadline(dl); err != nil {
-		return Receipt{}, temporary(ch, err)
+		return Receipt{}, fail(stageHello, err)
 	}
 	// A cancelled ctx ends the conversation at once, not at the deadline.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -128,27 +150,27 @@ func (e *Email) Send(ctx context.Context, m Message) (Receipt, error) {
 	if mode == TLSImplicit {
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return Receipt{}, smtpError(err)
+			return Receipt{}, fail(stageHello, err)
 		}
 		conn = tc
 	}
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageHello, err)
 	}
 	hello := e.Hello
 	if hello == "" {
 		hello = "localhost"
 	}
 	if err := c.Hello(hello); err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageHello, err)
 	}
 	if mode == TLSStartTLS {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return Receipt{}, permanent(ch, errors.New("server does not offer STARTTLS"))
+			return Receipt{}, channelDown(ch, errors.New("server does not offer STARTTLS"))
 		}
 		if err := c.StartTLS(cfg); err != nil {
-			return Receipt{}, smtpError(err)
+			return Receipt{}, fail(stageHello, err)
 		}
 	}
 	if e.Username != "" {
@@ -160,27 +182,27 @@ func (e *Email) Send(ctx context.Context, m Message) (Receipt, error) {
 		case ok && hasWord(mechs, "LOGIN"):
 			auth = &loginAuth{user: e.Username, pass: e.Password}
 		default:
-			return Receipt{}, permanent(ch, fmt.Errorf("server offers no AUTH PLAIN or LOGIN (%q)", mechs))
+			return Receipt{}, channelDown(ch, fmt.Errorf("server offers no AUTH PLAIN or LOGIN (%q)", brief(mechs)))
 		}
 		if err := c.Auth(auth); err != nil {
-			return Receipt{}, smtpError(err)
+			return Receipt{}, fail(stageHello, err)
 		}
 	}
 	if err := c.Mail(from.Address); err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageHello, err)
 	}
 	if err := c.Rcpt(to.Address); err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageMessage, err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageMessage, err)
 	}
 	if _, err := w.Write(msg); err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageMessage, err)
 	}
 	if err := w.Close(); err != nil {
-		return Receipt{}, smtpError(err)
+		return Receipt{}, fail(stageMessage, err)
 	}
 	// The server took the message with its reply to DATA; a failed QUIT
 	// changes nothing about that.
@@ -199,20 +221,38 @@ func (e *Email) tlsConfig(host string) *tls.Config {
 	return cfg
 }
 
+// smtpStage is where in the conversation a failure came: before the
+// message (the greeting, EHLO, STARTTLS, AUTH, MAIL FROM: the same for
+// every message) or with it (RCPT, DATA).
+type smtpStage int
+
+const (
+	stageHello smtpStage = iota
+	stageMessage
+)
+
 // smtpError classifies a failure of the conversation: the server's reply
 // code when it gave one, a certificate it cannot be trusted with as
-// permanent, anything else (the network, a deadline) as temporary.
-func smtpError(err error) error {
+// channel-wide, anything else (the network, a deadline) as temporary.
+func smtpError(stage smtpStage, err error, secrets ...string) error {
 	const ch = "email"
 	var te *textproto.Error
 	if errors.As(err, &te) {
-		return &Error{Channel: ch, Status: te.Code, Permanent: te.Code >= 500, Err: fmt.Errorf("%w: %s", ErrRefused, te.Msg)}
+		e := &Error{Channel: ch, Status: te.Code, Err: fmt.Errorf("%w: %s", ErrRefused, brief(te.Msg, secrets...))}
+		switch {
+		case te.Code < 500:
+		case te.Code == 530 || te.Code == 534 || te.Code == 535 || te.Code == 538 || stage == stageHello:
+			e.Scope = ScopeChannel
+		default:
+			e.Permanent = true
+		}
+		return e
 	}
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	var ci x509.CertificateInvalidError
 	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
-		return permanent(ch, err)
+		return channelDown(ch, err)
 	}
 	return temporary(ch, err)
 }
@@ -281,20 +321,12 @@ func compose(m Message, from, to *mail.Address, id string, now time.Time) []byte
 	h("Date", now.Format(time.RFC1123Z))
 	h("From", from.String())
 	h("To", to.String())
-	// Each encoded-word on a line of its own: a word is up to 75
-	// characters, and lines should stay within 78 (RFC 5322 2.1.1).
-	subj := mime.BEncoding.Encode("UTF-8", oneLine(m.Subject))
-	if strings.HasPrefix(subj, "=?") {
-		subj = "\r\n " + strings.ReplaceAll(subj, "?= =?", "?=\r\n =?")
-	} else {
-		subj = " " + subj
-	}
-	b.WriteString("Subject:" + subj + "\r\n")
+	b.WriteString("Subject:" + subject(oneLine(m.Subject)) + "\r\n")
 	h("Message-ID", id)
 	h("MIME-Version", "1.0")
 	h("Content-Type", "text/plain; charset=UTF-8")
 	h("Content-Transfer-Encoding", "quoted-printable")
-	if m.Lang != "" && !strings.ContainsAny(m.Lang, "\r\n") {
+	if m.Lang != "" && headerSafe(m.Lang) {
 		h("Content-Language", m.Lang)
 	}
 	h("Auto-Submitted", "auto-generated")
@@ -306,4 +338,56 @@ func compose(m Message, from, to *mail.Address, id string, now time.Time) []byte
 	_ = qp.Close()
 	b.WriteString("\r\n")
 	return b.Bytes()
+}
+
+// subject is the Subject field's body, starting with its space. Lines
+// should stay within 78 characters and must within 998 (RFC 5322 2.1.1):
+// text that needs encoding is sent as encoded-words (up to 75 characters
+// each), each on a line of its own; plain text is folded at its spaces;
+// plain text that cannot be folded short enough is encoded too.
+func subject(s string) string {
+	const soft, hard = 78, 998
+	enc := mime.BEncoding.Encode("UTF-8", s)
+	if enc == s && len("Subject: "+s) > soft {
+		var b strings.Builder
+		line := len("Subject:")
+		fits := true
+		for i, w := range strings.Split(s, " ") {
+			// A fold goes before a space, never before an empty word: a
+			// line of white space alone is not allowed.
+			if i > 0 && w != "" && line+1+len(w) > soft && line > 1 {
+				b.WriteString("\r\n")
+				line = 0
+			}
+			b.WriteString(" " + w)
+			line += 1 + len(w)
+			if line > hard {
+				fits = false
+			}
+		}
+		if fits {
+			return b.String()
+		}
+		enc = encodeWords(s)
+	}
+	if strings.HasPrefix(enc, "=?") {
+		return "\r\n " + strings.ReplaceAll(enc, "?= =?", "?=\r\n =?")
+	}
+	return " " + enc
+}
+
+// encodeWords writes s as base64 encoded-words of at most 75 characters,
+// cut on rune boundaries (mime's encoder leaves plain ASCII as it is).
+func encodeWords(s string) string {
+	const chunk = 45 // 60 base64 characters + "=?UTF-8?B?" + "?=" = 72
+	var words []string
+	for len(s) > 0 {
+		n := min(chunk, len(s))
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		words = append(words, "=?UTF-8?B?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+		s = s[n:]
+	}
+	return strings.Join(words, " ")
 }

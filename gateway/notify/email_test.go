@@ -410,24 +410,26 @@ func TestEmail_Send_Resend(t *testing.T) {
 func TestEmail_Send_Refusals(t *testing.T) {
 	cert, pool := selfSigned(t)
 	for _, tc := range []struct {
-		name      string
-		srv       *smtpServer
-		change    func(e *notify.Email, m *notify.Message)
-		status    int
-		permanent bool
-		connect   bool // whether the server should have seen a connection
+		name    string
+		srv     *smtpServer
+		change  func(e *notify.Email, m *notify.Message)
+		status  int
+		class   string
+		connect bool // whether the server should have seen a connection
 	}{
-		{"wrong password", &smtpServer{mode: notify.TLSStartTLS, user: "u", pass: "right-pass"}, func(e *notify.Email, m *notify.Message) { e.Password = "wrong-pass" }, 535, true, true},
-		{"mailbox unknown", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"RCPT": "550 5.1.1 no such user"}}, nil, 550, true, true},
-		{"mailbox busy", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"RCPT": "450 4.2.1 try later"}}, nil, 450, false, true},
-		{"server closing", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"MAIL": "421 4.3.2 shutting down"}}, nil, 421, false, true},
-		{"message refused", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"DATA": "554 5.7.1 spam"}}, nil, 554, true, true},
-		{"no STARTTLS offered", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { e.TLS = notify.TLSStartTLS }, 0, true, true},
-		{"untrusted certificate", &smtpServer{mode: notify.TLSStartTLS}, func(e *notify.Email, m *notify.Message) { e.TLSConfig = nil }, 0, true, true},
-		{"login without TLS", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { e.Username, e.Password = "u", "right-pass" }, 0, true, false},
-		{"no address", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { m.To.Email = "" }, 0, true, false},
-		{"bad address", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { m.To.Email = "shop12 at plaza" }, 0, true, false},
-		{"bad mode", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { e.TLS = "ssl" }, 0, true, false},
+		{"wrong password", &smtpServer{mode: notify.TLSStartTLS, user: "u", pass: "right-pass"}, func(e *notify.Email, m *notify.Message) { e.Password = "wrong-pass" }, 535, "channel", true},
+		{"mailbox unknown", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"RCPT": "550 5.1.1 no such user"}}, nil, 550, "permanent", true},
+		{"mailbox busy", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"RCPT": "450 4.2.1 try later"}}, nil, 450, "temporary", true},
+		{"server closing", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"MAIL": "421 4.3.2 shutting down"}}, nil, 421, "temporary", true},
+		{"sender refused", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"MAIL": "553 5.7.1 sender not allowed"}}, nil, 553, "channel", true},
+		{"mailbox unknown, echoed", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"RCPT": "550 5.1.1 <shop12@plaza.example>: no such user"}}, nil, 550, "permanent", true},
+		{"message refused", &smtpServer{mode: notify.TLSStartTLS, replies: map[string]string{"DATA": "554 5.7.1 spam"}}, nil, 554, "permanent", true},
+		{"no STARTTLS offered", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { e.TLS = notify.TLSStartTLS }, 0, "channel", true},
+		{"untrusted certificate", &smtpServer{mode: notify.TLSStartTLS}, func(e *notify.Email, m *notify.Message) { e.TLSConfig = nil }, 0, "channel", true},
+		{"login without TLS", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { e.Username, e.Password = "u", "right-pass" }, 0, "channel", false},
+		{"no address", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { m.To.Email = "" }, 0, "permanent", false},
+		{"bad address", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { m.To.Email = "shop12 at plaza" }, 0, "permanent", false},
+		{"bad mode", &smtpServer{mode: notify.TLSNone}, func(e *notify.Email, m *notify.Message) { e.TLS = "ssl" }, 0, "channel", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.srv.cert = cert
@@ -439,8 +441,11 @@ func TestEmail_Send_Refusals(t *testing.T) {
 			}
 			_, err := e.Send(context.Background(), m)
 			var ne *notify.Error
-			if !errors.As(err, &ne) || ne.Status != tc.status || ne.Permanent != tc.permanent {
-				t.Fatalf("got %v; want status %d permanent %v", err, tc.status, tc.permanent)
+			if !errors.As(err, &ne) || ne.Status != tc.status || class(err) != tc.class {
+				t.Fatalf("got %v; want status %d %s", err, tc.status, tc.class)
+			}
+			if tc.connect && strings.Contains(err.Error(), "shop12@") {
+				t.Errorf("error %q holds the address", err)
 			}
 			if len(s.msgs) != 0 {
 				t.Error("the server took the message")
@@ -471,7 +476,43 @@ func TestEmail_Send_Deadline(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start = time.Now()
 	_, err = e.Send(ctx, mailMessage())
-	if err == nil || notify.Permanent(err) || time.Since(start) > 2*time.Second {
-		t.Errorf("got %v after %v; want a temporary error when ctx is cancelled", err, time.Since(start))
+	if !errors.Is(err, context.Canceled) || notify.Permanent(err) || time.Since(start) > 2*time.Second {
+		t.Errorf("got %v after %v; want context.Canceled at once when ctx is cancelled", err, time.Since(start))
+	}
+}
+
+// TestEmail_Send_LongSubject: a subject longer than a line is folded at
+// its spaces, or encoded when it has none; no header line passes 78
+// characters, and the subject reads back as it was.
+func TestEmail_Send_LongSubject(t *testing.T) {
+	s := startSMTP(t, &smtpServer{mode: notify.TLSNone})
+	e := newEmail(s, nil)
+	e.TLS = notify.TLSNone
+	for i, subj := range []string{
+		strings.Repeat("Low balance on A-12 ", 60),             // 1,200 characters, spaces to fold at
+		strings.Repeat("x", 1200),                              // nowhere to fold
+		"Low balance " + strings.Repeat("y", 100) + " on A-12", // one word too long for a line
+		strings.Repeat("余额不足 A-12 ", 40),                       // encoded-words
+	} {
+		m := mailMessage()
+		m.Subject = strings.TrimSpace(subj)
+		if _, err := e.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		data := s.msgs[i].data
+		head, _, _ := strings.Cut(data, "\r\n\r\n")
+		for line := range strings.SplitSeq(head, "\r\n") {
+			if len(line) > 78 && !strings.HasPrefix(line, " y") && !strings.HasPrefix(line, "Subject: Low balance yyy") {
+				t.Errorf("subject %d: header line of %d characters: %.60q…", i, len(line), line)
+			}
+		}
+		got, err := mail.ReadMessage(strings.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := new(mime.WordDecoder).DecodeHeader(got.Header.Get("Subject"))
+		if err != nil || dec != m.Subject {
+			t.Errorf("subject %d reads back as %.80q (%v); want %.80q", i, dec, err, m.Subject)
+		}
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +26,12 @@ const (
 // Secret: X-Mallgrid-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(Secret,
 // "<t>.<body>")>, and X-Mallgrid-Delivery: the delivery id. A 2xx answer is
 // delivery; 408, 429 and 5xx are temporary (with Retry-After); any other
-// status is permanent. Redirects are not followed.
+// status is permanent, or channel-wide when it says the URL or the
+// credentials are wrong (3xx, 401, 403, 404, 405, 407, 410, 415).
+// Redirects are not followed. A Webhook without a Secret sends nothing: an
+// unsigned notice cannot be told from a forged one (the error is
+// channel-wide); NewWebhook refuses one at the start. A delivery id that
+// cannot be a header value (a control character) is permanent.
 type Webhook struct {
 	URL    string
 	Secret string
@@ -35,6 +42,19 @@ type Webhook struct {
 	Timeout time.Duration
 	// Now is the clock the signature's t comes from; nil is time.Now.
 	Now func() time.Time
+}
+
+// NewWebhook returns a Webhook for an absolute http(s) URL, signed with
+// secret, which must not be empty.
+func NewWebhook(rawURL, secret string) (*Webhook, error) {
+	if strings.TrimSpace(secret) == "" {
+		return nil, errors.New("notify: webhook: empty secret: a receiver could not tell the notices from forgeries")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, errors.New("notify: webhook: url is not an absolute http(s) URL")
+	}
+	return &Webhook{URL: rawURL, Secret: secret}, nil
 }
 
 // WebhookBody is the JSON a webhook receives. Params is an object of the
@@ -53,6 +73,12 @@ type WebhookBody struct {
 // Send implements Channel.
 func (w *Webhook) Send(ctx context.Context, m Message) (Receipt, error) {
 	const ch = "webhook"
+	if strings.TrimSpace(w.Secret) == "" {
+		return Receipt{}, channelDown(ch, errors.New("empty secret: notices are not sent unsigned"))
+	}
+	if !headerSafe(m.ID) {
+		return Receipt{}, permanent(ch, fmt.Errorf("delivery id %q holds a control character", m.ID))
+	}
 	b := WebhookBody{Delivery: m.ID, Kind: m.Kind, At: m.At, Lang: m.Lang, Subject: m.Subject, Text: m.Text, Event: m.Event}
 	if len(m.Params) > 0 {
 		b.Params = make(map[string]string, len(m.Params))
@@ -67,7 +93,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) (Receipt, error) {
 	}
 	req, err := http.NewRequest(http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return Receipt{}, permanent(ch, redact(err))
+		return Receipt{}, channelDown(ch, redact(err))
 	}
 	now := clock(w.Now)
 	req.Header.Set("Content-Type", "application/json")

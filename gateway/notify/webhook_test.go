@@ -253,3 +253,44 @@ func class(err error) string {
 		return "temporary"
 	}
 }
+
+// TestWebhook_Secret: no notice goes unsigned: NewWebhook refuses an
+// empty secret, and a Webhook built without one sends nothing.
+func TestWebhook_Secret(t *testing.T) {
+	if _, err := notify.NewWebhook("https://ops.example/hook", ""); err == nil {
+		t.Error("NewWebhook with an empty secret: no error")
+	}
+	if _, err := notify.NewWebhook("ops.example/hook", "k"); err == nil {
+		t.Error("NewWebhook with a relative URL: no error")
+	}
+	if w, err := notify.NewWebhook("https://ops.example/hook", "k"); err != nil || w.Secret != "k" {
+		t.Errorf("NewWebhook: %v, %v", w, err)
+	}
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++ }))
+	defer srv.Close()
+	_, err := (&notify.Webhook{URL: srv.URL, Now: fixedClock(t0)}).Send(context.Background(), sample())
+	if class(err) != "channel" || calls != 0 {
+		t.Errorf("no secret: %v (%s), %d requests; want channel-wide, none sent", err, class(err), calls)
+	}
+}
+
+// TestWebhook_Send_BadID: a delivery id that cannot be a header value is
+// refused before sending, permanently (Go's client would refuse it on
+// every attempt).
+func TestWebhook_Send_BadID(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++ }))
+	defer srv.Close()
+	for _, id := range []string{"d-1\r\nX-Evil: 1", "d-1\x00", "d-1\x7f"} {
+		m := sample()
+		m.ID = id
+		_, err := (&notify.Webhook{URL: srv.URL, Secret: "k"}).Send(context.Background(), m)
+		if class(err) != "permanent" {
+			t.Errorf("id %q: %v (%s); want permanent", id, err, class(err))
+		}
+	}
+	if calls != 0 {
+		t.Errorf("%d requests; want none", calls)
+	}
+}
