@@ -335,3 +335,15 @@ func TestEvaluator_DiscardKeepsTheCommittedEpisodes(t *testing.T) {
 		t.Fatalf("after a committed raise: %q; want nothing more", got)
 	}
 }
+
+// Every kind has its own episode slot.
+func TestKindIndex(t *testing.T) {
+	if len(Kinds()) != numKinds {
+		t.Fatalf("%d kinds; numKinds is %d", len(Kinds()), numKinds)
+	}
+	for i, k := range Kinds() {
+		if kindIndex(k) != i {
+			t.Errorf("kindIndex(%s) = %d; want %d", k, kindIndex(k), i)
+		}
+	}
+}

@@ -79,7 +79,7 @@ func (e *Evaluator) Discard() { clear(e.pending) }
 // meterState is one meter's episodes and what the rules that look back
 // remember.
 type meterState struct {
-	episodes map[string]*episode // by alarm kind
+	episodes [numKinds]episode // by alarm kind (kindIndex)
 	// The last reading's power and time, for an appliance's step.
 	lastW  float64
 	lastAt time.Time
@@ -101,27 +101,41 @@ func (e *Evaluator) state(id string) *meterState {
 	if st, ok := e.pending[id]; ok {
 		return st
 	}
-	st := &meterState{episodes: make(map[string]*episode)}
+	st := &meterState{}
 	if old, ok := e.meters[id]; ok {
-		*st = *old
-		st.episodes = make(map[string]*episode, len(old.episodes))
-		for k, ep := range old.episodes {
-			cp := *ep
-			st.episodes[k] = &cp
+		*st = *old // the episodes are an array: copied
+		if len(old.window) > 0 {
+			st.window = append([]sample(nil), old.window...)
 		}
-		st.window = append([]sample(nil), old.window...)
 	}
 	e.pending[id] = st
 	return st
 }
 
-func (st *meterState) episode(kind string) *episode {
-	ep := st.episodes[kind]
-	if ep == nil {
-		ep = &episode{}
-		st.episodes[kind] = ep
+func (st *meterState) episode(kind string) *episode { return &st.episodes[kindIndex(kind)] }
+
+// numKinds is how many alarm kinds the rules raise.
+const numKinds = 8
+
+// kindIndex is kind's place in Kinds.
+func kindIndex(kind string) int {
+	switch kind {
+	case Overload:
+		return 0
+	case Appliance:
+		return 1
+	case Fluctuation:
+		return 2
+	case Voltage:
+		return 3
+	case PhaseLoss:
+		return 4
+	case LowPowerFactor:
+		return 5
+	case ResidualCurrent:
+		return 6
 	}
-	return ep
+	return 7 // Overtemperature
 }
 
 // Resume marks meter's alarm of kind as open, as the store has it after a
@@ -239,6 +253,9 @@ func (e *Evaluator) overload(meter string, st *meterState, r *OverloadRule, at t
 	limit, back := rated**r.Factor, rated**r.ClearFactor
 	ep := st.episode(Overload)
 	dir := ep.step(at, amps > limit, amps < back, *r.For)
+	if dir == 0 {
+		return
+	}
 	args := map[string]string{"phase": phaseOf(phase), "current_a": num(amps), "limit_a": num(limit), "rated_a": num(rated)}
 	text := fmt.Sprintf("overload on %s: %s A on %s, above %s A (rated %s A) for %s", meter, num(amps), phase, num(limit), num(rated), *r.For)
 	if dir < 0 {
@@ -303,6 +320,9 @@ func (e *Evaluator) fluctuation(meter string, st *meterState, r *FluctuationRule
 	sd := math.Sqrt(sq/float64(len(st.window))) / 1000
 	limit := *r.StddevKW
 	dir := st.episode(Fluctuation).step(at, sd > limit, sd < limit*0.8, *r.For)
+	if dir == 0 {
+		return
+	}
 	args := map[string]string{"stddev_kw": num(sd), "limit_kw": num(limit), "window_s": num(win.Seconds())}
 	text := fmt.Sprintf("power on %s fluctuates: a standard deviation of %s kW over %s, above %s kW", meter, num(sd), win, num(limit))
 	if dir < 0 {
@@ -334,13 +354,14 @@ func (e *Evaluator) voltage(meter string, st *meterState, r *VoltageRule, pl *Ph
 		lostBelow = nominal * *pl.BelowPct / 100
 		lowest, which, _ := lowestOf(v, present)
 		backAbove := nominal * (*pl.BelowPct + 10) / 100
-		dir := st.episode(PhaseLoss).step(at, lowest < lostBelow && live > nominal*0.8, lowest >= backAbove, *pl.For)
-		args := map[string]string{"phase": phaseOf(which), "voltage_v": num(lowest), "limit_v": num(lostBelow)}
-		text := fmt.Sprintf("phase loss on %s: %s at %s V, below %s V while another phase is live", meter, which, num(lowest), num(lostBelow))
-		if dir < 0 {
-			text = fmt.Sprintf("every phase of %s is back: the lowest at %s V", meter, num(lowest))
+		if dir := st.episode(PhaseLoss).step(at, lowest < lostBelow && live > nominal*0.8, lowest >= backAbove, *pl.For); dir != 0 {
+			args := map[string]string{"phase": phaseOf(which), "voltage_v": num(lowest), "limit_v": num(lostBelow)}
+			text := fmt.Sprintf("phase loss on %s: %s at %s V, below %s V while another phase is live", meter, which, num(lowest), num(lostBelow))
+			if dir < 0 {
+				text = fmt.Sprintf("every phase of %s is back: the lowest at %s V", meter, num(lowest))
+			}
+			emit(PhaseLoss, dir, pl.Severity, text, args)
 		}
-		emit(PhaseLoss, dir, pl.Severity, text, args)
 	}
 	high, low := nominal*(1+*r.HighPct/100), nominal*(1-*r.LowPct/100)
 	hyst := *r.Hysteresis
@@ -363,6 +384,9 @@ func (e *Evaluator) voltage(meter string, st *meterState, r *VoltageRule, pl *Ph
 	}
 	bad := worst > high || worst < low
 	dir := st.episode(Voltage).step(at, bad, inside, *r.For)
+	if dir == 0 {
+		return
+	}
 	args := map[string]string{"phase": phaseOf(which), "voltage_v": num(worst), "high_v": num(high), "low_v": num(low)}
 	text := fmt.Sprintf("voltage on %s out of range: %s at %s V, outside %s–%s V", meter, which, num(worst), num(low), num(high))
 	if dir < 0 {
@@ -399,6 +423,9 @@ func (e *Evaluator) powerFactor(meter string, st *meterState, r *PowerFactorRule
 	pf = math.Abs(pf) // a meter may sign it by the load's kind
 	loaded := w >= *r.MinLoadKW*1000
 	dir := st.episode(LowPowerFactor).step(at, loaded && pf < *r.Below, !loaded || pf >= *r.Below+*r.Hysteresis, *r.For)
+	if dir == 0 {
+		return
+	}
 	args := map[string]string{"pf": num(pf), "limit": num(*r.Below), "power_w": num(w)}
 	text := fmt.Sprintf("low power factor on %s: %s under %s W of load, below %s", meter, num(pf), num(w), num(*r.Below))
 	if dir < 0 {
@@ -417,6 +444,9 @@ func (e *Evaluator) level(meter string, st *meterState, kind string, r *LevelRul
 	}
 	limit := *r.Above
 	dir := st.episode(kind).step(at, x > limit, x < limit-*r.Hysteresis, *r.For)
+	if dir == 0 {
+		return
+	}
 	args := map[string]string{"value": num(x), "limit": num(limit)}
 	if kind == Overtemperature {
 		args["point"] = phaseOf(which) // the terminal: A, B, C or N

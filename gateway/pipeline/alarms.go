@@ -35,11 +35,14 @@ func (p *Pipeline) watch(w *cycleWork, r store.Reading) {
 	if len(r.Values) == 0 {
 		return
 	}
-	v := make(alarm.Values, len(r.Values))
-	for _, x := range r.Values {
-		v[x.Name] = x.Value
+	if p.values == nil {
+		p.values = make(alarm.Values, 32)
 	}
-	for _, c := range p.alarms.Observe(r.Meter, r.Time, v) {
+	clear(p.values) // one map for every reading: Observe keeps none of it
+	for _, x := range r.Values {
+		p.values[x.Name] = x.Value
+	}
+	for _, c := range p.alarms.Observe(r.Meter, r.Time, p.values) {
 		if ruleEventKind(c.Alarm, c.Raised) == "" { // an alarm kind this table lacks: TestRuleEventKind
 			p.log.Error().Str("meter", r.Meter).Str("alarm", c.Alarm).Msg("an alarm of an unknown kind, not stored")
 			continue

@@ -58,6 +58,7 @@ type Pipeline struct {
 	open      map[string]*openWatch      // meter id → its relay's open spell, while it reads open
 	minutes   map[string]minuteAcc       // meter id → the minute of power under way (samples.go)
 	alarms    *alarm.Evaluator           // the rule alarms' episodes (alarms.go)
+	values    alarm.Values               // a reading's values for the rules, reused (alarms.go)
 }
 
 // openWatch follows a relay that reads open, for the bypass check: since is
