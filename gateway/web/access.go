@@ -38,12 +38,14 @@ func accessRules() map[string]rule {
 	admin := []string{RoleAdmin}
 	return map[string]rule{
 		"GET /static/": {public: true},
-		"GET /healthz": {public: true},
-		"GET /login":   {public: true},
-		"POST /login":  {public: true},
-		"POST /logout": {roles: readers, quiet: true},
-		"GET /{$}":     {roles: readers},
-		"POST /lang":   {roles: readers, quiet: true},
+		// The catalogs of words: the login page's too, and no secret.
+		"GET /words/{file}": {public: true},
+		"GET /healthz":      {public: true},
+		"GET /login":        {public: true},
+		"POST /login":       {public: true},
+		"POST /logout":      {roles: readers, quiet: true},
+		"GET /{$}":          {roles: readers},
+		"POST /lang":        {roles: readers, quiet: true},
 
 		"GET /meters":                            {roles: readers},
 		"GET /meters/{id}":                       {roles: readers},

@@ -36,7 +36,7 @@ func compressed(pattern string, h http.Handler) http.Handler {
 	switch {
 	case path == "/api/v1/session":
 		return h
-	case strings.HasPrefix(path, "/api/"), strings.HasPrefix(path, "/static/"):
+	case strings.HasPrefix(path, "/api/"), strings.HasPrefix(path, "/static/"), strings.HasPrefix(path, "/words/"):
 		return compressor(h)
 	}
 	return h

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -114,8 +115,7 @@ type pageView struct {
 	Charts   bool   // load the charting library
 	// Can says which actions the reader's role may take, by name: the
 	// page shows only those forms (the server refuses the others anyway).
-	Can   map[string]bool
-	Words string // the catalog of the page's language, JSON, for app.js
+	Can map[string]bool
 	// LastEvent is the newest event's id: the page's event stream starts
 	// after it, so that nothing older is shown (or sounded) as new.
 	LastEvent uint64
@@ -145,6 +145,24 @@ func words(lang i18n.Lang) string {
 	b, _ := json.Marshal(i18n.New(lang, time.UTC).Messages()) // a map of strings: cannot fail
 	wordsJSON.Store(lang, string(b))
 	return string(b)
+}
+
+// wordsScript is GET /words/{file}: the catalog of a language as a
+// script ("zh-CN.js" sets window.mallgridWords), for app.js to write live
+// rows, toasts and charts in the page's language. Loaded by every page
+// beside app.js rather than inside it: compressed, and cached by the
+// browser (its URL carries the gateway's version), where the pages
+// themselves are neither (they carry the session's CSRF token).
+func (s *Server) wordsScript(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("file"), ".js")
+	lang, known := i18n.ParseLang(name)
+	if !ok || !known || string(lang) != name {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = io.WriteString(w, "window.mallgridWords = "+words(lang)+";\n") // a write error means the client left
 }
 
 // langOf is the reader's language: the logged-in user's choice, else the
@@ -179,7 +197,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, titleID st
 	p := principalOf(r)
 	v := pageView{Name: name, Title: l.T(titleID), Lang: lang, Langs: i18n.Langs(), Site: st.Site, Timezone: st.Timezone,
 		Zone: l.Zone(st.Now), Now: st.Now, Version: st.Version, Role: p.Role, Path: r.URL.RequestURI(),
-		Charts: name == "meter" || name == "tenant", Can: map[string]bool{}, Words: words(lang), Data: data}
+		Charts: name == "meter" || name == "tenant", Can: map[string]bool{}, Data: data}
 	if p.sess != nil {
 		v.User, v.CSRF = p.sess.user, p.sess.csrf
 	} else {

@@ -379,3 +379,34 @@ func TestPages_AlarmsFiltered(t *testing.T) {
 		}
 	}
 }
+
+// TestPages_WordsScript: each language's catalog is a public, cacheable,
+// compressed script; the pages load it instead of carrying it.
+func TestPages_WordsScript(t *testing.T) {
+	rg := newRig(t)
+	c := client(t)
+	code, body := rg.page(t, c, "/words/zh-CN.js", nil)
+	if code != 200 || !strings.HasPrefix(body, "window.mallgridWords = {") || !strings.Contains(body, `"nav.dashboard":"总览"`) {
+		t.Errorf("GET /words/zh-CN.js = %d %.80q; want the Chinese catalog as a script", code, body)
+	}
+	for _, p := range []string{"/words/fr.js", "/words/zh-CN", "/words/ZH-cn.js"} {
+		if code, _ := rg.page(t, c, p, nil); code != 404 {
+			t.Errorf("GET %s = %d; want 404", p, code)
+		}
+	}
+	_, page := rg.page(t, c, "/", map[string]string{"Authorization": "Bearer viewer-secret", "Accept-Language": "zh-CN"})
+	if !strings.Contains(page, `<script src="/words/zh-CN.js?v=`) || strings.Contains(page, `"nav.dashboard"`) {
+		t.Error("the page does not load its words' script, or carries the catalog itself")
+	}
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	req, _ := http.NewRequest("GET", rg.url+"/words/en.js", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := raw.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(resp.Header.Get("Cache-Control"), "public") {
+		t.Errorf("/words/en.js: encoding %q, cache %q; want gzip and public", resp.Header.Get("Content-Encoding"), resp.Header.Get("Cache-Control"))
+	}
+}

@@ -21,6 +21,7 @@ func (s *Server) pageRoutes() {
 	s.handle("GET /meters/{id}", http.HandlerFunc(s.meterPage))
 	s.handle("GET /events", http.HandlerFunc(s.eventsPage))
 	s.handle("POST /lang", http.HandlerFunc(s.setLang))
+	s.handle("GET /words/{file}", http.HandlerFunc(s.wordsScript))
 	if s.ledger != nil {
 		s.handle("GET /tenants", http.HandlerFunc(s.tenantsPage))
 		s.handle("GET /tenants/{tenant}", http.HandlerFunc(s.tenantPage))

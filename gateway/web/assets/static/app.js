@@ -9,8 +9,9 @@
   var page = body.getAttribute("data-page");
   var csrf = body.getAttribute("data-csrf") || "";
   var tz = body.getAttribute("data-tz") || undefined;
-  var W = {};
-  try { W = JSON.parse(body.getAttribute("data-words") || "{}"); } catch (e) { W = {}; }
+  // The page's language's catalog, from /words/<lang>.js (loaded before
+  // this script).
+  var W = window.mallgridWords || {};
 
   // t returns message id with its {name} placeholders filled from args.
   function t(id, args) {
