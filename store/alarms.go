@@ -78,9 +78,11 @@ func (a Alarm) Open() bool { return a.ClearedEvent == 0 }
 
 // Subjects of alarm kinds.
 const (
-	subjectMeter = "meter"
-	subjectBus   = "bus"
-	subjectSite  = "site"
+	subjectMeter    = "meter"
+	subjectBus      = "bus"
+	subjectSite     = "site"
+	subjectDelivery = "delivery" // a notification: the event's args["delivery"]
+	subjectChannel  = "channel"  // a notification channel: the event's args["via"]
 )
 
 // alarmKind is a row of the alarm table: an event kind that raises an
@@ -112,6 +114,12 @@ var alarmKinds = []alarmKind{
 	// says it is over; the operator's acknowledgement after the restart
 	// ends it.
 	{kind: "database_unavailable", severity: SeverityCritical, subject: subjectSite},
+	// A notice given up on after its attempts, or refused for good: one
+	// alarm per delivery, over once an operator queues it again.
+	{kind: KindNotifyDeadLetter, severity: SeverityWarning, subject: subjectDelivery, clearedBy: []string{KindNotifyResent}},
+	// A channel every message fails on (credentials, balance, quota):
+	// one alarm however many messages wait, over when one gets through.
+	{kind: KindNotifyChannelDown, severity: SeverityCritical, subject: subjectChannel, clearedBy: []string{KindNotifyChannelUp}},
 }
 
 // RuleAlarmKinds are the kinds gateway/alarm's rules raise, each cleared
@@ -173,6 +181,10 @@ func AlarmSubject(alarmKind string, e Event) string {
 	switch k.subject {
 	case subjectMeter:
 		return e.Meter
+	case subjectDelivery:
+		return e.Args["delivery"]
+	case subjectChannel:
+		return e.Args["via"]
 	case subjectBus:
 		if e.Bus != "" {
 			return e.Bus
@@ -426,7 +438,7 @@ func (db *DB) AckAlarm(id uint64, note, actor string, at time.Time) (Alarm, Even
 			args["subject"] = a.Subject
 			delete(args, "form")
 		}
-		evs, err := appendEvents(tx, []Event{{Time: at, Kind: KindAlarmAcknowledged, Meter: a.Meter, Tenant: a.Tenant, Bus: a.Bus,
+		evs, err := db.appendEvents(tx, []Event{{Time: at, Kind: KindAlarmAcknowledged, Meter: a.Meter, Tenant: a.Tenant, Bus: a.Bus,
 			Text: fmt.Sprintf("%s acknowledged alarm %d (%s): %s", actor, id, about, note), Args: args}})
 		if err != nil {
 			return err

@@ -140,7 +140,7 @@ func TestAlarms_RolledBackWithTheirEvent(t *testing.T) {
 	db, _ := openTemp(t)
 	boom := errors.New("boom")
 	err := db.update(func(tx *bolt.Tx) error {
-		if _, err := appendEvents(tx, []Event{{Time: at0, Kind: "meter_offline", Meter: "M-1"}}); err != nil {
+		if _, err := db.appendEvents(tx, []Event{{Time: at0, Kind: "meter_offline", Meter: "M-1"}}); err != nil {
 			return err
 		}
 		return boom

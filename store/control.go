@@ -19,7 +19,7 @@ func (db *DB) PutControl(values map[string][]byte, events ...Event) ([]Event, er
 			}
 		}
 		var err error
-		out, err = appendEvents(tx, events)
+		out, err = db.appendEvents(tx, events)
 		return err
 	})
 	return out, err

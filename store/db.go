@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -43,13 +43,18 @@ var (
 	// (alarms.go), and the index of those still open.
 	bucketAlarms     = []byte("alarms")      // alarm id (uint64 BE, one sequence) → JSON Alarm
 	bucketAlarmsOpen = []byte("alarms_open") // kind, 0, subject → the open alarm's id (uint64 BE)
-	keySchema        = []byte("schema_version")
+	// Schema 6: the notification outbox (outbox.go): deliveries in the
+	// order written, their ids, and the pending ones by when they are due.
+	bucketOutbox    = []byte("outbox")     // sequence (uint64 BE) → JSON Delivery
+	bucketOutboxIDs = []byte("outbox_ids") // delivery id → its sequence (uint64 BE)
+	bucketOutboxDue = []byte("outbox_due") // due (unix ns, uint64 BE), sequence (uint64 BE) → nothing; pending only
+	keySchema       = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
 	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks,
-		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen}
+		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen, bucketOutbox, bucketOutboxIDs, bucketOutboxDue}
 }
 
 // Options tune Open.
@@ -67,6 +72,11 @@ type Options struct {
 	// ledger would credit old payment references again. Where there is
 	// none, a read-write Open writes it. The daemon opens its database so.
 	Marker bool
+	// Route, if set, names the notifications each stored event causes: they
+	// are queued in the outbox in the event's own transaction (see
+	// Delivery). It runs inside write transactions, so it must be quick and
+	// must not call the DB. nil queues none (the offline tools).
+	Route Router
 }
 
 // DB is the gateway's database. Its methods are safe for concurrent use.
@@ -78,6 +88,7 @@ type DB struct {
 	gate    writeGate
 	health  health
 	free    func(dir string) (int64, error) // statfsFree; tests replace it
+	route   Router
 }
 
 func newDB(b *bolt.DB, path string) *DB {
@@ -113,6 +124,9 @@ func migrations() []migration {
 			}
 			return deriveAlarms(tx)
 		}},
+		// The outbox starts empty: events stored before it were never
+		// meant to be sent, and sending them now would be news of old.
+		{version: 6, apply: createBuckets(bucketOutbox, bucketOutboxIDs, bucketOutboxDue)},
 	}
 }
 
@@ -197,6 +211,7 @@ func open(path string, opts Options) (*DB, error) {
 	}
 	db := newDB(b, path)
 	db.created = created
+	db.route = opts.Route
 	if !opts.ReadOnly {
 		db.health.file = file
 	}

@@ -61,4 +61,18 @@ var (
 	// ErrAlarmAcked is returned by AckAlarm for an alarm acknowledged
 	// before: the first acknowledgement, its who and its note, stand.
 	ErrAlarmAcked = errors.New("store: alarm already acknowledged")
+
+	// ErrNoDelivery is returned for a delivery id that names no stored
+	// notification.
+	ErrNoDelivery = errors.New("store: no such notification")
+	// ErrDeliveryExists is returned when a Router names a delivery id
+	// already stored: the event's transaction fails rather than lose one.
+	ErrDeliveryExists = errors.New("store: notification id already stored")
+	// ErrDeliveryNotPending is returned by MarkDelivered, AttemptFailed,
+	// Postpone and DeadLetter for a delivery no longer pending (delivered,
+	// or dead-lettered); nothing changes.
+	ErrDeliveryNotPending = errors.New("store: notification is not pending")
+	// ErrDeliveryPending is returned by Resend for a delivery still
+	// pending: it is queued already.
+	ErrDeliveryPending = errors.New("store: notification is still pending")
 )

@@ -33,8 +33,9 @@ type Event struct {
 
 // appendEvents stores events in tx, giving each the next id; it returns
 // them with their ids. Every event is stored here, so here, in the same
-// transaction, the alarms it raises or clears change (noteAlarms).
-func appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
+// transaction, the alarms it raises or clears change (noteAlarms), and the
+// notifications it causes are queued (Options.Route, queueDeliveries).
+func (db *DB) appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
 	b := tx.Bucket(bucketEvents)
 	b.FillPercent = 1.0
 	out := make([]Event, len(events))
@@ -54,6 +55,11 @@ func appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
 		if err := noteAlarms(tx, e); err != nil {
 			return nil, fmt.Errorf("alarms of event %d (%s): %w", id, e.Kind, err)
 		}
+		if db.route != nil {
+			if err := queueDeliveries(tx, e, db.route(e)); err != nil {
+				return nil, fmt.Errorf("notifications of event %d (%s): %w", id, e.Kind, err)
+			}
+		}
 		out[i] = e
 	}
 	return out, nil
@@ -65,7 +71,7 @@ func (db *DB) PostEvents(events ...Event) ([]Event, error) {
 	var out []Event
 	err := db.update(func(tx *bolt.Tx) error {
 		var err error
-		out, err = appendEvents(tx, events)
+		out, err = db.appendEvents(tx, events)
 		return err
 	})
 	return out, err

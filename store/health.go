@@ -483,7 +483,7 @@ func (db *DB) RecordLoss(e Event) (Event, error) {
 	var out []Event
 	err := db.commit(func(tx *bolt.Tx) error {
 		var err error
-		out, err = appendEvents(tx, []Event{e})
+		out, err = db.appendEvents(tx, []Event{e})
 		return err
 	}, false)
 	if err != nil {

@@ -114,7 +114,7 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 			return err
 		}
 		if receipt != nil {
-			evs, err := appendEvents(tx, []Event{receipt(stored)})
+			evs, err := db.appendEvents(tx, []Event{receipt(stored)})
 			if err != nil {
 				return err
 			}

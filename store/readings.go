@@ -118,7 +118,7 @@ func (db *DB) CommitCycle(c Cycle) ([]Event, error) {
 			return err
 		}
 		var err error
-		events, err = appendEvents(tx, c.Events)
+		events, err = db.appendEvents(tx, c.Events)
 		return err
 	})
 	if err != nil {

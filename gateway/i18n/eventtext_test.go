@@ -101,7 +101,9 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 		// the units their names end with, and the phase or terminal letter.
 		"phase": true, "point": true, "current_a": true, "limit_a": true, "rated_a": true, "step_kw": true, "from_w": true,
 		"to_w": true, "power_w": true, "stddev_kw": true, "limit_kw": true, "voltage_v": true, "limit_v": true, "high_v": true,
-		"low_v": true, "pf": true, "limit": true, "value": true}
+		"low_v": true, "pf": true, "limit": true, "value": true,
+		// The outbox's: a notice's recipient and the channel's name.
+		"to": true, "via": true, "delivery": true, "attempts": true}
 	l := New(En, nil)
 	for _, id := range IDs() {
 		if !strings.HasPrefix(id, "event_text.") {
