@@ -298,7 +298,7 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 			continue
 		}
 		meters = append(meters, poll.Meter{ID: m.ID, Address: byte(m.Address), Model: model, Timeout: cfg.TimeoutOf(m),
-			CTRatio: int64(m.CTRatio), PTRatio: int64(m.PTRatio)})
+			CTRatio: int64(m.CTRatio), PTRatio: int64(m.PTRatio), Interval: cfg.IntervalOf(m)})
 	}
 	retry := time.Second
 	for {
@@ -341,7 +341,9 @@ type cycleSink struct {
 
 func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
 	s.pipe.Cycle(ctx, c)
-	s.lv.CycleDone(c.Bus, c.Start, c.End)
+	if !c.Fast { // a fast meter's reads are not a pass over the bus: the page shows the bus's cycle time
+		s.lv.CycleDone(c.Bus, c.Start, c.End)
+	}
 	s.health.Cycle(c)
 }
 

@@ -286,6 +286,11 @@ type Meter struct {
 	// the bus's. A slow meter gets its own, so that the bus's timeout, which
 	// every absent meter costs, can stay short; see TimeoutOf.
 	Timeout time.Duration `yaml:"timeout"`
+	// Interval, when not 0, is how often this meter is read, shorter than
+	// its bus's interval: a high-risk circuit (a restaurant's kitchen) is
+	// then read, and its alarms judged, more often than its neighbours.
+	// 0 means the bus's; see IntervalOf.
+	Interval time.Duration `yaml:"interval"`
 }
 
 // Ways of apportioning a gap's energy.
@@ -412,6 +417,16 @@ func (c *Config) TimeoutOf(m Meter) time.Duration {
 	}
 	b, _ := c.Bus(m.Bus)
 	return b.Timeout
+}
+
+// IntervalOf returns how often meter m is read: its own interval, or its
+// bus's when it sets none.
+func (c *Config) IntervalOf(m Meter) time.Duration {
+	if m.Interval > 0 {
+		return m.Interval
+	}
+	b, _ := c.Bus(m.Bus)
+	return b.Interval
 }
 
 // TariffOf returns the tariff tenant id is charged at; false for a tenant

@@ -71,6 +71,8 @@ func TestLoad_Example(t *testing.T) {
 		{"M-LIGHT-2F function", lightModel.Registers[0].Function, uint8(3)},
 		{"M-LIGHT-2F timeout", cfg.TimeoutOf(light), time.Second},
 		{"M-101 timeout (the bus's)", cfg.TimeoutOf(cfg.Meters[1]), 500 * time.Millisecond},
+		{"M-101 interval", cfg.IntervalOf(cfg.Meters[1]), 2 * time.Second},
+		{"M-102 interval (the bus's)", cfg.IntervalOf(cfg.Meters[2]), 10 * time.Second},
 	}
 	for _, tc := range cases {
 		if tc.got != tc.want {

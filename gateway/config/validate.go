@@ -497,6 +497,16 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 			// The bus's range: tarm/serial's read timeout tops out at 25.5 s.
 			r.DurationIn(p+".timeout", m.Timeout, 10*time.Millisecond, 25*time.Second)
 		}
+		if r.Given(p + ".interval") {
+			// Down to the shortest bus interval, and up to the meter's own
+			// bus's: the key reads a meter more often, never less (the bus
+			// reads each of its meters once a cycle).
+			if b, _ := cfg.Bus(m.Bus); busOK && m.Interval > b.Interval && b.Interval >= time.Second {
+				r.Add(p+".interval", "%s is longer than bus %s's interval (%s); a meter is read at least once a cycle", m.Interval, b.Name, b.Interval)
+			} else {
+				r.DurationIn(p+".interval", m.Interval, time.Second, time.Hour)
+			}
+		}
 	}
 }
 

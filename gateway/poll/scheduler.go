@@ -30,6 +30,12 @@ type Meter struct {
 	// CTRatio and PTRatio scale the values of a model that reports the
 	// secondary side of its transformers (meter.Model.Secondary); 0 means 1.
 	CTRatio, PTRatio int64
+	// Interval, when shorter than the bus's, is how often this meter is
+	// read (a high-risk circuit): it leaves the bus's cycles and is read
+	// on its own schedule, between cycles and between the meters of one,
+	// each read handed to the Sink at once as a Cycle of its own with Fast
+	// set. 0, or no shorter than the bus's, reads it in every cycle.
+	Interval time.Duration
 }
 
 // Result is the outcome of reading one meter in a cycle.
@@ -43,11 +49,19 @@ type Result struct {
 }
 
 // Cycle is one pass over the bus's meters. Meters being backed off are not
-// in Results.
+// in Results, nor are meters polled faster than the bus (Meter.Interval):
+// their reads come in cycles of their own, with Fast set.
+//
+// A meter's readings reach the Sink in the order they were taken, whichever
+// kind of cycle carries them.
 type Cycle struct {
 	Bus        string
 	Start, End time.Time
 	Results    []Result
+	// Fast marks the reads of meters polled faster than the bus, made
+	// when they came due: not a pass over the bus, so its times say
+	// nothing of the bus's cycle time.
+	Fast bool
 }
 
 // Sink receives each completed cycle on the bus goroutine. It must not keep
@@ -87,6 +101,7 @@ type Scheduler struct {
 	cfg    Config
 	t      *modbus.Transport
 	meters []*polled
+	fast   []*polled // the meters with an interval of their own, in meters' order
 	byID   map[string]*polled
 	sink   Sink
 	lane   chan *command
@@ -103,9 +118,14 @@ type polled struct {
 	plan   meter.Plan
 	client *modbus.Client
 
+	// every is the meter's own interval when shorter than the bus's; 0
+	// for a meter read in every cycle.
+	every time.Duration
+
 	// Bus goroutine only.
 	timeouts  int // consecutive timed-out reads
 	nextProbe time.Time
+	due       time.Time // a fast meter's next read; zero at first: read at once
 
 	// Guarded by Scheduler.mu.
 	stats         meterStats
@@ -161,6 +181,10 @@ func New(cfg Config, t *modbus.Transport, meters []Meter, sink Sink) (*Scheduler
 			return nil, fmt.Errorf("bus %s: meter %s listed twice", cfg.Bus, m.ID)
 		}
 		p := &polled{Meter: m, plan: meter.NewPlan(m.Model), client: t.Client(m.Address).WithTimeout(m.Timeout)}
+		if m.Interval > 0 && m.Interval < cfg.Interval {
+			p.every = m.Interval
+			s.fast = append(s.fast, p)
+		}
 		s.meters = append(s.meters, p)
 		s.byID[m.ID] = p
 	}
@@ -181,23 +205,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			// during the cycle: what was read is not thrown away.
 			s.sink.Cycle(context.WithoutCancel(ctx), c)
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := s.cfg.Interval - time.Since(began)
-		if wait < 0 {
-			wait = 0
-		}
-		timer.Reset(wait)
-	idle:
+		next := began.Add(s.cfg.Interval)
 		for {
+			s.readFast(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			now := time.Now()
+			if !now.Before(next) {
+				break
+			}
+			wake := next
+			if due, ok := s.nextFast(); ok && due.Before(wake) {
+				wake = due
+			}
+			timer.Reset(max(wake.Sub(now), 0))
 			select {
 			case <-ctx.Done():
 				return nil
 			case cmd := <-s.lane:
 				s.execute(ctx, cmd)
 			case <-timer.C:
-				break idle
 			}
 		}
 	}
@@ -211,6 +239,9 @@ func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 		if ctx.Err() != nil {
 			break
 		}
+		if p.every > 0 {
+			continue // read on its own schedule, by readFast
+		}
 		if p.timeouts >= backoffAfter && p != probe {
 			// An absent meter is probed when its backoff has run out, and
 			// at most one per cycle, the longest overdue first: eight dead
@@ -218,36 +249,109 @@ func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 			// gets its turn.
 			continue
 		}
-		start := s.cfg.Now()
-		var (
-			rd  meter.Reading
-			err error
-		)
-		if linkErr != nil {
-			// The port or the converter is gone: every meter behind it is
-			// unreachable, and asking each would cost a connect timeout.
-			err = fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, linkErr)
-		} else {
-			rd, err = s.readMeter(ctx, p)
-			if ctx.Err() != nil && err != nil {
-				break // cancelled mid-read: not a meter fault
-			}
-			if errors.Is(err, modbus.ErrNoLink) {
-				linkErr = err
-				if !s.linkDown {
-					s.cfg.Log.Warn().Str("bus", s.cfg.Bus).Err(err).Msg("bus link down; each cycle skips the rest of its meters until it is back")
-				}
-				s.linkDown = true
-			} else if s.linkDown && err == nil {
-				s.linkDown = false
-				s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", p.ID).Msg("bus link back")
-			}
+		if linkErr == nil {
+			// A fast meter due is read before the next of the cycle, so a
+			// long cycle does not hold it back; the cycle's meters still get
+			// one read each between two of its.
+			linkErr = s.readFast(ctx)
 		}
-		s.backoff(p, err)
-		c.Results = append(c.Results, Result{Meter: p.ID, Start: start, Reading: rd, Err: err})
+		r, ok := s.poll(ctx, p, &linkErr)
+		if !ok {
+			break
+		}
+		c.Results = append(c.Results, r)
 	}
 	c.End = s.cfg.Now()
 	return c
+}
+
+// poll reads meter p, notes the outcome for its backoff and returns it;
+// false when ctx ended during the read. *linkErr, once set, fails the read
+// without a request; a read that finds the link down sets it.
+func (s *Scheduler) poll(ctx context.Context, p *polled, linkErr *error) (Result, bool) {
+	start := s.cfg.Now()
+	var (
+		rd  meter.Reading
+		err error
+	)
+	if *linkErr != nil {
+		// The port or the converter is gone: every meter behind it is
+		// unreachable, and asking each would cost a connect timeout.
+		err = fmt.Errorf("meter %s addr %d: %w", p.ID, p.Address, *linkErr)
+	} else {
+		rd, err = s.readMeter(ctx, p)
+		if ctx.Err() != nil && err != nil {
+			return Result{}, false // cancelled mid-read: not a meter fault
+		}
+		if errors.Is(err, modbus.ErrNoLink) {
+			*linkErr = err
+			if !s.linkDown {
+				s.cfg.Log.Warn().Str("bus", s.cfg.Bus).Err(err).Msg("bus link down; each cycle skips the rest of its meters until it is back")
+			}
+			s.linkDown = true
+		} else if s.linkDown && err == nil {
+			s.linkDown = false
+			s.cfg.Log.Info().Str("bus", s.cfg.Bus).Str("meter", p.ID).Msg("bus link back")
+		}
+	}
+	s.backoff(p, err)
+	return Result{Meter: p.ID, Start: start, Reading: rd, Err: err}, true
+}
+
+// readFast reads every meter with an interval of its own that is due and
+// hands the reads to the sink at once, as one Fast cycle: an alarm on a
+// high-risk circuit is committed and shown without waiting for the rest of
+// the bus. Each read is due one interval after the last began; a meter
+// being backed off, when its probe is. It returns the link's error when a
+// read found the link down.
+func (s *Scheduler) readFast(ctx context.Context) error {
+	if len(s.fast) == 0 {
+		return nil
+	}
+	var (
+		c       Cycle
+		linkErr error
+	)
+	for _, p := range s.fast {
+		if ctx.Err() != nil {
+			break
+		}
+		began := time.Now()
+		if began.Before(p.due) {
+			continue
+		}
+		if c.Results == nil {
+			c = Cycle{Bus: s.cfg.Bus, Start: s.cfg.Now(), Fast: true, Results: make([]Result, 0, len(s.fast))}
+		}
+		r, ok := s.poll(ctx, p, &linkErr)
+		if !ok {
+			break
+		}
+		p.due = began.Add(p.every)
+		if p.timeouts >= backoffAfter {
+			p.due = p.nextProbe
+		}
+		c.Results = append(c.Results, r)
+	}
+	if len(c.Results) > 0 {
+		c.End = s.cfg.Now()
+		// Committed even when shutdown began during the reads, as a
+		// cycle's are.
+		s.sink.Cycle(context.WithoutCancel(ctx), c)
+	}
+	return linkErr
+}
+
+// nextFast returns when the next fast meter is due; false when the bus has
+// none.
+func (s *Scheduler) nextFast() (time.Time, bool) {
+	var next time.Time
+	for i, p := range s.fast {
+		if i == 0 || p.due.Before(next) {
+			next = p.due
+		}
+	}
+	return next, len(s.fast) > 0
 }
 
 // dueProbe returns the backed-off meter whose probe is most overdue, or nil.
@@ -255,7 +359,7 @@ func (s *Scheduler) dueProbe() *polled {
 	var due *polled
 	now := time.Now()
 	for _, p := range s.meters {
-		if p.timeouts < backoffAfter || now.Before(p.nextProbe) {
+		if p.every > 0 || p.timeouts < backoffAfter || now.Before(p.nextProbe) {
 			continue
 		}
 		if due == nil || p.nextProbe.Before(due.nextProbe) {
