@@ -19,6 +19,7 @@ import (
 	"mallgrid/gateway/health"
 	"mallgrid/gateway/history"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/outbox"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
@@ -59,7 +60,9 @@ func Run(ctx context.Context, opts Options) error {
 	now := func() time.Time { return cfg.SiteTime(clock()) }
 	// The marker beside the file makes a missing, empty or other database a
 	// refusal to start, never a fresh ledger.
-	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true})
+	// Every event stored is routed there: its notifications are written in
+	// its own transaction.
+	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true, Route: outbox.Route(cfg)})
 	if err != nil {
 		return err
 	}
@@ -98,6 +101,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err := pipe.SettleRemoved(now()); err != nil {
 		return err
 	}
+	// A rule alarm left open by a rule since turned off, or by a meter no
+	// longer configured, is cleared: no reading would clear it.
+	if err := pipe.ClearUnwatched(now()); err != nil {
+		return err
+	}
 	var tokens []web.Token
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
@@ -122,19 +130,25 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lv.SetDesired(enf.DesiredName)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
+	channels, err := outbox.Channels(cfg, now)
+	if err != nil {
+		return err
+	}
+	deliverer := &outbox.Deliverer{DB: db, Config: cfg, Channels: channels, Now: now, Log: log, Publish: events.Publish}
 	auditLog := &audit.Log{DB: db}
 	ledger := &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log}
 	srv, err := web.New(lv, web.Options{
-		Ledger:   ledger,
-		Operator: &accounts.Operator{Pipeline: pipe, Now: now},
-		Alarms:   &accounts.Alarms{DB: db, Now: now, Events: events, Log: log},
-		Events:   events,
-		Relayer:  enf,
-		History:  &history.Reader{DB: db, Config: cfg},
-		Tokens:   tokens,
-		DB:       db,
-		Buses:    watch,
-		Log:      log,
+		Ledger:        ledger,
+		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
+		Alarms:        &accounts.Alarms{DB: db, Now: now, Events: events, Log: log},
+		Notifications: &accounts.Notifications{DB: db, Now: now, Events: events, Log: log},
+		Events:        events,
+		Relayer:       enf,
+		History:       &history.Reader{DB: db, Config: cfg},
+		Tokens:        tokens,
+		DB:            db,
+		Buses:         watch,
+		Log:           log,
 
 		Users:       users,
 		Now:         now,
@@ -210,6 +224,16 @@ func Run(ctx context.Context, opts Options) error {
 		defer buses.Done()
 		pruner := &history.Pruner{DB: db, Keep: cfg.Storage.SamplesRetention(), Now: now, Log: log}
 		_ = pruner.Run(pollCtx) // nil on cancel
+	}()
+
+	// Notifications go out beside polling; one cut short by the shutdown
+	// stays pending, to be sent again under its id at the next start.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		if err := deliverer.Run(pollCtx); err != nil {
+			log.Error().Err(err).Msg("notifications stopped")
+		}
 	}()
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,9 @@ func TestRuleAlarms_OverloadRaisedShownAcknowledgedCleared(t *testing.T) {
 		}
 		return len(ms) == 4
 	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream := sse(t, ctx, base+"/api/v1/events", "")
 	// 60 kW on three phases at 230 V: about 87 A against 60 A rated.
 	mall.meters["M-a1"].SetLoad(60000)
 	var active []web.AlarmView
@@ -46,6 +50,15 @@ func TestRuleAlarms_OverloadRaisedShownAcknowledgedCleared(t *testing.T) {
 	if len(active) != 1 || a.Kind != "overload" || a.Severity != "critical" || a.Meter != "M-a1" || a.Tenant != "T-a1" ||
 		a.Values["limit_a"] != "60" || a.Values["rated_a"] != "60" || a.Values["current_a"] == "" || a.Values["phase"] == "" {
 		t.Fatalf("active alarms = %+v; want one critical overload of M-a1 with its current, phase and 60 A limit", active)
+	}
+	// Streamed to open pages marked as raising an alarm, so that they sound
+	// it without knowing the kind.
+	var raised web.EventView
+	for raised.Kind != "overload" {
+		raised = nextEvent(t, stream, 10*time.Second, "the overload event")
+	}
+	if raised.Alarm != "raise" || raised.Args["severity"] != "critical" {
+		t.Errorf("streamed %+v; want alarm raise, severity critical", raised)
 	}
 	// Shown on the dashboard, in the reader's language.
 	for lang, want := range map[string]string{"en": "Overload on M-a1: phase", "zh-CN": "M-a1 过载："} {

@@ -154,6 +154,20 @@ func alarmKindOf(kind string) (alarmKind, bool) {
 	return alarmKind{}, false
 }
 
+// AlarmEffect says what e does to alarms: "raise" when its kind raises
+// one, "clear" when its kind clears one, "" when neither.
+func AlarmEffect(e Event) string {
+	if _, ok := alarmKindOf(e.Kind); ok {
+		return "raise"
+	}
+	for _, k := range alarmKinds {
+		if slices.Contains(k.clearedBy, e.Kind) {
+			return "clear"
+		}
+	}
+	return ""
+}
+
 // AlarmSeverityOf returns the severity of the alarm e raises (its own,
 // for a configured rule's), or "" when e raises none.
 func AlarmSeverityOf(e Event) string {

@@ -379,3 +379,13 @@ func TestAlarms_KeptAcrossReopen(t *testing.T) {
 		t.Errorf("alarms after reopening = %q; want the one, acknowledged", got)
 	}
 }
+
+// AlarmEffect: what an event does to alarms, by the table.
+func TestAlarmEffect(t *testing.T) {
+	for kind, want := range map[string]string{"overload": "raise", "meter_offline": "raise", "overload_cleared": "clear",
+		"meter_online": "clear", "relay_closed": "clear", "topup_receipt": "", "alarm_acknowledged": ""} {
+		if got := AlarmEffect(Event{Kind: kind}); got != want {
+			t.Errorf("AlarmEffect(%s) = %q; want %q", kind, got, want)
+		}
+	}
+}

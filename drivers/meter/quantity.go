@@ -28,6 +28,15 @@ const (
 	Peak      Quantity = "peak_kwh"   // kWh, meter-side rate 2 (peak / 峰)
 	Flat      Quantity = "flat_kwh"   // kWh, meter-side rate 3 (flat / 平)
 	Valley    Quantity = "valley_kwh" // kWh, meter-side rate 4 (valley / 谷)
+
+	// What electrical-fire monitoring meters report (GB 14287): the
+	// residual (leakage) current and the terminals' temperatures. The
+	// alarm rules residual_current and temperature watch them.
+	ResidualCurrent Quantity = "residual_current" // mA
+	TempA           Quantity = "temp_a"           // °C, terminal of phase A
+	TempB           Quantity = "temp_b"           // °C
+	TempC           Quantity = "temp_c"           // °C
+	TempN           Quantity = "temp_n"           // °C, neutral terminal
 )
 
 // Quantities returns every quantity the gateway understands, in display order.
@@ -64,6 +73,10 @@ func (q Quantity) info() (unit string, ok bool) {
 		return "Hz", true
 	case Import, Export, Sharp, Peak, Flat, Valley:
 		return "kWh", true
+	case ResidualCurrent:
+		return "mA", true
+	case TempA, TempB, TempC, TempN:
+		return "°C", true
 	}
 	return "", false
 }

@@ -71,11 +71,21 @@ func quantityIndex(q Quantity) (int, bool) {
 		return 19, true
 	case Valley:
 		return 20, true
+	case ResidualCurrent:
+		return 21, true
+	case TempA:
+		return 22, true
+	case TempB:
+		return 23, true
+	case TempC:
+		return 24, true
+	case TempN:
+		return 25, true
 	}
 	return 0, false
 }
 
-const numQuantities = 21
+const numQuantities = 26
 
 // Reading is one decoded read of a meter. Energy counters are int64 Wh;
 // everything else is the instantaneous value in the quantity's unit.
@@ -127,7 +137,7 @@ func (r *Reading) ImportWh() (int64, bool) { return r.EnergyWh(Import) }
 func (r *Reading) Quantities() []Quantity { return r.AppendQuantities(nil) }
 
 // AppendQuantities appends the quantities r holds to dst, in display
-// order: with a [21]Quantity array's slice as dst, the pipeline walks a
+// order: with a [32]Quantity array's slice as dst, the pipeline walks a
 // reading without allocating.
 func (r *Reading) AppendQuantities(dst []Quantity) []Quantity {
 	for i, q := range allQuantities {
@@ -143,6 +153,7 @@ var allQuantities = [numQuantities]Quantity{
 	VoltageA, VoltageB, VoltageC, CurrentA, CurrentB, CurrentC,
 	PowerA, PowerB, PowerC, Power, PFA, PFB, PFC, PF, Frequency,
 	Import, Export, Sharp, Peak, Flat, Valley,
+	ResidualCurrent, TempA, TempB, TempC, TempN,
 }
 
 // kWhToWh rounds a counter in kWh to whole Wh. A float32 counter carries

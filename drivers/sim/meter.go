@@ -238,6 +238,11 @@ type Snapshot struct {
 	Power                                 float64 // W, total active
 	PF                                    float64 // total power factor
 	Frequency                             float64 // Hz
+	// ResidualMA is the leakage current, and Temps the terminals' (A, B,
+	// C, N) temperatures, of a meter that reports them: a sound
+	// installation's (a few mA, the room's temperature).
+	ResidualMA float64
+	Temps      [4]float64 // °C
 }
 
 // Snapshot returns the meter's values now, with energy integrated up to now.
@@ -264,6 +269,8 @@ func (m *Meter) snapshotLocked() Snapshot {
 		Phases:      m.phases,
 		Frequency:   50 + 0.03*noise(m.seed, minuteIndex(now), 10),
 		PF:          1,
+		ResidualMA:  3,
+		Temps:       [4]float64{28, 28, 28, 26},
 	}
 	p := 0.0
 	if m.relayClosed {
@@ -313,6 +320,16 @@ func (s Snapshot) Value(q meter.Quantity) (float64, bool) {
 		return float64(s.FlatWh) / 1000, true
 	case meter.Valley:
 		return float64(s.ValleyWh) / 1000, true
+	case meter.ResidualCurrent:
+		return s.ResidualMA, true
+	case meter.TempA:
+		return s.Temps[0], true
+	case meter.TempB:
+		return s.Temps[1], true
+	case meter.TempC:
+		return s.Temps[2], true
+	case meter.TempN:
+		return s.Temps[3], true
 	}
 	return 0, false
 }

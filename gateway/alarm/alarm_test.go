@@ -49,9 +49,36 @@ func TestCompile_ProblemsAtTheirKeys(t *testing.T) {
 	for _, p := range ps {
 		got = append(got, p.Field)
 	}
-	want := "defaults.overload.clear_factor categories.cinema categories.restaurant.appliance.step_kw meters.M-1.voltage.for meters.M-1.voltage.severity meters.M-9"
+	// The clear factor is reported once, where it is set (defaults), not
+	// again at the category and meter that inherit it.
+	want := "categories.cinema categories.restaurant.appliance.step_kw meters.M-1.voltage.for meters.M-1.voltage.severity meters.M-9 defaults.overload.clear_factor"
 	if strings.Join(got, " ") != want {
 		t.Errorf("problems at %v; want %s\n%v", got, want, ps)
+	}
+}
+
+// Every level must let its alarms clear: the example's old restaurant
+// line (factor 0.9 over the built-in clear factor 0.9) raised and cleared
+// at 54 A; a hysteresis past the level, or a phase-loss clear above the
+// low voltage limit, never cleared.
+func TestCompile_EveryAlarmCanClear(t *testing.T) {
+	hyst := 80.0
+	_, ps := Compile(Spec{
+		Categories: map[string]RuleSet{"restaurant": {Overload: &OverloadRule{Factor: f(0.9)}}},
+		Meters: map[string]RuleSet{"M-1": {Temperature: &LevelRule{Above: f(60), Hysteresis: &hyst}, PhaseLoss: &PhaseLossRule{BelowPct: f(85)},
+			PowerFactor: &PowerFactorRule{Below: f(0.99)}, Voltage: &VoltageRule{Hysteresis: f(20)}}},
+	}, []MeterInfo{{ID: "M-1", Category: "restaurant", RatedCurrent: 60}}, []string{"restaurant"})
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Field)
+	}
+	want := "categories.restaurant.overload.clear_factor meters.M-1.phase_loss.below_pct meters.M-1.power_factor.hysteresis meters.M-1.temperature.hysteresis meters.M-1.voltage.hysteresis"
+	if strings.Join(got, " ") != want {
+		t.Errorf("problems at %v; want %s\n%v", got, want, ps)
+	}
+	if _, ps := Compile(Spec{Categories: map[string]RuleSet{"restaurant": {Overload: &OverloadRule{Factor: f(0.9), ClearFactor: f(0.8)}}}},
+		[]MeterInfo{{ID: "M-1", Category: "restaurant", RatedCurrent: 60}}, []string{"restaurant"}); ps != nil {
+		t.Errorf("factor 0.9, clear 0.8: %v; want none", ps)
 	}
 }
 
@@ -84,7 +111,7 @@ func TestOverload_OneAlarmPerEpisode(t *testing.T) {
 	at := t0
 	obs := func(amps float64) string {
 		at = at.Add(10 * time.Second)
-		return kinds(e.Observe("M-1", at, Values{"current_a": 20, "current_b": amps, "current_c": 20}))
+		return kinds(e.Observe("M-1", at, Values{"current_a": 20, "current_b": amps, "current_c": 20}, true))
 	}
 	// 50 s above 60 A is not yet a minute.
 	for range 5 {
@@ -97,7 +124,7 @@ func TestOverload_OneAlarmPerEpisode(t *testing.T) {
 	}
 	var raised []Change
 	for i := range 7 {
-		cs := e.Observe("M-1", at.Add(time.Duration(i+1)*10*time.Second), Values{"current_b": 72.4})
+		cs := e.Observe("M-1", at.Add(time.Duration(i+1)*10*time.Second), Values{"current_b": 72.4}, true)
 		raised = append(raised, cs...)
 	}
 	at = at.Add(70 * time.Second)
@@ -132,7 +159,7 @@ func TestBuiltin_QuietOnOrdinaryLoad(t *testing.T) {
 			v["voltage_"+p] = 220 + rng.Float64()*6 - 3
 			v["current_"+p] = w / 3 / 220 / 0.95
 		}
-		if cs := e.Observe("M-1", at, v); len(cs) > 0 {
+		if cs := e.Observe("M-1", at, v, true); len(cs) > 0 {
 			t.Fatalf("%s: %v on ordinary load", at, cs)
 		}
 	}
@@ -174,7 +201,7 @@ func TestAppliance_StepsFoundNoFalseAlarm(t *testing.T) {
 		day := ordinaryDay(rng, steps)
 		found := map[int]bool{}
 		for i, w := range day {
-			for _, c := range e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"power": w}) {
+			for _, c := range e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"power": w}, true) {
 				if !c.Raised {
 					continue
 				}
@@ -210,17 +237,17 @@ func overlaps(steps map[int]float64, i int) bool {
 func TestAppliance_NoStepAcrossAGap(t *testing.T) {
 	spec := Spec{Defaults: RuleSet{Appliance: &ApplianceRule{StepKW: f(2)}}}
 	e := NewEvaluator(compile(t, spec))
-	e.Observe("M-1", t0, Values{"power": 1000})
-	if cs := e.Observe("M-1", t0.Add(5*time.Minute), Values{"power": 9000}); len(cs) != 0 {
+	e.Observe("M-1", t0, Values{"power": 1000}, true)
+	if cs := e.Observe("M-1", t0.Add(5*time.Minute), Values{"power": 9000}, true); len(cs) != 0 {
 		t.Errorf("a step across 5 minutes: %v; want none", cs)
 	}
-	if cs := e.Observe("M-1", t0.Add(5*time.Minute+10*time.Second), Values{"power": 12000}); kinds(cs) != "appliance+" {
+	if cs := e.Observe("M-1", t0.Add(5*time.Minute+10*time.Second), Values{"power": 12000}, true); kinds(cs) != "appliance+" {
 		t.Errorf("a 3 kW step in 10 s: %v; want an appliance", cs)
 	}
-	if cs := e.Observe("M-1", t0.Add(5*time.Minute+20*time.Second), Values{"power": 11000}); len(cs) != 0 {
+	if cs := e.Observe("M-1", t0.Add(5*time.Minute+20*time.Second), Values{"power": 11000}, true); len(cs) != 0 {
 		t.Errorf("1 kW down of a 3 kW step: %v; want the alarm still on", cs)
 	}
-	if cs := e.Observe("M-1", t0.Add(5*time.Minute+30*time.Second), Values{"power": 10000}); kinds(cs) != "appliance-" {
+	if cs := e.Observe("M-1", t0.Add(5*time.Minute+30*time.Second), Values{"power": 10000}, true); kinds(cs) != "appliance-" {
 		t.Errorf("back to the level before: %v; want it cleared", cs)
 	}
 }
@@ -234,7 +261,7 @@ func TestVoltage_PhaseLossAndRange(t *testing.T) {
 	run := func(n int, va, vb, vc float64) {
 		for range n {
 			at = at.Add(10 * time.Second)
-			got = append(got, kinds(e.Observe("M-1", at, Values{"voltage_a": va, "voltage_b": vb, "voltage_c": vc})))
+			got = append(got, kinds(e.Observe("M-1", at, Values{"voltage_a": va, "voltage_b": vb, "voltage_c": vc}, true)))
 		}
 	}
 	run(3, 220, 221, 3) // phase C gone: after 10 s
@@ -265,17 +292,17 @@ func TestPowerFactorAndResidual(t *testing.T) {
 	e := NewEvaluator(compile(t, spec))
 	var s string
 	for i := range 10 { // idle at PF 0.3: nothing
-		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"pf": 0.3, "power": 200}))
+		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"pf": 0.3, "power": 200}, true))
 	}
 	for i := 10; i < 20; i++ {
-		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"pf": -0.7, "power": 5000}))
+		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"pf": -0.7, "power": 5000}, true))
 	}
 	if s != "low_power_factor+" {
 		t.Errorf("PF 0.7 under 5 kW for a minute: %q; want one alarm", s)
 	}
 	s = ""
 	for i := range 3 {
-		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"residual_current": 420}))
+		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i+20)*10*time.Second), Values{"residual_current": 420}, true))
 	}
 	// The rule waits 10 s: raised at the second reading.
 	if s != "residual_current+" {
@@ -287,15 +314,15 @@ func TestPowerFactorAndResidual(t *testing.T) {
 // that show the condition over clear it.
 func TestResume_ClearsAnAlarmOpenBeforeARestart(t *testing.T) {
 	e := NewEvaluator(compile(t, Spec{}))
-	e.Resume("M-1", Overload)
+	e.Resume("M-1", Overload, nil)
 	var s string
 	for i := range 8 {
-		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"current_a": 10}))
+		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"current_a": 10}, true))
 	}
 	if s != "overload-" {
 		t.Errorf("after a restart at 10 A: %q; want the open overload cleared", s)
 	}
-	if cs := e.Observe("M-9", t0, Values{"current_a": 999}); cs != nil {
+	if cs := e.Observe("M-9", t0, Values{"current_a": 999}, true); cs != nil {
 		t.Errorf("an unknown meter: %v; want nothing", cs)
 	}
 }
@@ -310,7 +337,7 @@ func TestFluctuation(t *testing.T) {
 		if i >= 10 && i < 20 && i%2 == 0 {
 			w = 11000
 		}
-		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"power": w}))
+		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second), Values{"power": w}, true))
 	}
 	if s != "fluctuation+fluctuation-" {
 		t.Errorf("a load swinging by 6 kW for 100 s: %q; want raised then cleared", s)
@@ -323,15 +350,15 @@ func TestFluctuation(t *testing.T) {
 func TestEvaluator_DiscardKeepsTheCommittedEpisodes(t *testing.T) {
 	spec := Spec{Defaults: RuleSet{Overload: &OverloadRule{Common: Common{For: d(0)}}}}
 	e := NewEvaluator(compile(t, spec))
-	if got := kinds(e.Observe("M-1", t0, Values{"current_a": 80})); got != "overload+" {
+	if got := kinds(e.Observe("M-1", t0, Values{"current_a": 80}, true)); got != "overload+" {
 		t.Fatalf("80 A: %q", got)
 	}
 	e.Discard()
-	if got := kinds(e.Observe("M-1", t0.Add(time.Second), Values{"current_a": 80})); got != "overload+" {
+	if got := kinds(e.Observe("M-1", t0.Add(time.Second), Values{"current_a": 80}, true)); got != "overload+" {
 		t.Fatalf("after a discarded raise: %q; want it raised again", got)
 	}
 	e.Commit()
-	if got := kinds(e.Observe("M-1", t0.Add(2*time.Second), Values{"current_a": 80})); got != "" {
+	if got := kinds(e.Observe("M-1", t0.Add(2*time.Second), Values{"current_a": 80}, true)); got != "" {
 		t.Fatalf("after a committed raise: %q; want nothing more", got)
 	}
 }
@@ -345,5 +372,91 @@ func TestKindIndex(t *testing.T) {
 		if kindIndex(k) != i {
 			t.Errorf("kindIndex(%s) = %d; want %d", k, kindIndex(k), i)
 		}
+	}
+}
+
+// Two readings far apart hold no condition between them: the hold time
+// starts again after a gap.
+func TestGap_RestartsTheHold(t *testing.T) {
+	e := NewEvaluator(compile(t, Spec{}))
+	var s string
+	s += kinds(e.Observe("M-1", t0, Values{"current_a": 90}, true))
+	s += kinds(e.Observe("M-1", t0.Add(2*time.Hour), Values{"current_a": 90}, true))
+	if s != "" {
+		t.Errorf("90 A read twice two hours apart: %q; want no overload yet", s)
+	}
+	for i := 1; i <= 6; i++ {
+		s += kinds(e.Observe("M-1", t0.Add(2*time.Hour+time.Duration(i)*10*time.Second), Values{"current_a": 90}, true))
+	}
+	if s != "overload+" {
+		t.Errorf("then a minute of readings at 90 A: %q; want the overload", s)
+	}
+	if cs := e.Observe("M-1", t0.Add(time.Hour), Values{"current_a": 10}, true); cs != nil {
+		t.Errorf("a reading older than one judged: %v; want it ignored", cs)
+	}
+}
+
+// Power restored after a cut-off is no appliance switched on; nor is the
+// load read while the relay is open.
+func TestAppliance_NotOnRestore(t *testing.T) {
+	e := NewEvaluator(compile(t, Spec{Defaults: RuleSet{Appliance: &ApplianceRule{StepKW: f(2)}}}))
+	var s string
+	s += kinds(e.Observe("M-1", t0, Values{"power": 6000}, true))
+	s += kinds(e.Observe("M-1", t0.Add(10*time.Second), Values{"power": 0}, false)) // cut off
+	s += kinds(e.Observe("M-1", t0.Add(20*time.Second), Values{"power": 6000}, true))
+	if s != "" {
+		t.Errorf("cut off and restored: %q; want no appliance", s)
+	}
+	if s := kinds(e.Observe("M-1", t0.Add(30*time.Second), Values{"power": 9500}, true)); s != "appliance+" {
+		t.Errorf("then a 3.5 kW step: %q; want an appliance", s)
+	}
+}
+
+// An appliance alarm resumed after a restart clears when the power falls
+// back to the level before its step, as its stored facts say.
+func TestResume_ApplianceClearsAtItsLevel(t *testing.T) {
+	e := NewEvaluator(compile(t, Spec{Defaults: RuleSet{Appliance: &ApplianceRule{StepKW: f(2)}}}))
+	e.Resume("M-1", Appliance, map[string]string{"from_w": "1000", "step_kw": "3", "to_w": "4000"})
+	if s := kinds(e.Observe("M-1", t0, Values{"power": 3800}, true)); s != "" {
+		t.Errorf("still 3.8 kW: %q; want the alarm on", s)
+	}
+	if s := kinds(e.Observe("M-1", t0.Add(10*time.Second), Values{"power": 1200}, true)); s != "appliance-" {
+		t.Errorf("back to 1.2 kW: %q; want it cleared", s)
+	}
+}
+
+// Watched says which rules judge a meter: an alarm of a rule turned off
+// is cleared at start by the pipeline, since no reading would.
+func TestWatched(t *testing.T) {
+	e := NewEvaluator(compile(t, Spec{Meters: map[string]RuleSet{"M-1": {Overload: &OverloadRule{Factor: f(0)}}}},
+		MeterInfo{ID: "M-1", RatedCurrent: 60}, MeterInfo{ID: "M-2", RatedCurrent: 60}, MeterInfo{ID: "M-3"}))
+	for _, c := range []struct {
+		meter, kind string
+		want        bool
+	}{{"M-1", Overload, false}, {"M-2", Overload, true}, {"M-3", Overload, false}, {"M-9", Voltage, false},
+		{"M-2", Appliance, false}, {"M-2", Voltage, true}, {"M-2", PhaseLoss, true}, {"M-2", Overtemperature, true}} {
+		if got := e.Watched(c.meter, c.kind); got != c.want {
+			t.Errorf("Watched(%s, %s) = %v; want %v", c.meter, c.kind, got, c.want)
+		}
+	}
+}
+
+// One step to a new level is no fluctuation (the appliance rule's); a
+// three-phase meter on a single-phase supply, with phase loss off, raises
+// no voltage alarm for its dead phases.
+func TestFluctuationStepAndSinglePhase(t *testing.T) {
+	spec := Spec{Defaults: RuleSet{Fluctuation: &FluctuationRule{StddevKW: f(2), Window: d(time.Minute)}, PhaseLoss: &PhaseLossRule{BelowPct: f(0)}}}
+	e := NewEvaluator(compile(t, spec))
+	var s string
+	for i := range 30 {
+		w := 2000.0
+		if i >= 10 {
+			w = 8000
+		}
+		s += kinds(e.Observe("M-1", t0.Add(time.Duration(i)*10*time.Second),
+			Values{"power": w, "voltage_a": 221, "voltage_b": 0.4, "voltage_c": 0.3}, true))
+	}
+	if s != "" {
+		t.Errorf("a 6 kW step and a single-phase supply: %q; want nothing", s)
 	}
 }

@@ -11,7 +11,8 @@
 //	overload          the highest phase current above rated_current × factor
 //	appliance         active power stepping up by at least step_kw between two
 //	                  readings (an induction cooker, a heater switched on)
-//	fluctuation       the standard deviation of active power over a window
+//	fluctuation       active power swinging: the spread of its changes between
+//	                  readings over a window
 //	voltage           a phase voltage outside nominal ± its percentages
 //	phase_loss        a phase below half its nominal while another is live
 //	power_factor      the total power factor below a level under load
@@ -22,8 +23,8 @@
 // alarms.categories[tenant category] and then alarms.meters[id]; a rule is
 // off when its threshold is 0 (appliance and fluctuation are off by
 // default: only a category or a meter that needs them turns them on).
-// Residual current and temperatures are watched on meters that report
-// them (Compere's MQTT meters do).
+// Residual current and temperatures are watched on meters whose model
+// reads them (drivers/meter's residual_current and temp_a … temp_n).
 //
 // # Use
 //

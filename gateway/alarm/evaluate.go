@@ -80,6 +80,7 @@ func (e *Evaluator) Discard() { clear(e.pending) }
 // remember.
 type meterState struct {
 	episodes [numKinds]episode // by alarm kind (kindIndex)
+	lastObs  time.Time         // the last reading judged
 	// The last reading's power and time, for an appliance's step.
 	lastW  float64
 	lastAt time.Time
@@ -103,10 +104,10 @@ func (e *Evaluator) state(id string) *meterState {
 	}
 	st := &meterState{}
 	if old, ok := e.meters[id]; ok {
-		*st = *old // the episodes are an array: copied
-		if len(old.window) > 0 {
-			st.window = append([]sample(nil), old.window...)
-		}
+		// The episodes are an array: copied. The window is shared: the
+		// pending state only appends to it and reslices its front, which
+		// leaves the committed state's elements as they are.
+		*st = *old
 	}
 	e.pending[id] = st
 	return st
@@ -139,21 +140,63 @@ func kindIndex(kind string) int {
 }
 
 // Resume marks meter's alarm of kind as open, as the store has it after a
-// restart: the next readings clear it when its condition is over, instead
-// of leaving it open for ever.
-func (e *Evaluator) Resume(meter, kind string) {
-	e.state(meter).episode(kind).active = true
+// restart, with the facts it was raised with (its event's Args): the next
+// readings clear it when its condition is over, instead of leaving it open
+// for ever. An appliance alarm takes back the level before its step.
+func (e *Evaluator) Resume(meter, kind string, args map[string]string) {
+	st := e.state(meter)
+	st.episode(kind).active = true
+	if kind == Appliance {
+		from, err1 := strconv.ParseFloat(args["from_w"], 64)
+		step, err2 := strconv.ParseFloat(args["step_kw"], 64)
+		if err1 == nil && err2 == nil {
+			st.stepBase, st.stepKW = from, step
+		}
+	}
 	e.Commit()
 }
+
+// Watched reports whether meter's alarms of kind are judged: the meter is
+// configured and the rule is on for it. An alarm left open by a rule
+// turned off (or a meter removed) is cleared by the pipeline at start,
+// since no reading would.
+func (e *Evaluator) Watched(meter, kind string) bool {
+	set, ok := e.rules.byMeter[meter]
+	if !ok {
+		return false
+	}
+	switch kind {
+	case Overload:
+		return set.Overload != nil && *set.Overload.Factor > 0 && e.rules.rated[meter] > 0
+	case Appliance:
+		return set.Appliance != nil && *set.Appliance.StepKW > 0
+	case Fluctuation:
+		return set.Fluctuation != nil && *set.Fluctuation.StddevKW > 0
+	case Voltage:
+		return set.Voltage != nil && *set.Voltage.Nominal > 0
+	case PhaseLoss:
+		return set.Voltage != nil && *set.Voltage.Nominal > 0 && set.PhaseLoss != nil && *set.PhaseLoss.BelowPct > 0
+	case LowPowerFactor:
+		return set.PowerFactor != nil && *set.PowerFactor.Below > 0
+	case ResidualCurrent:
+		return set.ResidualCurrent != nil && *set.ResidualCurrent.Above > 0
+	case Overtemperature:
+		return set.Temperature != nil && *set.Temperature.Above > 0
+	}
+	return false
+}
+
+// GapReset is how long a meter may go unread before its hold times start
+// again: two readings an hour apart do not make an hour of overload.
+const GapReset = 10 * time.Minute
 
 // episode is one rule's state on one meter: an alarm is raised when the
 // condition has held for the rule's time, and cleared when the way back
 // has held as long.
 type episode struct {
-	active     bool
-	badSince   time.Time // the condition holds since; zero: it does not
-	goodSince  time.Time // the way back holds since (while active)
-	raisedWith string    // what the raise said, for the clear's sentence
+	active    bool
+	badSince  time.Time // the condition holds since; zero: it does not
+	goodSince time.Time // the way back holds since (while active)
 }
 
 // step advances the episode by one reading: bad is the condition, good the
@@ -195,13 +238,29 @@ func num(v float64) string {
 }
 
 // Observe judges meter's reading of values at at and returns the alarms it
-// raises and clears, in the order of Kinds.
-func (e *Evaluator) Observe(meter string, at time.Time, v Values) []Change {
+// raises and clears, in the order of Kinds. powered is false while the
+// meter's relay is not closed: the load it reads then is no appliance's,
+// and the step back to the tenant's load when power is restored is none
+// either.
+func (e *Evaluator) Observe(meter string, at time.Time, v Values, powered bool) []Change {
 	set, ok := e.rules.byMeter[meter]
 	if !ok {
 		return nil
 	}
 	st := e.state(meter)
+	if !st.lastObs.IsZero() && !at.After(st.lastObs) {
+		return nil // a reading older than one judged: its values are past
+	}
+	if !st.lastObs.IsZero() && at.Sub(st.lastObs) > GapReset {
+		for i := range st.episodes {
+			st.episodes[i].badSince, st.episodes[i].goodSince = time.Time{}, time.Time{}
+		}
+		st.hasW, st.window = false, nil
+	}
+	st.lastObs = at
+	if !powered {
+		st.hasW, st.window = false, nil
+	}
 	var out []Change
 	emit := func(kind string, dir int, severity *string, text string, args map[string]string) {
 		if dir == 0 {
@@ -211,15 +270,16 @@ func (e *Evaluator) Observe(meter string, at time.Time, v Values) []Change {
 		c := Change{Kind: kind, Alarm: kind, Raised: dir > 0, Text: text, Args: args}
 		if dir > 0 {
 			c.Severity = *severity
-			st.episode(kind).raisedWith = text
 		} else {
 			c.Kind = ClearedKind(kind)
 		}
 		out = append(out, c)
 	}
 	e.overload(meter, st, set.Overload, at, v, emit)
-	e.appliance(meter, st, set.Appliance, at, v, emit)
-	e.fluctuation(meter, st, set.Fluctuation, at, v, emit)
+	if powered {
+		e.appliance(meter, st, set.Appliance, at, v, emit)
+		e.fluctuation(meter, st, set.Fluctuation, at, v, emit)
+	}
 	e.voltage(meter, st, set.Voltage, set.PhaseLoss, at, v, emit)
 	e.powerFactor(meter, st, set.PowerFactor, at, v, emit)
 	e.level(meter, st, ResidualCurrent, set.ResidualCurrent, at, v, []string{"residual_current"}, "mA", emit)
@@ -306,27 +366,28 @@ func (e *Evaluator) fluctuation(meter string, st *meterState, r *FluctuationRule
 	}
 	// Judged once the samples span most of the window: a meter just back
 	// online has too few to say.
-	if len(st.window) < 5 || at.Sub(st.window[0].at) < win*8/10 {
+	n := len(st.window)
+	if n < 5 || at.Sub(st.window[0].at) < win*8/10 {
 		return
 	}
-	var sum, sq float64
-	for _, s := range st.window {
-		sum += s.w
+	// The spread of successive differences (von Neumann's estimator): a
+	// load swinging back and forth, not one that stepped once to a new
+	// level (the appliance rule's) or drifts with the hour.
+	var sq float64
+	for i := 1; i < n; i++ {
+		d := st.window[i].w - st.window[i-1].w
+		sq += d * d
 	}
-	mean := sum / float64(len(st.window))
-	for _, s := range st.window {
-		sq += (s.w - mean) * (s.w - mean)
-	}
-	sd := math.Sqrt(sq/float64(len(st.window))) / 1000
+	sd := math.Sqrt(sq/float64(n-1)/2) / 1000
 	limit := *r.StddevKW
 	dir := st.episode(Fluctuation).step(at, sd > limit, sd < limit*0.8, *r.For)
 	if dir == 0 {
 		return
 	}
-	args := map[string]string{"stddev_kw": num(sd), "limit_kw": num(limit), "window_s": num(win.Seconds())}
-	text := fmt.Sprintf("power on %s fluctuates: a standard deviation of %s kW over %s, above %s kW", meter, num(sd), win, num(limit))
+	args := map[string]string{"stddev_kw": num(sd), "limit_kw": num(limit), "window_s": num(math.Round(win.Seconds()))}
+	text := fmt.Sprintf("power on %s fluctuates: a spread of %s kW between readings over %s, above %s kW", meter, num(sd), win, num(limit))
 	if dir < 0 {
-		text = fmt.Sprintf("power on %s steady again: a standard deviation of %s kW over %s", meter, num(sd), win)
+		text = fmt.Sprintf("power on %s steady again: a spread of %s kW between readings over %s", meter, num(sd), win)
 	}
 	emit(Fluctuation, dir, r.Severity, text, args)
 }
@@ -345,8 +406,8 @@ func (e *Evaluator) voltage(meter string, st *meterState, r *VoltageRule, pl *Ph
 			live = math.Max(live, x)
 		}
 	}
-	if len(present) == 0 {
-		return
+	if len(present) == 0 || live < nominal*deadPhase {
+		return // no supply at all: nothing to judge
 	}
 	// Phase loss first: a lost phase is no low voltage.
 	lostBelow := -1.0
@@ -369,8 +430,8 @@ func (e *Evaluator) voltage(meter string, st *meterState, r *VoltageRule, pl *Ph
 	inside := true
 	for _, p := range present {
 		x := v[p]
-		if x < lostBelow {
-			continue // a lost phase is phase_loss's
+		if x < lostBelow || x < nominal*deadPhase {
+			continue // a lost phase is phase_loss's; a dead one (a single-phase supply on a three-phase meter) no one's
 		}
 		if x > high-hyst || x < low+hyst {
 			inside = false
@@ -404,6 +465,11 @@ func phaseOf(name string) string {
 	return name
 }
 
+// deadPhase is the share of nominal below which a phase carries no supply
+// at all: the voltage rule leaves it out, whether or not phase_loss is
+// watched (a three-phase meter on a single-phase supply).
+const deadPhase = 0.1
+
 func lowestOf(v Values, names []string) (float64, string, bool) {
 	best, which, ok := 0.0, "", false
 	for _, n := range names {
@@ -420,8 +486,8 @@ func (e *Evaluator) powerFactor(meter string, st *meterState, r *PowerFactorRule
 	if r == nil || *r.Below == 0 || !ok1 || !ok2 {
 		return
 	}
-	pf = math.Abs(pf) // a meter may sign it by the load's kind
-	loaded := w >= *r.MinLoadKW*1000
+	pf = math.Abs(pf)                          // a meter may sign it by the load's kind
+	loaded := math.Abs(w) >= *r.MinLoadKW*1000 // a reversed CT reads it negative
 	dir := st.episode(LowPowerFactor).step(at, loaded && pf < *r.Below, !loaded || pf >= *r.Below+*r.Hysteresis, *r.For)
 	if dir == 0 {
 		return

@@ -246,11 +246,42 @@ func Compile(spec Spec, meters []MeterInfo, categories []string) (Rules, []Probl
 		}
 		check(&ps, p, spec.Meters[id])
 	}
+	// Each level as it resolves must let every alarm clear: a clear level
+	// that the level's own values and those below it put past the raise
+	// level would raise and clear at the same point (or never clear). A
+	// problem is reported at the level that brings it, not again at each
+	// level that inherits it.
+	base := Builtin().Over(spec.Defaults)
+	builtinBad := clearable(Builtin())
+	levelBad := func(p string, set RuleSet, parent map[string]bool) map[string]bool {
+		bad := clearable(set)
+		for _, field := range sortedKeys(bad) {
+			if !parent[field] {
+				ps.add(p+"."+field, "%s", clearMsg(set, field))
+			}
+		}
+		return bad
+	}
+	defaultsBad := levelBad("defaults", base, builtinBad)
+	categoryBad := map[string]map[string]bool{}
+	for _, name := range sortedKeys(spec.Categories) {
+		categoryBad[name] = levelBad("categories."+name, base.Over(spec.Categories[name]), defaultsBad)
+	}
+	for _, m := range meters {
+		o, ok := spec.Meters[m.ID]
+		if !ok {
+			continue
+		}
+		set, parent := base, defaultsBad
+		if c, ok := spec.Categories[m.Category]; ok && m.Category != "" {
+			set, parent = set.Over(c), categoryBad[m.Category]
+		}
+		levelBad("meters."+m.ID, set.Over(o), parent)
+	}
 	if len(ps) > 0 {
 		return Rules{}, ps
 	}
 	r := Rules{byMeter: make(map[string]RuleSet, len(meters)), rated: make(map[string]float64, len(meters))}
-	base := Builtin().Over(spec.Defaults)
 	for _, m := range meters {
 		set := base
 		if c, ok := spec.Categories[m.Category]; ok && m.Category != "" {
@@ -277,6 +308,51 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// clearable returns the fields of a resolved set whose alarm could not
+// clear short of its raise level ("overload.clear_factor").
+func clearable(s RuleSet) map[string]bool {
+	bad := map[string]bool{}
+	if r := s.Overload; r != nil && *r.Factor > 0 && !(*r.ClearFactor > 0 && *r.ClearFactor < *r.Factor) {
+		bad["overload.clear_factor"] = true
+	}
+	if r, v := s.PhaseLoss, s.Voltage; r != nil && v != nil && *r.BelowPct > 0 && *v.Nominal > 0 && *r.BelowPct+10 >= 100-*v.LowPct {
+		bad["phase_loss.below_pct"] = true
+	}
+	if v := s.Voltage; v != nil && *v.Nominal > 0 && *v.Hysteresis*2 >= *v.Nominal*(*v.HighPct+*v.LowPct)/100 {
+		bad["voltage.hysteresis"] = true
+	}
+	if r := s.PowerFactor; r != nil && *r.Below > 0 && *r.Below+*r.Hysteresis > 1 {
+		bad["power_factor.hysteresis"] = true
+	}
+	if r := s.ResidualCurrent; r != nil && *r.Above > 0 && *r.Hysteresis >= *r.Above {
+		bad["residual_current.hysteresis"] = true
+	}
+	if r := s.Temperature; r != nil && *r.Above > 0 && *r.Hysteresis >= *r.Above {
+		bad["temperature.hysteresis"] = true
+	}
+	return bad
+}
+
+// clearMsg says why field of s keeps its alarm from clearing.
+func clearMsg(s RuleSet, field string) string {
+	switch field {
+	case "overload.clear_factor":
+		return fmt.Sprintf("%v with factor %v: want above 0 and below factor, so that the alarm clears below where it is raised", *s.Overload.ClearFactor, *s.Overload.Factor)
+	case "phase_loss.below_pct":
+		return fmt.Sprintf("%v: a phase clears at %v %% of nominal, which is not above the voltage rule's low limit (%v %%); want below %v",
+			*s.PhaseLoss.BelowPct, *s.PhaseLoss.BelowPct+10, 100-*s.Voltage.LowPct, 90-*s.Voltage.LowPct)
+	case "voltage.hysteresis":
+		v := s.Voltage
+		return fmt.Sprintf("%v V: want less than half the band (%s V), so that a voltage back in range clears", *v.Hysteresis, num(*v.Nominal*(*v.HighPct+*v.LowPct)/200))
+	case "power_factor.hysteresis":
+		r := s.PowerFactor
+		return fmt.Sprintf("%v with below %v: a power factor cannot reach %s; want at most %s", *r.Hysteresis, *r.Below, num(*r.Below+*r.Hysteresis), num(1-*r.Below))
+	case "residual_current.hysteresis":
+		return fmt.Sprintf("%v with above %v: want less than above, so that the alarm clears", *s.ResidualCurrent.Hysteresis, *s.ResidualCurrent.Above)
+	}
+	return fmt.Sprintf("%v with above %v: want less than above, so that the alarm clears", *s.Temperature.Hysteresis, *s.Temperature.Above)
+}
+
 // check reports the values of one level that are out of range.
 func check(ps *problems, p string, s RuleSet) {
 	nonNeg := func(field string, v *float64) {
@@ -301,9 +377,6 @@ func check(ps *problems, p string, s RuleSet) {
 		common("overload", r.Common)
 		within("overload.factor", r.Factor, 0, 10)
 		within("overload.clear_factor", r.ClearFactor, 0, 10)
-		if r.Factor != nil && r.ClearFactor != nil && *r.Factor > 0 && *r.ClearFactor >= *r.Factor {
-			ps.add(p+".overload.clear_factor", "%v is not below factor %v: the alarm would never clear before it is raised again", *r.ClearFactor, *r.Factor)
-		}
 	}
 	if r := s.Appliance; r != nil {
 		common("appliance", Common{Severity: r.Severity})

@@ -37,6 +37,8 @@ type Config struct {
 	// Alarms are the rules over meters' instantaneous values: defaults,
 	// then by tenant category, then by meter.
 	Alarms alarm.Spec `yaml:"alarms"`
+	// Notify is the notification outbox: channels, routes, staff.
+	Notify Notify `yaml:"notify"`
 
 	// Location is Site.Timezone loaded.
 	Location *time.Location `yaml:"-"`
@@ -332,12 +334,18 @@ func (t *Tenant) setDefaults() {
 	t.Tariff = "standard"
 }
 
-// Contact is someone warned before a tenant's credit runs out.
+// Contact is someone warned before a tenant's credit runs out: the notify
+// routes to the tenant reach each contact at the address its channel
+// needs, in the contact's language.
 type Contact struct {
-	Name  string `yaml:"name"`
-	Phone string `yaml:"phone"`
-	Email string `yaml:"email"`
+	Name         string `yaml:"name"`
+	Phone        string `yaml:"phone"`
+	Email        string `yaml:"email"`
+	WeChatOpenID string `yaml:"wechat_openid"`
+	Language     string `yaml:"language"` // en or zh-CN
 }
+
+func (c *Contact) setDefaults() { c.Language = "zh-CN" }
 
 // defaulter is a list entry or an optional section with defaults for the
 // keys it may leave out.
@@ -359,6 +367,7 @@ func sectionDefaults() Config {
 		Storage: Storage{Path: "/var/lib/mallgrid/mallgrid.db", LockTimeout: 5 * time.Second, SamplesKeep: DefaultSamplesKeep},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080", SessionIdle: 30 * time.Minute},
 		Log:     Log{Level: "info", Format: "json"},
+		Notify:  notifyDefaults(),
 	}
 }
 

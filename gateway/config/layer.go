@@ -96,7 +96,7 @@ func layer(cfg *Config, r *yamlcheck.Report, env []string) {
 	}
 
 	vars := environ(env)
-	unknownVars(r, keys, vars)
+	unknownVars(r, keys, vars, notifySecrets(cfg, r, vars))
 	for _, k := range keys {
 		s := vars[k.env]
 		if s == "" {
@@ -136,8 +136,11 @@ func environ(env []string) map[string]string {
 // while the technician believes otherwise. A warning rather than a
 // problem: a stray variable in the service's environment should not keep
 // the gateway from starting.
-func unknownVars(r *yamlcheck.Report, keys []layeredKey, vars map[string]string) {
+func unknownVars(r *yamlcheck.Report, keys []layeredKey, vars map[string]string, used []string) {
 	known := make(map[string]bool, len(keys))
+	for _, name := range used { // the notify channels' secrets
+		known[name] = true
+	}
 	suffixes := make([]string, len(keys)) // http_listen: the part a misspelling is in
 	for i, k := range keys {
 		known[k.env] = true

@@ -22,7 +22,9 @@ func Load(path string, env []string) (*Config, error) {
 // Parse is Load for bytes already read; name is used as FILE in messages.
 func Parse(name string, data []byte, env []string) (*Config, error) {
 	r := yamlcheck.NewReport(name)
-	cfg := &Config{}
+	// The notify section's nested keys (backoff, rate_limit) keep their
+	// defaults where the file leaves them out; its scalars are layered.
+	cfg := &Config{Notify: notifyDefaults()}
 	dec := yamlcheck.Decoder{Want: "a mapping with site, buses, meters…", Defaults: setDefaults}
 	if !dec.Decode(r, data, cfg) {
 		return nil, r.Err()

@@ -165,7 +165,7 @@ func TestParse_Problems(t *testing.T) {
 			"t.yaml:3: meters[0].pt_ratio: want 1..1000, got -1"},
 		{"alarm factor", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public}]",
 			"alarms:", "  defaults:", "    overload: {factor: 1.0, clear_factor: 1.2}"),
-			"t.yaml:6: alarms.defaults.overload.clear_factor: 1.2 is not below factor 1: the alarm would never clear before it is raised again"},
+			"t.yaml:6: alarms.defaults.overload.clear_factor: 1.2 with factor 1: want above 0 and below factor, so that the alarm clears below where it is raised"},
 		{"alarm category", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public}]",
 			"alarms:", "  categories:", "    cinema: {appliance: {step_kw: 3}}"),
 			`t.yaml:6: alarms.categories.cinema: no tenant has category "cinema" (tenants have [])`},
@@ -207,7 +207,7 @@ func TestParse_Problems(t *testing.T) {
 		{"empty credit rating", doc(head, bus, "tenants: [{id: T-1, name: Shop, credit_rating: ''}]"),
 			"t.yaml:3: tenants[0].credit_rating: must not be empty"},
 		{"contact unreachable", doc(head, bus, "tenants:", "  - id: T-1", "    name: Shop", "    contacts:", "      - name: Li"),
-			"t.yaml:7: tenants[0].contacts[0]: want a phone or an email to reach Li"},
+			"t.yaml:7: tenants[0].contacts[0]: want a phone, an email or a wechat_openid to reach Li"},
 
 		// Duplicates.
 		{"bus names", doc(head, "buses:", "  - {name: b1, port: /dev/ttyUSB0}", "  - {name: b1, port: /dev/ttyUSB1}"),
@@ -254,7 +254,7 @@ func TestParse_Problems(t *testing.T) {
 			"      - {quantity: import_kwh, address: 0, type: uint32}", "      - {quantity: energy, address: 2, type: uint32}"),
 			`t.yaml:7: models[0].registers[1].quantity: want one of voltage_a, voltage_b, voltage_c, current_a, current_b, current_c, ` +
 				`power_a, power_b, power_c, power, pf_a, pf_b, pf_c, pf, frequency, import_kwh, export_kwh, sharp_kwh, peak_kwh, ` +
-				`flat_kwh, valley_kwh, got "energy"`},
+				`flat_kwh, valley_kwh, residual_current, temp_a, temp_b, temp_c, temp_n, got "energy"`},
 		{"quantity twice", doc(head, bus, "models:", "  - name: mine", "    registers:",
 			"      - {quantity: import_kwh, address: 0, type: uint32}", "      - {quantity: import_kwh, address: 2, type: uint32}"),
 			"t.yaml:7: models[0].registers[1].quantity: import_kwh is mapped twice (first at line 6)"},

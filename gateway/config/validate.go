@@ -37,6 +37,7 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 	tenants := validateTenants(cfg, r)
 	validateMeters(cfg, r, buses, models, tenants)
 	validateAlarms(cfg, r)
+	validateNotify(cfg, r)
 }
 
 // validateAlarms resolves the alarm rules of every meter, reporting each
@@ -49,10 +50,16 @@ func validateAlarms(cfg *Config, r *yamlcheck.Report) {
 		}
 	}
 	meters := make([]alarm.MeterInfo, 0, len(cfg.Meters))
-	for _, m := range cfg.Meters {
+	for i, m := range cfg.Meters {
 		info := alarm.MeterInfo{ID: m.ID, RatedCurrent: m.RatedCurrent}
 		if t, ok := cfg.Tenant(m.Tenant); ok && m.Role == TenantMeter {
 			info.Category = t.Category
+		}
+		// A main or public meter's default rating (a shop's 60 A) says
+		// nothing of its feeder: it is watched for overload only when its
+		// rated_current is written.
+		if m.Role != TenantMeter && !r.Given(yamlcheck.Index("meters", i)+".rated_current") {
+			info.RatedCurrent = 0
 		}
 		meters = append(meters, info)
 	}
@@ -431,9 +438,8 @@ func validateTenants(cfg *Config, r *yamlcheck.Report) map[string]bool {
 		for j, c := range t.Contacts {
 			cp := yamlcheck.Index(p+".contacts", j)
 			r.Need(cp+".name", c.Name)
-			if c.Phone == "" && c.Email == "" {
-				r.Add(cp, "want a phone or an email to reach %s", c.Name)
-			}
+			validateAddresses(r, cp, c.Phone, c.Email, c.WeChatOpenID, c.Name)
+			validateLanguage(r, cp+".language", c.Language)
 		}
 	}
 	return ids

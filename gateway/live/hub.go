@@ -83,7 +83,8 @@ func (h *Hub) Publish(evs []store.Event) {
 func (h *Hub) eventViews(evs []store.Event) []web.EventView {
 	out := make([]web.EventView, len(evs))
 	for i, e := range evs {
-		out[i] = web.EventView{ID: e.ID, Time: h.cfg.SiteTime(e.Time), Kind: e.Kind, Meter: e.Meter, Tenant: e.Tenant, Text: e.Text, Args: e.Args}
+		out[i] = web.EventView{ID: e.ID, Time: h.cfg.SiteTime(e.Time), Kind: e.Kind, Meter: e.Meter, Tenant: e.Tenant, Text: e.Text, Args: e.Args,
+			Alarm: store.AlarmEffect(e)}
 	}
 	return out
 }

@@ -3,7 +3,10 @@ package pipeline
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
+	"mallgrid/billing/counter"
 	"mallgrid/gateway/alarm"
 	"mallgrid/store"
 )
@@ -14,25 +17,71 @@ import (
 // raised it are kept together or not at all.
 
 // resumeAlarms tells the evaluator which rule alarms the database has
-// open, so that readings showing their condition over clear them after a
-// restart.
+// open, with the facts they were raised with, so that readings showing
+// their condition over clear them after a restart. Those no reading would
+// judge any more are left to ClearUnwatched.
 func (p *Pipeline) resumeAlarms() error {
 	open, err := p.db.OpenAlarmIndex()
 	if err != nil {
 		return fmt.Errorf("open alarms: %w", err)
 	}
-	for key := range open {
-		if slices.Contains(alarm.Kinds(), key.Kind) {
-			p.alarms.Resume(key.Subject, key.Kind)
+	for key, id := range open {
+		if !slices.Contains(alarm.Kinds(), key.Kind) || !p.alarms.Watched(key.Subject, key.Kind) {
+			continue
 		}
+		a, err := p.db.Alarm(id)
+		if err != nil {
+			return fmt.Errorf("open alarm %d: %w", id, err)
+		}
+		p.alarms.Resume(key.Subject, key.Kind, a.Args)
 	}
 	return nil
 }
 
+// ClearUnwatched clears, at at, the open rule alarms no reading will judge
+// any more — their rule turned off, or their meter no longer configured —
+// each by its clearing event saying so; the gateway calls it at start.
+func (p *Pipeline) ClearUnwatched(at time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	open, err := p.db.OpenAlarmIndex()
+	if err != nil {
+		return fmt.Errorf("open alarms: %w", err)
+	}
+	var evs []store.Event
+	for key, id := range open {
+		if !slices.Contains(alarm.Kinds(), key.Kind) || p.alarms.Watched(key.Subject, key.Kind) {
+			continue
+		}
+		a, err := p.db.Alarm(id)
+		if err != nil {
+			return fmt.Errorf("open alarm %d: %w", id, err)
+		}
+		evs = append(evs, store.Event{Time: at, Kind: ruleEventKind(key.Kind, false), Meter: key.Subject, Tenant: a.Tenant,
+			Text: fmt.Sprintf("%s alarm of %s cleared: no longer watched (its rule is off, or the meter is no longer configured)", key.Kind, key.Subject),
+			Args: map[string]string{"meter": key.Subject, "kind": key.Kind, "form": "unwatched"}})
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	slices.SortFunc(evs, func(a, b store.Event) int { return strings.Compare(a.Kind+"\x00"+a.Meter, b.Kind+"\x00"+b.Meter) })
+	stored, err := p.db.PostEvents(evs...)
+	if err != nil {
+		return fmt.Errorf("clear the alarms no longer watched: %w", err)
+	}
+	p.publish(stored)
+	return nil
+}
+
+// unjudged are the verdicts of readings whose values say nothing of the
+// load now: an all-zero frame, a reading older than the last, the same
+// reading again, a reading that does not decode.
+var unjudged = []counter.Verdict{counter.ZeroFrame, counter.ClockBack, counter.Duplicate, counter.Invalid}
+
 // watch judges a reading by the meter's alarm rules and adds the alarms
 // it raises or clears to the cycle's events.
 func (p *Pipeline) watch(w *cycleWork, r store.Reading) {
-	if len(r.Values) == 0 {
+	if len(r.Values) == 0 || slices.Contains(unjudged, w.verdict[r.Meter]) {
 		return
 	}
 	if p.values == nil {
@@ -42,7 +91,9 @@ func (p *Pipeline) watch(w *cycleWork, r store.Reading) {
 	for _, x := range r.Values {
 		p.values[x.Name] = x.Value
 	}
-	for _, c := range p.alarms.Observe(r.Meter, r.Time, p.values) {
+	// A relay not closed (cut off, or opened by hand): no appliance was
+	// switched on when the tenant's load comes back.
+	for _, c := range p.alarms.Observe(r.Meter, r.Time, p.values, r.Relay != "open") {
 		if ruleEventKind(c.Alarm, c.Raised) == "" { // an alarm kind this table lacks: TestRuleEventKind
 			p.log.Error().Str("meter", r.Meter).Str("alarm", c.Alarm).Msg("an alarm of an unknown kind, not stored")
 			continue

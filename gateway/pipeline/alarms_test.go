@@ -1,10 +1,17 @@
 package pipeline
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"mallgrid/drivers/meter"
 	"mallgrid/gateway/alarm"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
 
@@ -27,5 +34,74 @@ func TestRuleEventKind(t *testing.T) {
 	}
 	if ruleEventKind("bogus", true) != "" {
 		t.Error("an unknown kind has an event kind")
+	}
+}
+
+// feedValues commits one cycle with M-1's counter at wh and its values.
+func (f *pipeFixture) feedValues(sec int, wh int64, relayOpen bool, values map[meter.Quantity]float64) {
+	var rd meter.Reading
+	rd.Set(meter.Import, float64(wh)/1000)
+	for q, v := range values {
+		rd.Set(q, v)
+	}
+	if relayOpen {
+		rd.Relay = meter.RelayOpen
+	} else {
+		rd.Relay = meter.RelayClosed
+	}
+	rd.Meter, rd.Time = "M-1", f.t0.Add(time.Duration(sec)*time.Second)
+	f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
+}
+
+func (f *pipeFixture) alarmStates() string {
+	f.t.Helper()
+	list, err := f.db.Alarms("", 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, a := range list {
+		out = append(out, a.Kind+" "+a.State())
+	}
+	return strings.Join(out, ", ")
+}
+
+// TestRuleAlarms_ThroughThePipeline: a rule alarm is raised by the cycle
+// that reads the condition, stored with it; after a restart with the rule
+// turned off, ClearUnwatched clears the open alarm (a reading would not).
+func TestRuleAlarms_ThroughThePipeline(t *testing.T) {
+	f := newPipeFixture(t)
+	overloaded := map[meter.Quantity]float64{meter.CurrentA: 30, meter.VoltageA: 220, meter.Power: 6600}
+	f.feedValues(0, 1000, false, overloaded) // 30 A on a 10 A circuit: held 60 s by default
+	f.feedValues(30, 1050, false, overloaded)
+	if got := f.alarmStates(); got != "" {
+		t.Fatalf("after 30 s at 30 A: %q; want nothing yet", got)
+	}
+	f.feedValues(70, 1100, false, overloaded)
+	if got := f.alarmStates(); got != "overload active" {
+		t.Fatalf("after 70 s at 30 A: %q; want an active overload", got)
+	}
+	// Turn the rule off and restart: the alarm would stay open for ever.
+	f.db.Close()
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, role: public, rated_current: 10}]\n"+
+		"alarms: {meters: {M-1: {overload: {factor: 0}}}}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.open()
+	if err := f.pipe.ClearUnwatched(f.t0.Add(2 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.alarmStates(); got != "overload cleared" {
+		t.Errorf("after a restart with the rule off: %q; want the overload cleared", got)
+	}
+	evs, err := f.db.LastEvents(1)
+	if err != nil || len(evs) != 1 || evs[0].Kind != "overload_cleared" || evs[0].Args["form"] != "unwatched" {
+		t.Errorf("last event = %+v, %v; want overload_cleared, form unwatched", evs, err)
+	}
+	if zh := i18n.New(i18n.ZhCN, nil).EventText(evs[0].Kind, evs[0].Args, evs[0].Text); !strings.Contains(zh, "不再监测") {
+		t.Errorf("the Chinese sentence %q; want it told in Chinese", zh)
 	}
 }

@@ -32,6 +32,10 @@ type EventView struct {
 	// page tells it in its reader's language (i18n EventText); events
 	// stored before they were recorded have none.
 	Args map[string]string `json:"args,omitempty"`
+	// Alarm says what the event does to an alarm: "raise" or "clear" (the
+	// store's table of alarm kinds decides), "" nothing: a page sounds and
+	// redraws its alarms by it without knowing the kinds.
+	Alarm string `json:"alarm,omitempty"`
 }
 
 // heartbeat keeps proxies and browsers from closing a quiet stream.

@@ -190,7 +190,8 @@ type meterView struct {
 // liveQuantities are the values a meter page shows, in this order, when
 // the meter gives them.
 var liveQuantities = []string{"power", "power_a", "power_b", "power_c", "voltage_a", "voltage_b", "voltage_c",
-	"current_a", "current_b", "current_c", "pf", "pf_a", "pf_b", "pf_c", "frequency", "reactive_power", "apparent_power"}
+	"current_a", "current_b", "current_c", "pf", "pf_a", "pf_b", "pf_c", "frequency", "reactive_power", "apparent_power",
+	"residual_current", "temp_a", "temp_b", "temp_c", "temp_n"}
 
 // energyQuantities are the rate counters a meter page shows below the
 // billing counter, when the meter gives them.

@@ -168,7 +168,6 @@
   }
 
   // ---- Alarms: the badge, the sound, acknowledgements ----------------
-  var alarmKinds = { meter_offline: 1, bus_down: 1, relay_fault: 1, bypass_suspected: 1, database_unavailable: 1 };
   var refreshBadge = coalesce(function () {
     var badge = $("#alarm-count");
     if (!badge) { return; }
@@ -205,6 +204,19 @@
       setTimeout(function () { o.stop(); }, 400);
     } catch (e) { /* no audio device: the banner still shows */ }
   }, 2000);
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.classList.contains("resend")) { return; }
+    ev.preventDefault();
+    api("POST", "/api/v1/notifications/" + encodeURIComponent(form.getAttribute("data-delivery")) + "/resend", {}).then(function (n) {
+      var row = form.closest("tr");
+      if (row) {
+        row.className = "notify-" + n.state;
+        text($("td.state", row), word("notify.state.", n.state));
+      }
+      form.remove();
+    }).catch(function (msg) { problem(form, msg); });
+  });
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.classList.contains("ack")) { return; }
@@ -251,11 +263,13 @@
         tb.insertBefore(eventRow(e), tb.firstChild);
         while (tb.rows.length > keep) { tb.deleteRow(tb.rows.length - 1); }
       }
-      if (alarmKinds[e.kind]) {
+      // The server says what an event does to alarms (e.alarm: raise or
+      // clear): the page need not know which kinds raise them.
+      if (e.alarm === "raise") {
         toast(t("alarm.raised_toast", { what: word("event.", e.kind) + " — " + eventText(e) }), true);
         beep();
       }
-      if (alarmKinds[e.kind] || e.kind === "alarm_acknowledged" || /_online$|_up$|relay_/.test(e.kind)) {
+      if (e.alarm || e.kind === "alarm_acknowledged") {
         refreshBadge();
         if (page === "dashboard") { reloadAlarms(); }
       }
