@@ -40,8 +40,9 @@ var gatewayOrder = []string{
 	"gateway/i18n",      // the pages' words in en and zh-CN; money, energy, times
 	"gateway/alarm",     // alarm rules over a meter's values: raised and cleared, no I/O
 	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
-	"gateway/config",    // the technician's configuration
 	"gateway/notify",    // notification channels: webhook, WeChat, SMS, e-mail
+	"gateway/config",    // the technician's configuration
+	"gateway/outbox",    // the notification outbox: routes, delivery, retries, status
 	"gateway/poll",      // a goroutine per bus
 	"gateway/health",    // meters and buses answering: events and /healthz
 	"gateway/tech",      // meter read/scan/relay

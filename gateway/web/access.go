@@ -51,6 +51,7 @@ func accessRules() map[string]rule {
 		"GET /meters/{id}":                       {roles: readers},
 		"GET /events":                            {roles: readers},
 		"GET /alarms":                            {roles: readers},
+		"GET /notifications":                     {roles: readers},
 		"GET /tenants":                           {roles: readers},
 		"GET /tenants/{tenant}":                  {roles: readers},
 		"GET /tenants/{tenant}/receipts/{entry}": {roles: readers},
@@ -68,6 +69,7 @@ func accessRules() map[string]rule {
 		"GET /api/v1/accounts/{tenant}/ledger": {roles: readers},
 		"GET /api/v1/accounts/{tenant}/usage":  {roles: readers},
 		"GET /api/v1/alarms":                   {roles: readers},
+		"GET /api/v1/notifications":            {roles: readers},
 
 		"POST /api/v1/accounts/{tenant}/topups":     {roles: money},
 		"POST /api/v1/accounts/{tenant}/protection": {roles: floor},
@@ -75,6 +77,7 @@ func accessRules() map[string]rule {
 		"POST /api/v1/meters/{id}/release":          {roles: floor},
 		"POST /api/v1/meters/{id}/exchange":         {roles: floor},
 		"POST /api/v1/alarms/{id}/ack":              {roles: floor},
+		"POST /api/v1/notifications/{id}/resend":    {roles: floor},
 
 		"GET /api/v1/audit": {roles: admin},
 	}

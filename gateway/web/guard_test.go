@@ -100,6 +100,18 @@ func (f fakeAlarms) Ack(_ context.Context, id uint64, note, actor string) (Alarm
 	return AlarmView{ID: id, Kind: "meter_offline", State: AlarmAcknowledged, AckedBy: actor, Note: note}, nil
 }
 
+// fakeNotifications has one dead letter to a tenant and counts resends.
+type fakeNotifications struct{ c *changes }
+
+func (f fakeNotifications) List(string, int) ([]NotificationView, error) {
+	return []NotificationView{{ID: "7-0-sms-t0", Kind: "warning_1", State: NotificationDead, Channel: "sms", To: "tenant", Tenant: "T-101",
+		Recipient: "Li Wei", Phone: "+86 138 0000 0101", Email: "liwei@noodle.example", Attempts: 8, LastError: "busy"}}, nil
+}
+func (f fakeNotifications) Resend(_ context.Context, id, _ string) (NotificationView, error) {
+	f.c.add()
+	return NotificationView{ID: id, State: NotificationPending}, nil
+}
+
 // fakeEvents has no events; a subscription ends at once, so a stream
 // request returns.
 type fakeEvents struct{}
@@ -200,7 +212,7 @@ func newRig(t *testing.T, mod ...func(*Options)) *rig {
 		logged: &strings.Builder{}}
 	var mu sync.Mutex
 	o := Options{Ledger: fakeLedger{c}, Operator: fakeOperator{c}, Relayer: fakeRelayer{c}, Events: fakeEvents{},
-		History: emptyHistory{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c},
+		History: emptyHistory{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c}, Notifications: fakeNotifications{c},
 		Tokens: testTokens(), Users: testUsers(t), Listen: "127.0.0.1:0", Now: rg.clock.now, LoginDelay: time.Millisecond,
 		Auditor: rg.audit, Recorder: rg.events,
 		Log: zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
@@ -290,6 +302,7 @@ var goodBody = map[string]string{
 	"POST /api/v1/meters/{id}/release":          `{"reason":"new oven"}`,
 	"POST /api/v1/meters/{id}/exchange":         `{"old_final_kwh":"1.000","new_start_kwh":"0.000","reason":"broken"}`,
 	"POST /api/v1/alarms/{id}/ack":              `{"note":"breaker reset"}`,
+	"POST /api/v1/notifications/{id}/resend":    `{}`,
 	"POST /lang":                                "lang=zh-CN&next=/",
 }
 
@@ -303,6 +316,7 @@ var whoMay = map[string]string{
 	"GET /meters/{id}":                          "viewer operator finance admin",
 	"GET /events":                               "viewer operator finance admin",
 	"GET /alarms":                               "viewer operator finance admin",
+	"GET /notifications":                        "viewer operator finance admin",
 	"GET /tenants":                              "viewer operator finance admin",
 	"GET /tenants/{tenant}":                     "viewer operator finance admin",
 	"GET /tenants/{tenant}/receipts/{entry}":    "viewer operator finance admin",
@@ -325,6 +339,8 @@ var whoMay = map[string]string{
 	"POST /api/v1/meters/{id}/exchange":         "operator admin",
 	"GET /api/v1/alarms":                        "viewer operator finance admin",
 	"POST /api/v1/alarms/{id}/ack":              "operator admin",
+	"GET /api/v1/notifications":                 "viewer operator finance admin",
+	"POST /api/v1/notifications/{id}/resend":    "operator admin",
 	"GET /api/v1/audit":                         "admin",
 }
 

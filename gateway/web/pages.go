@@ -26,7 +26,7 @@ import (
 
 // pageNames are the templates under assets/pages besides the layout, one
 // per page.
-var pageNames = []string{"dashboard", "meters", "meter", "tenants", "tenant", "receipt", "alarms", "events", "audit"}
+var pageNames = []string{"dashboard", "meters", "meter", "tenants", "tenant", "receipt", "alarms", "events", "audit", "notifications"}
 
 // pageSet holds every page's template in every language: the template
 // functions (words, money, times) are bound to a Localizer, so each
@@ -132,6 +132,7 @@ var actions = map[string]string{
 	"protect":  "POST /api/v1/accounts/{tenant}/protection",
 	"override": "POST /api/v1/meters/{id}/relay",
 	"ack":      "POST /api/v1/alarms/{id}/ack",
+	"resend":   "POST /api/v1/notifications/{id}/resend",
 	"audit":    "GET /api/v1/audit",
 }
 
@@ -212,7 +213,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, titleID st
 		}
 	}
 	v.Nav = map[string]bool{"alarms": s.routeRegistered("GET /alarms"), "tenants": s.routeRegistered("GET /tenants"),
-		"events": s.events != nil, "audit": v.Can["audit"]}
+		"events": s.events != nil, "audit": v.Can["audit"], "notifications": s.routeRegistered("GET /notifications")}
 	var page bytes.Buffer
 	if err := s.pages[lang][name].ExecuteTemplate(&page, "layout", v); err != nil {
 		s.log.Error().Err(err).Str("page", name).Msg("render page")

@@ -52,14 +52,16 @@ type Server struct {
 	dummyOnce   sync.Once
 	dummy       []byte // bcrypt hash compared against for an unknown user name
 
-	alarms    Alarms
-	pages     pageSet
-	loc       *time.Location // site.timezone: every page's times
-	prefs     Prefs          // each user's language
-	auditor   Auditor
-	auditLog  AuditLog
-	recorder  Recorder
-	publisher Publisher
+	alarms Alarms
+	// notifications is the outbox; nil: no notification endpoints.
+	notifications Notifications
+	pages         pageSet
+	loc           *time.Location // site.timezone: every page's times
+	prefs         Prefs          // each user's language
+	auditor       Auditor
+	auditLog      AuditLog
+	recorder      Recorder
+	publisher     Publisher
 
 	hosts      []string     // http.hosts
 	listenHost string       // http.listen's host, lower case; "" when it listens on every interface
@@ -98,6 +100,9 @@ type Options struct {
 	AuditLog AuditLog // nil: no audit view (GET /api/v1/audit)
 	History  History  // nil: no history endpoints (charts)
 	Alarms   Alarms   // nil: no alarm endpoints
+	// Notifications, if set, serves the outbox's delivery status and
+	// resends; nil: no notification endpoints.
+	Notifications Notifications
 	// Prefs keeps each user's language; nil: in memory, until a restart.
 	Prefs Prefs
 	// Location is site.timezone, the zone every page shows times in;
@@ -146,7 +151,7 @@ func New(src Source, o Options) (*Server, error) {
 	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, pages: pages, loc: loc,
 		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginPages: loginPages, rules: accessRules(), now: now,
 		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots),
-		alarms: o.Alarms, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
+		alarms: o.Alarms, notifications: o.Notifications, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
 	s.prefs = o.Prefs
 	if s.prefs == nil {
 		s.prefs = &memPrefs{}
@@ -184,6 +189,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if s.alarms != nil {
 		s.alarmRoutes()
+	}
+	if s.notifications != nil {
+		s.notificationRoutes()
 	}
 	if s.auditLog != nil {
 		s.auditRoutes()

@@ -1,0 +1,353 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/notify"
+	"mallgrid/store"
+)
+
+// Deliverer sends the outbox's due deliveries; see the package doc. Its
+// fields are set before Run and not changed after.
+type Deliverer struct {
+	DB       *store.DB
+	Config   *config.Config
+	Channels map[string]Channel
+	// Now is the clock (the site's zone).
+	Now func() time.Time
+	Log zerolog.Logger
+	// Jitter returns a random duration in [0, d); nil uses math/rand/v2.
+	// Tests pass a fixed one.
+	Jitter func(d time.Duration) time.Duration
+	// Poll is the longest wait between two looks at the outbox; 0 is a
+	// second. New deliveries are noticed within it.
+	Poll time.Duration
+	// Batch is how many due deliveries a round takes; 0 is 100.
+	Batch int
+	// Publish, if set, hears of the events the outbox stores (dead
+	// letters, channels down and up), so that open pages show their
+	// alarms at once.
+	Publish func([]store.Event)
+
+	paused map[string]*pause      // by channel
+	sent   map[string][]time.Time // by channel and recipient: deliveries within the last hour, oldest first
+}
+
+// pause is a channel's state while every message fails on it.
+type pause struct {
+	probeAt time.Time
+	waits   int // probes failed so far: each doubles the wait
+}
+
+// Run delivers until ctx ends; it returns nil then, or the error that
+// kept it from starting (the database unreadable).
+func (d *Deliverer) Run(ctx context.Context) error {
+	if err := d.start(); err != nil {
+		return err
+	}
+	poll := d.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		wait := d.Round(ctx)
+		timer.Reset(min(max(wait, 10*time.Millisecond), poll))
+	}
+}
+
+// start readies the in-memory state: channels paused before a restart
+// stay paused, to be probed at once.
+func (d *Deliverer) start() error {
+	d.paused = make(map[string]*pause)
+	d.sent = make(map[string][]time.Time)
+	down, err := d.DB.ChannelsDown()
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	for _, name := range down {
+		d.paused[name] = &pause{probeAt: d.Now()}
+	}
+	return nil
+}
+
+// Round sends what is due now and returns how long until something may be
+// due again. A failure of the database is logged and tried again next
+// round.
+func (d *Deliverer) Round(ctx context.Context) time.Duration {
+	if d.paused == nil {
+		if err := d.start(); err != nil {
+			d.Log.Error().Err(err).Msg("outbox: read the paused channels")
+			return time.Second
+		}
+	}
+	now := d.Now()
+	batch := d.Batch
+	if batch <= 0 {
+		batch = 100
+	}
+	probing := make(map[string]bool) // paused channels probed this round
+	due, err := d.DB.DueDeliveries(now, batch, func(dl store.Delivery) bool {
+		p := d.paused[dl.Channel]
+		if p == nil {
+			return false
+		}
+		if now.Before(p.probeAt) || probing[dl.Channel] {
+			return true
+		}
+		probing[dl.Channel] = true // the oldest due is the probe
+		return false
+	})
+	if err != nil {
+		d.Log.Error().Err(err).Msg("outbox: read due deliveries")
+		return time.Second
+	}
+	for _, dl := range due {
+		if ctx.Err() != nil {
+			return 0
+		}
+		if p := d.paused[dl.Channel]; p != nil && now.Before(p.probeAt) {
+			continue // paused by a failure earlier in this round
+		}
+		if err := d.deliver(ctx, dl); err != nil {
+			d.Log.Error().Err(err).Str("delivery", dl.ID).Msg("outbox: record a delivery")
+		}
+	}
+	if len(due) == batch {
+		return 0
+	}
+	wait := time.Second
+	if next, ok, err := d.DB.NextDue(); err == nil && ok {
+		wait = next.Sub(d.Now())
+	}
+	for _, p := range d.paused {
+		wait = min(wait, p.probeAt.Sub(d.Now()))
+	}
+	return wait
+}
+
+// deliver sends one delivery, or delays it, and records what happened.
+func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) error {
+	now := d.Now()
+	log := d.Log.With().Str("delivery", dl.ID).Str("channel", dl.Channel).Str("kind", dl.Event.Kind).Logger()
+	ch, ok := d.Channels[dl.Channel]
+	if !ok {
+		return d.deadLetter(dl.ID, now, fmt.Sprintf("channel %s is no longer configured", dl.Channel), false)
+	}
+	if until, quiet := d.quiet(dl, now); quiet {
+		_, err := d.DB.Postpone(dl.ID, until)
+		return err
+	}
+	if until, over := d.overLimit(dl, now); over {
+		_, err := d.DB.Postpone(dl.ID, until)
+		return err
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, d.Config.Notify.Timeout)
+	receipt, err := ch.Send(sendCtx, d.Message(dl, ch))
+	cancel()
+	now = d.Now()
+	switch {
+	case err == nil:
+		if _, err := d.DB.MarkDelivered(dl.ID, now, receipt.ProviderID); err != nil {
+			return err
+		}
+		d.note(dl, now)
+		if d.paused[dl.Channel] != nil {
+			delete(d.paused, dl.Channel)
+			ev, done, err := d.DB.ResumeChannel(dl.Channel, now)
+			if err != nil {
+				return err
+			}
+			if done {
+				d.publish(ev)
+			}
+			log.Info().Msg("notification channel works again")
+		}
+		return nil
+	case ctx.Err() != nil:
+		// Shutting down: the delivery stays pending and due; the next
+		// start sends it again under the same id.
+		return nil
+	case notify.ChannelWide(err):
+		p := d.paused[dl.Channel]
+		if p == nil {
+			p = &pause{}
+			d.paused[dl.Channel] = p
+		}
+		wait := notify.RetryAfter(err)
+		if wait <= 0 {
+			wait = d.backoff(p.waits+1, false)
+		}
+		p.waits++
+		p.probeAt = now.Add(wait)
+		if ev, raised, err2 := d.DB.PauseChannel(dl.Channel, now, err.Error()); err2 != nil {
+			return err2
+		} else if raised {
+			d.publish(ev)
+			log.Warn().Err(err).Msg("notification channel paused")
+		}
+		_, err = d.DB.AttemptFailed(dl.ID, now, p.probeAt, err.Error(), false)
+		return err
+	case notify.Permanent(err):
+		log.Warn().Err(err).Msg("notification refused for good: dead letter")
+		return d.deadLetter(dl.ID, now, err.Error(), true)
+	}
+	if dl.Attempts+1 >= d.Config.Notify.MaxAttempts {
+		log.Warn().Err(err).Int("attempts", dl.Attempts+1).Msg("notification out of attempts: dead letter")
+		return d.deadLetter(dl.ID, now, err.Error(), true)
+	}
+	wait := notify.RetryAfter(err)
+	if wait <= 0 {
+		wait = d.backoff(dl.Attempts+1, true)
+	}
+	_, err = d.DB.AttemptFailed(dl.ID, now, now.Add(wait), err.Error(), true)
+	return err
+}
+
+func (d *Deliverer) deadLetter(id string, at time.Time, reason string, spend bool) error {
+	_, ev, err := d.DB.DeadLetter(id, at, reason, spend)
+	if err == nil {
+		d.publish(ev)
+	}
+	return err
+}
+
+func (d *Deliverer) publish(ev store.Event) {
+	if d.Publish != nil {
+		d.Publish([]store.Event{ev})
+	}
+}
+
+// backoff is the wait after the n-th failure: base × 2^(n−1) up to max,
+// less up to half of it at random when jitter is set, so that messages
+// that failed together do not all come back together.
+func (d *Deliverer) backoff(n int, jitter bool) time.Duration {
+	b := d.Config.Notify.Backoff
+	wait := b.Base
+	for i := 1; i < n && wait < b.Max; i++ {
+		wait *= 2
+	}
+	wait = min(wait, b.Max)
+	if jitter && wait > 1 {
+		half := wait / 2
+		if d.Jitter != nil {
+			wait -= d.Jitter(half)
+		} else {
+			wait -= rand.N(half)
+		}
+	}
+	return wait
+}
+
+// quiet reports whether dl is a tenant's notice inside the quiet hours,
+// and when they end.
+func (d *Deliverer) quiet(dl store.Delivery, now time.Time) (time.Time, bool) {
+	from, to, ok := d.Config.Notify.QuietHours.Window()
+	if !ok || dl.To != config.RouteTenant {
+		return time.Time{}, false
+	}
+	local := now.In(d.Config.Location)
+	m := local.Hour()*60 + local.Minute()
+	inside := (from < to && m >= from && m < to) || (from > to && (m >= from || m < to))
+	if !inside {
+		return time.Time{}, false
+	}
+	end := time.Date(local.Year(), local.Month(), local.Day(), to/60, to%60, 0, 0, d.Config.Location)
+	if !end.After(local) {
+		end = time.Date(local.Year(), local.Month(), local.Day()+1, to/60, to%60, 0, 0, d.Config.Location)
+	}
+	return end, true
+}
+
+// rateKey names a recipient on a channel.
+func rateKey(dl store.Delivery) string {
+	r := dl.Recipient
+	return dl.Channel + "\x00" + r.Name + "\x00" + r.Phone + "\x00" + r.Email + "\x00" + r.OpenID
+}
+
+// overLimit reports whether dl's recipient has had rate_limit.per_hour
+// notices on its channel within the hour, and when the oldest of them
+// leaves the hour.
+func (d *Deliverer) overLimit(dl store.Delivery, now time.Time) (time.Time, bool) {
+	per := d.Config.Notify.RateLimit.PerHour
+	if per <= 0 {
+		return time.Time{}, false
+	}
+	key := rateKey(dl)
+	times := d.sent[key]
+	i := 0
+	for i < len(times) && !times[i].After(now.Add(-time.Hour)) {
+		i++
+	}
+	times = times[i:]
+	if len(times) == 0 {
+		delete(d.sent, key)
+	} else {
+		d.sent[key] = times
+	}
+	if len(times) < per {
+		return time.Time{}, false
+	}
+	return times[len(times)-per].Add(time.Hour), true
+}
+
+// note counts a delivery against its recipient's rate.
+func (d *Deliverer) note(dl store.Delivery, at time.Time) {
+	if d.Config.Notify.RateLimit.PerHour > 0 {
+		d.sent[rateKey(dl)] = append(d.sent[rateKey(dl)], at)
+	}
+}
+
+// Message writes dl for its recipient: the event's sentence in the
+// recipient's language (zh-CN when it names none the catalogs have), the
+// kind's word as the subject, the template's params from the event's args
+// (times in the site's zone), and the stored event for webhooks.
+func (d *Deliverer) Message(dl store.Delivery, ch Channel) notify.Message {
+	lang, ok := i18n.ParseLang(dl.Recipient.Lang)
+	if !ok {
+		lang = i18n.ZhCN
+	}
+	l := i18n.New(lang, d.Config.Location)
+	e := dl.Event
+	m := notify.Message{ID: dl.ID, Kind: e.Kind, At: e.Time, Lang: string(lang),
+		To:      notify.Recipient{Name: dl.Recipient.Name, Phone: dl.Recipient.Phone, Email: dl.Recipient.Email, OpenID: dl.Recipient.OpenID},
+		Subject: l.Event(e.Kind), Text: l.EventText(e.Kind, e.Args, e.Text)}
+	names := ch.Params[e.Kind]
+	if names == nil {
+		for k := range e.Args {
+			if k != "form" {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+	}
+	for _, k := range names {
+		v := e.Args[k]
+		if k == "at" || strings.HasSuffix(k, "_at") {
+			if t, err := time.Parse(time.RFC3339, v); err == nil {
+				v = l.Time(t)
+			}
+		}
+		m.Params = append(m.Params, notify.Param{Key: k, Value: v})
+	}
+	if raw, err := json.Marshal(e); err == nil {
+		m.Event = raw
+	}
+	return m
+}
