@@ -13,8 +13,8 @@ import (
 // of a kind a route names, one delivery per channel of the route and
 // recipient with an address on it — each contact of the event's tenant
 // (to: tenant) or each member of staff (to: staff). A webhook is one
-// recipient however many people the route names: the receiving system
-// fans out. The same channel and recipient named by two routes get one
+// recipient however many people the route names, none included: the
+// receiving system (the mall's app) fans out. The same channel and recipient named by two routes get one
 // delivery, the first route's.
 //
 // The router runs inside the store's write transactions: it reads only
@@ -35,8 +35,8 @@ func Route(cfg *config.Config) store.Router {
 		seen := make(map[string]bool)
 		for _, ri := range routes {
 			rt := cfg.Notify.Routes[ri]
-			people := recipients(cfg, rt.To, e)
-			if len(people) == 0 {
+			people, ok := recipients(cfg, rt.To, e)
+			if !ok {
 				continue
 			}
 			for _, name := range rt.Channels {
@@ -45,10 +45,18 @@ func Route(cfg *config.Config) store.Router {
 					// A channel's own trouble is not sent over it.
 					continue
 				}
-				for _, p := range people {
-					if ch.Kind == config.ChannelWebhook {
-						p = recipient{key: "hook", r: store.Recipient{Name: webhookName(rt.To, e), Lang: people[0].r.Lang}}
-					} else if !reaches(ch, p.r) {
+				targets := people
+				if ch.Kind == config.ChannelWebhook {
+					// One notice for the receiving system, in the first
+					// person's language: it fans out to them itself.
+					lang := "zh-CN"
+					if len(people) > 0 {
+						lang = people[0].r.Lang
+					}
+					targets = []recipient{{key: "hook", r: store.Recipient{Name: webhookName(rt.To, e), Lang: lang}}}
+				}
+				for _, p := range targets {
+					if !reaches(ch, p.r) {
 						continue
 					}
 					if seen[name+"\x00"+p.key] {
@@ -84,13 +92,15 @@ type recipient struct {
 	r   store.Recipient
 }
 
-func recipients(cfg *config.Config, to string, e store.Event) []recipient {
+// recipients are the people a route names for e, and false when it names
+// no one: a tenant route for an event of no configured tenant.
+func recipients(cfg *config.Config, to string, e store.Event) ([]recipient, bool) {
 	var out []recipient
 	switch to {
 	case config.RouteTenant:
 		t, ok := cfg.Tenant(e.Tenant)
 		if !ok {
-			return nil
+			return nil, false
 		}
 		for j, c := range t.Contacts {
 			out = append(out, recipient{key: fmt.Sprintf("t%d", j), r: store.Recipient{Name: c.Name, Phone: c.Phone, Email: c.Email,
@@ -102,7 +112,7 @@ func recipients(cfg *config.Config, to string, e store.Event) []recipient {
 				OpenID: s.WeChatOpenID, Lang: s.Language}})
 		}
 	}
-	return out
+	return out, true
 }
 
 // reaches reports whether r has the address channel ch delivers to.
