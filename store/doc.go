@@ -84,6 +84,21 @@
 // its acknowledgement. The upgrade to schema 5 derives the alarms of the
 // events already stored, so an episode open at the upgrade stays open.
 //
+// # The notification outbox
+//
+// Options.Route names the notifications each event causes; appendEvents
+// queues them (outbox.go) in the event's own transaction, pending and due
+// at the event's time, under the id the router gives (a repeated id fails
+// the transaction). The sender takes them by due time (DueDeliveries) and
+// records each outcome in its own durable write: MarkDelivered,
+// AttemptFailed (due again later; a channel-wide failure spends no
+// attempt), Postpone, DeadLetter (with a notify_dead_letter event, whose
+// alarm Resend's notify_resent clears). A send whose outcome was never
+// recorded stays pending and due: at least once. PauseChannel and
+// ResumeChannel raise and clear one notify_channel_down alarm per channel;
+// ChannelsDown reads them back after a restart. The upgrade to schema 6
+// starts the outbox empty: events stored before it are not sent.
+//
 // store imports billing for its types and nothing else of ours; it never
 // reads the clock — every time it stores comes from the caller.
 package store
