@@ -365,11 +365,14 @@ type cycleSink struct {
 
 func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
 	s.pipe.Cycle(ctx, c)
-	if !c.Fast { // a fast meter's reads are not a pass over the bus: the page shows the bus's cycle time
+	if !c.Fast && !c.Partial { // the page shows the time of a whole pass over the bus
 		s.lv.CycleDone(c.Bus, c.Start, c.End)
 	}
 	s.health.Cycle(c)
 }
+
+// Hurry implements poll.Hurrier: the pipeline's.
+func (s cycleSink) Hurry(r poll.Result) bool { return s.pipe.Hurry(r) }
 
 // newHealth returns the tracker of every configured bus and meter, seeded
 // with the states reported before this start so a restart does not report

@@ -8,6 +8,7 @@ import (
 
 	"mallgrid/billing/counter"
 	"mallgrid/gateway/alarm"
+	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
 
@@ -84,16 +85,7 @@ func (p *Pipeline) watch(w *cycleWork, r store.Reading) {
 	if len(r.Values) == 0 || slices.Contains(unjudged, w.verdict[r.Meter]) {
 		return
 	}
-	if p.values == nil {
-		p.values = make(alarm.Values, 32)
-	}
-	clear(p.values) // one map for every reading: Observe keeps none of it
-	for _, x := range r.Values {
-		p.values[x.Name] = x.Value
-	}
-	// A relay not closed (cut off, or opened by hand): no appliance was
-	// switched on when the tenant's load comes back.
-	for _, c := range p.alarms.Observe(r.Meter, r.Time, p.values, r.Relay != "open") {
+	for _, c := range p.observe(r) {
 		if ruleEventKind(c.Alarm, c.Raised) == "" { // an alarm kind this table lacks: TestRuleEventKind
 			p.log.Error().Str("meter", r.Meter).Str("alarm", c.Alarm).Msg("an alarm of an unknown kind, not stored")
 			continue
@@ -104,6 +96,48 @@ func (p *Pipeline) watch(w *cycleWork, r store.Reading) {
 		w.sc.Events = append(w.sc.Events, store.Event{Time: r.Time, Kind: ruleEventKind(c.Alarm, c.Raised), Meter: r.Meter,
 			Tenant: p.meterCfg[r.Meter].Tenant, Text: c.Text, Args: c.Args})
 	}
+}
+
+// observe judges reading r by its meter's alarm rules; what it changes is
+// pending until the cycle commits or discards.
+func (p *Pipeline) observe(r store.Reading) []alarm.Change {
+	if p.values == nil {
+		p.values = make(alarm.Values, 32)
+	}
+	clear(p.values) // one map for every reading: Observe keeps none of it
+	for _, x := range r.Values {
+		p.values[x.Name] = x.Value
+	}
+	// A relay not closed (cut off, or opened by hand): no appliance was
+	// switched on when the tenant's load comes back.
+	return p.alarms.Observe(r.Meter, r.Time, p.values, r.Relay != "open")
+}
+
+// Hurry implements poll.Hurrier: a reading that raises a rule alarm is
+// committed before the rest of its cycle is read, so that the alarm
+// reaches open pages milliseconds after the reading, not at the end of a
+// cycle that may last seconds. It judges the reading and forgets the
+// judgement (Cycle judges it again, with its counter's verdict): a wrong
+// guess costs a transaction or some delay, never an alarm or a reading.
+func (p *Pipeline) Hurry(r poll.Result) bool {
+	if r.Err != nil {
+		return false
+	}
+	sr := toStore(r.Reading)
+	if len(sr.Values) == 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Between cycles nothing is pending (Cycle commits or discards under
+	// this lock): this discards the judgement alone.
+	defer p.alarms.Discard()
+	for _, c := range p.observe(sr) {
+		if c.Raised {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleEventKind is the event kind that raises (or clears) a rule alarm,

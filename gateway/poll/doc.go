@@ -11,6 +11,10 @@
 // the others are still read once a cycle, with at most one batch of fast
 // reads between two of them.
 //
+// A Sink that is also a Hurrier may ask for a reading before its cycle
+// ends (one that raises an alarm): the cycle is then handed over in two
+// parts, each committed in one transaction.
+//
 // A Scheduler hands each completed cycle to a Sink in its own goroutine, so
 // the pipeline's one-transaction-per-cycle commit is also the bus's
 // back-pressure: a slow disk slows polling instead of piling up readings.

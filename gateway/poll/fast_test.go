@@ -280,3 +280,52 @@ func TestNew_IntervalNotShorterThanTheBus(t *testing.T) {
 		t.Errorf("fast meters %v; want M3 alone", ids)
 	}
 }
+
+// hurrySink is a Sink that hurries the readings of one meter.
+type hurrySink struct {
+	captureSink
+	meter string
+}
+
+func (h *hurrySink) Hurry(r Result) bool { return r.Meter == h.meter }
+
+// A reading the sink hurries is handed over before the rest of its cycle
+// is read: the cycle comes in two parts, the first Partial and ending with
+// that reading, the second with the same start and the rest; every meter
+// is still read once.
+func TestScheduler_HurriedReadingHandedOverAtOnce(t *testing.T) {
+	meters := []Meter{{ID: "M1", Address: 1}, {ID: "M2", Address: 2}, {ID: "M3", Address: 3}, {ID: "M4", Address: 4}}
+	s, _, _ := fastBus(t, Config{Bus: "t"}, sim.WireTiming{}, []uint8{1, 2, 3, 4}, meters)
+	sink := &hurrySink{meter: "M2"}
+	s.sink = sink
+	rest, split := s.cycle(context.Background(), time.Now())
+	got := sink.snapshot()
+	if !split || len(got) != 1 {
+		t.Fatalf("split %v, %d cycles handed over during the cycle; want the first part", split, len(got))
+	}
+	part := got[0]
+	ids := func(c Cycle) (out []string) {
+		for _, r := range c.Results {
+			out = append(out, r.Meter)
+		}
+		return out
+	}
+	if !part.Partial || fmt.Sprint(ids(part)) != "[M1 M2]" || rest.Partial || fmt.Sprint(ids(rest)) != "[M3 M4]" {
+		t.Fatalf("parts %v (partial %v) and %v (partial %v); want [M1 M2] partial, then [M3 M4]", ids(part), part.Partial, ids(rest), rest.Partial)
+	}
+	if !rest.Start.Equal(part.Start) || part.End.After(rest.Results[0].Start) {
+		t.Errorf("first part %v..%v, rest from %v with M3 begun %v; want one start, the part handed over before M3 was read",
+			part.Start, part.End, rest.Start, rest.Results[0].Start)
+	}
+	// The last meter hurried: the cycle still ends with a Cycle, empty.
+	sink.meter = "M4"
+	sink.cycles = nil
+	s.sink = sink
+	stop := runFor(t, s)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	got = sink.snapshot()
+	if len(got) < 2 || !got[0].Partial || len(got[0].Results) != 4 || got[1].Partial || len(got[1].Results) != 0 {
+		t.Errorf("cycles %+v; want all four in a partial one, then an empty one that ends the cycle", got)
+	}
+}

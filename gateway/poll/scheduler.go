@@ -62,6 +62,21 @@ type Cycle struct {
 	// when they came due: not a pass over the bus, so its times say
 	// nothing of the bus's cycle time.
 	Fast bool
+	// Partial marks the first part of a cycle, handed over before the
+	// cycle ended because its last reading was urgent (Hurrier); the rest
+	// follows as the next Cycle, with the same Start.
+	Partial bool
+}
+
+// Hurrier is implemented by a Sink that wants some readings before their
+// cycle ends: after each good reading of a cycle the scheduler asks Hurry,
+// and on true hands over the cycle so far at once (Partial) and goes on
+// with the rest in another. The pipeline hurries a reading that raises an
+// alarm, so that the alarm does not wait for the rest of the bus. A wrong
+// answer costs a transaction or some delay, never a reading. Hurry runs on
+// the bus goroutine and must be quick.
+type Hurrier interface {
+	Hurry(r Result) bool
 }
 
 // Sink receives each completed cycle on the bus goroutine. It must not keep
@@ -199,8 +214,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.refuseQueued()
 	for {
 		began := time.Now()
-		c := s.cycle(ctx, s.cfg.Now())
-		if len(c.Results) > 0 {
+		c, split := s.cycle(ctx, s.cfg.Now())
+		// After a part handed over early, the rest goes even when empty:
+		// it is what ends the cycle.
+		if len(c.Results) > 0 || split {
 			// The cycle's readings are committed even when shutdown began
 			// during the cycle: what was read is not thrown away.
 			s.sink.Cycle(context.WithoutCancel(ctx), c)
@@ -231,8 +248,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
-	c := Cycle{Bus: s.cfg.Bus, Start: start, Results: make([]Result, 0, len(s.meters))}
+// cycle reads the bus's meters once and returns what it has not handed
+// over yet; split reports that a first part was (Hurrier).
+func (s *Scheduler) cycle(ctx context.Context, start time.Time) (c Cycle, split bool) {
+	c = Cycle{Bus: s.cfg.Bus, Start: start, Results: make([]Result, 0, len(s.meters))}
 	probe := s.dueProbe()
 	var linkErr error
 	for _, p := range s.meters {
@@ -260,9 +279,15 @@ func (s *Scheduler) cycle(ctx context.Context, start time.Time) Cycle {
 			break
 		}
 		c.Results = append(c.Results, r)
+		if h, ok := s.sink.(Hurrier); ok && r.Err == nil && h.Hurry(r) {
+			part := c
+			part.End, part.Partial = s.cfg.Now(), true
+			s.sink.Cycle(context.WithoutCancel(ctx), part)
+			c.Results, split = make([]Result, 0, len(s.meters)-len(part.Results)), true
+		}
 	}
 	c.End = s.cfg.Now()
-	return c
+	return c, split
 }
 
 // poll reads meter p, notes the outcome for its backoff and returns it;

@@ -283,7 +283,7 @@ func TestScheduler_RetriedTimeoutShown(t *testing.T) {
 	if err := sims[1].InjectNext(sim.NoReply, 1); err != nil {
 		t.Fatal(err)
 	}
-	c := s.cycle(context.Background(), time.Now())
+	c, _ := s.cycle(context.Background(), time.Now())
 	if len(c.Results) != 1 || c.Results[0].Err != nil {
 		t.Fatalf("cycle = %+v; want M1 read on the second try", c.Results)
 	}
@@ -371,7 +371,7 @@ func TestScheduler_LinkDownSkipsTheCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s.cycle(context.Background(), time.Now())
+	c, _ := s.cycle(context.Background(), time.Now())
 	s.cycle(context.Background(), time.Now())
 	s.cycle(context.Background(), time.Now())
 	// The link going down is one line, not one per cycle.
