@@ -395,6 +395,61 @@ func (db *DB) EachAlarm(fn func(Alarm) error) error {
 	})
 }
 
+// EachAlarmBefore calls fn for the alarms with ids below before (0: from
+// the newest), newest first, until fn returns false or they run out: the
+// alarms page scans back through them with its filters, a read
+// transaction at a time of at most alarmScanChunk alarms, so that a long
+// scan never holds one open (a commit growing the file waits for it).
+func (db *DB) EachAlarmBefore(before uint64, fn func(Alarm) bool) error {
+	for {
+		var chunk []Alarm
+		err := db.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketAlarms).Cursor()
+			var k, v []byte
+			if before == 0 {
+				k, v = c.Last()
+			} else if sk, _ := c.Seek(binary.BigEndian.AppendUint64(nil, before)); sk == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+			for ; k != nil && len(chunk) < alarmScanChunk; k, v = c.Prev() {
+				var a Alarm
+				if err := json.Unmarshal(v, &a); err != nil {
+					return fmt.Errorf("alarm %x: %w: %v", k, ErrCorrupt, err)
+				}
+				chunk = append(chunk, a)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, a := range chunk {
+			if !fn(a) {
+				return nil
+			}
+		}
+		if len(chunk) < alarmScanChunk {
+			return nil
+		}
+		before = chunk[len(chunk)-1].ID
+	}
+}
+
+// alarmScanChunk is how many alarms EachAlarmBefore reads in one
+// transaction.
+const alarmScanChunk = 2000
+
+// AlarmKinds returns every kind of event that raises an alarm.
+func AlarmKinds() []string {
+	out := make([]string, len(alarmKinds))
+	for i, k := range alarmKinds {
+		out[i] = k.kind
+	}
+	return out
+}
+
 // AlarmKey names an open episode: an alarm kind and its subject.
 type AlarmKey struct{ Kind, Subject string }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -44,5 +45,43 @@ func TestEachEventBefore(t *testing.T) {
 	}
 	if got := walk(1, 10); len(got) != 0 {
 		t.Errorf("below the first id: %v; want none", got)
+	}
+}
+
+// EachAlarmBefore walks every alarm back from the newest, across its
+// read chunks, and from below an id.
+func TestEachAlarmBefore(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	const n = alarmScanChunk + 300
+	var evs []Event
+	for i := range n { // one episode per meter: n alarms
+		evs = append(evs, Event{Time: at, Kind: "meter_offline", Meter: fmt.Sprintf("M-%d", i), Text: "x"})
+	}
+	if _, err := db.PostEvents(evs...); err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	if err := db.EachAlarmBefore(0, func(a Alarm) bool { ids = append(ids, a.ID); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != n || ids[0] != n || ids[n-1] != 1 {
+		t.Fatalf("walked %d alarms from %d to %d; want %d, from %d to 1", len(ids), ids[0], ids[len(ids)-1], n, n)
+	}
+	for i := 1; i < n; i++ {
+		if ids[i] != ids[i-1]-1 {
+			t.Fatalf("alarm %d after %d: one skipped or repeated across a chunk", ids[i], ids[i-1])
+		}
+	}
+	var below []uint64
+	if err := db.EachAlarmBefore(11, func(a Alarm) bool { below = append(below, a.ID); return len(below) < 3 }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(below) != "[10 9 8]" {
+		t.Errorf("below 11, three: %v; want [10 9 8]", below)
 	}
 }

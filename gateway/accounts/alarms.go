@@ -109,3 +109,12 @@ func measurements(args map[string]string) map[string]string {
 	}
 	return out
 }
+
+// EachAlarmBefore implements web.AlarmPager: the alarms below id (0: from
+// the newest), newest first, until fn says stop.
+func (a *Alarms) EachAlarmBefore(id uint64, fn func(web.AlarmView) bool) error {
+	return a.DB.EachAlarmBefore(id, func(al store.Alarm) bool { return fn(alarmView(al)) })
+}
+
+// Kinds implements web.AlarmPager: every kind of alarm, for the filter.
+func (a *Alarms) Kinds() []string { return store.AlarmKinds() }

@@ -417,33 +417,81 @@ type alarmsView struct {
 	State  string
 	States []string
 	Kind   string   // the kind asked for; "" every kind
-	Kinds  []string // the kinds among the alarms read
+	Kinds  []string // the kinds of alarm, for the filter
 	Where  string   // a meter, tenant or bus; "" anywhere
 	Alarms []AlarmView
+	Older  uint64 // before= of the next page; 0: no older match
+	// Scanned is set when the page stopped at its reading bound before it
+	// was full.
+	Scanned bool
 }
 
+// AlarmPager walks back through every alarm, newest first, for the
+// alarms page's filters and paging; the gateway implements it beside
+// Alarms.
+type AlarmPager interface {
+	EachAlarmBefore(id uint64, fn func(AlarmView) bool) error
+	Kinds() []string
+}
+
+// Bounds of one alarms page, as of the events page.
+const (
+	alarmsPerPage = 200
+	alarmsScanned = 50_000
+)
+
 func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request) {
-	state := r.URL.Query().Get("state")
+	q := r.URL.Query()
+	state := q.Get("state")
 	if state != "" && state != AlarmActive && state != AlarmAcknowledged && state != AlarmCleared {
 		state = ""
 	}
-	q := r.URL.Query()
 	d := alarmsView{State: state, States: []string{AlarmActive, AlarmAcknowledged, AlarmCleared},
 		Kind: q.Get("kind"), Where: strings.TrimSpace(q.Get("where"))}
-	list, err := s.alarms.List(state, 1000)
+	before, _ := strconv.ParseUint(q.Get("before"), 10, 64)
+	match := func(a AlarmView) bool {
+		return (d.State == "" || a.State == d.State) && (d.Kind == "" || a.Kind == d.Kind) &&
+			(d.Where == "" || strings.EqualFold(a.Meter, d.Where) || strings.EqualFold(a.Tenant, d.Where) || strings.EqualFold(a.Bus, d.Where))
+	}
+	pager, ok := s.alarms.(AlarmPager)
+	if !ok {
+		list, err := s.alarms.List(state, 1000)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		kinds := map[string]bool{}
+		for _, a := range list {
+			kinds[a.Kind] = true
+			if match(a) {
+				d.Alarms = append(d.Alarms, a)
+			}
+		}
+		d.Kinds = slices.Sorted(maps.Keys(kinds))
+		s.render(w, r, "alarms", "nav.alarms", d)
+		return
+	}
+	d.Kinds = pager.Kinds()
+	scanned := 0
+	err := pager.EachAlarmBefore(before, func(a AlarmView) bool {
+		scanned++
+		if match(a) {
+			if len(d.Alarms) == alarmsPerPage {
+				d.Older = d.Alarms[len(d.Alarms)-1].ID
+				return false
+			}
+			d.Alarms = append(d.Alarms, a)
+		}
+		if scanned >= alarmsScanned {
+			d.Older, d.Scanned = a.ID, true
+			return false
+		}
+		return true
+	})
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	kinds := map[string]bool{}
-	for _, a := range list {
-		kinds[a.Kind] = true
-		if (d.Kind == "" || a.Kind == d.Kind) && (d.Where == "" || strings.EqualFold(a.Meter, d.Where) ||
-			strings.EqualFold(a.Tenant, d.Where) || strings.EqualFold(a.Bus, d.Where)) {
-			d.Alarms = append(d.Alarms, a)
-		}
-	}
-	d.Kinds = slices.Sorted(maps.Keys(kinds))
 	s.render(w, r, "alarms", "nav.alarms", d)
 }
 
