@@ -16,10 +16,12 @@ func TestEachEventBefore(t *testing.T) {
 	}
 	defer db.Close()
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	for i := range 5 {
-		if _, err := db.PostEvents(Event{Time: at.Add(time.Duration(i) * time.Minute), Kind: "test", Text: "x"}); err != nil {
-			t.Fatal(err)
-		}
+	var evs []Event
+	for i := range eventScanChunk + 5 { // across a read chunk
+		evs = append(evs, Event{Time: at.Add(time.Duration(i) * time.Second), Kind: "test", Text: "x"})
+	}
+	if _, err := db.PostEvents(evs...); err != nil {
+		t.Fatal(err)
 	}
 	walk := func(before uint64, max int) []uint64 {
 		var ids []uint64
@@ -32,9 +34,14 @@ func TestEachEventBefore(t *testing.T) {
 		return ids
 	}
 	// The database's own first event (database_created) comes first.
-	all := walk(0, 100)
-	if len(all) < 5 || all[0] <= all[1] {
-		t.Fatalf("from the newest: %v; want every event, newest first", all)
+	all := walk(0, 1<<30)
+	if len(all) < eventScanChunk+5 || all[0] <= all[1] {
+		t.Fatalf("from the newest: %d events; want every event, newest first", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i] != all[i-1]-1 {
+			t.Fatalf("event %d after %d: one skipped or repeated across a chunk", all[i], all[i-1])
+		}
 	}
 	newest := all[0]
 	if got := walk(newest, 2); len(got) != 2 || got[0] != newest-1 || got[1] != newest-2 {
