@@ -70,8 +70,8 @@ func TestNotify_WarningReachesWebhook(t *testing.T) {
 	}
 	mu.Unlock()
 	if warning.Lang != "zh-CN" || !strings.Contains(warning.Text, "余额") || !strings.Contains(warning.Text, "Shop a1") ||
-		warning.Subject == "" || !strings.HasSuffix(warning.Delivery, "-0-app-hook") {
-		t.Errorf("warning = %+v; want it in Chinese, about Shop a1, under <event>-0-app-hook", warning)
+		warning.Subject == "" || !strings.HasSuffix(warning.Delivery, "-0-app-hook-tenant") {
+		t.Errorf("warning = %+v; want it in Chinese, about Shop a1, under <event>-0-app-hook-tenant", warning)
 	}
 	var list []web.NotificationView
 	waitFor(t, 5*time.Second, "the delivery listed as delivered", func() bool {

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,13 @@ type Deliverer struct {
 
 	paused map[string]*pause      // by channel
 	sent   map[string][]time.Time // by channel and recipient: deliveries within the last hour, oldest first
+	// unrecorded are the deliveries sent whose delivery the database did
+	// not take (its file lost, its disk full), by id, with the provider's
+	// id: only their record is tried again, never the send.
+	unrecorded map[string]string
+	// storeWait is the wait after a round the database failed, doubled
+	// each round it fails again.
+	storeWait time.Duration
 }
 
 // pause is a channel's state while every message fails on it.
@@ -77,14 +85,34 @@ func (d *Deliverer) Run(ctx context.Context) error {
 func (d *Deliverer) start() error {
 	d.paused = make(map[string]*pause)
 	d.sent = make(map[string][]time.Time)
+	if d.unrecorded == nil {
+		d.unrecorded = make(map[string]string)
+	}
 	down, err := d.DB.ChannelsDown()
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	for _, name := range down {
+		if _, ok := d.Channels[name]; !ok {
+			// No longer configured: nothing will probe it, and its alarm
+			// would stay open for ever.
+			if ev, done, err := d.DB.ResumeChannel(name, d.Now()); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			} else if done {
+				d.publish(ev)
+			}
+			continue
+		}
 		d.paused[name] = &pause{probeAt: d.Now()}
 	}
 	return nil
+}
+
+// storeFailed is the wait after a round the database failed: a second,
+// doubling up to a minute while it keeps failing.
+func (d *Deliverer) storeFailed() time.Duration {
+	d.storeWait = min(max(2*d.storeWait, time.Second), time.Minute)
+	return d.storeWait
 }
 
 // Round sends what is due now and returns how long until something may be
@@ -98,6 +126,15 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 		}
 	}
 	now := d.Now()
+	// A delivery sent but not recorded is recorded first; nothing more is
+	// sent until the database takes it.
+	for id, provider := range d.unrecorded {
+		if _, err := d.DB.MarkDelivered(id, now, provider); err != nil {
+			d.Log.Error().Err(err).Str("delivery", id).Msg("outbox: record a delivery sent")
+			return d.storeFailed()
+		}
+		delete(d.unrecorded, id)
+	}
 	batch := d.Batch
 	if batch <= 0 {
 		batch = 100
@@ -116,8 +153,15 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 	})
 	if err != nil {
 		d.Log.Error().Err(err).Msg("outbox: read due deliveries")
-		return time.Second
+		return d.storeFailed()
 	}
+	// Staff first: a control room's alarm does not wait behind tenants'
+	// notices.
+	slices.SortStableFunc(due, func(a, b store.Delivery) int {
+		return cmp.Compare(boolRank(a.To != "staff"), boolRank(b.To != "staff"))
+	})
+	slow := make(map[string]bool) // channels that failed this round: the rest of theirs wait
+	attempted := 0
 	for _, dl := range due {
 		if ctx.Err() != nil {
 			return 0
@@ -125,11 +169,24 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 		if p := d.paused[dl.Channel]; p != nil && now.Before(p.probeAt) {
 			continue // paused by a failure earlier in this round
 		}
-		if err := d.deliver(ctx, dl); err != nil {
+		if slow[dl.Channel] {
+			continue
+		}
+		attempted++
+		hung, err := d.deliver(ctx, dl)
+		if err != nil {
 			d.Log.Error().Err(err).Str("delivery", dl.ID).Msg("outbox: record a delivery")
+			return d.storeFailed()
+		}
+		if hung {
+			// A channel that hung until its timeout would make every later
+			// message of it wait as long: they are tried next round, the
+			// other channels' now.
+			slow[dl.Channel] = true
 		}
 	}
-	if len(due) == batch {
+	d.storeWait = 0
+	if len(due) == batch && len(slow) == 0 {
 		return 0
 	}
 	wait := time.Second
@@ -139,85 +196,109 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 	for _, p := range d.paused {
 		wait = min(wait, p.probeAt.Sub(d.Now()))
 	}
+	if attempted == 0 {
+		// Nothing could be sent (a paused channel's messages are due but
+		// wait for its probe): no round sooner than a second.
+		wait = max(wait, time.Second)
+	}
 	return wait
 }
 
-// deliver sends one delivery, or delays it, and records what happened.
-func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) error {
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// deliver sends one delivery, or delays it, and records what happened;
+// slow says the send failed after half the timeout or more (a service
+// that hangs): the channel's other messages wait for the next round.
+func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) (slow bool, err error) {
 	now := d.Now()
 	log := d.Log.With().Str("delivery", dl.ID).Str("channel", dl.Channel).Str("kind", dl.Event.Kind).Logger()
 	ch, ok := d.Channels[dl.Channel]
 	if !ok {
-		return d.deadLetter(dl.ID, now, fmt.Sprintf("channel %s is no longer configured", dl.Channel), false)
+		return false, d.deadLetter(dl.ID, now, fmt.Sprintf("channel %s is no longer configured", dl.Channel), false)
 	}
 	if until, quiet := d.quiet(dl, now); quiet {
 		_, err := d.DB.Postpone(dl.ID, until)
-		return err
+		return false, err
 	}
 	if until, over := d.overLimit(dl, now); over {
 		_, err := d.DB.Postpone(dl.ID, until)
-		return err
+		return false, err
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, d.Config.Notify.Timeout)
+	began := time.Now() // how long the service took: wall time, not the site's clock
 	receipt, err := ch.Send(sendCtx, d.Message(dl, ch))
 	cancel()
+	slow = time.Since(began) >= d.Config.Notify.Timeout/2
 	now = d.Now()
 	switch {
 	case err == nil:
-		if _, err := d.DB.MarkDelivered(dl.ID, now, receipt.ProviderID); err != nil {
-			return err
-		}
 		d.note(dl, now)
+		if _, err := d.DB.MarkDelivered(dl.ID, now, receipt.ProviderID); err != nil {
+			// Sent: never sent again for this, only its record tried.
+			d.unrecorded[dl.ID] = receipt.ProviderID
+			return false, err
+		}
 		if d.paused[dl.Channel] != nil {
 			delete(d.paused, dl.Channel)
 			ev, done, err := d.DB.ResumeChannel(dl.Channel, now)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if done {
 				d.publish(ev)
 			}
 			log.Info().Msg("notification channel works again")
 		}
-		return nil
+		return false, nil
 	case ctx.Err() != nil:
 		// Shutting down: the delivery stays pending and due; the next
 		// start sends it again under the same id.
-		return nil
+		return false, nil
 	case notify.ChannelWide(err):
 		p := d.paused[dl.Channel]
 		if p == nil {
 			p = &pause{}
 			d.paused[dl.Channel] = p
 		}
-		wait := notify.RetryAfter(err)
+		wait := d.capped(notify.RetryAfter(err))
 		if wait <= 0 {
 			wait = d.backoff(p.waits+1, false)
 		}
 		p.waits++
 		p.probeAt = now.Add(wait)
 		if ev, raised, err2 := d.DB.PauseChannel(dl.Channel, now, err.Error()); err2 != nil {
-			return err2
+			return false, err2
 		} else if raised {
 			d.publish(ev)
 			log.Warn().Err(err).Msg("notification channel paused")
 		}
 		_, err = d.DB.AttemptFailed(dl.ID, now, p.probeAt, err.Error(), false)
-		return err
+		return false, err
 	case notify.Permanent(err):
 		log.Warn().Err(err).Msg("notification refused for good: dead letter")
-		return d.deadLetter(dl.ID, now, err.Error(), true)
+		return false, d.deadLetter(dl.ID, now, err.Error(), true)
 	}
 	if dl.Attempts+1 >= d.Config.Notify.MaxAttempts {
 		log.Warn().Err(err).Int("attempts", dl.Attempts+1).Msg("notification out of attempts: dead letter")
-		return d.deadLetter(dl.ID, now, err.Error(), true)
+		return slow, d.deadLetter(dl.ID, now, err.Error(), true)
 	}
-	wait := notify.RetryAfter(err)
+	wait := d.capped(notify.RetryAfter(err))
 	if wait <= 0 {
 		wait = d.backoff(dl.Attempts+1, true)
 	}
 	_, err = d.DB.AttemptFailed(dl.ID, now, now.Add(wait), err.Error(), true)
-	return err
+	return slow, err
+}
+
+// capped bounds a service's retry hint by backoff.max: a Retry-After of
+// years is a broken answer, not a plan.
+func (d *Deliverer) capped(wait time.Duration) time.Duration {
+	return min(wait, d.Config.Notify.Backoff.Max)
 }
 
 func (d *Deliverer) deadLetter(id string, at time.Time, reason string, spend bool) error {
@@ -286,7 +367,9 @@ func rateKey(dl store.Delivery) string {
 // leaves the hour.
 func (d *Deliverer) overLimit(dl store.Delivery, now time.Time) (time.Time, bool) {
 	per := d.Config.Notify.RateLimit.PerHour
-	if per <= 0 {
+	if per <= 0 || dl.To != "tenant" {
+		// Staff are told of every alarm at once, as they are in quiet
+		// hours; the cap spares tenants' phones.
 		return time.Time{}, false
 	}
 	key := rateKey(dl)
@@ -309,7 +392,7 @@ func (d *Deliverer) overLimit(dl store.Delivery, now time.Time) (time.Time, bool
 
 // note counts a delivery against its recipient's rate.
 func (d *Deliverer) note(dl store.Delivery, at time.Time) {
-	if d.Config.Notify.RateLimit.PerHour > 0 {
+	if d.Config.Notify.RateLimit.PerHour > 0 && dl.To == "tenant" {
 		d.sent[rateKey(dl)] = append(d.sent[rateKey(dl)], at)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -465,20 +466,22 @@ func TestRoute(t *testing.T) {
 		}
 		return out
 	}
-	want := []string{"5-0-mail-t0 Li Wei zh-CN", "5-0-mail-t1 Ann en", "5-0-sms-t0 Li Wei zh-CN", "5-0-hook-hook tenant T-1 zh-CN",
-		"5-1-mail-s0 Duty desk en"}
+	// The tenant route and the staff route both name the hook: two
+	// deliveries, each under its own id.
+	want := []string{"5-0-mail-t0 Li Wei zh-CN", "5-0-mail-t1 Ann en", "5-0-sms-t0 Li Wei zh-CN", "5-0-hook-hook-tenant tenant T-1 zh-CN",
+		"5-1-mail-s0 Duty desk en", "5-1-hook-hook-staff staff en"}
 	e := warning("T-1")
 	e.ID = 5
 	if g := got(e); strings.Join(g, "|") != strings.Join(want, "|") {
 		t.Errorf("warning_1 →\n%q; want\n%q", g, want)
 	}
-	if g := got(store.Event{ID: 6, Kind: "notify_channel_down", Args: map[string]string{"via": "mail"}}); strings.Join(g, "|") != "6-1-hook-hook staff en" {
+	if g := got(store.Event{ID: 6, Kind: "notify_channel_down", Args: map[string]string{"via": "mail"}}); strings.Join(g, "|") != "6-1-hook-hook-staff staff en" {
 		t.Errorf("mail down → %q; want over the hook only", g)
 	}
 	if g := got(store.Event{ID: 7, Kind: "notify_dead_letter", Args: map[string]string{"via": "hook", "kind": "notify_channel_down"}}); len(g) != 0 {
 		t.Errorf("dead letter of a notice about the outbox → %q; want nothing", g)
 	}
-	if g := got(store.Event{ID: 8, Kind: "warning_1", Tenant: "T-9"}); strings.Join(g, "|") != "8-1-mail-s0 Duty desk en|8-1-hook-hook staff en" {
+	if g := got(store.Event{ID: 8, Kind: "warning_1", Tenant: "T-9"}); strings.Join(g, "|") != "8-1-mail-s0 Duty desk en|8-1-hook-hook-staff staff en" {
 		t.Errorf("unknown tenant → %q; want staff only", g)
 	}
 }
@@ -488,7 +491,7 @@ func TestRoute(t *testing.T) {
 func TestMessage(t *testing.T) {
 	cfg := testConfig(t, hookYAML("http://127.0.0.1:9/h", ""))
 	d := &Deliverer{Config: cfg}
-	dl := store.Delivery{ID: "1-0-hook-hook", Event: store.Event{ID: 1, Kind: "cutoff_scheduled", Time: t0,
+	dl := store.Delivery{ID: "1-0-hook-hook-tenant", Event: store.Event{ID: 1, Kind: "cutoff_scheduled", Time: t0,
 		Args: map[string]string{"tenant_name": "Noodle House", "balance": "-1.50", "cut_at": "2026-12-01T18:30:00+08:00"}},
 		Recipient: store.Recipient{Name: "Li", Lang: "zh-CN"}}
 	m := d.Message(dl, Channel{Params: map[string][]string{"cutoff_scheduled": {"cut_at", "balance"}}})
@@ -543,5 +546,66 @@ func TestDeliverer_RunStopsOnCancel(t *testing.T) {
 	}
 	if hook.count() != 1 {
 		t.Errorf("%d sent by Run; want 1", hook.count())
+	}
+}
+
+// The rate limit spares tenants' phones; staff hear of every alarm at
+// once however many come.
+func TestDeliverer_RateLimitTenantsOnly(t *testing.T) {
+	hook := newHook(t, func(string) int { return http.StatusOK })
+	cfg := testConfig(t, hookYAML(hook.srv.URL, "  rate_limit: {per_hour: 2}\n"))
+	rg := newRig(t, cfg)
+	for range 5 {
+		rg.post(t, store.Event{Kind: "overload", Meter: "M-1", Text: "overload", Args: map[string]string{"meter": "M-1"}})
+		rg.d.Round(context.Background())
+		rg.clock.add(time.Minute)
+	}
+	if hook.count() != 5 {
+		t.Errorf("staff sent %d of 5 overloads within the hour; want every one", hook.count())
+	}
+}
+
+// A send the database did not record (its file moved away: writes
+// refused) is never sent again, and the loop waits instead of spinning.
+func TestDeliverer_UnrecordedSendNotRepeated(t *testing.T) {
+	hook := newHook(t, func(string) int { return http.StatusOK })
+	cfg := testConfig(t, hookYAML(hook.srv.URL, ""))
+	rg := newRig(t, cfg)
+	rg.post(t, warning("T-1"))
+	if err := os.Rename(rg.path, rg.path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	for range 5 {
+		waits = append(waits, rg.d.Round(context.Background()))
+		rg.clock.add(time.Second)
+	}
+	if hook.count() != 1 {
+		t.Errorf("sent %d times with the database refusing writes; want once", hook.count())
+	}
+	for i, w := range waits {
+		if w < time.Second {
+			t.Errorf("round %d waits %s; want at least a second while the database fails", i, w)
+		}
+	}
+}
+
+// A paused channel's due messages do not make the loop spin: a round that
+// could send nothing waits a second at least.
+func TestDeliverer_PausedChannelNoBusyLoop(t *testing.T) {
+	hook := newHook(t, func(string) int { return http.StatusUnauthorized }) // channel-wide: credentials
+	cfg := testConfig(t, hookYAML(hook.srv.URL, ""))
+	rg := newRig(t, cfg)
+	for range 20 {
+		rg.post(t, warning("T-1"))
+	}
+	rg.d.Round(context.Background()) // the first is sent and pauses the channel
+	for i := range 3 {
+		if w := rg.d.Round(context.Background()); w < time.Second {
+			t.Errorf("round %d while paused waits %s; want at least a second", i, w)
+		}
+	}
+	if hook.count() != 1 {
+		t.Errorf("sent %d while paused; want the one that paused it", hook.count())
 	}
 }

@@ -53,7 +53,7 @@ func Route(cfg *config.Config) store.Router {
 					if len(people) > 0 {
 						lang = people[0].r.Lang
 					}
-					targets = []recipient{{key: "hook", r: store.Recipient{Name: webhookName(rt.To, e), Lang: lang}}}
+					targets = []recipient{{key: "hook-" + rt.To, r: store.Recipient{Name: webhookName(rt.To, e), Lang: lang}}}
 				}
 				for _, p := range targets {
 					if !reaches(ch, p.r) {
