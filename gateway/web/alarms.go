@@ -76,14 +76,13 @@ func (s *Server) apiAlarms(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("state %q: want active, acknowledged or cleared", state))
 		return
 	}
-	limit := 200
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1..1000", v))
-			return
-		}
-		limit = n
+	limit, err := intParam(q, "limit", 1, 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if limit == 0 {
+		limit = 200
 	}
 	list, err := s.alarms.List(state, limit)
 	if err != nil {

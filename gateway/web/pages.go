@@ -58,7 +58,6 @@ var pageFuncs = template.FuncMap{
 	"fmtValue":  formatValue,
 	"receiptNo": receiptNo,
 	"daysLeft":  daysLeft,
-	"rfc3339":   func(t time.Time) string { return t.Format(time.RFC3339) },
 	"has":       func(m map[string]bool, k string) bool { return m[k] },
 	// pathEscape writes an id as one segment of a link's path: a tenant
 	// named "A#3" or "B1/02" must not link to another page.
