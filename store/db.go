@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -48,13 +48,19 @@ var (
 	bucketOutbox    = []byte("outbox")     // sequence (uint64 BE) → JSON Delivery
 	bucketOutboxIDs = []byte("outbox_ids") // delivery id → its sequence (uint64 BE)
 	bucketOutboxDue = []byte("outbox_due") // due (unix ns, uint64 BE), sequence (uint64 BE) → nothing; pending only
-	keySchema       = []byte("schema_version")
+	// Schema 7: the outbox's deliveries by state (the notifications page
+	// lists one state without reading the others) and the finished ones by
+	// when they finished (kept for notify.keep, then deleted).
+	bucketOutboxState = []byte("outbox_state") // state, 0, sequence (uint64 BE) → nothing
+	bucketOutboxDone  = []byte("outbox_done")  // done (unix ns, uint64 BE), sequence (uint64 BE) → nothing; delivered and dead only
+	keySchema         = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
 	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks,
-		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen, bucketOutbox, bucketOutboxIDs, bucketOutboxDue}
+		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen, bucketOutbox, bucketOutboxIDs, bucketOutboxDue,
+		bucketOutboxState, bucketOutboxDone}
 }
 
 // Options tune Open.
@@ -127,6 +133,13 @@ func migrations() []migration {
 		// The outbox starts empty: events stored before it were never
 		// meant to be sent, and sending them now would be news of old.
 		{version: 6, apply: createBuckets(bucketOutbox, bucketOutboxIDs, bucketOutboxDue)},
+		// The indexes of the deliveries already in the outbox.
+		{version: 7, apply: func(tx *bolt.Tx) error {
+			if err := createBuckets(bucketOutboxState, bucketOutboxDone)(tx); err != nil {
+				return err
+			}
+			return indexDeliveries(tx)
+		}},
 	}
 }
 

@@ -56,7 +56,7 @@ func (db *DB) appendEvents(tx *bolt.Tx, events []Event) ([]Event, error) {
 			return nil, fmt.Errorf("alarms of event %d (%s): %w", id, e.Kind, err)
 		}
 		if db.route != nil {
-			if err := queueDeliveries(tx, e, db.route(e)); err != nil {
+			if err := queueDeliveries(tx, e, db.route(db.id, e)); err != nil {
 				return nil, fmt.Errorf("notifications of event %d (%s): %w", id, e.Kind, err)
 			}
 		}

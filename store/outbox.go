@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -34,8 +37,11 @@ const (
 
 // Router names the notifications an event causes, one Delivery per
 // recipient and channel, with ID, Route, To, Tenant, Channel and Recipient
-// set; the store fills in the rest. It is given the event with its id.
-type Router func(Event) []Delivery
+// set; the store fills in the rest. It is given the database's identity
+// (DB.ID) and the event with its id: a delivery id must be unique beyond
+// this file, since a receiver that drops ids it has seen would drop the
+// notices of a database started afresh, whose event ids begin at 1 again.
+type Router func(dbID string, e Event) []Delivery
 
 // Recipient is who a delivery goes to, as the configuration named them
 // when the event was stored: a later change of a phone number does not
@@ -80,39 +86,83 @@ type Delivery struct {
 	ProviderID string    `json:"provider_id,omitempty"`
 	// Resends counts the operators' resends.
 	Resends int `json:"resends,omitempty"`
+	// Of is, for an operator's resend of a delivered notice, the delivery
+	// it repeats.
+	Of string `json:"of,omitempty"`
 }
 
 // queueDeliveries stores the deliveries route named for e, pending and due
 // at e's time, in e's transaction.
 func queueDeliveries(tx *bolt.Tx, e Event, ds []Delivery) error {
-	if len(ds) == 0 {
-		return nil
-	}
-	all, ids := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxIDs)
-	all.FillPercent = 1.0
 	for _, d := range ds {
-		if d.ID == "" || len(d.ID) > maxDeliveryID {
-			return fmt.Errorf("delivery id %q: want 1..%d bytes", d.ID, maxDeliveryID)
-		}
-		if ids.Get([]byte(d.ID)) != nil {
-			return fmt.Errorf("delivery %s: %w", d.ID, ErrDeliveryExists)
-		}
-		seq, err := all.NextSequence()
-		if err != nil {
-			return err
-		}
-		d.Seq, d.Event, d.State, d.Created, d.Due = seq, e, DeliveryPending, e.Time, e.Time
-		if err := putDelivery(tx, d); err != nil {
-			return err
-		}
-		if err := ids.Put([]byte(d.ID), seqKey(seq)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketOutboxDue).Put(dueKey(d), nil); err != nil {
+		d.Event, d.Created, d.Due = e, e.Time, e.Time
+		if err := addDelivery(tx, d); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// addDelivery stores d as a new pending delivery, numbered next.
+func addDelivery(tx *bolt.Tx, d Delivery) error {
+	all, ids := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxIDs)
+	all.FillPercent = 1.0
+	if d.ID == "" || len(d.ID) > maxDeliveryID {
+		return fmt.Errorf("delivery id %q: want 1..%d bytes", d.ID, maxDeliveryID)
+	}
+	if ids.Get([]byte(d.ID)) != nil {
+		return fmt.Errorf("delivery %s: %w", d.ID, ErrDeliveryExists)
+	}
+	seq, err := all.NextSequence()
+	if err != nil {
+		return err
+	}
+	d.Seq, d.State = seq, DeliveryPending
+	if err := putDelivery(tx, d); err != nil {
+		return err
+	}
+	if err := ids.Put([]byte(d.ID), seqKey(seq)); err != nil {
+		return err
+	}
+	return indexDelivery(tx, d, true)
+}
+
+// indexDelivery adds d to the outbox's indexes (add) or takes it out of
+// them: by state; a pending one by its due time, a finished one by when it
+// finished.
+func indexDelivery(tx *bolt.Tx, d Delivery, add bool) error {
+	keys := map[string][]byte{string(bucketOutboxState): stateKey(d.State, d.Seq)}
+	if d.State == DeliveryPending {
+		keys[string(bucketOutboxDue)] = dueKey(d)
+	} else {
+		keys[string(bucketOutboxDone)] = timeSeqKey(d.Done, d.Seq)
+	}
+	for bucket, k := range keys {
+		b := tx.Bucket([]byte(bucket))
+		var err error
+		if add {
+			b.FillPercent = 1.0 // appended at the end, mostly
+			err = b.Put(k, nil)
+		} else {
+			err = b.Delete(k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexDeliveries builds the indexes of schema 7 for the deliveries stored
+// before it.
+func indexDeliveries(tx *bolt.Tx) error {
+	return tx.Bucket(bucketOutbox).ForEach(func(k, _ []byte) error {
+		d, err := getDelivery(tx, k)
+		if err != nil {
+			return err
+		}
+		return indexDelivery(tx, d, true)
+	})
 }
 
 // maxDeliveryID bounds a delivery id: it travels in headers and in the
@@ -121,14 +171,22 @@ const maxDeliveryID = 128
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// dueKey is d's key in the index of pending deliveries by due time. Times
-// before 1970 (never written) sort first.
-func dueKey(d Delivery) []byte {
-	ns := d.Due.UnixNano()
+// dueKey is d's key in the index of pending deliveries by due time.
+func dueKey(d Delivery) []byte { return timeSeqKey(d.Due, d.Seq) }
+
+// timeSeqKey orders deliveries by a time, then as written. Times before
+// 1970 (never written) sort first.
+func timeSeqKey(at time.Time, seq uint64) []byte {
+	ns := at.UnixNano()
 	if ns < 0 {
 		ns = 0
 	}
-	return binary.BigEndian.AppendUint64(seqKey(uint64(ns)), d.Seq)
+	return binary.BigEndian.AppendUint64(seqKey(uint64(ns)), seq)
+}
+
+// stateKey is a delivery's key in the index by state.
+func stateKey(state string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(state), 0), seq)
 }
 
 func putDelivery(tx *bolt.Tx, d Delivery) error {
@@ -161,26 +219,20 @@ func deliveryByID(tx *bolt.Tx, id string) (Delivery, error) {
 }
 
 // changeDelivery reads delivery id, lets change alter it, and stores it
-// with its due index kept: a pending delivery is indexed under its Due, any
-// other under nothing.
+// with its indexes kept (indexDelivery).
 func changeDelivery(tx *bolt.Tx, id string, change func(*Delivery) error) (Delivery, error) {
 	d, err := deliveryByID(tx, id)
 	if err != nil {
 		return d, err
 	}
-	due := tx.Bucket(bucketOutboxDue)
-	if d.State == DeliveryPending {
-		if err := due.Delete(dueKey(d)); err != nil {
-			return d, err
-		}
+	if err := indexDelivery(tx, d, false); err != nil {
+		return d, err
 	}
 	if err := change(&d); err != nil {
 		return d, err
 	}
-	if d.State == DeliveryPending {
-		if err := due.Put(dueKey(d), nil); err != nil {
-			return d, err
-		}
+	if err := indexDelivery(tx, d, true); err != nil {
+		return d, err
 	}
 	return d, putDelivery(tx, d)
 }
@@ -338,11 +390,15 @@ func (db *DB) DeadLetter(id string, at time.Time, reason string, spend bool) (De
 	return d, ev, err
 }
 
-// Resend queues delivery id again, under the same id, due at at, with its
-// attempts back to 0: actor (an operator) asked for it. A dead letter's
-// alarm is cleared by the notify_resent event appended in the same
-// transaction. A delivery still pending is ErrDeliveryPending and changes
-// nothing; an unknown id is ErrNoDelivery.
+// Resend queues delivery id again at at, as actor (an operator) asked,
+// and appends a notify_resent event about it in the same transaction. A
+// dead letter goes again under its own id, its attempts back to 0, and
+// that event clears its alarm. A delivered one was received: a receiver
+// that drops an id it has seen would drop it again, so it goes as a new
+// delivery, "<id>-r<n>" for the n-th resend, Of naming the original, which
+// stays delivered. It returns the delivery queued and the event. A
+// delivery still pending is ErrDeliveryPending and changes nothing; an
+// unknown id is ErrNoDelivery.
 func (db *DB) Resend(id string, at time.Time, actor string) (Delivery, Event, error) {
 	var (
 		d  Delivery
@@ -361,20 +417,30 @@ func (db *DB) Resend(id string, at time.Time, actor string) (Delivery, Event, er
 				return fmt.Errorf("delivery %s: %w", d.ID, ErrDeliveryPending)
 			}
 			from = d.State
-			d.State, d.Due, d.Attempts, d.Done, d.LastError = DeliveryPending, at, 0, time.Time{}, ""
 			d.Resends++
+			if from == DeliveryDead {
+				d.State, d.Due, d.Attempts, d.Done, d.LastError = DeliveryPending, at, 0, time.Time{}, ""
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		was, args := "given up", map[string]string{"actor": actor, "delivery": d.ID, "kind": d.Event.Kind, "to": d.Recipient.Name, "via": d.Channel}
+		args := map[string]string{"actor": actor, "delivery": d.ID, "kind": d.Event.Kind, "to": d.Recipient.Name, "via": d.Channel}
+		text := fmt.Sprintf("%s queued the %s notice %s to %s over %s again (it was given up).", actor, d.Event.Kind, d.ID, d.Recipient.Name, d.Channel)
 		if from == DeliveryDelivered {
-			was, args["form"] = "delivered", "delivered"
+			d = Delivery{ID: fmt.Sprintf("%s-r%d", d.ID, d.Resends), Of: d.ID, Event: d.Event, Route: d.Route, To: d.To, Tenant: d.Tenant,
+				Channel: d.Channel, Recipient: d.Recipient, Created: at, Due: at}
+			if err := addDelivery(tx, d); err != nil {
+				return err
+			}
+			if d, err = deliveryByID(tx, d.ID); err != nil {
+				return err
+			}
+			args["delivery"], args["of"], args["form"] = d.ID, d.Of, "delivered"
+			text = fmt.Sprintf("%s queued the %s notice %s to %s over %s again, as %s (it was delivered).", actor, d.Event.Kind, d.Of, d.Recipient.Name, d.Channel, d.ID)
 		}
-		evs, err := db.appendEvents(tx, []Event{{Time: at, Kind: KindNotifyResent, Tenant: d.Tenant,
-			Text: fmt.Sprintf("%s queued the %s notice %s to %s over %s again (it was %s).", actor, d.Event.Kind, d.ID, d.Recipient.Name, d.Channel, was),
-			Args: args}})
+		evs, err := db.appendEvents(tx, []Event{{Time: at, Kind: KindNotifyResent, Tenant: d.Tenant, Text: text, Args: args}})
 		if err != nil {
 			return err
 		}
@@ -455,21 +521,167 @@ func (db *DB) Delivery(id string) (Delivery, error) {
 // (pending, delivered or dead), or of every state when state is "". An
 // unknown state is an error.
 func (db *DB) Deliveries(state string, limit int) ([]Delivery, error) {
+	return db.DeliveriesBefore(state, 0, limit)
+}
+
+// DeliveriesBefore is Deliveries from the delivery numbered before (Seq)
+// on, older ones: the next page. before 0 starts at the newest. It reads
+// only the deliveries it returns, through the index of their state.
+func (db *DB) DeliveriesBefore(state string, before uint64, limit int) ([]Delivery, error) {
 	switch state {
 	case "", DeliveryPending, DeliveryDelivered, DeliveryDead:
 	default:
 		return nil, fmt.Errorf("delivery state %q: want pending, delivered or dead", state)
 	}
+	if before == 0 {
+		before = math.MaxUint64
+	}
 	var out []Delivery
 	err := db.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("delivery %x: %w: %v", k, ErrCorrupt, err)
+		if state == "" {
+			c := tx.Bucket(bucketOutbox).Cursor()
+			k, _ := c.Seek(seqKey(before))
+			switch {
+			case k == nil:
+				k, _ = c.Last()
+			case binary.BigEndian.Uint64(k) >= before:
+				k, _ = c.Prev()
 			}
-			if state == "" || d.State == state {
+			for ; k != nil && len(out) < limit; k, _ = c.Prev() {
+				d, err := getDelivery(tx, k)
+				if err != nil {
+					return err
+				}
 				out = append(out, d)
+			}
+			return nil
+		}
+		prefix := append([]byte(state), 0)
+		c := tx.Bucket(bucketOutboxState).Cursor()
+		// The first key at or after (state, before) is the one after the
+		// page's first: step back from it.
+		k, _ := c.Seek(stateKey(state, before))
+		switch {
+		case k == nil:
+			k, _ = c.Last()
+		case !bytes.HasPrefix(k, prefix) || binary.BigEndian.Uint64(k[len(prefix):]) >= before:
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
+			if len(k) != len(prefix)+8 {
+				return fmt.Errorf("outbox state key %x: %w", k, ErrCorrupt)
+			}
+			d, err := getDelivery(tx, k[len(prefix):])
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PruneDeliveries deletes up to limit deliveries that finished (delivered
+// or dead) before before, the oldest first, and returns how many it
+// deleted and whether any are left to delete. A dead letter whose alarm is
+// still open stays: the operator may yet resend it.
+func (db *DB) PruneDeliveries(before time.Time, limit int) (n int, more bool, err error) {
+	err = db.update(func(tx *bolt.Tx) error {
+		n, more = 0, false
+		end := timeSeqKey(before, 0)
+		c := tx.Bucket(bucketOutboxDone).Cursor()
+		var doomed []Delivery
+		for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			if len(k) != 16 {
+				return fmt.Errorf("outbox done key %x: %w", k, ErrCorrupt)
+			}
+			if len(doomed) == limit {
+				more = true
+				break
+			}
+			d, err := getDelivery(tx, k[8:])
+			if err != nil {
+				return err
+			}
+			if d.State == DeliveryDead && tx.Bucket(bucketAlarmsOpen).Get(openKey(KindNotifyDeadLetter, d.ID)) != nil {
+				continue
+			}
+			doomed = append(doomed, d)
+		}
+		for _, d := range doomed {
+			if err := indexDelivery(tx, d, false); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketOutboxIDs).Delete([]byte(d.ID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketOutbox).Delete(seqKey(d.Seq)); err != nil {
+				return err
+			}
+		}
+		n = len(doomed)
+		return nil
+	})
+	return n, more, err
+}
+
+// CheckOutbox reads every delivery and the outbox's indexes and returns
+// what does not agree, one sentence each: a delivery that cannot be read
+// or is stored under another number, an id not mapped to it, a delivery
+// missing from the index of its state, of the due (pending) or of the
+// finished ones (delivered, dead), and an index key naming no such
+// delivery. The error is for a database that cannot be read.
+func (db *DB) CheckOutbox() ([]string, error) {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	err := db.view(func(tx *bolt.Tx) error {
+		want := map[string]map[string]bool{ // bucket → keys the deliveries need
+			string(bucketOutboxIDs): {}, string(bucketOutboxState): {}, string(bucketOutboxDue): {}, string(bucketOutboxDone): {},
+		}
+		idValue := make(map[string][]byte)
+		err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil || len(k) != 8 {
+				bad("delivery under key %x cannot be read: %v", k, err)
+				return nil
+			}
+			if binary.BigEndian.Uint64(k) != d.Seq {
+				bad("delivery %s is numbered %d but stored under %d", d.ID, d.Seq, binary.BigEndian.Uint64(k))
+			}
+			switch d.State {
+			case DeliveryPending:
+				want[string(bucketOutboxDue)][string(dueKey(d))] = true
+			case DeliveryDelivered, DeliveryDead:
+				want[string(bucketOutboxDone)][string(timeSeqKey(d.Done, d.Seq))] = true
+			default:
+				bad("delivery %s is in state %q", d.ID, d.State)
+			}
+			want[string(bucketOutboxState)][string(stateKey(d.State, d.Seq))] = true
+			want[string(bucketOutboxIDs)][d.ID] = true
+			idValue[d.ID] = k
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range slices.Sorted(maps.Keys(want)) {
+			keys := want[name]
+			err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+				switch {
+				case !keys[string(k)]:
+					bad("%s holds %q, which names no delivery in that state and time", name, k)
+				case name == string(bucketOutboxIDs) && !bytes.Equal(v, idValue[string(k)]):
+					bad("delivery id %s maps to %x, not to its delivery %x", k, v, idValue[string(k)])
+				}
+				delete(keys, string(k))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				bad("%s lacks %q: a delivery is missing from it", name, k)
 			}
 		}
 		return nil

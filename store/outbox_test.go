@@ -14,7 +14,7 @@ import (
 
 // testRoute sends every warning_1 to the tenant over "sms" and every
 // overload to the duty desk over "sms" and "hook".
-func testRoute(e Event) []Delivery {
+func testRoute(_ string, e Event) []Delivery {
 	switch e.Kind {
 	case "warning_1":
 		return []Delivery{{ID: fmt.Sprintf("%d-0-sms-t", e.ID), To: "tenant", Tenant: e.Tenant, Channel: "sms",
@@ -82,7 +82,7 @@ func TestOutbox_QueuedWithTheirEvent(t *testing.T) {
 // A router that names an id already stored fails the event's transaction:
 // neither the event nor a second delivery is kept.
 func TestOutbox_DuplicateIDRefused(t *testing.T) {
-	dup := func(e Event) []Delivery { return []Delivery{{ID: "same", Channel: "sms"}} }
+	dup := func(string, Event) []Delivery { return []Delivery{{ID: "same", Channel: "sms"}} }
 	db, err := Open(filepath.Join(t.TempDir(), "m.db"), Options{Route: dup})
 	if err != nil {
 		t.Fatal(err)
@@ -174,9 +174,21 @@ func TestOutbox_Lifecycle(t *testing.T) {
 	if due, _ := db.DueDeliveries(later, 10, nil); !slices.Contains(ids(due), "2-1-sms-s0 pending") {
 		t.Errorf("due after the resend = %q; want it back under its id", ids(due))
 	}
-	// A delivered one may be resent too: the same id goes out again.
-	if d, ev, err := db.Resend("2-1-hook-s0", later, "user:ann"); err != nil || d.State != DeliveryPending || ev.Args["form"] != "delivered" {
+	// A delivered one may be resent too, as a new delivery: the receiver
+	// took the first one, and would drop its id if it came again.
+	d, ev, err = db.Resend("2-1-hook-s0", later, "user:ann")
+	if err != nil || d.ID != "2-1-hook-s0-r1" || d.Of != "2-1-hook-s0" || d.State != DeliveryPending || !d.Created.Equal(later) ||
+		d.Event.ID != 2 || d.Channel != "hook" || ev.Args["form"] != "delivered" || ev.Args["delivery"] != d.ID || ev.Args["of"] != d.Of {
 		t.Errorf("resend of a delivered one: %+v, %+v, %v", d, ev, err)
+	}
+	if orig, _ := db.Delivery("2-1-hook-s0"); orig.State != DeliveryDelivered || orig.Resends != 1 {
+		t.Errorf("the original after its resend = %+v; want delivered, resent once", orig)
+	}
+	if d, _, err := db.Resend("2-1-hook-s0", later, "user:ann"); err != nil || d.ID != "2-1-hook-s0-r2" {
+		t.Errorf("second resend = %q, %v; want 2-1-hook-s0-r2", d.ID, err)
+	}
+	if problems, err := db.CheckOutbox(); err != nil || len(problems) > 0 {
+		t.Errorf("CheckOutbox = %q, %v", problems, err)
 	}
 }
 

@@ -25,12 +25,13 @@ type Notifications struct {
 }
 
 // List returns up to limit deliveries newest first, of every state when
-// state is "", else in state; an unknown state is web.ErrInvalid.
-func (n *Notifications) List(state string, limit int) ([]web.NotificationView, error) {
+// state is "", else in state, older than the one numbered before (0: from
+// the newest); an unknown state is web.ErrInvalid.
+func (n *Notifications) List(state string, before uint64, limit int) ([]web.NotificationView, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("%w: limit %d: want at least 1", web.ErrInvalid, limit)
 	}
-	list, err := n.DB.Deliveries(state, limit)
+	list, err := n.DB.DeliveriesBefore(state, before, limit)
 	if err != nil {
 		if state != "" && state != store.DeliveryPending && state != store.DeliveryDelivered && state != store.DeliveryDead {
 			return nil, fmt.Errorf("%w: %v", web.ErrInvalid, err)
@@ -44,9 +45,10 @@ func (n *Notifications) List(state string, limit int) ([]web.NotificationView, e
 	return out, nil
 }
 
-// Resend queues delivery id again under the same id, recording actor: an
-// unknown id is web.ErrNotFound, one still pending web.ErrConflict; each
-// changes nothing.
+// Resend queues delivery id again, recording actor (a dead one under its
+// id, a delivered one as a new delivery: store.DB.Resend): an unknown id
+// is web.ErrNotFound, one still pending web.ErrConflict; each changes
+// nothing.
 func (n *Notifications) Resend(ctx context.Context, id, actor string) (web.NotificationView, error) {
 	if err := ctx.Err(); err != nil {
 		return web.NotificationView{}, err
@@ -68,7 +70,7 @@ func (n *Notifications) Resend(ctx context.Context, id, actor string) (web.Notif
 }
 
 func notificationView(d store.Delivery) web.NotificationView {
-	v := web.NotificationView{ID: d.ID, Kind: d.Event.Kind, State: d.State, Channel: d.Channel, To: d.To, Tenant: d.Tenant,
+	v := web.NotificationView{ID: d.ID, Seq: d.Seq, Of: d.Of, Kind: d.Event.Kind, State: d.State, Channel: d.Channel, To: d.To, Tenant: d.Tenant,
 		Recipient: d.Recipient.Name, Phone: d.Recipient.Phone, Email: d.Recipient.Email, Lang: d.Recipient.Lang,
 		Attempts: d.Attempts, Created: d.Created, LastError: d.LastError, Resends: d.Resends,
 		Event: d.Event.ID, Text: d.Event.Text, Args: d.Event.Args}

@@ -96,7 +96,8 @@ func layer(cfg *Config, r *yamlcheck.Report, env []string) {
 	}
 
 	vars := environ(env)
-	unknownVars(r, keys, vars, notifySecrets(cfg, r, vars))
+	used, secretVars := notifySecrets(cfg, r, vars)
+	unknownVars(r, keys, vars, used, secretVars)
 	for _, k := range keys {
 		s := vars[k.env]
 		if s == "" {
@@ -136,15 +137,21 @@ func environ(env []string) map[string]string {
 // while the technician believes otherwise. A warning rather than a
 // problem: a stray variable in the service's environment should not keep
 // the gateway from starting.
-func unknownVars(r *yamlcheck.Report, keys []layeredKey, vars map[string]string, used []string) {
+//
+// used are the notify channels' secret variables read (or warned of),
+// secretVars every one a channel could read: hints for a misspelt one.
+func unknownVars(r *yamlcheck.Report, keys []layeredKey, vars map[string]string, used, secretVars []string) {
 	known := make(map[string]bool, len(keys))
-	for _, name := range used { // the notify channels' secrets
+	for _, name := range used {
 		known[name] = true
 	}
-	suffixes := make([]string, len(keys)) // http_listen: the part a misspelling is in
-	for i, k := range keys {
+	suffixes := make([]string, 0, len(keys)+len(secretVars)) // http_listen: the part a misspelling is in
+	for _, k := range keys {
 		known[k.env] = true
-		suffixes[i] = strings.TrimPrefix(k.env, EnvPrefix)
+		suffixes = append(suffixes, strings.TrimPrefix(k.env, EnvPrefix))
+	}
+	for _, name := range secretVars {
+		suffixes = append(suffixes, strings.TrimPrefix(name, EnvPrefix))
 	}
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
 		if vars[name] == "" || known[name] {

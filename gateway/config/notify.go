@@ -34,7 +34,22 @@ type Notify struct {
 	Backoff Backoff `yaml:"backoff"`
 	// Timeout bounds one send.
 	Timeout time.Duration `yaml:"timeout"`
+	// Keep is how long delivered and given-up notices are kept, in whole
+	// days ("90d"); older ones are deleted (a dead letter whose alarm is
+	// still open stays).
+	Keep string `yaml:"keep"`
 }
+
+// Retention is notify.keep as a duration (0 before the configuration is
+// validated).
+func (n Notify) Retention() time.Duration {
+	d, _ := parseDays(n.Keep)
+	return d
+}
+
+// DefaultNotifyKeep is notify.keep's default: a quarter of a year, long
+// enough to answer "was I told?" about the last bill.
+const DefaultNotifyKeep = "90d"
 
 // NotifyChannel is one configured channel; the keys it needs depend on
 // its Kind (and for SMS its Provider). Secrets (secret, app_secret,
@@ -157,7 +172,7 @@ type Backoff struct {
 
 func notifyDefaults() Notify {
 	return Notify{RateLimit: RateLimit{PerHour: 6}, MaxAttempts: 8, Backoff: Backoff{Base: 30 * time.Second, Max: time.Hour},
-		Timeout: 15 * time.Second}
+		Timeout: 15 * time.Second, Keep: DefaultNotifyKeep}
 }
 
 // NotifySecretVar is the environment variable that gives channel name's
@@ -168,22 +183,43 @@ func NotifySecretVar(name, key string) string {
 	return EnvPrefix + "NOTIFY_" + up + "_" + strings.ToUpper(key)
 }
 
+// secretKeys are the channel keys a variable may give (NotifySecretVar).
+var secretKeys = []string{"secret", "app_secret", "key_secret", "password"}
+
 // notifySecrets sets channels' secrets from their variables in vars and
-// returns the names of the variables it used.
-func notifySecrets(cfg *Config, r *yamlcheck.Report, vars map[string]string) []string {
-	var used []string
+// returns the names of the variables it read, and of every variable it
+// would read, for the hints about a misspelt one. A variable for a key
+// the channel's kind does not take is a warning: set, it would be ignored
+// while the technician believes the secret given.
+func notifySecrets(cfg *Config, r *yamlcheck.Report, vars map[string]string) (used, known []string) {
 	for i := range cfg.Notify.Channels {
 		c := &cfg.Notify.Channels[i]
+		if c.Name == "" {
+			continue
+		}
 		p := yamlcheck.Index("notify.channels", i)
-		for key, field := range map[string]*string{"secret": &c.Secret, "app_secret": &c.AppSecret, "key_secret": &c.KeySecret, "password": &c.Password} {
+		fields := map[string]*string{"secret": &c.Secret, "app_secret": &c.AppSecret, "key_secret": &c.KeySecret, "password": &c.Password}
+		takes := channelKeys[c.Kind]
+		if c.Kind == ChannelSMS {
+			takes = channelKeys[c.Kind+"/"+c.Provider]
+		}
+		for _, key := range secretKeys {
 			name := NotifySecretVar(c.Name, key)
-			if v := vars[name]; v != "" && c.Name != "" {
-				r.Override(p+"."+key, "env "+name, v, field)
+			if !slices.Contains(takes, key) {
+				if vars[name] != "" {
+					r.WarnAt(0, "", "env %s: channel %s (%s) takes no %s: ignored", name, c.Name, c.Kind, key)
+					used = append(used, name)
+				}
+				continue
+			}
+			known = append(known, name)
+			if v := vars[name]; v != "" {
+				r.Override(p+"."+key, "env "+name, v, fields[key])
 				used = append(used, name)
 			}
 		}
 	}
-	return used
+	return used, known
 }
 
 var (
@@ -210,6 +246,7 @@ func (n Notify) Channel(name string) (NotifyChannel, bool) {
 func validateNotify(cfg *Config, r *yamlcheck.Report) {
 	n := &cfg.Notify
 	names := unique(r, "channel name")
+	vars := make(map[string]string) // the channels' variables' common part → the first channel with it
 	for i, c := range n.Channels {
 		p := yamlcheck.Index("notify.channels", i)
 		if r.Need(p+".name", c.Name) {
@@ -217,6 +254,13 @@ func validateNotify(cfg *Config, r *yamlcheck.Report) {
 				r.Add(p+".name", "want 1..32 of a-z, 0-9, _ and -, got %q", c.Name)
 			}
 			names.check(p+".name", c.Name)
+			// sms-gw and sms_gw would read one MALLGRID_NOTIFY_SMS_GW_… variable.
+			stem := NotifySecretVar(c.Name, "")
+			if other, ok := vars[stem]; ok && other != c.Name {
+				r.Add(p+".name", "channel %s and channel %s would read the same variables (%s…): rename one", c.Name, other, stem)
+			} else {
+				vars[stem] = c.Name
+			}
 		}
 		if r.OneOf(p+".kind", c.Kind, ChannelWebhook, ChannelWeChat, ChannelSMS, ChannelEmail) {
 			validateChannel(r, p, c)
@@ -285,6 +329,9 @@ func validateNotify(cfg *Config, r *yamlcheck.Report) {
 		r.Add("notify.backoff.max", "%s is shorter than backoff.base (%s)", n.Backoff.Max, n.Backoff.Base)
 	}
 	r.DurationIn("notify.timeout", n.Timeout, time.Second, 5*time.Minute)
+	if d, ok := parseDays(n.Keep); !ok || d < 24*time.Hour || d > maxSamplesKeep {
+		r.Add("notify.keep", "want whole days like 90d, 1d..%dd, got %q", maxSamplesKeep/(24*time.Hour), n.Keep)
+	}
 }
 
 // channelKeys are the keys each kind (sms: each provider) takes besides
@@ -373,11 +420,19 @@ func validateChannel(r *yamlcheck.Report, p string, c NotifyChannel) {
 			}
 		}
 	}
-	for kind, t := range c.Templates {
+	for _, kind := range slices.Sorted(maps.Keys(c.Templates)) {
+		t := c.Templates[kind]
 		if !i18n.Has(i18n.En, "event."+kind) {
 			r.Add(p+".templates."+kind, "unknown event kind %q", kind)
+			continue
 		}
 		r.Need(p+".templates."+kind+".id", t.ID)
+		facts := i18n.EventArgs(kind)
+		for j, param := range t.Params {
+			if !slices.Contains(facts, param) {
+				r.Add(yamlcheck.Index(p+".templates."+kind+".params", j), "a %s event has no %q (it has: %s)", kind, param, strings.Join(facts, ", "))
+			}
+		}
 	}
 }
 

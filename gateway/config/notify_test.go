@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,13 @@ func TestParse_NotifyProblems(t *testing.T) {
 		{"quiet hours", "  quiet_hours: {from: '22:00', to: '8'}\n", `t.yaml:4: notify.quiet_hours.to: want a time of day like 22:00, got "8"`},
 		{"backoff", "  backoff: {base: 2m, max: 1m}\n", "t.yaml:4: notify.backoff.max: 1m0s is shorter than backoff.base (2m0s)"},
 		{"attempts", "  max_attempts: 0\n", "t.yaml:4: notify.max_attempts: want 1..100, got 0"},
+		{"keep", "  keep: 90\n", `t.yaml:4: notify.keep: want whole days like 90d, 1d..1830d, got "90"`},
+		{"names sharing variables", "  channels:\n    - {name: sms-gw, kind: webhook, url: 'https://a.example/h', secret: s}\n" +
+			"    - {name: sms_gw, kind: webhook, url: 'https://b.example/h', secret: s}\n",
+			"t.yaml:6: notify.channels[1].name: channel sms_gw and channel sms-gw would read the same variables (MALLGRID_NOTIFY_SMS_GW_…): rename one"},
+		{"template param no fact", "  channels:\n    - {name: s, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: n,\n" +
+			"       templates: {warning_1: {id: SMS_1, params: [tenant_name, balanse]}}}\n",
+			`t.yaml:6: notify.channels[0].templates.warning_1.params[1]: a warning_1 event has no "balanse" (it has: balance, tenant_name)`},
 	}
 	for _, tc := range cases {
 		_, err := Parse("t.yaml", []byte(notifyHead+"notify:\n"+tc.notify), nil)
@@ -46,6 +54,36 @@ func TestParse_NotifyProblems(t *testing.T) {
 		if len(ps) != 1 || ps[0].Error() != tc.want {
 			t.Errorf("%s: got\n%v\nwant exactly:\n%s", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A secret variable for a key the channel's kind does not take is a
+// warning, not silently set; a misspelt one is hinted at; the variables of
+// an email channel's password work.
+func TestParse_NotifySecretVariables(t *testing.T) {
+	file := notifyHead + "notify:\n  channels:\n    - {name: ops, kind: webhook, url: 'https://o.example/h', secret: s}\n" +
+		"    - {name: mail, kind: email, smtp: 'mail.example:587', username: u, from: p@plaza.example}\n"
+	cfg, err := Parse("t.yaml", []byte(file), []string{"MALLGRID_NOTIFY_OPS_APP_SECRET=x", "MALLGRID_NOTIFY_MAIL_PASWORD=y", "MALLGRID_NOTIFY_MAIL_PASSWORD=z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := cfg.Notify.Channel("ops"); c.AppSecret != "" {
+		t.Errorf("webhook app_secret = %q; want it not set", c.AppSecret)
+	}
+	if c, _ := cfg.Notify.Channel("mail"); c.Password != "z" {
+		t.Errorf("mail password = %q; want it from its variable", c.Password)
+	}
+	want := []string{
+		"t.yaml: warning: env MALLGRID_NOTIFY_MAIL_PASWORD: unknown variable, ignored (did you mean MALLGRID_NOTIFY_MAIL_PASSWORD?)",
+		"t.yaml: warning: env MALLGRID_NOTIFY_OPS_APP_SECRET: channel ops (webhook) takes no app_secret: ignored",
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.Error())
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

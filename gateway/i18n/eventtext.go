@@ -3,6 +3,7 @@ package i18n
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,4 +138,26 @@ func CheckEvent(kind string, args map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// EventArgs returns the facts the sentences of kind tell, sorted: the
+// placeholders of event_text.<kind> and of each of its forms, in any
+// language. A provider template's params are checked against them; an
+// unknown kind has none.
+func EventArgs(kind string) []string {
+	var out []string
+	for _, c := range catalogs {
+		for id, text := range c {
+			if id != EventTextID(kind, "") && !strings.HasPrefix(id, EventTextID(kind, "")+".") {
+				continue
+			}
+			for _, name := range placeholders(text) {
+				if !slices.Contains(out, name) {
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -2,6 +2,7 @@ package i18n
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 		"to_w": true, "power_w": true, "stddev_kw": true, "limit_kw": true, "voltage_v": true, "limit_v": true, "high_v": true,
 		"low_v": true, "pf": true, "limit": true, "value": true,
 		// The outbox's: a notice's recipient and the channel's name.
-		"to": true, "via": true, "delivery": true, "attempts": true}
+		"to": true, "via": true, "delivery": true, "of": true, "attempts": true}
 	l := New(En, nil)
 	for _, id := range IDs() {
 		if !strings.HasPrefix(id, "event_text.") {
@@ -117,5 +118,31 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 				t.Errorf("%s: {%s} is neither a plain fact nor written by a convention", id, name)
 			}
 		}
+	}
+}
+
+func TestEventArgs(t *testing.T) {
+	if got := EventArgs("cutoff_scheduled"); !slices.Equal(got, []string{"balance", "cut_at", "tenant_name"}) {
+		t.Errorf("EventArgs(cutoff_scheduled) = %q", got)
+	}
+	// A kind with forms: the facts of every form.
+	for _, kind := range []string{"notify_resent", "relay_override"} {
+		all := EventArgs(kind)
+		for id, text := range catalogs[En] {
+			if id == EventTextID(kind, "") || strings.HasPrefix(id, EventTextID(kind, "")+".") {
+				for _, p := range placeholders(text) {
+					if !slices.Contains(all, p) {
+						t.Errorf("EventArgs(%s) = %q lacks %s of %s", kind, all, p, id)
+					}
+				}
+			}
+		}
+	}
+	if got := EventArgs("no_such_kind"); len(got) != 0 {
+		t.Errorf("EventArgs of an unknown kind = %q; want none", got)
+	}
+	// warning_1 is not warning_10's prefix: only its own sentences count.
+	if got := EventArgs("warning_1"); slices.Contains(got, "cut_at") {
+		t.Errorf("EventArgs(warning_1) = %q", got)
 	}
 }

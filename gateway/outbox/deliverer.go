@@ -49,6 +49,9 @@ type Deliverer struct {
 	// storeWait is the wait after a round the database failed, doubled
 	// each round it fails again.
 	storeWait time.Duration
+	// pruneAt is when the finished deliveries older than notify.keep are
+	// next deleted.
+	pruneAt time.Time
 }
 
 // pause is a channel's state while every message fails on it.
@@ -57,12 +60,10 @@ type pause struct {
 	waits   int // probes failed so far: each doubles the wait
 }
 
-// Run delivers until ctx ends; it returns nil then, or the error that
-// kept it from starting (the database unreadable).
+// Run delivers until ctx ends, and returns nil then. A database that
+// fails (at the start too) is logged and tried again, a second and more
+// later: notices wait in the outbox, they are not given up.
 func (d *Deliverer) Run(ctx context.Context) error {
-	if err := d.start(); err != nil {
-		return err
-	}
 	poll := d.Poll
 	if poll <= 0 {
 		poll = time.Second
@@ -82,8 +83,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 
 // start readies the in-memory state: channels paused before a restart
 // stay paused, to be probed at once.
+// Until it succeeds, d.paused stays nil: the next round starts again.
 func (d *Deliverer) start() error {
-	d.paused = make(map[string]*pause)
+	paused := make(map[string]*pause)
 	d.sent = make(map[string][]time.Time)
 	if d.unrecorded == nil {
 		d.unrecorded = make(map[string]string)
@@ -103,9 +105,41 @@ func (d *Deliverer) start() error {
 			}
 			continue
 		}
-		d.paused[name] = &pause{probeAt: d.Now()}
+		paused[name] = &pause{probeAt: d.Now()}
 	}
+	d.paused = paused
 	return nil
+}
+
+// pruneBatch is how many finished deliveries one transaction deletes: a
+// prune never holds the database long from the polling cycles' commits.
+const pruneBatch = 500
+
+// prune deletes the finished deliveries older than notify.keep, once an
+// hour, a batch a transaction, and says how many in the log. A failure is
+// logged and tried again in a minute.
+func (d *Deliverer) prune(ctx context.Context, now time.Time) {
+	keep := d.Config.Notify.Retention()
+	if keep <= 0 || now.Before(d.pruneAt) {
+		return
+	}
+	total := 0
+	for ctx.Err() == nil {
+		n, more, err := d.DB.PruneDeliveries(now.Add(-keep), pruneBatch)
+		total += n
+		if err != nil {
+			d.Log.Error().Err(err).Msg("outbox: delete old notices")
+			d.pruneAt = now.Add(time.Minute)
+			return
+		}
+		if !more {
+			break
+		}
+	}
+	if total > 0 {
+		d.Log.Info().Int("deleted", total).Str("keep", d.Config.Notify.Keep).Msg("outbox: old notices deleted")
+	}
+	d.pruneAt = now.Add(time.Hour)
 }
 
 // storeFailed is the wait after a round the database failed: a second,
@@ -135,6 +169,7 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 		}
 		delete(d.unrecorded, id)
 	}
+	d.prune(ctx, now)
 	batch := d.Batch
 	if batch <= 0 {
 		batch = 100

@@ -461,8 +461,15 @@ func TestRoute(t *testing.T) {
 	route := Route(cfg)
 	got := func(e store.Event) []string {
 		var out []string
-		for _, d := range route(e) {
-			out = append(out, d.ID+" "+d.Recipient.Name+" "+d.Recipient.Lang)
+		// The database's identity prefixes every id: another database's
+		// event 5 is another notice.
+		const dbID = "0123456789abcdef0123456789abcdef"
+		for _, d := range route(dbID, e) {
+			id, ok := strings.CutPrefix(d.ID, "0123456789ab-")
+			if !ok {
+				t.Errorf("delivery id %q: want the database's identity first", d.ID)
+			}
+			out = append(out, id+" "+d.Recipient.Name+" "+d.Recipient.Lang)
 		}
 		return out
 	}
@@ -607,5 +614,64 @@ func TestDeliverer_PausedChannelNoBusyLoop(t *testing.T) {
 	}
 	if hook.count() != 1 {
 		t.Errorf("sent %d while paused; want the one that paused it", hook.count())
+	}
+}
+
+// A database that fails from the start (here: closed) does not end Run:
+// the loop waits and tries again until it is cancelled, so that notices
+// wait in the outbox rather than the deliverer stopping for good.
+func TestDeliverer_RunOutlivesAFailingDatabase(t *testing.T) {
+	rg := newRig(t, testConfig(t, hookYAML("http://127.0.0.1:9/h", "")))
+	if err := rg.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rg.d.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v on a failing database; want it to keep trying", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v after cancel; want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// Finished notices older than notify.keep are deleted, once an hour; a
+// pending one and a dead letter with its alarm open stay however old.
+func TestDeliverer_PrunesOldNotices(t *testing.T) {
+	fail := false
+	hook := newHook(t, func(string) int {
+		if fail {
+			return http.StatusBadRequest // refused for good: a dead letter
+		}
+		return http.StatusOK
+	})
+	cfg := testConfig(t, hookYAML(hook.srv.URL, "  keep: 1d\n  quiet_hours: {from: '00:00', to: '23:59'}\n"))
+	rg := newRig(t, cfg)
+	rg.post(t, store.Event{Kind: "overload", Meter: "M-1", Text: "overload", Args: map[string]string{"meter": "M-1"}})
+	rg.d.Round(context.Background()) // staff: delivered
+	fail = true
+	rg.post(t, store.Event{Kind: "overload", Meter: "M-2", Text: "overload", Args: map[string]string{"meter": "M-2"}})
+	rg.d.Round(context.Background()) // dead, its alarm open
+	rg.post(t, warning("T-1"))       // tenant's: held by the quiet hours
+	rg.d.Round(context.Background())
+	if got := states(t, rg.db); got[store.DeliveryDelivered] != 1 || got[store.DeliveryDead] != 1 || got[store.DeliveryPending] != 1 {
+		t.Fatalf("states = %v; want one delivered, one dead, one pending", got)
+	}
+	rg.clock.add(25 * time.Hour)
+	rg.d.Round(context.Background())
+	if got := states(t, rg.db); got[store.DeliveryDelivered] != 0 || got[store.DeliveryDead] != 1 || got[store.DeliveryPending] != 1 {
+		t.Errorf("states a day later = %v; want the delivered one deleted, the rest kept", got)
+	}
+	if problems, err := rg.db.CheckOutbox(); err != nil || len(problems) > 0 {
+		t.Errorf("CheckOutbox = %q, %v", problems, err)
 	}
 }

@@ -26,7 +26,7 @@ func Route(cfg *config.Config) store.Router {
 			byKind[k] = append(byKind[k], i)
 		}
 	}
-	return func(e store.Event) []store.Delivery {
+	return func(dbID string, e store.Event) []store.Delivery {
 		routes := byKind[e.Kind]
 		if len(routes) == 0 || selfNotice(e) {
 			return nil
@@ -63,7 +63,7 @@ func Route(cfg *config.Config) store.Router {
 						continue
 					}
 					seen[name+"\x00"+p.key] = true
-					out = append(out, store.Delivery{ID: DeliveryID(e.ID, ri, name, p.key), Route: ri, To: rt.To, Tenant: e.Tenant,
+					out = append(out, store.Delivery{ID: DeliveryID(dbID, e.ID, ri, name, p.key), Route: ri, To: rt.To, Tenant: e.Tenant,
 						Channel: name, Recipient: p.r})
 				}
 			}
@@ -74,11 +74,22 @@ func Route(cfg *config.Config) store.Router {
 
 // DeliveryID is the id of the delivery of event id by route over channel
 // to recipient key: "t0" (the tenant's first contact), "s1" (the second
-// member of staff) or "hook". It holds only letters, digits and "-", as
-// headers and the providers' id fields take them.
-func DeliveryID(event uint64, route int, channel, key string) string {
-	return strconv.FormatUint(event, 10) + "-" + strconv.Itoa(route) + "-" + channel + "-" + key
+// member of staff) or "hook", after the first 12 characters of the
+// database's identity (dbID): event ids begin again at 1 in a database
+// started afresh, and a receiver that drops ids it has seen must not drop
+// its notices. It holds only letters, digits, "-" and "_", as headers and
+// the providers' id fields take them.
+func DeliveryID(dbID string, event uint64, route int, channel, key string) string {
+	id := strconv.FormatUint(event, 10) + "-" + strconv.Itoa(route) + "-" + channel + "-" + key
+	if dbID == "" {
+		return id
+	}
+	return dbID[:min(len(dbID), idPrefix)] + "-" + id
 }
+
+// idPrefix is how much of the database's identity a delivery id carries:
+// 48 random bits, against the few databases one receiver hears from.
+const idPrefix = 12
 
 // selfNotice reports whether e is the dead letter of a notice that was
 // itself about the outbox: sending it would be news of news, and two

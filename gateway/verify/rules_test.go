@@ -287,6 +287,15 @@ func damages() []damage {
 		{rule: "alarms", build: alarmLedger, tamper: func(tx *bolt.Tx) error { // the index names another alarm
 			return tx.Bucket([]byte("alarms_open")).Put([]byte("relay_fault\x00M-2"), binary.BigEndian.AppendUint64(nil, 1))
 		}},
+		// A notice queued behind the gateway's back (in no index: never
+		// sent), and an index entry naming no notice.
+		{rule: "outbox", build: func(*testing.T, *store.DB) {}, tamper: func(tx *bolt.Tx) error {
+			raw, _ := json.Marshal(store.Delivery{ID: "x-1", Seq: 1, State: store.DeliveryPending, Channel: "ops", Created: vt0, Due: vt0})
+			return tx.Bucket([]byte("outbox")).Put(binary.BigEndian.AppendUint64(nil, 1), raw)
+		}},
+		{rule: "outbox", build: func(*testing.T, *store.DB) {}, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("outbox_due")).Put(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 5), 9), nil)
+		}},
 		{rule: "charge_price", build: func(t *testing.T, db *store.DB) {
 			c := meterCharge(1000, 2520, 0)
 			c.Amount -= billing.Fen // a fen more than 1.52 kWh at 1.00

@@ -107,7 +107,8 @@ func (v Violation) String() string {
 // subject, cleared (if it is) by a later event that clears it, acknowledged
 // with who, when and a later alarm_acknowledged event; one open per kind
 // and subject, each in the index of open alarms; and every raising event
-// has its alarm.
+// has its alarm. The notification outbox's indexes agree with its
+// deliveries.
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -124,6 +125,7 @@ type ledgerView struct {
 	// events, by the kind of mark they go with.
 	markEvents map[string]map[string]int
 	audit      store.AuditChain
+	outbox     []string      // store.CheckOutbox's problems
 	alarms     []store.Alarm // id order
 	openIndex  map[store.AlarmKey]uint64
 	// alarmEvents are the events alarms name (raising, clearing,
@@ -159,6 +161,7 @@ var verifyRules = []verifyRule{
 	{"billing_marks", checkBillingMarks},
 	{"audit_chain", checkAuditChain},
 	{"alarms", checkAlarms},
+	{"outbox", checkOutbox},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -256,6 +259,9 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 	}
 	v.charges = chargesByMeter(v)
 	if v.audit, err = db.CheckAuditChain(); err != nil {
+		return nil, err
+	}
+	if v.outbox, err = db.CheckOutbox(); err != nil {
 		return nil, err
 	}
 	for _, r := range rules {
@@ -732,6 +738,16 @@ func checkBillingMarks(v *ledgerView, report func(Violation)) {
 func checkAuditChain(v *ledgerView, report func(Violation)) {
 	if f := v.audit.Fault; f != nil {
 		report(Violation{Account: "audit log", Problem: f.String()})
+	}
+}
+
+// checkOutbox: the notification outbox's indexes agree with its
+// deliveries (store.CheckOutbox). A delivery missing from the index of due
+// ones is never sent; one in the wrong state's index is listed as what it
+// is not.
+func checkOutbox(v *ledgerView, report func(Violation)) {
+	for _, p := range v.outbox {
+		report(Violation{Account: "outbox", Problem: p})
 	}
 }
 

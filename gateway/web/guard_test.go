@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -100,12 +101,26 @@ func (f fakeAlarms) Ack(_ context.Context, id uint64, note, actor string) (Alarm
 	return AlarmView{ID: id, Kind: "meter_offline", State: AlarmAcknowledged, AckedBy: actor, Note: note}, nil
 }
 
-// fakeNotifications has one dead letter to a tenant and counts resends.
+// fakeNotifications has one dead letter to a tenant, whose error quotes
+// its addresses, and delivered ones without end, numbered down from
+// 1,000; it counts resends.
 type fakeNotifications struct{ c *changes }
 
-func (f fakeNotifications) List(string, int) ([]NotificationView, error) {
-	return []NotificationView{{ID: "7-0-sms-t0", Kind: "warning_1", State: NotificationDead, Channel: "sms", To: "tenant", Tenant: "T-101",
-		Recipient: "Li Wei", Phone: "+86 138 0000 0101", Email: "liwei@noodle.example", Attempts: 8, LastError: "busy"}}, nil
+func (f fakeNotifications) List(state string, before uint64, limit int) ([]NotificationView, error) {
+	if state == NotificationDelivered {
+		if before == 0 {
+			before = 1001
+		}
+		var out []NotificationView
+		for seq := before - 1; seq > 0 && len(out) < limit; seq-- {
+			out = append(out, NotificationView{ID: fmt.Sprintf("%d-0-hook-hook-staff", seq), Seq: seq, Kind: "overload", State: NotificationDelivered,
+				Channel: "hook", To: "staff", Recipient: "staff"})
+		}
+		return out, nil
+	}
+	return []NotificationView{{ID: "7-0-sms-t0", Seq: 7, Kind: "warning_1", State: NotificationDead, Channel: "sms", To: "tenant", Tenant: "T-101",
+		Recipient: "Li Wei", Phone: "+86 138 0000 0101", Email: "liwei@noodle.example", Attempts: 8,
+		LastError: "busy: +86 138 0000 0101 and liwei@noodle.example refused"}}, nil
 }
 func (f fakeNotifications) Resend(_ context.Context, id, _ string) (NotificationView, error) {
 	f.c.add()

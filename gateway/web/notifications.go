@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -13,11 +14,13 @@ import (
 // gateway implements it over the store's outbox.
 type Notifications interface {
 	// List returns deliveries newest first: in one state when state is not
-	// empty (pending, delivered, dead), else every state; at most limit.
-	List(state string, limit int) ([]NotificationView, error)
-	// Resend queues a delivered or dead notification again under the same
-	// delivery id: ErrNotFound for an unknown id, ErrConflict for one
-	// still pending.
+	// empty (pending, delivered, dead), else every state; at most limit,
+	// older than the one numbered before (Seq) when before is not 0.
+	List(state string, before uint64, limit int) ([]NotificationView, error)
+	// Resend queues a dead notification again under its delivery id, and
+	// a delivered one as a new delivery (its receiver would drop the id it
+	// has seen): ErrNotFound for an unknown id, ErrConflict for one still
+	// pending.
 	Resend(ctx context.Context, id, actor string) (NotificationView, error)
 }
 
@@ -30,14 +33,19 @@ const (
 
 // NotificationView is one notice to one recipient over one channel.
 type NotificationView struct {
-	ID      string `json:"id"` // the delivery id, the same on every attempt
+	ID string `json:"id"` // the delivery id, the same on every attempt
+	// Seq numbers deliveries as they were queued: ?before= pages by it.
+	Seq uint64 `json:"seq"`
+	// Of is, for an operator's resend of a delivered notice, the delivery
+	// it repeats.
+	Of      string `json:"of,omitempty"`
 	Kind    string `json:"kind"`
 	State   string `json:"state"`   // pending | delivered | dead
 	Channel string `json:"channel"` // the configured channel's name
 	To      string `json:"to"`      // tenant | staff
 	Tenant  string `json:"tenant,omitempty"`
 	// Recipient is the person's name; Phone and Email are masked for
-	// viewers.
+	// viewers, and so are the addresses in LastError.
 	Recipient string    `json:"recipient"`
 	Phone     string    `json:"phone,omitempty"`
 	Email     string    `json:"email,omitempty"`
@@ -63,36 +71,52 @@ func (s *Server) notificationRoutes() {
 	s.handle("GET /notifications", http.HandlerFunc(s.notificationsPage))
 }
 
-// parseNotificationQuery reads ?state= and ?limit= (1..1000, default 200).
-func parseNotificationQuery(r *http.Request) (state string, limit int, err error) {
+// notificationQuery is what GET /api/v1/notifications and the page ask.
+type notificationQuery struct {
+	state  string
+	before uint64 // 0: from the newest
+	limit  int
+}
+
+// parseNotificationQuery reads ?state=, ?before= (a seq) and ?limit=
+// (1..1000, default 200).
+func parseNotificationQuery(r *http.Request) (notificationQuery, error) {
 	q := r.URL.Query()
-	state = q.Get("state")
-	switch state {
+	nq := notificationQuery{state: q.Get("state"), limit: 200}
+	switch nq.state {
 	case "", NotificationPending, NotificationDelivered, NotificationDead:
 	default:
-		return "", 0, fmt.Errorf("state %q: want pending, delivered or dead", state)
+		return nq, fmt.Errorf("state %q: want pending, delivered or dead", nq.state)
 	}
-	limit = 200
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n < 1 {
+			return nq, fmt.Errorf("before %q: want a notification's seq, 1 or more", v)
+		}
+		nq.before = n
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			return "", 0, fmt.Errorf("limit %q: want 1..1000", v)
+			return nq, fmt.Errorf("limit %q: want 1..1000", v)
 		}
-		limit = n
+		nq.limit = n
 	}
-	return state, limit, nil
+	return nq, nil
 }
 
 // notificationsFor lists deliveries as the reader may see them: a
-// viewer's have the phone and e-mail masked.
-func (s *Server) notificationsFor(r *http.Request, state string, limit int) ([]NotificationView, error) {
-	list, err := s.notifications.List(state, limit)
+// viewer's have the phone and e-mail masked, in the last error too (a
+// service's refusal often quotes the number or the address).
+func (s *Server) notificationsFor(r *http.Request, nq notificationQuery) ([]NotificationView, error) {
+	list, err := s.notifications.List(nq.state, nq.before, nq.limit)
 	if err != nil {
 		return nil, err
 	}
 	if principalOf(r).Role == RoleViewer {
 		for i := range list {
 			list[i].Phone, list[i].Email = maskPhone(list[i].Phone), maskEmail(list[i].Email)
+			list[i].LastError = maskAddresses(list[i].LastError)
 		}
 	}
 	if list == nil {
@@ -101,14 +125,14 @@ func (s *Server) notificationsFor(r *http.Request, state string, limit int) ([]N
 	return list, nil
 }
 
-// apiNotifications is GET /api/v1/notifications?state=pending|delivered|dead&limit=N.
+// apiNotifications is GET /api/v1/notifications?state=pending|delivered|dead&before=SEQ&limit=N.
 func (s *Server) apiNotifications(w http.ResponseWriter, r *http.Request, _ string) {
-	state, limit, err := parseNotificationQuery(r)
+	nq, err := parseNotificationQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	list, err := s.notificationsFor(r, state, limit)
+	list, err := s.notificationsFor(r, nq)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -138,20 +162,40 @@ type notificationsView struct {
 	State         string
 	States        []string
 	Notifications []NotificationView
+	// Older is the ?before= of the next page; 0 when this page is the last.
+	Older uint64
 }
 
+// notificationsPage shows 200 notifications a page, newest first.
 func (s *Server) notificationsPage(w http.ResponseWriter, r *http.Request) {
-	state, _, err := parseNotificationQuery(r)
+	nq, err := parseNotificationQuery(r)
 	if err != nil {
-		state = ""
+		nq = notificationQuery{}
 	}
-	list, err := s.notificationsFor(r, state, 500)
+	nq.limit = 200
+	list, err := s.notificationsFor(r, nq)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.render(w, r, "notifications", "nav.notifications", notificationsView{State: state,
-		States: []string{NotificationPending, NotificationDelivered, NotificationDead}, Notifications: list})
+	v := notificationsView{State: nq.state, States: []string{NotificationPending, NotificationDelivered, NotificationDead}, Notifications: list}
+	if len(list) == nq.limit {
+		v.Older = list[len(list)-1].Seq
+	}
+	s.render(w, r, "notifications", "nav.notifications", v)
+}
+
+var (
+	emailText = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+`)
+	// phoneText is a run of 7 or more digits, spaces and dashes between
+	// them allowed, an optional + first: a phone number however written.
+	phoneText = regexp.MustCompile(`\+?[0-9](?:[ -]?[0-9]){6,}`)
+)
+
+// maskAddresses masks every e-mail address and phone number in text.
+func maskAddresses(text string) string {
+	text = emailText.ReplaceAllStringFunc(text, maskEmail)
+	return phoneText.ReplaceAllStringFunc(text, maskPhone)
 }
 
 // maskPhone keeps a number's last four digits: enough to tell two

@@ -12,20 +12,27 @@ import (
 func TestAPINotifications_MaskedForViewers(t *testing.T) {
 	rg := newRig(t)
 	c := client(t)
-	for _, tc := range []struct{ role, phone, email string }{
-		{RoleViewer, "***0101", "l***@noodle.example"},
-		{RoleOperator, "+86 138 0000 0101", "liwei@noodle.example"},
+	for _, tc := range []struct{ role, phone, email, lastError string }{
+		{RoleViewer, "***0101", "l***@noodle.example", "busy: ***0101 and l***@noodle.example refused"},
+		{RoleOperator, "+86 138 0000 0101", "liwei@noodle.example", "busy: +86 138 0000 0101 and liwei@noodle.example refused"},
 	} {
 		var list []NotificationView
 		code := rg.do(t, c, "GET", "/api/v1/notifications?state=dead", "", map[string]string{"Authorization": "Bearer " + tc.role + "-secret"}, &list)
 		if code != 200 || len(list) != 1 {
 			t.Fatalf("as %s: %d %+v", tc.role, code, list)
 		}
-		if list[0].Phone != tc.phone || list[0].Email != tc.email {
-			t.Errorf("as %s: phone %q email %q; want %q %q", tc.role, list[0].Phone, list[0].Email, tc.phone, tc.email)
+		if list[0].Phone != tc.phone || list[0].Email != tc.email || list[0].LastError != tc.lastError {
+			t.Errorf("as %s: phone %q email %q error %q; want %q %q %q", tc.role, list[0].Phone, list[0].Email, list[0].LastError,
+				tc.phone, tc.email, tc.lastError)
 		}
 	}
-	for _, q := range []string{"?state=sent", "?limit=0", "?limit=x"} {
+	// ?before= pages: the next page starts below the last seq read.
+	var page []NotificationView
+	if code := rg.do(t, c, "GET", "/api/v1/notifications?state=delivered&before=501&limit=3", "", map[string]string{"Authorization": "Bearer viewer-secret"}, &page); code != 200 ||
+		len(page) != 3 || page[0].Seq != 500 || page[2].Seq != 498 {
+		t.Errorf("page before 501 = %d %+v; want seqs 500..498", code, page)
+	}
+	for _, q := range []string{"?state=sent", "?limit=0", "?limit=x", "?before=0", "?before=-1", "?before=x"} {
 		var e map[string]string
 		if code := rg.do(t, c, "GET", "/api/v1/notifications"+q, "", map[string]string{"Authorization": "Bearer viewer-secret"}, &e); code != 400 || e["error"] == "" {
 			t.Errorf("GET %s = %d %v; want 400 with a reason", q, code, e)
@@ -59,8 +66,45 @@ func TestNotificationsPage(t *testing.T) {
 		}
 	}
 	viewer := get(RoleViewer)
-	if strings.Contains(viewer, `class="resend"`) || strings.Contains(viewer, "0000 0101") || !strings.Contains(viewer, "***0101") {
-		t.Errorf("viewer's page: a resend button or the whole number shown")
+	if strings.Contains(viewer, `class="resend"`) || strings.Contains(viewer, "0000 0101") || strings.Contains(viewer, "liwei@") || !strings.Contains(viewer, "***0101") {
+		t.Errorf("viewer's page: a resend button or the whole number or address shown")
+	}
+}
+
+// The page shows 200 a page with a link to the older ones.
+func TestNotificationsPage_Older(t *testing.T) {
+	rg := newRig(t)
+	page := func(q string) string {
+		req, _ := http.NewRequest("GET", rg.url+"/notifications"+q, nil)
+		req.Header.Set("Authorization", "Bearer viewer-secret")
+		resp, err := client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	first := page("?state=delivered")
+	if n := strings.Count(first, `class="notify-delivered"`); n != 200 || !strings.Contains(first, `href="/notifications?state=delivered&amp;before=801"`) {
+		t.Errorf("first page: %d rows; want 200 and a link to those before 801", n)
+	}
+	last := page("?state=delivered&before=101")
+	if n := strings.Count(last, `class="notify-delivered"`); n != 100 || strings.Contains(last, `id="older"`) {
+		t.Errorf("last page: %d rows; want 100 and no link on", n)
+	}
+}
+
+func TestMaskAddresses(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"isv.MOBILE_NUMBER_ILLEGAL: 13800000101", "isv.MOBILE_NUMBER_ILLEGAL: ***0101"},
+		{"550 5.1.1 <duty@plaza.example>: no such user", "550 5.1.1 <d***@plaza.example>: no such user"},
+		{"+86-138-0000-0101 busy", "***0101 busy"},
+		{"HTTP 503 after 15s, attempt 3", "HTTP 503 after 15s, attempt 3"},
+	} {
+		if got := maskAddresses(tc.in); got != tc.want {
+			t.Errorf("maskAddresses(%q) = %q; want %q", tc.in, got, tc.want)
+		}
 	}
 }
 
