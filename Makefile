@@ -31,7 +31,9 @@ test-e2e:
 
 # Long tests (a few minutes), which .ci/run runs: 10,000 transactions with
 # 5 % of them faulted, on one meter and on a shared bus of eight; and the
-# gateway killed at random moments under load and restarted, then verified.
+# gateway killed at random moments under load and restarted, then verified:
+# its ledger (TestCrash_KilledGatewayBillsOnce) and its notifications to a
+# webhook (TestCrash_KilledGatewayNotifiesOnce), both run by -run 'TestCrash'.
 test-soak:
 	$(GO) test -race -count=1 -tags soak -run 'TestNoWrongValues' -timeout 30m -v ./gateway/poll
 	$(GO) test -race -count=1 -tags soak -run 'TestCrash' -timeout 10m -v ./cmd/mallgrid
