@@ -36,6 +36,13 @@ func newTestMall(t *testing.T, perBus int, extraYAML ...string) *testMall {
 // newWiredMall is newTestMall with the simulated buses' wire timing.
 func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...string) *testMall {
 	t.Helper()
+	return buildMall(t, perBus, wire, nil, extraYAML...)
+}
+
+// buildMall is newWiredMall with tenants' categories ("T-a1": "restaurant"),
+// for the rules of alarms.categories; the others are of the default.
+func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[string]string, extraYAML ...string) *testMall {
+	t.Helper()
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db"))
 	// Three API tokens: "till-secret" (operator), "screen-secret" (viewer)
@@ -61,7 +68,11 @@ func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...st
 	yaml.WriteString("tenants:\n")
 	for _, b := range []string{"a", "b"} {
 		for i := 1; i <= perBus; i++ {
-			fmt.Fprintf(&yaml, "  - {id: T-%s%d, name: Shop %s%d}\n", b, i, b, i)
+			id, category := fmt.Sprintf("T-%s%d", b, i), ""
+			if c, ok := categories[id]; ok {
+				category = ", category: " + c
+			}
+			fmt.Fprintf(&yaml, "  - {id: %s, name: Shop %s%d%s}\n", id, b, i, category)
 		}
 	}
 	for _, x := range extraYAML {

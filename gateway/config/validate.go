@@ -44,16 +44,22 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 // problem at its key.
 func validateAlarms(cfg *Config, r *yamlcheck.Report) {
 	var categories []string
+	// By tenant id: cfg.Tenant's index is built only once the file is
+	// valid, after this.
+	categoryOf := make(map[string]string, len(cfg.Tenants))
 	for _, t := range cfg.Tenants {
 		if !slices.Contains(categories, t.Category) {
 			categories = append(categories, t.Category)
+		}
+		if _, dup := categoryOf[t.ID]; !dup {
+			categoryOf[t.ID] = t.Category
 		}
 	}
 	meters := make([]alarm.MeterInfo, 0, len(cfg.Meters))
 	for i, m := range cfg.Meters {
 		info := alarm.MeterInfo{ID: m.ID, RatedCurrent: m.RatedCurrent}
-		if t, ok := cfg.Tenant(m.Tenant); ok && m.Role == TenantMeter {
-			info.Category = t.Category
+		if c, ok := categoryOf[m.Tenant]; ok && m.Role == TenantMeter {
+			info.Category = c
 		}
 		// A main or public meter's default rating (a shop's 60 A) says
 		// nothing of its feeder: it is watched for overload only when its
