@@ -396,7 +396,7 @@ func (e *Enforcer) due(m config.Meter, closed bool, rc relayControl, now time.Ti
 }
 
 // command switches one relay and records the outcome.
-func (e *Enforcer) command(ctx context.Context, sched *poll.Scheduler, m config.Meter, closed bool, why relayWhy, now time.Time) {
+func (e *Enforcer) command(ctx context.Context, sched poll.Bus, m config.Meter, closed bool, why relayWhy, now time.Time) {
 	cctx, cancel := context.WithTimeout(ctx, relayTimeout)
 	out, err := sched.SwitchRelay(cctx, m.ID, closed)
 	cancel()

@@ -70,7 +70,7 @@ func (lv *Picture) current(id string) (confirmedRelay, bool) {
 
 type busState struct {
 	cfg       config.Bus
-	sched     *poll.Scheduler // nil while the port cannot be opened
+	sched     poll.Bus // nil while the port cannot be opened
 	status    func() []poll.MeterStatus
 	lastCycle time.Time
 	cycleDur  time.Duration
@@ -113,6 +113,11 @@ func (lv *Picture) Relay(id string) string {
 func (lv *Picture) Update(r store.Reading, start time.Time) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
+	lv.update(r, start)
+}
+
+// update is Update with lv.mu held.
+func (lv *Picture) update(r store.Reading, start time.Time) {
 	if c, ok := lv.current(r.Meter); ok {
 		if start.Before(c.at) {
 			r.Relay = c.state
@@ -122,6 +127,21 @@ func (lv *Picture) Update(r store.Reading, start time.Time) {
 	}
 	lv.latest[r.Meter] = r
 	lv.changed(r.Meter)
+}
+
+// UpdateValues records a reading of instantaneous values alone (a meter
+// that sends its counters apart, over MQTT): its values, time and relay
+// replace the last reading's, whose counters stay.
+func (lv *Picture) UpdateValues(r store.Reading, start time.Time) {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if last, ok := lv.latest[r.Meter]; ok {
+		r.ImportWh, r.Counters = last.ImportWh, last.Counters
+		if r.Relay == "" || r.Relay == "unknown" {
+			r.Relay = last.Relay
+		}
+	}
+	lv.update(r, start)
 }
 
 // SetRelay records a relay state read back after a command at at: fresher
@@ -148,8 +168,8 @@ func (lv *Picture) RelayConfirmed(id string) (state string, at time.Time, ok boo
 	return c.state, c.at, ok
 }
 
-// Scheduler returns the running scheduler of bus, or nil.
-func (lv *Picture) Scheduler(bus string) *poll.Scheduler {
+// Scheduler returns the running bus of that name, or nil.
+func (lv *Picture) Scheduler(bus string) poll.Bus {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	if b := lv.buses[bus]; b != nil {
@@ -158,8 +178,9 @@ func (lv *Picture) Scheduler(bus string) *poll.Scheduler {
 	return nil
 }
 
-// SetScheduler records the running scheduler of bus.
-func (lv *Picture) SetScheduler(bus string, s *poll.Scheduler) {
+// SetScheduler records the running bus of that name: a Modbus
+// scheduler, or a bus of MQTT meters.
+func (lv *Picture) SetScheduler(bus string, s poll.Bus) {
 	lv.mu.Lock()
 	lv.buses[bus].sched = s
 	lv.buses[bus].status = s.Status

@@ -7,11 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/alarm"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/poll"
+	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
@@ -103,5 +107,53 @@ func TestRuleAlarms_ThroughThePipeline(t *testing.T) {
 	}
 	if zh := i18n.New(i18n.ZhCN, nil).EventText(evs[0].Kind, evs[0].Args, evs[0].Text); !strings.Contains(zh, "不再监测") {
 		t.Errorf("the Chinese sentence %q; want it told in Chinese", zh)
+	}
+}
+
+// A reading of instantaneous values without the billing counter (a meter
+// that sends its counters in messages of their own, over MQTT) is judged
+// by the alarm rules and shown, but neither billed nor kept as the meter's
+// latest reading: the counter it lacks is not a counter of 0. The page
+// shows its values beside the last counter read.
+func TestPipeline_ValuesOnlyReading(t *testing.T) {
+	f := newPipeFixture(t)
+	lv := live.New(f.cfg, "test", f.path, time.Now)
+	var err error
+	f.pipe, err = New(f.db, f.cfg, lv, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.feedValues(0, 5000, false, map[meter.Quantity]float64{meter.CurrentA: 2, meter.Power: 440})
+	values := func(sec int, amps float64) {
+		var rd meter.Reading
+		rd.Set(meter.CurrentA, amps)
+		rd.Set(meter.VoltageA, 220)
+		rd.Set(meter.Power, amps*220)
+		rd.Meter, rd.Time = "M-1", f.t0.Add(time.Duration(sec)*time.Second)
+		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: rd}}})
+	}
+	for sec := 10; sec <= 80; sec += 10 {
+		values(sec, 30) // 30 A on a 10 A circuit, held past the 60 s default
+	}
+	if got := f.alarmStates(); got != "overload active" {
+		t.Errorf("after 70 s of values at 30 A: %q; want an active overload", got)
+	}
+	latest, err := f.db.LatestReadings()
+	if err != nil || latest["M-1"].ImportWh != 5000 || !latest["M-1"].Time.Equal(f.t0) {
+		t.Errorf("stored latest = %+v, %v; want the counter reading of 5,000 Wh at t0, untouched", latest["M-1"], err)
+	}
+	f.feedValues(90, 5200, false, map[meter.Quantity]float64{meter.CurrentA: 30, meter.Power: 6600})
+	if e := f.energy(); e != 200 {
+		t.Errorf("energy = %d Wh; want 200: the counter's rise, nothing from the values", e)
+	}
+	values(100, 31)
+	var shown web.MeterView
+	for _, m := range lv.Meters() {
+		if m.ID == "M-1" {
+			shown = m
+		}
+	}
+	if shown.ImportKWh != "5.200" || shown.Values["current_a"].Value != 31 {
+		t.Errorf("shown = %s kWh, %v A; want the last counter (5.200) beside the newest values (31 A)", shown.ImportKWh, shown.Values["current_a"].Value)
 	}
 }

@@ -295,6 +295,15 @@ type cycleWork struct {
 	wh      map[string]int64
 	starts  []time.Time // when the read of each of sc.Readings began
 	minutes map[string]minuteAcc
+	// valuesOnly are the readings of instantaneous values without the
+	// billing counter (valuesOnly), with when each read began: judged and
+	// shown, neither billed nor stored as the meter's latest reading.
+	valuesOnly []valuesReading
+}
+
+type valuesReading struct {
+	r     store.Reading
+	start time.Time
 }
 
 // cycleMark is how far a cycle's work had got before one reading. A
@@ -355,6 +364,17 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			p.closeDue(w, res.Meter, c.End)
 			continue
 		}
+		if _, ok := res.Reading.ImportWh(); !ok {
+			// Instantaneous values alone: a meter that reports over MQTT
+			// sends its counters in messages of their own. Nothing to
+			// bill, and not the meter's latest reading (which holds the
+			// counter the next start bills from).
+			r := toStore(res.Reading)
+			w.valuesOnly = append(w.valuesOnly, valuesReading{r: r, start: res.Start})
+			p.sample(w, res.Reading)
+			p.watch(w, r)
+			continue
+		}
 		mark := w.mark(res.Meter, p.meterCfg[res.Meter].Tenant)
 		if err := p.bill(w, res.Reading, res.Start); err != nil {
 			// Only a broken tariff or an overflow gets here: the reading is
@@ -370,7 +390,16 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		p.sample(w, res.Reading)
 		p.watch(w, w.sc.Readings[len(w.sc.Readings)-1])
 	}
-	if len(w.sc.Readings) == 0 && len(w.sc.Charges) == 0 && len(w.meters) == 0 {
+	if len(w.sc.Readings) == 0 && len(w.sc.Charges) == 0 && len(w.meters) == 0 && len(w.sc.Events) == 0 && len(w.sc.Samples) == 0 {
+		// Values alone, nothing to store yet: what the alarm rules saw
+		// (a condition held so far) and the minute under way are kept.
+		p.alarms.Commit()
+		for id, acc := range w.minutes {
+			p.minutes[id] = acc
+		}
+		for _, v := range w.valuesOnly {
+			p.picture.UpdateValues(v.r, v.start)
+		}
 		return
 	}
 	w.sc.MeterState = make(map[string][]byte, len(w.meters)+len(w.tenants))
@@ -411,6 +440,9 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 	}
 	for i, r := range w.sc.Readings {
 		p.picture.Update(r, w.starts[i])
+	}
+	for _, v := range w.valuesOnly {
+		p.picture.UpdateValues(v.r, v.start)
 	}
 }
 

@@ -111,6 +111,20 @@ type MeterStatus struct {
 	Stats     Stats
 }
 
+// Bus is what the rest of the gateway asks of a running bus, whatever it
+// speaks: a Scheduler on Modbus, or a bus of meters that report over MQTT.
+// Enforcement switches relays through it and the status pages read it.
+type Bus interface {
+	// SwitchRelay switches meterID's relay (closed restores power) and
+	// waits for the meter's confirmation; Err of the outcome is also
+	// returned as the error.
+	SwitchRelay(ctx context.Context, meterID string, closed bool) (RelayOutcome, error)
+	// Status is every meter's state on the bus.
+	Status() []MeterStatus
+}
+
+var _ Bus = (*Scheduler)(nil)
+
 // Scheduler owns one bus. Run is its only goroutine to touch the transport.
 type Scheduler struct {
 	cfg    Config
