@@ -399,3 +399,28 @@ func TestFormatKWh(t *testing.T) {
 		}
 	}
 }
+
+// A counter sent as decimal text keeps every Wh: through Set, 1.005 kWh
+// would be 1004.9999999999999 Wh before rounding, and counters beyond
+// float64's 2^53 would lose their last Wh.
+func TestReading_SetWh(t *testing.T) {
+	var r Reading
+	r.SetWh(Import, 9_007_199_254_740_993) // 2^53 + 1: no float64 holds it
+	r.SetWh(Sharp, 1_005)
+	r.SetWh(VoltageA, 230) // not a counter: ignored
+	if wh, ok := r.ImportWh(); !ok || wh != 9_007_199_254_740_993 {
+		t.Errorf("ImportWh = %d, %v; want 9007199254740993, true", wh, ok)
+	}
+	if wh, ok := r.EnergyWh(Sharp); !ok || wh != 1_005 {
+		t.Errorf("sharp = %d, %v; want 1005, true", wh, ok)
+	}
+	if v, ok := r.Value(Sharp); !ok || v != 1.005 {
+		t.Errorf("sharp value = %v, %v; want 1.005 kWh", v, ok)
+	}
+	if _, ok := r.Value(VoltageA); ok {
+		t.Error("SetWh stored a voltage; want it ignored")
+	}
+	if got := r.Quantities(); len(got) != 2 || got[0] != Import || got[1] != Sharp {
+		t.Errorf("Quantities = %v; want [import_kwh sharp_kwh]", got)
+	}
+}

@@ -112,6 +112,19 @@ func (r *Reading) Set(q Quantity, v float64) {
 	r.present |= 1 << i
 }
 
+// SetWh stores energy counter q as exact Wh, for a meter that sends its
+// counters as decimal text (Compere MQTT): Set would pass them through a
+// float. A quantity that is not an energy counter is ignored.
+func (r *Reading) SetWh(q Quantity, wh int64) {
+	i, ok := quantityIndex(q)
+	if !ok || !q.IsEnergy() {
+		return
+	}
+	r.energy[i] = wh
+	r.values[i] = float64(wh) / 1000
+	r.present |= 1 << i
+}
+
 // Value returns q's value and whether the reading holds it.
 func (r *Reading) Value(q Quantity) (float64, bool) {
 	i, ok := quantityIndex(q)
