@@ -89,6 +89,9 @@ type Delivery struct {
 	// Of is, for an operator's resend of a delivered notice, the delivery
 	// it repeats.
 	Of string `json:"of,omitempty"`
+	// Copy is, on a delivered notice an operator resent, its newest copy:
+	// a second resend waits until that one is done.
+	Copy string `json:"copy,omitempty"`
 }
 
 // queueDeliveries stores the deliveries route named for e, pending and due
@@ -141,7 +144,8 @@ func indexDelivery(tx *bolt.Tx, d Delivery, add bool) error {
 		b := tx.Bucket([]byte(bucket))
 		var err error
 		if add {
-			b.FillPercent = 1.0 // appended at the end, mostly
+			// The default fill: keys go in the middle too (due times
+			// moved by backoff, a state's range between the others').
 			err = b.Put(k, nil)
 		} else {
 			err = b.Delete(k)
@@ -396,8 +400,9 @@ func (db *DB) DeadLetter(id string, at time.Time, reason string, spend bool) (De
 // that event clears its alarm. A delivered one was received: a receiver
 // that drops an id it has seen would drop it again, so it goes as a new
 // delivery, "<id>-r<n>" for the n-th resend, Of naming the original, which
-// stays delivered. It returns the delivery queued and the event. A
-// delivery still pending is ErrDeliveryPending and changes nothing; an
+// stays delivered; a copy resent copies its original again. It returns the
+// delivery queued and the event. A delivery still pending, or a delivered
+// one whose last copy is, is ErrDeliveryPending and changes nothing; an
 // unknown id is ErrNoDelivery.
 func (db *DB) Resend(id string, at time.Time, actor string) (Delivery, Event, error) {
 	var (
@@ -408,18 +413,35 @@ func (db *DB) Resend(id string, at time.Time, actor string) (Delivery, Event, er
 		return d, ev, errors.New("resend: who asked is required")
 	}
 	err := db.update(func(tx *bolt.Tx) error {
-		var (
-			err  error
-			from string
-		)
+		cur, err := deliveryByID(tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.State == DeliveryDelivered && cur.Of != "" {
+			// A copy delivered: copy the original again, so that ids
+			// stay <original>-r<n> however often it is resent.
+			if orig, err := deliveryByID(tx, cur.Of); err == nil {
+				id = orig.ID
+			} else if !errors.Is(err, ErrNoDelivery) {
+				return err
+			}
+		}
+		var from string
 		d, err = changeDelivery(tx, id, func(d *Delivery) error {
 			if d.State == DeliveryPending {
 				return fmt.Errorf("delivery %s: %w", d.ID, ErrDeliveryPending)
+			}
+			if d.State == DeliveryDelivered && d.Copy != "" {
+				if c, err := deliveryByID(tx, d.Copy); err == nil && c.State == DeliveryPending {
+					return fmt.Errorf("delivery %s: its copy %s: %w", d.ID, c.ID, ErrDeliveryPending)
+				}
 			}
 			from = d.State
 			d.Resends++
 			if from == DeliveryDead {
 				d.State, d.Due, d.Attempts, d.Done, d.LastError = DeliveryPending, at, 0, time.Time{}, ""
+			} else {
+				d.Copy = fmt.Sprintf("%s-r%d", d.ID, d.Resends)
 			}
 			return nil
 		})
@@ -429,7 +451,7 @@ func (db *DB) Resend(id string, at time.Time, actor string) (Delivery, Event, er
 		args := map[string]string{"actor": actor, "delivery": d.ID, "kind": d.Event.Kind, "to": d.Recipient.Name, "via": d.Channel}
 		text := fmt.Sprintf("%s queued the %s notice %s to %s over %s again (it was given up).", actor, d.Event.Kind, d.ID, d.Recipient.Name, d.Channel)
 		if from == DeliveryDelivered {
-			d = Delivery{ID: fmt.Sprintf("%s-r%d", d.ID, d.Resends), Of: d.ID, Event: d.Event, Route: d.Route, To: d.To, Tenant: d.Tenant,
+			d = Delivery{ID: d.Copy, Of: d.ID, Event: d.Event, Route: d.Route, To: d.To, Tenant: d.Tenant,
 				Channel: d.Channel, Recipient: d.Recipient, Created: at, Due: at}
 			if err := addDelivery(tx, d); err != nil {
 				return err

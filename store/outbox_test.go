@@ -184,8 +184,17 @@ func TestOutbox_Lifecycle(t *testing.T) {
 	if orig, _ := db.Delivery("2-1-hook-s0"); orig.State != DeliveryDelivered || orig.Resends != 1 {
 		t.Errorf("the original after its resend = %+v; want delivered, resent once", orig)
 	}
-	if d, _, err := db.Resend("2-1-hook-s0", later, "user:ann"); err != nil || d.ID != "2-1-hook-s0-r2" {
-		t.Errorf("second resend = %q, %v; want 2-1-hook-s0-r2", d.ID, err)
+	// A second click while the copy waits sends nothing more.
+	if _, _, err := db.Resend("2-1-hook-s0", later, "user:ann"); !errors.Is(err, ErrDeliveryPending) {
+		t.Errorf("second resend while the copy is pending: %v; want ErrDeliveryPending", err)
+	}
+	if _, err := db.MarkDelivered("2-1-hook-s0-r1", later, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Resending the delivered copy copies the original again: ids stay
+	// <original>-r<n>, however often.
+	if d, _, err := db.Resend("2-1-hook-s0-r1", later, "user:ann"); err != nil || d.ID != "2-1-hook-s0-r2" || d.Of != "2-1-hook-s0" {
+		t.Errorf("resend of the copy = %q of %q, %v; want 2-1-hook-s0-r2 of the original", d.ID, d.Of, err)
 	}
 	if problems, err := db.CheckOutbox(); err != nil || len(problems) > 0 {
 		t.Errorf("CheckOutbox = %q, %v", problems, err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"mallgrid/gateway/alarm"
 	"mallgrid/gateway/i18n"
 	"mallgrid/gateway/notify"
 	"mallgrid/gateway/yamlcheck"
@@ -246,7 +247,7 @@ func (n Notify) Channel(name string) (NotifyChannel, bool) {
 func validateNotify(cfg *Config, r *yamlcheck.Report) {
 	n := &cfg.Notify
 	names := unique(r, "channel name")
-	vars := make(map[string]string) // the channels' variables' common part → the first channel with it
+	vars := make(map[string]string) // each secret variable → the first channel that would read it
 	for i, c := range n.Channels {
 		p := yamlcheck.Index("notify.channels", i)
 		if r.Need(p+".name", c.Name) {
@@ -254,12 +255,15 @@ func validateNotify(cfg *Config, r *yamlcheck.Report) {
 				r.Add(p+".name", "want 1..32 of a-z, 0-9, _ and -, got %q", c.Name)
 			}
 			names.check(p+".name", c.Name)
-			// sms-gw and sms_gw would read one MALLGRID_NOTIFY_SMS_GW_… variable.
-			stem := NotifySecretVar(c.Name, "")
-			if other, ok := vars[stem]; ok && other != c.Name {
-				r.Add(p+".name", "channel %s and channel %s would read the same variables (%s…): rename one", c.Name, other, stem)
-			} else {
-				vars[stem] = c.Name
+			// sms-gw and sms_gw would read one MALLGRID_NOTIFY_SMS_GW_…
+			// variable; so would ali's key_secret and ali_key's secret.
+			for _, key := range secretKeys {
+				name := NotifySecretVar(c.Name, key)
+				if other, ok := vars[name]; ok && other != c.Name {
+					r.Add(p+".name", "channel %s and channel %s would both read %s: rename one", c.Name, other, name)
+					break
+				}
+				vars[name] = c.Name
 			}
 		}
 		if r.OneOf(p+".kind", c.Kind, ChannelWebhook, ChannelWeChat, ChannelSMS, ChannelEmail) {
@@ -428,9 +432,14 @@ func validateChannel(r *yamlcheck.Report, p string, c NotifyChannel) {
 		}
 		r.Need(p+".templates."+kind+".id", t.ID)
 		facts := i18n.EventArgs(kind)
+		if slices.Contains(alarm.Kinds(), kind) {
+			// A rule alarm's event says how grave it is, though no
+			// sentence tells it.
+			facts = append(facts, "severity")
+		}
 		for j, param := range t.Params {
 			if !slices.Contains(facts, param) {
-				r.Add(yamlcheck.Index(p+".templates."+kind+".params", j), "a %s event has no %q (it has: %s)", kind, param, strings.Join(facts, ", "))
+				r.Add(yamlcheck.Index(p+".templates."+kind+".params", j), "%s events have no %q (they have: %s)", kind, param, strings.Join(facts, ", "))
 			}
 		}
 	}

@@ -43,10 +43,16 @@ func TestParse_NotifyProblems(t *testing.T) {
 		{"keep", "  keep: 90\n", `t.yaml:4: notify.keep: want whole days like 90d, 1d..1830d, got "90"`},
 		{"names sharing variables", "  channels:\n    - {name: sms-gw, kind: webhook, url: 'https://a.example/h', secret: s}\n" +
 			"    - {name: sms_gw, kind: webhook, url: 'https://b.example/h', secret: s}\n",
-			"t.yaml:6: notify.channels[1].name: channel sms_gw and channel sms-gw would read the same variables (MALLGRID_NOTIFY_SMS_GW_…): rename one"},
+			"t.yaml:6: notify.channels[1].name: channel sms_gw and channel sms-gw would both read MALLGRID_NOTIFY_SMS_GW_SECRET: rename one"},
+		{"a name and another's key sharing a variable", "  channels:\n    - {name: ali, kind: webhook, url: 'https://a.example/h', secret: s}\n" +
+			"    - {name: ali_key, kind: webhook, url: 'https://b.example/h', secret: s}\n",
+			"t.yaml:6: notify.channels[1].name: channel ali_key and channel ali would both read MALLGRID_NOTIFY_ALI_KEY_SECRET: rename one"},
+		{"rule alarm's severity a param", "  channels:\n    - {name: s, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: n,\n" +
+			"       templates: {overload: {id: SMS_1, params: [meter, severity, colour]}}}\n",
+			`t.yaml:6: notify.channels[0].templates.overload.params[2]: overload events have no "colour" (they have: current_a, limit_a, meter, phase, rated_a, severity)`},
 		{"template param no fact", "  channels:\n    - {name: s, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: n,\n" +
 			"       templates: {warning_1: {id: SMS_1, params: [tenant_name, balanse]}}}\n",
-			`t.yaml:6: notify.channels[0].templates.warning_1.params[1]: a warning_1 event has no "balanse" (it has: balance, tenant_name)`},
+			`t.yaml:6: notify.channels[0].templates.warning_1.params[1]: warning_1 events have no "balanse" (they have: balance, tenant_name)`},
 	}
 	for _, tc := range cases {
 		_, err := Parse("t.yaml", []byte(notifyHead+"notify:\n"+tc.notify), nil)

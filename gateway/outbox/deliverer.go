@@ -50,8 +50,9 @@ type Deliverer struct {
 	// each round it fails again.
 	storeWait time.Duration
 	// pruneAt is when the finished deliveries older than notify.keep are
-	// next deleted.
+	// next deleted; pruned counts those deleted in the batches so far.
 	pruneAt time.Time
+	pruned  int
 }
 
 // pause is a channel's state while every message fails on it.
@@ -115,31 +116,30 @@ func (d *Deliverer) start() error {
 // prune never holds the database long from the polling cycles' commits.
 const pruneBatch = 500
 
-// prune deletes the finished deliveries older than notify.keep, once an
-// hour, a batch a transaction, and says how many in the log. A failure is
-// logged and tried again in a minute.
-func (d *Deliverer) prune(ctx context.Context, now time.Time) {
+// prune deletes a batch of the finished deliveries older than
+// notify.keep, once an hour — a batch a round while more are left, after
+// the round's sends, so that a long backlog to delete (the first start
+// after an upgrade) never holds a notice back — and says in the log how
+// many. A failure is logged and tried again in a minute.
+func (d *Deliverer) prune(now time.Time) {
 	keep := d.Config.Notify.Retention()
 	if keep <= 0 || now.Before(d.pruneAt) {
 		return
 	}
-	total := 0
-	for ctx.Err() == nil {
-		n, more, err := d.DB.PruneDeliveries(now.Add(-keep), pruneBatch)
-		total += n
-		if err != nil {
-			d.Log.Error().Err(err).Msg("outbox: delete old notices")
-			d.pruneAt = now.Add(time.Minute)
-			return
+	n, more, err := d.DB.PruneDeliveries(now.Add(-keep), pruneBatch)
+	d.pruned += n
+	switch {
+	case err != nil:
+		d.Log.Error().Err(err).Msg("outbox: delete old notices")
+		d.pruneAt = now.Add(time.Minute)
+	case more:
+		// The next round deletes the next batch.
+	default:
+		if d.pruned > 0 {
+			d.Log.Info().Int("deleted", d.pruned).Str("keep", d.Config.Notify.Keep).Msg("outbox: old notices deleted")
 		}
-		if !more {
-			break
-		}
+		d.pruned, d.pruneAt = 0, now.Add(time.Hour)
 	}
-	if total > 0 {
-		d.Log.Info().Int("deleted", total).Str("keep", d.Config.Notify.Keep).Msg("outbox: old notices deleted")
-	}
-	d.pruneAt = now.Add(time.Hour)
 }
 
 // storeFailed is the wait after a round the database failed: a second,
@@ -156,7 +156,7 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 	if d.paused == nil {
 		if err := d.start(); err != nil {
 			d.Log.Error().Err(err).Msg("outbox: read the paused channels")
-			return time.Second
+			return d.storeFailed()
 		}
 	}
 	now := d.Now()
@@ -169,7 +169,6 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 		}
 		delete(d.unrecorded, id)
 	}
-	d.prune(ctx, now)
 	batch := d.Batch
 	if batch <= 0 {
 		batch = 100
@@ -221,6 +220,7 @@ func (d *Deliverer) Round(ctx context.Context) time.Duration {
 		}
 	}
 	d.storeWait = 0
+	d.prune(now)
 	if len(due) == batch && len(slow) == 0 {
 		return 0
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -465,11 +466,12 @@ func TestRoute(t *testing.T) {
 		// event 5 is another notice.
 		const dbID = "0123456789abcdef0123456789abcdef"
 		for _, d := range route(dbID, e) {
-			id, ok := strings.CutPrefix(d.ID, "0123456789ab-")
-			if !ok {
-				t.Errorf("delivery id %q: want the database's identity first", d.ID)
+			m := deliveryIDForm.FindStringSubmatch(d.ID)
+			if m == nil {
+				t.Errorf("delivery id %q: want the database's identity, the event, its token, then the route's parts", d.ID)
+				continue
 			}
-			out = append(out, id+" "+d.Recipient.Name+" "+d.Recipient.Lang)
+			out = append(out, m[1]+"-"+m[2]+" "+d.Recipient.Name+" "+d.Recipient.Lang)
 		}
 		return out
 	}
@@ -490,6 +492,28 @@ func TestRoute(t *testing.T) {
 	}
 	if g := got(store.Event{ID: 8, Kind: "warning_1", Tenant: "T-9"}); strings.Join(g, "|") != "8-1-mail-s0 Duty desk en|8-1-hook-hook-staff staff en" {
 		t.Errorf("unknown tenant → %q; want staff only", g)
+	}
+}
+
+// deliveryIDForm is a delivery id: the database's identity, the event id,
+// the event's token, then route, channel and recipient.
+var deliveryIDForm = regexp.MustCompile(`^0123456789ab-([0-9]+)-[0-9a-f]{8}-([0-9]+-[a-z0-9_-]+)$`)
+
+// The same event number in a restored database (the same identity) gets
+// other delivery ids: a receiver that drops ids it has seen takes them.
+func TestRoute_IDsNotRepeatedAfterARestore(t *testing.T) {
+	cfg := testConfig(t, hookYAML("http://127.0.0.1:9/h", ""))
+	route := Route(cfg)
+	e := warning("T-1")
+	e.ID = 5
+	first, again := route("0123456789abcdef", e), route("0123456789abcdef", e)
+	if len(first) == 0 || len(first) != len(again) {
+		t.Fatalf("deliveries %d and %d; want the same, at least one", len(first), len(again))
+	}
+	for i := range first {
+		if first[i].ID == again[i].ID {
+			t.Errorf("event 5 routed twice gave %s twice; want another id for the second", first[i].ID)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package outbox
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,6 +33,7 @@ func Route(cfg *config.Config) store.Router {
 		if len(routes) == 0 || selfNotice(e) {
 			return nil
 		}
+		token := eventToken()
 		var out []store.Delivery
 		seen := make(map[string]bool)
 		for _, ri := range routes {
@@ -63,7 +66,7 @@ func Route(cfg *config.Config) store.Router {
 						continue
 					}
 					seen[name+"\x00"+p.key] = true
-					out = append(out, store.Delivery{ID: DeliveryID(dbID, e.ID, ri, name, p.key), Route: ri, To: rt.To, Tenant: e.Tenant,
+					out = append(out, store.Delivery{ID: DeliveryID(dbID, e.ID, token, ri, name, p.key), Route: ri, To: rt.To, Tenant: e.Tenant,
 						Channel: name, Recipient: p.r})
 				}
 			}
@@ -75,21 +78,31 @@ func Route(cfg *config.Config) store.Router {
 // DeliveryID is the id of the delivery of event id by route over channel
 // to recipient key: "t0" (the tenant's first contact), "s1" (the second
 // member of staff) or "hook", after the first 12 characters of the
-// database's identity (dbID): event ids begin again at 1 in a database
-// started afresh, and a receiver that drops ids it has seen must not drop
-// its notices. It holds only letters, digits, "-" and "_", as headers and
-// the providers' id fields take them.
-func DeliveryID(dbID string, event uint64, route int, channel, key string) string {
-	id := strconv.FormatUint(event, 10) + "-" + strconv.Itoa(route) + "-" + channel + "-" + key
+// database's identity (dbID) and with the event's token (eventToken):
+// event ids begin again at 1 in a database started afresh, and again at a
+// backup's last one in a restored database, and a receiver that drops ids
+// it has seen must not drop their notices. It holds only letters, digits,
+// "-" and "_", as headers and the providers' id fields take them.
+func DeliveryID(dbID string, event uint64, token string, route int, channel, key string) string {
+	id := strconv.FormatUint(event, 10) + "-" + token + "-" + strconv.Itoa(route) + "-" + channel + "-" + key
 	if dbID == "" {
 		return id
 	}
 	return dbID[:min(len(dbID), idPrefix)] + "-" + id
 }
 
-// idPrefix is how much of the database's identity a delivery id carries:
-// 48 random bits, against the few databases one receiver hears from.
+// idPrefix is how much of the database's identity a delivery id carries.
 const idPrefix = 12
+
+// eventToken is 8 random hex digits, one draw per event: stored with its
+// deliveries in the event's transaction, so every attempt and every
+// restart sends the same id, while an event of the same number in a
+// restored database gets another.
+func eventToken() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails: it crashes the program instead
+	return hex.EncodeToString(b[:])
+}
 
 // selfNotice reports whether e is the dead letter of a notice that was
 // itself about the outbox: sending it would be news of news, and two

@@ -187,15 +187,48 @@ func (s *Server) notificationsPage(w http.ResponseWriter, r *http.Request) {
 
 var (
 	emailText = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+`)
-	// phoneText is a run of 7 or more digits, spaces and dashes between
-	// them allowed, an optional + first: a phone number however written.
-	phoneText = regexp.MustCompile(`\+?[0-9](?:[ -]?[0-9]){6,}`)
+	// phoneText is a run of 7 to 15 digits, single spaces, dashes or dots
+	// between them allowed, an optional + first: a phone number however
+	// written. maskAddresses takes only runs that stand alone.
+	phoneText = regexp.MustCompile(`\+?[0-9](?:[ .-]?[0-9]){6,14}`)
+	dateText  = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}`)
 )
 
-// maskAddresses masks every e-mail address and phone number in text.
+// maskAddresses masks every e-mail address and phone number in text. A
+// digit run joined to a word, a dash or a colon on either side (an id like
+// 17-1234567-0, a time like 10:00:00) or shaped as a date is no phone
+// number and stays.
 func maskAddresses(text string) string {
 	text = emailText.ReplaceAllStringFunc(text, maskEmail)
-	return phoneText.ReplaceAllStringFunc(text, maskPhone)
+	var b strings.Builder
+	last := 0
+	for _, m := range phoneText.FindAllStringIndex(text, -1) {
+		run := text[m[0]:m[1]]
+		if joined(text, m[0]-1) || joined(text, m[1]) || dateText.MatchString(run) {
+			continue
+		}
+		b.WriteString(text[last:m[0]])
+		b.WriteString(maskPhone(run))
+		last = m[1]
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+// joined reports whether text's byte at i ties a digit run to what is
+// beside it: a letter, digit, '_', '-', ':' or '+', or a dot between two
+// characters (a sentence's full stop after a number is none).
+func joined(text string, i int) bool {
+	if i < 0 || i >= len(text) {
+		return false
+	}
+	switch c := text[i]; {
+	case c >= '0' && c <= '9', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_', c == '-', c == ':', c == '+':
+		return true
+	case c == '.':
+		return i > 0 && i+1 < len(text) && text[i-1] != ' ' && text[i+1] != ' '
+	}
+	return false
 }
 
 // maskPhone keeps a number's last four digits: enough to tell two

@@ -101,6 +101,11 @@ func TestMaskAddresses(t *testing.T) {
 		{"550 5.1.1 <duty@plaza.example>: no such user", "550 5.1.1 <d***@plaza.example>: no such user"},
 		{"+86-138-0000-0101 busy", "***0101 busy"},
 		{"HTTP 503 after 15s, attempt 3", "HTTP 503 after 15s, attempt 3"},
+		{"x509: certificate expired 2024-06-01T10:00:00+08:00", "x509: certificate expired 2024-06-01T10:00:00+08:00"},
+		{"delivery 0123456789ab-1234567-0-ops-s0 refused", "delivery 0123456789ab-1234567-0-ops-s0 refused"},
+		{"RequestId 12345678-1234-1234-1234-123456789abc", "RequestId 12345678-1234-1234-1234-123456789abc"},
+		{"number 138.0013.8000 invalid.", "number ***8000 invalid."},
+		{"call 13800000101.", "call ***0101."},
 	} {
 		if got := maskAddresses(tc.in); got != tc.want {
 			t.Errorf("maskAddresses(%q) = %q; want %q", tc.in, got, tc.want)
