@@ -104,7 +104,11 @@ type NotifyTemplate struct {
 	// is the param's key too. An arg that is a time is written in the
 	// site's zone.
 	Params []string `yaml:"params"`
-	URL    string   `yaml:"url"` // WeChat: the page the message opens
+	// Keys are the template's own names for Params, in the same order: a
+	// WeChat template's fields (thing1, amount2, time3…), an Alibaba Cloud
+	// template's variables. Empty: each param is named by its arg.
+	Keys []string `yaml:"keys"`
+	URL  string   `yaml:"url"` // WeChat: the page the message opens
 }
 
 // Channel kinds and SMS providers.
@@ -224,6 +228,7 @@ func notifySecrets(cfg *Config, r *yamlcheck.Report, vars map[string]string) (us
 }
 
 var (
+	templateKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,31}$`)
 	channelName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 	clockText   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
@@ -431,6 +436,16 @@ func validateChannel(r *yamlcheck.Report, p string, c NotifyChannel) {
 			continue
 		}
 		r.Need(p+".templates."+kind+".id", t.ID)
+		if len(t.Keys) > 0 && len(t.Keys) != len(t.Params) {
+			r.Add(p+".templates."+kind+".keys", "%d keys for %d params: want one key a param, in their order", len(t.Keys), len(t.Params))
+		}
+		for j, k := range t.Keys {
+			if !templateKey.MatchString(k) {
+				r.Add(yamlcheck.Index(p+".templates."+kind+".keys", j), "want letters, digits and _, like thing1, got %q", k)
+			} else if slices.Index(t.Keys, k) < j {
+				r.Add(yamlcheck.Index(p+".templates."+kind+".keys", j), "%q twice", k)
+			}
+		}
 		facts := i18n.EventArgs(kind)
 		if slices.Contains(alarm.Kinds(), kind) {
 			// A rule alarm's event says how grave it is, though no

@@ -47,6 +47,12 @@ func TestParse_NotifyProblems(t *testing.T) {
 		{"a name and another's key sharing a variable", "  channels:\n    - {name: ali, kind: webhook, url: 'https://a.example/h', secret: s}\n" +
 			"    - {name: ali_key, kind: webhook, url: 'https://b.example/h', secret: s}\n",
 			"t.yaml:6: notify.channels[1].name: channel ali_key and channel ali would both read MALLGRID_NOTIFY_ALI_KEY_SECRET: rename one"},
+		{"template keys short", "  channels:\n    - {name: s, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: n,\n" +
+			"       templates: {warning_1: {id: SMS_1, params: [tenant_name, balance], keys: [thing1]}}}\n",
+			"t.yaml:6: notify.channels[0].templates.warning_1.keys: 1 keys for 2 params: want one key a param, in their order"},
+		{"template keys twice", "  channels:\n    - {name: s, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: n,\n" +
+			"       templates: {warning_1: {id: SMS_1, params: [tenant_name, balance], keys: [thing1, thing1]}}}\n",
+			`t.yaml:6: notify.channels[0].templates.warning_1.keys[1]: "thing1" twice`},
 		{"rule alarm's severity a param", "  channels:\n    - {name: s, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: n,\n" +
 			"       templates: {overload: {id: SMS_1, params: [meter, severity, colour]}}}\n",
 			`t.yaml:6: notify.channels[0].templates.overload.params[2]: overload events have no "colour" (they have: current_a, limit_a, meter, phase, rated_a, severity)`},

@@ -15,6 +15,10 @@ type Channel struct {
 	// Params are the args each kind's template takes, in its order; a
 	// kind without its own list gives every arg, by name.
 	Params map[string][]string
+	// Keys are, by kind, the template's own names for Params, in their
+	// order (a WeChat template's thing1, amount2…); a kind without them
+	// names each param by its arg.
+	Keys map[string][]string
 }
 
 // Channels builds cfg's notification channels by name, each bounded by
@@ -23,12 +27,15 @@ func Channels(cfg *config.Config, now func() time.Time) (map[string]Channel, err
 	out := make(map[string]Channel, len(cfg.Notify.Channels))
 	timeout := cfg.Notify.Timeout
 	for _, c := range cfg.Notify.Channels {
-		params := make(map[string][]string)
+		params, keys := make(map[string][]string), make(map[string][]string)
 		ids := make(map[string]string)
 		for kind, t := range c.Templates {
 			ids[kind] = t.ID
 			if len(t.Params) > 0 {
 				params[kind] = t.Params
+			}
+			if len(t.Keys) > 0 {
+				keys[kind] = t.Keys
 			}
 		}
 		var ch notify.Channel
@@ -61,7 +68,7 @@ func Channels(cfg *config.Config, now func() time.Time) (map[string]Channel, err
 		default:
 			return nil, fmt.Errorf("notify channel %s: kind %q (provider %q) unknown", c.Name, c.Kind, c.Provider)
 		}
-		out[c.Name] = Channel{Channel: ch, Params: params}
+		out[c.Name] = Channel{Channel: ch, Params: params, Keys: keys}
 	}
 	return out, nil
 }

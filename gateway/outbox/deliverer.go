@@ -455,14 +455,19 @@ func (d *Deliverer) Message(dl store.Delivery, ch Channel) notify.Message {
 		}
 		slices.Sort(names)
 	}
-	for _, k := range names {
+	keys := ch.Keys[e.Kind]
+	for i, k := range names {
 		v := e.Args[k]
 		if k == "at" || strings.HasSuffix(k, "_at") {
 			if t, err := time.Parse(time.RFC3339, v); err == nil {
 				v = l.Time(t)
 			}
 		}
-		m.Params = append(m.Params, notify.Param{Key: k, Value: v})
+		key := k
+		if i < len(keys) {
+			key = keys[i]
+		}
+		m.Params = append(m.Params, notify.Param{Key: key, Value: v})
 	}
 	if raw, err := json.Marshal(e); err == nil {
 		m.Event = raw

@@ -533,6 +533,13 @@ func TestMessage(t *testing.T) {
 	if len(m.Params) != 2 || m.Params[0] != (notify.Param{Key: "cut_at", Value: "2026-12-01 18:30:00"}) || m.Params[1].Value != "-1.50" {
 		t.Errorf("params = %+v; want cut_at in the site's zone, then balance", m.Params)
 	}
+	// A WeChat template names its fields itself: the keys, in the params'
+	// order.
+	m = d.Message(dl, Channel{Params: map[string][]string{"cutoff_scheduled": {"cut_at", "balance"}},
+		Keys: map[string][]string{"cutoff_scheduled": {"time3", "amount2"}}})
+	if len(m.Params) != 2 || m.Params[0] != (notify.Param{Key: "time3", Value: "2026-12-01 18:30:00"}) || m.Params[1] != (notify.Param{Key: "amount2", Value: "-1.50"}) {
+		t.Errorf("params with keys = %+v; want time3 = cut_at, amount2 = balance", m.Params)
+	}
 	dl.Recipient.Lang = "en"
 	if m := d.Message(dl, Channel{}); !strings.Contains(m.Text, "power will be cut at") || len(m.Params) != 3 {
 		t.Errorf("en message = %q, params %+v (every arg by name)", m.Text, m.Params)
