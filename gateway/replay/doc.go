@@ -4,6 +4,8 @@
 // what would be billed and what was refused: `mallgrid billing replay`.
 //
 // It reads a log and writes a report; it keeps no state and touches no
-// database. It imports billing, billing/counter and drivers/meter, and
-// nothing under gateway/.
+// database. It reads the messages with the Compere driver (drivers/compere:
+// the parser the live MQTT path uses), and imports billing,
+// billing/counter, drivers/compere and drivers/meter, and nothing under
+// gateway/.
 package replay

@@ -3,19 +3,20 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"mallgrid/billing"
 	"mallgrid/billing/counter"
+	"mallgrid/drivers/compere"
 	"mallgrid/drivers/meter"
 )
 
@@ -46,13 +47,9 @@ const (
 	DefaultPeriod       = 15 * time.Minute // the KPM33Bs' ENY_NOW period in the captured logs
 )
 
-// Bounds of a replay: a counter beyond a TWh is no mall's (the Modbus
-// decoder refuses them too), and a line beyond a MiB is no MQTT message a
-// meter sends.
-const (
-	maxCounterWh  = 1_000_000_000_000
-	maxReplayLine = 1 << 20
-)
+// maxReplayLine bounds a line: beyond a MiB is no MQTT message a meter
+// sends.
+const maxReplayLine = 1 << 20
 
 // Meter is what a replay made of one meter's messages.
 type Meter struct {
@@ -263,21 +260,20 @@ type compereMsg struct {
 }
 
 // readCompereLog reads the log's MQTT_ENY_NOW messages in order, joining
-// split ones, and counts the rest in res.
+// split ones (compere.Joiner: a set whose end never came, or that another
+// began before it ended, is one incomplete message), and counts the rest
+// in res.
 func readCompereLog(r io.Reader, loc *time.Location, res *Result) ([]compereMsg, error) {
-	type pending struct {
-		fields map[string]any
-		line   int
-	}
 	var (
 		msgs  []compereMsg
-		split = map[string]*pending{} // meter id → packets so far
+		j     compere.Joiner
+		first = map[string]int{} // meter id → line of its open set's first packet
 	)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), maxReplayLine)
 	for sc.Scan() {
 		res.Lines++
-		fields, skip, err := parseCompereLine(sc.Bytes())
+		p, skip, err := parseCompereLine(sc.Bytes())
 		switch {
 		case err != nil:
 			res.Malformed = append(res.Malformed, fmt.Sprintf("line %d: %v", res.Lines, err))
@@ -286,23 +282,22 @@ func readCompereLog(r io.Reader, loc *time.Location, res *Result) ([]compereMsg,
 			res.Ignored++
 			continue
 		}
-		id, _ := fields["id"].(string)
-		if id == "" {
-			res.Malformed = append(res.Malformed, fmt.Sprintf("line %d: no meter id", res.Lines))
-			continue
+		msg, ok, lost := j.Add(p)
+		if lost != nil {
+			msgs = append(msgs, compereMsg{line: cmp.Or(first[p.ID], res.Lines), id: p.ID, reject: RejectIncomplete})
+			delete(first, p.ID)
 		}
-		if p := split[id]; p != nil {
-			maps.Copy(p.fields, fields)
-			fields = p.fields
-		}
-		if !isEnd(fields["isend"]) {
-			if split[id] == nil {
-				split[id] = &pending{fields: fields, line: res.Lines}
+		switch {
+		case ok:
+			delete(first, p.ID)
+			msgs = append(msgs, compereMessage(res.Lines, msg, loc))
+		case p.End: // the end of a set dropped as too large
+			delete(first, p.ID)
+		default:
+			if _, open := first[p.ID]; !open {
+				first[p.ID] = res.Lines
 			}
-			continue
 		}
-		delete(split, id)
-		msgs = append(msgs, compereMessage(res.Lines, id, fields, loc))
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -310,196 +305,63 @@ func readCompereLog(r io.Reader, loc *time.Location, res *Result) ([]compereMsg,
 		}
 		return nil, fmt.Errorf("replay: read line %d: %w", res.Lines+1, err)
 	}
-	for _, id := range slices.Sorted(maps.Keys(split)) {
-		msgs = append(msgs, compereMsg{line: split[id].line, id: id, reject: RejectIncomplete})
+	for _, l := range j.Flush() {
+		msgs = append(msgs, compereMsg{line: first[l.ID], id: l.ID, reject: RejectIncomplete})
 	}
 	return msgs, nil
 }
 
-// isEnyNowKey reports whether k is an energy counter of MQTT_ENY_NOW
-// (Compere MQTT protocol V1.9): by them a bare JSON line is known as one.
-func isEnyNowKey(k string) bool {
-	switch k {
-	case "zygsz", "fygsz", "zwgsz", "fwgsz", "zszsz", "zyjsz", "zyfsz", "zypsz", "zyvsz", "zydvsz":
-		return true
-	}
-	return false
-}
-
-// parseCompereLine reads "TOPIC {json}" or bare JSON. skip is set for a
-// blank line, a # comment, another topic, or bare JSON with no energy
-// counter.
-func parseCompereLine(line []byte) (fields map[string]any, skip bool, err error) {
+// parseCompereLine reads "TOPIC {json}" or bare JSON through the driver's
+// parser. skip is set for a blank line, a # comment, another topic, or bare
+// JSON with no energy counter. A log may hold meter ids of any length
+// (test logs, renamed meters): only a missing one is an error.
+func parseCompereLine(line []byte) (p compere.Packet, skip bool, err error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] == '#' {
-		return nil, true, nil
+		return p, true, nil
 	}
-	topic := ""
-	if line[0] != '{' {
+	topic, bare := string(compere.TopicEnyNow), line[0] == '{'
+	if !bare {
 		t, rest, _ := bytes.Cut(line, []byte(" "))
 		topic, line = string(t), bytes.TrimSpace(rest)
-		if topic[strings.LastIndexByte(topic, '/')+1:] != "MQTT_ENY_NOW" {
-			return nil, true, nil
+		if compere.TopicOf(topic) != compere.TopicEnyNow {
+			return p, true, nil
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber() // counters are read from their text, never through a float
-	if err := dec.Decode(&fields); err != nil {
-		return nil, false, fmt.Errorf("not a JSON object: %v", err)
+	p, err = compere.Parse(topic, line)
+	if err != nil && !errors.Is(err, compere.ErrID) {
+		return p, false, err
 	}
-	if dec.More() {
-		return nil, false, errors.New("text after the JSON object")
+	if bare && !p.HasEnergy() {
+		return compere.Packet{}, true, nil
 	}
-	if fields == nil {
-		return nil, false, errors.New("not a JSON object")
+	if p.ID == "" {
+		return p, false, errors.New("no meter id")
 	}
-	if topic == "" && !slices.ContainsFunc(slices.Collect(maps.Keys(fields)), isEnyNowKey) {
-		return nil, true, nil
-	}
-	return fields, false, nil
+	return p, false, nil
 }
 
-// isEnd: a message is complete at "isend":"1"; one without isend is a
-// single packet.
-func isEnd(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case string:
-		return v != "0"
-	case json.Number:
-		return v.String() != "0"
-	}
-	return true
-}
-
-// compereMessage turns a complete message's fields into a reading.
-func compereMessage(line int, id string, fields map[string]any, loc *time.Location) compereMsg {
-	m := compereMsg{line: line, id: id}
-	wh, err := counterWh(fields["zygsz"])
-	if err != nil {
+// compereMessage turns a complete message into a reading: zygsz the
+// billing counter, zyjsz, zyfsz, zypsz and zyvsz the rate counters, all
+// exact Wh (compere.Energy).
+func compereMessage(line int, p compere.Packet, loc *time.Location) compereMsg {
+	m := compereMsg{line: line, id: p.ID}
+	dec, err := compere.Decode(p, loc)
+	e, ok := dec.(*compere.Energy)
+	if err != nil || !ok || !e.Import.OK {
 		m.reject = RejectBadCounter
 		return m
 	}
-	m.reading.Wh = wh
-	var rates [4]int64
-	hasRates := true
-	// The import rate counters in counter.Reading's order: sharp, peak,
-	// flat, valley.
-	for i, k := range [4]string{"zyjsz", "zyfsz", "zypsz", "zyvsz"} {
-		if rates[i], err = counterWh(fields[k]); err != nil {
-			hasRates = false
-		}
+	m.reading.Wh = e.Import.Wh
+	if r := e.Rates; r[0].OK && r[1].OK && r[2].OK && r[3].OK {
+		// counter.Reading's order is the driver's: sharp, peak, flat, valley.
+		m.reading.RatesWh = &[4]int64{r[0].Wh, r[1].Wh, r[2].Wh, r[3].Wh}
 	}
-	if hasRates {
-		m.reading.RatesWh = &rates
-	}
-	if s, ok := fields["time"].(string); ok {
-		if t, err := time.ParseInLocation("20060102150405", s, loc); err == nil {
-			m.reading.MeterTime = t
-		}
-	}
-	m.reading.ZeroFrame = zeroFrame(fields)
+	// The clock as sent, even a wrong one: gatewayTimes judges it, and
+	// counter.Check takes it as the identity of a redelivery.
+	m.reading.MeterTime = e.Clock
+	m.reading.ZeroFrame = e.ZeroFrame
 	return m
-}
-
-// zeroFrame: every energy value of the message is zero, and it has some.
-func zeroFrame(fields map[string]any) bool {
-	n := 0
-	for k, v := range fields {
-		if k == "id" || k == "time" || k == "isend" {
-			continue
-		}
-		s, ok := numberText(v)
-		if !ok {
-			continue
-		}
-		mant, _, ok := splitDecimal(s)
-		if !ok || strings.Trim(mant, "0") != "" {
-			return false
-		}
-		n++
-	}
-	return n > 0
-}
-
-func numberText(v any) (string, bool) {
-	switch v := v.(type) {
-	case json.Number:
-		return v.String(), true
-	case string: // some firmware quotes its numbers
-		_, _, ok := splitDecimal(v)
-		return v, ok
-	}
-	return "", false
-}
-
-// counterWh reads a kWh counter as whole Wh from its decimal text, exactly:
-// "31.057" is 31057 Wh. Digits below a Wh (which these meters do not send)
-// are dropped — flooring keeps readings in order, so rises still add up to
-// the last reading less the first.
-func counterWh(v any) (int64, error) {
-	s, ok := numberText(v)
-	if !ok {
-		return 0, fmt.Errorf("counter %v: not a number", v)
-	}
-	mant, exp, ok := splitDecimal(s)
-	if !ok {
-		return 0, fmt.Errorf("counter %q: not a decimal", s)
-	}
-	if strings.HasPrefix(s, "-") && strings.Trim(mant, "0") != "" {
-		return 0, fmt.Errorf("counter %q: negative", s)
-	}
-	mant = strings.TrimLeft(mant, "0")
-	shift := exp + 3 // Wh = mant × 10^shift
-	switch {
-	case mant == "":
-		return 0, nil
-	case shift < 0 && -shift >= len(mant):
-		return 0, nil
-	case shift < 0:
-		mant = mant[:len(mant)+shift]
-	case len(mant)+shift > 13:
-		return 0, fmt.Errorf("counter %q: beyond a TWh", s)
-	default:
-		mant += strings.Repeat("0", shift)
-	}
-	wh, err := strconv.ParseInt(mant, 10, 64)
-	if err != nil || wh > maxCounterWh {
-		return 0, fmt.Errorf("counter %q: beyond a TWh", s)
-	}
-	return wh, nil
-}
-
-// splitDecimal splits a JSON number's text ("-12.5e3") into its digits
-// without the point ("125") and the power of ten they are scaled by (2).
-// Exponents beyond ±10000 are refused: no counter needs them, and their
-// digits would be unbounded.
-func splitDecimal(s string) (mant string, exp int, ok bool) {
-	s = strings.TrimPrefix(s, "-")
-	num, e, hasE := strings.Cut(strings.ToLower(s), "e")
-	whole, frac, hasDot := strings.Cut(num, ".")
-	if whole == "" || !allDigits(whole) || !allDigits(frac) || (hasDot && frac == "") {
-		return "", 0, false
-	}
-	if hasE {
-		e = strings.TrimPrefix(e, "+")
-		n, err := strconv.Atoi(e)
-		if err != nil || e == "" || e[0] == '+' || n < -10000 || n > 10000 {
-			return "", 0, false
-		}
-		exp = n
-	}
-	return whole + frac, exp - len(frac), true
-}
-
-func allDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // gatewayTimes gives each message the gateway time Replay documents.
