@@ -572,3 +572,103 @@ func TestNewReading(t *testing.T) {
 		t.Errorf("nothing: %v", r.Quantities())
 	}
 }
+
+// The manual's KPM37 MQTT_ENY_NOW over WiFi (§4.2) as printed: eleven
+// packets, but the ninth already says "isend":"1". The counters arrive
+// whole in the first message; the harmonics after it make a second
+// message without counters, which adds nothing to a reading.
+func TestJoiner_ManualEnyNowAsPrinted(t *testing.T) {
+	const id, clock = "3071225010001", "20200108104555"
+	parts := []string{
+		`"zygsz":100.00,"fygsz":100.00,"zwgsz":100.00,"fwgsz":100.00`,
+		`"zyjsz":10.00,"fyjsz":100.00,"zyfsz":20.00,"fyfsz":100.00`,
+		`"zypsz":30.00,"fypsz":100.00,"zyvsz":40.00,"fyvsz":100.00`,
+		`"zydvsz":100.00,"fydvsz":100.00,"zy6sz":100.00,"fy6sz":100.00`,
+		`"dmpmax":200.00,"dmpmaxoct":1675405205,"dmsmax":260.00`,
+		`"uathd":2.00,"ubthd":2.00,"ucthd":2.00,"iathd":2.00,"ibthd":2.00,"icthd":2.00`,
+		`"uaxbl3":2.00,"ubxbl3":2.00,"ucxbl3":2.00,"iaxbl3":2.00,"ibxbl3":2.00,"icxbl3":2.00`,
+		`"uaxbl5":2.00,"ubxbl5":2.00,"iaxbl5":2.00,"ibxbl5":2.00,"icxbl5":2.00`,
+		`"uaxbl7":2.00,"ubxbl7":2.00,"ucxbl7":2.00,"iaxbl7":2.00,"ibxbl7":2.00,"icxbl7":2.00`,
+		`"iaxb3":2.00,"ibxb3":2.00,"icxb3":2.00,"iaxb5":2.00,"ibxb5":2.00,"icxb5":2.00`,
+		`"iaxb7":2.00,"ibxb7":2.00,"icxb7":2.00`,
+	}
+	var j Joiner
+	var got []*Energy
+	for i, part := range parts {
+		end := "0"
+		if i == 8 || i == 10 {
+			end = "1"
+		}
+		msg, ok, lost := j.Add(mustParse(t, "MQTT_ENY_NOW", `{"id":"`+id+`",`+part+`,"time":"`+clock+`","isend":"`+end+`"}`))
+		if lost != nil {
+			t.Fatalf("packet %d: lost %v", i+1, lost)
+		}
+		if ok {
+			got = append(got, mustDecode(t, msg).(*Energy))
+		}
+	}
+	if len(got) != 2 || got[0].Packets != 9 || got[1].Packets != 2 {
+		t.Fatalf("%d messages; want 2, of 9 and 2 packets", len(got))
+	}
+	e := got[0]
+	if e.Import != (Counter{100_000, true}) || e.Rates != [4]Counter{{10_000, true}, {20_000, true}, {30_000, true}, {40_000, true}} || e.ZeroFrame {
+		t.Errorf("first message: import %v, rates %v, zero %v", e.Import, e.Rates, e.ZeroFrame)
+	}
+	if r := NewReading(nil, got[1]); len(r.Quantities()) != 0 || got[1].ZeroFrame {
+		t.Errorf("harmonics message: quantities %v, zero %v; want none, not a zero frame", r.Quantities(), got[1].ZeroFrame)
+	}
+}
+
+// MQTT_DAY_DATA (§4.3): the counters frozen at 0:00, zygdd the import.
+func TestDecode_DayData(t *testing.T) {
+	var j Joiner
+	var msg Packet
+	var ok bool
+	for _, s := range []string{
+		`{"id":"3071225010001","zygdd":1234.5,"fygdd":0,"zwgdd":1,"fwgdd":2,"time":"20260112000000","isend":"0"}`,
+		`{"id":"3071225010001","zyjsz":100,"fyjsz":0,"zyfsz":200,"fyfsz":0,"time":"20260112000000","isend":"0"}`,
+		`{"id":"3071225010001","zypsz":300,"fypsz":0,"zyvsz":634.5,"fyvsz":0,"time":"20260112000000","isend":"1"}`,
+	} {
+		msg, ok, _ = j.Add(mustParse(t, "MQTT_DAY_DATA", s))
+	}
+	e := mustDecode(t, msg).(*Energy)
+	if !ok || e.Topic != TopicDayData || e.Import != (Counter{1_234_500, true}) || e.ReactiveExport != (Counter{2_000, true}) ||
+		e.Rates != [4]Counter{{100_000, true}, {200_000, true}, {300_000, true}, {634_500, true}} ||
+		!e.Clock.Equal(time.Date(2026, 1, 12, 0, 0, 0, 0, cst)) {
+		t.Errorf("day data %+v", e)
+	}
+}
+
+// A meter that stamps each packet as it sends it may cross a second within
+// one set: that is no new set. The next upload is 30 s or more later.
+func TestJoiner_ClockTicksWithinASet(t *testing.T) {
+	var j Joiner
+	packets := manualKPM37RT(testID, "20260112104559")
+	for i, s := range packets {
+		if i >= 4 {
+			s = strings.Replace(s, "20260112104559", "20260112104601", 1)
+		}
+		msg, ok, lost := j.Add(mustParse(t, "MQTT_RT_DATA", s))
+		if lost != nil {
+			t.Fatalf("packet %d: lost %v; want one set across the tick", i+1, lost)
+		}
+		if ok && msg.Packets != 9 {
+			t.Errorf("%d packets joined; want 9", msg.Packets)
+		}
+	}
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{"20260112104559", "20260112104613", true},
+		{"20260112104559", "20260112104614", false},
+		{"20260112104614", "20260112104559", false},
+		{"20260112104559", "20260112104629", false},
+		{"20260112104559", "", true},
+		{"2026011210455x", "2026011210455y", false},
+	} {
+		if got := sameSet(tt.a, tt.b); got != tt.same {
+			t.Errorf("sameSet(%q, %q) = %v; want %v", tt.a, tt.b, got, tt.same)
+		}
+	}
+}

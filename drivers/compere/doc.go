@@ -13,7 +13,8 @@
 //  2. Add the packet to the meter's Joiner. A KPM37 over WiFi splits one
 //     reading over up to 11 packets, complete at "isend":"1"; KPM31 and
 //     KPM33B packets are complete on their own and pass straight through.
-//     A set left without its end is reported (Lost), never half-used.
+//     A set left without its end — the meter's next upload (a clock
+//     NewSetAfter later) began first — is reported (Lost), never half-used.
 //  3. Decode the complete packet into its typed message: RTData,
 //     Energy (MQTT_ENY_NOW, MQTT_DAY_DATA), Signal (MQTT_TELEIND),
 //     ControlReply (MQTT_TELECTRL_REP), Reply (the time and upload-rate

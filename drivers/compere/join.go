@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Bounds of a set of packets being joined. A KPM37 over WiFi sends the
@@ -16,7 +17,9 @@ const (
 
 // Joiner joins the packets of split messages, per meter and topic. It is
 // not safe for concurrent use; its memory is one set per meter and topic,
-// each bounded by MaxPackets and MaxTags.
+// each bounded by MaxPackets and MaxTags — so the caller adds only packets
+// of meters it knows (the broker admits configured ids only). The zero
+// Joiner is ready to use.
 type Joiner struct {
 	// MaxPackets and MaxTags bound one set: a set that grows beyond either
 	// is dropped and reported, and the rest of its packets up to its end
@@ -58,12 +61,13 @@ func (l *Lost) Error() string {
 
 // Add takes the next packet of a meter and topic. It returns the complete
 // message when p ends one (ok), and the set p displaced, if any: a packet
-// whose clock differs from the open set's begins a new message, so the
-// open one lost its end. Packets without a clock join the open set.
+// whose clock is NewSetAfter or more from the open set's begins a new
+// message, so the open one lost its end. Packets without a clock join the
+// open set.
 func (j *Joiner) Add(p Packet) (msg Packet, ok bool, lost *Lost) {
 	k := setKey{p.ID, p.Topic}
 	s := j.sets[k]
-	if s != nil && s.p.Clock != "" && p.Clock != "" && s.p.Clock != p.Clock {
+	if s != nil && !sameSet(s.p.Clock, p.Clock) {
 		if !s.discard {
 			lost = s.lost(LostEnd)
 		}
@@ -102,6 +106,26 @@ func (j *Joiner) Add(p Packet) (msg Packet, ok bool, lost *Lost) {
 	}
 	s.p.End = true
 	return s.p, true, lost
+}
+
+// NewSetAfter is how far apart two packets' clocks are when they belong to
+// two uploads. The manual gives a set's packets one time; a meter that
+// stamps each packet as it sends it may cross a second within a set, but
+// the next upload is at least 30 s later (the shortest interval, §3.1.2).
+const NewSetAfter = 15 * time.Second
+
+// sameSet reports whether packets stamped a and b can be of one set.
+func sameSet(a, b string) bool {
+	if a == "" || b == "" || a == b {
+		return true
+	}
+	ta, errA := time.Parse("20060102150405", a)
+	tb, errB := time.Parse("20060102150405", b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	d := ta.Sub(tb)
+	return -NewSetAfter < d && d < NewSetAfter
 }
 
 func (s *set) lost(reason string) *Lost {

@@ -80,7 +80,7 @@ const (
 	// a TWh.
 	RejectBadCounter = "bad_counter"
 	// RejectIncomplete: packets of a split message whose last one
-	// ("isend":"1") never came.
+	// ("isend":"1") never came before the log or the set ended.
 	RejectIncomplete = "incomplete"
 )
 
@@ -109,8 +109,9 @@ const (
 // topics are counted as ignored); zygsz is the billing counter, read from
 // the JSON number's text as exact Wh, with zyjsz, zyfsz, zypsz and zyvsz as
 // the rate counters. A message split over several packets is complete at
-// the packet with "isend":"1". A message all of whose energy values are
-// zero is a zero frame.
+// the packet with "isend":"1"; one whose end never came, or that the
+// meter's next upload interrupted (compere.Joiner), is incomplete. A
+// message all of whose energy values are zero is a zero frame.
 //
 // The log has no gateway time, so Replay makes one up, the way the
 // gateway would have stamped arrivals:
