@@ -163,10 +163,11 @@ type Log struct {
 }
 
 // Bus is one Modbus line: a serial port, a Modbus TCP server, or an
-// RTU-over-TCP converter. One goroutine owns it.
+// RTU-over-TCP converter; or a link to Compere's MQTT meters
+// (BusCompereMQTT). One goroutine owns it.
 type Bus struct {
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // BusRTU, BusTCP or BusRTUOverTCP
+	Type string `yaml:"type"` // BusRTU, BusTCP, BusRTUOverTCP or BusCompereMQTT
 	Port string `yaml:"port"` // device path for rtu, host:port otherwise
 	// Baud, Parity, StopBits and RS485 apply to rtu buses only; an rtu+tcp
 	// converter keeps its own serial settings.
@@ -182,6 +183,24 @@ type Bus struct {
 	Pause time.Duration `yaml:"pause"`
 	// Interval is the target time between two polls of one meter.
 	Interval time.Duration `yaml:"interval"`
+
+	// The keys below apply to compere-mqtt buses only. Listen (host:port)
+	// makes the gateway the meters' broker, with TLS when TLSCert and
+	// TLSKey are set, accepting only Username with the password whose
+	// SHA-256 is PasswordSHA256 (hex). Broker (tcp:// or ssl://host:port)
+	// makes it a client of the mall's broker instead, with Username and
+	// Password (or BusSecretVar), CAFile to trust an ssl:// broker's
+	// private CA, and ClientID naming its persistent session (default
+	// derived from the site and bus names).
+	Listen         string `yaml:"listen"`
+	TLSCert        string `yaml:"tls_cert"`
+	TLSKey         string `yaml:"tls_key"`
+	Username       string `yaml:"username"`
+	PasswordSHA256 string `yaml:"password_sha256"`
+	Broker         string `yaml:"broker"`
+	CAFile         string `yaml:"ca_file"`
+	Password       string `yaml:"password"`
+	ClientID       string `yaml:"client_id"`
 }
 
 // Bus types.
@@ -265,14 +284,19 @@ type RegisterWrite struct {
 
 // Meter is one metering point on a bus.
 type Meter struct {
-	ID      string `yaml:"id"`
-	Bus     string `yaml:"bus"`
-	Address int    `yaml:"address"` // Modbus slave address, 1..247
-	Model   string `yaml:"model"`
-	Role    string `yaml:"role"`   // TenantMeter, PublicMeter or MainMeter
-	Tenant  string `yaml:"tenant"` // set exactly when Role is TenantMeter
-	CTRatio int    `yaml:"ct_ratio"`
-	PTRatio int    `yaml:"pt_ratio"`
+	ID  string `yaml:"id"`
+	Bus string `yaml:"bus"`
+	// AddressText is address: as written. Validation turns it into
+	// Address on a Modbus bus and DeviceID on a compere-mqtt bus, so that
+	// one key takes 5 on the one and "33B1225950027" on the other.
+	AddressText string `yaml:"address"`
+	Address     int    `yaml:"-"` // Modbus slave address, 1..247
+	DeviceID    string `yaml:"-"` // compere-mqtt: the meter's 13-character id
+	Model       string `yaml:"model"`
+	Role        string `yaml:"role"`   // TenantMeter, PublicMeter or MainMeter
+	Tenant      string `yaml:"tenant"` // set exactly when Role is TenantMeter
+	CTRatio     int    `yaml:"ct_ratio"`
+	PTRatio     int    `yaml:"pt_ratio"`
 	// RatedCurrent in amperes is what load alarms compare against.
 	RatedCurrent int `yaml:"rated_current"`
 	// Apportion says how energy over a gap (the meter offline across

@@ -24,6 +24,8 @@ func TestLoad_Example(t *testing.T) {
 	}
 	bus2, _ := cfg.Bus("bus2")
 	basement, _ := cfg.Bus("basement")
+	floor3, _ := cfg.Bus("floor3")
+	tower, _ := cfg.Bus("tower")
 	noodle, _ := cfg.Tenant("T-101")
 	custom, err := cfg.Catalogue.Lookup("kpm33b-billing")
 	if err != nil {
@@ -47,7 +49,13 @@ func TestLoad_Example(t *testing.T) {
 		{"storage.lock_timeout", cfg.Storage.LockTimeout, 5 * time.Second},
 		{"http.users[0].role", cfg.HTTP.Users[0].Role, config.RoleAdmin},
 		{"http.tokens[0].name", cfg.HTTP.Tokens[0].Name, "billing-sync"},
-		{"buses", len(cfg.Buses), 3},
+		{"buses", len(cfg.Buses), 5},
+		{"floor3 embedded", floor3.Embedded(), true},
+		{"tower embedded", tower.Embedded(), false},
+		{"tower client id", tower.ClientID, "mallgrid-demo-plaza-tower"},
+		{"M-301 device id", cfg.Meters[6].DeviceID, "33B1225950027"},
+		{"M-301 address (none: not Modbus)", cfg.Meters[6].Address, 0},
+		{"M-PARK address", cfg.Meters[5].Address, 1},
 		{"bus2 baud", bus2.Baud, 19200},
 		{"bus2 rs485", bus2.RS485, true},
 		{"basement type", basement.Type, config.BusTCP},
@@ -109,6 +117,10 @@ func TestLoad_Example_EveryKey(t *testing.T) {
 // commentedOut reports whether key is shown in the example only as a
 // comment: an optional section naming files that must exist to load.
 func commentedOut(key string) bool {
+	switch key {
+	case "buses[].tls_cert", "buses[].tls_key", "buses[].ca_file":
+		return true
+	}
 	return key == "http.tls" || strings.HasPrefix(key, "http.tls.")
 }
 

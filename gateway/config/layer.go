@@ -97,6 +97,8 @@ func layer(cfg *Config, r *yamlcheck.Report, env []string) {
 
 	vars := environ(env)
 	used, secretVars := notifySecrets(cfg, r, vars)
+	busUsed, busVars := busSecrets(cfg, r, vars)
+	used, secretVars = append(used, busUsed...), append(secretVars, busVars...)
 	unknownVars(r, keys, vars, used, secretVars)
 	for _, k := range keys {
 		s := vars[k.env]

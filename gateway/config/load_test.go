@@ -98,7 +98,7 @@ func TestParse_Problems(t *testing.T) {
 		{"stop bits", doc(head, "buses: [{name: b1, port: /dev/ttyUSB0, stop_bits: 3}]"),
 			"t.yaml:2: buses[0].stop_bits: want one of 1, 2, got 3"},
 		{"bus type", doc(head, "buses: [{name: b1, type: rs232, port: /dev/ttyUSB0}]"),
-			`t.yaml:2: buses[0].type: want one of rtu, tcp, rtu+tcp, got "rs232"`},
+			`t.yaml:2: buses[0].type: want one of rtu, tcp, rtu+tcp, compere-mqtt, got "rs232"`},
 		{"bus name", doc(head, "buses: [{name: Bus 1, port: /dev/ttyUSB0}]"),
 			`t.yaml:2: buses[0].name: want lower-case letters, digits, _ and -, got "Bus 1"`},
 		{"timeout", doc(head, "buses: [{name: b1, port: /dev/ttyUSB0, timeout: 30s}]"),
@@ -771,7 +771,7 @@ func TestParse_MergedMistakeReportedOnce(t *testing.T) {
 	)
 	_, err := Parse("t.yaml", file, nil)
 	want := `t.yaml:3: buses[0].baud: want an integer, got "fast"` + "\n" +
-		"t.yaml:3: buses[0].colour: unknown key (allowed: baud, interval, name, parity, pause, port, rs485, stop_bits, timeout, type)"
+		"t.yaml:3: buses[0].colour: unknown key (allowed: baud, broker, ca_file, client_id, interval, listen, name, parity, password, password_sha256, pause, port, rs485, stop_bits, timeout, tls_cert, tls_key, type, username)"
 	if got := problems(t, err).Error(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

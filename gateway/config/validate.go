@@ -299,7 +299,8 @@ func validateBuses(cfg *Config, r *yamlcheck.Report) map[string]bool {
 	}
 	names := make(map[string]bool)
 	seen := unique(r, "bus name")
-	lines := make(map[string]int) // the line a bus's port leads to → index of its first bus
+	lines := make(map[string]int)   // the line a bus's port leads to → index of its first bus
+	listens := make(map[string]int) // a compere-mqtt broker's listen address → index of its bus
 	for i, b := range cfg.Buses {
 		p := yamlcheck.Index("buses", i)
 		if r.Need(p+".name", b.Name) {
@@ -310,7 +311,16 @@ func validateBuses(cfg *Config, r *yamlcheck.Report) map[string]bool {
 				seen.check(p+".name", b.Name)
 			}
 		}
-		typeOK := r.OneOf(p+".type", b.Type, BusRTU, BusTCP, BusRTUOverTCP)
+		typeOK := r.OneOf(p+".type", b.Type, BusRTU, BusTCP, BusRTUOverTCP, BusCompereMQTT)
+		if typeOK && b.Type == BusCompereMQTT {
+			validateMQTTBus(cfg, r, i, listens)
+			continue
+		}
+		for _, k := range mqttBusKeys {
+			if r.Given(p + "." + k) {
+				r.Add(p+"."+k, "applies to %s buses only (this bus is %s)", BusCompereMQTT, b.Type)
+			}
+		}
 		if r.Need(p+".port", b.Port) && typeOK {
 			portOK := true
 			if b.Type == BusRTU {
@@ -458,7 +468,10 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 		addr int
 	}
 	taken := make(map[slot]int) // → index of the first meter there
-	for i, m := range cfg.Meters {
+	deviceIDs := make(map[string]int)
+	suffixes := make(map[[2]string]int)
+	for i := range cfg.Meters {
+		m := &cfg.Meters[i]
 		p := yamlcheck.Index("meters", i)
 		if r.Need(p+".id", m.ID) {
 			ids.check(p+".id", m.ID)
@@ -469,9 +482,19 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 				r.Add(p+".bus", "unknown bus %q (buses: %s)", m.Bus, strings.Join(sortedKeys(buses), ", "))
 			}
 		}
+		bus, _ := cfg.Bus(m.Bus)
+		mqtt := busOK && bus.IsMQTT()
 		if !r.Given(p + ".address") {
 			r.Add(p+".address", "required, not set")
-		} else if r.IntIn(p+".address", m.Address, 1, 247) && busOK {
+		} else if mqtt {
+			checkMQTTMeter(cfg, r, i, deviceIDs, suffixes)
+		} else if n, ok := parseModbusAddress(m.AddressText); !ok {
+			hint := ""
+			if deviceID.MatchString(m.AddressText) {
+				hint = fmt.Sprintf(" (a Compere meter id: its bus must be %s)", BusCompereMQTT)
+			}
+			r.Add(p+".address", "want an integer, got %q%s", m.AddressText, hint)
+		} else if m.Address = n; r.IntIn(p+".address", m.Address, 1, 247) && busOK {
 			s := slot{m.Bus, m.Address}
 			if first, dup := taken[s]; dup {
 				r.Add(p+".address", "address %d on bus %s is already used by meter %s (line %d)",
@@ -480,7 +503,11 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 				taken[s] = i
 			}
 		}
-		if r.Need(p+".model", m.Model) && !models[m.Model] {
+		if mqtt {
+			r.Need(p+".model", m.Model) // checkMQTTMeter checks it is one of MQTTModels
+		} else if r.Need(p+".model", m.Model) && !models[m.Model] && slices.Contains(MQTTModels, m.Model) {
+			r.Add(p+".model", "model %s reports over MQTT: its bus must be %s (bus %s is %s)", m.Model, BusCompereMQTT, m.Bus, bus.Type)
+		} else if m.Model != "" && !models[m.Model] {
 			r.Add(p+".model", "unknown model %q (models: %s)", m.Model, strings.Join(sortedKeys(models), ", "))
 		}
 		if r.OneOf(p+".role", m.Role, TenantMeter, PublicMeter, MainMeter) {
@@ -496,20 +523,22 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 		// Bounded so that ratio × counter stays far inside int64 Wh.
 		r.IntIn(p+".ct_ratio", m.CTRatio, 1, 10_000)
 		r.IntIn(p+".pt_ratio", m.PTRatio, 1, 1_000)
-		checkRatios(cfg, r, p, m)
+		if !mqtt {
+			checkRatios(cfg, r, p, *m)
+		}
 		r.OneOf(p+".apportion", m.Apportion, ApportionTime, ApportionRates)
 		r.IntIn(p+".rated_current", m.RatedCurrent, 1, math.MaxInt32)
 		// Both are optional: unset, the model's codes and the bus's timeout
 		// apply. Written out, 0 is refused rather than read as "the
 		// default": it looks like function code 0 or no deadline at all.
-		if r.Given(p + ".function") {
+		if !mqtt && r.Given(p+".function") {
 			r.IntOneOf(p+".function", m.Function, int(meter.ReadHolding), int(meter.ReadInput))
 		}
-		if r.Given(p + ".timeout") {
+		if !mqtt && r.Given(p+".timeout") {
 			// The bus's range: tarm/serial's read timeout tops out at 25.5 s.
 			r.DurationIn(p+".timeout", m.Timeout, 10*time.Millisecond, 25*time.Second)
 		}
-		if r.Given(p + ".interval") {
+		if !mqtt && r.Given(p+".interval") {
 			// Down to the shortest bus interval, and up to the meter's own
 			// bus's: the key reads a meter more often, never less (the bus
 			// reads each of its meters once a cycle).
