@@ -43,6 +43,7 @@ var gatewayOrder = []string{
 	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
 	"gateway/notify",    // notification channels: webhook, WeChat, SMS, e-mail
 	"gateway/config",    // the technician's configuration
+	"gateway/mqttlink",  // compere-mqtt buses: the embedded broker or a client of the mall's
 	"gateway/outbox",    // the notification outbox: routes, delivery, retries, status
 	"gateway/poll",      // a goroutine per bus
 	"gateway/health",    // meters and buses answering: events and /healthz

@@ -1,0 +1,172 @@
+package mqttlink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/config"
+)
+
+// Timings of the client link; variables so that tests can shorten them.
+var (
+	connectTimeout   = 10 * time.Second // TCP, TLS and CONNACK of one attempt
+	maxReconnectWait = 30 * time.Second // cap of the doubling wait between attempts
+	connectRetryWait = 2 * time.Second  // between attempts before the first connection
+	keepAlive        = 30 * time.Second
+	subscribeTimeout = 10 * time.Second
+)
+
+// Client is the link of a compere-mqtt bus through the mall's broker.
+type Client struct {
+	bus     config.Bus
+	log     zerolog.Logger
+	ids     idSet
+	msgs    chan Message
+	dropped atomic.Int64
+	tls     *tls.Config
+	c       atomic.Pointer[paho.Client]
+	ctx     context.Context // Run's; set before connecting
+}
+
+func newClient(b config.Bus, ids []string, log zerolog.Logger) (*Client, error) {
+	cl := &Client{bus: b, log: log, ids: newIDSet(ids), msgs: make(chan Message, QueueSize), ctx: context.Background()}
+	if b.CAFile != "" {
+		pem, err := os.ReadFile(b.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("bus %s: %w", b.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("bus %s: %s holds no PEM certificate", b.Name, b.CAFile)
+		}
+		cl.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return cl, nil
+}
+
+// Messages implements Link.
+func (c *Client) Messages() <-chan Message { return c.msgs }
+
+// Dropped implements Link.
+func (c *Client) Dropped() int64 { return c.dropped.Load() }
+
+// Connected implements Link: whether the link to the broker is up.
+func (c *Client) Connected() bool {
+	p := c.c.Load()
+	return p != nil && (*p).IsConnectionOpen()
+}
+
+// Run implements Link. A broker that cannot be reached is tried again,
+// with a doubling wait up to maxReconnectWait, until ctx ends.
+func (c *Client) Run(ctx context.Context) error {
+	c.ctx = ctx
+	o := paho.NewClientOptions().
+		AddBroker(c.bus.Broker).
+		SetClientID(c.bus.ClientID).
+		SetUsername(c.bus.Username).
+		SetPassword(c.bus.Password).
+		// The broker keeps the session (subscriptions, QoS 1 messages
+		// for us) while the link is down; the stable client id finds it.
+		SetCleanSession(false).
+		SetOrderMatters(true). // a KPM37's split reading must stay in order
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(connectRetryWait).
+		SetMaxReconnectInterval(maxReconnectWait).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(connectTimeout).
+		SetKeepAlive(keepAlive).
+		SetPingTimeout(connectTimeout).
+		// Messages of the session arrive right after CONNACK, before
+		// the subscriptions below are made again: the default handler
+		// takes them.
+		SetDefaultPublishHandler(c.receive).
+		SetOnConnectHandler(c.subscribe).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			c.log.Warn().Err(err).Str("broker", c.bus.Broker).Msg("mqtt link lost; reconnecting")
+		})
+	if c.tls != nil {
+		o.SetTLSConfig(c.tls)
+	}
+	pc := paho.NewClient(o)
+	c.c.Store(&pc)
+	tok := pc.Connect() // completes when connected; retried meanwhile
+	<-ctx.Done()
+	// Disconnect also ends a connection still being retried; its wait
+	// for the broker to take the DISCONNECT is bounded.
+	pc.Disconnect(250)
+	if tok.WaitTimeout(connectTimeout) && tok.Error() != nil && !errors.Is(tok.Error(), paho.ErrNotConnected) {
+		c.log.Debug().Err(tok.Error()).Msg("mqtt connect ended")
+	}
+	return nil
+}
+
+// subscribe makes the QoS 1 subscriptions to the meter topics, on every
+// (re)connection: a broker that lost the session (restarted without
+// persistence) has none.
+func (c *Client) subscribe(pc paho.Client) {
+	filters := make(map[string]byte, len(MeterTopics))
+	for _, t := range MeterTopics {
+		filters[t] = 1
+	}
+	tok := pc.SubscribeMultiple(filters, c.receive)
+	if !tok.WaitTimeout(subscribeTimeout) {
+		c.log.Error().Str("broker", c.bus.Broker).Msg("mqtt subscribe: no SUBACK in time")
+		return
+	}
+	if err := tok.Error(); err != nil {
+		c.log.Error().Err(err).Str("broker", c.bus.Broker).Msg("mqtt subscribe")
+		return
+	}
+	for t, q := range tok.(*paho.SubscribeToken).Result() {
+		if q > 1 {
+			c.log.Error().Str("topic", t).Int("code", int(q)).Msg("mqtt subscribe refused by the broker")
+		}
+	}
+	c.log.Info().Str("broker", c.bus.Broker).Str("client_id", c.bus.ClientID).Msg("mqtt link up")
+}
+
+// receive queues a meter's message. It blocks while the queue is full: the
+// broker then holds the rest (paho acknowledges a message when its handler
+// returns), in order. It gives up only when Run's context ends.
+func (c *Client) receive(_ paho.Client, m paho.Message) {
+	id := meterID(m.Payload())
+	if !c.ids[id] {
+		n := c.dropped.Add(1)
+		c.log.Debug().Str("topic", m.Topic()).Str("id", id).Int64("dropped", n).Msg("mqtt message dropped: not a meter of this bus")
+		return
+	}
+	select {
+	case c.msgs <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)}:
+	case <-c.ctx.Done():
+	}
+}
+
+// Publish implements Link: it returns once the broker acknowledged.
+func (c *Client) Publish(ctx context.Context, topic string, payload []byte) error {
+	ctx, cancel := publishContext(ctx)
+	defer cancel()
+	p := c.c.Load()
+	if p == nil {
+		return errors.New("mqtt link not running")
+	}
+	tok := (*p).Publish(topic, 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish %s: no PUBACK: %w", topic, ctx.Err())
+	}
+}
