@@ -38,7 +38,7 @@ type Client struct {
 }
 
 func newClient(b config.Bus, ids []string, log zerolog.Logger) (*Client, error) {
-	cl := &Client{bus: b, log: log, ids: newIDSet(ids), msgs: make(chan Message, QueueSize), ctx: context.Background()}
+	cl := &Client{bus: b, log: log, ids: newIDSet(ids), msgs: make(chan Message, queueSize), ctx: context.Background()}
 	if b.CAFile != "" {
 		pem, err := os.ReadFile(b.CAFile)
 		if err != nil {

@@ -41,7 +41,7 @@ type Embedded struct {
 
 func newEmbedded(b config.Bus, ids []string, log zerolog.Logger) (*Embedded, error) {
 	e := &Embedded{bus: b, log: log, ids: newIDSet(ids), commands: commandTopics(ids), digest: b.PasswordDigest(),
-		msgs: make(chan Message, QueueSize), ctx: context.Background()}
+		msgs: make(chan Message, queueSize), ctx: context.Background()}
 	if len(e.digest) != sha256.Size || b.Username == "" {
 		return nil, fmt.Errorf("bus %s: the embedded broker needs username and password_sha256", b.Name)
 	}
@@ -217,7 +217,7 @@ func (g *guard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 	select {
 	case e.msgs <- m:
 	default:
-		t := time.NewTimer(EnqueueWait)
+		t := time.NewTimer(enqueueWait)
 		defer t.Stop()
 		select {
 		case e.msgs <- m:

@@ -224,3 +224,40 @@ func TestEmbedded_PublishReachesTheMeter(t *testing.T) {
 		t.Fatal("the meter got no command")
 	}
 }
+
+// A consumer that stops reading holds a meter's message only so long: the
+// broker then refuses it without PUBACK (the meter sends it again when it
+// reconnects) and goes on serving.
+func TestEmbedded_FullQueueRefusesWithoutAck(t *testing.T) {
+	defer func(n int, w time.Duration) { queueSize, enqueueWait = n, w }(queueSize, enqueueWait)
+	queueSize, enqueueWait = 2, 300*time.Millisecond
+	e, addr := startEmbedded(t)
+	m, err := meter(t, addr, "kpm-a", "kpm", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 1)))
+	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 2)))
+	start := time.Now()
+	third := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 3))
+	if third.WaitTimeout(time.Second) {
+		t.Errorf("third message acknowledged (err %v) with the queue full; want no PUBACK", third.Error())
+	}
+	for i := 1; i <= 2; i++ {
+		if got := next(t, e); string(got.Payload) != string(rtData(meterA, float64(i))) {
+			t.Errorf("message %d: got %s", i, got.Payload)
+		}
+	}
+	// The broker is not stuck: with room again, a message goes through.
+	m2, err := meter(t, addr, "kpm-b", "kpm", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, m2.Publish("MQTT_RT_DATA", 1, false, rtData(meterB, 4)))
+	if got := next(t, e); string(got.Payload) != string(rtData(meterB, 4)) {
+		t.Errorf("after the refusal: got %s; want meter B's", got.Payload)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("took %s", d)
+	}
+}

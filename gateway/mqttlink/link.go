@@ -71,6 +71,12 @@ const (
 	DefaultPublishTimeout = 10 * time.Second
 )
 
+// The queue's size and wait; variables so that tests can fill the queue.
+var (
+	queueSize   = QueueSize
+	enqueueWait = EnqueueWait
+)
+
 // ErrNoSubscriber is returned by the embedded broker's Publish when no
 // client is subscribed to the topic: the meter is not connected and has no
 // session, so the message would go nowhere.
