@@ -231,16 +231,6 @@ func waitRead(t *testing.T, base string) {
 	})
 }
 
-// account is GET /api/v1/accounts/{tenant} as the viewer reads it.
-func account(t *testing.T, base, tenant string) web.AccountView {
-	t.Helper()
-	var a web.AccountView
-	if code := getJSON(t, base+"/api/v1/accounts/"+tenant, &a); code != http.StatusOK {
-		t.Fatalf("GET account %s = %d", tenant, code)
-	}
-	return a
-}
-
 // silence makes a simulated meter stop answering, so that its
 // meter_offline alarm is raised (the mall's offlineAfter must be short),
 // and returns the alarm once the API lists it as active.

@@ -304,3 +304,13 @@ func TestRun_EndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// account is GET /api/v1/accounts/{tenant} as the viewer reads it.
+func account(t *testing.T, base, tenant string) web.AccountView {
+	t.Helper()
+	var a web.AccountView
+	if code := getJSON(t, base+"/api/v1/accounts/"+tenant, &a); code != http.StatusOK {
+		t.Fatalf("GET account %s = %d", tenant, code)
+	}
+	return a
+}

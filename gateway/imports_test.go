@@ -38,29 +38,30 @@ var allowed = []struct {
 // packages before it, never one after it — so no two import each other and
 // no cycle can form. A new package under gateway/ must be placed here.
 var gatewayOrder = []string{
-	"gateway/i18n",      // the pages' words in en and zh-CN; money, energy, times
-	"gateway/alarm",     // alarm rules over a meter's values: raised and cleared, no I/O
-	"gateway/yamlcheck", // strict YAML with FILE:LINE problems
-	"gateway/notify",    // notification channels: webhook, WeChat, SMS, e-mail
-	"gateway/config",    // the technician's configuration
-	"gateway/mqttlink",  // compere-mqtt buses: the embedded broker or a client of the mall's
-	"gateway/outbox",    // the notification outbox: routes, delivery, retries, status
-	"gateway/poll",      // a goroutine per bus
-	"gateway/health",    // meters and buses answering: events and /healthz
-	"gateway/tech",      // meter read/scan/relay
-	"gateway/replay",    // captured logs, offline
-	"gateway/bench",     // the polling benchmarks
-	"gateway/web",       // HTTP: pages, API, health; defines what it consumes
-	"gateway/history",   // the charts' data: power samples, interval energy, daily charges; samples pruned
-	"gateway/audit",     // the audit log over the store's hash chain: what web records and the admin reads
-	"gateway/live",      // the in-memory picture and the event hub
-	"gateway/apibench",  // the meter API and its stream at 2,000 meters
-	"gateway/pipeline",  // a bus cycle (or an operator's action) into one store transaction
-	"gateway/enforce",   // account states and the relay reconciler
-	"gateway/verify",    // the ledger's rules, checked offline
-	"gateway/accounts",  // what the API calls: top-ups, ledger pages, operator actions
-	"gateway",           // the composition root
-	"gateway/demo",      // runs the root on simulated buses
+	"gateway/i18n",       // the pages' words in en and zh-CN; money, energy, times
+	"gateway/alarm",      // alarm rules over a meter's values: raised and cleared, no I/O
+	"gateway/yamlcheck",  // strict YAML with FILE:LINE problems
+	"gateway/notify",     // notification channels: webhook, WeChat, SMS, e-mail
+	"gateway/config",     // the technician's configuration
+	"gateway/mqttlink",   // compere-mqtt buses: the embedded broker or a client of the mall's
+	"gateway/outbox",     // the notification outbox: routes, delivery, retries, status
+	"gateway/poll",       // a goroutine per bus
+	"gateway/mqttmeters", // a compere-mqtt bus: its meters' messages into readings, their relays
+	"gateway/health",     // meters and buses answering: events and /healthz
+	"gateway/tech",       // meter read/scan/relay
+	"gateway/replay",     // captured logs, offline
+	"gateway/bench",      // the polling benchmarks
+	"gateway/web",        // HTTP: pages, API, health; defines what it consumes
+	"gateway/history",    // the charts' data: power samples, interval energy, daily charges; samples pruned
+	"gateway/audit",      // the audit log over the store's hash chain: what web records and the admin reads
+	"gateway/live",       // the in-memory picture and the event hub
+	"gateway/apibench",   // the meter API and its stream at 2,000 meters
+	"gateway/pipeline",   // a bus cycle (or an operator's action) into one store transaction
+	"gateway/enforce",    // account states and the relay reconciler
+	"gateway/verify",     // the ledger's rules, checked offline
+	"gateway/accounts",   // what the API calls: top-ups, ledger pages, operator actions
+	"gateway",            // the composition root
+	"gateway/demo",       // runs the root on simulated buses
 }
 
 // below reports whether package from may import gateway package to: to

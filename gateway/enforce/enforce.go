@@ -275,6 +275,16 @@ func stateName(closed bool) string {
 }
 
 // actual is the relay state of meter id's latest reading.
+// reportsOnlyChanges reports whether meter m tells its relay's state only
+// when it changes, if at all: a Compere meter over MQTT (a KPM33B never
+// does). Its state is unknown until a command's confirmation tells it, so
+// the desired state is commanded — the same state again is harmless —
+// rather than waited for.
+func (e *Enforcer) reportsOnlyChanges(m config.Meter) bool {
+	b, ok := e.cfg.Bus(m.Bus)
+	return ok && b.IsMQTT()
+}
+
 func (e *Enforcer) actual(id string) meter.RelayState {
 	switch e.picture.Relay(id) {
 	case "closed":
@@ -327,7 +337,10 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 		snapshot := *e.control(m.ID)
 		e.mu.Unlock()
 		actual := e.actual(m.ID)
-		if actual == meter.RelayUnknown || (actual == meter.RelayClosed) == closed {
+		switch {
+		case actual == meter.RelayUnknown && !e.reportsOnlyChanges(m):
+			continue // a meter not read yet, or not answering: its next reading tells
+		case actual != meter.RelayUnknown && (actual == meter.RelayClosed) == closed:
 			continue
 		}
 		if !e.due(m, closed, snapshot, now) {

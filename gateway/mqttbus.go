@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/compere"
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/health"
+	"mallgrid/gateway/live"
+	"mallgrid/gateway/mqttlink"
+	"mallgrid/gateway/mqttmeters"
+	"mallgrid/gateway/pipeline"
+)
+
+// runMQTTBus serves a compere-mqtt bus until ctx ends: its link (the
+// embedded broker, or a client of the mall's) and the bus that turns its
+// meters' messages into readings and drives their relays, with the same
+// pipeline, enforcement and health tracking as a Modbus bus. A link that
+// cannot start (its port taken) is retried with a capped backoff, as a
+// serial port that cannot be opened is.
+func runMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker,
+	log zerolog.Logger, now func() time.Time) {
+	blog := log.With().Str("bus", b.Name).Logger()
+	var (
+		meters []mqttmeters.Meter
+		ids    []string
+	)
+	for _, m := range cfg.MetersOn(b.Name) {
+		model, ok := compere.ModelByName(m.Model)
+		if !ok { // config validation makes this unreachable
+			blog.Error().Str("meter", m.ID).Str("model", m.Model).Msg("meter skipped: not a Compere MQTT model")
+			continue
+		}
+		relay := meter.RelayUnknown
+		switch lv.Relay(m.ID) {
+		case meter.RelayClosed.String():
+			relay = meter.RelayClosed
+		case meter.RelayOpen.String():
+			relay = meter.RelayOpen
+		}
+		meters = append(meters, mqttmeters.Meter{ID: m.ID, Device: m.DeviceID, Model: model, Relay: relay})
+		ids = append(ids, m.DeviceID)
+	}
+	retry := time.Second
+	for {
+		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch}, lv, watch, log, now)
+		if ctx.Err() != nil {
+			return
+		}
+		watch.PortFailed(b.Name, err)
+		blog.Debug().Err(err).Str("retry_in", retry.String()).Msg("cannot start the mqtt link")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, time.Minute)
+	}
+}
+
+// serveMQTTBus runs the link and the bus until ctx ends (nil) or the link
+// stops with an error.
+func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters []mqttmeters.Meter, ids []string, sink cycleSink,
+	lv *live.Picture, watch *health.Tracker, log zerolog.Logger, now func() time.Time) error {
+	link, err := mqttlink.New(b, ids, log)
+	if err != nil {
+		return err
+	}
+	bus, err := mqttmeters.New(mqttmeters.Config{Bus: b.Name, Location: cfg.Location, Now: now, Log: log}, link, meters, sink)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	linkErr := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		linkErr <- link.Run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := bus.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error().Str("bus", b.Name).Err(err).Msg("bus stopped")
+		}
+	}()
+	watch.PortOpened(b.Name)
+	lv.SetScheduler(b.Name, bus)
+	select {
+	case err := <-linkErr:
+		if err == nil {
+			err = errors.New("the mqtt link stopped")
+		}
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}

@@ -1,0 +1,440 @@
+package mqttmeters
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/drivers/compere"
+	"mallgrid/drivers/meter"
+	"mallgrid/gateway/mqttlink"
+	"mallgrid/gateway/poll"
+)
+
+// Link is what a Bus needs of its MQTT link (mqttlink.Link).
+type Link interface {
+	Messages() <-chan mqttlink.Message
+	Publish(ctx context.Context, topic string, payload []byte) error
+}
+
+// Meter is one meter on the bus.
+type Meter struct {
+	ID     string // as configured
+	Device string // the meter's own 13-character id
+	Model  compere.Model
+	// Relay is its relay's state as last known (the last reading stored
+	// before this start): a KPM33B never reports it, and a KPM31 only on
+	// a change, so without it every restart would leave it unknown until
+	// a command.
+	Relay meter.RelayState
+}
+
+// Defaults for a Config's zero values.
+const (
+	DefaultGather     = 200 * time.Millisecond
+	DefaultUpload     = 30 * time.Second
+	DefaultRelayWait  = 10 * time.Second
+	DefaultRelayTries = 3
+	// ClockSlack is how far a meter's clock may be off before it is set.
+	ClockSlack = time.Minute
+	// clockEvery is how often a meter's clock is set at most when it is
+	// off, and at least when it is not.
+	clockEvery = time.Hour
+	clockDaily = 24 * time.Hour
+	// silentEvery is how often a silent meter gets a failed read.
+	silentEvery = time.Second
+	// maxGathered bounds the readings waiting for a sink that is slow: past
+	// it the bus waits for the sink, and the link's queue holds the rest.
+	maxGathered = 20000
+)
+
+// Config tunes a Bus.
+type Config struct {
+	Bus string
+	// Location is the zone the meters' clocks are set in (the site's).
+	Location *time.Location
+	// Now stamps readings; it is also the clock the meters are set to.
+	Now func() time.Time
+	Log zerolog.Logger
+	// Gather is how long readings gather before they go to the Sink as
+	// one cycle; 0 means DefaultGather.
+	Gather time.Duration
+	// Upload is the real-time upload interval the meters are set to
+	// (compere.RealTimeIntervals); a meter silent for three of them is
+	// absent. 0 means DefaultUpload.
+	Upload time.Duration
+	// RelayWait bounds the wait for a relay command's reply; RelayTries is
+	// how often it is sent before it fails. 0 means the defaults.
+	RelayWait  time.Duration
+	RelayTries int
+	// Rand makes operation ids; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// ErrSilent is the failed read of a meter that has sent nothing for three
+// upload intervals.
+var ErrSilent = errors.New("meter silent")
+
+// Bus runs one compere-mqtt bus. Its methods are safe for concurrent use;
+// Run is its only goroutine to read the link.
+type Bus struct {
+	cfg      Config
+	link     Link
+	sink     poll.Sink
+	byID     map[string]*meterState
+	byDevice map[string]*meterState
+	order    []*meterState
+	started  time.Time
+	joiner   compere.Joiner // Run's goroutine only
+
+	mu sync.Mutex // guards every meterState's fields, waiting and upkeepers
+	// waiting are the commands sent whose reply is awaited, by operation
+	// id: each gets the reply on its channel.
+	waiting map[string]chan *compere.Reply
+	// upkeepers are the meters with an upkeep command in flight.
+	upkeepers map[string]bool
+	wg        sync.WaitGroup // the upkeep goroutines
+}
+
+type meterState struct {
+	Meter
+	relay      meter.RelayState // as last reported (TELEIND, a command's reply)
+	lastSeen   time.Time        // last message of any kind; zero: none this run
+	lastSilent time.Time        // last failed read given for its silence
+	messages   int64
+	errors     map[string]int64 // by kind: bad_message, zero_frame, lost_packets, clock …
+	lastError  string
+	upload     bool      // the upload interval was set and confirmed this run
+	clockSet   time.Time // when its clock was last set (confirmed)
+	clockTry   time.Time // when a clock setting was last sent
+	uploadTry  time.Time
+	upkeeping  bool // an upkeep command of it is in flight
+}
+
+// New returns the Bus of meters on link, handing readings to sink.
+func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Gather <= 0 {
+		cfg.Gather = DefaultGather
+	}
+	if cfg.Upload <= 0 {
+		cfg.Upload = DefaultUpload
+	}
+	if cfg.RelayWait <= 0 {
+		cfg.RelayWait = DefaultRelayWait
+	}
+	if cfg.RelayTries <= 0 {
+		cfg.RelayTries = DefaultRelayTries
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	b := &Bus{cfg: cfg, link: link, sink: sink, byID: make(map[string]*meterState), byDevice: make(map[string]*meterState),
+		waiting: make(map[string]chan *compere.Reply), upkeepers: make(map[string]bool)}
+	for _, m := range meters {
+		if len(m.Device) != compere.IDLen {
+			return nil, fmt.Errorf("bus %s: meter %s: device id %q is not %d characters", cfg.Bus, m.ID, m.Device, compere.IDLen)
+		}
+		if b.byID[m.ID] != nil || b.byDevice[m.Device] != nil {
+			return nil, fmt.Errorf("bus %s: meter %s (%s) named twice", cfg.Bus, m.ID, m.Device)
+		}
+		st := &meterState{Meter: m, relay: m.Relay}
+		b.byID[m.ID], b.byDevice[m.Device] = st, st
+		b.order = append(b.order, st)
+	}
+	return b, nil
+}
+
+// Run reads the link until ctx ends, and returns nil then, or an error
+// when the link's messages end.
+func (b *Bus) Run(ctx context.Context) error {
+	b.started = b.cfg.Now()
+	cycles := make(chan poll.Cycle)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the sink, in order, one cycle at a time
+		defer wg.Done()
+		for c := range cycles {
+			b.sink.Cycle(ctx, c)
+		}
+	}()
+	defer wg.Wait()
+	defer close(cycles)
+	defer b.wg.Wait() // the upkeep commands end with ctx
+
+	tick := time.NewTicker(b.cfg.Gather)
+	defer tick.Stop()
+	var (
+		gathered []poll.Result
+		start    time.Time
+	)
+	flush := func(block bool) {
+		if len(gathered) == 0 {
+			return
+		}
+		// Fast: the messages of a moment, not a pass over the bus, so its
+		// times say nothing of a cycle's length.
+		c := poll.Cycle{Bus: b.cfg.Bus, Start: start, End: b.cfg.Now(), Results: gathered, Fast: true}
+		if block {
+			select {
+			case cycles <- c:
+			case <-ctx.Done():
+				return
+			}
+		} else {
+			select {
+			case cycles <- c:
+			default:
+				return // the sink is busy: keep gathering
+			}
+		}
+		gathered = nil
+	}
+	msgs := b.link.Messages()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				flush(true)
+				return fmt.Errorf("bus %s: the link's messages ended", b.cfg.Bus)
+			}
+			if len(gathered) == 0 {
+				start = b.cfg.Now()
+			}
+			gathered = b.handle(ctx, m, gathered)
+			if len(gathered) >= maxGathered {
+				flush(true)
+			}
+		case <-tick.C:
+			now := b.cfg.Now()
+			if len(gathered) == 0 {
+				start = now
+			}
+			gathered = b.silent(now, gathered)
+			flush(false)
+		}
+	}
+}
+
+// handle takes one message: a reading goes into gathered, a report or a
+// reply updates the meter's state.
+func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Result) []poll.Result {
+	now := b.cfg.Now()
+	p, err := compere.Parse(m.Topic, m.Payload)
+	if err != nil {
+		b.cfg.Log.Debug().Str("bus", b.cfg.Bus).Str("topic", m.Topic).Err(err).Msg("mqtt message not understood")
+		return gathered
+	}
+	st := b.byDevice[p.ID]
+	if st == nil {
+		return gathered // the link lets only the bus's meters through; a broker of the mall's may not
+	}
+	b.mu.Lock()
+	st.lastSeen = now
+	st.messages++
+	b.mu.Unlock()
+	full, ok, lost := b.joiner.Add(p)
+	if lost != nil {
+		b.note(st, "lost_packets", lost)
+	}
+	if !ok {
+		return gathered
+	}
+	msg, err := compere.Decode(full, b.cfg.Location)
+	if err != nil {
+		b.note(st, "bad_message", err)
+		return gathered
+	}
+	switch x := msg.(type) {
+	case *compere.RTData:
+		if x.ZeroFrame {
+			b.note(st, "zero_frame", errors.New("all-zero real-time values dropped"))
+			break
+		}
+		gathered = append(gathered, b.result(st, compere.NewReading(x, nil), now))
+		b.upkeep(ctx, st, x.Header, now)
+	case *compere.Energy:
+		if x.Topic == compere.TopicDayData {
+			break // counters frozen at midnight: MQTT_ENY_NOW carries them live
+		}
+		if len(x.Bad) > 0 {
+			b.note(st, "bad_message", fmt.Errorf("counters not decimal: %v", x.Bad))
+		}
+		gathered = append(gathered, b.result(st, compere.NewReading(nil, x), now))
+		b.upkeep(ctx, st, x.Header, now)
+	case *compere.Signal:
+		b.mu.Lock()
+		st.relay = x.Output(1)
+		b.mu.Unlock()
+	case *compere.ControlReply:
+		b.answer(&x.Reply)
+	case *compere.Reply:
+		b.answer(x)
+	}
+	return gathered
+}
+
+// result is the poll.Result of reading r of st, received at now.
+func (b *Bus) result(st *meterState, r compere.Reading, now time.Time) poll.Result {
+	rd := r.Reading
+	rd.Meter, rd.Time = st.ID, now
+	b.mu.Lock()
+	rd.Relay = st.relay
+	b.mu.Unlock()
+	if r.ClockErr != nil {
+		b.note(st, "clock", r.ClockErr)
+	}
+	return poll.Result{Meter: st.ID, Start: now, Reading: rd}
+}
+
+// silent gives a failed read to each meter silent for three upload
+// intervals (since the start, for one never heard), once a second.
+func (b *Bus) silent(now time.Time, gathered []poll.Result) []poll.Result {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, st := range b.order {
+		heard := st.lastSeen
+		if heard.IsZero() {
+			heard = b.started
+		}
+		if now.Sub(heard) < 3*b.cfg.Upload || now.Sub(st.lastSilent) < silentEvery {
+			continue
+		}
+		st.lastSilent = now
+		err := fmt.Errorf("%w for %s", ErrSilent, now.Sub(heard).Round(time.Second))
+		gathered = append(gathered, poll.Result{Meter: st.ID, Start: now, Err: err, Reading: meter.Reading{Meter: st.ID, Time: now}})
+	}
+	return gathered
+}
+
+// note counts a problem of st's messages by kind and logs it at debug:
+// each is a meter's habit, shown in its statistics, not an incident.
+func (b *Bus) note(st *meterState, kind string, err error) {
+	b.mu.Lock()
+	if st.errors == nil {
+		st.errors = make(map[string]int64)
+	}
+	st.errors[kind]++
+	st.lastError = err.Error()
+	b.mu.Unlock()
+	b.cfg.Log.Debug().Str("bus", b.cfg.Bus).Str("meter", st.ID).Str("kind", kind).Err(err).Msg("mqtt meter message")
+}
+
+// answer hands a reply to the command waiting for it.
+func (b *Bus) answer(r *compere.Reply) {
+	b.mu.Lock()
+	ch := b.waiting[r.OprID]
+	delete(b.waiting, r.OprID)
+	b.mu.Unlock()
+	if ch != nil {
+		ch <- r // buffered: one reply a command
+	}
+}
+
+// send publishes cmd and waits up to RelayWait for the reply with oprid.
+func (b *Bus) send(ctx context.Context, cmd compere.Command, oprid string) (*compere.Reply, error) {
+	ch := make(chan *compere.Reply, 1)
+	b.mu.Lock()
+	b.waiting[oprid] = ch
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.waiting, oprid)
+		b.mu.Unlock()
+	}()
+	wctx, cancel := context.WithTimeout(ctx, b.cfg.RelayWait)
+	defer cancel()
+	if err := b.link.Publish(wctx, cmd.Topic, cmd.Payload); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", cmd.Topic, err)
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-wctx.Done():
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("no reply to %s within %s", cmd.Topic, b.cfg.RelayWait)
+	}
+}
+
+// SwitchRelay implements poll.Bus: it switches the meter's relay (do1;
+// closed restores power) and waits for the meter's confirmation, trying
+// again on a refusal or silence.
+func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (poll.RelayOutcome, error) {
+	st := b.byID[meterID]
+	if st == nil {
+		err := fmt.Errorf("bus %s: no meter %s", b.cfg.Bus, meterID)
+		return poll.RelayOutcome{Err: err}, err
+	}
+	began := time.Now()
+	var last error
+	for try := 1; try <= b.cfg.RelayTries; try++ {
+		oprid, err := compere.NewOprID(b.cfg.Rand)
+		if err != nil {
+			return poll.RelayOutcome{Err: err}, err
+		}
+		cmd, err := st.Model.RelayCommand(st.Device, 1, closed, oprid)
+		if err != nil {
+			return poll.RelayOutcome{Err: err}, err
+		}
+		r, err := b.send(ctx, cmd, oprid)
+		switch {
+		case err != nil:
+			last = err
+		case !r.Done():
+			last = fmt.Errorf("meter %s refused the relay command (code %s %s)", st.Device, r.Code, r.Msg)
+		default:
+			state := meter.RelayOpen
+			if closed {
+				state = meter.RelayClosed
+			}
+			b.mu.Lock()
+			st.relay = state
+			b.mu.Unlock()
+			return poll.RelayOutcome{State: state, Took: time.Since(began)}, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", meterID).Int("try", try).Err(last).Msg("relay command not confirmed")
+	}
+	err := fmt.Errorf("bus %s: meter %s: relay not switched after %d tries: %w", b.cfg.Bus, meterID, b.cfg.RelayTries, last)
+	return poll.RelayOutcome{State: meter.RelayUnknown, Took: time.Since(began), Err: err}, err
+}
+
+// Status implements poll.Bus: a meter is online while it has been heard
+// within three upload intervals.
+func (b *Bus) Status() []poll.MeterStatus {
+	now := b.cfg.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]poll.MeterStatus, 0, len(b.order))
+	for _, st := range b.order {
+		s := poll.MeterStatus{ID: st.ID, Online: !st.lastSeen.IsZero() && now.Sub(st.lastSeen) < 3*b.cfg.Upload,
+			Stats: poll.Stats{Requests: st.messages, LastSeen: st.lastSeen, LastError: st.lastError}}
+		if len(st.errors) > 0 {
+			s.Stats.Errors = make(map[string]int64, len(st.errors))
+			for k, v := range st.errors {
+				s.Stats.Errors[k] = v
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+var _ poll.Bus = (*Bus)(nil)

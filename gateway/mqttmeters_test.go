@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"mallgrid/billing"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/verify"
+)
+
+// mqttMeter is a Compere meter as the test plays it: a real MQTT client of
+// the gateway's embedded broker that publishes what the test tells it and
+// answers relay commands as a KPM33B does.
+type mqttMeter struct {
+	t      *testing.T
+	id     string
+	client paho.Client
+	mu     sync.Mutex
+	closed bool     // its relay: power on
+	cmds   []string // the relay commands it took, "do1=0" …
+}
+
+func connectMeter(t *testing.T, addr, id, password string) *mqttMeter {
+	t.Helper()
+	m := &mqttMeter{t: t, id: id, closed: true}
+	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetUsername("kpm").SetPassword(password).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	m.client = paho.NewClient(opts)
+	if tok := m.client.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("meter %s: connect: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { m.client.Disconnect(100) })
+	tok := m.client.Subscribe("MQTT_TELECTRL_"+id[len(id)-8:], 1, func(_ paho.Client, msg paho.Message) {
+		var cmd map[string]string
+		if err := json.Unmarshal(msg.Payload(), &cmd); err != nil {
+			t.Errorf("meter %s: command %q: %v", id, msg.Payload(), err)
+			return
+		}
+		m.mu.Lock()
+		m.closed = cmd["do1"] == "1"
+		m.cmds = append(m.cmds, "do1="+cmd["do1"])
+		m.mu.Unlock()
+		m.publish("MQTT_TELECTRL_REP", map[string]any{"id": id, "do1": cmd["do1"], "oprid": cmd["oprid"], "code": "01", "msg": ""})
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("meter %s: subscribe: %v", id, tok.Error())
+	}
+	return m
+}
+
+func (m *mqttMeter) publish(topic string, fields map[string]any) {
+	raw, _ := json.Marshal(fields)
+	if tok := m.client.Publish(topic, 1, false, raw); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		m.t.Errorf("meter %s: publish %s: %v", m.id, topic, tok.Error())
+	}
+}
+
+// energy publishes the meter's counter at kwh, now by its own clock.
+func (m *mqttMeter) energy(kwh string) {
+	m.publish("MQTT_ENY_NOW", map[string]any{"id": m.id, "zygsz": json.Number(kwh), "zyfsz": json.Number(kwh),
+		"time": time.Now().Format("20060102150405"), "isend": "1"})
+}
+
+func (m *mqttMeter) relay() (closed bool, cmds []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed, append([]string(nil), m.cmds...)
+}
+
+// newMQTTMall is a mall whose one bus is the gateway's embedded MQTT
+// broker on a free port, with two Compere meters: M-q1 (a KPM33B, tenant
+// T-q1 on a flat ¥100/kWh, cut off at once when its credit is gone) and
+// M-q2 (a KPM31, a public meter).
+func newMQTTMall(t *testing.T) (*testMall, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// The meters' password is "secret".
+	yaml := fmt.Sprintf("site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db")) +
+		"http:\n  listen: '127.0.0.1:0'\n  tokens:\n" +
+		"    - {name: till, role: operator, sha256: f006509cb63476fb1f057fd2a307f8ebdf839503f055e587051ed3f4ee7bd970}\n" +
+		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n" +
+		"buses:\n  - {name: f3, type: compere-mqtt, listen: '" + addr + "', username: kpm,\n" +
+		"     password_sha256: 2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b}\n" +
+		"meters:\n" +
+		"  - {id: M-q1, bus: f3, address: '33B1225950027', model: kpm33b, tenant: T-q1}\n" +
+		"  - {id: M-q2, bus: f3, address: '31B1225950101', model: kpm31, role: public}\n" +
+		"tenants: [{id: T-q1, name: Noodle bar}]\n" +
+		"tariffs: [{name: standard, kind: flat, price: '100.00'}]\n" +
+		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: 0s, restore: '1.00'}]\n"
+	cfg, err := config.Parse("test.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return &testMall{cfg: cfg, dbPath: cfg.Storage.Path}, addr
+}
+
+// TestMQTTMeters_BilledCutOffRestored: Compere meters on the embedded
+// broker are first-class meters. Their counters are billed to the Wh
+// through the same pipeline as a Modbus meter's; a tenant without credit
+// is cut off by a relay command the meter confirms with its operation id;
+// a top-up restores power the same way; the meters' values show on the
+// API; verify passes on the database.
+func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
+	mall, addr := newMQTTMall(t)
+	base, stop := mall.start(t)
+	waitFor(t, 10*time.Second, "the broker", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	q1 := connectMeter(t, addr, "33B1225950027", "secret")
+	q2 := connectMeter(t, addr, "31B1225950101", "secret")
+
+	// T-q1 has no credit: the first ten Wh make it exhausted, and with no
+	// grace its meter is cut off.
+	q1.energy("100.000")
+	q1.energy("100.010")
+	q2.energy("7.250")
+	q1.publish("MQTT_RT_DATA", map[string]any{"id": q1.id, "ua": 229.1, "ia": 9.7, "zyggl": 6.69, "time": time.Now().Format("20060102150405"), "isend": "1"})
+	waitFor(t, 15*time.Second, "M-q1 cut off", func() bool {
+		closed, _ := q1.relay()
+		return !closed
+	})
+	waitFor(t, 10*time.Second, "T-q1 cut off in the books", func() bool { return account(t, base, "T-q1").State == "cut_off" })
+
+	// A top-up of ¥100 restores it.
+	if code := call(t, "POST", base+"/api/v1/accounts/T-q1/topups", "till-secret", `{"amount":"100.00","ref":"P-MQTT-1","channel":"cash"}`, nil); code != 201 && code != 200 {
+		t.Fatalf("top-up = %d", code)
+	}
+	waitFor(t, 15*time.Second, "M-q1 restored", func() bool {
+		closed, _ := q1.relay()
+		return closed
+	})
+	// 0.315 kWh in all at ¥100: ¥31.50, to the Wh.
+	q1.energy("100.315")
+	q2.energy("7.250") // its next minute: the state its command confirmed is stored with it
+	waitFor(t, 10*time.Second, "the energy shown", func() bool {
+		var m struct {
+			ImportKWh string `json:"import_kwh"`
+		}
+		getJSON(t, base+"/api/v1/meters/M-q1", &m)
+		return m.ImportKWh == "100.315"
+	})
+	var q2view struct {
+		ImportKWh string `json:"import_kwh"`
+		Online    bool   `json:"online"`
+	}
+	getJSON(t, base+"/api/v1/meters/M-q2", &q2view)
+	if q2view.ImportKWh != "7.250" || !q2view.Online {
+		t.Errorf("M-q2 = %+v; want 7.250 kWh, online", q2view)
+	}
+	// Its state unknown at first (a KPM33B never reports it), M-q1 may
+	// have been told to close before it ran out: the same state again.
+	_, cmds := q1.relay()
+	if n := len(cmds); n < 2 || cmds[n-2] != "do1=0" || cmds[n-1] != "do1=1" || slices.Index(cmds, "do1=0") != n-2 {
+		t.Errorf("M-q1 took %v; want one cut-off, then one restore", cmds)
+	}
+	// M-q2's state, unknown, was commanded: closed.
+	if closed, cmds := q2.relay(); !closed || fmt.Sprint(cmds) != "[do1=1]" {
+		t.Errorf("M-q2 took %v; want told once to stay closed", cmds)
+	}
+	// ¥100 less 0.315 kWh at ¥100: ¥68.50 left, posted or accrued.
+	waitFor(t, 10*time.Second, "the charge", func() bool {
+		a := account(t, base, "T-q1")
+		bal, err1 := billing.ParseMoney(a.Balance)
+		acc, err2 := billing.ParseMoney(a.Accrued)
+		return err1 == nil && err2 == nil && bal-acc == 68*billing.Yuan+50*billing.Fen
+	})
+	stop()
+	rep, err := verify.File(mall.dbPath)
+	if err != nil || len(rep.Violations) > 0 {
+		t.Errorf("verify: %v %v", err, rep.Violations)
+	}
+
+	// After a restart the relays' states are known from the last readings
+	// stored: no meter is told anything.
+	base, _ = mall.start(t)
+	waitFor(t, 10*time.Second, "the broker again", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	q1, q2 = connectMeter(t, addr, "33B1225950027", "secret"), connectMeter(t, addr, "31B1225950101", "secret")
+	q1.energy("100.316")
+	q2.energy("7.251")
+	waitFor(t, 10*time.Second, "the new readings", func() bool {
+		var m struct {
+			ImportKWh string `json:"import_kwh"`
+		}
+		getJSON(t, base+"/api/v1/meters/M-q2", &m)
+		return m.ImportKWh == "7.251"
+	})
+	time.Sleep(2500 * time.Millisecond) // two reconciliations
+	if _, c1 := q1.relay(); len(c1) > 0 {
+		t.Errorf("after a restart M-q1 was told %v; want nothing", c1)
+	}
+	if _, c2 := q2.relay(); len(c2) > 0 {
+		t.Errorf("after a restart M-q2 was told %v; want nothing", c2)
+	}
+}
