@@ -122,7 +122,9 @@ func TestMQTTMeters_CapturedLogBillsAsReplay(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- Run(ctx, Options{Config: cfg, Log: newCheckedLog(t), Listener: hl, Version: "test", Now: clock}) }()
+	go func() {
+		errc <- Run(ctx, Options{Config: cfg, Log: newCheckedLog(t), Listener: hl, Version: "test", Now: clock})
+	}()
 	base := "http://" + hl.Addr().String()
 	waitFor(t, 10*time.Second, "the broker", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
