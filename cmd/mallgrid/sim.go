@@ -28,16 +28,28 @@ func newSimCmd() *cobra.Command {
 		model    string
 		addrs    []int
 		wireBaud int
+		mq       mqttSimFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "sim --file FILE | --port DEV|--listen tcp:ADDR --model M --addr A[,A...]",
-		Short: "Serve simulated meters on a serial port or a TCP address",
-		Long: "Serve simulated meters on a serial port or a TCP address.\n\n" +
+		Use:   "sim --file FILE | --port DEV|--listen tcp:ADDR --model M --addr A[,A...] | --mqtt URL --model M --id ID[,ID...]",
+		Short: "Serve simulated meters on a serial port, a TCP address or an MQTT broker",
+		Long: "Serve simulated meters on a serial port, a TCP address or an MQTT broker.\n\n" +
 			"--file serves the bus a sim file describes: many meters of several models, each with its\n" +
 			"own load, counter, relay and fault rates (see configs/sim.example.yaml). Without it the\n" +
-			"flags describe one bus of identical meters.",
+			"flags describe one bus of identical meters.\n\n" +
+			"--mqtt serves Compere MQTT meters (kpm31, kpm33b, kpm37, kpm312) as clients of the broker at\n" +
+			"URL (tcp:// or ssl://): each connects with --username/--password under its own id, publishes\n" +
+			"MQTT_RT_DATA and MQTT_ENY_NOW, and answers relay, clock and upload-interval commands. A kpm312\n" +
+			"id is its first circuit's; the device is four meters. The --*-rate flags make them behave as\n" +
+			"real meters do at times (redeliveries, zero frames, split packets, a 2005 clock, relay 02).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("mqtt") {
+				return runMQTTSim(cmd, &mq, model)
+			}
+			if given := mq.given(cmd); len(given) > 0 {
+				return fmt.Errorf("%s: only with --mqtt", strings.Join(given, ", "))
+			}
 			var (
 				o   demo.SimOptions
 				err error
@@ -68,6 +80,7 @@ func newSimCmd() *cobra.Command {
 	f.StringVar(&model, "model", "kpm33b", "meter model")
 	f.IntSliceVar(&addrs, "addr", []int{1}, "meter address(es), e.g. 1,2,3")
 	f.IntVar(&wireBaud, "wire-baud", 0, "delay replies by their wire time at this baud (0: off)")
+	mq.register(cmd)
 	return cmd
 }
 
