@@ -20,7 +20,9 @@ import (
 
 // LoadSimFile reads the sim file at path — one simulated bus: where to
 // serve it, optional wire timing, and its meters; configs/sim.example.yaml
-// documents every key — decodes it strictly and validates it.
+// documents every key — decodes it strictly and validates it. A file with
+// an mqtt key is Compere MQTT meters, clients of its broker, instead
+// (configs/sim-mqtt.example.yaml).
 //
 // The model names a meter may use are the built-in ones plus the custom
 // models of a configuration: models when it is not nil (the -c flag), else
@@ -52,6 +54,7 @@ type simFile struct {
 	StopBits int            `yaml:"stop_bits"`
 	Listen   string         `yaml:"listen"`
 	Wire     simFileWire    `yaml:"wire"`
+	MQTT     simFileMQTT    `yaml:"mqtt"`
 	Meters   []simFileMeter `yaml:"meters"`
 }
 
@@ -62,9 +65,12 @@ type simFileWire struct {
 }
 
 type simFileMeter struct {
-	Model         string             `yaml:"model"`
-	Address       int                `yaml:"address"`
-	Addresses     []int              `yaml:"addresses"`
+	Model     string   `yaml:"model"`
+	Address   int      `yaml:"address"`
+	Addresses []int    `yaml:"addresses"`
+	ID        string   `yaml:"id"`  // an MQTT meter's
+	IDs       []string `yaml:"ids"` // MQTT meters'
+
 	From          int                `yaml:"from"`
 	To            int                `yaml:"to"`
 	LoadW         float64            `yaml:"load_w"`
@@ -100,6 +106,9 @@ func parseSimFile(name, dir string, data []byte, models *meter.Catalogue) (SimOp
 
 // options validates f and turns it into SimOptions, reporting every problem.
 func (r simCheck) options(f *simFile, dir string, models *meter.Catalogue) SimOptions {
+	if r.Given("mqtt") {
+		return r.mqttOptions(f)
+	}
 	var o SimOptions
 	cat := r.catalogue(f, dir, models)
 	o.Port, o.Line, o.Listen = r.place(f)
@@ -240,6 +249,11 @@ func (r simCheck) wire(f *simFile, line modbus.Config) sim.WireTiming {
 // meters checks one entry of meters and returns a SimMeter per address it
 // gives. taken records every address given so far.
 func (r simCheck) meters(m *simFileMeter, p string, cat *meter.Catalogue, taken map[int]string) []SimMeter {
+	for _, k := range []string{"id", "ids"} {
+		if r.Given(p + "." + k) {
+			r.Add(p+"."+k, "applies to an MQTT meter only (a file with mqtt.broker); a Modbus meter has an address")
+		}
+	}
 	var model *meter.Model
 	if r.Need(p+".model", m.Model) && cat != nil {
 		if mm, err := cat.Lookup(m.Model); err == nil {

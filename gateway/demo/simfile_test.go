@@ -74,7 +74,7 @@ func TestParseSimFile_Problems(t *testing.T) {
 		{"unknown and duplicate top-level keys", "listen: tcp::1\nlisten: tcp::2\nmeter: []\nzzz: 1" + meters, []string{
 			"sim.yaml:2: listen: duplicate key (first at line 1)",
 			"sim.yaml:3: meter: unknown key (did you mean meters?)",
-			"sim.yaml:4: zzz: unknown key (allowed: baud, config, listen, meters, parity, port, stop_bits, wire)"}},
+			"sim.yaml:4: zzz: unknown key (allowed: baud, config, listen, meters, mqtt, parity, port, stop_bits, wire)"}},
 		{"no meters", "listen: tcp::1\nmeters: []\n", []string{"sim.yaml:2: meters: at least one meter is required"}},
 		{"meters left out", "listen: tcp::1\n", []string{"sim.yaml:1: meters: at least one meter is required"}},
 		{"model", "listen: tcp::1\nmeters:\n  - address: 1\n  - {model: sdm999, address: 2}\n  - {model: '', address: 3}\n", []string{
@@ -139,7 +139,7 @@ func TestParseSimFile_Problems(t *testing.T) {
 			`sim.yaml:3: meters[0]: want a mapping of keys, got "kpm33b"`}},
 		{"unknown meter key", "listen: tcp::1\nmeters:\n  - {model: kpm33b, address: 1, seeds: 1, colour: red}\n", []string{
 			"sim.yaml:3: meters[0].seeds: unknown key (did you mean seed?)",
-			"sim.yaml:3: meters[0].colour: unknown key (allowed: address, addresses, base_w, exception_code, faults, from, import_wh, late_delay, load_w, model, relay, remote, seed, to)"}},
+			"sim.yaml:3: meters[0].colour: unknown key (allowed: address, addresses, base_w, exception_code, faults, from, id, ids, import_wh, late_delay, load_w, model, relay, remote, seed, to)"}},
 		{"duplicate key in a merged mapping, reported once", "listen: tcp::1\nmeters:\n  - &m {model: kpm33b, model: kpm33b, address: 1}\n  - {<<: *m, address: 2}\n", []string{
 			"sim.yaml:3: meters[0].model: duplicate key (first at line 3)"}},
 		{"bad value in a merged mapping, reported once", "listen: tcp::1\nmeters:\n  - &m {model: kpm33b, address: 1, remote: maybe}\n  - {<<: *m, address: 2}\n", []string{

@@ -83,6 +83,9 @@ type SimOptions struct {
 	// line, so that timings on a pseudo-terminal or a socket are those of
 	// RS-485. A BitsPerChar of 0 is taken from Line when serving a port.
 	Wire sim.WireTiming
+	// MQTT, if set, serves Compere MQTT meters as clients of its broker
+	// instead of a Modbus bus (Port, Listen, Meters and Wire unused).
+	MQTT *SimMQTT
 	Log  zerolog.Logger
 	// Ready, if set, is called with where the meters are served once they are.
 	Ready func(where string)
@@ -111,6 +114,9 @@ func bitsPerChar(line modbus.Config) int {
 // nil. It fails before serving anything on a meter that cannot be built,
 // two meters at one address, or a place to serve that cannot be opened.
 func Simulate(ctx context.Context, o SimOptions) error {
+	if o.MQTT != nil {
+		return simulateMQTT(ctx, o)
+	}
 	bus, err := sim.NewBus()
 	if err != nil {
 		return err
@@ -181,7 +187,11 @@ func splitListen(listen string) (scheme, addr string, err error) {
 }
 
 func (o SimOptions) ready(where string) {
-	o.Log.Info().Str("serving", where).Int("meters", len(o.Meters)).Msg("simulated meters ready")
+	n := len(o.Meters)
+	if o.MQTT != nil {
+		n = len(o.MQTT.Devices)
+	}
+	o.Log.Info().Str("serving", where).Int("meters", n).Msg("simulated meters ready")
 	if o.Ready != nil {
 		o.Ready(where)
 	}
@@ -191,6 +201,9 @@ func (o SimOptions) ready(where string) {
 // first appear: "32 kpm33b meter(s) at address 1-32; 4 kpm33b-billing
 // meter(s) at address 33-36".
 func (o SimOptions) Summary() string {
+	if o.MQTT != nil {
+		return o.MQTT.summary()
+	}
 	var (
 		models []string
 		addrs  = make(map[string][]int)
