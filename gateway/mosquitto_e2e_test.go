@@ -147,6 +147,33 @@ func (b *mosquitto) stop(sig syscall.Signal) {
 	b.cmd = nil
 }
 
+// logSize is the length of mosquitto's log so far, a mark for logCount.
+func (b *mosquitto) logSize() int {
+	raw, _ := os.ReadFile(filepath.Join(b.dir, "mosquitto.log"))
+	return len(raw)
+}
+
+// logCount is how many lines of mosquitto's log after mark hold every
+// one of parts.
+func (b *mosquitto) logCount(mark int, parts ...string) int {
+	b.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(b.dir, "mosquitto.log"))
+	if err != nil || len(raw) < mark {
+		b.t.Fatalf("mosquitto.log: %v (%d bytes, mark %d)", err, len(raw), mark)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw[mark:]), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
 func (b *mosquitto) addr() string { return net.JoinHostPort("127.0.0.1", b.port) }
 
 // pub publishes one message at QoS 1 as a meter, as mosquitto_pub does:
@@ -444,11 +471,16 @@ func TestE2E_MosquittoMeters(t *testing.T) {
 		t.Errorf("M-q1 took %v; want one cut-off, then one restore", cmds)
 	}
 
-	// The gateway away: two readings wait in its session at mosquitto
-	// and are billed when it is back under the same client id.
+	// The gateway away, and mosquitto restarted meanwhile: two readings,
+	// one from before the restart (kept in mosquitto's persistence file),
+	// wait in the gateway's session and are billed when it is back under
+	// the same client id, each delivered once.
 	stop()
 	broker.energy(q1, "100.320")
+	broker.stop(syscall.SIGTERM)
+	broker.start()
 	broker.energy(q1, "100.330")
+	mark := broker.logSize()
 	lb = &logBuffer{}
 	base, stop = startLogged(t, mall, lb)
 	waitFor(t, 15*time.Second, "the readings of the gateway's absence billed", func() bool {
@@ -456,11 +488,18 @@ func TestE2E_MosquittoMeters(t *testing.T) {
 		left, ok := balance()
 		return kwh == "100.330" && ok && left == 67*billing.Yuan
 	})
+	if n := broker.logCount(mark, "Sending PUBLISH to mallgrid-e2e", "'MQTT_ENY_NOW'"); n != 2 {
+		t.Errorf("mosquitto sent the gateway %d MQTT_ENY_NOW on its return; want the 2 kept for it", n)
+	}
 	waitFor(t, 10*time.Second, "the gateway's link up again", func() bool { return lb.count(`"mqtt link up"`) == 1 })
 
-	// mosquitto killed (its sessions lost with it) and started again: the
-	// gateway reconnects, subscribes again, and bills what comes after.
+	// mosquitto killed, its persistence file lost with the sessions in it,
+	// and started again: the gateway reconnects, subscribes again, and
+	// bills what comes after.
 	broker.stop(syscall.SIGKILL)
+	if err := os.Remove(filepath.Join(broker.dir, "mosquitto.db")); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 15*time.Second, "the gateway to see the link lost", func() bool { return lb.count(`"mqtt link lost; reconnecting"`) == 1 })
 	broker.start()
 	waitFor(t, 30*time.Second, "the gateway reconnected", func() bool { return lb.count(`"mqtt link up"`) == 2 })
