@@ -149,6 +149,22 @@ func (s *session) rtFields() (compere.Topic, [][]field) {
 		}}
 	}
 	line := func(a, b float64) float64 { return (a + b) / 2 * math.Sqrt(3) }
+	if !m.Split {
+		// A KPM33B's one packet, its tags in the captured logs' order.
+		return compere.TopicRTData, [][]field{{
+			num("ia", v.Current[0], 3), num("ib", v.Current[1], 3), num("ic", v.Current[2], 3),
+			num("ua", v.Voltage[0], 3), num("ub", v.Voltage[1], 3), num("uc", v.Voltage[2], 3),
+			num("uab", line(v.Voltage[0], v.Voltage[1]), 3), num("ubc", line(v.Voltage[1], v.Voltage[2]), 3), num("uca", line(v.Voltage[2], v.Voltage[0]), 3),
+			num("pa", p[0], 4), num("pb", p[1], 4), num("pc", p[2], 4), num("zyggl", pt, 4),
+			num("qa", q[0], 4), num("qb", q[1], 4), num("qc", q[2], 4), num("zwggl", qt, 4),
+			num("sa", sa[0], 4), num("sb", sa[1], 4), num("sc", sa[2], 4), num("zszgl", st, 4),
+			num("pfa", v.PhasePF[0], 3), num("pfb", v.PhasePF[1], 3), num("pfc", v.PhasePF[2], 3), num("zglys", v.PF, 3),
+			num("f", v.Frequency, 3),
+			num("uxja", 0, 3), num("uxjb", 240, 3), num("uxjc", 120, 3), num("ixja", 0, 3), num("ixjb", 240, 3), num("ixjc", 120, 3),
+			num("unb", 0, 3), num("inb", 0, 3), num("pdm", pt, 4), num("qdm", qt, 4), num("sdm", st, 4),
+			num("iadm", v.Current[0], 4), num("ibdm", v.Current[1], 4), num("icdm", v.Current[2], 4),
+		}}
+	}
 	packets := [][]field{
 		{num("ua", v.Voltage[0], 3), num("ub", v.Voltage[1], 3), num("uc", v.Voltage[2], 3), num("ia", v.Current[0], 3), num("ib", v.Current[1], 3)},
 		{num("ic", v.Current[2], 3), num("uab", line(v.Voltage[0], v.Voltage[1]), 3), num("ubc", line(v.Voltage[1], v.Voltage[2]), 3), num("uca", line(v.Voltage[2], v.Voltage[0]), 3), num("pa", p[0], 4)},

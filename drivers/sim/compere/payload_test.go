@@ -47,6 +47,12 @@ func TestEnergy_AsTheLogsWriteIt(t *testing.T) {
 	if !bytes.Contains(got, []byte(`"zygsz":31.057,`)) || !bytes.Contains(got, []byte(`"fygsz":0.000,`)) {
 		t.Errorf("counters in %s; want 31.057 and 0.000", got)
 	}
+	// And its RT_DATA, from ../shared/testdata/compere-mqtt/MQTT_RT_DATA.json.
+	rtSample := []byte(`{"id":"33B1225950027","ia":9.735,"ib":9.658,"ic":9.655,"ua":229.097,"ub":231.567,"uc":232.529,"uab":398.949,"ubc":401.920,"uca":399.784,"pa":2.2229,"pb":2.2293,"pc":2.2382,"zyggl":6.6905,"qa":-0.1648,"qb":-0.1649,"qc":-0.1632,"zwggl":-0.4930,"sa":2.2304,"sb":2.2366,"sc":2.2452,"zszgl":6.7122,"pfa":0.996,"pfb":0.996,"pfc":0.996,"zglys":0.996,"f":49.959,"uxja":0.000,"uxjb":239.774,"uxjc":119.874,"ixja":355.691,"ixjb":235.434,"ixjc":115.615,"unb":1.485,"inb":0.823,"pdm":6.6898,"qdm":-0.4971,"sdm":6.7118,"iadm":9.6838,"ibdm":9.6380,"icdm":9.6717,"time":"20260112163900","isend":"1"}`)
+	_, rt := s.rtFields()
+	if got, want := keys(t, encode(c.id, flatten(rt), "20260112163900", "1")), keys(t, rtSample); !slices.Equal(got, want) {
+		t.Errorf("RT_DATA tags\n%v\nwant\n%v", got, want)
+	}
 	for _, tt := range []struct {
 		wh   int64
 		want string
