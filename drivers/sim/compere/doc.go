@@ -57,7 +57,10 @@
 // a message published two or three times, an all-zero frame published
 // before a real reading, a reading split into the manual's packets (KPM37
 // and KPM312: 9 for RT_DATA, 11 for ENY_NOW; complete at "isend":"1"), a
-// clock that starts in 2005, a relay command answered 02.
+// clock that starts in 2005, a relay command answered 02. The manual's
+// ENY_NOW example also marks its 9th of 11 packets "isend":"1"; here only
+// the last is, since a gateway takes a set as complete at the first one.
+// A zero frame is one packet, also from a meter that splits.
 //
 // Run returns when its context is cancelled, after every goroutine it
 // started has ended and every connection is closed.
