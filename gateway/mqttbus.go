@@ -27,10 +27,27 @@ import (
 func runMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker,
 	log zerolog.Logger, now func() time.Time) {
 	blog := log.With().Str("bus", b.Name).Logger()
-	var (
-		meters []mqttmeters.Meter
-		ids    []string
-	)
+	retry := time.Second
+	for {
+		meters, ids := mqttMeters(cfg, b, lv, blog)
+		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch}, lv, watch, log, now)
+		if ctx.Err() != nil {
+			return
+		}
+		watch.PortFailed(b.Name, err)
+		blog.Debug().Err(err).Str("retry_in", retry.String()).Msg("cannot start the mqtt link")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, time.Minute)
+	}
+}
+
+// mqttMeters are bus b's meters, each with its relay state as the picture
+// knows it now (the last reading stored, or a command confirmed since).
+func mqttMeters(cfg *config.Config, b config.Bus, lv *live.Picture, blog zerolog.Logger) (meters []mqttmeters.Meter, ids []string) {
 	for _, m := range cfg.MetersOn(b.Name) {
 		model, ok := compere.ModelByName(m.Model)
 		if !ok { // config validation makes this unreachable
@@ -47,21 +64,7 @@ func runMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pip
 		meters = append(meters, mqttmeters.Meter{ID: m.ID, Device: m.DeviceID, Model: model, Relay: relay})
 		ids = append(ids, m.DeviceID)
 	}
-	retry := time.Second
-	for {
-		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch}, lv, watch, log, now)
-		if ctx.Err() != nil {
-			return
-		}
-		watch.PortFailed(b.Name, err)
-		blog.Debug().Err(err).Str("retry_in", retry.String()).Msg("cannot start the mqtt link")
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retry):
-		}
-		retry = min(2*retry, time.Minute)
-	}
+	return meters, ids
 }
 
 // serveMQTTBus runs the link and the bus until ctx ends (nil) or the link
@@ -77,9 +80,9 @@ func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters 
 		return err
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // deferred first, so it runs after stop: both goroutines end with runCtx
+	defer stop()
 	linkErr := make(chan error, 1)
 	wg.Add(2)
 	go func() {
@@ -92,15 +95,28 @@ func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters 
 			log.Error().Str("bus", b.Name).Err(err).Msg("bus stopped")
 		}
 	}()
-	watch.PortOpened(b.Name)
 	lv.SetScheduler(b.Name, bus)
-	select {
-	case err := <-linkErr:
-		if err == nil {
-			err = errors.New("the mqtt link stopped")
+	// The bus is up once the broker listens (embedded) or the client is
+	// connected, or has had 5 s to connect: a mall's broker that is down is
+	// told by its meters' silence, as a dead converter's are.
+	up := time.NewTicker(50 * time.Millisecond)
+	defer up.Stop()
+	opened, deadline := false, time.Now().Add(5*time.Second)
+	for {
+		select {
+		case err := <-linkErr:
+			if err == nil {
+				err = errors.New("the mqtt link stopped")
+			}
+			return err
+		case <-ctx.Done():
+			return nil
+		case <-up.C:
+			if !opened && (link.Connected() || time.Now().After(deadline)) {
+				watch.PortOpened(b.Name)
+				opened = true
+				up.Stop()
+			}
 		}
-		return err
-	case <-ctx.Done():
-		return nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"mallgrid/billing"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/verify"
+	"mallgrid/store"
 )
 
 // mqttMeter is a Compere meter as the test plays it: a real MQTT client of
@@ -98,6 +100,7 @@ func newMQTTMall(t *testing.T) (*testMall, string) {
 		"meters:\n" +
 		"  - {id: M-q1, bus: f3, address: '33B1225950027', model: kpm33b, tenant: T-q1}\n" +
 		"  - {id: M-q2, bus: f3, address: '31B1225950101', model: kpm31, role: public}\n" +
+		"  - {id: M-q3, bus: f3, address: '33B1225950099', model: kpm33b, role: public}\n" +
 		"tenants: [{id: T-q1, name: Noodle bar}]\n" +
 		"tariffs: [{name: standard, kind: flat, price: '100.00'}]\n" +
 		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: 0s, restore: '1.00'}]\n"
@@ -143,9 +146,15 @@ func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
 	if code := call(t, "POST", base+"/api/v1/accounts/T-q1/topups", "till-secret", `{"amount":"100.00","ref":"P-MQTT-1","channel":"cash"}`, nil); code != 201 && code != 200 {
 		t.Fatalf("top-up = %d", code)
 	}
-	waitFor(t, 15*time.Second, "M-q1 restored", func() bool {
+	waitFor(t, 15*time.Second, "M-q1 restored, confirmed to the gateway", func() bool {
 		closed, _ := q1.relay()
-		return closed
+		var v struct {
+			Relay struct {
+				Actual string `json:"actual"`
+			} `json:"relay"`
+		}
+		getJSON(t, base+"/api/v1/meters/M-q1", &v)
+		return closed && v.Relay.Actual == "closed"
 	})
 	// 0.315 kWh in all at ¥100: ¥31.50, to the Wh.
 	q1.energy("100.315")
@@ -183,6 +192,22 @@ func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
 		return err1 == nil && err2 == nil && bal-acc == 68*billing.Yuan+50*billing.Fen
 	})
 	stop()
+	// M-q3 never connected: its state unknown, it was sent nothing — a
+	// command could only fail and raise relay_fault for a meter not there.
+	db, err := store.Open(mall.dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.EventsAfter(0, 10000)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Meter == "M-q3" && strings.HasPrefix(e.Kind, "relay_") {
+			t.Errorf("M-q3, never heard: event %s %s", e.Kind, e.Text)
+		}
+	}
 	rep, err := verify.File(mall.dbPath)
 	if err != nil || len(rep.Violations) > 0 {
 		t.Errorf("verify: %v %v", err, rep.Violations)

@@ -274,7 +274,27 @@ func stateName(closed bool) string {
 	return "open"
 }
 
-// actual is the relay state of meter id's latest reading.
+// blindPerPass bounds the commands a pass sends a bus's meters whose relay
+// state is unknown (reportsOnlyChanges).
+const blindPerPass = 20
+
+// mqttOnline returns which meters of the MQTT buses are online, as their
+// buses say.
+func (e *Enforcer) mqttOnline() map[string]bool {
+	out := make(map[string]bool)
+	for _, b := range e.cfg.Buses {
+		if !b.IsMQTT() {
+			continue
+		}
+		if bus := e.picture.Scheduler(b.Name); bus != nil {
+			for _, st := range bus.Status() {
+				out[st.ID] = st.Online
+			}
+		}
+	}
+	return out
+}
+
 // reportsOnlyChanges reports whether meter m tells its relay's state only
 // when it changes, if at all: a Compere meter over MQTT (a KPM33B never
 // does). Its state is unknown until a command's confirmation tells it, so
@@ -285,6 +305,7 @@ func (e *Enforcer) reportsOnlyChanges(m config.Meter) bool {
 	return ok && b.IsMQTT()
 }
 
+// actual is the relay state of meter id's latest reading.
 func (e *Enforcer) actual(id string) meter.RelayState {
 	switch e.picture.Relay(id) {
 	case "closed":
@@ -331,22 +352,44 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 		why    relayWhy
 	}
 	byBus := make(map[string][]job)
+	blind := make(map[string][]job) // by bus: meters whose state is unknown, commanded to learn it
+	var online map[string]bool      // the MQTT meters heard lately, read once a pass when needed
 	for _, m := range e.cfg.Meters {
 		e.mu.Lock()
 		closed, why := e.desired(m.ID, now)
 		snapshot := *e.control(m.ID)
 		e.mu.Unlock()
 		actual := e.actual(m.ID)
+		unknown := actual == meter.RelayUnknown
 		switch {
-		case actual == meter.RelayUnknown && !e.reportsOnlyChanges(m):
+		case unknown && !e.reportsOnlyChanges(m):
 			continue // a meter not read yet, or not answering: its next reading tells
-		case actual != meter.RelayUnknown && (actual == meter.RelayClosed) == closed:
+		case unknown:
+			// Only a meter that is heard: one offline would only fail,
+			// and its failures would raise relay_fault for nothing.
+			if online == nil {
+				online = e.mqttOnline()
+			}
+			if !online[m.ID] {
+				continue
+			}
+		case (actual == meter.RelayClosed) == closed:
 			continue
 		}
 		if !e.due(m, closed, snapshot, now) {
 			continue
 		}
+		if unknown {
+			blind[m.Bus] = append(blind[m.Bus], job{m, closed, why})
+			continue
+		}
 		byBus[m.Bus] = append(byBus[m.Bus], job{m, closed, why})
+	}
+	for bus, jobs := range blind {
+		// After the relays known to be wrong, and a few a pass: at a start
+		// 2,000 meters may be unknown, and a paying tenant's restore must
+		// not wait behind them all.
+		byBus[bus] = append(byBus[bus], jobs[:min(len(jobs), blindPerPass)]...)
 	}
 	var wg sync.WaitGroup
 	for bus, jobs := range byBus {
@@ -354,7 +397,14 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 		if sched == nil {
 			continue // the bus is not running (its port cannot be opened)
 		}
-		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].closed && !jobs[j].closed })
+		// Restores first, among the known and among the unknown.
+		sort.SliceStable(jobs, func(i, j int) bool {
+			ui, uj := e.actual(jobs[i].m.ID) == meter.RelayUnknown, e.actual(jobs[j].m.ID) == meter.RelayUnknown
+			if ui != uj {
+				return !ui
+			}
+			return jobs[i].closed && !jobs[j].closed
+		})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

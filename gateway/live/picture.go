@@ -125,6 +125,11 @@ func (lv *Picture) update(r store.Reading, start time.Time) {
 			delete(lv.confirmed, r.Meter)
 		}
 	}
+	if last, ok := lv.latest[r.Meter]; ok && len(r.Values) == 0 {
+		// Counters alone (an MQTT meter's MQTT_ENY_NOW): the values shown
+		// stay those of its last values.
+		r.Values = last.Values
+	}
 	lv.latest[r.Meter] = r
 	lv.changed(r.Meter)
 }

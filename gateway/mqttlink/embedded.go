@@ -166,9 +166,17 @@ func (g *guard) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish}, []byte{b})
 }
 
-// OnConnectAuthenticate admits only the bus's user with its password.
+// OnConnectAuthenticate admits only the bus's user with its password,
+// and no client with a Will: the broker publishes a Will without the ACL
+// (OnACLCheck, OnPublish), so a Will on MQTT_TELECTRL_<another meter>
+// would switch a relay the gateway never commanded. The meters send none.
 func (g *guard) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	e := g.e
+	if pk.Connect.WillFlag {
+		e.log.Warn().Str("client", cl.ID).Str("remote", remote(cl)).Str("will_topic", pk.Connect.WillTopic).
+			Msg("mqtt client refused: it asks for a Will message")
+		return false
+	}
 	sum := sha256.Sum256(pk.Connect.Password)
 	userOK := subtle.ConstantTimeCompare(pk.Connect.Username, []byte(e.bus.Username)) == 1
 	passOK := subtle.ConstantTimeCompare(sum[:], e.digest) == 1

@@ -261,3 +261,30 @@ func TestEmbedded_FullQueueRefusesWithoutAck(t *testing.T) {
 		t.Errorf("took %s", d)
 	}
 }
+
+// A client asking for a Will is refused: the broker would publish it past
+// the ACL, so a Will on another meter's command topic would switch its
+// relay behind the gateway's back.
+func TestEmbedded_WillRefused(t *testing.T) {
+	_, addr := startEmbedded(t)
+	victim, err := meter(t, addr, meterB, "kpm", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	wait(t, victim.Subscribe(CommandTopic("MQTT_TELECTRL_", meterB), 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) }))
+	o := paho.NewClientOptions().AddBroker(addr).SetClientID(meterA).SetUsername("kpm").SetPassword("secret").
+		SetAutoReconnect(false).SetConnectTimeout(3*time.Second).
+		SetWill(CommandTopic("MQTT_TELECTRL_", meterB), `{"do1":"0","oprid":"0123456789abcdef0123456789abcdef"}`, 1, false)
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		c.Disconnect(0) // not clean for the broker: it would send the Will
+		t.Fatal("a client with a Will was admitted")
+	}
+	select {
+	case p := <-got:
+		t.Errorf("the victim got %s", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

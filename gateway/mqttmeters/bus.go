@@ -95,11 +95,17 @@ type Bus struct {
 
 	mu sync.Mutex // guards every meterState's fields, waiting and upkeepers
 	// waiting are the commands sent whose reply is awaited, by operation
-	// id: each gets the reply on its channel.
-	waiting map[string]chan *compere.Reply
+	// id: each gets the reply of its own meter on its channel.
+	waiting map[string]waiter
 	// upkeepers are the meters with an upkeep command in flight.
 	upkeepers map[string]bool
 	wg        sync.WaitGroup // the upkeep goroutines
+}
+
+// waiter is a command awaiting its reply: from device, on ch.
+type waiter struct {
+	device string
+	ch     chan *compere.Reply
 }
 
 type meterState struct {
@@ -115,6 +121,12 @@ type meterState struct {
 	clockTry   time.Time // when a clock setting was last sent
 	uploadTry  time.Time
 	upkeeping  bool // an upkeep command of it is in flight
+	// reportsDO: it has sent MQTT_TELEIND this run, so it tells its
+	// relay's changes, and a command's effect can be checked by them.
+	reportsDO bool
+	// signal receives its reports while a relay command waits for them.
+	signal chan meter.RelayState
+	silent int // failed reads given for its silence since it was last heard
 }
 
 // New returns the Bus of meters on link, handing readings to sink.
@@ -141,7 +153,7 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 		cfg.Rand = rand.Reader
 	}
 	b := &Bus{cfg: cfg, link: link, sink: sink, byID: make(map[string]*meterState), byDevice: make(map[string]*meterState),
-		waiting: make(map[string]chan *compere.Reply), upkeepers: make(map[string]bool)}
+		waiting: make(map[string]waiter), upkeepers: make(map[string]bool)}
 	for _, m := range meters {
 		if len(m.Device) != compere.IDLen {
 			return nil, fmt.Errorf("bus %s: meter %s: device id %q is not %d characters", cfg.Bus, m.ID, m.Device, compere.IDLen)
@@ -205,6 +217,11 @@ func (b *Bus) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// The readings gathered were acknowledged to their meters:
+			// they go to the sink, which is still reading.
+			if len(gathered) > 0 {
+				cycles <- poll.Cycle{Bus: b.cfg.Bus, Start: start, End: b.cfg.Now(), Results: gathered, Fast: true}
+			}
 			return nil
 		case m, ok := <-msgs:
 			if !ok {
@@ -243,7 +260,7 @@ func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Re
 		return gathered // the link lets only the bus's meters through; a broker of the mall's may not
 	}
 	b.mu.Lock()
-	st.lastSeen = now
+	st.lastSeen, st.silent = now, 0
 	st.messages++
 	b.mu.Unlock()
 	full, ok, lost := b.joiner.Add(p)
@@ -276,13 +293,32 @@ func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Re
 		gathered = append(gathered, b.result(st, compere.NewReading(nil, x), now))
 		b.upkeep(ctx, st, x.Header, now)
 	case *compere.Signal:
+		state := x.Output(1)
 		b.mu.Lock()
-		st.relay = x.Output(1)
+		st.relay, st.reportsDO = state, true
+		sig := st.signal
 		b.mu.Unlock()
+		if sig != nil {
+			select {
+			case sig <- state:
+			default: // the command took one already
+			}
+		}
 	case *compere.ControlReply:
-		b.answer(&x.Reply)
+		if !b.answer(st, &x.Reply) && x.Done() && x.Output == 1 {
+			// No one waits: a command that was given up on (the meter
+			// offline, its session kept it) has been carried out after
+			// all. Its state is the relay's now.
+			b.mu.Lock()
+			st.relay = meter.RelayOpen
+			if x.Closed {
+				st.relay = meter.RelayClosed
+			}
+			b.mu.Unlock()
+			b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", st.ID).Bool("closed", x.Closed).Msg("late relay confirmation")
+		}
 	case *compere.Reply:
-		b.answer(x)
+		b.answer(st, x)
 	}
 	return gathered
 }
@@ -310,10 +346,18 @@ func (b *Bus) silent(now time.Time, gathered []poll.Result) []poll.Result {
 		if heard.IsZero() {
 			heard = b.started
 		}
-		if now.Sub(heard) < 3*b.cfg.Upload || now.Sub(st.lastSilent) < silentEvery {
+		// A failed read a second until the health tracker has enough to
+		// take it offline (three), then one an upload interval: each is a
+		// commit of the meter's state.
+		every := silentEvery
+		if st.silent >= 3 {
+			every = b.cfg.Upload
+		}
+		if now.Sub(heard) < 3*b.cfg.Upload || now.Sub(st.lastSilent) < every {
 			continue
 		}
 		st.lastSilent = now
+		st.silent++
 		err := fmt.Errorf("%w for %s", ErrSilent, now.Sub(heard).Round(time.Second))
 		gathered = append(gathered, poll.Result{Meter: st.ID, Start: now, Err: err, Reading: meter.Reading{Meter: st.ID, Time: now}})
 	}
@@ -333,56 +377,84 @@ func (b *Bus) note(st *meterState, kind string, err error) {
 	b.cfg.Log.Debug().Str("bus", b.cfg.Bus).Str("meter", st.ID).Str("kind", kind).Err(err).Msg("mqtt meter message")
 }
 
-// answer hands a reply to the command waiting for it.
-func (b *Bus) answer(r *compere.Reply) {
+// answer hands a reply from st to the command waiting for it, and reports
+// whether one was. A reply naming another meter's command is no answer:
+// every meter of a bus shares its credentials, and one could otherwise
+// confirm a command it did not carry out.
+func (b *Bus) answer(st *meterState, r *compere.Reply) bool {
 	b.mu.Lock()
-	ch := b.waiting[r.OprID]
-	delete(b.waiting, r.OprID)
-	b.mu.Unlock()
-	if ch != nil {
-		ch <- r // buffered: one reply a command
+	w, ok := b.waiting[r.OprID]
+	if ok && w.device == st.Device {
+		delete(b.waiting, r.OprID)
 	}
+	b.mu.Unlock()
+	switch {
+	case !ok:
+		return false
+	case w.device != st.Device:
+		b.note(st, "foreign_reply", fmt.Errorf("a reply to %s's command %s", w.device, r.OprID))
+		return false
+	}
+	w.ch <- r // buffered: one reply a command
+	return true
 }
 
-// send publishes cmd and waits up to RelayWait for the reply with oprid.
-func (b *Bus) send(ctx context.Context, cmd compere.Command, oprid string) (*compere.Reply, error) {
-	ch := make(chan *compere.Reply, 1)
+// send publishes cmd to st and waits up to wait for the reply with oprid.
+func (b *Bus) send(ctx context.Context, st *meterState, cmd compere.Command, oprid string, wait time.Duration) (*compere.Reply, error) {
+	w := waiter{device: st.Device, ch: make(chan *compere.Reply, 1)}
 	b.mu.Lock()
-	b.waiting[oprid] = ch
+	b.waiting[oprid] = w
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
 		delete(b.waiting, oprid)
 		b.mu.Unlock()
 	}()
-	wctx, cancel := context.WithTimeout(ctx, b.cfg.RelayWait)
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := b.link.Publish(wctx, cmd.Topic, cmd.Payload); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", cmd.Topic, err)
 	}
 	select {
-	case r := <-ch:
+	case r := <-w.ch:
 		return r, nil
 	case <-wctx.Done():
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("no reply to %s within %s", cmd.Topic, b.cfg.RelayWait)
+		return nil, fmt.Errorf("no reply to %s within %s", cmd.Topic, wait.Round(time.Millisecond))
 	}
 }
 
 // SwitchRelay implements poll.Bus: it switches the meter's relay (do1;
 // closed restores power) and waits for the meter's confirmation, trying
-// again on a refusal or silence.
+// again on a refusal, on silence, or when the meter — one that reports its
+// relay's changes — reports the other state within Settle of confirming.
+// The tries share ctx's deadline (enforcement's), each waiting at most
+// RelayWait. A command that fails leaves the relay's state unknown: the
+// meter may carry it out later (its session keeps it), and enforcement
+// commands the desired state of a relay it does not know.
 func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (poll.RelayOutcome, error) {
 	st := b.byID[meterID]
 	if st == nil {
 		err := fmt.Errorf("bus %s: no meter %s", b.cfg.Bus, meterID)
 		return poll.RelayOutcome{Err: err}, err
 	}
+	want := meter.RelayOpen
+	if closed {
+		want = meter.RelayClosed
+	}
 	began := time.Now()
-	var last error
-	for try := 1; try <= b.cfg.RelayTries; try++ {
+	var (
+		last  error
+		tries int
+	)
+	for tries < b.cfg.RelayTries && ctx.Err() == nil {
+		tries++
+		wait := b.cfg.RelayWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)/time.Duration(b.cfg.RelayTries-tries+1))
+		}
 		oprid, err := compere.NewOprID(b.cfg.Rand)
 		if err != nil {
 			return poll.RelayOutcome{Err: err}, err
@@ -391,29 +463,60 @@ func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (pol
 		if err != nil {
 			return poll.RelayOutcome{Err: err}, err
 		}
-		r, err := b.send(ctx, cmd, oprid)
+		b.mu.Lock()
+		reports := st.reportsDO
+		sig := make(chan meter.RelayState, 4)
+		st.signal = sig
+		b.mu.Unlock()
+		r, err := b.send(ctx, st, cmd, oprid, wait)
 		switch {
 		case err != nil:
 			last = err
 		case !r.Done():
 			last = fmt.Errorf("meter %s refused the relay command (code %s %s)", st.Device, r.Code, r.Msg)
+		case reports && b.contradicted(ctx, sig, want):
+			last = fmt.Errorf("meter %s confirmed the relay %s, then reported it otherwise", st.Device, want)
 		default:
-			state := meter.RelayOpen
-			if closed {
-				state = meter.RelayClosed
-			}
 			b.mu.Lock()
-			st.relay = state
+			st.relay, st.signal = want, nil
 			b.mu.Unlock()
-			return poll.RelayOutcome{State: state, Took: time.Since(began)}, nil
+			return poll.RelayOutcome{State: want, Took: time.Since(began)}, nil
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", meterID).Int("try", try).Err(last).Msg("relay command not confirmed")
+		b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", meterID).Int("try", tries).Err(last).Msg("relay command not confirmed")
 	}
-	err := fmt.Errorf("bus %s: meter %s: relay not switched after %d tries: %w", b.cfg.Bus, meterID, b.cfg.RelayTries, last)
+	b.mu.Lock()
+	st.relay, st.signal = meter.RelayUnknown, nil
+	b.mu.Unlock()
+	if last == nil {
+		last = ctx.Err()
+	}
+	err := fmt.Errorf("bus %s: meter %s: relay not switched after %d tries: %w", b.cfg.Bus, meterID, tries, last)
 	return poll.RelayOutcome{State: meter.RelayUnknown, Took: time.Since(began), Err: err}, err
+}
+
+// Settle is how long a meter that reports its relay's changes has, after
+// confirming a command, to report the relay otherwise: a relay that does
+// not hold (a contactor welded, a tenant's own switch) is a failed command.
+var Settle = 2 * time.Second
+
+// contradicted waits up to Settle for a report of the relay: true when one
+// says other than want.
+func (b *Bus) contradicted(ctx context.Context, sig <-chan meter.RelayState, want meter.RelayState) bool {
+	t := time.NewTimer(Settle)
+	defer t.Stop()
+	for {
+		select {
+		case s := <-sig:
+			if s != want {
+				return true
+			}
+			return false
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Status implements poll.Bus: a meter is online while it has been heard

@@ -374,3 +374,83 @@ func TestBus_Upkeep(t *testing.T) {
 		t.Errorf("%d clock commands; want one within the hour", n)
 	}
 }
+
+// The tries share the caller's deadline (enforcement gives 10 s): a silent
+// meter is asked three times within it, not once for all of it; the failed
+// command leaves the relay's state unknown, and a confirmation that comes
+// after all (the meter's session kept the command) is taken as the state.
+func TestBus_RelayTriesWithinTheDeadlineThenLateConfirmation(t *testing.T) {
+	rg := newRig(t, Config{RelayWait: 10 * time.Second, RelayTries: 3})
+	rg.link.publish("MQTT_RT_DATA", map[string]any{"id": devA, "ua": 230, "time": meterClock(rg.clock.now()), "isend": "1"})
+	waitFor(t, "a reading", func() bool { return len(rg.sink.results()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	out, err := rg.bus.SwitchRelay(ctx, "M-1", false)
+	if took := time.Since(began); err == nil || took > time.Second || len(rg.link.commands("MQTT_TELECTRL_25950027")) != 3 ||
+		!strings.Contains(err.Error(), "after 3 tries") || out.State != meter.RelayUnknown {
+		t.Fatalf("silent meter: %+v, %v in %s, %d commands; want 3 tries within the 600 ms, state unknown", out, err, took,
+			len(rg.link.commands("MQTT_TELECTRL_25950027")))
+	}
+	// The meter comes back and carries out the last command it was sent.
+	var last map[string]string
+	sent := rg.link.commands("MQTT_TELECTRL_25950027")
+	_ = json.Unmarshal([]byte(sent[2][strings.IndexByte(sent[2], ' ')+1:]), &last)
+	rg.link.publish("MQTT_TELECTRL_REP", map[string]any{"id": devA, "do1": "0", "oprid": last["oprid"], "code": "01"})
+	rg.link.publish("MQTT_ENY_NOW", map[string]any{"id": devA, "zygsz": 5, "time": meterClock(rg.clock.now()), "isend": "1"})
+	waitFor(t, "the next reading", func() bool { return len(rg.sink.results()) == 2 })
+	if r := rg.sink.results()[1].Reading.Relay; r != meter.RelayOpen {
+		t.Errorf("relay after the late confirmation = %s; want open", r)
+	}
+}
+
+// A reply carrying another meter's operation id confirms nothing: every
+// meter of a bus shares its credentials.
+func TestBus_ForeignReplyConfirmsNothing(t *testing.T) {
+	rg := newRig(t, Config{RelayWait: 200 * time.Millisecond, RelayTries: 1})
+	rg.link.answer = func(topic string, cmd map[string]string) (string, map[string]string) {
+		return "MQTT_TELECTRL_REP", map[string]string{"id": devB, "do1": cmd["do1"], "oprid": cmd["oprid"], "code": "01"} // M-2 answers for M-1
+	}
+	if _, err := rg.bus.SwitchRelay(context.Background(), "M-1", false); err == nil {
+		t.Fatal("a reply from another meter confirmed M-1's command")
+	}
+	if st := rg.bus.Status(); st[1].Stats.Errors["foreign_reply"] != 1 {
+		t.Errorf("M-2 stats = %+v; want the foreign reply counted", st[1].Stats)
+	}
+}
+
+// A meter that reports its relay's changes and, having confirmed a
+// command, reports the other state, failed it: tried again, then failed.
+func TestBus_ConfirmedThenReportedOtherwise(t *testing.T) {
+	old := Settle
+	Settle = 200 * time.Millisecond
+	defer func() { Settle = old }()
+	rg := newRig(t, Config{RelayWait: time.Second, RelayTries: 2})
+	at := meterClock(rg.clock.now())
+	rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000001", "time": at})
+	waitFor(t, "the report taken", func() bool {
+		rg.bus.mu.Lock()
+		defer rg.bus.mu.Unlock()
+		return rg.bus.byID["M-2"].reportsDO
+	})
+	rg.link.answer = func(topic string, cmd map[string]string) (string, map[string]string) {
+		// Confirms the cut-off, then its relay reports closed again.
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000001", "time": at})
+		}()
+		return "MQTT_TELECTRL_REP", map[string]string{"id": devB, "do1": cmd["do1"], "oprid": cmd["oprid"], "code": "01"}
+	}
+	out, err := rg.bus.SwitchRelay(context.Background(), "M-2", false)
+	if err == nil || !strings.Contains(err.Error(), "reported it otherwise") || len(rg.link.commands("MQTT_TELECTRL_25950031")) != 2 {
+		t.Errorf("= %+v, %v; want two tries, failed: reported otherwise", out, err)
+	}
+	// One that holds: confirmed and reported open.
+	rg.link.answer = func(topic string, cmd map[string]string) (string, map[string]string) {
+		go rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000000", "time": at})
+		return "MQTT_TELECTRL_REP", map[string]string{"id": devB, "do1": cmd["do1"], "oprid": cmd["oprid"], "code": "01"}
+	}
+	if out, err := rg.bus.SwitchRelay(context.Background(), "M-2", false); err != nil || out.State != meter.RelayOpen {
+		t.Errorf("a relay that holds = %+v, %v; want open", out, err)
+	}
+}

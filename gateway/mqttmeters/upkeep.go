@@ -73,7 +73,7 @@ func (b *Bus) setUpload(ctx context.Context, st *meterState) error {
 	if err != nil {
 		return err
 	}
-	r, err := b.send(ctx, cmd, oprid)
+	r, err := b.send(ctx, st, cmd, oprid, b.cfg.RelayWait)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (b *Bus) setClock(ctx context.Context, st *meterState) error {
 	if err != nil {
 		return err
 	}
-	r, err := b.send(ctx, cmd, oprid)
+	r, err := b.send(ctx, st, cmd, oprid, b.cfg.RelayWait)
 	if err != nil {
 		return err
 	}

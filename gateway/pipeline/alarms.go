@@ -82,7 +82,18 @@ var unjudged = []counter.Verdict{counter.ZeroFrame, counter.ClockBack, counter.D
 // watch judges a reading by the meter's alarm rules and adds the alarms
 // it raises or clears to the cycle's events.
 func (p *Pipeline) watch(w *cycleWork, r store.Reading) {
-	if len(r.Values) == 0 || slices.Contains(unjudged, w.verdict[r.Meter]) {
+	if slices.Contains(unjudged, w.verdict[r.Meter]) {
+		return
+	}
+	p.watchValues(w, r)
+}
+
+// watchValues judges r's values by its meter's rules, whatever the
+// cycle's verdict on its counter: a reading of values alone (an MQTT
+// meter's) is judged though a counter message of the same meter in the
+// same cycle was refused.
+func (p *Pipeline) watchValues(w *cycleWork, r store.Reading) {
+	if len(r.Values) == 0 {
 		return
 	}
 	for _, c := range p.observe(r) {

@@ -157,3 +157,38 @@ func TestPipeline_ValuesOnlyReading(t *testing.T) {
 		t.Errorf("shown = %s kWh, %v A; want the last counter (5.200) beside the newest values (31 A)", shown.ImportKWh, shown.Values["current_a"].Value)
 	}
 }
+
+// An MQTT meter's values are judged though its counter message in the
+// same cycle was refused (a zero frame), and a reading of counters alone
+// leaves the values shown as they were.
+func TestPipeline_ValuesBesideARefusedCounter(t *testing.T) {
+	f := newPipeFixture(t)
+	lv := live.New(f.cfg, "test", f.path, time.Now)
+	var err error
+	f.pipe, err = New(f.db, f.cfg, lv, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.feedValues(0, 5000, false, map[meter.Quantity]float64{meter.CurrentA: 2})
+	for sec := 10; sec <= 80; sec += 10 {
+		var zero, values meter.Reading
+		zero.Set(meter.Import, 0) // a zero frame: refused by the counter rules
+		zero.Meter, zero.Time = "M-1", f.t0.Add(time.Duration(sec)*time.Second)
+		values.Set(meter.CurrentA, 30)
+		values.Set(meter.VoltageA, 220)
+		values.Meter, values.Time = "M-1", zero.Time
+		f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: zero}, {Meter: "M-1", Reading: values}}})
+	}
+	if got := f.alarmStates(); got != "overload active" {
+		t.Errorf("30 A for 70 s beside zero frames: %q; want an active overload", got)
+	}
+	var counters meter.Reading
+	counters.Set(meter.Import, 5.1)
+	counters.Meter, counters.Time = "M-1", f.t0.Add(90*time.Second)
+	f.pipe.Cycle(context.Background(), poll.Cycle{Bus: "b", Results: []poll.Result{{Meter: "M-1", Reading: counters}}})
+	for _, m := range lv.Meters() {
+		if m.ID == "M-1" && (m.ImportKWh != "5.100" || m.Values["current_a"].Value != 30) {
+			t.Errorf("shown = %s kWh, %v A; want the new counter beside the last values (30 A)", m.ImportKWh, m.Values["current_a"].Value)
+		}
+	}
+}

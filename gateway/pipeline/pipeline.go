@@ -372,7 +372,7 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 			r := toStore(res.Reading)
 			w.valuesOnly = append(w.valuesOnly, valuesReading{r: r, start: res.Start})
 			p.sample(w, res.Reading)
-			p.watch(w, r)
+			p.watchValues(w, r)
 			continue
 		}
 		mark := w.mark(res.Meter, p.meterCfg[res.Meter].Tenant)
