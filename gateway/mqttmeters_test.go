@@ -241,3 +241,26 @@ func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
 		t.Errorf("after a restart M-q2 was told %v; want nothing", c2)
 	}
 }
+
+// A compere-mqtt bus whose port is taken keeps trying, and the daemon still
+// stops at once when asked.
+func TestMQTTMeters_PortTakenRetriedAndStops(t *testing.T) {
+	mall, addr := newMQTTMall(t)
+	taken, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the free port was taken meanwhile: %v", err)
+	}
+	defer taken.Close()
+	base, stop := mall.start(t)
+	waitFor(t, 10*time.Second, "the bus reported down", func() bool {
+		var h struct {
+			Problems []string `json:"problems"`
+		}
+		getJSON(t, base+"/healthz", &h)
+		return strings.Contains(fmt.Sprint(h.Problems), "address already in use")
+	})
+	time.Sleep(1500 * time.Millisecond) // a retry or two
+	if took := stop(); took > 5*time.Second {
+		t.Errorf("stopping took %s; want at once", took)
+	}
+}
