@@ -52,9 +52,11 @@ const (
 //
 // It measures, over a steady window after a warm-up (60 s + 180 s by
 // default; MALLGRID_BENCH_MQTT_WINDOW sets the window), the gateway's CPU
-// (utime+stime, % of one core), its resident memory (VmRSS at the end,
-// VmHWM), the messages it handled (its meters' message counts on
-// /api/v1/status) and, for every 20th meter, each message's latency from
+// (utime+stime, % of one core), its resident memory (VmRSS before the
+// meters connect, once they have, at the end; VmHWM), the messages it
+// handled (its meters' message counts on /api/v1/status, which count
+// every message a meter sends, command replies too — none come in a
+// steady window) and, for every 20th meter, each message's latency from
 // its publish to its reading showing on GET /api/v1/meters/stream — which
 // shows a counter only after its cycle is committed (pipeline.Cycle
 // updates the picture after the transaction), and a real-time value after
@@ -118,6 +120,8 @@ func TestMQTTScale(t *testing.T) {
 		}
 	}
 
+	rssIdle, _ := procMem(t, gw.Process.Pid)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	lat := newLatencies()
@@ -140,6 +144,7 @@ func TestMQTTScale(t *testing.T) {
 	defer cancel()
 
 	meters := connectScaleMeters(t, broker)
+	rssConnected, _ := procMem(t, gw.Process.Pid)
 	t.Logf("%d meters connected", len(meters))
 
 	// The meters publish on their own schedules, spread evenly: meter i's
@@ -180,6 +185,7 @@ func TestMQTTScale(t *testing.T) {
 		elapsed.Round(time.Second), warm, runtime.NumCPU(), runtime.GOARCH)
 	t.Logf("| gateway CPU (%% of one core) | VmRSS | VmHWM | messages/s sent | messages/s handled | publish failures |")
 	t.Logf("| %.1f %% | %.1f MiB | %.1f MiB | %.1f | %.1f | %d |", cpuPct, mib(rss), mib(hwm), offered, handled, failed.Load())
+	t.Logf("VmRSS before the meters connected %.1f MiB, once the 2,000 had connected (none publishing yet) %.1f MiB", mib(rssIdle), mib(rssConnected))
 	t.Logf("| publish → on the meter stream (≤ 100 ms late) | samples | p50 | p99 | max |")
 	for _, r := range []struct {
 		what string
