@@ -20,7 +20,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"mallgrid/configs"
+	"mallgrid/drivers/compere"
 	"mallgrid/drivers/sim"
+	comperesim "mallgrid/drivers/sim/compere"
 	"mallgrid/gateway"
 	"mallgrid/gateway/config"
 	"mallgrid/store"
@@ -128,6 +130,29 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	loads := st.loads()
 	for i, b := range cfg.Buses {
+		if b.IsMQTT() {
+			// The gateway's broker on a free port, and the floor's
+			// simulated meters its clients.
+			addr, err := freeLocalAddr()
+			if err != nil {
+				return err
+			}
+			cfg.Buses[i].Listen = addr
+			devices, err := demoMQTTMeters(cfg, b, "tcp://"+addr, last, o.Log)
+			if err != nil {
+				return err
+			}
+			for _, d := range devices {
+				sims.Add(1)
+				go func() {
+					defer sims.Done()
+					if err := d.Run(simCtx); err != nil {
+						o.Log.Error().Str("bus", b.Name).Err(err).Msg("simulated MQTT meter stopped")
+					}
+				}()
+			}
+			continue
+		}
 		bus, err := demoBus(cfg, b.Name, b.Baud, o.Fast, loads, last, o.simulated)
 		if err != nil {
 			return err
@@ -330,6 +355,48 @@ func demoBus(cfg *config.Config, bus string, baud int, fast bool, loads map[stri
 		sb.SetWireTiming(sim.WireTiming{Baud: baud, Turnaround: simTurnaround})
 	}
 	return sb, nil
+}
+
+// DemoMeterPassword is the password of the demo's simulated MQTT meters:
+// configs/demo.yaml holds its SHA-256.
+const DemoMeterPassword = "demo-meters"
+
+// demoMQTTMeters are the simulated Compere meters of MQTT bus b, clients of
+// broker, each carrying on from its last stored counter.
+func demoMQTTMeters(cfg *config.Config, b config.Bus, broker string, last map[string]store.Reading, log zerolog.Logger) ([]*comperesim.Device, error) {
+	var out []*comperesim.Device
+	for i, m := range cfg.MetersOn(b.Name) {
+		model, ok := compere.ModelByName(m.Model)
+		if !ok {
+			return nil, fmt.Errorf("simulated meter %s: model %q is no Compere MQTT model", m.ID, m.Model)
+		}
+		base := 20000.0
+		if t, ok := cfg.Tenant(m.Tenant); ok {
+			base = float64(categoryLoad(t))
+		}
+		start := int64(1_000_000 + i*137_911)
+		if r, ok := last[m.ID]; ok {
+			start = r.ImportWh
+		}
+		d, err := comperesim.New(comperesim.Config{Model: model, ID: m.DeviceID, Broker: broker, Username: b.Username,
+			Password: DemoMeterPassword, BaseW: base, ImportWh: start, Seed: seedOf(m.ID), Location: cfg.Location, FirstAfter: time.Second,
+			Log: log.Level(zerolog.WarnLevel)})
+		if err != nil {
+			return nil, fmt.Errorf("simulated meter %s: %w", m.ID, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// freeLocalAddr returns a loopback address with a port free now.
+func freeLocalAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // seedOf gives each simulated meter its own load noise.

@@ -124,6 +124,11 @@ func castStory(cfg *config.Config, pace Pace, now time.Time) (*story, error) {
 			if m.Role != config.TenantMeter || m.Tenant != t.ID {
 				continue
 			}
+			if b, ok := cfg.Bus(m.Bus); ok && b.IsMQTT() {
+				// A meter reporting every 30 s over MQTT is too slow for a
+				// two-minute story: its tenant is a customer, not a part.
+				continue
+			}
 			p.meters = append(p.meters, m.ID)
 			if model, err := cfg.ModelOf(m); err == nil && model.Relay != nil {
 				relay[t.ID] = true

@@ -196,3 +196,29 @@ func TestPicture_MetersSince(t *testing.T) {
 		}
 	}
 }
+
+// An MQTT meter sends its values and its counters in messages of their
+// own: whichever comes, the picture shows both, the newest of each.
+func TestPicture_ValuesAndCountersApart(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"+
+		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, role: public}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	values := store.Reading{Meter: "M-1", Time: t0, Values: []store.Value{{Name: "power", Value: 1460}}, Relay: "unknown"}
+	counters := store.Reading{Meter: "M-1", Time: t0.Add(time.Second), ImportWh: 1_000_002, Relay: "closed"}
+	for name, steps := range map[string][]func(p *Picture){
+		"values first":   {func(p *Picture) { p.UpdateValues(values, values.Time) }, func(p *Picture) { p.Update(counters, counters.Time) }},
+		"counters first": {func(p *Picture) { p.Update(counters, counters.Time) }, func(p *Picture) { p.UpdateValues(values, values.Time) }},
+	} {
+		p := New(cfg, "test", "", time.Now)
+		for _, step := range steps {
+			step(p)
+		}
+		m := p.Meters()[0]
+		if m.ImportKWh != "1000.002" || m.Values["power"].Value != 1460 || m.Relay.Actual != "closed" {
+			t.Errorf("%s: %s kWh, power %v, relay %s; want 1000.002, 1460, closed", name, m.ImportKWh, m.Values["power"].Value, m.Relay.Actual)
+		}
+	}
+}

@@ -84,6 +84,10 @@ type Config struct {
 	// DefaultEnergy if zero. Any positive duration is taken here (tests
 	// use short ones); MQTT_COMMOD_SET sets only the meters' values.
 	RealTime, Energy time.Duration
+	// FirstAfter, when set, is how soon after each connection the first
+	// MQTT_RT_DATA and MQTT_ENY_NOW go out (a demo's meters show at once);
+	// 0 waits a whole interval, as the meters do.
+	FirstAfter time.Duration
 	// BaseW is the base load of the circuits' MallProfile (DefaultBaseW
 	// if zero); LoadW, when set, is a constant load instead.
 	BaseW float64
@@ -332,6 +336,10 @@ func (c *Circuit) run(ctx context.Context) {
 	}
 	pc := paho.NewClient(o)
 	tok := pc.Connect() // retried until it succeeds or Disconnect
+	// The first uploads count from the first connection, as a meter's do
+	// from its power-on: not lost while the broker is still starting.
+	for !tok.WaitTimeout(50*time.Millisecond) && ctx.Err() == nil {
+	}
 	s := &session{c: c, pc: pc, ctx: ctx, log: log}
 	s.loop()
 	pc.Disconnect(250)
@@ -348,8 +356,11 @@ type session struct {
 
 func (s *session) loop() {
 	rtEvery, enyEvery := s.c.Intervals()
-	rt := time.NewTimer(rtEvery)
-	eny := time.NewTimer(enyEvery)
+	rt, eny := time.NewTimer(rtEvery), time.NewTimer(enyEvery)
+	if first := s.c.cfg.FirstAfter; first > 0 {
+		rt.Reset(first)
+		eny.Reset(first + first/2) // the values first, then the counters
+	}
 	defer rt.Stop()
 	defer eny.Stop()
 	for {
@@ -365,9 +376,16 @@ func (s *session) loop() {
 			_, enyEvery = s.c.Intervals()
 			eny.Reset(enyEvery)
 		case <-s.c.intervals:
-			rtEvery, enyEvery = s.c.Intervals()
-			rt.Reset(rtEvery)
-			eny.Reset(enyEvery)
+			// Only the level set starts over: an upload due of the other
+			// is not put off.
+			newRT, newEny := s.c.Intervals()
+			if newRT != rtEvery {
+				rt.Reset(newRT)
+			}
+			if newEny != enyEvery {
+				eny.Reset(newEny)
+			}
+			rtEvery, enyEvery = newRT, newEny
 		case m := <-s.c.cmds:
 			s.command(m.Topic(), m.Payload())
 		}
