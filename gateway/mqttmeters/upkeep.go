@@ -65,34 +65,39 @@ func (b *Bus) clockDue(st *meterState, h compere.Header, now time.Time) bool {
 }
 
 func (b *Bus) setUpload(ctx context.Context, st *meterState) error {
-	oprid, err := compere.NewOprID(b.cfg.Rand)
-	if err != nil {
-		return err
+	err := b.confirm(ctx, st, "upload interval", func(oprid string) (compere.Command, error) {
+		return compere.SetUploadInterval(st.Device, compere.LevelRealTime, b.cfg.Upload, oprid)
+	})
+	if err == nil {
+		b.mu.Lock()
+		st.upload = true
+		b.mu.Unlock()
 	}
-	cmd, err := compere.SetUploadInterval(st.Device, compere.LevelRealTime, b.cfg.Upload, oprid)
-	if err != nil {
-		return err
-	}
-	r, err := b.send(ctx, st, cmd, oprid, b.cfg.RelayWait)
-	if err != nil {
-		return err
-	}
-	if !r.Done() {
-		return &refused{what: "upload interval", code: r.Code, msg: r.Msg}
-	}
-	b.mu.Lock()
-	st.upload = true
-	b.mu.Unlock()
-	return nil
+	return err
 }
 
 func (b *Bus) setClock(ctx context.Context, st *meterState) error {
+	now := b.cfg.Now()
+	err := b.confirm(ctx, st, "clock", func(oprid string) (compere.Command, error) {
+		return compere.SetTime(st.Device, now.In(b.cfg.Location), oprid)
+	})
+	if err == nil {
+		b.mu.Lock()
+		st.clockSet = now
+		b.mu.Unlock()
+		b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", st.ID).Msg("meter clock set")
+	}
+	return err
+}
+
+// confirm sends st the command build makes under a new operation id and
+// waits for the meter's reply: nil once it says done (01).
+func (b *Bus) confirm(ctx context.Context, st *meterState, what string, build func(oprid string) (compere.Command, error)) error {
 	oprid, err := compere.NewOprID(b.cfg.Rand)
 	if err != nil {
 		return err
 	}
-	now := b.cfg.Now()
-	cmd, err := compere.SetTime(st.Device, now.In(b.cfg.Location), oprid)
+	cmd, err := build(oprid)
 	if err != nil {
 		return err
 	}
@@ -101,12 +106,8 @@ func (b *Bus) setClock(ctx context.Context, st *meterState) error {
 		return err
 	}
 	if !r.Done() {
-		return &refused{what: "clock", code: r.Code, msg: r.Msg}
+		return &refused{what: what, code: r.Code, msg: r.Msg}
 	}
-	b.mu.Lock()
-	st.clockSet = now
-	b.mu.Unlock()
-	b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", st.ID).Msg("meter clock set")
 	return nil
 }
 
