@@ -86,7 +86,8 @@ var (
 )
 
 // validateMQTTBus checks compere-mqtt bus i. listens maps each listen
-// address met so far to the index of its bus.
+// address met so far to the index of its bus, and each client session
+// (clientKey) to the index of the bus that holds it.
 func validateMQTTBus(cfg *Config, r *yamlcheck.Report, i int, listens map[string]int) {
 	b := &cfg.Buses[i]
 	p := yamlcheck.Index("buses", i)
@@ -106,8 +107,21 @@ func validateMQTTBus(cfg *Config, r *yamlcheck.Report, i int, listens map[string
 	if b.Listen != "" {
 		validateEmbedded(cfg, r, i, listens)
 	} else {
-		validateClient(cfg, r, i)
+		validateClient(cfg, r, i, listens)
 	}
+}
+
+// clientKey names a client bus's session on its broker: two buses with one
+// client id on one broker would throw each other off, again and again.
+func clientKey(b Bus) string { return "client\x00" + b.Broker + "\x00" + b.ClientID }
+
+// commandScope is where a meter's command topics are heard: its bus's own
+// broker, or the mall's broker, which every client bus of it shares.
+func commandScope(b Bus) string {
+	if b.Embedded() {
+		return "bus " + b.Name
+	}
+	return "broker " + b.Broker
 }
 
 func validateEmbedded(cfg *Config, r *yamlcheck.Report, i int, listens map[string]int) {
@@ -167,7 +181,7 @@ func validateEmbedded(cfg *Config, r *yamlcheck.Report, i int, listens map[strin
 
 func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
 
-func validateClient(cfg *Config, r *yamlcheck.Report, i int) {
+func validateClient(cfg *Config, r *yamlcheck.Report, i int, sessions map[string]int) {
 	b := &cfg.Buses[i]
 	p := yamlcheck.Index("buses", i)
 	for _, k := range []string{"tls_cert", "tls_key", "password_sha256"} {
@@ -207,6 +221,12 @@ func validateClient(cfg *Config, r *yamlcheck.Report, i int) {
 		b.ClientID = defaultClientID(cfg.Site.Name, b.Name)
 	} else if !clientIDs.MatchString(b.ClientID) {
 		r.Add(p+".client_id", "want 1..64 letters, digits, _ . and -, got %q", b.ClientID)
+	}
+	if first, dup := sessions[clientKey(*b)]; dup {
+		r.Add(p+".client_id", "bus %s already connects to %s as %s: the broker would throw one off for the other, again and again",
+			cfg.Buses[first].Name, b.Broker, b.ClientID)
+	} else {
+		sessions[clientKey(*b)] = i
 	}
 }
 
@@ -254,11 +274,13 @@ func checkMQTTMeter(cfg *Config, r *yamlcheck.Report, i int, ids map[string]int,
 	}
 	ids[m.DeviceID] = i
 	// Commands go to MQTT_TELECTRL_<last 8>: two meters sharing those
-	// would both obey every relay command meant for one.
-	k := [2]string{m.Bus, m.DeviceID[DeviceIDLen-CommandSuffixLen:]}
+	// would both obey every relay command meant for one — on one bus's
+	// broker, or on the mall's broker, whichever buses are its clients.
+	b, _ := cfg.Bus(m.Bus)
+	k := [2]string{commandScope(b), m.DeviceID[DeviceIDLen-CommandSuffixLen:]}
 	if first, dup := suffixes[k]; dup {
-		r.Add(p+".address", "meter id %s ends like meter %s's (%s) on bus %s: both would obey the commands to either, whose topics end with the last %d characters",
-			m.DeviceID, cfg.Meters[first].ID, cfg.Meters[first].DeviceID, m.Bus, CommandSuffixLen)
+		r.Add(p+".address", "meter id %s ends like meter %s's (%s) on %s: both would obey the commands to either, whose topics end with the last %d characters",
+			m.DeviceID, cfg.Meters[first].ID, cfg.Meters[first].DeviceID, k[0], CommandSuffixLen)
 		return
 	}
 	suffixes[k] = i

@@ -109,6 +109,18 @@ func TestParse_CompereMQTTProblems(t *testing.T) {
 			"  - {id: M-2, bus: f3, address: '31A1225950027', model: kpm31, role: public}"),
 			"t.yaml:5: meters[1].address: meter id 31A1225950027 ends like meter M-1's (33B1225950027) on bus f3: " +
 				"both would obey the commands to either, whose topics end with the last 8 characters"},
+		{"same command topic on one mall broker", doc(mqttHead, "buses:",
+			"  - {name: tw, type: compere-mqtt, broker: 'tcp://h:1883'}",
+			"  - {name: tx, type: compere-mqtt, broker: 'tcp://h:1883'}",
+			"meters:",
+			"  - {id: M-1, bus: tw, address: '33B1225950027', model: kpm33b, role: public}",
+			"  - {id: M-2, bus: tx, address: '31A1225950027', model: kpm31, role: public}"),
+			"t.yaml:7: meters[1].address: meter id 31A1225950027 ends like meter M-1's (33B1225950027) on broker tcp://h:1883: " +
+				"both would obey the commands to either, whose topics end with the last 8 characters"},
+		{"one session twice on a broker", doc(mqttHead, "buses:",
+			"  - {name: tw, type: compere-mqtt, broker: 'tcp://h:1883', client_id: gw}",
+			"  - {name: tx, type: compere-mqtt, broker: 'tcp://h:1883', client_id: gw}"),
+			"t.yaml:4: buses[1].client_id: bus tw already connects to tcp://h:1883 as gw: the broker would throw one off for the other, again and again"},
 		{"modbus key on an mqtt meter", doc(mqttHead, embedded, "meters:",
 			"  - {id: M-1, bus: f3, address: '33B1225950027', model: kpm33b, role: public, timeout: 1s}"),
 			"t.yaml:4: meters[0].timeout: applies to Modbus meters only (bus f3 is compere-mqtt: the meter publishes its own primary values)"},
