@@ -61,7 +61,7 @@ func mqttMeters(cfg *config.Config, b config.Bus, lv *live.Picture, blog zerolog
 		case meter.RelayOpen.String():
 			relay = meter.RelayOpen
 		}
-		meters = append(meters, mqttmeters.Meter{ID: m.ID, Device: m.DeviceID, Model: model, Relay: relay})
+		meters = append(meters, mqttmeters.Meter{ID: m.ID, Device: m.DeviceID, Model: model, Output: m.Output(), Relay: relay})
 		ids = append(ids, m.DeviceID)
 	}
 	return meters, ids

@@ -292,6 +292,9 @@ type Meter struct {
 	AddressText string `yaml:"address"`
 	Address     int    `yaml:"-"` // Modbus slave address, 1..247
 	DeviceID    string `yaml:"-"` // compere-mqtt: the meter's 13-character id
+	// RelayOutput is the relay output that switches the meter's circuit on
+	// a compere-mqtt bus: do1, or do2 of a KPM37. 0 (not set) means 1.
+	RelayOutput int `yaml:"relay_output"`
 	Model       string `yaml:"model"`
 	Role        string `yaml:"role"`   // TenantMeter, PublicMeter or MainMeter
 	Tenant      string `yaml:"tenant"` // set exactly when Role is TenantMeter

@@ -263,6 +263,9 @@ func checkMQTTMeter(cfg *Config, r *yamlcheck.Report, i int, ids map[string]int,
 	if r.Given(p+".model") && !slices.Contains(MQTTModels, m.Model) {
 		r.Add(p+".model", "want one of %s on a %s bus, got %q", strings.Join(MQTTModels, ", "), BusCompereMQTT, m.Model)
 	}
+	if r.Given(p+".relay_output") && m.RelayOutput != 1 && (m.Model != "kpm37" || m.RelayOutput != 2) {
+		r.Add(p+".relay_output", "want 1 (do1), or 2 (do2) on a kpm37, the one model with a second output; got %d on a %s", m.RelayOutput, m.Model)
+	}
 	if !deviceID.MatchString(m.AddressText) {
 		r.Add(p+".address", "want the meter's 13-character id like \"33B1225950027\" on a %s bus, got %q", BusCompereMQTT, m.AddressText)
 		return
@@ -285,6 +288,10 @@ func checkMQTTMeter(cfg *Config, r *yamlcheck.Report, i int, ids map[string]int,
 	}
 	suffixes[k] = i
 }
+
+// Output is the relay output that switches m's circuit: RelayOutput, 1
+// when not set.
+func (m Meter) Output() int { return max(m.RelayOutput, 1) }
 
 // parseModbusAddress reads a Modbus meter's address: an integer, in any
 // notation YAML gives one (0x10 too).

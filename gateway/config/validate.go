@@ -484,6 +484,9 @@ func validateMeters(cfg *Config, r *yamlcheck.Report, buses, models, tenants map
 		}
 		bus, _ := cfg.Bus(m.Bus)
 		mqtt := busOK && bus.IsMQTT()
+		if !mqtt && r.Given(p+".relay_output") {
+			r.Add(p+".relay_output", "applies to meters on a %s bus only", BusCompereMQTT)
+		}
 		if !r.Given(p + ".address") {
 			r.Add(p+".address", "required, not set")
 		} else if mqtt {

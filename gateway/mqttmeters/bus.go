@@ -28,6 +28,9 @@ type Meter struct {
 	ID     string // as configured
 	Device string // the meter's own 13-character id
 	Model  compere.Model
+	// Output is the relay output that switches its circuit: 1 (do1), or 2
+	// (do2) on a KPM37. 0 means 1.
+	Output int
 	// Relay is its relay's state as last known (the last reading stored
 	// before this start): a KPM33B never reports it, and a KPM31 only on
 	// a change, so without it every restart would leave it unknown until
@@ -161,6 +164,12 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 		if b.byID[m.ID] != nil || b.byDevice[m.Device] != nil {
 			return nil, fmt.Errorf("bus %s: meter %s (%s) named twice", cfg.Bus, m.ID, m.Device)
 		}
+		if m.Output == 0 {
+			m.Output = 1
+		}
+		if m.Output < 1 || m.Output > m.Model.Outputs {
+			return nil, fmt.Errorf("bus %s: meter %s: a %s has no output do%d", cfg.Bus, m.ID, m.Model.Name, m.Output)
+		}
 		st := &meterState{Meter: m, relay: m.Relay}
 		b.byID[m.ID], b.byDevice[m.Device] = st, st
 		b.order = append(b.order, st)
@@ -293,7 +302,7 @@ func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Re
 		gathered = append(gathered, b.result(st, compere.NewReading(nil, x), now))
 		b.upkeep(ctx, st, x.Header, now)
 	case *compere.Signal:
-		state := x.Output(1)
+		state := x.Output(st.Output)
 		b.mu.Lock()
 		st.relay, st.reportsDO = state, true
 		sig := st.signal
@@ -305,7 +314,7 @@ func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Re
 			}
 		}
 	case *compere.ControlReply:
-		if !b.answer(st, &x.Reply) && x.Done() && x.Output == 1 {
+		if !b.answer(st, &x.Reply) && x.Done() && x.Output == st.Output {
 			// No one waits: a command that was given up on (the meter
 			// offline, its session kept it) has been carried out after
 			// all. Its state is the relay's now.
@@ -426,8 +435,8 @@ func (b *Bus) send(ctx context.Context, st *meterState, cmd compere.Command, opr
 	}
 }
 
-// SwitchRelay implements poll.Bus: it switches the meter's relay (do1;
-// closed restores power) and waits for the meter's confirmation, trying
+// SwitchRelay implements poll.Bus: it switches the meter's relay (its
+// Output; closed restores power) and waits for the meter's confirmation, trying
 // again on a refusal, on silence, or when the meter — one that reports its
 // relay's changes — reports the other state within Settle of confirming.
 // The tries share ctx's deadline (enforcement's), each waiting at most
@@ -459,7 +468,7 @@ func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (pol
 		if err != nil {
 			return poll.RelayOutcome{Err: err}, err
 		}
-		cmd, err := st.Model.RelayCommand(st.Device, 1, closed, oprid)
+		cmd, err := st.Model.RelayCommand(st.Device, st.Output, closed, oprid)
 		if err != nil {
 			return poll.RelayOutcome{Err: err}, err
 		}

@@ -123,7 +123,10 @@ const (
 	devB = "37B1225950031"
 )
 
-func newRig(t *testing.T, cfg Config) *rig {
+func newRig(t *testing.T, cfg Config) *rig { return newRigOutput(t, cfg, 0) }
+
+// newRigOutput is newRig with M-2 (a KPM37) switched on output m2Output.
+func newRigOutput(t *testing.T, cfg Config, m2Output int) *rig {
 	t.Helper()
 	rg := &rig{link: newFakeLink(), sink: &sink{}, clock: &clock{t: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}}
 	kpm33b, _ := compere.ModelByName("kpm33b")
@@ -132,7 +135,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if cfg.Gather == 0 {
 		cfg.Gather = 5 * time.Millisecond
 	}
-	b, err := New(cfg, rg.link, []Meter{{ID: "M-1", Device: devA, Model: kpm33b}, {ID: "M-2", Device: devB, Model: kpm37}}, rg.sink)
+	b, err := New(cfg, rg.link, []Meter{{ID: "M-1", Device: devA, Model: kpm33b}, {ID: "M-2", Device: devB, Model: kpm37, Output: m2Output}}, rg.sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,5 +455,31 @@ func TestBus_ConfirmedThenReportedOtherwise(t *testing.T) {
 	}
 	if out, err := rg.bus.SwitchRelay(context.Background(), "M-2", false); err != nil || out.State != meter.RelayOpen {
 		t.Errorf("a relay that holds = %+v, %v; want open", out, err)
+	}
+}
+
+// A KPM37 whose second output switches the circuit is commanded on do2,
+// and its reports are read on do2.
+func TestBus_SecondOutput(t *testing.T) {
+	rg := newRigOutput(t, Config{RelayWait: time.Second}, 2)
+	rg.link.answer = func(topic string, cmd map[string]string) (string, map[string]string) {
+		return "MQTT_TELECTRL_REP", map[string]string{"id": devB, "do2": cmd["do2"], "oprid": cmd["oprid"], "code": "01"}
+	}
+	if out, err := rg.bus.SwitchRelay(context.Background(), "M-2", false); err != nil || out.State != meter.RelayOpen {
+		t.Fatalf("open M-2 on do2 = %+v, %v", out, err)
+	}
+	if sent := rg.link.commands("MQTT_TELECTRL_25950031"); len(sent) != 1 || !strings.Contains(sent[0], `{"do2":"0","oprid":"`) {
+		t.Errorf("commands = %q; want do2 0", sent)
+	}
+	// do1 closed, do2 open: the circuit is off.
+	rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000001", "time": meterClock(rg.clock.now())})
+	rg.link.publish("MQTT_ENY_NOW", map[string]any{"id": devB, "zygsz": 1, "time": meterClock(rg.clock.now()), "isend": "1"})
+	waitFor(t, "a reading", func() bool { return len(rg.sink.results()) == 1 })
+	if r := rg.sink.results()[0].Reading.Relay; r != meter.RelayOpen {
+		t.Errorf("relay read on do2 = %s; want open", r)
+	}
+	kpm33b, _ := compere.ModelByName("kpm33b")
+	if _, err := New(Config{}, rg.link, []Meter{{ID: "M-9", Device: devA, Model: kpm33b, Output: 2}}, rg.sink); err == nil {
+		t.Error("do2 of a KPM33B: no error")
 	}
 }
