@@ -294,7 +294,7 @@ type Meter struct {
 	DeviceID    string `yaml:"-"` // compere-mqtt: the meter's 13-character id
 	// RelayOutput is the relay output that switches the meter's circuit on
 	// a compere-mqtt bus: do1, or do2 of a KPM37. 0 (not set) means 1.
-	RelayOutput int `yaml:"relay_output"`
+	RelayOutput int    `yaml:"relay_output"`
 	Model       string `yaml:"model"`
 	Role        string `yaml:"role"`   // TenantMeter, PublicMeter or MainMeter
 	Tenant      string `yaml:"tenant"` // set exactly when Role is TenantMeter
