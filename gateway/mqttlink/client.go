@@ -65,8 +65,9 @@ func (c *Client) Connected() bool {
 	return p != nil && (*p).IsConnectionOpen()
 }
 
-// Run implements Link. A broker that cannot be reached is tried again,
-// with a doubling wait up to maxReconnectWait, until ctx ends.
+// Run implements Link. A broker that cannot be reached, or that refuses
+// the connection, is tried again with a doubling wait up to
+// maxReconnectWait, each failure a warning, until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	c.ctx = ctx
 	o := paho.NewClientOptions().
@@ -78,9 +79,8 @@ func (c *Client) Run(ctx context.Context) error {
 		// for us) while the link is down; the stable client id finds it.
 		SetCleanSession(false).
 		SetOrderMatters(true). // a KPM37's split reading must stay in order
+		// Losses after the first connection; the first is connect's.
 		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(connectRetryWait).
 		SetMaxReconnectInterval(maxReconnectWait).
 		SetConnectTimeout(connectTimeout).
 		SetWriteTimeout(connectTimeout).
@@ -99,15 +99,43 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	pc := paho.NewClient(o)
 	c.c.Store(&pc)
-	tok := pc.Connect() // completes when connected; retried meanwhile
+	tok := c.connect(ctx, pc)
 	<-ctx.Done()
-	// Disconnect also ends a connection still being retried; its wait
-	// for the broker to take the DISCONNECT is bounded.
+	// Disconnect also ends an attempt still under way; its wait for the
+	// broker to take the DISCONNECT is bounded.
 	pc.Disconnect(250)
-	if tok.WaitTimeout(connectTimeout) && tok.Error() != nil && !errors.Is(tok.Error(), paho.ErrNotConnected) {
+	if tok != nil && tok.WaitTimeout(connectTimeout) && tok.Error() != nil && !errors.Is(tok.Error(), paho.ErrNotConnected) {
 		c.log.Debug().Err(tok.Error()).Msg("mqtt connect ended")
 	}
 	return nil
+}
+
+// connect makes the first connection, until ctx ends, and returns the
+// last attempt's token. paho's own retry (SetConnectRetry) retries in
+// silence: a wrong password or a broker that is not there would show only
+// as meters gone silent, so each failed attempt is reported here.
+func (c *Client) connect(ctx context.Context, pc paho.Client) paho.Token {
+	wait := connectRetryWait
+	for {
+		tok := pc.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return tok
+		}
+		err := tok.Error()
+		if err == nil {
+			return nil
+		}
+		c.log.Warn().Err(err).Str("broker", c.bus.Broker).Str("client_id", c.bus.ClientID).Str("retry_in", wait.String()).
+			Msg("mqtt connect failed")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxReconnectWait)
+	}
 }
 
 // subscribe makes the QoS 1 subscriptions to the meter topics, on every
