@@ -520,3 +520,22 @@ func TestE2E_MosquittoMeters(t *testing.T) {
 	}
 	t.Logf("story told in %v", time.Since(began).Round(100*time.Millisecond))
 }
+
+// TestE2E_MosquittoRefusesGateway: a gateway whose password mosquitto
+// refuses says so in its log at every attempt, with the broker's reason,
+// rather than only leaving its meters silent.
+func TestE2E_MosquittoRefusesGateway(t *testing.T) {
+	needMosquitto(t)
+	broker := startMosquitto(t)
+	mall := mosquittoMall(t, broker.addr())
+	mall.cfg.Buses[0].Password = "not-the-password"
+	lb := &logBuffer{}
+	_, stop := startLogged(t, mall, lb)
+	waitFor(t, 15*time.Second, "two refusals in the log", func() bool {
+		return lb.count(`"mqtt connect failed"`) >= 2 && lb.count(`not Authorized`) >= 2
+	})
+	stop()
+	if n := lb.count(`"mqtt link up"`); n != 0 {
+		t.Errorf("%d link up with the password refused; want none", n)
+	}
+}
