@@ -34,8 +34,13 @@ const (
 	mqttScaleRT     = 30 * time.Second
 	mqttScaleENY    = time.Minute
 	// Every mqttScaleEvery-th meter is watched on the meter stream for
-	// the latency: 100 meters, 5 messages a second.
-	mqttScaleEvery = 20
+	// the latency: 106 meters, about 5 messages a second. Not every 20th:
+	// their uploads would be 600 ms apart (ENY_NOW) — a multiple of the
+	// bus's 200 ms gathering and of the streams' 100 ms stagger — so every
+	// sample would land at the same moment of both, and the latencies
+	// would be one value, not their spread. 19 × 30 ms walks through the
+	// gathering's 200 ms in 10 ms steps, 19 × 15 ms in 5 ms steps.
+	mqttScaleEvery = 19
 	// mqttScaleStreams meter streams opened mqttScaleStreamGap apart: the
 	// stream sends once a second, so one alone would place a commit only
 	// within a second; ten staggered place it within 100 ms.
@@ -56,7 +61,7 @@ const (
 // meters connect, once they have, at the end; VmHWM), the messages it
 // handled (its meters' message counts on /api/v1/status, which count
 // every message a meter sends, command replies too — none come in a
-// steady window) and, for every 20th meter, each message's latency from
+// steady window) and, for every 19th meter, each message's latency from
 // its publish to its reading showing on GET /api/v1/meters/stream — which
 // shows a counter only after its cycle is committed (pipeline.Cycle
 // updates the picture after the transaction), and a real-time value after
