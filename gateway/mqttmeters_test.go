@@ -129,6 +129,9 @@ func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
 	})
 	q1 := connectMeter(t, addr, "33B1225950027", "secret")
 	q2 := connectMeter(t, addr, "31B1225950101", "secret")
+	// M-q3 is configured but sends nothing: a client listening on its
+	// command topic sees whether the gateway sends it anything.
+	q3 := connectMeter(t, addr, "33B1225950099", "secret")
 
 	// T-q1 has no credit: the first ten Wh make it exhausted, and with no
 	// grace its meter is cut off.
@@ -192,8 +195,11 @@ func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
 		return err1 == nil && err2 == nil && bal-acc == 68*billing.Yuan+50*billing.Fen
 	})
 	stop()
-	// M-q3 never connected: its state unknown, it was sent nothing — a
-	// command could only fail and raise relay_fault for a meter not there.
+	// M-q3 never spoke: its state unknown, it was sent nothing — a command
+	// could only fail and raise relay_fault for a meter not heard.
+	if _, cmds := q3.relay(); len(cmds) > 0 {
+		t.Errorf("M-q3, never heard, was told %v; want nothing", cmds)
+	}
 	db, err := store.Open(mall.dbPath, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)

@@ -350,6 +350,7 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 		m      config.Meter
 		closed bool
 		why    relayWhy
+		blind  bool // its state is unknown: commanded to learn it
 	}
 	byBus := make(map[string][]job)
 	blind := make(map[string][]job) // by bus: meters whose state is unknown, commanded to learn it
@@ -380,15 +381,16 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 			continue
 		}
 		if unknown {
-			blind[m.Bus] = append(blind[m.Bus], job{m, closed, why})
+			blind[m.Bus] = append(blind[m.Bus], job{m, closed, why, true})
 			continue
 		}
-		byBus[m.Bus] = append(byBus[m.Bus], job{m, closed, why})
+		byBus[m.Bus] = append(byBus[m.Bus], job{m, closed, why, false})
 	}
 	for bus, jobs := range blind {
-		// After the relays known to be wrong, and a few a pass: at a start
-		// 2,000 meters may be unknown, and a paying tenant's restore must
-		// not wait behind them all.
+		// After the relays known to be wrong, and a few a pass, restores
+		// first: at a start 2,000 meters may be unknown, and a paying
+		// tenant's restore must not wait behind them all.
+		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].closed && !jobs[j].closed })
 		byBus[bus] = append(byBus[bus], jobs[:min(len(jobs), blindPerPass)]...)
 	}
 	var wg sync.WaitGroup
@@ -399,9 +401,8 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 		}
 		// Restores first, among the known and among the unknown.
 		sort.SliceStable(jobs, func(i, j int) bool {
-			ui, uj := e.actual(jobs[i].m.ID) == meter.RelayUnknown, e.actual(jobs[j].m.ID) == meter.RelayUnknown
-			if ui != uj {
-				return !ui
+			if jobs[i].blind != jobs[j].blind {
+				return !jobs[i].blind
 			}
 			return jobs[i].closed && !jobs[j].closed
 		})
@@ -492,10 +493,16 @@ func (e *Enforcer) command(ctx context.Context, sched poll.Bus, m config.Meter, 
 		*rc = next
 	}
 	e.mu.Unlock()
-	if err == nil {
+	switch {
+	case err == nil:
 		// After e.mu is released: live takes lv.mu, and live's readers
 		// ask the enforcer (e.mu) for desired states.
 		e.picture.SetRelay(m.ID, out.State.String(), e.now())
+	case e.reportsOnlyChanges(m):
+		// An MQTT meter reads nothing back: after a failed command its
+		// state is unknown (its session may still carry the command out),
+		// and it is commanded again only while it is heard.
+		e.picture.SetRelay(m.ID, meter.RelayUnknown.String(), e.now())
 	}
 	if serr != nil {
 		e.log.Error().Str("meter", m.ID).Err(serr).Msg("store relay control")

@@ -44,6 +44,7 @@ const (
 	DefaultUpload     = 30 * time.Second
 	DefaultRelayWait  = 10 * time.Second
 	DefaultRelayTries = 3
+	DefaultSettle     = 2 * time.Second
 	// ClockSlack is how far a meter's clock may be off before it is set.
 	ClockSlack = time.Minute
 	// clockEvery is how often a meter's clock is set at most when it is
@@ -76,6 +77,11 @@ type Config struct {
 	// how often it is sent before it fails. 0 means the defaults.
 	RelayWait  time.Duration
 	RelayTries int
+	// Settle is how long a meter that reports its relay's changes has,
+	// after confirming a command, to report the relay otherwise: a relay
+	// that does not hold (a contactor welded, a tenant's own switch) is a
+	// failed command. 0 means DefaultSettle.
+	Settle time.Duration
 	// Rand makes operation ids; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -127,9 +133,12 @@ type meterState struct {
 	// reportsDO: it has sent MQTT_TELEIND this run, so it tells its
 	// relay's changes, and a command's effect can be checked by them.
 	reportsDO bool
-	// signal receives its reports while a relay command waits for them.
+	// signal receives its latest report while a confirmed relay command
+	// watches for one (contradicted).
 	signal chan meter.RelayState
-	silent int // failed reads given for its silence since it was last heard
+	// lastOprID is the operation id of the last relay command sent to it.
+	lastOprID string
+	silent    int // failed reads given for its silence since it was last heard
 }
 
 // New returns the Bus of meters on link, handing readings to sink.
@@ -151,6 +160,9 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 	}
 	if cfg.RelayTries <= 0 {
 		cfg.RelayTries = DefaultRelayTries
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = DefaultSettle
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -308,23 +320,34 @@ func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Re
 		sig := st.signal
 		b.mu.Unlock()
 		if sig != nil {
+			// The latest report only: one not yet taken is replaced.
+			select {
+			case <-sig:
+			default:
+			}
 			select {
 			case sig <- state:
-			default: // the command took one already
+			default:
 			}
 		}
 	case *compere.ControlReply:
 		if !b.answer(st, &x.Reply) && x.Done() && x.Output == st.Output {
 			// No one waits: a command that was given up on (the meter
 			// offline, its session kept it) has been carried out after
-			// all. Its state is the relay's now.
+			// all. Its state is the relay's now — if it was the last one
+			// sent; a redelivered reply to an older one says nothing.
 			b.mu.Lock()
-			st.relay = meter.RelayOpen
-			if x.Closed {
-				st.relay = meter.RelayClosed
+			latest := x.OprID == st.lastOprID
+			if latest {
+				st.relay = meter.RelayOpen
+				if x.Closed {
+					st.relay = meter.RelayClosed
+				}
 			}
 			b.mu.Unlock()
-			b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", st.ID).Bool("closed", x.Closed).Msg("late relay confirmation")
+			if latest {
+				b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", st.ID).Bool("closed", x.Closed).Msg("late relay confirmation")
+			}
 		}
 	case *compere.Reply:
 		b.answer(st, x)
@@ -408,21 +431,18 @@ func (b *Bus) answer(st *meterState, r *compere.Reply) bool {
 	return true
 }
 
-// send publishes cmd to st and waits up to wait for the reply with oprid.
-func (b *Bus) send(ctx context.Context, st *meterState, cmd compere.Command, oprid string, wait time.Duration) (*compere.Reply, error) {
-	w := waiter{device: st.Device, ch: make(chan *compere.Reply, 1)}
+// send publishes cmd to st under oprid and waits up to wait for a reply
+// on w, which may be that of an earlier command of the same call (a meter
+// slower than one try's share answers during the next); every oprid it
+// registers stays registered until the caller's release.
+func (b *Bus) send(ctx context.Context, w waiter, cmd compere.Command, oprid string, wait time.Duration) (*compere.Reply, error) {
 	b.mu.Lock()
 	b.waiting[oprid] = w
 	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		delete(b.waiting, oprid)
-		b.mu.Unlock()
-	}()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := b.link.Publish(wctx, cmd.Topic, cmd.Payload); err != nil {
-		return nil, fmt.Errorf("publish %s: %w", cmd.Topic, err)
+		return nil, err
 	}
 	select {
 	case r := <-w.ch:
@@ -435,14 +455,24 @@ func (b *Bus) send(ctx context.Context, st *meterState, cmd compere.Command, opr
 	}
 }
 
+// release forgets the commands oprids await.
+func (b *Bus) release(oprids []string) {
+	b.mu.Lock()
+	for _, id := range oprids {
+		delete(b.waiting, id)
+	}
+	b.mu.Unlock()
+}
+
 // SwitchRelay implements poll.Bus: it switches the meter's relay (its
-// Output; closed restores power) and waits for the meter's confirmation, trying
-// again on a refusal, on silence, or when the meter — one that reports its
-// relay's changes — reports the other state within Settle of confirming.
-// The tries share ctx's deadline (enforcement's), each waiting at most
-// RelayWait. A command that fails leaves the relay's state unknown: the
-// meter may carry it out later (its session keeps it), and enforcement
-// commands the desired state of a relay it does not know.
+// Output; closed restores power) and waits for the meter's confirmation,
+// trying again on a refusal, on silence, or when the meter — one that
+// reports its relay's changes — last reports the other state within
+// Settle of confirming. The tries share ctx's deadline (enforcement's),
+// each waiting at most RelayWait, and a confirmation of any of them counts.
+// A command that fails leaves the relay's state unknown: the meter may
+// carry it out later (its session keeps it), and enforcement commands the
+// desired state of a relay it does not know.
 func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (poll.RelayOutcome, error) {
 	st := b.byID[meterID]
 	if st == nil {
@@ -454,10 +484,13 @@ func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (pol
 		want = meter.RelayClosed
 	}
 	began := time.Now()
+	w := waiter{device: st.Device, ch: make(chan *compere.Reply, b.cfg.RelayTries)}
 	var (
-		last  error
-		tries int
+		last   error
+		tries  int
+		oprids []string
 	)
+	defer func() { b.release(oprids) }()
 	for tries < b.cfg.RelayTries && ctx.Err() == nil {
 		tries++
 		wait := b.cfg.RelayWait
@@ -472,29 +505,29 @@ func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (pol
 		if err != nil {
 			return poll.RelayOutcome{Err: err}, err
 		}
+		oprids = append(oprids, oprid)
 		b.mu.Lock()
+		st.lastOprID = oprid
 		reports := st.reportsDO
-		sig := make(chan meter.RelayState, 4)
-		st.signal = sig
 		b.mu.Unlock()
-		r, err := b.send(ctx, st, cmd, oprid, wait)
+		r, err := b.send(ctx, w, cmd, oprid, wait)
 		switch {
 		case err != nil:
 			last = err
 		case !r.Done():
 			last = fmt.Errorf("meter %s refused the relay command (code %s %s)", st.Device, r.Code, r.Msg)
-		case reports && b.contradicted(ctx, sig, want):
+		case reports && b.contradicted(ctx, st, want):
 			last = fmt.Errorf("meter %s confirmed the relay %s, then reported it otherwise", st.Device, want)
 		default:
 			b.mu.Lock()
-			st.relay, st.signal = want, nil
+			st.relay = want
 			b.mu.Unlock()
 			return poll.RelayOutcome{State: want, Took: time.Since(began)}, nil
 		}
 		b.cfg.Log.Info().Str("bus", b.cfg.Bus).Str("meter", meterID).Int("try", tries).Err(last).Msg("relay command not confirmed")
 	}
 	b.mu.Lock()
-	st.relay, st.signal = meter.RelayUnknown, nil
+	st.relay = meter.RelayUnknown
 	b.mu.Unlock()
 	if last == nil {
 		last = ctx.Err()
@@ -503,27 +536,34 @@ func (b *Bus) SwitchRelay(ctx context.Context, meterID string, closed bool) (pol
 	return poll.RelayOutcome{State: meter.RelayUnknown, Took: time.Since(began), Err: err}, err
 }
 
-// Settle is how long a meter that reports its relay's changes has, after
-// confirming a command, to report the relay otherwise: a relay that does
-// not hold (a contactor welded, a tenant's own switch) is a failed command.
-var Settle = 2 * time.Second
-
-// contradicted waits up to Settle for a report of the relay: true when one
-// says other than want.
-func (b *Bus) contradicted(ctx context.Context, sig <-chan meter.RelayState, want meter.RelayState) bool {
-	t := time.NewTimer(Settle)
+// contradicted watches st's relay reports for up to Settle after a
+// confirmation: false at once on one that says want, and at the end true
+// when the last one said otherwise (none: the confirmation stands).
+// Reports from before the confirmation are not watched.
+func (b *Bus) contradicted(ctx context.Context, st *meterState, want meter.RelayState) bool {
+	sig := make(chan meter.RelayState, 1)
+	b.mu.Lock()
+	st.signal = sig
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		st.signal = nil
+		b.mu.Unlock()
+	}()
+	t := time.NewTimer(b.cfg.Settle)
 	defer t.Stop()
+	lastSeen := want
 	for {
 		select {
 		case s := <-sig:
-			if s != want {
-				return true
+			if s == want {
+				return false
 			}
-			return false
+			lastSeen = s
 		case <-t.C:
-			return false
+			return lastSeen != want
 		case <-ctx.Done():
-			return false
+			return lastSeen != want
 		}
 	}
 }

@@ -425,10 +425,7 @@ func TestBus_ForeignReplyConfirmsNothing(t *testing.T) {
 // A meter that reports its relay's changes and, having confirmed a
 // command, reports the other state, failed it: tried again, then failed.
 func TestBus_ConfirmedThenReportedOtherwise(t *testing.T) {
-	old := Settle
-	Settle = 200 * time.Millisecond
-	defer func() { Settle = old }()
-	rg := newRig(t, Config{RelayWait: time.Second, RelayTries: 2})
+	rg := newRig(t, Config{RelayWait: time.Second, RelayTries: 2, Settle: 200 * time.Millisecond})
 	at := meterClock(rg.clock.now())
 	rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000001", "time": at})
 	waitFor(t, "the report taken", func() bool {
@@ -481,5 +478,70 @@ func TestBus_SecondOutput(t *testing.T) {
 	kpm33b, _ := compere.ModelByName("kpm33b")
 	if _, err := New(Config{}, rg.link, []Meter{{ID: "M-9", Device: devA, Model: kpm33b, Output: 2}}, rg.sink); err == nil {
 		t.Error("do2 of a KPM33B: no error")
+	}
+}
+
+// A meter slower than one try's share of the deadline still confirms: its
+// reply to the first command, come during the second try, counts.
+func TestBus_SlowReplyOfAnEarlierTryCounts(t *testing.T) {
+	rg := newRig(t, Config{RelayWait: 10 * time.Second, RelayTries: 3})
+	rg.link.answer = func(topic string, cmd map[string]string) (string, map[string]string) {
+		go func() {
+			time.Sleep(350 * time.Millisecond)
+			rg.link.publish("MQTT_TELECTRL_REP", map[string]any{"id": devA, "do1": cmd["do1"], "oprid": cmd["oprid"], "code": "01"})
+		}()
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+	defer cancel()
+	if out, err := rg.bus.SwitchRelay(ctx, "M-1", false); err != nil || out.State != meter.RelayOpen {
+		t.Errorf("= %+v, %v; want open, confirmed by the first command's reply", out, err)
+	}
+}
+
+// A report of the old state sent before the confirmation, then the new
+// one: the command held.
+func TestBus_StaleReportBeforeTheReply(t *testing.T) {
+	rg := newRig(t, Config{RelayWait: time.Second, RelayTries: 1, Settle: 300 * time.Millisecond})
+	at := meterClock(rg.clock.now())
+	rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000001", "time": at})
+	waitFor(t, "the report taken", func() bool {
+		rg.bus.mu.Lock()
+		defer rg.bus.mu.Unlock()
+		return rg.bus.byID["M-2"].reportsDO
+	})
+	rg.link.answer = func(topic string, cmd map[string]string) (string, map[string]string) {
+		go func() {
+			rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000001", "time": at}) // still closed
+			rg.link.publish("MQTT_TELECTRL_REP", map[string]any{"id": devB, "do1": cmd["do1"], "oprid": cmd["oprid"], "code": "01"})
+			time.Sleep(50 * time.Millisecond)
+			rg.link.publish("MQTT_TELEIND", map[string]any{"id": devB, "value": "00000000@00000000", "time": at}) // open
+		}()
+		return "", nil
+	}
+	if out, err := rg.bus.SwitchRelay(context.Background(), "M-2", false); err != nil || out.State != meter.RelayOpen {
+		t.Errorf("= %+v, %v; want open: the last report says so", out, err)
+	}
+}
+
+// A redelivered confirmation of an older command, after a newer one was
+// confirmed, does not bring the older state back.
+func TestBus_OldConfirmationRedelivered(t *testing.T) {
+	rg := newRig(t, Config{RelayWait: time.Second})
+	rg.link.answer = confirm
+	if _, err := rg.bus.SwitchRelay(context.Background(), "M-1", false); err != nil {
+		t.Fatal(err)
+	}
+	var cut map[string]string
+	sent := rg.link.commands("MQTT_TELECTRL_25950027")
+	_ = json.Unmarshal([]byte(sent[0][strings.IndexByte(sent[0], ' ')+1:]), &cut)
+	if _, err := rg.bus.SwitchRelay(context.Background(), "M-1", true); err != nil {
+		t.Fatal(err)
+	}
+	rg.link.publish("MQTT_TELECTRL_REP", map[string]any{"id": devA, "do1": "0", "oprid": cut["oprid"], "code": "01"})
+	rg.link.publish("MQTT_ENY_NOW", map[string]any{"id": devA, "zygsz": 2, "time": meterClock(rg.clock.now()), "isend": "1"})
+	waitFor(t, "a reading", func() bool { return len(rg.sink.results()) == 1 })
+	if r := rg.sink.results()[0].Reading.Relay; r != meter.RelayClosed {
+		t.Errorf("relay after a stale confirmation = %s; want closed (the last command's)", r)
 	}
 }

@@ -101,7 +101,9 @@ func (b *Bus) confirm(ctx context.Context, st *meterState, what string, build fu
 	if err != nil {
 		return err
 	}
-	r, err := b.send(ctx, st, cmd, oprid, b.cfg.RelayWait)
+	w := waiter{device: st.Device, ch: make(chan *compere.Reply, 1)}
+	defer b.release([]string{oprid})
+	r, err := b.send(ctx, w, cmd, oprid, b.cfg.RelayWait)
 	if err != nil {
 		return err
 	}

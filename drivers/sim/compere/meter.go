@@ -84,9 +84,9 @@ type Config struct {
 	// DefaultEnergy if zero. Any positive duration is taken here (tests
 	// use short ones); MQTT_COMMOD_SET sets only the meters' values.
 	RealTime, Energy time.Duration
-	// FirstAfter, when set, is how soon after each connection the first
-	// MQTT_RT_DATA and MQTT_ENY_NOW go out (a demo's meters show at once);
-	// 0 waits a whole interval, as the meters do.
+	// FirstAfter, when set, is how soon after the first connection the
+	// first MQTT_RT_DATA and MQTT_ENY_NOW go out (a demo's meters show at
+	// once); 0 waits a whole interval, as the meters do.
 	FirstAfter time.Duration
 	// BaseW is the base load of the circuits' MallProfile (DefaultBaseW
 	// if zero); LoadW, when set, is a constant load instead.
