@@ -139,6 +139,10 @@ type meterState struct {
 	// lastOprID is the operation id of the last relay command sent to it.
 	lastOprID string
 	silent    int // failed reads given for its silence since it was last heard
+	// lastRT is when its last MQTT_RT_DATA came, rtEvery the time from the
+	// one before: how often it really uploads.
+	lastRT  time.Time
+	rtEvery time.Duration
 }
 
 // New returns the Bus of meters on link, handing readings to sink.
@@ -298,6 +302,12 @@ func (b *Bus) handle(ctx context.Context, m mqttlink.Message, gathered []poll.Re
 	}
 	switch x := msg.(type) {
 	case *compere.RTData:
+		b.mu.Lock()
+		if !st.lastRT.IsZero() {
+			st.rtEvery = now.Sub(st.lastRT)
+		}
+		st.lastRT = now
+		b.mu.Unlock()
 		if x.ZeroFrame {
 			b.note(st, "zero_frame", errors.New("all-zero real-time values dropped"))
 			break
@@ -385,7 +395,7 @@ func (b *Bus) silent(now time.Time, gathered []poll.Result) []poll.Result {
 		if st.silent >= 3 {
 			every = b.cfg.Upload
 		}
-		if now.Sub(heard) < 3*b.cfg.Upload || now.Sub(st.lastSilent) < every {
+		if now.Sub(heard) < b.silence(st) || now.Sub(st.lastSilent) < every {
 			continue
 		}
 		st.lastSilent = now
@@ -394,6 +404,13 @@ func (b *Bus) silent(now time.Time, gathered []poll.Result) []poll.Result {
 		gathered = append(gathered, poll.Result{Meter: st.ID, Start: now, Err: err, Reading: meter.Reading{Meter: st.ID, Time: now}})
 	}
 	return gathered
+}
+
+// silence is how long st may say nothing before it is absent: three of
+// its upload intervals — the one it was set to, or the one it keeps if
+// longer (a meter that refused the setting). b.mu held.
+func (b *Bus) silence(st *meterState) time.Duration {
+	return 3 * max(b.cfg.Upload, st.rtEvery)
 }
 
 // note counts a problem of st's messages by kind and logs it at debug:
@@ -576,7 +593,7 @@ func (b *Bus) Status() []poll.MeterStatus {
 	defer b.mu.Unlock()
 	out := make([]poll.MeterStatus, 0, len(b.order))
 	for _, st := range b.order {
-		s := poll.MeterStatus{ID: st.ID, Online: !st.lastSeen.IsZero() && now.Sub(st.lastSeen) < 3*b.cfg.Upload,
+		s := poll.MeterStatus{ID: st.ID, Online: !st.lastSeen.IsZero() && now.Sub(st.lastSeen) < b.silence(st),
 			Stats: poll.Stats{Requests: st.messages, LastSeen: st.lastSeen, LastError: st.lastError}}
 		if len(st.errors) > 0 {
 			s.Stats.Errors = make(map[string]int64, len(st.errors))

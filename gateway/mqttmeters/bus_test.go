@@ -545,3 +545,24 @@ func TestBus_OldConfirmationRedelivered(t *testing.T) {
 		t.Errorf("relay after a stale confirmation = %s; want closed (the last command's)", r)
 	}
 }
+
+// A meter that keeps its own, longer upload interval (it refused the
+// gateway's) is absent after three of its own, not of the gateway's.
+func TestBus_SilenceByTheMetersOwnInterval(t *testing.T) {
+	rg := newRig(t, Config{Upload: 30 * time.Second})
+	rt := func() {
+		rg.link.publish("MQTT_RT_DATA", map[string]any{"id": devA, "ua": 230, "time": meterClock(rg.clock.now()), "isend": "1"})
+	}
+	rt()
+	waitFor(t, "a reading", func() bool { return len(rg.sink.results()) == 1 })
+	rg.clock.add(5 * time.Minute)
+	rt()
+	waitFor(t, "two readings", func() bool { return len(rg.sink.results()) >= 2 })
+	rg.clock.add(10 * time.Minute)
+	time.Sleep(30 * time.Millisecond)
+	if st := rg.bus.Status(); !st[0].Online {
+		t.Errorf("M-1 10 min after its last upload, uploading every 5: offline; want online")
+	}
+	rg.clock.add(6 * time.Minute)
+	waitFor(t, "M-1 offline", func() bool { return !rg.bus.Status()[0].Online })
+}

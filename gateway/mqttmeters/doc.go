@@ -19,7 +19,8 @@
 //     the pipeline, whose counter rules refuse and report it; an all-zero
 //     MQTT_RT_DATA is dropped and counted, since values of 0 would show a
 //     power cut that never was (and raise phase-loss alarms).
-//   - Liveness. A meter silent for three of its upload intervals gets a
+//   - Liveness. A meter silent for three of its upload intervals (the
+//     one it was set to, or the longer one it keeps) gets a
 //     failed read once a second, as an absent Modbus meter does, so that
 //     the health tracker takes it offline and back online by its usual
 //     rules.
