@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -181,7 +182,7 @@ func Run(ctx context.Context, opts Options) error {
 		go func() {
 			defer buses.Done()
 			if b.IsMQTT() {
-				runMQTTBus(pollCtx, cfg, b, pipe, lv, watch, log, now)
+				runMQTTBus(pollCtx, cfg, b, pipe, lv, watch, log, now, cmp.Or(opts.OfflineAfter, health.DefaultOfflineAfter))
 				return
 			}
 			runBus(pollCtx, cfg, b, pipe, lv, watch, log, now)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,13 +25,17 @@ import (
 // pipeline, enforcement and health tracking as a Modbus bus. A link that
 // cannot start (its port taken) is retried with a capped backoff, as a
 // serial port that cannot be opened is.
+//
+// A client whose link to the mall's broker has been down for downAfter has
+// its bus reported down, as a serial port that fails is, until the link is
+// back: its meters' silence would tell only three upload intervals later.
 func runMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker,
-	log zerolog.Logger, now func() time.Time) {
+	log zerolog.Logger, now func() time.Time, downAfter time.Duration) {
 	blog := log.With().Str("bus", b.Name).Logger()
 	retry := time.Second
 	for {
 		meters, ids := mqttMeters(cfg, b, lv, blog)
-		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch}, lv, watch, log, now)
+		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch}, lv, watch, log, now, downAfter)
 		if ctx.Err() != nil {
 			return
 		}
@@ -70,7 +75,7 @@ func mqttMeters(cfg *config.Config, b config.Bus, lv *live.Picture, blog zerolog
 // serveMQTTBus runs the link and the bus until ctx ends (nil) or the link
 // stops with an error.
 func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters []mqttmeters.Meter, ids []string, sink cycleSink,
-	lv *live.Picture, watch *health.Tracker, log zerolog.Logger, now func() time.Time) error {
+	lv *live.Picture, watch *health.Tracker, log zerolog.Logger, now func() time.Time, downAfter time.Duration) error {
 	link, err := mqttlink.New(b, ids, log)
 	if err != nil {
 		return err
@@ -101,7 +106,12 @@ func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters 
 	// told by its meters' silence, as a dead converter's are.
 	up := time.NewTicker(50 * time.Millisecond)
 	defer up.Stop()
-	opened, deadline := false, time.Now().Add(5*time.Second)
+	var (
+		opened   bool
+		deadline = time.Now().Add(5 * time.Second)
+		lost     time.Time // since when a client's link has been down; zero while up
+		reported bool      // the loss has been reported
+	)
 	for {
 		select {
 		case err := <-linkErr:
@@ -112,10 +122,26 @@ func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters 
 		case <-ctx.Done():
 			return nil
 		case <-up.C:
-			if !opened && (link.Connected() || time.Now().After(deadline)) {
+			connected := link.Connected()
+			if !opened {
+				if connected || time.Now().After(deadline) {
+					watch.PortOpened(b.Name)
+					opened = true
+				}
+				continue
+			}
+			switch {
+			case b.Embedded():
+			case connected && reported:
 				watch.PortOpened(b.Name)
-				opened = true
-				up.Stop()
+				lost, reported = time.Time{}, false
+			case connected:
+				lost = time.Time{}
+			case lost.IsZero():
+				lost = time.Now()
+			case !reported && time.Since(lost) >= downAfter:
+				watch.PortFailed(b.Name, fmt.Errorf("not connected to the broker %s for %s", b.Broker, downAfter))
+				reported = true
 			}
 		}
 	}

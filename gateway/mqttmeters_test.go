@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"mallgrid/billing"
 	"mallgrid/gateway/config"
@@ -269,4 +274,63 @@ func TestMQTTMeters_PortTakenRetriedAndStops(t *testing.T) {
 	if took := stop(); took > 5*time.Second {
 		t.Errorf("stopping took %s; want at once", took)
 	}
+}
+
+// mallBroker runs an in-process broker as a mall's own on addr, anyone
+// admitted; the returned func stops it.
+func mallBroker(t *testing.T, addr string) func() {
+	t.Helper()
+	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "mall", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = s.Close() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// A client bus whose link to the mall's broker is down is reported down
+// once it has been so for the offline time — not three upload intervals
+// later by its meters' silence — and up again when the link is back.
+func TestMQTTMeters_ClientBusDownWithItsBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	stopBroker := mallBroker(t, addr)
+	yaml := fmt.Sprintf("site: {name: Test Mall}\nstorage: {path: %s}\n", filepath.Join(t.TempDir(), "m.db")) +
+		"http:\n  listen: '127.0.0.1:0'\n  tokens:\n" +
+		"    - {name: screen, role: viewer, sha256: 41d9fa3e56cb3daebc6632600c8499398c2816b9234d3e9d93432d55e7c69c27}\n" +
+		"buses:\n  - {name: tw, type: compere-mqtt, broker: 'tcp://" + addr + "'}\n" +
+		"meters:\n  - {id: M-t1, bus: tw, address: '33B1225950027', model: kpm33b, role: public}\n"
+	cfg, err := config.Parse("test.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	mall := &testMall{cfg: cfg, dbPath: cfg.Storage.Path, offlineAfter: time.Second}
+	base, _ := mall.start(t)
+	problems := func() string {
+		var h struct {
+			Problems []string `json:"problems"`
+		}
+		getJSON(t, base+"/healthz", &h)
+		return fmt.Sprint(h.Problems)
+	}
+	time.Sleep(1500 * time.Millisecond) // connected, and the offline time gone by
+	if p := problems(); strings.Contains(p, "not connected") {
+		t.Fatalf("problems with the broker up: %s", p)
+	}
+	stopBroker()
+	waitFor(t, 10*time.Second, "the bus reported down", func() bool { return strings.Contains(problems(), "not connected to the broker") })
+	mallBroker(t, addr)
+	waitFor(t, 20*time.Second, "the bus up again", func() bool { return !strings.Contains(problems(), "not connected to the broker") })
 }
