@@ -250,6 +250,12 @@ func topUpRefs(t *testing.T, path string) map[string]int {
 func testDatabaseChangedInPlace(t *testing.T, change func(t *testing.T, path string)) {
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
+	// Healthy first: a 503 of buses not yet answered would pass for the
+	// change noticed.
+	waitFor(t, 15*time.Second, "every bus live", func() bool {
+		var h web.HealthView
+		return getJSON(t, base+"/healthz", &h) == 200
+	})
 	topups := base + "/api/v1/accounts/T-a1/topups"
 	if code, _, body := postOp(t, topups, `{"amount":"10.00","ref":"PAY-1","channel":"cash"}`); code != 201 {
 		t.Fatalf("top-up = %d %s; want 201", code, body)
@@ -372,6 +378,12 @@ func TestRun_DiskFull(t *testing.T) {
 	}
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
+	// Healthy first: a 503 of buses not yet answered would pass for the
+	// change noticed.
+	waitFor(t, 15*time.Second, "every bus live", func() bool {
+		var h web.HealthView
+		return getJSON(t, base+"/healthz", &h) == 200
+	})
 	topups := base + "/api/v1/accounts/T-a1/topups"
 	if code, _, body := postOp(t, topups, `{"amount":"10.00","ref":"PAY-1","channel":"cash"}`); code != 201 {
 		t.Fatalf("top-up = %d %s; want 201", code, body)
