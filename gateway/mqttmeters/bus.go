@@ -102,13 +102,14 @@ type Bus struct {
 	started  time.Time
 	joiner   compere.Joiner // Run's goroutine only
 
-	mu sync.Mutex // guards every meterState's fields, waiting and upkeepers
+	mu sync.Mutex // guards every meterState's fields, waiting and inFlight
 	// waiting are the commands sent whose reply is awaited, by operation
 	// id: each gets the reply of its own meter on its channel.
 	waiting map[string]waiter
-	// upkeepers are the meters with an upkeep command in flight.
-	upkeepers map[string]bool
-	wg        sync.WaitGroup // the upkeep goroutines
+	// inFlight counts the upkeep commands in flight (each meter's own
+	// is its upkeeping).
+	inFlight int
+	wg       sync.WaitGroup // the upkeep goroutines
 }
 
 // waiter is a command awaiting its reply: from device, on ch.
@@ -172,7 +173,7 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 		cfg.Rand = rand.Reader
 	}
 	b := &Bus{cfg: cfg, link: link, sink: sink, byID: make(map[string]*meterState), byDevice: make(map[string]*meterState),
-		waiting: make(map[string]waiter), upkeepers: make(map[string]bool)}
+		waiting: make(map[string]waiter)}
 	for _, m := range meters {
 		if len(m.Device) != compere.IDLen {
 			return nil, fmt.Errorf("bus %s: meter %s: device id %q is not %d characters", cfg.Bus, m.ID, m.Device, compere.IDLen)

@@ -19,7 +19,7 @@ const maxUpkeep = 16
 func (b *Bus) upkeep(ctx context.Context, st *meterState, h compere.Header, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if st.upkeeping || len(b.upkeepers) >= maxUpkeep {
+	if st.upkeeping || b.inFlight >= maxUpkeep {
 		return
 	}
 	var job func(context.Context) error
@@ -34,14 +34,14 @@ func (b *Bus) upkeep(ctx context.Context, st *meterState, h compere.Header, now 
 		return
 	}
 	st.upkeeping = true
-	b.upkeepers[st.ID] = true
+	b.inFlight++
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		err := job(ctx)
 		b.mu.Lock()
 		st.upkeeping = false
-		delete(b.upkeepers, st.ID)
+		b.inFlight--
 		b.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			b.note(st, "upkeep", err)
