@@ -65,6 +65,7 @@ var gatewayOrder = []string{
 	"gateway/enforce",    // account states and the relay reconciler
 	"gateway/verify",     // the ledger's rules, checked offline
 	"gateway/accounts",   // what the API calls: top-ups, ledger pages, operator actions
+	"gateway/report",     // allocation postings, statements, finance reports
 	"gateway",            // the composition root
 	"gateway/demo",       // runs the root on simulated buses
 }
