@@ -79,6 +79,12 @@ func (c *Client) Run(ctx context.Context) error {
 		// for us) while the link is down; the stable client id finds it.
 		SetCleanSession(false).
 		SetOrderMatters(true). // a KPM37's split reading must stay in order
+		// A message is acknowledged when the bus takes it (Message.Ack),
+		// not when it is queued: the broker keeps what the gateway had
+		// not taken when it stopped, and holds back the rest (its
+		// inflight window) while the bus is slow, so receive need not
+		// block paho's reading of the connection (and its keepalive).
+		SetAutoAckDisabled(true).
 		// Losses after the first connection; the first is connect's.
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(maxReconnectWait).
@@ -163,18 +169,21 @@ func (c *Client) subscribe(pc paho.Client) {
 	c.log.Info().Str("broker", c.bus.Broker).Str("client_id", c.bus.ClientID).Msg("mqtt link up")
 }
 
-// receive queues a meter's message. It blocks while the queue is full: the
-// broker then holds the rest (paho acknowledges a message when its handler
-// returns), in order. It gives up only when Run's context ends.
+// receive queues a meter's message, acknowledged when it is taken. It
+// blocks only while the queue is full, which a broker's inflight window
+// (mosquitto: 20) smaller than the queue never lets happen. It gives up
+// only when Run's context ends: the message, unacknowledged, is sent again
+// on the next connection.
 func (c *Client) receive(_ paho.Client, m paho.Message) {
 	id := meterID(m.Payload())
 	if !c.ids[id] {
+		m.Ack()
 		n := c.dropped.Add(1)
 		c.log.Debug().Str("topic", m.Topic()).Str("id", id).Int64("dropped", n).Msg("mqtt message dropped: not a meter of this bus")
 		return
 	}
 	select {
-	case c.msgs <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)}:
+	case c.msgs <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), ack: m.Ack}:
 	case <-c.ctx.Done():
 	}
 }

@@ -212,3 +212,46 @@ func TestClient_PersistentSession(t *testing.T) {
 		delete(want, got)
 	}
 }
+
+// Messages the link received but the gateway had not taken when it
+// stopped are not acknowledged: the broker sends them again on the next
+// connection, and the one taken is not sent again.
+func TestClient_MessagesNotTakenComeAgain(t *testing.T) {
+	b := startMallBroker(t, "127.0.0.1:0")
+	broker := "tcp://" + b.addr
+	l, stop := runClient(t, broker, "gw-untaken")
+	waitConnected(t, l)
+	m, err := meter(t, broker, "kpm-a", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, float64(220+i))))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(l.Messages()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	taken := string(next(t, l).Payload)
+	stop()
+
+	l2, _ := runClient(t, broker, "gw-untaken")
+	want := map[string]bool{}
+	for i := range 3 {
+		if p := string(rtData(meterA, float64(220+i))); p != taken {
+			want[p] = true
+		}
+	}
+	for range 2 {
+		got := string(next(t, l2).Payload)
+		if !want[got] {
+			t.Errorf("got %s: the one taken (%s), or twice", got, taken)
+		}
+		delete(want, got)
+	}
+	select {
+	case got := <-l2.Messages():
+		t.Errorf("a third message came again: %s", got.Payload)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -19,16 +19,20 @@
 //     for ssl:// brokers. Messages for meter ids not on the bus are dropped
 //     and counted likewise.
 //
-// Delivery is at least once. A meter's QoS 1 message is acknowledged to
-// the meter only once it is in the Messages queue (bounded, QueueSize): a
-// consumer that falls behind holds back that meter's connection, never the
-// others' and never unboundedly. Embedded, a message that waits more than
-// EnqueueWait for room is refused without PUBACK, so the meter sends it
-// again when it reconnects; the broker also bounds each client's inflight
-// QoS 1 messages and pending writes (see newServer), so a meter that
+// Delivery is at least once. A meter's QoS 1 message is acknowledged
+// (PUBACK) only once the consumer has taken it from the Messages queue
+// (Message.Ack), so a message still queued when the gateway stops is sent
+// again — by the meter (embedded) or by the mall's broker from the
+// persistent session (client) — and never lost. A consumer that falls
+// behind holds back the senders, never unboundedly: embedded, a message
+// not taken within EnqueueWait is refused without PUBACK and only that
+// meter's connection waits; the broker also bounds each client's inflight
+// QoS 1 messages and pending writes (see capabilities), so a meter that
 // stops reading drops its own connection rather than growing the broker's
-// memory. Duplicates are the consumer's to handle, as with the meters'
-// own redeliveries.
+// memory. Client, the mall's broker sends no more than its inflight window
+// of unacknowledged messages, so paho's reading of the connection (and its
+// keepalive) is not held up. Duplicates are the consumer's to handle, as
+// with the meters' own redeliveries.
 //
 // Publish sends QoS 1. Client: it returns once the broker has acknowledged
 // (PUBACK) or the deadline passed. Embedded: once the message is queued to

@@ -206,7 +206,7 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 }
 
 // OnPublish drops messages for meter ids not on the bus and queues the
-// others to Messages before the broker acknowledges them.
+// others to Messages; the broker acknowledges them once they are taken.
 func (g *guard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	e := g.e
 	if cl.Net.Inline {
@@ -221,20 +221,32 @@ func (g *guard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 		// passed to no one.
 		return pk, packets.CodeSuccessIgnore
 	}
-	m := Message{Topic: pk.TopicName, Payload: bytes.Clone(pk.Payload), ClientID: cl.ID}
+	taken := make(chan struct{})
+	var once sync.Once
+	m := Message{Topic: pk.TopicName, Payload: bytes.Clone(pk.Payload), ClientID: cl.ID,
+		ack: func() { once.Do(func() { close(taken) }) }}
+	// The meter gets its PUBACK only once the consumer has taken the
+	// message (Ack): one still queued when the gateway stops is sent
+	// again by the meter, not lost. Only this meter's connection waits.
+	t := time.NewTimer(enqueueWait)
+	defer t.Stop()
 	select {
 	case e.msgs <- m:
-	default:
-		t := time.NewTimer(enqueueWait)
-		defer t.Stop()
-		select {
-		case e.msgs <- m:
-		case <-t.C:
-			e.log.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).Msg("mqtt message refused: queue full; the meter sends it again")
-			return pk, packets.ErrRejectPacket
-		case <-e.ctx.Done():
-			return pk, packets.ErrRejectPacket
-		}
+	case <-t.C:
+		e.log.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).Msg("mqtt message refused: queue full; the meter sends it again")
+		return pk, packets.ErrRejectPacket
+	case <-e.ctx.Done():
+		return pk, packets.ErrRejectPacket
+	}
+	select {
+	case <-taken:
+	case <-t.C:
+		// Queued, so it will still be handled; without a PUBACK the
+		// meter sends it again, a duplicate the consumer handles.
+		e.log.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).Msg("mqtt message not taken in time; not acknowledged")
+		return pk, packets.ErrRejectPacket
+	case <-e.ctx.Done():
+		return pk, packets.ErrRejectPacket
 	}
 	// Only the gateway reads meters' messages; no other client may
 	// subscribe to them, so the broker need not route them on.

@@ -93,10 +93,13 @@ func wait(t *testing.T, tok paho.Token) {
 	}
 }
 
+// next takes the next message, as the gateway's bus does: read and
+// acknowledged.
 func next(t *testing.T, l Link) Message {
 	t.Helper()
 	select {
 	case m := <-l.Messages():
+		m.Ack()
 		return m
 	case <-time.After(5 * time.Second):
 		t.Fatal("no message in 5 s")
@@ -132,8 +135,9 @@ func TestEmbedded_MessagesOfTheBusMetersOnly(t *testing.T) {
 	// the first message out.
 	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterX, 1)))
 	wait(t, m.Publish("MQTT_RT_DATA", 1, false, `{"time":"20261130120000"}`)) // no id at all
-	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 229.5)))
+	tok := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 229.5))
 	got := next(t, e)
+	wait(t, tok)
 	if got.Topic != "MQTT_RT_DATA" || string(got.Payload) != string(rtData(meterA, 229.5)) || got.ClientID != "kpm-a" {
 		t.Errorf("got %+v; want meter A's RT_DATA from client kpm-a", got)
 	}
@@ -225,38 +229,53 @@ func TestEmbedded_PublishReachesTheMeter(t *testing.T) {
 	}
 }
 
-// A consumer that stops reading holds a meter's message only so long: the
-// broker then refuses it without PUBACK (the meter sends it again when it
-// reconnects) and goes on serving.
-func TestEmbedded_FullQueueRefusesWithoutAck(t *testing.T) {
+// A meter's message is acknowledged only once the consumer has taken it,
+// so one still queued when the gateway stops is sent again. A consumer
+// that stops taking holds a message only so long: the broker then refuses
+// it without PUBACK and goes on serving.
+func TestEmbedded_AckedOnlyWhenTaken(t *testing.T) {
 	defer func(n int, w time.Duration) { queueSize, enqueueWait = n, w }(queueSize, enqueueWait)
-	queueSize, enqueueWait = 2, 300*time.Millisecond
+	queueSize, enqueueWait = 1, 400*time.Millisecond
 	e, addr := startEmbedded(t)
 	m, err := meter(t, addr, "kpm-a", "kpm", "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 1)))
-	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 2)))
+	first := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 1))
+	if first.WaitTimeout(200 * time.Millisecond) {
+		t.Fatalf("acknowledged (err %v) before the consumer took it", first.Error())
+	}
+	if got := next(t, e); string(got.Payload) != string(rtData(meterA, 1)) {
+		t.Errorf("got %s", got.Payload)
+	}
+	wait(t, first)
+
+	// Not taken within the wait: no PUBACK.
 	start := time.Now()
-	third := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 3))
-	if third.WaitTimeout(time.Second) {
-		t.Errorf("third message acknowledged (err %v) with the queue full; want no PUBACK", third.Error())
+	second := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 2))
+	if second.WaitTimeout(time.Second) {
+		t.Errorf("second message acknowledged (err %v) though never taken; want no PUBACK", second.Error())
 	}
-	for i := 1; i <= 2; i++ {
-		if got := next(t, e); string(got.Payload) != string(rtData(meterA, float64(i))) {
-			t.Errorf("message %d: got %s", i, got.Payload)
-		}
-	}
-	// The broker is not stuck: with room again, a message goes through.
+	// The queue is full (the second is still in it): a message of another
+	// meter waits for room, then is refused too.
 	m2, err := meter(t, addr, "kpm-b", "kpm", "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, m2.Publish("MQTT_RT_DATA", 1, false, rtData(meterB, 4)))
-	if got := next(t, e); string(got.Payload) != string(rtData(meterB, 4)) {
-		t.Errorf("after the refusal: got %s; want meter B's", got.Payload)
+	third := m2.Publish("MQTT_RT_DATA", 1, false, rtData(meterB, 3))
+	if third.WaitTimeout(time.Second) {
+		t.Errorf("third message acknowledged (err %v) with the queue full; want no PUBACK", third.Error())
 	}
+	// The broker is not stuck: the second is still handed over, and with
+	// room again a message goes through, acknowledged when taken.
+	if got := next(t, e); string(got.Payload) != string(rtData(meterA, 2)) {
+		t.Errorf("got %s; want the second", got.Payload)
+	}
+	fourth := m2.Publish("MQTT_RT_DATA", 1, false, rtData(meterB, 4))
+	if got := next(t, e); string(got.Payload) != string(rtData(meterB, 4)) {
+		t.Errorf("after the refusals: got %s; want meter B's", got.Payload)
+	}
+	wait(t, fourth)
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("took %s", d)
 	}

@@ -59,8 +59,9 @@ func TestRun_GoroutinesEndWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 1)))
+	tok := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 1))
 	next(t, e)
+	wait(t, tok)
 	stop()
 	m.Disconnect(0) // the meter's own goroutines are paho's, not the link's
 	settled(t, base)

@@ -20,6 +20,19 @@ type Message struct {
 	// ClientID is the publishing MQTT client's id (embedded broker only;
 	// "" through the mall's broker, which does not tell).
 	ClientID string
+
+	// ack acknowledges the message to its sender; nil: nothing to do.
+	ack func()
+}
+
+// Ack acknowledges the message (its PUBACK) once the receiver has taken it
+// and will handle it before it stops. Until then the sender keeps it: a
+// message the gateway stopped before taking is sent again, not lost. Ack
+// may be called more than once.
+func (m Message) Ack() {
+	if m.ack != nil {
+		m.ack()
+	}
 }
 
 // Link is a compere-mqtt bus's connection to its meters.
@@ -29,6 +42,7 @@ type Link interface {
 	// (an address in use, a bad TLS file).
 	Run(ctx context.Context) error
 	// Messages are the messages meters published, for the bus's meter ids.
+	// Each is acknowledged to its sender only by its Ack.
 	Messages() <-chan Message
 	// Publish sends payload to topic with QoS 1, bounded by ctx's deadline
 	// or DefaultPublishTimeout.

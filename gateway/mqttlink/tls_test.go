@@ -92,10 +92,11 @@ func TestEmbedded_TLS(t *testing.T) {
 	m := paho.NewClient(o)
 	wait(t, m.Connect())
 	defer m.Disconnect(100)
-	wait(t, m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 231)))
+	tok := m.Publish("MQTT_RT_DATA", 1, false, rtData(meterA, 231))
 	if got := next(t, e); string(got.Payload) != string(rtData(meterA, 231)) {
 		t.Errorf("got %s", got.Payload)
 	}
+	wait(t, tok)
 }
 
 // The mall's broker over TLS with a private CA: ca_file is what the link

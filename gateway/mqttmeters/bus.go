@@ -244,7 +244,8 @@ func (b *Bus) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			// The readings gathered were acknowledged to their meters:
-			// they go to the sink, which is still reading.
+			// they go to the sink, which is still reading. Messages not
+			// taken are not acknowledged: their senders send them again.
 			if len(gathered) > 0 {
 				cycles <- poll.Cycle{Bus: b.cfg.Bus, Start: start, End: b.cfg.Now(), Results: gathered, Fast: true}
 			}
@@ -258,6 +259,9 @@ func (b *Bus) Run(ctx context.Context) error {
 				start = b.cfg.Now()
 			}
 			gathered = b.handle(ctx, m, gathered)
+			// Taken: what it gave goes to the sink before Run returns,
+			// so its sender may forget it.
+			m.Ack()
 			if len(gathered) >= maxGathered {
 				flush(true)
 			}
