@@ -113,7 +113,12 @@ func validateMQTTBus(cfg *Config, r *yamlcheck.Report, i int, listens map[string
 
 // clientKey names a client bus's session on its broker: two buses with one
 // client id on one broker would throw each other off, again and again.
-func clientKey(b Bus) string { return "client\x00" + b.Broker + "\x00" + b.ClientID }
+func clientKey(b Bus) string { return "client\x00" + brokerKey(b.Broker) + "\x00" + b.ClientID }
+
+// brokerKey is broker as two spellings of one broker compare: scheme and
+// host name are case-insensitive. A name and an address of one host
+// cannot be told apart without asking DNS, which a check must not.
+func brokerKey(broker string) string { return strings.ToLower(broker) }
 
 // commandScope is where a meter's command topics are heard: its bus's own
 // broker, or the mall's broker, which every client bus of it shares.
@@ -121,7 +126,7 @@ func commandScope(b Bus) string {
 	if b.Embedded() {
 		return "bus " + b.Name
 	}
-	return "broker " + b.Broker
+	return "broker " + brokerKey(b.Broker)
 }
 
 func validateEmbedded(cfg *Config, r *yamlcheck.Report, i int, listens map[string]int) {
@@ -224,7 +229,7 @@ func validateClient(cfg *Config, r *yamlcheck.Report, i int, sessions map[string
 	}
 	if first, dup := sessions[clientKey(*b)]; dup {
 		r.Add(p+".client_id", "bus %s already connects to %s as %s: the broker would throw one off for the other, again and again",
-			cfg.Buses[first].Name, b.Broker, b.ClientID)
+			cfg.Buses[first].Name, cfg.Buses[first].Broker, b.ClientID)
 	} else {
 		sessions[clientKey(*b)] = i
 	}

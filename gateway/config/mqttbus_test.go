@@ -111,7 +111,7 @@ func TestParse_CompereMQTTProblems(t *testing.T) {
 				"both would obey the commands to either, whose topics end with the last 8 characters"},
 		{"same command topic on one mall broker", doc(mqttHead, "buses:",
 			"  - {name: tw, type: compere-mqtt, broker: 'tcp://h:1883'}",
-			"  - {name: tx, type: compere-mqtt, broker: 'tcp://h:1883'}",
+			"  - {name: tx, type: compere-mqtt, broker: 'TCP://H:1883'}", // one broker, spelled otherwise
 			"meters:",
 			"  - {id: M-1, bus: tw, address: '33B1225950027', model: kpm33b, role: public}",
 			"  - {id: M-2, bus: tx, address: '31A1225950027', model: kpm31, role: public}"),
@@ -119,7 +119,7 @@ func TestParse_CompereMQTTProblems(t *testing.T) {
 				"both would obey the commands to either, whose topics end with the last 8 characters"},
 		{"one session twice on a broker", doc(mqttHead, "buses:",
 			"  - {name: tw, type: compere-mqtt, broker: 'tcp://h:1883', client_id: gw}",
-			"  - {name: tx, type: compere-mqtt, broker: 'tcp://h:1883', client_id: gw}"),
+			"  - {name: tx, type: compere-mqtt, broker: 'tcp://H:1883', client_id: gw}"),
 			"t.yaml:4: buses[1].client_id: bus tw already connects to tcp://h:1883 as gw: the broker would throw one off for the other, again and again"},
 		{"do2 on a KPM33B", doc(mqttHead, embedded, "meters:",
 			"  - {id: M-1, bus: f3, address: '33B1225950027', model: kpm33b, role: public, relay_output: 2}"),
