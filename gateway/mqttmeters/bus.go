@@ -53,8 +53,9 @@ const (
 	clockDaily = 24 * time.Hour
 	// silentEvery is how often a silent meter gets a failed read.
 	silentEvery = time.Second
-	// maxGathered bounds the readings waiting for a sink that is slow: past
-	// it the bus waits for the sink, and the link's queue holds the rest.
+	// maxGathered bounds the readings waiting for a sink that is slow
+	// (200 s of 2,000 meters' messages): past it the bus waits for the
+	// sink, and the meters and the broker hold the rest, unacknowledged.
 	maxGathered = 20000
 )
 
