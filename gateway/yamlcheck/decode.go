@@ -13,7 +13,7 @@ import (
 // its exported fields' yaml tags (a field without one, or tagged "-", is
 // not a key). Fields may be structs, pointers to structs, slices, maps
 // with string keys, strings, ints (in the int32 range), int64s, float64s,
-// bools and time.Durations.
+// bools, time.Durations and TextOrMaps.
 type Decoder struct {
 	// Want completes the problem of an empty file, "file is empty; want
 	// …": what the file should hold.
@@ -55,6 +55,17 @@ func (d Decoder) Decode(r *Report, data []byte, ptr any) bool {
 	return true
 }
 
+// TextOrMap is a key that takes either one word or a mapping of names to
+// words, like an allocation rule's basis: `area`, or `{area: 50%,
+// consumption: 50%}`. Text is set for a scalar, Map for a mapping (its
+// names' lines are recorded like a map's); validation checks both.
+type TextOrMap struct {
+	Text string
+	Map  map[string]string
+}
+
+var textOrMapType = reflect.TypeFor[TextOrMap]()
+
 // walker is one Decode's walk of the node tree. It records in the report,
 // for each key path it meets, the line of the key and whether it held a
 // value, so that validation can point at lines and tell "absent" from
@@ -94,6 +105,12 @@ func (w *walker) value(n *yaml.Node, path string, v reflect.Value, depth int) (n
 	switch {
 	case v.Type() == durationType:
 		w.scalar(n, path, v)
+	case v.Type() == textOrMapType:
+		if n.Kind == yaml.MappingNode {
+			w.dict(n, path, v.Field(1), depth)
+		} else {
+			w.scalar(n, path, v.Field(0))
+		}
 	case v.Kind() == reflect.Struct:
 		w.mapping(n, path, v, depth)
 	case v.Kind() == reflect.Slice:

@@ -242,3 +242,26 @@ func TestDecoder_Decode_Inline(t *testing.T) {
 		t.Errorf("problems %v; want sise at line 5 with size suggested", err)
 	}
 }
+
+// TestDecoder_Decode_TextOrMap: one key takes a word or a mapping; a list
+// is refused at its line.
+func TestDecoder_Decode_TextOrMap(t *testing.T) {
+	type file struct {
+		Basis []TextOrMap `yaml:"basis"`
+	}
+	var f file
+	r := NewReport("t.yaml")
+	Decoder{}.Decode(r, []byte("basis:\n  - area\n  - {area: 50%, consumption: 50%}\n  - [area]\n"), &f)
+	if len(f.Basis) != 3 || f.Basis[0].Text != "area" || f.Basis[0].Map != nil {
+		t.Fatalf("got %+v; want the word area first", f.Basis)
+	}
+	if m := f.Basis[1].Map; len(m) != 2 || m["area"] != "50%" || m["consumption"] != "50%" || f.Basis[1].Text != "" {
+		t.Errorf("got %+v; want the mapping second", f.Basis[1])
+	}
+	if got := r.Line("basis[1].consumption"); got != 3 {
+		t.Errorf("line of basis[1].consumption: got %d; want 3", got)
+	}
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "t.yaml:4: basis[2]") {
+		t.Errorf("got %v; want the list refused at t.yaml:4: basis[2]", err)
+	}
+}
