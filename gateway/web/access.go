@@ -36,6 +36,8 @@ func accessRules() map[string]rule {
 	// refuses them any other channel), finance records any channel.
 	money := []string{RoleOperator, RoleFinance, RoleAdmin}
 	admin := []string{RoleAdmin}
+	// The books: the finance office's reports.
+	books := []string{RoleFinance, RoleAdmin}
 	return map[string]rule{
 		"GET /static/": {public: true},
 		// The catalogs of words: the login page's too, and no secret.
@@ -80,6 +82,9 @@ func accessRules() map[string]rule {
 		"POST /api/v1/notifications/{id}/resend":    {roles: floor},
 
 		"GET /api/v1/audit": {roles: admin},
+
+		"GET /api/v1/reports/finance": {roles: books},
+		"GET /api/v1/reports/balance": {roles: books},
 	}
 }
 

@@ -110,6 +110,7 @@ type Options struct {
 	Location  *time.Location
 	Recorder  Recorder  // nil: failed logins are not stored as events
 	Publisher Publisher // nil: stored login events are not streamed
+	Reports   Reports   // nil: no report endpoints
 }
 
 // Recorder stores events and returns them with their ids; *store.DB
@@ -195,6 +196,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if s.auditLog != nil {
 		s.auditRoutes()
+	}
+	if o.Reports != nil {
+		s.reportRoutes(o.Reports)
 	}
 	s.pageRoutes()
 	if err := s.checkRules(); err != nil {
