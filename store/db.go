@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -53,14 +53,19 @@ var (
 	// when they finished (kept for notify.keep, then deleted).
 	bucketOutboxState = []byte("outbox_state") // state, 0, sequence (uint64 BE) → nothing
 	bucketOutboxDone  = []byte("outbox_done")  // done (unix ns, uint64 BE), sequence (uint64 BE) → nothing; delivered and dead only
-	keySchema         = []byte("schema_version")
+	// Schema 8: finance's corrections (corrections.go): the site's receipt
+	// numbers, whose bucket sequence is the last one given, and which entry
+	// each reversal undid (at most one reversal an entry).
+	bucketReceipts = []byte("receipts") // receipt number (uint64 BE) → its top-up's entry id (uint64 BE)
+	bucketReversed = []byte("reversed") // reversed entry id (uint64 BE) → the reversal's entry id (uint64 BE)
+	keySchema      = []byte("schema_version")
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
 	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks,
 		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen, bucketOutbox, bucketOutboxIDs, bucketOutboxDue,
-		bucketOutboxState, bucketOutboxDone}
+		bucketOutboxState, bucketOutboxDone, bucketReceipts, bucketReversed}
 }
 
 // Options tune Open.
@@ -139,6 +144,15 @@ func migrations() []migration {
 				return err
 			}
 			return indexDeliveries(tx)
+		}},
+		// Top-ups credited before have no receipt number (the entries are
+		// never rewritten): numbers start at 1 with the next. Reversals
+		// posted before are indexed, so that none of them is reversed again.
+		{version: 8, apply: func(tx *bolt.Tx) error {
+			if err := createBuckets(bucketReceipts, bucketReversed)(tx); err != nil {
+				return err
+			}
+			return indexReversals(tx)
 		}},
 	}
 }

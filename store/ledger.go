@@ -48,11 +48,19 @@ type Entry struct {
 	UnitPrice billing.Price `json:"unit_price,omitempty"`
 
 	// Source of a top-up, an adjustment or a reversal.
-	Ref      string `json:"ref,omitempty"`     // payment reference: one entry per reference, ever
+	// Ref is the payment's reference of a top-up, the request's of a
+	// correction: one entry per reference, ever, over both.
+	Ref      string `json:"ref,omitempty"`
 	Channel  string `json:"channel,omitempty"` // cash | wechat | alipay | bank
 	Reverses uint64 `json:"reverses,omitempty"`
 	Actor    string `json:"actor,omitempty"` // who did it: an operator, a token's name, "gateway"
-	Note     string `json:"note,omitempty"`
+	// Note is a top-up's note, or a correction's reason.
+	Note string `json:"note,omitempty"`
+	// Receipt is a top-up's receipt number: one sequence for the site,
+	// given in the top-up's transaction, so never skipped or given twice
+	// (ReceiptNumber writes it). 0 for other entries, and for top-ups
+	// credited before the gateway numbered receipts.
+	Receipt uint64 `json:"receipt,omitempty"`
 }
 
 // Account is a tenant's prepaid account.
@@ -88,7 +96,9 @@ func (db *DB) PostTopUp(e Entry) (stored Entry, existing bool, err error) {
 // PostTopUpWithReceipt is PostTopUp that also stores, in the same
 // transaction, the receipt event receipt makes of the stored entry (nil:
 // none), so that a tenant's receipt can never be lost after the money is
-// credited. A repeated reference stores no second receipt.
+// credited. A repeated reference stores no second receipt. Every top-up
+// credited gets the site's next receipt number (Entry.Receipt), whether
+// or not a receipt event is made; a repeated reference gets none.
 func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored Entry, event *Event, existing bool, err error) {
 	if e.Kind == "" {
 		e.Kind = TopUp
@@ -102,15 +112,25 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 			if err != nil {
 				return err
 			}
-			if prev.Account != e.Account || prev.Amount != e.Amount {
-				return fmt.Errorf("%w: %s was %s to %s (entry %d)", ErrRefConflict, e.Ref, prev.Amount, prev.Account, prev.ID)
+			if prev.Kind != TopUp || prev.Account != e.Account || prev.Amount != e.Amount {
+				return fmt.Errorf("%w: %s was %s %s to %s (entry %d)", ErrRefConflict, e.Ref, prev.Kind, prev.Amount, prev.Account, prev.ID)
 			}
 			stored, existing = prev, true
 			return nil
 		}
-		var err error
+		// The number is taken in the transaction that credits the money:
+		// a top-up rolled back gives its number back with it.
+		receipts := tx.Bucket(bucketReceipts)
+		n, err := receipts.NextSequence()
+		if err != nil {
+			return err
+		}
+		e.Receipt = n
 		stored, err = appendEntry(tx, e)
 		if err != nil {
+			return err
+		}
+		if err := receipts.Put(binary.BigEndian.AppendUint64(nil, n), binary.BigEndian.AppendUint64(nil, stored.ID)); err != nil {
 			return err
 		}
 		if receipt != nil {
@@ -126,7 +146,10 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 }
 
 // PostEntry appends an adjustment or reversal (or any entry without a
-// payment reference) in its own durable transaction.
+// payment reference) in its own durable transaction. A reversal keeps the
+// rules of PostCorrection (ErrNoEntry, ErrNotReversible, ErrReversed);
+// finance's corrections, kept once per reference, go through
+// PostCorrection.
 func (db *DB) PostEntry(e Entry) (Entry, error) {
 	switch e.Kind {
 	case Charge, Allocation, Adjustment, Reversal:
@@ -135,10 +158,13 @@ func (db *DB) PostEntry(e Entry) (Entry, error) {
 	default:
 		return Entry{}, fmt.Errorf("%w: unknown kind %q", ErrBadEntry, e.Kind)
 	}
+	if e.Receipt != 0 {
+		return Entry{}, fmt.Errorf("%w: receipt numbers are top-ups'", ErrBadEntry)
+	}
 	var stored Entry
 	err := db.update(func(tx *bolt.Tx) error {
 		var err error
-		stored, err = appendEntry(tx, e)
+		stored, err = appendCorrection(tx, e)
 		return err
 	})
 	return stored, err

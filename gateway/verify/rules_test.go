@@ -90,6 +90,74 @@ func editEntry(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 	}
 }
 
+func correct(t *testing.T, db *store.DB, e store.Entry) store.Entry {
+	t.Helper()
+	stored, _, err := db.PostCorrection(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored
+}
+
+// reversedTopUp is T-1's top-up of 100.00 (entry 1) and its reversal (2).
+func reversedTopUp(t *testing.T, db *store.DB) {
+	topUp(t, db, "T-1", "P-1")
+	correct(t, db, store.Entry{Account: "T-1", Kind: store.Reversal, Reverses: 1, Ref: "R-1", Note: "cheque bounced", Actor: "fay", Time: vt0})
+}
+
+// threeTopUps is T-1's top-ups 1..3, receipts 1..3.
+func threeTopUps(t *testing.T, db *store.DB) {
+	for _, ref := range []string{"P-1", "P-2", "P-3"} {
+		topUp(t, db, "T-1", ref)
+	}
+}
+
+func chain(edits ...func(tx *bolt.Tx) error) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		for _, edit := range edits {
+			if err := edit(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// putEntry writes e behind the store's back, in its account's index.
+func putEntry(e store.Entry) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		key := binary.BigEndian.AppendUint64(nil, e.ID)
+		raw, _ := json.Marshal(e)
+		if err := tx.Bucket([]byte("entries")).Put(key, raw); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("by_account")).Bucket([]byte(e.Account)).Put(key, nil)
+	}
+}
+
+func putAccount(a store.Account) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		raw, _ := json.Marshal(a)
+		return tx.Bucket([]byte("accounts")).Put([]byte(a.ID), raw)
+	}
+}
+
+func putIndex(bucket string, k, v uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucket)).Put(binary.BigEndian.AppendUint64(nil, k), binary.BigEndian.AppendUint64(nil, v))
+	}
+}
+
+func deleteIndex(bucket string, k uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucket)).Delete(binary.BigEndian.AppendUint64(nil, k))
+	}
+}
+
+func setSequence(bucket string, n uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).SetSequence(n) }
+}
+
 // auditLog appends n records to db's audit log.
 func auditLog(n int) func(t *testing.T, db *store.DB) {
 	return func(t *testing.T, db *store.DB) {
@@ -179,10 +247,40 @@ func damages() []damage {
 		{rule: "negative_span", build: func(t *testing.T, db *store.DB) {
 			post(t, db, store.Entry{Account: "T-1", Kind: store.Charge, Amount: 0, Time: vt0, FromWh: 200, ToWh: 100, Wh: -100})
 		}},
-		{rule: "reversal", build: func(t *testing.T, db *store.DB) {
+		// The store refuses these reversals; they are written behind its
+		// back, balances and indexes kept consistent.
+		{rule: "reversal", build: reversedTopUp, tamper: chain(
+			editEntry(2, func(e map[string]any) { e["amount"], e["balance_after"] = -50*billing.Yuan, 50*billing.Yuan }),
+			putAccount(store.Account{ID: "T-1", Balance: 50 * billing.Yuan, Entries: 2, LastEntry: 2, Updated: vt0}))},
+		{rule: "reversal", build: reversedTopUp, tamper: chain( // the reversal reversed
+			putEntry(store.Entry{ID: 3, Account: "T-1", Kind: store.Reversal, Amount: 100 * billing.Yuan, Balance: 100 * billing.Yuan, Reverses: 2, Time: vt0, Actor: "ann", Note: "undo"}),
+			putIndex("reversed", 2, 3),
+			putAccount(store.Account{ID: "T-1", Balance: 100 * billing.Yuan, Entries: 3, LastEntry: 3, Updated: vt0}))},
+		{rule: "reversal", build: reversedTopUp, tamper: chain( // the top-up reversed twice
+			putEntry(store.Entry{ID: 3, Account: "T-1", Kind: store.Reversal, Amount: -100 * billing.Yuan, Balance: -100 * billing.Yuan, Reverses: 1, Time: vt0, Actor: "ann", Note: "again"}),
+			putAccount(store.Account{ID: "T-1", Balance: -100 * billing.Yuan, Entries: 3, LastEntry: 3, Updated: vt0}))},
+		// A correction under a reference already used: a retry that was
+		// taken for a second correction.
+		{rule: "correction_ref", build: func(t *testing.T, db *store.DB) {
 			topUp(t, db, "T-1", "P-1")
-			post(t, db, store.Entry{Account: "T-1", Kind: store.Reversal, Amount: -50 * billing.Yuan, Reverses: 1, Time: vt0, Actor: "ann", Note: "x"})
-		}},
+			correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: billing.Yuan, Ref: "A-1", Note: "goodwill", Actor: "fay", Time: vt0})
+		}, tamper: editEntry(2, func(e map[string]any) { e["ref"] = "P-1" })},
+		// Receipt numbers with a gap, and one given twice, their index
+		// edited to agree.
+		{rule: "receipt", build: threeTopUps, tamper: chain(
+			editEntry(3, func(e map[string]any) { e["receipt"] = 4 }),
+			deleteIndex("receipts", 3), putIndex("receipts", 4, 3), setSequence("receipts", 4))},
+		{rule: "receipt", build: threeTopUps, tamper: chain(
+			editEntry(3, func(e map[string]any) { e["receipt"] = 2 }),
+			deleteIndex("receipts", 3), setSequence("receipts", 2))},
+		{rule: "receipt", build: threeTopUps, tamper: chain( // a number on a charge
+			putEntry(store.Entry{ID: 4, Account: "T-1", Kind: store.Charge, Amount: -billing.Yuan, Balance: 299 * billing.Yuan, Time: vt0, Receipt: 9}),
+			putAccount(store.Account{ID: "T-1", Balance: 299 * billing.Yuan, Entries: 4, LastEntry: 4, Updated: vt0}))},
+		// The indexes out of step with the entries: a number that would be
+		// given again, a number lost, a reversal the store would allow again.
+		{rule: "correction_index", build: threeTopUps, tamper: setSequence("receipts", 2)},
+		{rule: "correction_index", build: threeTopUps, tamper: deleteIndex("receipts", 2)},
+		{rule: "correction_index", build: reversedTopUp, tamper: deleteIndex("reversed", 1)},
 		{rule: "adjustment", build: func(t *testing.T, db *store.DB) {
 			post(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: billing.Yuan, Time: vt0})
 		}},
@@ -517,5 +615,27 @@ func TestVerify_AcceptsAlarms(t *testing.T) {
 	r, err := File(path)
 	if err != nil || len(r.Violations) != 0 || r.Alarms != 5 || r.OpenAlarms != 2 {
 		t.Errorf("File = %+v, %v; want 5 alarms, 2 open (meter_offline M-1, bus_down a), no violation", r, err)
+	}
+}
+
+// Corrections as finance makes them pass: top-ups numbered 1..3, a top-up
+// and a charge reversed, credit and debit adjustments, a retry answered
+// with the first entry.
+func TestVerify_AcceptsCorrections(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cleanMeter(t, db) // entry 1: T-1's charge
+	threeTopUps(t, db)
+	correct(t, db, store.Entry{Account: "T-1", Kind: store.Reversal, Reverses: 1, Ref: "R-1", Note: "meter misread", Actor: "fay", Time: vt0})
+	correct(t, db, store.Entry{Account: "T-1", Kind: store.Reversal, Reverses: 3, Ref: "R-2", Note: "cheque bounced", Actor: "fay", Time: vt0})
+	correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: -1230 * billing.Fen, Ref: "A-1", Note: "repair", Actor: "fay", Time: vt0})
+	correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: 5 * billing.Yuan, Ref: "A-2", Note: "goodwill", Actor: "fay", Time: vt0})
+	correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: 5 * billing.Yuan, Ref: "A-2", Note: "goodwill", Actor: "fay", Time: vt0})
+	topUp(t, db, "T-2", "P-4")
+	if v, err := Check(db); err != nil || len(v) != 0 {
+		t.Errorf("Verify = %v, %v; want clean", v, err)
 	}
 }

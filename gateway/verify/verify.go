@@ -92,8 +92,11 @@ func (v Violation) String() string {
 // amount; each account's stored balance and count are what its entries add
 // up to; top-ups are credits with a payment reference used once; charges
 // and allocations are debits; a charge's energy is its counter span, never
-// negative; every reversal undoes an entry of its account, once;
-// adjustments say who and why. Each meter's charges (and its open charge,
+// negative; every reversal undoes an entry of its account before it,
+// exactly, once, and never a reversal; adjustments say who and why; a
+// correction's reference is no other entry's; top-ups' receipt numbers run
+// 1, 2, 3… without a gap or a repeat, and the store's indexes of receipts
+// and reversals agree with the entries. Each meter's charges (and its open charge,
 // not yet posted) follow its counter chains — the counter from its first
 // reading to the first reset or exchange, from there to the next, and so
 // on, as the gateway recorded them (store.Break) — covering each chain
@@ -132,6 +135,7 @@ type ledgerView struct {
 	// acknowledging) and every event of a kind that raises alarms, by id.
 	alarmEvents map[uint64]store.Event
 	raising     []store.Event // the events of kinds that raise alarms, id order
+	corrections store.CorrectionIndex
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -152,6 +156,9 @@ var verifyRules = []verifyRule{
 	{"negative_span", checkNegativeSpans},
 	{"reversal", checkReversals},
 	{"adjustment", checkAdjustments},
+	{"correction_ref", checkCorrectionRefs},
+	{"receipt", checkReceipts},
+	{"correction_index", checkCorrectionIndex},
 	{"kind", checkKinds},
 	{"meter_state", checkMeterStates},
 	{"chain_breaks", checkChainBreaks},
@@ -258,6 +265,9 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		after = evs[len(evs)-1].ID
 	}
 	v.charges = chargesByMeter(v)
+	if v.corrections, err = db.Corrections(); err != nil {
+		return nil, err
+	}
 	if v.audit, err = db.CheckAuditChain(); err != nil {
 		return nil, err
 	}
@@ -396,6 +406,9 @@ func checkReversals(v *ledgerView, report func(Violation)) {
 				report(entryViolation(e, "reverses entry %d of account %s", e.Reverses, orig.Account))
 			case e.Amount != -orig.Amount:
 				report(entryViolation(e, "reverses %s with %s", orig.Amount, e.Amount))
+			}
+			if ok && orig.Kind == store.Reversal {
+				report(entryViolation(e, "reverses entry %d, itself a reversal", e.Reverses))
 			}
 			if prev, twice := reversed[e.Reverses]; twice {
 				report(entryViolation(e, "entry %d already reversed by %d", e.Reverses, prev))
