@@ -27,10 +27,12 @@ var (
 
 // ReceiptNumber is how a top-up's receipt number is written: "R" and at
 // least eight digits. Fixed width, so that numbers sort as text in a
-// spreadsheet; the letter, so that it is never taken for an entry id or an
-// amount. It carries neither year nor site: the database is the site's,
-// one sequence for its whole life, and a sequence restarting each year
-// would give a number twice.
+// spreadsheet; the letter, so that it is never taken for an amount. It
+// carries neither year nor site: the database is the site's, one sequence
+// for its whole life, and a sequence restarting each year would give a
+// number twice. A top-up from before schema 8 has no number of its own:
+// its receipt was printed as ReceiptNumber of its entry id, and the
+// sequence starts above every such id (CorrectionIndex.Legacy).
 func ReceiptNumber(n uint64) string {
 	if n == 0 {
 		return ""
@@ -183,8 +185,12 @@ func (db *DB) Entry(id uint64) (Entry, error) {
 type CorrectionIndex struct {
 	Receipts    map[uint64]uint64 // receipt number → top-up entry id
 	LastReceipt uint64            // the last number given (the sequence)
-	Reversed    map[uint64]uint64 // reversed entry id → reversal entry id
-	Bad         []string          // records that cannot be read
+	// Legacy is the highest entry id when the database was upgraded to
+	// schema 8 (0 for one made since): numbers up to it were the entry
+	// ids of earlier top-ups' receipts, and the sequence starts after it.
+	Legacy   uint64
+	Reversed map[uint64]uint64 // reversed entry id → reversal entry id
+	Bad      []string          // records that cannot be read
 }
 
 // Corrections returns the indexes of receipt numbers and reversals.
@@ -192,6 +198,10 @@ func (db *DB) Corrections() (CorrectionIndex, error) {
 	ix := CorrectionIndex{Receipts: make(map[uint64]uint64), Reversed: make(map[uint64]uint64)}
 	read := func(name string, b *bolt.Bucket, into map[uint64]uint64) error {
 		return b.ForEach(func(k, v []byte) error {
+			if string(k) == string(keyLegacyReceipts) && len(v) == 8 {
+				ix.Legacy = binary.BigEndian.Uint64(v)
+				return nil
+			}
 			if len(k) != 8 || len(v) != 8 {
 				ix.Bad = append(ix.Bad, fmt.Sprintf("%s: record %x → %x is not two ids", name, k, v))
 				return nil
@@ -209,6 +219,21 @@ func (db *DB) Corrections() (CorrectionIndex, error) {
 		return read("reversed", tx.Bucket(bucketReversed), ix.Reversed)
 	})
 	return ix, err
+}
+
+// keyLegacyReceipts, in the receipts bucket, holds CorrectionIndex.Legacy:
+// 0 as a number key, a receipt number no top-up ever gets.
+var keyLegacyReceipts = binary.BigEndian.AppendUint64(nil, 0)
+
+// startReceipts starts the receipt numbers above every entry id given so
+// far (the upgrade to schema 8).
+func startReceipts(tx *bolt.Tx) error {
+	last := tx.Bucket(bucketEntries).Sequence()
+	receipts := tx.Bucket(bucketReceipts)
+	if err := receipts.SetSequence(last); err != nil {
+		return err
+	}
+	return receipts.Put(keyLegacyReceipts, binary.BigEndian.AppendUint64(nil, last))
 }
 
 // indexReversals indexes the reversals already in the ledger (the upgrade

@@ -146,7 +146,8 @@ func TestPostCorrection_Adjustment(t *testing.T) {
 }
 
 // A schema-7 file's reversals are indexed by the upgrade: none of them is
-// reversed again, and receipt numbers start at 1.
+// reversed again; receipt numbers start above every entry id, the numbers
+// the receipts of its top-ups were printed with.
 func TestOpen_MigratesSchema7(t *testing.T) {
 	db, path := openTemp(t)
 	top, _, err := db.PostTopUp(topUp("T-1", "PAY-1", 20*billing.Yuan))
@@ -183,7 +184,10 @@ func TestOpen_MigratesSchema7(t *testing.T) {
 		t.Errorf("reversal of an entry reversed before the upgrade: %v; want ErrReversed", err)
 	}
 	e, _, err := db.PostTopUp(topUp("T-1", "PAY-2", billing.Yuan))
-	if err != nil || e.Receipt != 1 {
-		t.Errorf("first top-up after the upgrade: receipt %d, %v; want 1", e.Receipt, err)
+	if err != nil || e.Receipt != 3 || e.ID != 3 {
+		t.Errorf("first top-up after the upgrade: entry %d, receipt %d, %v; want entry 3, receipt 3 (entries 1 and 2 before)", e.ID, e.Receipt, err)
+	}
+	if ix, err := db.Corrections(); err != nil || ix.Legacy != 2 || ix.LastReceipt != 3 || len(ix.Receipts) != 1 {
+		t.Errorf("index after the upgrade = %+v, %v; want legacy 2, last 3, one receipt", ix, err)
 	}
 }

@@ -145,11 +145,16 @@ func migrations() []migration {
 			}
 			return indexDeliveries(tx)
 		}},
-		// Top-ups credited before have no receipt number (the entries are
-		// never rewritten): numbers start at 1 with the next. Reversals
-		// posted before are indexed, so that none of them is reversed again.
+		// Top-ups credited before have no receipt number of their own (the
+		// entries are never rewritten); the receipts printed for them were
+		// numbered by entry id, so numbers start above every id given.
+		// Reversals posted before are indexed, so that none of them is
+		// reversed again.
 		{version: 8, apply: func(tx *bolt.Tx) error {
 			if err := createBuckets(bucketReceipts, bucketReversed)(tx); err != nil {
+				return err
+			}
+			if err := startReceipts(tx); err != nil {
 				return err
 			}
 			return indexReversals(tx)

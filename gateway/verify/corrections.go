@@ -44,19 +44,20 @@ func (v *ledgerView) kindOf(id uint64) store.Kind {
 }
 
 // checkReceipts: receipt numbers are the site's one sequence — the
-// numbered top-ups, in the order credited, are 1, 2, 3… with no gap and no
-// number twice; once numbering began every top-up has one, and nothing
-// but a top-up has one.
+// numbered top-ups, in the order credited, are 1, 2, 3… (or, in a
+// database upgraded from schema 7, follow the highest entry id it had,
+// the numbers of its top-ups' receipts) with no gap and no number twice;
+// every top-up since has one, and nothing but a top-up has one.
 func checkReceipts(v *ledgerView, report func(Violation)) {
-	var last uint64
+	last := v.corrections.Legacy
 	for _, e := range v.entries {
 		switch {
 		case e.Receipt != 0 && e.Kind != store.TopUp:
 			report(entryViolation(e, "%s with receipt %s", e.Kind, store.ReceiptNumber(e.Receipt)))
 		case e.Kind != store.TopUp:
-		case e.Receipt == 0 && last != 0:
-			report(entryViolation(e, "top-up without a receipt number after receipt %s", store.ReceiptNumber(last)))
-		case e.Receipt == 0:
+		case e.Receipt == 0 && e.ID > v.corrections.Legacy:
+			report(entryViolation(e, "top-up without a receipt number"))
+		case e.Receipt == 0: // from before receipt numbers: its entry id was printed
 		case e.Receipt <= last:
 			report(entryViolation(e, "receipt %s again, or out of order: the one before was %s", store.ReceiptNumber(e.Receipt), store.ReceiptNumber(last)))
 		case e.Receipt != last+1:
@@ -83,7 +84,7 @@ func checkCorrectionIndex(v *ledgerView, report func(Violation)) {
 	// number is the receipt rule's and entry_order's to judge.
 	byID := make(map[uint64]store.Entry, len(v.entries))
 	numbered := make(map[uint64]bool)
-	var highest uint64
+	highest := ix.Legacy
 	reversals := make(map[uint64]uint64) // reversed entry → its first reversal
 	for _, e := range v.entries {
 		byID[e.ID] = e

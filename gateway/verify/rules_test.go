@@ -273,6 +273,9 @@ func damages() []damage {
 		{rule: "receipt", build: threeTopUps, tamper: chain(
 			editEntry(3, func(e map[string]any) { e["receipt"] = 2 }),
 			deleteIndex("receipts", 3), setSequence("receipts", 2))},
+		{rule: "receipt", build: threeTopUps, tamper: chain( // a top-up without one
+			editEntry(3, func(e map[string]any) { delete(e, "receipt") }),
+			deleteIndex("receipts", 3), setSequence("receipts", 2))},
 		{rule: "receipt", build: threeTopUps, tamper: chain( // a number on a charge
 			putEntry(store.Entry{ID: 4, Account: "T-1", Kind: store.Charge, Amount: -billing.Yuan, Balance: 299 * billing.Yuan, Time: vt0, Receipt: 9}),
 			putAccount(store.Account{ID: "T-1", Balance: 299 * billing.Yuan, Entries: 4, LastEntry: 4, Updated: vt0}))},
@@ -635,6 +638,51 @@ func TestVerify_AcceptsCorrections(t *testing.T) {
 	correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: 5 * billing.Yuan, Ref: "A-2", Note: "goodwill", Actor: "fay", Time: vt0})
 	correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: 5 * billing.Yuan, Ref: "A-2", Note: "goodwill", Actor: "fay", Time: vt0})
 	topUp(t, db, "T-2", "P-4")
+	if v, err := Check(db); err != nil || len(v) != 0 {
+		t.Errorf("Verify = %v, %v; want clean", v, err)
+	}
+}
+
+// A database upgraded from schema 7: its top-ups have no receipt number
+// (their receipts were printed with their entry ids), the next ones are
+// numbered from above its highest entry id, and verify passes it.
+func TestVerify_AcceptsReceiptsFromBeforeNumbers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	threeTopUps(t, db)
+	db.Close()
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for id := uint64(1); id <= 3; id++ {
+			if err := editEntry(id, func(e map[string]any) { delete(e, "receipt") })(tx); err != nil {
+				return err
+			}
+		}
+		for _, name := range []string{"receipts", "reversed"} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), binary.BigEndian.AppendUint32(nil, 7))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, err = store.Open(path, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if e := topUp(t, db, "T-2", "P-4"); e.Receipt != 4 {
+		t.Errorf("first receipt after the upgrade = %d; want 4, above entry ids 1..3", e.Receipt)
+	}
+	topUp(t, db, "T-1", "P-5")
 	if v, err := Check(db); err != nil || len(v) != 0 {
 		t.Errorf("Verify = %v, %v; want clean", v, err)
 	}
