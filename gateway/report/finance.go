@@ -1,0 +1,309 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"mallgrid/billing"
+	"mallgrid/gateway/config"
+	"mallgrid/store"
+)
+
+// ErrPeriod is returned for a month or day that cannot be read
+// (want 2026-11 or 2026-11-27).
+var ErrPeriod = errors.New("report: bad period")
+
+// Period is the span a finance report covers: one month or one day of the
+// site's calendar, midnight to midnight in site.timezone.
+type Period struct {
+	From, To time.Time
+	Label    string // 2026-11 or 2026-11-27
+}
+
+// MonthPeriod returns the month named "2026-11" in loc.
+func MonthPeriod(month string, loc *time.Location) (Period, error) {
+	t, err := time.ParseInLocation("2006-01", month, loc)
+	if err != nil || t.Format("2006-01") != month {
+		return Period{}, fmt.Errorf("%w: month %q: want YYYY-MM, like 2026-11", ErrPeriod, month)
+	}
+	return Period{From: t, To: t.AddDate(0, 1, 0), Label: month}, nil
+}
+
+// DayPeriod returns the day named "2026-11-27" in loc.
+func DayPeriod(day string, loc *time.Location) (Period, error) {
+	t, err := time.ParseInLocation(time.DateOnly, day, loc)
+	if err != nil || t.Format(time.DateOnly) != day {
+		return Period{}, fmt.Errorf("%w: day %q: want YYYY-MM-DD, like 2026-11-27", ErrPeriod, day)
+	}
+	return Period{From: t, To: t.AddDate(0, 0, 1), Label: day}, nil
+}
+
+// Figures are one row's sums of the ledger's entries posted in a period.
+// Revenue and Allocation are what tenants paid (the entries' debits as
+// positive amounts); Reversals and Adjustments keep the ledger's sign (a
+// reversed top-up is negative, a reversed charge positive).
+type Figures struct {
+	ChargeWh    int64         // energy of the charge entries
+	Revenue     billing.Money // Σ charges, as a positive amount
+	AllocWh     int64         // public-area energy of the allocation entries
+	Allocation  billing.Money // Σ allocation entries, as a positive amount
+	TopUps      billing.Money
+	TopUpCount  int
+	Reversals   billing.Money
+	Adjustments billing.Money
+}
+
+func (f *Figures) add(e store.Entry) {
+	switch e.Kind {
+	case store.Charge:
+		f.ChargeWh += e.Wh
+		f.Revenue -= e.Amount
+	case store.Allocation:
+		f.AllocWh += e.Wh
+		f.Allocation -= e.Amount
+	case store.TopUp:
+		f.TopUps += e.Amount
+		f.TopUpCount++
+	case store.Reversal:
+		f.Reversals += e.Amount
+	case store.Adjustment:
+		f.Adjustments += e.Amount
+	}
+}
+
+// Movement is the change the entries made to the balances: top-ups,
+// reversals and adjustments in, charges and allocations out.
+func (f Figures) Movement() billing.Money {
+	return f.TopUps + f.Reversals + f.Adjustments - f.Revenue - f.Allocation
+}
+
+// TenantFigures is one account's row.
+type TenantFigures struct {
+	Tenant, Name, Category string
+	Figures
+	// Opening and Closing are the account's balance before the period's
+	// first entry and after its last (0 for an account without entries).
+	Opening, Closing billing.Money
+}
+
+// GroupFigures is a category's row, or a day's.
+type GroupFigures struct {
+	Name    string
+	Tenants int // tenants of the category (0 for a day)
+	Figures
+}
+
+// WindowFigures is the charges of one tariff window.
+type WindowFigures struct {
+	Window  string
+	Wh      int64
+	Revenue billing.Money
+}
+
+// TopUpGroup is the top-ups of one channel or one operator.
+type TopUpGroup struct {
+	Name   string
+	Count  int
+	Amount billing.Money
+}
+
+// Finance is the finance office's report of one period. Every entry
+// counts by the time it was posted (Entry.Time), charges too: so the
+// period's entries are exactly what moved the balances from Opening to
+// Closing, and a month's report reconciles with the next month's. (A
+// meter offline across midnight is charged when it is read again: its
+// energy counts on that day, not spread back; the tenant's usage chart,
+// which counts by the time energy was used, may place it a day earlier.)
+type Finance struct {
+	Site     string
+	Timezone string
+	Period   Period
+	Total    Figures
+	// Days has a row per day of the period (one for a day's report).
+	Days        []GroupFigures
+	Tenants     []TenantFigures
+	Categories  []GroupFigures
+	Windows     []WindowFigures
+	Channels    []TopUpGroup
+	Operators   []TopUpGroup
+	TopUps      []store.Entry // the reconciliation list, by id
+	Corrections []store.Entry // reversals and adjustments, by id
+	// Opening and Closing are Σ of every account's balance at the
+	// period's start and end; Liability is Σ of the positive balances at
+	// the end (prepaid money the mall holds), Receivables Σ of the
+	// negative ones as a positive amount (what tenants owe).
+	Opening, Closing       billing.Money
+	Liability, Receivables billing.Money
+	// Energy is the building's balance over the period.
+	Energy BalanceReport
+}
+
+// Source is what a finance report reads; *store.DB implements it.
+type Source interface {
+	Intervals
+	// EachEntry calls fn for every ledger entry in id order, in one
+	// consistent snapshot.
+	EachEntry(fn func(store.Entry) error) error
+}
+
+// Unconfigured is the category of an account whose tenant is no longer in
+// the configuration; NoWindow the window of a charge without one.
+const (
+	Unconfigured = "(not configured)"
+	NoWindow     = "(none)"
+	NoActor      = "(unknown)"
+)
+
+// BuildFinance reads the ledger and the interval energy into the report of
+// p. It reads every entry once, in one snapshot.
+func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
+	loc := location(cfg)
+	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p}
+	dayOf := make(map[string]int)
+	for d := p.From; d.Before(p.To); d = d.AddDate(0, 0, 1) {
+		dayOf[d.Format(time.DateOnly)] = len(f.Days)
+		f.Days = append(f.Days, GroupFigures{Name: d.Format(time.DateOnly)})
+	}
+	tenants := make(map[string]*TenantFigures)
+	tenantOf := func(id string) *TenantFigures {
+		t := tenants[id]
+		if t == nil {
+			t = &TenantFigures{Tenant: id, Category: Unconfigured}
+			if c, ok := cfg.Tenant(id); ok {
+				t.Name, t.Category = c.Name, c.Category
+			}
+			tenants[id] = t
+		}
+		return t
+	}
+	for _, c := range cfg.Tenants {
+		tenantOf(c.ID)
+	}
+	windows := make(map[string]*WindowFigures)
+	channels := make(map[string]*TopUpGroup)
+	operators := make(map[string]*TopUpGroup)
+	group := func(m map[string]*TopUpGroup, name string, amount billing.Money) {
+		g := m[name]
+		if g == nil {
+			g = &TopUpGroup{Name: name}
+			m[name] = g
+		}
+		g.Count++
+		g.Amount += amount
+	}
+	err := src.EachEntry(func(e store.Entry) error {
+		if !e.Time.Before(p.To) {
+			return nil
+		}
+		t := tenantOf(e.Account)
+		if e.Time.Before(p.From) {
+			t.Opening = e.Balance
+			t.Closing = e.Balance
+			return nil
+		}
+		t.Closing = e.Balance
+		t.add(e)
+		f.Total.add(e)
+		f.Days[dayOf[e.Time.In(loc).Format(time.DateOnly)]].add(e)
+		switch e.Kind {
+		case store.Charge:
+			name := e.Window
+			if name == "" {
+				name = NoWindow
+			}
+			w := windows[name]
+			if w == nil {
+				w = &WindowFigures{Window: name}
+				windows[name] = w
+			}
+			w.Wh += e.Wh
+			w.Revenue -= e.Amount
+		case store.TopUp:
+			group(channels, e.Channel, e.Amount)
+			actor := e.Actor
+			if actor == "" {
+				actor = NoActor
+			}
+			group(operators, actor, e.Amount)
+			f.TopUps = append(f.TopUps, e)
+		case store.Reversal, store.Adjustment:
+			f.Corrections = append(f.Corrections, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: read the ledger: %w", err)
+	}
+	categories := make(map[string]*GroupFigures)
+	for _, t := range tenants {
+		f.Tenants = append(f.Tenants, *t)
+		c := categories[t.Category]
+		if c == nil {
+			c = &GroupFigures{Name: t.Category}
+			categories[t.Category] = c
+		}
+		c.Tenants++
+		c.Figures = c.Figures.plus(t.Figures)
+		f.Opening += t.Opening
+		f.Closing += t.Closing
+		if t.Closing > 0 {
+			f.Liability += t.Closing
+		} else {
+			f.Receivables -= t.Closing
+		}
+	}
+	sort.Slice(f.Tenants, func(i, j int) bool { return f.Tenants[i].Tenant < f.Tenants[j].Tenant })
+	f.Categories = sortedValues(categories, func(g GroupFigures) string { return g.Name })
+	f.Windows = sortedValues(windows, func(w WindowFigures) string { return w.Window })
+	f.Channels = sortedValues(channels, func(g TopUpGroup) string { return g.Name })
+	f.Operators = sortedValues(operators, func(g TopUpGroup) string { return g.Name })
+	if f.Energy, err = Balance(src, cfg, p.From, p.To); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f Figures) plus(g Figures) Figures {
+	return Figures{
+		ChargeWh: f.ChargeWh + g.ChargeWh, Revenue: f.Revenue + g.Revenue,
+		AllocWh: f.AllocWh + g.AllocWh, Allocation: f.Allocation + g.Allocation,
+		TopUps: f.TopUps + g.TopUps, TopUpCount: f.TopUpCount + g.TopUpCount,
+		Reversals: f.Reversals + g.Reversals, Adjustments: f.Adjustments + g.Adjustments,
+	}
+}
+
+func sortedValues[T any](m map[string]*T, key func(T) string) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out
+}
+
+// ErrFormat is returned by Write for a format it does not write.
+var ErrFormat = errors.New("report: unknown format (want xlsx or csv)")
+
+// ParsePeriod reads a month (2026-11) or a day (2026-11-27) of loc's
+// calendar.
+func ParsePeriod(s string, loc *time.Location) (Period, error) {
+	if len(s) == len("2006-01") {
+		return MonthPeriod(s, loc)
+	}
+	return DayPeriod(s, loc)
+}
+
+// Write writes the report in format: "xlsx" (WriteXLSX) or "csv"
+// (WriteCSV).
+func (f *Finance) Write(w io.Writer, format string) error {
+	switch format {
+	case "xlsx":
+		return WriteXLSX(w, f.Tables())
+	case "csv":
+		return WriteCSV(w, f.Tables())
+	}
+	return fmt.Errorf("%w: %q", ErrFormat, format)
+}

@@ -1,0 +1,161 @@
+package report
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"mallgrid/billing"
+	"mallgrid/store"
+)
+
+// TestFinance_TotalsEqualLedger posts random ledgers (random tenants,
+// kinds, windows, amounts and times around a month) and checks, for each,
+// that the report's totals are the ledger's: Σ revenue by tenant = by
+// category = by window = by day = the period's charges, summed here from
+// the entries posted; and the balances reconcile (opening + the period's
+// entries = closing; liability − receivables = closing; one month's
+// closing is the next one's opening).
+func TestFinance_TotalsEqualLedger(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		t.Run("", func(t *testing.T) {
+			cfg := newMallConfig(t, t.TempDir())
+			db := openDB(t, cfg)
+			rng := rand.New(rand.NewPCG(seed, 14))
+			accounts := []string{"T-101", "T-102", "T-201", "T-301", "T-GONE"}
+			windows := []string{"peak", "flat", "valley", ""}
+			start := time.Date(2026, 10, 25, 0, 0, 0, 0, shanghai)
+			var times []time.Time
+			for range 300 {
+				times = append(times, start.Add(time.Duration(rng.Int64N(int64(45*24*time.Hour)))))
+			}
+			sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+			var posted []store.Entry
+			for i, when := range times {
+				acct := accounts[rng.IntN(len(accounts))]
+				amount := billing.Money(rng.Int64N(20_000)+1) * billing.Fen
+				e := store.Entry{Time: when, Account: acct}
+				var err error
+				switch k := rng.IntN(10); {
+				case k < 6:
+					e.Kind, e.Amount, e.Wh, e.Window, e.Meter = store.Charge, -amount/10, rng.Int64N(50_000), windows[rng.IntN(len(windows))], "M"
+					_, err = db.CommitCycle(store.Cycle{Charges: []store.Entry{e}})
+				case k < 8:
+					e.Kind, e.Amount, e.Ref, e.Channel = store.TopUp, amount, "R"+itoa(i), []string{"cash", "wechat", "alipay", "bank"}[rng.IntN(4)]
+					e.Actor = []string{"till", "books", ""}[rng.IntN(3)]
+					_, _, err = db.PostTopUp(e)
+				case k < 9:
+					e.Kind, e.Amount, e.Wh = store.Allocation, -amount/20, rng.Int64N(9_000)
+					_, err = db.PostEntry(e)
+				default:
+					e.Kind, e.Amount, e.Ref = store.Adjustment, amount/5*billing.Money(1-2*rng.IntN(2)), "A"+itoa(i)
+					_, err = db.PostEntry(e)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				posted = append(posted, e)
+			}
+			var prevClosing *billing.Money
+			for _, month := range []string{"2026-10", "2026-11", "2026-12"} {
+				f := buildReport(t, db, cfg, month)
+				checkTotals(t, f, posted)
+				if prevClosing != nil && f.Opening != *prevClosing {
+					t.Errorf("%s: opening %s; the month before closed at %s", month, f.Opening, *prevClosing)
+				}
+				prevClosing = &f.Closing
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return Cell{Kind: Count, N: int64(n)}.String() }
+
+func checkTotals(t *testing.T, f *Finance, posted []store.Entry) {
+	t.Helper()
+	p := f.Period
+	var revenue, alloc, topups, adjust, opening, closing billing.Money
+	var wh int64
+	balance := make(map[string]billing.Money)
+	for _, e := range posted {
+		if !e.Time.Before(p.To) {
+			continue
+		}
+		balance[e.Account] += e.Amount
+		if e.Time.Before(p.From) {
+			opening += e.Amount
+			continue
+		}
+		switch e.Kind {
+		case store.Charge:
+			revenue -= e.Amount
+			wh += e.Wh
+		case store.Allocation:
+			alloc -= e.Amount
+		case store.TopUp:
+			topups += e.Amount
+		case store.Adjustment:
+			adjust += e.Amount
+		}
+	}
+	for _, b := range balance {
+		closing += b
+	}
+	sumTenants, sumCategories, sumWindows, sumDays := Figures{}, Figures{}, Figures{}, Figures{}
+	for _, x := range f.Tenants {
+		sumTenants = sumTenants.plus(x.Figures)
+		if x.Closing != balance[x.Tenant] {
+			t.Errorf("%s: %s closes at %s; the ledger says %s", p.Label, x.Tenant, x.Closing, balance[x.Tenant])
+		}
+	}
+	for _, x := range f.Categories {
+		sumCategories = sumCategories.plus(x.Figures)
+	}
+	for _, x := range f.Windows {
+		sumWindows.Revenue += x.Revenue
+		sumWindows.ChargeWh += x.Wh
+	}
+	for _, x := range f.Days {
+		sumDays = sumDays.plus(x.Figures)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want billing.Money
+	}{
+		{"revenue", f.Total.Revenue, revenue},
+		{"revenue by tenant", sumTenants.Revenue, revenue},
+		{"revenue by category", sumCategories.Revenue, revenue},
+		{"revenue by window", sumWindows.Revenue, revenue},
+		{"revenue by day", sumDays.Revenue, revenue},
+		{"allocation by tenant", sumTenants.Allocation, alloc},
+		{"allocation by category", sumCategories.Allocation, alloc},
+		{"top-ups by tenant", sumTenants.TopUps, topups},
+		{"top-ups by day", sumDays.TopUps, topups},
+		{"adjustments", f.Total.Adjustments, adjust},
+		{"opening", f.Opening, opening},
+		{"closing", f.Closing, closing},
+		{"opening + movement", f.Opening + f.Total.Movement(), closing},
+		{"liability − receivables", f.Liability - f.Receivables, closing},
+		{"kWh by window (Wh as money)", billing.Money(sumWindows.ChargeWh), billing.Money(wh)},
+		{"kWh by category (Wh as money)", billing.Money(sumCategories.ChargeWh), billing.Money(wh)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %s %s; the ledger's %s", p.Label, c.what, c.got, c.want)
+		}
+	}
+	var channels, operators billing.Money
+	for _, g := range f.Channels {
+		channels += g.Amount
+	}
+	for _, g := range f.Operators {
+		operators += g.Amount
+	}
+	var listed billing.Money
+	for _, e := range f.TopUps {
+		listed += e.Amount
+	}
+	if channels != topups || operators != topups || listed != topups {
+		t.Errorf("%s: top-ups by channel %s, by operator %s, listed %s; the ledger's %s", p.Label, channels, operators, listed, topups)
+	}
+}
