@@ -85,6 +85,11 @@ func accessRules() map[string]rule {
 
 		"GET /api/v1/reports/finance": {roles: books},
 		"GET /api/v1/reports/balance": {roles: books},
+
+		"GET /api/v1/allocations/preview":       {roles: books},
+		"GET /api/v1/allocations":               {roles: books},
+		"POST /api/v1/allocations":              {roles: books},
+		"POST /api/v1/allocations/{id}/reverse": {roles: books},
 	}
 }
 

@@ -111,6 +111,9 @@ type Options struct {
 	Recorder  Recorder  // nil: failed logins are not stored as events
 	Publisher Publisher // nil: stored login events are not streamed
 	Reports   Reports   // nil: no report endpoints
+	// Allocations, if set, serves the public-area allocation's preview,
+	// postings and reversals; nil: no allocation endpoints.
+	Allocations Allocations
 }
 
 // Recorder stores events and returns them with their ids; *store.DB
@@ -199,6 +202,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if o.Reports != nil {
 		s.reportRoutes(o.Reports)
+	}
+	if o.Allocations != nil {
+		s.allocationRoutes(o.Allocations)
 	}
 	s.pageRoutes()
 	if err := s.checkRules(); err != nil {
