@@ -23,6 +23,7 @@ import (
 	"mallgrid/gateway/outbox"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
+	"mallgrid/gateway/report"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -146,6 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 		Events:        events,
 		Relayer:       enf,
 		History:       &history.Reader{DB: db, Config: cfg},
+		Reports:       &report.Reports{DB: db, Config: cfg},
 		Tokens:        tokens,
 		DB:            db,
 		Buses:         watch,
