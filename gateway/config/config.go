@@ -39,6 +39,9 @@ type Config struct {
 	Alarms alarm.Spec `yaml:"alarms"`
 	// Notify is the notification outbox: channels, routes, staff.
 	Notify Notify `yaml:"notify"`
+	// Allocation are the rules that share public meters' energy out to
+	// tenants (allocation.go).
+	Allocation []AllocationRule `yaml:"allocation"`
 
 	// Location is Site.Timezone loaded.
 	Location *time.Location `yaml:"-"`
@@ -51,6 +54,8 @@ type Config struct {
 	protected policy.Protected
 	// alarmRules are Alarms resolved for every meter.
 	alarmRules alarm.Rules
+	// allocations are the Allocation rules built.
+	allocations []Allocation
 	// Catalogue holds the built-in meter models plus Models.
 	Catalogue *meter.Catalogue `yaml:"-"`
 	// Warnings are what the file does that is legal but unwise (a status

@@ -38,6 +38,7 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 	validateMeters(cfg, r, buses, models, tenants)
 	validateAlarms(cfg, r)
 	validateNotify(cfg, r)
+	validateAllocation(cfg, r)
 }
 
 // validateAlarms resolves the alarm rules of every meter, reporting each
