@@ -139,6 +139,9 @@ func Run(ctx context.Context, opts Options) error {
 	deliverer := &outbox.Deliverer{DB: db, Config: cfg, Channels: channels, Now: now, Log: log, Publish: events.Publish}
 	auditLog := &audit.Log{DB: db}
 	ledger := &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log}
+	// An allocation posted or reversed changes balances as a bus cycle's
+	// charges do: enforcement looks at the accounts at once.
+	allocator := &report.Allocator{DB: db, Config: cfg, Now: now, Log: log, Posted: enf.Wake}
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,
 		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
@@ -148,6 +151,7 @@ func Run(ctx context.Context, opts Options) error {
 		Relayer:       enf,
 		History:       &history.Reader{DB: db, Config: cfg},
 		Reports:       &report.Reports{DB: db, Config: cfg},
+		Allocations:   allocator,
 		Tokens:        tokens,
 		DB:            db,
 		Buses:         watch,
@@ -231,6 +235,14 @@ func Run(ctx context.Context, opts Options) error {
 		defer buses.Done()
 		pruner := &history.Pruner{DB: db, Keep: cfg.Storage.SamplesRetention(), Now: now, Log: log}
 		_ = pruner.Run(pollCtx) // nil on cancel
+	}()
+
+	// Each allocation rule's period is posted once it has ended (those
+	// that ended while the gateway was down at once).
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		_ = allocator.Run(pollCtx) // nil on cancel
 	}()
 
 	// Notifications go out beside polling; one cut short by the shutdown

@@ -39,8 +39,14 @@ func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...st
 	return buildMall(t, perBus, wire, nil, extraYAML...)
 }
 
+// publicMeter, as a tenant's category in buildMall, makes the tenant's
+// meter a public one (role public, no tenant) and leaves the tenant out.
+const publicMeter = "(public meter)"
+
 // buildMall is newWiredMall with tenants' categories ("T-a1": "restaurant"),
-// for the rules of alarms.categories; the others are of the default.
+// for the rules of alarms.categories; the others are of the default. A
+// category is written into the tenant's line as it is, so it may carry
+// more keys ("retail, area_m2: 30"); publicMeter makes a public meter.
 func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[string]string, extraYAML ...string) *testMall {
 	t.Helper()
 	var yaml strings.Builder
@@ -62,6 +68,10 @@ func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[str
 	yaml.WriteString("meters:\n")
 	for _, b := range []string{"a", "b"} {
 		for i := 1; i <= perBus; i++ {
+			if categories[fmt.Sprintf("T-%s%d", b, i)] == publicMeter {
+				fmt.Fprintf(&yaml, "  - {id: M-%s%d, bus: %s, address: %d, model: kpm33b, role: public}\n", b, i, b, i)
+				continue
+			}
 			fmt.Fprintf(&yaml, "  - {id: M-%s%d, bus: %s, address: %d, model: kpm33b, tenant: T-%s%d}\n", b, i, b, i, b, i)
 		}
 	}
@@ -69,6 +79,9 @@ func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[str
 	for _, b := range []string{"a", "b"} {
 		for i := 1; i <= perBus; i++ {
 			id, category := fmt.Sprintf("T-%s%d", b, i), ""
+			if categories[id] == publicMeter {
+				continue
+			}
 			if c, ok := categories[id]; ok {
 				category = ", category: " + c
 			}
