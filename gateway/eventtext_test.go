@@ -89,11 +89,15 @@ func TestEventText_ChineseDashboard(t *testing.T) {
 	}
 	loc := mall.cfg.Location
 	zh := i18n.New(i18n.ZhCN, loc).EventText(ev.Kind, ev.Args, ev.Text)
-	want := "Shop a1：充值 ¥1,234.50 已到账（微信支付，流水号 PAY-ZH），余额 " + i18n.New(i18n.ZhCN, loc).Money(mustMoney(t, ev.Args["balance"])) + "。"
+	no := ev.Args["receipt"]
+	if len(no) != 9 || no[0] != 'R' {
+		t.Fatalf("streamed receipt number %q; want R and eight digits", no)
+	}
+	want := "Shop a1：充值 ¥1,234.50 已到账（微信支付，流水号 PAY-ZH，收据号 " + no + "），余额 " + i18n.New(i18n.ZhCN, loc).Money(mustMoney(t, ev.Args["balance"])) + "。"
 	if zh != want {
 		t.Fatalf("in Chinese: %q; want %q", zh, want)
 	}
-	en := "Shop a1: top-up of ¥1,234.50 received (WeChat Pay, ref PAY-ZH)"
+	en := "Shop a1: top-up of ¥1,234.50 received (WeChat Pay, ref PAY-ZH, receipt " + no + ")"
 	for _, c := range []struct{ accept, path, want, not string }{
 		{"zh-CN,zh;q=0.9", "/", want, ev.Text},
 		{"zh-CN,zh;q=0.9", "/events", want, ev.Text},

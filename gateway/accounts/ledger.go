@@ -158,9 +158,18 @@ func (l *Ledger) Entries(id string, before uint64, limit int) ([]web.EntryView, 
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]uint64, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	reversed, err := l.DB.ReversedBy(ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]web.EntryView, len(entries))
 	for i, e := range entries {
 		out[i] = l.entryView(e)
+		out[i].ReversedBy = reversed[e.ID]
 	}
 	return out, nil
 }
@@ -177,7 +186,20 @@ func (l *Ledger) entryView(e store.Entry) web.EntryView {
 		v.FromKWh, v.ToKWh, v.KWh = meter.FormatKWh(e.FromWh), meter.FormatKWh(e.ToWh), meter.FormatKWh(e.Wh)
 		v.UnitPrice = e.UnitPrice.String()
 	}
+	if e.Kind == store.TopUp {
+		v.Receipt = receiptOf(e)
+	}
 	return v
+}
+
+// receiptOf is a top-up's receipt number; a top-up credited before the
+// gateway numbered receipts keeps the number its receipt was printed
+// with, its entry id (the sequence starts above every such id).
+func receiptOf(e store.Entry) string {
+	if e.Receipt != 0 {
+		return store.ReceiptNumber(e.Receipt)
+	}
+	return store.ReceiptNumber(e.ID)
 }
 
 // TopUp checks a payment and credits it once per reference. Every refusal
@@ -195,12 +217,13 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 		return web.EntryView{}, false, err
 	}
 	e, receipt, existing, err := l.DB.PostTopUpWithReceipt(store.Entry{
-		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.Now(), Actor: actor,
+		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.Now(), Actor: actor, Note: req.Note,
 	}, func(e store.Entry) store.Event {
+		no := receiptOf(e)
 		return store.Event{Time: e.Time, Kind: "topup_receipt", Tenant: e.Account,
-			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, e.Balance),
+			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s, receipt %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, no, e.Balance),
 			Args: map[string]string{"tenant_name": t.Name, "amount": e.Amount.String(), "channel": e.Channel, "ref": e.Ref,
-				"balance": e.Balance.String()}}
+				"receipt": no, "balance": e.Balance.String()}}
 	})
 	if errors.Is(err, store.ErrRefConflict) {
 		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)
@@ -216,7 +239,7 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 	}
 	if !existing {
 		l.Log.Info().Str("tenant", id).Str("amount", e.Amount.String()).Str("ref", e.Ref).Str("channel", e.Channel).
-			Str("actor", actor).Str("balance", e.Balance.String()).Uint64("entry", e.ID).Msg("top-up credited")
+			Str("actor", actor).Str("balance", e.Balance.String()).Uint64("entry", e.ID).Str("receipt", receiptOf(e)).Msg("top-up credited")
 	}
 	if l.Enforcer != nil && !existing {
 		l.Enforcer.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
@@ -242,6 +265,9 @@ func checkTopUp(req web.TopUpRequest) (billing.Money, error) {
 		return invalid("ref %q: want the payment's reference, 1 to 64 printable characters", req.Ref)
 	case !channels[req.Channel]:
 		return invalid("channel %q: want cash, wechat, alipay or bank", req.Channel)
+	}
+	if err := checkText("note", req.Note, false); err != nil {
+		return 0, err
 	}
 	return amount, nil
 }

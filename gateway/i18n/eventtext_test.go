@@ -24,8 +24,8 @@ func TestLocalizer_EventText(t *testing.T) {
 			map[string]string{"tenant_name": "Shop 1", "balance": "0.005", "cut_at": "2026-11-30T18:04:00+08:00"},
 			"Shop 1: credit used up (balance ¥0.01); power will be cut at 2026-11-30 18:04:00 unless topped up."},
 		{"words for codes, a form", ZhCN, "topup_receipt",
-			map[string]string{"tenant_name": "T", "amount": "1000", "channel": "wechat", "ref": "PAY-1", "balance": "1200.5"},
-			"T：充值 ¥1,000.00 已到账（微信支付，流水号 PAY-1），余额 ¥1,200.50。"},
+			map[string]string{"tenant_name": "T", "amount": "1000", "channel": "wechat", "ref": "PAY-1", "receipt": "R00000007", "balance": "1200.5"},
+			"T：充值 ¥1,000.00 已到账（微信支付，流水号 PAY-1，收据号 R00000007），余额 ¥1,200.50。"},
 		{"a form picks the sentence", En, "protection",
 			map[string]string{"form": "lifted", "tenant_name": "T", "actor": "ann", "reason": "paid"},
 			"T: protection lifted by ann: paid"},
@@ -96,7 +96,7 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 	// Facts shown as they are: ids, names, counts, free text.
 	plain := map[string]bool{"actor": true, "address": true, "alarm": true, "bus": true, "db": true, "error": true,
 		"failures": true, "meter": true, "meters": true, "needed": true, "note": true, "path": true, "port": true,
-		"readings": true, "reason": true, "ref": true, "rescued": true, "subject": true, "tenant": true,
+		"readings": true, "reason": true, "receipt": true, "ref": true, "rescued": true, "subject": true, "tenant": true,
 		"tenant_name": true, "user": true,
 		// The rule alarms' measurements (gateway/alarm), decimal numbers in
 		// the units their names end with, and the phase or terminal letter.

@@ -36,7 +36,7 @@ func accessRules() map[string]rule {
 	// refuses them any other channel), finance records any channel.
 	money := []string{RoleOperator, RoleFinance, RoleAdmin}
 	admin := []string{RoleAdmin}
-	// The books: the finance office's reports.
+	// The books: the finance office's reports and corrections.
 	books := []string{RoleFinance, RoleAdmin}
 	return map[string]rule{
 		"GET /static/": {public: true},
@@ -73,13 +73,15 @@ func accessRules() map[string]rule {
 		"GET /api/v1/alarms":                   {roles: readers},
 		"GET /api/v1/notifications":            {roles: readers},
 
-		"POST /api/v1/accounts/{tenant}/topups":     {roles: money},
-		"POST /api/v1/accounts/{tenant}/protection": {roles: floor},
-		"POST /api/v1/meters/{id}/relay":            {roles: floor},
-		"POST /api/v1/meters/{id}/release":          {roles: floor},
-		"POST /api/v1/meters/{id}/exchange":         {roles: floor},
-		"POST /api/v1/alarms/{id}/ack":              {roles: floor},
-		"POST /api/v1/notifications/{id}/resend":    {roles: floor},
+		"POST /api/v1/accounts/{tenant}/topups":      {roles: money},
+		"POST /api/v1/accounts/{tenant}/reversals":   {roles: books},
+		"POST /api/v1/accounts/{tenant}/adjustments": {roles: books},
+		"POST /api/v1/accounts/{tenant}/protection":  {roles: floor},
+		"POST /api/v1/meters/{id}/relay":             {roles: floor},
+		"POST /api/v1/meters/{id}/release":           {roles: floor},
+		"POST /api/v1/meters/{id}/exchange":          {roles: floor},
+		"POST /api/v1/alarms/{id}/ack":               {roles: floor},
+		"POST /api/v1/notifications/{id}/resend":     {roles: floor},
 
 		"GET /api/v1/audit": {roles: admin},
 

@@ -93,14 +93,19 @@ type EntryView struct {
 	Channel   string     `json:"channel,omitempty"`
 	Reverses  uint64     `json:"reverses,omitempty"`
 	Actor     string     `json:"actor,omitempty"`
-	Note      string     `json:"note,omitempty"`
+	Note      string     `json:"note,omitempty"` // a top-up's note, a correction's reason
+	// Receipt is a top-up's receipt number, "R00000042".
+	Receipt string `json:"receipt,omitempty"`
+	// ReversedBy is the id of the reversal that undid this entry.
+	ReversedBy uint64 `json:"reversed_by,omitempty"`
 }
 
 // TopUpRequest is the body of POST /api/v1/accounts/{tenant}/topups.
 type TopUpRequest struct {
-	Amount  string `json:"amount"`  // decimal yuan, "100.00"
-	Ref     string `json:"ref"`     // the payment's reference: credited once, however often sent
-	Channel string `json:"channel"` // cash | wechat | alipay | bank
+	Amount  string `json:"amount"`         // decimal yuan, "100.00"
+	Ref     string `json:"ref"`            // the payment's reference: credited once, however often sent
+	Channel string `json:"channel"`        // cash | wechat | alipay | bank
+	Note    string `json:"note,omitempty"` // optional, kept with the entry and shown on its receipt
 }
 
 // maxBody bounds a request body: a top-up is a few dozen bytes.
@@ -111,6 +116,9 @@ func (s *Server) ledgerRoutes() {
 	s.handle("GET /api/v1/accounts/{tenant}", s.read(s.apiAccount))
 	s.handle("GET /api/v1/accounts/{tenant}/ledger", s.read(s.apiLedger))
 	s.handle("POST /api/v1/accounts/{tenant}/topups", s.write(s.apiTopUp))
+	if c, ok := s.ledger.(Corrections); ok {
+		s.correctionRoutes(c)
+	}
 	s.handle("POST /api/v1/accounts/{tenant}/protection", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req ProtectRequest
 		if !decodeBody(w, r, &req) {

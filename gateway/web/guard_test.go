@@ -53,7 +53,7 @@ func (l fakeLedger) Entries(_ string, before uint64, _ int) ([]EntryView, error)
 		return nil, nil
 	}
 	return []EntryView{{ID: 1, Time: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), Kind: "topup", Amount: "100.00", Balance: "110.00",
-		Ref: "PAY-1", Channel: "cash", Actor: "user:operator"}}, nil
+		Ref: "PAY-1", Channel: "cash", Actor: "user:operator", Receipt: "R00000001"}}, nil
 }
 func (l fakeLedger) TopUp(_ context.Context, _ string, req TopUpRequest, actor string) (EntryView, bool, error) {
 	l.c.add()
@@ -62,6 +62,14 @@ func (l fakeLedger) TopUp(_ context.Context, _ string, req TopUpRequest, actor s
 func (l fakeLedger) Protect(_ context.Context, tenant string, _ ProtectRequest, _ string) (AccountView, error) {
 	l.c.add()
 	return AccountView{Tenant: tenant}, nil
+}
+func (l fakeLedger) Reverse(_ context.Context, _ string, req ReversalRequest, actor string) (EntryView, bool, error) {
+	l.c.add()
+	return EntryView{ID: 2, Kind: "reversal", Amount: "-100.00", Balance: "10.00", Reverses: req.Entry, Actor: actor, Note: req.Reason}, false, nil
+}
+func (l fakeLedger) Adjust(_ context.Context, _ string, req AdjustmentRequest, actor string) (EntryView, bool, error) {
+	l.c.add()
+	return EntryView{ID: 2, Kind: "adjustment", Amount: req.Amount, Balance: "15.00", Actor: actor, Note: req.Reason}, false, nil
 }
 
 type fakeOperator struct{ c *changes }
@@ -311,52 +319,56 @@ func (rg *rig) do(t *testing.T, c *http.Client, method, path, body string, hdr m
 
 // goodBody is a request body each endpoint accepts.
 var goodBody = map[string]string{
-	"POST /api/v1/accounts/{tenant}/topups":     `{"amount":"100.00","ref":"PAY-1","channel":"cash"}`,
-	"POST /api/v1/accounts/{tenant}/protection": `{"protected":true,"reason":"clinic"}`,
-	"POST /api/v1/meters/{id}/relay":            `{"state":"off","reason":"works"}`,
-	"POST /api/v1/meters/{id}/release":          `{"reason":"new oven"}`,
-	"POST /api/v1/meters/{id}/exchange":         `{"old_final_kwh":"1.000","new_start_kwh":"0.000","reason":"broken"}`,
-	"POST /api/v1/alarms/{id}/ack":              `{"note":"breaker reset"}`,
-	"POST /api/v1/notifications/{id}/resend":    `{}`,
-	"POST /lang":                                "lang=zh-CN&next=/",
+	"POST /api/v1/accounts/{tenant}/topups":      `{"amount":"100.00","ref":"PAY-1","channel":"cash"}`,
+	"POST /api/v1/accounts/{tenant}/protection":  `{"protected":true,"reason":"clinic"}`,
+	"POST /api/v1/accounts/{tenant}/reversals":   `{"entry":1,"reason":"cheque bounced","ref":"REV-1"}`,
+	"POST /api/v1/accounts/{tenant}/adjustments": `{"amount":"5.00","reason":"goodwill","ref":"ADJ-1"}`,
+	"POST /api/v1/meters/{id}/relay":             `{"state":"off","reason":"works"}`,
+	"POST /api/v1/meters/{id}/release":           `{"reason":"new oven"}`,
+	"POST /api/v1/meters/{id}/exchange":          `{"old_final_kwh":"1.000","new_start_kwh":"0.000","reason":"broken"}`,
+	"POST /api/v1/alarms/{id}/ack":               `{"note":"breaker reset"}`,
+	"POST /api/v1/notifications/{id}/resend":     `{}`,
+	"POST /lang":                                 "lang=zh-CN&next=/",
 }
 
 // whoMay is the roles issue 11 gives each endpoint, written apart from
 // accessRules so that a rule changed by mistake fails the test.
 var whoMay = map[string]string{
-	"POST /logout":                              "viewer operator finance admin",
-	"GET /{$}":                                  "viewer operator finance admin",
-	"POST /lang":                                "viewer operator finance admin",
-	"GET /meters":                               "viewer operator finance admin",
-	"GET /meters/{id}":                          "viewer operator finance admin",
-	"GET /events":                               "viewer operator finance admin",
-	"GET /alarms":                               "viewer operator finance admin",
-	"GET /notifications":                        "viewer operator finance admin",
-	"GET /tenants":                              "viewer operator finance admin",
-	"GET /tenants/{tenant}":                     "viewer operator finance admin",
-	"GET /tenants/{tenant}/receipts/{entry}":    "viewer operator finance admin",
-	"GET /audit":                                "admin",
-	"GET /api/v1/session":                       "viewer operator finance admin",
-	"GET /api/v1/status":                        "viewer operator finance admin",
-	"GET /api/v1/meters":                        "viewer operator finance admin",
-	"GET /api/v1/meters/{id}":                   "viewer operator finance admin",
-	"GET /api/v1/meters/stream":                 "viewer operator finance admin",
-	"GET /api/v1/meters/{id}/history":           "viewer operator finance admin",
-	"GET /api/v1/events":                        "viewer operator finance admin",
-	"GET /api/v1/accounts":                      "viewer operator finance admin",
-	"GET /api/v1/accounts/{tenant}":             "viewer operator finance admin",
-	"GET /api/v1/accounts/{tenant}/ledger":      "viewer operator finance admin",
-	"GET /api/v1/accounts/{tenant}/usage":       "viewer operator finance admin",
-	"POST /api/v1/accounts/{tenant}/topups":     "operator finance admin",
-	"POST /api/v1/accounts/{tenant}/protection": "operator admin",
-	"POST /api/v1/meters/{id}/relay":            "operator admin",
-	"POST /api/v1/meters/{id}/release":          "operator admin",
-	"POST /api/v1/meters/{id}/exchange":         "operator admin",
-	"GET /api/v1/alarms":                        "viewer operator finance admin",
-	"POST /api/v1/alarms/{id}/ack":              "operator admin",
-	"GET /api/v1/notifications":                 "viewer operator finance admin",
-	"POST /api/v1/notifications/{id}/resend":    "operator admin",
-	"GET /api/v1/audit":                         "admin",
+	"POST /logout":                               "viewer operator finance admin",
+	"GET /{$}":                                   "viewer operator finance admin",
+	"POST /lang":                                 "viewer operator finance admin",
+	"GET /meters":                                "viewer operator finance admin",
+	"GET /meters/{id}":                           "viewer operator finance admin",
+	"GET /events":                                "viewer operator finance admin",
+	"GET /alarms":                                "viewer operator finance admin",
+	"GET /notifications":                         "viewer operator finance admin",
+	"GET /tenants":                               "viewer operator finance admin",
+	"GET /tenants/{tenant}":                      "viewer operator finance admin",
+	"GET /tenants/{tenant}/receipts/{entry}":     "viewer operator finance admin",
+	"GET /audit":                                 "admin",
+	"GET /api/v1/session":                        "viewer operator finance admin",
+	"GET /api/v1/status":                         "viewer operator finance admin",
+	"GET /api/v1/meters":                         "viewer operator finance admin",
+	"GET /api/v1/meters/{id}":                    "viewer operator finance admin",
+	"GET /api/v1/meters/stream":                  "viewer operator finance admin",
+	"GET /api/v1/meters/{id}/history":            "viewer operator finance admin",
+	"GET /api/v1/events":                         "viewer operator finance admin",
+	"GET /api/v1/accounts":                       "viewer operator finance admin",
+	"GET /api/v1/accounts/{tenant}":              "viewer operator finance admin",
+	"GET /api/v1/accounts/{tenant}/ledger":       "viewer operator finance admin",
+	"GET /api/v1/accounts/{tenant}/usage":        "viewer operator finance admin",
+	"POST /api/v1/accounts/{tenant}/topups":      "operator finance admin",
+	"POST /api/v1/accounts/{tenant}/protection":  "operator admin",
+	"POST /api/v1/accounts/{tenant}/reversals":   "finance admin",
+	"POST /api/v1/accounts/{tenant}/adjustments": "finance admin",
+	"POST /api/v1/meters/{id}/relay":             "operator admin",
+	"POST /api/v1/meters/{id}/release":           "operator admin",
+	"POST /api/v1/meters/{id}/exchange":          "operator admin",
+	"GET /api/v1/alarms":                         "viewer operator finance admin",
+	"POST /api/v1/alarms/{id}/ack":               "operator admin",
+	"GET /api/v1/notifications":                  "viewer operator finance admin",
+	"POST /api/v1/notifications/{id}/resend":     "operator admin",
+	"GET /api/v1/audit":                          "admin",
 }
 
 // TestAccess_EveryRoleEveryEndpoint walks the routes the server actually

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"mallgrid/gateway/i18n"
+	"mallgrid/store"
 )
 
 // The control room's pages are server-rendered (html/template) in the
@@ -82,9 +83,10 @@ func pollErrors(l i18n.Localizer, errs map[string]int64) string {
 	return strings.Join(parts, ", ")
 }
 
-// receiptNo is a top-up's receipt number: its ledger entry id, which is
-// unique on the gateway and never reused.
-func receiptNo(id uint64) string { return fmt.Sprintf("R%08d", id) }
+// receiptNo is the number the receipt of a top-up credited before receipts
+// were numbered was printed with: its entry id. Numbered top-ups carry
+// their own (EntryView.Receipt), from a sequence above every such id.
+func receiptNo(id uint64) string { return store.ReceiptNumber(id) }
 
 // daysLeft writes a credit time in days with one decimal ("3.5"), or ""
 // when it is not known (no recent consumption).
@@ -129,6 +131,8 @@ type pageView struct {
 var actions = map[string]string{
 	"topup":    "POST /api/v1/accounts/{tenant}/topups",
 	"protect":  "POST /api/v1/accounts/{tenant}/protection",
+	"reverse":  "POST /api/v1/accounts/{tenant}/reversals",
+	"adjust":   "POST /api/v1/accounts/{tenant}/adjustments",
 	"override": "POST /api/v1/meters/{id}/relay",
 	"ack":      "POST /api/v1/alarms/{id}/ack",
 	"resend":   "POST /api/v1/notifications/{id}/resend",

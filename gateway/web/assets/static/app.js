@@ -530,7 +530,7 @@
   var topup = $("#topup");
   var pendingRef = "";
   if (topup) {
-    ["amount", "channel", "ref"].forEach(function (n) { topup[n].addEventListener("input", function () { pendingRef = ""; }); });
+    ["amount", "channel", "ref", "note"].forEach(function (n) { topup[n].addEventListener("input", function () { pendingRef = ""; }); });
     topup.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var tenant = topup.getAttribute("data-tenant");
@@ -542,7 +542,8 @@
       var ref = topup.ref.value.trim() || pendingRef;
       var button = $("button[type=submit]", topup);
       button.disabled = true;
-      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/topups", { amount: topup.amount.value.trim(), ref: ref, channel: topup.channel.value })
+      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/topups",
+        { amount: topup.amount.value.trim(), ref: ref, channel: topup.channel.value, note: topup.note.value.trim() })
         .then(function (e) { location.href = "/tenants/" + encodeURIComponent(tenant) + "/receipts/" + e.id; })
         .catch(function (msg) { button.disabled = false; problem(topup, msg); });
     });
@@ -573,6 +574,55 @@
         { protected: on, reason: protect.reason.value.trim(), until: on ? rfc3339(protect.until.value) : "" })
         .then(function () { location.reload(); })
         .catch(function (msg) { problem(protect, msg); });
+    });
+  }
+  // Finance's corrections. Each is sent with a reference the page makes
+  // for it and keeps while the same correction is sent again (a retry
+  // after an error is posted once); anything changed makes a new one.
+  function correctionRef(kind, tenant) {
+    return "WEB-" + kind + "-" + tenant + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8);
+  }
+  var reverse = $("dialog#reverse");
+  if (reverse) {
+    var revForm = $("form", reverse);
+    var revEntry = "", revRef = "";
+    revForm.reason.addEventListener("input", function () { revRef = ""; });
+    $all("button.reverse").forEach(function (b) {
+      b.addEventListener("click", function () {
+        if (revEntry !== b.getAttribute("data-entry")) { revRef = ""; revForm.reason.value = ""; }
+        revEntry = b.getAttribute("data-entry");
+        $(".title", reverse).textContent = t("correct.reverse_title", { id: revEntry });
+        $(".problem", revForm).hidden = true;
+        if (reverse.showModal) { reverse.showModal(); } else { reverse.setAttribute("open", ""); }
+      });
+    });
+    $(".no", reverse).addEventListener("click", function () { reverse.close ? reverse.close() : reverse.removeAttribute("open"); });
+    revForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var tenant = reverse.getAttribute("data-tenant");
+      if (!revRef) { revRef = correctionRef("REV", tenant); }
+      var button = $("button[type=submit]", revForm);
+      button.disabled = true;
+      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/reversals",
+        { entry: Number(revEntry), reason: revForm.reason.value.trim(), ref: revRef })
+        .then(function () { location.reload(); })
+        .catch(function (msg) { button.disabled = false; problem(revForm, msg); });
+    });
+  }
+  var adjust = $("#adjust");
+  if (adjust) {
+    var adjRef = "";
+    ["amount", "reason"].forEach(function (n) { adjust[n].addEventListener("input", function () { adjRef = ""; }); });
+    adjust.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var tenant = adjust.getAttribute("data-tenant");
+      if (!adjRef) { adjRef = correctionRef("ADJ", tenant); }
+      var button = $("button[type=submit]", adjust);
+      button.disabled = true;
+      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/adjustments",
+        { amount: adjust.amount.value.trim(), reason: adjust.reason.value.trim(), ref: adjRef })
+        .then(function () { location.reload(); })
+        .catch(function (msg) { button.disabled = false; problem(adjust, msg); });
     });
   }
   var print = $("#print");
