@@ -20,6 +20,7 @@ func newRoot() *cobra.Command {
 		newSimCmd(),
 		newBillingCmd(),
 		newVerifyCmd(),
+		newReportCmd(),
 		newDBCmd(),
 		newVersionCmd(),
 	)
