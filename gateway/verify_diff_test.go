@@ -19,12 +19,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"mallgrid/billing"
+	"mallgrid/billing/allocation"
 	"mallgrid/drivers/meter"
 	"mallgrid/gateway/accounts"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
+	"mallgrid/gateway/report"
 	"mallgrid/gateway/verify"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -46,6 +48,11 @@ import (
 // before it, and the relay's read-back is sometimes known, sometimes not.
 // An honest cut-off draws nothing afterwards and must never raise
 // bypass_suspected; a bridged one keeps drawing and must raise it once.
+//
+// The histories also share M-2's quarter hours out to both tenants
+// (diffAllocations): posted, posted again, reversed and posted once more;
+// at the end every account's balance is what a model of the top-ups
+// credited, the charges and the standing allocations makes of it.
 
 // diffMeter is a physical meter as the test knows it.
 type diffMeter struct {
@@ -204,7 +211,8 @@ func TestVerify_Differential(t *testing.T) {
 	}
 	// The histories must hold what the test is about, or it proves nothing.
 	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused", "exchange_undated",
-		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged"} {
+		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged",
+		"allocation", "allocation_repeated", "allocation_reversed"} {
 		if totals[k] < 3 {
 			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
 		}
@@ -240,6 +248,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 	removedUntil := -1 // M-1 out of the configuration until this step
 	removalDone := false
 	op := &accounts.Operator{}
+	alloc := newDiffAllocations(g.full)
 	for step := 0; step <= steps; step++ {
 		now := t0.Add(time.Duration(step) * time.Minute)
 		op.Pipeline, op.Now = g.pipe, func() time.Time { return now }
@@ -394,11 +403,16 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 			if _, ok := g.cfg.Tenant(m.tenant); ok {
 				ref := fmt.Sprintf("PAY-%d", rng.IntN(30))
 				amount := billing.Money(1+rng.IntN(500)) * billing.Yuan
-				if _, _, err := g.db.PostTopUp(store.Entry{Account: m.tenant, Amount: amount, Ref: ref, Channel: "cash", Time: now}); err != nil &&
-					!errors.Is(err, store.ErrRefConflict) {
+				_, existing, err := g.db.PostTopUp(store.Entry{Account: m.tenant, Amount: amount, Ref: ref, Channel: "cash", Time: now})
+				if err != nil && !errors.Is(err, store.ErrRefConflict) {
 					t.Fatal(err)
 				}
+				if err == nil && !existing {
+					alloc.credited[m.tenant] += amount
+				}
 			}
+		case r < 14:
+			alloc.act(t, g, rng, now, seen)
 		}
 	}
 	if g.cfg != g.full {
@@ -425,6 +439,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 		}
 	}
 	checkCuts(t, g.db, t0, cuts, seen)
+	alloc.check(t, g.db)
 	// The ledger equals the truth, and verify passes.
 	if diffs := g.againstTruth(meters); len(diffs) > 0 {
 		t.Fatalf("ledger differs from the truth: %v", diffs)
@@ -764,6 +779,106 @@ func checkCuts(t *testing.T, db *store.DB, t0 time.Time, cuts []cutRecord, seen 
 		}
 		if c.cut.bridged {
 			seen["cut_bridged"]++
+		}
+	}
+}
+
+// diffAllocations shares M-2's quarter hours out to T-1 and T-2 (60 % by
+// fixed quotas of 30 % and 70 %, 40 % by consumption) and keeps the model
+// of what each account should hold: top-ups credited less the standing
+// allocations (the charges are held against the truth by againstTruth).
+type diffAllocations struct {
+	rule     config.Allocation
+	credited map[string]billing.Money
+	shared   map[string]billing.Money    // Σ standing allocations by tenant
+	standing map[time.Time]store.Posting // by quarter hour
+}
+
+func newDiffAllocations(cfg *config.Config) *diffAllocations {
+	tf, _ := cfg.TariffOf("T-2")
+	return &diffAllocations{
+		rule: config.Allocation{Name: "corridors", Meters: []string{"M-2"}, Tenants: []string{"T-1", "T-2"}, TariffName: "t", Tariff: tf,
+			Weights: []allocation.Weight{{Kind: allocation.Fixed, PPM: 600_000}, {Kind: allocation.Consumption, PPM: 400_000}},
+			Quotas:  map[string]int64{"T-1": 300_000, "T-2": 700_000}, Period: config.PeriodDay},
+		credited: map[string]billing.Money{}, shared: map[string]billing.Money{},
+		standing: map[time.Time]store.Posting{},
+	}
+}
+
+// act posts one of the last four finished quarter hours (again, if it
+// stands: the store must answer with the first), or reverses a standing
+// one.
+func (a *diffAllocations) act(t *testing.T, g *diffGateway, rng *rand.Rand, now time.Time, seen map[string]int) {
+	t.Helper()
+	if len(a.standing) > 0 && rng.IntN(3) == 0 {
+		var qs []time.Time
+		for q := range a.standing {
+			qs = append(qs, q)
+		}
+		sort.Slice(qs, func(i, j int) bool { return qs[i].Before(qs[j]) })
+		q := qs[rng.IntN(len(qs))]
+		p, err := g.db.ReverseAllocation(a.standing[q].ID, "token:books", "recounted", now)
+		if err != nil {
+			t.Fatalf("reverse posting %d: %v", a.standing[q].ID, err)
+		}
+		if _, err := g.db.ReverseAllocation(p.ID, "token:books", "again", now); !errors.Is(err, store.ErrPostingReversed) {
+			t.Fatalf("reverse posting %d twice: %v; want ErrPostingReversed", p.ID, err)
+		}
+		for _, s := range p.Shares {
+			a.shared[s.Tenant] -= s.Amount
+		}
+		delete(a.standing, q)
+		seen["allocation_reversed"]++
+		return
+	}
+	from := store.IntervalStart(now).Add(-store.IntervalLength * time.Duration(1+rng.IntN(4)))
+	al, err := report.ComputeAllocation(g.db, g.cfg, a.rule, from, from.Add(store.IntervalLength))
+	if errors.Is(err, allocation.ErrNoBasis) {
+		return // energy on M-2 but none on the tenants' meters: nothing to share by
+	}
+	if err != nil {
+		t.Fatalf("compute %s: %v", from, err)
+	}
+	p, existing, err := g.db.PostAllocation(al.Posting(from.Format(time.RFC3339), "gateway", now))
+	if err != nil {
+		t.Fatalf("post %s: %v", from, err)
+	}
+	prev, stands := a.standing[from]
+	if existing != stands || (stands && p.ID != prev.ID) {
+		t.Fatalf("post %s: posting %d, existing %v; the model has %d standing (%v)", from, p.ID, existing, prev.ID, stands)
+	}
+	if existing {
+		seen["allocation_repeated"]++
+		return
+	}
+	for _, s := range p.Shares {
+		a.shared[s.Tenant] += s.Amount
+	}
+	a.standing[from] = p
+	seen["allocation"]++
+}
+
+// check holds every account's balance against the model: top-ups credited
+// less charges (posted) less standing allocations.
+func (a *diffAllocations) check(t *testing.T, db *store.DB) {
+	t.Helper()
+	charged := map[string]billing.Money{}
+	if err := db.EachEntry(func(e store.Entry) error {
+		if e.Kind == store.Charge {
+			charged[e.Account] -= e.Amount
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"T-1", "T-2"} {
+		want := a.credited[id] - charged[id] - a.shared[id]
+		acct, err := db.Account(id)
+		if err != nil && !errors.Is(err, store.ErrNoAccount) {
+			t.Fatal(err)
+		}
+		if acct.Balance != want {
+			t.Errorf("%s: balance %s; the model says %s (top-ups %s, charges %s, allocations %s)", id, acct.Balance, want, a.credited[id], charged[id], a.shared[id])
 		}
 	}
 }

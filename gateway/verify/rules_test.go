@@ -221,7 +221,7 @@ func editAlarm(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 }
 
 func damages() []damage {
-	return []damage{
+	return append(allocationDamages(), []damage{
 		{rule: "entry_order", build: func(t *testing.T, db *store.DB) {
 			topUp(t, db, "T-1", "P-1")
 			topUp(t, db, "T-2", "P-2")
@@ -406,7 +406,7 @@ func damages() []damage {
 				MeterState: map[string][]byte{"M-1": stateAt(2520, 0)},
 			})
 		}},
-	}
+	}...)
 }
 
 func buildDamaged(t *testing.T, d damage) *store.DB {

@@ -111,7 +111,8 @@ func (v Violation) String() string {
 // with who, when and a later alarm_acknowledged event; one open per kind
 // and subject, each in the index of open alarms; and every raising event
 // has its alarm. The notification outbox's indexes agree with its
-// deliveries.
+// deliveries. Allocation postings add up to their cost, one stands per
+// rule and period, and their entries agree with them (checkAllocations).
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -135,7 +136,11 @@ type ledgerView struct {
 	// acknowledging) and every event of a kind that raises alarms, by id.
 	alarmEvents map[uint64]store.Event
 	raising     []store.Event // the events of kinds that raise alarms, id order
-	corrections store.CorrectionIndex
+	// postings are the allocation postings, id order; livePostings the
+	// index of those that stand (store.LivePostings).
+	postings     []store.Posting
+	livePostings map[string]uint64
+	corrections  store.CorrectionIndex
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -169,6 +174,7 @@ var verifyRules = []verifyRule{
 	{"audit_chain", checkAuditChain},
 	{"alarms", checkAlarms},
 	{"outbox", checkOutbox},
+	{"allocation", checkAllocations},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -272,6 +278,15 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		return nil, err
 	}
 	if v.outbox, err = db.CheckOutbox(); err != nil {
+		return nil, err
+	}
+	if err := db.EachPosting(func(p store.Posting) error {
+		v.postings = append(v.postings, p)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if v.livePostings, err = db.LivePostings(); err != nil {
 		return nil, err
 	}
 	for _, r := range rules {
