@@ -38,6 +38,10 @@ func accessRules() map[string]rule {
 	admin := []string{RoleAdmin}
 	// The books: the finance office's reports and corrections.
 	books := []string{RoleFinance, RoleAdmin}
+	// A tenant's statement is their money, and its list hands out links
+	// that open without a login: finance, and the operators who hand
+	// statements to tenants at the counter; not a viewer's screen.
+	statements := []string{RoleOperator, RoleFinance, RoleAdmin}
 	return map[string]rule{
 		"GET /static/": {public: true},
 		// The catalogs of words: the login page's too, and no secret.
@@ -87,6 +91,12 @@ func accessRules() map[string]rule {
 
 		"GET /api/v1/reports/finance": {roles: books},
 		"GET /api/v1/reports/balance": {roles: books},
+
+		"GET /api/v1/accounts/{tenant}/statements":         {roles: statements},
+		"GET /api/v1/accounts/{tenant}/statements/{month}": {roles: statements},
+		// A tenant's signed link: the token (HMAC over tenant, month and
+		// expiry) is the permission, for that one statement.
+		"GET /s/{token}": {public: true},
 
 		"GET /api/v1/allocations/preview":       {roles: books},
 		"GET /api/v1/allocations":               {roles: books},

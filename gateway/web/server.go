@@ -114,6 +114,9 @@ type Options struct {
 	// Allocations, if set, serves the public-area allocation's preview,
 	// postings and reversals; nil: no allocation endpoints.
 	Allocations Allocations
+	// Statements serves the tenants' monthly statements and their signed
+	// links; nil: no statement endpoints.
+	Statements Statements
 }
 
 // Recorder stores events and returns them with their ids; *store.DB
@@ -202,6 +205,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if o.Reports != nil {
 		s.reportRoutes(o.Reports)
+	}
+	if o.Statements != nil {
+		s.statementRoutes(o.Statements)
 	}
 	if o.Allocations != nil {
 		s.allocationRoutes(o.Allocations)
