@@ -1,0 +1,103 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestDB_PutStatement_Once(t *testing.T) {
+	db, _ := openTemp(t)
+	at := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+	first := StoredStatement{Tenant: "T-1", Month: "2026-11", Generated: at, Figures: json.RawMessage(`{"closing":"1.00"}`)}
+	got, existing, err := db.PutStatement(first)
+	if err != nil || existing {
+		t.Fatalf("first: existing %v, %v", existing, err)
+	}
+	// A second run (after a restart, say) with other figures keeps the one
+	// issued.
+	again := first
+	again.Generated, again.Figures = at.Add(time.Hour), json.RawMessage(`{"closing":"2.00"}`)
+	got, existing, err = db.PutStatement(again)
+	if err != nil || !existing || !bytes.Equal(got.Figures, first.Figures) || !got.Generated.Equal(at) {
+		t.Fatalf("second: got %s at %v, existing %v, %v; want the first kept", got.Figures, got.Generated, existing, err)
+	}
+	stored, err := db.Statement("T-1", "2026-11")
+	if err != nil || !bytes.Equal(stored.Figures, first.Figures) {
+		t.Fatalf("Statement: %s, %v", stored.Figures, err)
+	}
+	if _, err := db.Statement("T-1", "2026-10"); !errors.Is(err, ErrNoStatement) {
+		t.Errorf("a month not stored: %v; want ErrNoStatement", err)
+	}
+	for _, bad := range []StoredStatement{{Month: "2026-11", Figures: first.Figures}, {Tenant: "T-1", Month: "2026-1", Figures: first.Figures},
+		{Tenant: "T-1", Month: "2026-11"}, {Tenant: "T\x001", Month: "2026-11", Figures: first.Figures}} {
+		if _, _, err := db.PutStatement(bad); !errors.Is(err, ErrBadEntry) {
+			t.Errorf("%+v: %v; want ErrBadEntry", bad, err)
+		}
+	}
+}
+
+func TestDB_StatementMonths_OneTenant(t *testing.T) {
+	db, _ := openTemp(t)
+	for _, s := range []struct{ tenant, month string }{{"T-1", "2026-11"}, {"T-10", "2026-09"}, {"T-1", "2026-09"}, {"T-1", "2026-10"}} {
+		if _, _, err := db.PutStatement(StoredStatement{Tenant: s.tenant, Month: s.month, Figures: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.StatementMonths("T-1")
+	if want := []string{"2026-09", "2026-10", "2026-11"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("T-1: %v, %v; want %v (not T-10's)", got, err, want)
+	}
+	if ok, err := db.HasStatement("T-10", "2026-09"); !ok || err != nil {
+		t.Errorf("HasStatement T-10 2026-09 = %v, %v", ok, err)
+	}
+	if ok, _ := db.HasStatement("T-10", "2026-10"); ok {
+		t.Error("HasStatement T-10 2026-10 = true")
+	}
+}
+
+// The link key is made once and kept: links stay valid after a restart.
+func TestDB_StatementKey_Kept(t *testing.T) {
+	db, path := openTemp(t)
+	key, err := db.StatementKey()
+	if err != nil || len(key) != StatementKeyLen {
+		t.Fatalf("key %x, %v", key, err)
+	}
+	if again, _ := db.StatementKey(); !bytes.Equal(again, key) {
+		t.Fatal("a second call made another key")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if again, _ := db.StatementKey(); !bytes.Equal(again, key) {
+		t.Error("the key changed across a reopen")
+	}
+}
+
+// A file that never stored a statement has no statements bucket, and a
+// read-only open (verify, backups) reads it as having none.
+func TestDB_Statements_ReadOnlyWithoutBucket(t *testing.T) {
+	db, path := openTemp(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if months, err := ro.StatementMonths("T-1"); err != nil || len(months) != 0 {
+		t.Errorf("months %v, %v", months, err)
+	}
+	if _, err := ro.Statement("T-1", "2026-11"); !errors.Is(err, ErrNoStatement) {
+		t.Errorf("Statement: %v; want ErrNoStatement", err)
+	}
+}
