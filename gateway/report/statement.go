@@ -1,0 +1,355 @@
+package report
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"mallgrid/billing"
+	"mallgrid/gateway/config"
+	"mallgrid/store"
+)
+
+// ErrStatementMonth is returned for a month that is not YYYY-MM, or one
+// whose statement cannot be made yet (it has not ended).
+var ErrStatementMonth = errors.New("report: statement month")
+
+// ErrNoTenant is returned for a tenant the configuration does not name.
+var ErrNoTenant = errors.New("report: no such tenant")
+
+// Statement is a tenant's statement of one month of the site's calendar:
+// every figure is an integer (billing.Money, Wh) and they reconcile —
+// Opening + TopUps + Charges + Allocations + Adjustments = Closing, and the
+// days' and the windows' charges each add up to Charges. It is what is
+// stored when a statement is issued (as JSON) and what the HTML and PDF
+// are drawn from.
+type Statement struct {
+	Tenant   string    `json:"tenant"`
+	Name     string    `json:"name"`
+	Category string    `json:"category,omitempty"`
+	AreaM2   string    `json:"area_m2,omitempty"` // as configured, for the public-area lines
+	Site     string    `json:"site"`
+	Month    string    `json:"month"` // YYYY-MM
+	From     time.Time `json:"from"`  // the month's first midnight in the site's zone
+	To       time.Time `json:"to"`    // the next month's
+	Meters   []string  `json:"meters"`
+
+	// Opening is the balance at From: the sum of every entry before it.
+	Opening billing.Money `json:"opening"`
+	// Closing is the balance at To: Opening plus every entry of the month.
+	Closing billing.Money `json:"closing"`
+
+	TopUps      []StatementLine `json:"topups"`
+	Allocations []StatementLine `json:"allocations"`
+	// Corrections are the month's adjustments and reversals.
+	Corrections []StatementLine `json:"corrections"`
+
+	// Days are the month's days in order, every one of them, with the
+	// energy the tenant's meters measured (interval energy, by the day its
+	// slot starts in) and the charges posted that day.
+	Days []StatementDay `json:"days"`
+	// Windows are the charges by tariff window, in the order of first
+	// appearance in the month; a charge without a window is under "".
+	Windows []StatementWindow `json:"windows"`
+
+	Totals StatementTotals `json:"totals"`
+}
+
+// StatementLine is one ledger entry of the statement, with what it holds
+// to explain it (a top-up's receipt and note, a correction's reason, an
+// allocation's rule and basis in its note).
+type StatementLine struct {
+	ID       uint64        `json:"id"`
+	Time     time.Time     `json:"time"`
+	Kind     store.Kind    `json:"kind"`
+	Amount   billing.Money `json:"amount"`
+	Ref      string        `json:"ref,omitempty"`
+	Channel  string        `json:"channel,omitempty"`
+	Receipt  uint64        `json:"receipt,omitempty"`
+	Note     string        `json:"note,omitempty"`
+	Reverses uint64        `json:"reverses,omitempty"`
+	// ReversesKind is what the reversed entry was, when it is this
+	// tenant's (a reversal of a top-up, a charge, an allocation).
+	ReversesKind store.Kind    `json:"reverses_kind,omitempty"`
+	Actor        string        `json:"actor,omitempty"`
+	Meter        string        `json:"meter,omitempty"`
+	Wh           int64         `json:"wh,omitempty"`
+	From         *time.Time    `json:"from,omitempty"`
+	To           *time.Time    `json:"to,omitempty"`
+	Window       string        `json:"window,omitempty"`
+	UnitPrice    billing.Price `json:"unit_price,omitempty"`
+}
+
+// StatementDay is one day of the month.
+type StatementDay struct {
+	Date   string        `json:"date"` // YYYY-MM-DD
+	Wh     int64         `json:"wh"`   // the tenant's meters' interval energy
+	Charge billing.Money `json:"charge"`
+}
+
+// StatementWindow is the charges of one tariff window.
+type StatementWindow struct {
+	Window string        `json:"window"`
+	Wh     int64         `json:"wh"` // the energy the charges priced
+	Charge billing.Money `json:"charge"`
+}
+
+// StatementTotals are the month's sums by kind.
+type StatementTotals struct {
+	TopUps      billing.Money `json:"topups"`
+	Charges     billing.Money `json:"charges"` // ≤ 0
+	Allocations billing.Money `json:"allocations"`
+	Corrections billing.Money `json:"corrections"`
+	// Wh is the interval energy of the month, ChargedWh the energy the
+	// month's charges priced (they differ by energy read in one month and
+	// billed in the next, at the month's edges).
+	Wh        int64 `json:"wh"`
+	ChargedWh int64 `json:"charged_wh"`
+}
+
+// Movement is the month's net change: Closing - Opening.
+func (s Statement) Movement() billing.Money {
+	t := s.Totals
+	return t.TopUps + t.Charges + t.Allocations + t.Corrections
+}
+
+// Reconcile returns nil when the statement's figures add up: opening plus
+// the month's entries is the closing balance, and the days' and windows'
+// charges and the lines of each kind are their totals.
+func (s Statement) Reconcile() error {
+	var errs []error
+	if s.Opening+s.Movement() != s.Closing {
+		errs = append(errs, fmt.Errorf("opening %s + movement %s != closing %s", s.Opening, s.Movement(), s.Closing))
+	}
+	var days, windows billing.Money
+	var wh int64
+	for _, d := range s.Days {
+		days += d.Charge
+		wh += d.Wh
+	}
+	for _, w := range s.Windows {
+		windows += w.Charge
+	}
+	if days != s.Totals.Charges || windows != s.Totals.Charges {
+		errs = append(errs, fmt.Errorf("charges %s: days add up to %s, windows to %s", s.Totals.Charges, days, windows))
+	}
+	if wh != s.Totals.Wh {
+		errs = append(errs, fmt.Errorf("energy %d Wh: days add up to %d", s.Totals.Wh, wh))
+	}
+	for _, c := range []struct {
+		name  string
+		lines []StatementLine
+		total billing.Money
+	}{{"top-ups", s.TopUps, s.Totals.TopUps}, {"allocations", s.Allocations, s.Totals.Allocations}, {"corrections", s.Corrections, s.Totals.Corrections}} {
+		var sum billing.Money
+		for _, l := range c.lines {
+			sum += l.Amount
+		}
+		if sum != c.total {
+			errs = append(errs, fmt.Errorf("%s: lines add up to %s, total %s", c.name, sum, c.total))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// StatementInput is everything a statement is computed from.
+type StatementInput struct {
+	Tenant config.Tenant
+	Site   string
+	Month  string
+	// From and To are the month's bounds in the site's zone (StatementMonth).
+	From, To time.Time
+	Meters   []string
+	// Entries are the tenant's ledger entries, any order; those from To on
+	// are ignored.
+	Entries []store.Entry
+	// Intervals are the tenant's meters' 15-minute slots; those outside
+	// From..To are ignored.
+	Intervals map[string][]store.Interval
+}
+
+// StatementMonth returns the bounds of month (YYYY-MM) in loc: its first
+// midnight and the next month's.
+func StatementMonth(month string, loc *time.Location) (from, to time.Time, err error) {
+	t, err := time.ParseInLocation("2006-01", month, loc)
+	if err != nil || t.Format("2006-01") != month {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: %q: want YYYY-MM, like 2026-11", ErrStatementMonth, month)
+	}
+	return t, t.AddDate(0, 1, 0), nil
+}
+
+// ComputeStatement computes the statement from its input. It reads no
+// clock and no store: the same input gives the same statement.
+func ComputeStatement(in StatementInput) Statement {
+	loc := in.From.Location()
+	s := Statement{Tenant: in.Tenant.ID, Name: in.Tenant.Name, Category: in.Tenant.Category, Site: in.Site, Month: in.Month,
+		From: in.From, To: in.To, Meters: slices.Clone(in.Meters)}
+	if in.Tenant.AreaM2 > 0 {
+		s.AreaM2 = fmt.Sprintf("%g", in.Tenant.AreaM2)
+	}
+	if s.Meters == nil {
+		s.Meters = []string{}
+	}
+	dayAt := map[string]int{}
+	for d := in.From; d.Before(in.To); d = d.AddDate(0, 0, 1) {
+		key := d.Format(time.DateOnly)
+		dayAt[key] = len(s.Days)
+		s.Days = append(s.Days, StatementDay{Date: key})
+	}
+	entries := slices.Clone(in.Entries)
+	slices.SortFunc(entries, func(a, b store.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	kinds := make(map[uint64]store.Kind, len(entries))
+	windowAt := map[string]int{}
+	for _, e := range entries {
+		kinds[e.ID] = e.Kind
+		if !e.Time.Before(in.To) {
+			continue
+		}
+		if e.Time.Before(in.From) {
+			s.Opening += e.Amount
+			continue
+		}
+		line := StatementLine{ID: e.ID, Time: e.Time.In(loc), Kind: e.Kind, Amount: e.Amount, Ref: e.Ref, Channel: e.Channel, Receipt: e.Receipt,
+			Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
+		if e.Reverses != 0 {
+			line.ReversesKind = kinds[e.Reverses]
+		}
+		switch e.Kind {
+		case store.TopUp:
+			s.TopUps = append(s.TopUps, line)
+			s.Totals.TopUps += e.Amount
+		case store.Allocation:
+			s.Allocations = append(s.Allocations, line)
+			s.Totals.Allocations += e.Amount
+		case store.Charge:
+			s.Totals.Charges += e.Amount
+			s.Totals.ChargedWh += e.Wh
+			s.Days[dayAt[e.Time.In(loc).Format(time.DateOnly)]].Charge += e.Amount
+			i, ok := windowAt[e.Window]
+			if !ok {
+				i = len(s.Windows)
+				windowAt[e.Window] = i
+				s.Windows = append(s.Windows, StatementWindow{Window: e.Window})
+			}
+			s.Windows[i].Wh += e.Wh
+			s.Windows[i].Charge += e.Amount
+		default: // adjustments, reversals, and any kind added later: never dropped
+			s.Corrections = append(s.Corrections, line)
+			s.Totals.Corrections += e.Amount
+		}
+	}
+	for _, m := range in.Meters {
+		for _, iv := range in.Intervals[m] {
+			if iv.Start.Before(in.From) || !iv.Start.Before(in.To) {
+				continue
+			}
+			s.Days[dayAt[iv.Start.In(loc).Format(time.DateOnly)]].Wh += iv.Wh
+			s.Totals.Wh += iv.Wh
+		}
+	}
+	s.Closing = s.Opening + s.Movement()
+	return s
+}
+
+// StatementSource is the part of the store statements are computed from;
+// *store.DB implements it.
+type StatementSource interface {
+	// Entries returns a page of account's ledger, newest first.
+	Entries(account string, before uint64, limit int) ([]store.Entry, error)
+	// EachEntry calls fn for every entry, in one read transaction.
+	EachEntry(fn func(store.Entry) error) error
+	// Intervals returns meter's 15-minute slots with from <= start < to.
+	Intervals(meter string, from, to time.Time) ([]store.Interval, error)
+}
+
+// statementPage is how many entries a tenant's ledger is read by.
+const statementPage = 1000
+
+// BuildStatement computes tenant's statement of month from the store.
+func BuildStatement(src StatementSource, cfg *config.Config, tenant, month string) (Statement, error) {
+	in, err := statementInput(cfg, tenant, month)
+	if err != nil {
+		return Statement{}, err
+	}
+	for before := uint64(0); ; {
+		page, err := src.Entries(tenant, before, statementPage)
+		if err != nil {
+			return Statement{}, fmt.Errorf("report: ledger of %s: %w", tenant, err)
+		}
+		in.Entries = append(in.Entries, page...)
+		if len(page) < statementPage {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	if err := statementIntervals(src, &in); err != nil {
+		return Statement{}, err
+	}
+	return ComputeStatement(in), nil
+}
+
+// BuildStatements computes the statements of month of every configured
+// tenant, in the configuration's order, reading the ledger once.
+func BuildStatements(src StatementSource, cfg *config.Config, month string) ([]Statement, error) {
+	ins := make([]StatementInput, len(cfg.Tenants))
+	at := make(map[string]int, len(cfg.Tenants))
+	for i, t := range cfg.Tenants {
+		in, err := statementInput(cfg, t.ID, month)
+		if err != nil {
+			return nil, err
+		}
+		ins[i], at[t.ID] = in, i
+	}
+	err := src.EachEntry(func(e store.Entry) error {
+		if i, ok := at[e.Account]; ok {
+			ins[i].Entries = append(ins[i].Entries, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: ledger: %w", err)
+	}
+	out := make([]Statement, len(ins))
+	for i := range ins {
+		if err := statementIntervals(src, &ins[i]); err != nil {
+			return nil, err
+		}
+		out[i] = ComputeStatement(ins[i])
+	}
+	return out, nil
+}
+
+func statementInput(cfg *config.Config, tenant, month string) (StatementInput, error) {
+	t, ok := cfg.Tenant(tenant)
+	if !ok {
+		return StatementInput{}, fmt.Errorf("%w: %q", ErrNoTenant, tenant)
+	}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	from, to, err := StatementMonth(month, loc)
+	if err != nil {
+		return StatementInput{}, err
+	}
+	in := StatementInput{Tenant: t, Site: cfg.Site.Name, Month: month, From: from, To: to, Intervals: map[string][]store.Interval{}}
+	for _, m := range cfg.Meters {
+		if m.Tenant == tenant {
+			in.Meters = append(in.Meters, m.ID)
+		}
+	}
+	return in, nil
+}
+
+func statementIntervals(src StatementSource, in *StatementInput) error {
+	for _, m := range in.Meters {
+		slots, err := src.Intervals(m, in.From, in.To)
+		if err != nil {
+			return fmt.Errorf("report: intervals of meter %s: %w", m, err)
+		}
+		in.Intervals[m] = slots
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// StatementStore is the part of the store the statement service uses;
+// *store.DB implements it.
+type StatementStore interface {
+	StatementSource
+	PutStatement(s store.StoredStatement) (stored store.StoredStatement, existing bool, err error)
+	Statement(tenant, month string) (store.StoredStatement, error)
+	StatementMonths(tenant string) ([]string, error)
+	HasStatement(tenant, month string) (bool, error)
+	StatementKey() ([]byte, error)
+}
+
+// Timing of the statements.
+const (
+	// DefaultLinkTTL is how long a tenant's link stays valid from the
+	// moment staff list it.
+	DefaultLinkTTL = 90 * 24 * time.Hour
+	// IssueDelay is how long after a month ends its statements are
+	// issued: the month's last bus cycles and its end-of-period postings
+	// (public-area allocation) land first.
+	IssueDelay = time.Hour
+	// issueCatchUp is how many months back a gateway that was down (or new
+	// to statements) issues what is missing.
+	issueCatchUp = 12
+	// issueCheck is the longest wait between two looks at what is due, so
+	// that a clock set forward is noticed within it.
+	issueCheck = time.Hour
+)
+
+// Statements issues the tenants' monthly statements on schedule (Run),
+// keeps them in the store, and serves them to staff and to tenants' signed
+// links (web.Statements).
+type Statements struct {
+	DB       StatementStore
+	Config   *config.Config
+	Renderer *StatementRenderer
+	Now      func() time.Time
+	Log      zerolog.Logger
+	// LinkTTL is how long a link from List stays valid; 0 means
+	// DefaultLinkTTL.
+	LinkTTL time.Duration
+}
+
+var _ web.Statements = (*Statements)(nil)
+
+func (s *Statements) loc() *time.Location {
+	if s.Config.Location != nil {
+		return s.Config.Location
+	}
+	return time.UTC
+}
+
+// Run issues every statement due at start, then each month IssueDelay after
+// it ends, until ctx is cancelled (it then returns nil). A failed attempt is
+// logged and tried again at the next look, within issueCheck.
+func (s *Statements) Run(ctx context.Context) error {
+	for {
+		now := s.Now()
+		if n, err := s.IssueDue(now); err != nil {
+			s.Log.Error().Err(err).Msg("statements: issue")
+		} else if n > 0 {
+			s.Log.Info().Int("statements", n).Msg("statements issued")
+		}
+		wait := min(s.nextDue(now).Sub(now), issueCheck)
+		t := time.NewTimer(max(wait, time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// nextDue is when the statements of the month holding now are due.
+func (s *Statements) nextDue(now time.Time) time.Time {
+	from, _, _ := StatementMonth(now.In(s.loc()).Format("2006-01"), s.loc())
+	return from.AddDate(0, 1, 0).Add(IssueDelay)
+}
+
+// IssueDue issues, for every configured tenant, each statement due at now
+// and not yet stored: the months ended at least IssueDelay ago, back to
+// issueCatchUp months and not before the ledger's first entry. It returns
+// how many it stored. Issuing again stores nothing new: a statement once
+// stored stays as it was issued.
+func (s *Statements) IssueDue(now time.Time) (int, error) {
+	loc := s.loc()
+	first, ok, err := s.firstEntry()
+	if err != nil || !ok {
+		return 0, err
+	}
+	due, _, _ := StatementMonth(now.In(loc).Format("2006-01"), loc)
+	due = due.AddDate(0, -1, 0) // the last month ended
+	if now.Before(due.AddDate(0, 1, 0).Add(IssueDelay)) {
+		due = due.AddDate(0, -1, 0)
+	}
+	start, _, _ := StatementMonth(first.In(loc).Format("2006-01"), loc)
+	if oldest := due.AddDate(0, -(issueCatchUp - 1), 0); start.Before(oldest) {
+		start = oldest
+	}
+	issued := 0
+	for m := start; !m.After(due); m = m.AddDate(0, 1, 0) {
+		month := m.Format("2006-01")
+		var missing []string
+		for _, t := range s.Config.Tenants {
+			has, err := s.DB.HasStatement(t.ID, month)
+			if err != nil {
+				return issued, err
+			}
+			if !has {
+				missing = append(missing, t.ID)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		all, err := BuildStatements(s.DB, s.Config, month)
+		if err != nil {
+			return issued, err
+		}
+		for _, st := range all {
+			if !slices.Contains(missing, st.Tenant) {
+				continue
+			}
+			if err := st.Reconcile(); err != nil { // computed to add up: a failure here is a bug, and is not issued
+				return issued, fmt.Errorf("report: statement %s of %s does not add up: %w", month, st.Tenant, err)
+			}
+			figures, err := json.Marshal(st)
+			if err != nil {
+				return issued, err
+			}
+			if _, existing, err := s.DB.PutStatement(store.StoredStatement{Tenant: st.Tenant, Month: month, Generated: now, Figures: figures}); err != nil {
+				return issued, fmt.Errorf("report: store statement %s of %s: %w", month, st.Tenant, err)
+			} else if !existing {
+				issued++
+			}
+		}
+	}
+	return issued, nil
+}
+
+var errFirst = errors.New("first entry found")
+
+// firstEntry is the time of the ledger's first entry; ok is false for an
+// empty ledger.
+func (s *Statements) firstEntry() (t time.Time, ok bool, err error) {
+	err = s.DB.EachEntry(func(e store.Entry) error {
+		t, ok = e.Time, true
+		return errFirst
+	})
+	if errors.Is(err, errFirst) {
+		err = nil
+	}
+	return t, ok, err
+}
+
+// List returns tenant's issued statements, newest first, each with a link
+// valid for LinkTTL from now.
+func (s *Statements) List(tenant string) ([]web.StatementInfo, error) {
+	if _, ok := s.Config.Tenant(tenant); !ok {
+		return nil, fmt.Errorf("%w: tenant %q", web.ErrNotFound, tenant)
+	}
+	months, err := s.DB.StatementMonths(tenant)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.DB.StatementKey()
+	if err != nil {
+		return nil, err
+	}
+	ttl := s.LinkTTL
+	if ttl <= 0 {
+		ttl = DefaultLinkTTL
+	}
+	expires := s.Now().Add(ttl).Truncate(time.Second)
+	var out []web.StatementInfo
+	for _, month := range slices.Backward(months) {
+		is, err := s.issued(tenant, month)
+		if err != nil {
+			return nil, err
+		}
+		token, err := SignLink(key, Link{Tenant: tenant, Month: month, Expires: expires})
+		if err != nil {
+			return nil, err
+		}
+		base := "/api/v1/accounts/" + url.PathEscape(tenant) + "/statements/" + month
+		out = append(out, web.StatementInfo{Month: month, Generated: is.Generated, Opening: is.Statement.Opening.String(),
+			Closing: is.Statement.Closing.String(), HTML: base + "?format=html", PDF: base + "?format=pdf",
+			Link: "/s/" + token, LinkExpires: expires})
+	}
+	return out, nil
+}
+
+// issued returns tenant's stored statement of month.
+func (s *Statements) issued(tenant, month string) (Issue, error) {
+	st, err := s.DB.Statement(tenant, month)
+	if err != nil {
+		return Issue{}, err
+	}
+	var figures Statement
+	if err := json.Unmarshal(st.Figures, &figures); err != nil {
+		return Issue{}, fmt.Errorf("report: stored statement %s of %s: %w", month, tenant, err)
+	}
+	return Issue{Statement: figures, Generated: st.Generated, Issued: true}, nil
+}
+
+// Statement renders tenant's statement of month: the issued one, else
+// (a month not ended, or not yet issued) its figures as they stand now.
+func (s *Statements) Statement(tenant, month, format string, lang i18n.Lang) (web.Document, error) {
+	if _, ok := s.Config.Tenant(tenant); !ok {
+		return web.Document{}, fmt.Errorf("%w: tenant %q", web.ErrNotFound, tenant)
+	}
+	from, _, err := StatementMonth(month, s.loc())
+	if err != nil {
+		return web.Document{}, fmt.Errorf("%w: %v", web.ErrInvalid, err)
+	}
+	now := s.Now()
+	if now.Before(from) {
+		return web.Document{}, fmt.Errorf("%w: %s has not begun", web.ErrInvalid, month)
+	}
+	is, err := s.issued(tenant, month)
+	if errors.Is(err, store.ErrNoStatement) {
+		var st Statement
+		st, err = BuildStatement(s.DB, s.Config, tenant, month)
+		is = Issue{Statement: st, Generated: now}
+	}
+	if err != nil {
+		return web.Document{}, err
+	}
+	return s.render(is, format, lang)
+}
+
+// Shared renders the issued statement token grants, and nothing else.
+func (s *Statements) Shared(token, format string, lang i18n.Lang) (web.Document, error) {
+	key, err := s.DB.StatementKey()
+	if err != nil {
+		return web.Document{}, err
+	}
+	l, err := VerifyLink(key, token, s.Now())
+	switch {
+	case errors.Is(err, ErrLinkExpired):
+		return web.Document{}, fmt.Errorf("%w: %v", web.ErrLinkExpired, err)
+	case err != nil:
+		return web.Document{}, fmt.Errorf("%w: %v", web.ErrNotFound, err)
+	}
+	is, err := s.issued(l.Tenant, l.Month)
+	if errors.Is(err, store.ErrNoStatement) {
+		return web.Document{}, fmt.Errorf("%w: %v", web.ErrNotFound, err)
+	}
+	if err != nil {
+		return web.Document{}, err
+	}
+	return s.render(is, format, lang)
+}
+
+func (s *Statements) render(is Issue, format string, lang i18n.Lang) (web.Document, error) {
+	var buf bytes.Buffer
+	name := "statement-" + fileSafe(is.Statement.Tenant) + "-" + is.Statement.Month
+	switch format {
+	case "pdf":
+		if err := s.Renderer.PDF(&buf, is, lang, PDFOptions{}); err != nil {
+			return web.Document{}, err
+		}
+		return web.Document{Body: buf.Bytes(), ContentType: "application/pdf", Filename: name + ".pdf"}, nil
+	case "html", "":
+		if err := s.Renderer.HTML(&buf, is, lang); err != nil {
+			return web.Document{}, err
+		}
+		return web.Document{Body: buf.Bytes(), ContentType: "text/html; charset=utf-8", CSP: StatementCSP, Filename: name + ".html"}, nil
+	}
+	return web.Document{}, fmt.Errorf("%w: format %q: want html or pdf", web.ErrInvalid, format)
+}
+
+// fileSafe keeps what a file name in a header may hold.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}

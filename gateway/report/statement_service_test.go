@@ -1,0 +1,212 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/billing"
+	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+func TestLink_SignVerify(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	l := Link{Tenant: "T-101", Month: "2026-11", Expires: now.Add(time.Hour)}
+	token, err := SignLink(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyLink(key, token, now)
+	if err != nil || got.Tenant != "T-101" || got.Month != "2026-11" || !got.Expires.Equal(l.Expires) {
+		t.Fatalf("valid: %+v, %v", got, err)
+	}
+	if _, err := VerifyLink(key, token, l.Expires); !errors.Is(err, ErrLinkExpired) {
+		t.Errorf("at its expiry: %v; want ErrLinkExpired", err)
+	}
+	// Another tenant's link made by changing the payload: the MAC no
+	// longer matches.
+	payload, mac, _ := strings.Cut(token, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(payload)
+	other := base64.RawURLEncoding.EncodeToString(bytes.Replace(raw, []byte("T-101"), []byte("T-102"), 1))
+	later := base64.RawURLEncoding.EncodeToString(bytes.Replace(raw, []byte("s1\x00T-101\x002026-11\x001"), []byte("s1\x00T-101\x002026-11\x009"), 1))
+	flipped := []byte(mac)
+	flipped[3] ^= 1
+	for name, bad := range map[string]string{
+		"another tenant":        other + "." + mac,
+		"a later expiry":        later + "." + mac,
+		"a changed MAC":         payload + "." + string(flipped),
+		"no MAC":                payload,
+		"a cut MAC":             payload + "." + mac[:20],
+		"empty":                 "",
+		"signed by another key": mustSign(t, bytes.Repeat([]byte{8}, 32), l),
+	} {
+		if _, err := VerifyLink(key, bad, now); !errors.Is(err, ErrLinkInvalid) {
+			t.Errorf("%s: %v; want ErrLinkInvalid", name, err)
+		}
+	}
+	// Expired and altered is altered: the MAC is judged first.
+	if _, err := VerifyLink(key, other+"."+mac, l.Expires.Add(time.Hour)); !errors.Is(err, ErrLinkInvalid) {
+		t.Errorf("altered and expired: %v; want ErrLinkInvalid", err)
+	}
+}
+
+func mustSign(t *testing.T, key []byte, l Link) string {
+	t.Helper()
+	s, err := SignLink(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func stmtService(t *testing.T, now *atomic.Pointer[time.Time]) (*Statements, *store.DB) {
+	t.Helper()
+	cfg := stmtConfig(t, t.TempDir(), "")
+	db := stmtOpen(t, cfg)
+	writeStmtHistory(t, db)
+	r, err := NewStatementRenderer(cfg.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Statements{DB: db, Config: cfg, Renderer: r, Now: func() time.Time { return *now.Load() }, Log: zerolog.Nop()}, db
+}
+
+func setNow(p *atomic.Pointer[time.Time], t time.Time) { p.Store(&t) }
+
+func TestStatements_IssueDue_Once(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	loc := stmtZone(t)
+	setNow(&now, time.Date(2026, 12, 1, 0, 30, 0, 0, loc)) // November ended, but not IssueDelay ago
+	svc, db := stmtService(t, &now)
+	n, err := svc.IssueDue(*now.Load())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// October's are due (the ledger starts on October 20th); November's not yet.
+	if months, _ := db.StatementMonths("T-101"); n != 2 || len(months) != 1 || months[0] != "2026-10" {
+		t.Fatalf("issued %d, T-101's months %v; want October's of both tenants", n, months)
+	}
+	setNow(&now, time.Date(2026, 12, 1, 1, 0, 0, 0, loc))
+	if n, err = svc.IssueDue(*now.Load()); err != nil || n != 2 {
+		t.Fatalf("at 01:00: issued %d, %v; want November's two", n, err)
+	}
+	first, err := db.Statement("T-101", "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A later entry dated in November (a late posting) does not change the
+	// statement issued, and issuing again (a restart) stores nothing.
+	if _, err := db.PostEntry(store.Entry{Time: time.Date(2026, 11, 30, 12, 0, 0, 0, loc), Account: "T-101", Kind: store.Adjustment,
+		Amount: billing.Yuan, Actor: "books", Note: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	setNow(&now, time.Date(2026, 12, 15, 0, 0, 0, 0, loc))
+	if n, err = svc.IssueDue(*now.Load()); err != nil || n != 0 {
+		t.Fatalf("again: issued %d, %v; want none", n, err)
+	}
+	again, _ := db.Statement("T-101", "2026-11")
+	if !bytes.Equal(again.Figures, first.Figures) || !again.Generated.Equal(first.Generated) {
+		t.Error("the issued statement changed")
+	}
+}
+
+// After downtime the gateway issues every month it missed.
+func TestStatements_IssueDue_AfterDowntime(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	setNow(&now, time.Date(2027, 2, 10, 0, 0, 0, 0, stmtZone(t)))
+	svc, db := stmtService(t, &now)
+	n, err := svc.IssueDue(*now.Load())
+	if err != nil {
+		t.Fatal(err)
+	}
+	months, _ := db.StatementMonths("T-102")
+	if n != 8 || strings.Join(months, " ") != "2026-10 2026-11 2026-12 2027-01" {
+		t.Errorf("issued %d; T-102's months %v; want October to January for both", n, months)
+	}
+	jan, err := svc.issued("T-101", "2027-01")
+	if err != nil || jan.Statement.Opening != jan.Statement.Closing || jan.Statement.Opening == 0 {
+		t.Errorf("January, a month without entries: %+v, %v; want the balance carried", jan.Statement.Totals, err)
+	}
+}
+
+func TestStatements_Run_IssuesAndStops(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	setNow(&now, time.Date(2026, 12, 3, 0, 0, 0, 0, stmtZone(t)))
+	svc, db := stmtService(t, &now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ok, _ := db.HasStatement("T-102", "2026-11"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run issued nothing in 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v; want nil on cancel", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestStatements_ListAndShared(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	loc := stmtZone(t)
+	setNow(&now, time.Date(2026, 12, 2, 0, 0, 0, 0, loc))
+	svc, _ := stmtService(t, &now)
+	if _, err := svc.IssueDue(*now.Load()); err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.List("T-101")
+	if err != nil || len(list) != 2 || list[0].Month != "2026-11" || list[0].Closing != "771.037" {
+		t.Fatalf("list %+v, %v; want November then October, November closing 771.037", list, err)
+	}
+	token := strings.TrimPrefix(list[0].Link, "/s/")
+	doc, err := svc.Shared(token, "html", i18n.En)
+	if err != nil || !bytes.Contains(doc.Body, []byte("Noodle House")) || doc.CSP != StatementCSP {
+		t.Fatalf("shared: %v", err)
+	}
+	pdf, err := svc.Shared(token, "pdf", i18n.ZhCN)
+	if err != nil || !bytes.HasPrefix(pdf.Body, []byte("%PDF-")) || pdf.ContentType != "application/pdf" {
+		t.Fatalf("shared PDF: %v", err)
+	}
+	setNow(&now, list[0].LinkExpires)
+	if _, err := svc.Shared(token, "html", i18n.En); !errors.Is(err, web.ErrLinkExpired) {
+		t.Errorf("expired: %v; want web.ErrLinkExpired", err)
+	}
+	if _, err := svc.List("T-999"); !errors.Is(err, web.ErrNotFound) {
+		t.Errorf("unknown tenant: %v", err)
+	}
+	// A month not issued yet is a preview for staff, never for a link.
+	setNow(&now, time.Date(2026, 12, 20, 0, 0, 0, 0, loc))
+	dec, err := svc.Statement("T-101", "2026-12", "html", i18n.En)
+	if err != nil || !bytes.Contains(dec.Body, []byte("Not issued yet")) {
+		t.Errorf("December for staff: %v", err)
+	}
+	key, _ := svc.DB.StatementKey()
+	decToken := mustSign(t, key, Link{Tenant: "T-101", Month: "2026-12", Expires: time.Date(2027, 1, 1, 0, 0, 0, 0, loc)})
+	if _, err := svc.Shared(decToken, "html", i18n.En); !errors.Is(err, web.ErrNotFound) {
+		t.Errorf("a link to a month not issued: %v; want ErrNotFound", err)
+	}
+	if _, err := svc.Statement("T-101", "2027-01", "html", i18n.En); !errors.Is(err, web.ErrInvalid) {
+		t.Errorf("a month not begun: %v; want ErrInvalid", err)
+	}
+}
