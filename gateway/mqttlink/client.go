@@ -177,10 +177,11 @@ func (c *Client) subscribe(pc paho.Client) {
 func (c *Client) receive(_ paho.Client, m paho.Message) {
 	id := meterID(m.Payload())
 	if !c.ids[id] {
-		m.Ack()
+		// Another gateway's meter on the mall's broker. Acknowledged
+		// when the bus takes it, like the rest: a client acknowledges in
+		// the order it received (MQTT 3.1.1 §4.6); the bus ignores it.
 		n := c.dropped.Add(1)
 		c.log.Debug().Str("topic", m.Topic()).Str("id", id).Int64("dropped", n).Msg("mqtt message dropped: not a meter of this bus")
-		return
 	}
 	select {
 	case c.msgs <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), ack: m.Ack}:

@@ -26,10 +26,11 @@
 // persistent session (client) — and never lost. A consumer that falls
 // behind holds back the senders, never unboundedly: embedded, a message
 // not taken within EnqueueWait is refused without PUBACK and only that
-// meter's connection waits; the broker also bounds each client's inflight
-// QoS 1 messages and pending writes (see capabilities), so a meter that
-// stops reading drops its own connection rather than growing the broker's
-// memory. Client, the mall's broker sends no more than its inflight window
+// meter's connection waits (a message already queued is still handed
+// over, and the meter's resend on reconnection is a duplicate); the broker
+// also bounds each client's inflight QoS 1 messages and pending writes
+// (see capabilities), so a meter that stops reading drops its own
+// connection rather than growing the broker's memory. Client, the mall's broker sends no more than its inflight window
 // of unacknowledged messages, so paho's reading of the connection (and its
 // keepalive) is not held up. Duplicates are the consumer's to handle, as
 // with the meters' own redeliveries.

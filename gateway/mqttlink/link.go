@@ -25,6 +25,12 @@ type Message struct {
 	ack func()
 }
 
+// NewMessage returns a message on topic whose Ack calls ack (nil: none),
+// for links of other kinds and for tests of consumers.
+func NewMessage(topic string, payload []byte, ack func()) Message {
+	return Message{Topic: topic, Payload: payload, ack: ack}
+}
+
 // Ack acknowledges the message (its PUBACK) once the receiver has taken it
 // and will handle it before it stops. Until then the sender keeps it: a
 // message the gateway stopped before taking is sent again, not lost. Ack

@@ -40,11 +40,14 @@ type Meter struct {
 
 // Defaults for a Config's zero values.
 const (
-	DefaultGather     = 200 * time.Millisecond
-	DefaultUpload     = 30 * time.Second
-	DefaultRelayWait  = 10 * time.Second
-	DefaultRelayTries = 3
-	DefaultSettle     = 2 * time.Second
+	DefaultGather = 200 * time.Millisecond
+	DefaultUpload = 30 * time.Second
+	// DefaultEnergyUpload is MQTT_ENY_NOW's interval: the counters that
+	// bill, and so cut off and restore, come that often.
+	DefaultEnergyUpload = time.Minute
+	DefaultRelayWait    = 10 * time.Second
+	DefaultRelayTries   = 3
+	DefaultSettle       = 2 * time.Second
 	// ClockSlack is how far a meter's clock may be off before it is set.
 	ClockSlack = time.Minute
 	// clockEvery is how often a meter's clock is set at most when it is
@@ -74,6 +77,11 @@ type Config struct {
 	// (compere.RealTimeIntervals); a meter silent for three of them is
 	// absent. 0 means DefaultUpload.
 	Upload time.Duration
+	// EnergyUpload is the counters' (MQTT_ENY_NOW) upload interval the
+	// meters are set to (compere.EnergyIntervals): a meter left at an
+	// hour or a day would be billed, and cut off, that late. 0 means
+	// DefaultEnergyUpload.
+	EnergyUpload time.Duration
 	// RelayWait bounds the wait for a relay command's reply; RelayTries is
 	// how often it is sent before it fails. 0 means the defaults.
 	RelayWait  time.Duration
@@ -127,7 +135,7 @@ type meterState struct {
 	messages   int64
 	errors     map[string]int64 // by kind: bad_message, zero_frame, lost_packets, clock …
 	lastError  string
-	upload     bool      // the upload interval was set and confirmed this run
+	upload     bool      // both upload intervals were set and confirmed this run
 	clockSet   time.Time // when its clock was last set (confirmed)
 	clockTry   time.Time // when a clock setting was last sent
 	uploadTry  time.Time
@@ -160,6 +168,9 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 	}
 	if cfg.Upload <= 0 {
 		cfg.Upload = DefaultUpload
+	}
+	if cfg.EnergyUpload <= 0 {
+		cfg.EnergyUpload = DefaultEnergyUpload
 	}
 	if cfg.RelayWait <= 0 {
 		cfg.RelayWait = DefaultRelayWait
@@ -261,7 +272,10 @@ func (b *Bus) Run(ctx context.Context) error {
 			}
 			gathered = b.handle(ctx, m, gathered)
 			// Taken: what it gave goes to the sink before Run returns,
-			// so its sender may forget it.
+			// so its sender may forget it. A part of a split message
+			// is held by the joiner until its last part: a stop in
+			// between loses that one message (its values, or counters
+			// the next ENY_NOW carries again), not energy.
 			m.Ack()
 			if len(gathered) >= maxGathered {
 				flush(true)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,19 +144,23 @@ func newRigOutput(t *testing.T, cfg Config, m2Output int) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	rg.stop = func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	}
+	var once sync.Once
+	rg.stop = func() { once.Do(func() { stopRun(t, cancel, done) }) }
 	t.Cleanup(rg.stop)
 	return rg
+}
+
+// stopRun cancels a bus's Run and checks it returned nil.
+func stopRun(t *testing.T, cancel func(), done chan error) {
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Run did not return after cancel")
+	}
 }
 
 // waitFor polls cond: the bus runs on its own goroutine.
@@ -350,9 +355,12 @@ func TestBus_Upkeep(t *testing.T) {
 	rg := newRig(t, Config{Upload: time.Minute})
 	rg.link.answer = confirm
 	rg.link.publish("MQTT_ENY_NOW", map[string]any{"id": devA, "zygsz": 1, "time": "20050101000012", "isend": "1"})
-	waitFor(t, "the upload interval set", func() bool { return len(rg.link.commands("MQTT_COMMOD_SET_25950027")) == 1 })
+	waitFor(t, "both upload intervals set", func() bool { return len(rg.link.commands("MQTT_COMMOD_SET_25950027")) == 2 })
 	if c := rg.link.commands("MQTT_COMMOD_SET_25950027")[0]; !strings.Contains(c, `"Cmd":"0000","value":"60"`) {
 		t.Errorf("upload command %s; want real-time every 60 s", c)
+	}
+	if c := rg.link.commands("MQTT_COMMOD_SET_25950027")[1]; !strings.Contains(c, `"Cmd":"0001","value":"1"`) {
+		t.Errorf("upload command %s; want the counters every minute", c)
 	}
 	waitFor(t, "the upload confirmed", func() bool {
 		rg.bus.mu.Lock()
@@ -565,4 +573,31 @@ func TestBus_SilenceByTheMetersOwnInterval(t *testing.T) {
 	}
 	rg.clock.add(6 * time.Minute)
 	waitFor(t, "M-1 offline", func() bool { return !rg.bus.Status()[0].Online })
+}
+
+// A message is acknowledged only once the bus has handled it, and what it
+// gave reaches the sink even when the bus stops before its gather ends:
+// its sender, told it was taken, will not send it again.
+func TestBus_AcknowledgedMessagesReachTheSinkOnStop(t *testing.T) {
+	rg := newRig(t, Config{Gather: time.Hour})
+	var acked atomic.Int64
+	var handledFirst atomic.Bool
+	raw, _ := json.Marshal(map[string]any{"id": devA, "zygsz": 1, "time": meterClock(rg.clock.now()), "isend": "1"})
+	rg.link.msgs <- mqttlink.NewMessage("MQTT_ENY_NOW", raw, func() {
+		rg.bus.mu.Lock()
+		handledFirst.Store(rg.bus.byID["M-1"].messages == 1)
+		rg.bus.mu.Unlock()
+		acked.Add(1)
+	})
+	waitFor(t, "the message acknowledged", func() bool { return acked.Load() == 1 })
+	if !handledFirst.Load() {
+		t.Error("acknowledged before it was handled")
+	}
+	if n := len(rg.sink.results()); n != 0 {
+		t.Fatalf("%d results before the stop; want them gathered for an hour", n)
+	}
+	rg.stop()
+	if got := rg.sink.results(); len(got) != 1 || got[0].Meter != "M-1" || got[0].Err != nil {
+		t.Errorf("sink got %+v after the stop; want M-1's reading", got)
+	}
 }

@@ -12,7 +12,7 @@ import (
 // whose turn does not come is tried again at its next message.
 const maxUpkeep = 16
 
-// upkeep sets st's upload interval once a run and its clock when it is
+// upkeep sets st's upload intervals once a run and its clock when it is
 // off (at most once an hour) or a day old, on a goroutine of its own: the
 // reply comes through the loop that calls this. h is the message just
 // received from st, whose clock is judged.
@@ -64,16 +64,28 @@ func (b *Bus) clockDue(st *meterState, h compere.Header, now time.Time) bool {
 	return off || now.Sub(st.clockSet) >= clockDaily
 }
 
+// setUpload sets st's real-time and then its counters' upload interval,
+// each confirmed by the meter.
 func (b *Bus) setUpload(ctx context.Context, st *meterState) error {
-	err := b.confirm(ctx, st, "upload interval", func(oprid string) (compere.Command, error) {
-		return compere.SetUploadInterval(st.Device, compere.LevelRealTime, b.cfg.Upload, oprid)
-	})
-	if err == nil {
-		b.mu.Lock()
-		st.upload = true
-		b.mu.Unlock()
+	for _, l := range []struct {
+		level compere.Level
+		every time.Duration
+		what  string
+	}{
+		{compere.LevelRealTime, b.cfg.Upload, "real-time upload interval"},
+		{compere.LevelEnergy, b.cfg.EnergyUpload, "energy upload interval"},
+	} {
+		err := b.confirm(ctx, st, l.what, func(oprid string) (compere.Command, error) {
+			return compere.SetUploadInterval(st.Device, l.level, l.every, oprid)
+		})
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	b.mu.Lock()
+	st.upload = true
+	b.mu.Unlock()
+	return nil
 }
 
 func (b *Bus) setClock(ctx context.Context, st *meterState) error {
