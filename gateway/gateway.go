@@ -142,6 +142,11 @@ func Run(ctx context.Context, opts Options) error {
 	// An allocation posted or reversed changes balances as a bus cycle's
 	// charges do: enforcement looks at the accounts at once.
 	allocator := &report.Allocator{DB: db, Config: cfg, Now: now, Log: log, Posted: enf.Wake}
+	renderer, err := report.NewStatementRenderer(cfg.Location)
+	if err != nil {
+		return err
+	}
+	statements := &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: log}
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,
 		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
@@ -152,6 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 		History:       &history.Reader{DB: db, Config: cfg},
 		Reports:       &report.Reports{DB: db, Config: cfg},
 		Allocations:   allocator,
+		Statements:    statements,
 		Tokens:        tokens,
 		DB:            db,
 		Buses:         watch,
@@ -243,6 +249,14 @@ func Run(ctx context.Context, opts Options) error {
 	go func() {
 		defer buses.Done()
 		_ = allocator.Run(pollCtx) // nil on cancel
+	}()
+
+	// Last month's statements are issued an hour after it ends (those of
+	// months that ended while the gateway was down at once), once.
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		_ = statements.Run(pollCtx) // nil on cancel
 	}()
 
 	// Notifications go out beside polling; one cut short by the shutdown
