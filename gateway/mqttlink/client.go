@@ -177,11 +177,15 @@ func (c *Client) subscribe(pc paho.Client) {
 func (c *Client) receive(_ paho.Client, m paho.Message) {
 	id := meterID(m.Payload())
 	if !c.ids[id] {
-		// Another gateway's meter on the mall's broker. Acknowledged
-		// when the bus takes it, like the rest: a client acknowledges in
-		// the order it received (MQTT 3.1.1 §4.6); the bus ignores it.
+		// Another gateway's meter on the mall's broker: acknowledged at
+		// once, maybe before earlier messages of ours are taken. MQTT
+		// 3.1.1 §4.6 asks a client for PUBACKs in the order received;
+		// brokers (mosquitto, EMQX) take them in any order, and queueing
+		// every other meter's message behind ours would cost more.
+		m.Ack()
 		n := c.dropped.Add(1)
 		c.log.Debug().Str("topic", m.Topic()).Str("id", id).Int64("dropped", n).Msg("mqtt message dropped: not a meter of this bus")
+		return
 	}
 	select {
 	case c.msgs <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), ack: m.Ack}:
