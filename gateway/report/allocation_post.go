@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +40,24 @@ type Allocator struct {
 	// that enforcement looks at the accounts at once (the enforcer's Wake,
 	// as after a bus cycle's charges); nil: no one is told.
 	Posted func()
+
+	mu   sync.Mutex
+	told map[string]bool // the problems logged, so that each is logged once
+}
+
+// tell reports whether the problem keyed key is new (and remembers it): a
+// period that cannot be posted is logged once, not at every pass.
+func (a *Allocator) tell(key string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.told == nil {
+		a.told = make(map[string]bool)
+	}
+	if a.told[key] {
+		return false
+	}
+	a.told[key] = true
+	return true
 }
 
 func (a *Allocator) loc() *time.Location {
@@ -182,9 +201,12 @@ func (a *Allocator) view(p store.Posting) web.AllocationPosting {
 // more before now and comes after the rule's last posting (reversed or
 // not: a reversed period is posted again by hand, POST
 // /api/v1/allocations); a rule never posted starts with the period that
-// ended last, so a new rule does not charge the months before it. A rule
-// whose period cannot be posted is logged and tried again at the next
-// call; the other rules go on. It returns how many postings it made.
+// ended last, so a new rule does not charge the months before it. A
+// period whose cost cannot be shared (ErrAllocation: no tenant consumed
+// anything, under a consumption basis) is logged once and left for
+// finance to post by hand, and the rule's later periods go on; any other
+// failure stops the rule there, to be tried again at the next call. The
+// other rules go on either way. It returns how many postings it made.
 func (a *Allocator) PostDue(now time.Time) int {
 	loc := a.loc()
 	made := 0
@@ -209,11 +231,24 @@ func (a *Allocator) PostDue(now time.Time) int {
 			if end.Add(PostingSettle).After(now) {
 				break
 			}
-			if _, existing, err := a.post(r, start, AutoActor); err != nil {
-				a.Log.Error().Err(err).Str("rule", r.Name).Str("period", name).Msg("allocation not posted; tried again later")
-				break
-			} else if !existing {
+			_, existing, err := a.post(r, start, AutoActor)
+			switch {
+			case errors.Is(err, ErrAllocation):
+				// Nothing to share by (no tenant consumed anything): the
+				// period waits for finance, and the later ones go on.
+				if a.tell(r.Name + "\x00" + name) {
+					a.Log.Error().Err(err).Str("rule", r.Name).Str("period", name).
+						Msg("allocation cannot be shared out; the period is left for finance to post by hand (POST /api/v1/allocations)")
+				}
+			case err != nil:
+				if a.tell(r.Name + "\x00" + name + "\x00" + err.Error()) {
+					a.Log.Error().Err(err).Str("rule", r.Name).Str("period", name).Msg("allocation not posted; tried again later")
+				}
+			case !existing:
 				made++
+			}
+			if err != nil && !errors.Is(err, ErrAllocation) {
+				break
 			}
 			start = end
 		}

@@ -11,6 +11,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
@@ -112,9 +113,11 @@ func TestAllocator_PostDue(t *testing.T) {
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, allocSH)
 	for d := 0; d < 10; d++ {
 		day := start.AddDate(0, 0, d)
-		allocEnergy(t, db, store.IntervalEnergy{Meter: "M-PUB", Time: day.Add(9 * time.Hour), Wh: 1000},
-			store.IntervalEnergy{Meter: "M-1", Time: day.Add(10 * time.Hour), Wh: 300},
-			store.IntervalEnergy{Meter: "M-2", Time: day.Add(10 * time.Hour), Wh: 100})
+		allocEnergy(t, db, store.IntervalEnergy{Meter: "M-PUB", Time: day.Add(9 * time.Hour), Wh: 1000})
+		if d != 4 { // on Nov 5 the corridors were lit and no shop drew anything
+			allocEnergy(t, db, store.IntervalEnergy{Meter: "M-1", Time: day.Add(10 * time.Hour), Wh: 300},
+				store.IntervalEnergy{Meter: "M-2", Time: day.Add(10 * time.Hour), Wh: 100})
+		}
 	}
 	now := start.AddDate(0, 0, 3).Add(10 * time.Minute) // Nov 4 00:10: Nov 3 not yet settled
 	woken := 0
@@ -132,10 +135,15 @@ func TestAllocator_PostDue(t *testing.T) {
 	if len(postings) != 2 || postings[0].Period != "2026-11-02" || postings[0].Cost != "1.00" || postings[1].Period != "2026-10" || postings[1].Cost != "0.00" {
 		t.Fatalf("postings %+v", postings)
 	}
-	// Down until Nov 8 08:00: Nov 3 to Nov 7 are posted, in order.
+	// Down until Nov 8 08:00: Nov 3 to Nov 7 are posted, in order, but for
+	// Nov 5, which has no consumption to share by: it is left for finance,
+	// and the days after it go on.
 	now = start.AddDate(0, 0, 7).Add(8 * time.Hour)
-	if n := a.PostDue(now); n != 5 {
-		t.Errorf("after the downtime posted %d; want 5", n)
+	if n := a.PostDue(now); n != 4 {
+		t.Errorf("after the downtime posted %d; want 4", n)
+	}
+	if _, _, err := a.Post(context.Background(), "daily", start.AddDate(0, 0, 4), "token:books"); !errors.Is(err, web.ErrInvalid) {
+		t.Errorf("Nov 5 by hand: got %v; want ErrInvalid with the reason", err)
 	}
 	if n := a.PostDue(now); n != 0 {
 		t.Errorf("a second pass posted %d; want 0", n)
