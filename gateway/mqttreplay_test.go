@@ -20,10 +20,13 @@ import (
 	"mallgrid/store"
 )
 
-// compereLog is a log captured from three real KPM33Bs (replay's copy of
+// compereLogs are the logs captured from real KPM33Bs (replay's copies of
 // shared/testdata/compere-mqtt): duplicates, zero frames between real
 // readings, clocks in 2005 on some, a meter that only sends zeros.
-var compereLog = filepath.Join("replay", "testdata", "compere-mqtt", "MQTT_ENY_NOW_20260112-1535.log")
+var compereLogs = []string{
+	filepath.Join("replay", "testdata", "compere-mqtt", "MQTT_ENY_NOW_20260112-1535.log"),
+	filepath.Join("replay", "testdata", "compere-mqtt", "MQTT_ENY_NOW_20260117-2020.log"),
+}
 
 // counterKinds are the kinds of billing/counter's events.
 var counterKinds = map[string]bool{"counter_lower": true, "lower_cleared": true, "reset": true, "spike_quarantined": true,
@@ -36,7 +39,12 @@ var counterKinds = map[string]bool{"counter_lower": true, "lower_cleared": true,
 // holds what the daemon billed each meter to what `billing replay` bills
 // for the same log: the same energy, to the Wh.
 func TestMQTTMeters_CapturedLogBillsAsReplay(t *testing.T) {
-	path := compereLog
+	for _, path := range compereLogs {
+		t.Run(filepath.Base(path), func(t *testing.T) { capturedLogBillsAsReplay(t, path) })
+	}
+}
+
+func capturedLogBillsAsReplay(t *testing.T, path string) {
 	cst := time.FixedZone("CST", 8*3600)
 	f, err := os.Open(path)
 	if err != nil {
@@ -64,6 +72,10 @@ func TestMQTTMeters_CapturedLogBillsAsReplay(t *testing.T) {
 	var logClock time.Time
 	for sc.Scan() {
 		topic, payload, ok := strings.Cut(sc.Text(), " ")
+		if strings.HasPrefix(sc.Text(), "{") {
+			// A log of one topic, named in its file name: JSON alone.
+			topic, payload, ok = "MQTT_ENY_NOW", sc.Text(), strings.HasPrefix(filepath.Base(path), "MQTT_ENY_NOW")
+		}
 		if !ok || topic != "MQTT_ENY_NOW" {
 			continue
 		}
@@ -90,6 +102,9 @@ func TestMQTTMeters_CapturedLogBillsAsReplay(t *testing.T) {
 		lines = append(lines, line{m.ID, []byte(payload), at})
 	}
 	f.Close()
+	if len(lines) == 0 {
+		t.Fatalf("%s: no MQTT_ENY_NOW message", path)
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
