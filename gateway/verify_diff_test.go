@@ -43,6 +43,15 @@ import (
 // consistent (a charge dropped, doubled, stretched or mispriced), the
 // ledger no longer equals the truth, and verify must fail.
 //
+// Finance corrects the histories too (verify_diff_books_test.go):
+// top-ups (some sent again, some under a reference already used), reversals
+// of top-ups, charges and adjustments (a reversal reversed and an entry
+// reversed twice refused), credit and debit adjustments, retried with the
+// same or other content — against a model of what each should do. The
+// ledger's top-ups, adjustments, reversals and receipt numbers must be the
+// model's, and damage to them (a reversal doubled or off by a fen, a
+// receipt number skipped, an adjustment posted twice) must fail verify.
+//
 // The histories also cut meters off: each cut-off lands within a step, so
 // the first reading that shows the relay open still holds energy drawn
 // before it, and the relay's read-back is sometimes known, sometimes not.
@@ -107,6 +116,7 @@ type diffGateway struct {
 	pipe                       *pipeline.Pipeline
 	lv                         *live.Picture
 	price                      billing.Price // 0: the tariff is not flat, and money is not checked against the truth
+	books                      *diffBooks    // finance's corrections; nil: not checked
 }
 
 // diffTariffs are the tariffs a history may run under: flat (its money
@@ -212,7 +222,9 @@ func TestVerify_Differential(t *testing.T) {
 	// The histories must hold what the test is about, or it proves nothing.
 	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused", "exchange_undated",
 		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged",
-		"allocation", "allocation_repeated", "allocation_reversed"} {
+		"allocation", "allocation_repeated", "allocation_reversed",
+		"topup", "topup_repeated", "ref_conflict", "reversal_topup", "reversal_charge", "reversal_adjustment", "reversal_refused",
+		"reversal_twice", "adjustment_credit", "adjustment_debit", "correction_repeated", "damage_books"} {
 		if totals[k] < 3 {
 			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
 		}
@@ -249,6 +261,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 	removalDone := false
 	op := &accounts.Operator{}
 	alloc := newDiffAllocations(g.full)
+	g.books = newDiffBooks(alloc.credited)
 	for step := 0; step <= steps; step++ {
 		now := t0.Add(time.Duration(step) * time.Minute)
 		op.Pipeline, op.Now = g.pipe, func() time.Time { return now }
@@ -401,18 +414,12 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 		case r < 8:
 			m := meters[rng.IntN(2)]
 			if _, ok := g.cfg.Tenant(m.tenant); ok {
-				ref := fmt.Sprintf("PAY-%d", rng.IntN(30))
-				amount := billing.Money(1+rng.IntN(500)) * billing.Yuan
-				_, existing, err := g.db.PostTopUp(store.Entry{Account: m.tenant, Amount: amount, Ref: ref, Channel: "cash", Time: now})
-				if err != nil && !errors.Is(err, store.ErrRefConflict) {
-					t.Fatal(err)
-				}
-				if err == nil && !existing {
-					alloc.credited[m.tenant] += amount
-				}
+				g.books.topUp(t, g.ledger(now), rng, m.tenant, seen)
 			}
 		case r < 14:
 			alloc.act(t, g, rng, now, seen)
+		case r < 24:
+			g.books.correct(t, g.ledger(now), rng, meters[rng.IntN(2)].tenant, seen)
 		}
 	}
 	if g.cfg != g.full {
@@ -465,7 +472,7 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dg := &diffGateway{t: t, db: db, price: g.price}
+		dg := &diffGateway{t: t, db: db, price: g.price, books: g.books}
 		differs := len(dg.againstTruth(meters)) > 0
 		v, err := verify.Check(db)
 		db.Close()
@@ -479,6 +486,9 @@ func runDiffHistory(t *testing.T, seed uint64) map[string]int {
 			t.Errorf("damage %s: the ledger differs from the truth, yet verify passes", d.name)
 		}
 		seen["damage"]++
+		if d.books {
+			seen["damage_books"]++
+		}
 	}
 	g.open(t0.Add(steps * time.Minute)) // for the deferred Close
 	return seen
@@ -572,15 +582,35 @@ func (g *diffGateway) againstTruth(meters []*diffMeter) []string {
 			out = append(out, fmt.Sprintf("%s charged %d nano-yuan with its remainder; %d Wh at %s is %d", m.id, got, m.drawn, g.price, cost))
 		}
 	}
+	if g.books != nil {
+		out = append(out, g.books.against(g.t, g.db)...)
+	}
 	return out
 }
 
 // A ledger damage rewrites the entries (balances and accounts are then
 // recomputed, so that only the energy and money rules can find it); it
-// reports false if there was nothing to damage.
+// reports false if there was nothing to damage. books marks a damage to
+// finance's corrections rather than to the charges.
 type ledgerDamage struct {
 	name  string
 	apply func(rng *rand.Rand, entries []store.Entry) ([]store.Entry, bool)
+	books bool
+}
+
+// pickCorrection returns the index of a random entry of kind posted by
+// finance (with a reference: not an allocation posting's reversal), or -1.
+func pickCorrection(rng *rand.Rand, entries []store.Entry, kind store.Kind) int {
+	var idx []int
+	for i, e := range entries {
+		if e.Kind == kind && e.Ref != "" {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return -1
+	}
+	return idx[rng.IntN(len(idx))]
 }
 
 func pickCharge(rng *rand.Rand, entries []store.Entry) int {
@@ -603,7 +633,7 @@ var ledgerDamages = []ledgerDamage{
 			return es, false
 		}
 		return append(es[:i:i], es[i+1:]...), true
-	}},
+	}, false},
 	{"doubled", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
 		i := pickCharge(rng, es)
 		if i < 0 {
@@ -612,7 +642,7 @@ var ledgerDamages = []ledgerDamage{
 		dup := es[i]
 		dup.ID = es[len(es)-1].ID + 1
 		return append(es, dup), true
-	}},
+	}, false},
 	{"stretched", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
 		i := pickCharge(rng, es)
 		if i < 0 {
@@ -624,7 +654,7 @@ var ledgerDamages = []ledgerDamage{
 		cost, _ := es[i].UnitPrice.Cost(k)
 		es[i].Amount -= billing.Money(cost / 1000 / int64(billing.Fen) * int64(billing.Fen))
 		return es, true
-	}},
+	}, false},
 	{"mispriced", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
 		i := pickCharge(rng, es)
 		if i < 0 {
@@ -632,7 +662,42 @@ var ledgerDamages = []ledgerDamage{
 		}
 		es[i].Amount -= billing.Fen
 		return es, true
-	}},
+	}, false},
+	// Finance's corrections, damaged with the balances kept consistent.
+	{"reversal_doubled", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCorrection(rng, es, store.Reversal)
+		if i < 0 {
+			return es, false
+		}
+		dup := es[i]
+		dup.ID = es[len(es)-1].ID + 1
+		return append(es, dup), true
+	}, true},
+	{"reversal_off_by_a_fen", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCorrection(rng, es, store.Reversal)
+		if i < 0 {
+			return es, false
+		}
+		es[i].Amount += billing.Fen
+		return es, true
+	}, true},
+	{"receipt_skipped", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCorrection(rng, es, store.TopUp)
+		if i < 0 {
+			return es, false
+		}
+		es[i].Receipt++ // a number skipped before it (or given twice, if the next had it)
+		return es, true
+	}, true},
+	{"adjustment_doubled", func(rng *rand.Rand, es []store.Entry) ([]store.Entry, bool) {
+		i := pickCorrection(rng, es, store.Adjustment)
+		if i < 0 {
+			return es, false
+		}
+		dup := es[i]
+		dup.ID = es[len(es)-1].ID + 1
+		return append(es, dup), true
+	}, true},
 }
 
 // rewriteLedger applies damage to the ledger of the database at path and

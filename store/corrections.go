@@ -45,7 +45,9 @@ func ReceiptNumber(n uint64) string {
 // and e.Actor are required. An adjustment is e.Amount, a credit or a
 // debit, never zero. A reversal names e.Reverses, an earlier entry of
 // e.Account that is not itself a reversal and was not reversed before; its
-// amount is that entry's negated (e.Amount, if given, must be it).
+// amount is that entry's negated (e.Amount, if given, must be it). An
+// allocation's entry is not reversed alone (ErrNotReversible): its posting
+// is (ReverseAllocation).
 //
 // If e.Ref was used before, for a correction of the same account, kind,
 // amount (or reversed entry) and reason, the original entry is returned
@@ -80,6 +82,16 @@ func (db *DB) PostCorrection(e Entry) (stored Entry, existing bool, err error) {
 			}
 			stored, existing = prev, true
 			return nil
+		}
+		if e.Kind == Reversal {
+			// An allocation is one share of a posting: it is undone with
+			// its posting (ReverseAllocation), all shares together, or the
+			// posting would stand with a share gone.
+			if orig, err := reversible(tx, e); err != nil {
+				return err
+			} else if orig.Kind == Allocation {
+				return fmt.Errorf("%w: entry %d is a share of an allocation posting; reverse the posting", ErrNotReversible, orig.ID)
+			}
 		}
 		var err error
 		if stored, err = appendCorrection(tx, e); err != nil {

@@ -88,6 +88,14 @@ func TestPostCorrection_Reversal(t *testing.T) {
 			t.Errorf("%s: err = %v; want %v", tt.name, err, tt.want)
 		}
 	}
+	// An allocation's share is undone with its posting, not alone.
+	share, err := db.PostEntry(Entry{Account: "T-2", Kind: Allocation, Amount: -billing.Yuan, Time: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.PostCorrection(correction(Reversal, "T-2", "REV-9", "wrong share", 0, share.ID)); !errors.Is(err, ErrNotReversible) {
+		t.Errorf("a reversal of an allocation's share: %v; want ErrNotReversible", err)
+	}
 	// Through PostEntry the same rules hold.
 	if _, err := db.PostEntry(Entry{Account: "T-1", Kind: Reversal, Amount: 20 * billing.Yuan, Reverses: rev.ID, Time: t0}); !errors.Is(err, ErrNotReversible) {
 		t.Errorf("PostEntry of a reversal of a reversal: %v; want ErrNotReversible", err)
@@ -103,7 +111,7 @@ func TestPostCorrection_Reversal(t *testing.T) {
 	if err != nil || len(by) != 1 || by[top.ID] != rev.ID {
 		t.Errorf("ReversedBy = %v, %v; want only %d → %d", by, err, top.ID, rev.ID)
 	}
-	for id, want := range map[string]billing.Money{"T-1": 0, "T-2": 5 * billing.Yuan} {
+	for id, want := range map[string]billing.Money{"T-1": 0, "T-2": 4 * billing.Yuan} {
 		if a, err := db.Account(id); err != nil || a.Balance != want {
 			t.Errorf("%s = %+v, %v; want balance %s (the refusals changed nothing)", id, a, err, want)
 		}

@@ -21,10 +21,11 @@ const maxText = 200
 const maxAdjustment = maxTopUp
 
 // Reverse implements web.Corrections: finance's reversal of one entry of
-// a tenant's account (a top-up, a charge, an allocation, an adjustment),
-// once per reference. The reversal changes the balance as a top-up does,
-// so enforcement looks at the account at once: a reversed top-up can
-// bring a cut-off after the grace time, a reversed charge restores power.
+// a tenant's account (a top-up, a charge, an adjustment; an allocation is
+// undone with its posting), once per reference. The reversal changes the
+// balance as a top-up does, so enforcement looks at the account at once:
+// a reversed top-up can bring a cut-off after the grace time, a reversed
+// charge restores power.
 func (l *Ledger) Reverse(_ context.Context, id string, req web.ReversalRequest, actor string) (web.EntryView, bool, error) {
 	if err := l.correctable(id); err != nil {
 		return web.EntryView{}, false, err
@@ -104,12 +105,10 @@ func (l *Ledger) corrected(e store.Entry, existing bool, err error) (web.EntryVi
 		ev = ev.Uint64("reverses", e.Reverses)
 	}
 	ev.Msg("correction posted")
-	if l.Enforcer != nil {
-		// The balance changed as a top-up changes it: a credit may restore
-		// a cut-off tenant at once, a debit starts the policy's way to a
-		// cut-off (warnings, grace) now, not at the next tick.
-		l.Enforcer.Wake()
-	}
+	// The balance changed as a top-up changes it: a credit may restore a
+	// cut-off tenant at once, a debit starts the policy's way to a cut-off
+	// (warnings, grace) now, not at the next tick.
+	l.balanceChanged()
 	return v, false, nil
 }
 

@@ -241,10 +241,19 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 		l.Log.Info().Str("tenant", id).Str("amount", e.Amount.String()).Str("ref", e.Ref).Str("channel", e.Channel).
 			Str("actor", actor).Str("balance", e.Balance.String()).Uint64("entry", e.ID).Str("receipt", receiptOf(e)).Msg("top-up credited")
 	}
-	if l.Enforcer != nil && !existing {
-		l.Enforcer.Wake() // a top-up may restore a cut-off tenant: at once, not at the next tick
+	if !existing {
+		l.balanceChanged() // a top-up may restore a cut-off tenant: at once, not at the next tick
 	}
 	return l.entryView(e), existing, nil
+}
+
+// balanceChanged tells enforcement that an account's balance changed
+// outside a bus cycle (a top-up, a correction): it looks at the accounts
+// now rather than at its next tick.
+func (l *Ledger) balanceChanged() {
+	if l.Enforcer != nil {
+		l.Enforcer.Wake()
+	}
 }
 
 func checkTopUp(req web.TopUpRequest) (billing.Money, error) {

@@ -20,7 +20,7 @@ type Corrections interface {
 
 // ReversalRequest is the body of POST /api/v1/accounts/{tenant}/reversals.
 type ReversalRequest struct {
-	Entry  uint64 `json:"entry"`  // the id of the entry to reverse: a top-up, a charge, an allocation, an adjustment
+	Entry  uint64 `json:"entry"`  // the id of the entry to reverse: a top-up, a charge, an adjustment
 	Reason string `json:"reason"` // why; kept in the ledger with who
 	// Ref is the request's reference: the reversal is posted once,
 	// however often it is sent; the same reference with anything else

@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/billing"
+	"mallgrid/gateway/accounts"
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// diffBooks is the model of finance's side of a differential history:
+// top-ups, reversals and adjustments as the API posts them, each once per
+// reference. It keeps what each should have done — the entries, what each
+// reversal undid, the receipt numbers in order — and adds the money they
+// move to credited, the allocations' model of money in besides charges and
+// allocations.
+type diffBooks struct {
+	credited    map[string]billing.Money
+	refs        map[string]diffPosted // reference → what was posted under it
+	posted      map[uint64]diffPosted // entry id → the model's entry (top-ups, adjustments, reversals)
+	reversed    map[uint64]uint64     // entry → the reversal that undid it
+	receipt     map[uint64]uint64     // top-up entry → its receipt number
+	lastReceipt uint64
+	n           int // references made
+}
+
+// diffPosted is an entry the model posted.
+type diffPosted struct {
+	kind     store.Kind
+	account  string
+	amount   billing.Money
+	reverses uint64
+	reason   string
+	id       uint64
+}
+
+func newDiffBooks(credited map[string]billing.Money) *diffBooks {
+	return &diffBooks{credited: credited, refs: map[string]diffPosted{}, posted: map[uint64]diffPosted{},
+		reversed: map[uint64]uint64{}, receipt: map[uint64]uint64{}}
+}
+
+// ledger is the accounts API over the history's database as it is now.
+func (g *diffGateway) ledger(now time.Time) *accounts.Ledger {
+	return &accounts.Ledger{DB: g.db, Config: g.cfg, Now: func() time.Time { return now }, Log: zerolog.Nop()}
+}
+
+func (b *diffBooks) ref(prefix string) string {
+	b.n++
+	return fmt.Sprintf("%s-%d", prefix, b.n)
+}
+
+// anyRef returns a reference the model posted under that keep accepts
+// (nil: any), at random.
+func (b *diffBooks) anyRef(rng *rand.Rand, keep func(diffPosted) bool) (string, diffPosted, bool) {
+	var refs []string
+	for ref, p := range b.refs {
+		if keep == nil || keep(p) {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return "", diffPosted{}, false
+	}
+	sort.Strings(refs) // the rng's choice, not the map's order
+	ref := refs[rng.IntN(len(refs))]
+	return ref, b.refs[ref], true
+}
+
+func randomAmount(rng *rand.Rand) billing.Money {
+	return billing.Money(1+rng.IntN(50_000)) * billing.Fen
+}
+
+// topUp credits tenant a payment: a new one, the same one again (the
+// first entry back), or another under a reference already used (409).
+func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tenant string, seen map[string]int) {
+	t.Helper()
+	ctx := context.Background()
+	again := func(p diffPosted) bool { return p.kind == store.TopUp && p.account == tenant }
+	if rng.IntN(2) == 0 {
+		again = nil // any reference: a conflict
+	}
+	if ref, p, ok := b.anyRef(rng, again); ok && rng.IntN(3) == 0 {
+		req := web.TopUpRequest{Amount: p.amount.String(), Ref: ref, Channel: "cash"}
+		if again != nil {
+			e, existing, err := l.TopUp(ctx, tenant, req, "token:till")
+			if err != nil || !existing || e.ID != p.id {
+				t.Fatalf("top-up %s again = %+v, %v, %v; want entry %d back", ref, e, existing, err, p.id)
+			}
+			seen["topup_repeated"]++
+			return
+		}
+		req.Amount = (max(p.amount, -p.amount) + billing.Fen).String()
+		if _, _, err := l.TopUp(ctx, tenant, req, "token:till"); !errors.Is(err, web.ErrConflict) {
+			t.Fatalf("top-up under %s's reference %s: %v; want ErrConflict", p.kind, ref, err)
+		}
+		seen["ref_conflict"]++
+		return
+	}
+	amount, ref := randomAmount(rng), b.ref("PAY")
+	e, existing, err := l.TopUp(ctx, tenant, web.TopUpRequest{Amount: amount.String(), Ref: ref, Channel: "cash", Note: "till " + ref}, "token:till")
+	if err != nil || existing || e.Amount != amount.String() {
+		t.Fatalf("top-up %s of %s = %+v, %v, %v", ref, amount, e, existing, err)
+	}
+	b.lastReceipt++
+	if want := store.ReceiptNumber(b.lastReceipt); e.Receipt != want {
+		t.Fatalf("top-up %s: receipt %s; the model's next is %s", ref, e.Receipt, want)
+	}
+	b.receipt[e.ID] = b.lastReceipt
+	b.record(ref, diffPosted{kind: store.TopUp, account: tenant, amount: amount, id: e.ID})
+	seen["topup"]++
+}
+
+func (b *diffBooks) record(ref string, p diffPosted) {
+	b.refs[ref], b.posted[p.id] = p, p
+	b.credited[p.account] += p.amount
+	if p.kind == store.Reversal {
+		b.reversed[p.reverses] = p.id
+	}
+}
+
+// correct makes one of finance's corrections to tenant's account and holds
+// the answer against the model.
+func (b *diffBooks) correct(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tenant string, seen map[string]int) {
+	t.Helper()
+	if _, ok := l.Config.Tenant(tenant); !ok {
+		return
+	}
+	ctx := context.Background()
+	reverse := func(target uint64, amount billing.Money) (web.EntryView, error) {
+		ref := b.ref("REV")
+		reason := fmt.Sprintf("reverse %d", target)
+		e, existing, err := l.Reverse(ctx, tenant, web.ReversalRequest{Entry: target, Reason: reason, Ref: ref}, "token:books")
+		if err == nil {
+			if existing || e.Reverses != target || e.Amount != (-amount).String() {
+				t.Fatalf("reversal of %d (%s) = %+v, existing %v; want a new entry of %s", target, amount, e, existing, -amount)
+			}
+			b.record(ref, diffPosted{kind: store.Reversal, account: tenant, amount: -amount, reverses: target, reason: reason, id: e.ID})
+		}
+		return e, err
+	}
+	switch r := rng.IntN(10); {
+	case r < 3: // a top-up or an adjustment of the model's, reversed (or refused: reversed before)
+		var ids []uint64
+		for id, p := range b.posted {
+			if p.account == tenant && p.kind != store.Reversal {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return
+		}
+		slices.Sort(ids) // the rng's choice, not the map's order
+		target := b.posted[ids[rng.IntN(len(ids))]]
+		if b.reversed[target.id] != 0 {
+			if _, err := reverse(target.id, target.amount); !errors.Is(err, web.ErrConflict) {
+				t.Fatalf("second reversal of %d: %v; want ErrConflict", target.id, err)
+			}
+			seen["reversal_twice"]++
+			return
+		}
+		if _, err := reverse(target.id, target.amount); err != nil {
+			t.Fatalf("reversal of %s %d: %v", target.kind, target.id, err)
+		}
+		if target.kind == store.TopUp {
+			seen["reversal_topup"]++
+		} else {
+			seen["reversal_adjustment"]++
+		}
+	case r < 4: // a charge reversed: the meter misread, say
+		page, err := l.DB.Entries(tenant, 0, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if e.Kind == store.Charge && b.reversed[e.ID] == 0 {
+				if _, err := reverse(e.ID, e.Amount); err != nil {
+					t.Fatalf("reversal of charge %d: %v", e.ID, err)
+				}
+				seen["reversal_charge"]++
+				return
+			}
+		}
+	case r < 5: // a reversal reversed: refused
+		_, p, ok := b.anyRef(rng, func(p diffPosted) bool { return p.kind == store.Reversal && p.account == tenant })
+		if !ok {
+			return
+		}
+		if _, err := reverse(p.id, p.amount); !errors.Is(err, web.ErrInvalid) {
+			t.Fatalf("reversal of reversal %d: %v; want ErrInvalid", p.id, err)
+		}
+		seen["reversal_refused"]++
+	case r < 7:
+		amount := randomAmount(rng)
+		kind := "adjustment_credit"
+		if rng.IntN(2) == 0 {
+			amount, kind = -amount, "adjustment_debit"
+		}
+		ref, reason := b.ref("ADJ"), "correction "+kind
+		e, existing, err := l.Adjust(ctx, tenant, web.AdjustmentRequest{Amount: amount.String(), Reason: reason, Ref: ref}, "token:books")
+		if err != nil || existing || e.Amount != amount.String() {
+			t.Fatalf("adjustment %s of %s = %+v, %v, %v", ref, amount, e, existing, err)
+		}
+		b.record(ref, diffPosted{kind: store.Adjustment, account: tenant, amount: amount, reason: reason, id: e.ID})
+		seen[kind]++
+	default: // a correction sent again: its first answer, or 409 if anything differs
+		ref, p, ok := b.anyRef(rng, func(p diffPosted) bool { return p.kind != store.TopUp && p.account == tenant })
+		if !ok {
+			return
+		}
+		changed := rng.IntN(2) == 0
+		reason := p.reason
+		if changed {
+			reason += " (edited)"
+		}
+		var e web.EntryView
+		var existing bool
+		var err error
+		if p.kind == store.Reversal {
+			e, existing, err = l.Reverse(ctx, tenant, web.ReversalRequest{Entry: p.reverses, Reason: reason, Ref: ref}, "token:books")
+		} else {
+			e, existing, err = l.Adjust(ctx, tenant, web.AdjustmentRequest{Amount: p.amount.String(), Reason: reason, Ref: ref}, "token:books")
+		}
+		if changed {
+			if !errors.Is(err, web.ErrConflict) {
+				t.Fatalf("%s %s sent again with another reason: %v; want ErrConflict", p.kind, ref, err)
+			}
+			seen["ref_conflict"]++
+			return
+		}
+		if err != nil || !existing || e.ID != p.id {
+			t.Fatalf("%s %s sent again = %+v, %v, %v; want entry %d back", p.kind, ref, e, existing, err, p.id)
+		}
+		seen["correction_repeated"]++
+	}
+}
+
+// against lists how the ledger's top-ups, adjustments and finance's
+// reversals differ from the model's: each entry it posted there, as
+// posted; no other; the receipt numbers it expects.
+func (b *diffBooks) against(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	var out []string
+	seen := map[uint64]bool{}
+	kinds := map[uint64]store.Kind{}
+	err := db.EachEntry(func(e store.Entry) error {
+		kinds[e.ID] = e.Kind
+		if e.Kind == store.Charge || e.Kind == store.Allocation {
+			return nil
+		}
+		p, ok := b.posted[e.ID]
+		if e.Kind == store.Reversal && !ok && e.Ref == "" && kinds[e.Reverses] == store.Allocation {
+			return nil // an allocation posting's reversal: the allocations' model holds it
+		}
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("entry %d (%s %s of %s) is none the model posted", e.ID, e.Kind, e.Amount, e.Account))
+		case seen[e.ID]:
+			out = append(out, fmt.Sprintf("entry %d twice", e.ID))
+		case p.kind != e.Kind || p.account != e.Account || p.amount != e.Amount || p.reverses != e.Reverses:
+			out = append(out, fmt.Sprintf("entry %d is %s %s of %s reversing %d; the model posted %s %s of %s reversing %d",
+				e.ID, e.Kind, e.Amount, e.Account, e.Reverses, p.kind, p.amount, p.account, p.reverses))
+		case e.Kind == store.TopUp && e.Receipt != b.receipt[e.ID]:
+			out = append(out, fmt.Sprintf("top-up %d has receipt %d; the model gave it %d", e.ID, e.Receipt, b.receipt[e.ID]))
+		}
+		seen[e.ID] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range b.posted {
+		if !seen[id] {
+			out = append(out, fmt.Sprintf("entry %d the model posted is not in the ledger", id))
+		}
+	}
+	return out
+}
