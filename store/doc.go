@@ -4,6 +4,12 @@
 // meter states, counter breaks, enforcement state, events, the alarms they
 // raise and the audit log.
 //
+// The ledger is append-only: a correction is a new entry. A top-up is kept
+// once per payment reference and takes the site's next receipt number in
+// its own transaction; finance's adjustments and reversals are kept once
+// per reference too (PostCorrection), a reversal undoing one earlier entry
+// of its account, at most once, never a reversal.
+//
 // The file records its schema version; Open upgrades an older file in one
 // transaction and refuses a newer one. Writes that belong together go in one
 // transaction: everything a bus cycle produces is committed by CommitCycle at
