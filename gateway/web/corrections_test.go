@@ -88,6 +88,12 @@ func TestCorrections_Page(t *testing.T) {
 	if !strings.Contains(operator, "Reversed by entry 2") || !strings.Contains(operator, "R00000005") {
 		t.Error("an operator's page does not mark the reversed entry or show its receipt number")
 	}
+	// The receipt of a reversed top-up says so.
+	code, receipt := rg.page(t, c, "/tenants/T-101/receipts/1", map[string]string{"Authorization": "Bearer viewer-secret", "Accept-Language": "en"})
+	if code != 200 || !strings.Contains(receipt, "R00000005") || !strings.Contains(receipt, "December rent month") ||
+		!strings.Contains(receipt, `id="receipt-reversed">Reversed by entry 2`) {
+		t.Errorf("receipt of the reversed top-up = %d; want its number, its note and the reversal named:\n%s", code, receipt)
+	}
 }
 
 // A correction answers 201 when posted, 200 for its reference posted

@@ -1,0 +1,84 @@
+//go:build e2e
+
+package gateway
+
+import (
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestE2E_FinanceCorrections: finance tops a tenant up with a note (the
+// receipt shows its number and the note), reverses the top-up from the
+// ledger — a dialog asks the reason, the page marks the top-up reversed —
+// and posts a debit adjustment from its form; the account's balance is
+// what the three make.
+func TestE2E_FinanceCorrections(t *testing.T) {
+	mall := withLogins(t, cutOffMall(t, "0s"))
+	base, _ := mall.start(t)
+	waitRead(t, base)
+
+	p := browser(t, base)
+	p.open("/tenants/T-a2")
+	p.login("fay", "fay-pw")
+	p.do("the top-up and adjustment forms", chromedp.WaitVisible(`#topup`), chromedp.WaitVisible(`#adjust`))
+	p.do("send a top-up with a note",
+		chromedp.SendKeys(`#topup input[name=amount]`, "200.00"),
+		chromedp.SetValue(`#topup select[name=channel]`, "bank"),
+		chromedp.SendKeys(`#topup input[name=note]`, "December, by transfer"),
+		chromedp.Click(`#topup button[type=submit]`))
+	p.until("the receipt", `location.pathname.startsWith("/tenants/T-a2/receipts/") && !!document.querySelector("#receipt")`, 15*time.Second)
+	no := p.text(`#receipt-no`)
+	if !regexp.MustCompile(`^R\d{8}$`).MatchString(no) {
+		t.Errorf("receipt number %q; want R and eight digits", no)
+	}
+	if note := p.text(`#receipt-note`); note != "December, by transfer" {
+		t.Errorf("receipt note %q; want the top-up's", note)
+	}
+	entry := path.Base(js[string](p, `location.pathname`))
+
+	p.open("/tenants/T-a2")
+	row := `#entry-` + entry
+	if got := p.text(row + ` a.receipt-no`); got != no {
+		t.Errorf("the ledger shows receipt %q for the top-up; want %s", got, no)
+	}
+	p.do("open the reversal dialog", chromedp.Click(row+` button.reverse`), chromedp.WaitVisible(`dialog#reverse`))
+	if title := p.text(`dialog#reverse .title`); title != "Reverse entry "+entry {
+		t.Errorf("the dialog's title is %q; want Reverse entry %s", title, entry)
+	}
+	p.do("send the reversal",
+		chromedp.SendKeys(`dialog#reverse input[name=reason]`, "transfer returned by the bank"),
+		chromedp.Click(`dialog#reverse button.yes`))
+	p.until("the top-up marked reversed", `(() => { const r = document.querySelector("`+row+`"); return !!r && r.classList.contains("reversed"); })()`, 15*time.Second)
+	if by := p.text(row + ` a.reversed-by`); !strings.HasPrefix(by, "Reversed by entry ") {
+		t.Errorf("the reversed top-up says %q; want Reversed by entry N", by)
+	}
+	if n := js[int](p, `document.querySelectorAll("`+row+` button.reverse").length`); n != 0 {
+		t.Error("a reversed top-up still offers a reversal")
+	}
+
+	p.do("send a debit adjustment",
+		chromedp.SendKeys(`#adjust input[name=amount]`, "-12.30"),
+		chromedp.SendKeys(`#adjust input[name=reason]`, "breaker repair"),
+		chromedp.Click(`#adjust button[type=submit]`))
+	p.until("the adjustment on the ledger", `[...document.querySelectorAll("#ledger tr.entry-adjustment")].some(r => r.textContent.includes("breaker repair"))`, 15*time.Second)
+
+	a := account(t, base, "T-a2")
+	var ledger []struct {
+		Kind, Amount string
+	}
+	getJSON(t, base+"/api/v1/accounts/T-a2/ledger", &ledger)
+	var corrections []string
+	for _, e := range ledger {
+		if e.Kind != "charge" {
+			corrections = append(corrections, e.Kind+" "+e.Amount)
+		}
+	}
+	if got := strings.Join(corrections, ", "); got != "adjustment -12.30, reversal -200.00, topup 200.00" {
+		t.Errorf("T-a2's ledger besides charges: %s; want the adjustment, the reversal and the top-up (balance %s)", got, a.Balance)
+	}
+}
