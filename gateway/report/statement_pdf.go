@@ -300,6 +300,7 @@ func (p *pdfDoc) statement(is Issue) {
 	if len(s.Windows) == 0 {
 		p.line(9, l.T("statement.none"))
 	} else {
+		p.windowsChart(s)
 		cols := []column{{pdfWidth - 90, "L"}, {45, "R"}, {45, "R"}}
 		var rows [][]string
 		for _, w := range s.Windows {
@@ -427,4 +428,39 @@ func (p *pdfDoc) daysChart(s Statement) {
 		p.text(6, slot, 3, strings.TrimLeft(d.Date[len("2006-01-"):], "0"), "C")
 	}
 	p.f.SetXY(pdfLeft, base+5)
+}
+
+// pdfWindowColors are windowColors as RGB.
+var pdfWindowColors = map[string][3]int{"sharp": {139, 26, 26}, "peak": {208, 96, 42}, "flat": {111, 143, 176}, "valley": {47, 111, 79}, "": {136, 136, 136}}
+
+// windowsChart draws the charges by tariff window as horizontal bars.
+func (p *pdfDoc) windowsChart(s Statement) {
+	var top int64
+	for _, w := range s.Windows {
+		top = max(top, -int64(w.Charge))
+	}
+	if top <= 0 {
+		return
+	}
+	const row, label, bar = 6.0, 30.0, 100.0
+	p.room(row*float64(len(s.Windows)) + 4)
+	y := p.f.GetY() + 1
+	for _, w := range s.Windows {
+		width := 0.0
+		if w.Charge < 0 {
+			width = bar * float64(-w.Charge) / float64(top) // drawing only
+		}
+		c, ok := pdfWindowColors[w.Window]
+		if !ok {
+			c = [3]int{85, 85, 85}
+		}
+		p.f.SetXY(pdfLeft, y)
+		p.text(9, label, row-1, windowName(p.l, w.Window), "R")
+		p.f.SetFillColor(c[0], c[1], c[2])
+		p.f.Rect(pdfLeft+label+1, y+0.5, width, row-2, "F")
+		p.f.SetXY(pdfLeft+label+2+width, y)
+		p.text(8, 60, row-1, p.l.Money(w.Charge)+" · "+p.l.KWh(w.Wh)+" kWh", "L")
+		y += row
+	}
+	p.f.SetXY(pdfLeft, y+2)
 }
