@@ -12,7 +12,8 @@ import (
 )
 
 // Ledger is what the account endpoints read and write. The gateway
-// implements it over the store.
+// implements it over the store. A Ledger that also implements Corrections
+// serves finance's reversals and adjustments too.
 type Ledger interface {
 	Accounts() ([]AccountView, error)
 	Account(tenant string) (AccountView, error)
