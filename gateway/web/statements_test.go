@@ -1,0 +1,97 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/i18n"
+)
+
+// fakeStatements answers by token: "good" opens, "old" has expired,
+// anything else was altered.
+type fakeStatements struct{ lastLang i18n.Lang }
+
+func (f *fakeStatements) List(tenant string) ([]StatementInfo, error) {
+	if tenant != "T-1" {
+		return nil, fmt.Errorf("%w: tenant %q", ErrNotFound, tenant)
+	}
+	return []StatementInfo{{Month: "2026-11", Link: "/s/good"}}, nil
+}
+
+func (f *fakeStatements) Statement(tenant, month, format string, lang i18n.Lang) (Document, error) {
+	f.lastLang = lang
+	return Document{Body: []byte("<p>" + tenant + " " + month + "</p>"), ContentType: statementTypes[format], CSP: "default-src 'none'", Filename: "s." + format}, nil
+}
+
+func (f *fakeStatements) Shared(token, format string, lang i18n.Lang) (Document, error) {
+	switch token {
+	case "good":
+		return f.Statement("T-1", "2026-11", format, lang)
+	case "old":
+		return Document{}, fmt.Errorf("%w: 2026-12-01", ErrLinkExpired)
+	}
+	return Document{}, fmt.Errorf("%w: bad MAC", ErrNotFound)
+}
+
+func TestStatements_Endpoints(t *testing.T) {
+	fake := &fakeStatements{}
+	s, err := New(newFake(), Options{Log: zerolog.Nop(), Tokens: testTokens(), Statements: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(r *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w
+	}
+	for _, c := range []struct {
+		role, path string
+		want       int
+	}{
+		{RoleViewer, "/api/v1/accounts/T-1/statements", http.StatusForbidden},
+		{RoleOperator, "/api/v1/accounts/T-1/statements", http.StatusOK},
+		{RoleFinance, "/api/v1/accounts/T-1/statements", http.StatusOK},
+		{RoleAdmin, "/api/v1/accounts/T-1/statements", http.StatusOK},
+		{RoleFinance, "/api/v1/accounts/T-9/statements", http.StatusNotFound},
+		{RoleViewer, "/api/v1/accounts/T-1/statements/2026-11", http.StatusForbidden},
+		{RoleFinance, "/api/v1/accounts/T-1/statements/2026-11?format=pdf", http.StatusOK},
+		{RoleFinance, "/api/v1/accounts/T-1/statements/11-2026", http.StatusBadRequest},
+		{RoleFinance, "/api/v1/accounts/T-1/statements/2026-11?format=xlsx", http.StatusBadRequest},
+		{RoleFinance, "/api/v1/accounts/T-1/statements/2026-11?lang=de", http.StatusBadRequest},
+	} {
+		if w := do(as(httptest.NewRequest("GET", c.path, nil), c.role)); w.Code != c.want {
+			t.Errorf("%s %s: %d %s; want %d", c.role, c.path, w.Code, w.Body, c.want)
+		}
+	}
+	w := do(as(httptest.NewRequest("GET", "/api/v1/accounts/T-1/statements/2026-11?lang=zh-CN", nil), RoleFinance))
+	if got := w.Header().Get("Content-Security-Policy"); got != "default-src 'none'" || fake.lastLang != i18n.ZhCN {
+		t.Errorf("CSP %q, lang %s; want the document's own, zh-CN", got, fake.lastLang)
+	}
+	if w.Header().Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(w.Body.String(), "T-1 2026-11") {
+		t.Errorf("the statement: %s %s", w.Header().Get("Content-Type"), w.Body)
+	}
+
+	// The tenant's link needs no token, and says why it does not open.
+	link := func(path, lang string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Host = "localhost"
+		r.Header.Set("Accept-Language", lang)
+		return do(r)
+	}
+	if w := link("/s/good?format=pdf", "en"); w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/pdf" ||
+		w.Header().Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("good link: %d %s, referrer %q", w.Code, w.Header().Get("Content-Type"), w.Header().Get("Referrer-Policy"))
+	}
+	if w := link("/s/old", "zh-CN,zh;q=0.9"); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "已过期") {
+		t.Errorf("expired link: %d %s; want 403 saying so in Chinese", w.Code, w.Body)
+	}
+	if w := link("/s/altered", "en"); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "not valid") ||
+		!strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+		t.Errorf("altered link: %d %s; want 404 with a page saying so", w.Code, w.Body)
+	}
+}
