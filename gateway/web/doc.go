@@ -9,8 +9,8 @@
 // It imports store (to tell a full disk or a lost database apart from
 // other failures, and for the events it stores) and nothing else of ours:
 // what it serves and changes comes through the interfaces it defines
-// (Source, Ledger, Operator, Relayer, Events, Auditor, Recorder),
-// implemented above it.
+// (Source, Ledger and its optional Corrections, Operator, Relayer, Events,
+// Auditor, Recorder), implemented above it.
 //
 // # Who may do what
 //
