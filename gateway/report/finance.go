@@ -144,9 +144,7 @@ type Finance struct {
 // Source is what a finance report reads; *store.DB implements it.
 type Source interface {
 	Intervals
-	// EachEntry calls fn for every ledger entry in id order, in one
-	// consistent snapshot.
-	EachEntry(fn func(store.Entry) error) error
+	Ledger
 }
 
 // Unconfigured is the category of an account whose tenant is no longer in
@@ -158,7 +156,10 @@ const (
 )
 
 // BuildFinance reads the ledger and the interval energy into the report of
-// p. It reads every entry once, in one snapshot.
+// p. It reads each account's entries of the period (and a few to find
+// them; see readSpan), one account after another: entries never change, so
+// a period that has ended is reported exactly; one still running counts
+// what each account held when it was read.
 func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 	loc := location(cfg)
 	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p}
@@ -194,49 +195,49 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 		g.Count++
 		g.Amount += amount
 	}
-	err := src.EachEntry(func(e store.Entry) error {
-		if !e.Time.Before(p.To) {
-			return nil
-		}
-		t := tenantOf(e.Account)
-		if e.Time.Before(p.From) {
-			t.Opening = e.Balance
-			t.Closing = e.Balance
-			return nil
-		}
-		t.Closing = e.Balance
-		t.add(e)
-		f.Total.add(e)
-		f.Days[dayOf[e.Time.In(loc).Format(time.DateOnly)]].add(e)
-		switch e.Kind {
-		case store.Charge:
-			name := e.Window
-			if name == "" {
-				name = NoWindow
-			}
-			w := windows[name]
-			if w == nil {
-				w = &WindowFigures{Window: name}
-				windows[name] = w
-			}
-			w.Wh += e.Wh
-			w.Revenue -= e.Amount
-		case store.TopUp:
-			group(channels, e.Channel, e.Amount)
-			actor := e.Actor
-			if actor == "" {
-				actor = NoActor
-			}
-			group(operators, actor, e.Amount)
-			f.TopUps = append(f.TopUps, e)
-		case store.Reversal, store.Adjustment:
-			f.Corrections = append(f.Corrections, e)
-		}
-		return nil
-	})
+	accounts, err := src.Accounts()
 	if err != nil {
-		return nil, fmt.Errorf("report: read the ledger: %w", err)
+		return nil, fmt.Errorf("report: read the accounts: %w", err)
 	}
+	for _, a := range accounts {
+		span, err := readSpan(src, a, p.From, p.To, entriesPage)
+		if err != nil {
+			return nil, fmt.Errorf("report: read the ledger: %w", err)
+		}
+		t := tenantOf(a.ID)
+		t.Opening, t.Closing = span.Opening, span.Closing
+		for _, e := range span.Entries {
+			t.add(e)
+			f.Total.add(e)
+			f.Days[dayOf[e.Time.In(loc).Format(time.DateOnly)]].add(e)
+			switch e.Kind {
+			case store.Charge:
+				name := e.Window
+				if name == "" {
+					name = NoWindow
+				}
+				w := windows[name]
+				if w == nil {
+					w = &WindowFigures{Window: name}
+					windows[name] = w
+				}
+				w.Wh += e.Wh
+				w.Revenue -= e.Amount
+			case store.TopUp:
+				group(channels, e.Channel, e.Amount)
+				actor := e.Actor
+				if actor == "" {
+					actor = NoActor
+				}
+				group(operators, actor, e.Amount)
+				f.TopUps = append(f.TopUps, e)
+			case store.Reversal, store.Adjustment:
+				f.Corrections = append(f.Corrections, e)
+			}
+		}
+	}
+	byID(f.TopUps)
+	byID(f.Corrections)
 	categories := make(map[string]*GroupFigures)
 	for _, t := range tenants {
 		f.Tenants = append(f.Tenants, *t)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"testing"
 	"time"
@@ -56,6 +57,29 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 					t.Fatal(err)
 				}
 				posted = append(posted, e)
+			}
+			// Read in pages of 1, 2 and 3 entries, an account's span is the
+			// same as in one page: the page boundaries lose nothing.
+			accts, err := db.Accounts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range accts {
+				from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 12, 1, 0, 0, 0, 0, shanghai)
+				whole, err := readSpan(db, a, from, to, entriesPage)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, size := range []int{1, 2, 3} {
+					got, err := readSpan(db, a, from, to, size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got, whole) {
+						t.Errorf("%s in pages of %d: %d entries, %s..%s; in one page %d, %s..%s", a.ID, size,
+							len(got.Entries), got.Opening, got.Closing, len(whole.Entries), whole.Opening, whole.Closing)
+					}
+				}
 			}
 			var prevClosing *billing.Money
 			for _, month := range []string{"2026-10", "2026-11", "2026-12"} {
