@@ -40,6 +40,21 @@ func ReceiptNumber(n uint64) string {
 	return fmt.Sprintf("R%08d", n)
 }
 
+// ReceiptNo is a top-up's receipt number as it was printed: its own, or
+// for a top-up credited before receipts were numbered, its entry id's
+// (ReceiptNumber says why they never meet); "" for any other entry. Pages,
+// statements and reports show this, so that a tenant's receipt is found by
+// the number on it.
+func (e Entry) ReceiptNo() string {
+	switch {
+	case e.Kind != TopUp:
+		return ""
+	case e.Receipt != 0:
+		return ReceiptNumber(e.Receipt)
+	}
+	return ReceiptNumber(e.ID)
+}
+
 // PostCorrection posts finance's adjustment or reversal once per
 // reference, in its own durable transaction. e.Ref, e.Note (the reason)
 // and e.Actor are required. An adjustment is e.Amount, a credit or a

@@ -199,3 +199,19 @@ func TestOpen_MigratesSchema7(t *testing.T) {
 		t.Errorf("index after the upgrade = %+v, %v; want legacy 2, last 3, one receipt", ix, err)
 	}
 }
+
+func TestEntry_ReceiptNo(t *testing.T) {
+	for _, tt := range []struct {
+		e    Entry
+		want string
+	}{
+		{Entry{ID: 42, Kind: TopUp, Receipt: 7}, "R00000007"},
+		{Entry{ID: 42, Kind: TopUp}, "R00000042"}, // from before numbering: its entry id, as printed then
+		{Entry{ID: 42, Kind: Adjustment}, ""},
+		{Entry{ID: 123456789, Kind: TopUp, Receipt: 123456789}, "R123456789"},
+	} {
+		if got := tt.e.ReceiptNo(); got != tt.want {
+			t.Errorf("%+v.ReceiptNo() = %q; want %q", tt.e, got, tt.want)
+		}
+	}
+}

@@ -195,12 +195,7 @@ func (l *Ledger) entryView(e store.Entry) web.EntryView {
 // receiptOf is a top-up's receipt number; a top-up credited before the
 // gateway numbered receipts keeps the number its receipt was printed
 // with, its entry id (the sequence starts above every such id).
-func receiptOf(e store.Entry) string {
-	if e.Receipt != 0 {
-		return store.ReceiptNumber(e.Receipt)
-	}
-	return store.ReceiptNumber(e.ID)
-}
+func receiptOf(e store.Entry) string { return e.ReceiptNo() }
 
 // TopUp checks a payment and credits it once per reference. Every refusal
 // says why and changes nothing.
