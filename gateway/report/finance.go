@@ -130,7 +130,11 @@ type Finance struct {
 	Channels    []TopUpGroup
 	Operators   []TopUpGroup
 	TopUps      []store.Entry // the reconciliation list, by id
-	Corrections []store.Entry // reversals and adjustments, by id
+	Corrections []Correction  // reversals and adjustments, by id
+	// Reversed is Σ of the period's reversals by the kind of entry each
+	// undid, with the reversals' sign: a reversed charge (refunded) is
+	// positive, a reversed top-up negative.
+	Reversed map[store.Kind]billing.Money
 	// Opening and Closing are Σ of every account's balance at the
 	// period's start and end; Liability is Σ of the positive balances at
 	// the end (prepaid money the mall holds), Receivables Σ of the
@@ -141,18 +145,33 @@ type Finance struct {
 	Energy BalanceReport
 }
 
+// Correction is a reversal or an adjustment, and for a reversal the kind
+// of entry it undid ("" when that entry is not in the account's ledger).
+type Correction struct {
+	store.Entry
+	ReversedKind store.Kind
+}
+
+// NetRevenue is the charges less the reversals of charges.
+func (f *Finance) NetRevenue() billing.Money { return f.Total.Revenue - f.Reversed[store.Charge] }
+
 // Source is what a finance report reads; *store.DB implements it.
 type Source interface {
 	Intervals
 	Ledger
 }
 
-// Unconfigured is the category of an account whose tenant is no longer in
-// the configuration; NoWindow the window of a charge without one.
+// Words of the report for what has no name: Unconfigured is the category
+// of an account whose tenant is no longer in the configuration, NoWindow
+// the window of a charge without one, NoActor the operator of a top-up
+// that names none.
 const (
 	Unconfigured = "(not configured)"
 	NoWindow     = "(none)"
 	NoActor      = "(unknown)"
+	// NotFound is the reversed kind of a reversal whose entry is not in
+	// its account's ledger (verify reports such a reversal).
+	NotFound = "(not found)"
 )
 
 // BuildFinance reads the ledger and the interval energy into the report of
@@ -162,7 +181,7 @@ const (
 // what each account held when it was read.
 func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 	loc := location(cfg)
-	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p}
+	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p, Reversed: make(map[store.Kind]billing.Money)}
 	dayOf := make(map[string]int)
 	for d := p.From; d.Before(p.To); d = d.AddDate(0, 0, 1) {
 		dayOf[d.Format(time.DateOnly)] = len(f.Days)
@@ -231,13 +250,20 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 				}
 				group(operators, actor, e.Amount)
 				f.TopUps = append(f.TopUps, e)
-			case store.Reversal, store.Adjustment:
-				f.Corrections = append(f.Corrections, e)
+			case store.Adjustment:
+				f.Corrections = append(f.Corrections, Correction{Entry: e})
+			case store.Reversal:
+				kind, err := reversedKind(src, span.Entries, e)
+				if err != nil {
+					return nil, fmt.Errorf("report: read the ledger: %w", err)
+				}
+				f.Reversed[kind] += e.Amount
+				f.Corrections = append(f.Corrections, Correction{Entry: e, ReversedKind: kind})
 			}
 		}
 	}
 	byID(f.TopUps)
-	byID(f.Corrections)
+	sort.Slice(f.Corrections, func(i, j int) bool { return f.Corrections[i].ID < f.Corrections[j].ID })
 	categories := make(map[string]*GroupFigures)
 	for _, t := range tenants {
 		f.Tenants = append(f.Tenants, *t)

@@ -106,3 +106,21 @@ func reverse(es []store.Entry) {
 func byID(es []store.Entry) {
 	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
 }
+
+// reversedKind is the kind of the entry reversal r undid: looked up among
+// the period's entries of the account, else in its ledger (the entry was
+// posted before the period); "" when the account has no entry of that id.
+func reversedKind(l Ledger, period []store.Entry, r store.Entry) (store.Kind, error) {
+	i := sort.Search(len(period), func(i int) bool { return period[i].ID >= r.Reverses })
+	if i < len(period) && period[i].ID == r.Reverses {
+		return period[i].Kind, nil
+	}
+	es, err := l.Entries(r.Account, r.Reverses+1, 1)
+	if err != nil {
+		return "", fmt.Errorf("account %s: %w", r.Account, err)
+	}
+	if len(es) == 1 && es[0].ID == r.Reverses {
+		return es[0].Kind, nil
+	}
+	return "", nil
+}

@@ -33,6 +33,7 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 			}
 			sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
 			var posted []store.Entry
+			var reversible []store.Entry // top-ups and allocations, with their ids
 			for i, when := range times {
 				acct := accounts[rng.IntN(len(accounts))]
 				amount := billing.Money(rng.Int64N(20_000)+1) * billing.Fen
@@ -45,9 +46,20 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 				case k < 8:
 					e.Kind, e.Amount, e.Ref, e.Channel = store.TopUp, amount, "R"+itoa(i), []string{"cash", "wechat", "alipay", "bank"}[rng.IntN(4)]
 					e.Actor = []string{"till", "books", ""}[rng.IntN(3)]
-					_, _, err = db.PostTopUp(e)
+					var stored store.Entry
+					stored, _, err = db.PostTopUp(e)
+					reversible = append(reversible, stored)
 				case k < 9:
 					e.Kind, e.Amount, e.Wh = store.Allocation, -amount/20, rng.Int64N(9_000)
+					var stored store.Entry
+					stored, err = db.PostEntry(e)
+					reversible = append(reversible, stored)
+				case len(reversible) > 0 && rng.IntN(2) == 0:
+					// Undo an earlier top-up or allocation, each once.
+					j := rng.IntN(len(reversible))
+					r := reversible[j]
+					reversible = append(reversible[:j], reversible[j+1:]...)
+					e.Account, e.Kind, e.Amount, e.Reverses, e.Ref = r.Account, store.Reversal, -r.Amount, r.ID, "V"+itoa(i)
 					_, err = db.PostEntry(e)
 				default:
 					e.Kind, e.Amount, e.Ref = store.Adjustment, amount/5*billing.Money(1-2*rng.IntN(2)), "A"+itoa(i)
@@ -99,7 +111,7 @@ func itoa(n int) string { return Cell{Kind: Count, N: int64(n)}.String() }
 func checkTotals(t *testing.T, f *Finance, posted []store.Entry) {
 	t.Helper()
 	p := f.Period
-	var revenue, alloc, topups, adjust, opening, closing billing.Money
+	var revenue, alloc, topups, adjust, reversals, opening, closing billing.Money
 	var wh int64
 	balance := make(map[string]billing.Money)
 	for _, e := range posted {
@@ -121,6 +133,8 @@ func checkTotals(t *testing.T, f *Finance, posted []store.Entry) {
 			topups += e.Amount
 		case store.Adjustment:
 			adjust += e.Amount
+		case store.Reversal:
+			reversals += e.Amount
 		}
 	}
 	for _, b := range balance {
@@ -157,6 +171,8 @@ func checkTotals(t *testing.T, f *Finance, posted []store.Entry) {
 		{"top-ups by tenant", sumTenants.TopUps, topups},
 		{"top-ups by day", sumDays.TopUps, topups},
 		{"adjustments", f.Total.Adjustments, adjust},
+		{"reversals", f.Total.Reversals, reversals},
+		{"reversals of top-ups and allocations", f.Reversed[store.TopUp] + f.Reversed[store.Allocation], reversals},
 		{"opening", f.Opening, opening},
 		{"closing", f.Closing, closing},
 		{"opening + movement", f.Opening + f.Total.Movement(), closing},
@@ -167,6 +183,13 @@ func checkTotals(t *testing.T, f *Finance, posted []store.Entry) {
 		if c.got != c.want {
 			t.Errorf("%s: %s %s; the ledger's %s", p.Label, c.what, c.got, c.want)
 		}
+	}
+	var reversed billing.Money
+	for _, m := range f.Reversed {
+		reversed += m
+	}
+	if reversed != f.Total.Reversals {
+		t.Errorf("%s: reversals by the kind they undid add up to %s; all reversals %s", p.Label, reversed, f.Total.Reversals)
 	}
 	var channels, operators billing.Money
 	for _, g := range f.Channels {

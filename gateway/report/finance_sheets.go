@@ -33,6 +33,11 @@ func (f *Finance) Tables() []Table {
 		pair("top-ups", money(f.Total.TopUps)),
 		pair("top-up count", count(f.Total.TopUpCount)),
 		pair("reversals", money(f.Total.Reversals)),
+		pair("reversals of charges", money(f.Reversed[store.Charge])),
+		pair("reversals of top-ups", money(f.Reversed[store.TopUp])),
+		pair("reversals of allocations", money(f.Reversed[store.Allocation])),
+		pair("reversals of adjustments", money(f.Reversed[store.Adjustment])),
+		pair("net revenue (charges less their reversals)", money(f.NetRevenue())),
 		pair("adjustments", money(f.Total.Adjustments)),
 		pair("opening balances", money(f.Opening)),
 		pair("closing balances", money(f.Closing)),
@@ -85,14 +90,17 @@ func (f *Finance) Tables() []Table {
 			text(e.Channel), text(e.Actor), text(e.Ref), money(e.Amount), text(e.Note)))
 	}
 
-	corrections := Table{Name: "Corrections", Columns: []string{"time", "entry", "tenant", "kind", "reverses", "reference", "operator", "amount", "note"}}
+	corrections := Table{Name: "Corrections", Columns: []string{"time", "entry", "tenant", "kind", "reverses", "reversed kind", "reference", "operator", "amount", "note"}}
 	for _, e := range f.Corrections {
-		rev := text("")
+		rev, revKind := text(""), text("")
 		if e.Kind == store.Reversal {
-			rev = ident(e.Reverses)
+			rev, revKind = ident(e.Reverses), text(string(e.ReversedKind))
+			if e.ReversedKind == "" {
+				revKind = text(NotFound)
+			}
 		}
 		corrections.Rows = append(corrections.Rows, row(text(e.Time.In(loc).Format(entryTimeLayout)), ident(e.ID), text(e.Account),
-			text(string(e.Kind)), rev, text(e.Ref), text(e.Actor), money(e.Amount), text(e.Note)))
+			text(string(e.Kind)), rev, revKind, text(e.Ref), text(e.Actor), money(e.Amount), text(e.Note)))
 	}
 
 	return []Table{summary, days, tenants, categories, windows,

@@ -113,7 +113,7 @@ func mallHistory(t *testing.T, db *store.DB) {
 		}
 	}
 	// Before the month: the opening balances.
-	topUp(time.Date(2026, 9, 3, 10, 0, 0, 0, shanghai), "T-OLD", "50.00", "cash", "till", "C-0903", "")
+	old := topUp(time.Date(2026, 9, 3, 10, 0, 0, 0, shanghai), "T-OLD", "50.00", "cash", "till", "C-0903", "")
 	topUp(at(10, 31, 20, 0), "T-101", "500.00", "cash", "till", "C-1031", "")
 	charge(at(10, 31, 23, 45), "T-101", "M-101", 10_000, "peak", "8.50")
 
@@ -132,6 +132,9 @@ func mallHistory(t *testing.T, db *store.DB) {
 		Ref: "ADJ-1", Actor: "books", Note: "meter M-102 swapped: 6.02 kWh billed twice"})
 	post(store.Entry{Time: at(11, 20, 14, 0), Account: "T-201", Kind: store.Reversal, Amount: yuan(t, "2.79"),
 		Reverses: wrong.ID, Ref: "REV-1", Actor: "books", Note: "the cinema's night test: the meter was on the wrong circuit"})
+	// A top-up of September found never paid: reversed in November.
+	post(store.Entry{Time: at(11, 25, 10, 0), Account: "T-OLD", Kind: store.Reversal, Amount: -yuan(t, "50.00"),
+		Reverses: old.ID, Ref: "REV-2", Actor: "books", Note: "cash C-0903 not in the till"})
 	charge(at(11, 28, 18, 0), "T-301", "M-301", 30_000, "peak", "25.50")
 	post(store.Entry{Time: at(11, 30, 23, 0), Account: "T-101", Kind: store.Allocation, Amount: -yuan(t, "12.34"), Wh: 14_517,
 		Actor: "gateway", Note: "corridors 2026-11: area 120/200"})

@@ -66,7 +66,7 @@ func TestFinance_XLSXMatchesCSV(t *testing.T) {
 	}{
 		{"Summary", "B8", "94.52", "0.00"},         // revenue
 		{"Summary", "B7", "126.846", "0.000"},      // charged kWh
-		{"Summary", "B23", "-3.3", "0.00"},         // unmetered %
+		{"Summary", "B28", "-3.3", "0.00"},         // unmetered %
 		{"Tenants", "M5", "-30.9", "0.00"},         // T-301's closing balance
 		{"Windows", "B3", "86.345", "0.000"},       // peak kWh
 		{"Top-ups", "G3", "1000", "0.00"},          // the bank transfer
