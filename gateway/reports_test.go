@@ -113,7 +113,7 @@ func TestReports_FinanceOnARealMall(t *testing.T) {
 			}
 		case section == "Top-ups" && rec[5] == "WX-REPORT-1":
 			sawTopUp = true
-			if rec[2] != "T-a1" || rec[3] != "wechat" || rec[4] != "token:books" || rec[6] != "88.80" {
+			if rec[2] != "T-a1" || rec[3] != "wechat" || rec[4] != "token:books" || rec[6] == "" || rec[7] != "88.80" {
 				t.Errorf("the top-up's row %q", rec)
 			}
 		}

@@ -43,7 +43,7 @@ func TestReport_FinanceCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(body, []byte("Summary\r\n")) || !bytes.Contains(body, []byte(",T1,cash,,PAY-1,100.00,")) {
+	if !bytes.HasPrefix(body, []byte("Summary\r\n")) || !bytes.Contains(body, []byte(",T1,cash,,PAY-1,R00000001,100.00,")) {
 		t.Errorf("the CSV lacks the summary or the top-up PAY-1:\n%s", body)
 	}
 

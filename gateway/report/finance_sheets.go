@@ -84,10 +84,10 @@ func (f *Finance) Tables() []Table {
 		return t
 	}
 
-	topups := Table{Name: "Top-ups", Columns: []string{"time", "entry", "tenant", "channel", "operator", "payment reference", "amount", "note"}}
+	topups := Table{Name: "Top-ups", Columns: []string{"time", "entry", "tenant", "channel", "operator", "payment reference", "receipt", "amount", "note"}}
 	for _, e := range f.TopUps {
 		topups.Rows = append(topups.Rows, row(text(e.Time.In(loc).Format(entryTimeLayout)), ident(e.ID), text(e.Account),
-			text(e.Channel), text(e.Actor), text(e.Ref), money(e.Amount), text(e.Note)))
+			text(e.Channel), text(e.Actor), text(e.Ref), text(e.ReceiptNo()), money(e.Amount), text(e.Note)))
 	}
 
 	corrections := Table{Name: "Corrections", Columns: []string{"time", "entry", "tenant", "kind", "reverses", "reversed kind", "reference", "operator", "amount", "note"}}

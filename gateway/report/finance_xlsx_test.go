@@ -69,7 +69,7 @@ func TestFinance_XLSXMatchesCSV(t *testing.T) {
 		{"Summary", "B28", "-3.3", "0.00"},         // unmetered %
 		{"Tenants", "M5", "-30.9", "0.00"},         // T-301's closing balance
 		{"Windows", "B3", "86.345", "0.000"},       // peak kWh
-		{"Top-ups", "G3", "1000", "0.00"},          // the bank transfer
+		{"Top-ups", "H3", "1000", "0.00"},          // the bank transfer
 		{"Energy balance", "F2", "0.984", "0.000"}, // the 1st's unmetered kWh
 	} {
 		typ, err := wb.GetCellType(c.sheet, c.cell)
