@@ -59,7 +59,7 @@ type Intervals interface {
 // day that straddles an outage the balance may show a loss one day and a
 // gain the next, and over the month it evens out.
 func Balance(src Intervals, cfg *config.Config, from, to time.Time) (BalanceReport, error) {
-	loc := location(cfg)
+	loc := siteLocation(cfg)
 	start := dayStart(from, loc)
 	end := dayStart(to, loc)
 	if end.Before(to) {
@@ -133,8 +133,8 @@ func Balance(src Intervals, cfg *config.Config, from, to time.Time) (BalanceRepo
 	return r, nil
 }
 
-// location is site.timezone, UTC for a configuration without one.
-func location(cfg *config.Config) *time.Location {
+// siteLocation is site.timezone, UTC for a configuration without one.
+func siteLocation(cfg *config.Config) *time.Location {
 	if cfg == nil || cfg.Location == nil {
 		return time.UTC
 	}

@@ -55,7 +55,7 @@ func TestBalance_DaysMonthsAndMains(t *testing.T) {
 		bp, ok := got.LossBP()
 		pct := ""
 		if ok {
-			pct = fixed(bp, 2)
+			pct = decimal(bp, 2)
 		}
 		if got.Label != w.label || got.MainWh != w.main || got.TenantWh != w.tenant || got.PublicWh != w.public || got.UnmeteredWh() != w.unm || pct != w.pct {
 			t.Errorf("%s: main %d tenant %d public %d unmetered %d (%s %%); want %+v", got.Label, got.MainWh, got.TenantWh, got.PublicWh, got.UnmeteredWh(), pct, w)

@@ -180,7 +180,7 @@ const (
 // a period that has ended is reported exactly; one still running counts
 // what each account held when it was read.
 func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
-	loc := location(cfg)
+	loc := siteLocation(cfg)
 	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p, Reversed: make(map[store.Kind]billing.Money)}
 	dayOf := make(map[string]int)
 	for d := p.From; d.Before(p.To); d = d.AddDate(0, 0, 1) {

@@ -22,7 +22,7 @@ var _ web.Reports = (*Reports)(nil)
 // Finance implements web.Reports: period is a month (2026-11) or a day
 // (2026-11-27), format xlsx or csv.
 func (r *Reports) Finance(period, format string) ([]byte, error) {
-	p, err := ParsePeriod(period, location(r.Config))
+	p, err := ParsePeriod(period, siteLocation(r.Config))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
@@ -53,7 +53,7 @@ func (r *Reports) EnergyBalance(from, to time.Time) (web.BalanceView, error) {
 		v := web.BalanceRow{Period: e.Label, From: e.From, To: e.To, MainKWh: kWh(e.MainWh), TenantKWh: kWh(e.TenantWh),
 			PublicKWh: kWh(e.PublicWh), MeteredKWh: kWh(e.MeteredWh()), UnmeteredKWh: kWh(e.UnmeteredWh())}
 		if bp, ok := e.LossBP(); ok {
-			pct := fixed(bp, 2)
+			pct := decimal(bp, 2)
 			v.UnmeteredPct = &pct
 		}
 		return v

@@ -15,7 +15,7 @@ import (
 // store.ErrLocked: the running gateway answers GET /api/v1/reports/finance
 // instead). Errors: ErrPeriod, ErrFormat, and the store's Open errors.
 func FinanceFile(cfg *config.Config, period, format string, w io.Writer) error {
-	p, err := ParsePeriod(period, location(cfg))
+	p, err := ParsePeriod(period, siteLocation(cfg))
 	if err != nil {
 		return err
 	}

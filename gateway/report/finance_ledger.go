@@ -82,7 +82,7 @@ func readSpan(l Ledger, a store.Account, from, to time.Time, pageSize int) (acco
 			}
 			if e.Time.Before(from) {
 				s.Opening = e.Balance
-				reverse(s.Entries)
+				reverseEntries(s.Entries)
 				return s, nil
 			}
 			s.Entries = append(s.Entries, e)
@@ -92,11 +92,11 @@ func readSpan(l Ledger, a store.Account, from, to time.Time, pageSize int) (acco
 		}
 		before = page[len(page)-1].ID
 	}
-	reverse(s.Entries)
+	reverseEntries(s.Entries)
 	return s, nil
 }
 
-func reverse(es []store.Entry) {
+func reverseEntries(es []store.Entry) {
 	for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
 		es[i], es[j] = es[j], es[i]
 	}

@@ -35,14 +35,14 @@ type Cell struct {
 	Null bool // no value (a loss % of a period without main meter energy)
 }
 
-func text(s string) Cell                  { return Cell{Kind: Text, Text: s} }
-func money(m billing.Money) Cell          { return Cell{Kind: Amount, N: int64(m)} }
-func energy(wh int64) Cell                { return Cell{Kind: Energy, N: wh} }
-func count(n int) Cell                    { return Cell{Kind: Count, N: int64(n)} }
-func percent(bp int64, ok bool) Cell      { return Cell{Kind: Percent, N: bp, Null: !ok} }
-func ident(id uint64) Cell                { return Cell{Kind: Text, Text: strconv.FormatUint(id, 10)} }
-func row(cells ...Cell) []Cell            { return cells }
-func pair(name string, value Cell) []Cell { return []Cell{text(name), value} }
+func cellText(s string) Cell                    { return Cell{Kind: Text, Text: s} }
+func cellMoney(m billing.Money) Cell            { return Cell{Kind: Amount, N: int64(m)} }
+func cellEnergy(wh int64) Cell                  { return Cell{Kind: Energy, N: wh} }
+func cellCount(n int) Cell                      { return Cell{Kind: Count, N: int64(n)} }
+func cellPercent(bp int64, ok bool) Cell        { return Cell{Kind: Percent, N: bp, Null: !ok} }
+func cellID(id uint64) Cell                     { return Cell{Kind: Text, Text: strconv.FormatUint(id, 10)} }
+func tableRow(cells ...Cell) []Cell             { return cells }
+func summaryRow(name string, value Cell) []Cell { return []Cell{cellText(name), value} }
 
 // String is the cell as the CSV writes it: money as exact decimal yuan
 // (billing.Money.String: at least two decimals), energy as kWh to the Wh,
@@ -57,7 +57,7 @@ func (c Cell) String() string {
 	case Energy:
 		return kWh(c.N)
 	case Percent:
-		return fixed(c.N, 2)
+		return decimal(c.N, 2)
 	case Count:
 		return strconv.FormatInt(c.N, 10)
 	}
@@ -65,10 +65,10 @@ func (c Cell) String() string {
 }
 
 // kWh writes wh as kWh with three decimals: "12.345", "-0.004".
-func kWh(wh int64) string { return fixed(wh, 3) }
+func kWh(wh int64) string { return decimal(wh, 3) }
 
-// fixed writes n / 10^dec with dec decimals, exactly.
-func fixed(n int64, dec int) string {
+// decimal writes n / 10^dec with dec decimals, exactly.
+func decimal(n int64, dec int) string {
 	sign := ""
 	u := uint64(n)
 	if n < 0 {
