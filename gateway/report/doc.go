@@ -15,4 +15,17 @@
 // missed while the gateway was down, once (store.DB.PutStatement keeps
 // the first); StatementRenderer draws the stored figures as HTML or PDF;
 // SignLink and VerifyLink make and check a tenant's read-only link.
+//
+// # Finance reports and the energy balance
+//
+// BuildFinance reads a Period (MonthPeriod, DayPeriod: midnight to
+// midnight in site.timezone) into a Finance: every entry counts by the time
+// it was posted, so the period's entries move the balances exactly from
+// its Opening to its Closing figures. It reads each account's entries of
+// the period, found by bisecting the account's ids (readSpan), never the
+// whole ledger. Finance.Tables lays it out, the summary first; WriteCSV
+// and WriteXLSX write the same tables, cells formatted only there.
+// Balance sets the main meters against the tenants' and public meters over
+// whole days, from store.DB.Intervals. Reports serves both to gateway/web;
+// FinanceFile is `mallgrid report finance`.
 package report
