@@ -10,7 +10,7 @@
 // other failures, and for the events it stores) and nothing else of ours:
 // what it serves and changes comes through the interfaces it defines
 // (Source, Ledger and its optional Corrections, Operator, Relayer, Events,
-// Auditor, Recorder), implemented above it.
+// Auditor, Recorder, Reports), implemented above it.
 //
 // # Who may do what
 //
