@@ -155,6 +155,14 @@ func (emptyHistory) MeterHistory(string, time.Time, time.Time, Step) (HistoryVie
 }
 func (emptyHistory) Usage(string, time.Time, time.Time) (UsageView, error) { return UsageView{}, nil }
 
+// emptyReports answers the report endpoints with nothing in them.
+type emptyReports struct{}
+
+func (emptyReports) Finance(string, string) ([]byte, error) { return []byte("Summary\r\n"), nil }
+func (emptyReports) EnergyBalance(time.Time, time.Time) (BalanceView, error) {
+	return BalanceView{}, nil
+}
+
 type emptyAuditLog struct{}
 
 func (emptyAuditLog) Records(AuditQuery) ([]AuditEntry, error) { return nil, nil }
@@ -235,7 +243,7 @@ func newRig(t *testing.T, mod ...func(*Options)) *rig {
 		logged: &strings.Builder{}}
 	var mu sync.Mutex
 	o := Options{Ledger: fakeLedger{c}, Operator: fakeOperator{c}, Relayer: fakeRelayer{c}, Events: fakeEvents{},
-		History: emptyHistory{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c}, Notifications: fakeNotifications{c},
+		History: emptyHistory{}, Reports: emptyReports{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c}, Notifications: fakeNotifications{c},
 		Tokens: testTokens(), Users: testUsers(t), Listen: "127.0.0.1:0", Now: rg.clock.now, LoginDelay: time.Millisecond,
 		Auditor: rg.audit, Recorder: rg.events,
 		Log: zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
@@ -369,6 +377,8 @@ var whoMay = map[string]string{
 	"GET /api/v1/notifications":                  "viewer operator finance admin",
 	"POST /api/v1/notifications/{id}/resend":     "operator admin",
 	"GET /api/v1/audit":                          "admin",
+	"GET /api/v1/reports/finance":                "finance admin",
+	"GET /api/v1/reports/balance":                "finance admin",
 }
 
 // TestAccess_EveryRoleEveryEndpoint walks the routes the server actually
@@ -386,6 +396,8 @@ func TestAccess_EveryRoleEveryEndpoint(t *testing.T) {
 	query := map[string]string{
 		"GET /api/v1/meters/{id}/history":     "?from=2026-11-30T00:00:00%2B08:00&to=2026-11-30T01:00:00%2B08:00&step=1m",
 		"GET /api/v1/accounts/{tenant}/usage": "?from=2026-11-01T00:00:00%2B08:00&to=2026-11-30T00:00:00%2B08:00&step=day",
+		"GET /api/v1/reports/finance":         "?month=2026-11&format=csv",
+		"GET /api/v1/reports/balance":         "?from=2026-11-01T00:00:00%2B08:00&to=2026-11-30T00:00:00%2B08:00",
 	}
 	for _, pattern := range rg.s.routes {
 		rl, ok := rg.s.rules[pattern]
