@@ -162,9 +162,16 @@ type StatementInput struct {
 	// From and To are the month's bounds in the site's zone (StatementMonth).
 	From, To time.Time
 	Meters   []string
-	// Entries are the tenant's ledger entries, any order; those from To on
-	// are ignored.
+	// Opening is the sum of the tenant's entries before From that are not
+	// in Entries (a loader streaming the ledger adds them up as it goes
+	// instead of keeping them).
+	Opening billing.Money
+	// Entries are the tenant's ledger entries, any order: those before
+	// From add to the opening balance, those from To on are ignored.
 	Entries []store.Entry
+	// Reversed are the kinds of entries the month's reversals undo, where
+	// those entries are not in Entries.
+	Reversed map[uint64]store.Kind
 	// Intervals are the tenant's meters' 15-minute slots; those outside
 	// From..To are ignored.
 	Intervals map[string][]store.Interval
@@ -181,71 +188,141 @@ func StatementMonth(month string, loc *time.Location) (from, to time.Time, err e
 }
 
 // ComputeStatement computes the statement from its input. It reads no
-// clock and no store: the same input gives the same statement.
+// clock and no store: the same input gives the same statement, whatever
+// the order of its entries.
 func ComputeStatement(in StatementInput) Statement {
-	loc := in.From.Location()
+	b := newStatementBuilder(in)
+	for _, e := range in.Entries {
+		b.add(e)
+	}
+	return b.finish(in.Intervals, in.Reversed)
+}
+
+// statementBuilder adds a month's entries up as they stream past, keeping
+// only the lines a statement lists (top-ups, shares, corrections): a
+// month's charges — a hundred a meter a day — are summed by day and window
+// as they come, so a loader holds a month's lines, not its ledger.
+type statementBuilder struct {
+	s        Statement
+	loc      *time.Location
+	dayAt    map[string]int
+	windowAt map[string]int
+	kinds    map[uint64]store.Kind // the month's entries' kinds, for its reversals
+}
+
+func newStatementBuilder(in StatementInput) *statementBuilder {
 	s := Statement{Tenant: in.Tenant.ID, Name: in.Tenant.Name, Category: in.Tenant.Category, Site: in.Site, Month: in.Month,
-		From: in.From, To: in.To, Meters: slices.Clone(in.Meters)}
+		From: in.From, To: in.To, Meters: slices.Clone(in.Meters), Opening: in.Opening}
 	if in.Tenant.AreaM2 > 0 {
 		s.AreaM2 = fmt.Sprintf("%g", in.Tenant.AreaM2)
 	}
 	if s.Meters == nil {
 		s.Meters = []string{}
 	}
-	dayAt := map[string]int{}
+	b := &statementBuilder{loc: in.From.Location(), dayAt: map[string]int{}, windowAt: map[string]int{}, kinds: map[uint64]store.Kind{}}
 	for d := in.From; d.Before(in.To); d = d.AddDate(0, 0, 1) {
 		key := d.Format(time.DateOnly)
-		dayAt[key] = len(s.Days)
+		b.dayAt[key] = len(s.Days)
 		s.Days = append(s.Days, StatementDay{Date: key})
 	}
-	entries := slices.Clone(in.Entries)
-	slices.SortFunc(entries, func(a, b store.Entry) int { return cmp.Compare(a.ID, b.ID) })
-	kinds := make(map[uint64]store.Kind, len(entries))
-	windowAt := map[string]int{}
-	for _, e := range entries {
-		kinds[e.ID] = e.Kind
-		if !e.Time.Before(in.To) {
-			continue
+	b.s = s
+	return b
+}
+
+// add takes one of the tenant's entries: before the month it adds to the
+// opening balance, from its end on it is left out.
+func (b *statementBuilder) add(e store.Entry) {
+	s := &b.s
+	switch {
+	case !e.Time.Before(s.To):
+		return
+	case e.Time.Before(s.From):
+		s.Opening += e.Amount
+		return
+	}
+	b.kinds[e.ID] = e.Kind
+	if e.Kind == store.Charge {
+		s.Totals.Charges += e.Amount
+		s.Totals.ChargedWh += e.Wh
+		s.Days[b.dayAt[e.Time.In(b.loc).Format(time.DateOnly)]].Charge += e.Amount
+		i, ok := b.windowAt[e.Window]
+		if !ok {
+			i = len(s.Windows)
+			b.windowAt[e.Window] = i
+			s.Windows = append(s.Windows, StatementWindow{Window: e.Window})
 		}
-		if e.Time.Before(in.From) {
-			s.Opening += e.Amount
-			continue
-		}
-		line := StatementLine{ID: e.ID, Time: e.Time.In(loc), Kind: e.Kind, Amount: e.Amount, Ref: e.Ref, Channel: e.Channel, Receipt: e.Receipt,
-			Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
-		if e.Reverses != 0 {
-			line.ReversesKind = kinds[e.Reverses]
-		}
-		switch e.Kind {
-		case store.TopUp:
-			s.TopUps = append(s.TopUps, line)
-			s.Totals.TopUps += e.Amount
-		case store.Allocation:
-			s.Allocations = append(s.Allocations, line)
-			s.Totals.Allocations += e.Amount
-		case store.Charge:
-			s.Totals.Charges += e.Amount
-			s.Totals.ChargedWh += e.Wh
-			s.Days[dayAt[e.Time.In(loc).Format(time.DateOnly)]].Charge += e.Amount
-			i, ok := windowAt[e.Window]
-			if !ok {
-				i = len(s.Windows)
-				windowAt[e.Window] = i
-				s.Windows = append(s.Windows, StatementWindow{Window: e.Window})
-			}
-			s.Windows[i].Wh += e.Wh
-			s.Windows[i].Charge += e.Amount
-		default: // adjustments, reversals, and any kind added later: never dropped
-			s.Corrections = append(s.Corrections, line)
-			s.Totals.Corrections += e.Amount
+		s.Windows[i].Wh += e.Wh
+		s.Windows[i].Charge += e.Amount
+		return
+	}
+	line := StatementLine{ID: e.ID, Time: e.Time.In(b.loc), Kind: e.Kind, Amount: e.Amount, Ref: e.Ref, Channel: e.Channel, Receipt: e.Receipt,
+		Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
+	switch e.Kind {
+	case store.TopUp:
+		s.TopUps = append(s.TopUps, line)
+		s.Totals.TopUps += e.Amount
+	case store.Allocation:
+		s.Allocations = append(s.Allocations, line)
+		s.Totals.Allocations += e.Amount
+	default: // adjustments, reversals, and any kind added later: never dropped
+		s.Corrections = append(s.Corrections, line)
+		s.Totals.Corrections += e.Amount
+	}
+}
+
+// unknownReversed lists the entries the month's reversals undo that are
+// not the month's own (a loader looks them up).
+func (b *statementBuilder) unknownReversed() []uint64 {
+	var ids []uint64
+	for _, l := range b.s.Corrections {
+		if _, ok := b.kinds[l.Reverses]; l.Reverses != 0 && !ok {
+			ids = append(ids, l.Reverses)
 		}
 	}
-	for _, m := range in.Meters {
-		for _, iv := range in.Intervals[m] {
-			if iv.Start.Before(in.From) || !iv.Start.Before(in.To) {
+	return ids
+}
+
+// windowOrder is the tariff windows' order on a statement, dearest first;
+// other names follow by name, then charges without a window.
+var windowOrder = map[string]int{"sharp": 1, "peak": 2, "flat": 3, "valley": 4}
+
+// finish adds the meters' intervals and the kinds of reversed entries
+// (reversed: those not of the month) and returns the statement, its lines
+// in ledger order.
+func (b *statementBuilder) finish(intervals map[string][]store.Interval, reversed map[uint64]store.Kind) Statement {
+	s := b.s
+	byID := func(x, y StatementLine) int { return cmp.Compare(x.ID, y.ID) }
+	slices.SortFunc(s.TopUps, byID)
+	slices.SortFunc(s.Allocations, byID)
+	slices.SortFunc(s.Corrections, byID)
+	for i, l := range s.Corrections {
+		if l.Reverses == 0 {
+			continue
+		}
+		if k, ok := b.kinds[l.Reverses]; ok {
+			s.Corrections[i].ReversesKind = k
+		} else {
+			s.Corrections[i].ReversesKind = reversed[l.Reverses]
+		}
+	}
+	slices.SortFunc(s.Windows, func(x, y StatementWindow) int {
+		rank := func(w string) int {
+			if r, ok := windowOrder[w]; ok {
+				return r
+			}
+			if w == "" {
+				return 6
+			}
+			return 5
+		}
+		return cmp.Or(cmp.Compare(rank(x.Window), rank(y.Window)), cmp.Compare(x.Window, y.Window))
+	})
+	for _, m := range s.Meters {
+		for _, iv := range intervals[m] {
+			if iv.Start.Before(s.From) || !iv.Start.Before(s.To) {
 				continue
 			}
-			s.Days[dayAt[iv.Start.In(loc).Format(time.DateOnly)]].Wh += iv.Wh
+			s.Days[b.dayAt[iv.Start.In(b.loc).Format(time.DateOnly)]].Wh += iv.Wh
 			s.Totals.Wh += iv.Wh
 		}
 	}
@@ -260,6 +337,8 @@ type StatementSource interface {
 	Entries(account string, before uint64, limit int) ([]store.Entry, error)
 	// EachEntry calls fn for every entry, in one read transaction.
 	EachEntry(fn func(store.Entry) error) error
+	// Entry returns one entry by id (a reversed entry of an earlier month).
+	Entry(id uint64) (store.Entry, error)
 	// Intervals returns meter's 15-minute slots with from <= start < to.
 	Intervals(meter string, from, to time.Time) ([]store.Interval, error)
 }
@@ -267,58 +346,106 @@ type StatementSource interface {
 // statementPage is how many entries a tenant's ledger is read by.
 const statementPage = 1000
 
-// BuildStatement computes tenant's statement of month from the store.
+// BuildStatement computes tenant's statement of month from the store,
+// reading the tenant's ledger (by its index) and its meters' intervals.
 func BuildStatement(src StatementSource, cfg *config.Config, tenant, month string) (Statement, error) {
 	in, err := statementInput(cfg, tenant, month)
 	if err != nil {
 		return Statement{}, err
 	}
+	b := newStatementBuilder(in)
 	for before := uint64(0); ; {
 		page, err := src.Entries(tenant, before, statementPage)
 		if err != nil {
 			return Statement{}, fmt.Errorf("report: ledger of %s: %w", tenant, err)
 		}
-		in.Entries = append(in.Entries, page...)
+		for _, e := range page {
+			b.add(e)
+		}
 		if len(page) < statementPage {
 			break
 		}
 		before = page[len(page)-1].ID
 	}
-	if err := statementIntervals(src, &in); err != nil {
-		return Statement{}, err
-	}
-	return ComputeStatement(in), nil
+	return finishBuild(src, b, in)
 }
 
 // BuildStatements computes the statements of month of every configured
 // tenant, in the configuration's order, reading the ledger once.
 func BuildStatements(src StatementSource, cfg *config.Config, month string) ([]Statement, error) {
-	ins := make([]StatementInput, len(cfg.Tenants))
+	out, err := buildMonths(src, cfg, []string{month})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// buildMonths computes the statements of every configured tenant for each
+// of months, reading the ledger once for all of them.
+func buildMonths(src StatementSource, cfg *config.Config, months []string) ([][]Statement, error) {
+	ins := make([][]StatementInput, len(months))
+	bs := make([][]*statementBuilder, len(months))
 	at := make(map[string]int, len(cfg.Tenants))
-	for i, t := range cfg.Tenants {
-		in, err := statementInput(cfg, t.ID, month)
-		if err != nil {
-			return nil, err
+	for j, month := range months {
+		for i, t := range cfg.Tenants {
+			in, err := statementInput(cfg, t.ID, month)
+			if err != nil {
+				return nil, err
+			}
+			ins[j] = append(ins[j], in)
+			bs[j] = append(bs[j], newStatementBuilder(in))
+			at[t.ID] = i
 		}
-		ins[i], at[t.ID] = in, i
 	}
 	err := src.EachEntry(func(e store.Entry) error {
 		if i, ok := at[e.Account]; ok {
-			ins[i].Entries = append(ins[i].Entries, e)
+			for j := range bs {
+				bs[j][i].add(e)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("report: ledger: %w", err)
 	}
-	out := make([]Statement, len(ins))
-	for i := range ins {
-		if err := statementIntervals(src, &ins[i]); err != nil {
-			return nil, err
+	out := make([][]Statement, len(months))
+	for j := range bs {
+		out[j] = make([]Statement, len(bs[j]))
+		for i, b := range bs[j] {
+			if out[j][i], err = finishBuild(src, b, ins[j][i]); err != nil {
+				return nil, err
+			}
 		}
-		out[i] = ComputeStatement(ins[i])
 	}
 	return out, nil
+}
+
+// finishBuild reads what the ledger pass leaves: the kinds of entries of
+// earlier months the month's reversals undo, and the meters' intervals.
+func finishBuild(src StatementSource, b *statementBuilder, in StatementInput) (Statement, error) {
+	var reversed map[uint64]store.Kind
+	for _, id := range b.unknownReversed() {
+		r, err := src.Entry(id)
+		if errors.Is(err, store.ErrNoEntry) {
+			continue // verify's to report; the line says "reverses entry N"
+		}
+		if err != nil {
+			return Statement{}, fmt.Errorf("report: entry %d, reversed in %s: %w", id, in.Month, err)
+		}
+		if reversed == nil {
+			reversed = map[uint64]store.Kind{}
+		}
+		reversed[id] = r.Kind
+	}
+	intervals := make(map[string][]store.Interval, len(in.Meters)) // the caller's input keeps none of them
+	for _, m := range in.Meters {
+		slots, err := src.Intervals(m, in.From, in.To)
+		if err != nil {
+			return Statement{}, fmt.Errorf("report: intervals of meter %s: %w", m, err)
+		}
+		intervals[m] = slots
+	}
+	return b.finish(intervals, reversed), nil
 }
 
 func statementInput(cfg *config.Config, tenant, month string) (StatementInput, error) {
@@ -334,22 +461,11 @@ func statementInput(cfg *config.Config, tenant, month string) (StatementInput, e
 	if err != nil {
 		return StatementInput{}, err
 	}
-	in := StatementInput{Tenant: t, Site: cfg.Site.Name, Month: month, From: from, To: to, Intervals: map[string][]store.Interval{}}
+	in := StatementInput{Tenant: t, Site: cfg.Site.Name, Month: month, From: from, To: to}
 	for _, m := range cfg.Meters {
 		if m.Tenant == tenant {
 			in.Meters = append(in.Meters, m.ID)
 		}
 	}
 	return in, nil
-}
-
-func statementIntervals(src StatementSource, in *StatementInput) error {
-	for _, m := range in.Meters {
-		slots, err := src.Intervals(m, in.From, in.To)
-		if err != nil {
-			return fmt.Errorf("report: intervals of meter %s: %w", m, err)
-		}
-		in.Intervals[m] = slots
-	}
-	return nil
 }

@@ -118,28 +118,36 @@ func (s *Statements) IssueDue(now time.Time) (int, error) {
 	if oldest := due.AddDate(0, -(issueCatchUp - 1), 0); start.Before(oldest) {
 		start = oldest
 	}
-	issued := 0
+	// The months with a tenant's statement missing, built in one pass over
+	// the ledger (after downtime, up to issueCatchUp of them).
+	var months []string
+	missing := map[string][]string{}
 	for m := start; !m.After(due); m = m.AddDate(0, 1, 0) {
 		month := m.Format("2006-01")
-		var missing []string
 		for _, t := range s.Config.Tenants {
 			has, err := s.DB.HasStatement(t.ID, month)
 			if err != nil {
-				return issued, err
+				return 0, err
 			}
 			if !has {
-				missing = append(missing, t.ID)
+				missing[month] = append(missing[month], t.ID)
 			}
 		}
-		if len(missing) == 0 {
-			continue
+		if len(missing[month]) > 0 {
+			months = append(months, month)
 		}
-		all, err := BuildStatements(s.DB, s.Config, month)
-		if err != nil {
-			return issued, err
-		}
-		for _, st := range all {
-			if !slices.Contains(missing, st.Tenant) {
+	}
+	if len(months) == 0 {
+		return 0, nil
+	}
+	built, err := buildMonths(s.DB, s.Config, months)
+	if err != nil {
+		return 0, err
+	}
+	issued := 0
+	for j, month := range months {
+		for _, st := range built[j] {
+			if !slices.Contains(missing[month], st.Tenant) {
 				continue
 			}
 			if err := st.Reconcile(); err != nil { // computed to add up: a failure here is a bug, and is not issued

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,6 +125,8 @@ func writeStmtHistory(t testing.TB, db *store.DB) stmtHistory {
 	h.lastNovember = post(store.Entry{Time: at(11, 30, 23, 59), Account: "T-101", Kind: store.Allocation, Amount: -stmtYuan(t, "12.34"), Wh: 14_517,
 		From: &allocFrom, To: &allocTo, Ref: "alloc/corridors/2026-11", Actor: "gateway", Note: "corridors: area 120 of 200 m² (60.00 %)"})
 	charge(at(12, 1, 0, 0), "T-101", "M-101", 1_000, "valley", "0.31") // December's: not November's
+	post(store.Entry{Time: at(12, 5, 10, 0), Account: "T-101", Kind: store.Reversal, Amount: stmtYuan(t, "8.50"),
+		Reverses: h.lastOctober.ID, Ref: "REV-2", Actor: "books", Note: "October's last slot was a test load"})
 
 	topUp(at(11, 3, 11, 0), "T-102", "100.00", "alipay", "ALI-1", "")
 	charge(at(11, 3, 12, 0), "T-102", "M-102", 4_000, "peak", "3.40")
@@ -199,6 +202,17 @@ func TestStatement_Figures(t *testing.T) {
 	if dec.Opening != s.Closing || dec.Totals.Charges != -stmtYuan(t, "0.31") {
 		t.Errorf("December: opening %s, charges %s; want %s and -0.31", dec.Opening, dec.Totals.Charges, s.Closing)
 	}
+	// A reversal of an entry of an earlier month says what it reverses,
+	// though the loader kept none of that month's entries.
+	decAll, err := BuildStatements(db, cfg, "2026-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []Statement{dec, decAll[0]} {
+		if len(d.Corrections) != 1 || d.Corrections[0].ReversesKind != store.Charge || d.Corrections[0].Reverses != h.lastOctober.ID {
+			t.Errorf("December's corrections %+v; want the reversal of October's charge, with its kind", d.Corrections)
+		}
+	}
 	// All tenants at once give the same statements as one by one.
 	all, err := BuildStatements(db, cfg, "2026-11")
 	if err != nil {
@@ -211,6 +225,47 @@ func TestStatement_Figures(t *testing.T) {
 	}
 	if err := all[1].Reconcile(); err != nil || all[1].Closing != stmtYuan(t, "96.60") {
 		t.Errorf("T-102: closing %s, %v; want 96.60, reconciled", all[1].Closing, err)
+	}
+}
+
+// The same entries in any order give the same statement: the loaders
+// stream them newest first (one tenant's index) or in id order (the
+// whole ledger).
+func TestComputeStatement_AnyOrder(t *testing.T) {
+	cfg := stmtConfig(t, t.TempDir(), "")
+	db := stmtOpen(t, cfg)
+	writeStmtHistory(t, db)
+	var entries []store.Entry
+	if err := db.EachEntry(func(e store.Entry) error {
+		if e.Account == "T-101" {
+			entries = append(entries, e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := statementInput(cfg, "T-101", "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Entries, in.Intervals = entries, map[string][]store.Interval{}
+	for _, m := range in.Meters {
+		if in.Intervals[m], err = db.Intervals(m, in.From, in.To); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := json.Marshal(ComputeStatement(in))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		rng.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+		if got, _ := json.Marshal(ComputeStatement(in)); !bytes.Equal(got, want) {
+			t.Fatalf("another order, another statement:\n%s\n%s", got, want)
+		}
+	}
+	if built, err := BuildStatement(db, cfg, "T-101", "2026-11"); err != nil {
+		t.Fatal(err)
+	} else if got, _ := json.Marshal(built); !bytes.Equal(got, want) {
+		t.Errorf("BuildStatement differs from ComputeStatement over the whole ledger:\n%s\n%s", got, want)
 	}
 }
 
