@@ -182,10 +182,14 @@ const (
 func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 	loc := siteLocation(cfg)
 	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p, Reversed: make(map[store.Kind]billing.Money)}
-	dayOf := make(map[string]int)
-	for d := p.From; d.Before(p.To); d = d.AddDate(0, 0, 1) {
-		dayOf[d.Format(time.DateOnly)] = len(f.Days)
+	var dayStarts []time.Time
+	for d := p.From.In(loc); d.Before(p.To); d = d.AddDate(0, 0, 1) {
+		dayStarts = append(dayStarts, d)
 		f.Days = append(f.Days, GroupFigures{Name: d.Format(time.DateOnly)})
+	}
+	// dayOf is the row of the day holding t, From <= t < To.
+	dayOf := func(t time.Time) int {
+		return sort.Search(len(dayStarts), func(i int) bool { return dayStarts[i].After(t) }) - 1
 	}
 	tenants := make(map[string]*TenantFigures)
 	tenantOf := func(id string) *TenantFigures {
@@ -228,7 +232,7 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 		for _, e := range span.Entries {
 			t.add(e)
 			f.Total.add(e)
-			f.Days[dayOf[e.Time.In(loc).Format(time.DateOnly)]].add(e)
+			f.Days[dayOf(e.Time)].add(e)
 			switch e.Kind {
 			case store.Charge:
 				name := e.Window
