@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -271,4 +272,26 @@ func sections(t *testing.T, data []byte) (map[string][][]string, []string) {
 		out[cur] = append(out[cur], rec)
 	}
 	return out, order
+}
+
+// A period whose bounds are given in another zone than the site's has its
+// days and their entries as the site's calendar has them.
+func TestFinance_PeriodInAnotherZone(t *testing.T) {
+	db, cfg := newMall(t)
+	site := Period{From: at(11, 1, 0, 0), To: at(11, 4, 0, 0), Label: "three days"}
+	utc := Period{From: site.From.UTC(), To: site.To.UTC(), Label: site.Label}
+	want, err := BuildFinance(db, cfg, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := BuildFinance(db, cfg, utc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Days, want.Days) {
+		t.Errorf("days of the period in UTC:\n%+v\nin the site's zone:\n%+v", got.Days, want.Days)
+	}
+	if want.Days[0].Name != "2026-11-01" || want.Days[0].Revenue != yuan(t, "0.78") || want.Days[1].Revenue != yuan(t, "15.74") {
+		t.Errorf("days %+v; want 0.78 of revenue on the 1st, 15.74 on the 2nd", want.Days)
+	}
 }
