@@ -37,9 +37,10 @@ func writeBenchMonth(b *testing.B, db *store.DB, loc *time.Location, n int) {
 			for s := 0; s < 96; s++ {
 				c.Energy = append(c.Energy, store.IntervalEnergy{Meter: meter, Time: d.Add(time.Duration(s) * store.IntervalLength), Wh: int64(200 + (i+s)%150)})
 			}
-			for _, w := range windows {
-				at := d.Add(time.Duration(w.hour) * time.Hour)
-				f := at.Add(-time.Hour)
+			for q := 0; q < 96; q++ {
+				w := windows[q/24]
+				at := d.Add(time.Duration(q+1) * store.IntervalLength)
+				f := at.Add(-store.IntervalLength)
 				c.Charges = append(c.Charges, store.Entry{Time: at, Account: tenant, Kind: store.Charge, Amount: -billing.Money(1_234_567 + i),
 					Meter: meter, Wh: 1_500, From: &f, To: &at, Window: w.name, Actor: "gateway"})
 			}
