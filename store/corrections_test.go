@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -213,5 +215,46 @@ func TestEntry_ReceiptNo(t *testing.T) {
 		if got := tt.e.ReceiptNo(); got != tt.want {
 			t.Errorf("%+v.ReceiptNo() = %q; want %q", tt.e, got, tt.want)
 		}
+	}
+}
+
+// Concurrent reversals of one entry, under different references: one is
+// posted, every other refused with ErrReversed; the same reference sent
+// concurrently is posted once and answered with it.
+func TestPostCorrection_ConcurrentReversals(t *testing.T) {
+	db, _ := openTemp(t)
+	top, _, err := db.PostTopUp(topUp("T-1", "PAY-1", 50*billing.Yuan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	posted, refused, same := 0, 0, map[uint64]int{}
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref := fmt.Sprintf("REV-%d", i%4) // four goroutines share each reference
+			e, existing, err := db.PostCorrection(correction(Reversal, "T-1", ref, "bounced", 0, top.ID))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				same[e.ID]++
+				if !existing {
+					posted++
+				}
+			case errors.Is(err, ErrReversed):
+				refused++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	acct, _ := db.Account("T-1")
+	if posted != 1 || len(same) != 1 || acct.Balance != 0 || acct.Entries != 2 {
+		t.Errorf("16 reversals of one entry: %d posted, %d refused, answers %v; balance %s over %d entries; want one reversal",
+			posted, refused, same, acct.Balance, acct.Entries)
 	}
 }
