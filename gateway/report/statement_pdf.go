@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/go-pdf/fpdf"
 
@@ -75,10 +76,19 @@ type run struct {
 }
 
 // runs splits s where it changes between what Helvetica can set (Latin-1)
-// and what only the CJK font has.
+// and what only the CJK font has. A character beyond the Basic
+// Multilingual Plane (an emoji in a tenant's note) is set as "?": fpdf
+// indexes its fonts' glyphs by 16-bit codes and fails on anything above;
+// a control character is set as a space.
 func runs(s string) []run {
 	var out []run
 	for _, c := range s {
+		switch {
+		case c > 0xFFFF:
+			c = '?'
+		case unicode.IsControl(c):
+			c = ' '
+		}
 		cjk := c >= 0x100
 		if n := len(out); n > 0 && out[n-1].cjk == cjk {
 			out[n-1].text += string(c)

@@ -385,6 +385,21 @@ func TestStatement_PDF(t *testing.T) {
 			t.Errorf("%s: the CJK font is not embedded", lang)
 		}
 	}
+	// What a tenant's name or a note may hold must not stop the PDF:
+	// emoji beyond the 16-bit plane, control characters, letters neither
+	// font has.
+	odd := is
+	odd.Statement.Name = "Café ☕ Łódź 🍜 \x00\x1b \u200b"
+	odd.Statement.TopUps = []StatementLine{{ID: 1, Kind: store.TopUp, Amount: billing.Yuan, Note: "付了 🎉 ≈ ∑ ‰\r\nsecond line"}}
+	for _, lang := range i18n.Langs() {
+		var buf bytes.Buffer
+		if err := r.PDF(&buf, odd, lang, PDFOptions{NoCompression: true}); err != nil {
+			t.Fatalf("%s: odd text: %v", lang, err)
+		}
+		if !bytes.Contains(buf.Bytes(), []byte("Caf\xe9 ")) { // cp1252, as Helvetica is set
+			t.Errorf("%s: the name's Latin part is not in the text", lang)
+		}
+	}
 	var zh bytes.Buffer
 	if err := r.PDF(&zh, is, i18n.ZhCN, PDFOptions{NoCompression: true}); err != nil {
 		t.Fatal(err)
