@@ -43,8 +43,9 @@ func mustAsset(name string) []byte {
 // StatementRenderer draws statements as HTML and PDF in the site's zone.
 // Make it with NewStatementRenderer; it is safe for concurrent use.
 type StatementRenderer struct {
-	loc  *time.Location
-	html map[i18n.Lang]*template.Template
+	loc    *time.Location
+	html   map[i18n.Lang]*template.Template
+	glyphs *glyphSet // the characters the PDF's CJK font draws
 }
 
 // NewStatementRenderer parses the statement's template for every
@@ -53,7 +54,11 @@ func NewStatementRenderer(loc *time.Location) (*StatementRenderer, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	r := &StatementRenderer{loc: loc, html: map[i18n.Lang]*template.Template{}}
+	glyphs, err := fontGlyphs(cjkFont)
+	if err != nil {
+		return nil, err
+	}
+	r := &StatementRenderer{loc: loc, html: map[i18n.Lang]*template.Template{}, glyphs: glyphs}
 	for _, lang := range i18n.Langs() {
 		l := i18n.New(lang, loc)
 		funcs := l.Funcs()

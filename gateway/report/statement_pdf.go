@@ -41,7 +41,7 @@ func (r *StatementRenderer) PDF(w io.Writer, is Issue, lang i18n.Lang, o PDFOpti
 	if _, ok := r.html[lang]; !ok {
 		lang = i18n.En
 	}
-	p := &pdfDoc{f: fpdf.New("P", "mm", "A4", ""), l: i18n.New(lang, r.loc)}
+	p := &pdfDoc{f: fpdf.New("P", "mm", "A4", ""), l: i18n.New(lang, r.loc), glyphs: r.glyphs}
 	p.f.SetCompression(!o.NoCompression)
 	p.f.SetMargins(pdfLeft, 14, pdfLeft)
 	p.f.SetAutoPageBreak(false, 0) // rows are placed by pdfDoc.room, which repeats a table's header
@@ -64,9 +64,10 @@ func (r *StatementRenderer) PDF(w io.Writer, is Issue, lang i18n.Lang, o PDFOpti
 
 // pdfDoc draws one statement.
 type pdfDoc struct {
-	f     *fpdf.Fpdf
-	l     i18n.Localizer
-	latin func(string) string
+	f      *fpdf.Fpdf
+	l      i18n.Localizer
+	latin  func(string) string
+	glyphs *glyphSet // what cjkFont draws
 }
 
 // run is a stretch of text in one font.
@@ -75,21 +76,24 @@ type run struct {
 	text string
 }
 
-// runs splits s where it changes between what Helvetica can set (Latin-1)
-// and what only the CJK font has. A character beyond the Basic
-// Multilingual Plane (an emoji in a tenant's note) is set as "?": fpdf
-// indexes its fonts' glyphs by 16-bit codes and fails on anything above;
-// a control character is set as a space.
-func runs(s string) []run {
+// runs splits s where it changes between what Helvetica sets (Latin-1
+// and cp1252's dashes, quotes and euro) and what the CJK font has. A
+// character neither has — an emoji beyond the Basic Multilingual Plane
+// (fpdf indexes glyphs by 16-bit codes and fails on anything above), a
+// letter of another script — is set as "?", a control character as a space.
+func (p *pdfDoc) runs(s string) []run {
 	var out []run
 	for _, c := range s {
+		var cjk bool
 		switch {
-		case c > 0xFFFF:
-			c = '?'
 		case unicode.IsControl(c):
 			c = ' '
+		case c < 0x100 || cp1252Extra[c]:
+		case p.glyphs.has(c):
+			cjk = true
+		default:
+			c = '?'
 		}
-		cjk := c >= 0x100
 		if n := len(out); n > 0 && out[n-1].cjk == cjk {
 			out[n-1].text += string(c)
 			continue
@@ -110,7 +114,7 @@ func (p *pdfDoc) font(cjk bool, size float64) {
 // width is the width of s at size, each run in its font.
 func (p *pdfDoc) width(s string, size float64) float64 {
 	var w float64
-	for _, r := range runs(s) {
+	for _, r := range p.runs(s) {
 		p.font(r.cjk, size)
 		w += p.f.GetStringWidth(p.out(r))
 	}
@@ -137,7 +141,7 @@ func (p *pdfDoc) text(size, w, h float64, s, align string) {
 		start = x + (w-tw)/2
 	}
 	p.f.SetXY(start, y)
-	for _, r := range runs(s) {
+	for _, r := range p.runs(s) {
 		p.font(r.cjk, size)
 		t := p.out(r)
 		p.f.CellFormat(p.f.GetStringWidth(t), h, t, "", 0, "L", false, 0, "")
