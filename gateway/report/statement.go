@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -373,7 +374,7 @@ func BuildStatement(src StatementSource, cfg *config.Config, tenant, month strin
 // BuildStatements computes the statements of month of every configured
 // tenant, in the configuration's order, reading the ledger once.
 func BuildStatements(src StatementSource, cfg *config.Config, month string) ([]Statement, error) {
-	out, err := buildMonths(src, cfg, []string{month})
+	out, err := buildMonths(context.Background(), src, cfg, []string{month})
 	if err != nil {
 		return nil, err
 	}
@@ -381,8 +382,10 @@ func BuildStatements(src StatementSource, cfg *config.Config, month string) ([]S
 }
 
 // buildMonths computes the statements of every configured tenant for each
-// of months, reading the ledger once for all of them.
-func buildMonths(src StatementSource, cfg *config.Config, months []string) ([][]Statement, error) {
+// of months, reading the ledger once for all of them. It stops with ctx's
+// error when ctx ends: a ledger of years takes a while to read, and a
+// gateway shutting down does not wait for it.
+func buildMonths(ctx context.Context, src StatementSource, cfg *config.Config, months []string) ([][]Statement, error) {
 	ins := make([][]StatementInput, len(months))
 	bs := make([][]*statementBuilder, len(months))
 	at := make(map[string]int, len(cfg.Tenants))
@@ -397,7 +400,13 @@ func buildMonths(src StatementSource, cfg *config.Config, months []string) ([][]
 			at[t.ID] = i
 		}
 	}
+	n := 0
 	err := src.EachEntry(func(e store.Entry) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		if i, ok := at[e.Account]; ok {
 			for j := range bs {
 				bs[j][i].add(e)
@@ -407,6 +416,9 @@ func buildMonths(src StatementSource, cfg *config.Config, months []string) ([][]
 	})
 	if err != nil {
 		return nil, fmt.Errorf("report: ledger: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	out := make([][]Statement, len(months))
 	for j := range bs {

@@ -76,7 +76,9 @@ func (s *Statements) loc() *time.Location {
 func (s *Statements) Run(ctx context.Context) error {
 	for {
 		now := s.Now()
-		if n, err := s.IssueDue(now); err != nil {
+		if n, err := s.IssueDue(ctx, now); errors.Is(err, context.Canceled) {
+			return nil
+		} else if err != nil {
 			s.Log.Error().Err(err).Msg("statements: issue")
 		} else if n > 0 {
 			s.Log.Info().Int("statements", n).Msg("statements issued")
@@ -103,7 +105,7 @@ func (s *Statements) nextDue(now time.Time) time.Time {
 // issueCatchUp months and not before the ledger's first entry. It returns
 // how many it stored. Issuing again stores nothing new: a statement once
 // stored stays as it was issued.
-func (s *Statements) IssueDue(now time.Time) (int, error) {
+func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	loc := s.loc()
 	first, ok, err := s.firstEntry()
 	if err != nil || !ok {
@@ -140,7 +142,7 @@ func (s *Statements) IssueDue(now time.Time) (int, error) {
 	if len(months) == 0 {
 		return 0, nil
 	}
-	built, err := buildMonths(s.DB, s.Config, months)
+	built, err := buildMonths(ctx, s.DB, s.Config, months)
 	if err != nil {
 		return 0, err
 	}

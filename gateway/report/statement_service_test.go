@@ -88,7 +88,7 @@ func TestStatements_IssueDue_Once(t *testing.T) {
 	loc := stmtZone(t)
 	setNow(&now, time.Date(2026, 12, 1, 0, 30, 0, 0, loc)) // November ended, but not IssueDelay ago
 	svc, db := stmtService(t, &now)
-	n, err := svc.IssueDue(*now.Load())
+	n, err := svc.IssueDue(context.Background(), *now.Load())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestStatements_IssueDue_Once(t *testing.T) {
 		t.Fatalf("issued %d, T-101's months %v; want October's of both tenants", n, months)
 	}
 	setNow(&now, time.Date(2026, 12, 1, 1, 0, 0, 0, loc))
-	if n, err = svc.IssueDue(*now.Load()); err != nil || n != 2 {
+	if n, err = svc.IssueDue(context.Background(), *now.Load()); err != nil || n != 2 {
 		t.Fatalf("at 01:00: issued %d, %v; want November's two", n, err)
 	}
 	first, err := db.Statement("T-101", "2026-11")
@@ -111,7 +111,7 @@ func TestStatements_IssueDue_Once(t *testing.T) {
 		t.Fatal(err)
 	}
 	setNow(&now, time.Date(2026, 12, 15, 0, 0, 0, 0, loc))
-	if n, err = svc.IssueDue(*now.Load()); err != nil || n != 0 {
+	if n, err = svc.IssueDue(context.Background(), *now.Load()); err != nil || n != 0 {
 		t.Fatalf("again: issued %d, %v; want none", n, err)
 	}
 	again, _ := db.Statement("T-101", "2026-11")
@@ -125,7 +125,7 @@ func TestStatements_IssueDue_AfterDowntime(t *testing.T) {
 	var now atomic.Pointer[time.Time]
 	setNow(&now, time.Date(2027, 2, 10, 0, 0, 0, 0, stmtZone(t)))
 	svc, db := stmtService(t, &now)
-	n, err := svc.IssueDue(*now.Load())
+	n, err := svc.IssueDue(context.Background(), *now.Load())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +136,22 @@ func TestStatements_IssueDue_AfterDowntime(t *testing.T) {
 	jan, err := svc.issued("T-101", "2027-01")
 	if err != nil || jan.Statement.Opening != jan.Statement.Closing || jan.Statement.Opening == 0 {
 		t.Errorf("January, a month without entries: %+v, %v; want the balance carried", jan.Statement.Totals, err)
+	}
+}
+
+// A cancelled context stops the build: a shutdown does not wait for a
+// ledger of years to be read.
+func TestStatements_IssueDue_Cancelled(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	setNow(&now, time.Date(2026, 12, 3, 0, 0, 0, 0, stmtZone(t)))
+	svc, db := stmtService(t, &now)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := svc.IssueDue(ctx, *now.Load()); !errors.Is(err, context.Canceled) || n != 0 {
+		t.Errorf("issued %d, %v; want none, context.Canceled", n, err)
+	}
+	if months, _ := db.StatementMonths("T-101"); len(months) != 0 {
+		t.Errorf("stored %v", months)
 	}
 }
 
@@ -172,7 +188,7 @@ func TestStatements_ListAndShared(t *testing.T) {
 	loc := stmtZone(t)
 	setNow(&now, time.Date(2026, 12, 2, 0, 0, 0, 0, loc))
 	svc, _ := stmtService(t, &now)
-	if _, err := svc.IssueDue(*now.Load()); err != nil {
+	if _, err := svc.IssueDue(context.Background(), *now.Load()); err != nil {
 		t.Fatal(err)
 	}
 	list, err := svc.List("T-101")
