@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,6 +129,29 @@ func (db *DB) HasStatement(tenant, month string) (bool, error) {
 		return nil
 	})
 	return ok, err
+}
+
+// FirstEntry returns account's first ledger entry (the lowest id); ok is
+// false for an account without one. Statements start with the month it
+// falls in.
+func (db *DB) FirstEntry(account string) (e Entry, ok bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketByAcct).Bucket([]byte(account))
+		if idx == nil {
+			return nil
+		}
+		k, _ := idx.Cursor().First()
+		if k == nil {
+			return nil
+		}
+		if len(k) != 8 {
+			return fmt.Errorf("ledger index of %s: key %x: %w", account, k, ErrCorrupt)
+		}
+		e, err = getEntry(tx, binary.BigEndian.Uint64(k))
+		ok = err == nil
+		return err
+	})
+	return e, ok, err
 }
 
 // StatementKey returns the site's key for signing statement links, making

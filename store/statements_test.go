@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -99,5 +100,22 @@ func TestDB_Statements_ReadOnlyWithoutBucket(t *testing.T) {
 	}
 	if _, err := ro.Statement("T-1", "2026-11"); !errors.Is(err, ErrNoStatement) {
 		t.Errorf("Statement: %v; want ErrNoStatement", err)
+	}
+}
+
+func TestDB_FirstEntry(t *testing.T) {
+	db, _ := openTemp(t)
+	if _, ok, err := db.FirstEntry("T-1"); ok || err != nil {
+		t.Fatalf("no ledger: ok %v, %v", ok, err)
+	}
+	at := time.Date(2026, 10, 5, 9, 0, 0, 0, time.UTC)
+	for i, acct := range []string{"T-10", "T-1", "T-1"} {
+		if _, _, err := db.PostTopUp(Entry{Time: at.Add(time.Duration(i) * time.Hour), Account: acct, Amount: 1_000_000, Ref: fmt.Sprint("R-", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, ok, err := db.FirstEntry("T-1")
+	if err != nil || !ok || e.ID != 2 || !e.Time.Equal(at.Add(time.Hour)) {
+		t.Errorf("T-1's first: %+v %v %v; want entry 2", e, ok, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -28,6 +29,8 @@ type StatementStore interface {
 	StatementMonths(tenant string) ([]string, error)
 	HasStatement(tenant, month string) (bool, error)
 	StatementKey() ([]byte, error)
+	// FirstEntry is the account's first ledger entry; ok false for none.
+	FirstEntry(account string) (e store.Entry, ok bool, err error)
 }
 
 // Timing of the statements.
@@ -101,32 +104,37 @@ func (s *Statements) nextDue(now time.Time) time.Time {
 }
 
 // IssueDue issues, for every configured tenant, each statement due at now
-// and not yet stored: the months ended at least IssueDelay ago, back to
-// issueCatchUp months and not before the ledger's first entry. It returns
-// how many it stored. Issuing again stores nothing new: a statement once
-// stored stays as it was issued.
+// and not yet stored: the months ended at least IssueDelay ago, from the
+// month of the tenant's first ledger entry (a tenant without one has no
+// statement) and back at most issueCatchUp months. It returns how many it
+// stored. Issuing again stores nothing new: a statement once stored stays
+// as it was issued. It stops with ctx's error when ctx ends, having stored
+// none of the months it was building.
 func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	loc := s.loc()
-	first, ok, err := s.firstEntry()
-	if err != nil || !ok {
-		return 0, err
-	}
 	due, _, _ := StatementMonth(now.In(loc).Format("2006-01"), loc)
 	due = due.AddDate(0, -1, 0) // the last month ended
 	if now.Before(due.AddDate(0, 1, 0).Add(IssueDelay)) {
 		due = due.AddDate(0, -1, 0)
 	}
-	start, _, _ := StatementMonth(first.In(loc).Format("2006-01"), loc)
-	if oldest := due.AddDate(0, -(issueCatchUp - 1), 0); start.Before(oldest) {
-		start = oldest
-	}
+	oldest := due.AddDate(0, -(issueCatchUp - 1), 0)
 	// The months with a tenant's statement missing, built in one pass over
 	// the ledger (after downtime, up to issueCatchUp of them).
-	var months []string
 	missing := map[string][]string{}
-	for m := start; !m.After(due); m = m.AddDate(0, 1, 0) {
-		month := m.Format("2006-01")
-		for _, t := range s.Config.Tenants {
+	for _, t := range s.Config.Tenants {
+		first, ok, err := s.DB.FirstEntry(t.ID)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			continue
+		}
+		start, _, _ := StatementMonth(first.Time.In(loc).Format("2006-01"), loc)
+		if start.Before(oldest) {
+			start = oldest
+		}
+		for m := start; !m.After(due); m = m.AddDate(0, 1, 0) {
+			month := m.Format("2006-01")
 			has, err := s.DB.HasStatement(t.ID, month)
 			if err != nil {
 				return 0, err
@@ -135,13 +143,11 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 				missing[month] = append(missing[month], t.ID)
 			}
 		}
-		if len(missing[month]) > 0 {
-			months = append(months, month)
-		}
 	}
-	if len(months) == 0 {
+	if len(missing) == 0 {
 		return 0, nil
 	}
+	months := slices.Sorted(maps.Keys(missing))
 	built, err := buildMonths(ctx, s.DB, s.Config, months)
 	if err != nil {
 		return 0, err
@@ -167,21 +173,6 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return issued, nil
-}
-
-var errFirst = errors.New("first entry found")
-
-// firstEntry is the time of the ledger's first entry; ok is false for an
-// empty ledger.
-func (s *Statements) firstEntry() (t time.Time, ok bool, err error) {
-	err = s.DB.EachEntry(func(e store.Entry) error {
-		t, ok = e.Time, true
-		return errFirst
-	})
-	if errors.Is(err, errFirst) {
-		err = nil
-	}
-	return t, ok, err
 }
 
 // List returns tenant's issued statements, newest first, each with a link

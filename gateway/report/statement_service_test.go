@@ -71,7 +71,8 @@ func mustSign(t *testing.T, key []byte, l Link) string {
 
 func stmtService(t *testing.T, now *atomic.Pointer[time.Time]) (*Statements, *store.DB) {
 	t.Helper()
-	cfg := stmtConfig(t, t.TempDir(), "")
+	// T-103 has no ledger: it gets no statement.
+	cfg := stmtConfig(t, t.TempDir(), "  - {id: T-103, name: Not Yet Open}\n")
 	db := stmtOpen(t, cfg)
 	writeStmtHistory(t, db)
 	r, err := NewStatementRenderer(cfg.Location)
@@ -92,9 +93,10 @@ func TestStatements_IssueDue_Once(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// October's are due (the ledger starts on October 20th); November's not yet.
-	if months, _ := db.StatementMonths("T-101"); n != 2 || len(months) != 1 || months[0] != "2026-10" {
-		t.Fatalf("issued %d, T-101's months %v; want October's of both tenants", n, months)
+	// October's is due for T-101 (its ledger starts on October 20th), none
+	// for T-102 (its starts in November); November's not yet.
+	if months, _ := db.StatementMonths("T-101"); n != 1 || len(months) != 1 || months[0] != "2026-10" {
+		t.Fatalf("issued %d, T-101's months %v; want T-101's October", n, months)
 	}
 	setNow(&now, time.Date(2026, 12, 1, 1, 0, 0, 0, loc))
 	if n, err = svc.IssueDue(context.Background(), *now.Load()); err != nil || n != 2 {
@@ -130,8 +132,11 @@ func TestStatements_IssueDue_AfterDowntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	months, _ := db.StatementMonths("T-102")
-	if n != 8 || strings.Join(months, " ") != "2026-10 2026-11 2026-12 2027-01" {
-		t.Errorf("issued %d; T-102's months %v; want October to January for both", n, months)
+	if n != 7 || strings.Join(months, " ") != "2026-11 2026-12 2027-01" {
+		t.Errorf("issued %d; T-102's months %v; want October to January for T-101, November on for T-102", n, months)
+	}
+	if months, _ := db.StatementMonths("T-103"); len(months) != 0 {
+		t.Errorf("T-103, without a ledger: %v", months)
 	}
 	jan, err := svc.issued("T-101", "2027-01")
 	if err != nil || jan.Statement.Opening != jan.Statement.Closing || jan.Statement.Opening == 0 {
@@ -224,5 +229,20 @@ func TestStatements_ListAndShared(t *testing.T) {
 	}
 	if _, err := svc.Statement("T-101", "2027-01", "html", i18n.En); !errors.Is(err, web.ErrInvalid) {
 		t.Errorf("a month not begun: %v; want ErrInvalid", err)
+	}
+}
+
+// A gateway down for longer than issueCatchUp months issues the last
+// twelve, not the whole history.
+func TestStatements_IssueDue_CatchUpBounded(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	setNow(&now, time.Date(2028, 6, 10, 0, 0, 0, 0, stmtZone(t)))
+	svc, db := stmtService(t, &now)
+	if _, err := svc.IssueDue(context.Background(), *now.Load()); err != nil {
+		t.Fatal(err)
+	}
+	months, _ := db.StatementMonths("T-101")
+	if len(months) != issueCatchUp || months[0] != "2027-06" || months[len(months)-1] != "2028-05" {
+		t.Errorf("T-101's months %v; want 2027-06 to 2028-05", months)
 	}
 }
