@@ -62,15 +62,18 @@ type Statement struct {
 // to explain it (a top-up's receipt and note, a correction's reason, an
 // allocation's rule and basis in its note).
 type StatementLine struct {
-	ID       uint64        `json:"id"`
-	Time     time.Time     `json:"time"`
-	Kind     store.Kind    `json:"kind"`
-	Amount   billing.Money `json:"amount"`
-	Ref      string        `json:"ref,omitempty"`
-	Channel  string        `json:"channel,omitempty"`
-	Receipt  uint64        `json:"receipt,omitempty"`
-	Note     string        `json:"note,omitempty"`
-	Reverses uint64        `json:"reverses,omitempty"`
+	ID      uint64        `json:"id"`
+	Time    time.Time     `json:"time"`
+	Kind    store.Kind    `json:"kind"`
+	Amount  billing.Money `json:"amount"`
+	Ref     string        `json:"ref,omitempty"`
+	Channel string        `json:"channel,omitempty"`
+	Receipt uint64        `json:"receipt,omitempty"`
+	// ReceiptNo is a top-up's receipt number as printed on its receipt
+	// (store.Entry.ReceiptNo: "R00000042").
+	ReceiptNo string `json:"receipt_no,omitempty"`
+	Note      string `json:"note,omitempty"`
+	Reverses  uint64 `json:"reverses,omitempty"`
 	// ReversesKind is what the reversed entry was, when it is this
 	// tenant's (a reversal of a top-up, a charge, an allocation).
 	ReversesKind store.Kind    `json:"reverses_kind,omitempty"`
@@ -257,7 +260,7 @@ func (b *statementBuilder) add(e store.Entry) {
 		return
 	}
 	line := StatementLine{ID: e.ID, Time: e.Time.In(b.loc), Kind: e.Kind, Amount: e.Amount, Ref: e.Ref, Channel: e.Channel, Receipt: e.Receipt,
-		Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
+		ReceiptNo: e.ReceiptNo(), Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
 	switch e.Kind {
 	case store.TopUp:
 		s.TopUps = append(s.TopUps, line)

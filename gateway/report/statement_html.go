@@ -65,12 +65,6 @@ func NewStatementRenderer(loc *time.Location) (*StatementRenderer, error) {
 		funcs["join"] = func(s []string) string { return strings.Join(s, ", ") }
 		funcs["windowName"] = func(w string) string { return windowName(l, w) }
 		funcs["details"] = func(line StatementLine) []string { return lineDetails(l, line) }
-		funcs["receipt"] = func(n uint64) string {
-			if n == 0 {
-				return ""
-			}
-			return fmt.Sprintf("R%08d", n)
-		}
 		t, err := template.New("statement.html.tmpl").Funcs(funcs).ParseFS(statementAssets, "assets/statement.html.tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("report: statement template: %w", err)

@@ -331,10 +331,7 @@ func (p *pdfDoc) statement(is Issue) {
 		cols := []column{{32, "L"}, {22, "L"}, {22, "L"}, {34, "L"}, {pdfWidth - 140, "L"}, {30, "R"}}
 		var rows [][]string
 		for _, e := range s.TopUps {
-			receipt, channel := "", ""
-			if e.Receipt != 0 {
-				receipt = fmt.Sprintf("R%08d", e.Receipt)
-			}
+			receipt, channel := e.ReceiptNo, ""
 			if e.Channel != "" {
 				channel = l.Channel(e.Channel)
 			}

@@ -186,7 +186,8 @@ func TestStatement_Figures(t *testing.T) {
 	if w := windows["valley"]; w.Wh != 11_500 || w.Charge != -stmtYuan(t, "3.57") {
 		t.Errorf("valley %+v; want 11500 Wh, -3.57", w)
 	}
-	if len(s.TopUps) != 1 || s.TopUps[0].Note != "paid at the counter, 2nd floor" || s.TopUps[0].Receipt == 0 {
+	if len(s.TopUps) != 1 || s.TopUps[0].Note != "paid at the counter, 2nd floor" || s.TopUps[0].Receipt == 0 ||
+		s.TopUps[0].ReceiptNo != store.ReceiptNumber(s.TopUps[0].Receipt) {
 		t.Errorf("top-ups %+v; want the one of November with its note and receipt number", s.TopUps)
 	}
 	if len(s.Corrections) != 2 || s.Corrections[1].ReversesKind != store.Charge || s.Corrections[1].Reverses != h.reversed.ID {
