@@ -131,6 +131,25 @@ func (db *DB) HasStatement(tenant, month string) (bool, error) {
 	return ok, err
 }
 
+// EachEntryAfter calls fn for every entry with an id above after, in id
+// order, inside one read transaction, stopping at fn's first error: the
+// entries posted since a statement was computed.
+func (db *DB) EachEntryAfter(after uint64, fn func(Entry) error) error {
+	return db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEntries).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil; k, v = c.Next() {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("entry %x: %w: %v", k, ErrCorrupt, err)
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // FirstEntry returns account's first ledger entry (the lowest id); ok is
 // false for an account without one. Statements start with the month it
 // falls in.

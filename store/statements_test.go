@@ -119,3 +119,24 @@ func TestDB_FirstEntry(t *testing.T) {
 		t.Errorf("T-1's first: %+v %v %v; want entry 2", e, ok, err)
 	}
 }
+
+func TestDB_EachEntryAfter(t *testing.T) {
+	db, _ := openTemp(t)
+	for i := range 5 {
+		if _, _, err := db.PostTopUp(Entry{Time: time.Unix(int64(i), 0), Account: "T-1", Amount: 1_000_000, Ref: fmt.Sprint("A-", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		after uint64
+		want  []uint64
+	}{{0, []uint64{1, 2, 3, 4, 5}}, {3, []uint64{4, 5}}, {5, nil}, {99, nil}} {
+		var got []uint64
+		if err := db.EachEntryAfter(c.after, func(e Entry) error { got = append(got, e.ID); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("after %d: %v; want %v", c.after, got, c.want)
+		}
+	}
+}

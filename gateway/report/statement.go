@@ -56,6 +56,14 @@ type Statement struct {
 	Windows []StatementWindow `json:"windows"`
 
 	Totals StatementTotals `json:"totals"`
+
+	// Through is the highest ledger entry id the statement was computed
+	// over (every entry of the tenant up to it was read), and Later the
+	// ids of the tenant's entries among them dated from To on: the next
+	// month's statement starts from this one's closing balance, Later and
+	// the entries posted after Through, not from the ledger's whole past.
+	Through uint64   `json:"through,omitempty"`
+	Later   []uint64 `json:"later,omitempty"`
 }
 
 // StatementLine is one ledger entry of the statement, with what it holds
@@ -237,8 +245,10 @@ func newStatementBuilder(in StatementInput) *statementBuilder {
 // opening balance, from its end on it is left out.
 func (b *statementBuilder) add(e store.Entry) {
 	s := &b.s
+	s.Through = max(s.Through, e.ID)
 	switch {
 	case !e.Time.Before(s.To):
+		s.Later = append(s.Later, e.ID)
 		return
 	case e.Time.Before(s.From):
 		s.Opening += e.Amount
@@ -295,6 +305,7 @@ var windowOrder = map[string]int{"sharp": 1, "peak": 2, "flat": 3, "valley": 4}
 // in ledger order.
 func (b *statementBuilder) finish(intervals map[string][]store.Interval, reversed map[uint64]store.Kind) Statement {
 	s := b.s
+	slices.Sort(s.Later)
 	byID := func(x, y StatementLine) int { return cmp.Compare(x.ID, y.ID) }
 	slices.SortFunc(s.TopUps, byID)
 	slices.SortFunc(s.Allocations, byID)
@@ -403,8 +414,9 @@ func buildMonths(ctx context.Context, src StatementSource, cfg *config.Config, m
 			at[t.ID] = i
 		}
 	}
-	n := 0
+	n, through := 0, uint64(0)
 	err := src.EachEntry(func(e store.Entry) error {
+		through = e.ID // in id order: the last is the snapshot's highest
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -427,6 +439,7 @@ func buildMonths(ctx context.Context, src StatementSource, cfg *config.Config, m
 	for j := range bs {
 		out[j] = make([]Statement, len(bs[j]))
 		for i, b := range bs[j] {
+			b.s.Through = max(b.s.Through, through) // every entry up to it was read, the tenant's among them
 			if out[j][i], err = finishBuild(src, b, ins[j][i]); err != nil {
 				return nil, err
 			}
@@ -483,4 +496,76 @@ func statementInput(cfg *config.Config, tenant, month string) (StatementInput, e
 		}
 	}
 	return in, nil
+}
+
+// LedgerTail is a StatementSource that also reads the entries posted
+// after a given id; *store.DB implements it.
+type LedgerTail interface {
+	StatementSource
+	// EachEntryAfter calls fn for every entry with an id above after, in
+	// id order, in one read transaction.
+	EachEntryAfter(after uint64, fn func(store.Entry) error) error
+}
+
+// buildNext computes month's statements of the tenants of prev from their
+// statements of the month before: each opens with that one's closing
+// balance, takes the entries it left for later (Later, read by id) and
+// those posted after its Through, read in one pass from the lowest Through.
+// Its statements are BuildStatements' for the same ledger (tested) but it
+// reads the month's entries, not the ledger's past. prev must be computed
+// by this package (Through set) for the month before month.
+func buildNext(ctx context.Context, src LedgerTail, cfg *config.Config, month string, prev []Statement) ([]Statement, error) {
+	ins := make([]StatementInput, len(prev))
+	bs := make([]*statementBuilder, len(prev))
+	at := make(map[string]int, len(prev))
+	base := uint64(0)
+	for i, p := range prev {
+		in, err := statementInput(cfg, p.Tenant, month)
+		if err != nil {
+			return nil, err
+		}
+		if !p.To.Equal(in.From) || p.Through == 0 {
+			return nil, fmt.Errorf("report: %s's statement %s does not lead to %s", p.Tenant, p.Month, month)
+		}
+		in.Opening = p.Closing
+		ins[i], bs[i], at[p.Tenant] = in, newStatementBuilder(in), i
+		bs[i].s.Through = p.Through
+		if i == 0 || p.Through < base {
+			base = p.Through
+		}
+		for _, id := range p.Later {
+			e, err := src.Entry(id)
+			if err != nil {
+				return nil, fmt.Errorf("report: entry %d, left by %s's statement %s: %w", id, p.Tenant, p.Month, err)
+			}
+			bs[i].add(e)
+		}
+	}
+	n, through := 0, base
+	err := src.EachEntryAfter(base, func(e store.Entry) error {
+		through = e.ID
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if i, ok := at[e.Account]; ok && e.ID > prev[i].Through {
+			bs[i].add(e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: ledger after entry %d: %w", base, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Statement, len(bs))
+	for i, b := range bs {
+		b.s.Through = max(b.s.Through, through)
+		if out[i], err = finishBuild(src, b, ins[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

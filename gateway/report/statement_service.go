@@ -23,7 +23,7 @@ import (
 // StatementStore is the part of the store the statement service uses;
 // *store.DB implements it.
 type StatementStore interface {
-	StatementSource
+	LedgerTail
 	PutStatement(s store.StoredStatement) (stored store.StoredStatement, existing bool, err error)
 	Statement(tenant, month string) (store.StoredStatement, error)
 	StatementMonths(tenant string) ([]string, error)
@@ -120,7 +120,8 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	oldest := due.AddDate(0, -(issueCatchUp - 1), 0)
 	// The months with a tenant's statement missing, built in one pass over
 	// the ledger (after downtime, up to issueCatchUp of them).
-	missing := map[string][]string{}
+	missing := map[string][]string{}   // month → tenants without its statement
+	chained := map[statementKey]bool{} // the statement before is issued (with Through), or is in this run
 	for _, t := range s.Config.Tenants {
 		first, ok, err := s.DB.FirstEntry(t.ID)
 		if err != nil {
@@ -133,47 +134,112 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 		if start.Before(oldest) {
 			start = oldest
 		}
+		prevInRun := false // the month before is issued in this run
 		for m := start; !m.After(due); m = m.AddDate(0, 1, 0) {
 			month := m.Format("2006-01")
 			has, err := s.DB.HasStatement(t.ID, month)
 			if err != nil {
 				return 0, err
 			}
-			if !has {
-				missing[month] = append(missing[month], t.ID)
+			if has {
+				prevInRun = false
+				continue
 			}
+			missing[month] = append(missing[month], t.ID)
+			chain := prevInRun
+			if !chain {
+				prev, err := s.issued(t.ID, m.AddDate(0, -1, 0).Format("2006-01"))
+				switch {
+				case err == nil:
+					chain = prev.Statement.Through != 0 // issued by a gateway that records it
+				case !errors.Is(err, store.ErrNoStatement):
+					return 0, err
+				}
+			}
+			chained[statementKey{t.ID, month}] = chain
+			prevInRun = true
 		}
 	}
 	if len(missing) == 0 {
 		return 0, nil
 	}
 	months := slices.Sorted(maps.Keys(missing))
-	built, err := buildMonths(ctx, s.DB, s.Config, months)
-	if err != nil {
-		return 0, err
-	}
 	issued := 0
-	for j, month := range months {
-		for _, st := range built[j] {
-			if !slices.Contains(missing[month], st.Tenant) {
+	issue := func(st Statement) error {
+		if err := st.Reconcile(); err != nil { // computed to add up: a failure here is a bug, and is not issued
+			return fmt.Errorf("report: statement %s of %s does not add up: %w", st.Month, st.Tenant, err)
+		}
+		figures, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		if _, existing, err := s.DB.PutStatement(store.StoredStatement{Tenant: st.Tenant, Month: st.Month, Generated: now, Figures: figures}); err != nil {
+			return fmt.Errorf("report: store statement %s of %s: %w", st.Month, st.Tenant, err)
+		} else if !existing {
+			issued++
+		}
+		return nil
+	}
+	// Months a tenant starts without the statement before (its first, or
+	// the first after an older gateway's): from the whole ledger, in one
+	// pass for all of them.
+	var whole []string
+	for _, month := range months {
+		for _, t := range missing[month] {
+			if !chained[statementKey{t, month}] {
+				whole = append(whole, month)
+				break
+			}
+		}
+	}
+	if len(whole) > 0 {
+		built, err := buildMonths(ctx, s.DB, s.Config, whole)
+		if err != nil {
+			return 0, err
+		}
+		for j, month := range whole {
+			for _, st := range built[j] {
+				if k := (statementKey{st.Tenant, month}); slices.Contains(missing[month], st.Tenant) && !chained[k] {
+					if err := issue(st); err != nil {
+						return issued, err
+					}
+				}
+			}
+		}
+	}
+	// The others, month by month, from the statement before (issued above
+	// or earlier) and the entries since.
+	for _, month := range months {
+		var prev []Statement
+		for _, t := range missing[month] {
+			if !chained[statementKey{t, month}] {
 				continue
 			}
-			if err := st.Reconcile(); err != nil { // computed to add up: a failure here is a bug, and is not issued
-				return issued, fmt.Errorf("report: statement %s of %s does not add up: %w", month, st.Tenant, err)
-			}
-			figures, err := json.Marshal(st)
+			from, _, _ := StatementMonth(month, loc)
+			p, err := s.issued(t, from.AddDate(0, -1, 0).Format("2006-01"))
 			if err != nil {
 				return issued, err
 			}
-			if _, existing, err := s.DB.PutStatement(store.StoredStatement{Tenant: st.Tenant, Month: month, Generated: now, Figures: figures}); err != nil {
-				return issued, fmt.Errorf("report: store statement %s of %s: %w", month, st.Tenant, err)
-			} else if !existing {
-				issued++
+			prev = append(prev, p.Statement)
+		}
+		if len(prev) == 0 {
+			continue
+		}
+		built, err := buildNext(ctx, s.DB, s.Config, month, prev)
+		if err != nil {
+			return issued, err
+		}
+		for _, st := range built {
+			if err := issue(st); err != nil {
+				return issued, err
 			}
 		}
 	}
 	return issued, nil
 }
+
+// statementKey names one tenant's statement of one month.
+type statementKey struct{ tenant, month string }
 
 // List returns tenant's issued statements, newest first, each with a link
 // valid for LinkTTL from now.

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -244,5 +247,127 @@ func TestStatements_IssueDue_CatchUpBounded(t *testing.T) {
 	months, _ := db.StatementMonths("T-101")
 	if len(months) != issueCatchUp || months[0] != "2027-06" || months[len(months)-1] != "2028-05" {
 		t.Errorf("T-101's months %v; want 2027-06 to 2028-05", months)
+	}
+}
+
+// countingStore counts the whole-ledger passes.
+type countingStore struct {
+	*store.DB
+	whole, tails int
+}
+
+func (c *countingStore) EachEntry(fn func(store.Entry) error) error {
+	c.whole++
+	return c.DB.EachEntry(fn)
+}
+
+func (c *countingStore) EachEntryAfter(after uint64, fn func(store.Entry) error) error {
+	c.tails++
+	return c.DB.EachEntryAfter(after, fn)
+}
+
+// Each month after the first is issued from the statement before and the
+// entries since — and gives what the whole ledger gives, whatever the
+// entries' times: late ones dated in a month already issued, early ones
+// dated in a month not yet begun, reversals of older months' entries.
+func TestStatements_IssueNext_SameAsWhole(t *testing.T) {
+	loc := stmtZone(t)
+	cfg := stmtConfig(t, t.TempDir(), "  - {id: T-103, name: Late Comer}\n")
+	db := stmtOpen(t, cfg)
+	r, err := NewStatementRenderer(cfg.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{DB: db}
+	var clock time.Time
+	svc := &Statements{DB: cs, Config: cfg, Renderer: r, Now: func() time.Time { return clock }, Log: zerolog.Nop()}
+	rng := rand.New(rand.NewPCG(7, 14))
+	tenants := []string{"T-101", "T-102", "T-103"}
+	meters := map[string]string{"T-101": "M-101", "T-102": "M-102", "T-103": ""}
+	var posted []store.Entry
+	ref := 0
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, loc)
+	for month := range 6 {
+		from := start.AddDate(0, month, 0)
+		for range 40 {
+			tenant := tenants[rng.IntN(len(tenants))]
+			if tenant == "T-103" && month < 3 {
+				continue // trades from September
+			}
+			// Mostly this month; some dated back into the month before
+			// (issued already), some a few days into the next.
+			when := from.Add(time.Duration(rng.Int64N(int64(31 * 24 * time.Hour))))
+			switch rng.IntN(10) {
+			case 0:
+				when = from.Add(-time.Duration(rng.Int64N(int64(20 * 24 * time.Hour))))
+			case 1:
+				when = from.AddDate(0, 1, 0).Add(time.Duration(rng.Int64N(int64(3 * 24 * time.Hour))))
+			}
+			var e store.Entry
+			switch k := rng.IntN(6); {
+			case k < 2:
+				ref++
+				e, _, err = db.PostTopUp(store.Entry{Time: when, Account: tenant, Amount: billing.Money(rng.Int64N(500)+1) * billing.Yuan,
+					Channel: "cash", Ref: fmt.Sprint("P-", ref), Actor: "till"})
+			case k < 4 && meters[tenant] != "":
+				f := when.Add(-store.IntervalLength)
+				c := store.Entry{Time: when, Account: tenant, Kind: store.Charge, Amount: -billing.Money(rng.Int64N(5_000_000) + 1), Meter: meters[tenant],
+					Wh: rng.Int64N(5000), From: &f, To: &when, Window: []string{"peak", "flat", "valley"}[rng.IntN(3)], Actor: "gateway"}
+				if _, err = db.CommitCycle(store.Cycle{Charges: []store.Entry{c}, Energy: []store.IntervalEnergy{{Meter: c.Meter, Time: f, Wh: c.Wh}}}); err == nil {
+					var es []store.Entry
+					es, err = db.Entries(tenant, 0, 1)
+					e = es[0]
+				}
+			case k == 4 && len(posted) > 0:
+				old := posted[rng.IntN(len(posted))]
+				if old.Kind == store.Reversal {
+					continue
+				}
+				ref++
+				e, _, err = db.PostCorrection(store.Entry{Time: when, Account: old.Account, Kind: store.Reversal, Reverses: old.ID,
+					Ref: fmt.Sprint("C-", ref), Actor: "books", Note: "test"})
+				if errors.Is(err, store.ErrReversed) {
+					continue
+				}
+			default:
+				e, err = db.PostEntry(store.Entry{Time: when, Account: tenant, Kind: store.Adjustment, Amount: billing.Money(rng.Int64N(2_000_000) - 1_000_000),
+					Actor: "books", Note: "adjust"})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			posted = append(posted, e)
+		}
+		// The month ends; its statements are issued.
+		clock = from.AddDate(0, 1, 0).Add(IssueDelay)
+		if _, err := svc.IssueDue(context.Background(), clock); err != nil {
+			t.Fatalf("%s: %v", from.Format("2006-01"), err)
+		}
+		monthName := from.Format("2006-01")
+		whole, err := BuildStatements(db, cfg, monthName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range whole {
+			is, err := svc.issued(w.Tenant, monthName)
+			if errors.Is(err, store.ErrNoStatement) && w.Tenant == "T-103" && month < 3 {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s %s: %v", w.Tenant, monthName, err)
+			}
+			got := is.Statement
+			got.Through, w.Through = 0, 0
+			a, _ := json.Marshal(got)
+			b, _ := json.Marshal(w)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("%s %s from the month before:\n%s\nfrom the whole ledger:\n%s", w.Tenant, monthName, a, b)
+			}
+		}
+	}
+	// The whole ledger was read once for the first month (and once for
+	// T-103's first); every other month from the tail.
+	if cs.whole != 2 || cs.tails != 5 {
+		t.Errorf("whole-ledger passes %d, tail passes %d; want 2 and 5", cs.whole, cs.tails)
 	}
 }
