@@ -45,6 +45,10 @@ const (
 	// issueCatchUp is how many months back a gateway that was down (or new
 	// to statements) issues what is missing.
 	issueCatchUp = 12
+	// maxLater bounds the entries after its month a stored statement
+	// lists for the next one to start from: an hour's worth (a month's
+	// issue an hour after its end) is a few a meter.
+	maxLater = 20_000
 	// issueCheck is the longest wait between two looks at what is due, so
 	// that a clock set forward is noticed within it.
 	issueCheck = time.Hour
@@ -146,12 +150,15 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 				continue
 			}
 			missing[month] = append(missing[month], t.ID)
-			chain := prevInRun
-			if !chain {
+			// Months after one missing too (downtime) are built with it
+			// in the whole-ledger pass; a month after a stored statement
+			// that records where it read to starts from that one.
+			chain := false
+			if !prevInRun {
 				prev, err := s.issued(t.ID, m.AddDate(0, -1, 0).Format("2006-01"))
 				switch {
 				case err == nil:
-					chain = prev.Statement.Through != 0 // issued by a gateway that records it
+					chain = prev.Statement.Through != 0
 				case !errors.Is(err, store.ErrNoStatement):
 					return 0, err
 				}
@@ -166,6 +173,14 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	months := slices.Sorted(maps.Keys(missing))
 	issued := 0
 	issue := func(st Statement) error {
+		// A statement whose next month is issued in this run too, or that
+		// was made long after its month (Later holding months of entries),
+		// leaves nothing to start from: its next month reads the whole
+		// ledger instead of fetching all those entries one by one.
+		next := st.To.Format("2006-01")
+		if slices.Contains(missing[next], st.Tenant) || len(st.Later) > maxLater {
+			st.Through, st.Later = 0, nil
+		}
 		if err := st.Reconcile(); err != nil { // computed to add up: a failure here is a bug, and is not issued
 			return fmt.Errorf("report: statement %s of %s does not add up: %w", st.Month, st.Tenant, err)
 		}

@@ -141,6 +141,12 @@ func TestStatements_IssueDue_AfterDowntime(t *testing.T) {
 	if months, _ := db.StatementMonths("T-103"); len(months) != 0 {
 		t.Errorf("T-103, without a ledger: %v", months)
 	}
+	// All from one pass; only the last month leaves where the next starts.
+	dec, _ := svc.issued("T-101", "2026-12")
+	last, _ := svc.issued("T-101", "2027-01")
+	if dec.Statement.Through != 0 || dec.Statement.Later != nil || last.Statement.Through == 0 {
+		t.Errorf("through: December %d (later %v), January %d; want 0, nil and the ledger's last id", dec.Statement.Through, dec.Statement.Later, last.Statement.Through)
+	}
 	jan, err := svc.issued("T-101", "2027-01")
 	if err != nil || jan.Statement.Opening != jan.Statement.Closing || jan.Statement.Opening == 0 {
 		t.Errorf("January, a month without entries: %+v, %v; want the balance carried", jan.Statement.Totals, err)
