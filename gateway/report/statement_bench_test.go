@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -89,6 +90,18 @@ func BenchmarkStatements500(b *testing.B) {
 		b.Fatal(err)
 	}
 	db := stmtOpen(b, cfg)
+	// October: one top-up each, and its statements, which November's
+	// "next" build starts from.
+	for i := 0; i < benchTenants; i++ {
+		if _, _, err := db.PostTopUp(store.Entry{Time: time.Date(2026, 10, 20, 9, 0, 0, 0, cfg.Location), Account: fmt.Sprintf("T-%03d", i),
+			Amount: 1_000 * billing.Yuan, Channel: "cash", Ref: fmt.Sprintf("OCT-%03d", i), Actor: "till"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	october, err := BuildStatements(db, cfg, "2026-10")
+	if err != nil {
+		b.Fatal(err)
+	}
 	writeBenchMonth(b, db, cfg.Location, benchTenants)
 	r, err := NewStatementRenderer(cfg.Location)
 	if err != nil {
@@ -108,6 +121,22 @@ func BenchmarkStatements500(b *testing.B) {
 			b.Fatalf("%s: %v (%d top-ups, %d Wh)", s.Tenant, err, len(s.TopUps), s.Totals.Wh)
 		}
 	}
+	// November from October's statements and the entries posted since:
+	// what each month after a tenant's first costs, whatever the ledger's
+	// age (here the ledger holds only this month, so it reads as much as
+	// the whole-ledger pass).
+	b.Run("next", func(b *testing.B) {
+		for b.Loop() {
+			next, err := buildNext(context.Background(), db, cfg, "2026-11", october)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if next[7].Closing != all[7].Closing {
+				b.Fatalf("closing %s; the whole ledger gives %s", next[7].Closing, all[7].Closing)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/benchTenants, "µs/statement")
+	})
 	generated := time.Date(2026, 12, 1, 1, 0, 0, 0, cfg.Location)
 	for _, format := range []string{"html", "pdf"} {
 		b.Run(format, func(b *testing.B) {
