@@ -13,8 +13,11 @@
 // Statement reconciles (Statement.Reconcile) or is not issued.
 // Statements.Run issues each month's IssueDelay after it ends, and those
 // missed while the gateway was down, once (store.DB.PutStatement keeps
-// the first); StatementRenderer draws the stored figures as HTML or PDF;
-// SignLink and VerifyLink make and check a tenant's read-only link.
+// the first): a tenant's first from the whole ledger, each after from the
+// statement before (its closing balance, Through and Later) and the
+// entries posted since, which gives the same figures; StatementRenderer
+// draws the stored figures as HTML or PDF; SignLink and VerifyLink make
+// and check a tenant's read-only link.
 //
 // # Finance reports and the energy balance
 //
