@@ -125,7 +125,7 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	// The months with a tenant's statement missing, built in one pass over
 	// the ledger (after downtime, up to issueCatchUp of them).
 	missing := map[string][]string{}   // month → tenants without its statement
-	chained := map[statementKey]bool{} // the statement before is issued (with Through), or is in this run
+	chained := map[statementKey]bool{} // the statement before was stored before this run, with its Through
 	for _, t := range s.Config.Tenants {
 		first, ok, err := s.DB.FirstEntry(t.ID)
 		if err != nil {
