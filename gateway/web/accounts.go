@@ -219,18 +219,13 @@ func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) 
 		writeError(w, http.StatusForbidden, fmt.Sprintf("channel %q: an operator records cash top-ups only; other channels need finance or admin", req.Channel))
 		return
 	}
-	before, err := s.ledger.Account(tenant)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
 	e, existing, err := s.ledger.TopUp(r.Context(), tenant, req, actor)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	if !existing {
-		noteAudit(r, func(n *auditNote) { n.Before, n.After = "balance "+before.Balance, "balance "+e.Balance })
+		noteAudit(r, func(n *auditNote) { n.Before, n.After = "balance "+balanceBefore(e), "balance "+e.Balance })
 	}
 	code := http.StatusCreated
 	if existing {

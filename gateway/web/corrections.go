@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+
+	"mallgrid/billing"
 )
 
 // Corrections is finance's corrections of a ledger. A Ledger that also
@@ -45,7 +47,7 @@ func (s *Server) correctionRoutes(c Corrections) {
 		noteAudit(r, func(n *auditNote) {
 			n.Target, n.Reason = tenant, "reverse entry "+strconv.FormatUint(req.Entry, 10)+" ref "+req.Ref+": "+req.Reason
 		})
-		s.correct(w, r, tenant, func() (EntryView, bool, error) { return c.Reverse(r.Context(), tenant, req, actor) })
+		s.correct(w, r, func() (EntryView, bool, error) { return c.Reverse(r.Context(), tenant, req, actor) })
 	}))
 	s.handle("POST /api/v1/accounts/{tenant}/adjustments", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req AdjustmentRequest
@@ -56,18 +58,13 @@ func (s *Server) correctionRoutes(c Corrections) {
 		noteAudit(r, func(n *auditNote) {
 			n.Target, n.Reason = tenant, "adjust "+req.Amount+" ref "+req.Ref+": "+req.Reason
 		})
-		s.correct(w, r, tenant, func() (EntryView, bool, error) { return c.Adjust(r.Context(), tenant, req, actor) })
+		s.correct(w, r, func() (EntryView, bool, error) { return c.Adjust(r.Context(), tenant, req, actor) })
 	}))
 }
 
 // correct answers a correction: 201 with the entry posted, 200 with the
 // original entry for a reference posted before.
-func (s *Server) correct(w http.ResponseWriter, r *http.Request, tenant string, post func() (EntryView, bool, error)) {
-	before, err := s.ledger.Account(tenant)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
+func (s *Server) correct(w http.ResponseWriter, r *http.Request, post func() (EntryView, bool, error)) {
 	e, existing, err := post()
 	if err != nil {
 		s.fail(w, err)
@@ -78,8 +75,21 @@ func (s *Server) correct(w http.ResponseWriter, r *http.Request, tenant string, 
 		code = http.StatusOK // the same correction again: nothing changed
 	} else {
 		noteAudit(r, func(n *auditNote) {
-			n.Before, n.After = "balance "+before.Balance, "balance "+e.Balance+" (entry "+strconv.FormatUint(e.ID, 10)+")"
+			n.Before, n.After = "balance "+balanceBefore(e), "balance "+e.Balance+" (entry "+strconv.FormatUint(e.ID, 10)+")"
 		})
 	}
 	writeJSON(w, code, e)
+}
+
+// balanceBefore is the account's balance just before entry e was posted,
+// worked out from the entry itself: a balance read in a transaction of its
+// own could include another post made between the two, and the audit would
+// show a change the entry did not make.
+func balanceBefore(e EntryView) string {
+	after, err1 := billing.ParseMoney(e.Balance)
+	amount, err2 := billing.ParseMoney(e.Amount)
+	if err1 != nil || err2 != nil {
+		return "?" // a ledger's entry always has both; the audit does not guess
+	}
+	return (after - amount).String()
 }

@@ -42,14 +42,20 @@ func (l booksLedger) answer(ref string, e EntryView) (EntryView, bool, error) {
 	return e, false, nil
 }
 
-func (l booksLedger) Reverse(_ context.Context, _ string, req ReversalRequest, actor string) (EntryView, bool, error) {
+func (l booksLedger) Reverse(_ context.Context, tenant string, req ReversalRequest, actor string) (EntryView, bool, error) {
+	if tenant != "T-101" {
+		return EntryView{}, false, fmt.Errorf("%w: no tenant %q", ErrNotFound, tenant)
+	}
 	if req.Entry == 2 {
 		return EntryView{}, false, fmt.Errorf("%w: entry 2 is a reversal", ErrInvalid)
 	}
 	return l.answer(req.Ref, EntryView{ID: 4, Kind: "reversal", Amount: "2.00", Balance: "10.00", Reverses: req.Entry, Actor: actor, Note: req.Reason})
 }
 
-func (l booksLedger) Adjust(_ context.Context, _ string, req AdjustmentRequest, actor string) (EntryView, bool, error) {
+func (l booksLedger) Adjust(_ context.Context, tenant string, req AdjustmentRequest, actor string) (EntryView, bool, error) {
+	if tenant != "T-101" {
+		return EntryView{}, false, fmt.Errorf("%w: no tenant %q", ErrNotFound, tenant)
+	}
 	return l.answer(req.Ref, EntryView{ID: 4, Kind: "adjustment", Amount: req.Amount, Balance: "15.00", Actor: actor, Note: req.Reason})
 }
 
@@ -126,7 +132,7 @@ func TestCorrections_API(t *testing.T) {
 		if code != tt.want {
 			t.Errorf("%s %s = %d %v; want %d", tt.path, tt.body, code, got, tt.want)
 		}
-		if code >= 400 && got["error"] == "" {
+		if reason, _ := got["error"].(string); code >= 400 && reason == "" {
 			t.Errorf("%s %s: no reason given", tt.path, tt.body)
 		}
 		if n := c.get(); n != tt.changes {
@@ -141,12 +147,43 @@ func TestCorrections_API(t *testing.T) {
 		if r.Action == "POST /api/v1/accounts/{tenant}/adjustments" && r.Outcome == "ok" {
 			found = true
 			if r.Target != "T-101" || !strings.Contains(r.Reason, "repair") || !strings.Contains(r.Reason, "-12.30") ||
-				r.Before != "balance 10.00" || !strings.HasPrefix(r.After, "balance 15.00") || r.Actor != "token:finance-token" {
+				r.Before != "balance 27.30" || !strings.HasPrefix(r.After, "balance 15.00") || r.Actor != "token:finance-token" {
 				t.Errorf("audit of the adjustment = %+v", r)
 			}
 		}
 	}
 	if !found {
 		t.Errorf("no audit record of the adjustment: %+v", rg.audit.all())
+	}
+}
+
+// The audit's balance before a top-up or a correction is the one the
+// entry was posted on (its balance after less its amount), not the
+// account read in a transaction of its own before it: there the fake
+// answers 10.00, as if another post had come between the two.
+func TestCorrections_AuditBalanceBefore(t *testing.T) {
+	rg := newRig(t, func(o *Options) { o.Ledger = booksLedger{fakeLedger{&changes{}}} })
+	hc := client(t)
+	fin := map[string]string{"Authorization": "Bearer finance-secret"}
+	for _, tt := range []struct{ path, body, before string }{
+		{"topups", `{"amount":"30.00","ref":"PAY-7","channel":"bank"}`, "balance 80.00"},                // after 110.00
+		{"reversals", `{"entry":3,"reason":"meter misread","ref":"REV-7"}`, "balance 8.00"},             // 2.00 to 10.00
+		{"adjustments", `{"amount":"0.000001","reason":"rounding","ref":"ADJ-7"}`, "balance 14.999999"}, // to 15.00
+	} {
+		if code := rg.do(t, hc, "POST", "/api/v1/accounts/T-101/"+tt.path, tt.body, fin, nil); code != 201 {
+			t.Fatalf("%s = %d; want 201", tt.path, code)
+		}
+		var found bool
+		for _, r := range rg.audit.all() {
+			if r.Action == "POST /api/v1/accounts/{tenant}/"+tt.path && r.Outcome == "ok" {
+				found = true
+				if r.Before != tt.before {
+					t.Errorf("%s: audit's before = %q; want %q", tt.path, r.Before, tt.before)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no audit record", tt.path)
+		}
 	}
 }
