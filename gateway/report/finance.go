@@ -84,8 +84,8 @@ func (f Figures) Movement() billing.Money {
 type TenantFigures struct {
 	Tenant, Name, Category string
 	Figures
-	// Opening and Closing are the account's balance before the period's
-	// first entry and after its last (0 for an account without entries).
+	// Opening and Closing are Σ of the account's entries dated before the
+	// period's start and before its end (0 for an account without entries).
 	Opening, Closing billing.Money
 }
 
@@ -111,7 +111,8 @@ type TopUpGroup struct {
 }
 
 // Finance is the finance office's report of one period. Every entry
-// counts by the time it was posted (Entry.Time), charges too: so the
+// counts by its date (Entry.Time: a charge's is its slot's last reading,
+// a top-up's or a correction's when it was posted), not by its id: so the
 // period's entries are exactly what moved the balances from Opening to
 // Closing, and a month's report reconciles with the next month's. (A
 // meter offline across midnight is charged when it is read again: its

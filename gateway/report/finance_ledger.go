@@ -23,23 +23,57 @@ type Ledger interface {
 // a month of 15-minute charges of one meter is about 3,000.
 const entriesPage = 1000
 
+// spanSlack bounds how far an account's entries are dated out of the order
+// they were posted in (their ids). The gateway dates a top-up, a
+// correction or an allocation by its clock when it posts it, but a charge
+// by its slot's last reading, and posts the charge at the end of the first
+// bus cycle after its 15-minute slot has ended — so an entry can be dated
+// before one posted ahead of it by a poll interval and a cycle: seconds,
+// a minute or two. An hour is ample. It is exceeded only when a charge's
+// posting is held up (the gateway stopped with a slot open posts it when
+// it starts again) or the clock is stepped back; readSpan checks the
+// bound where it reads and reads the account whole when it does not hold.
+const spanSlack = time.Hour
+
+// checkEntries is how many entries readSpan reads on either side of the
+// ones it needs, to check that spanSlack holds there.
+const checkEntries = 64
+
 // accountSpan is what one account's ledger holds for a period.
 type accountSpan struct {
+	// Opening and Closing are Σ of the account's entries dated before the
+	// period's start and before its end: so one period's closing is the
+	// next one's opening whatever order the entries were posted in.
 	Opening, Closing billing.Money
-	Entries          []store.Entry // posted in the period, in id order
+	Entries          []store.Entry // dated in the period, in id order
 }
 
-// readSpan reads account's entries posted in [from, to) and its balances
-// at from and at to, pageSize entries a read. It does not read the whole ledger: it finds the
-// account's last entry before to by bisecting its ids (one entry read a
-// step, some 25 steps for millions of entries; none when to is after its
-// newest entry, the current month's case), then pages back from there to
-// the first entry before from. A month's report costs the month's entries
-// however long the ledger is. It relies on an account's entries being
-// posted in time order, which the gateway's clock gives; an entry posted
-// under a clock set back counts on the side of the bound its id falls on.
+// readSpan reads account's entries dated in [from, to) and its balances
+// at from and at to (Σ of the entries dated before each), pageSize entries
+// a read. An entry counts by its Time alone, never by where its id falls:
+// ids are in posting order, and posting order is not time order (see
+// spanSlack). It does not read the whole ledger: it finds the account's
+// last entry dated before to+spanSlack by bisecting its ids (one entry
+// read a step, some 25 steps for millions of entries; none when the newest
+// entry is before that, the current month's case) — every entry posted
+// after it is dated after to — then pages back from a little above there
+// to the first entry dated before from−spanSlack, whose balance holds
+// every entry posted before it (all dated before from), and checkEntries
+// entries below. A month's report costs the month's entries, and a slack
+// either side, however long the ledger is. If two entries it read are
+// further out of order than spanSlack, the bound did not hold and it reads
+// the account whole (readSpanWhole).
 func readSpan(l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
-	var s accountSpan
+	s, ok, err := readSpanNear(l, a, from, to, pageSize)
+	if err != nil || ok {
+		return s, err
+	}
+	return readSpanWhole(l, a, from, to, pageSize)
+}
+
+// readSpanNear is readSpan trusting spanSlack; ok is false when two of the
+// entries it read are further out of order than that.
+func readSpanNear(l Ledger, a store.Account, from, to time.Time, pageSize int) (s accountSpan, ok bool, err error) {
 	// newestBefore is the account's newest entry with an id below x.
 	newestBefore := func(x uint64) (*store.Entry, error) {
 		es, err := l.Entries(a.ID, x, 1)
@@ -48,50 +82,120 @@ func readSpan(l Ledger, a store.Account, from, to time.Time, pageSize int) (acco
 		}
 		return &es[0], nil
 	}
-	// bound: every entry of the account with an id below it was posted
-	// before to; the largest such.
-	bound := a.LastEntry + 1
-	if e, err := newestBefore(bound); err != nil {
-		return s, fmt.Errorf("account %s: %w", a.ID, err)
-	} else if e != nil && !e.Time.Before(to) {
+	ceiling := to.Add(spanSlack)
+	before := a.LastEntry + 1
+	if e, err := newestBefore(before); err != nil {
+		return s, false, fmt.Errorf("account %s: %w", a.ID, err)
+	} else if e != nil && !e.Time.Before(ceiling) {
 		lo, hi := uint64(1), a.LastEntry // P(lo) holds, P(hi+1) does not
 		for lo < hi {
 			mid := lo + (hi-lo+1)/2
 			e, err := newestBefore(mid)
 			if err != nil {
-				return s, fmt.Errorf("account %s: %w", a.ID, err)
+				return s, false, fmt.Errorf("account %s: %w", a.ID, err)
 			}
-			if e == nil || e.Time.Before(to) {
+			if e == nil || e.Time.Before(ceiling) {
 				lo = mid
 			} else {
 				hi = mid - 1
 			}
 		}
-		bound = lo
+		// The entry at lo is dated after ceiling. Start some checkEntries
+		// of the account's entries above it (ids are shared by all
+		// accounts: the gap is guessed from the account's share of them),
+		// so the check sees the entries posted just after it.
+		before = lo + 1
+		if a.Entries > 0 {
+			before += uint64(checkEntries) * a.LastEntry / uint64(a.Entries)
+		}
+		before = min(before, a.LastEntry+1)
 	}
-	before := bound
-	first := true
+	floor := from.Add(-spanSlack)
+	var (
+		earliest           time.Time // the earliest date among the entries read
+		opening, closing   billing.Money
+		base               billing.Money // the balance after the entry dated before floor
+		found, read        bool
+		oldest             store.Entry // the last read before found
+		checkLeft, pageLen = checkEntries, pageSize
+	)
+	for {
+		asked := pageLen
+		page, err := l.Entries(a.ID, before, asked)
+		if err != nil {
+			return s, false, fmt.Errorf("account %s: %w", a.ID, err)
+		}
+		for _, e := range page {
+			// Every entry posted after e is dated after e.Time−spanSlack.
+			if read && e.Time.After(earliest.Add(spanSlack)) {
+				return accountSpan{}, false, nil
+			}
+			if !read || e.Time.Before(earliest) {
+				earliest, read = e.Time, true
+			}
+			if !found {
+				oldest = e
+			}
+			switch {
+			case found:
+				checkLeft--
+			case e.Time.Before(floor):
+				base, found = e.Balance, true
+				pageLen = checkEntries
+			case e.Time.Before(from):
+				opening += e.Amount
+				closing += e.Amount
+			case e.Time.Before(to):
+				closing += e.Amount
+				s.Entries = append(s.Entries, e)
+			}
+			if found && checkLeft == 0 {
+				break
+			}
+		}
+		if len(page) < asked || (found && checkLeft == 0) {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	if !found && read {
+		// The ledger's first entry was reached: what it started from.
+		base = oldest.Balance - oldest.Amount
+	}
+	s.Opening, s.Closing = base+opening, base+closing
+	reverseEntries(s.Entries)
+	return s, true, nil
+}
+
+// readSpanWhole is readSpan reading every entry of the account: exact
+// whatever order its entries were dated in.
+func readSpanWhole(l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
+	var s accountSpan
+	var base billing.Money
+	before := uint64(0)
 	for {
 		page, err := l.Entries(a.ID, before, pageSize)
 		if err != nil {
 			return s, fmt.Errorf("account %s: %w", a.ID, err)
 		}
 		for _, e := range page {
-			if first {
-				s.Closing, first = e.Balance, false
+			base = e.Balance - e.Amount // the oldest read's: the balance before the ledger's first entry
+			switch {
+			case e.Time.Before(from):
+				s.Opening += e.Amount
+				s.Closing += e.Amount
+			case e.Time.Before(to):
+				s.Closing += e.Amount
+				s.Entries = append(s.Entries, e)
 			}
-			if e.Time.Before(from) {
-				s.Opening = e.Balance
-				reverseEntries(s.Entries)
-				return s, nil
-			}
-			s.Entries = append(s.Entries, e)
 		}
 		if len(page) < pageSize {
 			break
 		}
 		before = page[len(page)-1].ID
 	}
+	s.Opening += base
+	s.Closing += base
 	reverseEntries(s.Entries)
 	return s, nil
 }

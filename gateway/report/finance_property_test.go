@@ -31,7 +31,23 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 			for range 300 {
 				times = append(times, start.Add(time.Duration(rng.Int64N(int64(45*24*time.Hour)))))
 			}
-			sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+			// Every third seed posts its entries in random time order (the
+			// report then reads whole accounts); the others in time order
+			// but with charges dated up to 20 minutes back, as a charge
+			// dated at its slot's last reading is posted after entries
+			// dated later, and at each midnight between months a top-up
+			// posted just before a charge dated a moment before midnight.
+			ordered := seed%3 != 0
+			midnights := map[time.Time]bool{
+				time.Date(2026, 11, 1, 0, 0, 0, 50e6, shanghai): true,
+				time.Date(2026, 12, 1, 0, 0, 0, 50e6, shanghai): true,
+			}
+			for m := range midnights {
+				times = append(times, m)
+			}
+			if ordered {
+				sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+			}
 			var posted []store.Entry
 			var reversible []store.Entry // top-ups and allocations, with their ids
 			for i, when := range times {
@@ -39,9 +55,27 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 				amount := billing.Money(rng.Int64N(20_000)+1) * billing.Fen
 				e := store.Entry{Time: when, Account: acct}
 				var err error
+				if midnights[when] {
+					// A top-up at 00:00:00.05, then a charge of the same
+					// account dated 23:59:59.9, posted after it.
+					top := store.Entry{Time: when, Account: acct, Kind: store.TopUp, Amount: amount, Ref: "M" + itoa(i), Channel: "cash", Actor: "till"}
+					if _, _, err := db.PostTopUp(top); err != nil {
+						t.Fatal(err)
+					}
+					posted = append(posted, top)
+					e.Time, e.Kind, e.Amount, e.Wh, e.Window, e.Meter = when.Add(-150*time.Millisecond), store.Charge, -amount/10, 1_000, "valley", "M"
+					if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{e}}); err != nil {
+						t.Fatal(err)
+					}
+					posted = append(posted, e)
+					continue
+				}
 				switch k := rng.IntN(10); {
 				case k < 6:
 					e.Kind, e.Amount, e.Wh, e.Window, e.Meter = store.Charge, -amount/10, rng.Int64N(50_000), windows[rng.IntN(len(windows))], "M"
+					if ordered {
+						e.Time = e.Time.Add(-time.Duration(rng.Int64N(int64(20 * time.Minute))))
+					}
 					_, err = db.CommitCycle(store.Cycle{Charges: []store.Entry{e}})
 				case k < 8:
 					e.Kind, e.Amount, e.Ref, e.Channel = store.TopUp, amount, "R"+itoa(i), []string{"cash", "wechat", "alipay", "bank"}[rng.IntN(4)]
@@ -82,6 +116,13 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Dated within the slack of their order, the accounts are
+				// read around the month, not whole.
+				if _, near, err := readSpanNear(db, a, from, to, entriesPage); err != nil {
+					t.Fatal(err)
+				} else if near != ordered {
+					t.Errorf("%s: read around the month %v; entries in time order but for the slack %v", a.ID, near, ordered)
+				}
 				for _, size := range []int{1, 2, 3} {
 					got, err := readSpan(db, a, from, to, size)
 					if err != nil {
@@ -94,7 +135,8 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 				}
 			}
 			var prevClosing *billing.Money
-			for _, month := range []string{"2026-10", "2026-11", "2026-12"} {
+			months := []string{"2026-10", "2026-11", "2026-12"}
+			for _, month := range months {
 				f := buildReport(t, db, cfg, month)
 				checkTotals(t, f, posted)
 				if prevClosing != nil && f.Opening != *prevClosing {
@@ -102,7 +144,54 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 				}
 				prevClosing = &f.Closing
 			}
+			checkEachInOneMonth(t, db, months)
 		})
+	}
+}
+
+// checkEachInOneMonth checks that the months, which hold every entry's
+// date, list each entry of the ledger exactly once: in the month of its
+// date, one account's and one month's span at a time.
+func checkEachInOneMonth(t *testing.T, db *store.DB, months []string) {
+	t.Helper()
+	accts, err := db.Accounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[uint64]string)
+	for _, month := range months {
+		p, err := MonthPeriod(month, shanghai)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range accts {
+			s, err := readSpan(db, a, p.From, p.To, entriesPage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range s.Entries {
+				if prev, ok := seen[e.ID]; ok {
+					t.Errorf("entry %d (%s) in %s and in %s", e.ID, e.Time, prev, month)
+				}
+				seen[e.ID] = month
+				if got := e.Time.In(shanghai).Format("2006-01"); got != month {
+					t.Errorf("entry %d dated %s in %s", e.ID, e.Time, month)
+				}
+			}
+		}
+	}
+	n := 0
+	if err := db.EachEntry(func(e store.Entry) error {
+		n++
+		if _, ok := seen[e.ID]; !ok {
+			t.Errorf("entry %d (%s, %s, %s) in no month", e.ID, e.Account, e.Kind, e.Time)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(seen) {
+		t.Errorf("%d entries in the months; %d in the ledger", len(seen), n)
 	}
 }
 
@@ -204,5 +293,84 @@ func checkTotals(t *testing.T, f *Finance, posted []store.Entry) {
 	}
 	if channels != topups || operators != topups || listed != topups {
 		t.Errorf("%s: top-ups by channel %s, by operator %s, listed %s; the ledger's %s", p.Label, channels, operators, listed, topups)
+	}
+}
+
+// TestFinance_MidnightOutOfOrder posts, at the midnight between November
+// and December, a top-up dated 00:00:00.05 and then a charge dated
+// 23:59:59.9 (its reading's time; charges are posted at the end of the
+// bus cycle): November has the charge, December the top-up, and
+// November's closing is December's opening. Then a charge held up across
+// the month's end by more than the slack (posted after a top-up of
+// 2 December, dated 30 November 20:00, as a gateway stopped with a slot
+// open posts it when it starts again): still in November.
+func TestFinance_MidnightOutOfOrder(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cycle", true: "held up"}[late], func(t *testing.T) {
+			cfg := newMallConfig(t, t.TempDir())
+			db := openDB(t, cfg)
+			topUp := func(when time.Time, ref, amount string) {
+				t.Helper()
+				if _, _, err := db.PostTopUp(store.Entry{Time: when, Account: "T-101", Kind: store.TopUp, Amount: yuan(t, amount),
+					Ref: ref, Channel: "cash", Actor: "till"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			charge := func(when time.Time, amount string) {
+				t.Helper()
+				from := when.Add(-15 * time.Minute)
+				c := store.Entry{Time: when, Account: "T-101", Kind: store.Charge, Amount: -yuan(t, amount), Meter: "M-101",
+					Wh: 1000, From: &from, To: &when, Window: "valley", Actor: "gateway"}
+				if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{c}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			topUp(time.Date(2026, 11, 10, 9, 0, 0, 0, shanghai), "C-1", "100.00")
+			for h := 18; h < 24; h++ {
+				charge(time.Date(2026, 11, 30, h, 0, 0, 0, shanghai), "1.00")
+			}
+			chargeAt := time.Date(2026, 11, 30, 23, 59, 59, 900e6, shanghai)
+			topUpAt := time.Date(2026, 12, 1, 0, 0, 0, 50e6, shanghai)
+			if late {
+				chargeAt = time.Date(2026, 11, 30, 20, 0, 0, 0, shanghai)
+				topUpAt = time.Date(2026, 12, 2, 10, 0, 0, 0, shanghai)
+			}
+			topUp(topUpAt, "C-2", "50.00")
+			charge(chargeAt, "0.25")
+			for h := 11; h < 14; h++ {
+				charge(time.Date(2026, 12, 2, h, 0, 0, 0, shanghai), "2.00")
+			}
+			nov, dec := buildReport(t, db, cfg, "2026-11"), buildReport(t, db, cfg, "2026-12")
+			// Held up beyond the slack, the check sees it and the
+			// account is read whole.
+			a, err := db.Account("T-101")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, near, err := readSpanNear(db, a, dec.Period.From, dec.Period.To, entriesPage); err != nil {
+				t.Fatal(err)
+			} else if near == late {
+				t.Errorf("December read around the month: %v, want %v", near, !late)
+			}
+			for _, c := range []struct {
+				what      string
+				got, want billing.Money
+			}{
+				{"November's revenue", nov.Total.Revenue, yuan(t, "6.25")},
+				{"November's top-ups", nov.Total.TopUps, yuan(t, "100.00")},
+				{"November's closing", nov.Closing, yuan(t, "93.75")},
+				{"December's opening", dec.Opening, yuan(t, "93.75")},
+				{"December's top-ups", dec.Total.TopUps, yuan(t, "50.00")},
+				{"December's revenue", dec.Total.Revenue, yuan(t, "6.00")},
+				{"December's closing", dec.Closing, yuan(t, "137.75")},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s: %s, want %s", c.what, c.got, c.want)
+				}
+			}
+			if len(dec.TopUps) != 1 || dec.TopUps[0].Ref != "C-2" {
+				t.Errorf("December lists top-ups %v, want C-2", dec.TopUps)
+			}
+		})
 	}
 }
