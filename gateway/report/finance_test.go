@@ -295,3 +295,75 @@ func TestFinance_PeriodInAnotherZone(t *testing.T) {
 		t.Errorf("days %+v; want 0.78 of revenue on the 1st, 15.74 on the 2nd", want.Days)
 	}
 }
+
+// TestFinance_CSVTextIsNotAFormula posts a top-up whose payment reference,
+// note and operator, and a tenant whose name, a spreadsheet would run as a
+// formula: the CSV holds each with an apostrophe in front, and its numbers
+// (a negative amount too) as they are.
+func TestFinance_CSVTextIsNotAFormula(t *testing.T) {
+	dir := t.TempDir()
+	yaml := strings.Replace(mallYAML, "name: Tea Kiosk", `name: "+Tea Kiosk"`, 1)
+	cfg, err := config.Parse("mall.yaml", []byte(yaml+"storage: {path: "+filepath.Join(dir, "m.db")+"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openDB(t, cfg)
+	ref, note, actor := `=HYPERLINK("http://evil.example/","pay here")`, "@SUM(A1:A9)", "-till"
+	if _, _, err := db.PostTopUp(store.Entry{Time: at(11, 3, 10, 0), Account: "T-301", Kind: store.TopUp, Amount: yuan(t, "20.00"),
+		Channel: "cash", Actor: actor, Ref: ref, Note: note}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PostEntry(store.Entry{Time: at(11, 4, 10, 0), Account: "T-301", Kind: store.Adjustment, Amount: -yuan(t, "3.00"),
+		Ref: "\tA-1", Actor: "books", Note: "\rreason"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := buildReport(t, db, cfg, "2026-11").Write(&buf, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	tables, _ := sections(t, buf.Bytes())
+	want := map[string]map[string]string{
+		"Top-ups": {"payment reference": "'" + ref, "note": "'" + note, "operator": "'" + actor, "amount": "20.00", "tenant": "T-301"},
+		// encoding/csv's writer with UseCRLF drops a carriage return
+		// within a field; the apostrophe stays.
+		"Corrections": {"reference": "'\tA-1", "note": "'reason", "amount": "-3.00"},
+	}
+	for name, cols := range want {
+		rows := tables[name]
+		if len(rows) != 2 {
+			t.Fatalf("%s: %d rows, want a header and one", name, len(rows))
+		}
+		for col, v := range cols {
+			i := indexOf(rows[0], col)
+			if i < 0 {
+				t.Fatalf("%s: no column %q in %q", name, col, rows[0])
+			}
+			if rows[1][i] != v {
+				t.Errorf("%s: %s %q, want %q", name, col, rows[1][i], v)
+			}
+		}
+	}
+	found := false
+	for _, r := range tables["Tenants"] {
+		for _, c := range r {
+			if strings.Contains(c, "Tea Kiosk") {
+				found = true
+				if c != "'+Tea Kiosk" {
+					t.Errorf("Tenants: name %q, want '+Tea Kiosk", c)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("Tenants: no Tea Kiosk")
+	}
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
