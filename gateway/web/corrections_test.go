@@ -100,6 +100,14 @@ func TestCorrections_Page(t *testing.T) {
 		!strings.Contains(receipt, `id="receipt-reversed">Reversed by entry 2`) {
 		t.Errorf("receipt of the reversed top-up = %d; want its number, its note and the reversal named:\n%s", code, receipt)
 	}
+	// A charge has no receipt: the page names the entry asked for, not a
+	// receipt number that was never issued.
+	for lang, want := range map[string]string{"en": "Not found: entry 3", "zh-CN": "未找到：第 3 笔"} {
+		code, body := rg.page(t, c, "/tenants/T-101/receipts/3", map[string]string{"Authorization": "Bearer viewer-secret", "Accept-Language": lang})
+		if code != 404 || !strings.Contains(body, want) || strings.Contains(body, "R0000") {
+			t.Errorf("receipt of charge 3 in %s = %d %q; want 404 %q", lang, code, body, want)
+		}
+	}
 }
 
 // A correction answers 201 when posted, 200 for its reference posted

@@ -406,7 +406,9 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(page) == 0 || page[0].ID != id || page[0].Kind != "topup" {
-		s.notFoundPage(w, r, receiptNo(id))
+		// The id names an entry that is not a top-up of this tenant's (or
+		// none): it has no receipt, so its number would name nothing.
+		s.notFoundPage(w, r, s.localizer(r).T("receipt.entry", "id", strconv.FormatUint(id, 10)))
 		return
 	}
 	s.render(w, r, "receipt", "page.receipt", receiptView{Account: a, Entry: page[0]})
