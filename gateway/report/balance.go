@@ -63,7 +63,7 @@ func Balance(src Intervals, cfg *config.Config, from, to time.Time) (BalanceRepo
 	start := dayStart(from, loc)
 	end := dayStart(to, loc)
 	if end.Before(to) {
-		end = end.AddDate(0, 0, 1)
+		end = nextDayStart(end, loc)
 	}
 	if !start.Before(end) {
 		return BalanceReport{}, fmt.Errorf("%w: balance from %s to %s: an empty span", ErrPeriod, from.Format(time.RFC3339), to.Format(time.RFC3339))
@@ -79,8 +79,8 @@ func Balance(src Intervals, cfg *config.Config, from, to time.Time) (BalanceRepo
 			r.Tenants = append(r.Tenants, m.ID)
 		}
 	}
-	for d := start; d.Before(end); d = d.AddDate(0, 0, 1) {
-		r.Days = append(r.Days, EnergyBalance{From: d, To: d.AddDate(0, 0, 1), Label: d.Format(time.DateOnly)})
+	for _, d := range siteDays(start, end, loc) {
+		r.Days = append(r.Days, EnergyBalance{From: d.Start, To: d.End, Label: d.Label})
 	}
 	add := func(ids []string, field func(*EnergyBalance) *int64) error {
 		for _, id := range ids {
@@ -141,14 +141,60 @@ func siteLocation(cfg *config.Config) *time.Location {
 	return cfg.Location
 }
 
-// dayStart is the midnight starting t's day in loc.
+// dayStart is the start of t's day in loc.
 func dayStart(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return midnight(y, m, d, loc)
 }
 
-// monthStart is the midnight starting t's month in loc.
+// nextDayStart is the start of the day after t's in loc.
+func nextDayStart(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return midnight(y, m, d+1, loc)
+}
+
+// monthStart is the start of t's month in loc.
 func monthStart(t time.Time, loc *time.Location) time.Time {
 	y, m, _ := t.In(loc).Date()
-	return time.Date(y, m, 1, 0, 0, 0, 0, loc)
+	return midnight(y, m, 1, loc)
+}
+
+// midnight is the first instant of the day y-m-d (normalised: day 32 is
+// the next month's first) in loc: its 00:00, or where a zone's clocks
+// skip 00:00 — America/Santiago's daylight saving starts at midnight, the
+// clocks going from 23:59:59 to 01:00 — the instant they move, 01:00.
+// time.Date puts the 00:00 that does not exist an hour early, on the day
+// before, so days stepped from it by AddDate start an hour early or late
+// and a day's date read back from its start is the day before's.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	y, m, d = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if ty, tm, td := t.Date(); ty != y || tm != m || td != d {
+		if _, end := t.ZoneBounds(); !end.IsZero() {
+			return end
+		}
+	}
+	return t
+}
+
+// siteDay is one day of the site's calendar.
+type siteDay struct {
+	Label      string // its date, 2026-09-06
+	Start, End time.Time
+}
+
+// siteDays is every day of loc's calendar starting in [from, to), from
+// the day holding from; each is labelled by its date, not by its start's
+// (see midnight), and ends where the next starts.
+func siteDays(from, to time.Time, loc *time.Location) []siteDay {
+	y, m, d := from.In(loc).Date()
+	var out []siteDay
+	for i := 0; ; i++ {
+		start := midnight(y, m, d+i, loc)
+		if !start.Before(to) {
+			return out
+		}
+		label := time.Date(y, m, d+i, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+		out = append(out, siteDay{Label: label, Start: start, End: midnight(y, m, d+i+1, loc)})
+	}
 }

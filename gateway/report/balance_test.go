@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"mallgrid/billing"
 	"mallgrid/gateway/config"
 	"mallgrid/store"
 )
@@ -93,5 +94,100 @@ func TestBalance_DaylightSaving(t *testing.T) {
 	}
 	if len(r.Days) != 2 || r.Days[0].MainWh != 5 || r.Days[1].MainWh != 7 || r.Days[0].To.Sub(r.Days[0].From) != 23*time.Hour {
 		t.Errorf("days %+v; want 5 Wh on the 29th (23 hours long), 7 on the 30th", r.Days)
+	}
+}
+
+// TestReport_DaylightSavingAtMidnight: in America/Santiago daylight saving
+// starts on 6 September 2026 at midnight (00:00 −04 becomes 01:00 −03), so
+// that day starts at 01:00 and has 23 hours. Its day's report reads as
+// itself, the month has each date once, each day's row starts at its own
+// first instant and holds its entries and slots.
+func TestReport_DaylightSavingAtMidnight(t *testing.T) {
+	santiago := mustZone("America/Santiago")
+	cfg := newMallConfig(t, t.TempDir())
+	cfg.Location = santiago
+	cfg.Site.Timezone = "America/Santiago"
+	db := openDB(t, cfg)
+	local := func(day, hour, minute int) time.Time { return time.Date(2026, 9, day, hour, minute, 0, 0, santiago) }
+	sep6 := time.Date(2026, 9, 6, 4, 0, 0, 0, time.UTC) // 01:00 −03
+	if got := local(6, 1, 0); !got.Equal(sep6) {
+		t.Fatalf("the zone's data: 6 September 01:00 is %s", got.UTC())
+	}
+	for i, c := range []struct {
+		when time.Time
+		day  string
+	}{
+		{local(5, 23, 30), "2026-09-05"}, // −04
+		{sep6.Add(30 * time.Minute), "2026-09-06"},
+		{local(6, 23, 30), "2026-09-06"},
+		{local(7, 0, 30), "2026-09-07"},
+	} {
+		if _, _, err := db.PostTopUp(store.Entry{Time: c.when, Account: "T-101", Kind: store.TopUp,
+			Amount: billing.Money(i+1) * billing.Yuan, Ref: "R" + itoa(i), Channel: "cash"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The day's checks go on to the month's when it fails: the days of
+	// September tell more than the one.
+	if day, err := DayPeriod("2026-09-06", santiago); err != nil {
+		t.Error(err)
+	} else {
+		if !day.From.Equal(sep6) || !day.To.Equal(local(7, 0, 0)) {
+			t.Errorf("2026-09-06: %s to %s, want %s to %s", day.From, day.To, sep6, local(7, 0, 0))
+		}
+		f, err := BuildFinance(db, cfg, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Total.TopUps != 5*billing.Yuan || len(f.Days) != 1 || f.Days[0].Name != "2026-09-06" {
+			t.Errorf("2026-09-06: top-ups %s in days %v, want 5.00 in 2026-09-06", f.Total.TopUps, f.Days)
+		}
+	}
+	if before, err := DayPeriod("2026-09-05", santiago); err != nil {
+		t.Error(err)
+	} else if !before.To.Equal(sep6) {
+		t.Errorf("2026-09-05 ends at %s, want %s", before.To, sep6)
+	}
+
+	month, err := MonthPeriod("2026-09", santiago)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := BuildFinance(db, cfg, month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Days) != 30 {
+		t.Fatalf("September has %d days", len(f.Days))
+	}
+	want := map[string]billing.Money{"2026-09-05": 1, "2026-09-06": 5, "2026-09-07": 4}
+	for i, d := range f.Days {
+		if name := time.Date(2026, 9, i+1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly); d.Name != name {
+			t.Errorf("day %d is %s, want %s", i, d.Name, name)
+		}
+		if d.TopUps != want[d.Name]*billing.Yuan {
+			t.Errorf("%s: top-ups %s, want %s", d.Name, d.TopUps, want[d.Name]*billing.Yuan)
+		}
+	}
+
+	src := slots{"M-101": {{Start: local(5, 23, 45), Wh: 100}, {Start: sep6, Wh: 200}, {Start: local(7, 0, 0), Wh: 400}}}
+	b, err := Balance(src, cfg, local(5, 12, 0), local(7, 12, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDays := []EnergyBalance{
+		{From: local(5, 0, 0), To: sep6, Label: "2026-09-05", TenantWh: 100},
+		{From: sep6, To: local(7, 0, 0), Label: "2026-09-06", TenantWh: 200},
+		{From: local(7, 0, 0), To: local(8, 0, 0), Label: "2026-09-07", TenantWh: 400},
+	}
+	if len(b.Days) != len(wantDays) {
+		t.Fatalf("balance days %+v, want %+v", b.Days, wantDays)
+	}
+	for i, d := range b.Days {
+		w := wantDays[i]
+		if d.Label != w.Label || !d.From.Equal(w.From) || !d.To.Equal(w.To) || d.TenantWh != w.TenantWh {
+			t.Errorf("balance day %d: %s %s..%s %d Wh, want %s %s..%s %d Wh", i, d.Label, d.From, d.To, d.TenantWh, w.Label, w.From, w.To, w.TenantWh)
+		}
 	}
 }

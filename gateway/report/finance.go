@@ -24,21 +24,26 @@ type Period struct {
 }
 
 // MonthPeriod returns the month named "2026-11" in loc.
+// The date is read in UTC and checked there, then its start is found in
+// loc (midnight): so a month or day starting where loc's clocks skip
+// midnight still reads as itself.
 func MonthPeriod(month string, loc *time.Location) (Period, error) {
-	t, err := time.ParseInLocation("2006-01", month, loc)
+	t, err := time.Parse("2006-01", month)
 	if err != nil || t.Format("2006-01") != month {
 		return Period{}, fmt.Errorf("%w: month %q: want YYYY-MM, like 2026-11", ErrPeriod, month)
 	}
-	return Period{From: t, To: t.AddDate(0, 1, 0), Label: month}, nil
+	return Period{From: midnight(t.Year(), t.Month(), 1, loc), To: midnight(t.Year(), t.Month()+1, 1, loc), Label: month}, nil
 }
 
 // DayPeriod returns the day named "2026-11-27" in loc.
+// (See MonthPeriod.)
 func DayPeriod(day string, loc *time.Location) (Period, error) {
-	t, err := time.ParseInLocation(time.DateOnly, day, loc)
+	t, err := time.Parse(time.DateOnly, day)
 	if err != nil || t.Format(time.DateOnly) != day {
 		return Period{}, fmt.Errorf("%w: day %q: want YYYY-MM-DD, like 2026-11-27", ErrPeriod, day)
 	}
-	return Period{From: t, To: t.AddDate(0, 0, 1), Label: day}, nil
+	y, m, d := t.Date()
+	return Period{From: midnight(y, m, d, loc), To: midnight(y, m, d+1, loc), Label: day}, nil
 }
 
 // Figures are one row's sums of the ledger's entries posted in a period.
@@ -184,9 +189,9 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 	loc := siteLocation(cfg)
 	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p, Reversed: make(map[store.Kind]billing.Money)}
 	var dayStarts []time.Time
-	for d := p.From.In(loc); d.Before(p.To); d = d.AddDate(0, 0, 1) {
-		dayStarts = append(dayStarts, d)
-		f.Days = append(f.Days, GroupFigures{Name: d.Format(time.DateOnly)})
+	for _, d := range siteDays(p.From, p.To, loc) {
+		dayStarts = append(dayStarts, d.Start)
+		f.Days = append(f.Days, GroupFigures{Name: d.Label})
 	}
 	// dayOf is the row of the day holding t, From <= t < To.
 	dayOf := func(t time.Time) int {
