@@ -77,8 +77,10 @@ func newReportFinanceCmd() *cobra.Command {
 }
 
 // writeFileAtomic writes path through write into a temporary file beside
-// it, renamed over path only once complete: a failed report leaves no
-// half-written file that looks like one.
+// it, synced to the disk and renamed over path only once complete: a
+// failed report, or a power cut after the rename, leaves no half-written
+// file that looks like one. The file is the owner's alone (0600, as
+// os.CreateTemp makes it): it lists tenants' balances and payments.
 func writeFileAtomic(path string, write func(*os.File) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -89,11 +91,16 @@ func writeFileAtomic(path string, write func(*os.File) error) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)
 }

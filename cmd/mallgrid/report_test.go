@@ -43,6 +43,12 @@ func TestReport_FinanceCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// It lists tenants' balances and payments: the owner's alone.
+	if fi, err := os.Stat(csvOut); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want -rw-------", csvOut, fi.Mode().Perm())
+	}
 	if !bytes.HasPrefix(body, []byte("Summary\r\n")) || !bytes.Contains(body, []byte(",T1,cash,,PAY-1,R00000001,100.00,")) {
 		t.Errorf("the CSV lacks the summary or the top-up PAY-1:\n%s", body)
 	}
