@@ -9,7 +9,7 @@ import (
 )
 
 // booksLedger is fakeLedger with a corrected ledger: top-up 1 (receipt
-// R00000005, a note) reversed by entry 2, and charge 3; its corrections
+// R00000005, a note) reversed by entry 2, charge 3 and allocation 5; its corrections
 // answer by reference: DUP was posted before, TAKEN is another
 // correction's, anything else is new.
 type booksLedger struct{ fakeLedger }
@@ -17,6 +17,7 @@ type booksLedger struct{ fakeLedger }
 func (l booksLedger) Entries(_ string, before uint64, _ int) ([]EntryView, error) {
 	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	all := []EntryView{
+		{ID: 5, Time: at, Kind: "allocation", Amount: "-3.00", Balance: "-5.00", Actor: "allocation", Note: "corridors 2026-11"},
 		{ID: 3, Time: at, Kind: "charge", Amount: "-2.00", Balance: "-2.00", Meter: "M-101", KWh: "2.000"},
 		{ID: 2, Time: at, Kind: "reversal", Amount: "-100.00", Balance: "0.00", Reverses: 1, Actor: "user:finance", Note: "transfer returned"},
 		{ID: 1, Time: at, Kind: "topup", Amount: "100.00", Balance: "100.00", Ref: "PAY-1", Channel: "bank", Actor: "user:finance",
@@ -80,9 +81,14 @@ func TestCorrections_Page(t *testing.T) {
 			t.Errorf("finance's page lacks %s", want)
 		}
 	}
-	for _, not := range []string{`data-entry="1"`, `data-entry="2"`} {
+	// An allocation's share is undone with its posting, never alone (the
+	// store refuses it): its row has no button.
+	if !strings.Contains(finance, `id="entry-5" class="entry-allocation"`) {
+		t.Error("finance's page lacks the allocation entry 5")
+	}
+	for _, not := range []string{`data-entry="1"`, `data-entry="2"`, `data-entry="5"`} {
 		if strings.Contains(finance, not) {
-			t.Errorf("finance's page offers a reversal of a reversed entry or a reversal (%s)", not)
+			t.Errorf("finance's page offers a reversal of a reversed entry, a reversal or an allocation (%s)", not)
 		}
 	}
 	operator := page("operator-secret")
