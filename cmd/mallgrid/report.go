@@ -63,9 +63,9 @@ func newReportFinanceCmd() *cobra.Command {
 				return err
 			}
 			if out == "-" {
-				return report.FinanceFile(cfg, period, format, cmd.OutOrStdout())
+				return report.FinanceFile(cmd.Context(), cfg, period, format, cmd.OutOrStdout())
 			}
-			return writeFileAtomic(out, func(f *os.File) error { return report.FinanceFile(cfg, period, format, f) })
+			return writeFileAtomic(out, func(f *os.File) error { return report.FinanceFile(cmd.Context(), cfg, period, format, f) })
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "", "the gateway's configuration (its database, tenants and timezone)")

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -57,8 +58,9 @@ type Intervals interface {
 // day its start falls in. A meter's missing slots (it was offline and its
 // energy came later, in the slot it was read) are not spread back: over a
 // day that straddles an outage the balance may show a loss one day and a
-// gain the next, and over the month it evens out.
-func Balance(src Intervals, cfg *config.Config, from, to time.Time) (BalanceReport, error) {
+// gain the next, and over the month it evens out. It stops with ctx's
+// error when ctx ends, checked before each meter.
+func Balance(ctx context.Context, src Intervals, cfg *config.Config, from, to time.Time) (BalanceReport, error) {
 	loc := siteLocation(cfg)
 	start := dayStart(from, loc)
 	end := dayStart(to, loc)
@@ -84,6 +86,9 @@ func Balance(src Intervals, cfg *config.Config, from, to time.Time) (BalanceRepo
 	}
 	add := func(ids []string, field func(*EnergyBalance) *int64) error {
 		for _, id := range ids {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("report: balance: %w", err)
+			}
 			slots, err := src.Intervals(id, start, end)
 			if err != nil {
 				return fmt.Errorf("report: intervals of meter %s: %w", id, err)

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestBalance_DaysMonthsAndMains(t *testing.T) {
 	}
 	// From the middle of the 30th to the middle of 2 December: cut to the
 	// whole days holding them.
-	r, err := Balance(src, cfg, d(11, 30, 13, 0), d(12, 2, 6, 0))
+	r, err := Balance(context.Background(), src, cfg, d(11, 30, 13, 0), d(12, 2, 6, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestBalance_DaysMonthsAndMains(t *testing.T) {
 		t.Errorf("months %v..%v, %v..%v: a month cut by the span is the part inside it", r.Months[0].From, r.Months[0].To, r.Months[1].From, r.Months[1].To)
 	}
 
-	if _, err := Balance(src, cfg, d(12, 2, 0, 0), d(12, 2, 0, 0)); err == nil {
+	if _, err := Balance(context.Background(), src, cfg, d(12, 2, 0, 0), d(12, 2, 0, 0)); err == nil {
 		t.Error("an empty span: no error")
 	}
 }
@@ -88,7 +89,7 @@ func TestBalance_DaylightSaving(t *testing.T) {
 	cfg := &config.Config{Location: berlin, Meters: []config.Meter{{ID: "MAIN", Role: config.MainMeter}}}
 	late := time.Date(2026, 3, 29, 23, 30, 0, 0, berlin)
 	src := slots{"MAIN": {{Start: late, Wh: 5}, {Start: late.Add(30 * time.Minute), Wh: 7}}}
-	r, err := Balance(src, cfg, time.Date(2026, 3, 29, 0, 0, 0, 0, berlin), time.Date(2026, 3, 31, 0, 0, 0, 0, berlin))
+	r, err := Balance(context.Background(), src, cfg, time.Date(2026, 3, 29, 0, 0, 0, 0, berlin), time.Date(2026, 3, 31, 0, 0, 0, 0, berlin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestReport_DaylightSavingAtMidnight(t *testing.T) {
 		if !day.From.Equal(sep6) || !day.To.Equal(local(7, 0, 0)) {
 			t.Errorf("2026-09-06: %s to %s, want %s to %s", day.From, day.To, sep6, local(7, 0, 0))
 		}
-		f, err := BuildFinance(db, cfg, day)
+		f, err := BuildFinance(context.Background(), db, cfg, day)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +155,7 @@ func TestReport_DaylightSavingAtMidnight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := BuildFinance(db, cfg, month)
+	f, err := BuildFinance(context.Background(), db, cfg, month)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestReport_DaylightSavingAtMidnight(t *testing.T) {
 	}
 
 	src := slots{"M-101": {{Start: local(5, 23, 45), Wh: 100}, {Start: sep6, Wh: 200}, {Start: local(7, 0, 0), Wh: 400}}}
-	b, err := Balance(src, cfg, local(5, 12, 0), local(7, 12, 0))
+	b, err := Balance(context.Background(), src, cfg, local(5, 12, 0), local(7, 12, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -184,8 +185,10 @@ const (
 // p. It reads each account's entries of the period (and a few to find
 // them; see readSpan), one account after another: entries never change, so
 // a period that has ended is reported exactly; one still running counts
-// what each account held when it was read.
-func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
+// what each account held when it was read. It stops with ctx's error when
+// ctx ends (checked before each account and each page of its ledger): a
+// client gone away or a gateway stopping does not wait for the build.
+func BuildFinance(ctx context.Context, src Source, cfg *config.Config, p Period) (*Finance, error) {
 	loc := siteLocation(cfg)
 	f := &Finance{Site: cfg.Site.Name, Timezone: loc.String(), Period: p, Reversed: make(map[store.Kind]billing.Money)}
 	var dayStarts []time.Time
@@ -229,7 +232,10 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 		return nil, fmt.Errorf("report: read the accounts: %w", err)
 	}
 	for _, a := range accounts {
-		span, err := readSpan(src, a, p.From, p.To, entriesPage)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("report: finance %s: %w", p.Label, err)
+		}
+		span, err := readSpan(ctx, src, a, p.From, p.To, entriesPage)
 		if err != nil {
 			return nil, fmt.Errorf("report: read the ledger: %w", err)
 		}
@@ -263,6 +269,9 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 			case store.Adjustment:
 				f.Corrections = append(f.Corrections, Correction{Entry: e})
 			case store.Reversal:
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("report: finance %s: %w", p.Label, err)
+				}
 				kind, err := reversedKind(src, span.Entries, e)
 				if err != nil {
 					return nil, fmt.Errorf("report: read the ledger: %w", err)
@@ -297,7 +306,7 @@ func BuildFinance(src Source, cfg *config.Config, p Period) (*Finance, error) {
 	f.Windows = sortedValues(windows, func(w WindowFigures) string { return w.Window })
 	f.Channels = sortedValues(channels, func(g TopUpGroup) string { return g.Name })
 	f.Operators = sortedValues(operators, func(g TopUpGroup) string { return g.Name })
-	if f.Energy, err = Balance(src, cfg, p.From, p.To); err != nil {
+	if f.Energy, err = Balance(ctx, src, cfg, p.From, p.To); err != nil {
 		return nil, err
 	}
 	return f, nil

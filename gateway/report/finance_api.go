@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -20,13 +21,13 @@ type Reports struct {
 var _ web.Reports = (*Reports)(nil)
 
 // Finance implements web.Reports: period is a month (2026-11) or a day
-// (2026-11-27), format xlsx or csv.
-func (r *Reports) Finance(period, format string) ([]byte, error) {
+// (2026-11-27), format xlsx or csv; the build stops when ctx ends.
+func (r *Reports) Finance(ctx context.Context, period, format string) ([]byte, error) {
 	p, err := ParsePeriod(period, siteLocation(r.Config))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
-	f, err := BuildFinance(r.DB, r.Config, p)
+	f, err := BuildFinance(ctx, r.DB, r.Config, p)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +42,8 @@ func (r *Reports) Finance(period, format string) ([]byte, error) {
 }
 
 // EnergyBalance implements web.Reports.
-func (r *Reports) EnergyBalance(from, to time.Time) (web.BalanceView, error) {
-	b, err := Balance(r.DB, r.Config, from, to)
+func (r *Reports) EnergyBalance(ctx context.Context, from, to time.Time) (web.BalanceView, error) {
+	b, err := Balance(ctx, r.DB, r.Config, from, to)
 	if errors.Is(err, ErrPeriod) {
 		return web.BalanceView{}, fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func BenchmarkFinance_Month(b *testing.B) {
 				b.Fatal(err)
 			}
 			for range b.N {
-				f, err := BuildFinance(db, cfg, p)
+				f, err := BuildFinance(context.Background(), db, cfg, p)
 				if err != nil {
 					b.Fatal(err)
 				}

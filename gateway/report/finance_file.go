@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -13,8 +14,9 @@ import (
 // `mallgrid verify` opens it: read-only, held to its marker, waiting at
 // most storage.lock_timeout for a running gateway's lock (then
 // store.ErrLocked: the running gateway answers GET /api/v1/reports/finance
-// instead). Errors: ErrPeriod, ErrFormat, and the store's Open errors.
-func FinanceFile(cfg *config.Config, period, format string, w io.Writer) error {
+// instead). Errors: ErrPeriod, ErrFormat, the store's Open errors, and
+// ctx's when it ends before the report is built.
+func FinanceFile(ctx context.Context, cfg *config.Config, period, format string, w io.Writer) error {
 	p, err := ParsePeriod(period, siteLocation(cfg))
 	if err != nil {
 		return err
@@ -27,7 +29,7 @@ func FinanceFile(cfg *config.Config, period, format string, w io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	f, err := BuildFinance(db, cfg, p)
+	f, err := BuildFinance(ctx, db, cfg, p)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -62,20 +63,24 @@ type accountSpan struct {
 // entries below. A month's report costs the month's entries, and a slack
 // either side, however long the ledger is. If two entries it read are
 // further out of order than spanSlack, the bound did not hold and it reads
-// the account whole (readSpanWhole).
-func readSpan(l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
-	s, ok, err := readSpanNear(l, a, from, to, pageSize)
+// the account whole (readSpanWhole). It stops with ctx's error when ctx
+// ends, checked before each read.
+func readSpan(ctx context.Context, l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
+	s, ok, err := readSpanNear(ctx, l, a, from, to, pageSize)
 	if err != nil || ok {
 		return s, err
 	}
-	return readSpanWhole(l, a, from, to, pageSize)
+	return readSpanWhole(ctx, l, a, from, to, pageSize)
 }
 
 // readSpanNear is readSpan trusting spanSlack; ok is false when two of the
 // entries it read are further out of order than that.
-func readSpanNear(l Ledger, a store.Account, from, to time.Time, pageSize int) (s accountSpan, ok bool, err error) {
+func readSpanNear(ctx context.Context, l Ledger, a store.Account, from, to time.Time, pageSize int) (s accountSpan, ok bool, err error) {
 	// newestBefore is the account's newest entry with an id below x.
 	newestBefore := func(x uint64) (*store.Entry, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		es, err := l.Entries(a.ID, x, 1)
 		if err != nil || len(es) == 0 {
 			return nil, err
@@ -120,6 +125,9 @@ func readSpanNear(l Ledger, a store.Account, from, to time.Time, pageSize int) (
 		checkLeft, pageLen = checkEntries, pageSize
 	)
 	for {
+		if err := ctx.Err(); err != nil {
+			return s, false, err
+		}
 		asked := pageLen
 		page, err := l.Entries(a.ID, before, asked)
 		if err != nil {
@@ -169,11 +177,14 @@ func readSpanNear(l Ledger, a store.Account, from, to time.Time, pageSize int) (
 
 // readSpanWhole is readSpan reading every entry of the account: exact
 // whatever order its entries were dated in.
-func readSpanWhole(l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
+func readSpanWhole(ctx context.Context, l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
 	var s accountSpan
 	var base billing.Money
 	before := uint64(0)
 	for {
+		if err := ctx.Err(); err != nil {
+			return s, err
+		}
 		page, err := l.Entries(a.ID, before, pageSize)
 		if err != nil {
 			return s, fmt.Errorf("account %s: %w", a.ID, err)

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"math/rand/v2"
 	"reflect"
 	"sort"
@@ -112,19 +113,19 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 			}
 			for _, a := range accts {
 				from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 12, 1, 0, 0, 0, 0, shanghai)
-				whole, err := readSpan(db, a, from, to, entriesPage)
+				whole, err := readSpan(context.Background(), db, a, from, to, entriesPage)
 				if err != nil {
 					t.Fatal(err)
 				}
 				// Dated within the slack of their order, the accounts are
 				// read around the month, not whole.
-				if _, near, err := readSpanNear(db, a, from, to, entriesPage); err != nil {
+				if _, near, err := readSpanNear(context.Background(), db, a, from, to, entriesPage); err != nil {
 					t.Fatal(err)
 				} else if near != ordered {
 					t.Errorf("%s: read around the month %v; entries in time order but for the slack %v", a.ID, near, ordered)
 				}
 				for _, size := range []int{1, 2, 3} {
-					got, err := readSpan(db, a, from, to, size)
+					got, err := readSpan(context.Background(), db, a, from, to, size)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -165,7 +166,7 @@ func checkEachInOneMonth(t *testing.T, db *store.DB, months []string) {
 			t.Fatal(err)
 		}
 		for _, a := range accts {
-			s, err := readSpan(db, a, p.From, p.To, entriesPage)
+			s, err := readSpan(context.Background(), db, a, p.From, p.To, entriesPage)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,7 +348,7 @@ func TestFinance_MidnightOutOfOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, near, err := readSpanNear(db, a, dec.Period.From, dec.Period.To, entriesPage); err != nil {
+			if _, near, err := readSpanNear(context.Background(), db, a, dec.Period.From, dec.Period.To, entriesPage); err != nil {
 				t.Fatal(err)
 			} else if near == late {
 				t.Errorf("December read around the month: %v, want %v", near, !late)

@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -184,7 +186,7 @@ func buildReport(t *testing.T, db *store.DB, cfg *config.Config, period string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := BuildFinance(db, cfg, p)
+	f, err := BuildFinance(context.Background(), db, cfg, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +282,11 @@ func TestFinance_PeriodInAnotherZone(t *testing.T) {
 	db, cfg := newMall(t)
 	site := Period{From: at(11, 1, 0, 0), To: at(11, 4, 0, 0), Label: "three days"}
 	utc := Period{From: site.From.UTC(), To: site.To.UTC(), Label: site.Label}
-	want, err := BuildFinance(db, cfg, site)
+	want, err := BuildFinance(context.Background(), db, cfg, site)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := BuildFinance(db, cfg, utc)
+	got, err := BuildFinance(context.Background(), db, cfg, utc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,4 +368,46 @@ func indexOf(s []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// cancellingSource cancels its context at the n-th read of a ledger page
+// and counts the reads.
+type cancellingSource struct {
+	*store.DB
+	n, reads int
+	cancel   context.CancelFunc
+}
+
+func (c *cancellingSource) Entries(account string, before uint64, limit int) ([]store.Entry, error) {
+	c.reads++
+	if c.reads == c.n {
+		c.cancel()
+	}
+	return c.DB.Entries(account, before, limit)
+}
+
+// A finance build stops at the next page once its context ends, with the
+// context's error, whichever account or page it is at.
+func TestFinance_StopsWhenCancelled(t *testing.T) {
+	db, cfg := newMall(t)
+	all := &cancellingSource{DB: db, cancel: func() {}}
+	p, err := MonthPeriod("2026-11", shanghai)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildFinance(context.Background(), all, cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	if all.reads < 4 {
+		t.Fatalf("the build read %d pages: too few to stop in the middle", all.reads)
+	}
+	for n := 1; n < all.reads; n++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		src := &cancellingSource{DB: db, n: n, cancel: cancel}
+		_, err := BuildFinance(ctx, src, cfg, p)
+		cancel()
+		if !errors.Is(err, context.Canceled) || src.reads != n {
+			t.Errorf("cancelled at read %d of %d: %v after %d reads; want context.Canceled at once", n, all.reads, err, src.reads)
+		}
+	}
 }

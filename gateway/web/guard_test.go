@@ -158,8 +158,10 @@ func (emptyHistory) Usage(string, time.Time, time.Time) (UsageView, error) { ret
 // emptyReports answers the report endpoints with nothing in them.
 type emptyReports struct{}
 
-func (emptyReports) Finance(string, string) ([]byte, error) { return []byte("Summary\r\n"), nil }
-func (emptyReports) EnergyBalance(time.Time, time.Time) (BalanceView, error) {
+func (emptyReports) Finance(context.Context, string, string) ([]byte, error) {
+	return []byte("Summary\r\n"), nil
+}
+func (emptyReports) EnergyBalance(context.Context, time.Time, time.Time) (BalanceView, error) {
 	return BalanceView{}, nil
 }
 

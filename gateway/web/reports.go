@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -12,12 +14,13 @@ import (
 type Reports interface {
 	// Finance returns the finance report of period — a month "2026-11"
 	// or a day "2026-11-27" of the site's calendar — as a file of
-	// format, "xlsx" or "csv".
-	Finance(period, format string) ([]byte, error)
+	// format, "xlsx" or "csv". It stops with ctx's error when ctx ends.
+	Finance(ctx context.Context, period, format string) ([]byte, error)
 	// EnergyBalance returns the building's balance (main meters against
 	// the tenants' and public meters) per day and month of the site's
-	// calendar, over the days holding from up to to.
-	EnergyBalance(from, to time.Time) (BalanceView, error)
+	// calendar, over the days holding from up to to. It stops with ctx's
+	// error when ctx ends.
+	EnergyBalance(ctx context.Context, from, to time.Time) (BalanceView, error)
 }
 
 // BalanceView is GET /api/v1/reports/balance.
@@ -54,7 +57,24 @@ var reportTypes = map[string]string{
 	"csv":  "text/csv; charset=utf-8",
 }
 
+// financeBuildLimit bounds a finance report's build: the server's write
+// timeout (30 s) would drop the answer of a longer one anyway, and
+// `mallgrid report finance` has no such limit.
+const financeBuildLimit = 25 * time.Second
+
+// financeRetryAfter is the Retry-After (seconds) of a finance report
+// refused while another is being built.
+const financeRetryAfter = "10"
+
 func (s *Server) reportRoutes(rep Reports) {
+	// building holds a token while a finance report is built: one at a
+	// time, since a month's build reads every account's month of ledger
+	// (seconds of both cores the meters' polling shares) and a second
+	// request, often the same one sent again, would only slow both. It is
+	// refused at once with 503 and Retry-After rather than queued: a
+	// waiting request would hold a connection and a goroutine for as long
+	// as the build takes.
+	building := make(chan struct{}, 1)
 	s.handle("GET /api/v1/reports/finance", s.read(func(w http.ResponseWriter, r *http.Request, _ string) {
 		q := r.URL.Query()
 		month, day, format := q.Get("month"), q.Get("day"), q.Get("format")
@@ -87,8 +107,27 @@ func (s *Server) reportRoutes(rep Reports) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want xlsx or csv", format))
 			return
 		}
-		body, err := rep.Finance(period, format)
-		if err != nil {
+		select {
+		case building <- struct{}{}:
+			defer func() { <-building }()
+		default:
+			w.Header().Set("Retry-After", financeRetryAfter)
+			writeError(w, http.StatusServiceUnavailable, "another finance report is being built; one is built at a time: try again in a few seconds")
+			return
+		}
+		// The build stops when the client goes away, or at the limit.
+		ctx, cancel := context.WithTimeout(r.Context(), financeBuildLimit)
+		defer cancel()
+		body, err := rep.Finance(ctx, period, format)
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			w.Header().Set("Retry-After", financeRetryAfter)
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the report took longer than %s to build and was stopped; "+
+				"`mallgrid report finance` writes it without a limit", financeBuildLimit))
+			return
+		case errors.Is(err, context.Canceled):
+			return // the client went away: nobody reads an answer
+		case err != nil:
 			s.fail(w, err)
 			return
 		}
@@ -104,7 +143,7 @@ func (s *Server) reportRoutes(rep Reports) {
 		if !ok || !fewPoints(w, from, to, StepDay) {
 			return
 		}
-		v, err := rep.EnergyBalance(from, to)
+		v, err := rep.EnergyBalance(r.Context(), from, to)
 		if err != nil {
 			s.fail(w, err)
 			return
