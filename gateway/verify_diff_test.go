@@ -59,9 +59,12 @@ import (
 // bypass_suspected; a bridged one keeps drawing and must raise it once.
 //
 // The histories also share M-2's quarter hours out to both tenants
-// (diffAllocations): posted, posted again, reversed and posted once more;
-// at the end every account's balance is what a model of the top-ups
-// credited, the charges and the standing allocations makes of it.
+// (diffAllocations): posted, posted again, reversed and posted once more,
+// older quarter hours after later ones; at the end every account's
+// balance is what a model of the top-ups credited, the charges and the
+// standing allocations makes of it, and after each posting the rule's
+// latest period (where the automatic posting resumes) is the latest
+// posted, whatever order they were posted in.
 
 // diffMeter is a physical meter as the test knows it.
 type diffMeter struct {
@@ -222,7 +225,7 @@ func TestVerify_Differential(t *testing.T) {
 	// The histories must hold what the test is about, or it proves nothing.
 	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused", "exchange_undated",
 		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged",
-		"allocation", "allocation_repeated", "allocation_reversed",
+		"allocation", "allocation_repeated", "allocation_reversed", "allocation_older",
 		"topup", "topup_repeated", "ref_conflict", "reversal_topup", "reversal_charge", "reversal_adjustment", "reversal_refused",
 		"reversal_twice", "adjustment_credit", "adjustment_debit", "correction_repeated", "damage_books"} {
 		if totals[k] < 3 {
@@ -857,6 +860,11 @@ type diffAllocations struct {
 	credited map[string]billing.Money
 	shared   map[string]billing.Money    // Σ standing allocations by tenant
 	standing map[time.Time]store.Posting // by quarter hour
+	// latestTo is the greatest To of the rule's postings, reversed or not:
+	// where the automatic posting resumes (store.DB.LatestPosting), so
+	// that a reversed period is not posted again when an older one is
+	// posted after it.
+	latestTo time.Time
 }
 
 func newDiffAllocations(cfg *config.Config) *diffAllocations {
@@ -921,6 +929,14 @@ func (a *diffAllocations) act(t *testing.T, g *diffGateway, rng *rand.Rand, now 
 	}
 	a.standing[from] = p
 	seen["allocation"]++
+	if p.To.After(a.latestTo) {
+		a.latestTo = p.To
+	} else {
+		seen["allocation_older"]++
+	}
+	if last, ok, err := g.db.LatestPosting(a.rule.Name); err != nil || !ok || !last.To.Equal(a.latestTo) {
+		t.Fatalf("after posting %s: the latest posting ends %s (%v, %v); the model's latest period ends %s", from, last.To, ok, err, a.latestTo)
+	}
 }
 
 // check holds every account's balance against the model: top-ups credited

@@ -261,8 +261,12 @@ func (db *DB) EachPosting(fn func(Posting) error) error {
 	})
 }
 
-// LatestPosting returns rule's posting made last, reversed or not; false
-// when the rule has none.
+// LatestPosting returns rule's posting of the latest period (the
+// greatest To; of two, the one made last), reversed or not; false when
+// the rule has none. It is the period the rule's automatic posting
+// resumes after: not the posting made last, which is an older period when
+// finance posts one by hand after later ones, and resuming from it would
+// post the later periods finance reversed again.
 func (db *DB) LatestPosting(rule string) (Posting, bool, error) {
 	var (
 		p     Posting
@@ -273,18 +277,16 @@ func (db *DB) LatestPosting(rule string) (Posting, bool, error) {
 		if b == nil || b.Bucket(allocPostings) == nil {
 			return nil
 		}
-		c := b.Bucket(allocPostings).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		return b.Bucket(allocPostings).ForEach(func(k, v []byte) error {
 			got, err := decodePosting(k, v)
 			if err != nil {
 				return err
 			}
-			if got.Rule == rule {
+			if got.Rule == rule && (!found || !got.To.Before(p.To)) {
 				p, found = got, true
-				return nil
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return p, found, err
 }

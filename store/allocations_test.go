@@ -179,3 +179,35 @@ func TestPostAllocation_RandomIdempotent(t *testing.T) {
 		t.Errorf("LivePostings: %d, %v; want %d standing", len(live), err, len(standing))
 	}
 }
+
+// LatestPosting is the rule's posting of the latest period, not the one
+// made last: an older period posted by hand after later ones, and a later
+// one reversed, leave the later one the latest.
+func TestLatestPosting_LatestPeriod(t *testing.T) {
+	db, _ := openTemp(t)
+	share := PostingShare{Tenant: "T-1", Amount: billing.Fen}
+	if _, _, err := db.PostAllocation(posting("daily", t0.AddDate(0, 0, 1), 1, share)); err != nil {
+		t.Fatal(err)
+	}
+	day3, _, err := db.PostAllocation(posting("daily", t0.AddDate(0, 0, 2), 1, share))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ReverseAllocation(day3.ID, "books", "meter re-read", t0.AddDate(0, 0, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.PostAllocation(posting("daily", t0, 1, share)); err != nil { // day 1, by hand, last
+		t.Fatal(err)
+	}
+	if _, _, err := db.PostAllocation(posting("other", t0.AddDate(0, 0, 5), 1, share)); err != nil {
+		t.Fatal(err)
+	}
+	latest, ok, err := db.LatestPosting("daily")
+	if err != nil || !ok || latest.ID != day3.ID {
+		t.Errorf("LatestPosting = posting %d (%s), %v, %v; want %d, day 3's (reversed), not day 1's made last or day 2's",
+			latest.ID, latest.Period, ok, err, day3.ID)
+	}
+	if _, ok, err := db.LatestPosting("none"); ok || err != nil {
+		t.Errorf("a rule never posted: %v, %v; want false", ok, err)
+	}
+}

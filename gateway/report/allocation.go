@@ -56,11 +56,11 @@ func ComputeAllocation(db *store.DB, cfg *config.Config, rule config.Allocation,
 	a := Allocation{Rule: rule, From: from, To: to}
 	// The public energy of every meter by slot, so that a tiered tariff
 	// sees the rule's month in order.
-	monthStart := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, loc)
+	firstOfMonth := monthStart(from, loc)
 	slots := make(map[int64]int64)
 	var monthWh int64 // the rule's energy this month before from
 	for _, m := range rule.Meters {
-		before, err := db.Intervals(m, monthStart, from)
+		before, err := db.Intervals(m, firstOfMonth, from)
 		if err != nil {
 			return Allocation{}, err
 		}
@@ -80,13 +80,13 @@ func ComputeAllocation(db *store.DB, cfg *config.Config, rule config.Allocation,
 		starts = append(starts, s)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-	month := monthStart
+	month := firstOfMonth
 	for _, s := range starts {
 		start, wh := time.Unix(s, 0).In(loc), slots[s]
 		if wh <= 0 {
 			continue
 		}
-		if ms := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, loc); !ms.Equal(month) {
+		if ms := monthStart(start, loc); !ms.Equal(month) {
 			month, monthWh = ms, 0
 		}
 		parts, err := rule.Tariff.Split(start, start.Add(store.IntervalLength), wh, monthWh)
@@ -151,12 +151,15 @@ func (a Allocation) Posting(periodName, actor string, now time.Time) store.Posti
 
 // PeriodOf returns the period of rule (a day or a month of the site's
 // calendar, loc) that holds t, and its name: "2026-11-30" or "2026-11".
+// A period runs from the first instant of its date to the first of the
+// next (see midnight): where daylight saving starts at midnight
+// (America/Santiago, 6 September 2026) the day starts at 01:00, not at
+// the 23:00 the day before that time.Date gives for the missing 00:00.
+// The name is the date's, not read back from the start.
 func PeriodOf(period string, t time.Time, loc *time.Location) (from, to time.Time, name string) {
-	t = t.In(loc)
+	y, m, d := t.In(loc).Date()
 	if period == config.PeriodDay {
-		from = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-		return from, from.AddDate(0, 0, 1), from.Format(time.DateOnly)
+		return midnight(y, m, d, loc), midnight(y, m, d+1, loc), time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
 	}
-	from = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
-	return from, from.AddDate(0, 1, 0), from.Format("2006-01")
+	return midnight(y, m, 1, loc), midnight(y, m+1, 1, loc), time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).Format("2006-01")
 }

@@ -125,8 +125,11 @@ func (a *Allocator) Post(_ context.Context, name string, from time.Time, actor s
 	case !start.Equal(from):
 		return web.AllocationPosting{}, false, fmt.Errorf("%w: %s is not the start of a %s of rule %s (that %s starts %s)",
 			web.ErrInvalid, from.Format(time.RFC3339), r.Period, r.Name, r.Period, start.Format(time.RFC3339))
-	case end.After(a.Now()):
-		return web.AllocationPosting{}, false, fmt.Errorf("%w: the %s from %s has not ended", web.ErrInvalid, r.Period, start.Format(time.RFC3339))
+	case end.Add(PostingSettle).After(a.Now()):
+		// The last quarter hour's energy may not be in yet: a period
+		// posted early would be short of it, and posted once.
+		return web.AllocationPosting{}, false, fmt.Errorf("%w: the %s from %s has not ended and settled: it ends %s, and is posted once its last readings are in, from %s",
+			web.ErrInvalid, r.Period, start.Format(time.RFC3339), end.Format(time.RFC3339), end.Add(PostingSettle).Format(time.RFC3339))
 	}
 	p, existing, err := a.post(r, start, actor)
 	if errors.Is(err, ErrAllocation) || errors.Is(err, store.ErrBadPosting) {
@@ -198,16 +201,18 @@ func (a *Allocator) view(p store.Posting) web.AllocationPosting {
 }
 
 // PostDue posts, for every rule, each period that ended PostingSettle or
-// more before now and comes after the rule's last posting (reversed or
-// not: a reversed period is posted again by hand, POST
-// /api/v1/allocations); a rule never posted starts with the period that
-// ended last, so a new rule does not charge the months before it. A
-// period whose cost cannot be shared (ErrAllocation: no tenant consumed
-// anything, under a consumption basis) is logged once and left for
-// finance to post by hand, and the rule's later periods go on; any other
-// failure stops the rule there, to be tried again at the next call. The
-// other rules go on either way. It returns how many postings it made.
-func (a *Allocator) PostDue(now time.Time) int {
+// more before now and comes after the latest period of the rule's
+// postings (reversed or not: a reversed period is posted again by hand,
+// POST /api/v1/allocations, and so is an older period finance posts by
+// hand after later ones); a rule never posted starts with the period that
+// ended last before now, so a new rule does not charge the periods before
+// it. A period whose cost cannot be shared (ErrAllocation: no tenant
+// consumed anything, under a consumption basis) is logged once and left
+// for finance to post by hand, and the rule's later periods go on; any
+// other failure stops the rule there, to be tried again at the next call.
+// The other rules go on either way. It stops when ctx is cancelled, and
+// returns how many postings it made.
+func (a *Allocator) PostDue(ctx context.Context, now time.Time) int {
 	loc := a.loc()
 	made := 0
 	for _, r := range a.Config.Allocations() {
@@ -223,11 +228,20 @@ func (a *Allocator) PostDue(now time.Time) int {
 				_, start, _ = PeriodOf(r.Period, last.To, loc)
 			}
 		} else {
-			current, _, _ := PeriodOf(r.Period, now.Add(-PostingSettle), loc)
+			current, _, _ := PeriodOf(r.Period, now, loc)
 			start, _, _ = PeriodOf(r.Period, current.Add(-time.Nanosecond), loc)
 		}
-		for {
-			_, end, name := PeriodOf(r.Period, start, loc)
+		for ctx.Err() == nil {
+			from, end, name := PeriodOf(r.Period, start, loc)
+			if !from.Equal(start) || !end.After(start) {
+				// A period that does not run forward from where the last
+				// ended would be posted again and again.
+				if a.tell(r.Name + "\x00" + name + "\x00stuck") {
+					a.Log.Error().Str("rule", r.Name).Str("period", name).Time("from", from).Time("start", start).Time("to", end).
+						Msg("allocation: the period does not run forward from the last; the rule's posting stops here")
+				}
+				break
+			}
 			if end.Add(PostingSettle).After(now) {
 				break
 			}
@@ -277,7 +291,7 @@ func (a *Allocator) Run(ctx context.Context) error {
 	}
 	for {
 		now := a.Now()
-		a.PostDue(now)
+		a.PostDue(ctx, now)
 		wait := a.nextDue(now).Sub(now)
 		if wait < time.Second {
 			wait = time.Second
