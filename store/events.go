@@ -88,6 +88,11 @@ func (db *DB) EventsAfter(after uint64, limit int) ([]Event, error) {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("event %x: %w: %v", k, ErrCorrupt, err)
 			}
+			// A reader pages on by the last id returned: an id other than
+			// its key's would send it back, or round for ever.
+			if len(k) != 8 || e.ID != binary.BigEndian.Uint64(k) {
+				return fmt.Errorf("event %x holds id %d: %w", k, e.ID, ErrCorrupt)
+			}
 			out = append(out, e)
 		}
 		return nil

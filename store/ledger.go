@@ -223,6 +223,10 @@ func getEntry(tx *bolt.Tx, id uint64) (Entry, error) {
 	if err := json.Unmarshal(v, &e); err != nil {
 		return Entry{}, fmt.Errorf("entry %d: %w: %v", id, ErrCorrupt, err)
 	}
+	if e.ID != id {
+		// Readers page on by the last id they were given.
+		return Entry{}, fmt.Errorf("entry %d holds id %d: %w", id, e.ID, ErrCorrupt)
+	}
 	return e, nil
 }
 
