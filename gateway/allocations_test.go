@@ -13,21 +13,23 @@ import (
 	"mallgrid/store"
 )
 
-// allocationMall is a mall whose M-b2 is a public meter, with two rules
-// over it: corridors by consumption (every tenant), lifts half by area and
-// half by consumption among T-a1 and T-a2. Its database holds, for the
-// month that ended last (site time), 100 kWh on M-b2 and 3 kWh on M-a1,
+// allocationMall is a mall whose M-b2, M-a3 and M-b3 are public meters,
+// with two rules: corridors shares M-b2 by consumption (every tenant),
+// lifts M-b3 half by area and half by consumption among T-a1 and T-a2 (a
+// public meter is shared by one rule). Its database holds, for the month
+// that ended last (site time), 100 kWh on each of M-b2 and M-b3, 3 kWh on M-a1,
 // 1 kWh on M-a2, none on M-b1, and top-ups of 50.00 to T-a1 and 1,000.00
 // to T-a2; tenants on rating A are cut off below zero at once.
 func allocationMall(t *testing.T) (mall *testMall, from, to time.Time) {
 	t.Helper()
-	mall = buildMall(t, 2, sim.WireTiming{}, map[string]string{
-		"T-a1": "retail, area_m2: 30", "T-a2": "retail, area_m2: 10", "T-b1": "retail, area_m2: 60", "T-b2": publicMeter},
+	mall = buildMall(t, 3, sim.WireTiming{}, map[string]string{
+		"T-a1": "retail, area_m2: 30", "T-a2": "retail, area_m2: 10", "T-b1": "retail, area_m2: 60", "T-b2": publicMeter,
+		"T-a3": publicMeter, "T-b3": publicMeter},
 		"tariffs: [{name: standard, kind: flat, price: '1.00'}]\n",
 		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: 0s, restore: '1.00'}]\n",
 		"allocation:\n"+
 			"  - {name: corridors, meters: [M-b2], basis: consumption}\n"+
-			"  - {name: lifts, meters: [M-b2], tenants: [T-a1, T-a2], basis: {area: 50%, consumption: 50%}}\n")
+			"  - {name: lifts, meters: [M-b3], tenants: [T-a1, T-a2], basis: {area: 50%, consumption: 50%}}\n")
 	loc := mall.cfg.Location
 	now := time.Now().In(loc)
 	to = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, loc)
@@ -41,7 +43,8 @@ func allocationMall(t *testing.T) (mall *testMall, from, to time.Time) {
 	}
 	var energy []store.IntervalEnergy
 	for i := 0; i < 4; i++ { // 25 kWh in each of four quarter hours of the 3rd
-		energy = append(energy, store.IntervalEnergy{Meter: "M-b2", Time: from.AddDate(0, 0, 2).Add(time.Duration(i) * 15 * time.Minute), Wh: 25_000})
+		at := from.AddDate(0, 0, 2).Add(time.Duration(i) * 15 * time.Minute)
+		energy = append(energy, store.IntervalEnergy{Meter: "M-b2", Time: at, Wh: 25_000}, store.IntervalEnergy{Meter: "M-b3", Time: at, Wh: 25_000})
 	}
 	energy = append(energy, store.IntervalEnergy{Meter: "M-a1", Time: from.Add(time.Hour), Wh: 3000},
 		store.IntervalEnergy{Meter: "M-a2", Time: from.Add(2 * time.Hour), Wh: 1000},

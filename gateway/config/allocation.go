@@ -76,6 +76,12 @@ func (c *Config) AllocationNamed(name string) (Allocation, bool) {
 	return Allocation{}, false
 }
 
+// MaxAreaM2 bounds a tenant's floor area (ten square kilometres, far
+// beyond any shop): the area in hundredths of a square metre that
+// allocation shares by stays well inside int64, where a larger one would
+// overflow and be shared by as nothing.
+const MaxAreaM2 = 10_000_000
+
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // validateAllocation checks every allocation rule against the meters,
@@ -97,6 +103,9 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 		}
 	}
 	names := unique(r, "allocation rule name")
+	// sharedBy is the rule each public meter is shared by: a meter in two
+	// rules would have its energy charged to tenants twice.
+	sharedBy := make(map[string]string)
 	cfg.allocations = nil
 	for i, rule := range cfg.Allocation {
 		p := yamlcheck.Index("allocation", i)
@@ -125,6 +134,10 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 				bad(k, "meter %s has role %s; only public meters' energy is shared (set role: public)", id, m.Role)
 			case slices.Index(rule.Meters, id) < j:
 				bad(k, "meter %s is listed twice", id)
+			case sharedBy[id] != "":
+				bad(k, "meter %s is already shared by rule %s; a public meter's energy is shared by one rule, or it is charged twice", id, sharedBy[id])
+			default:
+				sharedBy[id] = ruleLabel(rule.Name, i)
 			}
 		}
 		a := Allocation{Name: rule.Name, Meters: rule.Meters, Period: rule.Period, TariffName: rule.Tariff,
@@ -135,6 +148,9 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 		case rule.Basis.Map != nil:
 			var sum int64
 			var parts []string
+			// The sum is checked when every weight reads, whatever else
+			// in the rule is wrong: each mistake is reported at once.
+			weightsRead := true
 			for _, k := range allocation.Kinds() {
 				w, given := rule.Basis.Map[string(k)]
 				if !given {
@@ -143,6 +159,7 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 				ppm, err := allocation.ParsePercent(w)
 				if err != nil || ppm == 0 {
 					bad(p+".basis."+string(k), "want a weight above 0%% like 50%%, got %q", w)
+					weightsRead = false
 					continue
 				}
 				a.Weights = append(a.Weights, allocation.Weight{Kind: k, PPM: ppm})
@@ -153,11 +170,12 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 			for _, name := range sortedKeys(mapKeys(rule.Basis.Map)) {
 				if !slices.Contains(allocation.Kinds(), allocation.Kind(name)) {
 					bad(p+".basis."+name, "unknown basis; want area, consumption or fixed")
+					weightsRead = false
 				}
 			}
 			if len(rule.Basis.Map) == 0 {
 				bad(p+".basis", "want area, consumption, fixed or weights like {area: 50%%, consumption: 50%%}")
-			} else if ok && sum != allocation.Whole {
+			} else if weightsRead && sum != allocation.Whole {
 				bad(p+".basis", "the weights add up to %s; want 100%%", allocation.FormatPercent(sum))
 			}
 			a.Basis = strings.Join(parts, " + ")
@@ -197,16 +215,20 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 		switch {
 		case kinds[string(allocation.Fixed)]:
 			var sum int64
+			sharesRead := true // as weightsRead
 			for _, id := range sortedKeys(mapKeys(rule.Shares)) {
 				k := p + ".shares." + id
 				ppm, err := allocation.ParsePercent(rule.Shares[id])
 				switch {
 				case tenants[id].ID == "":
 					bad(k, "unknown tenant %q", id)
+					sharesRead = false
 				case len(listed) > 0 && !slices.Contains(listed, id):
 					bad(k, "tenant %s is not among the rule's tenants", id)
+					sharesRead = false
 				case err != nil:
 					bad(k, "want a share like 40%%, got %q", rule.Shares[id])
+					sharesRead = false
 				default:
 					a.Quotas[id] = ppm
 					sum += ppm
@@ -214,7 +236,7 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 			}
 			if len(rule.Shares) == 0 {
 				bad(p+".shares", "required for a fixed basis: each tenant's quota, like {T-101: 40%%, T-102: 60%%}")
-			} else if ok && sum != allocation.Whole {
+			} else if sharesRead && sum != allocation.Whole {
 				bad(p+".shares", "the shares add up to %s; want 100%%", allocation.FormatPercent(sum))
 			}
 			for _, id := range listed {
@@ -231,6 +253,9 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 			if !known {
 				continue
 			}
+			if !(t.AreaM2 <= MaxAreaM2) {
+				continue // reported at the tenant
+			}
 			cm2 := int64(math.Round(t.AreaM2 * 100))
 			if kinds[string(allocation.Area)] && !(cm2 > 0) {
 				key := p + ".basis"
@@ -239,7 +264,7 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 				}
 				bad(key, "tenant %s has no area_m2; a basis by area needs every tenant's floor area", id)
 			}
-			if cm2 > 0 && cm2 < math.MaxInt32*100 {
+			if cm2 > 0 {
 				a.AreaCM2[id] = cm2
 			}
 		}
@@ -261,6 +286,15 @@ func validateAllocation(cfg *Config, r *yamlcheck.Report) {
 			cfg.allocations = append(cfg.allocations, a)
 		}
 	}
+}
+
+// ruleLabel names rule i in a problem: its name, or its place when it has
+// none.
+func ruleLabel(name string, i int) string {
+	if name == "" {
+		return yamlcheck.Index("allocation", i)
+	}
+	return name
 }
 
 func mapKeys(m map[string]string) map[string]bool {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"mallgrid/billing/allocation"
@@ -24,11 +25,14 @@ const allocationHead = "site: {name: M}\nbuses: [{name: b1, port: /dev/ttyUSB0}]
 
 // The issue's four rules load, with their defaults and resolved tenants.
 func TestParse_Allocation(t *testing.T) {
-	file := allocationHead + "allocation:\n" +
+	// Each public meter is shared by one rule: two more for kiosks and mixed.
+	head := strings.Replace(allocationHead, "tenants:\n", "  - {id: M-PARK, bus: b1, address: 5, model: kpm33b, role: public}\n"+
+		"  - {id: M-LIFT, bus: b1, address: 6, model: kpm33b, role: public}\ntenants:\n", 1)
+	file := head + "allocation:\n" +
 		"  - {name: corridors, meters: [M-PUB], tenants: [T-102, T-101], basis: area, tariff: standard, period: month}\n" +
 		"  - {name: chillers, meters: [M-AC], basis: consumption, period: day}\n" +
-		"  - {name: kiosks, meters: [M-PUB], basis: fixed, shares: {T-101: \"40%\", T-102: \"60%\"}}\n" +
-		"  - {name: mixed, meters: [M-AC, M-PUB], tenants: [T-101, T-102], basis: {area: \"50%\", consumption: \"50%\"}}\n"
+		"  - {name: kiosks, meters: [M-PARK], basis: fixed, shares: {T-101: \"40%\", T-102: \"60%\"}}\n" +
+		"  - {name: mixed, meters: [M-LIFT], tenants: [T-101, T-102], basis: {area: \"50%\", consumption: \"50%\"}}\n"
 	cfg, err := Parse("t.yaml", []byte(file), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +97,33 @@ func TestParse_AllocationProblems(t *testing.T) {
 			t.Errorf("%s: got\n%v\nwant exactly:\n%s", tc.name, err, tc.want)
 		}
 	}
+	// A mistake earlier in a rule does not hide that its weights or shares
+	// do not add up.
+	for _, tc := range []struct{ name, rule, want string }{
+		{"weights short after a bad name", "{name: a b, meters: [M-PUB], tenants: [T-101], basis: {area: 50%, consumption: 40%}}",
+			"t.yaml:14: allocation[0].basis: the weights add up to 90%; want 100%"},
+		{"shares short after a bad meter", "{name: a, meters: [M-101], basis: fixed, shares: {T-101: 40%, T-102: 50%}}",
+			"t.yaml:14: allocation[0].shares: the shares add up to 90%; want 100%"},
+	} {
+		_, err := Parse("t.yaml", []byte(allocationHead+"allocation:\n  - "+tc.rule+"\n"), nil)
+		ps := problems(t, err)
+		if len(ps) != 2 || ps[1].Error() != tc.want {
+			t.Errorf("%s: got\n%v\nwant two problems, the second:\n%s", tc.name, err, tc.want)
+		}
+	}
+	// A public meter in two rules would be charged twice: the second is
+	// refused at its place in the list.
+	_, err := Parse("t.yaml", []byte(allocationHead+"allocation:\n  - {name: a, meters: [M-PUB], basis: consumption}\n  - {name: b, meters: [M-AC, M-PUB], basis: consumption}\n"), nil)
+	if ps := problems(t, err); len(ps) != 1 || ps[0].Error() != "t.yaml:15: allocation[1].meters[1]: meter M-PUB is already shared by rule a; a public meter's energy is shared by one rule, or it is charged twice" {
+		t.Errorf("meter in two rules: got %v", err)
+	}
+	// A huge area is refused at the tenant, not shared by as nothing.
+	_, err = Parse("t.yaml", []byte(strings.Replace(allocationHead, "area_m2: 80", "area_m2: 1e300", 1)+"allocation:\n  - {name: a, meters: [M-PUB], tenants: [T-101, T-102], basis: area}\n"), nil)
+	if ps := problems(t, err); len(ps) != 1 || ps[0].Error() != "t.yaml:11: tenants[1].area_m2: want a number from 0 to 10000000 (m²), got 1e+300" {
+		t.Errorf("huge area: got %v", err)
+	}
 	// Two rules of one name: the second is refused at its line.
-	_, err := Parse("t.yaml", []byte(allocationHead+"allocation:\n  - {name: a, meters: [M-PUB], basis: consumption}\n  - {name: a, meters: [M-AC], basis: consumption}\n"), nil)
+	_, err = Parse("t.yaml", []byte(allocationHead+"allocation:\n  - {name: a, meters: [M-PUB], basis: consumption}\n  - {name: a, meters: [M-AC], basis: consumption}\n"), nil)
 	if ps := problems(t, err); len(ps) != 1 || ps[0].Error() != `t.yaml:15: allocation[1].name: duplicate allocation rule name "a" (first at line 14)` {
 		t.Errorf("duplicate name: got %v", err)
 	}

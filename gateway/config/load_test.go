@@ -203,7 +203,12 @@ func TestParse_Problems(t *testing.T) {
 		{"meter interval 0 written out", doc(head, bus, "meters: [{id: M-1, bus: b1, address: 1, model: kpm33b, role: public, interval: 0s}]"),
 			"t.yaml:3: meters[0].interval: want 1s..1h, got 0s"},
 		{"negative area", doc(head, bus, "tenants: [{id: T-1, name: Shop, area_m2: -1}]"),
-			"t.yaml:3: tenants[0].area_m2: want a number >= 0, got -1"},
+			"t.yaml:3: tenants[0].area_m2: want a number from 0 to 10000000 (m²), got -1"},
+		// Beyond 10 km² the area in cm² would overflow and be shared by as 0.
+		{"area too large", doc(head, bus, "tenants: [{id: T-1, name: Shop, area_m2: 1e300}]"),
+			"t.yaml:3: tenants[0].area_m2: want a number from 0 to 10000000 (m²), got 1e+300"},
+		{"area just too large", doc(head, bus, "tenants: [{id: T-1, name: Shop, area_m2: 10000000.01}]"),
+			"t.yaml:3: tenants[0].area_m2: want a number from 0 to 10000000 (m²), got 1.000000001e+07"},
 		{"empty credit rating", doc(head, bus, "tenants: [{id: T-1, name: Shop, credit_rating: ''}]"),
 			"t.yaml:3: tenants[0].credit_rating: must not be empty"},
 		{"contact unreachable", doc(head, bus, "tenants:", "  - id: T-1", "    name: Shop", "    contacts:", "      - name: Li"),

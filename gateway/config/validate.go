@@ -441,8 +441,8 @@ func validateTenants(cfg *Config, r *yamlcheck.Report) map[string]bool {
 		}
 		r.Need(p+".name", t.Name)
 		r.Need(p+".category", t.Category)
-		if math.IsNaN(t.AreaM2) || math.IsInf(t.AreaM2, 0) || t.AreaM2 < 0 {
-			r.Add(p+".area_m2", "want a number >= 0, got %v", t.AreaM2)
+		if math.IsNaN(t.AreaM2) || math.IsInf(t.AreaM2, 0) || t.AreaM2 < 0 || t.AreaM2 > MaxAreaM2 {
+			r.Add(p+".area_m2", "want a number from 0 to %d (m²), got %v", MaxAreaM2, t.AreaM2)
 		}
 		if r.Need(p+".credit_rating", t.CreditRating) && len(cfg.Ratings) > 0 && !slices.Contains(ratingNames(cfg), t.CreditRating) {
 			r.Add(p+".credit_rating", "unknown rating %q (ratings: %s)", t.CreditRating, strings.Join(ratingNames(cfg), ", "))
