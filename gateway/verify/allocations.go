@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"mallgrid/billing"
@@ -11,7 +12,8 @@ import (
 // checkAllocations: every allocation posting's shares add up to its cost
 // and none is below zero; one posting stands per rule and period (no two
 // standing periods of a rule overlap), and the index of standing postings
-// names exactly those; each share above zero has its allocation entry, of
+// names exactly those, each under its own rule and period start; each
+// share above zero has its allocation entry, of
 // the share's tenant and amount, in no other posting, and a reversed
 // posting's reversal entries undo exactly those entries; every allocation
 // entry in the ledger belongs to a posting.
@@ -82,15 +84,29 @@ func checkAllocations(v *ledgerView, report func(Violation)) {
 		}
 		standing[p.Rule] = append(standing[p.Rule], p)
 	}
-	live := make(map[uint64]bool)
+	live := make(map[uint64]store.Posting)
 	for _, ps := range standing {
 		for _, p := range ps {
-			live[p.ID] = true
+			live[p.ID] = p
 		}
 	}
-	for key, id := range v.livePostings {
-		if !live[id] {
+	// Each key names the standing posting of its own rule and period: a
+	// key of another period naming a posting would have PostAllocation
+	// answer that period with it (posted, existing) and never post it.
+	keys := make([]string, 0, len(v.livePostings))
+	for key := range v.livePostings {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		id := v.livePostings[key]
+		p, ok := live[id]
+		switch {
+		case !ok:
 			report(Violation{Account: "allocation index", Problem: fmt.Sprintf("%q names posting %d, which does not stand", key, id)})
+		case key != p.Rule+"\x00"+p.From.UTC().Format(time.RFC3339):
+			report(Violation{Account: "allocation index", Problem: fmt.Sprintf("%q names posting %d, of rule %s from %s",
+				key, id, p.Rule, p.From.UTC().Format(time.RFC3339))})
 		}
 	}
 	// An allocation that is a credit is the debit rule's to report.

@@ -40,6 +40,15 @@ func editPosting(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 	}
 }
 
+// liveKey adds rule's period starting at from to the index of standing
+// postings, naming posting id.
+func liveKey(rule string, from time.Time, id uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		k := binary.BigEndian.AppendUint64(append([]byte(rule), 0), uint64(from.Unix()))
+		return tx.Bucket([]byte("allocations")).Bucket([]byte("live")).Put(k, binary.BigEndian.AppendUint64(nil, id))
+	}
+}
+
 // allocationDamages are the damaged databases only the allocation rule
 // finds.
 func allocationDamages() []damage {
@@ -67,6 +76,11 @@ func allocationDamages() []damage {
 		}},
 		// The postings lost (the bucket deleted): the entries belong to none.
 		{rule: "allocation", build: corridors, tamper: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("allocations")) }},
+		// The index of standing postings names a posting under another
+		// period of its rule (the next day), and under another rule: each
+		// key must name the posting of its own rule and period.
+		{rule: "allocation", build: corridors, tamper: liveKey("corridors", vt0.AddDate(0, 0, 1), 1)},
+		{rule: "allocation", build: corridors, tamper: liveKey("lifts", vt0, 1)},
 		// A posting marked reversed with no reversal entries.
 		{rule: "allocation", build: corridors, tamper: editPosting(1, func(p map[string]any) {
 			p["reversal"] = map[string]any{"time": vt0, "actor": "books", "reason": "x", "entries": []any{}}
