@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,19 @@ func newWiredMall(t *testing.T, perBus int, wire sim.WireTiming, extraYAML ...st
 // meter a public one (role public, no tenant) and leaves the tenant out.
 const publicMeter = "(public meter)"
 
+// renamed followed by an id, as a tenant's category in buildMall, gives
+// the tenant and its meter that id instead of T-a1's kind (an id with
+// spaces, slashes or Chinese, as a mall may name its tenants).
+const renamed = "(id) "
+
+// tenantYAML is the id buildMall writes for tenant T-<bus><i>, quoted.
+func tenantYAML(categories map[string]string, id string) string {
+	if to, ok := strings.CutPrefix(categories[id], renamed); ok {
+		return strconv.Quote(to)
+	}
+	return strconv.Quote(id)
+}
+
 // buildMall is newWiredMall with tenants' categories ("T-a1": "restaurant"),
 // for the rules of alarms.categories; the others are of the default. A
 // category is written into the tenant's line as it is, so it may carry
@@ -72,7 +86,7 @@ func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[str
 				fmt.Fprintf(&yaml, "  - {id: M-%s%d, bus: %s, address: %d, model: kpm33b, role: public}\n", b, i, b, i)
 				continue
 			}
-			fmt.Fprintf(&yaml, "  - {id: M-%s%d, bus: %s, address: %d, model: kpm33b, tenant: T-%s%d}\n", b, i, b, i, b, i)
+			fmt.Fprintf(&yaml, "  - {id: M-%s%d, bus: %s, address: %d, model: kpm33b, tenant: %s}\n", b, i, b, i, tenantYAML(categories, fmt.Sprintf("T-%s%d", b, i)))
 		}
 	}
 	yaml.WriteString("tenants:\n")
@@ -82,10 +96,10 @@ func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[str
 			if categories[id] == publicMeter {
 				continue
 			}
-			if c, ok := categories[id]; ok {
+			if c, ok := categories[id]; ok && !strings.HasPrefix(c, renamed) {
 				category = ", category: " + c
 			}
-			fmt.Fprintf(&yaml, "  - {id: %s, name: Shop %s%d%s}\n", id, b, i, category)
+			fmt.Fprintf(&yaml, "  - {id: %s, name: Shop %s%d%s}\n", tenantYAML(categories, id), b, i, category)
 		}
 	}
 	for _, x := range extraYAML {
