@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -10,20 +11,28 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"mallgrid/drivers/sim"
 )
 
 // TestE2E_FinanceCorrections: finance tops a tenant up with a note (the
 // receipt shows its number and the note), reverses the top-up from the
 // ledger — a dialog asks the reason, the page marks the top-up reversed —
 // and posts a debit adjustment from its form; the account's balance is
-// what the three make.
+// what the three make. The tenant's id has a space, a slash and Chinese
+// characters, as a mall may name its tenants: the page's references for
+// the corrections must still be ones the server takes.
 func TestE2E_FinanceCorrections(t *testing.T) {
-	mall := withLogins(t, cutOffMall(t, "0s"))
+	const tenant = "T 二楼/a2"
+	mall := withLogins(t, buildMall(t, 2, sim.WireTiming{}, map[string]string{"T-a2": renamed + tenant},
+		"tariffs: [{name: standard, kind: flat, price: '100.00'}]\n",
+		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: 0s, restore: '1.00'}]\n"))
 	base, _ := mall.start(t)
 	waitRead(t, base)
+	tenantPath := "/tenants/" + url.PathEscape(tenant)
 
 	p := browser(t, base)
-	p.open("/tenants/T-a2")
+	p.open(tenantPath)
 	p.login("fay", "fay-pw")
 	p.do("the top-up and adjustment forms", chromedp.WaitVisible(`#topup`), chromedp.WaitVisible(`#adjust`))
 	p.do("send a top-up with a note",
@@ -31,7 +40,7 @@ func TestE2E_FinanceCorrections(t *testing.T) {
 		chromedp.SetValue(`#topup select[name=channel]`, "bank"),
 		chromedp.SendKeys(`#topup input[name=note]`, "December, by transfer"),
 		chromedp.Click(`#topup button[type=submit]`))
-	p.until("the receipt", `location.pathname.startsWith("/tenants/T-a2/receipts/") && !!document.querySelector("#receipt")`, 15*time.Second)
+	p.until("the receipt", `location.pathname.startsWith("`+tenantPath+`/receipts/") && !!document.querySelector("#receipt")`, 15*time.Second)
 	no := p.text(`#receipt-no`)
 	if !regexp.MustCompile(`^R\d{8}$`).MatchString(no) {
 		t.Errorf("receipt number %q; want R and eight digits", no)
@@ -41,7 +50,7 @@ func TestE2E_FinanceCorrections(t *testing.T) {
 	}
 	entry := path.Base(js[string](p, `location.pathname`))
 
-	p.open("/tenants/T-a2")
+	p.open(tenantPath)
 	row := `#entry-` + entry
 	if got := p.text(row + ` a.receipt-no`); got != no {
 		t.Errorf("the ledger shows receipt %q for the top-up; want %s", got, no)
@@ -67,11 +76,11 @@ func TestE2E_FinanceCorrections(t *testing.T) {
 		chromedp.Click(`#adjust button[type=submit]`))
 	p.until("the adjustment on the ledger", `[...document.querySelectorAll("#ledger tr.entry-adjustment")].some(r => r.textContent.includes("breaker repair"))`, 15*time.Second)
 
-	a := account(t, base, "T-a2")
+	a := account(t, base, url.PathEscape(tenant))
 	var ledger []struct {
 		Kind, Amount string
 	}
-	getJSON(t, base+"/api/v1/accounts/T-a2/ledger", &ledger)
+	getJSON(t, base+"/api/v1/accounts/"+url.PathEscape(tenant)+"/ledger", &ledger)
 	var corrections []string
 	for _, e := range ledger {
 		if e.Kind != "charge" {
@@ -79,6 +88,6 @@ func TestE2E_FinanceCorrections(t *testing.T) {
 		}
 	}
 	if got := strings.Join(corrections, ", "); got != "adjustment -12.30, reversal -200.00, topup 200.00" {
-		t.Errorf("T-a2's ledger besides charges: %s; want the adjustment, the reversal and the top-up (balance %s)", got, a.Balance)
+		t.Errorf("%s's ledger besides charges: %s; want the adjustment, the reversal and the top-up (balance %s)", tenant, got, a.Balance)
 	}
 }

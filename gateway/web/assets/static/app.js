@@ -527,6 +527,13 @@
   }
 
   // ---- Forms that change something -------------------------------------
+  // pageRef makes the reference of a payment or a correction the page
+  // sends. It names no tenant: the server takes 1–64 printable characters
+  // without spaces, and a tenant's id may hold spaces, slashes or Chinese.
+  // The time and the random part keep two pages' references apart.
+  function pageRef(kind) {
+    return "WEB-" + kind + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8);
+  }
   var topup = $("#topup");
   var pendingRef = "";
   if (topup) {
@@ -538,7 +545,7 @@
       // it once. Left empty, the page makes one for this payment and keeps
       // it while the same payment is sent again (a retry after an error);
       // another amount or channel is another payment, with a new one.
-      if (!pendingRef) { pendingRef = "WEB-" + tenant + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8); }
+      if (!pendingRef) { pendingRef = pageRef("TOP"); }
       var ref = topup.ref.value.trim() || pendingRef;
       var button = $("button[type=submit]", topup);
       button.disabled = true;
@@ -577,11 +584,8 @@
     });
   }
   // Finance's corrections. Each is sent with a reference the page makes
-  // for it and keeps while the same correction is sent again (a retry
-  // after an error is posted once); anything changed makes a new one.
-  function correctionRef(kind, tenant) {
-    return "WEB-" + kind + "-" + tenant + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8);
-  }
+  // for it (pageRef) and keeps while the same correction is sent again (a
+  // retry after an error is posted once); anything changed makes a new one.
   var reverse = $("dialog#reverse");
   if (reverse) {
     var revForm = $("form", reverse);
@@ -600,7 +604,7 @@
     revForm.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var tenant = reverse.getAttribute("data-tenant");
-      if (!revRef) { revRef = correctionRef("REV", tenant); }
+      if (!revRef) { revRef = pageRef("REV"); }
       var button = $("button[type=submit]", revForm);
       button.disabled = true;
       api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/reversals",
@@ -616,7 +620,7 @@
     adjust.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var tenant = adjust.getAttribute("data-tenant");
-      if (!adjRef) { adjRef = correctionRef("ADJ", tenant); }
+      if (!adjRef) { adjRef = pageRef("ADJ"); }
       var button = $("button[type=submit]", adjust);
       button.disabled = true;
       api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/adjustments",
