@@ -13,10 +13,10 @@ import (
 // and none is below zero; one posting stands per rule and period (no two
 // standing periods of a rule overlap), and the index of standing postings
 // names exactly those, each under its own rule and period start; each
-// share above zero has its allocation entry, of
-// the share's tenant and amount, in no other posting, and a reversed
-// posting's reversal entries undo exactly those entries; every allocation
-// entry in the ledger belongs to a posting.
+// share above zero has its allocation entry, of the share's tenant and
+// amount, in no other posting, and a reversed posting's reversal entries
+// undo exactly those entries; every allocation entry in the ledger
+// belongs to a posting.
 func checkAllocations(v *ledgerView, report func(Violation)) {
 	byID := make(map[uint64]store.Entry, len(v.entries))
 	for _, e := range v.entries {
