@@ -114,7 +114,9 @@ func (a *Allocator) Postings() ([]web.AllocationPosting, error) {
 }
 
 // Post implements web.Allocations: rule's period that starts at from,
-// which must have ended.
+// which must have ended PostingSettle or more before now, as the
+// automatic posting waits: the last quarter hour's energy comes in with
+// the readings after the period's end.
 func (a *Allocator) Post(_ context.Context, name string, from time.Time, actor string) (web.AllocationPosting, bool, error) {
 	r, err := a.rule(name)
 	if err != nil {
