@@ -150,27 +150,48 @@ func (db *DB) EachEntryAfter(after uint64, fn func(Entry) error) error {
 	})
 }
 
-// FirstEntry returns account's first ledger entry (the lowest id); ok is
-// false for an account without one. Statements start with the month it
-// falls in.
+// firstEntriesRead is how many of an account's lowest ids FirstEntry reads
+// for the earliest date among them.
+const firstEntriesRead = 1000
+
+// FirstEntry returns account's earliest-dated ledger entry among its first
+// firstEntriesRead by id; ok is false for an account without one.
+// Statements start with the month it falls in. Ids are in posting order,
+// not time order: a charge is dated by its slot's last reading and posted
+// at the end of the bus cycle after it, or at the first cycle after a
+// restart, so a top-up posted in between (or just after the start) has a
+// lower id and a later date — the lowest id's month could be the month
+// after the first entry's, and that month would have no statement. An
+// entry is posted behind at most the entries of one bus cycle and a
+// restart's first cycle — a handful, never a thousand of the account's —
+// so the earliest date is among the first firstEntriesRead.
 func (db *DB) FirstEntry(account string) (e Entry, ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketByAcct).Bucket([]byte(account))
 		if idx == nil {
 			return nil
 		}
-		k, _ := idx.Cursor().First()
-		if k == nil {
-			return nil
+		c := idx.Cursor()
+		n := 0
+		for k, _ := c.First(); k != nil && n < firstEntriesRead; k, _ = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("ledger index of %s: key %x: %w", account, k, ErrCorrupt)
+			}
+			got, err := getEntry(tx, binary.BigEndian.Uint64(k))
+			if err != nil {
+				return err
+			}
+			if !ok || got.Time.Before(e.Time) {
+				e, ok = got, true
+			}
+			n++
 		}
-		if len(k) != 8 {
-			return fmt.Errorf("ledger index of %s: key %x: %w", account, k, ErrCorrupt)
-		}
-		e, err = getEntry(tx, binary.BigEndian.Uint64(k))
-		ok = err == nil
-		return err
+		return nil
 	})
-	return e, ok, err
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return e, ok, nil
 }
 
 // StatementKey returns the site's key for signing statement links, making

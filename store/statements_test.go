@@ -140,3 +140,25 @@ func TestDB_EachEntryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A new tenant's first two entries out of time order: a top-up at
+// 00:00:00.05 posted while the charge dated by the reading at 23:59:59.9
+// waited for the end of its bus cycle. The first entry is the charge, in
+// November — the lowest id's month (December) would skip November.
+func TestDB_FirstEntry_EarliestDated(t *testing.T) {
+	db, _ := openTemp(t)
+	loc := time.FixedZone("CST", 8*3600)
+	topUp := time.Date(2026, 12, 1, 0, 0, 0, 50_000_000, loc)
+	read := time.Date(2026, 11, 30, 23, 59, 59, 900_000_000, loc)
+	if _, _, err := db.PostTopUp(Entry{Time: topUp, Account: "T-9", Amount: 100_000_000, Ref: "R-1"}); err != nil {
+		t.Fatal(err)
+	}
+	from := read.Add(-IntervalLength)
+	if _, err := db.CommitCycle(Cycle{Charges: []Entry{{Time: read, Account: "T-9", Kind: Charge, Amount: -1_000_000, Meter: "M-9", Wh: 1000, From: &from, To: &read}}}); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := db.FirstEntry("T-9")
+	if err != nil || !ok || e.Kind != Charge || !e.Time.Equal(read) {
+		t.Errorf("first: %+v %v %v; want the charge dated %s", e, ok, err, read)
+	}
+}
