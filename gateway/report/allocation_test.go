@@ -401,3 +401,22 @@ func TestAllocator_Post_WaitsForSettle(t *testing.T) {
 		t.Errorf("October at Nov 1 00:15: existing %v, %v; want posted", existing, err)
 	}
 }
+
+// PostDue checks its context before each period: cancelled, it posts
+// nothing more and returns, however many periods are due.
+func TestAllocator_PostDue_StopsOnCancel(t *testing.T) {
+	db, cfg := allocMall(t)
+	now := time.Date(2026, 11, 4, 1, 0, 0, 0, allocSH)
+	a := &Allocator{DB: db, Config: cfg, Now: func() time.Time { return now }, Log: zerolog.Nop()}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n := a.PostDue(ctx, now); n != 0 {
+		t.Errorf("cancelled, PostDue posted %d; want 0", n)
+	}
+	if _, ok, err := db.LatestPosting("corridors"); ok || err != nil {
+		t.Errorf("cancelled, corridors posted (%v, %v)", ok, err)
+	}
+	if n := a.PostDue(context.Background(), now); n != 2 {
+		t.Errorf("then PostDue posted %d; want 2 (October, Nov 3)", n)
+	}
+}
