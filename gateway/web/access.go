@@ -62,6 +62,7 @@ func accessRules() map[string]rule {
 		"GET /tenants/{tenant}":                  {roles: readers},
 		"GET /tenants/{tenant}/receipts/{entry}": {roles: readers},
 		"GET /audit":                             {roles: admin},
+		"GET /finance":                           {roles: books},
 		"GET /api/v1/session":                    {roles: readers},
 
 		"GET /api/v1/status":                   {roles: readers},

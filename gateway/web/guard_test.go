@@ -356,6 +356,7 @@ var whoMay = map[string]string{
 	"GET /tenants/{tenant}":                      "viewer operator finance admin",
 	"GET /tenants/{tenant}/receipts/{entry}":     "viewer operator finance admin",
 	"GET /audit":                                 "admin",
+	"GET /finance":                               "finance admin",
 	"GET /api/v1/session":                        "viewer operator finance admin",
 	"GET /api/v1/status":                         "viewer operator finance admin",
 	"GET /api/v1/meters":                         "viewer operator finance admin",

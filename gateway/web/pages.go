@@ -27,7 +27,7 @@ import (
 
 // pageNames are the templates under assets/pages besides the layout, one
 // per page.
-var pageNames = []string{"dashboard", "meters", "meter", "tenants", "tenant", "receipt", "alarms", "events", "audit", "notifications"}
+var pageNames = []string{"dashboard", "meters", "meter", "tenants", "tenant", "receipt", "alarms", "events", "audit", "notifications", "finance"}
 
 // pageSet holds every page's template in every language: the template
 // functions (words, money, times) are bound to a Localizer, so each
@@ -114,6 +114,9 @@ type pageView struct {
 	CSRF     string
 	Path     string // the page's own URL, for the language switch to come back to
 	Charts   bool   // load the charting library
+	// Script is the page's own script under /static, loaded after app.js;
+	// "" for none.
+	Script string
 	// Can says which actions the reader's role may take, by name: the
 	// page shows only those forms (the server refuses the others anyway).
 	Can map[string]bool
@@ -137,7 +140,13 @@ var actions = map[string]string{
 	"ack":      "POST /api/v1/alarms/{id}/ack",
 	"resend":   "POST /api/v1/notifications/{id}/resend",
 	"audit":    "GET /api/v1/audit",
+	// statements: the tenant page lists the tenant's statements.
+	"statements": "GET /api/v1/accounts/{tenant}/statements",
+	"finance":    "GET /finance",
 }
+
+// pageScripts are the pages with a script of their own, beside app.js.
+var pageScripts = map[string]string{"finance": "finance.js"}
 
 // wordsJSON caches each language's catalog as JSON.
 var wordsJSON sync.Map // i18n.Lang → string
@@ -201,7 +210,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, titleID st
 	p := principalOf(r)
 	v := pageView{Name: name, Title: l.T(titleID), Lang: lang, Langs: i18n.Langs(), Site: st.Site, Timezone: st.Timezone,
 		Zone: l.Zone(st.Now), Now: st.Now, Version: st.Version, Role: p.Role, Path: r.URL.RequestURI(),
-		Charts: name == "meter" || name == "tenant", Can: map[string]bool{}, Data: data}
+		Charts: name == "meter" || name == "tenant", Script: pageScripts[name], Can: map[string]bool{}, Data: data}
 	if p.sess != nil {
 		v.User, v.CSRF = p.sess.user, p.sess.csrf
 	} else {
@@ -216,7 +225,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, titleID st
 		}
 	}
 	v.Nav = map[string]bool{"alarms": s.routeRegistered("GET /alarms"), "tenants": s.routeRegistered("GET /tenants"),
-		"events": s.events != nil, "audit": v.Can["audit"], "notifications": s.routeRegistered("GET /notifications")}
+		"events": s.events != nil, "audit": v.Can["audit"], "notifications": s.routeRegistered("GET /notifications"),
+		"finance": v.Can["finance"]}
 	var page bytes.Buffer
 	if err := s.pages[lang][name].ExecuteTemplate(&page, "layout", v); err != nil {
 		s.log.Error().Err(err).Str("page", name).Msg("render page")

@@ -33,6 +33,9 @@ func (s *Server) pageRoutes() {
 	if s.auditLog != nil {
 		s.handle("GET /audit", http.HandlerFunc(s.auditPage))
 	}
+	if s.finance.reports != nil || s.finance.allocations != nil {
+		s.handle("GET /finance", http.HandlerFunc(s.financePage))
+	}
 }
 
 // atRiskDays: an account whose credit lasts less than this at its recent
@@ -288,6 +291,13 @@ type tenantView struct {
 	From, To  string      // the ledger's date range, YYYY-MM-DD in the site's zone
 	More      bool        // the range holds more entries than shown
 	RangeNote string
+	// Statements are the tenant's issued statements, newest first, for a
+	// role that may read them; StatementsFailed says they could not be
+	// read. LinkBase ("https://host") makes a statement's signed link a
+	// whole URL to hand to the tenant.
+	Statements       []StatementInfo
+	StatementsFailed bool
+	LinkBase         string
 }
 
 // tenantMeter is a tenant's meter with its relay's override.
@@ -343,6 +353,7 @@ func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	s.tenantStatements(r, tenant, &d)
 	s.render(w, r, "tenant", "page.tenant", d)
 }
 

@@ -62,6 +62,7 @@ type Server struct {
 	auditLog      AuditLog
 	recorder      Recorder
 	publisher     Publisher
+	finance       financeParts // the finance page's reports and allocations, the tenant page's statements
 
 	hosts      []string     // http.hosts
 	listenHost string       // http.listen's host, lower case; "" when it listens on every interface
@@ -212,6 +213,7 @@ func New(src Source, o Options) (*Server, error) {
 	if o.Allocations != nil {
 		s.allocationRoutes(o.Allocations)
 	}
+	s.finance = financeParts{reports: o.Reports, allocations: o.Allocations, statements: o.Statements}
 	s.pageRoutes()
 	if err := s.checkRules(); err != nil {
 		return nil, err
