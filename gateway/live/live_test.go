@@ -222,3 +222,27 @@ func TestPicture_ValuesAndCountersApart(t *testing.T) {
 		}
 	}
 }
+
+// The statements wait at start until every bus has cycled since.
+func TestPicture_CycledSince(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: a, port: /dev/ttyUSB0}, {name: b, port: /dev/ttyUSB1}]\n"+
+		"meters: [{id: M-1, bus: a, address: 1, model: kpm33b, role: public}, {id: M-2, bus: b, address: 1, model: kpm33b, role: public}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	p := New(cfg, "test", "", func() time.Time { return start })
+	if p.CycledSince(start) {
+		t.Fatal("cycled before any cycle")
+	}
+	for i, b := range cfg.Buses {
+		p.CycleDone(b.Name, start.Add(-time.Minute), start.Add(-time.Second)) // before the start: not counted
+		if p.CycledSince(start) {
+			t.Fatalf("cycled with bus %s's cycle ended before the start", b.Name)
+		}
+		p.CycleDone(b.Name, start, start.Add(time.Second))
+		if got, want := p.CycledSince(start), i == len(cfg.Buses)-1; got != want {
+			t.Fatalf("after bus %s: %v; want %v", b.Name, got, want)
+		}
+	}
+}

@@ -208,6 +208,20 @@ func (lv *Picture) CycleDone(bus string, start, end time.Time) {
 	lv.mu.Unlock()
 }
 
+// CycledSince says whether every bus has run a whole cycle that ended at
+// or after t (its charges committed): the statements wait for it after a
+// start, as a meter's charge held over a stop is posted at its first cycle.
+func (lv *Picture) CycledSince(t time.Time) bool {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	for _, b := range lv.buses {
+		if b.lastCycle.Before(t) {
+			return false
+		}
+	}
+	return true
+}
+
 // pollStatus gathers every scheduler's per-meter state.
 func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 	lv.mu.Lock()
