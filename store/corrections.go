@@ -217,12 +217,16 @@ type CorrectionIndex struct {
 	// ids of earlier top-ups' receipts, and the sequence starts after it.
 	Legacy   uint64
 	Reversed map[uint64]uint64 // reversed entry id → reversal entry id
-	Bad      []string          // records that cannot be read
+	// Refs is the index that keeps a payment or a correction once per
+	// reference: reference → the entry posted under it.
+	Refs map[string]uint64
+	Bad  []string // records that cannot be read
 }
 
-// Corrections returns the indexes of receipt numbers and reversals.
+// Corrections returns the indexes of receipt numbers, reversals and
+// references.
 func (db *DB) Corrections() (CorrectionIndex, error) {
-	ix := CorrectionIndex{Receipts: make(map[uint64]uint64), Reversed: make(map[uint64]uint64)}
+	ix := CorrectionIndex{Receipts: make(map[uint64]uint64), Reversed: make(map[uint64]uint64), Refs: make(map[string]uint64)}
 	read := func(name string, b *bolt.Bucket, into map[uint64]uint64) error {
 		return b.ForEach(func(k, v []byte) error {
 			if string(k) == string(keyLegacyReceipts) && len(v) == 8 {
@@ -243,7 +247,17 @@ func (db *DB) Corrections() (CorrectionIndex, error) {
 		if err := read("receipts", receipts, ix.Receipts); err != nil {
 			return err
 		}
-		return read("reversed", tx.Bucket(bucketReversed), ix.Reversed)
+		if err := read("reversed", tx.Bucket(bucketReversed), ix.Reversed); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRefs).ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				ix.Bad = append(ix.Bad, fmt.Sprintf("topup_refs: reference %q → %x is not an entry id", k, v))
+				return nil
+			}
+			ix.Refs[string(k)] = binary.BigEndian.Uint64(v)
+			return nil
+		})
 	})
 	return ix, err
 }

@@ -26,6 +26,48 @@ func checkCorrectionRefs(v *ledgerView, report func(Violation)) {
 	}
 }
 
+// checkRefIndex: the index that keeps a payment or a correction once per
+// reference (store topup_refs) says what the entries say. Each top-up's and
+// correction's reference is indexed to its entry — a reference missing
+// there would be credited or corrected again when the client retries —
+// and each indexed reference names an entry that carries it. An entry
+// under a reference an earlier entry holds is the topup and correction_ref
+// rules' to report; the index names the first.
+func checkRefIndex(v *ledgerView, report func(Violation)) {
+	byID := make(map[uint64]store.Entry)
+	first := make(map[string]bool)
+	for _, e := range v.entries {
+		if e.Ref == "" || (e.Kind != store.TopUp && e.Kind != store.Adjustment && e.Kind != store.Reversal) {
+			continue
+		}
+		byID[e.ID] = e
+		if first[e.Ref] {
+			continue
+		}
+		first[e.Ref] = true
+		switch id, ok := v.corrections.Refs[e.Ref]; {
+		case !ok:
+			report(entryViolation(e, "reference %s is not in the index of references: a retry would be posted again", e.Ref))
+		case id != e.ID:
+			report(entryViolation(e, "reference %s is indexed to entry %d, not to this entry", e.Ref, id))
+		}
+	}
+	index := func(format string, args ...any) {
+		report(Violation{Account: "corrections index", Problem: fmt.Sprintf(format, args...)})
+	}
+	for ref, id := range v.corrections.Refs {
+		e, ok := byID[id]
+		switch {
+		case !ok && v.kindOf(id) == "":
+			index("reference %s is indexed to entry %d, which does not exist", ref, id)
+		case !ok:
+			index("reference %s is indexed to entry %d, a %s, which no reference keeps", ref, id, v.kindOf(id))
+		case e.Ref != ref:
+			index("reference %s is indexed to entry %d, whose reference is %s", ref, id, e.Ref)
+		}
+	}
+}
+
 // kindOf is the kind of entry id (entries are in id order).
 func (v *ledgerView) kindOf(id uint64) store.Kind {
 	lo, hi := 0, len(v.entries)

@@ -154,6 +154,17 @@ func deleteIndex(bucket string, k uint64) func(tx *bolt.Tx) error {
 	}
 }
 
+// deleteRef and putRef edit the index of references (store topup_refs).
+func deleteRef(ref string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error { return tx.Bucket([]byte("topup_refs")).Delete([]byte(ref)) }
+}
+
+func putRef(ref string, id uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("topup_refs")).Put([]byte(ref), binary.BigEndian.AppendUint64(nil, id))
+	}
+}
+
 func setSequence(bucket string, n uint64) func(tx *bolt.Tx) error {
 	return func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).SetSequence(n) }
 }
@@ -222,11 +233,12 @@ func editAlarm(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 
 func damages() []damage {
 	return append(allocationDamages(), []damage{
+		// Entries under no reference: an entry whose id disagrees with its
+		// key would also disagree with the index of references.
 		{rule: "entry_order", build: func(t *testing.T, db *store.DB) {
-			topUp(t, db, "T-1", "P-1")
-			topUp(t, db, "T-2", "P-2")
-			topUp(t, db, "T-1", "P-3")
-			topUp(t, db, "T-1", "P-4")
+			for _, account := range []string{"T-1", "T-2", "T-1", "T-1"} {
+				post(t, db, store.Entry{Account: account, Kind: store.Adjustment, Amount: billing.Yuan, Time: vt0, Actor: "fay", Note: "goodwill"})
+			}
 		}, tamper: editEntry(3, func(e map[string]any) { e["id"] = 0 })}, // T-1's third entry claims an id before its first
 		{rule: "balance_after", build: func(t *testing.T, db *store.DB) { topUp(t, db, "T-1", "P-1") },
 			tamper: editEntry(1, func(e map[string]any) { e["balance_after"] = 5 })},
@@ -237,7 +249,7 @@ func damages() []damage {
 		{rule: "topup", build: func(t *testing.T, db *store.DB) {
 			topUp(t, db, "T-1", "P-1")
 			topUp(t, db, "T-1", "P-2")
-		}, tamper: editEntry(2, func(e map[string]any) { e["ref"] = "P-1" })}, // credited twice
+		}, tamper: chain(editEntry(2, func(e map[string]any) { e["ref"] = "P-1" }), deleteRef("P-2"))}, // credited twice
 		{rule: "debit", build: func(t *testing.T, db *store.DB) {
 			post(t, db, store.Entry{Account: "T-1", Kind: store.Allocation, Amount: billing.Yuan, Time: vt0})
 		}},
@@ -264,7 +276,7 @@ func damages() []damage {
 		{rule: "correction_ref", build: func(t *testing.T, db *store.DB) {
 			topUp(t, db, "T-1", "P-1")
 			correct(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: billing.Yuan, Ref: "A-1", Note: "goodwill", Actor: "fay", Time: vt0})
-		}, tamper: editEntry(2, func(e map[string]any) { e["ref"] = "P-1" })},
+		}, tamper: chain(editEntry(2, func(e map[string]any) { e["ref"] = "P-1" }), deleteRef("A-1"))},
 		// Receipt numbers with a gap, and one given twice, their index
 		// edited to agree.
 		{rule: "receipt", build: threeTopUps, tamper: chain(
@@ -284,6 +296,12 @@ func damages() []damage {
 		{rule: "correction_index", build: threeTopUps, tamper: setSequence("receipts", 2)},
 		{rule: "correction_index", build: threeTopUps, tamper: deleteIndex("receipts", 2)},
 		{rule: "correction_index", build: reversedTopUp, tamper: deleteIndex("reversed", 1)},
+		// The index of references out of step with the entries: a payment
+		// the store would credit again on a retry, a correction's reference
+		// naming the entry it corrected, a reference naming no entry.
+		{rule: "ref_index", build: threeTopUps, tamper: deleteRef("P-2")},
+		{rule: "ref_index", build: reversedTopUp, tamper: putRef("R-1", 1)},
+		{rule: "ref_index", build: threeTopUps, tamper: putRef("P-9", 7)},
 		{rule: "adjustment", build: func(t *testing.T, db *store.DB) {
 			post(t, db, store.Entry{Account: "T-1", Kind: store.Adjustment, Amount: billing.Yuan, Time: vt0})
 		}},

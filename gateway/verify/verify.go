@@ -164,6 +164,7 @@ var verifyRules = []verifyRule{
 	{"correction_ref", checkCorrectionRefs},
 	{"receipt", checkReceipts},
 	{"correction_index", checkCorrectionIndex},
+	{"ref_index", checkRefIndex},
 	{"kind", checkKinds},
 	{"meter_state", checkMeterStates},
 	{"chain_breaks", checkChainBreaks},
