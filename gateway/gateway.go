@@ -146,7 +146,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	statements := &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: log}
+	// Statements wait at start for every bus's first cycle: it posts the
+	// charges a stop held over, dated in the month they were read.
+	started := now()
+	statements := &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: log,
+		Ready: func() bool { return lv.CycledSince(started) }}
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,
 		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
@@ -252,7 +256,8 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 
 	// Last month's statements are issued an hour after it ends (those of
-	// months that ended while the gateway was down at once), once.
+	// months that ended while the gateway was down once every bus has
+	// cycled), once.
 	buses.Add(1)
 	go func() {
 		defer buses.Done()

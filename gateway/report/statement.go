@@ -22,7 +22,7 @@ var ErrNoTenant = errors.New("report: no such tenant")
 
 // Statement is a tenant's statement of one month of the site's calendar:
 // every figure is an integer (billing.Money, Wh) and they reconcile —
-// Opening + TopUps + Charges + Allocations + Adjustments = Closing, and the
+// Opening + TopUps + Charges + Allocations + Adjustments + Late = Closing, and the
 // days' and the windows' charges each add up to Charges. It is what is
 // stored when a statement is issued (as JSON) and what the HTML and PDF
 // are drawn from.
@@ -37,10 +37,18 @@ type Statement struct {
 	To       time.Time `json:"to"`    // the next month's
 	Meters   []string  `json:"meters"`
 
-	// Opening is the balance at From: the sum of every entry before it.
+	// Opening is the balance at From: the sum of every entry dated before
+	// it — of those the statement before was computed over, when there is
+	// one (its Through), so that it is that statement's Closing.
 	Opening billing.Money `json:"opening"`
-	// Closing is the balance at To: Opening plus every entry of the month.
+	// Closing is Opening plus every entry of the month and the late ones.
 	Closing billing.Money `json:"closing"`
+	// Late are the entries dated before the month but posted after the
+	// statement before was computed (a charge held over a restart and
+	// posted dated by its last reading, a correction dated back): issued
+	// statements never change, so they are listed here, "posted late",
+	// rather than left on none.
+	Late []StatementLine `json:"late,omitempty"`
 
 	TopUps      []StatementLine `json:"topups"`
 	Allocations []StatementLine `json:"allocations"`
@@ -64,6 +72,10 @@ type Statement struct {
 	// the entries posted after Through, not from the ledger's whole past.
 	Through uint64   `json:"through,omitempty"`
 	Later   []uint64 `json:"later,omitempty"`
+	// LaterOmitted says Later was dropped (too many, or the next month was
+	// built in the same pass): Through still says which entries the next
+	// month lists as late, but it cannot start from Later.
+	LaterOmitted bool `json:"later_omitted,omitempty"`
 }
 
 // StatementLine is one ledger entry of the statement, with what it holds
@@ -114,6 +126,8 @@ type StatementTotals struct {
 	Charges     billing.Money `json:"charges"` // ≤ 0
 	Allocations billing.Money `json:"allocations"`
 	Corrections billing.Money `json:"corrections"`
+	// Late is Σ of the Late lines (entries of earlier months posted late).
+	Late billing.Money `json:"late,omitempty"`
 	// Wh is the interval energy of the month, ChargedWh the energy the
 	// month's charges priced (they differ by energy read in one month and
 	// billed in the next, at the month's edges).
@@ -124,7 +138,7 @@ type StatementTotals struct {
 // Movement is the month's net change: Closing - Opening.
 func (s Statement) Movement() billing.Money {
 	t := s.Totals
-	return t.TopUps + t.Charges + t.Allocations + t.Corrections
+	return t.TopUps + t.Charges + t.Allocations + t.Corrections + t.Late
 }
 
 // Reconcile returns nil when the statement's figures add up: opening plus
@@ -154,7 +168,7 @@ func (s Statement) Reconcile() error {
 		name  string
 		lines []StatementLine
 		total billing.Money
-	}{{"top-ups", s.TopUps, s.Totals.TopUps}, {"allocations", s.Allocations, s.Totals.Allocations}, {"corrections", s.Corrections, s.Totals.Corrections}} {
+	}{{"top-ups", s.TopUps, s.Totals.TopUps}, {"allocations", s.Allocations, s.Totals.Allocations}, {"corrections", s.Corrections, s.Totals.Corrections}, {"late", s.Late, s.Totals.Late}} {
 		var sum billing.Money
 		for _, l := range c.lines {
 			sum += l.Amount
@@ -178,6 +192,10 @@ type StatementInput struct {
 	// in Entries (a loader streaming the ledger adds them up as it goes
 	// instead of keeping them).
 	Opening billing.Money
+	// LateAfter is the Through of the statement before, 0 for none: an
+	// entry with a higher id dated before From was posted after that
+	// statement was made and is listed as late, not added to the opening.
+	LateAfter uint64
 	// Entries are the tenant's ledger entries, any order: those before
 	// From add to the opening balance, those from To on are ignored.
 	Entries []store.Entry
@@ -220,6 +238,8 @@ type statementBuilder struct {
 	dayAt    map[string]int
 	windowAt map[string]int
 	kinds    map[uint64]store.Kind // the month's entries' kinds, for its reversals
+	// lateAfter is StatementInput.LateAfter.
+	lateAfter uint64
 }
 
 func newStatementBuilder(in StatementInput) *statementBuilder {
@@ -231,7 +251,7 @@ func newStatementBuilder(in StatementInput) *statementBuilder {
 	if s.Meters == nil {
 		s.Meters = []string{}
 	}
-	b := &statementBuilder{loc: in.From.Location(), dayAt: map[string]int{}, windowAt: map[string]int{}, kinds: map[uint64]store.Kind{}}
+	b := &statementBuilder{loc: in.From.Location(), dayAt: map[string]int{}, windowAt: map[string]int{}, kinds: map[uint64]store.Kind{}, lateAfter: in.LateAfter}
 	for d := in.From; d.Before(in.To); d = d.AddDate(0, 0, 1) {
 		key := d.Format(time.DateOnly)
 		b.dayAt[key] = len(s.Days)
@@ -242,13 +262,19 @@ func newStatementBuilder(in StatementInput) *statementBuilder {
 }
 
 // add takes one of the tenant's entries: before the month it adds to the
-// opening balance, from its end on it is left out.
+// opening balance (or is a late line, posted after the statement before),
+// from its end on it is left out.
 func (b *statementBuilder) add(e store.Entry) {
 	s := &b.s
 	s.Through = max(s.Through, e.ID)
 	switch {
 	case !e.Time.Before(s.To):
 		s.Later = append(s.Later, e.ID)
+		return
+	case e.Time.Before(s.From) && b.lateAfter != 0 && e.ID > b.lateAfter:
+		b.kinds[e.ID] = e.Kind
+		s.Late = append(s.Late, b.line(e))
+		s.Totals.Late += e.Amount
 		return
 	case e.Time.Before(s.From):
 		s.Opening += e.Amount
@@ -269,8 +295,7 @@ func (b *statementBuilder) add(e store.Entry) {
 		s.Windows[i].Charge += e.Amount
 		return
 	}
-	line := StatementLine{ID: e.ID, Time: e.Time.In(b.loc), Kind: e.Kind, Amount: e.Amount, Ref: e.Ref, Channel: e.Channel, Receipt: e.Receipt,
-		ReceiptNo: e.ReceiptNo(), Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
+	line := b.line(e)
 	switch e.Kind {
 	case store.TopUp:
 		s.TopUps = append(s.TopUps, line)
@@ -284,11 +309,16 @@ func (b *statementBuilder) add(e store.Entry) {
 	}
 }
 
+func (b *statementBuilder) line(e store.Entry) StatementLine {
+	return StatementLine{ID: e.ID, Time: e.Time.In(b.loc), Kind: e.Kind, Amount: e.Amount, Ref: e.Ref, Channel: e.Channel, Receipt: e.Receipt,
+		ReceiptNo: e.ReceiptNo(), Note: e.Note, Reverses: e.Reverses, Actor: e.Actor, Meter: e.Meter, Wh: e.Wh, From: e.From, To: e.To, Window: e.Window, UnitPrice: e.UnitPrice}
+}
+
 // unknownReversed lists the entries the month's reversals undo that are
 // not the month's own (a loader looks them up).
 func (b *statementBuilder) unknownReversed() []uint64 {
 	var ids []uint64
-	for _, l := range b.s.Corrections {
+	for _, l := range slices.Concat(b.s.Corrections, b.s.Late) {
 		if _, ok := b.kinds[l.Reverses]; l.Reverses != 0 && !ok {
 			ids = append(ids, l.Reverses)
 		}
@@ -310,14 +340,17 @@ func (b *statementBuilder) finish(intervals map[string][]store.Interval, reverse
 	slices.SortFunc(s.TopUps, byID)
 	slices.SortFunc(s.Allocations, byID)
 	slices.SortFunc(s.Corrections, byID)
-	for i, l := range s.Corrections {
-		if l.Reverses == 0 {
-			continue
-		}
-		if k, ok := b.kinds[l.Reverses]; ok {
-			s.Corrections[i].ReversesKind = k
-		} else {
-			s.Corrections[i].ReversesKind = reversed[l.Reverses]
+	slices.SortFunc(s.Late, byID)
+	for _, lines := range [][]StatementLine{s.Corrections, s.Late} {
+		for i, l := range lines {
+			if l.Reverses == 0 {
+				continue
+			}
+			if k, ok := b.kinds[l.Reverses]; ok {
+				lines[i].ReversesKind = k
+			} else {
+				lines[i].ReversesKind = reversed[l.Reverses]
+			}
 		}
 	}
 	slices.SortFunc(s.Windows, func(x, y StatementWindow) int {
@@ -388,7 +421,7 @@ func BuildStatement(src StatementSource, cfg *config.Config, tenant, month strin
 // BuildStatements computes the statements of month of every configured
 // tenant, in the configuration's order, reading the ledger once.
 func BuildStatements(src StatementSource, cfg *config.Config, month string) ([]Statement, error) {
-	out, err := buildMonths(context.Background(), src, cfg, []string{month})
+	out, err := buildMonths(context.Background(), src, cfg, []string{month}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -396,10 +429,12 @@ func BuildStatements(src StatementSource, cfg *config.Config, month string) ([]S
 }
 
 // buildMonths computes the statements of every configured tenant for each
-// of months, reading the ledger once for all of them. It stops with ctx's
+// of months, reading the ledger once for all of them; lateAfter gives a
+// tenant's month its StatementInput.LateAfter (the statement before's
+// Through, where it was stored before). It stops with ctx's
 // error when ctx ends: a ledger of years takes a while to read, and a
 // gateway shutting down does not wait for it.
-func buildMonths(ctx context.Context, src StatementSource, cfg *config.Config, months []string) ([][]Statement, error) {
+func buildMonths(ctx context.Context, src StatementSource, cfg *config.Config, months []string, lateAfter map[statementKey]uint64) ([][]Statement, error) {
 	ins := make([][]StatementInput, len(months))
 	bs := make([][]*statementBuilder, len(months))
 	at := make(map[string]int, len(cfg.Tenants))
@@ -409,6 +444,7 @@ func buildMonths(ctx context.Context, src StatementSource, cfg *config.Config, m
 			if err != nil {
 				return nil, err
 			}
+			in.LateAfter = lateAfter[statementKey{t.ID, month}]
 			ins[j] = append(ins[j], in)
 			bs[j] = append(bs[j], newStatementBuilder(in))
 			at[t.ID] = i
@@ -510,9 +546,11 @@ type LedgerTail interface {
 // buildNext computes month's statements of the tenants of prev from their
 // statements of the month before: each opens with that one's closing
 // balance, takes the entries it left for later (Later, read by id) and
-// those posted after its Through, read in one pass from the lowest Through.
-// Its statements are BuildStatements' for the same ledger (tested) but it
-// reads the month's entries, not the ledger's past. prev must be computed
+// those posted after its Through, read in one pass from the lowest Through;
+// of these, the ones dated before month are its late lines (the opening is
+// prev's closing, whatever was posted since). It gives what buildMonths
+// gives with prev's Through as LateAfter (tested) but reads the month's
+// entries, not the ledger's past. prev must be computed
 // by this package (Through set) for the month before month.
 func buildNext(ctx context.Context, src LedgerTail, cfg *config.Config, month string, prev []Statement) ([]Statement, error) {
 	ins := make([]StatementInput, len(prev))
@@ -527,7 +565,7 @@ func buildNext(ctx context.Context, src LedgerTail, cfg *config.Config, month st
 		if !p.To.Equal(in.From) || p.Through == 0 {
 			return nil, fmt.Errorf("report: %s's statement %s does not lead to %s", p.Tenant, p.Month, month)
 		}
-		in.Opening = p.Closing
+		in.Opening, in.LateAfter = p.Closing, p.Through
 		ins[i], bs[i], at[p.Tenant] = in, newStatementBuilder(in), i
 		bs[i].s.Through = p.Through
 		if i == 0 || p.Through < base {

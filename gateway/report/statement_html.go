@@ -65,6 +65,7 @@ func NewStatementRenderer(loc *time.Location) (*StatementRenderer, error) {
 		funcs["join"] = func(s []string) string { return strings.Join(s, ", ") }
 		funcs["windowName"] = func(w string) string { return windowName(l, w) }
 		funcs["details"] = func(line StatementLine) []string { return lineDetails(l, line) }
+		funcs["late"] = func(line StatementLine) string { return lateNote(l, line) }
 		t, err := template.New("statement.html.tmpl").Funcs(funcs).ParseFS(statementAssets, "assets/statement.html.tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("report: statement template: %w", err)
@@ -125,6 +126,16 @@ func windowName(l i18n.Localizer, w string) string {
 	return l.Window(w)
 }
 
+// lateNote says a late line's entry is of an earlier month, and when.
+func lateNote(l i18n.Localizer, e StatementLine) string {
+	return l.T("statement.late_note", "time", l.Time(e.Time))
+}
+
+// lateNote is lateNote in lang, for tests.
+func (r *StatementRenderer) lateNote(lang i18n.Lang, e StatementLine) string {
+	return lateNote(i18n.New(lang, r.loc), e)
+}
+
 // lineDetails explains an allocation, an adjustment or a reversal with
 // what its entry holds: its note line by line (the allocation's rule and
 // basis, a correction's reason), the span and energy it shares, the
@@ -161,6 +172,9 @@ func lineDetails(l i18n.Localizer, e StatementLine) []string {
 		}
 	} else if e.Ref != "" {
 		out = append(out, l.T("statement.ref")+": "+e.Ref)
+	}
+	if e.Kind == store.Charge && e.Meter != "" { // a late line's charge
+		out = append(out, e.Meter+" · "+l.KWh(e.Wh)+" kWh")
 	}
 	return out
 }

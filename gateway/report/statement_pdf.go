@@ -294,7 +294,10 @@ func (p *pdfDoc) statement(is Issue) {
 	t := s.Totals
 	for _, r := range [][2]string{{"statement.opening", l.Money(s.Opening)}, {"statement.topups", l.Money(t.TopUps)},
 		{"statement.charges", l.Money(t.Charges)}, {"statement.allocations", l.Money(t.Allocations)},
-		{"statement.corrections", l.Money(t.Corrections)}} {
+		{"statement.corrections", l.Money(t.Corrections)}, {"statement.late", l.Money(t.Late)}} {
+		if r[0] == "statement.late" && len(s.Late) == 0 {
+			continue
+		}
 		p.row(two, []string{l.T(r[0]), r[1]}, false, false)
 	}
 	p.row(two, []string{l.T("statement.closing"), l.Money(s.Closing)}, false, true)
@@ -367,7 +370,19 @@ func (p *pdfDoc) statement(is Issue) {
 		rows = append(rows, []string{l.T("statement.total"), "", "", l.Money(t.Corrections)})
 		p.table(cols, []string{l.T("statement.time"), l.T("statement.entry"), l.T("statement.detail"), l.T("statement.amount")}, rows, 1)
 	}
+	if len(s.Late) > 0 {
+		p.heading(l.T("statement.late"))
+		cols := []column{{32, "L"}, {34, "L"}, {pdfWidth - 96, "L"}, {30, "R"}}
+		var rows [][]string
+		for _, e := range s.Late {
+			rows = append(rows, []string{l.Time(e.Time), l.Entry(string(e.Kind)) + " " + fmt.Sprint(e.ID),
+				strings.Join(append([]string{lateNote(l, e)}, lineDetails(l, e)...), "\n"), l.Money(e.Amount)})
+		}
+		rows = append(rows, []string{l.T("statement.total"), "", "", l.Money(t.Late)})
+		p.table(cols, []string{l.T("statement.time"), l.T("statement.entry"), l.T("statement.detail"), l.T("statement.amount")}, rows, 1)
+	}
 	p.f.Ln(2)
+	p.line(8, l.T("statement.rounding"))
 	p.line(8, l.T("statement.zone", "zone", l.Zone(s.From)))
 }
 

@@ -29,7 +29,8 @@ type StatementStore interface {
 	StatementMonths(tenant string) ([]string, error)
 	HasStatement(tenant, month string) (bool, error)
 	StatementKey() ([]byte, error)
-	// FirstEntry is the account's first ledger entry; ok false for none.
+	// FirstEntry is the account's earliest-dated entry (among its
+	// first by id: ids are not in time order); ok false for none.
 	FirstEntry(account string) (e store.Entry, ok bool, err error)
 }
 
@@ -39,8 +40,12 @@ const (
 	// moment staff list it.
 	DefaultLinkTTL = 90 * 24 * time.Hour
 	// IssueDelay is how long after a month ends its statements are
-	// issued: the month's last bus cycles and its end-of-period postings
-	// (public-area allocation) land first.
+	// issued: the month's last charges, posted at the end of the bus cycle
+	// after their slot, land first. A share of public energy is posted only
+	// PostingSettle after its period ends, and is dated then (in the next
+	// month: see the README), so it is not waited for. Entries dated in the
+	// month posted later still are listed on the next month's statement as
+	// late. Run also waits this long after it starts (StartDelay).
 	IssueDelay = time.Hour
 	// issueCatchUp is how many months back a gateway that was down (or new
 	// to statements) issues what is missing.
@@ -66,6 +71,20 @@ type Statements struct {
 	// LinkTTL is how long a link from List stays valid; 0 means
 	// DefaultLinkTTL.
 	LinkTTL time.Duration
+	// Ready, when set, says every bus has committed a cycle since the
+	// start (live.Picture.CycledSince): a gateway that was stopped posts
+	// each meter's open charge, dated by its last reading, at its bus's
+	// first cycle, and a month's statement issued before that would leave
+	// the charge to the next month's late lines. Run issues nothing until
+	// Ready is true, looking every second, or StartDelay has passed (a bus
+	// that cannot be read: its charges come late whenever they come).
+	Ready func() bool
+	// StartDelay bounds Run's wait for Ready; 0 means IssueDelay.
+	StartDelay time.Duration
+	// onRefused, when set, is called with each statement IssueDue
+	// refuses to store (its opening is not the closing before); tests
+	// hook it.
+	onRefused func(st Statement)
 }
 
 var _ web.Statements = (*Statements)(nil)
@@ -77,10 +96,30 @@ func (s *Statements) loc() *time.Location {
 	return time.UTC
 }
 
-// Run issues every statement due at start, then each month IssueDelay after
-// it ends, until ctx is cancelled (it then returns nil). A failed attempt is
-// logged and tried again at the next look, within issueCheck.
+// Run issues every statement due once the buses have cycled after it
+// starts (Ready, at most StartDelay), then each
+// month IssueDelay after it ends, until ctx is cancelled (it then returns
+// nil). A failed attempt is logged and tried again at the next look, within
+// issueCheck.
 func (s *Statements) Run(ctx context.Context) error {
+	delay := s.StartDelay
+	if delay <= 0 {
+		delay = IssueDelay
+	}
+	start := time.NewTimer(delay)
+	defer start.Stop()
+	look := time.NewTicker(time.Second)
+	defer look.Stop()
+wait:
+	for s.Ready == nil || !s.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-start.C:
+			break wait
+		case <-look.C:
+		}
+	}
 	for {
 		now := s.Now()
 		if n, err := s.IssueDue(ctx, now); errors.Is(err, context.Canceled) {
@@ -124,8 +163,8 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	oldest := due.AddDate(0, -(issueCatchUp - 1), 0)
 	// The months with a tenant's statement missing, built in one pass over
 	// the ledger (after downtime, up to issueCatchUp of them).
-	missing := map[string][]string{}   // month → tenants without its statement
-	chained := map[statementKey]bool{} // the statement before was stored before this run, with its Through
+	missing := map[string][]string{} // month → tenants without its statement
+	plans := map[statementKey]issuePlan{}
 	for _, t := range s.Config.Tenants {
 		first, ok, err := s.DB.FirstEntry(t.ID)
 		if err != nil {
@@ -138,33 +177,37 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 		if start.Before(oldest) {
 			start = oldest
 		}
-		prevInRun := false // the month before is issued in this run
+		var todo []time.Time
 		for m := start; !m.After(due); m = m.AddDate(0, 1, 0) {
-			month := m.Format("2006-01")
-			has, err := s.DB.HasStatement(t.ID, month)
+			has, err := s.DB.HasStatement(t.ID, m.Format("2006-01"))
 			if err != nil {
 				return 0, err
 			}
-			if has {
-				prevInRun = false
-				continue
+			if !has {
+				todo = append(todo, m)
 			}
+		}
+		for i, m := range todo {
+			month := m.Format("2006-01")
 			missing[month] = append(missing[month], t.ID)
-			// Months after one missing too (downtime) are built with it
-			// in the whole-ledger pass; a month after a stored statement
-			// that records where it read to starts from that one.
-			chain := false
-			if !prevInRun {
+			var plan issuePlan
+			if i == 0 || !todo[i-1].Equal(m.AddDate(0, -1, 0)) { // the month before was stored before this run
 				prev, err := s.issued(t.ID, m.AddDate(0, -1, 0).Format("2006-01"))
 				switch {
-				case err == nil:
-					chain = prev.Statement.Through != 0
-				case !errors.Is(err, store.ErrNoStatement):
+				case err == nil && prev.Statement.Through != 0:
+					p := prev.Statement
+					plan.prev, plan.lateAfter = &p, p.Through
+					// A month followed by missing ones (downtime) is built
+					// with them in the whole-ledger pass, from the same
+					// read: months chained from reads made at different
+					// times would each take the entries posted between.
+					nextMissing := i+1 < len(todo) && todo[i+1].Equal(m.AddDate(0, 1, 0))
+					plan.chain = !p.LaterOmitted && !nextMissing
+				case err != nil && !errors.Is(err, store.ErrNoStatement):
 					return 0, err
 				}
 			}
-			chained[statementKey{t.ID, month}] = chain
-			prevInRun = true
+			plans[statementKey{t.ID, month}] = plan
 		}
 	}
 	if len(missing) == 0 {
@@ -175,14 +218,31 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	issue := func(st Statement) error {
 		// A statement whose next month is issued in this run too, or that
 		// was made long after its month (Later holding months of entries),
-		// leaves nothing to start from: its next month reads the whole
-		// ledger instead of fetching all those entries one by one.
+		// leaves no Later to start from: its next month reads the whole
+		// ledger instead of fetching all those entries one by one. Through
+		// stays: the next month lists the entries posted after it, dated
+		// before, as late.
 		next := st.To.Format("2006-01")
 		if slices.Contains(missing[next], st.Tenant) || len(st.Later) > maxLater {
-			st.Through, st.Later = 0, nil
+			st.Later, st.LaterOmitted = nil, true
 		}
 		if err := st.Reconcile(); err != nil { // computed to add up: a failure here is a bug, and is not issued
 			return fmt.Errorf("report: statement %s of %s does not add up: %w", st.Month, st.Tenant, err)
+		}
+		// The chain from month to month: a tenant's statement opens with
+		// the balance the one before closed with. One that does not is not
+		// issued (it is logged, and tried again at the next look); the
+		// other tenants' are.
+		// The statement before must add up too: a month chained from it
+		// takes its closing as its opening.
+		if p := plans[statementKey{st.Tenant, st.Month}].prev; p != nil && (st.Opening != p.Closing || p.Reconcile() != nil) {
+			s.Log.Error().Str("tenant", st.Tenant).Str("month", st.Month).Str("opening", st.Opening.String()).
+				Str("closing_before", p.Closing.String()).AnErr("before_adds_up", p.Reconcile()).
+				Msg("statements: opening is not the closing of the month before; not issued")
+			if s.onRefused != nil {
+				s.onRefused(st)
+			}
+			return nil
 		}
 		figures, err := json.Marshal(st)
 		if err != nil {
@@ -201,20 +261,24 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	var whole []string
 	for _, month := range months {
 		for _, t := range missing[month] {
-			if !chained[statementKey{t, month}] {
+			if !plans[statementKey{t, month}].chain {
 				whole = append(whole, month)
 				break
 			}
 		}
 	}
 	if len(whole) > 0 {
-		built, err := buildMonths(ctx, s.DB, s.Config, whole)
+		lateAfter := map[statementKey]uint64{}
+		for k, p := range plans {
+			lateAfter[k] = p.lateAfter
+		}
+		built, err := buildMonths(ctx, s.DB, s.Config, whole, lateAfter)
 		if err != nil {
 			return 0, err
 		}
 		for j, month := range whole {
 			for _, st := range built[j] {
-				if k := (statementKey{st.Tenant, month}); slices.Contains(missing[month], st.Tenant) && !chained[k] {
+				if k := (statementKey{st.Tenant, month}); slices.Contains(missing[month], st.Tenant) && !plans[k].chain {
 					if err := issue(st); err != nil {
 						return issued, err
 					}
@@ -227,15 +291,9 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	for _, month := range months {
 		var prev []Statement
 		for _, t := range missing[month] {
-			if !chained[statementKey{t, month}] {
-				continue
+			if p := plans[statementKey{t, month}]; p.chain {
+				prev = append(prev, *p.prev)
 			}
-			from, _, _ := StatementMonth(month, loc)
-			p, err := s.issued(t, from.AddDate(0, -1, 0).Format("2006-01"))
-			if err != nil {
-				return issued, err
-			}
-			prev = append(prev, p.Statement)
 		}
 		if len(prev) == 0 {
 			continue
@@ -255,6 +313,19 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 
 // statementKey names one tenant's statement of one month.
 type statementKey struct{ tenant, month string }
+
+// issuePlan is how IssueDue builds one missing statement.
+type issuePlan struct {
+	// prev is the statement of the month before, stored before this run
+	// (with its Through); nil when there is none, or it is built in this
+	// run too (from the same read of the ledger).
+	prev *Statement
+	// lateAfter is prev's Through (StatementInput.LateAfter).
+	lateAfter uint64
+	// chain: built from prev and the entries since (buildNext), not in
+	// the whole-ledger pass.
+	chain bool
+}
 
 // List returns tenant's issued statements, newest first, each with a link
 // valid for LinkTTL from now.

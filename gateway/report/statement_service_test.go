@@ -141,11 +141,14 @@ func TestStatements_IssueDue_AfterDowntime(t *testing.T) {
 	if months, _ := db.StatementMonths("T-103"); len(months) != 0 {
 		t.Errorf("T-103, without a ledger: %v", months)
 	}
-	// All from one pass; only the last month leaves where the next starts.
+	// All from one pass; only the last month leaves Later for the next to
+	// start from, but each says what it read (Through), for the late lines.
 	dec, _ := svc.issued("T-101", "2026-12")
 	last, _ := svc.issued("T-101", "2027-01")
-	if dec.Statement.Through != 0 || dec.Statement.Later != nil || last.Statement.Through == 0 {
-		t.Errorf("through: December %d (later %v), January %d; want 0, nil and the ledger's last id", dec.Statement.Through, dec.Statement.Later, last.Statement.Through)
+	if dec.Statement.Through != last.Statement.Through || dec.Statement.Later != nil || !dec.Statement.LaterOmitted ||
+		last.Statement.Through == 0 || last.Statement.LaterOmitted {
+		t.Errorf("through: December %d (later %v, omitted %v), January %d (omitted %v); want both the ledger's last id, December's Later omitted",
+			dec.Statement.Through, dec.Statement.Later, dec.Statement.LaterOmitted, last.Statement.Through, last.Statement.LaterOmitted)
 	}
 	jan, err := svc.issued("T-101", "2027-01")
 	if err != nil || jan.Statement.Opening != jan.Statement.Closing || jan.Statement.Opening == 0 {
@@ -173,9 +176,18 @@ func TestStatements_Run_IssuesAndStops(t *testing.T) {
 	var now atomic.Pointer[time.Time]
 	setNow(&now, time.Date(2026, 12, 3, 0, 0, 0, 0, stmtZone(t)))
 	svc, db := stmtService(t, &now)
+	var ready atomic.Bool
+	svc.Ready = ready.Load
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
+	// Nothing before the buses have cycled (StartDelay is an hour): their
+	// first cycles post the charges held over the stop.
+	time.Sleep(1500 * time.Millisecond)
+	if ok, _ := db.HasStatement("T-102", "2026-11"); ok {
+		t.Fatal("issued before the buses cycled")
+	}
+	ready.Store(true)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if ok, _ := db.HasStatement("T-102", "2026-11"); ok {
@@ -194,6 +206,156 @@ func TestStatements_Run_IssuesAndStops(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+	// Cancelled while it waits to start: it returns at once.
+	ready.Store(false)
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- svc.Run(ctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v; want nil on cancel", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel in its start delay")
+	}
+	// A bus that never cycles holds it up StartDelay at most.
+	svc, db = stmtService(t, &now)
+	svc.Ready, svc.StartDelay = func() bool { return false }, 300*time.Millisecond
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- svc.Run(ctx) }()
+	deadline = time.Now().Add(5 * time.Second)
+	for ok := false; !ok; ok, _ = db.HasStatement("T-102", "2026-11") {
+		if time.Now().After(deadline) {
+			t.Fatal("Run issued nothing in 5 s with StartDelay 300 ms")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+// An entry dated in a month already issued — a charge dated by its reading
+// at 23:59:59.9 committed after November's statements were issued (a
+// restart: the pipeline posts the open charge at its first cycle) — is on
+// December's statement as a late line, and December opens with November's
+// closing: whether December is issued from November's statement (the month
+// after) or in the whole-ledger pass (after downtime, with January).
+func TestStatements_LateEntry_ChainHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		issue time.Time // when December is issued
+	}{{"from November's", time.Date(2027, 1, 1, 2, 0, 0, 0, stmtZone(t))},
+		{"after downtime", time.Date(2027, 2, 10, 0, 0, 0, 0, stmtZone(t))}} {
+		t.Run(tc.name, func(t *testing.T) {
+			loc := stmtZone(t)
+			var now atomic.Pointer[time.Time]
+			setNow(&now, time.Date(2026, 12, 1, 2, 0, 0, 0, loc))
+			svc, db := stmtService(t, &now)
+			if _, err := svc.IssueDue(context.Background(), *now.Load()); err != nil {
+				t.Fatal(err)
+			}
+			nov, err := svc.issued("T-101", "2026-11")
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := time.Date(2026, 11, 30, 23, 59, 59, 900_000_000, loc)
+			from := read.Add(-store.IntervalLength)
+			late := store.Entry{Time: read, Account: "T-101", Kind: store.Charge, Amount: -stmtYuan(t, "1.23"), Meter: "M-101", Wh: 1500,
+				From: &from, To: &read, Window: "valley", Actor: "gateway"}
+			if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{late}}); err != nil {
+				t.Fatal(err)
+			}
+			setNow(&now, tc.issue)
+			if _, err := svc.IssueDue(context.Background(), tc.issue); err != nil {
+				t.Fatal(err)
+			}
+			dec, err := svc.issued("T-101", "2026-12")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dec.Statement
+			if d.Opening != nov.Statement.Closing {
+				t.Errorf("December opens with %s; November closed with %s", d.Opening, nov.Statement.Closing)
+			}
+			if len(d.Late) != 1 || d.Late[0].Amount != late.Amount || !d.Late[0].Time.Equal(read) || d.Totals.Late != late.Amount {
+				t.Errorf("December's late lines %+v (total %s); want the charge of %s dated %s", d.Late, d.Totals.Late, late.Amount, read)
+			}
+			if err := d.Reconcile(); err != nil {
+				t.Error(err)
+			}
+			// What the ledger holds now (whole: dated before January) is
+			// December's closing: the entry counted once.
+			whole, err := BuildStatement(db, svc.Config, "T-101", "2027-01")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if whole.Opening != d.Closing {
+				t.Errorf("December closes with %s; the ledger's balance at January is %s", d.Closing, whole.Opening)
+			}
+			for _, lang := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+				var buf bytes.Buffer
+				if err := svc.Renderer.HTML(&buf, dec, lang); err != nil {
+					t.Fatal(err)
+				}
+				if want := svc.Renderer.lateNote(lang, d.Late[0]); !strings.Contains(buf.String(), want) {
+					t.Errorf("%s: the page does not say %q", lang, want)
+				}
+			}
+		})
+	}
+}
+
+// A statement whose opening is not the closing of the one before is not
+// issued (the others are), and is logged.
+func TestStatements_IssueDue_RefusesBrokenChain(t *testing.T) {
+	loc := stmtZone(t)
+	for _, tc := range []struct {
+		name  string
+		forge func(*Statement)
+	}{
+		// Closing a yuan off what its own lines add up to: December, from
+		// it, would open with that yuan.
+		{"closing off its lines", func(s *Statement) { s.Closing += billing.Yuan }},
+		// Adding up, but a yuan off the ledger (a line no entry holds):
+		// December, read from the ledger (Later omitted), opens without it.
+		{"off the ledger", func(s *Statement) {
+			s.Closing += billing.Yuan
+			s.Totals.Corrections += billing.Yuan
+			s.Corrections = append(s.Corrections, StatementLine{ID: 999, Kind: store.Adjustment, Amount: billing.Yuan})
+			s.Later, s.LaterOmitted = nil, true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var now atomic.Pointer[time.Time]
+			setNow(&now, time.Date(2026, 12, 1, 2, 0, 0, 0, loc))
+			svc, db := stmtService(t, &now)
+			// November's statement of T-101 as an older gateway, or a
+			// damaged file, might have left it.
+			nov, err := BuildStatement(db, svc.Config, "T-101", "2026-11")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.forge(&nov)
+			figures, _ := json.Marshal(nov)
+			if _, _, err := db.PutStatement(store.StoredStatement{Tenant: "T-101", Month: "2026-11", Generated: *now.Load(), Figures: figures}); err != nil {
+				t.Fatal(err)
+			}
+			var refused []string
+			svc.onRefused = func(st Statement) { refused = append(refused, st.Tenant+" "+st.Month) }
+			setNow(&now, time.Date(2027, 1, 1, 2, 0, 0, 0, loc))
+			if _, err := svc.IssueDue(context.Background(), *now.Load()); err != nil {
+				t.Fatal(err)
+			}
+			if has, _ := db.HasStatement("T-101", "2026-12"); has || strings.Join(refused, ",") != "T-101 2026-12" {
+				t.Errorf("T-101's December stored %v, refused %v; want refused", has, refused)
+			}
+			if has, _ := db.HasStatement("T-102", "2026-12"); !has {
+				t.Error("T-102's December was not issued")
+			}
+		})
 	}
 }
 
@@ -273,9 +435,11 @@ func (c *countingStore) EachEntryAfter(after uint64, fn func(store.Entry) error)
 }
 
 // Each month after the first is issued from the statement before and the
-// entries since — and gives what the whole ledger gives, whatever the
-// entries' times: late ones dated in a month already issued, early ones
-// dated in a month not yet begun, reversals of older months' entries.
+// entries since — and gives what the whole ledger gives (with the late
+// lines: where the statement before read to), whatever the entries' times:
+// late ones dated in a month already issued (a late line each, and the
+// opening the closing before), early ones dated in a month not yet begun,
+// reversals of older months' entries.
 func TestStatements_IssueNext_SameAsWhole(t *testing.T) {
 	loc := stmtZone(t)
 	cfg := stmtConfig(t, t.TempDir(), "  - {id: T-103, name: Late Comer}\n")
@@ -291,6 +455,7 @@ func TestStatements_IssueNext_SameAsWhole(t *testing.T) {
 	tenants := []string{"T-101", "T-102", "T-103"}
 	meters := map[string]string{"T-101": "M-101", "T-102": "M-102", "T-103": ""}
 	var posted []store.Entry
+	issuedAt := map[statementKey]uint64{} // the last entry id when a statement was issued
 	ref := 0
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, loc)
 	for month := range 6 {
@@ -349,12 +514,36 @@ func TestStatements_IssueNext_SameAsWhole(t *testing.T) {
 		if _, err := svc.IssueDue(context.Background(), clock); err != nil {
 			t.Fatalf("%s: %v", from.Format("2006-01"), err)
 		}
-		monthName := from.Format("2006-01")
-		whole, err := BuildStatements(db, cfg, monthName)
+		monthName, prevName := from.Format("2006-01"), from.AddDate(0, -1, 0).Format("2006-01")
+		var last uint64
+		for _, e := range posted {
+			last = max(last, e.ID)
+		}
+		for _, tenant := range tenants {
+			for m := start; m.Before(clock); m = m.AddDate(0, 1, 0) {
+				k := statementKey{tenant, m.Format("2006-01")}
+				if _, ok := issuedAt[k]; !ok {
+					if has, _ := db.HasStatement(k.tenant, k.month); has {
+						issuedAt[k] = last
+					}
+				}
+			}
+		}
+		// The whole ledger's statements, given where each tenant's
+		// statement before read to.
+		lateAfter := map[statementKey]uint64{}
+		prevs := map[string]Statement{}
+		for _, tenant := range tenants {
+			if p, err := svc.issued(tenant, prevName); err == nil {
+				lateAfter[statementKey{tenant, monthName}] = p.Statement.Through
+				prevs[tenant] = p.Statement
+			}
+		}
+		built, err := buildMonths(context.Background(), db, cfg, []string{monthName}, lateAfter)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, w := range whole {
+		for _, w := range built[0] {
 			is, err := svc.issued(w.Tenant, monthName)
 			if errors.Is(err, store.ErrNoStatement) && w.Tenant == "T-103" && month < 3 {
 				continue
@@ -363,6 +552,35 @@ func TestStatements_IssueNext_SameAsWhole(t *testing.T) {
 				t.Fatalf("%s %s: %v", w.Tenant, monthName, err)
 			}
 			got := is.Statement
+			// The chain, against a model of the ledger: the opening is
+			// the closing before; the late lines are the tenant's entries
+			// posted since that statement, dated before the month; the
+			// closing is Σ of the entries dated before the month's end
+			// posted by the time it was issued.
+			var wantLate []uint64
+			var wantClosing billing.Money
+			p, chained := prevs[w.Tenant]
+			for _, e := range posted {
+				if e.Account != w.Tenant {
+					continue
+				}
+				if e.Time.Before(got.To) {
+					wantClosing += e.Amount
+				}
+				if chained && e.ID > issuedAt[statementKey{w.Tenant, prevName}] && e.Time.Before(got.From) {
+					wantLate = append(wantLate, e.ID)
+				}
+			}
+			var gotLate []uint64
+			for _, l := range got.Late {
+				gotLate = append(gotLate, l.ID)
+			}
+			if chained && got.Opening != p.Closing {
+				t.Errorf("%s %s opens with %s; %s closed with %s", w.Tenant, monthName, got.Opening, prevName, p.Closing)
+			}
+			if fmt.Sprint(gotLate) != fmt.Sprint(wantLate) || got.Closing != wantClosing {
+				t.Errorf("%s %s: late %v, closing %s; want late %v, closing %s", w.Tenant, monthName, gotLate, got.Closing, wantLate, wantClosing)
+			}
 			got.Through, w.Through = 0, 0
 			a, _ := json.Marshal(got)
 			b, _ := json.Marshal(w)

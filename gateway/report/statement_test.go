@@ -343,9 +343,10 @@ func TestStatement_HTML(t *testing.T) {
 	}{
 		{i18n.En, []string{`lang="en"`, "Opening balance", "¥491.50", "Closing balance", "¥771.04", "Public-area shares",
 			"corridors: area 120 of 200 m² (60.00 %)", "Reverses Electricity charge, entry", "the night test: wrong circuit",
-			"paid at the counter, 2nd floor", "R00000002", "WeChat Pay", "Consumption by tariff window", "Valley", "<svg", "2026-11-30"}},
+			"paid at the counter, 2nd floor", "R00000002", "WeChat Pay", "Consumption by tariff window", "Valley", "<svg", "2026-11-30",
+			"rounded to the fen (¥0.01), each on its own"}},
 		{i18n.ZhCN, []string{`lang="zh-CN"`, "期初余额", "期末余额", "公摊费用", "¥771.04", "corridors: area 120 of 200 m² (60.00 %)",
-			"冲正电费", "分时段用电", "<svg", "微信"}},
+			"冲正电费", "分时段用电", "<svg", "微信", "金额各自四舍五入到分"}},
 	} {
 		var buf bytes.Buffer
 		if err := r.HTML(&buf, is, c.lang); err != nil {
@@ -424,5 +425,16 @@ func TestStatement_PDF(t *testing.T) {
 	}
 	if !bytes.Contains(zh.Bytes(), utf16be("期初余额")) {
 		t.Error("zh-CN: 期初余额 is not in the text")
+	}
+	// Each figure is rounded to the fen on its own: the statement says so.
+	if !bytes.Contains(zh.Bytes(), utf16be("金额各自")) || !bytes.Contains(zh.Bytes(), utf16be("微元")) { // 舍 holds a \r byte, escaped in the stream
+		t.Error("zh-CN: the note on rounding is not in the text")
+	}
+	var en bytes.Buffer
+	if err := r.PDF(&en, is, i18n.En, PDFOptions{NoCompression: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(en.Bytes(), []byte("rounded to the fen")) {
+		t.Error("en: the note on rounding is not in the text")
 	}
 }
