@@ -65,7 +65,10 @@ type financeView struct {
 	// inclusive) and, once asked, its result or the reason there is none.
 	Rule, From, To string
 	Preview        *AllocationPreview
-	PreviewProblem string
+	PreviewProblem string // the reason the preview was refused
+	// PreviewBad is what is wrong with the form's dates, checked before
+	// anything is asked: "dates" (not dates) or "order" (to before from).
+	PreviewBad string
 }
 
 func (s *Server) financePage(w http.ResponseWriter, r *http.Request) {
@@ -136,10 +139,10 @@ func (s *Server) financePreview(d *financeView, loc *time.Location) {
 	to, err2 := time.Parse(time.DateOnly, d.To)
 	switch {
 	case err1 != nil || err2 != nil:
-		d.PreviewProblem = "from and to: want dates, YYYY-MM-DD"
+		d.PreviewBad = "dates"
 		return
 	case to.Before(from):
-		d.PreviewProblem = "to is before from"
+		d.PreviewBad = "order"
 		return
 	}
 	p, err := s.finance.allocations.Preview(d.Rule, dayStart(from.Year(), from.Month(), from.Day(), loc),

@@ -193,8 +193,8 @@ func TestFinancePage_MonthAndPreview(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		"/finance?rule=lifts&from=2026-11-01&to=2026-11-30":     `no allocation rule &#34;lifts&#34;`,
-		"/finance?rule=corridors&from=2026-11-30&to=2026-11-01": "to is before from",
-		"/finance?rule=corridors&from=yesterday&to=2026-11-01":  "want dates",
+		"/finance?rule=corridors&from=2026-11-30&to=2026-11-01": "The last day is before the first",
+		"/finance?rule=corridors&from=yesterday&to=2026-11-01":  "Give the first and the last day as dates",
 		"/finance?month=2026-13":                                "month=2026-11&amp;format=csv", // a bad month: the default
 	} {
 		code, body := rg.page(t, c, path, hdr)
