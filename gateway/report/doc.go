@@ -10,12 +10,16 @@
 // ComputeStatement is a pure function of a tenant's entries and its meters'
 // intervals within a month's bounds (StatementMonth, in the site's zone);
 // BuildStatement and BuildStatements read them from the store. A
-// Statement reconciles (Statement.Reconcile) or is not issued.
-// Statements.Run issues each month's IssueDelay after it ends, and those
-// missed while the gateway was down, once (store.DB.PutStatement keeps
-// the first): a tenant's first from the whole ledger, each after from the
+// Statement reconciles (Statement.Reconcile) and opens with the closing
+// of the statement before, or is not issued. Statements.Run issues each
+// month's IssueDelay after it ends, and those missed while the gateway was
+// down once every bus has cycled, once (store.DB.PutStatement keeps the
+// first): a tenant's first from the whole ledger, each after from the
 // statement before (its closing balance, Through and Later) and the
-// entries posted since, which gives the same figures; StatementRenderer
+// entries posted since, which gives the same figures as the whole ledger
+// read with that statement's Through. An entry posted after the statement
+// before, dated before the month, is a late line (Statement.Late), never
+// added to the opening: issued statements do not change. StatementRenderer
 // draws the stored figures as HTML or PDF; SignLink and VerifyLink make
 // and check a tenant's read-only link.
 //
