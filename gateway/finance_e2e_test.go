@@ -47,6 +47,11 @@ func TestE2E_FinancePage(t *testing.T) {
 		t.Errorf("the XLSX link is %q; want last month's, %s", got, month)
 	}
 
+	// The mall has no main meter: the balance lists the public meters'
+	// 200 kWh and no per cent of the mains.
+	if got := p.text(`#balance`); !strings.Contains(got, "200.000") || !strings.Contains(got, "—") {
+		t.Errorf("the month's balance reads %q; want the public meters' 200.000 kWh and no per cent", got)
+	}
 	p.do("preview corridors over last month",
 		chromedp.SetValue(`#preview-form select[name=rule]`, "corridors"),
 		chromedp.Click(`#preview-form button[type=submit]`))
