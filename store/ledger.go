@@ -146,7 +146,8 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 }
 
 // PostEntry appends an adjustment or reversal (or any entry without a
-// payment reference) in its own durable transaction. A reversal keeps the
+// payment reference: one under a reference is ErrBadEntry) in its own
+// durable transaction. A reversal keeps the
 // rules of PostCorrection (ErrNoEntry, ErrNotReversible, ErrReversed);
 // finance's corrections, kept once per reference, go through
 // PostCorrection.
@@ -160,6 +161,11 @@ func (db *DB) PostEntry(e Entry) (Entry, error) {
 	}
 	if e.Receipt != 0 {
 		return Entry{}, fmt.Errorf("%w: receipt numbers are top-ups'", ErrBadEntry)
+	}
+	if e.Ref != "" {
+		// Stored here, the reference would be in no index: a retry under it
+		// would be posted again, and verify reports it (ref_index).
+		return Entry{}, fmt.Errorf("%w: an entry under reference %q goes through PostCorrection, which keeps it once", ErrBadEntry, e.Ref)
 	}
 	var stored Entry
 	err := db.update(func(tx *bolt.Tx) error {

@@ -118,6 +118,11 @@ func TestPostEntry_AdjustmentAndReversal(t *testing.T) {
 	if _, err := db.PostEntry(topUp("T-1", "PAY-2", billing.Yuan)); !errors.Is(err, ErrBadEntry) {
 		t.Errorf("a top-up through PostEntry: err = %v; want ErrBadEntry", err)
 	}
+	// A correction under a reference is kept once per reference by
+	// PostCorrection; PostEntry would store it outside the index.
+	if _, err := db.PostEntry(Entry{Account: "T-1", Kind: Adjustment, Amount: billing.Yuan, Time: t0, Actor: "ann", Note: "goodwill", Ref: "ADJ-1"}); !errors.Is(err, ErrBadEntry) {
+		t.Errorf("an adjustment under a reference through PostEntry: err = %v; want ErrBadEntry", err)
+	}
 	var n int
 	if err := db.EachEntry(func(Entry) error { n++; return nil }); err != nil || n != 2 {
 		t.Errorf("EachEntry saw %d entries, %v; want 2 (the reversed top-up stays)", n, err)
