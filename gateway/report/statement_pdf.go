@@ -34,14 +34,30 @@ type PDFOptions struct {
 	// NoCompression leaves the page streams readable (tests look for the
 	// text in them).
 	NoCompression bool
+	// onText, when set, is told of each piece of text drawn: its page,
+	// box and width (tests check nothing runs past the margins).
+	onText func(t drawnText)
 }
+
+// drawnText is one piece of text as pdfDoc.text placed it, in mm.
+type drawnText struct {
+	page       int
+	x, y, w, h float64 // x and w: the text's own extent
+	footer     bool
+	text       string
+}
+
+// pdfMaxCellLines caps a table cell's lines: rows are never split, and a
+// row taller than a page would run over the footer. 50 lines of 4 mm fit
+// under a page's top margin and a table header with room to spare.
+const pdfMaxCellLines = 50
 
 // PDF writes the statement as an A4 PDF with the Chinese font embedded.
 func (r *StatementRenderer) PDF(w io.Writer, is Issue, lang i18n.Lang, o PDFOptions) error {
 	if _, ok := r.html[lang]; !ok {
 		lang = i18n.En
 	}
-	p := &pdfDoc{f: fpdf.New("P", "mm", "A4", ""), l: i18n.New(lang, r.loc), glyphs: r.glyphs}
+	p := &pdfDoc{f: fpdf.New("P", "mm", "A4", ""), l: i18n.New(lang, r.loc), glyphs: r.glyphs, onText: o.onText}
 	p.f.SetCompression(!o.NoCompression)
 	p.f.SetMargins(pdfLeft, 14, pdfLeft)
 	p.f.SetAutoPageBreak(false, 0) // rows are placed by pdfDoc.room, which repeats a table's header
@@ -51,8 +67,10 @@ func (r *StatementRenderer) PDF(w io.Writer, is Issue, lang i18n.Lang, o PDFOpti
 	p.f.SetTitle(s.Name+" "+s.Month, true)
 	p.f.SetCreator("mallgrid", false)
 	p.f.SetFooterFunc(func() {
+		p.footer = true
 		p.f.SetY(-12)
 		p.text(8, pdfWidth, 4, s.Site+" · "+s.Tenant+" · "+s.Month+" · "+p.l.T("statement.page", "n", p.f.PageNo()), "C")
+		p.footer = false
 	})
 	p.f.AddPage()
 	p.statement(is)
@@ -68,6 +86,8 @@ type pdfDoc struct {
 	l      i18n.Localizer
 	latin  func(string) string
 	glyphs *glyphSet // what cjkFont draws
+	onText func(drawnText)
+	footer bool // drawing the footer
 }
 
 // run is a stretch of text in one font.
@@ -140,6 +160,9 @@ func (p *pdfDoc) text(size, w, h float64, s, align string) {
 	case "C":
 		start = x + (w-tw)/2
 	}
+	if p.onText != nil {
+		p.onText(drawnText{page: p.f.PageNo(), x: start, y: y, w: tw, h: h, footer: p.footer, text: s})
+	}
 	p.f.SetXY(start, y)
 	for _, r := range p.runs(s) {
 		p.font(r.cjk, size)
@@ -207,9 +230,25 @@ func (p *pdfDoc) table(cols []column, head []string, rows [][]string, totals int
 func (p *pdfDoc) rowHeight(cols []column, cells []string) float64 {
 	n := 1
 	for i, c := range cells {
-		n = max(n, len(p.wrap(c, 9, cols[i].w)))
+		n = max(n, len(p.cellLines(c, cols[i].w)))
 	}
 	return float64(n)*4 + 1
+}
+
+// cellLines is a table cell's text wrapped to its column, at most
+// pdfMaxCellLines of it: the last line kept ends in an ellipsis.
+func (p *pdfDoc) cellLines(s string, w float64) []string {
+	lines := p.wrap(s, 9, w)
+	if len(lines) <= pdfMaxCellLines {
+		return lines
+	}
+	lines = lines[:pdfMaxCellLines]
+	last := []rune(lines[len(lines)-1])
+	for len(last) > 0 && p.width(string(last)+"…", 9) > w-2 {
+		last = last[:len(last)-1]
+	}
+	lines[len(lines)-1] = string(last) + "…"
+	return lines
 }
 
 // room starts a new page when h more millimetres do not fit on this one,
@@ -236,7 +275,7 @@ func (p *pdfDoc) row(cols []column, cells []string, head, total bool) {
 	}
 	cx := x
 	for i, c := range cells {
-		for j, line := range p.wrap(c, 9, cols[i].w) {
+		for j, line := range p.cellLines(c, cols[i].w) {
 			p.f.SetXY(cx, y+0.5+float64(j)*4)
 			p.text(9, cols[i].w, 4, line, cols[i].align)
 		}
@@ -261,10 +300,15 @@ func (p *pdfDoc) heading(s string) {
 	p.f.Ln(1.5)
 }
 
+// line writes s across the page, wrapped: a tenant's name or a note of
+// any length, each line on the page it fits on.
 func (p *pdfDoc) line(size float64, s string) {
-	p.f.SetX(pdfLeft)
-	p.text(size, pdfWidth, size*0.5, s, "L")
-	p.f.Ln(size * 0.5)
+	for _, l := range p.wrap(s, size, pdfWidth) {
+		p.room(size * 0.5)
+		p.f.SetX(pdfLeft)
+		p.text(size, pdfWidth, size*0.5, l, "L")
+		p.f.Ln(size * 0.5)
+	}
 }
 
 func (p *pdfDoc) statement(is Issue) {

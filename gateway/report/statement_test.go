@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +107,13 @@ func writeStmtHistory(t testing.TB, db *store.DB) stmtHistory {
 	}
 	post := func(e store.Entry) store.Entry {
 		t.Helper()
-		s, err := db.PostEntry(e)
+		var s store.Entry
+		var err error
+		if e.Ref != "" && e.Kind != store.Allocation { // kept once by its reference
+			s, _, err = db.PostCorrection(e)
+		} else {
+			s, err = db.PostEntry(e)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +133,7 @@ func writeStmtHistory(t testing.TB, db *store.DB) stmtHistory {
 		Reverses: h.reversed.ID, Ref: "REV-1", Actor: "books", Note: "the night test: wrong circuit"})
 	allocFrom, allocTo := at(11, 1, 0, 0), at(12, 1, 0, 0)
 	h.lastNovember = post(store.Entry{Time: at(11, 30, 23, 59), Account: "T-101", Kind: store.Allocation, Amount: -stmtYuan(t, "12.34"), Wh: 14_517,
-		From: &allocFrom, To: &allocTo, Ref: "alloc/corridors/2026-11", Actor: "gateway", Note: "corridors: area 120 of 200 m² (60.00 %)"})
+		From: &allocFrom, To: &allocTo, Actor: "gateway", Note: "corridors: area 120 of 200 m² (60.00 %)"})
 	charge(at(12, 1, 0, 0), "T-101", "M-101", 1_000, "valley", "0.31") // December's: not November's
 	post(store.Entry{Time: at(12, 5, 10, 0), Account: "T-101", Kind: store.Reversal, Amount: stmtYuan(t, "8.50"),
 		Reverses: h.lastOctober.ID, Ref: "REV-2", Actor: "books", Note: "October's last slot was a test load"})
@@ -436,5 +444,60 @@ func TestStatement_PDF(t *testing.T) {
 	}
 	if !bytes.Contains(en.Bytes(), []byte("rounded to the fen")) {
 		t.Error("en: the note on rounding is not in the text")
+	}
+}
+
+// A tenant's name and notes of any length stay on the page: a name of 300
+// characters wraps (it ran off the right edge), a note taller than a page
+// is cut with an ellipsis (its row ran over the footer and off the
+// bottom), and no text is drawn past the margins.
+func TestStatement_PDF_LongText(t *testing.T) {
+	is, r := stmtIssue(t, "T-101")
+	var words []string
+	for i := 0; len(strings.Join(words, " ")) < 300; i++ {
+		words = append(words, fmt.Sprintf("Name%03d", i))
+	}
+	long := is
+	long.Statement.Name = strings.Join(words, " ")
+	note := strings.Repeat("note ", 60) // 300 characters
+	huge := strings.Repeat("a very long payment note ", 400)
+	long.Statement.TopUps = append(slices.Clone(long.Statement.TopUps),
+		StatementLine{ID: 90, Kind: store.TopUp, Amount: billing.Yuan, Note: note, Ref: strings.Repeat("R", 300)},
+		StatementLine{ID: 91, Kind: store.TopUp, Amount: billing.Yuan, Note: huge})
+	long.Statement.Totals.TopUps += 2 * billing.Yuan
+	long.Statement.Corrections = append(slices.Clone(long.Statement.Corrections),
+		StatementLine{ID: 92, Kind: store.Adjustment, Amount: billing.Yuan, Note: "长备注" + strings.Repeat("这是一条很长的调整说明。", 600)})
+	long.Statement.Totals.Corrections += billing.Yuan
+	const pageH, bottom = 297.0, 297.0 - 18
+	for _, lang := range i18n.Langs() {
+		var drawn []drawnText
+		var buf bytes.Buffer
+		if err := r.PDF(&buf, long, lang, PDFOptions{NoCompression: true, onText: func(d drawnText) { drawn = append(drawn, d) }}); err != nil {
+			t.Fatal(err)
+		}
+		pdf := buf.Bytes()
+		for _, w := range words {
+			if !bytes.Contains(pdf, []byte(w)) {
+				t.Errorf("%s: %s of the name is not in the text", lang, w)
+			}
+		}
+		ellipses := 0
+		for _, d := range drawn {
+			if d.x < pdfLeft-0.01 || d.x+d.w > pdfLeft+pdfWidth+0.01 {
+				t.Errorf("%s: page %d: %.1f mm wide from x %.1f, past the side margins: %.40q", lang, d.page, d.w, d.x, d.text)
+			}
+			if !d.footer && d.y+d.h > bottom+0.01 {
+				t.Errorf("%s: page %d: text down to %.1f mm, past the bottom margin (%.0f): %.40q", lang, d.page, d.y+d.h, bottom, d.text)
+			}
+			if d.footer && (d.y < bottom || d.y+d.h > pageH) {
+				t.Errorf("%s: page %d: the footer at %.1f mm", lang, d.page, d.y)
+			}
+			if strings.HasSuffix(d.text, "…") {
+				ellipses++
+			}
+		}
+		if ellipses != 2 {
+			t.Errorf("%s: %d cells cut with an ellipsis; want the two notes taller than a page", lang, ellipses)
+		}
 	}
 }
