@@ -202,6 +202,58 @@ func TestOpen_MigratesSchema7(t *testing.T) {
 	}
 }
 
+// The upgrade to schema 8 decodes only the entries whose bytes hold
+// "reversal": an entry that is not a reversal is not read at all (here one
+// that could not be decoded; before, every entry of a ledger of millions
+// was), and an adjustment whose reason is "reversal" is read and not
+// indexed.
+func TestOpen_MigratesSchema7_ReadsOnlyReversals(t *testing.T) {
+	db, path := openTemp(t)
+	top, _, err := db.PostTopUp(topUp("T-1", "PAY-1", 20*billing.Yuan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := db.PostEntry(Entry{Account: "T-1", Kind: Reversal, Amount: -top.Amount, Reverses: top.ID, Time: t0, Actor: "ann", Note: "bounced"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PostEntry(Entry{Account: "T-1", Kind: Adjustment, Amount: billing.Yuan, Time: t0, Actor: "ann", Note: "reversal"}); err != nil {
+		t.Fatal(err)
+	}
+	charge, err := db.PostEntry(Entry{Account: "T-1", Kind: Charge, Amount: -billing.Yuan, Time: t0, Meter: "M-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketReceipts, bucketReversed} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketEntries).Put(binary.BigEndian.AppendUint64(nil, charge.ID), []byte(`{"kind":"charge",`)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, 7))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a schema-7 file: %v", err)
+	}
+	defer db.Close()
+	if ix, err := db.Corrections(); err != nil || len(ix.Reversed) != 1 || ix.Reversed[top.ID] != rev.ID {
+		t.Errorf("reversals indexed by the upgrade = %v, %v; want entry %d reversed by %d alone", ix.Reversed, err, top.ID, rev.ID)
+	}
+}
+
 func TestEntry_ReceiptNo(t *testing.T) {
 	for _, tt := range []struct {
 		e    Entry
