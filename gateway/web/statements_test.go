@@ -2,10 +2,12 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -93,5 +95,98 @@ func TestStatements_Endpoints(t *testing.T) {
 	if w := link("/s/altered", "en"); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "not valid") ||
 		!strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("altered link: %d %s; want 404 with a page saying so", w.Code, w.Body)
+	}
+}
+
+// blockingStatements draws a PDF only when let go: the test holds
+// pdfRenders of them at once.
+type blockingStatements struct {
+	fakeStatements
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingStatements) Statement(tenant, month, format string, lang i18n.Lang) (Document, error) {
+	if format == "pdf" {
+		b.started <- struct{}{}
+		<-b.release
+	}
+	return Document{Body: []byte(tenant + " " + month), ContentType: statementTypes[format], Filename: "s." + format}, nil
+}
+
+func (b *blockingStatements) Shared(token, format string, lang i18n.Lang) (Document, error) {
+	return b.Statement("T-1", "2026-11", format, lang)
+}
+
+// At most pdfRenders PDFs are drawn at once, over staff and links alike;
+// one more is refused at once with 503 and Retry-After; HTML is not held.
+func TestStatements_PDFLimit(t *testing.T) {
+	b := &blockingStatements{started: make(chan struct{}, 10), release: make(chan struct{})}
+	s, err := New(newFake(), Options{Log: zerolog.Nop(), Tokens: testTokens(), Statements: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(b.release)
+		}
+	}()
+	client := &http.Client{Timeout: 3 * time.Second} // an unlimited server would hold the next one
+	get := func(path string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		as(req, RoleFinance)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return nil, ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	codes := make(chan int, pdfRenders)
+	for i := range pdfRenders {
+		path := "/api/v1/accounts/T-1/statements/2026-11?format=pdf"
+		if i%2 == 1 {
+			path = "/s/good?format=pdf"
+		}
+		go func() {
+			resp, _ := get(path)
+			if resp != nil {
+				codes <- resp.StatusCode
+			} else {
+				codes <- 0
+			}
+		}()
+		<-b.started
+	}
+	for _, path := range []string{"/api/v1/accounts/T-1/statements/2026-11?format=pdf", "/s/good?format=pdf&lang=zh-CN"} {
+		resp, body := get(path)
+		if resp == nil {
+			continue
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s while %d are drawn: %d, Retry-After %q; want 503 with Retry-After", path, pdfRenders, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if strings.HasPrefix(path, "/s/") && !strings.Contains(body, "请几秒钟后再试") {
+			t.Errorf("the link's busy page: %s", body)
+		}
+	}
+	if resp, _ := get("/api/v1/accounts/T-1/statements/2026-11?format=html"); resp != nil && resp.StatusCode != http.StatusOK {
+		t.Errorf("HTML while PDFs are drawn: %d; want 200", resp.StatusCode)
+	}
+	close(b.release)
+	released = true
+	for range pdfRenders {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a PDF drawn: %d; want 200", code)
+		}
+	}
+	// The tokens are given back.
+	if resp, _ := get("/s/good?format=pdf"); resp != nil && resp.StatusCode != http.StatusOK {
+		t.Errorf("a PDF after the others: %d; want 200", resp.StatusCode)
 	}
 }
