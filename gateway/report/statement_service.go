@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -81,6 +82,12 @@ type Statements struct {
 	Ready func() bool
 	// StartDelay bounds Run's wait for Ready; 0 means IssueDelay.
 	StartDelay time.Duration
+	// drawn keeps the PDFs of issued statements last drawn (pdfKept):
+	// one costs 30-50 ms and 28 MB — fpdf reads the embedded font
+	// afresh for each document and has no way to share a parsed font —
+	// while an issued statement never changes, and a tenant's link is
+	// opened, and shared, more than once.
+	drawn pdfCache
 	// onRefused, when set, is called with each statement IssueDue
 	// refuses to store (its opening is not the closing before); tests
 	// hook it.
@@ -431,8 +438,15 @@ func (s *Statements) render(is Issue, format string, lang i18n.Lang) (web.Docume
 	name := "statement-" + fileSafe(is.Statement.Tenant) + "-" + is.Statement.Month
 	switch format {
 	case "pdf":
+		key := pdfKey{is.Statement.Tenant, is.Statement.Month, lang, is.Generated.UnixNano()}
+		if body, ok := s.drawn.get(key); ok && is.Issued {
+			return web.Document{Body: body, ContentType: "application/pdf", Filename: name + ".pdf"}, nil
+		}
 		if err := s.Renderer.PDF(&buf, is, lang, PDFOptions{}); err != nil {
 			return web.Document{}, err
+		}
+		if is.Issued { // a preview's figures may still change
+			s.drawn.put(key, buf.Bytes())
 		}
 		return web.Document{Body: buf.Bytes(), ContentType: "application/pdf", Filename: name + ".pdf"}, nil
 	case "html", "":
@@ -442,6 +456,48 @@ func (s *Statements) render(is Issue, format string, lang i18n.Lang) (web.Docume
 		return web.Document{Body: buf.Bytes(), ContentType: "text/html; charset=utf-8", CSP: StatementCSP, Filename: name + ".html"}, nil
 	}
 	return web.Document{}, fmt.Errorf("%w: format %q: want html or pdf", web.ErrInvalid, format)
+}
+
+// pdfKept is how many issued statements' PDFs Statements keeps drawn
+// (some 100 KB each).
+const pdfKept = 32
+
+// pdfKey names an issued statement's PDF in one language.
+type pdfKey struct {
+	tenant, month string
+	lang          i18n.Lang
+	generated     int64 // a statement issued again (a new database) is drawn again
+}
+
+// pdfCache keeps the last pdfKept PDFs drawn; the zero value is empty.
+type pdfCache struct {
+	mu    sync.Mutex
+	body  map[pdfKey][]byte
+	order []pdfKey // oldest first
+}
+
+func (c *pdfCache) get(k pdfKey) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.body[k]
+	return b, ok
+}
+
+func (c *pdfCache) put(k pdfKey, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.body == nil {
+		c.body = map[pdfKey][]byte{}
+	}
+	if _, ok := c.body[k]; ok {
+		return
+	}
+	if len(c.order) >= pdfKept {
+		delete(c.body, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.body[k] = b
+	c.order = append(c.order, k)
 }
 
 // fileSafe keeps what a file name in a header may hold.

@@ -380,6 +380,22 @@ func TestStatements_ListAndShared(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(pdf.Body, []byte("%PDF-")) || pdf.ContentType != "application/pdf" {
 		t.Fatalf("shared PDF: %v", err)
 	}
+	// An issued statement's PDF is drawn once: opened again it is the
+	// same file, and nothing is drawn (without a renderer it would panic).
+	renderer := svc.Renderer
+	svc.Renderer = nil
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("the PDF was drawn again: %v", r)
+			}
+		}()
+		again, err := svc.Shared(token, "pdf", i18n.ZhCN)
+		if err != nil || !bytes.Equal(again.Body, pdf.Body) {
+			t.Errorf("the PDF again: %v, same %v", err, bytes.Equal(again.Body, pdf.Body))
+		}
+	}()
+	svc.Renderer = renderer
 	setNow(&now, list[0].LinkExpires)
 	if _, err := svc.Shared(token, "html", i18n.En); !errors.Is(err, web.ErrLinkExpired) {
 		t.Errorf("expired: %v; want web.ErrLinkExpired", err)
