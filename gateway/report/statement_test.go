@@ -468,6 +468,13 @@ func TestStatement_PDF_LongText(t *testing.T) {
 	long.Statement.Corrections = append(slices.Clone(long.Statement.Corrections),
 		StatementLine{ID: 92, Kind: store.Adjustment, Amount: billing.Yuan, Note: "长备注" + strings.Repeat("这是一条很长的调整说明。", 600)})
 	long.Statement.Totals.Corrections += billing.Yuan
+	late := StatementLine{ID: 93, Time: long.Statement.From.Add(-time.Second), Kind: store.Charge, Amount: -billing.Yuan, Meter: "M-101", Wh: 1200}
+	long.Statement.Late = []StatementLine{late}
+	long.Statement.Totals.Late = late.Amount
+	long.Statement.Closing = long.Statement.Opening + long.Statement.Movement()
+	if err := long.Statement.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
 	const pageH, bottom = 297.0, 297.0 - 18
 	for _, lang := range i18n.Langs() {
 		var drawn []drawnText
@@ -481,8 +488,9 @@ func TestStatement_PDF_LongText(t *testing.T) {
 				t.Errorf("%s: %s of the name is not in the text", lang, w)
 			}
 		}
-		ellipses := 0
+		ellipses, lateNoted := 0, false
 		for _, d := range drawn {
+			lateNoted = lateNoted || d.text == r.lateNote(lang, late)
 			if d.x < pdfLeft-0.01 || d.x+d.w > pdfLeft+pdfWidth+0.01 {
 				t.Errorf("%s: page %d: %.1f mm wide from x %.1f, past the side margins: %.40q", lang, d.page, d.w, d.x, d.text)
 			}
@@ -495,6 +503,9 @@ func TestStatement_PDF_LongText(t *testing.T) {
 			if strings.HasSuffix(d.text, "…") {
 				ellipses++
 			}
+		}
+		if !lateNoted {
+			t.Errorf("%s: the late line is not drawn as such (%q)", lang, r.lateNote(lang, late))
 		}
 		if ellipses != 2 {
 			t.Errorf("%s: %d cells cut with an ellipsis; want the two notes taller than a page", lang, ellipses)
