@@ -78,7 +78,9 @@ type Statements struct {
 	// first cycle, and a month's statement issued before that would leave
 	// the charge to the next month's late lines. Run issues nothing until
 	// Ready is true, looking every second, or StartDelay has passed (a bus
-	// that cannot be read: its charges come late whenever they come).
+	// that cannot be read: its charges come late whenever they come; an
+	// MQTT bus, whose meters upload each on its own and which has no
+	// whole cycle to wait for).
 	Ready func() bool
 	// StartDelay bounds Run's wait for Ready; 0 means IssueDelay.
 	StartDelay time.Duration
