@@ -94,11 +94,16 @@ func TestFinance_TotalsEqualLedger(t *testing.T) {
 					j := rng.IntN(len(reversible))
 					r := reversible[j]
 					reversible = append(reversible[:j], reversible[j+1:]...)
-					e.Account, e.Kind, e.Amount, e.Reverses, e.Ref = r.Account, store.Reversal, -r.Amount, r.ID, "V"+itoa(i)
-					_, err = db.PostEntry(e)
+					e.Account, e.Kind, e.Amount, e.Reverses, e.Note, e.Actor = r.Account, store.Reversal, -r.Amount, r.ID, "undo", "books"
+					if r.Kind == store.Allocation {
+						_, err = db.PostEntry(e) // a share alone: no correction, no reference
+					} else {
+						e.Ref = "V" + itoa(i)
+						_, _, err = db.PostCorrection(e)
+					}
 				default:
-					e.Kind, e.Amount, e.Ref = store.Adjustment, amount/5*billing.Money(1-2*rng.IntN(2)), "A"+itoa(i)
-					_, err = db.PostEntry(e)
+					e.Kind, e.Amount, e.Ref, e.Note, e.Actor = store.Adjustment, amount/5*billing.Money(1-2*rng.IntN(2)), "A"+itoa(i), "fix", "books"
+					_, _, err = db.PostCorrection(e)
 				}
 				if err != nil {
 					t.Fatal(err)
