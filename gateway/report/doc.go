@@ -31,9 +31,10 @@
 // entries dated before each bound, so the period's entries move them
 // exactly from its Opening to its Closing figures and a month closes where
 // the next opens whatever order the entries were posted in. It reads each
-// account's entries of the period and a slack either side, found by
-// bisecting the account's ids (readSpan), not the whole ledger unless
-// entries are dated further out of posting order than that slack. Finance.Tables lays it out, the summary first; WriteCSV
+// account's entries from its newest down to a slack before the period
+// (readSpan), not the whole ledger unless entries are dated further out of
+// posting order than that slack. Finance.Tables lays it out, the summary
+// first; WriteCSV
 // and WriteXLSX write the same tables, cells formatted only there.
 // Balance sets the main meters against the tenants' and public meters over
 // whole days, from store.DB.Intervals. Reports serves both to gateway/web;

@@ -15,8 +15,8 @@ import (
 // BenchmarkFinance_Month is a month's report of a mall of 100 tenants
 // whose ledger holds October and November 2026, a charge every 15 minutes
 // for each (9,600 entries a day, 585,600 in all): November, the newest
-// month, and October, found under November's entries by bisection. Both
-// cost their own month's entries, not the ledger's.
+// month, and October, read under November's entries: November costs its
+// own entries, October its own and November's.
 func BenchmarkFinance_Month(b *testing.B) {
 	cfg, db := benchMall(b, 100, 61)
 	for _, month := range []string{"2026-11", "2026-10"} {

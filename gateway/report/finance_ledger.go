@@ -53,18 +53,16 @@ type accountSpan struct {
 // at from and at to (Σ of the entries dated before each), pageSize entries
 // a read. An entry counts by its Time alone, never by where its id falls:
 // ids are in posting order, and posting order is not time order (see
-// spanSlack). It does not read the whole ledger: it finds the account's
-// last entry dated before to+spanSlack by bisecting its ids (one entry
-// read a step, some 25 steps for millions of entries; none when the newest
-// entry is before that, the current month's case) — every entry posted
-// after it is dated after to — then pages back from a little above there
-// to the first entry dated before from−spanSlack, whose balance holds
-// every entry posted before it (all dated before from), and checkEntries
-// entries below. A month's report costs the month's entries, and a slack
-// either side, however long the ledger is. If two entries it read are
-// further out of order than spanSlack, the bound did not hold and it reads
-// the account whole (readSpanWhole). It stops with ctx's error when ctx
-// ends, checked before each read.
+// spanSlack). It reads from the account's newest entry down to the first
+// entry dated before from−spanSlack, whose balance holds every entry
+// posted before it (all dated before from), and checkEntries entries
+// below: a report of the current month costs the month's entries, an older
+// one every entry posted since it began. (Finding the period's end by
+// bisecting ids would miss a charge held up across a stop and posted
+// behind more of the account's entries than any check reads.) If two
+// entries it read are further out of order than spanSlack, the bound did
+// not hold and it reads the account whole (readSpanWhole). It stops with
+// ctx's error when ctx ends, checked before each read.
 func readSpan(ctx context.Context, l Ledger, a store.Account, from, to time.Time, pageSize int) (accountSpan, error) {
 	s, ok, err := readSpanNear(ctx, l, a, from, to, pageSize)
 	if err != nil || ok {
@@ -76,45 +74,10 @@ func readSpan(ctx context.Context, l Ledger, a store.Account, from, to time.Time
 // readSpanNear is readSpan trusting spanSlack; ok is false when two of the
 // entries it read are further out of order than that.
 func readSpanNear(ctx context.Context, l Ledger, a store.Account, from, to time.Time, pageSize int) (s accountSpan, ok bool, err error) {
-	// newestBefore is the account's newest entry with an id below x.
-	newestBefore := func(x uint64) (*store.Entry, error) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		es, err := l.Entries(a.ID, x, 1)
-		if err != nil || len(es) == 0 {
-			return nil, err
-		}
-		return &es[0], nil
-	}
-	ceiling := to.Add(spanSlack)
+	// From the newest entry down: a charge held up across a stop may be
+	// posted after any number of the account's later entries, so no id
+	// above the period can be skipped.
 	before := a.LastEntry + 1
-	if e, err := newestBefore(before); err != nil {
-		return s, false, fmt.Errorf("account %s: %w", a.ID, err)
-	} else if e != nil && !e.Time.Before(ceiling) {
-		lo, hi := uint64(1), a.LastEntry // P(lo) holds, P(hi+1) does not
-		for lo < hi {
-			mid := lo + (hi-lo+1)/2
-			e, err := newestBefore(mid)
-			if err != nil {
-				return s, false, fmt.Errorf("account %s: %w", a.ID, err)
-			}
-			if e == nil || e.Time.Before(ceiling) {
-				lo = mid
-			} else {
-				hi = mid - 1
-			}
-		}
-		// The entry at lo is dated after ceiling. Start some checkEntries
-		// of the account's entries above it (ids are shared by all
-		// accounts: the gap is guessed from the account's share of them),
-		// so the check sees the entries posted just after it.
-		before = lo + 1
-		if a.Entries > 0 {
-			before += uint64(checkEntries) * a.LastEntry / uint64(a.Entries)
-		}
-		before = min(before, a.LastEntry+1)
-	}
 	floor := from.Add(-spanSlack)
 	var (
 		earliest           time.Time // the earliest date among the entries read

@@ -380,3 +380,44 @@ func TestFinance_MidnightOutOfOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestFinance_HeldChargeBehindManyEntries: a charge held up across a
+// stop is posted after more of the account's entries than readSpan's
+// check reads (a bus that stayed unreadable after the restart while the
+// tenant's other meters were charged): it is still in its own month, and
+// that month's closing is the next one's opening.
+func TestFinance_HeldChargeBehindManyEntries(t *testing.T) {
+	cfg := newMallConfig(t, t.TempDir())
+	db := openDB(t, cfg)
+	charge := func(when time.Time, amount string) {
+		t.Helper()
+		from := when.Add(-15 * time.Minute)
+		c := store.Entry{Time: when, Account: "T-101", Kind: store.Charge, Amount: -yuan(t, amount), Meter: "M-101",
+			Wh: 1000, From: &from, To: &when, Window: "valley", Actor: "gateway"}
+		if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{c}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := db.PostTopUp(store.Entry{Time: time.Date(2026, 11, 10, 9, 0, 0, 0, shanghai), Account: "T-101", Kind: store.TopUp,
+		Amount: yuan(t, "100.00"), Ref: "C-1", Channel: "cash", Actor: "till"}); err != nil {
+		t.Fatal(err)
+	}
+	charge(time.Date(2026, 11, 30, 18, 0, 0, 0, shanghai), "1.00")
+	for i := range 200 { // December's charges of the tenant's other meters
+		charge(time.Date(2026, 12, 1, 2, 0, 0, 0, shanghai).Add(time.Duration(i)*15*time.Minute), "0.01")
+	}
+	charge(time.Date(2026, 11, 30, 20, 0, 0, 0, shanghai), "0.25") // held up
+	for i := range 3 {
+		charge(time.Date(2026, 12, 4, 2, 0, 0, 0, shanghai).Add(time.Duration(i)*15*time.Minute), "0.01")
+	}
+	nov, dec := buildReport(t, db, cfg, "2026-11"), buildReport(t, db, cfg, "2026-12")
+	if want := yuan(t, "1.25"); nov.Total.Revenue != want {
+		t.Errorf("November's revenue %s, want %s (the held charge in it)", nov.Total.Revenue, want)
+	}
+	if nov.Closing != dec.Opening {
+		t.Errorf("November closes at %s, December opens at %s", nov.Closing, dec.Opening)
+	}
+	if want := yuan(t, "2.03"); dec.Total.Revenue != want {
+		t.Errorf("December's revenue %s, want %s", dec.Total.Revenue, want)
+	}
+}
