@@ -117,8 +117,9 @@ func (s *Server) statementRoutes(st Statements) {
 		if !ok {
 			return
 		}
-		doc, err := st.Statement(r.PathValue("tenant"), month, format, lang)
-		done()
+		// Released however drawing ends: a panic (net/http recovers it)
+		// must not keep a slot for ever.
+		doc, err := func() (Document, error) { defer done(); return st.Statement(r.PathValue("tenant"), month, format, lang) }()
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -136,8 +137,7 @@ func (s *Server) statementRoutes(st Statements) {
 		if !ok {
 			return
 		}
-		doc, err := st.Shared(r.PathValue("token"), format, lang)
-		done()
+		doc, err := func() (Document, error) { defer done(); return st.Shared(r.PathValue("token"), format, lang) }()
 		switch {
 		case err == nil:
 			w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL

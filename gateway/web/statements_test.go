@@ -190,3 +190,47 @@ func TestStatements_PDFLimit(t *testing.T) {
 		t.Errorf("a PDF after the others: %d; want 200", resp.StatusCode)
 	}
 }
+
+// panickingStatements panics while drawing every PDF until healed.
+type panickingStatements struct {
+	fakeStatements
+	healed bool
+}
+
+func (p *panickingStatements) Statement(tenant, month, format string, lang i18n.Lang) (Document, error) {
+	if format == "pdf" && !p.healed {
+		panic("fpdf: something unexpected")
+	}
+	return p.fakeStatements.Statement(tenant, month, format, lang)
+}
+
+// A PDF whose drawing panics gives its slot back: after more panics than
+// there are slots, the next PDF is still drawn.
+func TestStatements_PDFSlotReleasedOnPanic(t *testing.T) {
+	p := &panickingStatements{}
+	s, err := New(newFake(), Options{Log: zerolog.Nop(), Tokens: testTokens(), Statements: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() (code int) {
+		defer func() {
+			if recover() != nil {
+				code = -1 // net/http recovers a handler's panic; here the test does
+			}
+		}()
+		r := httptest.NewRequest("GET", "/api/v1/accounts/T-1/statements/2026-11?format=pdf", nil)
+		as(r, RoleFinance)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Code
+	}
+	for range pdfRenders + 1 {
+		if code := get(); code != -1 {
+			t.Fatalf("a panicking draw answered %d", code)
+		}
+	}
+	p.healed = true
+	if code := get(); code != http.StatusOK {
+		t.Errorf("after %d panics: %d; want 200 (slots given back)", pdfRenders+1, code)
+	}
+}
