@@ -119,7 +119,10 @@ func (s *Server) statementRoutes(st Statements) {
 		}
 		// Released however drawing ends: a panic (net/http recovers it)
 		// must not keep a slot for ever.
-		doc, err := func() (Document, error) { defer done(); return st.Statement(r.PathValue("tenant"), month, format, lang) }()
+		doc, err := func() (Document, error) {
+			defer done()
+			return st.Statement(r.PathValue("tenant"), month, format, lang)
+		}()
 		if err != nil {
 			s.fail(w, err)
 			return
