@@ -224,7 +224,15 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 	}
 	months := slices.Sorted(maps.Keys(missing))
 	issued := 0
+	// Tenants one of whose months was refused in this run: their later
+	// months are not issued either — one issued now would list as late
+	// the entries the refused month lists when it is issued at last.
+	refused := map[string]bool{}
 	issue := func(st Statement) error {
+		if refused[st.Tenant] {
+			s.Log.Warn().Str("tenant", st.Tenant).Str("month", st.Month).Msg("statements: a month before was refused; not issued")
+			return nil
+		}
 		// A statement whose next month is issued in this run too, or that
 		// was made long after its month (Later holding months of entries),
 		// leaves no Later to start from: its next month reads the whole
@@ -248,6 +256,7 @@ func (s *Statements) IssueDue(ctx context.Context, now time.Time) (int, error) {
 			s.Log.Error().Str("tenant", st.Tenant).Str("month", st.Month).Str("opening", st.Opening.String()).
 				Str("closing_before", p.Closing.String()).AnErr("before_adds_up", p.Reconcile()).
 				Msg("statements: opening is not the closing of the month before; not issued")
+			refused[st.Tenant] = true
 			if s.onRefused != nil {
 				s.onRefused(st)
 			}

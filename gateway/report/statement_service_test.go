@@ -345,15 +345,22 @@ func TestStatements_IssueDue_RefusesBrokenChain(t *testing.T) {
 			}
 			var refused []string
 			svc.onRefused = func(st Statement) { refused = append(refused, st.Tenant+" "+st.Month) }
-			setNow(&now, time.Date(2027, 1, 1, 2, 0, 0, 0, loc))
+			// December and January missing (downtime): January is not
+			// issued after a refused December either.
+			setNow(&now, time.Date(2027, 2, 1, 2, 0, 0, 0, loc))
 			if _, err := svc.IssueDue(context.Background(), *now.Load()); err != nil {
 				t.Fatal(err)
 			}
 			if has, _ := db.HasStatement("T-101", "2026-12"); has || strings.Join(refused, ",") != "T-101 2026-12" {
 				t.Errorf("T-101's December stored %v, refused %v; want refused", has, refused)
 			}
-			if has, _ := db.HasStatement("T-102", "2026-12"); !has {
-				t.Error("T-102's December was not issued")
+			if has, _ := db.HasStatement("T-101", "2027-01"); has {
+				t.Error("T-101's January was issued after its December was refused")
+			}
+			for _, m := range []string{"2026-12", "2027-01"} {
+				if has, _ := db.HasStatement("T-102", m); !has {
+					t.Errorf("T-102's %s was not issued", m)
+				}
 			}
 		})
 	}
