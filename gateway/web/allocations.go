@@ -98,7 +98,13 @@ func (s *Server) allocationRoutes(al Allocations) {
 		if !ok {
 			return
 		}
-		v, err := al.Preview(rule, from, to)
+		release, ok := s.previewSlot()
+		if !ok {
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "another allocation preview is being computed: try again in a few seconds")
+			return
+		}
+		v, err := func() (AllocationPreview, error) { defer release(); return al.Preview(rule, from, to) }()
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -162,4 +168,15 @@ func (s *Server) allocationRoutes(al Allocations) {
 		}
 		writeJSON(w, http.StatusOK, v)
 	}))
+}
+
+// previewSlot takes the one allocation preview's slot, or reports it busy.
+// release gives it back; call it however the preview ends.
+func (s *Server) previewSlot() (release func(), ok bool) {
+	select {
+	case s.previewing <- struct{}{}:
+		return func() { <-s.previewing }, true
+	default:
+		return nil, false
+	}
 }

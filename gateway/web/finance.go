@@ -145,6 +145,12 @@ func (s *Server) financePreview(d *financeView, loc *time.Location) {
 		d.PreviewBad = "order"
 		return
 	}
+	release, ok := s.previewSlot()
+	if !ok {
+		d.PreviewProblem = "another allocation preview is being computed: try again in a few seconds"
+		return
+	}
+	defer release()
 	p, err := s.finance.allocations.Preview(d.Rule, dayStart(from.Year(), from.Month(), from.Day(), loc),
 		dayStart(to.Year(), to.Month(), to.Day()+1, loc))
 	switch {

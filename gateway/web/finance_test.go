@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -251,5 +252,55 @@ func TestDayStart_SkippedMidnight(t *testing.T) {
 	}
 	if got := dayStart(2026, 13, 1, time.UTC); !got.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("dayStart(2026-13-01) = %s; want 2027-01-01", got)
+	}
+}
+
+// blockingPreview holds each preview until released.
+type blockingPreview struct {
+	pageAllocations
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingPreview) Preview(rule string, from, to time.Time) (AllocationPreview, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return b.pageAllocations.Preview(rule, from, to)
+}
+
+// One allocation preview is computed at a time: another, through the API
+// or the finance page, is refused at once (503 and Retry-After; the page
+// says why) and the next after it goes through.
+func TestAllocations_OnePreviewAtATime(t *testing.T) {
+	b := &blockingPreview{started: make(chan struct{}, 2), release: make(chan struct{})}
+	s, err := New(newFake(), Options{Tokens: testTokens(), Allocations: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	preview := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/api/v1/allocations/preview?rule=corridors&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z", nil)
+		as(r, RoleFinance)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w
+	}
+	first := make(chan int, 1)
+	go func() { first <- preview().Code }()
+	<-b.started
+	if w := preview(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("a second preview while one is computed: %d, Retry-After %q; want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	var d financeView
+	d.Rule, d.From, d.To = "corridors", "2026-11-01", "2026-11-01"
+	s.financePreview(&d, time.UTC)
+	if d.Preview != nil || !strings.Contains(d.PreviewProblem, "another allocation preview") {
+		t.Errorf("the page's preview while one is computed: %+v, %q; want it refused", d.Preview, d.PreviewProblem)
+	}
+	close(b.release)
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("the first preview: %d", code)
+	}
+	if w := preview(); w.Code != http.StatusOK {
+		t.Errorf("a preview after it: %d; want 200", w.Code)
 	}
 }

@@ -49,8 +49,12 @@ type Server struct {
 	loginDelay time.Duration
 	// bcryptSlots holds one token per login being checked (loginSlots).
 	bcryptSlots chan struct{}
-	dummyOnce   sync.Once
-	dummy       []byte // bcrypt hash compared against for an unknown user name
+	// previewing holds one token per allocation preview being computed:
+	// a year's preview of a consumption rule reads every tenant meter's
+	// quarter hours, on the box that polls the meters.
+	previewing chan struct{}
+	dummyOnce  sync.Once
+	dummy      []byte // bcrypt hash compared against for an unknown user name
 
 	alarms Alarms
 	// notifications is the outbox; nil: no notification endpoints.
@@ -158,7 +162,7 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	s := &Server{src: src, ledger: o.Ledger, operator: o.Operator, relayer: o.Relayer, events: o.Events, tokens: o.Tokens, db: o.DB, buses: o.Buses, log: log, pages: pages, loc: loc,
 		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginPages: loginPages, rules: accessRules(), now: now,
-		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots),
+		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots), previewing: make(chan struct{}, 1),
 		alarms: o.Alarms, notifications: o.Notifications, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
 	s.prefs = o.Prefs
 	if s.prefs == nil {
