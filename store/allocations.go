@@ -267,26 +267,12 @@ func (db *DB) EachPosting(fn func(Posting) error) error {
 // resumes after: not the posting made last, which is an older period when
 // finance posts one by hand after later ones, and resuming from it would
 // post the later periods finance reversed again.
-func (db *DB) LatestPosting(rule string) (Posting, bool, error) {
-	var (
-		p     Posting
-		found bool
-	)
-	err := db.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAllocations)
-		if b == nil || b.Bucket(allocPostings) == nil {
-			return nil
+func (db *DB) LatestPosting(rule string) (p Posting, found bool, err error) {
+	err = db.EachPosting(func(got Posting) error {
+		if got.Rule == rule && (!found || !got.To.Before(p.To)) {
+			p, found = got, true
 		}
-		return b.Bucket(allocPostings).ForEach(func(k, v []byte) error {
-			got, err := decodePosting(k, v)
-			if err != nil {
-				return err
-			}
-			if got.Rule == rule && (!found || !got.To.Before(p.To)) {
-				p, found = got, true
-			}
-			return nil
-		})
+		return nil
 	})
 	return p, found, err
 }

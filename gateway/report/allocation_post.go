@@ -190,9 +190,9 @@ func (a *Allocator) Reverse(_ context.Context, id uint64, reason, actor string) 
 
 func (a *Allocator) view(p store.Posting) web.AllocationPosting {
 	loc := a.loc()
-	v := web.AllocationPosting{ID: p.ID, Rule: p.Rule, Period: p.Period, From: p.From.In(loc), To: p.To.In(loc), Basis: p.Basis,
-		Tariff: p.Tariff, PublicKWh: allocation.FormatKWh(p.PublicWh), Cost: p.Cost.String(), Time: p.Time.In(loc), Actor: p.Actor,
-		Shares: []web.AllocationShare{}}
+	v := web.AllocationPosting{ID: p.ID, Period: p.Period, Time: p.Time.In(loc), Actor: p.Actor,
+		AllocationPreview: web.AllocationPreview{Rule: p.Rule, From: p.From.In(loc), To: p.To.In(loc), Basis: p.Basis,
+			Tariff: p.Tariff, PublicKWh: allocation.FormatKWh(p.PublicWh), Cost: p.Cost.String(), Shares: []web.AllocationShare{}}}
 	for _, s := range p.Shares {
 		v.Shares = append(v.Shares, web.AllocationShare{Tenant: s.Tenant, Basis: s.Basis, Amount: s.Amount.String(), Entry: s.Entry})
 	}

@@ -322,15 +322,7 @@ func TestFinance_MidnightOutOfOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			charge := func(when time.Time, amount string) {
-				t.Helper()
-				from := when.Add(-15 * time.Minute)
-				c := store.Entry{Time: when, Account: "T-101", Kind: store.Charge, Amount: -yuan(t, amount), Meter: "M-101",
-					Wh: 1000, From: &from, To: &when, Window: "valley", Actor: "gateway"}
-				if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{c}}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			charge := func(when time.Time, amount string) { chargeT101(t, db, when, amount) }
 			topUp(time.Date(2026, 11, 10, 9, 0, 0, 0, shanghai), "C-1", "100.00")
 			for h := 18; h < 24; h++ {
 				charge(time.Date(2026, 11, 30, h, 0, 0, 0, shanghai), "1.00")
@@ -389,15 +381,7 @@ func TestFinance_MidnightOutOfOrder(t *testing.T) {
 func TestFinance_HeldChargeBehindManyEntries(t *testing.T) {
 	cfg := newMallConfig(t, t.TempDir())
 	db := openDB(t, cfg)
-	charge := func(when time.Time, amount string) {
-		t.Helper()
-		from := when.Add(-15 * time.Minute)
-		c := store.Entry{Time: when, Account: "T-101", Kind: store.Charge, Amount: -yuan(t, amount), Meter: "M-101",
-			Wh: 1000, From: &from, To: &when, Window: "valley", Actor: "gateway"}
-		if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{c}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	charge := func(when time.Time, amount string) { chargeT101(t, db, when, amount) }
 	if _, _, err := db.PostTopUp(store.Entry{Time: time.Date(2026, 11, 10, 9, 0, 0, 0, shanghai), Account: "T-101", Kind: store.TopUp,
 		Amount: yuan(t, "100.00"), Ref: "C-1", Channel: "cash", Actor: "till"}); err != nil {
 		t.Fatal(err)
@@ -419,5 +403,17 @@ func TestFinance_HeldChargeBehindManyEntries(t *testing.T) {
 	}
 	if want := yuan(t, "2.03"); dec.Total.Revenue != want {
 		t.Errorf("December's revenue %s, want %s", dec.Total.Revenue, want)
+	}
+}
+
+// chargeT101 posts a charge of T-101's meter M-101 for the quarter hour
+// ending at when, as a bus cycle does: dated by its reading.
+func chargeT101(t *testing.T, db *store.DB, when time.Time, amount string) {
+	t.Helper()
+	from := when.Add(-15 * time.Minute)
+	c := store.Entry{Time: when, Account: "T-101", Kind: store.Charge, Amount: -yuan(t, amount), Meter: "M-101",
+		Wh: 1000, From: &from, To: &when, Window: "valley", Actor: "gateway"}
+	if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{c}}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -69,7 +69,7 @@ func openDB(t *testing.T, cfg *config.Config) *store.DB {
 	return db
 }
 
-func yuan(t *testing.T, s string) billing.Money {
+func yuan(t testing.TB, s string) billing.Money {
 	t.Helper()
 	m, err := billing.ParseMoney(s)
 	if err != nil {

@@ -263,7 +263,7 @@ func TestStatements_LateEntry_ChainHolds(t *testing.T) {
 			}
 			read := time.Date(2026, 11, 30, 23, 59, 59, 900_000_000, loc)
 			from := read.Add(-store.IntervalLength)
-			late := store.Entry{Time: read, Account: "T-101", Kind: store.Charge, Amount: -stmtYuan(t, "1.23"), Meter: "M-101", Wh: 1500,
+			late := store.Entry{Time: read, Account: "T-101", Kind: store.Charge, Amount: -yuan(t, "1.23"), Meter: "M-101", Wh: 1500,
 				From: &from, To: &read, Window: "valley", Actor: "gateway"}
 			if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{late}}); err != nil {
 				t.Fatal(err)

@@ -61,15 +61,6 @@ func stmtOpen(t testing.TB, cfg *config.Config) *store.DB {
 	return db
 }
 
-func stmtYuan(t testing.TB, s string) billing.Money {
-	t.Helper()
-	m, err := billing.ParseMoney(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // stmtHistory is what the statement tests post: T-101's October (the
 // opening balance), November and a December entry, and T-102's November.
 type stmtHistory struct {
@@ -84,7 +75,7 @@ func writeStmtHistory(t testing.TB, db *store.DB) stmtHistory {
 	var h stmtHistory
 	topUp := func(when time.Time, acct, amount, channel, ref, note string) store.Entry {
 		t.Helper()
-		e, _, err := db.PostTopUp(store.Entry{Time: when, Account: acct, Amount: stmtYuan(t, amount), Channel: channel, Actor: "till", Ref: ref, Note: note})
+		e, _, err := db.PostTopUp(store.Entry{Time: when, Account: acct, Amount: yuan(t, amount), Channel: channel, Actor: "till", Ref: ref, Note: note})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +84,7 @@ func writeStmtHistory(t testing.TB, db *store.DB) stmtHistory {
 	charge := func(when time.Time, acct, meter string, wh int64, window, amount string) store.Entry {
 		t.Helper()
 		from := when.Add(-15 * time.Minute)
-		c := store.Entry{Time: when, Account: acct, Kind: store.Charge, Amount: -stmtYuan(t, amount), Meter: meter, Wh: wh,
+		c := store.Entry{Time: when, Account: acct, Kind: store.Charge, Amount: -yuan(t, amount), Meter: meter, Wh: wh,
 			From: &from, To: &when, Window: window, Actor: "gateway"}
 		if _, err := db.CommitCycle(store.Cycle{Charges: []store.Entry{c},
 			Energy: []store.IntervalEnergy{{Meter: meter, Time: from, Wh: wh}}}); err != nil {
@@ -127,15 +118,15 @@ func writeStmtHistory(t testing.TB, db *store.DB) stmtHistory {
 	charge(at(11, 2, 10, 0), "T-101", "M-101", 12_345, "peak", "10.493")
 	charge(at(11, 2, 14, 15), "T-101", "M-101B", 3_001, "flat", "1.85")
 	h.reversed = charge(at(11, 4, 3, 0), "T-101", "M-101", 9_000, "valley", "2.79")
-	post(store.Entry{Time: at(11, 15, 9, 0), Account: "T-101", Kind: store.Adjustment, Amount: stmtYuan(t, "5.00"),
+	post(store.Entry{Time: at(11, 15, 9, 0), Account: "T-101", Kind: store.Adjustment, Amount: yuan(t, "5.00"),
 		Ref: "ADJ-1", Actor: "books", Note: "meter M-101 swapped: 6.02 kWh billed twice"})
-	post(store.Entry{Time: at(11, 20, 14, 0), Account: "T-101", Kind: store.Reversal, Amount: stmtYuan(t, "2.79"),
+	post(store.Entry{Time: at(11, 20, 14, 0), Account: "T-101", Kind: store.Reversal, Amount: yuan(t, "2.79"),
 		Reverses: h.reversed.ID, Ref: "REV-1", Actor: "books", Note: "the night test: wrong circuit"})
 	allocFrom, allocTo := at(11, 1, 0, 0), at(12, 1, 0, 0)
-	h.lastNovember = post(store.Entry{Time: at(11, 30, 23, 59), Account: "T-101", Kind: store.Allocation, Amount: -stmtYuan(t, "12.34"), Wh: 14_517,
+	h.lastNovember = post(store.Entry{Time: at(11, 30, 23, 59), Account: "T-101", Kind: store.Allocation, Amount: -yuan(t, "12.34"), Wh: 14_517,
 		From: &allocFrom, To: &allocTo, Actor: "gateway", Note: "corridors: area 120 of 200 m² (60.00 %)"})
 	charge(at(12, 1, 0, 0), "T-101", "M-101", 1_000, "valley", "0.31") // December's: not November's
-	post(store.Entry{Time: at(12, 5, 10, 0), Account: "T-101", Kind: store.Reversal, Amount: stmtYuan(t, "8.50"),
+	post(store.Entry{Time: at(12, 5, 10, 0), Account: "T-101", Kind: store.Reversal, Amount: yuan(t, "8.50"),
 		Reverses: h.lastOctober.ID, Ref: "REV-2", Actor: "books", Note: "October's last slot was a test load"})
 
 	topUp(at(11, 3, 11, 0), "T-102", "100.00", "alipay", "ALI-1", "")
@@ -160,8 +151,8 @@ func TestStatement_Figures(t *testing.T) {
 		t.Errorf("opening %s, closing %s; want %s and %s (the ledger's balances)", s.Opening, s.Closing, h.lastOctober.Balance, h.lastNovember.Balance)
 	}
 	want := map[string]billing.Money{
-		"opening": stmtYuan(t, "491.50"), "topups": stmtYuan(t, "300.00"), "charges": -stmtYuan(t, "15.913"),
-		"allocations": -stmtYuan(t, "12.34"), "corrections": stmtYuan(t, "7.79"), "closing": stmtYuan(t, "771.037"),
+		"opening": yuan(t, "491.50"), "topups": yuan(t, "300.00"), "charges": -yuan(t, "15.913"),
+		"allocations": -yuan(t, "12.34"), "corrections": yuan(t, "7.79"), "closing": yuan(t, "771.037"),
 	}
 	got := map[string]billing.Money{"opening": s.Opening, "topups": s.Totals.TopUps, "charges": s.Totals.Charges,
 		"allocations": s.Totals.Allocations, "corrections": s.Totals.Corrections, "closing": s.Closing}
@@ -179,7 +170,7 @@ func TestStatement_Figures(t *testing.T) {
 	if day(1).Wh != 2_500 || day(2).Wh != 12_345+3_001 || day(4).Wh != 9_000 || day(3).Wh != 0 {
 		t.Errorf("energy by day 1..4 = %d %d %d %d; want 2500 15346 0 9000", day(1).Wh, day(2).Wh, day(3).Wh, day(4).Wh)
 	}
-	if day(2).Charge != -stmtYuan(t, "12.343") {
+	if day(2).Charge != -yuan(t, "12.343") {
 		t.Errorf("charges on the 2nd = %s; want -12.343", day(2).Charge)
 	}
 	// The slot of 23:45 on the 30th is November's energy, billed by a
@@ -191,7 +182,7 @@ func TestStatement_Figures(t *testing.T) {
 	for _, w := range s.Windows {
 		windows[w.Window] = w
 	}
-	if w := windows["valley"]; w.Wh != 11_500 || w.Charge != -stmtYuan(t, "3.57") {
+	if w := windows["valley"]; w.Wh != 11_500 || w.Charge != -yuan(t, "3.57") {
 		t.Errorf("valley %+v; want 11500 Wh, -3.57", w)
 	}
 	if len(s.TopUps) != 1 || s.TopUps[0].Note != "paid at the counter, 2nd floor" || s.TopUps[0].Receipt == 0 ||
@@ -210,7 +201,7 @@ func TestStatement_Figures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dec.Opening != s.Closing || dec.Totals.Charges != -stmtYuan(t, "0.31") {
+	if dec.Opening != s.Closing || dec.Totals.Charges != -yuan(t, "0.31") {
 		t.Errorf("December: opening %s, charges %s; want %s and -0.31", dec.Opening, dec.Totals.Charges, s.Closing)
 	}
 	// A reversal of an entry of an earlier month says what it reverses,
@@ -241,7 +232,7 @@ func TestStatement_Figures(t *testing.T) {
 	if len(all) != 2 || !bytes.Equal(one, many) {
 		t.Errorf("BuildStatements' T-101 differs from BuildStatement's:\n%s\n%s", many, one)
 	}
-	if err := all[1].Reconcile(); err != nil || all[1].Closing != stmtYuan(t, "96.60") {
+	if err := all[1].Reconcile(); err != nil || all[1].Closing != yuan(t, "96.60") {
 		t.Errorf("T-102: closing %s, %v; want 96.60, reconciled", all[1].Closing, err)
 	}
 }

@@ -49,21 +49,16 @@ type AllocationShare struct {
 	Entry  uint64 `json:"entry,omitempty"`
 }
 
-// AllocationPosting is a posting in GET /api/v1/allocations.
+// AllocationPosting is a posting in GET /api/v1/allocations: what its
+// preview showed (each share with its entry), and its period, when, by
+// whom and whether it was reversed.
 type AllocationPosting struct {
-	ID        uint64            `json:"id"`
-	Rule      string            `json:"rule"`
-	Period    string            `json:"period"`
-	From      time.Time         `json:"from"`
-	To        time.Time         `json:"to"`
-	Basis     string            `json:"rule_basis"`
-	Tariff    string            `json:"tariff"`
-	PublicKWh string            `json:"public_kwh"`
-	Cost      string            `json:"cost"`
-	Shares    []AllocationShare `json:"shares"`
-	Time      time.Time         `json:"time"`
-	Actor     string            `json:"actor"`
-	Reversal  *AllocationUndo   `json:"reversal,omitempty"`
+	ID     uint64 `json:"id"`
+	Period string `json:"period"`
+	AllocationPreview
+	Time     time.Time       `json:"time"`
+	Actor    string          `json:"actor"`
+	Reversal *AllocationUndo `json:"reversal,omitempty"`
 }
 
 // AllocationUndo is who reversed a posting, when and why, and the
