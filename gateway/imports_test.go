@@ -66,6 +66,9 @@ var gatewayOrder = []string{
 	"gateway/verify",     // the ledger's rules, checked offline
 	"gateway/accounts",   // what the API calls: top-ups, ledger pages, operator actions
 	"gateway/report",     // allocation postings, statements, finance reports
+	"gateway/paycode",    // tenants' signed payment links as QR stickers (PNG, SVG, PDF)
+	"gateway/upfeed",     // what goes up: the database's news as uplink outbox messages, their formats
+	"gateway/uplink",     // the group broker link: the outbox published, signed commands down
 	"gateway",            // the composition root
 	"gateway/demo",       // runs the root on simulated buses
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this package writes.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // DefaultLockTimeout bounds the wait for the file lock when Options leave it 0.
 const DefaultLockTimeout = 5 * time.Second
@@ -59,13 +59,21 @@ var (
 	bucketReceipts = []byte("receipts") // receipt number (uint64 BE) → its top-up's entry id (uint64 BE)
 	bucketReversed = []byte("reversed") // reversed entry id (uint64 BE) → the reversal's entry id (uint64 BE)
 	keySchema      = []byte("schema_version")
+
+	// Schema 9: the uplink to the mall group's broker (uplink.go,
+	// uplink_commands.go) and tenants' e-invoice requests (invoices.go).
+	bucketUplinkOut      = []byte("uplink_out")      // seq (uint64 BE) → JSON UplinkMessage, until the broker acknowledged it
+	bucketUplinkMeta     = []byte("uplink_meta")     // the seq last given, the feed's cursors
+	bucketUplinkCommands = []byte("uplink_commands") // command id → its record (result, expiry)
+	bucketInvoices       = []byte("invoices")        // top-up's payment reference → JSON Invoice
 )
 
 // buckets lists every top-level bucket of the current schema.
 func buckets() [][]byte {
 	return [][]byte{bucketLatest, bucketIntervals, bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks,
 		bucketAudit, bucketSamples, bucketAlarms, bucketAlarmsOpen, bucketOutbox, bucketOutboxIDs, bucketOutboxDue,
-		bucketOutboxState, bucketOutboxDone, bucketReceipts, bucketReversed}
+		bucketOutboxState, bucketOutboxDone, bucketReceipts, bucketReversed,
+		bucketUplinkOut, bucketUplinkMeta, bucketUplinkCommands, bucketInvoices}
 }
 
 // Options tune Open.
@@ -159,6 +167,9 @@ func migrations() []migration {
 			}
 			return indexReversals(tx)
 		}},
+		// The uplink starts empty: what was stored before goes up only if
+		// the feed's cursors reach back to it (they start at the upgrade).
+		{version: 9, apply: createBuckets(bucketUplinkOut, bucketUplinkMeta, bucketUplinkCommands, bucketInvoices)},
 	}
 }
 
