@@ -99,6 +99,8 @@ type EntryView struct {
 	Receipt string `json:"receipt,omitempty"`
 	// ReversedBy is the id of the reversal that undid this entry.
 	ReversedBy uint64 `json:"reversed_by,omitempty"`
+	// Invoice is a top-up's e-invoice request, when one was made with it.
+	Invoice *InvoiceView `json:"invoice,omitempty"`
 }
 
 // TopUpRequest is the body of POST /api/v1/accounts/{tenant}/topups.
@@ -107,6 +109,10 @@ type TopUpRequest struct {
 	Ref     string `json:"ref"`            // the payment's reference: credited once, however often sent
 	Channel string `json:"channel"`        // cash | wechat | alipay | bank
 	Note    string `json:"note,omitempty"` // optional, kept with the entry and shown on its receipt
+	// Invoice asks for an e-invoice for this payment; nil: none. It is
+	// stored with the top-up, in its transaction; the same reference sent
+	// again must carry the same request.
+	Invoice *InvoiceRequest `json:"invoice,omitempty"`
 }
 
 // maxBody bounds a request body: a top-up is a few dozen bytes.
