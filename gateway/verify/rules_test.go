@@ -415,6 +415,22 @@ func damages() []damage {
 		{rule: "outbox", build: func(*testing.T, *store.DB) {}, tamper: func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("outbox_due")).Put(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 5), 9), nil)
 		}},
+		// An uplink message rewritten under another seq; the last seq given
+		// set back below the messages (their seqs would be given again); a
+		// message removed without the counters; one that cannot be read.
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			raw, _ := json.Marshal(store.UplinkMessage{Seq: 1, Kind: "event", Time: vt0, Data: json.RawMessage(`{}`)})
+			return tx.Bucket([]byte("uplink_out")).Put(binary.BigEndian.AppendUint64(nil, 2), raw)
+		}},
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("uplink_out")).SetSequence(1)
+		}},
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error { // removed without the counters
+			return tx.Bucket([]byte("uplink_out")).Delete(binary.BigEndian.AppendUint64(nil, 1))
+		}},
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("uplink_out")).Put(binary.BigEndian.AppendUint64(nil, 2), []byte(`{"seq":`))
+		}},
 		{rule: "charge_price", build: func(t *testing.T, db *store.DB) {
 			c := meterCharge(1000, 2520, 0)
 			c.Amount -= billing.Fen // a fen more than 1.52 kWh at 1.00
@@ -425,6 +441,15 @@ func damages() []damage {
 			})
 		}},
 	}...)
+}
+
+// uplinkOutbox queues two uplink messages and acknowledges none.
+func uplinkOutbox(t *testing.T, db *store.DB) {
+	t.Helper()
+	ms := []store.UplinkMessage{{Kind: "event", Time: vt0, Data: json.RawMessage(`{"n":1}`)}, {Kind: "ledger", Time: vt0, Data: json.RawMessage(`{"n":2}`)}}
+	if _, err := db.EnqueueUplink(ms, map[string][]byte{"events": {1}}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func buildDamaged(t *testing.T, d damage) *store.DB {
@@ -701,6 +726,25 @@ func TestVerify_AcceptsReceiptsFromBeforeNumbers(t *testing.T) {
 		t.Errorf("first receipt after the upgrade = %d; want 4, above entry ids 1..3", e.Receipt)
 	}
 	topUp(t, db, "T-1", "P-5")
+	if v, err := Check(db); err != nil || len(v) != 0 {
+		t.Errorf("Verify = %v, %v; want clean", v, err)
+	}
+}
+
+// An uplink outbox the store kept passes: messages queued, some
+// acknowledged out of order, more queued after.
+func TestVerify_AcceptsUplinkOutbox(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	uplinkOutbox(t, db)
+	uplinkOutbox(t, db)
+	if err := db.AckUplink(3, 1, 9); err != nil {
+		t.Fatal(err)
+	}
+	uplinkOutbox(t, db)
 	if v, err := Check(db); err != nil || len(v) != 0 {
 		t.Errorf("Verify = %v, %v; want clean", v, err)
 	}

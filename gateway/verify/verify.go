@@ -111,8 +111,11 @@ func (v Violation) String() string {
 // with who, when and a later alarm_acknowledged event; one open per kind
 // and subject, each in the index of open alarms; and every raising event
 // has its alarm. The notification outbox's indexes agree with its
-// deliveries. Allocation postings add up to their cost, one stands per
-// rule and period, and their entries agree with them (checkAllocations).
+// deliveries. The uplink outbox's messages are stored under their seqs,
+// none above the last seq given, and its depth and size counters agree
+// with them (store.CheckUplink). Allocation postings add up to their
+// cost, one stands per rule and period, and their entries agree with them
+// (checkAllocations).
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -130,6 +133,7 @@ type ledgerView struct {
 	markEvents map[string]map[string]int
 	audit      store.AuditChain
 	outbox     []string      // store.CheckOutbox's problems
+	uplink     []string      // store.CheckUplink's problems
 	alarms     []store.Alarm // id order
 	openIndex  map[store.AlarmKey]uint64
 	// alarmEvents are the events alarms name (raising, clearing,
@@ -175,6 +179,7 @@ var verifyRules = []verifyRule{
 	{"audit_chain", checkAuditChain},
 	{"alarms", checkAlarms},
 	{"outbox", checkOutbox},
+	{"uplink_outbox", checkUplinkOutbox},
 	{"allocation", checkAllocations},
 }
 
@@ -279,6 +284,9 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		return nil, err
 	}
 	if v.outbox, err = db.CheckOutbox(); err != nil {
+		return nil, err
+	}
+	if v.uplink, err = db.CheckUplink(); err != nil {
 		return nil, err
 	}
 	if err := db.EachPosting(func(p store.Posting) error {
@@ -777,6 +785,17 @@ func checkAuditChain(v *ledgerView, report func(Violation)) {
 func checkOutbox(v *ledgerView, report func(Violation)) {
 	for _, p := range v.outbox {
 		report(Violation{Account: "outbox", Problem: p})
+	}
+}
+
+// checkUplinkOutbox: the uplink outbox is what the store wrote
+// (store.CheckUplink). A message under another seq is sent as one the
+// group has (deduplicated away) or pages the sender back; one above the
+// last seq given gets its seq given again; wrong counters report a wrong
+// backlog to the group and on the status page.
+func checkUplinkOutbox(v *ledgerView, report func(Violation)) {
+	for _, p := range v.uplink {
+		report(Violation{Account: "uplink outbox", Problem: p})
 	}
 }
 
