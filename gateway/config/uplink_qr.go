@@ -1,8 +1,176 @@
 package config
 
+import (
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"mallgrid/gateway/yamlcheck"
+)
+
 // UplinkQR is the tenants' payment stickers: a QR code per tenant for the
-// mall's payment page, signed so that the page can trust the tenant id.
+// mall's payment page, signed so that the page can trust the tenant id
+// (gateway/paycode, docs/QR.md). Empty URL: no stickers.
 type UplinkQR struct {
-	// URL is the payment page's address template.
+	// URL is the payment page's address template. {site} (uplink.site_id),
+	// {tenant}, {key} (KeyID) and {sig} are each required and replaced,
+	// percent-escaped, in the path or the query: never in the host.
 	URL string `yaml:"url"`
+	// KeyID names the secret the stickers are signed with: the payment page
+	// picks its secret by it, so that a new secret can be brought in while
+	// the stickers already on the walls still verify under the old one.
+	KeyID string `yaml:"key_id"`
+	// Secret is the HMAC-SHA256 key shared with the payment page, at least
+	// MinQRSecret bytes. MALLGRID_UPLINK_QR_SECRET (QRSecretVar) gives it
+	// and overrides the file; one written in the file is a warning.
+	Secret string `yaml:"secret"`
+}
+
+const (
+	// DefaultQRKeyID is uplink.qr.key_id's default.
+	DefaultQRKeyID = "q1"
+	// MinQRSecret is the shortest uplink.qr.secret, in bytes: 256 bits,
+	// HMAC-SHA256's own strength; a shorter one could be guessed offline
+	// from one sticker's signature.
+	MinQRSecret = 32
+	// QRSecretVar is the environment variable that gives uplink.qr.secret.
+	QRSecretVar = EnvPrefix + "UPLINK_QR_SECRET"
+)
+
+// Enabled reports whether stickers are configured.
+func (q UplinkQR) Enabled() bool { return q.URL != "" }
+
+// Link fills the URL template with site, tenant, the key id and sig, each
+// percent-escaped (QREscape).
+func (q UplinkQR) Link(site, tenant, sig string) string {
+	return strings.NewReplacer("{site}", QREscape(site), "{tenant}", QREscape(tenant),
+		"{key}", QREscape(q.KeyID), "{sig}", QREscape(sig)).Replace(q.URL)
+}
+
+// QREscape percent-escapes every byte but the unreserved characters of
+// RFC 3986 (A-Z a-z 0-9 - . _ ~): the result means the same in a path
+// segment and in a query value, wherever the template puts it — a tenant
+// id "B1/02" or "A&B" cannot add a path segment or a query parameter.
+func QREscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// qrPlaceholders are the template's placeholders; each is required.
+var qrPlaceholders = []string{"{site}", "{tenant}", "{key}", "{sig}"}
+
+var (
+	qrPlaceholder = regexp.MustCompile(`\{[^{}/?&#]*\}`)
+	qrKeyID       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+)
+
+// qrSecret sets q.Secret from QRSecretVar in vars and returns the variable
+// when it read it (or warned of it), and as known the variable it would
+// read, for the hints about a misspelt one. Set while no stickers are
+// configured, it is a warning: the technician believes it used.
+func qrSecret(q *UplinkQR, r *yamlcheck.Report, vars map[string]string) (used, known []string) {
+	v := vars[QRSecretVar]
+	if v == "" {
+		return nil, []string{QRSecretVar}
+	}
+	if !q.Enabled() {
+		r.WarnAt(0, "", "env %s: uplink.qr.url is not set, so no stickers are signed: ignored", QRSecretVar)
+		return []string{QRSecretVar}, []string{QRSecretVar}
+	}
+	r.Override("uplink.qr.secret", "env "+QRSecretVar, v, &q.Secret)
+	return []string{QRSecretVar}, []string{QRSecretVar}
+}
+
+// validateQR checks uplink.qr, whose stickers carry siteID
+// (uplink.site_id), and sets key_id's default.
+func validateQR(r *yamlcheck.Report, siteID string, q *UplinkQR) {
+	const p = "uplink.qr"
+	if !q.Enabled() {
+		for _, k := range []string{"key_id", "secret"} {
+			if r.Given(p + "." + k) {
+				r.Add(p+".url", "required when uplink.qr.%s is given: the payment page's address the stickers open", k)
+				return
+			}
+		}
+		return
+	}
+	if q.KeyID == "" && !r.Given(p+".key_id") {
+		q.KeyID = DefaultQRKeyID
+	}
+	if r.Need(p+".key_id", q.KeyID) && !qrKeyID.MatchString(q.KeyID) {
+		r.Add(p+".key_id", "want 1..32 of A-Z, a-z, 0-9, _ and -, got %q", q.KeyID)
+	}
+	if q.Secret == "" {
+		r.Add(p+".secret", "required, not set: give it in %s (at least %d bytes, shared with the payment page)", QRSecretVar, MinQRSecret)
+	} else if len(q.Secret) < MinQRSecret {
+		r.Add(p+".secret", "%d bytes; want at least %d (like the output of: openssl rand -base64 32)", len(q.Secret), MinQRSecret)
+	}
+	if r.Given(p + ".secret") {
+		r.WarnAt(r.Line(p+".secret"), p+".secret", "the secret is written in the file: whoever reads the file can print a sticker for any tenant; give it in %s instead", QRSecretVar)
+	}
+	if siteID == "" {
+		r.Add("uplink.site_id", "required by uplink.qr.url: every sticker carries the site")
+	}
+	validateQRTemplate(r, p+".url", *q, siteID)
+}
+
+// validateQRTemplate checks the URL template and that, filled, it parses
+// as an absolute http(s) URL.
+func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID string) {
+	t := q.URL
+	lower := strings.ToLower(t)
+	scheme, rest, ok := strings.Cut(lower, "://")
+	if !ok || (scheme != "https" && scheme != "http") {
+		r.Add(key, "want an https:// (or http://) address, got %q", t)
+		return
+	}
+	if host, _, _ := strings.Cut(rest, "/"); strings.ContainsAny(host, "{}") {
+		r.Add(key, "a placeholder in the host (%q): put {site}, {tenant}, {key} and {sig} in the path or the query", host)
+		return
+	}
+	for _, ph := range qrPlaceholder.FindAllString(t, -1) {
+		if !slices.Contains(qrPlaceholders, ph) {
+			r.Add(key, "unknown placeholder %s; the template takes %s", ph, strings.Join(qrPlaceholders, ", "))
+			return
+		}
+	}
+	var missing []string
+	for _, ph := range qrPlaceholders {
+		if !strings.Contains(t, ph) {
+			missing = append(missing, ph)
+		}
+	}
+	if len(missing) > 0 {
+		r.Add(key, "the template lacks %s: the payment page needs the site, the tenant, the key id and the signature", strings.Join(missing, ", "))
+		return
+	}
+	if siteID == "" {
+		siteID = "site"
+	}
+	q.KeyID = DefaultQRKeyID // the check is of the template; key_id is checked by itself
+	filled := q.Link(siteID, "T-101", strings.Repeat("A", 22))
+	u, err := url.Parse(filled)
+	if err != nil || u.Host == "" {
+		msg := "no host"
+		if err != nil {
+			msg = err.Error()
+		}
+		r.Add(key, "filled in, it is not a URL (%s): %s", filled, msg)
+		return
+	}
+	if scheme == "http" {
+		r.Warn(key, "http:// sends the tenant's payment page in the clear: use https://")
+	}
 }

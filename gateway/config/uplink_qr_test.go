@@ -1,0 +1,136 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"mallgrid/gateway/yamlcheck"
+)
+
+// qrFile is the part of a configuration the stickers read, decoded as the
+// whole file decodes it, so that problems carry their lines.
+type qrFile struct {
+	Uplink struct {
+		SiteID string   `yaml:"site_id"`
+		QR     UplinkQR `yaml:"qr"`
+	} `yaml:"uplink"`
+}
+
+const qrGoodSecret = "0123456789abcdef0123456789abcdef"
+
+// parseQR decodes text, layers env over it and validates uplink.qr,
+// returning what was loaded and every problem and warning printed.
+func parseQR(t *testing.T, text string, env map[string]string) (UplinkQR, []string) {
+	t.Helper()
+	r := yamlcheck.NewReport("t.yaml")
+	var f qrFile
+	if !(yamlcheck.Decoder{}).Decode(r, []byte(text), &f) {
+		t.Fatalf("decode: %v", r.Err())
+	}
+	used, _ := qrSecret(&f.Uplink.QR, r, env)
+	if env[QRSecretVar] != "" && len(used) != 1 {
+		t.Errorf("qrSecret used %v; want it to report %s read", used, QRSecretVar)
+	}
+	validateQR(r, f.Uplink.SiteID, &f.Uplink.QR)
+	var got []string
+	if err := r.Err(); err != nil {
+		for _, p := range *err.(*yamlcheck.Problems) {
+			got = append(got, p.Error())
+		}
+	} else {
+		for _, p := range r.Warnings() {
+			got = append(got, p.Error())
+		}
+	}
+	return f.Uplink.QR, got
+}
+
+// Each mistake in uplink.qr is one problem at its line and key.
+func TestValidateQR_Problems(t *testing.T) {
+	env := map[string]string{QRSecretVar: qrGoodSecret}
+	head := "uplink:\n  site_id: riverside\n  qr:\n"
+	cases := []struct{ name, qr, want string }{
+		{"not http", "    url: 'ftp://pay.example/{site}/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: want an https:// (or http://) address, got "ftp://pay.example/{site}/{tenant}?k={key}&s={sig}"`},
+		{"no scheme", "    url: 'pay.example/{site}/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: want an https:// (or http://) address, got "pay.example/{site}/{tenant}?k={key}&s={sig}"`},
+		{"placeholder in the host", "    url: 'https://{site}.pay.example/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: a placeholder in the host ("{site}.pay.example"): put {site}, {tenant}, {key} and {sig} in the path or the query`},
+		{"missing sig", "    url: 'https://pay.example/{site}/{tenant}?k={key}'\n",
+			"t.yaml:4: uplink.qr.url: the template lacks {sig}: the payment page needs the site, the tenant, the key id and the signature"},
+		{"missing two", "    url: 'https://pay.example/{tenant}?s={sig}'\n",
+			"t.yaml:4: uplink.qr.url: the template lacks {site}, {key}: the payment page needs the site, the tenant, the key id and the signature"},
+		{"unknown placeholder", "    url: 'https://pay.example/{site}/{shop}/{tenant}?k={key}&s={sig}'\n",
+			"t.yaml:4: uplink.qr.url: unknown placeholder {shop}; the template takes {site}, {tenant}, {key}, {sig}"},
+		{"not a URL once filled", "    url: 'https://pay.example:port/{site}/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: filled in, it is not a URL (https://pay.example:port/riverside/T-101?k=q1&s=AAAAAAAAAAAAAAAAAAAAAA): parse "https://pay.example:port/riverside/T-101?k=q1&s=AAAAAAAAAAAAAAAAAAAAAA": invalid port ":port" after host`},
+		{"key id", "    url: 'https://pay.example/{site}/{tenant}?k={key}&s={sig}'\n    key_id: 'q 1'\n",
+			`t.yaml:5: uplink.qr.key_id: want 1..32 of A-Z, a-z, 0-9, _ and -, got "q 1"`},
+		{"key id empty", "    url: 'https://pay.example/{site}/{tenant}?k={key}&s={sig}'\n    key_id: ''\n",
+			`t.yaml:5: uplink.qr.key_id: must not be empty`},
+	}
+	for _, tc := range cases {
+		_, got := parseQR(t, head+tc.qr, env)
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", tc.name, strings.Join(got, "\n"), tc.want)
+		}
+	}
+}
+
+// The secret: from the variable, else the file (a warning), never short,
+// never missing; the site is required.
+func TestValidateQR_SecretAndSite(t *testing.T) {
+	url := "    url: 'https://pay.example/{site}/{tenant}?k={key}&s={sig}'\n"
+	cases := []struct {
+		name, text string
+		env        map[string]string
+		want       []string
+	}{
+		{"no secret", "uplink:\n  site_id: s\n  qr:\n" + url, nil,
+			[]string{"t.yaml:3: uplink.qr.secret: required, not set: give it in MALLGRID_UPLINK_QR_SECRET (at least 32 bytes, shared with the payment page)"}},
+		{"short variable", "uplink:\n  site_id: s\n  qr:\n" + url, map[string]string{QRSecretVar: "short"},
+			[]string{"t.yaml: uplink.qr.secret: env MALLGRID_UPLINK_QR_SECRET: 5 bytes; want at least 32 (like the output of: openssl rand -base64 32)"}},
+		{"in the file", "uplink:\n  site_id: s\n  qr:\n" + url + "    secret: '" + qrGoodSecret + "'\n", nil,
+			[]string{"t.yaml:5: uplink.qr.secret: warning: the secret is written in the file: whoever reads the file can print a sticker for any tenant; give it in MALLGRID_UPLINK_QR_SECRET instead"}},
+		{"short in the file", "uplink:\n  site_id: s\n  qr:\n" + url + "    secret: 'abc'\n", nil,
+			[]string{"t.yaml:5: uplink.qr.secret: 3 bytes; want at least 32 (like the output of: openssl rand -base64 32)",
+				"t.yaml:5: uplink.qr.secret: warning: the secret is written in the file: whoever reads the file can print a sticker for any tenant; give it in MALLGRID_UPLINK_QR_SECRET instead"}},
+		{"no site", "uplink:\n  qr:\n" + url, map[string]string{QRSecretVar: qrGoodSecret},
+			[]string{"t.yaml:1: uplink.site_id: required by uplink.qr.url: every sticker carries the site"}},
+		{"plain http", "uplink:\n  site_id: s\n  qr:\n    url: 'http://pay.example/{site}/{tenant}?k={key}&s={sig}'\n", map[string]string{QRSecretVar: qrGoodSecret},
+			[]string{"t.yaml:4: uplink.qr.url: warning: http:// sends the tenant's payment page in the clear: use https://"}},
+		{"variable without stickers", "uplink:\n  site_id: s\n", map[string]string{QRSecretVar: qrGoodSecret},
+			[]string{"t.yaml: warning: env MALLGRID_UPLINK_QR_SECRET: uplink.qr.url is not set, so no stickers are signed: ignored"}},
+		{"keys without url", "uplink:\n  site_id: s\n  qr:\n    key_id: q2\n", nil,
+			[]string{"t.yaml:3: uplink.qr.url: required when uplink.qr.key_id is given: the payment page's address the stickers open"}},
+		{"good", "uplink:\n  site_id: s\n  qr:\n" + url, map[string]string{QRSecretVar: qrGoodSecret}, nil},
+	}
+	for _, tc := range cases {
+		_, got := parseQR(t, tc.text, tc.env)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got\n%s\nwant\n%s", tc.name, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+}
+
+// The variable wins over the file; key_id defaults to q1.
+func TestValidateQR_Loaded(t *testing.T) {
+	text := "uplink:\n  site_id: s\n  qr:\n    url: 'https://pay.example/p?site={site}&t={tenant}&k={key}&s={sig}'\n    secret: '" +
+		strings.Repeat("f", 40) + "'\n"
+	q, _ := parseQR(t, text, map[string]string{QRSecretVar: qrGoodSecret})
+	if q.Secret != qrGoodSecret || q.KeyID != DefaultQRKeyID {
+		t.Errorf("secret %q, key_id %q; want the variable's and %s", q.Secret, q.KeyID, DefaultQRKeyID)
+	}
+}
+
+// A value that could end the path segment or start another query
+// parameter is escaped: the link names the tenant it was made for.
+func TestUplinkQR_Link(t *testing.T) {
+	q := UplinkQR{URL: "https://pay.example/m/{site}/t/{tenant}?k={key}&s={sig}", KeyID: "q1"}
+	got := q.Link("riverside plaza", "B1/02&x=1#é", "ab-_")
+	want := "https://pay.example/m/riverside%20plaza/t/B1%2F02%26x%3D1%23%C3%A9?k=q1&s=ab-_"
+	if got != want {
+		t.Errorf("Link = %s; want %s", got, want)
+	}
+}
