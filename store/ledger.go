@@ -100,11 +100,35 @@ func (db *DB) PostTopUp(e Entry) (stored Entry, existing bool, err error) {
 // credited gets the site's next receipt number (Entry.Receipt), whether
 // or not a receipt event is made; a repeated reference gets none.
 func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored Entry, event *Event, existing bool, err error) {
+	return db.PostTopUpWith(e, TopUpOptions{Receipt: receipt})
+}
+
+// TopUpOptions is what PostTopUpWith stores with a top-up, in its
+// transaction.
+type TopUpOptions struct {
+	// Receipt makes the receipt event of the stored entry; nil: none.
+	Receipt func(Entry) Event
+	// Invoice is the tenant's e-invoice request for the payment (Title,
+	// TaxID, Email; the store fills in the rest); nil: none.
+	Invoice *Invoice
+}
+
+// PostTopUpWith is PostTopUpWithReceipt that also stores opt.Invoice, the
+// tenant's invoice request, with the top-up: both or neither. A request
+// without a title is ErrBadEntry. A repeated reference is answered with the
+// original entry when the request is the same as the first (title, tax id
+// and e-mail) or none is sent again — a retry that leaves it out loses
+// nothing, the first stands —, and is ErrRefConflict when it adds a
+// request the first did not have, or asks for another: nothing changes.
+func (db *DB) PostTopUpWith(e Entry, opt TopUpOptions) (stored Entry, event *Event, existing bool, err error) {
 	if e.Kind == "" {
 		e.Kind = TopUp
 	}
 	if e.Kind != TopUp || e.Amount <= 0 || e.Amount > billing.MaxMoney || e.Ref == "" || e.Account == "" {
 		return Entry{}, nil, false, fmt.Errorf("%w: top-up of %s to %q with reference %q", ErrBadEntry, e.Amount, e.Account, e.Ref)
+	}
+	if opt.Invoice != nil && opt.Invoice.Title == "" {
+		return Entry{}, nil, false, fmt.Errorf("%w: the invoice request of %q has no title", ErrBadEntry, e.Ref)
 	}
 	err = db.update(func(tx *bolt.Tx) error {
 		if id := tx.Bucket(bucketRefs).Get([]byte(e.Ref)); id != nil {
@@ -114,6 +138,18 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 			}
 			if prev.Kind != TopUp || prev.Account != e.Account || prev.Amount != e.Amount {
 				return fmt.Errorf("%w: %s was %s %s to %s (entry %d)", ErrRefConflict, e.Ref, prev.Kind, prev.Amount, prev.Account, prev.ID)
+			}
+			if opt.Invoice != nil {
+				inv, err := getInvoice(tx, e.Ref)
+				switch {
+				case err != nil:
+					return err
+				case inv == nil:
+					return fmt.Errorf("%w: %s was credited without an invoice request (entry %d)", ErrRefConflict, e.Ref, prev.ID)
+				case !sameRequest(*inv, *opt.Invoice):
+					return fmt.Errorf("%w: %s was credited with an invoice request for %q, tax id %q, e-mail %q (entry %d)",
+						ErrRefConflict, e.Ref, inv.Title, inv.TaxID, inv.Email, prev.ID)
+				}
 			}
 			stored, existing = prev, true
 			return nil
@@ -133,8 +169,13 @@ func (db *DB) PostTopUpWithReceipt(e Entry, receipt func(Entry) Event) (stored E
 		if err := receipts.Put(binary.BigEndian.AppendUint64(nil, n), binary.BigEndian.AppendUint64(nil, stored.ID)); err != nil {
 			return err
 		}
-		if receipt != nil {
-			evs, err := db.appendEvents(tx, []Event{receipt(stored)})
+		if opt.Invoice != nil {
+			if err := putInvoiceRequest(tx, stored, *opt.Invoice); err != nil {
+				return err
+			}
+		}
+		if opt.Receipt != nil {
+			evs, err := db.appendEvents(tx, []Event{opt.Receipt(stored)})
 			if err != nil {
 				return err
 			}
