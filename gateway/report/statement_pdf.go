@@ -101,7 +101,9 @@ type run struct {
 // character neither has — an emoji beyond the Basic Multilingual Plane
 // (fpdf indexes glyphs by 16-bit codes and fails on anything above), a
 // letter of another script — is set as "?", a control character as a space.
-func (p *pdfDoc) runs(s string) []run {
+func (p *pdfDoc) runs(s string) []run { return p.glyphs.runs(s) }
+
+func (g *glyphSet) runs(s string) []run {
 	var out []run
 	for _, c := range s {
 		var cjk bool
@@ -109,7 +111,7 @@ func (p *pdfDoc) runs(s string) []run {
 		case unicode.IsControl(c):
 			c = ' '
 		case c < 0x100 || cp1252Extra[c]:
-		case p.glyphs.has(c):
+		case g.has(c):
 			cjk = true
 		default:
 			c = '?'
