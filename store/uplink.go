@@ -74,27 +74,13 @@ func (db *DB) EnqueueUplink(msgs []UplinkMessage, cursors map[string][]byte) ([]
 	if len(msgs) == 0 && len(cursors) == 0 {
 		return nil, nil
 	}
-	out := make([]UplinkMessage, len(msgs))
+	var out []UplinkMessage
 	err := db.update(func(tx *bolt.Tx) error {
-		b, meta := tx.Bucket(bucketUplinkOut), tx.Bucket(bucketUplinkMeta)
-		b.FillPercent = 1.0 // seqs only grow
-		depth, size := metaInt(meta, keyUplinkDepth), metaInt(meta, keyUplinkBytes)
-		for i, m := range msgs {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			m.Seq = seq
-			v, err := json.Marshal(m)
-			if err != nil {
-				return fmt.Errorf("%w: message %d: %v", ErrBadUplink, i, err)
-			}
-			if err := b.Put(seqKey(seq), v); err != nil {
-				return err
-			}
-			out[i] = m
-			depth, size = depth+1, size+int64(len(v))
+		var err error
+		if out, err = appendUplink(tx, msgs); err != nil {
+			return err
 		}
+		meta := tx.Bucket(bucketUplinkMeta)
 		for name, v := range cursors {
 			k := []byte(prefixUplinkCur + name)
 			var err error
@@ -107,12 +93,41 @@ func (db *DB) EnqueueUplink(msgs []UplinkMessage, cursors map[string][]byte) ([]
 				return err
 			}
 		}
-		return putCounters(meta, depth, size)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// appendUplink stores msgs, checked by the caller, in tx, giving each the
+// next seq, and returns them with their seqs: EnqueueUplink's, and the
+// way news that must go up with a change of its own is stored in that
+// change's transaction (a command's result with its record,
+// uplink_commands.go).
+func appendUplink(tx *bolt.Tx, msgs []UplinkMessage) ([]UplinkMessage, error) {
+	b, meta := tx.Bucket(bucketUplinkOut), tx.Bucket(bucketUplinkMeta)
+	b.FillPercent = 1.0 // seqs only grow
+	depth, size := metaInt(meta, keyUplinkDepth), metaInt(meta, keyUplinkBytes)
+	out := make([]UplinkMessage, len(msgs))
+	for i, m := range msgs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		m.Seq = seq
+		v, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: message %d: %v", ErrBadUplink, i, err)
+		}
+		if err := b.Put(seqKey(seq), v); err != nil {
+			return nil, err
+		}
+		out[i] = m
+		depth, size = depth+1, size+int64(len(v))
+	}
+	return out, putCounters(meta, depth, size)
 }
 
 // UplinkCursor returns the named cursor's value, as EnqueueUplink last set
