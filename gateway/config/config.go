@@ -42,6 +42,8 @@ type Config struct {
 	// Allocation are the rules that share public meters' energy out to
 	// tenants (allocation.go).
 	Allocation []AllocationRule `yaml:"allocation"`
+	// Uplink is the link to the mall group's MQTT broker (uplink.go).
+	Uplink Uplink `yaml:"uplink"`
 
 	// Location is Site.Timezone loaded.
 	Location *time.Location `yaml:"-"`
@@ -400,6 +402,7 @@ func sectionDefaults() Config {
 		HTTP:    HTTP{Listen: "127.0.0.1:8080", SessionIdle: 30 * time.Minute},
 		Log:     Log{Level: "info", Format: "json"},
 		Notify:  notifyDefaults(),
+		Uplink:  Uplink{BacklogRate: DefaultUplinkBacklogRate, Inflight: DefaultUplinkInflight},
 	}
 }
 

@@ -81,6 +81,10 @@ func TestLoad_Example(t *testing.T) {
 		{"M-101 timeout (the bus's)", cfg.TimeoutOf(cfg.Meters[1]), 500 * time.Millisecond},
 		{"M-101 interval", cfg.IntervalOf(cfg.Meters[1]), 2 * time.Second},
 		{"M-102 interval (the bus's)", cfg.IntervalOf(cfg.Meters[2]), 10 * time.Second},
+		{"uplink client id (default)", cfg.Uplink.ClientID, "mallgrid-demo-plaza"},
+		{"uplink key", len(cfg.Uplink.Keys[0].PublicKey()), 32},
+		{"uplink backlog rate", cfg.Uplink.BacklogRate, 50},
+		{"uplink inflight", cfg.Uplink.Inflight, 20},
 	}
 	for _, tc := range cases {
 		if tc.got != tc.want {
@@ -118,7 +122,7 @@ func TestLoad_Example_EveryKey(t *testing.T) {
 // comment: an optional section naming files that must exist to load.
 func commentedOut(key string) bool {
 	switch key {
-	case "buses[].tls_cert", "buses[].tls_key", "buses[].ca_file":
+	case "buses[].tls_cert", "buses[].tls_key", "buses[].ca_file", "uplink.ca_file", "uplink.client_cert", "uplink.client_key":
 		return true
 	}
 	return key == "http.tls" || strings.HasPrefix(key, "http.tls.")

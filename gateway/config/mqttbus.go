@@ -194,31 +194,8 @@ func validateClient(cfg *Config, r *yamlcheck.Report, i int, sessions map[string
 			r.Add(p+"."+k, "applies to the embedded broker only (this bus is a client of %s)", b.Broker)
 		}
 	}
-	u, err := url.Parse(b.Broker)
-	switch {
-	case err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl"):
-		r.Add(p+".broker", "want tcp://host:port or ssl://host:port, got %q", b.Broker)
-	case u.Path != "" || u.User != nil || u.RawQuery != "":
-		r.Add(p+".broker", "want only scheme, host and port, got %q (credentials go in username and password)", b.Broker)
-	default:
-		if msg := checkHostPort(u.Host, false); msg != "" {
-			r.Add(p+".broker", "%s", msg)
-		}
-	}
-	if b.CAFile != "" {
-		switch {
-		case u != nil && u.Scheme != "ssl":
-			r.Add(p+".ca_file", "applies to ssl:// brokers only")
-		case !strings.HasPrefix(b.CAFile, "/"):
-			r.Add(p+".ca_file", "want an absolute path, got %q", b.CAFile)
-		default:
-			if pem, err := os.ReadFile(b.CAFile); err != nil {
-				r.Add(p+".ca_file", "cannot read: %v", err)
-			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-				r.Add(p+".ca_file", "holds no PEM certificate")
-			}
-		}
-	}
+	scheme := checkBroker(r, p+".broker", b.Broker)
+	checkCAFile(r, p+".ca_file", b.CAFile, scheme)
 	if b.Password != "" && b.Username == "" {
 		r.Add(p+".password", "a password needs a username")
 	}
@@ -232,6 +209,43 @@ func validateClient(cfg *Config, r *yamlcheck.Report, i int, sessions map[string
 			cfg.Buses[first].Name, cfg.Buses[first].Broker, b.ClientID)
 	} else {
 		sessions[clientKey(*b)] = i
+	}
+}
+
+// checkBroker checks an MQTT broker's address, tcp://host:port or
+// ssl://host:port, at key and returns its scheme ("" when it is not good).
+func checkBroker(r *yamlcheck.Report, key, broker string) string {
+	u, err := url.Parse(broker)
+	switch {
+	case err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl"):
+		r.Add(key, "want tcp://host:port or ssl://host:port, got %q", broker)
+	case u.Path != "" || u.User != nil || u.RawQuery != "":
+		r.Add(key, "want only scheme, host and port, got %q (credentials go in username and password)", broker)
+	default:
+		if msg := checkHostPort(u.Host, false); msg != "" {
+			r.Add(key, "%s", msg)
+			return ""
+		}
+		return u.Scheme
+	}
+	return ""
+}
+
+// checkCAFile checks the CA file at key, if one is given, that a client
+// of a broker whose address has scheme ("" when not good) trusts.
+func checkCAFile(r *yamlcheck.Report, key, path, scheme string) {
+	switch {
+	case path == "":
+	case scheme == "tcp":
+		r.Add(key, "applies to ssl:// brokers only")
+	case !strings.HasPrefix(path, "/"):
+		r.Add(key, "want an absolute path, got %q", path)
+	default:
+		if pem, err := os.ReadFile(path); err != nil {
+			r.Add(key, "cannot read: %v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			r.Add(key, "holds no PEM certificate")
+		}
 	}
 }
 

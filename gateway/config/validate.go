@@ -39,6 +39,7 @@ func validate(cfg *Config, r *yamlcheck.Report) {
 	validateAlarms(cfg, r)
 	validateNotify(cfg, r)
 	validateAllocation(cfg, r)
+	validateUplink(cfg, r)
 }
 
 // validateAlarms resolves the alarm rules of every meter, reporting each
