@@ -1,0 +1,229 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// UplinkCommand is the record of one signed command from the group's
+// platform that the gateway handled (gateway/uplink): kept so that the
+// same command delivered again is answered with its first result, and a
+// command under an id already handled but with other bytes is known for a
+// replay. A record is kept until its command has expired (PruneUplinkCommands):
+// an expired command is refused whatever its id.
+type UplinkCommand struct {
+	ID string `json:"id"`
+	// PayloadSHA256 is the SHA-256 of the command's signed bytes, hex.
+	PayloadSHA256 string `json:"payload_sha256"`
+	// Result is the body of the command_result first sent up for it.
+	Result json.RawMessage `json:"result"`
+	// Expires is the command's expires_at; Handled when its result was
+	// stored.
+	Expires time.Time `json:"expires_at"`
+	Handled time.Time `json:"handled"`
+}
+
+// MaxUplinkCommandID bounds a command id, in bytes: the platform's ids are
+// UUIDs or order numbers, and the id is a bbolt key.
+const MaxUplinkCommandID = 64
+
+var (
+	// ErrCommandSeen is returned by FinishUplinkCommand for an id recorded
+	// before: nothing is stored, and the caller answers from the record
+	// (UplinkCommand).
+	ErrCommandSeen = errors.New("store: uplink command already handled")
+	// ErrBadCommand is returned by FinishUplinkCommand for an id of no or
+	// more than MaxUplinkCommandID bytes, or a result that is not a
+	// command_result with a JSON body; nothing is stored.
+	ErrBadCommand = errors.New("store: uplink command record refused")
+)
+
+// KindCommandResult is the uplink message kind of a command's result.
+const KindCommandResult = "command_result"
+
+// UplinkCommand returns the record of the command id; seen is false (and
+// the record zero) when no command of that id was recorded, or its record
+// was pruned. ErrCorrupt for a record that cannot be read.
+func (db *DB) UplinkCommand(id string) (rec UplinkCommand, seen bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUplinkCommands).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		seen = true
+		rec, err = decodeUplinkCommand([]byte(id), v)
+		return err
+	})
+	return rec, seen, err
+}
+
+// FinishUplinkCommand records the command id (the SHA-256 of its signed
+// bytes, its expiry, result.Data as its result) and, in the same durable
+// transaction, queues result in the uplink outbox and stores events (a
+// refusal's, for the control room): a command is either handled and
+// answered or neither, so a command redelivered after a crash is handled
+// again rather than answered never. It returns the queued message with its
+// seq and the events with their ids. ErrCommandSeen when id was recorded
+// before (nothing stored; a command handled twice at once, or a caller
+// that did not look), ErrBadCommand for an id or result it refuses.
+func (db *DB) FinishUplinkCommand(id string, payloadHash [32]byte, expires time.Time, result UplinkMessage, events ...Event) (UplinkMessage, []Event, error) {
+	if id == "" || len(id) > MaxUplinkCommandID {
+		return UplinkMessage{}, nil, fmt.Errorf("%w: id of %d bytes", ErrBadCommand, len(id))
+	}
+	if err := checkCommandResult(result); err != nil {
+		return UplinkMessage{}, nil, err
+	}
+	rec, err := json.Marshal(UplinkCommand{ID: id, PayloadSHA256: hex.EncodeToString(payloadHash[:]), Result: result.Data,
+		Expires: expires, Handled: result.Time})
+	if err != nil {
+		return UplinkMessage{}, nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
+	var msg UplinkMessage
+	var stored []Event
+	err = db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUplinkCommands)
+		if b.Get([]byte(id)) != nil {
+			return fmt.Errorf("%w: %q", ErrCommandSeen, id)
+		}
+		if err := b.Put([]byte(id), rec); err != nil {
+			return err
+		}
+		var err error
+		if msg, stored, err = db.appendCommandResult(tx, result, events); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return UplinkMessage{}, nil, err
+	}
+	return msg, stored, nil
+}
+
+// ReportUplinkCommand queues the result of a command that is not recorded
+// — one refused before it could be trusted or placed (a forged, stale or
+// unreadable command, another site's), or a duplicate delivery answered
+// again — and stores events with it, in one durable transaction. It
+// returns the queued message with its seq and the events with their ids.
+// ErrBadCommand for a result that is not a command_result with a JSON
+// body; nothing is stored.
+func (db *DB) ReportUplinkCommand(result UplinkMessage, events ...Event) (UplinkMessage, []Event, error) {
+	if err := checkCommandResult(result); err != nil {
+		return UplinkMessage{}, nil, err
+	}
+	var msg UplinkMessage
+	var stored []Event
+	err := db.update(func(tx *bolt.Tx) error {
+		var err error
+		msg, stored, err = db.appendCommandResult(tx, result, events)
+		return err
+	})
+	if err != nil {
+		return UplinkMessage{}, nil, err
+	}
+	return msg, stored, nil
+}
+
+func checkCommandResult(m UplinkMessage) error {
+	if m.Kind != KindCommandResult || !json.Valid(m.Data) {
+		return fmt.Errorf("%w: want a %s message with a JSON body, got kind %q", ErrBadCommand, KindCommandResult, m.Kind)
+	}
+	return nil
+}
+
+func (db *DB) appendCommandResult(tx *bolt.Tx, result UplinkMessage, events []Event) (UplinkMessage, []Event, error) {
+	msgs, err := appendUplink(tx, []UplinkMessage{result})
+	if err != nil {
+		return UplinkMessage{}, nil, err
+	}
+	var stored []Event
+	if len(events) > 0 {
+		if stored, err = db.appendEvents(tx, events); err != nil {
+			return UplinkMessage{}, nil, err
+		}
+	}
+	return msgs[0], stored, nil
+}
+
+// PruneUplinkCommands deletes up to limit records of commands that expired
+// before before, in one durable transaction, and returns how many it
+// deleted. The caller keeps a margin: a command is refused as expired by
+// the gateway's clock, so a record is needed as long as that clock might
+// still take its command for live. A record that cannot be read is kept
+// (verify reports it).
+func (db *DB) PruneUplinkCommands(before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n := 0
+	err := db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUplinkCommands)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if len(old) >= limit {
+				return errStopScan
+			}
+			var rec UplinkCommand
+			if json.Unmarshal(v, &rec) == nil && rec.Expires.Before(before) {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	return n, err
+}
+
+// errStopScan ends a ForEach early.
+var errStopScan = errors.New("store: scan stopped")
+
+// EachUplinkCommand calls fn with every command record, in id order; a
+// record that cannot be read is passed to bad instead (nil bad: ErrCorrupt
+// ends the walk). fn's error ends the walk and is returned.
+func (db *DB) EachUplinkCommand(fn func(UplinkCommand) error, bad func(id string, err error)) error {
+	return db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUplinkCommands).ForEach(func(k, v []byte) error {
+			rec, err := decodeUplinkCommand(k, v)
+			if err != nil {
+				if bad == nil {
+					return err
+				}
+				bad(string(k), err)
+				return nil
+			}
+			return fn(rec)
+		})
+	})
+}
+
+func decodeUplinkCommand(k, v []byte) (UplinkCommand, error) {
+	var rec UplinkCommand
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return UplinkCommand{}, fmt.Errorf("uplink command %q: %w: %v", k, ErrCorrupt, err)
+	}
+	if rec.ID != string(k) {
+		return UplinkCommand{}, fmt.Errorf("uplink command %q holds id %q: %w", k, rec.ID, ErrCorrupt)
+	}
+	if h, err := hex.DecodeString(rec.PayloadSHA256); err != nil || len(h) != 32 {
+		return UplinkCommand{}, fmt.Errorf("uplink command %q: payload hash %q is not a SHA-256: %w", k, rec.PayloadSHA256, ErrCorrupt)
+	}
+	if !json.Valid(rec.Result) || rec.Expires.IsZero() {
+		return UplinkCommand{}, fmt.Errorf("uplink command %q: no result or no expiry: %w", k, ErrCorrupt)
+	}
+	return rec, nil
+}
