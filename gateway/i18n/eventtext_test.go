@@ -104,7 +104,9 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 		"to_w": true, "power_w": true, "stddev_kw": true, "limit_kw": true, "voltage_v": true, "limit_v": true, "high_v": true,
 		"low_v": true, "pf": true, "limit": true, "value": true,
 		// The outbox's: a notice's recipient and the channel's name.
-		"to": true, "via": true, "delivery": true, "of": true, "attempts": true}
+		"to": true, "via": true, "delivery": true, "of": true, "attempts": true,
+		// An e-invoice's number and its link, as the platform gave them.
+		"number": true, "url": true}
 	l := New(En, nil)
 	for _, id := range IDs() {
 		if !strings.HasPrefix(id, "event_text.") {
