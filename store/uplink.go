@@ -319,3 +319,28 @@ func putCounters(meta *bolt.Bucket, depth, size int64) error {
 	}
 	return meta.Put(keyUplinkBytes, binary.BigEndian.AppendUint64(nil, uint64(size)))
 }
+
+// QuarterEnergy returns the Wh stored in the 15-minute slot that starts
+// at start, for each of meters that has one, read in one transaction (the
+// uplink's interval message covers every meter of a site at once). A meter
+// without a stored slot is absent. ErrCorrupt for a slot that is not 8
+// bytes.
+func (db *DB) QuarterEnergy(meters []string, start time.Time) (map[string]int64, error) {
+	out := make(map[string]int64)
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIntervals)
+		for _, m := range meters {
+			k := intervalKey(m, IntervalStart(start))
+			v := b.Get(k)
+			if v == nil {
+				continue
+			}
+			if len(v) != 8 {
+				return fmt.Errorf("interval %x: %w", k, ErrCorrupt)
+			}
+			out[m] = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return out, err
+}

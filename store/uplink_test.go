@@ -294,3 +294,25 @@ func TestCheckUplink_Damaged(t *testing.T) {
 		})
 	}
 }
+
+// QuarterEnergy reads one slot of many meters: what CommitCycle stored
+// there, not the neighbouring slots, and no meter without one.
+func TestQuarterEnergy(t *testing.T) {
+	db, _ := openTemp(t)
+	q := IntervalStart(at0)
+	_, err := db.CommitCycle(Cycle{Energy: []IntervalEnergy{
+		{Meter: "M-1", Time: q.Add(time.Minute), Wh: 10}, {Meter: "M-1", Time: q.Add(14 * time.Minute), Wh: 5},
+		{Meter: "M-1", Time: q.Add(15 * time.Minute), Wh: 99}, {Meter: "M-2", Time: q.Add(-time.Second), Wh: 7},
+		{Meter: "M-10", Time: q, Wh: 3},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.QuarterEnergy([]string{"M-1", "M-2", "M-10", "M-3"}, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"M-1": 15, "M-10": 3}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("QuarterEnergy = %v; want %v", got, want)
+	}
+}
