@@ -171,6 +171,9 @@ func (l *Ledger) Entries(id string, before uint64, limit int) ([]web.EntryView, 
 		out[i] = l.entryView(e)
 		out[i].ReversedBy = reversed[e.ID]
 	}
+	if err := l.withInvoices(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -197,8 +200,11 @@ func (l *Ledger) entryView(e store.Entry) web.EntryView {
 // with, its entry id (the sequence starts above every such id).
 func receiptOf(e store.Entry) string { return e.ReceiptNo() }
 
-// TopUp checks a payment and credits it once per reference. Every refusal
-// says why and changes nothing.
+// TopUp checks a payment and credits it once per reference, with its
+// e-invoice request (req.Invoice) when it has one, in one transaction. The
+// same reference again is the first entry when it asks for the same
+// invoice or none; a request added or changed on it is web.ErrConflict.
+// Every refusal says why and changes nothing.
 func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
 	t, err := l.tenant(id)
 	if err != nil {
@@ -211,15 +217,19 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 	if err != nil {
 		return web.EntryView{}, false, err
 	}
-	e, receipt, existing, err := l.DB.PostTopUpWithReceipt(store.Entry{
+	invoice, err := checkInvoice(req.Invoice)
+	if err != nil {
+		return web.EntryView{}, false, err
+	}
+	e, receipt, existing, err := l.DB.PostTopUpWith(store.Entry{
 		Account: id, Amount: amount, Ref: req.Ref, Channel: req.Channel, Time: l.Now(), Actor: actor, Note: req.Note,
-	}, func(e store.Entry) store.Event {
+	}, store.TopUpOptions{Invoice: invoice, Receipt: func(e store.Entry) store.Event {
 		no := receiptOf(e)
 		return store.Event{Time: e.Time, Kind: "topup_receipt", Tenant: e.Account,
 			Text: fmt.Sprintf("%s: top-up of %s received (%s, ref %s, receipt %s); balance %s", t.Name, e.Amount, e.Channel, e.Ref, no, e.Balance),
 			Args: map[string]string{"tenant_name": t.Name, "amount": e.Amount.String(), "channel": e.Channel, "ref": e.Ref,
 				"receipt": no, "balance": e.Balance.String()}}
-	})
+	}})
 	if errors.Is(err, store.ErrRefConflict) {
 		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)
 	}
@@ -234,12 +244,17 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 	}
 	if !existing {
 		l.Log.Info().Str("tenant", id).Str("amount", e.Amount.String()).Str("ref", e.Ref).Str("channel", e.Channel).
-			Str("actor", actor).Str("balance", e.Balance.String()).Uint64("entry", e.ID).Str("receipt", receiptOf(e)).Msg("top-up credited")
+			Str("actor", actor).Str("balance", e.Balance.String()).Uint64("entry", e.ID).Str("receipt", receiptOf(e)).Bool("invoice", invoice != nil).Msg("top-up credited")
 	}
 	if !existing {
 		l.balanceChanged() // a top-up may restore a cut-off tenant: at once, not at the next tick
 	}
-	return l.entryView(e), existing, nil
+	views := []web.EntryView{l.entryView(e)}
+	if err := l.withInvoices(views); err != nil {
+		// The money is credited: the answer says so, without its invoice.
+		l.Log.Error().Err(err).Str("ref", e.Ref).Msg("top-up's invoice request could not be read")
+	}
+	return views[0], existing, nil
 }
 
 // balanceChanged tells enforcement that an account's balance changed

@@ -93,6 +93,10 @@ func accessRules() map[string]rule {
 		"GET /api/v1/reports/finance": {roles: books},
 		"GET /api/v1/reports/balance": {roles: books},
 
+		// A tenant's invoice requests, with the buyer's e-mail: finance's
+		// list to reconcile with the platform's invoices.
+		"GET /api/v1/accounts/{tenant}/invoices": {roles: books},
+
 		"GET /api/v1/accounts/{tenant}/statements":         {roles: statements},
 		"GET /api/v1/accounts/{tenant}/statements/{month}": {roles: statements},
 		// A tenant's signed link: the token (HMAC over tenant, month and

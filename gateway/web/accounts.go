@@ -99,7 +99,9 @@ type EntryView struct {
 	Receipt string `json:"receipt,omitempty"`
 	// ReversedBy is the id of the reversal that undid this entry.
 	ReversedBy uint64 `json:"reversed_by,omitempty"`
-	// Invoice is a top-up's e-invoice request, when one was made with it.
+	// Invoice is a top-up's e-invoice request and its status, when one was
+	// made with it; without the buyer's e-mail, which is finance's
+	// (GET /api/v1/accounts/{tenant}/invoices).
 	Invoice *InvoiceView `json:"invoice,omitempty"`
 }
 
@@ -125,6 +127,9 @@ func (s *Server) ledgerRoutes() {
 	s.handle("POST /api/v1/accounts/{tenant}/topups", s.write(s.apiTopUp))
 	if c, ok := s.ledger.(Corrections); ok {
 		s.correctionRoutes(c)
+	}
+	if iv, ok := s.ledger.(Invoices); ok {
+		s.invoiceRoutes(iv)
 	}
 	s.handle("POST /api/v1/accounts/{tenant}/protection", s.write(func(w http.ResponseWriter, r *http.Request, actor string) {
 		var req ProtectRequest
@@ -177,22 +182,9 @@ func (s *Server) apiAccount(w http.ResponseWriter, r *http.Request, _ string) {
 // default 100) and ?before=ID for the page after.
 func (s *Server) apiLedger(w http.ResponseWriter, r *http.Request, _ string) {
 	tenant := r.PathValue("tenant")
-	limit, before := 100, uint64(0)
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1..1000", v))
-			return
-		}
-		limit = n
-	}
-	if v := r.URL.Query().Get("before"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("before %q: want an entry id", v))
-			return
-		}
-		before = n
+	limit, before, ok := pageOf(w, r)
+	if !ok {
+		return
 	}
 	if _, err := s.ledger.Account(tenant); err != nil {
 		s.fail(w, err)
@@ -238,6 +230,30 @@ func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) 
 		code = http.StatusOK // the same payment again: the original entry, nothing changed
 	}
 	writeJSON(w, code, e)
+}
+
+// pageOf reads a page of a list by entry id: ?limit=N (1..1000, default
+// 100) and ?before=ID; it answers 400 and returns false when either is
+// not one.
+func pageOf(w http.ResponseWriter, r *http.Request) (limit int, before uint64, ok bool) {
+	limit = 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1..1000", v))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("before %q: want an entry id", v))
+			return 0, 0, false
+		}
+		before = n
+	}
+	return limit, before, true
 }
 
 // fail maps a Ledger error to its status; anything unexpected is a 500

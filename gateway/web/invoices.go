@@ -1,6 +1,9 @@
 package web
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // InvoiceRequest is a tenant's request for a Chinese e-invoice (发票) for
 // a top-up, sent with it (the "invoice" of a top-up's body, or of a
@@ -33,4 +36,32 @@ type InvoiceView struct {
 	// Updated is when the request was made or its status last changed,
 	// in the site's zone.
 	Updated time.Time `json:"updated"`
+}
+
+// Invoices is what GET /api/v1/accounts/{tenant}/invoices reads: a Ledger
+// that implements it serves finance the tenants' invoice requests.
+type Invoices interface {
+	// Invoices returns up to limit of a tenant's invoice requests whose
+	// top-up's entry id is below before (0: from the newest), newest
+	// first; ErrNotFound for a tenant with neither configuration nor
+	// account.
+	Invoices(tenant string, before uint64, limit int) ([]InvoiceView, error)
+}
+
+func (s *Server) invoiceRoutes(iv Invoices) {
+	s.handle("GET /api/v1/accounts/{tenant}/invoices", s.read(func(w http.ResponseWriter, r *http.Request, _ string) {
+		limit, before, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
+		out, err := iv.Invoices(r.PathValue("tenant"), before, limit)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if out == nil {
+			out = []InvoiceView{}
+		}
+		writeJSON(w, http.StatusOK, out)
+	}))
 }
