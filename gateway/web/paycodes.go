@@ -1,0 +1,120 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Paycodes is what the admin's QR sticker page and its API read:
+// gateway/paycode implements it from the configuration. Errors:
+// ErrNotFound for a tenant the configuration does not hold, ErrInvalid
+// for a format not drawn.
+type Paycodes interface {
+	// Tenants lists every tenant with its sticker's link.
+	Tenants() []PaycodeTenant
+	// Code returns tenant's QR code alone as format "png" or "svg".
+	Code(tenant, format string) (Document, error)
+	// Sheet returns the A4 sticker sheet of tenants (every tenant when
+	// none is named) as format "pdf" or "svg".
+	Sheet(tenants []string, format string) (Document, error)
+}
+
+// PaycodeTenant is one tenant on the QR sticker page.
+type PaycodeTenant struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Link string `json:"link"` // the signed payment page's URL the code holds
+}
+
+// paycodesView is the QR sticker page.
+type paycodesView struct {
+	Query   string // the filter as typed
+	Tenants []PaycodeTenant
+	Total   int    // tenants before the filter
+	// SheetPDF and SheetSVG are the listed tenants' sheet (every
+	// tenant's when there is no filter).
+	SheetPDF, SheetSVG string
+}
+
+// sheetParams are the query parameters of the sheet; any other is refused.
+var sheetParams = []string{"format", "tenant"}
+
+func (s *Server) paycodeRoutes(pc Paycodes) {
+	// One sheet drawn at a time: a PDF reads the embedded Chinese font
+	// afresh (some 28 MB and 30-50 ms); another is refused at once.
+	drawing := make(chan struct{}, 1)
+	s.handle("GET /paycodes", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := strings.TrimSpace(r.URL.Query().Get("q"))
+		all := pc.Tenants()
+		v := paycodesView{Query: q, Total: len(all), Tenants: []PaycodeTenant{}}
+		var ids string
+		for _, t := range all {
+			if q == "" || strings.Contains(strings.ToLower(t.ID+" "+t.Name), strings.ToLower(q)) {
+				v.Tenants = append(v.Tenants, t)
+				ids += "&tenant=" + url.QueryEscape(t.ID)
+			}
+		}
+		if q == "" {
+			ids = ""
+		}
+		v.SheetPDF, v.SheetSVG = "/api/v1/paycodes/sheet?format=pdf"+ids, "/api/v1/paycodes/sheet?format=svg"+ids
+		s.render(w, r, "paycodes", "paycodes.title", v)
+	}))
+	s.handle("GET /api/v1/paycodes/sheet", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		for k, vals := range v {
+			if !slices.Contains(sheetParams, k) {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; the sheet takes format and tenant (repeated)", k))
+				return
+			}
+			if k == "format" && len(vals) > 1 {
+				writeError(w, http.StatusBadRequest, "parameter format given more than once; give it once")
+				return
+			}
+		}
+		format := or(v.Get("format"), "pdf")
+		if format != "pdf" && format != "svg" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want pdf or svg", format))
+			return
+		}
+		select {
+		case drawing <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", pdfRetryAfter)
+			writeError(w, http.StatusServiceUnavailable, "another sticker sheet is being drawn: try again in a few seconds")
+			return
+		}
+		doc, err := func() (Document, error) {
+			defer func() { <-drawing }() // however drawing ends
+			return pc.Sheet(v["tenant"], format)
+		}()
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeDownload(w, doc)
+	}))
+	for _, format := range []string{"png", "svg"} {
+		s.handle("GET /api/v1/accounts/{tenant}/paycode."+format, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			doc, err := pc.Code(r.PathValue("tenant"), format)
+			if err != nil {
+				s.fail(w, err)
+				return
+			}
+			writeDocument(w, doc)
+		}))
+	}
+}
+
+// writeDownload writes doc as a file to save rather than show.
+func writeDownload(w http.ResponseWriter, doc Document) {
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, doc.Filename))
+	h := w.Header()
+	h.Set("Content-Type", doc.ContentType)
+	h.Set("Cache-Control", "private, no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(doc.Body) // a client gone away is not the gateway's failure
+}
