@@ -103,6 +103,13 @@ func accessRules() map[string]rule {
 		// expiry) is the permission, for that one statement.
 		"GET /s/{token}": {public: true},
 
+		// The QR stickers: a code is printed once and stuck on a shop for
+		// years; which link a shop gets is the admin's to hand out.
+		"GET /paycodes":                             {roles: admin},
+		"GET /api/v1/paycodes/sheet":                {roles: admin},
+		"GET /api/v1/accounts/{tenant}/paycode.png": {roles: admin},
+		"GET /api/v1/accounts/{tenant}/paycode.svg": {roles: admin},
+
 		"GET /api/v1/allocations/preview":       {roles: books},
 		"GET /api/v1/allocations":               {roles: books},
 		"POST /api/v1/allocations":              {roles: books},

@@ -246,6 +246,7 @@ func newRig(t *testing.T, mod ...func(*Options)) *rig {
 	var mu sync.Mutex
 	o := Options{Ledger: fakeLedger{c}, Operator: fakeOperator{c}, Relayer: fakeRelayer{c}, Events: fakeEvents{},
 		History: emptyHistory{}, Reports: emptyReports{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c}, Notifications: fakeNotifications{c},
+		Paycodes: fakePaycodes{},
 		Tokens: testTokens(), Users: testUsers(t), Listen: "127.0.0.1:0", Now: rg.clock.now, LoginDelay: time.Millisecond,
 		Auditor: rg.audit, Recorder: rg.events,
 		Log: zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
@@ -382,6 +383,10 @@ var whoMay = map[string]string{
 	"GET /api/v1/audit":                          "admin",
 	"GET /api/v1/reports/finance":                "finance admin",
 	"GET /api/v1/reports/balance":                "finance admin",
+	"GET /paycodes":                              "admin",
+	"GET /api/v1/paycodes/sheet":                 "admin",
+	"GET /api/v1/accounts/{tenant}/paycode.png":  "admin",
+	"GET /api/v1/accounts/{tenant}/paycode.svg":  "admin",
 }
 
 // TestAccess_EveryRoleEveryEndpoint walks the routes the server actually

@@ -27,7 +27,7 @@ import (
 
 // pageNames are the templates under assets/pages besides the layout, one
 // per page.
-var pageNames = []string{"dashboard", "meters", "meter", "tenants", "tenant", "receipt", "alarms", "events", "audit", "notifications", "finance"}
+var pageNames = []string{"dashboard", "meters", "meter", "tenants", "tenant", "receipt", "alarms", "events", "audit", "notifications", "finance", "paycodes"}
 
 // pageSet holds every page's template in every language: the template
 // functions (words, money, times) are bound to a Localizer, so each
@@ -143,6 +143,7 @@ var actions = map[string]string{
 	// statements: the tenant page lists the tenant's statements.
 	"statements": "GET /api/v1/accounts/{tenant}/statements",
 	"finance":    "GET /finance",
+	"paycodes":   "GET /paycodes",
 }
 
 // pageScripts are the pages with a script of their own, beside app.js.
@@ -226,7 +227,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, titleID st
 	}
 	v.Nav = map[string]bool{"alarms": s.routeRegistered("GET /alarms"), "tenants": s.routeRegistered("GET /tenants"),
 		"events": s.events != nil, "audit": v.Can["audit"], "notifications": s.routeRegistered("GET /notifications"),
-		"finance": v.Can["finance"]}
+		"finance": v.Can["finance"], "paycodes": v.Can["paycodes"]}
 	var page bytes.Buffer
 	if err := s.pages[lang][name].ExecuteTemplate(&page, "layout", v); err != nil {
 		s.log.Error().Err(err).Str("page", name).Msg("render page")

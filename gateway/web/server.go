@@ -122,6 +122,9 @@ type Options struct {
 	// Statements serves the tenants' monthly statements and their signed
 	// links; nil: no statement endpoints.
 	Statements Statements
+	// Paycodes draws the tenants' QR payment stickers for the admin's
+	// page; nil: no sticker page or endpoints (uplink.qr is not set).
+	Paycodes Paycodes
 }
 
 // Recorder stores events and returns them with their ids; *store.DB
@@ -216,6 +219,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if o.Allocations != nil {
 		s.allocationRoutes(o.Allocations)
+	}
+	if o.Paycodes != nil {
+		s.paycodeRoutes(o.Paycodes)
 	}
 	s.finance = financeParts{reports: o.Reports, allocations: o.Allocations, statements: o.Statements}
 	s.pageRoutes()
