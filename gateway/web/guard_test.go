@@ -245,8 +245,7 @@ func newRig(t *testing.T, mod ...func(*Options)) *rig {
 		logged: &strings.Builder{}}
 	var mu sync.Mutex
 	o := Options{Ledger: fakeLedger{c}, Operator: fakeOperator{c}, Relayer: fakeRelayer{c}, Events: fakeEvents{},
-		History: emptyHistory{}, Reports: emptyReports{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c}, Notifications: fakeNotifications{c},
-		Paycodes: fakePaycodes{},
+		History: emptyHistory{}, Reports: emptyReports{}, AuditLog: emptyAuditLog{}, Alarms: fakeAlarms{c}, Notifications: fakeNotifications{c}, Paycodes: fakePaycodes{},
 		Tokens: testTokens(), Users: testUsers(t), Listen: "127.0.0.1:0", Now: rg.clock.now, LoginDelay: time.Millisecond,
 		Auditor: rg.audit, Recorder: rg.events,
 		Log: zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {

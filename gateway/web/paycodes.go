@@ -33,7 +33,7 @@ type PaycodeTenant struct {
 type paycodesView struct {
 	Query   string // the filter as typed
 	Tenants []PaycodeTenant
-	Total   int    // tenants before the filter
+	Total   int // tenants before the filter
 	// SheetPDF and SheetSVG are the listed tenants' sheet (every
 	// tenant's when there is no filter).
 	SheetPDF, SheetSVG string
