@@ -549,8 +549,15 @@
       var ref = topup.ref.value.trim() || pendingRef;
       var button = $("button[type=submit]", topup);
       button.disabled = true;
-      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/topups",
-        { amount: topup.amount.value.trim(), ref: ref, channel: topup.channel.value, note: topup.note.value.trim() })
+      var body = { amount: topup.amount.value.trim(), ref: ref, channel: topup.channel.value, note: topup.note.value.trim() };
+      // An invoice is asked for when any of its fields is filled in: one
+      // filled without a title is the gateway's to refuse, with its reason,
+      // not the page's to drop. Changing them keeps the reference: it is
+      // the same payment, and a retry that changed the request is refused
+      // as a conflict rather than credited twice.
+      var invoice = { title: topup.invoice_title.value.trim(), tax_id: topup.invoice_tax_id.value.trim(), email: topup.invoice_email.value.trim() };
+      if (invoice.title || invoice.tax_id || invoice.email) { body.invoice = invoice; }
+      api("POST", "/api/v1/accounts/" + encodeURIComponent(tenant) + "/topups", body)
         .then(function (e) { location.href = "/tenants/" + encodeURIComponent(tenant) + "/receipts/" + e.id; })
         .catch(function (msg) { button.disabled = false; problem(topup, msg); });
     });

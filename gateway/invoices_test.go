@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"mallgrid/gateway/web"
+	"mallgrid/store"
+)
+
+// TestInvoicesAPI: a top-up through the local API may carry an e-invoice
+// request; every malformed request is a 4xx with a reason and credits
+// nothing; the same payment again with the same request is the first
+// entry, with a changed or added one a 409 that changes nothing. The
+// ledger and the tenant page show the request and, once upstream answered
+// (SetInvoiceStatus, as the uplink's command does), its number and link;
+// finance lists a tenant's requests.
+func TestInvoicesAPI(t *testing.T) {
+	mall := newTestMall(t, 1)
+	base, stop := mall.start(t)
+	api := base + "/api/v1/accounts"
+	const till, books = "till-secret", "books-secret"
+	company := `"invoice":{"title":"上海某某贸易有限公司","tax_id":"91310000ma1fl0xx0x","email":"ap@acme.example"}`
+
+	var first web.EntryView
+	if code := call(t, "POST", api+"/T-a1/topups", till, `{"amount":"100.00","ref":"PAY-1","channel":"cash",`+company+`}`, &first); code != 201 {
+		t.Fatalf("top-up with an invoice = %d; want 201", code)
+	}
+	if inv := first.Invoice; inv == nil || inv.Status != "requested" || inv.TaxID != "91310000MA1FL0XX0X" || inv.Entry != first.ID || inv.Email != "" {
+		t.Errorf("the entry's invoice = %+v; want requested, its tax id upper-cased, no e-mail", first.Invoice)
+	}
+	var again web.EntryView
+	if code := call(t, "POST", api+"/T-a1/topups", till, `{"amount":"100.00","ref":"PAY-1","channel":"cash",`+company+`}`, &again); code != 200 || again.ID != first.ID {
+		t.Errorf("the same payment and request again = %d %+v; want 200 and entry %d", code, again, first.ID)
+	}
+	if code := call(t, "POST", api+"/T-a1/topups", till, `{"amount":"20.00","ref":"PAY-2","channel":"cash"}`, nil); code != 201 {
+		t.Fatalf("top-up without an invoice = %d; want 201", code)
+	}
+
+	refused := []struct {
+		name, body string
+		code       int
+		reason     string
+	}{
+		{"changed title", `{"amount":"100.00","ref":"PAY-1","channel":"cash","invoice":{"title":"Acme Ltd","tax_id":"91310000MA1FL0XX0X"}}`, 409, "invoice request"},
+		{"request added on a retry", `{"amount":"20.00","ref":"PAY-2","channel":"cash","invoice":{"title":"张三"}}`, 409, "without an invoice request"},
+		{"unknown field", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"title":"张三","bank":"x"}}`, 400, "unknown field"},
+		{"invoice not an object", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":"张三"}`, 400, "body"},
+		{"no title", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"tax_id":"91310000MA1FL0XX0X"}}`, 400, "title"},
+		{"company without tax id", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"title":"Acme Trading Co., Ltd."}}`, 400, "tax_id"},
+		{"short tax id", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"title":"张三","tax_id":"1234"}}`, 400, "tax_id"},
+		{"bad e-mail", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"title":"张三","email":"not an address"}}`, 400, "email"},
+	}
+	for _, tt := range refused {
+		var e map[string]string
+		if code := call(t, "POST", api+"/T-a1/topups", till, tt.body, &e); code != tt.code || !strings.Contains(e["error"], tt.reason) {
+			t.Errorf("%s: %d %q; want %d with a reason about %q", tt.name, code, e["error"], tt.code, tt.reason)
+		}
+	}
+	var a web.AccountView
+	if getJSON(t, api+"/T-a1", &a); a.Balance != "120.00" || a.Entries != 2 {
+		t.Errorf("T-a1 = %s in %d entries; want 120.00 in 2: no refusal credited anything", a.Balance, a.Entries)
+	}
+
+	// Finance lists the requests; a viewer may not (the buyer's e-mail).
+	var list []web.InvoiceView
+	if code := call(t, "GET", api+"/T-a1/invoices", books, "", &list); code != 200 || len(list) != 1 || list[0].Ref != "PAY-1" || list[0].Email != "ap@acme.example" {
+		t.Errorf("GET invoices = %d %+v; want PAY-1's, with its e-mail", code, list)
+	}
+	if code := call(t, "GET", api+"/T-a1/invoices", "screen-secret", "", nil); code != 403 {
+		t.Errorf("GET invoices as a viewer = %d; want 403", code)
+	}
+	if code := call(t, "GET", api+"/T-zz/invoices", books, "", nil); code != 404 {
+		t.Errorf("GET invoices of an unknown tenant = %d; want 404", code)
+	}
+
+	// Upstream issues it (the uplink's invoice_status command writes it so).
+	stop()
+	db, err := store.Open(mall.dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetInvoiceStatus("PAY-1", store.InvoiceIssued, "24312000000012345678", "https://fapiao.example/i/24312000000012345678", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	base, _ = mall.start(t)
+	var ledger []web.EntryView
+	getJSON(t, base+"/api/v1/accounts/T-a1/ledger", &ledger)
+	for _, e := range ledger {
+		switch {
+		case e.Ref == "PAY-1" && (e.Invoice == nil || e.Invoice.Status != "issued" || e.Invoice.Number != "24312000000012345678"):
+			t.Errorf("PAY-1 on the ledger = %+v; want its invoice issued", e.Invoice)
+		case e.Ref == "PAY-2" && e.Invoice != nil:
+			t.Errorf("PAY-2 on the ledger has an invoice %+v; want none", e.Invoice)
+		}
+	}
+	// The operator's page: the top-up form with its invoice fields.
+	req, err := http.NewRequest("GET", base+"/tenants/T-a1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+till)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`class="invoice invoice-issued"`, "Invoice 24312000000012345678", `href="https://fapiao.example/i/24312000000012345678"`,
+		`name="invoice_tax_id"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("tenant page holds no %q", want)
+		}
+	}
+	if n := strings.Count(string(page), `class="invoice invoice-`); n != 1 {
+		t.Errorf("tenant page shows %d invoices; want 1 (PAY-2 has none)", n)
+	}
+}
