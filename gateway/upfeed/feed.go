@@ -1,0 +1,482 @@
+package upfeed
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/config"
+	"mallgrid/store"
+)
+
+// Defaults of a Feed's timing.
+const (
+	// DefaultPeriod is how often a round runs without a Wake.
+	DefaultPeriod = 2 * time.Second
+	// DefaultSettle is how long after a quarter hour ends its interval
+	// message is made: a bus cycle that read the meters just before the
+	// end commits a little after it, and a poll of 2,000 meters on slow
+	// buses takes about a minute.
+	DefaultSettle = 2 * time.Minute
+	// MaxSteps bounds the write transactions of a round (one message, or
+	// one quarter hour, each), so that snapshots and heartbeats are made
+	// while a backlog is worked off, and ctx is looked at between them.
+	MaxSteps = 32
+)
+
+// Names of the cursors in the database (store.UplinkCursor). Each holds an
+// 8-byte big-endian number: the last event id and entry id sent, the start
+// (Unix seconds) of the next quarter hour to send and of the last
+// quarter hour snapshotted, the minute (Unix seconds) of the last heartbeat.
+const (
+	CursorEvents    = "events"
+	CursorLedger    = "ledger"
+	CursorInterval  = "interval"
+	CursorSnapshot  = "snapshot"
+	CursorHeartbeat = "heartbeat"
+)
+
+// Feed makes the uplink outbox's messages from the database; see the
+// package doc. Set the fields, then call Run once.
+type Feed struct {
+	DB     *store.DB
+	SiteID string
+	// Config gives the meters (interval messages) and Location, the
+	// site's zone every time is written in (UTC when nil).
+	Config *config.Config
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Accounts, Meters and Buses give the present state for the
+	// snapshots and the heartbeat; nil: none.
+	Accounts func() []Account
+	Meters   func() []MeterHealth
+	Buses    func() []Bus
+	// Version is the gateway's version, sent in every heartbeat.
+	Version string
+	Log     zerolog.Logger
+	// Period is the time between rounds (DefaultPeriod when 0); Settle
+	// how long after its end a quarter hour is sent (DefaultSettle when 0).
+	Period time.Duration
+	Settle time.Duration
+
+	once    sync.Once
+	wake    chan struct{}
+	started time.Time
+}
+
+func (f *Feed) init() {
+	f.once.Do(func() { f.wake = make(chan struct{}, 1) })
+}
+
+// Wake asks for a round now; it never blocks, and wakes given while a
+// round runs make one more round.
+func (f *Feed) Wake() {
+	f.init()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Feed) now() time.Time {
+	if f.Now == nil {
+		return time.Now()
+	}
+	return f.Now()
+}
+
+func (f *Feed) loc() *time.Location {
+	if f.Config == nil || f.Config.Location == nil {
+		return time.UTC
+	}
+	return f.Config.Location
+}
+
+func (f *Feed) settle() time.Duration {
+	if f.Settle <= 0 {
+		return DefaultSettle
+	}
+	return f.Settle
+}
+
+// Run makes rounds until ctx is cancelled, then returns nil. A round that
+// fails (the database full, broken) is logged and tried again at the next
+// period: the cursors did not move, so nothing is lost. It starts no
+// goroutine.
+func (f *Feed) Run(ctx context.Context) error {
+	f.init()
+	period := f.Period
+	if period <= 0 {
+		period = DefaultPeriod
+	}
+	f.started = f.now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-f.wake:
+		}
+		more, err := f.Round(ctx)
+		if err != nil && ctx.Err() == nil {
+			f.Log.Error().Err(err).Msg("uplink feed round failed; tried again at the next")
+		}
+		next := period
+		if more && err == nil {
+			next = 0 // a backlog: go on, between looks at ctx
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// Round makes what is due now: it sets the cursors never set, then works
+// off each source in steps, and makes the snapshots and the heartbeat if
+// due. more is true when it stopped at MaxSteps with work left. Run calls
+// it; tests call it with a fake clock.
+func (f *Feed) Round(ctx context.Context) (more bool, err error) {
+	if f.DB == nil {
+		return false, errors.New("upfeed: no database")
+	}
+	if f.started.IsZero() {
+		f.started = f.now()
+	}
+	now := f.now()
+	if err := f.startCursors(now); err != nil {
+		return false, fmt.Errorf("uplink cursors: %w", err)
+	}
+	steps := []struct {
+		name string
+		step func(time.Time) (bool, error)
+	}{{CursorEvents, f.events}, {CursorLedger, f.ledger}, {CursorInterval, f.interval}}
+	pending := slices.Clone(steps)
+	for n := 0; len(pending) > 0; {
+		var again []struct {
+			name string
+			step func(time.Time) (bool, error)
+		}
+		for _, s := range pending {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			if n >= MaxSteps {
+				return true, nil
+			}
+			n++
+			m, err := s.step(now)
+			if err != nil {
+				return false, fmt.Errorf("uplink %s: %w", s.name, err)
+			}
+			if m {
+				again = append(again, s)
+			}
+		}
+		pending = again
+	}
+	if err := f.snapshot(now); err != nil {
+		return false, fmt.Errorf("uplink snapshot: %w", err)
+	}
+	if err := f.heartbeat(now); err != nil {
+		return false, fmt.Errorf("uplink heartbeat: %w", err)
+	}
+	return false, nil
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// cursor reads a cursor; ok false when it was never set.
+func (f *Feed) cursor(name string) (n uint64, ok bool, err error) {
+	v, err := f.DB.UplinkCursor(name)
+	if err != nil || v == nil {
+		return 0, false, err
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("cursor %s is %d bytes, want 8: %w", name, len(v), store.ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// startCursors sets the cursors never set to the present (package doc,
+// First start), all in one transaction.
+func (f *Feed) startCursors(now time.Time) error {
+	set := make(map[string][]byte)
+	for _, name := range []string{CursorEvents, CursorLedger, CursorInterval, CursorSnapshot, CursorHeartbeat} {
+		_, ok, err := f.cursor(name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		switch name {
+		case CursorEvents:
+			last, err := f.DB.LastEvents(1)
+			if err != nil {
+				return err
+			}
+			var id uint64
+			if len(last) == 1 {
+				id = last[0].ID
+			}
+			set[name] = u64(id)
+		case CursorLedger:
+			accts, err := f.DB.Accounts()
+			if err != nil {
+				return err
+			}
+			var id uint64
+			for _, a := range accts {
+				id = max(id, a.LastEntry)
+			}
+			set[name] = u64(id)
+		case CursorInterval:
+			set[name] = u64(uint64(store.IntervalStart(now).Unix()))
+		case CursorSnapshot, CursorHeartbeat:
+			// Due at once: the group hears of a gateway's start.
+			set[name] = u64(0)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	_, err := f.DB.EnqueueUplink(nil, set)
+	return err
+}
+
+func (f *Feed) message(kind string, at time.Time, body any) (store.UplinkMessage, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return store.UplinkMessage{}, err
+	}
+	return store.UplinkMessage{Kind: kind, Time: at.In(f.loc()), Data: data}, nil
+}
+
+// events sends the next batch of events; more when the batch was full.
+func (f *Feed) events(now time.Time) (bool, error) {
+	after, _, err := f.cursor(CursorEvents)
+	if err != nil {
+		return false, err
+	}
+	evs, err := f.DB.EventsAfter(after, MaxBatch)
+	if err != nil || len(evs) == 0 {
+		return false, err
+	}
+	body := EventBody{Events: make([]Event, len(evs))}
+	for i, e := range evs {
+		body.Events[i] = event(e, f.loc())
+	}
+	m, err := f.message(KindEvent, now, body)
+	if err != nil {
+		return false, err
+	}
+	_, err = f.DB.EnqueueUplink([]store.UplinkMessage{m}, map[string][]byte{CursorEvents: u64(evs[len(evs)-1].ID)})
+	return len(evs) == MaxBatch, err
+}
+
+// ledger sends the next batch of ledger entries, top-ups with their
+// invoice requests; more when the batch was full.
+func (f *Feed) ledger(now time.Time) (bool, error) {
+	after, _, err := f.cursor(CursorLedger)
+	if err != nil {
+		return false, err
+	}
+	es, err := f.DB.EntriesAfter(after, MaxBatch)
+	if err != nil || len(es) == 0 {
+		return false, err
+	}
+	var refs []string
+	for _, e := range es {
+		if e.Kind == store.TopUp && e.Ref != "" {
+			refs = append(refs, e.Ref)
+		}
+	}
+	invs, err := f.invoices(refs)
+	if err != nil {
+		return false, err
+	}
+	body := LedgerBody{Entries: make([]LedgerEntry, len(es))}
+	for i, e := range es {
+		var inv *Invoice
+		if in, ok := invs[e.Ref]; ok && e.Kind == store.TopUp && in.Entry == e.ID {
+			inv = &Invoice{Title: in.Title, TaxID: in.TaxID, Email: in.Email, Status: in.Status}
+		}
+		body.Entries[i] = ledgerEntry(e, f.loc(), inv)
+	}
+	m, err := f.message(KindLedger, now, body)
+	if err != nil {
+		return false, err
+	}
+	_, err = f.DB.EnqueueUplink([]store.UplinkMessage{m}, map[string][]byte{CursorLedger: u64(es[len(es)-1].ID)})
+	return len(es) == MaxBatch, err
+}
+
+// invoices returns the invoice requests of refs (store.Invoices).
+func (f *Feed) invoices(refs []string) (map[string]store.Invoice, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	return f.DB.Invoices(refs)
+}
+
+// interval sends the next closed quarter hour, once it ended Settle ago;
+// more when the one after it is due too.
+func (f *Feed) interval(now time.Time) (bool, error) {
+	next, _, err := f.cursor(CursorInterval)
+	if err != nil {
+		return false, err
+	}
+	start := time.Unix(int64(next), 0)
+	due := func(s time.Time) bool { return !now.Before(s.Add(store.IntervalLength + f.settle())) }
+	if !due(start) {
+		return false, nil
+	}
+	end := start.Add(store.IntervalLength)
+	var meters []config.Meter
+	if f.Config != nil {
+		meters = f.Config.Meters
+	}
+	ids := make([]string, len(meters))
+	for i, m := range meters {
+		ids[i] = m.ID
+	}
+	wh, err := f.DB.QuarterEnergy(ids, start)
+	if err != nil {
+		return false, err
+	}
+	var latest map[string]store.Reading
+	if len(ids) > 0 {
+		if latest, err = f.DB.LatestReadings(); err != nil {
+			return false, err
+		}
+	}
+	all := make([]MeterEnergy, len(meters))
+	for i, m := range meters {
+		r, read := latest[m.ID]
+		all[i] = MeterEnergy{Meter: m.ID, Tenant: m.Tenant, Role: m.Role, Wh: wh[m.ID], Final: read && !r.Time.Before(end)}
+	}
+	var msgs []store.UplinkMessage
+	parts := max(1, (len(all)+MaxBatch-1)/MaxBatch)
+	for p := range parts {
+		chunk := all[min(p*MaxBatch, len(all)):min((p+1)*MaxBatch, len(all))]
+		m, err := f.message(KindInterval, now, IntervalBody{Start: start.In(f.loc()), End: end.In(f.loc()), Part: p + 1, Parts: parts, Meters: chunk})
+		if err != nil {
+			return false, err
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := f.DB.EnqueueUplink(msgs, map[string][]byte{CursorInterval: u64(uint64(end.Unix()))}); err != nil {
+		return false, err
+	}
+	return due(end), nil
+}
+
+// snapshot sends the accounts and meter_health snapshots at the first
+// round of a quarter hour, both with the cursor in one transaction.
+func (f *Feed) snapshot(now time.Time) error {
+	last, _, err := f.cursor(CursorSnapshot)
+	if err != nil {
+		return err
+	}
+	q := store.IntervalStart(now)
+	if q.Unix() <= int64(last) {
+		return nil
+	}
+	at := q.In(f.loc())
+	var msgs []store.UplinkMessage
+	if f.Accounts != nil {
+		accts := f.Accounts()
+		slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(a.Tenant, b.Tenant) })
+		parts := max(1, (len(accts)+MaxBatch-1)/MaxBatch)
+		for p := range parts {
+			body := AccountsBody{At: at, Part: p + 1, Parts: parts, Accounts: []AccountState{}}
+			for _, a := range accts[min(p*MaxBatch, len(accts)):min((p+1)*MaxBatch, len(accts))] {
+				body.Accounts = append(body.Accounts, AccountState{Tenant: a.Tenant, Balance: a.Balance.String(), State: a.State, Relay: a.Relay})
+			}
+			m, err := f.message(KindAccounts, now, body)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	if f.Meters != nil {
+		ms := f.Meters()
+		slices.SortFunc(ms, func(a, b MeterHealth) int { return strings.Compare(a.Meter, b.Meter) })
+		parts := max(1, (len(ms)+MaxBatch-1)/MaxBatch)
+		for p := range parts {
+			body := MeterHealthBody{At: at, Part: p + 1, Parts: parts, Meters: []MeterStatus{}}
+			for _, h := range ms[min(p*MaxBatch, len(ms)):min((p+1)*MaxBatch, len(ms))] {
+				s := MeterStatus{Meter: h.Meter, Online: h.Online, Errors: h.Errors}
+				if !h.LastSeen.IsZero() {
+					t := h.LastSeen.In(f.loc())
+					s.LastSeen = &t
+				}
+				body.Meters = append(body.Meters, s)
+			}
+			m, err := f.message(KindMeterHealth, now, body)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	_, err = f.DB.EnqueueUplink(msgs, map[string][]byte{CursorSnapshot: u64(uint64(q.Unix()))})
+	return err
+}
+
+// heartbeat sends a heartbeat at the first round of a minute.
+func (f *Feed) heartbeat(now time.Time) error {
+	last, _, err := f.cursor(CursorHeartbeat)
+	if err != nil {
+		return err
+	}
+	minute := now.Truncate(time.Minute)
+	if minute.Unix() <= int64(last) {
+		return nil
+	}
+	s, err := f.DB.UplinkStats()
+	if err != nil {
+		return err
+	}
+	body := HeartbeatBody{
+		Version: f.Version, Started: f.started.In(f.loc()), UptimeS: int64(now.Sub(f.started) / time.Second),
+		Outbox: OutboxState{Head: s.Head, Oldest: s.Oldest, Depth: s.Depth, Bytes: s.Bytes},
+		Buses:  BusesState{Down: []string{}},
+	}
+	if !s.OldestTime.IsZero() {
+		t := s.OldestTime.In(f.loc())
+		body.Outbox.OldestTime = &t
+	}
+	if f.Buses != nil {
+		for _, b := range f.Buses() {
+			body.Buses.Total++
+			if b.Up {
+				body.Buses.Up++
+			} else {
+				body.Buses.Down = append(body.Buses.Down, b.Name)
+			}
+		}
+		slices.Sort(body.Buses.Down)
+	}
+	m, err := f.message(KindHeartbeat, now, body)
+	if err != nil {
+		return err
+	}
+	_, err = f.DB.EnqueueUplink([]store.UplinkMessage{m}, map[string][]byte{CursorHeartbeat: u64(uint64(minute.Unix()))})
+	return err
+}
