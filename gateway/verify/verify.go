@@ -115,7 +115,9 @@ func (v Violation) String() string {
 // none above the last seq given, and its depth and size counters agree
 // with them (store.CheckUplink). Allocation postings add up to their
 // cost, one stands per rule and period, and their entries agree with them
-// (checkAllocations).
+// (checkAllocations). Each e-invoice request belongs to a top-up of its
+// tenant under its reference, in a status the gateway writes
+// (checkInvoices).
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -145,6 +147,11 @@ type ledgerView struct {
 	postings     []store.Posting
 	livePostings map[string]uint64
 	corrections  store.CorrectionIndex
+
+	// invoices are the e-invoice requests, badInvoices the records that
+	// cannot be read as one (store.AllInvoices).
+	invoices    []store.Invoice
+	badInvoices []string
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -181,6 +188,7 @@ var verifyRules = []verifyRule{
 	{"outbox", checkOutbox},
 	{"uplink_outbox", checkUplinkOutbox},
 	{"allocation", checkAllocations},
+	{"invoice", checkInvoices},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -287,6 +295,9 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		return nil, err
 	}
 	if v.uplink, err = db.CheckUplink(); err != nil {
+		return nil, err
+	}
+	if v.invoices, v.badInvoices, err = db.AllInvoices(); err != nil {
 		return nil, err
 	}
 	if err := db.EachPosting(func(p store.Posting) error {
