@@ -396,14 +396,14 @@ func (f *Feed) snapshot(now time.Time) error {
 	if q.Unix() <= int64(last) {
 		return nil
 	}
-	at := q.In(f.loc())
+	quarter, at := q.In(f.loc()), now.In(f.loc())
 	var msgs []store.UplinkMessage
 	if f.Accounts != nil {
 		accts := f.Accounts()
 		slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(a.Tenant, b.Tenant) })
 		parts := max(1, (len(accts)+MaxBatch-1)/MaxBatch)
 		for p := range parts {
-			body := AccountsBody{At: at, Part: p + 1, Parts: parts, Accounts: []AccountState{}}
+			body := AccountsBody{Quarter: quarter, At: at, Part: p + 1, Parts: parts, Accounts: []AccountState{}}
 			for _, a := range accts[min(p*MaxBatch, len(accts)):min((p+1)*MaxBatch, len(accts))] {
 				body.Accounts = append(body.Accounts, AccountState{Tenant: a.Tenant, Balance: a.Balance.String(), State: a.State, Relay: a.Relay})
 			}
@@ -419,7 +419,7 @@ func (f *Feed) snapshot(now time.Time) error {
 		slices.SortFunc(ms, func(a, b MeterHealth) int { return strings.Compare(a.Meter, b.Meter) })
 		parts := max(1, (len(ms)+MaxBatch-1)/MaxBatch)
 		for p := range parts {
-			body := MeterHealthBody{At: at, Part: p + 1, Parts: parts, Meters: []MeterStatus{}}
+			body := MeterHealthBody{Quarter: quarter, At: at, Part: p + 1, Parts: parts, Meters: []MeterStatus{}}
 			for _, h := range ms[min(p*MaxBatch, len(ms)):min((p+1)*MaxBatch, len(ms))] {
 				s := MeterStatus{Meter: h.Meter, Online: h.Online, Errors: h.Errors}
 				if !h.LastSeen.IsZero() {

@@ -181,8 +181,8 @@ func TestFeed_QuarterHours(t *testing.T) {
 		t.Fatalf("first round = %v; want %v", kinds(got), want)
 	}
 	acc := decode[AccountsBody](t, got[0])
-	if !acc.At.Equal(time.Date(2026, 12, 1, 10, 0, 0, 0, shanghai)) || len(acc.Accounts) != 2 || acc.Accounts[0] != (AccountState{Tenant: "T-1", Balance: "-3.00", State: "cut_off", Relay: "open"}) || acc.Parts != 1 {
-		t.Errorf("accounts = %+v; want T-1 first, -3.00, at 10:00", acc)
+	if !acc.Quarter.Equal(time.Date(2026, 12, 1, 10, 0, 0, 0, shanghai)) || !acc.At.Equal(t0) || len(acc.Accounts) != 2 || acc.Accounts[0] != (AccountState{Tenant: "T-1", Balance: "-3.00", State: "cut_off", Relay: "open"}) || acc.Parts != 1 {
+		t.Errorf("accounts = %+v; want T-1 first, -3.00, of 10:00 taken at 10:07", acc)
 	}
 	mh := decode[MeterHealthBody](t, got[1])
 	if len(mh.Meters) != 2 || mh.Meters[0].LastSeen == nil || !mh.Meters[0].LastSeen.Equal(t0.Add(-time.Minute)) || mh.Meters[1].LastSeen != nil || mh.Meters[1].Errors != 4 {
@@ -505,7 +505,7 @@ func TestFeed_RandomHistory(t *testing.T) {
 						}
 					}
 				case KindAccounts:
-					snapshots = append(snapshots, decode[AccountsBody](t, m).At.Unix())
+					snapshots = append(snapshots, decode[AccountsBody](t, m).Quarter.Unix())
 				case KindHeartbeat:
 					heartbeats = append(heartbeats, m.Time.Truncate(time.Minute).Unix())
 				}

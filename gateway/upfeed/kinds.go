@@ -112,9 +112,12 @@ type Event struct {
 	Args   map[string]string `json:"args,omitempty"`
 }
 
-// AccountsBody is the snapshot of every tenant's account at the start of
-// a quarter hour.
+// AccountsBody is the snapshot of every tenant's account made at the
+// first round of a quarter hour.
 type AccountsBody struct {
+	// Quarter is the start of the quarter hour it is the snapshot of; At
+	// when it was taken (later than Quarter after a gateway's start).
+	Quarter  time.Time      `json:"quarter"`
 	At       time.Time      `json:"at"`
 	Part     int            `json:"part"`
 	Parts    int            `json:"parts"`
@@ -129,13 +132,14 @@ type AccountState struct {
 	Relay   string `json:"relay"`
 }
 
-// MeterHealthBody is the snapshot of every meter's health at the start of
-// a quarter hour.
+// MeterHealthBody is the snapshot of every meter's health made at the
+// first round of a quarter hour (Quarter and At as in AccountsBody).
 type MeterHealthBody struct {
-	At     time.Time     `json:"at"`
-	Part   int           `json:"part"`
-	Parts  int           `json:"parts"`
-	Meters []MeterStatus `json:"meters"`
+	Quarter time.Time     `json:"quarter"`
+	At      time.Time     `json:"at"`
+	Part    int           `json:"part"`
+	Parts   int           `json:"parts"`
+	Meters  []MeterStatus `json:"meters"`
 }
 
 // MeterStatus is one meter's health in a snapshot.
