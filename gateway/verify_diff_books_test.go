@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ type diffBooks struct {
 	reversed    map[uint64]uint64     // entry → the reversal that undid it
 	receipt     map[uint64]uint64     // top-up entry → its receipt number
 	lastReceipt uint64
+	// invoices are the e-invoice requests the model's top-ups carry, by
+	// reference: what the store must hold for each, and nothing else.
+	invoices map[string]*diffInvoice
 	n           int // references made
 }
 
@@ -46,7 +50,7 @@ type diffPosted struct {
 
 func newDiffBooks(credited map[string]billing.Money) *diffBooks {
 	return &diffBooks{credited: credited, refs: map[string]diffPosted{}, posted: map[uint64]diffPosted{},
-		reversed: map[uint64]uint64{}, receipt: map[uint64]uint64{}}
+		reversed: map[uint64]uint64{}, receipt: map[uint64]uint64{}, invoices: map[string]*diffInvoice{}}
 }
 
 // ledger is the accounts API over the history's database as it is now.
@@ -80,11 +84,43 @@ func randomAmount(rng *rand.Rand) billing.Money {
 	return billing.Money(1+rng.IntN(50_000)) * billing.Fen
 }
 
-// topUp credits tenant a payment: a new one, the same one again (the
-// first entry back), or another under a reference already used (409).
+// diffInvoice is an e-invoice request as the model knows it: as it was
+// asked for (the store keeps the tax id upper-cased), and its status.
+type diffInvoice struct {
+	req            web.InvoiceRequest
+	taxID          string // req.TaxID as stored
+	entry          uint64
+	status, number string
+}
+
+// randomInvoice is an e-invoice request, a person's or a company's, or
+// none; its tax id is sometimes sent in lower case.
+func randomInvoice(rng *rand.Rand, n int) *web.InvoiceRequest {
+	switch rng.IntN(3) {
+	case 0:
+		return nil
+	case 1:
+		return &web.InvoiceRequest{Title: fmt.Sprintf("张%d", n)}
+	}
+	id := fmt.Sprintf("91310000MA1F%06d", n)
+	if rng.IntN(2) == 0 {
+		id = strings.ToLower(id)
+	}
+	return &web.InvoiceRequest{Title: fmt.Sprintf("上海某某%d贸易有限公司", n), TaxID: id, Email: "ap@acme.example"}
+}
+
+// topUp credits tenant a payment: a new one, with an e-invoice request or
+// without; the same one again (the first entry back), with the same
+// request or none; the same one with its request changed or added (409,
+// nothing credited); or another under a reference already used (409). Or
+// upstream answers an invoice request (issued, failed, re-issued; another
+// number for an issued one refused) — money is never touched by invoices.
 func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tenant string, seen map[string]int) {
 	t.Helper()
 	ctx := context.Background()
+	if rng.IntN(4) == 0 && b.invoiceStatus(t, l, rng, seen) {
+		return
+	}
 	again := func(p diffPosted) bool { return p.kind == store.TopUp && p.account == tenant }
 	if rng.IntN(2) == 0 {
 		again = nil // any reference: a conflict
@@ -92,9 +128,34 @@ func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tena
 	if ref, p, ok := b.anyRef(rng, again); ok && rng.IntN(3) == 0 {
 		req := web.TopUpRequest{Amount: p.amount.String(), Ref: ref, Channel: "cash"}
 		if again != nil {
+			inv, r := b.invoices[ref], rng.IntN(3)
+			switch {
+			case r == 0 && inv != nil: // the request changed on a retry
+				changed := inv.req
+				changed.Title += " 分公司"
+				if changed.TaxID == "" {
+					changed.TaxID = "91310000MA1FL0XX0X"
+				}
+				req.Invoice = &changed
+			case r == 0: // a request added on a retry
+				req.Invoice = &web.InvoiceRequest{Title: "张三"}
+			case r == 1 && inv != nil:
+				same := inv.req
+				req.Invoice = &same
+			}
+			if r == 0 {
+				if _, _, err := l.TopUp(ctx, tenant, req, "token:till"); !errors.Is(err, web.ErrConflict) {
+					t.Fatalf("top-up %s again with its invoice request changed or added (%+v): %v; want ErrConflict", ref, req.Invoice, err)
+				}
+				seen["invoice_conflict"]++
+				return
+			}
 			e, existing, err := l.TopUp(ctx, tenant, req, "token:till")
 			if err != nil || !existing || e.ID != p.id {
 				t.Fatalf("top-up %s again = %+v, %v, %v; want entry %d back", ref, e, existing, err, p.id)
+			}
+			if (e.Invoice != nil) != (inv != nil) {
+				t.Fatalf("top-up %s again shows invoice %+v; the model's is %+v", ref, e.Invoice, inv)
 			}
 			seen["topup_repeated"]++
 			return
@@ -107,9 +168,14 @@ func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tena
 		return
 	}
 	amount, ref := randomAmount(rng), b.ref("PAY")
-	e, existing, err := l.TopUp(ctx, tenant, web.TopUpRequest{Amount: amount.String(), Ref: ref, Channel: "cash", Note: "till " + ref}, "token:till")
+	inv := randomInvoice(rng, b.n)
+	e, existing, err := l.TopUp(ctx, tenant, web.TopUpRequest{Amount: amount.String(), Ref: ref, Channel: "cash", Note: "till " + ref, Invoice: inv}, "token:till")
 	if err != nil || existing || e.Amount != amount.String() {
 		t.Fatalf("top-up %s of %s = %+v, %v, %v", ref, amount, e, existing, err)
+	}
+	if inv != nil {
+		b.invoices[ref] = &diffInvoice{req: *inv, taxID: strings.ToUpper(inv.TaxID), entry: e.ID, status: store.InvoiceRequested}
+		seen["topup_invoice"]++
 	}
 	b.lastReceipt++
 	if want := store.ReceiptNumber(b.lastReceipt); e.Receipt != want {
@@ -118,6 +184,43 @@ func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tena
 	b.receipt[e.ID] = b.lastReceipt
 	b.record(ref, diffPosted{kind: store.TopUp, account: tenant, amount: amount, id: e.ID})
 	seen["topup"]++
+}
+
+// invoiceStatus answers one of the model's invoice requests as upstream
+// would; false when there is none to answer.
+func (b *diffBooks) invoiceStatus(t *testing.T, l *accounts.Ledger, rng *rand.Rand, seen map[string]int) bool {
+	t.Helper()
+	var refs []string
+	for ref := range b.invoices {
+		refs = append(refs, ref)
+	}
+	if len(refs) == 0 {
+		return false
+	}
+	sort.Strings(refs)
+	ref := refs[rng.IntN(len(refs))]
+	inv := b.invoices[ref]
+	status, number, reason := store.InvoiceIssued, fmt.Sprintf("0440%08d", rng.IntN(1e8)), ""
+	if rng.IntN(3) == 0 {
+		status, number, reason = store.InvoiceFailed, "", "tax office unavailable"
+	}
+	if inv.status == store.InvoiceIssued && rng.IntN(2) == 0 {
+		status, number = store.InvoiceIssued, inv.number // the same answer delivered again
+	}
+	got, err := l.InvoiceStatus(context.Background(), ref, status, number, "", reason)
+	if inv.status == store.InvoiceIssued && (status != store.InvoiceIssued || number != inv.number) {
+		if !errors.Is(err, store.ErrInvoiceIssued) {
+			t.Fatalf("invoice %s issued as %s, then %s %s: %v; want ErrInvoiceIssued", ref, inv.number, status, number, err)
+		}
+		seen["invoice_refused"]++
+		return true
+	}
+	if err != nil || got.Status != status || got.Number != number || got.Entry != inv.entry {
+		t.Fatalf("invoice %s %s %s = %+v, %v", ref, status, number, got, err)
+	}
+	inv.status, inv.number = status, number
+	seen["invoice_"+status]++
+	return true
 }
 
 func (b *diffBooks) record(ref string, p diffPosted) {
@@ -282,6 +385,25 @@ func (b *diffBooks) against(t *testing.T, db *store.DB) []string {
 		if !seen[id] {
 			out = append(out, fmt.Sprintf("entry %d the model posted is not in the ledger", id))
 		}
+	}
+	// Each top-up's invoice request is the model's, and no other is stored.
+	stored, bad, err := db.AllInvoices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, bad...)
+	for _, inv := range stored {
+		m, ok := b.invoices[inv.Ref]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("invoice %s is none the model asked for", inv.Ref))
+		case inv.Entry != m.entry || inv.Title != m.req.Title || inv.TaxID != m.taxID || inv.Email != m.req.Email ||
+			inv.Status != m.status || inv.Number != m.number:
+			out = append(out, fmt.Sprintf("invoice %s is %+v; the model's is %+v", inv.Ref, inv, *m))
+		}
+	}
+	if len(stored) != len(b.invoices) {
+		out = append(out, fmt.Sprintf("%d invoice requests stored; the model asked for %d", len(stored), len(b.invoices)))
 	}
 	return out
 }

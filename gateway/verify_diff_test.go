@@ -227,7 +227,8 @@ func TestVerify_Differential(t *testing.T) {
 		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged",
 		"allocation", "allocation_repeated", "allocation_reversed", "allocation_older",
 		"topup", "topup_repeated", "ref_conflict", "reversal_topup", "reversal_charge", "reversal_adjustment", "reversal_refused",
-		"reversal_twice", "adjustment_credit", "adjustment_debit", "correction_repeated", "damage_books"} {
+		"reversal_twice", "adjustment_credit", "adjustment_debit", "correction_repeated", "damage_books",
+		"topup_invoice", "invoice_conflict", "invoice_issued", "invoice_failed", "invoice_refused"} {
 		if totals[k] < 3 {
 			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
 		}
