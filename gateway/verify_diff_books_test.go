@@ -35,7 +35,7 @@ type diffBooks struct {
 	// invoices are the e-invoice requests the model's top-ups carry, by
 	// reference: what the store must hold for each, and nothing else.
 	invoices map[string]*diffInvoice
-	n           int // references made
+	n        int // references made
 }
 
 // diffPosted is an entry the model posted.
