@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,15 @@ func TestInvoicesAPI(t *testing.T) {
 	}
 	if n := strings.Count(string(page), `class="invoice invoice-`); n != 1 {
 		t.Errorf("tenant page shows %d invoices; want 1 (PAY-2 has none)", n)
+	}
+	// The receipt names the invoice's buyer and where it stands.
+	resp, err = viewerGet(base + "/tenants/T-a1/receipts/" + strconv.FormatUint(first.ID, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	receipt, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `<td id="receipt-invoice">上海某某贸易有限公司 (91310000MA1FL0XX0X) · Invoice 24312000000012345678</td>`; !strings.Contains(string(receipt), want) {
+		t.Errorf("receipt holds no %q", want)
 	}
 }
