@@ -1,0 +1,87 @@
+package paycode
+
+import (
+	"bytes"
+	"image/png"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const testLink = "https://pay.example.com/mall/riverside-plaza/shop/B1%2F07%20%E8%8C%B6?k=q1&s=a6b94L4sIALvNRFu15H-8g"
+
+// The PNG decodes to the exact link, at level Q, with its quiet zone.
+func TestCode_PNG(t *testing.T) {
+	c, err := Encode(testLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (c.Size()-17)%4 != 0 || c.Size() < 21 {
+		t.Fatalf("Size %d; want 17 + 4·version", c.Size())
+	}
+	var b bytes.Buffer
+	if err := c.PNG(&b); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := img.Bounds().Dx(); w != (c.Size()+2*QuietZone)*PNGScale {
+		t.Errorf("PNG %d pixels wide; want %d", w, (c.Size()+2*QuietZone)*PNGScale)
+	}
+	text, level := decode(t, img)
+	if text != testLink || level != "Q" {
+		t.Errorf("PNG decodes to %q at %s; want %q at Q", text, level, testLink)
+	}
+	// The quiet zone is white: a dark pixel there is a code a phone may
+	// not find on a busy background.
+	for x := 0; x < img.Bounds().Dx(); x++ {
+		for _, y := range []int{0, QuietZone*PNGScale - 1} {
+			if r, _, _, _ := img.At(x, y).RGBA(); r != 0xffff {
+				t.Fatalf("pixel (%d, %d) of the quiet zone is dark", x, y)
+			}
+		}
+	}
+}
+
+// The SVG's path, read back square by square, is the code's matrix, and
+// drawn it decodes to the exact link.
+func TestCode_SVG(t *testing.T) {
+	link := testLink + "&x=<'\"&>"
+	c, err := Encode(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := c.SVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	n := c.Size() + 2*QuietZone
+	if !strings.Contains(svg, `viewBox="0 0 `+strconv.Itoa(n)+" "+strconv.Itoa(n)+`"`) {
+		t.Errorf("SVG's viewBox is not %d modules", n)
+	}
+	if !strings.Contains(svg, "&amp;x=&lt;&#39;&quot;&amp;&gt;") {
+		t.Errorf("the title is not escaped: %.300s", svg)
+	}
+	d := regexp.MustCompile(`<path fill="#000" d="([^"]*)"/>`).FindStringSubmatch(svg)
+	if d == nil {
+		t.Fatalf("no path in %.300s", svg)
+	}
+	m := parsePath(t, d[1], n)
+	if err := m.equal(c); err != nil {
+		t.Errorf("SVG's modules: %v", err)
+	}
+	if text, _ := decode(t, m.image(6)); text != link {
+		t.Errorf("SVG decodes to %q; want %q", text, link)
+	}
+}
+
+// A link too long for any QR code is an error, not a panic.
+func TestEncode_TooLong(t *testing.T) {
+	if _, err := Encode("https://pay.example/" + strings.Repeat("x", 5000)); err == nil {
+		t.Error("Encode of 5,000 bytes: want an error")
+	}
+}
