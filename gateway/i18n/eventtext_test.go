@@ -106,7 +106,10 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 		// The outbox's: a notice's recipient and the channel's name.
 		"to": true, "via": true, "delivery": true, "of": true, "attempts": true,
 		// An e-invoice's number and its link, as the platform gave them.
-		"number": true, "url": true}
+		"number": true, "url": true,
+		// A refused command of the group's platform (gateway/uplink): its
+		// id, its key's id and the refusal's sentence.
+		"command": true, "key": true, "detail": true}
 	l := New(En, nil)
 	for _, id := range IDs() {
 		if !strings.HasPrefix(id, "event_text.") {
