@@ -99,6 +99,8 @@ func layer(cfg *Config, r *yamlcheck.Report, env []string) {
 	used, secretVars := notifySecrets(cfg, r, vars)
 	busUsed, busVars := busSecrets(cfg, r, vars)
 	used, secretVars = append(used, busUsed...), append(secretVars, busVars...)
+	qrUsed, qrVars := qrSecret(&cfg.Uplink.QR, r, vars)
+	used, secretVars = append(used, qrUsed...), append(secretVars, qrVars...)
 	unknownVars(r, keys, vars, used, secretVars)
 	for _, k := range keys {
 		s := vars[k.env]

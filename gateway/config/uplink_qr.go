@@ -93,10 +93,12 @@ func qrSecret(q *UplinkQR, r *yamlcheck.Report, vars map[string]string) (used, k
 	return []string{QRSecretVar}, []string{QRSecretVar}
 }
 
-// validateQR checks uplink.qr, whose stickers carry siteID
-// (uplink.site_id), and sets key_id's default.
-func validateQR(r *yamlcheck.Report, siteID string, q *UplinkQR) {
+// validateQR checks uplink.qr, whose stickers carry uplink.site_id, and
+// sets key_id's default. Stickers need no broker: they are printed from
+// the configuration alone.
+func validateQR(r *yamlcheck.Report, u *Uplink) {
 	const p = "uplink.qr"
+	q, siteID := &u.QR, u.SiteID
 	if !q.Enabled() {
 		for _, k := range []string{"key_id", "secret"} {
 			if r.Given(p + "." + k) {
@@ -120,7 +122,7 @@ func validateQR(r *yamlcheck.Report, siteID string, q *UplinkQR) {
 	if r.Given(p + ".secret") {
 		r.WarnAt(r.Line(p+".secret"), p+".secret", "the secret is written in the file: whoever reads the file can print a sticker for any tenant; give it in %s instead", QRSecretVar)
 	}
-	if siteID == "" {
+	if siteID == "" && u.Broker == "" { // with a broker, the link's own check says it
 		r.Add("uplink.site_id", "required by uplink.qr.url: every sticker carries the site")
 	}
 	validateQRTemplate(r, p+".url", *q, siteID)

@@ -11,10 +11,7 @@ import (
 // qrFile is the part of a configuration the stickers read, decoded as the
 // whole file decodes it, so that problems carry their lines.
 type qrFile struct {
-	Uplink struct {
-		SiteID string   `yaml:"site_id"`
-		QR     UplinkQR `yaml:"qr"`
-	} `yaml:"uplink"`
+	Uplink Uplink `yaml:"uplink"`
 }
 
 const qrGoodSecret = "0123456789abcdef0123456789abcdef"
@@ -32,7 +29,7 @@ func parseQR(t *testing.T, text string, env map[string]string) (UplinkQR, []stri
 	if env[QRSecretVar] != "" && len(used) != 1 {
 		t.Errorf("qrSecret used %v; want it to report %s read", used, QRSecretVar)
 	}
-	validateQR(r, f.Uplink.SiteID, &f.Uplink.QR)
+	validateQR(r, &f.Uplink)
 	var got []string
 	if err := r.Err(); err != nil {
 		for _, p := range *err.(*yamlcheck.Problems) {
@@ -132,5 +129,23 @@ func TestUplinkQR_Link(t *testing.T) {
 	want := "https://pay.example/m/riverside%20plaza/t/B1%2F02%26x%3D1%23%C3%A9?k=q1&s=ab-_"
 	if got != want {
 		t.Errorf("Link = %s; want %s", got, want)
+	}
+}
+
+// Through Load: the variable is known (no "unknown variable" warning) and
+// wins over the example file's secret; key_id is the file's.
+func TestLoad_QRSecretVariable(t *testing.T) {
+	secret := strings.Repeat("s", 44)
+	cfg, err := Load("../../configs/mallgrid.example.yaml", []string{QRSecretVar + "=" + secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Uplink.QR.Secret != secret || cfg.Uplink.QR.KeyID != "q1" || !cfg.Uplink.QR.Enabled() {
+		t.Errorf("uplink.qr = %+v; want the variable's secret, key q1", cfg.Uplink.QR)
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Error(), "unknown variable") {
+			t.Errorf("warning %v; want %s known", w, QRSecretVar)
+		}
 	}
 }
