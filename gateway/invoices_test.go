@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"mallgrid/gateway/config"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -129,5 +131,21 @@ func TestInvoicesAPI(t *testing.T) {
 	resp.Body.Close()
 	if want := `<td id="receipt-invoice">上海某某贸易有限公司 (91310000MA1FL0XX0X) · Invoice 24312000000012345678</td>`; !strings.Contains(string(receipt), want) {
 		t.Errorf("receipt holds no %q", want)
+	}
+}
+
+// A notification route may name the invoice events, and a channel's
+// template may fill them with the facts they carry — and no other.
+func TestInvoiceEvents_NotifyRoutes(t *testing.T) {
+	head := "site: {name: M}\nbuses: [{name: b1, port: /dev/ttyUSB0}]\nnotify:\n" +
+		"  channels: [{name: sms, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: 商场,\n" +
+		"     templates: {invoice_issued: {id: SMS_9, params: [%s]}, invoice_failed: {id: SMS_8, params: [tenant, ref, reason]}}}]\n" +
+		"  routes: [{events: [invoice_issued, invoice_failed], to: tenant, channels: [sms]}]\n"
+	if _, err := config.Parse("t.yaml", []byte(fmt.Sprintf(head, "tenant, ref, number, url")), nil); err != nil {
+		t.Errorf("a route of the invoice events: %v", err)
+	}
+	_, err := config.Parse("t.yaml", []byte(fmt.Sprintf(head, "tenant, amount")), nil)
+	if err == nil || !strings.Contains(err.Error(), `invoice_issued events have no "amount"`) {
+		t.Errorf("a template param the event has not: %v; want it refused", err)
 	}
 }
