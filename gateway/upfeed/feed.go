@@ -120,6 +120,10 @@ func (f *Feed) Run(ctx context.Context) error {
 	f.started = f.now()
 	t := time.NewTimer(0)
 	defer t.Stop()
+	// A failure that lasts (a full disk) is logged when it starts, when it
+	// changes and once a minute, not every period.
+	var lastErr string
+	var lastLog time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,8 +132,15 @@ func (f *Feed) Run(ctx context.Context) error {
 		case <-f.wake:
 		}
 		more, err := f.Round(ctx)
-		if err != nil && ctx.Err() == nil {
-			f.Log.Error().Err(err).Msg("uplink feed round failed; tried again at the next")
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if now := f.now(); err.Error() != lastErr || now.Sub(lastLog) >= time.Minute {
+				f.Log.Error().Err(err).Msg("uplink feed round failed; tried again at the next")
+				lastErr, lastLog = err.Error(), now
+			}
+		case err == nil && lastErr != "":
+			f.Log.Info().Msg("uplink feed rounds succeed again")
+			lastErr = ""
 		}
 		next := period
 		if more && err == nil {

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // the tests must not depend on the machine's zoneinfo
@@ -31,7 +33,7 @@ var t0 = time.Date(2026, 12, 1, 10, 7, 0, 0, shanghai)
 
 // rig is a feed over a real database file with a fake clock.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	path  string
 	db    *store.DB
 	cfg   *config.Config
@@ -43,7 +45,7 @@ type rig struct {
 	buses    []Bus
 }
 
-func newRig(t *testing.T, meters int) *rig {
+func newRig(t testing.TB, meters int) *rig {
 	t.Helper()
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "m.db"), cfg: &config.Config{Location: shanghai}, clock: t0}
 	for i := range meters {
@@ -549,4 +551,56 @@ func refNumber(ref string) int {
 	var n int
 	fmt.Sscanf(ref, "ref-%d", &n)
 	return n
+}
+
+// lockedBuffer is a log sink safe for Run's goroutine and the test's.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// A round that keeps failing (here: the database closed under the feed)
+// is logged once, and again a minute later by the feed's clock — not at
+// every period.
+func TestFeed_RunLogsLastingFailureOnce(t *testing.T) {
+	r := newRig(t, 1)
+	var logs lockedBuffer
+	var mu sync.Mutex
+	clock := t0
+	r.feed.Log = zerolog.New(&logs)
+	r.feed.Period = time.Millisecond
+	r.feed.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	if err := r.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.feed.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(100 * time.Millisecond) // some 100 failed rounds
+	if n := logs.count("round failed"); n != 1 {
+		t.Fatalf("logged %d times in 100 failed rounds; want once", n)
+	}
+	mu.Lock()
+	clock = clock.Add(time.Minute)
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.count("round failed") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("logged %d times after a minute; want twice", logs.count("round failed"))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
