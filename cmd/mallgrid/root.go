@@ -22,6 +22,7 @@ func newRoot() *cobra.Command {
 		newVerifyCmd(),
 		newReportCmd(),
 		newDBCmd(),
+		newQRCmd(),
 		newVersionCmd(),
 	)
 	return root
