@@ -232,7 +232,7 @@ func editAlarm(id uint64, edit func(map[string]any)) func(tx *bolt.Tx) error {
 }
 
 func damages() []damage {
-	return append(append(allocationDamages(), invoiceDamages()...), []damage{
+	return append(append(append(allocationDamages(), invoiceDamages()...), uplinkCommandDamages()...), []damage{
 		// Entries under no reference: an entry whose id disagrees with its
 		// key would also disagree with the index of references.
 		{rule: "entry_order", build: func(t *testing.T, db *store.DB) {

@@ -117,7 +117,9 @@ func (v Violation) String() string {
 // cost, one stands per rule and period, and their entries agree with them
 // (checkAllocations). Each e-invoice request belongs to a top-up of its
 // tenant under its reference, in a status the gateway writes
-// (checkInvoices).
+// (checkInvoices). Each record of a command from the group's platform can
+// be read, was handled before it expired, and its result agrees with the
+// ledger (checkUplinkCommands).
 func Check(db *store.DB) ([]Violation, error) {
 	return verifyWith(db, verifyRules)
 }
@@ -152,6 +154,10 @@ type ledgerView struct {
 	// cannot be read as one (store.AllInvoices).
 	invoices    []store.Invoice
 	badInvoices []string
+	// commands are the records of the platform's commands, badCommands
+	// the ids and problems of those that cannot be read.
+	commands    []store.UplinkCommand
+	badCommands [][2]string
 }
 
 // verifyRule is one check of the ledger; report is called for every
@@ -189,6 +195,7 @@ var verifyRules = []verifyRule{
 	{"uplink_outbox", checkUplinkOutbox},
 	{"allocation", checkAllocations},
 	{"invoice", checkInvoices},
+	{"uplink_commands", checkUplinkCommands},
 }
 
 func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
@@ -298,6 +305,12 @@ func verifyWith(db *store.DB, rules []verifyRule) ([]Violation, error) {
 		return nil, err
 	}
 	if v.invoices, v.badInvoices, err = db.AllInvoices(); err != nil {
+		return nil, err
+	}
+	if err := db.EachUplinkCommand(func(c store.UplinkCommand) error {
+		v.commands = append(v.commands, c)
+		return nil
+	}, func(id string, err error) { v.badCommands = append(v.badCommands, [2]string{id, err.Error()}) }); err != nil {
 		return nil, err
 	}
 	if err := db.EachPosting(func(p store.Posting) error {
