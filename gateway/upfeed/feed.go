@@ -70,6 +70,9 @@ type Feed struct {
 	once    sync.Once
 	wake    chan struct{}
 	started time.Time
+	// cursorsSet: startCursors found or set every cursor; later rounds
+	// need not look again.
+	cursorsSet bool
 }
 
 func (f *Feed) init() {
@@ -168,8 +171,11 @@ func (f *Feed) Round(ctx context.Context) (more bool, err error) {
 		f.started = f.now()
 	}
 	now := f.now()
-	if err := f.startCursors(now); err != nil {
-		return false, fmt.Errorf("uplink cursors: %w", err)
+	if !f.cursorsSet {
+		if err := f.startCursors(now); err != nil {
+			return false, fmt.Errorf("uplink cursors: %w", err)
+		}
+		f.cursorsSet = true
 	}
 	steps := []struct {
 		name string
