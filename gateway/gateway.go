@@ -21,6 +21,7 @@ import (
 	"mallgrid/gateway/history"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/outbox"
+	"mallgrid/gateway/paycode"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/report"
@@ -151,6 +152,14 @@ func Run(ctx context.Context, opts Options) error {
 	started := now()
 	statements := &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: log,
 		Ready: func() bool { return lv.CycledSince(started) }}
+	// The tenants' QR stickers, when uplink.qr is set: drawn from the
+	// configuration alone, for the admin's page.
+	var paycodes web.Paycodes
+	if cfg.Uplink.QR.Enabled() {
+		if paycodes, err = paycode.NewService(cfg.Site.Name, cfg.Uplink.SiteID, cfg.Uplink.QR, cfg.Tenants); err != nil {
+			return err
+		}
+	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,
 		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
@@ -162,6 +171,7 @@ func Run(ctx context.Context, opts Options) error {
 		Reports:       &report.Reports{DB: db, Config: cfg},
 		Allocations:   allocator,
 		Statements:    statements,
+		Paycodes:      paycodes,
 		Tokens:        tokens,
 		DB:            db,
 		Buses:         watch,
