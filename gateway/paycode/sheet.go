@@ -203,11 +203,12 @@ func (s Sheet) SVG(w io.Writer) error {
 		cx := x + (cellW-codeSize)/2
 		text := func(top, size float64, fill, t string) {
 			// A font's size in mm (1 pt = 0.3528 mm); the baseline sits
-			// about four fifths down the PDF's line.
+			// where the PDF's does. The viewer's font is not known: a
+			// tenth of the width is kept spare.
 			mm := size * 0.3528
-			t = fit(t, cellW-2*textInset, func(s string) float64 { return estimate(s) * mm })
+			t = fit(t, 0.9*(cellW-2*textInset), func(s string) float64 { return estimate(s) * mm })
 			fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="%s" text-anchor="middle" fill="%s">%s</text>`+"\n",
-				f(x+cellW/2), f(round2(top+mm*1.2)), f(round2(mm)), fill, xmlText(t))
+				f(x+cellW/2), f(round2(top+mm*0.95)), f(round2(mm)), fill, xmlText(t))
 		}
 		fmt.Fprintf(&b, `<g data-tenant="%s">`+"\n", xmlText(st.Tenant))
 		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="none" stroke="#aaa" stroke-width="0.2" stroke-dasharray="2 1.5"/>`+"\n",
