@@ -15,7 +15,7 @@ import (
 )
 
 // testSheet has n stickers whose links differ by tenant.
-func testSheet(t *testing.T, n int) Sheet {
+func testSheet(t testing.TB, n int) Sheet {
 	t.Helper()
 	sh := Sheet{Mall: "滨江广场 Riverside Plaza"}
 	for i := range n {
@@ -29,7 +29,7 @@ func testSheet(t *testing.T, n int) Sheet {
 	return sh
 }
 
-func loadCJK(t *testing.T) *report.CJK {
+func loadCJK(t testing.TB) *report.CJK {
 	t.Helper()
 	c, err := report.LoadCJK()
 	if err != nil {

@@ -3,6 +3,7 @@ package paycode
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -101,5 +102,32 @@ func TestVerify_Forgeries(t *testing.T) {
 func TestNewSigner_NotConfigured(t *testing.T) {
 	if _, err := NewSigner("s", config.UplinkQR{}); !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("NewSigner without a URL = %v; want ErrNotConfigured", err)
+	}
+}
+
+// The shell one-liner of docs/QR.md, run as published, prints the first
+// vector's signature.
+func TestDocsShellVerification(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	doc, err := os.ReadFile("../../docs/QR.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```sh\n")
+	script, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/QR.md has no sh block")
+	}
+	v := docVectors(t)[0]
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "SECRET="+v["secret"])
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the one-liner: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != v["sig"] {
+		t.Errorf("the one-liner prints %q; want %s", got, v["sig"])
 	}
 }
