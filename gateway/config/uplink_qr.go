@@ -80,7 +80,15 @@ var (
 // when it read it (or warned of it), and as known the variable it would
 // read, for the hints about a misspelt one. Set while no stickers are
 // configured, it is a warning: the technician believes it used.
+//
+// A secret written in the file is a warning, whether or not the variable
+// replaces it: the file is read by more people than the service's
+// environment.
 func qrSecret(q *UplinkQR, r *yamlcheck.Report, vars map[string]string) (used, known []string) {
+	if q.Enabled() && q.Secret != "" {
+		const key = "uplink.qr.secret"
+		r.WarnAt(r.Line(key), key, "the secret is written in the file: whoever reads the file can print a sticker for any tenant; give it in %s instead", QRSecretVar)
+	}
 	v := vars[QRSecretVar]
 	if v == "" {
 		return nil, []string{QRSecretVar}
@@ -118,9 +126,6 @@ func validateQR(r *yamlcheck.Report, u *Uplink) {
 		r.Add(p+".secret", "required, not set: give it in %s (at least %d bytes, shared with the payment page)", QRSecretVar, MinQRSecret)
 	} else if len(q.Secret) < MinQRSecret {
 		r.Add(p+".secret", "%d bytes; want at least %d (like the output of: openssl rand -base64 32)", len(q.Secret), MinQRSecret)
-	}
-	if r.Given(p + ".secret") {
-		r.WarnAt(r.Line(p+".secret"), p+".secret", "the secret is written in the file: whoever reads the file can print a sticker for any tenant; give it in %s instead", QRSecretVar)
 	}
 	if siteID == "" && u.Broker == "" { // with a broker, the link's own check says it
 		r.Add("uplink.site_id", "required by uplink.qr.url: every sticker carries the site")
