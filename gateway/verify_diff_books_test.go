@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +18,7 @@ import (
 
 	"mallgrid/billing"
 	"mallgrid/gateway/accounts"
+	"mallgrid/gateway/uplink"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -169,7 +173,15 @@ func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tena
 	}
 	amount, ref := randomAmount(rng), b.ref("PAY")
 	inv := randomInvoice(rng, b.n)
-	e, existing, err := l.TopUp(ctx, tenant, web.TopUpRequest{Amount: amount.String(), Ref: ref, Channel: "cash", Note: "till " + ref, Invoice: inv}, "token:till")
+	var e web.EntryView
+	var existing bool
+	var err error
+	if b.n%4 == 0 { // paid upstream: a signed command down (no draw of rng, so the histories stay as they were)
+		e, existing, err = downlinkTopUp(l, tenant, amount, ref, inv)
+		seen["topup_downlink"]++
+	} else {
+		e, existing, err = l.TopUp(ctx, tenant, web.TopUpRequest{Amount: amount.String(), Ref: ref, Channel: "cash", Note: "till " + ref, Invoice: inv}, "token:till")
+	}
 	if err != nil || existing || e.Amount != amount.String() {
 		t.Fatalf("top-up %s of %s = %+v, %v, %v", ref, amount, e, existing, err)
 	}
@@ -406,4 +418,50 @@ func (b *diffBooks) against(t *testing.T, db *store.DB) []string {
 		out = append(out, fmt.Sprintf("%d invoice requests stored; the model asked for %d", len(stored), len(b.invoices)))
 	}
 	return out
+}
+
+// diffPlatformKey signs the histories' downlink top-ups.
+var diffPlatformKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
+// downlinkTopUp credits a payment as the group's platform sends it: a
+// signed topup command handled by uplink.Commands over the ledger, its
+// result read back from the uplink outbox as the entry the till would have
+// been given.
+func downlinkTopUp(l *accounts.Ledger, tenant string, amount billing.Money, ref string, inv *web.InvoiceRequest) (web.EntryView, bool, error) {
+	now := l.Now()
+	cmd := map[string]any{"id": "cmd-" + ref, "site": "diff-site", "kind": "topup", "tenant": tenant, "amount": amount.String(), "ref": ref,
+		"channel": "wechat", "issued_at": now, "expires_at": now.Add(time.Hour)}
+	if inv != nil {
+		cmd["invoice"] = inv
+	}
+	payload, err := json.Marshal(cmd)
+	if err != nil {
+		return web.EntryView{}, false, err
+	}
+	msg, err := json.Marshal(map[string]string{"key_id": "k1", "payload": base64.StdEncoding.EncodeToString(payload),
+		"sig": base64.StdEncoding.EncodeToString(ed25519.Sign(diffPlatformKey, payload))})
+	if err != nil {
+		return web.EntryView{}, false, err
+	}
+	c := &uplink.Commands{DB: l.DB, SiteID: "diff-site", Keys: map[string]ed25519.PublicKey{"k1": diffPlatformKey.Public().(ed25519.PublicKey)},
+		Config: l.Config, Ledger: l, Now: l.Now, Log: zerolog.Nop()}
+	if err := c.Handle(context.Background(), msg); err != nil {
+		return web.EntryView{}, false, err
+	}
+	st, err := l.DB.UplinkStats()
+	if err != nil {
+		return web.EntryView{}, false, err
+	}
+	out, err := l.DB.UplinkAfter(st.Head-1, 1)
+	if err != nil || len(out) != 1 {
+		return web.EntryView{}, false, fmt.Errorf("the command's result: %v, %v", out, err)
+	}
+	var r uplink.Result
+	if err := json.Unmarshal(out[0].Data, &r); err != nil {
+		return web.EntryView{}, false, err
+	}
+	if r.Status != uplink.StatusOK || r.Existing == nil {
+		return web.EntryView{}, false, fmt.Errorf("command for %s: %s", ref, out[0].Data)
+	}
+	return web.EntryView{ID: r.Entry, Receipt: r.Receipt, Amount: amount.String()}, *r.Existing, nil
 }

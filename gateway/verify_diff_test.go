@@ -228,7 +228,7 @@ func TestVerify_Differential(t *testing.T) {
 		"allocation", "allocation_repeated", "allocation_reversed", "allocation_older",
 		"topup", "topup_repeated", "ref_conflict", "reversal_topup", "reversal_charge", "reversal_adjustment", "reversal_refused",
 		"reversal_twice", "adjustment_credit", "adjustment_debit", "correction_repeated", "damage_books",
-		"topup_invoice", "invoice_conflict", "invoice_issued", "invoice_failed", "invoice_refused"} {
+		"topup_invoice", "invoice_conflict", "invoice_issued", "invoice_failed", "invoice_refused", "topup_downlink"} {
 		if totals[k] < 3 {
 			t.Errorf("%s happened %d times over the histories; want at least 3 (all: %v)", k, totals[k], totals)
 		}
