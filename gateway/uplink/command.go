@@ -213,9 +213,15 @@ type refusal struct {
 	reason, detail string
 }
 
+// refuse is a refusal for reason. Its detail is bounded: it may quote
+// what came down (a field's name in a decoder's error), and it goes into
+// a result, an event and the log.
 func refuse(reason, format string, args ...any) *refusal {
-	return &refusal{reason: reason, detail: fmt.Sprintf(format, args...)}
+	return &refusal{reason: reason, detail: clipTo(fmt.Sprintf(format, args...), maxDetail)}
 }
+
+// maxDetail bounds a refusal's detail, in bytes.
+const maxDetail = 300
 
 // checked is a message read and verified as far as it got.
 type checked struct {
@@ -435,17 +441,22 @@ func goodID(id string) bool {
 
 // clip shortens text from a message not trusted before it goes into a
 // result, an event or a log line.
-func clip(s string) string {
-	const most = 64
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo keeps at most most bytes of s, cut on a rune's boundary, and
+// marks a cut with "…".
+func clipTo(s string, most int) string {
 	if len(s) <= most {
 		return s
 	}
+	cut := 0
 	for i := range s {
-		if i > most-3 {
-			return s[:i] + "…"
+		if i > most {
+			break
 		}
+		cut = i
 	}
-	return s
+	return s[:cut] + "…"
 }
 
 // NewCommands is Commands for the site's configuration: its uplink's

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/i18n"
@@ -345,5 +346,20 @@ func TestParseKeys(t *testing.T) {
 		if _, err := ParseKeys(c.keys); (err == nil) != c.ok {
 			t.Errorf("%s: err = %v; want ok %v", c.name, err, c.ok)
 		}
+	}
+}
+
+// What came down is quoted in a refusal only so far: a field name of 10 KB
+// gives a detail of at most maxDetail bytes, still UTF-8.
+func TestCommands_DetailBounded(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	long := strings.Repeat("字", 4000)
+	cmd := `{"id":"c-1","site":"riverside-plaza","kind":"topup","` + long + `":1}`
+	r := h.result(signed(vectorKey(t), "k1", []byte(cmd)))
+	if r.Reason != ReasonBadCommand || len(r.Detail) > maxDetail+len("…") || !utf8.ValidString(r.Detail) || !strings.HasSuffix(r.Detail, "…") {
+		t.Errorf("detail of %d bytes (%q…); want at most %d, cut on a rune", len(r.Detail), r.Detail[:min(40, len(r.Detail))], maxDetail)
+	}
+	if got := clipTo("ab字", 4); got != "ab…" {
+		t.Errorf("clipTo = %q; want ab…", got)
 	}
 }
