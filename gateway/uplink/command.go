@@ -146,7 +146,8 @@ type Commands struct {
 }
 
 // ParseKeys decodes the configured keys (uplink.keys): each id once, each
-// key the standard base64 of a 32-byte Ed25519 public key.
+// key the standard base64 of a 32-byte Ed25519 public key. The
+// configuration's check (gateway/config) refuses what it would.
 func ParseKeys(keys []config.UplinkKey) (map[string]ed25519.PublicKey, error) {
 	out := make(map[string]ed25519.PublicKey, len(keys))
 	for i, k := range keys {
@@ -156,7 +157,9 @@ func ParseKeys(keys []config.UplinkKey) (map[string]ed25519.PublicKey, error) {
 		if _, dup := out[k.ID]; dup {
 			return nil, fmt.Errorf("uplink.keys[%d]: id %q given twice", i, k.ID)
 		}
-		raw, err := base64.StdEncoding.Strict().DecodeString(k.Ed25519Public)
+		// As the configuration's check reads it (gateway/config), so a file
+		// it passed starts.
+		raw, err := base64.StdEncoding.DecodeString(k.Ed25519Public)
 		if err != nil || len(raw) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("uplink.keys[%d] (%s): ed25519_public: want the standard base64 of a %d-byte Ed25519 public key", i, k.ID, ed25519.PublicKeySize)
 		}
