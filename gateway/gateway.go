@@ -25,6 +25,7 @@ import (
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/report"
+	"mallgrid/gateway/uplink"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -160,6 +161,16 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	// The uplink to the group's broker, when uplink.broker is set: it
+	// reads the database's news and stores commands' results; nothing
+	// waits for it.
+	var up *uplink.Service
+	if cfg.Uplink.Broker != "" {
+		if up, err = uplink.New(uplink.Parts{DB: db, Config: cfg, Ledger: ledger, Accounts: ledger.Accounts, Meters: lv.Meters,
+			Buses: func() []web.BusView { return lv.Status().Buses }, Version: opts.Version, Now: now, Log: log}); err != nil {
+			return err
+		}
+	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,
 		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
@@ -283,6 +294,16 @@ func Run(ctx context.Context, opts Options) error {
 			log.Error().Err(err).Msg("notifications stopped")
 		}
 	}()
+
+	// Published until polling stops; its last acknowledgements are
+	// written before the database closes.
+	if up != nil {
+		buses.Add(1)
+		go func() {
+			defer buses.Done()
+			_ = up.Run(pollCtx) // nil on cancel
+		}()
+	}
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
