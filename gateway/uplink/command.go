@@ -138,6 +138,9 @@ type Commands struct {
 	Ledger Ledger
 	Now    func() time.Time
 	Log    zerolog.Logger
+	// Events hears of the refusals once stored, so that the control
+	// room's open pages show them at once (live.Hub); nil: no one listens.
+	Events interface{ Publish([]store.Event) }
 
 	// mu makes Handle one command at a time: looking an id up and
 	// recording it must not interleave with the same id's.
@@ -281,10 +284,12 @@ func (c *Commands) Handle(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.DB.FinishUplinkCommand(msg.id, msg.sum, msg.head.ExpiresAt, m, events...); err != nil {
+	_, stored, err := c.DB.FinishUplinkCommand(msg.id, msg.sum, msg.head.ExpiresAt, m, events...)
+	if err != nil {
 		return fmt.Errorf("record command %s: %w", msg.id, err)
 	}
 	if ref != nil {
+		c.publish(stored)
 		c.logRefusal(msg, ref)
 	} else {
 		c.Log.Info().Str("command", msg.id).Str("kind", msg.head.Kind).Str("key_id", msg.keyID).Str("tenant", msg.tenant).

@@ -95,11 +95,19 @@ func (c *Commands) report(msg checked, payload []byte, now time.Time, ref *refus
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.DB.ReportUplinkCommand(m, c.event(msg, now, ref)); err != nil {
+	_, stored, err := c.DB.ReportUplinkCommand(m, c.event(msg, now, ref))
+	if err != nil {
 		return fmt.Errorf("report refused command %q: %w", msg.id, err)
 	}
+	c.publish(stored)
 	c.logRefusal(msg, ref)
 	return nil
+}
+
+func (c *Commands) publish(evs []store.Event) {
+	if c.Events != nil && len(evs) > 0 {
+		c.Events.Publish(evs)
+	}
 }
 
 func (c *Commands) refusedResult(msg checked, payload []byte, ref *refusal) Result {

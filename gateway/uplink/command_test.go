@@ -209,10 +209,18 @@ func TestCommands_FailureIsRedelivered(t *testing.T) {
 	}
 }
 
-// Each refusal is an event for the control room; one about a trusted
-// top-up names its tenant; a duplicate delivery is none.
+// heard records the events published.
+type heard struct{ evs []store.Event }
+
+func (h *heard) Publish(evs []store.Event) { h.evs = append(h.evs, evs...) }
+
+// Each refusal is an event for the control room, stored and published;
+// one about a trusted top-up names its tenant; a duplicate delivery is
+// none.
 func TestCommands_RefusalEvents(t *testing.T) {
 	h := newHarness(t, t.TempDir())
+	hub := &heard{}
+	h.cmds.Events = hub
 	key := vectorKey(t)
 	ok := signed(key, "k1", topUpAt("c-1", "10.00", "P-1", vectorNow))
 	h.result(ok)
@@ -247,6 +255,15 @@ func TestCommands_RefusalEvents(t *testing.T) {
 	evs, err := h.db.LastEvents(100)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var refused []store.Event
+	for _, e := range evs {
+		if e.Kind == KindCommandRefused {
+			refused = append(refused, e)
+		}
+	}
+	if len(hub.evs) != 3 || len(refused) != 3 || hub.evs[2].ID != refused[2].ID || hub.evs[0].ID == 0 {
+		t.Errorf("published %+v; want the 3 refusals stored (%d), each with its id", hub.evs, len(refused))
 	}
 	for _, e := range evs {
 		if err := i18n.CheckEvent(e.Kind, e.Args); err != nil {
