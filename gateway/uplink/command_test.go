@@ -16,6 +16,7 @@ import (
 
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/verify"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -378,5 +379,58 @@ func TestCommands_DetailBounded(t *testing.T) {
 	}
 	if got := clipTo("ab字", 4); got != "ab…" {
 		t.Errorf("clipTo = %q; want ab…", got)
+	}
+}
+
+// creditThenFail credits the payment and then fails as the database
+// would: the gateway stopped between the credit and the command's record.
+type creditThenFail struct{ Ledger }
+
+func (c creditThenFail) TopUp(ctx context.Context, tenant string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
+	if _, _, err := c.Ledger.TopUp(ctx, tenant, req, actor); err != nil {
+		return web.EntryView{}, false, err
+	}
+	return web.EntryView{}, false, store.ErrUnavailable
+}
+
+// A command whose payment was credited but whose record was not kept (a
+// stop between the two transactions) comes again from the broker after the
+// restart: it is answered with the entry already credited, and the
+// payment is credited once.
+func TestCommands_StopBetweenCreditAndRecord(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	h.cmds.Ledger = creditThenFail{h.ledger}
+	msg := signed(vectorKey(t), "k1", topUpAt("c-1", "10.00", "P-1", vectorNow))
+	if err := h.cmds.Handle(context.Background(), msg); err == nil {
+		t.Fatal("Handle = nil; want the error, so the broker delivers the command again")
+	}
+	h.restart()
+	r := h.result(msg)
+	if r.Status != StatusOK || r.Entry != 1 || r.Existing == nil || !*r.Existing || r.Duplicate {
+		t.Errorf("after the restart: %+v; want entry 1, existing", r)
+	}
+	if a, err := h.db.Account("T-101"); err != nil || a.Entries != 1 || a.Balance.String() != "10.00" {
+		t.Errorf("account %+v, %v; want 10.00 credited once", a, err)
+	}
+	if v, err := verify.Check(h.db); err != nil || len(v) != 0 {
+		t.Errorf("verify = %v, %v; want clean", v, err)
+	}
+}
+
+// BenchmarkCommands_Handle: one new top-up command, carried out and
+// answered (two durable transactions: the credit, then the record with its
+// result), on a real database file.
+func BenchmarkCommands_Handle(b *testing.B) {
+	h := newHarness(b, b.TempDir())
+	key := vectorKey(b)
+	msgs := make([][]byte, b.N)
+	for i := range msgs {
+		msgs[i] = signed(key, "k1", topUpAt(fmt.Sprintf("c-%d", i), "1.00", fmt.Sprintf("P-%d", i), vectorNow))
+	}
+	b.ResetTimer()
+	for _, m := range msgs {
+		if err := h.cmds.Handle(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
