@@ -210,6 +210,10 @@ func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) 
 	noteAudit(r, func(n *auditNote) {
 		n.Target = tenant
 		n.Reason = req.Channel + " ref " + req.Ref + " amount " + req.Amount
+		if req.Invoice != nil {
+			// Who asked for an invoice in whose name is part of the payment's record.
+			n.Reason += " invoice " + strconv.Quote(req.Invoice.Title) + " tax id " + strconv.Quote(req.Invoice.TaxID)
+		}
 	})
 	// An operator at the counter takes cash; a payment by any other channel
 	// is reconciled by finance, who alone may record it.
