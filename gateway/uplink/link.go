@@ -55,7 +55,7 @@ var defaultTimings = timings{
 	connect:  10 * time.Second,
 	publish:  30 * time.Second,
 	minRetry: time.Second,
-	maxRetry: time.Minute,
+	maxRetry: 30 * time.Second,
 	stable:   30 * time.Second,
 	keep:     30 * time.Second,
 	poll:     200 * time.Millisecond,
@@ -203,8 +203,8 @@ func (l *Link) Status() (Status, error) {
 }
 
 // Run connects, publishes and takes commands until ctx ends; a lost or
-// broken connection is made again after a doubling wait (1 s up to a
-// minute), each failure a warning. It returns nil when ctx ends.
+// broken connection is made again after a doubling wait (1 s up to 30 s),
+// each failure a warning. It returns nil when ctx ends.
 func (l *Link) Run(ctx context.Context) error {
 	l.stop = ctx.Done()
 	acks := &acker{l: l}
