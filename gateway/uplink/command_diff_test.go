@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,15 +55,20 @@ type diffModel struct {
 }
 
 func TestCommands_Differential(t *testing.T) {
+	seeds := uint64(8)
+	// The long form: MALLGRID_UPLINK_DIFF_SEEDS=500 go test -run Differential ./gateway/uplink
+	if n, err := strconv.ParseUint(os.Getenv("MALLGRID_UPLINK_DIFF_SEEDS"), 10, 32); err == nil && n > 0 {
+		seeds = n
+	}
 	stats := map[string]int{}
-	for seed := uint64(1); seed <= 8; seed++ {
+	for seed := uint64(1); seed <= seeds; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			for k, n := range runCommandHistory(t, seed, 200) {
 				stats[k] += n
 			}
 		})
 	}
-	t.Logf("outcomes over 8 histories: %v", stats)
+	t.Logf("outcomes over %d histories: %v", seeds, stats)
 	for _, k := range []string{"credited", "existing", "duplicate", ReasonReplayed, ReasonRefConflict, ReasonUnknownTenant,
 		ReasonExpired, ReasonBadSignature, ReasonUnknownKey, "till", "till existing", "restart"} {
 		if stats[k] == 0 {
