@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -469,6 +471,61 @@ func TestTopics(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %s; want %s", tc.got, tc.want)
+		}
+	}
+}
+
+// Every goroutine the link starts ends with Run: connected, publishing;
+// while it waits to connect to a broker that is not there; and while a
+// broker that took the connection never answers it.
+func TestLink_GoroutinesEndWithContext(t *testing.T) {
+	db := openDB(t)
+	rec := newRecorder()
+	b := startBroker(t, rec)
+	enqueue(t, db, 200)
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // kept open, never answered
+		}
+	}()
+	t.Cleanup(func() { mute.Close() })
+	for _, broker := range []string{"tcp://" + b.addr, "tcp://127.0.0.1:1", "tcp://" + mute.Addr().String()} {
+		base := runtime.NumGoroutine()
+		cfg := config.Uplink{Broker: broker, SiteID: site, BacklogRate: 50, Inflight: 5}
+		l, err := NewLink(cfg, db, &handler{}, upfeed.Envelope, zerolog.Nop(), time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.t = fast
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- l.Run(ctx) }()
+		time.Sleep(300 * time.Millisecond) // connected and publishing, or retrying
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Run did not return after cancel", broker)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > base {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Fatalf("%s: %d goroutines after Run returned; want at most %d:\n%s", broker, runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
