@@ -1,0 +1,122 @@
+package uplink
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/upfeed"
+)
+
+// selfSigned writes a self-signed certificate (for 127.0.0.1 when server)
+// and its key as PEM files, and returns their paths and the certificate.
+func selfSigned(t *testing.T, name string, server bool) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, name+"-cert.pem"), filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ = x509.ParseCertificate(der)
+	return certFile, keyFile, cert
+}
+
+// A group broker on ssl:// with its own CA that admits only clients with
+// its certificate: the link trusts it by ca_file and logs in with
+// client_cert and client_key; without them it is refused and nothing
+// leaves the outbox.
+func TestLink_TLSClientCertificate(t *testing.T) {
+	srvCert, srvKey, _ := selfSigned(t, "broker", true)
+	cliCert, cliKey, cli := selfSigned(t, "gateway", false)
+	pair, err := tls.LoadX509KeyPair(srvCert, srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := x509.NewCertPool()
+	clients.AddCert(cli)
+	rec := newRecorder()
+	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, h := range []mqtt.Hook{new(auth.AllowHook), rec} {
+		if err := s.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{pair}, ClientCAs: clients, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}})
+	if err := s.AddListener(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+
+	for _, tc := range []struct {
+		name      string
+		cert, key string
+	}{{"no client certificate", "", ""}, {"client certificate", cliCert, cliKey}} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openDB(t)
+			enqueue(t, db, 3)
+			cfg := config.Uplink{Broker: "ssl://" + ln.Address(), SiteID: site, CAFile: srvCert, ClientCert: tc.cert, ClientKey: tc.key}
+			l, err := NewLink(cfg, db, nil, upfeed.Envelope, zerolog.Nop(), time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.t = fast
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- l.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			if tc.cert == "" {
+				time.Sleep(time.Second)
+				if st, _ := db.UplinkStats(); st.Depth != 3 || l.connected.Load() {
+					t.Errorf("depth %d, connected %v; want refused: nothing sent", st.Depth, l.connected.Load())
+				}
+				return
+			}
+			waitFor(t, 5*time.Second, "outbox empty over TLS", func() bool { st, _ := db.UplinkStats(); return st.Depth == 0 })
+		})
+	}
+}
