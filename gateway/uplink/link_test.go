@@ -393,8 +393,10 @@ func TestLink_LiveBesideBacklog(t *testing.T) {
 	elapsed := time.Since(began)
 	n := rec.count() - 1
 	t.Logf("live message after %s; %d of the backlog in %s", latency, n, elapsed)
-	if latency > 500*time.Millisecond {
-		t.Errorf("live message published %s after it was queued; want within the poll (200 ms)", latency)
+	// The poll (200 ms) and room for a busy machine; behind the backlog
+	// it would wait 24 s.
+	if latency > time.Second {
+		t.Errorf("live message published %s after it was queued; want within a second (the poll is 200 ms)", latency)
 	}
 	if max := int(rate*elapsed.Seconds()) + 2; n > max || n < rate/2 {
 		t.Errorf("%d backlog messages in %s; want at most %d (%d a second) and some", n, elapsed, max, rate)
