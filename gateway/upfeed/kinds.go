@@ -77,13 +77,17 @@ type LedgerEntry struct {
 	Window    string     `json:"window,omitempty"`
 	UnitPrice string     `json:"unit_price,omitempty"` // yuan per kWh
 	// A top-up's or a correction's source.
-	Ref      string   `json:"ref,omitempty"`
-	Channel  string   `json:"channel,omitempty"`
-	Reverses uint64   `json:"reverses,omitempty"`
-	Actor    string   `json:"actor,omitempty"`
-	Note     string   `json:"note,omitempty"`
-	Receipt  uint64   `json:"receipt,omitempty"`
-	Invoice  *Invoice `json:"invoice,omitempty"`
+	Ref      string `json:"ref,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Reverses uint64 `json:"reverses,omitempty"`
+	Actor    string `json:"actor,omitempty"`
+	Note     string `json:"note,omitempty"`
+	// Receipt is a top-up's receipt number as printed on it
+	// (store.Entry.ReceiptNo: "R00000001"; a top-up credited before
+	// receipts were numbered has its entry id's), the string
+	// command_result sends too.
+	Receipt string   `json:"receipt,omitempty"`
+	Invoice *Invoice `json:"invoice,omitempty"`
 }
 
 // Invoice is a top-up's e-invoice request as it stood when its entry went
@@ -210,7 +214,7 @@ func ledgerEntry(e store.Entry, loc *time.Location, inv *Invoice) LedgerEntry {
 		ID: e.ID, Time: e.Time.In(loc), Tenant: e.Account, Kind: string(e.Kind),
 		Amount: e.Amount.String(), Balance: e.Balance.String(),
 		Meter: e.Meter, Wh: e.Wh, Window: e.Window,
-		Ref: e.Ref, Channel: e.Channel, Reverses: e.Reverses, Actor: e.Actor, Note: e.Note, Receipt: e.Receipt,
+		Ref: e.Ref, Channel: e.Channel, Reverses: e.Reverses, Actor: e.Actor, Note: e.Note, Receipt: e.ReceiptNo(),
 		Invoice: inv,
 	}
 	if e.From != nil {
