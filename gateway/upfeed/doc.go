@@ -15,7 +15,7 @@
 //		SiteID:   cfg.Uplink.SiteID,    // the site's id in topics and envelopes
 //		Config:   cfg,                  // Meters (interval messages), Location (every time's zone)
 //		Now:      time.Now,             // the clock
-//		Accounts: func() []upfeed.Account { … },     // every tenant: balance, state, relay (enforce/live adapted)
+//		Accounts: func() ([]upfeed.Account, error) { … }, // every tenant: balance, state, relay (enforce/live adapted)
 //		Meters:   func() []upfeed.MeterHealth { … }, // every meter: online, last seen, errors (health adapted)
 //		Buses:    func() []upfeed.Bus { … },         // every bus: up or down
 //		Version:  version,              // the gateway's version
@@ -39,7 +39,10 @@
 // (at most 500 records a message, one message or one quarter hour a
 // transaction, MaxSteps transactions a round), so a large backlog never
 // holds a long write transaction; a round that stopped at MaxSteps is
-// followed by the next at once.
+// followed by the next at once. Snapshots and the heartbeat are made at
+// every round, a backlog's too. Each source runs on its own: one whose
+// record cannot be read (or whose provider fails) stops only itself, is
+// named in the heartbeat's stalled, and is tried again every round.
 //
 //   - event: the events bucket in id order, ≤ 500 a message (alarms
 //     raised, acknowledged and cleared are events).

@@ -35,11 +35,13 @@ const (
 // Names of the cursors in the database (store.UplinkCursor). Each holds an
 // 8-byte big-endian number: the last event id and entry id sent, the start
 // (Unix seconds) of the next quarter hour to send and of the last
-// quarter hour snapshotted, the minute (Unix seconds) of the last heartbeat.
+// quarter hour snapshotted (accounts; meter_health under "snapshot", its
+// name from when one cursor held both), the minute (Unix seconds) of the last heartbeat.
 const (
 	CursorEvents    = "events"
 	CursorLedger    = "ledger"
 	CursorInterval  = "interval"
+	CursorAccounts  = "accounts"
 	CursorSnapshot  = "snapshot"
 	CursorHeartbeat = "heartbeat"
 )
@@ -56,7 +58,10 @@ type Feed struct {
 	Now func() time.Time
 	// Accounts, Meters and Buses give the present state for the
 	// snapshots and the heartbeat; nil: none.
-	Accounts func() []Account
+	// Accounts returns an error when the accounts cannot be read: the
+	// accounts snapshot is then not made (never an empty one) and is
+	// tried again at the next round.
+	Accounts func() ([]Account, error)
 	Meters   func() []MeterHealth
 	Buses    func() []Bus
 	// Version is the gateway's version, sent in every heartbeat.
@@ -146,7 +151,7 @@ func (f *Feed) Run(ctx context.Context) error {
 			lastErr = ""
 		}
 		next := period
-		if more && err == nil {
+		if more {
 			next = 0 // a backlog: go on, between looks at ctx
 		}
 		if !t.Stop() {
@@ -161,8 +166,12 @@ func (f *Feed) Run(ctx context.Context) error {
 
 // Round makes what is due now: it sets the cursors never set, then works
 // off each source in steps, and makes the snapshots and the heartbeat if
-// due. more is true when it stopped at MaxSteps with work left. Run calls
-// it; tests call it with a fake clock.
+// due — every round, also one that stopped at MaxSteps with work left
+// (more is true then) and one in which a source failed. Each source runs
+// on its own: one that cannot be read (a damaged record, a provider's
+// error) stops only itself, is named in the heartbeat's stalled, and its
+// error is in the round's (one per source, joined). Run calls it; tests
+// call it with a fake clock.
 func (f *Feed) Round(ctx context.Context) (more bool, err error) {
 	if f.DB == nil {
 		return false, errors.New("upfeed: no database")
@@ -172,32 +181,33 @@ func (f *Feed) Round(ctx context.Context) (more bool, err error) {
 	}
 	now := f.now()
 	if !f.cursorsSet {
-		if err := f.startCursors(now); err != nil {
-			return false, fmt.Errorf("uplink cursors: %w", err)
+		// A cursor that cannot be read is left as it is: its source
+		// fails on it below, and is named; the others start.
+		if f.startCursors(now) == nil {
+			f.cursorsSet = true
 		}
-		f.cursorsSet = true
 	}
-	steps := []struct {
+	errs := make(map[string]error)
+	type source struct {
 		name string
 		step func(time.Time) (bool, error)
-	}{{CursorEvents, f.events}, {CursorLedger, f.ledger}, {CursorInterval, f.interval}}
-	pending := slices.Clone(steps)
-	for n := 0; len(pending) > 0; {
-		var again []struct {
-			name string
-			step func(time.Time) (bool, error)
-		}
+	}
+	pending := []source{{KindEvent, f.events}, {KindLedger, f.ledger}, {KindInterval, f.interval}}
+	for n := 0; len(pending) > 0 && !more; {
+		var again []source
 		for _, s := range pending {
 			if ctx.Err() != nil {
 				return false, nil
 			}
 			if n >= MaxSteps {
-				return true, nil
+				more = true
+				break
 			}
 			n++
 			m, err := s.step(now)
 			if err != nil {
-				return false, fmt.Errorf("uplink %s: %w", s.name, err)
+				errs[s.name] = err
+				continue
 			}
 			if m {
 				again = append(again, s)
@@ -205,14 +215,28 @@ func (f *Feed) Round(ctx context.Context) (more bool, err error) {
 		}
 		pending = again
 	}
-	if err := f.snapshot(now); err != nil {
-		return false, fmt.Errorf("uplink snapshot: %w", err)
+	f.snapshot(now, errs)
+	var stalled []string
+	for _, name := range sourceOrder {
+		if errs[name] != nil {
+			stalled = append(stalled, name)
+		}
 	}
-	if err := f.heartbeat(now); err != nil {
-		return false, fmt.Errorf("uplink heartbeat: %w", err)
+	if err := f.heartbeat(now, stalled); err != nil {
+		errs[KindHeartbeat] = err
 	}
-	return false, nil
+	var all []error
+	for _, name := range append(sourceOrder, KindHeartbeat) {
+		if errs[name] != nil {
+			all = append(all, fmt.Errorf("uplink %s: %w", name, errs[name]))
+		}
+	}
+	return more, errors.Join(all...)
 }
+
+// sourceOrder names the sources a heartbeat may call stalled, in the order
+// a round runs them.
+var sourceOrder = []string{KindEvent, KindLedger, KindInterval, KindAccounts, KindMeterHealth}
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
@@ -232,10 +256,12 @@ func (f *Feed) cursor(name string) (n uint64, ok bool, err error) {
 // First start), all in one transaction.
 func (f *Feed) startCursors(now time.Time) error {
 	set := make(map[string][]byte)
-	for _, name := range []string{CursorEvents, CursorLedger, CursorInterval, CursorSnapshot, CursorHeartbeat} {
+	var bad []error
+	for _, name := range []string{CursorEvents, CursorLedger, CursorInterval, CursorAccounts, CursorSnapshot, CursorHeartbeat} {
 		_, ok, err := f.cursor(name)
 		if err != nil {
-			return err
+			bad = append(bad, err)
+			continue
 		}
 		if ok {
 			continue
@@ -263,16 +289,17 @@ func (f *Feed) startCursors(now time.Time) error {
 			set[name] = u64(id)
 		case CursorInterval:
 			set[name] = u64(uint64(store.IntervalStart(now).Unix()))
-		case CursorSnapshot, CursorHeartbeat:
+		case CursorAccounts, CursorSnapshot, CursorHeartbeat:
 			// Due at once: the group hears of a gateway's start.
 			set[name] = u64(0)
 		}
 	}
-	if len(set) == 0 {
-		return nil
+	if len(set) > 0 {
+		if _, err := f.DB.EnqueueUplink(nil, set); err != nil {
+			return err
+		}
 	}
-	_, err := f.DB.EnqueueUplink(nil, set)
-	return err
+	return errors.Join(bad...)
 }
 
 func (f *Feed) message(kind string, at time.Time, body any) (store.UplinkMessage, error) {
@@ -402,62 +429,88 @@ func (f *Feed) interval(now time.Time) (bool, error) {
 	return due(end), nil
 }
 
-// snapshot sends the accounts and meter_health snapshots at the first
-// round of a quarter hour, both with the cursor in one transaction.
-func (f *Feed) snapshot(now time.Time) error {
-	last, _, err := f.cursor(CursorSnapshot)
-	if err != nil {
-		return err
-	}
+// snapshot sends the accounts and the meter_health snapshots at the first
+// round of a quarter hour, each with its cursor in one transaction and
+// each on its own: one that fails (its error in errs) is tried again at
+// the next round without holding up the other.
+func (f *Feed) snapshot(now time.Time, errs map[string]error) {
 	q := store.IntervalStart(now)
-	if q.Unix() <= int64(last) {
-		return nil
-	}
 	quarter, at := q.In(f.loc()), now.In(f.loc())
-	var msgs []store.UplinkMessage
 	if f.Accounts != nil {
-		accts := f.Accounts()
-		slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(a.Tenant, b.Tenant) })
-		parts := max(1, (len(accts)+MaxBatch-1)/MaxBatch)
-		for p := range parts {
-			body := AccountsBody{Quarter: quarter, At: at, Part: p + 1, Parts: parts, Accounts: []AccountState{}}
-			for _, a := range accts[min(p*MaxBatch, len(accts)):min((p+1)*MaxBatch, len(accts))] {
-				body.Accounts = append(body.Accounts, AccountState{Tenant: a.Tenant, Balance: a.Balance.String(), State: a.State, Relay: a.Relay})
-			}
-			m, err := f.message(KindAccounts, now, body)
+		if err := f.snapshotOf(CursorAccounts, q, func() ([]store.UplinkMessage, error) {
+			accts, err := f.Accounts()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			msgs = append(msgs, m)
+			slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(a.Tenant, b.Tenant) })
+			var msgs []store.UplinkMessage
+			parts := max(1, (len(accts)+MaxBatch-1)/MaxBatch)
+			for p := range parts {
+				body := AccountsBody{Quarter: quarter, At: at, Part: p + 1, Parts: parts, Accounts: []AccountState{}}
+				for _, a := range accts[min(p*MaxBatch, len(accts)):min((p+1)*MaxBatch, len(accts))] {
+					body.Accounts = append(body.Accounts, AccountState{Tenant: a.Tenant, Balance: a.Balance.String(), State: a.State, Relay: a.Relay})
+				}
+				m, err := f.message(KindAccounts, now, body)
+				if err != nil {
+					return nil, err
+				}
+				msgs = append(msgs, m)
+			}
+			return msgs, nil
+		}); err != nil {
+			errs[KindAccounts] = err
 		}
 	}
 	if f.Meters != nil {
-		ms := f.Meters()
-		slices.SortFunc(ms, func(a, b MeterHealth) int { return strings.Compare(a.Meter, b.Meter) })
-		parts := max(1, (len(ms)+MaxBatch-1)/MaxBatch)
-		for p := range parts {
-			body := MeterHealthBody{Quarter: quarter, At: at, Part: p + 1, Parts: parts, Meters: []MeterStatus{}}
-			for _, h := range ms[min(p*MaxBatch, len(ms)):min((p+1)*MaxBatch, len(ms))] {
-				s := MeterStatus{Meter: h.Meter, Online: h.Online, Errors: h.Errors}
-				if !h.LastSeen.IsZero() {
-					t := h.LastSeen.In(f.loc())
-					s.LastSeen = &t
+		if err := f.snapshotOf(CursorSnapshot, q, func() ([]store.UplinkMessage, error) {
+			ms := f.Meters()
+			slices.SortFunc(ms, func(a, b MeterHealth) int { return strings.Compare(a.Meter, b.Meter) })
+			var msgs []store.UplinkMessage
+			parts := max(1, (len(ms)+MaxBatch-1)/MaxBatch)
+			for p := range parts {
+				body := MeterHealthBody{Quarter: quarter, At: at, Part: p + 1, Parts: parts, Meters: []MeterStatus{}}
+				for _, h := range ms[min(p*MaxBatch, len(ms)):min((p+1)*MaxBatch, len(ms))] {
+					s := MeterStatus{Meter: h.Meter, Online: h.Online, Errors: h.Errors}
+					if !h.LastSeen.IsZero() {
+						t := h.LastSeen.In(f.loc())
+						s.LastSeen = &t
+					}
+					body.Meters = append(body.Meters, s)
 				}
-				body.Meters = append(body.Meters, s)
+				m, err := f.message(KindMeterHealth, now, body)
+				if err != nil {
+					return nil, err
+				}
+				msgs = append(msgs, m)
 			}
-			m, err := f.message(KindMeterHealth, now, body)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, m)
+			return msgs, nil
+		}); err != nil {
+			errs[KindMeterHealth] = err
 		}
 	}
-	_, err = f.DB.EnqueueUplink(msgs, map[string][]byte{CursorSnapshot: u64(uint64(q.Unix()))})
+}
+
+// snapshotOf makes one snapshot of quarter q if the cursor named says it
+// is due, and moves the cursor with its messages.
+func (f *Feed) snapshotOf(cursor string, q time.Time, build func() ([]store.UplinkMessage, error)) error {
+	last, _, err := f.cursor(cursor)
+	if err != nil {
+		return err
+	}
+	if q.Unix() <= int64(last) {
+		return nil
+	}
+	msgs, err := build()
+	if err != nil {
+		return err
+	}
+	_, err = f.DB.EnqueueUplink(msgs, map[string][]byte{cursor: u64(uint64(q.Unix()))})
 	return err
 }
 
-// heartbeat sends a heartbeat at the first round of a minute.
-func (f *Feed) heartbeat(now time.Time) error {
+// heartbeat sends a heartbeat at the first round of a minute, naming the
+// sources stalled in this round.
+func (f *Feed) heartbeat(now time.Time, stalled []string) error {
 	last, _, err := f.cursor(CursorHeartbeat)
 	if err != nil {
 		return err
@@ -472,8 +525,9 @@ func (f *Feed) heartbeat(now time.Time) error {
 	}
 	body := HeartbeatBody{
 		Version: f.Version, Started: f.started.In(f.loc()), UptimeS: int64(now.Sub(f.started) / time.Second),
-		Outbox: OutboxState{Head: s.Head, Oldest: s.Oldest, Depth: s.Depth, Bytes: s.Bytes},
-		Buses:  BusesState{Down: []string{}},
+		Outbox:  OutboxState{Head: s.Head, Oldest: s.Oldest, Depth: s.Depth, Bytes: s.Bytes},
+		Buses:   BusesState{Down: []string{}},
+		Stalled: append([]string{}, stalled...),
 	}
 	if !s.OldestTime.IsZero() {
 		t := s.OldestTime.In(f.loc())

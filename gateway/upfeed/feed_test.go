@@ -73,7 +73,7 @@ func (r *rig) open() {
 	r.db = db
 	r.feed = &Feed{
 		DB: db, SiteID: "riverside-plaza", Config: r.cfg, Now: func() time.Time { return r.clock },
-		Accounts: func() []Account { return slices.Clone(r.accounts) },
+		Accounts: func() ([]Account, error) { return slices.Clone(r.accounts), nil },
 		Meters:   func() []MeterHealth { return slices.Clone(r.health) },
 		Buses:    func() []Bus { return slices.Clone(r.buses) },
 		Version:  "1.15.0", Log: zerolog.Nop(),

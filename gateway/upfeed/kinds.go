@@ -162,6 +162,11 @@ type HeartbeatBody struct {
 	UptimeS int64       `json:"uptime_s"`
 	Outbox  OutboxState `json:"outbox"`
 	Buses   BusesState  `json:"buses"`
+	// Stalled names the sources (event, ledger, interval, accounts,
+	// meter_health) that failed in the round that made the heartbeat:
+	// a record that cannot be read, a provider's error. Each is tried
+	// again at every round; the others go on meanwhile.
+	Stalled []string `json:"stalled"`
 }
 
 // OutboxState is the uplink outbox when a heartbeat was made (before the

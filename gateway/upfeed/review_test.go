@@ -1,8 +1,15 @@
 package upfeed
 
 import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"mallgrid/billing"
 	"mallgrid/store"
@@ -32,5 +39,100 @@ func TestFeed_ReceiptIsTheNumberPrinted(t *testing.T) {
 	charge := store.Entry{ID: 8, Time: t0, Account: "T-1", Kind: store.Charge, Amount: -billing.Fen}
 	if e := ledgerEntry(charge, time.UTC, nil); e.Receipt != "" {
 		t.Errorf("charge's receipt = %q; want none", e.Receipt)
+	}
+}
+
+// damage closes the rig's database, writes v under key k of bucket in the
+// file itself (a record the store cannot read), and opens it again.
+func (r *rig) damage(bucket string, k, v []byte) {
+	r.t.Helper()
+	if err := r.db.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	raw, err := bolt.Open(r.path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := raw.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put(k, v) }); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.open()
+}
+
+// One unreadable record stalls its own source only: a damaged event holds
+// up the events, while the ledger, the quarter hours, the snapshots and the
+// heartbeat go on, and the heartbeat names the stalled source; the round's
+// error names it too (Run logs it).
+func TestFeed_DamagedRecordStallsOnlyItsSource(t *testing.T) {
+	r := newRig(t, 1)
+	r.round()
+	start := len(r.outbox(0))
+	r.damage("events", binary.BigEndian.AppendUint64(nil, 1), []byte(`{"id":`))
+	r.topUp("T-1", "pay-1", 100, nil)
+	r.clock = time.Date(2026, 12, 1, 10, 45, 0, 0, shanghai)
+	more, err := r.feed.Round(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "event") || more {
+		t.Fatalf("Round = %v, %v; want an error naming the events, no more", more, err)
+	}
+	got := r.outbox(uint64(start))
+	if want := []string{KindLedger, KindInterval, KindInterval, KindAccounts, KindMeterHealth, KindHeartbeat}; !slices.Equal(kinds(got), want) {
+		t.Fatalf("with a damaged event = %v; want %v", kinds(got), want)
+	}
+	if hb := decode[HeartbeatBody](t, got[len(got)-1]); !slices.Equal(hb.Stalled, []string{KindEvent}) {
+		t.Errorf("heartbeat stalled = %v; want [event]", hb.Stalled)
+	}
+}
+
+// A catch-up longer than a round makes the snapshots and a heartbeat in
+// its first round already, not only once the backlog is worked off.
+func TestFeed_BacklogRoundMakesHeartbeat(t *testing.T) {
+	r := newRig(t, 1)
+	r.round()
+	start := len(r.outbox(0))
+	r.clock = r.clock.Add(30 * 24 * time.Hour)
+	more, err := r.feed.Round(context.Background())
+	if err != nil || !more {
+		t.Fatalf("Round = %v, %v; want more: a month of quarters", more, err)
+	}
+	got := kinds(r.outbox(uint64(start)))
+	if n := len(got); n < 3 || !slices.Equal(got[n-3:], []string{KindAccounts, KindMeterHealth, KindHeartbeat}) {
+		t.Errorf("first round of a month's catch-up = %v; want it to end with accounts, meter_health, heartbeat", got)
+	}
+}
+
+// An accounts provider that fails sends no accounts snapshot — not an
+// empty one — and the snapshot is made at the next round that reads them;
+// meter_health goes at once, and the heartbeat names accounts stalled.
+func TestFeed_AccountsErrorSkipsSnapshot(t *testing.T) {
+	r := newRig(t, 1)
+	fail := true
+	r.feed.Accounts = func() ([]Account, error) {
+		if fail {
+			return nil, errors.New("ledger unreadable")
+		}
+		return slices.Clone(r.accounts), nil
+	}
+	if _, err := r.feed.Round(context.Background()); err == nil || !strings.Contains(err.Error(), "ledger unreadable") {
+		t.Fatalf("Round = %v; want the provider's error", err)
+	}
+	got := r.outbox(0)
+	if want := []string{KindMeterHealth, KindHeartbeat}; !slices.Equal(kinds(got), want) {
+		t.Fatalf("accounts failing = %v; want %v", kinds(got), want)
+	}
+	if hb := decode[HeartbeatBody](t, got[1]); !slices.Equal(hb.Stalled, []string{KindAccounts}) {
+		t.Errorf("heartbeat stalled = %v; want [accounts]", hb.Stalled)
+	}
+	fail = false
+	r.clock = r.clock.Add(10 * time.Second)
+	r.round()
+	got = r.outbox(2)
+	if want := []string{KindAccounts}; !slices.Equal(kinds(got), want) {
+		t.Fatalf("accounts read again = %v; want %v", kinds(got), want)
+	}
+	if a := decode[AccountsBody](t, got[0]); len(a.Accounts) != 2 {
+		t.Errorf("accounts = %+v; want both tenants", a)
 	}
 }

@@ -82,16 +82,17 @@ func (s *Service) Status() (Status, error) { return s.link.Status() }
 
 // accountsOf gives every account's balance and state, and its relays'
 // state from the meters; an account whose balance cannot be read is left
-// out, logged.
-func accountsOf(accounts func() ([]web.AccountView, error), meters func() []web.MeterView, log zerolog.Logger) func() []upfeed.Account {
+// out, logged. The accounts' error is returned: the feed then makes no
+// snapshot (an empty one would say the site has no tenants) and tries
+// again at its next round.
+func accountsOf(accounts func() ([]web.AccountView, error), meters func() []web.MeterView, log zerolog.Logger) func() ([]upfeed.Account, error) {
 	if accounts == nil {
 		return nil
 	}
-	return func() []upfeed.Account {
+	return func() ([]upfeed.Account, error) {
 		views, err := accounts()
 		if err != nil {
-			log.Error().Err(err).Msg("uplink: accounts not read for the snapshot")
-			return nil
+			return nil, err
 		}
 		relays := make(map[string]string)
 		if meters != nil {
@@ -110,7 +111,7 @@ func accountsOf(accounts func() ([]web.AccountView, error), meters func() []web.
 			}
 			out = append(out, upfeed.Account{Tenant: v.Tenant, Balance: bal, State: v.State, Relay: cmp.Or(relays[v.Tenant], "unknown")})
 		}
-		return out
+		return out, nil
 	}
 }
 

@@ -28,7 +28,10 @@ func TestAccountsOf(t *testing.T) {
 		return []web.AccountView{{Tenant: "T-1", Balance: "12.34", State: "normal"}, {Tenant: "T-2", Balance: "-0.50", State: "cut_off"},
 			{Tenant: "T-3", Balance: "0.00"}, {Tenant: "T-4", Balance: "1.00"}, {Tenant: "T-5", Balance: "bad"}}, nil
 	}
-	got := accountsOf(accounts, meters, zerolog.Nop())()
+	got, err := accountsOf(accounts, meters, zerolog.Nop())()
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []struct {
 		tenant, relay string
 		balance       billing.Money
@@ -41,8 +44,8 @@ func TestAccountsOf(t *testing.T) {
 			t.Errorf("account %d = %+v; want %s relay %s balance %d", i, got[i], w.tenant, w.relay, w.balance)
 		}
 	}
-	if a := accountsOf(func() ([]web.AccountView, error) { return nil, errors.New("db") }, meters, zerolog.Nop())(); a != nil {
-		t.Errorf("accounts on an error = %v; want none", a)
+	if a, err := accountsOf(func() ([]web.AccountView, error) { return nil, errors.New("db") }, meters, zerolog.Nop())(); a != nil || err == nil {
+		t.Errorf("accounts on an error = %v, %v; want none and the error (no snapshot this round)", a, err)
 	}
 	h := metersOf(meters)()
 	if h[0].Errors != 3 || !h[0].LastSeen.Equal(seen) || !h[0].Online || h[1].Online || !h[1].LastSeen.IsZero() {
