@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"regexp"
 
 	"mallgrid/gateway/config"
 )
@@ -45,8 +46,18 @@ func Sig(secret []byte, site, tenant string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:SigBytes])
 }
 
+// SiteID is what a site id is (uplink.site_id's rule). Verify holds a
+// site to it: a newline in the site would let "riverside-plaza\nB1" with
+// tenant "07" sign the same message as "riverside-plaza" with "B1\n07".
+var SiteID = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
 // Verify reports whether sig is site's tenant's signature under secret,
-// comparing in constant time: what the payment page does with a link.
+// comparing in constant time: what the payment page does with a link. A
+// site that is not a site id (SiteID) is refused whatever the signature:
+// with no newline in the site, the message splits one way only.
 func Verify(secret []byte, site, tenant, sig string) bool {
+	if !SiteID.MatchString(site) {
+		return false
+	}
 	return hmac.Equal([]byte(Sig(secret, site, tenant)), []byte(sig))
 }

@@ -76,6 +76,9 @@ func TestVerify_Forgeries(t *testing.T) {
 	}
 	flipped := []byte(sig)
 	flipped[5] ^= 1
+	// The one message two (site, tenant) pairs share when a newline may
+	// end the site: "riverside-plaza\nB1\n07" is both.
+	shifted := Sig(secret, "riverside-plaza", "B1\n07")
 	cases := []struct {
 		name              string
 		secret            []byte
@@ -83,7 +86,9 @@ func TestVerify_Forgeries(t *testing.T) {
 	}{
 		{"another tenant", secret, "riverside-plaza", "B1-08", sig},
 		{"another site", secret, "harbour-mall", "B1-07", sig},
-		{"site and tenant shifted", secret, "riverside-plaza\nB1", "07", sig},
+		{"site and tenant shifted", secret, "riverside-plaza\nB1", "07", shifted},
+		{"a site not a site id", secret, "Riverside-Plaza", "B1-07", Sig(secret, "Riverside-Plaza", "B1-07")},
+		{"an empty site", secret, "", "B1-07", Sig(secret, "", "B1-07")},
 		{"another secret", []byte("mallgrid-qr-test-secret-0123456789abcdeX"), "riverside-plaza", "B1-07", sig},
 		{"a character changed", secret, "riverside-plaza", "B1-07", string(flipped)},
 		{"truncated", secret, "riverside-plaza", "B1-07", sig[:21]},
