@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"mallgrid/gateway/yamlcheck"
 )
@@ -15,7 +16,8 @@ import (
 type UplinkQR struct {
 	// URL is the payment page's address template. {site} (uplink.site_id),
 	// {tenant}, {key} (KeyID) and {sig} are each required and replaced,
-	// percent-escaped, in the path or the query: never in the host.
+	// percent-escaped, in the path or the query: never in the host nor
+	// after a #. The template is ASCII without spaces, as on the wire.
 	URL string `yaml:"url"`
 	// KeyID names the secret the stickers are signed with: the payment page
 	// picks its secret by it, so that a new secret can be brought in while
@@ -133,18 +135,49 @@ func validateQR(r *yamlcheck.Report, u *Uplink) {
 	validateQRTemplate(r, p+".url", *q, siteID)
 }
 
-// validateQRTemplate checks the URL template and that, filled, it parses
-// as an absolute http(s) URL.
+// qrTokens stand for the placeholders while a template is parsed: letters
+// and digits that url.Parse takes anywhere, host included, so that where
+// each lands (host, path, query, fragment) is the parser's reading, not a
+// guess at where the host ends.
+var qrTokens = map[string]string{"{site}": "qrph0site0", "{tenant}": "qrph0tenant0", "{key}": "qrph0key0", "{sig}": "qrph0sig0"}
+
+// parseQRTemplate is the template parsed with its placeholders as
+// qrTokens.
+func parseQRTemplate(t string) (*url.URL, error) {
+	var pairs []string
+	for _, ph := range qrPlaceholders {
+		pairs = append(pairs, ph, qrTokens[ph])
+	}
+	return url.Parse(strings.NewReplacer(pairs...).Replace(t))
+}
+
+// qrTenantInPath reports whether template puts {tenant} in the path,
+// where a tenant id "." or ".." is a dot segment browsers drop.
+func qrTenantInPath(template string) bool {
+	u, err := parseQRTemplate(template)
+	return err == nil && strings.Contains(u.EscapedPath(), qrTokens["{tenant}"])
+}
+
+// validateQRTemplate checks the URL template: ASCII, http(s), every
+// placeholder once known and in the path or the query (the only parts
+// both sent to the payment page and free of the host's meaning), and,
+// filled, an absolute URL.
 func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID string) {
 	t := q.URL
+	// A space or a Chinese character would be escaped by whoever prints
+	// or scans the link, differently by each: the template is written as
+	// it goes on the wire.
+	for i, c := range []byte(t) {
+		if c <= ' ' || c >= 0x7f {
+			ch, _ := utf8.DecodeRuneInString(t[i:])
+			r.Add(key, "want ASCII without spaces or control characters (percent-encode them: %%20, UTF-8 %%E5%%95%%86…), got %q at byte %d", string(ch), i)
+			return
+		}
+	}
 	lower := strings.ToLower(t)
-	scheme, rest, ok := strings.Cut(lower, "://")
+	scheme, _, ok := strings.Cut(lower, "://")
 	if !ok || (scheme != "https" && scheme != "http") {
 		r.Add(key, "want an https:// (or http://) address, got %q", t)
-		return
-	}
-	if host, _, _ := strings.Cut(rest, "/"); strings.ContainsAny(host, "{}") {
-		r.Add(key, "a placeholder in the host (%q): put {site}, {tenant}, {key} and {sig} in the path or the query", host)
 		return
 	}
 	for _, ph := range qrPlaceholder.FindAllString(t, -1) {
@@ -168,13 +201,31 @@ func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID stri
 	}
 	q.KeyID = DefaultQRKeyID // the check is of the template; key_id is checked by itself
 	filled := q.Link(siteID, "T-101", strings.Repeat("A", 22))
-	u, err := url.Parse(filled)
-	if err != nil || u.Host == "" {
-		msg := "no host"
-		if err != nil {
-			msg = err.Error()
+	u, err := parseQRTemplate(t)
+	if err != nil {
+		if _, ferr := url.Parse(filled); ferr != nil {
+			err = ferr // the filled link's error names no token
 		}
-		r.Add(key, "filled in, it is not a URL (%s): %s", filled, msg)
+		r.Add(key, "filled in, it is not a URL (%s): %s", filled, err)
+		return
+	}
+	for _, ph := range qrPlaceholders {
+		tok := qrTokens[ph]
+		switch {
+		case strings.Contains(u.Host, tok) || u.User != nil && strings.Contains(u.User.String(), tok):
+			authority := t[len(scheme)+3:]
+			if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+				authority = authority[:i]
+			}
+			r.Add(key, "a placeholder in the host (%q): put {site}, {tenant}, {key} and {sig} in the path or the query", authority)
+			return
+		case strings.Contains(u.EscapedFragment(), tok):
+			r.Add(key, "%s after the #: a browser never sends the fragment to the payment page; put it in the path or the query", ph)
+			return
+		}
+	}
+	if u.Host == "" {
+		r.Add(key, "filled in, it is not a URL (%s): no host", filled)
 		return
 	}
 	if scheme == "http" {

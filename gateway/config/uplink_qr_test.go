@@ -62,6 +62,14 @@ func TestValidateQR_Problems(t *testing.T) {
 			"t.yaml:4: uplink.qr.url: unknown placeholder {shop}; the template takes {site}, {tenant}, {key}, {sig}"},
 		{"not a URL once filled", "    url: 'https://pay.example:port/{site}/{tenant}?k={key}&s={sig}'\n",
 			`t.yaml:4: uplink.qr.url: filled in, it is not a URL (https://pay.example:port/riverside/T-101?k=q1&s=AAAAAAAAAAAAAAAAAAAAAA): parse "https://pay.example:port/riverside/T-101?k=q1&s=AAAAAAAAAAAAAAAAAAAAAA": invalid port ":port" after host`},
+		{"placeholder in the user", "    url: 'https://{site}@pay.example/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: a placeholder in the host ("{site}@pay.example"): put {site}, {tenant}, {key} and {sig} in the path or the query`},
+		{"placeholder in the fragment", "    url: 'https://pay.example/p?site={site}&t={tenant}&k={key}#{sig}'\n",
+			"t.yaml:4: uplink.qr.url: {sig} after the #: a browser never sends the fragment to the payment page; put it in the path or the query"},
+		{"a space", "    url: 'https://pay.example/my shop/{site}/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: want ASCII without spaces or control characters (percent-encode them: %20, UTF-8 %E5%95%86…), got " " at byte 22`},
+		{"not ASCII", "    url: 'https://pay.example/商场/{site}/{tenant}?k={key}&s={sig}'\n",
+			`t.yaml:4: uplink.qr.url: want ASCII without spaces or control characters (percent-encode them: %20, UTF-8 %E5%95%86…), got "商" at byte 20`},
 		{"key id", "    url: 'https://pay.example/{site}/{tenant}?k={key}&s={sig}'\n    key_id: 'q 1'\n",
 			`t.yaml:5: uplink.qr.key_id: want 1..32 of A-Z, a-z, 0-9, _ and -, got "q 1"`},
 		{"key id empty", "    url: 'https://pay.example/{site}/{tenant}?k={key}&s={sig}'\n    key_id: ''\n",
@@ -108,6 +116,21 @@ func TestValidateQR_SecretAndSite(t *testing.T) {
 		_, got := parseQR(t, tc.text, tc.env)
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got\n%s\nwant\n%s", tc.name, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+}
+
+// Templates that are good: the placeholders anywhere in the path or the
+// query, a host ending at the "?" with no path at all.
+func TestValidateQR_GoodTemplates(t *testing.T) {
+	env := map[string]string{QRSecretVar: qrGoodSecret}
+	for _, u := range []string{
+		"https://pay.example?site={site}&t={tenant}&k={key}&s={sig}",
+		"https://pay.example:8443/{site}/{key}/{sig}?t={tenant}",
+		"https://pay.example/p/{site}-{tenant}?ks={key}.{sig}#top",
+	} {
+		if _, got := parseQR(t, "uplink:\n  site_id: s\n  qr:\n    url: '"+u+"'\n", env); got != nil {
+			t.Errorf("%s: got\n%s\nwant no problem", u, strings.Join(got, "\n"))
 		}
 	}
 }
