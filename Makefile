@@ -56,6 +56,7 @@ bench:
 	MALLGRID_BENCH_RESTORE=1 $(GO) test -count=1 -run TestTopUpRestoreLatency -timeout 15m -v ./gateway
 	MALLGRID_BENCH_ALARM=1 $(GO) test -count=1 -run TestAlarmLatency -timeout 15m -v ./gateway
 	MALLGRID_BENCH_MQTT=1 $(GO) test -count=1 -run TestMQTTScale -timeout 15m -v ./gateway
+	MALLGRID_BENCH_GROUP=1 $(GO) test -count=1 -run TestGroupScale -timeout 15m -v ./gateway/uplink
 	MALLGRID_BENCH_PAINT=1 $(GO) test -count=1 -tags e2e -run TestFirstPaint -timeout 10m -v ./gateway
 	$(GO) build -o bin/mallgrid-bench ./cmd/mallgrid-bench
 	./bin/mallgrid-bench
