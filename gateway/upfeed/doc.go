@@ -69,6 +69,10 @@
 //
 // Every time in a message is RFC 3339 in the site's zone (Config.Location).
 // Now is the gateway's clock: quarter hours close, snapshots and heartbeats
-// are due by it. Money is a decimal string of yuan ("100.50"), energy an
+// are due by it. The clock may step either way: a snapshot or heartbeat is
+// due when its quarter or minute differs from the last one made (not only
+// when later), and an interval cursor more than a quarter hour ahead of the
+// clock is rewound to the present quarter, with a KindClockBehind event —
+// the quarters from there go up again, superseding (docs/UPLINK.md). Money is a decimal string of yuan ("100.50"), energy an
 // integer of Wh.
 package upfeed

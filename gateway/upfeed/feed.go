@@ -46,6 +46,14 @@ const (
 	CursorHeartbeat = "heartbeat"
 )
 
+// KindClockBehind is the kind of the event stored when the interval
+// cursor is ahead of the clock by more than a quarter hour: the clock
+// was ahead (a quarter hour was sent before its time) and was set back.
+// The cursor is rewound to the present quarter; the quarters from there
+// go up again as they close, each superseding the one sent before
+// (consumers key quarter hours by their start).
+const KindClockBehind = "uplink_clock_behind"
+
 // Feed makes the uplink outbox's messages from the database; see the
 // package doc. Set the fields, then call Run once.
 type Feed struct {
@@ -384,6 +392,12 @@ func (f *Feed) interval(now time.Time) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if present := store.IntervalStart(now); int64(next) > present.Add(store.IntervalLength).Unix() {
+		if err := f.rewind(now, time.Unix(int64(next), 0), present); err != nil {
+			return false, err
+		}
+		next = uint64(present.Unix())
+	}
 	start := time.Unix(int64(next), 0)
 	due := func(s time.Time) bool { return !now.Before(s.Add(store.IntervalLength + f.settle())) }
 	if !due(start) {
@@ -427,6 +441,24 @@ func (f *Feed) interval(now time.Time) (bool, error) {
 		return false, err
 	}
 	return due(end), nil
+}
+
+// rewind sets the interval cursor back to the present quarter, the clock
+// being behind it (KindClockBehind), and says so in an event and the log.
+// The event is stored first: a stop between the two stores it again at
+// the next start rather than never.
+func (f *Feed) rewind(now, next, present time.Time) error {
+	const layout = "2006-01-02 15:04"
+	sentTo, from, clock := next.In(f.loc()), present.In(f.loc()), now.In(f.loc())
+	f.Log.Warn().Time("sent_until", sentTo).Time("resent_from", from).Msg("uplink: the clock is behind the quarter hours sent; they are sent again from the present one")
+	if _, err := f.DB.PostEvents(store.Event{Time: now, Kind: KindClockBehind,
+		Text: fmt.Sprintf("The clock (%s) is behind the uplink's quarter hours, sent up to %s: the quarter hours from %s are sent again as they close.",
+			clock.Format(layout), sentTo.Format(layout), from.Format(layout)),
+		Args: map[string]string{"clock_at": clock.Format(time.RFC3339), "sent_until_at": sentTo.Format(time.RFC3339), "resent_from_at": from.Format(time.RFC3339)}}); err != nil {
+		return err
+	}
+	_, err := f.DB.EnqueueUplink(nil, map[string][]byte{CursorInterval: u64(uint64(present.Unix()))})
+	return err
 }
 
 // snapshot sends the accounts and the meter_health snapshots at the first
@@ -497,7 +529,9 @@ func (f *Feed) snapshotOf(cursor string, q time.Time, build func() ([]store.Upli
 	if err != nil {
 		return err
 	}
-	if q.Unix() <= int64(last) {
+	// Due when the quarter differs from the last, not only when later: a
+	// clock set back keeps its snapshots.
+	if q.Unix() == int64(last) {
 		return nil
 	}
 	msgs, err := build()
@@ -516,7 +550,9 @@ func (f *Feed) heartbeat(now time.Time, stalled []string) error {
 		return err
 	}
 	minute := now.Truncate(time.Minute)
-	if minute.Unix() <= int64(last) {
+	// Due when the minute differs from the last, not only when later: a
+	// clock set back an hour must not silence the heartbeat for an hour.
+	if minute.Unix() == int64(last) {
 		return nil
 	}
 	s, err := f.DB.UplinkStats()

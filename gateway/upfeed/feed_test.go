@@ -365,12 +365,16 @@ func (s *sender) read(r *rig) {
 	}
 }
 
-// A seeded random history of pipeline writes, clock steps (some of hours),
-// rounds cut off at MaxSteps, restarts and acknowledgements in any order:
-// what went up is exactly what a model of the writes says — every event
-// and entry stored after the first start once and in order, every quarter
-// hour from the first start's once with the energy written into it, at most
-// one snapshot a quarter and one heartbeat a minute, seqs 1…head each once.
+// A seeded random history of pipeline writes, clock steps (some of hours,
+// some back), rounds cut off at MaxSteps, restarts and acknowledgements in
+// any order: what went up is exactly what a model of the writes says —
+// every event and entry stored after the first start once and in order,
+// every quarter hour from the first start's at least once, each with the
+// energy written into it when it was made and once it closed, quarters in
+// order but where the clock was found behind them (an event each, none
+// without a step back), after
+// every round a snapshot of the clock's quarter and a heartbeat of its
+// minute, seqs 1…head each once.
 func TestFeed_RandomHistory(t *testing.T) {
 	for seed := range int64(4) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -382,7 +386,6 @@ func TestFeed_RandomHistory(t *testing.T) {
 			r.topUp("T-1", "old", 10, nil)
 			r.clock = r.clock.Add(time.Duration(rng.IntN(600)) * time.Second)
 			first := r.clock
-			r.round()
 			var (
 				s       sender
 				events  []uint64 // ids stored after the first start
@@ -391,7 +394,66 @@ func TestFeed_RandomHistory(t *testing.T) {
 				// whole, with what was written before the start.
 				energy = map[int64]map[string]int64{store.IntervalStart(t0).Unix(): {"M-0001": 5}}
 				refs   int
+				// what the quarters sent held, by start, in the order made
+				quarters   []int64
+				backSteps  int
+				rewinds    int
+				heartbeats int
+				// unsent: quarters written into that must go up (again)
+				// after the write; latest: the clock's furthest point.
+				unsent = map[int64]bool{}
+				latest time.Time
 			)
+			// round runs a round and checks what it made against the
+			// model as it stands: the energy of each quarter sent, and a
+			// snapshot and heartbeat of the clock's present.
+			round := func() {
+				t.Helper()
+				if _, err := r.feed.Round(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				from := len(s.seen)
+				s.read(r)
+				for _, m := range s.seen[from:] {
+					switch m.Kind {
+					case KindInterval:
+						b := decode[IntervalBody](t, m)
+						q := b.Start.Unix()
+						quarters = append(quarters, q)
+						delete(unsent, q)
+						if m.Time.Before(b.End.Add(DefaultSettle)) {
+							t.Errorf("quarter %v sent at %v, before it settled", b.Start, m.Time)
+						}
+						got := map[string]int64{}
+						for _, me := range b.Meters {
+							if me.Wh != 0 {
+								got[me.Meter] = me.Wh
+							}
+						}
+						want := energy[q]
+						if want == nil {
+							want = map[string]int64{}
+						}
+						if fmt.Sprint(got) != fmt.Sprint(want) {
+							t.Errorf("quarter %v sent %v at %v; written %v", b.Start, got, m.Time, want)
+						}
+					case KindEvent:
+						for _, e := range decode[EventBody](t, m).Events {
+							if e.Kind == KindClockBehind {
+								rewinds++
+							}
+						}
+					case KindHeartbeat:
+						heartbeats++
+					}
+				}
+				for name, want := range map[string]time.Time{CursorHeartbeat: r.clock.Truncate(time.Minute), CursorSnapshot: store.IntervalStart(r.clock)} {
+					if got, _, err := r.feed.cursor(name); err != nil || int64(got) != want.Unix() {
+						t.Fatalf("after a round at %v: %s cursor %v; want %v", r.clock, name, time.Unix(int64(got), 0), want)
+					}
+				}
+			}
+			round()
 			cycle := func(wh int64, ms ...string) {
 				before, _ := r.db.LastEvents(1)
 				r.cycle(wh, ms...)
@@ -399,6 +461,12 @@ func TestFeed_RandomHistory(t *testing.T) {
 				e, _ := r.db.EntriesAfter(0, 1<<20)
 				entries = append(entries, e[len(e)-1].ID)
 				q := store.IntervalStart(r.clock).Unix()
+				// The quarter goes up after this write unless it was sent
+				// and the clock is within a quarter of the feed's: a step
+				// back of minutes is not a rewind.
+				if next, _, _ := r.feed.cursor(CursorInterval); int64(next) <= q || int64(next) > q+int64(2*store.IntervalLength/time.Second) {
+					unsent[q] = true
+				}
 				if energy[q] == nil {
 					energy[q] = map[string]int64{}
 				}
@@ -443,14 +511,24 @@ func TestFeed_RandomHistory(t *testing.T) {
 					}
 				case p < 70:
 					step := time.Duration(rng.IntN(1200)) * time.Second
-					if rng.IntN(15) == 0 {
+					switch rng.IntN(15) {
+					case 0:
 						step = time.Duration(1+rng.IntN(5)) * time.Hour
+					case 1, 2: // the clock set back: minutes, or hours
+						step = -time.Duration(1+rng.IntN(60*(1+3*rng.IntN(2)))) * time.Minute
+						backSteps++
 					}
 					r.clock = r.clock.Add(step)
-				case p < 85:
-					if _, err := r.feed.Round(context.Background()); err != nil {
-						t.Fatal(err)
+					if r.clock.After(latest) {
+						latest = r.clock
 					}
+					if step < 0 {
+						// The feed runs every 2 s: it sees a step back
+						// before the pipeline writes at the new time.
+						round()
+					}
+				case p < 85:
+					round()
 				case p < 90:
 					r.restart()
 				default:
@@ -463,8 +541,18 @@ func TestFeed_RandomHistory(t *testing.T) {
 					s.unacked = s.unacked[n:]
 				}
 			}
-			r.round()
-			s.read(r)
+			// Past every quarter written, their holds and settling.
+			r.clock = latest.Add(2 * time.Hour)
+			for more := true; more; {
+				var err error
+				if more, err = r.feed.Round(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if more {
+					continue
+				}
+				round()
+			}
 
 			for i, m := range s.seen {
 				if m.Seq != uint64(i+1) {
@@ -475,8 +563,6 @@ func TestFeed_RandomHistory(t *testing.T) {
 				t.Fatalf("head %d; %d messages seen", st.Head, len(s.seen))
 			}
 			var gotEvents, gotEntries []uint64
-			gotEnergy := map[int64]map[string]int64{}
-			var quarters, snapshots, heartbeats []int64
 			for _, m := range s.seen {
 				switch m.Kind {
 				case KindEvent:
@@ -490,59 +576,45 @@ func TestFeed_RandomHistory(t *testing.T) {
 							t.Errorf("entry %d (%s): invoice %+v; want one: %v", e.ID, e.Ref, e.Invoice, wantInv)
 						}
 					}
-				case KindInterval:
-					b := decode[IntervalBody](t, m)
-					q := b.Start.Unix()
-					if len(quarters) > 0 && q <= quarters[len(quarters)-1] {
-						t.Fatalf("quarter %v after %v", b.Start, time.Unix(quarters[len(quarters)-1], 0))
-					}
-					quarters = append(quarters, q)
-					if m.Time.Before(b.End.Add(DefaultSettle)) {
-						t.Errorf("quarter %v sent at %v, before it settled", b.Start, m.Time)
-					}
-					gotEnergy[q] = map[string]int64{}
-					for _, me := range b.Meters {
-						if me.Wh != 0 {
-							gotEnergy[q][me.Meter] = me.Wh
-						}
-					}
-				case KindAccounts:
-					snapshots = append(snapshots, decode[AccountsBody](t, m).Quarter.Unix())
-				case KindHeartbeat:
-					heartbeats = append(heartbeats, m.Time.Truncate(time.Minute).Unix())
 				}
 			}
-			if !slices.Equal(gotEvents, events) {
-				t.Errorf("events sent %d, stored %d after the start; want the same ids in order", len(gotEvents), len(events))
+			// The clock-behind events are the feed's own, stored after
+			// the model's: the model's ids are a subsequence.
+			var ours []uint64
+			for _, id := range gotEvents {
+				if slices.Contains(events, id) {
+					ours = append(ours, id)
+				}
+			}
+			if !slices.Equal(ours, events) || len(gotEvents)-len(ours) != rewinds {
+				t.Errorf("events sent %d (%d rewinds), stored %d after the start; want the same ids in order", len(gotEvents), rewinds, len(events))
 			}
 			if !slices.Equal(gotEntries, entries) {
 				t.Errorf("entries sent %v; stored after the start %v", gotEntries, entries)
 			}
-			// Every quarter from the first start's to the last settled one.
-			var wantQ []int64
+			// Every quarter from the first start's to the last settled
+			// one, at least once; in order but after a rewind.
+			sent := map[int64]bool{}
+			back := 0
+			for i, q := range quarters {
+				sent[q] = true
+				if i > 0 && q != quarters[i-1]+int64(store.IntervalLength/time.Second) {
+					back++
+				}
+			}
 			for q := store.IntervalStart(first); !r.clock.Before(q.Add(store.IntervalLength + DefaultSettle)); q = q.Add(store.IntervalLength) {
-				wantQ = append(wantQ, q.Unix())
-			}
-			if !slices.Equal(quarters, wantQ) {
-				t.Errorf("quarters sent %d; want %d from %v to the last settled", len(quarters), len(wantQ), store.IntervalStart(first))
-			}
-			for _, q := range wantQ {
-				want := energy[q]
-				if want == nil {
-					want = map[string]int64{}
-				}
-				if fmt.Sprint(gotEnergy[q]) != fmt.Sprint(want) {
-					t.Errorf("quarter %v: sent %v; written %v", time.Unix(q, 0), gotEnergy[q], want)
+				if !sent[q.Unix()] {
+					t.Errorf("quarter %v never sent", q)
 				}
 			}
-			for name, at := range map[string][]int64{"snapshots": snapshots, "heartbeats": heartbeats} {
-				for i := 1; i < len(at); i++ {
-					if at[i] <= at[i-1] {
-						t.Errorf("%s: %v after %v; want one each period at most", name, time.Unix(at[i], 0), time.Unix(at[i-1], 0))
-					}
-				}
+			// Two rewinds with no quarter sent between them go back once.
+			if len(unsent) > 0 {
+				t.Errorf("quarters written into and never sent after: %v", unsent)
 			}
-			t.Logf("%d messages: %d events, %d entries, %d quarters, %d snapshots, %d heartbeats", len(s.seen), len(gotEvents), len(gotEntries), len(quarters), len(snapshots), len(heartbeats))
+			if back > rewinds || rewinds > backSteps {
+				t.Errorf("quarters out of order %d times; %d rewinds, %d clock steps back", back, rewinds, backSteps)
+			}
+			t.Logf("%d messages: %d events, %d entries, %d quarters, %d heartbeats, %d clock steps back, %d rewinds", len(s.seen), len(gotEvents), len(gotEntries), len(quarters), heartbeats, backSteps, rewinds)
 		})
 	}
 }

@@ -136,3 +136,92 @@ func TestFeed_AccountsErrorSkipsSnapshot(t *testing.T) {
 		t.Errorf("accounts = %+v; want both tenants", a)
 	}
 }
+
+// eventsOf returns the events the messages carry.
+func eventsOf(t *testing.T, ms []store.UplinkMessage) []Event {
+	var out []Event
+	for _, m := range ms {
+		if m.Kind == KindEvent {
+			out = append(out, decode[EventBody](t, m).Events...)
+		}
+	}
+	return out
+}
+
+// intervalsOf returns the interval messages' bodies.
+func intervalsOf(t *testing.T, ms []store.UplinkMessage) []IntervalBody {
+	var out []IntervalBody
+	for _, m := range ms {
+		if m.Kind == KindInterval {
+			out = append(out, decode[IntervalBody](t, m))
+		}
+	}
+	return out
+}
+
+// A clock that jumped to 11:07 and was corrected to 10:08: heartbeats and
+// snapshots go on at once (they are due when the minute or quarter differs
+// from the last, not only when later), the interval cursor ahead of the
+// clock is rewound to the present quarter with one event saying so, and
+// that quarter goes up (again: it supersedes the one sent at 11:07) once
+// it closed.
+func TestFeed_ClockStepsBack(t *testing.T) {
+	r := newRig(t, 1)
+	r.round()
+	r.clock = time.Date(2026, 12, 1, 11, 7, 0, 0, shanghai)
+	r.round()
+	seen := len(r.outbox(0))
+	r.clock = time.Date(2026, 12, 1, 10, 8, 0, 0, shanghai)
+	r.cycle(30, "M-0001")
+	r.round()
+	r.clock = r.clock.Add(time.Minute)
+	r.round()
+	got := r.outbox(uint64(seen))
+	count := map[string]int{}
+	for _, k := range kinds(got) {
+		count[k]++
+	}
+	if count[KindHeartbeat] != 2 || count[KindAccounts] != 1 || count[KindMeterHealth] != 1 {
+		t.Fatalf("after the clock went back to 10:08 = %v; want a heartbeat at 10:08 and 10:09, a snapshot of 10:00", kinds(got))
+	}
+	var behind []Event
+	for _, e := range eventsOf(t, got) {
+		if e.Kind == KindClockBehind {
+			behind = append(behind, e)
+		}
+	}
+	if len(behind) != 1 || behind[0].Args["resent_from_at"] != "2026-12-01T10:00:00+08:00" {
+		t.Errorf("clock events = %+v; want one %s naming the quarter sent again from", behind, KindClockBehind)
+	}
+	seen += len(got)
+	r.clock = time.Date(2026, 12, 1, 10, 16, 0, 0, shanghai)
+	r.cycle(5, "M-0001")
+	r.clock = r.clock.Add(DefaultSettle)
+	r.round()
+	iv := intervalsOf(t, r.outbox(uint64(seen)))
+	if len(iv) != 1 || !iv[0].Start.Equal(time.Date(2026, 12, 1, 10, 0, 0, 0, shanghai)) || iv[0].Meters[0].Wh != 30 {
+		t.Fatalf("at 10:18 = %+v; want the quarter 10:00 again, with its 30 Wh", iv)
+	}
+}
+
+// A first start with the clock a day ahead, corrected an hour later: the
+// quarters of the real present go up as they close (not a day later).
+func TestFeed_FirstStartClockAhead(t *testing.T) {
+	r := newRig(t, 1)
+	r.clock = t0.Add(24 * time.Hour)
+	r.round()
+	r.clock = t0.Add(24*time.Hour + time.Hour)
+	r.round()
+	seen := len(r.outbox(0))
+	r.clock = t0
+	r.round()
+	r.cycle(40, "M-0001")
+	r.clock = time.Date(2026, 12, 1, 10, 16, 0, 0, shanghai)
+	r.cycle(2, "M-0001")
+	r.clock = r.clock.Add(DefaultSettle)
+	r.round()
+	iv := intervalsOf(t, r.outbox(uint64(seen)))
+	if len(iv) != 1 || !iv[0].Start.Equal(time.Date(2026, 12, 1, 10, 0, 0, 0, shanghai)) || iv[0].Meters[0].Wh != 40 {
+		t.Fatalf("at 10:18 after the correction = %+v; want the quarter 10:00, 40 Wh", iv)
+	}
+}
