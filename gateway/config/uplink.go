@@ -85,7 +85,7 @@ func validateUplink(cfg *Config, r *yamlcheck.Report) {
 	if u.SiteID != "" && !siteID.MatchString(u.SiteID) {
 		r.Add("uplink.site_id", "want 1..64 lower-case letters, digits and - (it is a topic level), got %q", u.SiteID)
 	}
-	validateQR(r, u)
+	validateQR(r, u, cfg.Tenants)
 	if u.Broker == "" {
 		for _, k := range uplinkLinkKeys {
 			if r.Given("uplink." + k) {

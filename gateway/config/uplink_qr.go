@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"mallgrid/gateway/yamlcheck"
@@ -103,10 +104,17 @@ func qrSecret(q *UplinkQR, r *yamlcheck.Report, vars map[string]string) (used, k
 	return []string{QRSecretVar}, []string{QRSecretVar}
 }
 
-// validateQR checks uplink.qr, whose stickers carry uplink.site_id, and
-// sets key_id's default. Stickers need no broker: they are printed from
-// the configuration alone.
-func validateQR(r *yamlcheck.Report, u *Uplink) {
+// MaxQRLink is the longest sticker link, in bytes: what a QR code of
+// version 10 holds at level Q in byte mode (57 modules, 0.68 mm each on
+// the sticker's 44 mm with the quiet zone). A longer link makes a denser
+// code that a phone reads badly from a meter box, and past some 1,000
+// bytes no code at all.
+const MaxQRLink = 151
+
+// validateQR checks uplink.qr, whose stickers carry uplink.site_id and
+// the ids of tenants, and sets key_id's default. Stickers need no broker:
+// they are printed from the configuration alone.
+func validateQR(r *yamlcheck.Report, u *Uplink, tenants []Tenant) {
 	const p = "uplink.qr"
 	q, siteID := &u.QR, u.SiteID
 	if !q.Enabled() {
@@ -132,7 +140,36 @@ func validateQR(r *yamlcheck.Report, u *Uplink) {
 	if siteID == "" && u.Broker == "" { // with a broker, the link's own check says it
 		r.Add("uplink.site_id", "required by uplink.qr.url: every sticker carries the site")
 	}
-	validateQRTemplate(r, p+".url", *q, siteID)
+	if validateQRTemplate(r, p+".url", *q, siteID) {
+		validateQRTenants(r, *q, siteID, tenants)
+	}
+}
+
+// validateQRTenants checks that each tenant's id can go on a sticker of
+// the template q.URL (valid), at the id's line.
+func validateQRTenants(r *yamlcheck.Report, q UplinkQR, siteID string, tenants []Tenant) {
+	inPath := qrTenantInPath(q.URL)
+	if siteID == "" {
+		siteID = "site"
+	}
+	sig := strings.Repeat("A", 22) // a signature's length
+	for i, t := range tenants {
+		key := yamlcheck.Index("tenants", i) + ".id"
+		if t.ID == "" {
+			continue // the tenants' own check says so
+		}
+		if c := strings.IndexFunc(t.ID, unicode.IsControl); c >= 0 {
+			r.Add(key, "a control character (U+%04X) in %q: the id goes on a signed sticker (uplink.qr); use letters, digits and punctuation", []rune(t.ID[c:])[0], t.ID)
+			continue
+		}
+		if inPath && (t.ID == "." || t.ID == "..") {
+			r.Add(key, "%q in the path of uplink.qr.url is a dot segment a browser drops: put {tenant} in the query (?t={tenant}) or rename the tenant", t.ID)
+			continue
+		}
+		if n := len(q.Link(siteID, t.ID, sig)); n > MaxQRLink {
+			r.Add(key, "the sticker's link is %d bytes (the id escaped: %d); at most %d fit a code easy to scan (QR version 10 at level Q): a shorter id or uplink.qr.url", n, len(QREscape(t.ID)), MaxQRLink)
+		}
+	}
 }
 
 // qrTokens stand for the placeholders while a template is parsed: letters
@@ -161,8 +198,8 @@ func qrTenantInPath(template string) bool {
 // validateQRTemplate checks the URL template: ASCII, http(s), every
 // placeholder once known and in the path or the query (the only parts
 // both sent to the payment page and free of the host's meaning), and,
-// filled, an absolute URL.
-func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID string) {
+// filled, an absolute URL. It reports whether the template is good.
+func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID string) bool {
 	t := q.URL
 	// A space or a Chinese character would be escaped by whoever prints
 	// or scans the link, differently by each: the template is written as
@@ -171,19 +208,19 @@ func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID stri
 		if c <= ' ' || c >= 0x7f {
 			ch, _ := utf8.DecodeRuneInString(t[i:])
 			r.Add(key, "want ASCII without spaces or control characters (percent-encode them: %%20, UTF-8 %%E5%%95%%86…), got %q at byte %d", string(ch), i)
-			return
+			return false
 		}
 	}
 	lower := strings.ToLower(t)
 	scheme, _, ok := strings.Cut(lower, "://")
 	if !ok || (scheme != "https" && scheme != "http") {
 		r.Add(key, "want an https:// (or http://) address, got %q", t)
-		return
+		return false
 	}
 	for _, ph := range qrPlaceholder.FindAllString(t, -1) {
 		if !slices.Contains(qrPlaceholders, ph) {
 			r.Add(key, "unknown placeholder %s; the template takes %s", ph, strings.Join(qrPlaceholders, ", "))
-			return
+			return false
 		}
 	}
 	var missing []string
@@ -194,7 +231,7 @@ func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID stri
 	}
 	if len(missing) > 0 {
 		r.Add(key, "the template lacks %s: the payment page needs the site, the tenant, the key id and the signature", strings.Join(missing, ", "))
-		return
+		return false
 	}
 	if siteID == "" {
 		siteID = "site"
@@ -207,7 +244,7 @@ func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID stri
 			err = ferr // the filled link's error names no token
 		}
 		r.Add(key, "filled in, it is not a URL (%s): %s", filled, err)
-		return
+		return false
 	}
 	for _, ph := range qrPlaceholders {
 		tok := qrTokens[ph]
@@ -218,17 +255,18 @@ func validateQRTemplate(r *yamlcheck.Report, key string, q UplinkQR, siteID stri
 				authority = authority[:i]
 			}
 			r.Add(key, "a placeholder in the host (%q): put {site}, {tenant}, {key} and {sig} in the path or the query", authority)
-			return
+			return false
 		case strings.Contains(u.EscapedFragment(), tok):
 			r.Add(key, "%s after the #: a browser never sends the fragment to the payment page; put it in the path or the query", ph)
-			return
+			return false
 		}
 	}
 	if u.Host == "" {
 		r.Add(key, "filled in, it is not a URL (%s): no host", filled)
-		return
+		return false
 	}
 	if scheme == "http" {
 		r.Warn(key, "http:// sends the tenant's payment page in the clear: use https://")
 	}
+	return true
 }

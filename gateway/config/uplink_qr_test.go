@@ -11,7 +11,8 @@ import (
 // qrFile is the part of a configuration the stickers read, decoded as the
 // whole file decodes it, so that problems carry their lines.
 type qrFile struct {
-	Uplink Uplink `yaml:"uplink"`
+	Tenants []Tenant `yaml:"tenants"`
+	Uplink  Uplink   `yaml:"uplink"`
 }
 
 const qrGoodSecret = "0123456789abcdef0123456789abcdef"
@@ -29,7 +30,7 @@ func parseQR(t *testing.T, text string, env map[string]string) (UplinkQR, []stri
 	if env[QRSecretVar] != "" && len(used) != 1 {
 		t.Errorf("qrSecret used %v; want it to report %s read", used, QRSecretVar)
 	}
-	validateQR(r, &f.Uplink)
+	validateQR(r, &f.Uplink, f.Tenants)
 	var got []string
 	if err := r.Err(); err != nil {
 		for _, p := range *err.(*yamlcheck.Problems) {
@@ -132,6 +133,39 @@ func TestValidateQR_GoodTemplates(t *testing.T) {
 		if _, got := parseQR(t, "uplink:\n  site_id: s\n  qr:\n    url: '"+u+"'\n", env); got != nil {
 			t.Errorf("%s: got\n%s\nwant no problem", u, strings.Join(got, "\n"))
 		}
+	}
+}
+
+// Tenant ids a sticker cannot carry are refused at their line while
+// stickers are configured: a control character (a newline would let the
+// signed message split two ways), "." and ".." with {tenant} in the path
+// (a dot segment browsers drop), and an id whose link is too long for a
+// code easy to scan.
+func TestValidateQR_TenantIDs(t *testing.T) {
+	env := map[string]string{QRSecretVar: qrGoodSecret}
+	long := strings.Repeat("茶", 50)
+	tenants := "tenants:\n  - id: B1-07\n  - id: \"B1\\n07\"\n  - id: \".\"\n  - id: \"..\"\n  - id: " + long + "\n  - id: \"\\x7f\"\n"
+	qr := func(url string) string {
+		return tenants + "uplink:\n  site_id: riverside-plaza\n  qr:\n    url: '" + url + "'\n"
+	}
+	_, got := parseQR(t, qr("https://pay.example/m/{site}/t/{tenant}?k={key}&s={sig}"), env)
+	want := []string{
+		`t.yaml:3: tenants[1].id: a control character (U+000A) in "B1\n07": the id goes on a signed sticker (uplink.qr); use letters, digits and punctuation`,
+		`t.yaml:4: tenants[2].id: "." in the path of uplink.qr.url is a dot segment a browser drops: put {tenant} in the query (?t={tenant}) or rename the tenant`,
+		`t.yaml:5: tenants[3].id: ".." in the path of uplink.qr.url is a dot segment a browser drops: put {tenant} in the query (?t={tenant}) or rename the tenant`,
+		`t.yaml:6: tenants[4].id: the sticker's link is 520 bytes (the id escaped: 450); at most 151 fit a code easy to scan (QR version 10 at level Q): a shorter id or uplink.qr.url`,
+		`t.yaml:7: tenants[5].id: a control character (U+007F) in "\x7f": the id goes on a signed sticker (uplink.qr); use letters, digits and punctuation`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("{tenant} in the path: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	_, got = parseQR(t, qr("https://pay.example/m?site={site}&t={tenant}&k={key}&s={sig}"), env)
+	if len(got) != 3 || strings.Contains(strings.Join(got, "\n"), "dot segment") {
+		t.Errorf("{tenant} in the query: got\n%s\nwant the control characters and the long id alone", strings.Join(got, "\n"))
+	}
+	// Without stickers a tenant id is the configuration's own business.
+	if _, got := parseQR(t, tenants, nil); got != nil {
+		t.Errorf("no uplink.qr: got %v; want no problem", got)
 	}
 }
 

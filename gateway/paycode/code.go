@@ -31,16 +31,30 @@ func Encode(text string) (*Code, error) {
 	q, err := qrcode.NewWith(text, qrcode.WithErrorCorrectionLevel(qrcode.ErrorCorrectionQuart),
 		qrcode.WithEncodingMode(qrcode.EncModeByte))
 	if err != nil {
-		return nil, fmt.Errorf("paycode: encode %q: %w", text, err)
+		return nil, fmt.Errorf("paycode: encode %s: %w", linkName(text), err)
 	}
 	var m matrixCopy
 	if err := q.Save(&m); err != nil {
-		return nil, fmt.Errorf("paycode: encode %q: %w", text, err)
+		return nil, fmt.Errorf("paycode: encode %s: %w", linkName(text), err)
 	}
 	if len(m.dark) == 0 || len(m.dark) != len(m.dark[0]) {
-		return nil, fmt.Errorf("paycode: encode %q: the encoder gave no square matrix", text)
+		return nil, fmt.Errorf("paycode: encode %s: the encoder gave no square matrix", linkName(text))
 	}
 	return &Code{text: text, dark: m.dark}, nil
+}
+
+// linkName names a link in an error by its length and its first 60
+// bytes: a link too long to encode may be thousands of bytes, and the
+// error goes into a web response and the log.
+func linkName(text string) string {
+	if len(text) <= 60 {
+		return fmt.Sprintf("%q", text)
+	}
+	cut := 60
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("a %d-byte link (%q…)", len(text), text[:cut])
 }
 
 // matrixCopy is the encoder's Writer that keeps the modules.

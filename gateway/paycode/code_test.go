@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"mallgrid/gateway/config"
 )
 
 const testLink = "https://pay.example.com/mall/riverside-plaza/shop/B1%2F07%20%E8%8C%B6?k=q1&s=a6b94L4sIALvNRFu15H-8g"
@@ -79,9 +81,30 @@ func TestCode_SVG(t *testing.T) {
 	}
 }
 
-// A link too long for any QR code is an error, not a panic.
+// A link too long for any QR code is an error, not a panic, and the
+// error says how long rather than quoting it all (it went whole into the
+// sheet's error and the log).
 func TestEncode_TooLong(t *testing.T) {
-	if _, err := Encode("https://pay.example/" + strings.Repeat("x", 5000)); err == nil {
-		t.Error("Encode of 5,000 bytes: want an error")
+	_, err := Encode("https://pay.example/" + strings.Repeat("x", 5000))
+	if err == nil {
+		t.Fatal("Encode of 5,000 bytes: want an error")
+	}
+	if msg := err.Error(); len(msg) > 400 || !strings.Contains(msg, "5020-byte link") {
+		t.Errorf("Encode's error is %d bytes: %.300s; want at most 400 (the encoder says 200 of them) naming the length", len(msg), msg)
+	}
+}
+
+// config.MaxQRLink, the configuration's limit on a link, is the most a
+// version-10 code holds at level Q: 57 modules, and one byte more makes
+// a larger code.
+func TestEncode_MaxQRLink(t *testing.T) {
+	for _, tc := range []struct{ n, size int }{{config.MaxQRLink, 57}, {config.MaxQRLink + 1, 61}} {
+		c, err := Encode("https://pay.example/" + strings.Repeat("x", tc.n-len("https://pay.example/")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Size() != tc.size {
+			t.Errorf("a %d-byte link: %d modules; want %d", tc.n, c.Size(), tc.size)
+		}
 	}
 }
