@@ -119,13 +119,15 @@ func TestLoad_Example_EveryKey(t *testing.T) {
 }
 
 // commentedOut reports whether key is shown in the example only as a
-// comment: an optional section naming files that must exist to load.
+// comment: an optional section naming files that must exist to load, or
+// uplink.qr, whose secret must be the site's own (the example's is
+// refused).
 func commentedOut(key string) bool {
 	switch key {
 	case "buses[].tls_cert", "buses[].tls_key", "buses[].ca_file", "uplink.ca_file", "uplink.client_cert", "uplink.client_key":
 		return true
 	}
-	return key == "http.tls" || strings.HasPrefix(key, "http.tls.")
+	return key == "http.tls" || strings.HasPrefix(key, "http.tls.") || key == "uplink.qr" || strings.HasPrefix(key, "uplink.qr.")
 }
 
 func collectKeys(n *yaml.Node, path string, present map[string]bool) {

@@ -71,6 +71,11 @@ func QREscape(s string) string {
 	return b.String()
 }
 
+// publishedQRSecrets are secrets printed for all to read: the example
+// configuration's and docs/QR.md's test vectors'. Either would work, and
+// stickers signed with it could be forged by anyone who read the docs.
+var publishedQRSecrets = []string{"example-only-0123456789abcdef-0123456789", "mallgrid-qr-test-secret-0123456789abcdef"}
+
 // qrPlaceholders are the template's placeholders; each is required.
 var qrPlaceholders = []string{"{site}", "{tenant}", "{key}", "{sig}"}
 
@@ -134,6 +139,8 @@ func validateQR(r *yamlcheck.Report, u *Uplink, tenants []Tenant) {
 	}
 	if q.Secret == "" {
 		r.Add(p+".secret", "required, not set: give it in %s (at least %d bytes, shared with the payment page)", QRSecretVar, MinQRSecret)
+	} else if slices.Contains(publishedQRSecrets, q.Secret) {
+		r.Add(p+".secret", "a published secret (configs/mallgrid.example.yaml's or docs/QR.md's): anyone could sign stickers with it; make one (openssl rand -base64 32) and give it in %s", QRSecretVar)
 	} else if len(q.Secret) < MinQRSecret {
 		r.Add(p+".secret", "%d bytes; want at least %d (like the output of: openssl rand -base64 32)", len(q.Secret), MinQRSecret)
 	}

@@ -1,7 +1,11 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -190,11 +194,43 @@ func TestUplinkQR_Link(t *testing.T) {
 	}
 }
 
-// Through Load: the variable is known (no "unknown variable" warning) and
-// wins over the example file's secret; key_id is the file's.
+// exampleQR is the example configuration with its uplink.qr lines
+// uncommented — the secret's too when withSecret — written to a file.
+func exampleQR(t *testing.T, withSecret bool) string {
+	t.Helper()
+	data, err := os.ReadFile("../../configs/mallgrid.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := "qr|url|key_id"
+	if withSecret {
+		keys += "|secret"
+	}
+	line := regexp.MustCompile(`(?m)^(\s*)# ((?:` + keys + `):)`)
+	text, n := string(data), 0
+	if i := strings.Index(text, "  # qr:"); i >= 0 {
+		rest := line.ReplaceAllStringFunc(text[i:], func(m string) string {
+			n++
+			return line.ReplaceAllString(m, "$1$2")
+		})
+		text = text[:i] + rest
+	}
+	if want := strings.Count(keys, "|") + 1; n < want {
+		t.Fatalf("uncommented %d uplink.qr lines of the example; want %d", n, want)
+	}
+	path := filepath.Join(t.TempDir(), "m.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Through Load: the example's uplink.qr, uncommented, loads with the
+// secret given by the variable (known: no "unknown variable" warning);
+// key_id is the file's.
 func TestLoad_QRSecretVariable(t *testing.T) {
 	secret := strings.Repeat("s", 44)
-	cfg, err := Load("../../configs/mallgrid.example.yaml", []string{QRSecretVar + "=" + secret})
+	cfg, err := Load(exampleQR(t, false), []string{QRSecretVar + "=" + secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +240,34 @@ func TestLoad_QRSecretVariable(t *testing.T) {
 	for _, w := range cfg.Warnings {
 		if strings.Contains(w.Error(), "unknown variable") {
 			t.Errorf("warning %v; want %s known", w, QRSecretVar)
+		}
+	}
+}
+
+// A published secret — the example's, docs/QR.md's vectors' — is refused
+// wherever it comes from: anyone could sign stickers with it.
+func TestLoad_QRPublishedSecret(t *testing.T) {
+	file := exampleQR(t, true)
+	_, err := Load(file, nil)
+	if err == nil || !strings.Contains(err.Error(), file+":") || !strings.Contains(err.Error(), ": uplink.qr.secret: a published secret") {
+		t.Errorf("the example's secret uncommented: %v; want FILE:LINE: uplink.qr.secret: a published secret", err)
+	}
+	_, err = Load(exampleQR(t, false), []string{QRSecretVar + "=mallgrid-qr-test-secret-0123456789abcdef"})
+	if err == nil || !strings.Contains(err.Error(), "uplink.qr.secret: env "+QRSecretVar+": a published secret") {
+		t.Errorf("docs/QR.md's secret in %s: %v; want it refused", QRSecretVar, err)
+	}
+	// Every secret the docs and the example print is on the list.
+	for _, f := range []string{"../../docs/QR.md", "../../configs/mallgrid.example.yaml"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^[\s#]*secret:\s*"?([^"\s]{8,})`).FindAllStringSubmatch(string(data), -1) {
+			if !strings.Contains(f, "example") || strings.HasPrefix(m[1], "example-only") {
+				if !slices.Contains(publishedQRSecrets, m[1]) {
+					t.Errorf("%s prints the secret %q; publishedQRSecrets lacks it", f, m[1])
+				}
+			}
 		}
 	}
 }
