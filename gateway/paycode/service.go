@@ -49,16 +49,19 @@ func (s *Service) Tenants() []web.PaycodeTenant {
 // web.ErrNotFound too) for a tenant the configuration does not hold.
 func (s *Service) Sticker(tenant string) (Sticker, error) {
 	for _, t := range s.tenants {
-		if t.ID != tenant {
-			continue
+		if t.ID == tenant {
+			return s.sticker(t)
 		}
-		c, err := Encode(s.signer.Link(t.ID))
-		if err != nil {
-			return Sticker{}, err
-		}
-		return Sticker{Tenant: t.ID, Name: t.Name, Code: c}, nil
 	}
 	return Sticker{}, fmt.Errorf("%w %q (%w)", ErrUnknownTenant, tenant, web.ErrNotFound)
+}
+
+func (s *Service) sticker(t config.Tenant) (Sticker, error) {
+	c, err := Encode(s.signer.Link(t.ID))
+	if err != nil {
+		return Sticker{}, fmt.Errorf("tenant %q: %w", t.ID, err)
+	}
+	return Sticker{Tenant: t.ID, Name: t.Name, Code: c}, nil
 }
 
 // Code returns tenant's code alone as format "png" or "svg".
@@ -84,9 +87,11 @@ func (s *Service) Code(tenant, format string) (web.Document, error) {
 	return doc, nil
 }
 
-// Sheet returns the sticker sheet of tenants, in the order given (every
-// tenant, in the configuration's order, when none is), as format "pdf" or
-// "svg".
+// Sheet returns the sticker sheet of tenants, in the order given, each
+// once however often named (every tenant, in the configuration's order,
+// when none is), as format "pdf" or "svg". Names of no tenant are an
+// ErrUnknownTenant that is web.ErrInvalid, checked before anything is
+// drawn: the sheet is of the configuration's tenants at most.
 func (s *Service) Sheet(tenants []string, format string) (web.Document, error) {
 	if format != "pdf" && format != "svg" {
 		return web.Document{}, fmt.Errorf("%w %q: a sheet is pdf or svg (%w)", ErrFormat, format, web.ErrInvalid)
@@ -96,9 +101,32 @@ func (s *Service) Sheet(tenants []string, format string) (web.Document, error) {
 			tenants = append(tenants, t.ID)
 		}
 	}
-	sheet := Sheet{Mall: s.mall}
+	byID := make(map[string]config.Tenant, len(s.tenants))
+	for _, t := range s.tenants {
+		byID[t.ID] = t
+	}
+	seen := make(map[string]bool, len(tenants))
+	var ids, unknown []string
 	for _, id := range tenants {
-		st, err := s.Sticker(id)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, ok := byID[id]; !ok {
+			unknown = append(unknown, fmt.Sprintf("%q", id))
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if len(unknown) > 0 {
+		if len(unknown) > 10 {
+			unknown = append(unknown[:10], fmt.Sprintf("and %d more", len(unknown)-10))
+		}
+		return web.Document{}, fmt.Errorf("%w %s (%w)", ErrUnknownTenant, strings.Join(unknown, ", "), web.ErrInvalid)
+	}
+	sheet := Sheet{Mall: s.mall}
+	for _, id := range ids {
+		st, err := s.sticker(byID[id])
 		if err != nil {
 			return web.Document{}, err
 		}

@@ -2,6 +2,7 @@ package paycode
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"image/png"
@@ -106,7 +107,8 @@ func TestService_CodeOverHTTP(t *testing.T) {
 		{"/api/v1/accounts/B1-99/paycode.png", web.RoleAdmin, 404},
 		{"/api/v1/accounts/B1-07/paycode.png", web.RoleViewer, 403},
 		{"/api/v1/paycodes/sheet?format=pdf", web.RoleViewer, 403},
-		{"/api/v1/paycodes/sheet?format=pdf&tenant=B1-99", web.RoleAdmin, 404},
+		{"/api/v1/paycodes/sheet?format=pdf&tenant=B1-99", web.RoleAdmin, 400},
+		{"/api/v1/paycodes/sheet?format=pdf&tenant=B1-07&tenant=B1-07&tenant=B1-07", web.RoleAdmin, 400},
 		{"/api/v1/paycodes/sheet?format=png", web.RoleAdmin, 400},
 	} {
 		if code, _, body := get(t, base, tc.path, tc.role); code != tc.code || !bytes.Contains(body, []byte(`"error"`)) {
@@ -142,5 +144,25 @@ func TestService_SheetOverHTTP(t *testing.T) {
 	code, _, body = get(t, base, "/paycodes?q=tea", web.RoleAdmin)
 	if code != 200 || !bytes.Contains(body, []byte(`data-tenant="B1-07"`)) || bytes.Contains(body, []byte(`data-tenant="B1/08"`)) {
 		t.Errorf("GET /paycodes?q=tea = %d; want B1-07 listed alone", code)
+	}
+}
+
+// Sheet draws each tenant once however often it is named, and refuses
+// names of no tenant (all of them named) as a bad request before drawing.
+func TestService_Sheet_Tenants(t *testing.T) {
+	svc, err := NewService("Riverside Plaza", "riverside-plaza", testQR, testTenants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := svc.Sheet([]string{"B1/08", "B1-07", "B1/08", "B1-07", "B1/08"}, "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if groups := svgGroup.FindAllStringSubmatch(string(doc.Body), -1); len(groups) != 2 || groups[0][1] != "B1/08" || groups[1][1] != "B1-07" {
+		t.Errorf("sheet of B1/08, B1-07 named five times: %d stickers; want B1/08 then B1-07 once each", len(groups))
+	}
+	_, err = svc.Sheet([]string{"B1-07", "X-1", "X-2", "X-1"}, "pdf")
+	if !errors.Is(err, web.ErrInvalid) || !errors.Is(err, ErrUnknownTenant) || !strings.Contains(err.Error(), `"X-1", "X-2"`) {
+		t.Errorf("sheet with unknown tenants: %v; want ErrUnknownTenant, ErrInvalid naming X-1 and X-2", err)
 	}
 }

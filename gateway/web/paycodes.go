@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -64,7 +65,13 @@ func (s *Server) paycodeRoutes(pc Paycodes) {
 		s.render(w, r, "paycodes", "paycodes.title", v)
 	}))
 	s.handle("GET /api/v1/paycodes/sheet", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := r.URL.Query()
+		// r.URL.Query drops what it cannot parse: "tenant=A;tenant=B"
+		// would be the whole sheet rather than the two stickers asked for.
+		v, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query string: %v", err))
+			return
+		}
 		for k, vals := range v {
 			if !slices.Contains(sheetParams, k) {
 				writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; the sheet takes format and tenant (repeated)", k))
@@ -80,6 +87,11 @@ func (s *Server) paycodeRoutes(pc Paycodes) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want pdf or svg", format))
 			return
 		}
+		tenants, reason := sheetTenants(v["tenant"], pc.Tenants())
+		if reason != "" {
+			writeError(w, http.StatusBadRequest, reason)
+			return
+		}
 		select {
 		case drawing <- struct{}{}:
 		default:
@@ -89,7 +101,7 @@ func (s *Server) paycodeRoutes(pc Paycodes) {
 		}
 		doc, err := func() (Document, error) {
 			defer func() { <-drawing }() // however drawing ends
-			return pc.Sheet(v["tenant"], format)
+			return pc.Sheet(tenants, format)
 		}()
 		if err != nil {
 			s.fail(w, err)
@@ -107,6 +119,42 @@ func (s *Server) paycodeRoutes(pc Paycodes) {
 			writeDocument(w, doc)
 		}))
 	}
+}
+
+// sheetTenants is the sheet's tenants as asked, each once in the order
+// first named, or the reason of a 400: more names than there are tenants
+// (9,999 × one tenant was a 766 MB, 15 s PDF), or names of no tenant —
+// every sticker is drawn before the sheet is written, so the request is
+// checked in full first.
+func sheetTenants(asked []string, all []PaycodeTenant) ([]string, string) {
+	if len(asked) > len(all) {
+		return nil, fmt.Sprintf("%d tenants asked for; there are %d: name each tenant once", len(asked), len(all))
+	}
+	known := make(map[string]bool, len(all))
+	for _, t := range all {
+		known[t.ID] = true
+	}
+	seen := make(map[string]bool, len(asked))
+	var out, unknown []string
+	for _, id := range asked {
+		switch {
+		case seen[id]:
+		case !known[id]:
+			unknown = append(unknown, strconv.Quote(id))
+		default:
+			out = append(out, id)
+		}
+		seen[id] = true
+	}
+	if len(unknown) > 0 {
+		const most = 10 // the reason names a few; the count says the rest
+		more := ""
+		if len(unknown) > most {
+			more, unknown = fmt.Sprintf(" and %d more", len(unknown)-most), unknown[:most]
+		}
+		return nil, fmt.Sprintf("unknown tenants %s%s", strings.Join(unknown, ", "), more)
+	}
+	return out, ""
 }
 
 // writeDownload writes doc as a file to save rather than show.

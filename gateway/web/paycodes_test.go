@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakePaycodes has tenants T-101 and T-102; a code or sheet is a
@@ -72,7 +73,14 @@ func TestPaycodes_Sheet(t *testing.T) {
 		{"?format=png", `format \"png\": want pdf or svg`, 400},
 		{"?format=pdf&format=svg", "given more than once", 400},
 		{"?tenants=T-101", `unknown parameter \"tenants\"`, 400},
-		{"?tenant=T-999", `tenant \"T-999\": not found`, 404},
+		{"?tenant=T-999&tenant=T-998", `unknown tenants \"T-999\", \"T-998\"`, 400},
+		{"?tenant=T-101&tenant=T-998", `unknown tenants \"T-998\"`, 400},
+		// Each tenant once.
+		{"?tenant=T-102&tenant=T-102", "pdf T-102", 200},
+		{"?tenant=T-101&tenant=T-101&tenant=T-101", "3 tenants asked for; there are 2", 400},
+		// A malformed query is refused, not read as far as it parses.
+		{"?format=svg&tenant=T-101;tenant=T-102", "bad query string", 400},
+		{"?format=svg&tenant=%zz", "bad query string", 400},
 	}
 	for _, tc := range cases {
 		code, h, body := rg.adminGet(t, "/api/v1/paycodes/sheet"+tc.query)
@@ -82,6 +90,77 @@ func TestPaycodes_Sheet(t *testing.T) {
 		if code == 200 && !strings.HasPrefix(h.Get("Content-Disposition"), "attachment;") {
 			t.Errorf("sheet%s: Content-Disposition %q; want an attachment", tc.query, h.Get("Content-Disposition"))
 		}
+	}
+}
+
+// 9,999 × the same tenant is refused before anything is drawn: the
+// fake's Sheet is never called.
+func TestPaycodes_Sheet_ManyTenants(t *testing.T) {
+	pc := &slowPaycodes{started: make(chan []string, 1), release: make(chan struct{})}
+	close(pc.release)
+	rg := newRig(t, func(o *Options) { o.Paycodes = pc })
+	code, _, body := rg.adminGet(t, "/api/v1/paycodes/sheet?format=pdf"+strings.Repeat("&tenant=T-101", 9999))
+	if code != 400 || !strings.Contains(body, "9999 tenants asked for; there are 2") {
+		t.Errorf("9,999 tenants = %d %.200q; want 400 naming the count", code, body)
+	}
+	select {
+	case got := <-pc.started:
+		t.Errorf("the sheet was drawn for %d tenants", len(got))
+	default:
+	}
+}
+
+// slowPaycodes is fakePaycodes whose Sheet says it started and then waits
+// for release.
+type slowPaycodes struct {
+	fakePaycodes
+	started chan []string
+	release chan struct{}
+}
+
+func (p *slowPaycodes) Sheet(tenants []string, format string) (Document, error) {
+	p.started <- tenants
+	<-p.release
+	return p.fakePaycodes.Sheet(tenants, format)
+}
+
+// One sheet is drawn at a time: while one is, another request is answered
+// at once with 503 and Retry-After, and once it is done the next is drawn.
+func TestPaycodes_Sheet_OneAtATime(t *testing.T) {
+	pc := &slowPaycodes{started: make(chan []string, 2), release: make(chan struct{})}
+	rg := newRig(t, func(o *Options) { o.Paycodes = pc })
+	first := make(chan int, 1)
+	go func() {
+		code, _, _ := rg.adminGet(t, "/api/v1/paycodes/sheet?format=svg&tenant=T-101")
+		first <- code
+	}()
+	select {
+	case <-pc.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first sheet was never drawn")
+	}
+	second := make(chan [2]string, 1)
+	go func() {
+		code, h, body := rg.adminGet(t, "/api/v1/paycodes/sheet?format=pdf&tenant=T-102")
+		second <- [2]string{fmt.Sprint(code, " ", h.Get("Retry-After")), body}
+	}()
+	select {
+	case got := <-second:
+		if got[0] != "503 "+pdfRetryAfter || !strings.Contains(got[1], "another sticker sheet is being drawn") {
+			t.Errorf("a second sheet while one is drawn = %s %q; want 503 with Retry-After %s", got[0], got[1], pdfRetryAfter)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("a second sheet while one is drawn waited; want 503 at once")
+		close(pc.release)
+		<-first
+		return
+	}
+	close(pc.release)
+	if code := <-first; code != 200 {
+		t.Errorf("the first sheet = %d; want 200", code)
+	}
+	if code, _, body := rg.adminGet(t, "/api/v1/paycodes/sheet?format=svg&tenant=T-102"); code != 200 || body != "svg T-102" {
+		t.Errorf("a sheet after the first = %d %q; want it drawn", code, body)
 	}
 }
 
