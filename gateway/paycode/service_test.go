@@ -2,9 +2,9 @@ package paycode
 
 import (
 	"bytes"
-	"errors"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"image/png"
 	"io"
 	"net/http"
