@@ -30,10 +30,30 @@ type PaycodeTenant struct {
 	Link string `json:"link"` // the signed payment page's URL the code holds
 }
 
+// paycodeRow is a tenant on the QR sticker page.
+type paycodeRow struct {
+	PaycodeTenant
+	// Seg is the id as a path segment of the page's links: "." and ".."
+	// escaped too (url.PathEscape leaves them), which a browser would
+	// otherwise drop as dot segments.
+	Seg string
+}
+
+// pathSegment escapes s for one path segment, dot segments included.
+func pathSegment(s string) string {
+	switch s {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(s)
+}
+
 // paycodesView is the QR sticker page.
 type paycodesView struct {
 	Query   string // the filter as typed
-	Tenants []PaycodeTenant
+	Tenants []paycodeRow
 	Total   int // tenants before the filter
 	// SheetPDF and SheetSVG are the listed tenants' sheet (every
 	// tenant's when there is no filter).
@@ -48,13 +68,18 @@ func (s *Server) paycodeRoutes(pc Paycodes) {
 	// afresh (some 28 MB and 30-50 ms); another is refused at once.
 	drawing := make(chan struct{}, 1)
 	s.handle("GET /paycodes", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := strings.TrimSpace(r.URL.Query().Get("q"))
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query string: %v", err))
+			return
+		}
+		q := strings.TrimSpace(query.Get("q"))
 		all := pc.Tenants()
-		v := paycodesView{Query: q, Total: len(all), Tenants: []PaycodeTenant{}}
+		v := paycodesView{Query: q, Total: len(all), Tenants: []paycodeRow{}}
 		var ids string
 		for _, t := range all {
 			if q == "" || strings.Contains(strings.ToLower(t.ID+" "+t.Name), strings.ToLower(q)) {
-				v.Tenants = append(v.Tenants, t)
+				v.Tenants = append(v.Tenants, paycodeRow{PaycodeTenant: t, Seg: pathSegment(t.ID)})
 				ids += "&tenant=" + url.QueryEscape(t.ID)
 			}
 		}

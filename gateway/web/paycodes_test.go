@@ -2,7 +2,11 @@ package web
 
 import (
 	"fmt"
+	"html"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +230,73 @@ func TestPaycodes_Page(t *testing.T) {
 	}
 	if strings.Contains(b.String(), `href="/paycodes"`) {
 		t.Errorf("finance's menu links the sticker page; want it for the admin only")
+	}
+}
+
+// dotPaycodes has tenants whose ids a path would mangle.
+type dotPaycodes struct{ fakePaycodes }
+
+var dotIDs = []string{".", "..", "B1/02", "a b", "50%", "?x", "#1"}
+
+func (dotPaycodes) Tenants() []PaycodeTenant {
+	var out []PaycodeTenant
+	for _, id := range dotIDs {
+		out = append(out, PaycodeTenant{ID: id, Name: "shop " + id, Link: "https://pay.example/?t=" + url.QueryEscape(id)})
+	}
+	return out
+}
+
+func (dotPaycodes) Code(tenant, format string) (Document, error) {
+	if !slices.Contains(dotIDs, tenant) {
+		return Document{}, fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+	}
+	return Document{Body: []byte(format + " " + tenant), ContentType: "image/" + format, Filename: "qr." + format}, nil
+}
+
+// Every preview and download link of the page fetches its own tenant's
+// code, resolved as a browser resolves it (dot segments removed): a
+// tenant "." or ".." is %2E, not a segment the browser drops.
+func TestPaycodes_Page_LinksEveryTenant(t *testing.T) {
+	rg := newRig(t, func(o *Options) { o.Paycodes = dotPaycodes{} })
+	code, _, body := rg.adminGet(t, "/paycodes")
+	if code != 200 {
+		t.Fatalf("GET /paycodes = %d", code)
+	}
+	base, err := url.Parse(rg.url + "/paycodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := regexp.MustCompile(`(?s)<tr data-tenant="([^"]*)">(.*?)</tr>`).FindAllStringSubmatch(body, -1)
+	if len(rows) != len(dotIDs) {
+		t.Fatalf("the page lists %d tenants; want %d", len(rows), len(dotIDs))
+	}
+	for i, row := range rows {
+		id := dotIDs[i]
+		links := regexp.MustCompile(`(?:src|href)="(/api/v1/accounts/[^"]*)"`).FindAllStringSubmatch(row[2], -1)
+		if len(links) != 3 {
+			t.Errorf("tenant %q: %d code links; want the preview, PNG and SVG", id, len(links))
+		}
+		for _, l := range links {
+			ref, err := url.Parse(html.UnescapeString(l[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := base.ResolveReference(ref)
+			format := u.Path[len(u.Path)-3:]
+			code, _, got := rg.adminGet(t, u.RequestURI())
+			if code != 200 || got != format+" "+id {
+				t.Errorf("tenant %q: %s (as a browser asks: %s) = %d %q; want its %s", id, l[1], u.RequestURI(), code, got, format)
+			}
+		}
+	}
+}
+
+// A query the page cannot parse is a 400, not read in part.
+func TestPaycodes_Page_BadQuery(t *testing.T) {
+	rg := newRig(t)
+	for _, q := range []string{"?q=%zz", "?q=tea;q=book"} {
+		if code, _, body := rg.adminGet(t, "/paycodes"+q); code != 400 || !strings.Contains(body, "bad query string") {
+			t.Errorf("GET /paycodes%s = %d %.200q; want 400 with the reason", q, code, body)
+		}
 	}
 }
