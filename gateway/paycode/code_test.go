@@ -37,13 +37,23 @@ func TestCode_PNG(t *testing.T) {
 	if text != testLink || level != "Q" {
 		t.Errorf("PNG decodes to %q at %s; want %q at Q", text, level, testLink)
 	}
-	// The quiet zone is white: a dark pixel there is a code a phone may
-	// not find on a busy background.
-	for x := 0; x < img.Bounds().Dx(); x++ {
-		for _, y := range []int{0, QuietZone*PNGScale - 1} {
+	// The quiet zone is white on all four sides: a dark pixel there is a
+	// code a phone may not find on a busy background. And the code
+	// starts right after it on each side (a finder pattern's corner).
+	n, qz := img.Bounds().Dx(), QuietZone*PNGScale
+	for y := range n {
+		for x := range n {
+			if x >= qz && x < n-qz && y >= qz && y < n-qz {
+				continue
+			}
 			if r, _, _, _ := img.At(x, y).RGBA(); r != 0xffff {
 				t.Fatalf("pixel (%d, %d) of the quiet zone is dark", x, y)
 			}
+		}
+	}
+	for _, p := range [][2]int{{qz, qz}, {n - qz - 1, qz}, {qz, n - qz - 1}} {
+		if r, _, _, _ := img.At(p[0], p[1]).RGBA(); r != 0 {
+			t.Errorf("pixel (%d, %d), a finder pattern's corner just inside the quiet zone, is light", p[0], p[1])
 		}
 	}
 }
