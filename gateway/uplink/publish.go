@@ -69,7 +69,7 @@ func (p *publisher) run(ctx context.Context) error {
 // for as long as ctx lasts.
 func (p *publisher) lane(ctx context.Context, after uint64, backlog bool) error {
 	interval := time.Second / time.Duration(p.l.cfg.BacklogRate)
-	next := time.Now()
+	began, next, sent := time.Now(), time.Now(), 0
 	for {
 		msgs, err := p.l.out.UplinkAfter(after, readBatch)
 		if err != nil {
@@ -81,6 +81,10 @@ func (p *publisher) lane(ctx context.Context, after uint64, backlog bool) error 
 				n++
 			}
 			if n == 0 {
+				if sent > 0 {
+					p.l.log.Info().Int("messages", sent).Str("took", time.Since(began).Round(time.Millisecond).String()).
+						Msg("uplink backlog published")
+				}
 				return nil
 			}
 			msgs = msgs[:n]
@@ -113,6 +117,7 @@ func (p *publisher) lane(ctx context.Context, after uint64, backlog bool) error 
 				return err
 			}
 			after = m.Seq
+			sent++
 		}
 	}
 }
