@@ -85,7 +85,6 @@ type Link struct {
 	connects  atomic.Int64 // connections made
 
 	down chan paho.Message
-	wake chan struct{}
 	stop <-chan struct{} // Run's ctx.Done(), set before any connection
 }
 
@@ -95,7 +94,7 @@ type Link struct {
 // which configuration checks rule out.
 func NewLink(cfg config.Uplink, out Outbox, h Handler, encode Encoder, log zerolog.Logger, now func() time.Time) (*Link, error) {
 	l := &Link{cfg: cfg, out: out, h: h, encode: encode, log: log, now: now, t: defaultTimings,
-		down: make(chan paho.Message, downQueue), wake: make(chan struct{}, 1)}
+		down: make(chan paho.Message, downQueue)}
 	if l.cfg.BacklogRate <= 0 {
 		l.cfg.BacklogRate = config.DefaultUplinkBacklogRate
 	}
@@ -155,15 +154,6 @@ func statusPayload(site, status string) []byte {
 		Status string `json:"status"`
 	}{1, site, status}) // cannot fail: strings and an int
 	return b
-}
-
-// Wake tells the link the outbox has new messages, so that they go before
-// its next look (every 200 ms). It never blocks.
-func (l *Link) Wake() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Status describes the link and its outbox for the status page, health and

@@ -93,7 +93,6 @@ func (p *publisher) lane(ctx context.Context, after uint64, backlog bool) error 
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-p.l.wake:
 			case <-time.After(p.l.t.poll):
 			}
 			continue
