@@ -7,10 +7,11 @@
 //
 // # Use
 //
-// Run composes the feed (gateway/upfeed), the Link and the Commands and
-// returns when ctx ends. A Link on its own: NewLink with the outbox, the
-// handler of downlink commands and the configuration, then Run(ctx); Status
-// at any time, from any goroutine.
+// New composes the feed (gateway/upfeed), the Link and the Commands from
+// Parts; Service.Run runs them until ctx ends and Service.Status tells how
+// the link and its outbox stand, from any goroutine. A Link on its own:
+// NewLink with the configuration, the outbox, the handler of downlink
+// commands and the encoder, then Run(ctx) once.
 //
 // # Delivery
 //
