@@ -120,8 +120,8 @@ func TestGroupScale(t *testing.T) {
 		backlogBytes += len(groupEnvelope(t, "site-00", m))
 	}
 	t.Logf("each of %d gateways holds %s of messages: %d messages, %s bytes as published", groupGateways, label, len(backlog), groupThousands(backlogBytes))
-	t.Logf("| backlog_rate | gateways × messages | drained (all PUBACKed) | consumed | messages/s | MB/s | consumer lag: most PUBACKed not consumed / last PUBACK to last consumed | gateway CPU | gateway CPU s per gateway-day | mosquitto CPU | consumer CPU | reconnects | duplicates | out of order |")
-	t.Logf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	t.Logf("| backlog_rate | gateways × messages | drained (all PUBACKed) | consumed | messages/s | MB/s | consumer lag: most PUBACKed not consumed / last PUBACK to last consumed | gateway CPU | gateway CPU s per gateway-day | mosquitto CPU | mosquitto VmHWM | consumer CPU | reconnects | duplicates | out of order |")
+	t.Logf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var capacity groupRate
 	for _, rate := range []int{config.DefaultUplinkBacklogRate, 1_000_000} {
 		r := groupDrain(t, tmpl, len(backlog), backlogBytes, rate)
@@ -133,9 +133,9 @@ func TestGroupScale(t *testing.T) {
 		// The CPU the links spent on their backlogs, scaled to the bytes of a
 		// whole day of one gateway.
 		perDay := r.gatewayCPU / 100 * r.consumed.Seconds() / groupGateways * float64(totalBytes) / float64(backlogBytes)
-		t.Logf("| %s | %d × %d | %.1f s | %.1f s | %.0f | %.1f | %d msgs / %.2f s | %.0f %% of a core | %.1f s | %.0f %% | %.0f %% | %d | %d | %d |",
+		t.Logf("| %s | %d × %d | %.1f s | %.1f s | %.0f | %.1f | %d msgs / %.2f s | %.0f %% of a core | %.1f s | %.0f %% | %.0f MiB | %.0f %% | %d | %d | %d |",
 			rateName, groupGateways, len(backlog), r.drained.Seconds(), r.consumed.Seconds(), r.msgsPerS, r.bytesPerS/1e6,
-			r.maxLag, r.endLag.Seconds(), r.gatewayCPU, perDay, r.brokerCPU, r.consumerCPU, r.reconnects, r.duplicates, r.outOfOrder)
+			r.maxLag, r.endLag.Seconds(), r.gatewayCPU, perDay, r.brokerCPU, float64(r.brokerHWM)/(1<<20), r.consumerCPU, r.reconnects, r.duplicates, r.outOfOrder)
 	}
 	steady := groupRate{msgs: groupGateways * live.msgs, bytes: groupGateways * live.bytes}
 	t.Logf("steady state of %d gateways: %.1f messages/s, %.1f kB/s = %.2f %% of the messages and %.2f %% of the bytes a second the broker took unthrottled",
@@ -429,6 +429,7 @@ type groupDrainResult struct {
 	gatewayCPU          float64       // % of one core: this process (50 links, the consumer's reader)
 	brokerCPU           float64       // % of one core: mosquitto
 	consumerCPU         float64       // % of one core: mosquitto_sub
+	brokerHWM           int64         // bytes: mosquitto's VmHWM, its most resident memory
 	reconnects          int64
 	duplicates          int
 	outOfOrder          int
@@ -517,6 +518,7 @@ func groupDrain(t *testing.T, tmpl string, perSite, perSiteBytes, rate int) grou
 	res.gatewayCPU = 100 * (groupSelfCPU(t) - cpu0).Seconds() / elapsed.Seconds()
 	res.brokerCPU = 100 * (groupProcCPU(t, broker.cmd.Process.Pid) - bcpu0).Seconds() / elapsed.Seconds()
 	res.consumerCPU = 100 * (groupProcCPU(t, cons.cmd.Process.Pid) - ccpu0).Seconds() / elapsed.Seconds()
+	res.brokerHWM = groupProcHWM(t, broker.cmd.Process.Pid)
 	res.msgsPerS = float64(total) / elapsed.Seconds()
 	res.bytesPerS = float64(groupGateways*perSiteBytes) / elapsed.Seconds()
 	for _, l := range links {
@@ -763,6 +765,26 @@ func groupProcCPU(t *testing.T, pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// groupProcHWM is pid's VmHWM (its most resident memory) in bytes.
+func groupProcHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("/proc/%d/status has no VmHWM", pid)
+	return 0
 }
 
 // groupThousands writes n with thousands separators.
