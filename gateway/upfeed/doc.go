@@ -48,7 +48,8 @@
 //     raised, acknowledged and cleared are events).
 //   - ledger: the ledger's entries in id order, every account, ≤ 500 a
 //     message; a top-up with an e-invoice request carries it.
-//   - interval: each closed quarter hour, once it ended Settle ago: every
+//   - interval: each closed quarter hour, once it ended Settle ago and
+//     every meter read in it was read after it (MaxHold at most): every
 //     configured meter's Wh in it, ≤ 500 meters a message. A gateway that
 //     was down sends every quarter it missed, oldest first.
 //   - accounts and meter_health: at the first round of each quarter hour,

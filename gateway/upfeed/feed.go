@@ -30,6 +30,11 @@ const (
 	// one quarter hour, each), so that snapshots and heartbeats are made
 	// while a backlog is worked off, and ctx is looked at between them.
 	MaxSteps = 32
+	// MaxHold is how long past its end and Settle a quarter hour waits for
+	// a meter read in it to be read after it (interval): a meter back
+	// within the hour has its energy spread into the quarter before the
+	// quarter goes up; one gone longer is sent without (final false).
+	MaxHold = time.Hour
 )
 
 // Names of the cursors in the database (store.UplinkCursor). Each holds an
@@ -420,6 +425,20 @@ func (f *Feed) interval(now time.Time) (bool, error) {
 	if len(ids) > 0 {
 		if latest, err = f.DB.LatestReadings(); err != nil {
 			return false, err
+		}
+	}
+	// Held while a meter read in the quarter has not been read after it:
+	// its next reading spreads the energy since the last one back over
+	// the quarters between (a gateway stopped at 10:14 and started at
+	// 10:17 puts the 10:14 energy into 10:00–10:15 at its first poll),
+	// so the quarter goes up with it — for MaxHold at most, then as it
+	// stands (final false). A meter not read in the quarter was offline
+	// across it: waiting for it would hold every quarter for an hour.
+	if now.Before(end.Add(f.settle() + MaxHold)) {
+		for _, id := range ids {
+			if r, ok := latest[id]; ok && !r.Time.Before(start) && r.Time.Before(end) {
+				return false, nil
+			}
 		}
 	}
 	all := make([]MeterEnergy, len(meters))

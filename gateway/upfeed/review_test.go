@@ -225,3 +225,60 @@ func TestFeed_FirstStartClockAhead(t *testing.T) {
 		t.Fatalf("at 10:18 after the correction = %+v; want the quarter 10:00, 40 Wh", iv)
 	}
 }
+
+// A gateway stopped at 10:14 and started again at 10:17:30: the quarter
+// 10:00–10:15 waits for the first poll after the start, which spreads the
+// meter's energy of the stop back into it, and goes up with all of it
+// (final); a meter that does not answer again holds its quarter an hour
+// at most, then it goes up not final. A meter not read in a quarter
+// holds nothing.
+func TestFeed_QuarterWaitsForItsMeters(t *testing.T) {
+	r := newRig(t, 3)
+	r.round()
+	r.clock = time.Date(2026, 12, 1, 10, 13, 0, 0, shanghai)
+	r.cycle(100, "M-0001", "M-0002")
+	if err := r.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.clock = time.Date(2026, 12, 1, 10, 17, 30, 0, shanghai)
+	r.open()
+	r.round()
+	seen := len(r.outbox(0))
+	if iv := intervalsOf(t, r.outbox(0)); len(iv) != 0 {
+		t.Fatalf("at the start, before a poll = %+v; want the quarter held for its meters", iv)
+	}
+	// The first poll: M-0001 answers, its 34 Wh since 10:13 spread over
+	// 10:13–10:17:40, 14 of them before 10:15.
+	poll := time.Date(2026, 12, 1, 10, 17, 40, 0, shanghai)
+	if _, err := r.db.CommitCycle(store.Cycle{
+		Readings: []store.Reading{{Meter: "M-0001", Time: poll, ImportWh: 134, Relay: "closed"}},
+		Energy:   []store.IntervalEnergy{{Meter: "M-0001", Time: time.Date(2026, 12, 1, 10, 14, 0, 0, shanghai), Wh: 14}, {Meter: "M-0001", Time: poll, Wh: 20}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock = poll.Add(2 * time.Second)
+	r.round()
+	if iv := intervalsOf(t, r.outbox(uint64(seen))); len(iv) != 0 {
+		t.Fatalf("M-0002 not read since 10:13 = %+v; want the quarter held for it", iv)
+	}
+	r.clock = time.Date(2026, 12, 1, 11, 16, 59, 0, shanghai)
+	r.round()
+	if iv := intervalsOf(t, r.outbox(uint64(seen))); len(iv) != 0 {
+		t.Fatalf("at 11:16:59 = %+v; want the quarter held until 11:17 (its end, settle and an hour)", iv)
+	}
+	r.clock = time.Date(2026, 12, 1, 11, 17, 0, 0, shanghai)
+	r.round()
+	iv := intervalsOf(t, r.outbox(uint64(seen)))
+	if len(iv) != 1 || !iv[0].Start.Equal(time.Date(2026, 12, 1, 10, 0, 0, 0, shanghai)) ||
+		iv[0].Meters[0] != (MeterEnergy{Meter: "M-0001", Tenant: "T-1", Role: "tenant", Wh: 114, Final: true}) ||
+		iv[0].Meters[1] != (MeterEnergy{Meter: "M-0002", Role: "public", Wh: 100, Final: false}) {
+		t.Fatalf("at 11:17 = %+v; want 10:00 alone (10:15 waits for M-0001, read in it at 10:17:40), M-0001's 114 Wh final, M-0002's 100 not", iv)
+	}
+	// M-0001 answers again: 10:15 goes; M-0002 was not read in it, nor
+	// in the quarters after, which go with it.
+	r.cycle(1, "M-0001")
+	r.round()
+	if iv := intervalsOf(t, r.outbox(uint64(seen))); len(iv) != 5 || !iv[4].Start.Equal(time.Date(2026, 12, 1, 11, 0, 0, 0, shanghai)) || iv[1].Meters[0].Wh != 20 {
+		t.Errorf("after M-0001's poll at 11:17 = %+v; want 10:15 (20 Wh) to 11:00", iv)
+	}
+}

@@ -63,6 +63,7 @@ func realMessages(t *testing.T) []store.UplinkMessage {
 		t.Fatal(err)
 	}
 	r.clock = r.clock.Add(15 * time.Minute)
+	r.cycle(1, "M-0001", "M-0002") // read after the quarter: it goes up
 	r.round()
 	ms := r.outbox(0)
 	var have []string
