@@ -120,6 +120,9 @@ var alarmKinds = []alarmKind{
 	// A channel every message fails on (credentials, balance, quota):
 	// one alarm however many messages wait, over when one gets through.
 	{kind: KindNotifyChannelDown, severity: SeverityCritical, subject: subjectChannel, clearedBy: []string{KindNotifyChannelUp}},
+	// The uplink's outbox has waited for the group's broker for an hour:
+	// over when what waits is minutes old again.
+	{kind: KindUplinkBacklog, severity: SeverityWarning, subject: subjectSite, clearedBy: []string{KindUplinkBacklogCleared}},
 }
 
 // RuleAlarmKinds are the kinds gateway/alarm's rules raise, each cleared

@@ -34,6 +34,14 @@ type UplinkStats struct {
 	Bytes int64 `json:"bytes"`
 }
 
+// Kinds of the events the uplink's feed stores about its outbox: a backlog
+// whose oldest message waits for more than an hour raises an alarm
+// (alarms.go), which the event of its draining clears.
+const (
+	KindUplinkBacklog        = "uplink_backlog"
+	KindUplinkBacklogCleared = "uplink_backlog_cleared"
+)
+
 // MaxUplinkCursor bounds a cursor's name.
 const MaxUplinkCursor = 64
 

@@ -55,7 +55,13 @@
 //   - accounts and meter_health: at the first round of each quarter hour,
 //     a snapshot of the present (a snapshot missed while the gateway was
 //     down cannot be made afterwards, and is not).
-//   - heartbeat: at the first round of each minute.
+//   - heartbeat: at the first round of each minute; every
+//     BacklogHeartbeat while the oldest message waiting is older than
+//     BacklogAge.
+//
+// A backlog whose oldest message is older than BacklogAlarm raises an
+// alarm (a store.KindUplinkBacklog event), cleared by a
+// store.KindUplinkBacklogCleared event once it is younger than BacklogAge.
 //
 // # First start
 //

@@ -35,6 +35,16 @@ const (
 	// within the hour has its energy spread into the quarter before the
 	// quarter goes up; one gone longer is sent without (final false).
 	MaxHold = time.Hour
+	// BacklogAge is the age of the oldest message waiting past which the
+	// outbox is a backlog: nobody has heard the gateway for that long, so
+	// heartbeats are made every BacklogHeartbeat only (each is some 400
+	// bytes on disk that says nothing new while nobody hears it).
+	BacklogAge       = 10 * time.Minute
+	BacklogHeartbeat = 15 * time.Minute
+	// BacklogAlarm is the age of the oldest message waiting past which a
+	// store.KindUplinkBacklog event raises an alarm; it is cleared once
+	// the oldest waiting is younger than BacklogAge again.
+	BacklogAlarm = time.Hour
 )
 
 // Names of the cursors in the database (store.UplinkCursor). Each holds an
@@ -49,6 +59,9 @@ const (
 	CursorAccounts  = "accounts"
 	CursorSnapshot  = "snapshot"
 	CursorHeartbeat = "heartbeat"
+	// CursorBacklog holds when the backlog alarm was raised (Unix
+	// seconds); 0 while none is open.
+	CursorBacklog = "backlog"
 )
 
 // KindClockBehind is the kind of the event stored when the interval
@@ -201,6 +214,9 @@ func (f *Feed) Round(ctx context.Context) (more bool, err error) {
 		}
 	}
 	errs := make(map[string]error)
+	if err := f.backlog(now); err != nil {
+		errs[KindHeartbeat] = err
+	}
 	type source struct {
 		name string
 		step func(time.Time) (bool, error)
@@ -236,7 +252,7 @@ func (f *Feed) Round(ctx context.Context) (more bool, err error) {
 		}
 	}
 	if err := f.heartbeat(now, stalled); err != nil {
-		errs[KindHeartbeat] = err
+		errs[KindHeartbeat] = errors.Join(errs[KindHeartbeat], err)
 	}
 	var all []error
 	for _, name := range append(sourceOrder, KindHeartbeat) {
@@ -578,6 +594,11 @@ func (f *Feed) heartbeat(now time.Time, stalled []string) error {
 	if err != nil {
 		return err
 	}
+	// A backlog: every BacklogHeartbeat only (either way, the clock may
+	// have stepped back).
+	if gap := minute.Sub(time.Unix(int64(last), 0)).Abs(); backlogged(s, now, BacklogAge) && gap < BacklogHeartbeat {
+		return nil
+	}
 	body := HeartbeatBody{
 		Version: f.Version, Started: f.started.In(f.loc()), UptimeS: int64(now.Sub(f.started) / time.Second),
 		Outbox:  OutboxState{Head: s.Head, Oldest: s.Oldest, Depth: s.Depth, Bytes: s.Bytes},
@@ -587,6 +608,7 @@ func (f *Feed) heartbeat(now time.Time, stalled []string) error {
 	if !s.OldestTime.IsZero() {
 		t := s.OldestTime.In(f.loc())
 		body.Outbox.OldestTime = &t
+		body.Outbox.OldestAgeS = int64(now.Sub(s.OldestTime) / time.Second)
 	}
 	if f.Buses != nil {
 		for _, b := range f.Buses() {
@@ -604,5 +626,48 @@ func (f *Feed) heartbeat(now time.Time, stalled []string) error {
 		return err
 	}
 	_, err = f.DB.EnqueueUplink([]store.UplinkMessage{m}, map[string][]byte{CursorHeartbeat: u64(uint64(minute.Unix()))})
+	return err
+}
+
+// backlogged reports whether the oldest message waiting in s is older
+// than age by now's clock (a clock set back makes it young: no backlog).
+func backlogged(s store.UplinkStats, now time.Time, age time.Duration) bool {
+	return !s.OldestTime.IsZero() && now.Sub(s.OldestTime) > age
+}
+
+// backlog raises the backlog alarm — a store.KindUplinkBacklog event —
+// once the oldest message waiting is older than BacklogAlarm, and clears it
+// with a store.KindUplinkBacklogCleared event once it is younger than
+// BacklogAge again (or none waits). The event is stored before the cursor
+// that says it was: a stop between the two repeats it, never loses it.
+func (f *Feed) backlog(now time.Time) error {
+	raised, _, err := f.cursor(CursorBacklog)
+	if err != nil {
+		return err
+	}
+	s, err := f.DB.UplinkStats()
+	if err != nil {
+		return err
+	}
+	var ev store.Event
+	switch {
+	case raised == 0 && backlogged(s, now, BacklogAlarm):
+		oldest := s.OldestTime.In(f.loc())
+		age := now.Sub(s.OldestTime).Truncate(time.Second)
+		ev = store.Event{Time: now, Kind: store.KindUplinkBacklog,
+			Text: fmt.Sprintf("The uplink's outbox has waited for the group's broker since %s (%s): %d messages, %d bytes, kept until the broker takes them.",
+				oldest.Format("2006-01-02 15:04:05"), age, s.Depth, s.Bytes),
+			Args: map[string]string{"oldest_at": oldest.Format(time.RFC3339), "age_s": fmt.Sprint(int64(age / time.Second))}}
+		raised = uint64(max(now.Unix(), 1))
+	case raised != 0 && !backlogged(s, now, BacklogAge):
+		ev = store.Event{Time: now, Kind: store.KindUplinkBacklogCleared, Text: "The uplink's outbox has caught up with the group's broker."}
+		raised = 0
+	default:
+		return nil
+	}
+	if _, err := f.DB.PostEvents(ev); err != nil {
+		return err
+	}
+	_, err = f.DB.EnqueueUplink(nil, map[string][]byte{CursorBacklog: u64(raised)})
 	return err
 }

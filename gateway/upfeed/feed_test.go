@@ -254,6 +254,12 @@ func TestFeed_CatchUpAfterDowntime(t *testing.T) {
 	r := newRig(t, 1201)
 	r.round()
 	start := len(r.outbox(0))
+	// The link delivered what was made before the stop: no backlog.
+	for seq := range uint64(start) {
+		if err := r.db.AckUplink(seq + 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r.cycle(7, "M-0001", "M-1201")
 	if err := r.db.Close(); err != nil {
 		t.Fatal(err)
@@ -372,9 +378,9 @@ func (s *sender) read(r *rig) {
 // every quarter hour from the first start's at least once, each with the
 // energy written into it when it was made and once it closed, quarters in
 // order but where the clock was found behind them (an event each, none
-// without a step back), after
-// every round a snapshot of the clock's quarter and a heartbeat of its
-// minute, seqs 1…head each once.
+// without a step back), after every round a snapshot of the clock's
+// quarter and a heartbeat of its minute (behind a backlog, of the minute
+// 15 minutes or more from the last), seqs 1…head each once.
 func TestFeed_RandomHistory(t *testing.T) {
 	for seed := range int64(4) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -399,6 +405,7 @@ func TestFeed_RandomHistory(t *testing.T) {
 				backSteps  int
 				rewinds    int
 				heartbeats int
+				backlogs   int // backlog alarms raised and cleared
 				// unsent: quarters written into that must go up (again)
 				// after the write; latest: the clock's furthest point.
 				unsent = map[int64]bool{}
@@ -409,6 +416,11 @@ func TestFeed_RandomHistory(t *testing.T) {
 			// snapshot and heartbeat of the clock's present.
 			round := func() {
 				t.Helper()
+				prevBeat, _, _ := r.feed.cursor(CursorHeartbeat)
+				before, err := r.db.UplinkStats()
+				if err != nil {
+					t.Fatal(err)
+				}
 				if _, err := r.feed.Round(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -439,15 +451,23 @@ func TestFeed_RandomHistory(t *testing.T) {
 						}
 					case KindEvent:
 						for _, e := range decode[EventBody](t, m).Events {
-							if e.Kind == KindClockBehind {
+							switch e.Kind {
+							case KindClockBehind:
 								rewinds++
+							case store.KindUplinkBacklog, store.KindUplinkBacklogCleared:
+								backlogs++
 							}
 						}
 					case KindHeartbeat:
 						heartbeats++
 					}
 				}
-				for name, want := range map[string]time.Time{CursorHeartbeat: r.clock.Truncate(time.Minute), CursorSnapshot: store.IntervalStart(r.clock)} {
+				beat := r.clock.Truncate(time.Minute)
+				// Behind a backlog, a heartbeat every 15 minutes only.
+				if prev := time.Unix(int64(prevBeat), 0); backlogged(before, r.clock, BacklogAge) && beat.Sub(prev).Abs() < BacklogHeartbeat {
+					beat = prev
+				}
+				for name, want := range map[string]time.Time{CursorHeartbeat: beat, CursorSnapshot: store.IntervalStart(r.clock)} {
 					if got, _, err := r.feed.cursor(name); err != nil || int64(got) != want.Unix() {
 						t.Fatalf("after a round at %v: %s cursor %v; want %v", r.clock, name, time.Unix(int64(got), 0), want)
 					}
@@ -578,16 +598,16 @@ func TestFeed_RandomHistory(t *testing.T) {
 					}
 				}
 			}
-			// The clock-behind events are the feed's own, stored after
-			// the model's: the model's ids are a subsequence.
+			// The clock-behind and backlog events are the feed's own,
+			// stored among the model's: the model's ids are a subsequence.
 			var ours []uint64
 			for _, id := range gotEvents {
 				if slices.Contains(events, id) {
 					ours = append(ours, id)
 				}
 			}
-			if !slices.Equal(ours, events) || len(gotEvents)-len(ours) != rewinds {
-				t.Errorf("events sent %d (%d rewinds), stored %d after the start; want the same ids in order", len(gotEvents), rewinds, len(events))
+			if !slices.Equal(ours, events) || len(gotEvents)-len(ours) != rewinds+backlogs {
+				t.Errorf("events sent %d (%d rewinds, %d backlog), stored %d after the start; want the same ids in order", len(gotEvents), rewinds, backlogs, len(events))
 			}
 			if !slices.Equal(gotEntries, entries) {
 				t.Errorf("entries sent %v; stored after the start %v", gotEntries, entries)
@@ -614,7 +634,7 @@ func TestFeed_RandomHistory(t *testing.T) {
 			if back > rewinds || rewinds > backSteps {
 				t.Errorf("quarters out of order %d times; %d rewinds, %d clock steps back", back, rewinds, backSteps)
 			}
-			t.Logf("%d messages: %d events, %d entries, %d quarters, %d heartbeats, %d clock steps back, %d rewinds", len(s.seen), len(gotEvents), len(gotEntries), len(quarters), heartbeats, backSteps, rewinds)
+			t.Logf("%d messages: %d events, %d entries, %d quarters, %d heartbeats, %d clock steps back, %d rewinds, %d backlog events", len(s.seen), len(gotEvents), len(gotEntries), len(quarters), heartbeats, backSteps, rewinds, backlogs)
 		})
 	}
 }

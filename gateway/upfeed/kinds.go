@@ -175,8 +175,11 @@ type OutboxState struct {
 	Head       uint64     `json:"head"`   // last seq given
 	Oldest     uint64     `json:"oldest"` // oldest not acknowledged; 0: none
 	OldestTime *time.Time `json:"oldest_time"`
-	Depth      int64      `json:"depth"`
-	Bytes      int64      `json:"bytes"`
+	// OldestAgeS is how long the oldest has waited, in seconds, by the
+	// clock that made the heartbeat (0: none waits).
+	OldestAgeS int64 `json:"oldest_age_s"`
+	Depth      int64 `json:"depth"`
+	Bytes      int64 `json:"bytes"`
 }
 
 // BusesState counts the buses up; Down names the others.

@@ -282,3 +282,68 @@ func TestFeed_QuarterWaitsForItsMeters(t *testing.T) {
 		t.Errorf("after M-0001's poll at 11:17 = %+v; want 10:15 (20 Wh) to 11:00", iv)
 	}
 }
+
+// A link down with nobody acknowledging: heartbeats every minute until the
+// oldest message waiting is ten minutes old, then every 15 minutes; once
+// it is an hour old, an uplink_backlog event raises an alarm, which the
+// event the backlog's draining stores clears. The heartbeat tells the
+// oldest message's age.
+func TestFeed_BacklogSlowsHeartbeatsAndRaisesAlarm(t *testing.T) {
+	r := newRig(t, 1)
+	var beats []string
+	for r.clock = t0; !r.clock.After(t0.Add(61 * time.Minute)); r.clock = r.clock.Add(time.Minute) {
+		from := len(r.outbox(0))
+		r.round()
+		for _, m := range r.outbox(uint64(from)) {
+			if m.Kind == KindHeartbeat {
+				beats = append(beats, m.Time.Format("15:04"))
+			}
+		}
+	}
+	want := []string{"10:07", "10:08", "10:09", "10:10", "10:11", "10:12", "10:13", "10:14", "10:15", "10:16", "10:17", "10:32", "10:47", "11:02"}
+	if !slices.Equal(beats, want) {
+		t.Errorf("heartbeats %v; want %v", beats, want)
+	}
+	all := r.outbox(0)
+	var last HeartbeatBody
+	for _, m := range all {
+		if m.Kind == KindHeartbeat {
+			last = decode[HeartbeatBody](t, m)
+		}
+	}
+	if last.Outbox.OldestAgeS != 55*60 {
+		t.Errorf("heartbeat at 11:02: oldest_age_s %d; want 3300 (the oldest made at 10:07)", last.Outbox.OldestAgeS)
+	}
+	alarms := func(state string) []store.Alarm {
+		t.Helper()
+		as, err := r.db.Alarms(state, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	if as := alarms(store.AlarmActive); len(as) != 1 || as[0].Kind != store.KindUplinkBacklog {
+		t.Fatalf("alarms at 11:08 = %+v; want one %s", as, store.KindUplinkBacklog)
+	}
+	r.clock = r.clock.Add(time.Minute)
+	r.round()
+	var seqs []uint64
+	for _, m := range r.outbox(0) {
+		seqs = append(seqs, m.Seq)
+	}
+	if err := r.db.AckUplink(seqs...); err != nil {
+		t.Fatal(err)
+	}
+	r.clock = r.clock.Add(time.Second)
+	r.round()
+	if as := alarms(store.AlarmActive); len(as) != 0 {
+		t.Errorf("alarms once drained = %+v; want the backlog's cleared", as)
+	}
+	var kinds []string
+	for _, e := range eventsOf(t, r.outbox(0)) {
+		kinds = append(kinds, e.Kind)
+	}
+	if !slices.Contains(kinds, store.KindUplinkBacklogCleared) {
+		t.Errorf("events after draining = %v; want %s", kinds, store.KindUplinkBacklogCleared)
+	}
+}
