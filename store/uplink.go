@@ -42,6 +42,11 @@ const (
 	KindUplinkBacklogCleared = "uplink_backlog_cleared"
 )
 
+// uplinkCursors are the cursors gateway/upfeed keeps, by name, that
+// CheckUplink checks: the last event and entry id sent, and times (Unix
+// seconds) of the quarter hours and minutes it reached.
+var uplinkCursors = []string{"events", "ledger", "interval", "accounts", "snapshot", "heartbeat", "backlog"}
+
 // MaxUplinkCursor bounds a cursor's name.
 const MaxUplinkCursor = 64
 
@@ -261,8 +266,14 @@ func (db *DB) EntriesAfter(after uint64, limit int) ([]Entry, error) {
 // be read, has no kind or is stored under another seq, a seq above the last
 // one given (it would be given again), and depth or bytes counters that
 // disagree with the messages (the heartbeat and the status page would
-// report a wrong backlog). The error is for a database that cannot be read.
-func (db *DB) CheckUplink() ([]string, error) {
+// report a wrong backlog). It checks the feed's cursors too (their names
+// are gateway/upfeed's): each 8 bytes; the events and ledger cursors at
+// most the last event and entry stored (above, the news stored up to that
+// id would never go up); a time cursor at most a day after now, the clock
+// the check runs by (the feed rewinds an interval cursor ahead of its
+// clock, but one absurdly far ahead says the database was written with a
+// wrong clock or damaged). The error is for a database that cannot be read.
+func (db *DB) CheckUplink(now time.Time) ([]string, error) {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	err := db.view(func(tx *bolt.Tx) error {
@@ -303,6 +314,31 @@ func (db *DB) CheckUplink() ([]string, error) {
 				bad("uplink counter %s is %d bytes, not 8", c.key, len(v))
 			} else if c.got != c.want {
 				bad("uplink counter %s is %d; the outbox holds %d", c.key, c.got, c.want)
+			}
+		}
+		for _, name := range uplinkCursors {
+			v := meta.Get([]byte(prefixUplinkCur + name))
+			if v == nil {
+				continue
+			}
+			if len(v) != 8 {
+				bad("uplink cursor %s is %d bytes, not 8", name, len(v))
+				continue
+			}
+			n := binary.BigEndian.Uint64(v)
+			switch name {
+			case "events":
+				if last := tx.Bucket(bucketEvents).Sequence(); n > last {
+					bad("uplink cursor events is event %d; the last event stored is %d: the events up to %d would never go up", n, last, n)
+				}
+			case "ledger":
+				if last := tx.Bucket(bucketEntries).Sequence(); n > last {
+					bad("uplink cursor ledger is entry %d; the last entry stored is %d: the entries up to %d would never go up", n, last, n)
+				}
+			default:
+				if at := time.Unix(int64(n), 0).UTC(); n > 1<<40 || at.After(now.Add(24*time.Hour)) {
+					bad("uplink cursor %s is %s, more than a day after the clock this check runs by (%s)", name, at.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+				}
 			}
 		}
 		return nil

@@ -116,7 +116,7 @@ func TestUplink_AckOutOfOrder(t *testing.T) {
 	if want := (UplinkStats{Head: 6, Oldest: 2, OldestTime: at0.Add(time.Minute), Depth: 3, Bytes: sizes[2] + sizes[4] + sizes[6]}); s != want {
 		t.Fatalf("stats = %+v; want %+v", s, want)
 	}
-	if p, err := db.CheckUplink(); err != nil || len(p) != 0 {
+	if p, err := db.CheckUplink(checkNow); err != nil || len(p) != 0 {
 		t.Fatalf("CheckUplink = %q, %v; want none", p, err)
 	}
 }
@@ -187,7 +187,7 @@ func TestUplink_ReadOnly(t *testing.T) {
 	if s, err := db.UplinkStats(); err != nil || s != (UplinkStats{}) {
 		t.Fatalf("stats of an empty read-only outbox = %+v, %v", s, err)
 	}
-	if p, err := db.CheckUplink(); err != nil || len(p) != 0 {
+	if p, err := db.CheckUplink(checkNow); err != nil || len(p) != 0 {
 		t.Fatalf("CheckUplink = %q, %v", p, err)
 	}
 	db = reopen(t, db, path, Options{})
@@ -244,6 +244,9 @@ func TestEntriesAfter(t *testing.T) {
 	}
 }
 
+// checkNow is the clock CheckUplink's tests check the time cursors by.
+var checkNow = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
 // CheckUplink names each kind of damage.
 func TestCheckUplink_Damaged(t *testing.T) {
 	for _, tc := range []struct {
@@ -274,17 +277,46 @@ func TestCheckUplink_Damaged(t *testing.T) {
 		{"bytes", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketUplinkMeta).Put(keyUplinkBytes, []byte{1})
 		}, "uplink counter bytes is 1 bytes, not 8"},
+		// The feed's cursors (gateway/upfeed): a damaged one stalls its
+		// source, or skips or repeats what it sends.
+		{"cursor size", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUplinkMeta).Put([]byte("cursor:events"), []byte{1})
+		}, "uplink cursor events is 1 bytes, not 8"},
+		{"events cursor ahead", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUplinkMeta).Put([]byte("cursor:events"), seqKey(5))
+		}, "uplink cursor events is event 5; the last event stored is 2"},
+		{"ledger cursor ahead", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUplinkMeta).Put([]byte("cursor:ledger"), seqKey(4))
+		}, "uplink cursor ledger is entry 4; the last entry stored is 1"},
+		{"interval cursor in the future", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUplinkMeta).Put([]byte("cursor:interval"), seqKey(uint64(checkNow.Add(72*time.Hour).Unix())))
+		}, "uplink cursor interval is 2026-12-04T10:00:00Z, more than a day after"},
+		{"heartbeat cursor size", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUplinkMeta).Put([]byte("cursor:heartbeat"), []byte{1, 2, 3})
+		}, "uplink cursor heartbeat is 3 bytes, not 8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, path := openTemp(t)
-			if _, err := db.EnqueueUplink(upMsgs("event", 3), nil); err != nil {
+			// Cursors as the feed keeps them: at the last event and
+			// entry stored, the quarter and minute of the clock.
+			if _, err := db.PostEvents(Event{Time: checkNow, Kind: "a", Text: "a"}, Event{Time: checkNow, Kind: "b", Text: "b"}); err != nil {
 				t.Fatal(err)
+			}
+			if _, _, err := db.PostTopUp(Entry{Time: checkNow, Account: "T-1", Kind: TopUp, Amount: 1, Ref: "r"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.EnqueueUplink(upMsgs("event", 3), map[string][]byte{"events": seqKey(2), "ledger": seqKey(1),
+				"interval": seqKey(uint64(checkNow.Unix())), "heartbeat": seqKey(uint64(checkNow.Unix())), "snapshot": seqKey(0)}); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := db.CheckUplink(checkNow); err != nil || len(p) != 0 {
+				t.Fatalf("CheckUplink before the damage = %q, %v; want nothing", p, err)
 			}
 			if err := db.bolt.Update(tc.damage); err != nil {
 				t.Fatal(err)
 			}
 			db = reopen(t, db, path, Options{ReadOnly: true})
-			p, err := db.CheckUplink()
+			p, err := db.CheckUplink(checkNow)
 			if err != nil {
 				t.Fatal(err)
 			}

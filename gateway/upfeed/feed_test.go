@@ -582,6 +582,9 @@ func TestFeed_RandomHistory(t *testing.T) {
 			if st, _ := r.db.UplinkStats(); st.Head != uint64(len(s.seen)) {
 				t.Fatalf("head %d; %d messages seen", st.Head, len(s.seen))
 			}
+			if p, err := r.db.CheckUplink(r.clock); err != nil || len(p) != 0 {
+				t.Errorf("the outbox and cursors the feed kept: %q, %v; want no problem", p, err)
+			}
 			var gotEvents, gotEntries []uint64
 			for _, m := range s.seen {
 				switch m.Kind {

@@ -425,6 +425,21 @@ func damages() []damage {
 		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("uplink_out")).SetSequence(1)
 		}},
+		// The feed's cursors: one not 8 bytes, the events and ledger ones
+		// past what is stored (the news up to them would never go up), a
+		// time cursor years ahead.
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("uplink_meta")).Put([]byte("cursor:events"), []byte{1})
+		}},
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("uplink_meta")).Put([]byte("cursor:events"), binary.BigEndian.AppendUint64(nil, 3))
+		}},
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("uplink_meta")).Put([]byte("cursor:ledger"), binary.BigEndian.AppendUint64(nil, 1))
+		}},
+		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("uplink_meta")).Put([]byte("cursor:interval"), binary.BigEndian.AppendUint64(nil, uint64(vt0.AddDate(30, 0, 0).Unix())))
+		}},
 		{rule: "uplink_outbox", build: uplinkOutbox, tamper: func(tx *bolt.Tx) error { // removed without the counters
 			return tx.Bucket([]byte("uplink_out")).Delete(binary.BigEndian.AppendUint64(nil, 1))
 		}},
@@ -447,7 +462,11 @@ func damages() []damage {
 func uplinkOutbox(t *testing.T, db *store.DB) {
 	t.Helper()
 	ms := []store.UplinkMessage{{Kind: "event", Time: vt0, Data: json.RawMessage(`{"n":1}`)}, {Kind: "ledger", Time: vt0, Data: json.RawMessage(`{"n":2}`)}}
-	if _, err := db.EnqueueUplink(ms, map[string][]byte{"events": {1}}); err != nil {
+	// Cursors as gateway/upfeed keeps them: 8 bytes, at the last event
+	// and entry stored (none here), times of the quarter and minute.
+	cursors := map[string][]byte{"events": binary.BigEndian.AppendUint64(nil, 0), "ledger": binary.BigEndian.AppendUint64(nil, 0),
+		"interval": binary.BigEndian.AppendUint64(nil, uint64(vt0.Unix())), "heartbeat": binary.BigEndian.AppendUint64(nil, uint64(vt0.Unix()))}
+	if _, err := db.EnqueueUplink(ms, cursors); err != nil {
 		t.Fatal(err)
 	}
 }
