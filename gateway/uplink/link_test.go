@@ -183,6 +183,16 @@ func (b *broker) server() *mqtt.Server {
 	return b.s
 }
 
+// hasClient reports whether client id is connected to the broker now.
+func (b *broker) hasClient(id string) bool {
+	s := b.server()
+	if s == nil {
+		return false
+	}
+	cl, ok := s.Clients.Get(id)
+	return ok && !cl.Closed()
+}
+
 // dropClient closes the link's connection from the broker's side.
 func (b *broker) dropClient(id string) bool {
 	s := b.server()
@@ -302,7 +312,9 @@ func TestLink_Flaps(t *testing.T) {
 	}()
 	step := func(what string, f func()) {
 		t.Helper()
-		waitFor(t, 10*time.Second, what+": link up", l.connected.Load)
+		// Up on this broker: the flag alone may be a connection to the
+		// broker just closed that the link has not yet seen go.
+		waitFor(t, 10*time.Second, what+": link up", func() bool { return l.connected.Load() && b.hasClient("mallgrid-"+site) })
 		time.Sleep(100 * time.Millisecond) // mid-publish
 		f()
 		checkAcked(t, db, rec)
