@@ -554,6 +554,14 @@ type groupMosquitto struct {
 // messages the moment it fell behind the 50 backlogs.
 func groupBroker(t *testing.T, dir string) *groupMosquitto {
 	t.Helper()
+	return groupRunMosquitto(t, dir, "allow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 100\n")
+}
+
+// groupRunMosquitto starts mosquitto on a free port of 127.0.0.1 with conf
+// (its settings but the listener and the log) and stops it at the test's
+// end.
+func groupRunMosquitto(t *testing.T, dir, conf string) *groupMosquitto {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -561,8 +569,8 @@ func groupBroker(t *testing.T, dir string) *groupMosquitto {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 100\n"+
-		"log_dest file %s\nlog_type error\nlog_type warning\nuser root\n", port, filepath.Join(dir, "mosquitto.log"))
+	conf = fmt.Sprintf("listener %s 127.0.0.1\n%slog_dest file %s\nlog_type error\nlog_type warning\nuser root\n",
+		port, conf, filepath.Join(dir, "mosquitto.log"))
 	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
