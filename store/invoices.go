@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -54,6 +55,13 @@ var (
 	// issued before, when it is reported failed or issued under another
 	// number: the first issue stands, and nothing changes.
 	ErrInvoiceIssued = errors.New("store: invoice already issued")
+	// ErrInvoiceConflict is returned by PostTopUpWith for a payment
+	// credited before, to the same account and amount, with another
+	// invoice request than the one sent now. It is not ErrRefConflict:
+	// the money is that entry, returned with the error (existing), and the
+	// first request stands; only the invoice asked for differs. Nothing
+	// changes.
+	ErrInvoiceConflict = errors.New("store: payment already credited with another invoice request")
 	// ErrBadInvoice is returned for an invoice request or status that is
 	// not one: a request without a title, a status other than issued or
 	// failed, an issue without its number. Nothing changes.
@@ -61,17 +69,17 @@ var (
 )
 
 // sameRequest reports whether a and b ask for the same invoice: a
-// client's retry, not a second request.
+// client's retry, not a second request. An address typed again in other
+// case is the same mailbox.
 func sameRequest(a, b Invoice) bool {
-	return a.Title == b.Title && a.TaxID == b.TaxID && a.Email == b.Email
+	return a.Title == b.Title && a.TaxID == b.TaxID && strings.EqualFold(a.Email, b.Email)
 }
 
-// putInvoiceRequest stores inv, the request of the top-up e just stored,
-// in tx.
-func putInvoiceRequest(tx *bolt.Tx, e Entry, inv Invoice) error {
+// putInvoiceRequest stores inv, the request of top-up e, made at, in tx.
+func putInvoiceRequest(tx *bolt.Tx, e Entry, inv Invoice, at time.Time) error {
 	inv.Ref, inv.Entry, inv.Tenant = e.Ref, e.ID, e.Account
 	inv.Status, inv.Number, inv.URL, inv.Reason = InvoiceRequested, "", "", ""
-	inv.Updated = e.Time
+	inv.Updated = at
 	return putInvoice(tx, inv)
 }
 
@@ -175,22 +183,26 @@ func (db *DB) AllInvoices() (invoices []Invoice, bad []string, err error) {
 // SetInvoiceStatus records what became of the invoice request under ref;
 // see SetInvoiceStatusWithEvent.
 func (db *DB) SetInvoiceStatus(ref, status, number, url, reason string, at time.Time) (Invoice, error) {
-	inv, _, err := db.SetInvoiceStatusWithEvent(ref, status, number, url, reason, at)
+	inv, _, err := db.SetInvoiceStatusWithEvent(ref, status, number, url, reason, at, nil)
 	return inv, err
 }
 
 // SetInvoiceStatusWithEvent records what became of the invoice request
 // under ref, in one durable transaction, and stores with it an event for
-// the tenant (EventInvoiceIssued or EventInvoiceFailed, Args tenant, ref,
-// number, url, reason), which it returns. Status is InvoiceIssued, with
-// its number, or InvoiceFailed (ErrBadInvoice otherwise). A request moves
-// from requested to issued or failed, and from failed to issued or failed
-// again (upstream tried again). An issued invoice stays issued: issued
-// again under the same number changes nothing and returns the invoice with
-// a nil event (the same answer delivered twice), while another number, or
-// failed, is ErrInvoiceIssued. A failure reported again with the same
-// reason changes nothing either. ErrNoInvoice when ref has no request.
-func (db *DB) SetInvoiceStatusWithEvent(ref, status, number, url, reason string, at time.Time) (Invoice, *Event, error) {
+// the tenant (EventInvoiceIssued or EventInvoiceFailed, Args tenant,
+// tenant_name, ref, number, url, reason), which it returns; tenantName
+// names a tenant as the tenant knows it (nil, or "": its id). Status is
+// InvoiceIssued, with its number, or InvoiceFailed (ErrBadInvoice
+// otherwise). A request moves from requested to issued or failed, and
+// from failed to issued or failed again (upstream tried again). An issued
+// invoice stays issued: issued again under the same number changes
+// nothing and returns the invoice with a nil event (the same answer
+// delivered twice) — unless it brings the link the first answer did not
+// have, which is stored, with an event —, while another number, another
+// link, or failed, is ErrInvoiceIssued. A failure reported again with the
+// same reason changes nothing either. ErrNoInvoice when ref has no
+// request.
+func (db *DB) SetInvoiceStatusWithEvent(ref, status, number, url, reason string, at time.Time, tenantName func(tenant string) string) (Invoice, *Event, error) {
 	switch {
 	case status != InvoiceIssued && status != InvoiceFailed:
 		return Invoice{}, nil, fmt.Errorf("%w: status %q: want %s or %s", ErrBadInvoice, status, InvoiceIssued, InvoiceFailed)
@@ -210,11 +222,29 @@ func (db *DB) SetInvoiceStatusWithEvent(ref, status, number, url, reason string,
 			return fmt.Errorf("%w: %q", ErrNoInvoice, ref)
 		}
 		if inv.Status == InvoiceIssued {
-			if status == InvoiceIssued && number == inv.Number {
+			switch {
+			case status != InvoiceIssued || number != inv.Number:
+				return fmt.Errorf("%w: %s was issued as number %s; now %s %s", ErrInvoiceIssued, ref, inv.Number, status, number)
+			case url != "" && inv.URL != "" && url != inv.URL:
+				return fmt.Errorf("%w: %s was issued as number %s with another link", ErrInvoiceIssued, ref, inv.Number)
+			case url == "" || url == inv.URL:
 				out = *inv
 				return nil
 			}
-			return fmt.Errorf("%w: %s was issued as number %s; now %s %s", ErrInvoiceIssued, ref, inv.Number, status, number)
+			// The link comes after the number: the tenant is told where
+			// the invoice is, once; the invoice's time stays its issue's.
+			inv.URL = url
+			if err := putInvoice(tx, *inv); err != nil {
+				return err
+			}
+			ev := invoiceEvent(*inv, tenantName)
+			ev.Time = at
+			evs, err := db.appendEvents(tx, []Event{ev})
+			if err != nil {
+				return err
+			}
+			out, event = *inv, &evs[0]
+			return nil
 		}
 		if inv.Status == InvoiceFailed && status == InvoiceFailed && reason == inv.Reason {
 			out = *inv
@@ -227,7 +257,7 @@ func (db *DB) SetInvoiceStatusWithEvent(ref, status, number, url, reason string,
 		if err := putInvoice(tx, *inv); err != nil {
 			return err
 		}
-		evs, err := db.appendEvents(tx, []Event{invoiceEvent(*inv)})
+		evs, err := db.appendEvents(tx, []Event{invoiceEvent(*inv, tenantName)})
 		if err != nil {
 			return err
 		}
@@ -240,13 +270,19 @@ func (db *DB) SetInvoiceStatusWithEvent(ref, status, number, url, reason string,
 	return out, event, nil
 }
 
-// invoiceEvent is the event that tells a tenant what became of inv. Its
-// form picks the sentence without the link, or without the reason, when
-// upstream gave none.
-func invoiceEvent(inv Invoice) Event {
-	args := map[string]string{"tenant": inv.Tenant, "ref": inv.Ref, "number": inv.Number, "url": inv.URL, "reason": inv.Reason}
+// invoiceEvent is the event that tells a tenant what became of inv, named
+// by tenantName (nil, or "": the id). Its form picks the sentence without
+// the link, or without the reason, when upstream gave none.
+func invoiceEvent(inv Invoice, tenantName func(string) string) Event {
+	name := inv.Tenant
+	if tenantName != nil {
+		if n := tenantName(inv.Tenant); n != "" {
+			name = n
+		}
+	}
+	args := map[string]string{"tenant": inv.Tenant, "tenant_name": name, "ref": inv.Ref, "number": inv.Number, "url": inv.URL, "reason": inv.Reason}
 	if inv.Status == InvoiceIssued {
-		text := fmt.Sprintf("%s: e-invoice %s issued for the top-up with ref %s", inv.Tenant, inv.Number, inv.Ref)
+		text := fmt.Sprintf("%s: e-invoice %s issued for the top-up with ref %s", name, inv.Number, inv.Ref)
 		if inv.URL != "" {
 			text += ": " + inv.URL
 		} else {
@@ -254,7 +290,7 @@ func invoiceEvent(inv Invoice) Event {
 		}
 		return Event{Time: inv.Updated, Kind: EventInvoiceIssued, Tenant: inv.Tenant, Text: text, Args: args}
 	}
-	text := fmt.Sprintf("%s: the e-invoice for the top-up with ref %s could not be issued", inv.Tenant, inv.Ref)
+	text := fmt.Sprintf("%s: the e-invoice for the top-up with ref %s could not be issued", name, inv.Ref)
 	if inv.Reason != "" {
 		text += ": " + inv.Reason
 	} else {

@@ -2,9 +2,13 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"mallgrid/billing"
 )
@@ -93,7 +97,8 @@ func TestPostTopUpWith_RepeatedReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-2", 50*billing.Yuan)); err != nil {
+	second, _, err := db.PostTopUp(topUp("T-1", "PAY-2", 50*billing.Yuan))
+	if err != nil {
 		t.Fatal(err)
 	}
 	before, _ := db.Invoices([]string{"PAY-1"})
@@ -110,21 +115,91 @@ func TestPostTopUpWith_RepeatedReference(t *testing.T) {
 		"another tax id": invoiceRequest("Acme", "91310000MA1FL0XX0Y"),
 		"another e-mail": {Title: "Acme", TaxID: req.TaxID, Email: "boss@acme.example"},
 	} {
-		if _, _, err := postInvoiced(db, topUp("T-1", "PAY-1", 100*billing.Yuan), inv); !errors.Is(err, ErrRefConflict) {
-			t.Errorf("%s: err = %v; want ErrRefConflict", name, err)
+		// The money was credited: the answer is that entry, existing; the
+		// request it came with stands, and the caller is told it differs.
+		again, existing, err := postInvoiced(db, topUp("T-1", "PAY-1", 100*billing.Yuan), inv)
+		if !errors.Is(err, ErrInvoiceConflict) || errors.Is(err, ErrRefConflict) || !existing || again.ID != first.ID {
+			t.Errorf("%s: %+v, existing %v, err = %v; want entry %d, existing, ErrInvoiceConflict (not ErrRefConflict)", name, again, existing, err, first.ID)
+		}
+		// The first request is the tenant's: its tax id (a person's is
+		// their national id number) and e-mail are not quoted to whoever
+		// sent another.
+		if err != nil && (strings.Contains(err.Error(), req.TaxID) || strings.Contains(err.Error(), req.Email) || !strings.Contains(err.Error(), fmt.Sprintf("entry %d", first.ID))) {
+			t.Errorf("%s: err = %q; want neither %q nor %q, and the entry named", name, err, req.TaxID, req.Email)
 		}
 	}
-	// PAY-2 was credited without one: a request added later is not a retry.
-	if _, _, err := postInvoiced(db, topUp("T-1", "PAY-2", 50*billing.Yuan), req); !errors.Is(err, ErrRefConflict) {
-		t.Errorf("request added on a retry: err = %v; want ErrRefConflict", err)
+	// The same address in other case is the same request (a retry typed
+	// again), not another.
+	upper := *req
+	upper.Email = "AP@Acme.Example"
+	if again, existing, err := postInvoiced(db, topUp("T-1", "PAY-1", 100*billing.Yuan), &upper); err != nil || !existing || again.ID != first.ID {
+		t.Errorf("same request, the e-mail in upper case = %+v, existing %v, %v; want the first entry", again, existing, err)
 	}
 	after, _ := db.Invoices([]string{"PAY-1", "PAY-2"})
 	if !reflect.DeepEqual(after, before) {
 		t.Errorf("after the conflicts Invoices = %+v; want unchanged %+v", after, before)
 	}
+	// PAY-2 was credited without one (at the till, say, before the
+	// platform's command came with the request): the money is that entry,
+	// and the request is stored then, in the retry's transaction.
+	later := topUp("T-1", "PAY-2", 50*billing.Yuan)
+	later.Time = t0.Add(time.Hour)
+	if again, existing, err := postInvoiced(db, later, req); err != nil || !existing || again.ID != second.ID {
+		t.Errorf("request added on a retry = %+v, existing %v, %v; want entry %d, existing", again, existing, err, second.ID)
+	}
+	added, _ := db.Invoices([]string{"PAY-2"})
+	want := Invoice{Ref: "PAY-2", Entry: second.ID, Tenant: "T-1", Title: req.Title, TaxID: req.TaxID, Email: req.Email,
+		Status: InvoiceRequested, Updated: later.Time}
+	if !reflect.DeepEqual(added["PAY-2"], want) {
+		t.Errorf("added request = %+v; want %+v", added["PAY-2"], want)
+	}
 	if a, _ := db.Account("T-1"); a.Entries != 2 || a.Balance != 150*billing.Yuan {
 		t.Errorf("account = %+v; want 2 entries, 150.00", a)
 	}
+}
+
+// The request is written in the top-up's own transaction: a failure after
+// it in that transaction leaves neither, and a request that cannot be
+// written credits no money.
+func TestPostTopUpWith_OneTransaction(t *testing.T) {
+	db, _ := openTemp(t)
+	// A receipt event that cannot be stored (its time is past what JSON
+	// can hold) fails the transaction after the request was put.
+	_, _, _, err := db.PostTopUpWith(topUp("T-1", "PAY-1", 100*billing.Yuan), TopUpOptions{Invoice: invoiceRequest("Acme", ""),
+		Receipt: func(e Entry) Event {
+			return Event{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Kind: "topup_receipt", Tenant: e.Account}
+		}})
+	if err == nil {
+		t.Fatal("a receipt that cannot be stored: the top-up succeeded")
+	}
+	if got, _ := db.Invoices([]string{"PAY-1"}); len(got) != 0 {
+		t.Errorf("the failed top-up left its invoice request: %+v", got)
+	}
+	if a, err := db.Account("T-1"); !errors.Is(err, ErrNoAccount) {
+		t.Errorf("the failed top-up left its entry: account %+v, %v", a, err)
+	}
+	// A request that cannot be written (its key holds a bucket, which a
+	// Put refuses) fails the whole top-up.
+	if err := db.update(func(tx *bolt.Tx) error {
+		_, err := tx.Bucket(bucketInvoices).CreateBucket([]byte("PAY-2"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := postInvoiced(db, topUp("T-1", "PAY-2", 100*billing.Yuan), invoiceRequest("Acme", "")); err == nil {
+		t.Fatal("a request that cannot be written: the top-up succeeded")
+	}
+	if a, err := db.Account("T-1"); !errors.Is(err, ErrNoAccount) {
+		t.Errorf("the top-up whose request failed was credited: account %+v, %v", a, err)
+	}
+}
+
+// shopName names T-1 as the configuration would.
+func shopName(tenant string) string {
+	if tenant == "T-1" {
+		return "Acme Shop"
+	}
+	return ""
 }
 
 func TestSetInvoiceStatus_Transitions(t *testing.T) {
@@ -164,6 +239,21 @@ func TestSetInvoiceStatus_Transitions(t *testing.T) {
 			{InvoiceIssued, "04400001", "", "", nil, EventInvoiceIssued},
 			{InvoiceFailed, "", "", "late error", ErrInvoiceIssued, ""}},
 			Invoice{Status: InvoiceIssued, Number: "04400001"}},
+		// The link of an issued invoice may come after its number: stored
+		// once, and the tenant told; another link is not the invoice's.
+		{"issued, then its link", []step{
+			{InvoiceIssued, "04400001", "", "", nil, EventInvoiceIssued},
+			{InvoiceIssued, "04400001", "https://inv.example/1", "", nil, EventInvoiceIssued},
+			{InvoiceIssued, "04400001", "https://inv.example/1", "", nil, ""}},
+			Invoice{Status: InvoiceIssued, Number: "04400001", URL: "https://inv.example/1"}},
+		{"issued with a link, then another link", []step{
+			{InvoiceIssued, "04400001", "https://inv.example/1", "", nil, EventInvoiceIssued},
+			{InvoiceIssued, "04400001", "https://evil.example/1", "", ErrInvoiceIssued, ""}},
+			Invoice{Status: InvoiceIssued, Number: "04400001", URL: "https://inv.example/1"}},
+		{"issued with a link, then without", []step{
+			{InvoiceIssued, "04400001", "https://inv.example/1", "", nil, EventInvoiceIssued},
+			{InvoiceIssued, "04400001", "", "", nil, ""}},
+			Invoice{Status: InvoiceIssued, Number: "04400001", URL: "https://inv.example/1"}},
 		{"bad status", []step{{InvoiceRequested, "", "", "", ErrBadInvoice, ""}}, Invoice{Status: InvoiceRequested}},
 		{"issued without number", []step{{InvoiceIssued, "", "", "", ErrBadInvoice, ""}}, Invoice{Status: InvoiceRequested}},
 	}
@@ -176,7 +266,7 @@ func TestSetInvoiceStatus_Transitions(t *testing.T) {
 			}
 			for i, s := range c.steps {
 				kinds := len(eventKinds(t, db))
-				inv, ev, err := db.SetInvoiceStatusWithEvent("PAY-1", s.status, s.number, s.url, s.reason, t1)
+				inv, ev, err := db.SetInvoiceStatusWithEvent("PAY-1", s.status, s.number, s.url, s.reason, t1, shopName)
 				if !errors.Is(err, s.err) {
 					t.Fatalf("step %d: err = %v; want %v", i, err, s.err)
 				}
@@ -188,8 +278,11 @@ func TestSetInvoiceStatus_Transitions(t *testing.T) {
 					t.Errorf("step %d: event %+v stored (%v); want none", i, ev, got)
 				case s.event != "" && (ev == nil || ev.Kind != s.event || ev.ID == 0 || len(got) != kinds+1 || got[len(got)-1] != s.event):
 					t.Errorf("step %d: event %+v, stored %v; want one %s", i, ev, got, s.event)
-				case ev != nil && (ev.Tenant != "T-1" || ev.Args["ref"] != "PAY-1" || ev.Args["number"] != s.number || ev.Args["reason"] != s.reason || !ev.Time.Equal(t1)):
-					t.Errorf("step %d: event %+v; want T-1's, ref PAY-1, number %q, reason %q, at %v", i, ev, s.number, s.reason, t1)
+				case ev != nil && (ev.Tenant != "T-1" || ev.Args["ref"] != "PAY-1" || ev.Args["number"] != s.number || ev.Args["url"] != s.url || ev.Args["reason"] != s.reason || !ev.Time.Equal(t1)):
+					t.Errorf("step %d: event %+v; want T-1's, ref PAY-1, number %q, url %q, reason %q, at %v", i, ev, s.number, s.url, s.reason, t1)
+				case ev != nil && (ev.Args["tenant_name"] != "Acme Shop" || ev.Args["tenant"] != "T-1" || !strings.HasPrefix(ev.Text, "Acme Shop: ")):
+					// The tenant reads it: their shop's name, as on a receipt.
+					t.Errorf("step %d: event %+v; want it to name the tenant Acme Shop (tenant_name, and in its text)", i, ev)
 				}
 			}
 			got, _ := db.Invoices([]string{"PAY-1"})

@@ -115,11 +115,16 @@ type TopUpOptions struct {
 
 // PostTopUpWith is PostTopUpWithReceipt that also stores opt.Invoice, the
 // tenant's invoice request, with the top-up: both or neither. A request
-// without a title is ErrBadEntry. A repeated reference is answered with the
-// original entry when the request is the same as the first (title, tax id
-// and e-mail) or none is sent again — a retry that leaves it out loses
-// nothing, the first stands —, and is ErrRefConflict when it adds a
-// request the first did not have, or asks for another: nothing changes.
+// without a title is ErrBadEntry. A repeated reference for the same
+// account and amount is the payment credited before, and is answered with
+// its entry (existing) whatever the request: with the same request as the
+// first (title, tax id, e-mail in any case) or none, nothing changes — a
+// retry that leaves it out loses nothing, the first stands —; a request
+// the first entry did not have is stored then, in this call's transaction
+// (the money is already there: a payment entered at the till before the
+// tenant asked for an invoice); and another request than the first is
+// ErrInvoiceConflict, returned with the entry and existing, and nothing
+// changes. Another account or amount is ErrRefConflict.
 func (db *DB) PostTopUpWith(e Entry, opt TopUpOptions) (stored Entry, event *Event, existing bool, err error) {
 	if e.Kind == "" {
 		e.Kind = TopUp
@@ -139,17 +144,21 @@ func (db *DB) PostTopUpWith(e Entry, opt TopUpOptions) (stored Entry, event *Eve
 			if prev.Kind != TopUp || prev.Account != e.Account || prev.Amount != e.Amount {
 				return fmt.Errorf("%w: %s was %s %s to %s (entry %d)", ErrRefConflict, e.Ref, prev.Kind, prev.Amount, prev.Account, prev.ID)
 			}
-			if opt.Invoice != nil {
-				inv, err := getInvoice(tx, e.Ref)
-				switch {
-				case err != nil:
-					return err
-				case inv == nil:
-					return fmt.Errorf("%w: %s was credited without an invoice request (entry %d)", ErrRefConflict, e.Ref, prev.ID)
-				case !sameRequest(*inv, *opt.Invoice):
-					return fmt.Errorf("%w: %s was credited with an invoice request for %q, tax id %q, e-mail %q (entry %d)",
-						ErrRefConflict, e.Ref, inv.Title, inv.TaxID, inv.Email, prev.ID)
-				}
+			stored, existing = prev, true
+			if opt.Invoice == nil {
+				return nil
+			}
+			inv, err := getInvoice(tx, e.Ref)
+			switch {
+			case err != nil:
+				return err
+			case inv == nil:
+				return putInvoiceRequest(tx, prev, *opt.Invoice, e.Time)
+			case !sameRequest(*inv, *opt.Invoice):
+				// The first request is the tenant's: its tax id (a
+				// person's national id number) and e-mail are not for
+				// whoever sent another, nor for the logs this reaches.
+				return fmt.Errorf("%w: %s was credited with another invoice request (entry %d)", ErrInvoiceConflict, e.Ref, prev.ID)
 			}
 			stored, existing = prev, true
 			return nil
@@ -170,7 +179,7 @@ func (db *DB) PostTopUpWith(e Entry, opt TopUpOptions) (stored Entry, event *Eve
 			return err
 		}
 		if opt.Invoice != nil {
-			if err := putInvoiceRequest(tx, stored, *opt.Invoice); err != nil {
+			if err := putInvoiceRequest(tx, stored, *opt.Invoice, stored.Time); err != nil {
 				return err
 			}
 		}
@@ -183,6 +192,9 @@ func (db *DB) PostTopUpWith(e Entry, opt TopUpOptions) (stored Entry, event *Eve
 		}
 		return tx.Bucket(bucketRefs).Put([]byte(e.Ref), binary.BigEndian.AppendUint64(nil, stored.ID))
 	})
+	if err != nil && !errors.Is(err, ErrInvoiceConflict) {
+		return Entry{}, nil, false, err
+	}
 	return stored, event, existing, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode"
 	"unicode/utf8"
 
 	"mallgrid/billing"
@@ -125,7 +124,8 @@ func checkCorrection(reason, ref string) error {
 }
 
 // checkText checks a reason or a note: at most maxText characters, no
-// control characters (it is shown on pages and in reports as one line).
+// control or invisible characters (unseen: it is shown on pages and in
+// reports as one line, as it reads).
 func checkText(field, s string, required bool) error {
 	switch {
 	case s == "" && required:
@@ -136,8 +136,8 @@ func checkText(field, s string, required bool) error {
 		return fmt.Errorf("%w: %s: %d characters; at most %d", web.ErrInvalid, field, utf8.RuneCountInString(s), maxText)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: %s: a control character (%U); one line of text", web.ErrInvalid, field, r)
+		if unseen(r) {
+			return fmt.Errorf("%w: %s: a control or invisible character (%U); one line of text", web.ErrInvalid, field, r)
 		}
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/width"
+
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -31,24 +33,78 @@ const (
 // invoice and, since 2017, an ordinary one for a company), and the
 // platform refuses it later without one — better said at the till, while
 // the tenant is there. The list is narrow on purpose: a name taken for a
-// company wrongly refuses the top-up it came with (a request is stored
-// with its top-up or not at all), so only the words of a registered
-// company's legal form are here.
+// company wrongly refuses the top-up it came with at the till (a request
+// is stored with its top-up or not at all), so only the words of a
+// registered company's legal form are here. The Chinese ones are matched
+// anywhere (Chinese has no spaces between words); the Latin ones as
+// words (latinWord), so that "Unlimited Fitness" is not "limited".
 var companyWords = []string{"公司", "有限", "集团", "事务所", "co., ltd", "co.,ltd", "ltd", "limited", "inc.", "corp.", "corporation", "llc", "gmbh", "company"}
 
 // namesCompany reports whether an invoice's title names a company.
 func namesCompany(title string) bool {
 	lower := strings.ToLower(title)
 	for _, w := range companyWords {
-		if strings.Contains(lower, w) {
-			return true
+		if w[0] >= utf8.RuneSelf { // Chinese
+			if strings.Contains(lower, w) {
+				return true
+			}
+			continue
+		}
+		for i := 0; ; {
+			j := strings.Index(lower[i:], w)
+			if j < 0 {
+				break
+			}
+			start, end := i+j, i+j+len(w)
+			before, _ := utf8.DecodeLastRuneInString(lower[:start])
+			after, _ := utf8.DecodeRuneInString(lower[end:])
+			// A word ending in its own full stop ("inc.") ends there.
+			if !latinWord(before) && (w[len(w)-1] == '.' || !latinWord(after)) {
+				return true
+			}
+			i = start + 1
 		}
 	}
 	return false
 }
 
+// latinWord reports whether r continues a Latin word: a letter or digit of
+// the Latin script. A Chinese character beside a Latin word bounds it
+// ("深圳Acme Ltd").
+func latinWord(r rune) bool {
+	return unicode.IsDigit(r) || unicode.Is(unicode.Latin, r)
+}
+
+// unseen reports whether r is a character that does not show as itself in
+// one line of text: a control character, a format character (Cf: bidi
+// overrides and isolates, zero-width spaces and joiners, the soft hyphen,
+// the byte order mark) or a line or paragraph separator (Zl, Zp). Text
+// holding one reads otherwise than it is stored: a title or reason
+// reversed on the screen, a name that looks the same as another yet
+// differs.
+func unseen(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// normalTaxID is a tax id as typed, the way the store keeps it: full-width
+// characters (a Chinese IME's) folded to their ASCII forms, every space
+// dropped (codes are read out and typed in groups), upper case.
+func normalTaxID(s string) string {
+	s = width.Fold.String(s)
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.ToUpper(s)
+}
+
 // checkInvoice checks an invoice request and returns it as the store keeps
-// it: spaces trimmed, the tax id upper-cased. nil for none.
+// it: spaces trimmed, the tax id in normal form (normalTaxID), the e-mail
+// address in lower case. nil for none. A refusal quotes neither the tax id
+// (a person's is their national id number) nor the address: it is shown,
+// logged, and may be sent up in a command's result.
 func checkInvoice(req *web.InvoiceRequest) (*store.Invoice, error) {
 	if req == nil {
 		return nil, nil
@@ -57,8 +113,8 @@ func checkInvoice(req *web.InvoiceRequest) (*store.Invoice, error) {
 		return nil, fmt.Errorf("%w: invoice: %s", web.ErrInvalid, fmt.Sprintf(format, args...))
 	}
 	title := strings.TrimSpace(req.Title)
-	taxID := strings.ToUpper(strings.TrimSpace(req.TaxID))
-	email := strings.TrimSpace(req.Email)
+	taxID := normalTaxID(req.TaxID)
+	email := strings.ToLower(strings.TrimSpace(req.Email))
 	switch {
 	case title == "":
 		return invalid("title: the buyer's name (a company's, or a person's) is required")
@@ -66,17 +122,18 @@ func checkInvoice(req *web.InvoiceRequest) (*store.Invoice, error) {
 		return invalid("title: not UTF-8")
 	case utf8.RuneCountInString(title) > maxInvoiceTitle:
 		return invalid("title: %d characters; at most %d", utf8.RuneCountInString(title), maxInvoiceTitle)
-	case strings.IndexFunc(title, unicode.IsControl) >= 0:
-		return invalid("title: a control character; one line of text")
+	case strings.IndexFunc(title, unseen) >= 0:
+		r, _ := utf8.DecodeRuneInString(title[strings.IndexFunc(title, unseen):])
+		return invalid("title: a control or invisible character (%U); one line of text", r)
 	case taxID != "" && !validTaxID(taxID):
-		return invalid("tax_id %q: want the buyer's taxpayer id, 15 to 20 of 0-9 and A-Z (18 for a unified social credit code)", req.TaxID)
-	case taxID == "" && namesCompany(title):
+		return invalid("tax_id: want the buyer's taxpayer id, 15 to 20 of 0-9 and A-Z (18 for a unified social credit code); this one has %d characters", utf8.RuneCountInString(taxID))
+	case taxID == "" && !req.Upstream && namesCompany(title):
 		return invalid("tax_id: required for a company's invoice (%q): its unified social credit code", title)
 	}
 	if email != "" {
 		a, err := mail.ParseAddress(email)
-		if err != nil || a.Address != email || a.Name != "" || len(email) > maxEmail || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
-			return invalid("email %q: want one address like ap@company.example", req.Email)
+		if err != nil || a.Address != email || a.Name != "" || len(email) > maxEmail || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+			return invalid("email: want one address like ap@company.example")
 		}
 	}
 	return &store.Invoice{Title: title, TaxID: taxID, Email: email}, nil
@@ -122,8 +179,8 @@ func (l *Ledger) InvoiceStatus(_ context.Context, ref, status, number, link, rea
 		return invalid("number %q: at most %d printable characters", number, maxInvoiceNumber)
 	case status == store.InvoiceFailed && (number != "" || link != ""):
 		return invalid("a failed invoice has no number or link")
-	case !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > maxInvoiceReason || strings.IndexFunc(reason, unicode.IsControl) >= 0:
-		return invalid("reason: at most %d characters, one line of text", maxInvoiceReason)
+	case !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > maxInvoiceReason || strings.IndexFunc(reason, unseen) >= 0:
+		return invalid("reason: at most %d characters, one line of text without control or invisible characters", maxInvoiceReason)
 	}
 	if link != "" {
 		u, err := url.Parse(link)
@@ -133,7 +190,7 @@ func (l *Ledger) InvoiceStatus(_ context.Context, ref, status, number, link, rea
 			return invalid("url %q: want an https link to the invoice, at most %d characters", link, maxInvoiceURL)
 		}
 	}
-	inv, ev, err := l.DB.SetInvoiceStatusWithEvent(ref, status, number, link, reason, l.Now())
+	inv, ev, err := l.DB.SetInvoiceStatusWithEvent(ref, status, number, link, reason, l.Now(), l.tenantName)
 	switch {
 	case errors.Is(err, store.ErrNoInvoice):
 		return store.Invoice{}, fmt.Errorf("%w: %w", web.ErrNotFound, err)
@@ -152,6 +209,13 @@ func (l *Ledger) InvoiceStatus(_ context.Context, ref, status, number, link, rea
 		}
 	}
 	return inv, nil
+}
+
+// tenantName is a tenant's name as the configuration gives it; "" for one
+// no longer configured (the store then names it by its id).
+func (l *Ledger) tenantName(id string) string {
+	t, _ := l.Config.Tenant(id)
+	return t.Name
 }
 
 // Invoices lists a tenant's invoice requests, newest first: up to limit of

@@ -202,9 +202,13 @@ func receiptOf(e store.Entry) string { return e.ReceiptNo() }
 
 // TopUp checks a payment and credits it once per reference, with its
 // e-invoice request (req.Invoice) when it has one, in one transaction. The
-// same reference again is the first entry when it asks for the same
-// invoice or none; a request added or changed on it is web.ErrConflict.
-// Every refusal says why and changes nothing.
+// same reference again (same tenant and amount) is the first entry,
+// existing: with the same request or none, unchanged; with a request the
+// entry did not have, that request stored. Another request than the
+// entry's is web.ErrConflict wrapping store.ErrInvoiceConflict, returned
+// with that entry and existing true: the money stands, the first request
+// stands, and the caller says which it was told. Every other refusal says
+// why, returns no entry and changes nothing.
 func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor string) (web.EntryView, bool, error) {
 	t, err := l.tenant(id)
 	if err != nil {
@@ -230,6 +234,18 @@ func (l *Ledger) TopUp(_ context.Context, id string, req web.TopUpRequest, actor
 			Args: map[string]string{"tenant_name": t.Name, "amount": e.Amount.String(), "channel": e.Channel, "ref": e.Ref,
 				"receipt": no, "balance": e.Balance.String()}}
 	}})
+	if errors.Is(err, store.ErrInvoiceConflict) {
+		// The payment was credited: its entry, with the request it has,
+		// goes with the refusal of the other request, so that the uplink
+		// answers the money as existing and the invoice apart.
+		l.Log.Warn().Str("tenant", id).Str("ref", e.Ref).Uint64("entry", e.ID).Str("actor", actor).
+			Msg("top-up sent again with another invoice request: the first request stands")
+		views := []web.EntryView{l.entryView(e)}
+		if ierr := l.withInvoices(views); ierr != nil {
+			l.Log.Error().Err(ierr).Str("ref", e.Ref).Msg("top-up's invoice request could not be read")
+		}
+		return views[0], true, fmt.Errorf("%w: %w", web.ErrConflict, err)
+	}
 	if errors.Is(err, store.ErrRefConflict) {
 		return web.EntryView{}, false, fmt.Errorf("%w: %v", web.ErrConflict, err)
 	}

@@ -2,7 +2,10 @@ package web
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // InvoiceRequest is a tenant's request for a Chinese e-invoice (发票) for
@@ -18,6 +21,14 @@ type InvoiceRequest struct {
 	TaxID string `json:"tax_id,omitempty"`
 	// Email is where the platform sends the invoice; optional.
 	Email string `json:"email,omitempty"`
+	// Upstream marks a request that came with a payment made and confirmed
+	// upstream (the group's platform's top-up command), never one read
+	// from a body: the money is credited whatever the gateway guesses of
+	// the title — a company's name without its tax id is not refused
+	// here, the platform that issues the invoice refuses it, and says so
+	// by invoice_status. The till's API asks its operator instead, while
+	// the tenant is there.
+	Upstream bool `json:"-"`
 }
 
 // InvoiceView is a top-up's invoice request and where it stands.
@@ -64,4 +75,41 @@ func (s *Server) invoiceRoutes(iv Invoices) {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}))
+}
+
+// seesTaxIDs are the roles that read a buyer's tax id whole: the operator
+// at the till who takes the request, and the finance office that
+// reconciles the invoices. A viewer's screen (a wall in the control room,
+// a shared login) sees it masked: a person's tax id is their national id
+// number.
+var seesTaxIDs = []string{RoleOperator, RoleFinance, RoleAdmin}
+
+// maskTaxID is a tax id as a viewer reads it: its first and last four
+// characters, enough to tell two apart at a glance, the rest starred
+// ("1101**********777X"); a short one is starred whole.
+func maskTaxID(id string) string {
+	n := utf8.RuneCountInString(id)
+	if n <= 8 {
+		return strings.Repeat("*", n)
+	}
+	r := []rune(id)
+	return string(r[:4]) + strings.Repeat("*", n-8) + string(r[n-4:])
+}
+
+// entriesFor returns entries as role may read them: for a role not in
+// seesTaxIDs, each invoice request's tax id masked (a copy: entries is not
+// changed).
+func entriesFor(role string, entries []EntryView) []EntryView {
+	if slices.Contains(seesTaxIDs, role) {
+		return entries
+	}
+	out := slices.Clone(entries)
+	for i, e := range out {
+		if e.Invoice != nil && e.Invoice.TaxID != "" {
+			iv := *e.Invoice
+			iv.TaxID = maskTaxID(iv.TaxID)
+			out[i].Invoice = &iv
+		}
+	}
+	return out
 }
