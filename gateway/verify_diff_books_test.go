@@ -115,10 +115,13 @@ func randomInvoice(rng *rand.Rand, n int) *web.InvoiceRequest {
 
 // topUp credits tenant a payment: a new one, with an e-invoice request or
 // without; the same one again (the first entry back), with the same
-// request or none; the same one with its request changed or added (409,
-// nothing credited); or another under a reference already used (409). Or
-// upstream answers an invoice request (issued, failed, re-issued; another
-// number for an issued one refused) — money is never touched by invoices.
+// request or none; the same one with its request changed (at the till a
+// 409 that comes with the first entry; down from the platform ok,
+// existing, "invoice":"conflict" — nothing credited or changed either
+// way) or added to an entry that had none (the first entry, the request
+// stored); or another under a reference already used (409). Or upstream
+// answers an invoice request (issued, failed, re-issued; another number
+// for an issued one refused) — money is never touched by invoices.
 func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tenant string, seen map[string]int) {
 	t.Helper()
 	ctx := context.Background()
@@ -141,27 +144,51 @@ func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tena
 					changed.TaxID = "91310000MA1FL0XX0X"
 				}
 				req.Invoice = &changed
-			case r == 0: // a request added on a retry
+			case r < 2 && inv == nil: // a request added on a retry (the payment taken at the till, the invoice asked for after)
 				req.Invoice = &web.InvoiceRequest{Title: "张三"}
+				r = 0
 			case r == 1 && inv != nil:
 				same := inv.req
 				req.Invoice = &same
 			}
-			if r == 0 {
-				if _, _, err := l.TopUp(ctx, tenant, req, "token:till"); !errors.Is(err, web.ErrConflict) {
-					t.Fatalf("top-up %s again with its invoice request changed or added (%+v): %v; want ErrConflict", ref, req.Invoice, err)
+			// Half the retries come down from the platform (chosen by the
+			// entry's id: no draw of rng, so the histories stay as they
+			// were): the same payment paid upstream after it was entered at
+			// the till, or sent down again.
+			var e web.EntryView
+			var existing, conflict bool
+			var err error
+			if p.id%2 == 0 {
+				var invoice string
+				e, existing, invoice, err = downlinkTopUp(l, fmt.Sprintf("cmd-%s-again-%d", ref, seen["topup_repeated_downlink"]), tenant, p.amount, ref, req.Invoice)
+				conflict = invoice == uplink.InvoiceConflict
+				seen["topup_repeated_downlink"]++
+			} else {
+				e, existing, err = l.TopUp(ctx, tenant, req, "token:till")
+				// At the till another request is a 409 for the operator,
+				// with the entry that credited the payment.
+				conflict = errors.Is(err, web.ErrConflict) && errors.Is(err, store.ErrInvoiceConflict)
+				if conflict {
+					err = nil
 				}
+			}
+			if err != nil || !existing || e.ID != p.id || conflict != (r == 0 && inv != nil) {
+				t.Fatalf("top-up %s again (invoice request %+v, the model's %+v): entry %d, existing %v, invoice conflict %v, %v; want entry %d, existing, a conflict only for a changed request",
+					ref, req.Invoice, inv, e.ID, existing, conflict, err, p.id)
+			}
+			switch {
+			case r == 0 && inv != nil:
 				seen["invoice_conflict"]++
-				return
+			case r == 0:
+				b.invoices[ref] = &diffInvoice{req: *req.Invoice, taxID: strings.ToUpper(req.Invoice.TaxID), entry: p.id, status: store.InvoiceRequested}
+				seen["invoice_added"]++
+			default:
+				seen["topup_repeated"]++
 			}
-			e, existing, err := l.TopUp(ctx, tenant, req, "token:till")
-			if err != nil || !existing || e.ID != p.id {
-				t.Fatalf("top-up %s again = %+v, %v, %v; want entry %d back", ref, e, existing, err, p.id)
+			if invs, err := l.DB.Invoices([]string{ref}); err != nil || (invs[ref].Title != "") != (b.invoices[ref] != nil) ||
+				(b.invoices[ref] != nil && invs[ref].Title != b.invoices[ref].req.Title) {
+				t.Fatalf("top-up %s again: invoice request %+v, %v; the model's is %+v", ref, invs[ref], err, b.invoices[ref])
 			}
-			if (e.Invoice != nil) != (inv != nil) {
-				t.Fatalf("top-up %s again shows invoice %+v; the model's is %+v", ref, e.Invoice, inv)
-			}
-			seen["topup_repeated"]++
 			return
 		}
 		req.Amount = (max(p.amount, -p.amount) + billing.Fen).String()
@@ -177,7 +204,7 @@ func (b *diffBooks) topUp(t *testing.T, l *accounts.Ledger, rng *rand.Rand, tena
 	var existing bool
 	var err error
 	if b.n%4 == 0 { // paid upstream: a signed command down (no draw of rng, so the histories stay as they were)
-		e, existing, err = downlinkTopUp(l, tenant, amount, ref, inv)
+		e, existing, _, err = downlinkTopUp(l, "cmd-"+ref, tenant, amount, ref, inv)
 		seen["topup_downlink"]++
 	} else {
 		e, existing, err = l.TopUp(ctx, tenant, web.TopUpRequest{Amount: amount.String(), Ref: ref, Channel: "cash", Note: "till " + ref, Invoice: inv}, "token:till")
@@ -427,41 +454,41 @@ var diffPlatformKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 // signed topup command handled by uplink.Commands over the ledger, its
 // result read back from the uplink outbox as the entry the till would have
 // been given.
-func downlinkTopUp(l *accounts.Ledger, tenant string, amount billing.Money, ref string, inv *web.InvoiceRequest) (web.EntryView, bool, error) {
+func downlinkTopUp(l *accounts.Ledger, id, tenant string, amount billing.Money, ref string, inv *web.InvoiceRequest) (web.EntryView, bool, string, error) {
 	now := l.Now()
-	cmd := map[string]any{"id": "cmd-" + ref, "site": "diff-site", "kind": "topup", "tenant": tenant, "amount": amount.String(), "ref": ref,
+	cmd := map[string]any{"id": id, "site": "diff-site", "kind": "topup", "tenant": tenant, "amount": amount.String(), "ref": ref,
 		"channel": "wechat", "issued_at": now, "expires_at": now.Add(time.Hour)}
 	if inv != nil {
 		cmd["invoice"] = inv
 	}
 	payload, err := json.Marshal(cmd)
 	if err != nil {
-		return web.EntryView{}, false, err
+		return web.EntryView{}, false, "", err
 	}
 	msg, err := json.Marshal(map[string]string{"key_id": "k1", "payload": base64.StdEncoding.EncodeToString(payload),
 		"sig": base64.StdEncoding.EncodeToString(ed25519.Sign(diffPlatformKey, payload))})
 	if err != nil {
-		return web.EntryView{}, false, err
+		return web.EntryView{}, false, "", err
 	}
 	c := &uplink.Commands{DB: l.DB, SiteID: "diff-site", Keys: map[string]ed25519.PublicKey{"k1": diffPlatformKey.Public().(ed25519.PublicKey)},
 		Config: l.Config, Ledger: l, Now: l.Now, Log: zerolog.Nop()}
 	if err := c.Handle(context.Background(), msg); err != nil {
-		return web.EntryView{}, false, err
+		return web.EntryView{}, false, "", err
 	}
 	st, err := l.DB.UplinkStats()
 	if err != nil {
-		return web.EntryView{}, false, err
+		return web.EntryView{}, false, "", err
 	}
 	out, err := l.DB.UplinkAfter(st.Head-1, 1)
 	if err != nil || len(out) != 1 {
-		return web.EntryView{}, false, fmt.Errorf("the command's result: %v, %v", out, err)
+		return web.EntryView{}, false, "", fmt.Errorf("the command's result: %v, %v", out, err)
 	}
 	var r uplink.Result
 	if err := json.Unmarshal(out[0].Data, &r); err != nil {
-		return web.EntryView{}, false, err
+		return web.EntryView{}, false, "", err
 	}
 	if r.Status != uplink.StatusOK || r.Existing == nil {
-		return web.EntryView{}, false, fmt.Errorf("command for %s: %s", ref, out[0].Data)
+		return web.EntryView{}, false, "", fmt.Errorf("command for %s: %s", ref, out[0].Data)
 	}
-	return web.EntryView{ID: r.Entry, Receipt: r.Receipt, Amount: amount.String()}, *r.Existing, nil
+	return web.EntryView{ID: r.Entry, Receipt: r.Receipt, Amount: amount.String()}, *r.Existing, r.Invoice, nil
 }

@@ -77,6 +77,10 @@ const (
 // command_kind; form no_id when the message had no id fit to repeat.
 const KindCommandRefused = "uplink_command_refused"
 
+// InvoiceConflict is a top-up result's Invoice when the payment was
+// credited before with another invoice request than the command's.
+const InvoiceConflict = "conflict"
+
 // Statuses of a result.
 const (
 	StatusOK      = "ok"
@@ -101,6 +105,10 @@ type Result struct {
 	Receipt  string `json:"receipt,omitempty"`
 	Balance  string `json:"balance,omitempty"`
 	Existing *bool  `json:"existing,omitempty"`
+	// Invoice is InvoiceConflict when the top-up came with another invoice
+	// request than the one its entry has: the money is the entry (ok,
+	// existing), the first request stands, and this one was not kept.
+	Invoice string `json:"invoice,omitempty"`
 	// An invoice status recorded: the top-up's ref and where its invoice
 	// now stands.
 	Ref           string `json:"ref,omitempty"`
@@ -112,8 +120,10 @@ type Result struct {
 
 // Ledger is what commands change: accounts.Ledger is one. Its errors
 // wrapping web.ErrNotFound, web.ErrInvalid or web.ErrConflict refuse the
-// command (and change nothing); any other error is the database's, and
-// the command is to be delivered again.
+// command (and change nothing) — except a TopUp's wrapping
+// store.ErrInvoiceConflict, which comes with the entry that credited the
+// payment and answers it; any other error is the database's, and the
+// command is to be delivered again.
 type Ledger interface {
 	// TopUp credits a payment once per reference, as the local API does.
 	TopUp(ctx context.Context, tenant string, req web.TopUpRequest, actor string) (web.EntryView, bool, error)

@@ -36,10 +36,19 @@ func (c *Commands) topUp(ctx context.Context, msg checked, cmd *topUpCommand) (R
 	}
 	req := web.TopUpRequest{Amount: cmd.Amount, Ref: cmd.Ref, Channel: cmd.Channel}
 	if cmd.Invoice != nil {
-		req.Invoice = &web.InvoiceRequest{Title: cmd.Invoice.Title, TaxID: cmd.Invoice.TaxID, Email: cmd.Invoice.Email}
+		// Paid upstream: the money is not refused over the gateway's guess
+		// that a title names a company (web.InvoiceRequest.Upstream).
+		req.Invoice = &web.InvoiceRequest{Title: cmd.Invoice.Title, TaxID: cmd.Invoice.TaxID, Email: cmd.Invoice.Email, Upstream: true}
 	}
 	e, existing, err := c.Ledger.TopUp(ctx, cmd.Tenant, req, "uplink:"+msg.keyID)
 	switch {
+	case errors.Is(err, store.ErrInvoiceConflict):
+		// The payment was credited before (at the till, say) with another
+		// invoice request: the money is that entry, and only the invoice
+		// differs — not a ref_conflict, which the platform would take for
+		// a payment to refund.
+		existing = true
+		return Result{ID: msg.id, Status: StatusOK, Entry: e.ID, Receipt: e.Receipt, Balance: e.Balance, Existing: &existing, Invoice: InvoiceConflict}, nil, nil
 	case errors.Is(err, web.ErrNotFound):
 		return Result{}, refuse(ReasonUnknownTenant, "%v", err), nil
 	case errors.Is(err, web.ErrInvalid):

@@ -23,6 +23,7 @@ type commandResult struct {
 	Receipt       string `json:"receipt"`
 	Balance       string `json:"balance"`
 	Existing      *bool  `json:"existing"`
+	Invoice       string `json:"invoice"`
 	Ref           string `json:"ref"`
 	InvoiceStatus string `json:"invoice_status"`
 	Duplicate     bool   `json:"duplicate"`
@@ -40,7 +41,8 @@ var recordedRefusals = map[string]bool{"unknown_tenant": true, "invalid": true, 
 // holds its first result, which agrees with the ledger: a top-up it says
 // credited is a top-up entry with that receipt number and balance, one it
 // says credited anew was entered by the uplink (actor uplink:<key>) and is
-// said so by no other command, and an
+// said so by no other command, one it says credited before with another
+// invoice request ("invoice":"conflict") has an invoice request, and an
 // invoice status it says recorded is an invoice request's.
 func checkUplinkCommands(v *ledgerView, report func(Violation)) {
 	bad := func(id, format string, args ...any) {
@@ -81,6 +83,7 @@ func checkUplinkCommands(v *ledgerView, report func(Violation)) {
 			bad(c.ID, "its result's status is %q", r.Status)
 		case r.Entry != 0:
 			checkCommandCredit(c.ID, r, byID, bad)
+			checkCommandInvoice(c.ID, r, byID, invoices, bad)
 			if r.Existing != nil && !*r.Existing {
 				if first, dup := anew[r.Entry]; dup {
 					bad(c.ID, "says it credited entry %d anew, as command %q says too: a payment is credited once", r.Entry, first)
@@ -113,5 +116,24 @@ func checkCommandCredit(id string, r commandResult, byID map[uint64]store.Entry,
 		bad(id, "its result does not say whether the payment was credited before")
 	case !*r.Existing && !strings.HasPrefix(e.Actor, "uplink:"):
 		bad(id, "says it credited entry %d anew; that entry was entered by %q, not by the uplink", r.Entry, e.Actor)
+	}
+}
+
+// checkCommandInvoice: a top-up command's result says its invoice request
+// conflicted only as "conflict", only for a payment credited before, and
+// only when that payment's entry has a request of its own (the first,
+// which stood).
+func checkCommandInvoice(id string, r commandResult, byID map[uint64]store.Entry, invoices map[string]store.Invoice, bad func(id, format string, args ...any)) {
+	if r.Invoice == "" {
+		return
+	}
+	e := byID[r.Entry]
+	switch inv, ok := invoices[e.Ref]; {
+	case r.Invoice != "conflict":
+		bad(id, "its result's invoice is %q; the gateway writes only \"conflict\"", r.Invoice)
+	case r.Existing == nil || !*r.Existing:
+		bad(id, "says its invoice request conflicted with entry %d's, yet that it credited the payment anew", r.Entry)
+	case !ok || inv.Entry != r.Entry:
+		bad(id, "says its invoice request conflicted with entry %d's, which has none", r.Entry)
 	}
 }

@@ -23,7 +23,8 @@ func finishCommand(t *testing.T, db *store.DB, id, result string) {
 
 // uplinkCommands is what the uplink records: c-1 credited P-1 (entry 1)
 // anew, c-2 the same payment again (existing), c-3 refused by the ledger,
-// c-4 an invoice status of P-1.
+// c-4 an invoice status of P-1, c-5 the same payment again with another
+// invoice request (existing, invoice conflict).
 func uplinkCommands(t *testing.T, db *store.DB) {
 	t.Helper()
 	if _, _, _, err := db.PostTopUpWith(store.Entry{Account: "T-1", Amount: 100 * billing.Yuan, Ref: "P-1", Channel: "wechat", Time: vt0, Actor: "uplink:k1"},
@@ -34,6 +35,7 @@ func uplinkCommands(t *testing.T, db *store.DB) {
 	finishCommand(t, db, "c-2", `{"id":"c-2","status":"ok","entry":1,"receipt":"R00000001","balance":"100.00","existing":true}`)
 	finishCommand(t, db, "c-3", `{"id":"c-3","status":"refused","reason":"ref_conflict","detail":"x"}`)
 	finishCommand(t, db, "c-4", `{"id":"c-4","status":"ok","ref":"P-1","invoice_status":"requested"}`)
+	finishCommand(t, db, "c-5", `{"id":"c-5","status":"ok","entry":1,"receipt":"R00000001","balance":"100.00","existing":true,"invoice":"conflict"}`)
 }
 
 // editCommand rewrites command id's record through edit (the result as a
@@ -74,6 +76,8 @@ func uplinkCommandDamages() []damage {
 		d("c-1", func(_, res map[string]any) { res["duplicate"] = true }),         // not the first result
 		d("c-3", func(_, res map[string]any) { res["reason"] = "bad_signature" }), // never recorded
 		d("c-4", func(_, res map[string]any) { res["ref"] = "P-9" }),              // no such invoice request
+		d("c-1", func(_, res map[string]any) { res["invoice"] = "conflict" }),     // a conflict with its own, new request
+		d("c-5", func(_, res map[string]any) { res["invoice"] = "kept" }),         // not a value the gateway writes
 		d("c-1", func(rec, _ map[string]any) { rec["handled"] = vt0.Add(2 * time.Hour) }),
 		d("c-1", func(_, res map[string]any) { res["status"] = "done" }),
 		d("c-1", func(_, res map[string]any) { delete(res, "existing") }),
@@ -84,7 +88,7 @@ func uplinkCommandDamages() []damage {
 			if _, _, err := db.PostTopUp(store.Entry{Account: "T-1", Amount: billing.Yuan, Ref: "P-2", Channel: "cash", Time: vt0, Actor: "till"}); err != nil {
 				t.Fatal(err)
 			}
-			finishCommand(t, db, "c-5", `{"id":"c-5","status":"ok","entry":2,"receipt":"R00000002","balance":"101.00","existing":false}`)
+			finishCommand(t, db, "c-6", `{"id":"c-6","status":"ok","entry":2,"receipt":"R00000002","balance":"101.00","existing":false}`)
 		}},
 	}
 }
