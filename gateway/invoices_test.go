@@ -48,8 +48,7 @@ func TestInvoicesAPI(t *testing.T) {
 		code       int
 		reason     string
 	}{
-		{"changed title", `{"amount":"100.00","ref":"PAY-1","channel":"cash","invoice":{"title":"Acme Ltd","tax_id":"91310000MA1FL0XX0X"}}`, 409, "invoice request"},
-		{"request added on a retry", `{"amount":"20.00","ref":"PAY-2","channel":"cash","invoice":{"title":"张三"}}`, 409, "without an invoice request"},
+		{"changed title", `{"amount":"100.00","ref":"PAY-1","channel":"cash","invoice":{"title":"Acme Ltd","tax_id":"91310000MA1FL0XX0X"}}`, 409, "with another invoice request (entry 1)"},
 		{"unknown field", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"title":"张三","bank":"x"}}`, 400, "unknown field"},
 		{"invoice not an object", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":"张三"}`, 400, "body"},
 		{"no title", `{"amount":"5.00","ref":"PAY-3","channel":"cash","invoice":{"tax_id":"91310000MA1FL0XX0X"}}`, 400, "title"},
@@ -62,6 +61,17 @@ func TestInvoicesAPI(t *testing.T) {
 		if code := call(t, "POST", api+"/T-a1/topups", till, tt.body, &e); code != tt.code || !strings.Contains(e["error"], tt.reason) {
 			t.Errorf("%s: %d %q; want %d with a reason about %q", tt.name, code, e["error"], tt.code, tt.reason)
 		}
+		// A refusal does not quote the first request's tax id or e-mail.
+		if strings.Contains(e["error"], "91310000MA1FL0XX0X") || strings.Contains(e["error"], "ap@acme.example") || strings.Contains(e["error"], "not an address") {
+			t.Errorf("%s: %q quotes a tax id or an address", tt.name, e["error"])
+		}
+	}
+	// PAY-2 was taken without a request; the tenant asks for one after:
+	// the same payment, and the request is kept with it.
+	var added web.EntryView
+	if code := call(t, "POST", api+"/T-a1/topups", till, `{"amount":"20.00","ref":"PAY-2","channel":"cash","invoice":{"title":"张三"}}`, &added); code != 200 ||
+		added.Ref != "PAY-2" || added.Invoice == nil || added.Invoice.Title != "张三" {
+		t.Errorf("request added on a retry = %d %+v; want 200, PAY-2's entry with the request", code, added)
 	}
 	var a web.AccountView
 	if getJSON(t, api+"/T-a1", &a); a.Balance != "120.00" || a.Entries != 2 {
@@ -70,8 +80,8 @@ func TestInvoicesAPI(t *testing.T) {
 
 	// Finance lists the requests; a viewer may not (the buyer's e-mail).
 	var list []web.InvoiceView
-	if code := call(t, "GET", api+"/T-a1/invoices", books, "", &list); code != 200 || len(list) != 1 || list[0].Ref != "PAY-1" || list[0].Email != "ap@acme.example" {
-		t.Errorf("GET invoices = %d %+v; want PAY-1's, with its e-mail", code, list)
+	if code := call(t, "GET", api+"/T-a1/invoices", books, "", &list); code != 200 || len(list) != 2 || list[1].Ref != "PAY-1" || list[1].Email != "ap@acme.example" {
+		t.Errorf("GET invoices = %d %+v; want PAY-2's and PAY-1's, with its e-mail", code, list)
 	}
 	if code := call(t, "GET", api+"/T-a1/invoices", "screen-secret", "", nil); code != 403 {
 		t.Errorf("GET invoices as a viewer = %d; want 403", code)
@@ -90,15 +100,23 @@ func TestInvoicesAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	base, _ = mall.start(t)
-	var ledger []web.EntryView
-	getJSON(t, base+"/api/v1/accounts/T-a1/ledger", &ledger)
-	for _, e := range ledger {
-		switch {
-		case e.Ref == "PAY-1" && (e.Invoice == nil || e.Invoice.Status != "issued" || e.Invoice.Number != "24312000000012345678"):
-			t.Errorf("PAY-1 on the ledger = %+v; want its invoice issued", e.Invoice)
-		case e.Ref == "PAY-2" && e.Invoice != nil:
-			t.Errorf("PAY-2 on the ledger has an invoice %+v; want none", e.Invoice)
+	base, stop = mall.start(t)
+	// A viewer reads the tax id masked (a person's is their national id
+	// number); the operator at the till and finance read it whole.
+	for token, want := range map[string]string{"screen-secret": "9131**********XX0X", till: "91310000MA1FL0XX0X", books: "91310000MA1FL0XX0X"} {
+		var ledger []web.EntryView
+		if code := call(t, "GET", base+"/api/v1/accounts/T-a1/ledger", token, "", &ledger); code != 200 {
+			t.Fatalf("ledger as %s = %d", token, code)
+		}
+		for _, e := range ledger {
+			switch {
+			case e.Ref == "PAY-1" && (e.Invoice == nil || e.Invoice.Status != "issued" || e.Invoice.Number != "24312000000012345678"):
+				t.Errorf("PAY-1 on the ledger = %+v; want its invoice issued", e.Invoice)
+			case e.Ref == "PAY-1" && e.Invoice.TaxID != want:
+				t.Errorf("PAY-1 on the ledger as %s: tax id %q; want %q", token, e.Invoice.TaxID, want)
+			case e.Ref == "PAY-2" && (e.Invoice == nil || e.Invoice.Title != "张三"):
+				t.Errorf("PAY-2 on the ledger has invoice %+v; want 张三's, added on the retry", e.Invoice)
+			}
 		}
 	}
 	// The operator's page: the top-up form with its invoice fields.
@@ -114,23 +132,60 @@ func TestInvoicesAPI(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`class="invoice invoice-issued"`, "Invoice 24312000000012345678", `href="https://fapiao.example/i/24312000000012345678"`,
-		`name="invoice_tax_id"`} {
+		`name="invoice_tax_id"`, `title="上海某某贸易有限公司 · 91310000MA1FL0XX0X"`} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("tenant page holds no %q", want)
 		}
 	}
-	if n := strings.Count(string(page), `class="invoice invoice-`); n != 1 {
-		t.Errorf("tenant page shows %d invoices; want 1 (PAY-2 has none)", n)
+	if n := strings.Count(string(page), `class="invoice invoice-`); n != 2 {
+		t.Errorf("tenant page shows %d invoices; want 2", n)
 	}
-	// The receipt names the invoice's buyer and where it stands.
-	resp, err = viewerGet(base + "/tenants/T-a1/receipts/" + strconv.FormatUint(first.ID, 10))
+	resp, err = viewerGet(base + "/tenants/T-a1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	receipt, _ := io.ReadAll(resp.Body)
+	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if want := `<td id="receipt-invoice">上海某某贸易有限公司 (91310000MA1FL0XX0X) · Invoice 24312000000012345678</td>`; !strings.Contains(string(receipt), want) {
-		t.Errorf("receipt holds no %q", want)
+	if strings.Contains(string(page), "91310000MA1FL0XX0X") || !strings.Contains(string(page), `title="上海某某贸易有限公司 · 9131**********XX0X"`) {
+		t.Errorf("a viewer's tenant page shows the tax id unmasked, or not masked as 9131**********XX0X")
+	}
+	// The receipt names the invoice's buyer and where it stands, with the
+	// issued invoice's link; a viewer's with the tax id masked.
+	receipt := func(token string, id uint64) string {
+		t.Helper()
+		req, err := http.NewRequest("GET", base+"/tenants/T-a1/receipts/"+strconv.FormatUint(id, 10), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	link := ` · <a id="receipt-invoice-url" href="https://fapiao.example/i/24312000000012345678" rel="noopener noreferrer" target="_blank">https://fapiao.example/i/24312000000012345678</a>`
+	if want := `<td id="receipt-invoice">上海某某贸易有限公司 (9131**********XX0X) · Invoice 24312000000012345678` + link + `</td>`; !strings.Contains(receipt("screen-secret", first.ID), want) {
+		t.Errorf("a viewer's receipt holds no %q", want)
+	}
+	if want := `<td id="receipt-invoice">上海某某贸易有限公司 (91310000MA1FL0XX0X) · Invoice 24312000000012345678` + link + `</td>`; !strings.Contains(receipt(till, first.ID), want) {
+		t.Errorf("the till's receipt holds no %q", want)
+	}
+	// A failed invoice's receipt says why.
+	stop()
+	db, err = store.Open(mall.dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetInvoiceStatus("PAY-2", store.InvoiceFailed, "", "", "buyer unknown to the tax office", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	base, _ = mall.start(t)
+	if want := `<td id="receipt-invoice">张三 · Invoice failed: buyer unknown to the tax office</td>`; !strings.Contains(receipt(till, added.ID), want) {
+		t.Errorf("the failed invoice's receipt holds no %q", want)
 	}
 }
 
@@ -139,12 +194,12 @@ func TestInvoicesAPI(t *testing.T) {
 func TestInvoiceEvents_NotifyRoutes(t *testing.T) {
 	head := "site: {name: M}\nbuses: [{name: b1, port: /dev/ttyUSB0}]\nnotify:\n" +
 		"  channels: [{name: sms, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: 商场,\n" +
-		"     templates: {invoice_issued: {id: SMS_9, params: [%s]}, invoice_failed: {id: SMS_8, params: [tenant, ref, reason]}}}]\n" +
+		"     templates: {invoice_issued: {id: SMS_9, params: [%s]}, invoice_failed: {id: SMS_8, params: [tenant_name, ref, reason]}}}]\n" +
 		"  routes: [{events: [invoice_issued, invoice_failed], to: tenant, channels: [sms]}]\n"
-	if _, err := config.Parse("t.yaml", []byte(fmt.Sprintf(head, "tenant, ref, number, url")), nil); err != nil {
+	if _, err := config.Parse("t.yaml", []byte(fmt.Sprintf(head, "tenant_name, ref, number, url")), nil); err != nil {
 		t.Errorf("a route of the invoice events: %v", err)
 	}
-	_, err := config.Parse("t.yaml", []byte(fmt.Sprintf(head, "tenant, amount")), nil)
+	_, err := config.Parse("t.yaml", []byte(fmt.Sprintf(head, "tenant_name, amount")), nil)
 	if err == nil || !strings.Contains(err.Error(), `invoice_issued events have no "amount"`) {
 		t.Errorf("a template param the event has not: %v; want it refused", err)
 	}

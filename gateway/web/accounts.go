@@ -101,7 +101,8 @@ type EntryView struct {
 	ReversedBy uint64 `json:"reversed_by,omitempty"`
 	// Invoice is a top-up's e-invoice request and its status, when one was
 	// made with it; without the buyer's e-mail, which is finance's
-	// (GET /api/v1/accounts/{tenant}/invoices).
+	// (GET /api/v1/accounts/{tenant}/invoices), and with the buyer's tax
+	// id masked for a viewer (entriesFor).
 	Invoice *InvoiceView `json:"invoice,omitempty"`
 }
 
@@ -198,7 +199,7 @@ func (s *Server) apiLedger(w http.ResponseWriter, r *http.Request, _ string) {
 	if entries == nil {
 		entries = []EntryView{}
 	}
-	writeJSON(w, http.StatusOK, entries)
+	writeJSON(w, http.StatusOK, entriesFor(principalOf(r).Role, entries))
 }
 
 func (s *Server) apiTopUp(w http.ResponseWriter, r *http.Request, actor string) {

@@ -353,6 +353,7 @@ func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	d.Entries = entriesFor(principalOf(r).Role, d.Entries)
 	s.tenantStatements(r, tenant, &d)
 	s.render(w, r, "tenant", "page.tenant", d)
 }
@@ -422,7 +423,7 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 		s.notFoundPage(w, r, s.localizer(r).T("receipt.entry", "id", strconv.FormatUint(id, 10)))
 		return
 	}
-	s.render(w, r, "receipt", "page.receipt", receiptView{Account: a, Entry: page[0]})
+	s.render(w, r, "receipt", "page.receipt", receiptView{Account: a, Entry: entriesFor(principalOf(r).Role, page)[0]})
 }
 
 // alarmsView is the alarms page.
