@@ -15,8 +15,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// TestE2E_GroupACL runs docs/GROUP.md's mosquitto acl_file as published,
-// in Debian's mosquitto with a password per site and service: a site
+// TestE2E_GroupACL runs docs/GROUP.md's mosquitto configuration (but TLS)
+// and acl_file as published, in Debian's mosquitto with a password per
+// site and service: a site
 // publishes only under mallgrid/<site>/up/ and reads only its own down
 // topic; the ingest service reads every site's messages through a shared
 // subscription; the payment platform writes any site's commands and reads
@@ -34,7 +35,8 @@ func TestE2E_GroupACL(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	acl := groupDocBlock(t, filepath.Join("..", "..", "docs", "GROUP.md"), "`/etc/mosquitto/acl`")
+	doc := filepath.Join("..", "..", "docs", "GROUP.md")
+	acl := groupDocBlock(t, doc, "`/etc/mosquitto/acl`")
 	if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(acl), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,24 @@ func TestE2E_GroupACL(t *testing.T) {
 			t.Fatalf("mosquitto_passwd %s: %v %s", u, err, out)
 		}
 	}
-	b := groupRunMosquitto(t, dir, fmt.Sprintf("allow_anonymous false\npassword_file %s\nacl_file %s\n", pw, filepath.Join(dir, "acl")))
+	// The broker's configuration is docs/GROUP.md's too, but for TLS (no
+	// certificates here) and its files' places: mosquitto refuses to start
+	// on an option it does not know.
+	var conf strings.Builder
+	for line := range strings.Lines(groupDocBlock(t, doc, "`/etc/mosquitto/conf.d/mallgrid.conf`")) {
+		switch key, _, _ := strings.Cut(strings.TrimSpace(line), " "); key {
+		case "listener", "certfile", "keyfile", "cafile", "tls_version":
+		case "password_file":
+			fmt.Fprintf(&conf, "password_file %s\n", pw)
+		case "acl_file":
+			fmt.Fprintf(&conf, "acl_file %s\n", filepath.Join(dir, "acl"))
+		case "persistence_location":
+			fmt.Fprintf(&conf, "persistence_location %s/\n", dir)
+		default:
+			conf.WriteString(line)
+		}
+	}
+	b := groupRunMosquitto(t, dir, conf.String())
 
 	ingest := aclClient(t, b, "svc_ingest")
 	site := aclClient(t, b, "riverside-plaza")

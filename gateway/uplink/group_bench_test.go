@@ -583,6 +583,10 @@ func groupRunMosquitto(t *testing.T, dir, conf string) *groupMosquitto {
 	done := make(chan struct{})
 	go func() { _ = b.cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			raw, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
+			t.Logf("mosquitto.log:\n%s", raw)
+		}
 		_ = b.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
