@@ -66,7 +66,7 @@ const (
 //     group sees after a broker outage) and unthrottled (what the broker
 //     takes).
 //
-// Run with MALLGRID_BENCH_GROUP=1 (make bench does): about 40 s on a
+// Run with MALLGRID_BENCH_GROUP=1 (make bench does): about a minute on a
 // 2-core machine, 4½ minutes with the day's backlog (4.5 GB through the
 // broker twice). Without /usr/sbin/mosquitto and mosquitto_sub step 2 is
 // skipped with a message; -short measures step 1 alone.
