@@ -151,46 +151,93 @@ func (db *DB) appendCommandResult(tx *bolt.Tx, result UplinkMessage, events []Ev
 	return msgs[0], stored, nil
 }
 
-// PruneUplinkCommands deletes up to limit records of commands that expired
-// before before, in one durable transaction, and returns how many it
-// deleted. The caller keeps a margin: a command is refused as expired by
-// the gateway's clock, so a record is needed as long as that clock might
-// still take its command for live. A record that cannot be read is kept
-// (verify reports it).
-func (db *DB) PruneUplinkCommands(before time.Time, limit int) (int, error) {
-	if limit <= 0 {
+// PruneUplinkCommands deletes the records of commands that expired more
+// than keep before the cutoff, and returns how many it deleted. The cutoff
+// is the earlier of now and the latest time a recorded command was handled:
+// a clock jumped ahead (a year, say) prunes no more than the commands
+// handled so far allow, so the records of commands that are live again
+// once the clock is put right are still there to find a replay. keep is
+// the margin for a clock set back: a command is refused as expired by the
+// gateway's clock, so its record is needed as long as that clock might
+// take it for live again. The bucket is read in a read-only transaction;
+// the deletions go in durable transactions of at most batch records each,
+// every record looked at again in its transaction, so that the writers of
+// the ledger wait for one short batch, not for a walk of the whole
+// bucket. A record that cannot be read is kept (verify reports it).
+func (db *DB) PruneUplinkCommands(now time.Time, keep time.Duration, batch int) (int, error) {
+	if batch <= 0 {
 		return 0, nil
 	}
-	n := 0
-	err := db.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUplinkCommands)
-		var old [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			if len(old) >= limit {
-				return errStopScan
+	type seen struct {
+		key     []byte
+		expires time.Time
+	}
+	var recs []seen
+	var latest time.Time
+	err := db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUplinkCommands).ForEach(func(k, v []byte) error {
+			rec, ok := pruneFields(v)
+			if !ok {
+				return nil
 			}
-			var rec UplinkCommand
-			if json.Unmarshal(v, &rec) == nil && rec.Expires.Before(before) {
-				old = append(old, bytes.Clone(k))
+			if rec.Handled.After(latest) {
+				latest = rec.Handled
+			}
+			recs = append(recs, seen{key: bytes.Clone(k), expires: rec.Expires})
+			return nil
+		})
+	})
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	cutoff := now
+	if latest.Before(cutoff) {
+		cutoff = latest
+	}
+	cutoff = cutoff.Add(-keep)
+	var old [][]byte
+	for _, r := range recs {
+		if r.expires.Before(cutoff) {
+			old = append(old, r.key)
+		}
+	}
+	n := 0
+	for len(old) > 0 {
+		part := old[:min(batch, len(old))]
+		old = old[len(part):]
+		err := db.update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketUplinkCommands)
+			for _, k := range part {
+				// Looked at again: the record may have changed since the scan.
+				rec, ok := pruneFields(b.Get(k))
+				if !ok || !rec.Expires.Before(cutoff) {
+					continue
+				}
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				n++
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, errStopScan) {
-			return err
+		if err != nil {
+			return n, err
 		}
-		for _, k := range old {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(old)
-		return nil
-	})
-	return n, err
+	}
+	return n, nil
 }
 
-// errStopScan ends a ForEach early.
-var errStopScan = errors.New("store: scan stopped")
+// pruneFields reads what pruning needs of a record; false for a missing
+// or damaged one, which is kept.
+func pruneFields(v []byte) (rec struct {
+	Expires time.Time `json:"expires_at"`
+	Handled time.Time `json:"handled"`
+}, ok bool) {
+	if v == nil || json.Unmarshal(v, &rec) != nil || rec.Expires.IsZero() {
+		return rec, false
+	}
+	return rec, true
+}
 
 // EachUplinkCommand calls fn with every command record, in id order; a
 // record that cannot be read is passed to bad instead (nil bad: ErrCorrupt

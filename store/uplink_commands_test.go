@@ -145,8 +145,8 @@ func TestReportUplinkCommand(t *testing.T) {
 	}
 }
 
-// Pruning deletes the records expired before the cutoff, at most limit at
-// a time, and keeps a damaged record for verify to report.
+// Pruning deletes the records expired more than keep before the cutoff,
+// in batches, and keeps a damaged record for verify to report.
 func TestPruneUplinkCommands(t *testing.T) {
 	db, _ := openTemp(t)
 	for i, exp := range []time.Duration{-3 * time.Hour, -2 * time.Hour, -time.Hour, time.Hour} {
@@ -160,13 +160,18 @@ func TestPruneUplinkCommands(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := db.PruneUplinkCommands(cmdAt.Add(-90*time.Minute), 1)
-	if err != nil || n != 1 {
-		t.Fatalf("prune(limit 1) = %d, %v; want 1", n, err)
+	n, err := db.PruneUplinkCommands(cmdAt, 90*time.Minute, 0)
+	if err != nil || n != 0 {
+		t.Fatalf("prune(batch 0) = %d, %v; want 0", n, err)
 	}
-	n, err = db.PruneUplinkCommands(cmdAt.Add(-90*time.Minute), 10)
-	if err != nil || n != 1 {
-		t.Fatalf("prune again = %d, %v; want 1, the second record expired before", n, err)
+	// Batches of one: both records expired before the cutoff go.
+	n, err = db.PruneUplinkCommands(cmdAt, 90*time.Minute, 1)
+	if err != nil || n != 2 {
+		t.Fatalf("prune(batch 1) = %d, %v; want 2", n, err)
+	}
+	n, err = db.PruneUplinkCommands(cmdAt, 90*time.Minute, 10)
+	if err != nil || n != 0 {
+		t.Fatalf("prune again = %d, %v; want 0", n, err)
 	}
 	var left []string
 	var bad []string
@@ -188,5 +193,37 @@ func TestPruneUplinkCommands(t *testing.T) {
 	}
 	if _, _, err := db.UplinkCommand("broken"); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("UplinkCommand(broken) = %v; want ErrCorrupt", err)
+	}
+}
+
+// A clock jumped ahead prunes no more than the latest command handled
+// allows: the records are still there when the clock is put right, and a
+// captured command delivered again is still known.
+func TestPruneUplinkCommands_ClockAhead(t *testing.T) {
+	db, _ := openTemp(t)
+	for i, exp := range []time.Duration{-3 * time.Hour, time.Hour, 6 * time.Hour} {
+		if _, _, err := db.FinishUplinkCommand(string(rune('a'+i)), [32]byte{}, cmdAt.Add(exp), cmdResult(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every record was handled at cmdAt; the clock says a year later.
+	n, err := db.PruneUplinkCommands(cmdAt.AddDate(1, 0, 0), time.Hour, 10)
+	if err != nil || n != 1 {
+		t.Fatalf("prune a year ahead = %d, %v; want 1 (only a, expired 3 h before the latest handled)", n, err)
+	}
+	for _, id := range []string{"b", "c"} {
+		if _, seen, _ := db.UplinkCommand(id); !seen {
+			t.Errorf("%s pruned by a clock a year ahead", id)
+		}
+	}
+	// The clock set back: the cutoff goes back with it.
+	if _, _, err := db.FinishUplinkCommand("d", [32]byte{}, cmdAt.Add(2*time.Hour), UplinkMessage{Kind: KindCommandResult, Time: cmdAt.Add(8 * time.Hour), Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PruneUplinkCommands(cmdAt.Add(3*time.Hour), time.Hour, 10); err != nil || n != 1 {
+		t.Fatalf("prune at +3h = %d, %v; want 1 (b, expired at +1h)", n, err)
+	}
+	if _, seen, _ := db.UplinkCommand("c"); !seen {
+		t.Error("c (expires +6h) pruned at +3h")
 	}
 }

@@ -163,11 +163,12 @@ func (c *Commands) logRefusal(msg checked, ref *refusal) {
 // prune deletes, now and then, the records of commands expired long
 // enough ago that their commands are refused as expired.
 func (c *Commands) prune(now time.Time) {
-	if now.Sub(c.lastPrune) < pruneEvery {
+	// A clock set back does not hold pruning off until it catches up.
+	if d := now.Sub(c.lastPrune); d >= 0 && d < pruneEvery {
 		return
 	}
 	c.lastPrune = now
-	n, err := c.DB.PruneUplinkCommands(now.Add(-keepSeen), pruneBatch)
+	n, err := c.DB.PruneUplinkCommands(now, keepSeen, pruneBatch)
 	if err != nil {
 		c.Log.Warn().Err(err).Msg("pruning seen uplink commands")
 		return
