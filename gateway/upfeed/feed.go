@@ -660,7 +660,12 @@ func (f *Feed) backlog(now time.Time) error {
 			Args: map[string]string{"oldest_at": oldest.Format(time.RFC3339), "age_s": fmt.Sprint(int64(age / time.Second))}}
 		raised = uint64(max(now.Unix(), 1))
 	case raised != 0 && !backlogged(s, now, BacklogAge):
-		ev = store.Event{Time: now, Kind: store.KindUplinkBacklogCleared, Text: "The uplink's outbox has caught up with the group's broker."}
+		// The alarm's time goes with it: a page tells the sentence from
+		// its args, and one without any reads as an event of old.
+		since := time.Unix(int64(raised), 0).In(f.loc())
+		ev = store.Event{Time: now, Kind: store.KindUplinkBacklogCleared,
+			Text: fmt.Sprintf("The uplink's outbox has caught up with the group's broker (behind since %s).", since.Format("2006-01-02 15:04:05")),
+			Args: map[string]string{"raised_at": since.Format(time.RFC3339)}}
 		raised = 0
 	default:
 		return nil
