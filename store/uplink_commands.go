@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -273,4 +274,26 @@ func decodeUplinkCommand(k, v []byte) (UplinkCommand, error) {
 		return UplinkCommand{}, fmt.Errorf("uplink command %q: no result or no expiry: %w", k, ErrCorrupt)
 	}
 	return rec, nil
+}
+
+// CreditedRef returns the entry that credited the payment reference ref;
+// found is false when no entry did. The uplink asks it before refusing a
+// trusted top-up, so that a refusal never hides a payment credited before
+// (a command whose credit was kept but whose record was not, delivered
+// again after it expired).
+func (db *DB) CreditedRef(ref string) (e Entry, found bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketRefs).Get([]byte(ref))
+		if id == nil {
+			return nil
+		}
+		if len(id) != 8 {
+			return fmt.Errorf("payment reference %q: entry id of %d bytes: %w", ref, len(id), ErrCorrupt)
+		}
+		var err error
+		e, err = getEntry(tx, binary.BigEndian.Uint64(id))
+		found = err == nil
+		return err
+	})
+	return e, found, err
 }

@@ -261,14 +261,16 @@ func (c *Commands) Handle(ctx context.Context, payload []byte) error {
 	defer c.mu.Unlock()
 	now := c.Now()
 	msg, ref := c.read(payload)
+	seen := false
 	if ref == nil {
 		// The id is looked up before the command's times, so that a
 		// command delivered again after it expired still gets its first
 		// answer, not a refusal of what was carried out.
-		rec, seen, err := c.DB.UplinkCommand(msg.id)
+		rec, found, err := c.DB.UplinkCommand(msg.id)
 		if err != nil {
 			return fmt.Errorf("look up command %s: %w", msg.id, err)
 		}
+		seen = found
 		switch {
 		case seen && rec.PayloadSHA256 == hex.EncodeToString(msg.sum[:]):
 			return c.answerAgain(msg, rec, now)
@@ -279,15 +281,40 @@ func (c *Commands) Handle(ctx context.Context, payload []byte) error {
 		}
 	}
 	if ref != nil {
+		res, credited, err := c.creditedBefore(msg, ref)
+		switch {
+		case err != nil:
+			return err
+		case credited && seen:
+			// Its id is another command's: answered, not recorded.
+			return c.answerCredited(msg, res, now)
+		case credited:
+			return c.finish(msg, res, nil, now)
+		}
 		return c.report(msg, payload, now, ref)
 	}
 	res, ref, err := c.execute(ctx, msg)
 	if err != nil {
 		return err
 	}
+	if ref != nil {
+		credited, ok, err := c.creditedBefore(msg, ref)
+		if err != nil {
+			return err
+		}
+		if ok {
+			res, ref = credited, nil
+		}
+	}
+	return c.finish(msg, res, ref, now)
+}
+
+// finish records a command with its result (res, or ref's refusal),
+// queues the result and, for a refusal, stores and publishes its event.
+func (c *Commands) finish(msg checked, res Result, ref *refusal, now time.Time) error {
 	var events []store.Event
 	if ref != nil {
-		res = c.refusedResult(msg, payload, ref)
+		res = c.refusedResult(msg, nil, ref)
 		events = append(events, c.event(msg, now, ref))
 	}
 	m, err := c.message(res, now)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"mallgrid/billing"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -59,6 +60,49 @@ func (c *Commands) topUp(ctx context.Context, msg checked, cmd *topUpCommand) (R
 		return Result{}, nil, fmt.Errorf("top-up of command %s: %w", msg.id, err)
 	}
 	return Result{ID: msg.id, Status: StatusOK, Entry: e.ID, Receipt: e.Receipt, Balance: e.Balance, Existing: &existing}, nil, nil
+}
+
+// creditedBefore is the answer to a trusted top-up about to be refused
+// (ref) when its payment was credited before, to its tenant and amount:
+// ok, existing, with that entry. A refusal never means that a credited
+// payment was not credited — a command whose credit was kept but whose
+// record was not (a stop, a write failing between the two transactions)
+// comes again, perhaps after it expired, and the platform must not take
+// its refusal for a payment to refund. The command's invoice request, if
+// any, is not looked at: the money is the answer.
+func (c *Commands) creditedBefore(msg checked, ref *refusal) (Result, bool, error) {
+	cmd, ok := msg.command.(*topUpCommand)
+	if !ok || !msg.trusted {
+		return Result{}, false, nil
+	}
+	amount, err := billing.ParseMoney(cmd.Amount)
+	if err != nil {
+		return Result{}, false, nil
+	}
+	e, found, err := c.DB.CreditedRef(cmd.Ref)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("command %s: look up ref: %w", msg.id, err)
+	}
+	if !found || e.Kind != store.TopUp || e.Account != cmd.Tenant || e.Amount != amount {
+		return Result{}, false, nil
+	}
+	c.Log.Info().Str("command", msg.id).Str("key_id", msg.keyID).Str("would_refuse", ref.reason).Str("ref", cmd.Ref).Uint64("entry", e.ID).
+		Msg("uplink top-up's payment was credited before: answered with that entry, not refused")
+	existing := true
+	return Result{ID: msg.id, Status: StatusOK, Entry: e.ID, Receipt: e.ReceiptNo(), Balance: e.Balance.String(), Existing: &existing}, true, nil
+}
+
+// answerCredited answers, without recording it, a command whose id is
+// another's (replayed) but whose payment was credited before.
+func (c *Commands) answerCredited(msg checked, res Result, now time.Time) error {
+	m, err := c.message(res, now)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.DB.ReportUplinkCommand(m); err != nil {
+		return fmt.Errorf("answer command %s: %w", msg.id, err)
+	}
+	return nil
 }
 
 // invoiceStatus records what became of a top-up's invoice request.

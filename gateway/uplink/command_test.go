@@ -156,7 +156,9 @@ func TestCommands_Times(t *testing.T) {
 		t.Errorf("delivered again after expiry: %+v; want the first result, duplicate", r)
 	}
 	// Past a day after its expiry the record is pruned (on the next
-	// command handled); the command is then refused as expired.
+	// command handled). The command then comes past the id's record, to
+	// its times: expired — but its payment was credited, so it is
+	// answered with that entry (existing), not refused.
 	h.now = n.Add(keepSeen + pruneEvery + 2*time.Minute)
 	h.restart()
 	if r := h.result(mk("c-next", h.now, h.now.Add(time.Hour))); r.Status != StatusOK {
@@ -168,8 +170,8 @@ func TestCommands_Times(t *testing.T) {
 	if _, seen, _ := h.db.UplinkCommand("c-next"); !seen {
 		t.Error("c-next pruned; want kept")
 	}
-	if r := h.result(first); r.Reason != ReasonExpired {
-		t.Errorf("after pruning: %+v; want expired", r)
+	if r := h.result(first); r.Status != StatusOK || r.Duplicate || r.Existing == nil || !*r.Existing {
+		t.Errorf("after pruning: %+v; want ok, existing, not a duplicate", r)
 	}
 }
 
@@ -432,5 +434,86 @@ func BenchmarkCommands_Handle(b *testing.B) {
 		if err := h.cmds.Handle(context.Background(), m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A command credited but not recorded (a stop between the two
+// transactions) comes again after it expired — the broker keeps it
+// unacknowledged until the next connection, maybe hours — and is answered
+// with the entry credited, not refused expired: the platform would refund
+// a payment the tenant has.
+func TestCommands_StopThenExpired(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	h.cmds.Ledger = creditThenFail{h.ledger}
+	msg := signed(vectorKey(t), "k1", topUpAt("c-1", "10.00", "P-1", vectorNow))
+	if err := h.cmds.Handle(context.Background(), msg); err == nil {
+		t.Fatal("Handle = nil; want the error")
+	}
+	h.now = h.now.Add(61 * time.Minute)
+	h.restart()
+	r := h.result(msg)
+	if r.Status != StatusOK || r.Entry != 1 || r.Existing == nil || !*r.Existing || r.Receipt == "" || r.Balance != "10.00" {
+		t.Fatalf("redelivered after expiry: %+v; want ok, entry 1, existing", r)
+	}
+	if _, seen, _ := h.db.UplinkCommand("c-1"); !seen {
+		t.Error("c-1 not recorded")
+	}
+	if r := h.result(msg); r.Status != StatusOK || !r.Duplicate {
+		t.Errorf("again: %+v; want the first result, duplicate", r)
+	}
+	if a, err := h.db.Account("T-101"); err != nil || a.Entries != 1 {
+		t.Errorf("account %+v, %v; want one entry", a, err)
+	}
+	if v, err := verify.Check(h.db); err != nil || len(v) != 0 {
+		t.Errorf("verify = %v, %v; want clean", v, err)
+	}
+}
+
+// Every refusal of a trusted top-up looks its ref up first: a payment
+// credited to that tenant and amount is answered ok, existing — expired,
+// replayed under another command's id, or of a tenant no longer
+// configured; another tenant or amount is still refused.
+func TestCommands_RefusalNeverHidesCredit(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	key := vectorKey(t)
+	if _, _, err := h.ledger.TopUp(context.Background(), "T-101", web.TopUpRequest{Amount: "10.00", Ref: "P-1", Channel: "cash"}, "till"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.result(signed(key, "k1", topUpAt("c-1", "5.00", "P-2", vectorNow))); r.Status != StatusOK {
+		t.Fatalf("c-1: %+v", r)
+	}
+	old := vectorNow.Add(-2 * time.Hour)
+	okExisting := func(name string, r Result) {
+		t.Helper()
+		if r.Status != StatusOK || r.Entry != 1 || r.Existing == nil || !*r.Existing {
+			t.Errorf("%s: %+v; want ok, entry 1, existing", name, r)
+		}
+	}
+	okExisting("expired", h.result(signed(key, "k1", topUpAt("c-2", "10.00", "P-1", old))))
+	okExisting("replayed id", h.result(signed(key, "k1", topUpAt("c-1", "10.00", "P-1", vectorNow))))
+	if rec, _, _ := h.db.UplinkCommand("c-1"); !strings.Contains(string(rec.Result), `"entry":2`) {
+		t.Errorf("c-1's record changed: %s", rec.Result)
+	}
+	if r := h.result(signed(key, "k1", topUpAt("c-3", "10.01", "P-1", old))); r.Reason != ReasonExpired {
+		t.Errorf("another amount, expired: %+v; want refused expired", r)
+	}
+	other := vectorCommand("c-4", vectorSite, `"tenant":"T-102","amount":"10.00","ref":"P-1","channel":"cash"`, old.Add(-time.Minute), old.Add(time.Hour))
+	if r := h.result(signed(key, "k1", other)); r.Reason != ReasonExpired {
+		t.Errorf("another tenant, expired: %+v; want refused expired", r)
+	}
+	// The tenant taken out of the configuration after the payment.
+	without := strings.NewReplacer("{id: T-101, name: Tea House}, ", "", "  - {id: M-101, bus: b, address: 1, model: kpm33b, tenant: T-101}\n", "").Replace(harnessYAML)
+	cfg, err := config.Parse("t.yaml", []byte(without), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cmds.Config = cfg
+	okExisting("tenant no longer configured", h.result(signed(key, "k1", topUpAt("c-5", "10.00", "P-1", vectorNow))))
+	h.cmds.Config = h.cfg
+	if a, err := h.db.Account("T-101"); err != nil || a.Entries != 2 || a.Balance.String() != "15.00" {
+		t.Errorf("T-101 %+v, %v; want 15.00 in 2 entries", a, err)
+	}
+	if v, err := verify.Check(h.db); err != nil || len(v) != 0 {
+		t.Errorf("verify = %v, %v; want clean", v, err)
 	}
 }

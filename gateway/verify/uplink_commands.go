@@ -37,7 +37,8 @@ var recordedRefusals = map[string]bool{"unknown_tenant": true, "invalid": true, 
 
 // checkUplinkCommands: each record of a command from the group's platform
 // (bucket uplink_commands) can be read — the daemon answers a command
-// delivered again from it — was handled before its command expired, and
+// delivered again from it — was handled before its command expired (or,
+// after, answers that its payment was credited before: ok, existing), and
 // holds its first result, which agrees with the ledger: a top-up it says
 // credited is a top-up entry with that receipt number and balance, one it
 // says credited anew was entered by the uplink (actor uplink:<key>) and is
@@ -61,15 +62,17 @@ func checkUplinkCommands(v *ledgerView, report func(Violation)) {
 	}
 	anew := make(map[uint64]string) // entry → the command that says it credited it anew
 	for _, c := range v.commands {
-		if !c.Handled.Before(c.Expires) {
-			bad(c.ID, "handled at %s, not before it expired at %s", c.Handled.Format("2006-01-02T15:04:05Z07:00"), c.Expires.Format("2006-01-02T15:04:05Z07:00"))
-		}
 		var r commandResult
 		d := json.NewDecoder(bytes.NewReader(c.Result))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&r); err != nil {
 			bad(c.ID, "its result cannot be read: %v", err)
 			continue
+		}
+		// Handled after it expired only to answer a payment credited
+		// before (its credit kept, its record not, before a stop).
+		if !c.Handled.Before(c.Expires) && (r.Status != "ok" || r.Existing == nil || !*r.Existing) {
+			bad(c.ID, "handled at %s, not before it expired at %s", c.Handled.Format("2006-01-02T15:04:05Z07:00"), c.Expires.Format("2006-01-02T15:04:05Z07:00"))
 		}
 		switch {
 		case r.ID != c.ID:
