@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -343,7 +344,13 @@ func (c *Commands) read(payload []byte) (msg checked, ref *refusal) {
 	if len(payload) > MaxCommandBytes {
 		return msg, refuse(ReasonBadCommand, "message of %d bytes: over the limit of %d", len(payload), MaxCommandBytes)
 	}
+	if !utf8.Valid(payload) {
+		return msg, refuse(ReasonBadCommand, "envelope: not UTF-8")
+	}
 	var env downEnvelope
+	if err := exactNames(payload, envelopeNames); err != nil {
+		return msg, refuse(ReasonBadCommand, "envelope: %v", err)
+	}
 	if err := strictJSON(payload, &env); err != nil {
 		return msg, refuse(ReasonBadCommand, "envelope: %v", err)
 	}
@@ -380,10 +387,17 @@ func (c *Commands) read(payload []byte) (msg checked, ref *refusal) {
 	return msg, nil
 }
 
-// decodeCommand reads a command's bytes strictly: its kind's fields and no
-// others, each of its type, those it needs present.
+// decodeCommand reads a command's bytes strictly: valid UTF-8, its kind's
+// fields and no others, each exactly as spelled and once, each of its
+// type, those it needs present.
 func decodeCommand(body []byte) (any, head, *refusal) {
 	var h head
+	if !utf8.Valid(body) {
+		// encoding/json would read each invalid byte as U+FFFD: "P-\xff"
+		// and "P-\xfe" would be one ref, and the second payment never
+		// credited.
+		return nil, h, refuse(ReasonBadCommand, "command: not UTF-8")
+	}
 	var probe struct {
 		Kind string `json:"kind"`
 	}
@@ -394,6 +408,9 @@ func decodeCommand(body []byte) (any, head, *refusal) {
 	switch probe.Kind {
 	case KindTopUp:
 		var t topUpCommand
+		if err := exactNames(body, topUpNames); err != nil {
+			return nil, h, refuse(ReasonBadCommand, "command: %v", err)
+		}
 		if err := strictJSON(body, &t); err != nil {
 			return nil, h, refuse(ReasonBadCommand, "command: %v", err)
 		}
@@ -403,6 +420,9 @@ func decodeCommand(body []byte) (any, head, *refusal) {
 		}
 	case KindInvoiceStatus:
 		var s invoiceStatusCommand
+		if err := exactNames(body, invoiceStatusNames); err != nil {
+			return nil, h, refuse(ReasonBadCommand, "command: %v", err)
+		}
 		if err := strictJSON(body, &s); err != nil {
 			return nil, h, refuse(ReasonBadCommand, "command: %v", err)
 		}

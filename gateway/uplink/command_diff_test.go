@@ -3,6 +3,8 @@ package uplink
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -70,7 +72,7 @@ func TestCommands_Differential(t *testing.T) {
 	}
 	t.Logf("outcomes over %d histories: %v", seeds, stats)
 	for _, k := range []string{"credited", "existing", "duplicate", ReasonReplayed, ReasonRefConflict, ReasonUnknownTenant,
-		ReasonExpired, ReasonBadSignature, ReasonUnknownKey, "till", "till existing", "restart"} {
+		ReasonExpired, ReasonBadSignature, ReasonUnknownKey, "till", "till existing", "restart", "stop between"} {
 		if stats[k] == 0 {
 			t.Errorf("no %q in any history: the histories do not reach it", k)
 		}
@@ -195,7 +197,24 @@ func runCommandHistory(t *testing.T, seed uint64, steps int) map[string]int {
 			} else {
 				msg, want = signed(key, "k2", cmd), Result{ID: id, Status: StatusRefused, Reason: ReasonUnknownKey}
 			}
+			// Its id was read before the signature was checked: the
+			// message's SHA-256 goes with it.
+			sum := sha256.Sum256(msg)
+			want.PayloadSHA256 = hex.EncodeToString(sum[:])
 			m.refusals++
+		case p < 87: // a stop between the credit and the record, then the broker's redelivery, perhaps after expiry
+			id, ref, tenant, amt := newID(), newRef(), tenants[rng.IntN(2)], amount()
+			msg = signed(key, "k1", command(id, tenant, amt, ref, h.now.Add(time.Hour)))
+			h.cmds.Ledger = creditThenFail{h.ledger}
+			if err := h.cmds.Handle(context.Background(), msg); err == nil {
+				t.Fatalf("step %d: Handle with the record's write failing = nil; want its error", step)
+			}
+			c := m.credit(tenant, amt, ref)
+			h.restart()
+			if rng.IntN(2) == 0 {
+				h.now = h.now.Add(61 * time.Minute)
+			}
+			want, record, outcome = okResult(id, c, true), true, "stop between"
 		case p < 90:
 			h.restart()
 			stats["restart"]++

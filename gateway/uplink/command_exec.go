@@ -165,7 +165,10 @@ func (c *Commands) publish(evs []store.Event) {
 
 func (c *Commands) refusedResult(msg checked, payload []byte, ref *refusal) Result {
 	res := Result{ID: msg.id, Status: StatusRefused, Reason: ref.reason, Detail: ref.detail}
-	if msg.id == "" {
+	// An id read before the signature was checked is anyone's: the
+	// message's SHA-256 goes with it, so the platform can tell its own
+	// command from one sent under its id.
+	if msg.id == "" || !msg.trusted {
 		sum := sha256.Sum256(payload)
 		res.PayloadSHA256 = hex.EncodeToString(sum[:])
 	}

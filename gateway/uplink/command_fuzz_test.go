@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -35,9 +36,16 @@ func FuzzCommands_Handle(f *testing.F) {
 			t.Fatalf("Handle(%q) = %v", msg, err)
 		}
 		if entries() != before {
+			// Credited: only a message that is k1's signature over its
+			// payload, read by a decoder of its own here.
 			var env downEnvelope
 			if strictJSON(msg, &env) != nil || env.KeyID != "k1" {
 				t.Fatalf("credited by %q", msg)
+			}
+			body, berr := base64.StdEncoding.DecodeString(env.Payload)
+			sig, serr := base64.StdEncoding.DecodeString(env.Sig)
+			if berr != nil || serr != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(key.Public().(ed25519.PublicKey), body, sig) {
+				t.Fatalf("credited by %q: not k1's signature of its payload", msg)
 			}
 		}
 	})

@@ -376,7 +376,7 @@ func TestCommands_DetailBounded(t *testing.T) {
 	long := strings.Repeat("字", 4000)
 	cmd := `{"id":"c-1","site":"riverside-plaza","kind":"topup","` + long + `":1}`
 	r := h.result(signed(vectorKey(t), "k1", []byte(cmd)))
-	if r.Reason != ReasonBadCommand || len(r.Detail) > maxDetail+len("…") || !utf8.ValidString(r.Detail) || !strings.HasSuffix(r.Detail, "…") {
+	if r.Reason != ReasonBadCommand || len(r.Detail) > maxDetail+len("…") || !utf8.ValidString(r.Detail) || !strings.Contains(r.Detail, "…") {
 		t.Errorf("detail of %d bytes (%q…); want at most %d, cut on a rune", len(r.Detail), r.Detail[:min(40, len(r.Detail))], maxDetail)
 	}
 	if got := clipTo("ab字", 4); got != "ab…" {
@@ -515,5 +515,44 @@ func TestCommands_RefusalNeverHidesCredit(t *testing.T) {
 	}
 	if v, err := verify.Check(h.db); err != nil || len(v) != 0 {
 		t.Errorf("verify = %v, %v; want clean", v, err)
+	}
+}
+
+// The signed text is read as people read it: a name exactly as spelled,
+// once per object (the invoice's too), the bytes UTF-8. encoding/json
+// alone credited 5,000.00 for "amount":"1.00",…,"amount":"5000.00", T-102
+// for "tenant":"T-101","Tenant":"T-102", and took "P-\xff" and "P-\xfe"
+// for one ref.
+func TestCommands_ExactNames(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	key := vectorKey(t)
+	iss, exp := vectorNow.Add(-time.Minute), vectorNow.Add(time.Hour)
+	for i, extra := range []string{
+		`"tenant":"T-101","amount":"1.00","ref":"P-1","channel":"wechat","amount":"5000.00"`,
+		`"tenant":"T-101","Tenant":"T-102","amount":"1.00","ref":"P-2","channel":"wechat"`,
+		`"TENANT":"T-101","amount":"1.00","ref":"P-3","channel":"wechat"`,
+		`"tenant":"T-101","amount":"1.00","ref":"P-4","channel":"wechat","invoice":{"title":"Zhang San","Title":"Li Si","tax_id":"","email":""}`,
+		`"tenant":"T-101","amount":"1.00","ref":"P-5","channel":"wechat","invoice":{"title":"Zhang San","title":"Li Si"}`,
+		"\"tenant\":\"T-101\",\"amount\":\"1.00\",\"ref\":\"P-\xff\",\"channel\":\"wechat\"",
+		"\"tenant\":\"T-101\",\"amount\":\"1.00\",\"ref\":\"P-\xfe\",\"channel\":\"wechat\"",
+	} {
+		r := h.result(signed(key, "k1", vectorCommand(fmt.Sprintf("c-%d", i), vectorSite, extra, iss, exp)))
+		if r.Status != StatusRefused || r.Reason != ReasonBadCommand {
+			t.Errorf("%q: %+v; want refused bad_command", extra, r)
+		}
+	}
+	env := fmt.Appendf(nil, `{"key_id":"k1","Key_ID":"k9","payload":"e30=","sig":""}`)
+	if r := h.result(env); r.Reason != ReasonBadCommand || !strings.Contains(r.Detail, "Key_ID") {
+		t.Errorf("envelope Key_ID: %+v; want bad_command naming it", r)
+	}
+	for _, tenant := range []string{"T-101", "T-102"} {
+		if a, err := h.db.Account(tenant); err == nil && a.Entries != 0 {
+			t.Errorf("%s credited: %+v", tenant, a)
+		}
+	}
+	// A good command still goes through, its invoice request with it.
+	ok := vectorCommand("c-ok", vectorSite, `"tenant":"T-101","amount":"1.00","ref":"P-9","channel":"wechat","invoice":{"title":"Zhang San","tax_id":"","email":""}`, iss, exp)
+	if r := h.result(signed(key, "k1", ok)); r.Status != StatusOK {
+		t.Errorf("good command: %+v", r)
 	}
 }

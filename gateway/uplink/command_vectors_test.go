@@ -219,6 +219,16 @@ func TestDownlinkVectors(t *testing.T) {
 				t.Errorf("vector %s: the envelope's payload is not the command shown", v.name)
 			}
 		}
+		// A vector's signature is k1's over its payload exactly when its
+		// result is not bad_signature: a vector "signed by k1" that is not
+		// would teach a signer a wrong signature.
+		if body, err := base64.StdEncoding.DecodeString(env.Payload); err == nil && env.Payload != "" {
+			sig, _ := base64.StdEncoding.DecodeString(env.Sig)
+			good := len(sig) == ed25519.SignatureSize && ed25519.Verify(h.keys["k1"], body, sig)
+			if want := !bytes.Contains(v.result, []byte(`"reason":"bad_signature"`)); good != want {
+				t.Errorf("vector %s: k1's signature of its payload: %v; its result says %v", v.name, good, want)
+			}
+		}
 		got, err := h.handle(v.envelope)
 		if err != nil {
 			t.Fatalf("vector %s: Handle = %v", v.name, err)
@@ -269,6 +279,16 @@ func TestDownlinkVectors_Print(t *testing.T) {
 	tampered := bytes.Replace(topup("c-0003", vectorSite, "100.00", "WX-20261201-0003"), []byte("100.00"), []byte("900.00"), 1)
 	invoiceCmd := fmt.Appendf(nil, `{"id":"c-0010","site":%q,"kind":"invoice_status","ref":"WX-20261201-0001","status":"issued","number":"04400012","url":"https://fapiao.example/04400012","reason":"","issued_at":%q,"expires_at":%q}`,
 		vectorSite, issued.In(shanghai).Format(time.RFC3339), expires.In(shanghai).Format(time.RFC3339))
+	fields := func(id, extra string) []byte {
+		return vectorCommand(id, vectorSite, extra, issued, expires)
+	}
+	dupAmount := fields("c-0011", `"tenant":"T-101","amount":"1.00","ref":"WX-20261201-0011","channel":"wechat","amount":"5000.00"`)
+	casedTenant := fields("c-0012", `"tenant":"T-101","Tenant":"T-102","amount":"1.00","ref":"WX-20261201-0012","channel":"wechat"`)
+	upper := fmt.Appendf(nil, `{"ID":"c-0013","SITE":%q,"KIND":"topup","TENANT":"T-101","AMOUNT":"1.00","REF":"WX-20261201-0013","CHANNEL":"wechat","ISSUED_AT":%q,"EXPIRES_AT":%q}`,
+		vectorSite, issued.In(shanghai).Format(time.RFC3339), expires.In(shanghai).Format(time.RFC3339))
+	badUTF8 := fields("c-0014", "\"tenant\":\"T-101\",\"amount\":\"1.00\",\"ref\":\"WX-\xff\",\"channel\":\"wechat\"")
+	twiceKey := fmt.Appendf(nil, `{"key_id":"k9","key_id":"k1","payload":%q,"sig":%q}`, base64.StdEncoding.EncodeToString(valid),
+		base64.StdEncoding.EncodeToString(ed25519.Sign(key, valid)))
 	type vec struct {
 		name, about string
 		command     []byte
@@ -292,6 +312,11 @@ func TestDownlinkVectors_Print(t *testing.T) {
 			signed(key, "k1", topup("c-0006", "harbour-mall", "100.00", "WX-20261201-0006"))},
 		{"unknown field", "a field the kind does not have", vectorCommand("c-0007", vectorSite, `"tenant":"T-101","amount":"100.00","ref":"WX-20261201-0007","channel":"wechat","bonus":"5.00"`, issued, expires),
 			signed(key, "k1", vectorCommand("c-0007", vectorSite, `"tenant":"T-101","amount":"100.00","ref":"WX-20261201-0007","channel":"wechat","bonus":"5.00"`, issued, expires))},
+		{"duplicate field", "amount given twice: the decoder would take the last", dupAmount, signed(key, "k1", dupAmount)},
+		{"field in another case", "tenant and Tenant: the decoder would take either for tenant", casedTenant, signed(key, "k1", casedTenant)},
+		{"upper-case fields", "every field's name in capitals", upper, signed(key, "k1", upper)},
+		{"not UTF-8", "a ref with the byte 0xff (the command is not shown: it is not text); the decoder would read it as U+FFFD", nil, signed(key, "k1", badUTF8)},
+		{"envelope field twice", "key_id given twice in the envelope", nil, twiceKey},
 		{"same ref again", "another command for the payment already credited: its entry, existing", topup("c-0008", vectorSite, "100.00", "WX-20261201-0001"),
 			signed(key, "k1", topup("c-0008", vectorSite, "100.00", "WX-20261201-0001"))},
 		{"ref conflict", "the payment's ref with another amount", topup("c-0009", vectorSite, "50.00", "WX-20261201-0001"),
