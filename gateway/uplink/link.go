@@ -79,6 +79,7 @@ type Link struct {
 	t      timings
 
 	connected atomic.Bool
+	since     atomic.Int64 // unix nanoseconds the link last went up or down; 0: not run yet
 	lastAck   atomic.Int64 // unix nanoseconds of the last acknowledgement written; 0: none
 	published atomic.Int64 // publishes made, resends too
 	acked     atomic.Int64 // messages acknowledged by the broker
@@ -160,6 +161,9 @@ func statusPayload(site, status string) []byte {
 // metrics.
 type Status struct {
 	Connected bool `json:"connected"`
+	// Since is when the link went up (Connected) or down (zero: it has
+	// not run yet); down since its start before its first connection.
+	Since time.Time `json:"since,omitzero"`
 	// Head is the last seq given, Oldest the oldest unacknowledged (0:
 	// none; every seq below it reached the broker), Depth how many wait.
 	Head       uint64    `json:"head"`
@@ -189,6 +193,9 @@ func (l *Link) Status() (Status, error) {
 	if n := l.lastAck.Load(); n != 0 {
 		s.LastAck = time.Unix(0, n)
 	}
+	if n := l.since.Load(); n != 0 {
+		s.Since = time.Unix(0, n).In(l.now().Location())
+	}
 	return s, nil
 }
 
@@ -197,6 +204,7 @@ func (l *Link) Status() (Status, error) {
 // each failure a warning. It returns nil when ctx ends.
 func (l *Link) Run(ctx context.Context) error {
 	l.stop = ctx.Done()
+	l.since.Store(l.now().UnixNano())
 	acks := &acker{l: l}
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -280,8 +288,12 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	l.connected.Store(true)
+	l.since.Store(l.now().UnixNano())
 	l.connects.Add(1)
-	defer l.connected.Store(false)
+	defer func() {
+		l.connected.Store(false)
+		l.since.Store(l.now().UnixNano())
+	}()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := wait(sctx, pc.Publish(StatusTopic(l.cfg.SiteID), 1, true, statusPayload(l.cfg.SiteID, "online")), l.t.publish); err != nil {
