@@ -28,6 +28,12 @@ type UplinkCommand struct {
 	// stored.
 	Expires time.Time `json:"expires_at"`
 	Handled time.Time `json:"handled"`
+	// A top-up's payment as the command named it — its ref, tenant and
+	// amount (billing.Money's decimal form) — so that verify can hold a
+	// result that names an entry against the entry itself.
+	Ref    string `json:"ref,omitempty"`
+	Tenant string `json:"tenant,omitempty"`
+	Amount string `json:"amount,omitempty"`
 }
 
 // MaxUplinkCommandID bounds a command id, in bytes: the platform's ids are
@@ -74,14 +80,22 @@ func (db *DB) UplinkCommand(id string) (rec UplinkCommand, seen bool, err error)
 // before (nothing stored; a command handled twice at once, or a caller
 // that did not look), ErrBadCommand for an id or result it refuses.
 func (db *DB) FinishUplinkCommand(id string, payloadHash [32]byte, expires time.Time, result UplinkMessage, events ...Event) (UplinkMessage, []Event, error) {
+	return db.FinishUplinkCommandRecord(UplinkCommand{ID: id, PayloadSHA256: hex.EncodeToString(payloadHash[:]), Expires: expires}, result, events...)
+}
+
+// FinishUplinkCommandRecord is FinishUplinkCommand with the record given
+// whole (its Result and Handled are result's): a top-up's carries its
+// payment (Ref, Tenant, Amount).
+func (db *DB) FinishUplinkCommandRecord(r UplinkCommand, result UplinkMessage, events ...Event) (UplinkMessage, []Event, error) {
+	id := r.ID
 	if id == "" || len(id) > MaxUplinkCommandID {
 		return UplinkMessage{}, nil, fmt.Errorf("%w: id of %d bytes", ErrBadCommand, len(id))
 	}
 	if err := checkCommandResult(result); err != nil {
 		return UplinkMessage{}, nil, err
 	}
-	rec, err := json.Marshal(UplinkCommand{ID: id, PayloadSHA256: hex.EncodeToString(payloadHash[:]), Result: result.Data,
-		Expires: expires, Handled: result.Time})
+	r.Result, r.Handled = result.Data, result.Time
+	rec, err := json.Marshal(r)
 	if err != nil {
 		return UplinkMessage{}, nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/billing"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -157,6 +158,8 @@ type Commands struct {
 	// recording it must not interleave with the same id's.
 	mu        sync.Mutex
 	lastPrune time.Time
+	// last is the last command answered, for the status (LastCommand).
+	last lastCommand
 }
 
 // ParseKeys decodes the configured keys (uplink.keys): each id once, each
@@ -322,7 +325,16 @@ func (c *Commands) finish(msg checked, res Result, ref *refusal, now time.Time) 
 	if err != nil {
 		return err
 	}
-	_, stored, err := c.DB.FinishUplinkCommand(msg.id, msg.sum, msg.head.ExpiresAt, m, events...)
+	rec := store.UplinkCommand{ID: msg.id, PayloadSHA256: hex.EncodeToString(msg.sum[:]), Expires: msg.head.ExpiresAt}
+	if t, ok := msg.command.(*topUpCommand); ok {
+		// The payment as the command named it, for verify to hold the
+		// result against the entry it names.
+		rec.Ref, rec.Tenant, rec.Amount = t.Ref, t.Tenant, t.Amount
+		if a, err := billing.ParseMoney(t.Amount); err == nil {
+			rec.Amount = a.String()
+		}
+	}
+	_, stored, err := c.DB.FinishUplinkCommandRecord(rec, m, events...)
 	if err != nil {
 		return fmt.Errorf("record command %s: %w", msg.id, err)
 	}

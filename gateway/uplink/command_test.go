@@ -455,8 +455,8 @@ func TestCommands_StopThenExpired(t *testing.T) {
 	if r.Status != StatusOK || r.Entry != 1 || r.Existing == nil || !*r.Existing || r.Receipt == "" || r.Balance != "10.00" {
 		t.Fatalf("redelivered after expiry: %+v; want ok, entry 1, existing", r)
 	}
-	if _, seen, _ := h.db.UplinkCommand("c-1"); !seen {
-		t.Error("c-1 not recorded")
+	if rec, seen, _ := h.db.UplinkCommand("c-1"); !seen || rec.Ref != "P-1" || rec.Tenant != "T-101" || rec.Amount != "10.00" {
+		t.Errorf("c-1's record %+v (seen %v); want it, with P-1, T-101, 10.00", rec, seen)
 	}
 	if r := h.result(msg); r.Status != StatusOK || !r.Duplicate {
 		t.Errorf("again: %+v; want the first result, duplicate", r)

@@ -40,7 +40,8 @@ var recordedRefusals = map[string]bool{"unknown_tenant": true, "invalid": true, 
 // delivered again from it — was handled before its command expired (or,
 // after, answers that its payment was credited before: ok, existing), and
 // holds its first result, which agrees with the ledger: a top-up it says
-// credited is a top-up entry with that receipt number and balance, one it
+// credited is a top-up entry with that receipt number and balance — of the
+// ref, tenant and amount the command named, when the record keeps them —, one it
 // says credited anew was entered by the uplink (actor uplink:<key>) and is
 // said so by no other command, one it says credited before with another
 // invoice request ("invoice":"conflict") has an invoice request, and an
@@ -86,6 +87,10 @@ func checkUplinkCommands(v *ledgerView, report func(Violation)) {
 			bad(c.ID, "its result's status is %q", r.Status)
 		case r.Entry != 0:
 			checkCommandCredit(c.ID, r, byID, bad)
+			if e, ok := byID[r.Entry]; ok && c.Ref != "" && (e.Ref != c.Ref || e.Account != c.Tenant || e.Amount.String() != c.Amount) {
+				bad(c.ID, "was a top-up of %s to %s under %s; the entry %d its result names is %s to %s under %s",
+					c.Amount, c.Tenant, c.Ref, r.Entry, e.Amount, e.Account, e.Ref)
+			}
 			checkCommandInvoice(c.ID, r, byID, invoices, bad)
 			if r.Existing != nil && !*r.Existing {
 				if first, dup := anew[r.Entry]; dup {

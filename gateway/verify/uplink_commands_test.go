@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,12 @@ func uplinkCommands(t *testing.T, db *store.DB) {
 		store.TopUpOptions{Invoice: &store.Invoice{Title: "Acme Ltd"}}); err != nil {
 		t.Fatal(err)
 	}
-	finishCommand(t, db, "c-1", `{"id":"c-1","status":"ok","entry":1,"receipt":"R00000001","balance":"100.00","existing":false}`)
+	// c-1's record keeps the payment its command named.
+	if _, _, err := db.FinishUplinkCommandRecord(store.UplinkCommand{ID: "c-1", PayloadSHA256: strings.Repeat("01", 32), Expires: vt0.Add(time.Hour),
+		Ref: "P-1", Tenant: "T-1", Amount: "100.00"},
+		store.UplinkMessage{Kind: store.KindCommandResult, Time: vt0, Data: json.RawMessage(`{"id":"c-1","status":"ok","entry":1,"receipt":"R00000001","balance":"100.00","existing":false}`)}); err != nil {
+		t.Fatal(err)
+	}
 	finishCommand(t, db, "c-2", `{"id":"c-2","status":"ok","entry":1,"receipt":"R00000001","balance":"100.00","existing":true}`)
 	finishCommand(t, db, "c-3", `{"id":"c-3","status":"refused","reason":"ref_conflict","detail":"x"}`)
 	finishCommand(t, db, "c-4", `{"id":"c-4","status":"ok","ref":"P-1","invoice_status":"requested"}`)
@@ -68,6 +74,9 @@ func uplinkCommandDamages() []damage {
 		{rule: "uplink_commands", build: uplinkCommands, tamper: func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("uplink_commands")).Put([]byte("c-9"), []byte(`{"id":`))
 		}},
+		d("c-1", func(rec, _ map[string]any) { rec["tenant"] = "T-2" }),           // the entry is another tenant's
+		d("c-1", func(rec, _ map[string]any) { rec["amount"] = "1.00" }),          // the entry is another amount
+		d("c-1", func(rec, _ map[string]any) { rec["ref"] = "P-9" }),              // the entry is another payment
 		d("c-1", func(_, res map[string]any) { res["entry"] = 7 }),                // no such entry
 		d("c-1", func(_, res map[string]any) { res["receipt"] = "R00000002" }),    // another receipt
 		d("c-1", func(_, res map[string]any) { res["balance"] = "1000.00" }),      // another balance
