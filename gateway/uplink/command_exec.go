@@ -181,6 +181,7 @@ func (c *Commands) message(res Result, now time.Time) (store.UplinkMessage, erro
 	if err != nil {
 		return store.UplinkMessage{}, fmt.Errorf("command %s: result: %w", res.ID, err)
 	}
+	c.last.note(res, now)
 	return store.UplinkMessage{Kind: store.KindCommandResult, Time: now, Data: data}, nil
 }
 

@@ -39,6 +39,7 @@ type Parts struct {
 type Service struct {
 	feed *upfeed.Feed
 	link *Link
+	cmds *Commands
 }
 
 // New composes the uplink of p.Config.Uplink. It fails for keys or TLS
@@ -50,13 +51,13 @@ func New(p Parts) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	link, err := NewLink(up, p.DB, cmds, upfeed.Envelope, log, p.Now)
+	link, err := NewLink(up, p.DB, noting{cmds}, upfeed.Envelope, log, p.Now)
 	if err != nil {
 		return nil, err
 	}
 	feed := &upfeed.Feed{DB: p.DB, SiteID: up.SiteID, Config: p.Config, Now: p.Now, Version: p.Version, Log: log,
 		Accounts: accountsOf(p.Accounts, p.Meters, log), Meters: metersOf(p.Meters), Buses: busesOf(p.Buses)}
-	return &Service{feed: feed, link: link}, nil
+	return &Service{feed: feed, link: link, cmds: cmds}, nil
 }
 
 // Run runs the feed and the link until ctx ends, and returns nil then.
@@ -79,6 +80,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Status is the link's and its outbox's state.
 func (s *Service) Status() (Status, error) { return s.link.Status() }
+
+// LastCommand returns the last command handled since the start; false:
+// none yet.
+func (s *Service) LastCommand() (LastCommand, bool) { return s.cmds.LastCommand() }
 
 // accountsOf gives every account's balance and state, and its relays'
 // state from the meters; an account whose balance cannot be read is left
