@@ -170,6 +170,7 @@ func Run(ctx context.Context, opts Options) error {
 			Buses: func() []web.BusView { return lv.Status().Buses }, Version: opts.Version, Now: now, Log: log}); err != nil {
 			return err
 		}
+		lv.SetUplink(uplinkView(cfg, up, now, log))
 	}
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,

@@ -22,6 +22,8 @@ type Picture struct {
 
 	// desired gives a meter's desired relay state (enforcement); nil: closed.
 	desired func(id string) string
+	// uplink gives the uplink's state for the status; nil: none configured.
+	uplink func() *web.UplinkView
 
 	mu     sync.Mutex
 	latest map[string]store.Reading
@@ -96,6 +98,10 @@ func New(cfg *config.Config, version, dbPath string, now func() time.Time) *Pict
 // SetDesired sets where a meter's desired relay state comes from
 // (enforcement); call it before the picture is served.
 func (lv *Picture) SetDesired(desired func(id string) string) { lv.desired = desired }
+
+// SetUplink sets where the status's uplink comes from (the root's view of
+// uplink.Service); call it before the picture is served.
+func (lv *Picture) SetUplink(uplink func() *web.UplinkView) { lv.uplink = uplink }
 
 // Relay returns the relay state of meter id as last read ("" if never).
 func (lv *Picture) Relay(id string) string {
@@ -281,6 +287,10 @@ func (lv *Picture) Status() web.StatusView {
 		s.Polling = append(s.Polling, pv)
 	}
 	s.Counts.Offline = s.Counts.Meters - s.Counts.Online
+	// Outside the lock: it reads the database.
+	if lv.uplink != nil {
+		s.Uplink = lv.uplink()
+	}
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	for _, b := range lv.cfg.Buses {

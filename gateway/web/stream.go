@@ -21,12 +21,13 @@ type MeterChanges interface {
 	MetersSince(after uint64) ([]MeterView, uint64)
 }
 
-// StatusDelta is the meter stream's status event: the counts and buses of
-// GET /api/v1/status, without the per-meter polling list (the meters
-// event carries each meter's statistics).
+// StatusDelta is the meter stream's status event: the counts, buses and
+// uplink of GET /api/v1/status, without the per-meter polling list (the
+// meters event carries each meter's statistics).
 type StatusDelta struct {
-	Counts CountsView `json:"counts"`
-	Buses  []BusView  `json:"buses"`
+	Counts CountsView  `json:"counts"`
+	Buses  []BusView   `json:"buses"`
+	Uplink *UplinkView `json:"uplink,omitempty"`
 }
 
 // meterStreamEvery is how often the meter stream sends: the changes of
@@ -42,7 +43,7 @@ const streamWriteTimeout = 10 * time.Second
 //
 //	event: meters   data: a JSON array of the MeterViews changed since the
 //	                last message; id: the change sequence number
-//	event: status   data: StatusDelta, when the counts or buses changed
+//	event: status   data: StatusDelta, when the counts, buses or uplink changed
 //
 // A client that reconnects with Last-Event-ID gets the changes after that
 // number, or every meter when the number is not one this gateway gave (it
@@ -156,7 +157,7 @@ func (s *Server) streamIDs(r *http.Request) (map[string]bool, error) {
 // what was last sent, and false when the client is gone.
 func (s *Server) sendStatus(es *eventStream, last []byte) ([]byte, bool) {
 	st := s.src.Status()
-	status, _ := json.Marshal(StatusDelta{Counts: st.Counts, Buses: st.Buses}) // plain fields: cannot fail
+	status, _ := json.Marshal(StatusDelta{Counts: st.Counts, Buses: st.Buses, Uplink: st.Uplink}) // plain fields: cannot fail
 	if bytes.Equal(status, last) {
 		return last, true
 	}

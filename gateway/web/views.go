@@ -22,6 +22,55 @@ type StatusView struct {
 	Database string     `json:"database"`
 	// Polling is every meter's bus statistics, in configuration order.
 	Polling []PollingView `json:"polling"`
+	// Uplink is the link to the mall group's broker; nil when none is
+	// configured. The site runs the same without it: /healthz never
+	// looks at it.
+	Uplink *UplinkView `json:"uplink,omitempty"`
+}
+
+// UplinkView is the uplink in StatusView: the link to the group's broker
+// and the outbox of messages waiting for it.
+type UplinkView struct {
+	// Broker is the broker's scheme, host and port: never a user or a
+	// password.
+	Broker    string `json:"broker"`
+	SiteID    string `json:"site_id"`
+	Connected bool   `json:"connected"`
+	// Since is when the link went up (Connected) or down; absent before
+	// it has run.
+	Since time.Time `json:"since,omitzero"`
+	// Depth is how many messages wait for the broker's acknowledgement,
+	// Bytes their size.
+	Depth int64 `json:"depth"`
+	Bytes int64 `json:"bytes"`
+	// Oldest is when the oldest message waiting was made, OldestAgeS its
+	// age in seconds (0 and absent: none waits).
+	Oldest     time.Time `json:"oldest,omitzero"`
+	OldestAgeS int64     `json:"oldest_age_s"`
+	// Backlog says the oldest waits longer than the feed allows for a
+	// link that keeps up (10 minutes): the page highlights it.
+	Backlog bool `json:"backlog"`
+	// Head is the last seq given to a message; LastAck when the broker's
+	// acknowledgements were last written (absent: none since the start).
+	Head    uint64    `json:"head"`
+	LastAck time.Time `json:"last_ack,omitzero"`
+	// LastCommand is the last command of the platform handled since the
+	// start; nil: none.
+	LastCommand *UplinkCommandView `json:"last_command,omitempty"`
+	// Error says the outbox could not be read: the figures above are
+	// then zero, not a quiet outbox.
+	Error string `json:"error,omitempty"`
+}
+
+// UplinkCommandView is a command handled, in UplinkView.
+type UplinkCommandView struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // ok | refused
+	Reason string `json:"reason,omitempty"`
+	// Duplicate: a command delivered again, answered with its first
+	// result.
+	Duplicate bool      `json:"duplicate,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // PollingView is one meter's polling statistics in StatusView.
