@@ -158,6 +158,8 @@ type Commands struct {
 	// recording it must not interleave with the same id's.
 	mu        sync.Mutex
 	lastPrune time.Time
+	// flood holds the last event of each untrusted refusal (floodGate).
+	flood map[[2]string]*floodWindow
 	// last is the last command answered, for the status (LastCommand).
 	last lastCommand
 }

@@ -54,6 +54,7 @@ type diffModel struct {
 	ids      []string               // recorded ids, in order
 	refs     []string               // credited refs, in order
 	refusals int                    // refusals that must each be an event
+	flood    map[string]time.Time   // untrusted refusals: the last event's time by reason and key
 }
 
 func TestCommands_Differential(t *testing.T) {
@@ -72,7 +73,7 @@ func TestCommands_Differential(t *testing.T) {
 	}
 	t.Logf("outcomes over %d histories: %v", seeds, stats)
 	for _, k := range []string{"credited", "existing", "duplicate", ReasonReplayed, ReasonRefConflict, ReasonUnknownTenant,
-		ReasonExpired, ReasonBadSignature, ReasonUnknownKey, "till", "till existing", "restart", "stop between"} {
+		ReasonExpired, ReasonBadSignature, ReasonUnknownKey, "till", "till existing", "restart", "stop between", "merged"} {
 		if stats[k] == 0 {
 			t.Errorf("no %q in any history: the histories do not reach it", k)
 		}
@@ -87,7 +88,7 @@ func runCommandHistory(t *testing.T, seed uint64, steps int) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &diffModel{credits: map[string]diffCredit{}, balances: map[string]billing.Money{}, commands: map[string]diffCommand{}}
+	m := &diffModel{credits: map[string]diffCredit{}, balances: map[string]billing.Money{}, commands: map[string]diffCommand{}, flood: map[string]time.Time{}}
 	stats := map[string]int{}
 	nextID, nextRef := 0, 0
 	newID := func() string { nextID++; return fmt.Sprintf("s%d-c%04d", seed, nextID) }
@@ -201,7 +202,18 @@ func runCommandHistory(t *testing.T, seed uint64, steps int) map[string]int {
 			// message's SHA-256 goes with it.
 			sum := sha256.Sum256(msg)
 			want.PayloadSHA256 = hex.EncodeToString(sum[:])
-			m.refusals++
+			// One event a minute per key and reason (k2 is no key of
+			// the site's: every unknown key counts as one).
+			fk := want.Reason
+			if want.Reason == ReasonBadSignature {
+				fk += "|k1"
+			}
+			if last, ok := m.flood[fk]; !ok || h.now.Sub(last) >= time.Minute || h.now.Before(last) {
+				m.flood[fk] = h.now
+				m.refusals++
+			} else {
+				stats["merged"]++
+			}
 		case p < 87: // a stop between the credit and the record, then the broker's redelivery, perhaps after expiry
 			id, ref, tenant, amt := newID(), newRef(), tenants[rng.IntN(2)], amount()
 			msg = signed(key, "k1", command(id, tenant, amt, ref, h.now.Add(time.Hour)))
@@ -211,12 +223,14 @@ func runCommandHistory(t *testing.T, seed uint64, steps int) map[string]int {
 			}
 			c := m.credit(tenant, amt, ref)
 			h.restart()
+			m.flood = map[string]time.Time{} // a start forgets the minute
 			if rng.IntN(2) == 0 {
 				h.now = h.now.Add(61 * time.Minute)
 			}
 			want, record, outcome = okResult(id, c, true), true, "stop between"
 		case p < 90:
 			h.restart()
+			m.flood = map[string]time.Time{}
 			stats["restart"]++
 			continue
 		default:

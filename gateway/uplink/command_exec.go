@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"mallgrid/billing"
@@ -148,13 +149,62 @@ func (c *Commands) report(msg checked, payload []byte, now time.Time, ref *refus
 	if err != nil {
 		return err
 	}
-	_, stored, err := c.DB.ReportUplinkCommand(m, c.event(msg, now, ref))
+	var evs []store.Event
+	if e, ok := c.floodGate(msg, now, ref); ok {
+		evs = append(evs, e)
+	}
+	_, stored, err := c.DB.ReportUplinkCommand(m, evs...)
 	if err != nil {
 		return fmt.Errorf("report refused command %q: %w", msg.id, err)
 	}
 	c.publish(stored)
-	c.logRefusal(msg, ref)
+	if len(evs) > 0 {
+		c.logRefusal(msg, ref)
+	}
 	return nil
+}
+
+// floodWindow is the minute of an untrusted refusal's last event, and how
+// many like it were answered since without one.
+type floodWindow struct {
+	start  time.Time
+	merged int
+}
+
+// floodGate is the event of a refusal, or false when it is merged: a
+// message refused before its signature was found good (unreadable, an
+// unknown key, a bad signature) is anyone's, and a flood of them must not
+// fill the events bucket, the control room's pages and the log. One event
+// a minute per key (every unknown key counting as one) and reason; the
+// ones merged are counted in the next one's detail. Every message is still
+// answered by its own result: the platform matches answers to messages,
+// and the broker's ACL (who may publish to down) is the first limit.
+func (c *Commands) floodGate(msg checked, now time.Time, ref *refusal) (store.Event, bool) {
+	if msg.trusted {
+		return c.event(msg, now, ref), true
+	}
+	k := [2]string{"", ref.reason}
+	if _, ok := c.Keys[msg.keyID]; ok {
+		k[0] = msg.keyID
+	}
+	if c.flood == nil {
+		c.flood = map[[2]string]*floodWindow{}
+	}
+	w := c.flood[k]
+	if w != nil {
+		if d := now.Sub(w.start); d >= 0 && d < time.Minute {
+			w.merged++
+			return store.Event{}, false
+		}
+	}
+	e := c.event(msg, now, ref)
+	if w != nil && w.merged > 0 {
+		more := fmt.Sprintf(" — and %d more like it in the minute before, answered without an event", w.merged)
+		e.Args["detail"] += more
+		e.Text = strings.TrimSuffix(e.Text, ".") + more + "."
+	}
+	c.flood[k] = &floodWindow{start: now}
+	return e, true
 }
 
 func (c *Commands) publish(evs []store.Event) {

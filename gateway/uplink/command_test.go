@@ -556,3 +556,53 @@ func TestCommands_ExactNames(t *testing.T) {
 		t.Errorf("good command: %+v", r)
 	}
 }
+
+// A flood of forged messages is answered one result each, but told the
+// control room once a minute per key and reason, the merged ones counted
+// in the next event; a trusted refusal is always an event.
+func TestCommands_FloodOfForgeries(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	_, forger, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		evs, err := h.db.EventsAfter(0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.Kind == KindCommandRefused {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 100 {
+		r := h.result(signed(forger, "k1", topUpAt(fmt.Sprintf("f-%d", i), "10.00", "P-1", vectorNow)))
+		if r.Reason != ReasonBadSignature {
+			t.Fatalf("forgery %d: %+v", i, r)
+		}
+		h.now = h.now.Add(500 * time.Millisecond)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d refusal events for 100 forgeries in 50 s; want 1", n)
+	}
+	h.result(signed(forger, "k9", topUpAt("f-k9", "10.00", "P-1", vectorNow)))
+	if n := count(); n != 2 {
+		t.Errorf("an unknown key's refusal: %d events; want 2 (another reason)", n)
+	}
+	h.now = h.now.Add(time.Minute)
+	h.result(signed(forger, "k1", topUpAt("f-next", "10.00", "P-1", vectorNow)))
+	if e := h.lastEvent(); !strings.Contains(e.Args["detail"], "99 more") {
+		t.Errorf("next minute's event %+v; want it to count the 99 merged", e)
+	}
+	expired := signed(vectorKey(t), "k1", topUpAt("e-1", "10.00", "P-2", vectorNow.Add(-3*time.Hour)))
+	expired2 := signed(vectorKey(t), "k1", topUpAt("e-2", "10.00", "P-3", vectorNow.Add(-3*time.Hour)))
+	h.result(expired)
+	h.result(expired2)
+	if n := count(); n != 5 {
+		t.Errorf("%d events; want 5: trusted refusals are each an event", n)
+	}
+}
