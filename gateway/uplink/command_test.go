@@ -16,6 +16,7 @@ import (
 
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/i18n"
+	"mallgrid/gateway/live"
 	"mallgrid/gateway/verify"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -604,5 +605,24 @@ func TestCommands_FloodOfForgeries(t *testing.T) {
 	h.result(expired2)
 	if n := count(); n != 5 {
 		t.Errorf("%d events; want 5: trusted refusals are each an event", n)
+	}
+}
+
+// A refusal reaches the control room's open pages through Events (the
+// live hub): a subscriber hears of it at once.
+func TestCommands_RefusalReachesHub(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	hub := live.NewHub(h.db, h.cfg)
+	h.cmds.Events = hub
+	ch, cancel := hub.Subscribe()
+	defer cancel()
+	h.result(signed(vectorKey(t), "k9", topUpAt("c-1", "10.00", "P-1", vectorNow)))
+	select {
+	case ev := <-ch:
+		if ev.Kind != KindCommandRefused {
+			t.Errorf("heard %+v; want %s", ev, KindCommandRefused)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event reached the hub's subscriber")
 	}
 }
