@@ -57,11 +57,18 @@ type dashboardView struct {
 	// AlarmsFailed and AccountsFailed say a list could not be read: the
 	// page says so instead of showing it empty, as if all were well.
 	AlarmsFailed, AccountsFailed bool
+	// Uplink is the link to the group's broker (nil: none configured),
+	// UplinkLine its line in the reader's language.
+	Uplink     *UplinkView
+	UplinkLine string
 }
 
 func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 	st := s.src.Status()
-	d := dashboardView{Counts: st.Counts, Buses: st.Buses, AlarmsOn: s.alarms != nil}
+	d := dashboardView{Counts: st.Counts, Buses: st.Buses, AlarmsOn: s.alarms != nil, Uplink: st.Uplink}
+	if st.Uplink != nil {
+		d.UplinkLine = uplinkLine(s.localizer(r), st.Uplink, s.now())
+	}
 	if s.alarms != nil {
 		for _, state := range []string{AlarmActive, AlarmAcknowledged} {
 			list, err := s.alarms.List(state, 100)

@@ -330,8 +330,43 @@
     return src;
   }
 
-  // showStatus follows the dashboard's counts and buses.
+  // span is a wait in its largest whole unit, seconds to hours, as
+  // gateway/web's span writes it.
+  function span(s) {
+    s = Math.max(0, Math.floor(s));
+    if (s >= 3600) { return t("duration.hours", { n: Math.floor(s / 3600) }); }
+    if (s >= 60) { return t("duration.minutes", { n: Math.floor(s / 60) }); }
+    return t("duration.seconds", { n: s });
+  }
+  function group(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  // uplinkLine is the dashboard's line of the uplink, as gateway/web's
+  // uplinkLine writes it.
+  function uplinkLine(u) {
+    var parts = [];
+    if (u.connected) { parts.push(t("uplink.connected")); }
+    else if (!u.since) { parts.push(t("uplink.disconnected")); }
+    else { parts.push(t("uplink.disconnected_for", { "for": span((Date.now() - Date.parse(u.since)) / 1000) })); }
+    if (u.error) { parts.push(t("uplink.unreadable")); }
+    else if (u.depth > 0 && u.oldest) { parts.push(t("uplink.waiting_oldest", { n: group(u.depth), age: span(u.oldest_age_s) })); }
+    else { parts.push(t("uplink.waiting", { n: group(u.depth) })); }
+    var c = u.last_command;
+    if (c) { parts.push(c.status === "ok" ? t("uplink.last_ok", { id: c.id }) : t("uplink.last_refused", { id: c.id, reason: c.reason || "" })); }
+    return t("uplink.line", { text: parts.join(" · ") });
+  }
+  var lastUplink = null;
+  function showUplink(u) {
+    var el = document.getElementById("uplink");
+    if (!el || !u) { return; }
+    lastUplink = u;
+    text(el, uplinkLine(u));
+    el.className = "uplink" + (u.connected ? "" : " down") + (u.backlog || u.error ? " bad" : "");
+  }
+  // The time since the link went down grows between status events.
+  if (page === "dashboard") { setInterval(function () { if (lastUplink) { showUplink(lastUplink); } }, 15000); }
+
+  // showStatus follows the dashboard's counts, buses and uplink.
   function showStatus(st) {
+      showUplink(st.uplink);
       if (st.counts) {
         text($("#count-meters"), String(st.counts.meters));
         text($("#count-online"), String(st.counts.online));
