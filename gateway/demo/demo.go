@@ -177,6 +177,23 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
+	// The mall group's broker, for a site that names itself to the group
+	// (uplink.site_id) but has no broker to publish to: the built-in
+	// mall's uplink and its status line work as they would at a site.
+	if cfg.Uplink.SiteID != "" && cfg.Uplink.Broker == "" {
+		group, err := startGroupBroker()
+		if err != nil {
+			return err
+		}
+		// Closed after the gateway has stopped (deferred before its Run).
+		defer func() {
+			if err := group.Close(); err != nil {
+				o.Log.Warn().Err(err).Msg("close the demo's group broker")
+			}
+		}()
+		cfg.Uplink.Broker = group.URL()
+	}
+
 	// The script stops with the gateway: its context ends when Run's does,
 	// or when the gateway returns early, and Run waits for it.
 	scriptCtx, stopScript := context.WithCancel(ctx)
@@ -208,11 +225,21 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // load reads the configuration: Config, or the built-in one.
+// Either way the stickers' secret is one made for this run, unless the
+// environment of a -c file gives one (withQRSecret).
 func (o Options) load() (*config.Config, error) {
-	if o.Config == "" {
-		return config.Parse(configs.DemoName, configs.Demo, nil)
+	var env []string
+	if o.Config != "" {
+		env = o.Env
 	}
-	return config.Load(o.Config, o.Env)
+	env, err := withQRSecret(env)
+	if err != nil {
+		return nil, err
+	}
+	if o.Config == "" {
+		return config.Parse(configs.DemoName, configs.Demo, env)
+	}
+	return config.Load(o.Config, env)
 }
 
 // demoToken is the API token of the built-in demo; configs/demo.yaml

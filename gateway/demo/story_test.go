@@ -21,7 +21,6 @@ import (
 	"mallgrid/billing"
 	"mallgrid/configs"
 	"mallgrid/drivers/sim"
-	"mallgrid/gateway/config"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -379,7 +378,7 @@ func TestRun_RestartOnItsDatabaseCreditsOpeningsOnce(t *testing.T) {
 // TestCastStory_BuiltInMall checks the parts and balances of the built-in
 // mall on a summer weekday at noon (the sharp rate, 1.45 per kWh).
 func TestCastStory_BuiltInMall(t *testing.T) {
-	cfg, err := config.Parse(configs.DemoName, configs.Demo, nil)
+	cfg, err := Options{}.load()
 	if err != nil {
 		t.Fatal(err)
 	}
