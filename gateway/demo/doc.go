@@ -28,6 +28,14 @@
 //     a payment would (channel wechat, ref DEMO-TOPUP-<tenant>-<start>),
 //     and the gateway restores it.
 //
+// The uplink: a configuration with uplink.site_id and no uplink.broker
+// (the built-in one) gets a broker of its own, in process on a free
+// loopback port, for the gateway's uplink to publish to (groupBroker): the
+// status page's uplink line says connected. The stickers' secret
+// (uplink.qr.secret) is made at random for each run and given as
+// MALLGRID_UPLINK_QR_SECRET, unless a -c file's environment gives one: no
+// demo sticker verifies anywhere else.
+//
 // The other tenants open at comfortable round sums. For the story to play
 // within two minutes, the low tenant's rating needs no overdraft and a
 // short grace (configs/demo.yaml: rating C, 30 s), and protected hours must
