@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/proxy"
 
 	"mallgrid/gateway/config"
 	"mallgrid/store"
@@ -28,9 +31,10 @@ type Outbox interface {
 
 // Handler takes one downlink command: payload is the message as the
 // broker delivered it (the signed envelope). It returns nil once the
-// command is done with — its result stored, refused or not; an error
-// leaves the message unacknowledged, and the broker sends it again on the
-// next connection.
+// command is done with — its result stored, refused or not. An error
+// leaves the message unacknowledged: the link tries it again a few times
+// (the handler is idempotent per command id), then ends the connection so
+// that the broker sends it again on the next one.
 type Handler interface {
 	Handle(ctx context.Context, payload []byte) error
 }
@@ -49,6 +53,9 @@ type timings struct {
 	keep     time.Duration // MQTT keepalive
 	poll     time.Duration // how often the outbox is read for new messages
 	ackEvery time.Duration // how often acknowledgements are written
+	cmdRetry time.Duration // first wait before a failed command is tried again; doubles up to cmdMax
+	cmdMax   time.Duration
+	cmdTries int // tries of a command before the connection is ended for the broker to send it again
 }
 
 var defaultTimings = timings{
@@ -60,11 +67,19 @@ var defaultTimings = timings{
 	keep:     30 * time.Second,
 	poll:     200 * time.Millisecond,
 	ackEvery: 100 * time.Millisecond,
+	// 1+2+4+8+15+15 s: a store busy for a minute is waited out on the
+	// same connection; a command that still fails goes back to the broker.
+	cmdRetry: time.Second,
+	cmdMax:   15 * time.Second,
+	cmdTries: 7,
 }
 
-// downQueue is how many downlink messages wait for the handler; the
-// broker holds back the rest (its inflight window).
-const downQueue = 8
+// downLimit bounds the commands received and not yet handled. The broker
+// sends no more than its inflight window unacknowledged (mosquitto's
+// max_inflight_messages, 20 by default; EMQX's max_inflight, 32), so the
+// bound is not reached in practice; beyond it a command is not taken and
+// the connection is ended, so that the broker sends them all again.
+const downLimit = 1000
 
 // Link publishes the outbox to the group's broker and hands the commands
 // it takes to a Handler. Status is safe from any goroutine.
@@ -85,8 +100,16 @@ type Link struct {
 	acked     atomic.Int64 // messages acknowledged by the broker
 	connects  atomic.Int64 // connections made
 
-	down chan paho.Message
-	stop <-chan struct{} // Run's ctx.Done(), set before any connection
+	// queue holds the commands received and not yet handled, in the
+	// order they came: receive appends (it must never block paho's
+	// router, which reads the PUBACKs and PINGRESPs too), one goroutine
+	// handles them in order — an invoice_status follows its topup.
+	qmu    sync.Mutex
+	queue  []paho.Message
+	queued chan struct{} // a token when queue may have something
+	// resend carries why the connection is ended so that the broker sends
+	// the unacknowledged commands again.
+	resend chan error
 }
 
 // NewLink returns the link of cfg (a broker is set) over out; h takes the
@@ -95,7 +118,7 @@ type Link struct {
 // which configuration checks rule out.
 func NewLink(cfg config.Uplink, out Outbox, h Handler, encode Encoder, log zerolog.Logger, now func() time.Time) (*Link, error) {
 	l := &Link{cfg: cfg, out: out, h: h, encode: encode, log: log, now: now, t: defaultTimings,
-		down: make(chan paho.Message, downQueue)}
+		queued: make(chan struct{}, 1), resend: make(chan error, 1)}
 	if l.cfg.BacklogRate <= 0 {
 		l.cfg.BacklogRate = config.DefaultUplinkBacklogRate
 	}
@@ -114,12 +137,16 @@ func NewLink(cfg config.Uplink, out Outbox, h Handler, encode Encoder, log zerol
 }
 
 // tlsConfig is the TLS of an ssl:// broker: the system's roots or CAFile,
-// and the client certificate when one is given; nil for tcp://.
+// and the client certificate when one is given; nil for tcp://. It is
+// always made for ssl://, with the broker's host as ServerName: through a
+// proxy (all_proxy) paho has no host of its own to check the certificate
+// against, and never connected.
 func tlsConfig(cfg config.Uplink) (*tls.Config, error) {
-	if cfg.CAFile == "" && cfg.ClientCert == "" {
-		return nil, nil
+	u, err := url.Parse(cfg.Broker)
+	if err != nil || u.Scheme != "ssl" {
+		return nil, nil //nolint:nilerr // tcp:// (or a broker the configuration refuses): no TLS
 	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -203,7 +230,6 @@ func (l *Link) Status() (Status, error) {
 // broken connection is made again after a doubling wait (1 s up to 30 s),
 // each failure a warning. It returns nil when ctx ends.
 func (l *Link) Run(ctx context.Context) error {
-	l.stop = ctx.Done()
 	l.since.Store(l.now().UnixNano())
 	acks := &acker{l: l}
 	var wg sync.WaitGroup
@@ -243,7 +269,7 @@ func (l *Link) Run(ctx context.Context) error {
 // options are one connection's: a new paho client each time, so that
 // nothing of a lost connection (its message ids, its tokens, its store)
 // outlives it — what it left unacknowledged is read again from the outbox.
-func (l *Link) options(lost chan<- error) *paho.ClientOptions {
+func (l *Link) options(ctx context.Context, lost chan<- error) *paho.ClientOptions {
 	o := paho.NewClientOptions().
 		AddBroker(l.cfg.Broker).
 		SetClientID(l.cfg.ClientID).
@@ -271,21 +297,66 @@ func (l *Link) options(lost chan<- error) *paho.ClientOptions {
 			default:
 			}
 		})
-	if l.tls != nil {
-		o.SetTLSConfig(l.tls)
-	}
+	o.SetCustomOpenConnectionFn(func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) { return l.dial(ctx, uri) })
 	return o
+}
+
+// dial opens the connection to the broker at uri, through the proxy of
+// all_proxy when one is set, with TLS for ssl://. The connection is closed
+// when ctx ends: paho cannot be told to stop waiting for a CONNACK (a
+// broker that took the connection and never answers held it for the
+// connect timeout after Run was stopped).
+func (l *Link) dial(ctx context.Context, uri *url.URL) (net.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, l.t.connect)
+	defer cancel()
+	d := proxy.FromEnvironmentUsing(&net.Dialer{})
+	var conn net.Conn
+	var err error
+	if cd, ok := d.(proxy.ContextDialer); ok {
+		conn, err = cd.DialContext(dctx, "tcp", uri.Host)
+	} else {
+		conn, err = d.Dial("tcp", uri.Host)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.tls != nil {
+		tc := tls.Client(conn, l.tls)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return &ctxConn{Conn: conn, stop: context.AfterFunc(ctx, func() { _ = conn.Close() })}, nil
+}
+
+// ctxConn is a connection closed when a context ends; closed before, it
+// forgets the context (Run's lasts for months of reconnections).
+type ctxConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *ctxConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
 }
 
 // session is one connection: it connects, subscribes, publishes until the
 // connection is lost, a PUBACK is late or ctx ends, and returns why.
 func (l *Link) session(ctx context.Context, acks *acker) error {
 	lost := make(chan error, 1)
-	pc := paho.NewClient(l.options(lost))
+	pc := paho.NewClient(l.options(ctx, lost))
 	tok := pc.Connect()
-	if err := wait(ctx, tok, l.t.connect); err != nil {
+	if err := wait(ctx, tok, l.t.connect, nil); err != nil {
 		pc.Disconnect(0)
 		return fmt.Errorf("connect: %w", err)
+	}
+	// A give-back of the connection before is done with: it is gone.
+	select {
+	case <-l.resend:
+	default:
 	}
 	l.connected.Store(true)
 	l.since.Store(l.now().UnixNano())
@@ -296,11 +367,11 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 	}()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := wait(sctx, pc.Publish(StatusTopic(l.cfg.SiteID), 1, true, statusPayload(l.cfg.SiteID, "online")), l.t.publish); err != nil {
+	if err := wait(sctx, pc.Publish(StatusTopic(l.cfg.SiteID), 1, true, statusPayload(l.cfg.SiteID, "online")), l.t.publish, lost); err != nil {
 		pc.Disconnect(0)
 		return fmt.Errorf("publish the status: %w", err)
 	}
-	if err := l.subscribe(sctx, pc); err != nil {
+	if err := l.subscribe(sctx, pc, lost); err != nil {
 		pc.Disconnect(0)
 		return err
 	}
@@ -322,6 +393,7 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 		why = fmt.Errorf("connection lost: %w", err)
 	case why = <-done:
 		done = nil
+	case why = <-l.resend:
 	case <-ctx.Done():
 	}
 	cancel()
@@ -333,7 +405,7 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 	}
 	if ctx.Err() != nil {
 		// A clean stop sends no Will: say offline ourselves.
-		_ = wait(context.Background(), pc.Publish(StatusTopic(l.cfg.SiteID), 1, true, statusPayload(l.cfg.SiteID, "offline")), time.Second)
+		_ = wait(context.Background(), pc.Publish(StatusTopic(l.cfg.SiteID), 1, true, statusPayload(l.cfg.SiteID, "offline")), time.Second, lost)
 	}
 	pc.Disconnect(250)
 	if why == nil && ctx.Err() == nil {
@@ -344,13 +416,13 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 
 // subscribe makes the QoS 1 subscription to the commands, on every
 // connection: a broker that lost the session has none.
-func (l *Link) subscribe(ctx context.Context, pc paho.Client) error {
+func (l *Link) subscribe(ctx context.Context, pc paho.Client, lost <-chan error) error {
 	if l.h == nil {
 		return nil
 	}
 	topic := DownTopic(l.cfg.SiteID)
 	tok := pc.Subscribe(topic, 1, l.receive)
-	if err := wait(ctx, tok, l.t.connect); err != nil {
+	if err := wait(ctx, tok, l.t.connect, lost); err != nil {
 		return fmt.Errorf("subscribe %s: %w", topic, err)
 	}
 	if q := tok.(*paho.SubscribeToken).Result()[topic]; q > 1 {
@@ -359,42 +431,109 @@ func (l *Link) subscribe(ctx context.Context, pc paho.Client) error {
 	return nil
 }
 
-// receive queues a command for the handler. It blocks while the queue is
-// full (the broker's window holds back the rest) and gives up only when
-// Run ends: unacknowledged, the command comes again.
+// receive queues a command for the handler. It never blocks: paho runs it
+// on the goroutine that reads every packet (SetOrderMatters), so a handler
+// behind would hold back the PUBACKs and PINGRESPs and break the link.
 func (l *Link) receive(_ paho.Client, m paho.Message) {
 	if m.Topic() != DownTopic(l.cfg.SiteID) || l.h == nil {
 		m.Ack() // not ours: a subscription of an older configuration
 		return
 	}
+	l.qmu.Lock()
+	full := len(l.queue) >= downLimit
+	if !full {
+		l.queue = append(l.queue, m)
+	}
+	l.qmu.Unlock()
+	if full {
+		l.log.Error().Int("waiting", downLimit).Uint16("message_id", m.MessageID()).
+			Msg("uplink: too many commands waiting; the connection is ended for the broker to send them again")
+		l.giveBack(fmt.Errorf("%d commands waiting to be handled", downLimit))
+		return
+	}
 	select {
-	case l.down <- m:
-	case <-l.stop:
+	case l.queued <- struct{}{}:
+	default:
 	}
 }
 
-// handleCommands hands the commands to the handler one at a time and
-// acknowledges each it returned nil for.
+// next takes the oldest command queued; false when there is none.
+func (l *Link) next() (paho.Message, bool) {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if len(l.queue) == 0 {
+		return nil, false
+	}
+	m := l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	return m, true
+}
+
+// giveBack drops the commands queued, unacknowledged, and ends the
+// connection: the broker sends them again, in their order, on the next.
+func (l *Link) giveBack(why error) {
+	l.qmu.Lock()
+	l.queue = nil
+	l.qmu.Unlock()
+	select {
+	case l.resend <- why:
+	default:
+	}
+}
+
+// handleCommands hands the commands to the handler one at a time, in the
+// order they came, and acknowledges each it returned nil for.
 func (l *Link) handleCommands(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-l.down:
-			if err := l.h.Handle(ctx, m.Payload()); err != nil {
-				if ctx.Err() == nil {
-					l.log.Error().Err(err).Uint16("message_id", m.MessageID()).
-						Msg("uplink command not handled; the broker sends it again on the next connection")
-				}
-				continue
+		m, ok := l.next()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.queued:
 			}
+			continue
+		}
+		if l.handle(ctx, m) {
 			m.Ack()
 		}
 	}
 }
 
-// wait waits for tok, at most d and while ctx lasts, and returns its error.
-func wait(ctx context.Context, tok paho.Token, d time.Duration) error {
+// handle runs the handler on m until it returns nil, cmdTries times at
+// most with a doubling wait, holding the commands behind it; true when it
+// did. A command still failing is given back to the broker.
+func (l *Link) handle(ctx context.Context, m paho.Message) bool {
+	wait := l.t.cmdRetry
+	for try := 1; ; try++ {
+		err := l.h.Handle(ctx, m.Payload())
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if try >= l.t.cmdTries {
+			l.log.Error().Err(err).Uint16("message_id", m.MessageID()).Int("tries", try).
+				Msg("uplink command not handled; the connection is ended for the broker to send it again")
+			l.giveBack(fmt.Errorf("a command not handled in %d tries: %w", try, err))
+			return false
+		}
+		l.log.Warn().Err(err).Uint16("message_id", m.MessageID()).Str("retry_in", wait.String()).
+			Msg("uplink command not handled; tried again")
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, l.t.cmdMax)
+	}
+}
+
+// wait waits for tok, at most d, while ctx lasts and the connection is not
+// lost (lost nil: not watched), and returns its error.
+func wait(ctx context.Context, tok paho.Token, d time.Duration, lost <-chan error) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -402,6 +541,8 @@ func wait(ctx context.Context, tok paho.Token, d time.Duration) error {
 		return tok.Error()
 	case <-t.C:
 		return fmt.Errorf("no answer from the broker in %s", d)
+	case err := <-lost:
+		return fmt.Errorf("connection lost: %w", err)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -98,18 +98,23 @@ func (p *publisher) lane(ctx context.Context, after uint64, backlog bool) error 
 			continue
 		}
 		for _, m := range msgs {
-			if err := p.take(ctx, backlog); err != nil {
-				return err
-			}
+			// The backlog waits for its turn before it takes a slot of
+			// the window: holding one while it sleeps would keep the
+			// live lane to the backlog's rate (with inflight 1, a
+			// single slot).
 			if backlog {
 				if d := time.Until(next); d > 0 {
 					select {
 					case <-ctx.Done():
-						p.give(backlog)
 						return ctx.Err()
 					case <-time.After(d):
 					}
 				}
+			}
+			if err := p.take(ctx, backlog); err != nil {
+				return err
+			}
+			if backlog {
 				next = later(next, time.Now()).Add(interval)
 			}
 			if err := p.publish(ctx, m, backlog); err != nil {

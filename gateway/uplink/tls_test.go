@@ -120,3 +120,25 @@ func TestLink_TLSClientCertificate(t *testing.T) {
 		})
 	}
 }
+
+// An ssl:// broker always has a TLS configuration naming its host: through
+// a proxy (all_proxy) paho's TLS has no host of its own to check the
+// certificate against, and without one never connected.
+func TestTLSConfig_ServerName(t *testing.T) {
+	for _, tc := range []struct{ broker, want string }{
+		{"ssl://mq.group.example:8883", "mq.group.example"},
+		{"ssl://[::1]:8883", "::1"},
+		{"tcp://mq.group.example:1883", ""},
+	} {
+		c, err := tlsConfig(config.Uplink{Broker: tc.broker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tc.want == "" && c != nil:
+			t.Errorf("%s: a TLS configuration; want none", tc.broker)
+		case tc.want != "" && (c == nil || c.ServerName != tc.want):
+			t.Errorf("%s: %+v; want ServerName %s", tc.broker, c, tc.want)
+		}
+	}
+}
