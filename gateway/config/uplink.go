@@ -1,10 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/base64"
 	"regexp"
+	"slices"
 	"strings"
 
 	"mallgrid/gateway/yamlcheck"
@@ -75,6 +77,28 @@ var (
 	keyID  = regexp.MustCompile(`^[0-9A-Za-z_.-]{1,64}$`)
 )
 
+// publishedUplinkKeys are Ed25519 public keys whose private keys are
+// published: the key of the seed 00 01 02 … 1f (once the example's) and
+// RFC 8032's test 1 (docs/UPLINK.md's vectors). Anyone can sign a top-up
+// with either; trusted, they would credit any tenant any amount.
+var publishedUplinkKeys = []string{
+	"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=", // seed 00 01 02 … 1f
+	"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", // RFC 8032 7.1 test 1
+}
+
+// publishedUplinkPasswords are the example's placeholders: a broker that
+// accepts one accepts anyone who read the example.
+var publishedUplinkPasswords = []string{"change-me"}
+
+// published reports whether the 32-byte key b is one of
+// publishedUplinkKeys, however it was written.
+func published(b []byte) bool {
+	return slices.ContainsFunc(publishedUplinkKeys, func(k string) bool {
+		p, _ := base64.StdEncoding.DecodeString(k)
+		return bytes.Equal(p, b)
+	})
+}
+
 // uplinkLinkKeys are the keys that mean something only with a broker.
 var uplinkLinkKeys = []string{"client_id", "username", "password", "ca_file", "client_cert", "client_key", "keys", "backlog_rate", "inflight"}
 
@@ -91,6 +115,10 @@ func validateUplink(cfg *Config, r *yamlcheck.Report) {
 			if r.Given("uplink." + k) {
 				r.Warn("uplink."+k, "ignored: there is no uplink without uplink.broker")
 			}
+		}
+		if u.Password != "" && !r.Given("uplink.password") {
+			// From the environment: the technician believes it used.
+			r.Warn("uplink.password", "set and ignored: there is no uplink without uplink.broker")
 		}
 		return
 	}
@@ -112,12 +140,20 @@ func validateUplink(cfg *Config, r *yamlcheck.Report) {
 	if u.Password != "" && u.Username == "" {
 		r.Add("uplink.password", "a password needs a username")
 	}
+	if slices.Contains(publishedUplinkPasswords, u.Password) {
+		r.Add("uplink.password", "the example's placeholder: give the password the group's broker has for this site in %s", "MALLGRID_UPLINK_PASSWORD")
+	}
 	if u.Password != "" && scheme == "tcp" {
 		r.Warn("uplink.password", "sent in clear over tcp://: anyone on the way to %s can read it; use ssl://", u.Broker)
 	}
 	checkCAFile(r, "uplink.ca_file", u.CAFile, scheme)
 	checkClientCert(r, *u, scheme)
 	checkUplinkKeys(r, u.Keys)
+	if len(u.Keys) == 0 {
+		// A warning, not a problem: an uplink that only publishes is
+		// legal; one meant to take top-ups refuses every one.
+		r.Warn("uplink.keys", "none: every command the group sends down is refused (unknown_key), paid top-ups too; give the signing platform's public keys")
+	}
 	r.IntIn("uplink.backlog_rate", u.BacklogRate, 1, 10_000)
 	r.IntIn("uplink.inflight", u.Inflight, 1, 1_000)
 }
@@ -175,6 +211,8 @@ func checkUplinkKeys(r *yamlcheck.Report, keys []UplinkKey) {
 			r.Add(p+".ed25519_public", "this is a %d-byte Ed25519 private key; give its public key (32 bytes) and keep the private key with the signer", len(b))
 		case len(b) != ed25519.PublicKeySize:
 			r.Add(p+".ed25519_public", "want a %d-byte Ed25519 public key, got %d bytes", ed25519.PublicKeySize, len(b))
+		case published(b):
+			r.Add(p+".ed25519_public", "a published key (docs/UPLINK.md's test vectors, or the seed 00 01 … 1f): anyone has its private key and could sign top-ups; give the public key of the group's signing platform")
 		}
 	}
 }

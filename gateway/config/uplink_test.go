@@ -2,16 +2,24 @@ package config
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
 
-const (
-	uplinkHead = "site: {name: Sunny Mall}\nbuses: [{name: b1, port: /dev/ttyUSB0}]"
-	// pubKey is a real Ed25519 public key: base64 of 32 bytes.
-	pubKey = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
-)
+const uplinkHead = "site: {name: Sunny Mall}\nbuses: [{name: b1, port: /dev/ttyUSB0}]"
+
+// pubKey is a real Ed25519 public key, base64 of 32 bytes, made for this
+// run: a published one is refused.
+var pubKey = func() string {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(pub)
+}()
 
 func TestParse_Uplink(t *testing.T) {
 	cfg, err := Parse("t.yaml", doc(uplinkHead, "uplink:", "  broker: 'ssl://mq.group.example:8883'", "  site_id: sunny-mall",
@@ -80,6 +88,12 @@ func TestParse_UplinkProblems(t *testing.T) {
 			`t.yaml:8: uplink.keys[1].id: duplicate key id "k1" (first at line 7)`},
 		{"rate 0", []string{ssl, "  site_id: s", "  backlog_rate: 0"}, "t.yaml:6: uplink.backlog_rate: want 1..10000, got 0"},
 		{"window too large", []string{ssl, "  site_id: s", "  inflight: 5000"}, "t.yaml:6: uplink.inflight: want 1..1000, got 5000"},
+		{"the example's password", []string{ssl, "  site_id: s", "  username: u", "  password: change-me"},
+			"t.yaml:7: uplink.password: the example's placeholder: give the password the group's broker has for this site in MALLGRID_UPLINK_PASSWORD"},
+		{"the seed 00…1f's key", []string{ssl, "  site_id: s", "  keys: [{id: k1, ed25519_public: 'A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg='}]"},
+			"t.yaml:6: uplink.keys[0].ed25519_public: a published key"},
+		{"RFC 8032 test 1's key", []string{ssl, "  site_id: s", "  keys:", "    - id: k1", "      ed25519_public: '11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='"},
+			"t.yaml:8: uplink.keys[0].ed25519_public: a published key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +101,12 @@ func TestParse_UplinkProblems(t *testing.T) {
 			if cfg != nil || err == nil {
 				t.Fatalf("Parse = %v, %v; want the problem %q", cfg, err, tc.want)
 			}
-			got := printed(problems(t, err))
+			var got []string
+			for _, p := range problems(t, err) {
+				if !p.Warning { // a broker without keys warns
+					got = append(got, p.Error())
+				}
+			}
 			if len(got) != 1 || !strings.HasPrefix(got[0], tc.want) {
 				t.Errorf("got %q; want one problem starting %q", got, tc.want)
 			}
@@ -113,5 +132,50 @@ func TestParse_UplinkKeysWithoutBroker(t *testing.T) {
 	got := printed(cfg.Warnings)
 	if len(got) != 1 || got[0] != "t.yaml:3: uplink.inflight: warning: ignored: there is no uplink without uplink.broker" {
 		t.Errorf("warnings %q; want one saying inflight is ignored", got)
+	}
+}
+
+// The published keys are what their private keys make: the seed 00 01 02
+// … 1f's, and RFC 8032 7.1 test 1's (whose public key the RFC prints).
+func TestPublishedUplinkKeys(t *testing.T) {
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i)
+	}
+	rfc, _ := hex.DecodeString("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+	for _, s := range [][]byte{seed, rfc} {
+		pub := ed25519.NewKeyFromSeed(s).Public().(ed25519.PublicKey)
+		if !published(pub) {
+			t.Errorf("the key of seed %x (%s) is not refused", s, base64.StdEncoding.EncodeToString(pub))
+		}
+	}
+	if published(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)) {
+		t.Error("a key not published is refused")
+	}
+}
+
+// A broker without keys loads with a warning (an uplink may only publish;
+// one meant to take top-ups would refuse them all); a password from the
+// environment with no broker is a warning too.
+func TestParse_UplinkWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		env   []string
+		want  string
+	}{
+		{"no keys", []string{"uplink:", "  broker: 'ssl://mq:8883'", "  site_id: s"}, nil,
+			"t.yaml:3: uplink.keys: warning: none: every command the group sends down is refused (unknown_key)"},
+		{"password, no broker", []string{"uplink:", "  site_id: s"}, []string{"MALLGRID_UPLINK_PASSWORD=x"},
+			"t.yaml: uplink.password: warning: env MALLGRID_UPLINK_PASSWORD: set and ignored: there is no uplink without uplink.broker"},
+	} {
+		cfg, err := Parse("t.yaml", doc(append([]string{uplinkHead}, tc.lines...)...), tc.env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := printed(cfg.Warnings)
+		if len(got) != 1 || !strings.HasPrefix(got[0], tc.want) {
+			t.Errorf("%s: warnings %q; want one starting %q", tc.name, got, tc.want)
+		}
 	}
 }
