@@ -167,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 	var up *uplink.Service
 	if cfg.Uplink.Broker != "" {
 		if up, err = uplink.New(uplink.Parts{DB: db, Config: cfg, Ledger: ledger, Accounts: ledger.Accounts, Meters: lv.Meters,
-			Buses: func() []web.BusView { return lv.Status().Buses }, Version: opts.Version, Now: now, Log: log}); err != nil {
+			Buses: func() []web.BusView { return lv.Status().Buses }, Events: events, Version: opts.Version, Now: now, Log: log}); err != nil {
 			return err
 		}
 		lv.SetUplink(uplinkView(cfg, up, now, log))

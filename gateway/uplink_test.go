@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"mallgrid/gateway/uplink"
 )
 
 // uplinkKey is the platform's signing key in these tests, made for the
@@ -181,5 +184,50 @@ func TestRun_Uplink(t *testing.T) {
 	head, missing := k.contiguous()
 	if head < 4 || len(missing) > 0 {
 		t.Errorf("seqs up to %d, missing %v; want every seq from 1", head, missing)
+	}
+}
+
+// A command refused is told the control room's open pages at once, over
+// the live stream, not only stored for their next reload: the uplink
+// publishes its events to the root's hub.
+func TestRun_UplinkRefusalLive(t *testing.T) {
+	addr := freeAddr(t)
+	mallBroker(t, addr)
+	broker := "tcp://" + addr
+	k := newConsumer(t, broker, "", "")
+	m := newTestMall(t, 1, uplinkYAML(broker, ""))
+	base, stop := m.start(t)
+	defer stop()
+	waitFor(t, 10*time.Second, "status online", func() bool { return strings.Contains(k.lastStatus(), `"online"`) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	live := sse(t, ctx, base+"/api/v1/events", "")
+	// Signed by a key the site does not trust: refused, bad_signature.
+	_, other, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := []byte(`{"id":"cmd-forged","site":"test-mall","kind":"topup","tenant":"T-a1","amount":"9.00","ref":"F-1","channel":"wechat"}`)
+	env, _ := json.Marshal(map[string]string{"key_id": "k1", "payload": base64.StdEncoding.EncodeToString(cmd),
+		"sig": base64.StdEncoding.EncodeToString(ed25519.Sign(other, cmd))})
+	if tok := k.c.Publish("mallgrid/test-mall/down", 1, false, env); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish the command: %v", tok.Error())
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case e, ok := <-live:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if e.Kind == uplink.KindCommandRefused {
+				if !strings.Contains(e.Text, "cmd-forged") {
+					t.Errorf("event %+v; want the forged command's refusal", e)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatal("no refusal on the live stream within 5 s")
+		}
 	}
 }

@@ -29,9 +29,13 @@ type Parts struct {
 	Accounts func() ([]web.AccountView, error)
 	Meters   func() []web.MeterView
 	Buses    func() []web.BusView
-	Version  string
-	Now      func() time.Time
-	Log      zerolog.Logger
+	// Events is the live hub the control room's open pages follow
+	// (live.Hub): a refused command reaches them at once, not at their
+	// next reload; nil: stored only.
+	Events  interface{ Publish([]store.Event) }
+	Version string
+	Now     func() time.Time
+	Log     zerolog.Logger
 }
 
 // Service is a site's uplink: the feed filling the outbox, the link
@@ -51,6 +55,7 @@ func New(p Parts) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmds.Events = p.Events
 	link, err := NewLink(up, p.DB, noting{cmds}, upfeed.Envelope, log, p.Now)
 	if err != nil {
 		return nil, err
