@@ -32,10 +32,13 @@
 // Each lane is in seq order; the two interleave.
 //
 // The broker keeps the session (client_id, clean session off): commands
-// sent while the link is down wait there. They are taken one at a time,
-// and acknowledged only once the handler returned without an error (it
-// stores the command's result, which goes up as a command_result message);
-// one it failed is sent again by the broker on the next connection.
+// sent while the link is down wait there. They are queued as they arrive
+// (paho's reader never waits for them) and handled one at a time in their
+// order, each acknowledged only once the handler returned without an error
+// (it stores the command's result, which goes up as a command_result
+// message). One it failed is tried again on the same connection, a few
+// times over some 45 s, those behind it waiting; still failing, the link
+// ends the connection and the broker sends it again on the next.
 //
 // A retained mallgrid/<site_id>/up/status says "online" while the link is
 // up and "offline" (the connection's Will, or sent on a clean stop) when it
