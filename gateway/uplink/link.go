@@ -362,6 +362,11 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 	l.since.Store(l.now().UnixNano())
 	l.connects.Add(1)
 	defer func() {
+		// The commands still queued came on this connection: their PUBACKs
+		// would be dropped, and the broker sends them again on the next.
+		l.qmu.Lock()
+		l.queue = nil
+		l.qmu.Unlock()
 		l.connected.Store(false)
 		l.since.Store(l.now().UnixNano())
 	}()
@@ -371,9 +376,15 @@ func (l *Link) session(ctx context.Context, acks *acker) error {
 		pc.Disconnect(0)
 		return fmt.Errorf("publish the status: %w", err)
 	}
-	if err := l.subscribe(sctx, pc, lost); err != nil {
-		pc.Disconnect(0)
-		return err
+	// A session the broker kept keeps its subscription. Subscribing again
+	// there could take a packet id a command still in flight to us holds
+	// (its PUBACK waits for the handler), which mochi refuses (code 145):
+	// the session would end and begin again for ever.
+	if !tok.(*paho.ConnectToken).SessionPresent() {
+		if err := l.subscribe(sctx, pc, lost); err != nil {
+			pc.Disconnect(0)
+			return err
+		}
 	}
 	st, err := l.out.UplinkStats()
 	if err != nil {
@@ -486,6 +497,9 @@ func (l *Link) giveBack(why error) {
 // order they came, and acknowledges each it returned nil for.
 func (l *Link) handleCommands(ctx context.Context) {
 	for {
+		if ctx.Err() != nil {
+			return // what is queued is not acknowledged: the broker sends it again
+		}
 		m, ok := l.next()
 		if !ok {
 			select {
