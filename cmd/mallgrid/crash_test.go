@@ -379,13 +379,21 @@ type till struct {
 	began  time.Time
 	client *http.Client
 
-	mu       sync.Mutex
-	sent     map[string]bool // payment references sent, answered or not
-	acks     map[string]ack  // reference → the first answer that acknowledged it
-	again    int             // acknowledgements of a reference acknowledged before
-	statuses map[int]int     // complete answers by status
-	lost     int             // requests without a complete answer
-	problems []string        // answers no correct gateway gives
+	mu   sync.Mutex
+	sent map[string]bool // payment references sent, answered or not
+	acks map[string]ack  // reference → the first answer that acknowledged it
+	// created marks the references answered 201 Created; repeated holds
+	// when a reference's first 200 (a repeat) was heard. Two tills send
+	// one payment at once: the request that credits it answers after the
+	// repeat that found it credited (the credit's answer waits for its
+	// audit record), so a 201 heard after a 200 is no second credit —
+	// unless that 200 was heard before the 201's request was even sent.
+	created  map[string]bool
+	repeated map[string]time.Time
+	again    int         // acknowledgements of a reference acknowledged before
+	statuses map[int]int // complete answers by status
+	lost     int         // requests without a complete answer
+	problems []string    // answers no correct gateway gives
 }
 
 // ack is what an answer acknowledged: the entry crediting amount to tenant.
@@ -404,6 +412,8 @@ func newTill(base string) *till {
 		client:   &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 		sent:     map[string]bool{},
 		acks:     map[string]ack{},
+		created:  map[string]bool{},
+		repeated: map[string]time.Time{},
 		statuses: map[int]int{},
 	}
 }
@@ -442,6 +452,7 @@ func (c *till) topUp(ctx context.Context, ref, tenant, amount string) {
 		panic(err) // a constant URL: cannot fail
 	}
 	req.Header.Set("Authorization", "Bearer till-secret")
+	sentAt := time.Now()
 	resp, err := c.client.Do(req)
 	var raw []byte
 	if err == nil {
@@ -491,9 +502,19 @@ func (c *till) topUp(ctx context.Context, ref, tenant, amount string) {
 			ref, prev.id, prev.amount, prev.tenant, a.id, a.amount, a.tenant))
 	default:
 		c.again++
-		if resp.StatusCode == http.StatusCreated {
-			c.problems = append(c.problems, fmt.Sprintf("payment %s: entry %d answered 201 Created again; want 200 for a repeat", ref, a.id))
+	}
+	heard := time.Now()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if _, ok := c.repeated[ref]; !ok {
+			c.repeated[ref] = heard
 		}
+	case c.created[ref]:
+		c.problems = append(c.problems, fmt.Sprintf("payment %s: entry %d answered 201 Created again; want 200 for a repeat", ref, a.id))
+	case !c.repeated[ref].IsZero() && c.repeated[ref].Before(sentAt):
+		c.problems = append(c.problems, fmt.Sprintf("payment %s: entry %d answered 201 Created to a request sent after a repeat was answered 200", ref, a.id))
+	default:
+		c.created[ref] = true
 	}
 }
 
