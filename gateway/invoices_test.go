@@ -153,18 +153,8 @@ func TestInvoicesAPI(t *testing.T) {
 	// issued invoice's link; a viewer's with the tax id masked.
 	receipt := func(token string, id uint64) string {
 		t.Helper()
-		req, err := http.NewRequest("GET", base+"/tenants/T-a1/receipts/"+strconv.FormatUint(id, 10), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		_, body := fetch(t, base+"/tenants/T-a1/receipts/"+strconv.FormatUint(id, 10), token)
+		return string(body)
 	}
 	link := ` · <a id="receipt-invoice-url" href="https://fapiao.example/i/24312000000012345678" rel="noopener noreferrer" target="_blank">https://fapiao.example/i/24312000000012345678</a>`
 	if want := `<td id="receipt-invoice">上海某某贸易有限公司 (9131**********XX0X) · Invoice 24312000000012345678` + link + `</td>`; !strings.Contains(receipt("screen-secret", first.ID), want) {

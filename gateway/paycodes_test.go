@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"testing"
 
@@ -28,23 +27,11 @@ func withAdminToken(mall *testMall) *testMall {
 	return mall
 }
 
-func tokenGet(t *testing.T, url, token string) (int, []byte) {
+// getStatus GETs url with token (fetch): its status and body.
+func getStatus(t *testing.T, url, token string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	resp, body := fetch(t, url, token)
+	return resp.StatusCode, body
 }
 
 // The running gateway serves the stickers of uplink.qr to the admin: a
@@ -52,7 +39,7 @@ func tokenGet(t *testing.T, url, token string) (int, []byte) {
 func TestPaycodes_Served(t *testing.T) {
 	mall := withAdminToken(newTestMall(t, 1, qrYAML))
 	base, _ := mall.start(t)
-	code, body := tokenGet(t, base+"/api/v1/accounts/T-a1/paycode.png", "desk-secret")
+	code, body := getStatus(t, base+"/api/v1/accounts/T-a1/paycode.png", "desk-secret")
 	sig := paycode.Sig([]byte(qrSecret), "test-mall", "T-a1")
 	c, err := paycode.Encode("https://pay.example.com/m/test-mall/t/T-a1?k=q1&s=" + sig)
 	if err != nil {
@@ -65,10 +52,10 @@ func TestPaycodes_Served(t *testing.T) {
 	if code != 200 || !bytes.Equal(body, want.Bytes()) {
 		t.Errorf("T-a1's code = %d, %d bytes; want 200 and the code of its signed link", code, len(body))
 	}
-	if code, body := tokenGet(t, base+"/paycodes", "desk-secret"); code != 200 || !bytes.Contains(body, []byte(`data-tenant="T-b1"`)) {
+	if code, body := getStatus(t, base+"/paycodes", "desk-secret"); code != 200 || !bytes.Contains(body, []byte(`data-tenant="T-b1"`)) {
 		t.Errorf("GET /paycodes = %d; want the page listing T-b1", code)
 	}
-	if code, _ := tokenGet(t, base+"/api/v1/paycodes/sheet?format=svg", "screen-secret"); code != http.StatusForbidden {
+	if code, _ := getStatus(t, base+"/api/v1/paycodes/sheet?format=svg", "screen-secret"); code != http.StatusForbidden {
 		t.Errorf("the sheet as a viewer = %d; want 403", code)
 	}
 }
@@ -78,7 +65,7 @@ func TestPaycodes_NotConfigured(t *testing.T) {
 	mall := withAdminToken(newTestMall(t, 1))
 	base, _ := mall.start(t)
 	for _, p := range []string{"/paycodes", "/api/v1/paycodes/sheet", "/api/v1/accounts/T-a1/paycode.png"} {
-		if code, _ := tokenGet(t, base+p, "desk-secret"); code != http.StatusNotFound {
+		if code, _ := getStatus(t, base+p, "desk-secret"); code != http.StatusNotFound {
 			t.Errorf("GET %s without uplink.qr = %d; want 404", p, code)
 		}
 	}

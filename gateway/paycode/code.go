@@ -124,11 +124,14 @@ func (c *Code) SVG(w io.Writer) error {
 	return nil
 }
 
+// svgNum writes a length in SVG user units: the shortest exact decimal.
+func svgNum(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
 // svgPath is the dark modules as one path, a rectangle per horizontal
 // run of them: the module (x, y) is at (x0 + x·m, y0 + y·m), m wide.
 func (c *Code) svgPath(x0, y0, m float64) string {
 	var b strings.Builder
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	f := svgNum
 	for y := range c.Size() {
 		for x := 0; x < c.Size(); {
 			if !c.dark[y][x] {

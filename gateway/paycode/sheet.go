@@ -3,7 +3,6 @@ package paycode
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -190,7 +189,7 @@ func fit(s string, w float64, width func(string) float64) string {
 func (s Sheet) SVG(w io.Writer) error {
 	var b strings.Builder
 	h := float64(s.Pages()) * pageH
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	f := svgNum
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%smm" height="%smm" viewBox="0 0 %s %s" font-family="'Noto Sans CJK SC','Droid Sans Fallback','Microsoft YaHei',sans-serif">`+"\n",
 		f(pageW), f(h), f(pageW), f(h))
 	b.WriteString("<title>" + xmlText(s.Mall+" — "+Caption) + "</title>\n")
