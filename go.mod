@@ -25,6 +25,11 @@ require (
 )
 
 require (
+	github.com/cpuguy83/go-md2man/v2 v2.0.6 // indirect
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+)
+
+require (
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/makiuchi-d/gozxing v0.1.1
 	github.com/richardlehane/mscfb v1.0.9 // indirect

@@ -24,6 +24,7 @@ func newRoot() *cobra.Command {
 		newDBCmd(),
 		newQRCmd(),
 		newVersionCmd(),
+		newManCmd(),
 	)
 	return root
 }
