@@ -44,6 +44,7 @@ var allowed = []struct {
 // no cycle can form. A new package under gateway/ must be placed here.
 var gatewayOrder = []string{
 	"gateway/i18n",       // the pages' words in en and zh-CN; money, energy, times
+	"gateway/supervise",  // the service manager: READY, STATUS, the watchdog pings while loops progress
 	"gateway/alarm",      // alarm rules over a meter's values: raised and cleared, no I/O
 	"gateway/yamlcheck",  // strict YAML with FILE:LINE problems
 	"gateway/notify",     // notification channels: webhook, WeChat, SMS, e-mail
