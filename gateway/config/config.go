@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"time"
 	// The gateway box may lack /usr/share/zoneinfo; site.timezone must load
@@ -86,6 +87,66 @@ type Storage struct {
 	// in whole days ("90d"); older ones are pruned. Interval energy and the
 	// ledger are kept whatever it says.
 	SamplesKeep string `yaml:"samples_keep"`
+	// Snapshots are the daily copies of the database the gateway keeps in
+	// its state directory (gateway/backup).
+	Snapshots Snapshots `yaml:"snapshots"`
+}
+
+// Snapshots is storage.snapshots: one copy of the database a day, at a
+// time of day on the site's clock, into a directory, the newest Keep kept.
+type Snapshots struct {
+	// Keep is how many daily snapshots are kept; 0 turns them off. nil
+	// (not given) is DefaultSnapshotKeep.
+	Keep *int `yaml:"keep"`
+	// At is the time of day, "HH:MM" on the site's clock; "" is
+	// DefaultSnapshotAt.
+	At string `yaml:"at"`
+	// Dir is the directory they go in, an absolute path; "" is
+	// "snapshots" beside the database.
+	Dir string `yaml:"dir"`
+}
+
+// DefaultSnapshotKeep is storage.snapshots.keep's default: a week.
+const DefaultSnapshotKeep = 7
+
+// DefaultSnapshotAt is storage.snapshots.at's default: a quiet hour.
+const DefaultSnapshotAt = "03:30"
+
+// SnapshotKeep is how many daily snapshots to keep (0: none are taken).
+func (s Storage) SnapshotKeep() int {
+	if s.Snapshots.Keep == nil {
+		return DefaultSnapshotKeep
+	}
+	return *s.Snapshots.Keep
+}
+
+// SnapshotDir is the directory daily snapshots (and the one taken before a
+// schema upgrade) go in.
+func (s Storage) SnapshotDir() string {
+	if s.Snapshots.Dir != "" {
+		return s.Snapshots.Dir
+	}
+	return filepath.Join(filepath.Dir(s.Path), "snapshots")
+}
+
+// SnapshotAt is the time of day of the daily snapshot, in minutes after
+// the site's midnight (valid once the configuration is validated).
+func (s Storage) SnapshotAt() int {
+	at := s.Snapshots.At
+	if at == "" {
+		at = DefaultSnapshotAt
+	}
+	m, _ := parseClock(at)
+	return m
+}
+
+// parseClock reads a time of day written "HH:MM" as minutes after midnight.
+func parseClock(s string) (int, bool) {
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != 5 {
+		return 0, false
+	}
+	return t.Hour()*60 + t.Minute(), true
 }
 
 // SamplesRetention is storage.samples_keep as a duration (0 before the

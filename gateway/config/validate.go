@@ -117,6 +117,16 @@ func validateStorage(cfg *Config, r *yamlcheck.Report) {
 	if d, ok := parseDays(cfg.Storage.SamplesKeep); !ok || d < 24*time.Hour || d > maxSamplesKeep {
 		r.Add("storage.samples_keep", "want whole days like 90d, 1d..%dd, got %q", maxSamplesKeep/(24*time.Hour), cfg.Storage.SamplesKeep)
 	}
+	sn := cfg.Storage.Snapshots
+	if sn.Keep != nil {
+		r.IntIn("storage.snapshots.keep", *sn.Keep, 0, 366)
+	}
+	if _, ok := parseClock(sn.At); sn.At != "" && !ok {
+		r.Add("storage.snapshots.at", "want a time of day on the site's clock like 03:30, got %q", sn.At)
+	}
+	if sn.Dir != "" && !filepath.IsAbs(sn.Dir) {
+		r.Add("storage.snapshots.dir", "want an absolute path like /var/lib/mallgrid/snapshots, got %q", sn.Dir)
+	}
 }
 
 // DefaultSamplesKeep is storage.samples_keep's default: a quarter of
