@@ -57,6 +57,8 @@ type Enforcer struct {
 	// available gives every tenant's balance less its accrued charges, read
 	// together (the pipeline's); nil: no accounts are evaluated.
 	available func() (map[string]billing.Money, error)
+	// progress is Options.Progress, never nil.
+	progress func()
 
 	mu      sync.Mutex
 	relays  map[string]*relayControl
@@ -101,7 +103,10 @@ const ControlMeterPrefix = "meter/"
 func New(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time, opts Options) (*Enforcer, error) {
 	e := &Enforcer{cfg: cfg, db: db, picture: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
 		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string),
-		available: opts.Available}
+		available: opts.Available, progress: opts.Progress}
+	if e.progress == nil {
+		e.progress = func() {}
+	}
 	if opts.SwitchGap > 0 {
 		e.switchGap, e.retryBase = opts.SwitchGap, opts.SwitchGap
 	}
@@ -326,6 +331,7 @@ func (e *Enforcer) Run(ctx context.Context) {
 	defer t.Stop()
 	last := time.Now()
 	for {
+		e.progress()
 		last = e.checkClock(last)
 		e.reconcile(ctx)
 		select {
@@ -425,6 +431,9 @@ func (e *Enforcer) reconcile(ctx context.Context) {
 					continue
 				}
 				e.command(ctx, sched, j.m, closed, why, at)
+				// A mass cut-off is many commands, each bounded by
+				// relayTimeout: a pass may take minutes and still move.
+				e.progress()
 			}
 		}()
 	}
@@ -623,4 +632,9 @@ type Options struct {
 	// SwitchGap, if set, replaces the least time between two commands to
 	// one relay and the first retry's wait (tests).
 	SwitchGap time.Duration
+	// Progress, if set, is called at each reconcile pass (at least every
+	// second) and after each relay command: a supervisor's sign that the
+	// reconciler is not hung (supervise.Loop.Beat). It must be quick and
+	// safe for concurrent use (a pass works buses in parallel).
+	Progress func()
 }

@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,37 @@ func checkEventTexts(t *testing.T, db *store.DB) {
 			t.Errorf("event %d (%s, %q): %v", e.ID, e.Kind, e.Text, err)
 		}
 	}
+}
+
+// The reconciler tells its supervisor it moves at each pass: a woken pass
+// too, not only the second's tick.
+func TestEnforcer_ProgressEachPass(t *testing.T) {
+	f := newEnfFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	passes := make(chan struct{}, 16)
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db, f.cfg), zerolog.Nop(), time.Now,
+		Options{Available: f.pipe.Available, Progress: func() { passes <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-passes:
+		case <-time.After(500 * time.Millisecond): // passes come a second apart by the tick alone
+			t.Fatalf("no Progress call %s within 500 ms", what)
+		}
+	}
+	wait("at the first pass")
+	e.Wake()
+	wait("at a woken pass")
 }

@@ -101,7 +101,17 @@ type Config struct {
 	// stall polling nor make it spin.
 	Now func() time.Time
 	Log zerolog.Logger
+	// Progress, if set, is called on the bus goroutine after each
+	// transaction, after each cycle handed to the Sink, and at least every
+	// progressEvery while the bus waits: a supervisor's sign that the bus
+	// is not hung (supervise.Loop.Beat). It must be quick.
+	Progress func()
 }
+
+// progressEvery is the longest a bus waits between two calls of
+// Config.Progress while it has nothing to do: an idle bus with an hour's
+// interval must not look hung.
+const progressEvery = time.Second
 
 // MeterStatus is a meter's polling state for status pages.
 type MeterStatus struct {
@@ -238,6 +248,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		next := began.Add(s.cfg.Interval)
 		for {
+			s.progress()
 			s.readFast(ctx)
 			if ctx.Err() != nil {
 				return nil
@@ -250,7 +261,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if due, ok := s.nextFast(); ok && due.Before(wake) {
 				wake = due
 			}
-			timer.Reset(max(wake.Sub(now), 0))
+			wait := max(wake.Sub(now), 0)
+			if s.cfg.Progress != nil {
+				wait = min(wait, progressEvery)
+			}
+			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -379,6 +394,13 @@ func (s *Scheduler) readFast(ctx context.Context) error {
 		s.sink.Cycle(context.WithoutCancel(ctx), c)
 	}
 	return linkErr
+}
+
+// progress tells the supervisor the bus goroutine is moving.
+func (s *Scheduler) progress() {
+	if s.cfg.Progress != nil {
+		s.cfg.Progress()
+	}
 }
 
 // nextFast returns when the next fast meter is due; false when the bus has
@@ -580,6 +602,7 @@ func (pc *paced) tx(ctx context.Context, op func() error) error {
 	retries := s.t.Retries() // the bus goroutine is the transport's only user
 	err := op()
 	s.lastTx = time.Now()
+	s.progress()
 	if ctx.Err() != nil && err != nil {
 		return err
 	}

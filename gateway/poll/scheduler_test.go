@@ -395,3 +395,38 @@ func TestScheduler_LinkDownSkipsTheCycle(t *testing.T) {
 		}
 	}
 }
+
+// Progress is called at each transaction and at least once a second while
+// the bus waits, even with an hour to the next cycle: a supervisor takes
+// its silence for a hang.
+func TestScheduler_ProgressWhileIdle(t *testing.T) {
+	var mu sync.Mutex
+	var calls []time.Time
+	progress := func() {
+		mu.Lock()
+		calls = append(calls, time.Now())
+		mu.Unlock()
+	}
+	s, _, sink := bus(t, Config{Bus: "t", Interval: time.Hour, Progress: progress}, []uint8{1}, []uint8{1})
+	start := time.Now()
+	stop := runFor(t, s)
+	time.Sleep(1700 * time.Millisecond)
+	stop()
+	end := time.Now()
+	if n := len(sink.snapshot()); n != 1 {
+		t.Fatalf("%d cycles; want 1 (an hour's interval)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	requests := s.Status()[0].Stats.Requests
+	if int64(len(calls)) < requests+2 {
+		t.Errorf("Progress called %d times for %d transactions and a wait; want one per transaction and more while idle", len(calls), requests)
+	}
+	prev := start
+	for _, c := range append(calls, end) {
+		if gap := c.Sub(prev); gap > 1300*time.Millisecond {
+			t.Errorf("%s without a call to Progress (at %s of %s); want one at least every %s", gap, prev.Sub(start), end.Sub(start), progressEvery)
+		}
+		prev = c
+	}
+}
