@@ -60,6 +60,7 @@ var gatewayOrder = []string{
 	"gateway/web",        // HTTP: pages, API, health; defines what it consumes
 	"gateway/history",    // the charts' data: power samples, interval energy, daily charges; samples pruned
 	"gateway/audit",      // the audit log over the store's hash chain: what web records and the admin reads
+	"gateway/backup",     // copies of the running database: the control socket, daily snapshots
 	"gateway/live",       // the in-memory picture and the event hub
 	"gateway/apibench",   // the meter API and its stream at 2,000 meters
 	"gateway/pipeline",   // a bus cycle (or an operator's action) into one store transaction
