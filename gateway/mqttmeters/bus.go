@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -93,6 +94,12 @@ type Config struct {
 	Settle time.Duration
 	// Rand makes operation ids; nil means crypto/rand.
 	Rand io.Reader
+	// Progress, if set, is called at each message and each Gather tick
+	// while no cycle is in the Sink, and after each cycle the Sink took: a
+	// supervisor's sign that the bus is not hung (supervise.Loop.Beat). A
+	// Sink that never returns (a stuck commit) stops it, though Run's
+	// reader goes on. It must be quick and safe for concurrent use.
+	Progress func()
 }
 
 // ErrSilent is the failed read of a meter that has sent nothing for three
@@ -184,6 +191,9 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
+	if cfg.Progress == nil {
+		cfg.Progress = func() {}
+	}
 	b := &Bus{cfg: cfg, link: link, sink: sink, byID: make(map[string]*meterState), byDevice: make(map[string]*meterState),
 		waiting: make(map[string]waiter)}
 	for _, m := range meters {
@@ -211,14 +221,23 @@ func New(cfg Config, link Link, meters []Meter, sink poll.Sink) (*Bus, error) {
 func (b *Bus) Run(ctx context.Context) error {
 	b.started = b.cfg.Now()
 	cycles := make(chan poll.Cycle)
+	var sinking atomic.Bool // a cycle is in the Sink: only its return is progress
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the sink, in order, one cycle at a time
 		defer wg.Done()
 		for c := range cycles {
+			sinking.Store(true)
 			b.sink.Cycle(ctx, c)
+			sinking.Store(false)
+			b.cfg.Progress()
 		}
 	}()
+	progress := func() {
+		if !sinking.Load() {
+			b.cfg.Progress()
+		}
+	}
 	defer wg.Wait()
 	defer close(cycles)
 	defer b.wg.Wait() // the upkeep commands end with ctx
@@ -270,6 +289,7 @@ func (b *Bus) Run(ctx context.Context) error {
 			if len(gathered) == 0 {
 				start = b.cfg.Now()
 			}
+			progress()
 			gathered = b.handle(ctx, m, gathered)
 			// Taken: what it gave goes to the sink before Run returns,
 			// so its sender may forget it. A part of a split message
@@ -281,6 +301,7 @@ func (b *Bus) Run(ctx context.Context) error {
 				flush(true)
 			}
 		case <-tick.C:
+			progress()
 			now := b.cfg.Now()
 			if len(gathered) == 0 {
 				start = now

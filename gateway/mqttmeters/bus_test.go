@@ -601,3 +601,61 @@ func TestBus_AcknowledgedMessagesReachTheSinkOnStop(t *testing.T) {
 		t.Errorf("sink got %+v after the stop; want M-1's reading", got)
 	}
 }
+
+// blockingSink holds the first cycle it is given until released: a
+// commit that does not return.
+type blockingSink struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (s *blockingSink) Cycle(context.Context, poll.Cycle) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+}
+
+// Progress goes on while the bus idles, stops while a cycle is stuck in
+// the Sink — though the reader still takes messages — and comes back when
+// the Sink returns.
+func TestBus_ProgressStopsWhileTheSinkIsStuck(t *testing.T) {
+	kpm33b, _ := compere.ModelByName("kpm33b")
+	var calls atomic.Int64
+	link := newFakeLink()
+	sk := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
+	b, err := New(Config{Bus: "floor3", Location: shanghai, Gather: 5 * time.Millisecond, Log: zerolog.Nop(), Progress: func() { calls.Add(1) }},
+		link, []Meter{{ID: "M-1", Device: devA, Model: kpm33b}}, sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	released := false
+	defer func() {
+		if !released {
+			close(sk.release)
+		}
+		stopRun(t, cancel, done)
+	}()
+	waitFor(t, "progress while idle", func() bool { return calls.Load() >= 5 })
+
+	link.publish("MQTT_ENY_NOW", map[string]any{"id": devA, "zygsz": 31.057, "time": meterClock(time.Now()), "isend": "1"})
+	select {
+	case <-sk.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reading never reached the sink")
+	}
+	time.Sleep(20 * time.Millisecond) // a tick that looked just before the sink took the cycle
+	stuck := calls.Load()
+	time.Sleep(100 * time.Millisecond) // 20 ticks
+	link.publish("MQTT_ENY_NOW", map[string]any{"id": devA, "zygsz": 31.060, "time": meterClock(time.Now()), "isend": "1"})
+	time.Sleep(20 * time.Millisecond)
+	if n := calls.Load() - stuck; n != 0 {
+		t.Errorf("%d Progress calls while the sink was stuck; want none", n)
+	}
+	close(sk.release)
+	released = true
+	waitFor(t, "progress after the sink returned", func() bool { return calls.Load() >= stuck+5 })
+}
