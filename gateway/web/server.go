@@ -35,6 +35,8 @@ type Server struct {
 	db         Health
 	buses      Buses
 	closing    chan struct{} // closed when shutdown begins: ends event streams
+	closeOnce  sync.Once     // closes closing: at Serve's shutdown or when a Front retires the server
+	inflight   sync.WaitGroup
 	tokens     []Token
 	users      []User
 	log        zerolog.Logger
@@ -125,6 +127,10 @@ type Options struct {
 	// Paycodes draws the tenants' QR payment stickers for the admin's
 	// page; nil: no sticker page or endpoints (uplink.qr is not set).
 	Paycodes Paycodes
+	// Sessions are the logins, when they must outlive this Server (a
+	// reloaded configuration's Server takes its predecessor's); nil: the
+	// Server's own. SessionIdle applies to them from New on.
+	Sessions *Sessions
 }
 
 // Recorder stores events and returns them with their ids; *store.DB
@@ -167,6 +173,10 @@ func New(src Source, o Options) (*Server, error) {
 		mux: http.NewServeMux(), closing: make(chan struct{}), users: o.Users, loginPages: loginPages, rules: accessRules(), now: now,
 		sessions: newSessions(o.SessionIdle), throttle: newThrottle(), loginDelay: delay, bcryptSlots: make(chan struct{}, loginSlots), previewing: make(chan struct{}, 1),
 		alarms: o.Alarms, notifications: o.Notifications, auditor: o.Auditor, auditLog: o.AuditLog, recorder: o.Recorder, publisher: o.Publisher, hosts: o.Hosts, tls: o.TLS}
+	if o.Sessions != nil {
+		o.Sessions.ss.setIdle(o.SessionIdle)
+		s.sessions = o.Sessions.ss
+	}
 	s.prefs = o.Prefs
 	if s.prefs == nil {
 		s.prefs = &memPrefs{}
@@ -270,8 +280,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Shutdown waits for open requests; event streams never end by
 	// themselves, so they are told to.
-	var closeOnce sync.Once
-	srv.RegisterOnShutdown(func() { closeOnce.Do(func() { close(s.closing) }) })
+	srv.RegisterOnShutdown(s.endStreams)
 	errc := make(chan error, 1)
 	go func() {
 		if s.tls != nil {

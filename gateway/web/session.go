@@ -48,6 +48,25 @@ func newSessions(idle time.Duration) *sessions {
 	return &sessions{m: make(map[string]*session), idle: idle}
 }
 
+// Sessions are logins kept apart from any one Server, so that they
+// outlive it: the gateway hands them from the Server of one configuration
+// to the next when the configuration is reloaded (Options.Sessions).
+type Sessions struct{ ss *sessions }
+
+// NewSessions returns an empty set of logins.
+func NewSessions() *Sessions { return &Sessions{ss: newSessions(0)} }
+
+// setIdle sets the time a login lives without a request (0: the default);
+// a reloaded http.session_idle applies to the logins already made.
+func (ss *sessions) setIdle(idle time.Duration) {
+	if idle <= 0 {
+		idle = defaultSessionIdle
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.idle = idle
+}
+
 // randomID returns 256 random bits, URL-safe.
 func randomID() (string, error) {
 	b := make([]byte, 32)

@@ -1,0 +1,172 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Front is the process's one HTTP server: it holds the listener for the
+// gateway's whole life and hands each request to the Server of the
+// configuration in force. A reload swaps that Server without closing the
+// listener, so no request is refused while it happens:
+//
+//   - Hold makes new requests wait, ends the current Server's event streams
+//     (browsers reconnect by themselves, resuming by Last-Event-ID) and waits
+//     for its other requests to finish;
+//   - Set serves the new Server from then on and lets the waiting requests
+//     through to it.
+//
+// A request therefore runs wholly on one Server: the old one or the new.
+type Front struct {
+	tls  *tls.Config
+	port atomic.Int32 // the port served on, once Serve runs
+
+	mu   sync.Mutex
+	cur  *Server
+	held chan struct{} // non-nil between Hold and Set: closed by Set
+}
+
+// NewFront returns a Front serving HTTPS with tlsConfig, or HTTP where it is
+// nil. It answers 503 until Set gives it a Server.
+func NewFront(tlsConfig *tls.Config) *Front { return &Front{tls: tlsConfig} }
+
+// Set makes s the Server of every request from now on, and releases the
+// requests that waited since Hold.
+func (f *Front) Set(s *Server) {
+	s.port.Store(f.port.Load())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cur = s
+	if f.held != nil {
+		close(f.held)
+		f.held = nil
+	}
+}
+
+// Hold makes new requests wait for the next Set, ends the current Server's
+// event streams, and waits until its other requests have finished or
+// drain has passed. It reports whether they all finished.
+func (f *Front) Hold(drain time.Duration) bool {
+	f.mu.Lock()
+	if f.held == nil {
+		f.held = make(chan struct{})
+	}
+	old := f.cur
+	f.mu.Unlock()
+	if old == nil {
+		return true
+	}
+	old.endStreams()
+	done := make(chan struct{})
+	go func() {
+		old.inflight.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(drain)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// heldWait bounds a request's wait for a reload to end: a reload takes a
+// bus cycle or two; past this the request is answered 503.
+const heldWait = 30 * time.Second
+
+// ServeHTTP hands r to the current Server, waiting first while a reload
+// holds requests.
+func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	for f.held != nil {
+		held := f.held
+		f.mu.Unlock()
+		t := time.NewTimer(heldWait)
+		select {
+		case <-held:
+			t.Stop()
+		case <-t.C:
+			writeError(w, http.StatusServiceUnavailable, "the configuration is being reloaded: try again")
+			return
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		f.mu.Lock()
+	}
+	s := f.cur
+	if s != nil {
+		s.inflight.Add(1) // under mu: Hold's Wait sees it
+	}
+	f.mu.Unlock()
+	if s == nil {
+		writeError(w, http.StatusServiceUnavailable, "starting")
+		return
+	}
+	defer s.inflight.Done()
+	s.ServeHTTP(w, r)
+}
+
+// Serve answers on ln until ctx is cancelled, then shuts down as
+// Server.Serve does, giving open requests at most a second.
+func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		f.port.Store(int32(a.Port))
+		f.mu.Lock()
+		if f.cur != nil {
+			f.cur.port.Store(int32(a.Port))
+		}
+		f.mu.Unlock()
+	}
+	srv := &http.Server{
+		Handler:           f,
+		TLSConfig:         f.tls,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	srv.RegisterOnShutdown(func() {
+		f.mu.Lock()
+		s := f.cur
+		f.mu.Unlock()
+		if s != nil {
+			s.endStreams()
+		}
+	})
+	errc := make(chan error, 1)
+	go func() {
+		if f.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: %w", err)
+	}
+	return nil
+}
+
+// endStreams ends the Server's event streams (once): at shutdown, or when
+// a reload retires it.
+func (s *Server) endStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
