@@ -1,31 +1,22 @@
 package gateway
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"mallgrid/drivers/modbus"
-	"mallgrid/gateway/accounts"
-	"mallgrid/gateway/audit"
 	"mallgrid/gateway/config"
-	"mallgrid/gateway/enforce"
 	"mallgrid/gateway/health"
-	"mallgrid/gateway/history"
 	"mallgrid/gateway/live"
-	"mallgrid/gateway/outbox"
-	"mallgrid/gateway/paycode"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
-	"mallgrid/gateway/report"
-	"mallgrid/gateway/uplink"
+	"mallgrid/gateway/supervise"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -47,10 +38,27 @@ type Options struct {
 	// OfflineAfter, if set, replaces the least time without an answer
 	// before a meter is offline (health.DefaultOfflineAfter; tests).
 	OfflineAfter time.Duration
+	// Supervisor is told when the gateway is ready, reloading and
+	// stopping; nil: no service manager.
+	Supervisor *supervise.Manager
+	// Reload, if set, asks for the configuration to be reloaded: each
+	// value received calls Load and, when the file is valid, replaces the
+	// running generation with one built from it (reload.go). Values sent
+	// while a reload runs wait for it; send without blocking on a channel
+	// of capacity 1 so that several requests in a row make one reload.
+	Reload <-chan struct{}
+	// Load loads the configuration again for a reload; a *config.Problems
+	// error has every problem with its FILE:LINE. nil: Reload is ignored.
+	Load func() (*config.Config, error)
 }
 
 // Run runs the gateway until ctx is cancelled. It returns nil after a clean
 // shutdown, or the error that kept it from starting.
+//
+// The process opens the database once and holds the HTTP listener for its
+// whole life; everything built from the configuration is a generation
+// (generation.go), replaced by a new one when Options.Reload asks for it
+// (reload.go).
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	log := opts.Log
@@ -58,15 +66,18 @@ func Run(ctx context.Context, opts Options) error {
 	if clock == nil {
 		clock = time.Now
 	}
+	p := &process{opts: opts, log: log, clock: clock, sessions: web.NewSessions()}
 	// Every time the gateway takes is in the site's zone: the texts that
 	// format them (counter events, messages) read as the mall's clocks do,
 	// whatever zone the server is set to.
 	now := func() time.Time { return cfg.SiteTime(clock()) }
+	// The routes follow the configuration in force: a reload swaps them.
+	p.setRoute(cfg)
 	// The marker beside the file makes a missing, empty or other database a
 	// refusal to start, never a fresh ledger.
 	// Every event stored is routed there: its notifications are written in
 	// its own transaction.
-	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true, Route: outbox.Route(cfg)})
+	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true, Route: p.routeEvent})
 	if err != nil {
 		return err
 	}
@@ -75,6 +86,7 @@ func Run(ctx context.Context, opts Options) error {
 			log.Error().Err(err).Msg("close database")
 		}
 	}()
+	p.db = db
 	if db.Created() {
 		// Only where the directory holds no other gateway's database or
 		// marker (store.Open refuses there): still, a new ledger is worth
@@ -86,38 +98,6 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("record the new database: %w", err)
 		}
 	}
-	lv := live.New(cfg, opts.Version, db.Path(), now)
-	events := live.NewHub(db, cfg)
-	watch := newHealth(cfg, db, events, log, now, opts.OfflineAfter)
-	pipe, err := pipeline.New(db, cfg, lv, events, log)
-	if err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	// What the configuration no longer names is reported, and a removed
-	// meter's accrued charge posted: no bus cycle would ever close it.
-	drift, err := pipeline.FindDrift(db, cfg)
-	if err != nil {
-		return fmt.Errorf("compare the configuration with the database: %w", err)
-	}
-	for _, d := range drift {
-		log.Warn().Str("meter", d.Meter).Str("tenant", d.Tenant).Msg("configuration drift: " + d.Text)
-	}
-	if err := pipe.SettleRemoved(now()); err != nil {
-		return err
-	}
-	// A rule alarm left open by a rule since turned off, or by a meter no
-	// longer configured, is cleared: no reading would clear it.
-	if err := pipe.ClearUnwatched(now()); err != nil {
-		return err
-	}
-	var tokens []web.Token
-	for _, t := range cfg.HTTP.Tokens {
-		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
-	}
-	var users []web.User
-	for _, u := range cfg.HTTP.Users {
-		users = append(users, web.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
-	}
 	var tlsConfig *tls.Config
 	if t := cfg.HTTP.TLS; t != nil {
 		// Checked when the configuration was loaded; read again here, as
@@ -128,208 +108,62 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap})
-	if err != nil {
-		return fmt.Errorf("load enforcement state: %w", err)
-	}
-	lv.SetDesired(enf.DesiredName)
-	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
-	channels, err := outbox.Channels(cfg, now)
-	if err != nil {
-		return err
-	}
-	deliverer := &outbox.Deliverer{DB: db, Config: cfg, Channels: channels, Now: now, Log: log, Publish: events.Publish}
-	auditLog := &audit.Log{DB: db}
-	ledger := &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log}
-	// An allocation posted or reversed changes balances as a bus cycle's
-	// charges do: enforcement looks at the accounts at once.
-	allocator := &report.Allocator{DB: db, Config: cfg, Now: now, Log: log, Posted: enf.Wake}
-	renderer, err := report.NewStatementRenderer(cfg.Location)
-	if err != nil {
-		return err
-	}
-	// Statements wait at start for every bus's first cycle: it posts the
-	// charges a stop held over, dated in the month they were read.
-	started := now()
-	statements := &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: log,
-		Ready: func() bool { return lv.CycledSince(started) }}
-	// The tenants' QR stickers, when uplink.qr is set: drawn from the
-	// configuration alone, for the admin's page.
-	var paycodes web.Paycodes
-	if cfg.Uplink.QR.Enabled() {
-		if paycodes, err = paycode.NewService(cfg.Site.Name, cfg.Uplink.SiteID, cfg.Uplink.QR, cfg.Tenants); err != nil {
-			return err
-		}
-	}
-	// The uplink to the group's broker, when uplink.broker is set: it
-	// reads the database's news and stores commands' results; nothing
-	// waits for it.
-	var up *uplink.Service
-	if cfg.Uplink.Broker != "" {
-		if up, err = uplink.New(uplink.Parts{DB: db, Config: cfg, Ledger: ledger, Accounts: ledger.Accounts, Meters: lv.Meters,
-			Buses: func() []web.BusView { return lv.Status().Buses }, Events: events, Version: opts.Version, Now: now, Log: log}); err != nil {
-			return err
-		}
-		lv.SetUplink(uplinkView(cfg, up, now, log))
-	}
-	srv, err := web.New(lv, web.Options{
-		Ledger:        ledger,
-		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
-		Alarms:        &accounts.Alarms{DB: db, Now: now, Events: events, Log: log},
-		Notifications: &accounts.Notifications{DB: db, Now: now, Events: events, Log: log},
-		Events:        events,
-		Relayer:       enf,
-		History:       &history.Reader{DB: db, Config: cfg},
-		Reports:       &report.Reports{DB: db, Config: cfg},
-		Allocations:   allocator,
-		Statements:    statements,
-		Paycodes:      paycodes,
-		Tokens:        tokens,
-		DB:            db,
-		Buses:         watch,
-		Log:           log,
+	p.front = web.NewFront(tlsConfig)
 
-		Users:       users,
-		Now:         now,
-		Listen:      cfg.HTTP.Listen,
-		Hosts:       cfg.HTTP.Hosts,
-		SessionIdle: cfg.HTTP.SessionIdle,
-		TLS:         tlsConfig,
-		Recorder:    db,
-		Publisher:   events,
-		Auditor:     auditLog,
-		AuditLog:    auditLog,
-		Location:    cfg.Location,
-		Prefs:       &accounts.Prefs{DB: db},
-	})
+	gen, err := p.start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	ln := opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			gen.stop()
 			return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
 		}
-	}
-
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
-	var buses sync.WaitGroup
-	for _, b := range cfg.Buses {
-		buses.Add(1)
-		go func() {
-			defer buses.Done()
-			if b.IsMQTT() {
-				runMQTTBus(pollCtx, cfg, b, pipe, lv, watch, log, now, cmp.Or(opts.OfflineAfter, health.DefaultOfflineAfter))
-				return
-			}
-			runBus(pollCtx, cfg, b, pipe, lv, watch, log, now)
-		}()
-	}
-	// Time alone turns a meter offline: a bus whose meters are all backed
-	// off sends no cycle to notice it by.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		_ = watch.Run(pollCtx) // nil on cancel
-	}()
-
-	// Enforcement runs beside polling, from the states loaded above: a
-	// cut-off decided before a restart is carried on, not forgotten.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		enf.Run(pollCtx)
-	}()
-
-	// A database file deleted or replaced under the running gateway is
-	// noticed within dbWatchInterval even when nothing writes (every write
-	// checks too): from then on writes are refused and the control room
-	// is told.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		db.WatchFile(pollCtx, dbWatchInterval, func(reason error) { databaseLost(db, events, log, now, reason) })
-	}()
-
-	// Every account's last day of spending, for the time left before a
-	// cut-off that the dashboard sorts by, is reckoned off the requests.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		ledger.RunSpend(pollCtx)
-	}()
-
-	// Power samples past storage.samples_keep go in small batches, so that
-	// a bus cycle never waits long for the write lock.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		pruner := &history.Pruner{DB: db, Keep: cfg.Storage.SamplesRetention(), Now: now, Log: log}
-		_ = pruner.Run(pollCtx) // nil on cancel
-	}()
-
-	// Each allocation rule's period is posted once it has ended (those
-	// that ended while the gateway was down at once).
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		_ = allocator.Run(pollCtx) // nil on cancel
-	}()
-
-	// Last month's statements are issued an hour after it ends (those of
-	// months that ended while the gateway was down once every bus has
-	// cycled), once.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		_ = statements.Run(pollCtx) // nil on cancel
-	}()
-
-	// Notifications go out beside polling; one cut short by the shutdown
-	// stays pending, to be sent again under its id at the next start.
-	buses.Add(1)
-	go func() {
-		defer buses.Done()
-		if err := deliverer.Run(pollCtx); err != nil {
-			log.Error().Err(err).Msg("notifications stopped")
-		}
-	}()
-
-	// Published until polling stops; its last acknowledgements are
-	// written before the database closes.
-	if up != nil {
-		buses.Add(1)
-		go func() {
-			defer buses.Done()
-			_ = up.Run(pollCtx) // nil on cancel
-		}()
 	}
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- srv.Serve(httpCtx, ln) }()
+	go func() { httpDone <- p.front.Serve(httpCtx, ln) }()
 	log.Info().Str("site", cfg.Site.Name).Str("http", ln.Addr().String()).Int("buses", len(cfg.Buses)).
 		Int("meters", len(cfg.Meters)).Msg("gateway running")
+	opts.Supervisor.Ready()
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
 
 	var httpErr error
 	httpRunning := true
-	select {
-	case <-ctx.Done():
-	case httpErr = <-httpDone: // the listener failed: stop everything
-		httpRunning = false
+	running := true
+	for running {
+		select {
+		case <-ctx.Done():
+			running = false
+		case httpErr = <-httpDone: // the listener failed: stop everything
+			httpRunning = false
+			running = false
+		case <-opts.Reload:
+			if gen, err = p.reload(ctx, gen); err != nil {
+				// Neither the new configuration's generation nor the
+				// old one's could start: nothing polls; a restart is
+				// the way out.
+				httpErr = err
+				running = false
+			}
+		}
 	}
 	// Shutdown order: polling first (each bus finishes and commits its
 	// cycle), then HTTP, then the database (deferred above).
-	stopPolling()
-	buses.Wait()
+	opts.Supervisor.Stopping()
+	if gen != nil {
+		gen.stop()
+	}
 	if httpRunning {
 		stopHTTP()
-		httpErr = <-httpDone
+		if err := <-httpDone; httpErr == nil {
+			httpErr = err
+		}
 	}
 	log.Info().Msg("gateway stopped")
 	return httpErr

@@ -98,6 +98,7 @@ func TestEventText_PlaceholdersHaveConventions(t *testing.T) {
 		"failures": true, "meter": true, "meters": true, "needed": true, "note": true, "path": true, "port": true,
 		"readings": true, "reason": true, "receipt": true, "ref": true, "rescued": true, "subject": true, "tenant": true,
 		"tenant_name": true, "user": true,
+		"changes": true, // a reload's, one line in every language (gateway/reloaddiff.go)
 		// The rule alarms' measurements (gateway/alarm), decimal numbers in
 		// the units their names end with, and the phase or terminal letter.
 		"phase": true, "point": true, "current_a": true, "limit_a": true, "rated_a": true, "step_kw": true, "from_w": true,

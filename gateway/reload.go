@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"mallgrid/gateway/config"
+	"mallgrid/store"
+)
+
+// drainWait bounds how long a reload waits for the requests the old
+// generation is answering (a report being built) before it stops it.
+const drainWait = 10 * time.Second
+
+// reload loads the configuration again and, when it is valid, replaces
+// cur with a generation built from it; it returns the generation running
+// afterwards. An invalid file changes nothing: every problem is logged
+// with its FILE:LINE and cur keeps running. The error is for when no
+// generation could be started at all (neither the new configuration's
+// nor, again, the old one's).
+//
+// The boundary is a restart's: cur stops as a clean shutdown stops (each
+// bus finishes and commits its cycle), and the new generation loads the
+// meters' baselines and accrued charges from the database as a start
+// does. The energy between cur's last reading of a meter and the new
+// generation's first is billed by the new generation, at its tariff — as
+// a restart with the new file would bill it.
+func (p *process) reload(ctx context.Context, cur *generation) (*generation, error) {
+	sup := p.opts.Supervisor
+	if p.opts.Load == nil {
+		return cur, nil
+	}
+	sup.Reloading()
+	defer sup.Ready()
+	log := p.log
+	next, err := p.opts.Load()
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			for _, pr := range ps {
+				log.Error().Msg("configuration reload refused: " + pr.Error())
+			}
+		} else {
+			log.Error().Err(err).Msg("configuration reload refused")
+		}
+		log.Error().Msg("configuration not reloaded: the running configuration is kept")
+		return cur, nil
+	}
+	for _, w := range next.Warnings {
+		log.Warn().Msg("configuration warning: " + w.Error())
+	}
+	for _, k := range keepRestartOnly(cur.cfg, next) {
+		log.Warn().Str("key", k).Msg("configuration: " + k + " changes only at a restart; the running value is kept")
+	}
+	changes := configChanges(cur.cfg, next)
+
+	if !p.front.Hold(drainWait) {
+		log.Warn().Str("waited", drainWait.String()).Msg("reload: requests still open on the old configuration")
+	}
+	cur.stop()
+	p.setRoute(next)
+	gen, err := p.start(ctx, next)
+	if err != nil {
+		log.Error().Err(err).Msg("reload: the new configuration did not start; starting the old one again")
+		p.setRoute(cur.cfg)
+		old, err2 := p.start(ctx, cur.cfg)
+		if err2 != nil {
+			return nil, fmt.Errorf("reload: %w; the old configuration did not start again: %w", err, err2)
+		}
+		return old, nil
+	}
+	text := changes.String()
+	ev := log.Info()
+	for _, c := range changes {
+		ev = ev.Strs(c.What+"_"+c.How, c.IDs)
+	}
+	ev.Msg("configuration reloaded: " + text)
+	stored, err := p.db.PostEvents(store.Event{Time: gen.now(), Kind: "config_reloaded",
+		Text: "The configuration was reloaded: " + text + ".", Args: map[string]string{"changes": text}})
+	if err != nil {
+		log.Error().Err(err).Msg("store the config_reloaded event")
+	} else {
+		gen.events.Publish(stored)
+	}
+	return gen, nil
+}
