@@ -96,6 +96,12 @@ type Options struct {
 	// Delivery). It runs inside write transactions, so it must be quick and
 	// must not call the DB. nil queues none (the offline tools).
 	Route Router
+	// BeforeUpgrade, if set, is called by a read-write Open with the file's
+	// schema version when the file is of an older schema, before anything
+	// is upgraded: the daemon writes a snapshot there (WriteBackup), so that
+	// going back to the older package is restoring it. An error stops Open
+	// with the file untouched.
+	BeforeUpgrade func(from int, db *DB) error
 }
 
 // DB is the gateway's database. Its methods are safe for concurrent use.
@@ -354,6 +360,13 @@ func (db *DB) start(want string, opts Options, checked bool) error {
 	if opts.ReadOnly {
 		return db.checkSchema()
 	}
+	if opts.BeforeUpgrade != nil {
+		if have := db.storedSchema(); have > 0 && have < SchemaVersion {
+			if err := opts.BeforeUpgrade(have, db); err != nil {
+				return fmt.Errorf("before upgrading schema %d to %d: %w", have, SchemaVersion, err)
+			}
+		}
+	}
 	if err := db.migrate(); err != nil {
 		return err
 	}
@@ -423,7 +436,7 @@ func (db *DB) migrate() error {
 			have = int(binary.BigEndian.Uint32(v))
 		}
 		if have > SchemaVersion {
-			return fmt.Errorf("%w: file is version %d, this gateway knows %d", ErrSchemaTooNew, have, SchemaVersion)
+			return TooNew(have)
 		}
 		for _, m := range migrations() {
 			if m.version <= have {
@@ -450,6 +463,21 @@ func (db *DB) migrate() error {
 	})
 }
 
+// storedSchema is the schema version the file records; 0 for none or an
+// unreadable one (migrate judges those).
+func (db *DB) storedSchema() int {
+	v := 0
+	_ = db.view(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if raw := meta.Get(keySchema); len(raw) == 4 {
+				v = int(binary.BigEndian.Uint32(raw))
+			}
+		}
+		return nil
+	})
+	return v
+}
+
 // checkSchema is migrate's read-only twin: the file must already be of
 // this gateway's schema.
 func (db *DB) checkSchema() error {
@@ -459,7 +487,7 @@ func (db *DB) checkSchema() error {
 	}
 	switch {
 	case v > SchemaVersion:
-		return fmt.Errorf("%w: file is schema %d, this gateway knows %d", ErrSchemaTooNew, v, SchemaVersion)
+		return TooNew(v)
 	case v < SchemaVersion:
 		return fmt.Errorf("%w: file is schema %d, this gateway reads %d", ErrSchemaOld, v, SchemaVersion)
 	}

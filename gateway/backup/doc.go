@@ -1,0 +1,45 @@
+// Package backup copies the gateway's database while the gateway runs: the
+// control socket that streams a consistent copy to `mallgrid backup`, the
+// daily snapshots kept in the state directory, and the client side that
+// the command uses.
+//
+// The daemon holds bbolt's exclusive lock on the database file, so no
+// other process can open it, even read-only. A copy of the running
+// database is therefore made by the daemon: one read transaction written
+// out whole (store.DB.WriteBackup), which never waits for and never holds
+// up a write.
+//
+// # Use
+//
+// The daemon, once the database is open and for the life of the process
+// (not of one configuration: a reload keeps both):
+//
+//	srv, err := backup.Listen(backup.SocketPath(cfg.Storage.Path), db, log)
+//	go srv.Run(ctx)       // removes the socket when ctx ends
+//	snap := &backup.Snapshotter{DB: db, Dir: cfg.Storage.SnapshotDir(), Keep: …, At: …, Now: …, Log: log}
+//	go snap.Run(ctx)
+//
+// The command: Fetch(ctx, socket, w) asks a running daemon for a copy; Take
+// does that when a daemon answers, and otherwise opens the file itself.
+//
+// # The socket
+//
+// SocketPath is the database's path with ".ctl" added
+// (/var/lib/mallgrid/mallgrid.db.ctl), a unix stream socket of mode 0600:
+// only the gateway's user (and root) may ask for a copy of the ledger. A
+// path longer than a socket address holds (107 bytes) is refused at start
+// with an error saying so. A socket left by a daemon that was killed is
+// replaced; one another process still answers on is not. The protocol is a
+// line and a stream: the client sends "backup\n"; the daemon answers
+// "ok SIZE ID SCHEMA\n" and exactly SIZE bytes of database, or
+// "error TEXT\n". Every read and write on either side has a deadline
+// (Timeout), so a stalled peer ends its connection, never the daemon.
+//
+// # Times
+//
+// The snapshotter's clock (Now) is the site's: a snapshot is taken once a
+// day when the site's clock passes At (minutes after midnight). Its files
+// are named by the UTC time they were taken, daily-20060102T150405Z.db,
+// and sort by it; the pre-upgrade snapshot (PreUpgrade) is named
+// before-schema-N-….db and is never rotated away.
+package backup

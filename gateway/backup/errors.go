@@ -1,0 +1,18 @@
+package backup
+
+import "errors"
+
+var (
+	// ErrBusy is returned by Snapshotter.Take while another snapshot is
+	// being written: never two at once.
+	ErrBusy = errors.New("backup: a snapshot is being written already")
+	// ErrNoDaemon is returned by Fetch when nothing answers on the control
+	// socket: no gateway runs on the database (or one too old to serve it).
+	ErrNoDaemon = errors.New("backup: no gateway answers on the control socket")
+	// ErrSocketPath is returned by Listen for a socket path longer than a
+	// unix socket address holds.
+	ErrSocketPath = errors.New("backup: control socket path too long")
+	// ErrShort is returned by Fetch when the daemon's stream ended before
+	// the size it announced: the copy is not whole.
+	ErrShort = errors.New("backup: the copy ended early")
+)

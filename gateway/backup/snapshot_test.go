@@ -1,0 +1,164 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/gateway/backup"
+	"mallgrid/store"
+)
+
+func TestSnapshotter_Next(t *testing.T) {
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &backup.Snapshotter{At: 3*60 + 30}
+	cases := []struct{ now, want time.Time }{
+		{time.Date(2026, 12, 1, 1, 0, 0, 0, shanghai), time.Date(2026, 12, 1, 3, 30, 0, 0, shanghai)},
+		{time.Date(2026, 12, 1, 3, 30, 0, 0, shanghai), time.Date(2026, 12, 2, 3, 30, 0, 0, shanghai)},
+		{time.Date(2026, 12, 31, 23, 0, 0, 0, shanghai), time.Date(2027, 1, 1, 3, 30, 0, 0, shanghai)},
+	}
+	for _, c := range cases {
+		if got := s.Next(c.now); !got.Equal(c.want) {
+			t.Errorf("Next(%v) = %v; want %v", c.now, got, c.want)
+		}
+	}
+}
+
+// Ten days of snapshots with keep 3: the three newest are there, each a
+// database of the daemon's identity; the one before an upgrade is never
+// rotated away.
+func TestSnapshotter_Rotation(t *testing.T) {
+	dir := t.TempDir()
+	db := openDaemon(t, dir)
+	snaps := filepath.Join(dir, "snapshots")
+	up, err := backup.PreUpgrade(db, snaps, 8, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &backup.Snapshotter{DB: db, Dir: snaps, Keep: 3, Log: zerolog.Nop()}
+	var taken []string
+	for day := range 10 {
+		topUp(t, db, day)
+		p, err := s.Take(t0.AddDate(0, 0, day))
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, p)
+	}
+	got, err := s.Snapshots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := taken[7:]
+	if len(got) != len(want) {
+		t.Fatalf("snapshots %v; want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("snapshot %d = %s; want %s", i, got[i], want[i])
+		}
+	}
+	if filepath.Base(got[2]) != "daily-20261210T100000Z.db" {
+		t.Errorf("newest snapshot named %s", filepath.Base(got[2]))
+	}
+	info, err := store.Inspect(got[2])
+	if err != nil || info.ID != db.ID() || info.Entries != 10 {
+		t.Errorf("newest snapshot %+v, %v; want database %s with 10 entries", info, err, db.ID())
+	}
+	if _, err := store.Inspect(up); err != nil {
+		t.Errorf("the pre-upgrade snapshot %s: %v; want kept", up, err)
+	}
+	if filepath.Base(up) != "before-schema-8-20261201T090000Z.db" {
+		t.Errorf("pre-upgrade snapshot named %s", filepath.Base(up))
+	}
+}
+
+// slowSource holds WriteBackup until released, to catch a second
+// snapshot started while one is being written.
+type slowSource struct {
+	backup.Source
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowSource) WriteBackup(w io.Writer, size func(int64) error) (int64, error) {
+	close(s.started)
+	<-s.release
+	return s.Source.WriteBackup(w, size)
+}
+
+func TestSnapshotter_NeverTwoAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	src := &slowSource{Source: openDaemon(t, dir), started: make(chan struct{}), release: make(chan struct{})}
+	s := &backup.Snapshotter{DB: src, Dir: filepath.Join(dir, "snapshots"), Keep: 7, Log: zerolog.Nop()}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := s.Take(t0); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-src.started
+	if _, err := s.Take(t0.Add(time.Minute)); !errors.Is(err, backup.ErrBusy) {
+		t.Errorf("second Take while one runs: %v; want ErrBusy", err)
+	}
+	close(src.release)
+	wg.Wait()
+}
+
+// Run takes one snapshot each time the clock passes At, and a failed one
+// is logged, not fatal: Run goes on to the next day.
+func TestSnapshotter_Run(t *testing.T) {
+	dir := t.TempDir()
+	db := openDaemon(t, dir)
+	var (
+		mu    sync.Mutex
+		now   = time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+		waits = make(chan time.Duration)
+		fire  = make(chan time.Time)
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := &backup.Snapshotter{DB: db, Dir: filepath.Join(dir, "snapshots"), Keep: 7, At: 3 * 60, Now: clock, Log: zerolog.Nop(),
+		After: func(d time.Duration) <-chan time.Time { waits <- d; return fire }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	if d := <-waits; d != 2*time.Hour {
+		t.Errorf("first wait %v; want 2h (01:00 to 03:00)", d)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	fire <- now
+	if d := <-waits; d != 24*time.Hour {
+		t.Errorf("second wait %v; want 24h", d)
+	}
+	got, _ := s.Snapshots()
+	if len(got) != 1 {
+		t.Fatalf("snapshots after one day: %v; want 1", got)
+	}
+	// The directory unwritable (a file in its place): the snapshot fails,
+	// Run goes on.
+	s.Dir = got[0]
+	mu.Lock()
+	now = now.Add(24 * time.Hour)
+	mu.Unlock()
+	fire <- now
+	if d := <-waits; d != 24*time.Hour {
+		t.Errorf("wait after a failed snapshot %v; want 24h", d)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,234 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"mallgrid/store"
+)
+
+// SocketSuffix is added to the database's path to name its control socket.
+const SocketSuffix = ".ctl"
+
+// SocketPath returns the control socket of the database at dbPath.
+func SocketPath(dbPath string) string { return dbPath + SocketSuffix }
+
+// maxSocketPath is the longest path a unix socket address holds: sun_path
+// is 108 bytes on Linux, the last one the terminating NUL.
+const maxSocketPath = 107
+
+// DefaultTimeout bounds each read and write on the control socket.
+const DefaultTimeout = 10 * time.Second
+
+// Source is what the server copies: the open database.
+type Source interface {
+	WriteBackup(w io.Writer, size func(int64) error) (int64, error)
+	ID() string
+	SchemaVersion() (int, error)
+}
+
+// Server serves backups of the open database on its control socket.
+type Server struct {
+	path string
+	ln   *net.UnixListener
+	db   Source
+	log  zerolog.Logger
+	// Timeout bounds each read and write on a connection; 0 is
+	// DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Listen creates the control socket at path (mode 0600) for db. A socket
+// already there that nothing answers on (left by a daemon that was killed)
+// is replaced; a live one, or a file that is not a socket, is an error. It
+// returns an error wrapping ErrSocketPath for a path too long for a socket.
+func Listen(path string, db Source, log zerolog.Logger) (*Server, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("%w: %s is %d bytes, a unix socket's path holds %d; move the database (storage.path) to a shorter path",
+			ErrSocketPath, path, len(path), maxSocketPath)
+	}
+	if err := clearStale(path); err != nil {
+		return nil, err
+	}
+	// Bound under a temporary name, made 0600, then renamed into place: the
+	// socket is never reachable at its path with a wider mode.
+	tmp := filepath.Join(filepath.Dir(path), ".ctl-"+randomSuffix())
+	if len(tmp) > maxSocketPath {
+		tmp = path // the final name fits, the temporary one not: bind in place (the directory is the gateway's)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // the name is ours to remove, after the rename
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		_ = ln.Close()
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if tmp != path {
+		if err := os.Rename(tmp, path); err != nil {
+			_ = ln.Close()
+			_ = os.Remove(tmp)
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
+	}
+	return &Server{path: path, ln: ln, db: db, log: log}, nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
+	return hex.EncodeToString(b)
+}
+
+// clearStale removes a socket at path that nothing answers on.
+func clearStale(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("control socket %s: a file that is not a socket is there; it is left alone — move it away", path)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		_ = c.Close()
+		return fmt.Errorf("control socket %s: another process answers on it (a second gateway on the same database?)", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("control socket %s: remove the stale one: %w", path, err)
+	}
+	return nil
+}
+
+// Path returns the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Run serves connections until ctx ends, then closes the socket, removes
+// it, and waits for the connections being served (each bounded by its
+// deadlines). It returns nil then.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
+	defer stop()
+	var err error
+	for {
+		var c *net.UnixConn
+		c, err = s.ln.AcceptUnix()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serve(c)
+		}()
+	}
+	_ = s.ln.Close()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		s.log.Warn().Err(rerr).Str("socket", s.path).Msg("remove control socket")
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("control socket %s: %w", s.path, err)
+}
+
+func (s *Server) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultTimeout
+}
+
+// serve answers one request.
+func (s *Server) serve(c net.Conn) {
+	defer c.Close()
+	start := time.Now()
+	t := s.timeout()
+	_ = c.SetReadDeadline(time.Now().Add(t))
+	line, err := bufio.NewReaderSize(c, 64).ReadString('\n')
+	if err != nil {
+		s.log.Warn().Err(err).Msg("control socket: no request")
+		return
+	}
+	w := &deadlineWriter{c: c, t: t}
+	if cmd := strings.TrimSpace(line); cmd != "backup" {
+		_, _ = fmt.Fprintf(w, "error unknown request %q; want backup\n", cmd)
+		return
+	}
+	schema, err := s.db.SchemaVersion()
+	if err != nil {
+		_, _ = fmt.Fprintf(w, "error %s\n", oneLine(err))
+		return
+	}
+	headerSent := false
+	n, err := s.db.WriteBackup(w, func(size int64) error {
+		headerSent = true
+		_, err := fmt.Fprintf(w, "ok %d %s %d\n", size, s.db.ID(), schema)
+		return err
+	})
+	if err != nil {
+		if !headerSent {
+			_, _ = fmt.Fprintf(w, "error %s\n", oneLine(err))
+		}
+		s.log.Error().Err(err).Int64("bytes", n).Msg("control socket: backup failed")
+		return
+	}
+	s.log.Info().Int64("bytes", n).Str("db", s.db.ID()).Dur("took", time.Since(start)).Msg("backup sent over the control socket")
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+// deadlineWriter gives every write on the connection a deadline of its
+// own: a client that stops reading ends the copy, not the daemon's read
+// transaction (which would keep bbolt from reusing freed pages).
+type deadlineWriter struct {
+	c net.Conn
+	t time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if err := w.c.SetWriteDeadline(time.Now().Add(w.t)); err != nil {
+		return 0, err
+	}
+	return w.c.Write(p)
+}
+
+// deadlineReader gives every read on the connection a deadline of its own.
+type deadlineReader struct {
+	c net.Conn
+	t time.Duration
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	if err := r.c.SetReadDeadline(time.Now().Add(r.t)); err != nil {
+		return 0, err
+	}
+	return r.c.Read(p)
+}
+
+var _ Source = (*store.DB)(nil)

@@ -1,0 +1,163 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"mallgrid/store"
+)
+
+// Header is what the daemon says of the copy it sends.
+type Header struct {
+	Size   int64
+	ID     string
+	Schema int
+}
+
+// Fetch asks the daemon on the control socket at socket for a copy of its
+// database and writes it to w. Every read has a deadline of timeout (0:
+// DefaultTimeout), and ctx ends the transfer. It returns ErrNoDaemon when
+// nothing answers on the socket, ErrShort for a copy that ended before its
+// announced size, and the daemon's own error text for a copy it refused.
+func Fetch(ctx context.Context, socket string, w io.Writer, timeout time.Duration) (Header, error) {
+	var h Header
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return h, fmt.Errorf("%w (%s)", ErrNoDaemon, socket)
+		}
+		return h, fmt.Errorf("control socket %s: %w", socket, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	_ = c.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, "backup\n"); err != nil {
+		return h, fmt.Errorf("control socket %s: %w", socket, err)
+	}
+	r := bufio.NewReader(&deadlineReader{c: c, t: timeout})
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return h, fmt.Errorf("control socket %s: no answer: %w", socket, err)
+	}
+	line = strings.TrimSuffix(line, "\n")
+	if text, ok := strings.CutPrefix(line, "error "); ok {
+		return h, fmt.Errorf("the gateway refused the backup: %s", text)
+	}
+	if _, err := fmt.Sscanf(line, "ok %d %s %d", &h.Size, &h.ID, &h.Schema); err != nil || h.Size <= 0 {
+		return h, fmt.Errorf("control socket %s: unreadable answer %q", socket, line)
+	}
+	n, err := io.CopyN(w, r, h.Size)
+	if err != nil {
+		if ctx.Err() != nil {
+			return h, ctx.Err()
+		}
+		if errors.Is(err, io.EOF) {
+			return h, fmt.Errorf("%w: %d of %d bytes", ErrShort, n, h.Size)
+		}
+		return h, fmt.Errorf("control socket %s: after %d of %d bytes: %w", socket, n, h.Size, err)
+	}
+	return h, nil
+}
+
+// Taken says how Take made its copy and what the copy is.
+type Taken struct {
+	// FromDaemon says the running gateway sent it over its control
+	// socket; otherwise no gateway ran and the file was read directly.
+	FromDaemon bool
+	Info       store.Info // the copy, as Inspect found it
+}
+
+// Take writes a consistent copy of the database at dbPath to out: from the
+// running gateway over its control socket, or, where none answers, from
+// the file opened read-only. out is written atomically (a temporary file
+// beside it, synced, renamed), then opened and checked: a database, of a
+// schema this gateway reads, with the identity of the database copied.
+func Take(ctx context.Context, dbPath, out string, timeout time.Duration) (Taken, error) {
+	var (
+		t    Taken
+		want string
+	)
+	err := writeAtomic(out, func(f *os.File) error {
+		h, err := Fetch(ctx, SocketPath(dbPath), f, timeout)
+		if err == nil {
+			t.FromDaemon, want = true, h.ID
+			return nil
+		}
+		if !errors.Is(err, ErrNoDaemon) {
+			return err
+		}
+		db, err := store.Open(dbPath, store.Options{ReadOnly: true, LockTimeout: time.Second})
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%w: a gateway holds the database but does not answer on its control socket %s (an older version?); "+
+				"stop it (systemctl stop mallgrid) and run the backup again", err, SocketPath(dbPath))
+		}
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		want = db.ID()
+		_, err = db.WriteBackup(f, nil)
+		return err
+	})
+	if err != nil {
+		return t, fmt.Errorf("backup %s to %s: %w", dbPath, out, err)
+	}
+	t.Info, err = store.Inspect(out)
+	if err != nil {
+		return t, fmt.Errorf("backup %s to %s: the copy does not open: %w", dbPath, out, err)
+	}
+	if t.Info.ID != want {
+		return t, fmt.Errorf("backup %s to %s: the copy is database %q, the database copied is %q", dbPath, out, t.Info.ID, want)
+	}
+	return t, nil
+}
+
+// writeAtomic writes the file at path with write: a temporary file beside
+// it written and synced, renamed over path, and the directory synced. A
+// failed write leaves path as it was.
+func writeAtomic(path string, write func(*os.File) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	err = write(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,286 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// WriteBackup writes a consistent copy of the open database to w: the
+// whole file as one read transaction sees it (bbolt's tx.WriteTo), so
+// writes committed while it runs are not in it and do not wait for it.
+// The copy is a database of its own with this one's identity, so the
+// marker beside the path takes it back as this gateway's. If size is not
+// nil it is called first with the copy's exact length (a stream's header);
+// an error from it ends the backup before anything is written. It returns
+// the bytes written, and ErrUnavailable for a broken database.
+func (db *DB) WriteBackup(w io.Writer, size func(int64) error) (int64, error) {
+	var n int64
+	err := db.view(func(tx *bolt.Tx) error {
+		if size != nil {
+			if err := size(tx.Size()); err != nil {
+				return err
+			}
+		}
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup %s: %w", db.path, err)
+	}
+	return n, nil
+}
+
+// WriteBackupFile writes a consistent copy of the open database (see
+// WriteBackup) to path atomically: a temporary file beside it, synced and
+// renamed, so that path is never a torn copy. It returns the copy's size.
+func (db *DB) WriteBackupFile(path string) (int64, error) {
+	var n int64
+	err := writeAtomic(path, func(f *os.File) error {
+		var err error
+		n, err = db.WriteBackup(f, nil)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// Info is what Inspect found in a database file.
+type Info struct {
+	Path   string
+	Size   int64  // bytes
+	ID     string // the database's identity; "" for a file from before identities
+	Schema int    // the schema version recorded in it
+	// Entries is how many ledger entries it holds (0 before schema 2), and
+	// Newest the newest of them (nil for none).
+	Entries int
+	Newest  *Entry
+}
+
+// Inspect opens the database file at path read-only, checks it as Open
+// does (every page, bbolt's consistency check) and says what it is. Unlike
+// a read-only Open it takes a file of an older schema (a backup from
+// before an upgrade: the gateway upgrades it when it opens it). It returns
+// ErrMissing, ErrEmpty or ErrCorrupt for a file that is no database,
+// ErrSchemaTooNew for one from a newer gateway, and ErrLocked while a
+// gateway holds it.
+func Inspect(path string) (Info, error) {
+	info, err := inspect(path)
+	if err != nil {
+		return info, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	return info, nil
+}
+
+func inspect(path string) (Info, error) {
+	info := Info{Path: path}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return info, fmt.Errorf("%w: no such file", ErrMissing)
+	case err != nil:
+		return info, err
+	case st.Size() == 0:
+		return info, fmt.Errorf("%w: zero bytes", ErrEmpty)
+	}
+	info.Size = st.Size()
+	opts := Options{ReadOnly: true, LockTimeout: time.Second}
+	if err := checkPages(path, false, lockTimeout(opts)); err != nil {
+		return info, err
+	}
+	b, _, _, err := openBolt(path, opts)
+	if err != nil {
+		return info, err
+	}
+	db := newDB(b, path)
+	defer db.Close()
+	if err := db.checkIdentity(""); err != nil {
+		return info, err
+	}
+	info.ID = db.id
+	err = db.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("no meta bucket: %w", ErrCorrupt)
+		}
+		raw := meta.Get(keySchema)
+		if len(raw) != 4 {
+			return fmt.Errorf("schema version: %w", ErrCorrupt)
+		}
+		info.Schema = int(binary.BigEndian.Uint32(raw))
+		if info.Schema > SchemaVersion {
+			return TooNew(info.Schema)
+		}
+		entries := tx.Bucket(bucketEntries)
+		if entries == nil {
+			return nil
+		}
+		info.Entries = entries.Stats().KeyN
+		if k, v := entries.Cursor().Last(); k != nil {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("entry %x: %w: %v", k, ErrCorrupt, err)
+			}
+			info.Newest = &e
+		}
+		return nil
+	})
+	return info, err
+}
+
+// TooNew is the error for a file of schema version v, written by a newer
+// gateway than this one: it wraps ErrSchemaTooNew and says what to do.
+func TooNew(v int) error {
+	return fmt.Errorf("%w: the file is schema %d, this gateway knows schema %d at most; "+
+		"install the newer mallgrid package again, or restore a backup taken before the upgrade "+
+		"(`mallgrid restore`, README \"Backups and upgrades\")", ErrSchemaTooNew, v, SchemaVersion)
+}
+
+// RestoreOptions tune Restore.
+type RestoreOptions struct {
+	// Force installs a backup of another database than the one the marker
+	// names (a backup from before `mallgrid db init --force`, or of another
+	// gateway); the marker is rewritten to name it.
+	Force bool
+	// Now names the file kept aside: PATH.replaced-20060102T150405Z (UTC).
+	Now time.Time
+	// Check, if set, is run on the copy about to be installed, already
+	// upgraded to this gateway's schema (mallgrid restore runs the ledger's
+	// rules, gateway/verify): an error keeps everything as it was.
+	Check func(path string) error
+}
+
+// Restored says what Restore did.
+type Restored struct {
+	ID       string // the installed database's identity, which the marker now names
+	Schema   int    // the backup's schema version, before any upgrade
+	Upgraded bool   // the backup was of an older schema and was upgraded
+	Size     int64  // the installed file's size
+	KeptAs   string // where the file that was at the path now is; "" if there was none
+	Entries  int    // ledger entries in the backup
+	Newest   *Entry // the newest of them; nil for none
+}
+
+// Restore installs the backup file at backup as the database at path, with
+// the gateway stopped. The backup is checked (Inspect; a newer schema is
+// refused), copied beside path, upgraded to this gateway's schema and
+// checked again (Options.Check) before anything at path changes; then the
+// file at path is kept aside (renamed PATH.replaced-TIME, never deleted),
+// the copy renamed into place and the marker written to name it. The
+// backup file itself is only read. It returns ErrLocked while a gateway
+// holds the database, and an error wrapping ErrReplaced for a backup of
+// another database than the marker names, unless Force.
+func Restore(path, backup string, o RestoreOptions) (Restored, error) {
+	done, err := restore(path, backup, o)
+	if err != nil {
+		return done, fmt.Errorf("restore %s to %s: %w", backup, path, err)
+	}
+	return done, nil
+}
+
+func restore(path, backup string, o RestoreOptions) (Restored, error) {
+	var done Restored
+	_, statErr := os.Stat(path)
+	if statErr == nil {
+		if err := lockFree(path); err != nil {
+			return done, err
+		}
+	}
+	info, err := Inspect(backup)
+	if err != nil {
+		return done, err
+	}
+	done.Schema, done.Entries, done.Newest = info.Schema, info.Entries, info.Newest
+	want, err := readMarker(MarkerPath(path))
+	if err != nil && !o.Force {
+		return done, fmt.Errorf("%w; give --force to restore the backup and write the marker again", err)
+	}
+	if want != "" && info.ID != want && !o.Force {
+		id := info.ID
+		if id == "" {
+			id = "without an identity (from before identities)"
+		}
+		return done, fmt.Errorf("%w: the backup is database %s, the marker %s names %s; "+
+			"give --force to restore it anyway (the marker is written to name it; the current file is kept aside)",
+			ErrReplaced, id, MarkerPath(path), want)
+	}
+	tmp, err := copyBeside(path, backup)
+	if err != nil {
+		return done, err
+	}
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	// Opened read-write on its own, without the marker: an older schema is
+	// upgraded here, where a failure leaves the database at path alone.
+	db, err := Open(tmp, Options{LockTimeout: time.Second})
+	if err != nil {
+		return done, err
+	}
+	done.ID = db.ID()
+	if err := db.Close(); err != nil {
+		return done, err
+	}
+	done.Upgraded = info.Schema < SchemaVersion
+	if o.Check != nil {
+		if err := o.Check(tmp); err != nil {
+			return done, fmt.Errorf("the backup failed its check: %w", err)
+		}
+	}
+	if statErr == nil {
+		if err := lockFree(path); err != nil { // a gateway started meanwhile
+			return done, err
+		}
+		if done.KeptAs, err = keepAside(path, o.Now); err != nil {
+			return done, err
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return done, err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return done, err
+	}
+	if st, err := os.Stat(path); err == nil {
+		done.Size = st.Size()
+	}
+	if err := writeMarker(MarkerPath(path), done.ID); err != nil {
+		return done, err
+	}
+	return done, nil
+}
+
+// copyBeside copies the file src to a new temporary file beside path,
+// synced, and returns its name.
+func copyBeside(path, src string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".restoring-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}

@@ -1,0 +1,303 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"mallgrid/billing"
+)
+
+var tRestore = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// openDaemon opens a database the way the daemon does: with its marker.
+func openDaemon(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(path, Options{Marker: true, LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestWriteBackup_SizeAndIdentity(t *testing.T) {
+	db, _ := openTemp(t)
+	for i := range 3 {
+		if _, _, err := db.PostTopUp(topUp("T-1", "PAY-"+strconv.Itoa(i), billing.Yuan)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	var announced int64
+	n, err := db.WriteBackup(&buf, func(size int64) error { announced = size; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != announced || int64(buf.Len()) != n {
+		t.Errorf("announced %d, wrote %d, buffer %d; want all equal", announced, n, buf.Len())
+	}
+	out := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Inspect(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ID != db.ID() || info.Schema != SchemaVersion || info.Entries != 3 || info.Newest == nil || info.Newest.Ref != "PAY-2" {
+		t.Errorf("Inspect(copy) = %+v; want database %s, schema %d, 3 entries, newest PAY-2", info, db.ID(), SchemaVersion)
+	}
+	// A size callback's error ends the backup before anything is written.
+	buf.Reset()
+	if _, err := db.WriteBackup(&buf, func(int64) error { return errors.New("no room") }); err == nil || buf.Len() != 0 {
+		t.Errorf("WriteBackup with a failing header: %v, %d bytes; want the error and nothing written", err, buf.Len())
+	}
+}
+
+// setSchema writes a schema version into a closed file by hand.
+func setSchema(t *testing.T, path string, v int) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, uint32(v)))
+	})
+	if cerr := b.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The message for a file of a newer schema names both versions and what
+// to do, for run (read-write Open), verify (read-only Open) and backup or
+// restore (Inspect) alike.
+func TestSchemaTooNew_Message(t *testing.T) {
+	db, path := openTemp(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, path, SchemaVersion+1)
+	want := fmt.Sprintf("the file is schema %d, this gateway knows schema %d at most; install the newer mallgrid package again, or restore a backup taken before the upgrade", SchemaVersion+1, SchemaVersion)
+	for name, open := range map[string]func() error{
+		"Open":          func() error { _, err := Open(path, Options{}); return err },
+		"Open readonly": func() error { _, err := Open(path, Options{ReadOnly: true}); return err },
+		"Inspect":       func() error { _, err := Inspect(path); return err },
+		"Restore": func() error {
+			_, err := Restore(filepath.Join(t.TempDir(), "m.db"), path, RestoreOptions{Now: tRestore})
+			return err
+		},
+	} {
+		err := open()
+		if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want ErrSchemaTooNew saying %q", name, err, want)
+		}
+	}
+}
+
+// A restore keeps the current file aside, installs the backup at the path
+// with the marker naming it, and the daemon's Open takes it.
+func TestRestore_SameDatabase(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-1", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	bak := filepath.Join(t.TempDir(), "bak.db")
+	if _, err := db.WriteBackupFile(bak); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-2", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	id := db.ID()
+
+	// While the daemon holds the file: refused, nothing changed.
+	_, err := Restore(path, bak, RestoreOptions{Now: tRestore})
+	if !errors.Is(err, ErrLocked) {
+		t.Errorf("Restore under a running gateway: %v; want ErrLocked", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checked := ""
+	done, err := Restore(path, bak, RestoreOptions{Now: tRestore, Check: func(p string) error { checked = p; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == "" || checked == path || checked == bak {
+		t.Errorf("Check ran on %q; want the copy about to be installed", checked)
+	}
+	if done.ID != id || done.KeptAs != path+".replaced-20261201T100000Z" || done.Upgraded || done.Entries != 1 {
+		t.Errorf("Restore = %+v; want database %s, kept aside as .replaced-20261201T100000Z, 1 entry", done, id)
+	}
+	if info, err := Inspect(done.KeptAs); err != nil || info.Entries != 2 {
+		t.Errorf("the file kept aside: %+v, %v; want the current database with its 2 entries", info, err)
+	}
+	db = openDaemon(t, path)
+	if got := db.ID(); got != id {
+		t.Errorf("restored database %s; want %s", got, id)
+	}
+	if n := countEntries(t, db); n != 1 {
+		t.Errorf("restored database holds %d entries; want the backup's 1", n)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.restoring-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func countEntries(t *testing.T, db *DB) int {
+	t.Helper()
+	n := 0
+	if err := db.EachEntry(func(Entry) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A backup of another database than the marker names is refused without
+// Force; with it, the marker is written to name the backup. A check that
+// fails, and a damaged backup, leave everything as it was.
+func TestRestore_Refusals(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	cur := db.ID()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	otherPath := filepath.Join(t.TempDir(), "other.db")
+	other, err := Open(otherPath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid := other.ID()
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+
+	_, err = Restore(path, otherPath, RestoreOptions{Now: tRestore})
+	if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("Restore of another database: %v; want ErrReplaced naming --force", err)
+	}
+	_, err = Restore(path, otherPath, RestoreOptions{Now: tRestore, Force: true, Check: func(string) error { return errors.New("ledger violations") }})
+	if err == nil || !strings.Contains(err.Error(), "ledger violations") {
+		t.Errorf("Restore failing its check: %v", err)
+	}
+	damaged := filepath.Join(t.TempDir(), "damaged.db")
+	if err := os.WriteFile(damaged, bytes.Repeat([]byte{0xa5}, 16384), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(path, damaged, RestoreOptions{Now: tRestore, Force: true}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Restore of a damaged file: %v; want ErrCorrupt", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a refused restore changed the database")
+	}
+	if m, _ := readMarker(MarkerPath(path)); m != cur {
+		t.Errorf("a refused restore changed the marker to %s", m)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 2 {
+		t.Errorf("files in the directory after refusals: %v; want the database and its marker", left)
+	}
+
+	done, err := Restore(path, otherPath, RestoreOptions{Now: tRestore, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := readMarker(MarkerPath(path)); m != oid || done.ID != oid {
+		t.Errorf("marker %s, restored %s after a forced restore; want %s", m, done.ID, oid)
+	}
+	openDaemon(t, path)
+}
+
+// A restore where there is no database (lost disk, new box) installs it.
+func TestRestore_NoDatabase(t *testing.T) {
+	src, bak := openTemp(t)
+	id := src.ID()
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mallgrid.db")
+	done, err := Restore(path, bak, RestoreOptions{Now: tRestore})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.KeptAs != "" || done.ID != id {
+		t.Errorf("Restore = %+v; want nothing kept aside, database %s", done, id)
+	}
+	if _, err := os.Stat(MarkerPath(path)); err != nil {
+		t.Errorf("marker: %v", err)
+	}
+	if _, err := os.Stat(bak); errors.Is(err, fs.ErrNotExist) {
+		t.Error("the backup file is gone; want it only read")
+	}
+	openDaemon(t, path)
+}
+
+// BeforeUpgrade is called for a file of an older schema, before it is
+// upgraded, and not for a current one.
+func TestOpen_BeforeUpgrade(t *testing.T) {
+	db, path := openTemp(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, path, SchemaVersion-1)
+	var from, seen int
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	hook := func(v int, db *DB) error {
+		from = v
+		seen, _ = db.SchemaVersion()
+		_, err := db.WriteBackupFile(snap)
+		return err
+	}
+	db, err := Open(path, Options{BeforeUpgrade: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != SchemaVersion-1 || seen != SchemaVersion-1 {
+		t.Errorf("BeforeUpgrade(%d) saw schema %d; want %d, before the upgrade", from, seen, SchemaVersion-1)
+	}
+	if info, err := Inspect(snap); err != nil || info.Schema != SchemaVersion-1 || info.ID != db.ID() {
+		t.Errorf("snapshot before the upgrade: %+v, %v; want schema %d, database %s", info, err, SchemaVersion-1, db.ID())
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	from = 0
+	db, err = Open(path, Options{BeforeUpgrade: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if from != 0 {
+		t.Errorf("BeforeUpgrade called for a current file (from %d)", from)
+	}
+	// A failed hook stops Open with the file not upgraded.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, path, SchemaVersion-1)
+	if _, err := Open(path, Options{BeforeUpgrade: func(int, *DB) error { return errors.New("disk full") }}); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Open with a failing hook: %v", err)
+	}
+	if info, _ := Inspect(path); info.Schema != SchemaVersion-1 {
+		t.Errorf("schema after a failed hook %d; want %d, not upgraded", info.Schema, SchemaVersion-1)
+	}
+}
