@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"mallgrid/gateway"
+	"mallgrid/gateway/config"
 )
 
 func newRunCmd() *cobra.Command {
@@ -14,8 +18,14 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run -c FILE",
 		Short: "Run the gateway daemon (what systemd starts)",
-		Args:  cobra.NoArgs,
+		Long: "Run the gateway daemon (what systemd starts).\n\n" +
+			"SIGHUP (systemctl reload) reads FILE again: tenants, meters, tariffs, ratings and rules\n" +
+			"change without a restart; a file with problems changes nothing and its problems are logged.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Caught before anything else: SIGHUP's default would end the
+			// daemon, and one sent during start-up waits for it.
+			reload := hangups(cmd.Context())
 			cfg, err := loadConfig(file)
 			if err != nil {
 				return err
@@ -27,9 +37,36 @@ func newRunCmd() *cobra.Command {
 			}
 			log := newLogger(cfg.Log, out, journal, func() time.Time { return cfg.SiteTime(time.Now()) })
 			logWarnings(log, cfg)
-			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: log, Version: version})
+			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: log, Version: version,
+				Reload: reload, Load: func() (*config.Config, error) { return loadConfig(file) }})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "/etc/mallgrid/mallgrid.yaml", "configuration file")
 	return cmd
+}
+
+// hangups returns a channel that gets a value for each SIGHUP until ctx
+// ends. Several in a row, or while a reload runs, make one reload: the
+// channel holds one value and a send never waits.
+func hangups(ctx context.Context) <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	// The registration is kept after ctx ends: a SIGHUP during the
+	// shutdown is dropped rather than ending the daemon before its buses
+	// have committed their cycle.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sig:
+				select {
+				case reload <- struct{}{}:
+				default: // one is waiting already
+				}
+			}
+		}
+	}()
+	return reload
 }
