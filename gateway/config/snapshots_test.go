@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParse_SnapshotProblems(t *testing.T) {
 	const head = "site: {name: M}\nbuses: [{name: b1, port: /dev/ttyUSB0}]"
@@ -17,6 +20,8 @@ func TestParse_SnapshotProblems(t *testing.T) {
 			`t.yaml:5: storage.snapshots.at: want a time of day on the site's clock like 03:30, got "24:10"`},
 		{"relative dir", doc(head, "storage:", "  snapshots:", "    dir: snaps"),
 			`t.yaml:5: storage.snapshots.dir: want an absolute path like /var/lib/mallgrid/snapshots, got "snaps"`},
+		{"path too long for the control socket", doc(head, "storage:", "  path: /"+strings.Repeat("d", 100)+"/m.db"),
+			"t.yaml:4: storage.path: 106 bytes long; the control socket beside it (the path with .ctl added) must fit in 103: use a shorter path"},
 		{"unknown key", doc(head, "storage:", "  snapshots:", "    kept: 3"),
 			"t.yaml:5: storage.snapshots.kept: unknown key (did you mean keep?)"},
 	}

@@ -111,6 +111,11 @@ func validateStorage(cfg *Config, r *yamlcheck.Report) {
 			// database error; the fix is in the file, so say so here.
 			r.Add("storage.path", "%s is a directory; want the database file in it, like %s",
 				cfg.Storage.Path, filepath.Join(cfg.Storage.Path, "mallgrid.db"))
+		} else if n := len(cfg.Storage.Path) + len(".ctl"); n > maxSocketPath {
+			// The control socket `mallgrid backup` asks is the path with
+			// .ctl added, and a unix socket's address holds 107 bytes.
+			r.Add("storage.path", "%d bytes long; the control socket beside it (the path with .ctl added) must fit in %d: use a shorter path",
+				len(cfg.Storage.Path), maxSocketPath-len(".ctl"))
 		}
 	}
 	r.DurationIn("storage.lock_timeout", cfg.Storage.LockTimeout, 100*time.Millisecond, 10*time.Minute)
@@ -128,6 +133,10 @@ func validateStorage(cfg *Config, r *yamlcheck.Report) {
 		r.Add("storage.snapshots.dir", "want an absolute path like /var/lib/mallgrid/snapshots, got %q", sn.Dir)
 	}
 }
+
+// maxSocketPath is the longest path a unix socket's address holds
+// (gateway/backup's control socket).
+const maxSocketPath = 107
 
 // DefaultSamplesKeep is storage.samples_keep's default: a quarter of
 // one-minute power curves, about 1.1 MB a meter (12,288 bytes a meter a
