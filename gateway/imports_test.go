@@ -49,6 +49,7 @@ var gatewayOrder = []string{
 	"gateway/yamlcheck",  // strict YAML with FILE:LINE problems
 	"gateway/notify",     // notification channels: webhook, WeChat, SMS, e-mail
 	"gateway/config",     // the technician's configuration
+	"gateway/metrics",    // the Prometheus registry; reads its sources through its own types
 	"gateway/mqttlink",   // compere-mqtt buses: the embedded broker or a client of the mall's
 	"gateway/outbox",     // the notification outbox: routes, delivery, retries, status
 	"gateway/poll",       // a goroutine per bus
