@@ -47,6 +47,9 @@ type Pipeline struct {
 	// afterCommit, if set, runs after each committed cycle (wakes
 	// enforcement: the balances changed).
 	afterCommit func()
+	// committed, if set, is told how long each bus cycle's commit took
+	// (the gateway's metrics).
+	committed func(took time.Duration)
 
 	mu        sync.Mutex // buses commit from their own goroutines
 	meters    map[string]*MeterState
@@ -414,6 +417,7 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		}
 		w.sc.MeterState[TenantKeyPrefix+id] = raw
 	}
+	began := time.Now()
 	events, err := p.db.CommitCycle(w.sc)
 	if err != nil {
 		// Nothing of the cycle is kept, in the database or here: the next
@@ -422,6 +426,9 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		p.alarms.Discard()
 		p.log.Error().Str("bus", c.Bus).Err(err).Msg("commit cycle")
 		return
+	}
+	if p.committed != nil {
+		p.committed(time.Since(began))
 	}
 	p.alarms.Commit()
 	p.publish(events)
@@ -722,6 +729,11 @@ func BillingEventKind(mark string) string {
 // the balances changed, so enforcement looks again. Set it before the
 // pipeline runs.
 func (p *Pipeline) OnCommit(f func()) { p.afterCommit = f }
+
+// ObserveCommits sets what is told how long each bus cycle's commit (its
+// one store transaction) took; failed commits are not told. Set it before
+// the pipeline runs.
+func (p *Pipeline) ObserveCommits(f func(took time.Duration)) { p.committed = f }
 
 // State returns a copy of a meter's billing state as the pipeline holds it,
 // or nil for a meter it has none of.

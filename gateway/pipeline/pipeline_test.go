@@ -163,3 +163,23 @@ func checkEventTexts(t *testing.T, db *store.DB) {
 		}
 	}
 }
+
+// Each committed cycle's commit is told with its time; a failed one is not.
+func TestPipeline_ObserveCommits(t *testing.T) {
+	f := newPipeFixture(t)
+	var took []time.Duration
+	f.pipe.ObserveCommits(func(d time.Duration) { took = append(took, d) })
+	f.feed(0, 10_000)
+	f.feed(5, 10_400)
+	if len(took) != 2 || took[0] <= 0 || took[1] <= 0 {
+		t.Fatalf("commits observed: %v; want two, each with its time", took)
+	}
+	good := f.db
+	if err := good.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.feed(10, 10_900) // the database is closed: the commit fails
+	if len(took) != 2 {
+		t.Errorf("commits observed after a failed one: %v; want still two", took)
+	}
+}
