@@ -423,7 +423,8 @@ func statfsFree(dir string) (int64, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	// Bsize is an int32 on 32-bit ARM (armhf) and an int64 elsewhere.
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Health returns nil while the database takes writes. Otherwise it returns
