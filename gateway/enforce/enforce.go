@@ -59,6 +59,8 @@ type Enforcer struct {
 	available func() (map[string]billing.Money, error)
 	// progress is Options.Progress, never nil.
 	progress func()
+	// commanded is Options.Commanded, never nil.
+	commanded func(closed bool, err error)
 
 	mu      sync.Mutex
 	relays  map[string]*relayControl
@@ -103,9 +105,12 @@ const ControlMeterPrefix = "meter/"
 func New(cfg *config.Config, db *store.DB, lv *live.Picture, h *live.Hub, log zerolog.Logger, now func() time.Time, opts Options) (*Enforcer, error) {
 	e := &Enforcer{cfg: cfg, db: db, picture: lv, hub: h, log: log, now: now, kick: make(chan struct{}, 1), switchGap: minSwitchGap, retryBase: 5 * time.Second,
 		relays: make(map[string]*relayControl), meters: make(map[string]config.Meter), tenantMeters: make(map[string][]string),
-		available: opts.Available, progress: opts.Progress}
+		available: opts.Available, progress: opts.Progress, commanded: opts.Commanded}
 	if e.progress == nil {
 		e.progress = func() {}
+	}
+	if e.commanded == nil {
+		e.commanded = func(bool, error) {}
 	}
 	if opts.SwitchGap > 0 {
 		e.switchGap, e.retryBase = opts.SwitchGap, opts.SwitchGap
@@ -473,6 +478,7 @@ func (e *Enforcer) command(ctx context.Context, sched poll.Bus, m config.Meter, 
 	cctx, cancel := context.WithTimeout(ctx, relayTimeout)
 	out, err := sched.SwitchRelay(cctx, m.ID, closed)
 	cancel()
+	e.commanded(closed, err)
 	e.mu.Lock()
 	rc := e.control(m.ID)
 	next := *rc
@@ -637,4 +643,9 @@ type Options struct {
 	// reconciler is not hung (supervise.Loop.Beat). It must be quick and
 	// safe for concurrent use (a pass works buses in parallel).
 	Progress func()
+	// Commanded, if set, is told of each relay command sent: closed for
+	// a restore, else a cut-off, and its error (nil: the meter obeyed).
+	// It must be quick and safe for concurrent use (the gateway's
+	// metrics).
+	Commanded func(closed bool, err error)
 }

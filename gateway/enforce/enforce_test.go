@@ -3,17 +3,22 @@ package enforce
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"mallgrid/drivers/meter"
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/i18n"
 	"mallgrid/gateway/live"
 	"mallgrid/gateway/pipeline"
+	"mallgrid/gateway/poll"
 	"mallgrid/store"
 )
 
@@ -148,4 +153,38 @@ func TestEnforcer_ProgressEachPass(t *testing.T) {
 	wait("at the first pass")
 	e.Wake()
 	wait("at a woken pass")
+}
+
+// relayBus is a bus whose relay commands answer err.
+type relayBus struct{ err error }
+
+func (b relayBus) SwitchRelay(_ context.Context, _ string, closed bool) (poll.RelayOutcome, error) {
+	state := meter.RelayOpen
+	if closed {
+		state = meter.RelayClosed
+	}
+	if b.err != nil {
+		return poll.RelayOutcome{State: meter.RelayUnknown, Err: b.err}, b.err
+	}
+	return poll.RelayOutcome{State: state}, nil
+}
+
+func (relayBus) Status() []poll.MeterStatus { return nil }
+
+// Every relay command sent is told, with what it asked and how it ended.
+func TestEnforcer_CommandedTold(t *testing.T) {
+	f := newEnfFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	var told []string
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db, f.cfg), zerolog.Nop(), time.Now,
+		Options{Commanded: func(closed bool, err error) { told = append(told, fmt.Sprintf("closed=%v err=%v", closed, err)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := f.cfg.Meters[0]
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	e.command(context.Background(), relayBus{}, m, false, relayWhy{"credit exhausted", "exhausted", "", ""}, now)
+	e.command(context.Background(), relayBus{err: errors.New("no answer")}, m, true, relayWhy{"automatic: the account may draw power", "may_draw", "", ""}, now)
+	if want := []string{"closed=false err=<nil>", "closed=true err=no answer"}; !slices.Equal(told, want) {
+		t.Errorf("commands told: %q; want %q", told, want)
+	}
 }
