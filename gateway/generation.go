@@ -67,6 +67,7 @@ type generation struct {
 	now    func() time.Time
 	lv     *live.Picture
 	events *live.Hub
+	pipe   *pipeline.Pipeline
 	srv    *web.Server
 
 	cancel context.CancelFunc
@@ -199,7 +200,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	}
 
 	genCtx, cancel := context.WithCancel(ctx)
-	g := &generation{cfg: cfg, now: now, lv: lv, events: events, srv: srv, cancel: cancel}
+	g := &generation{cfg: cfg, now: now, lv: lv, events: events, pipe: pipe, srv: srv, cancel: cancel}
 	pollCtx := genCtx
 	buses := &g.loops
 	for _, b := range cfg.Buses {
