@@ -77,7 +77,9 @@ func Run(ctx context.Context, opts Options) error {
 	// refusal to start, never a fresh ledger.
 	// Every event stored is routed there: its notifications are written in
 	// its own transaction.
-	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true, Route: p.routeEvent})
+	// A file of an older schema is copied aside before it is upgraded.
+	db, err := store.Open(cfg.Storage.Path, store.Options{LockTimeout: cfg.Storage.LockTimeout, Marker: true, Route: p.routeEvent,
+		BeforeUpgrade: snapshotBeforeUpgrade(cfg, log, clock)})
 	if err != nil {
 		return err
 	}
@@ -86,6 +88,13 @@ func Run(ctx context.Context, opts Options) error {
 			log.Error().Err(err).Msg("close database")
 		}
 	}()
+	// The control socket and the daily snapshots live for the process,
+	// and stop before the database closes.
+	stopBackups, err := startBackups(ctx, cfg, db, log, now)
+	if err != nil {
+		return err
+	}
+	defer stopBackups()
 	p.db = db
 	if db.Created() {
 		// Only where the directory holds no other gateway's database or

@@ -22,6 +22,8 @@ func newRoot() *cobra.Command {
 		newVerifyCmd(),
 		newReportCmd(),
 		newDBCmd(),
+		newBackupCmd(),
+		newRestoreCmd(),
 		newQRCmd(),
 		newVersionCmd(),
 		newManCmd(),
