@@ -77,6 +77,8 @@ func accessRules() map[string]rule {
 		"GET /api/v1/accounts/{tenant}/usage":  {roles: readers},
 		"GET /api/v1/alarms":                   {roles: readers},
 		"GET /api/v1/notifications":            {roles: readers},
+		// Prometheus's scrape: what the status page shows, as numbers.
+		"GET /metrics": {roles: readers},
 
 		"POST /api/v1/accounts/{tenant}/topups":      {roles: money},
 		"POST /api/v1/accounts/{tenant}/reversals":   {roles: books},

@@ -112,8 +112,8 @@ func (s *Server) csrfGiven(w http.ResponseWriter, r *http.Request, sess session)
 // authenticate finds who r comes from. A request that carries an
 // Authorization header is judged by it alone (a machine with a wrong token
 // is told so, not sent to a login page); else by its session cookie. When
-// it returns false it has answered: 401 for the API, a redirect to the
-// login page for a page.
+// it returns false it has answered: 401 for the API and /metrics, a
+// redirect to the login page for a page.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
 	if r.Header.Get("Authorization") != "" {
 		tok, ok := s.bearer(r)
@@ -129,7 +129,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 			return principal{Actor: "user:" + sess.user, Role: sess.role, sess: &sess}, true
 		}
 	}
-	if !strings.HasPrefix(r.URL.Path, "/api/") && safeMethod(r.Method) {
+	// A page sends a person to the login; the API and Prometheus's
+	// scrape are machines', which cannot follow a login page.
+	if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics" && safeMethod(r.Method) {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return principal{}, false
 	}

@@ -131,6 +131,9 @@ type Options struct {
 	// reloaded configuration's Server takes its predecessor's); nil: the
 	// Server's own. SessionIdle applies to them from New on.
 	Sessions *Sessions
+	// Metrics serves GET /metrics (Prometheus's exposition) to a viewer
+	// and higher roles; nil: no /metrics.
+	Metrics http.Handler
 }
 
 // Recorder stores events and returns them with their ids; *store.DB
@@ -232,6 +235,9 @@ func New(src Source, o Options) (*Server, error) {
 	}
 	if o.Paycodes != nil {
 		s.paycodeRoutes(o.Paycodes)
+	}
+	if o.Metrics != nil {
+		s.handle("GET /metrics", o.Metrics)
 	}
 	s.finance = financeParts{reports: o.Reports, allocations: o.Allocations, statements: o.Statements}
 	s.pageRoutes()
