@@ -14,6 +14,7 @@ import (
 	"mallgrid/gateway/config"
 	"mallgrid/gateway/health"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/metrics"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/poll"
 	"mallgrid/gateway/supervise"
@@ -96,6 +97,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer stopBackups()
 	p.db = db
+	// The registry lives for the process: a counter never goes back on a
+	// reload.
+	p.metrics = metrics.New(metrics.Options{DB: db, Version: opts.Version, Now: clock, Log: log})
 	if db.Created() {
 		// Only where the directory holds no other gateway's database or
 		// marker (store.Open refuses there): still, a new ledger is worth
@@ -222,8 +226,8 @@ func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func()
 // runBus opens the bus's transport and polls it until ctx ends. A port that
 // cannot be opened (an unplugged USB adapter) is retried, with a capped
 // backoff, rather than stopping the whole gateway.
-func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker, log zerolog.Logger,
-	now func() time.Time) {
+func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker, m *metrics.Metrics,
+	log zerolog.Logger, now func() time.Time) {
 	// The poller names its bus on each line itself; the lines here get it
 	// from blog, so that no line carries the key twice.
 	blog := log.With().Str("bus", b.Name).Logger()
@@ -243,7 +247,7 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 		if err == nil {
 			defer t.Close()
 			watch.PortOpened(b.Name)
-			sink := cycleSink{pipe: pipe, lv: lv, health: watch}
+			sink := cycleSink{pipe: pipe, lv: lv, health: watch, metrics: m}
 			sched, err := poll.New(poll.Config{Bus: b.Name, Interval: b.Interval, Pause: b.Pause, Now: now, Log: log}, t, meters, sink)
 			if err != nil {
 				blog.Error().Err(err).Msg("bus not started")
@@ -269,17 +273,19 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 }
 
 // cycleSink commits a cycle, notes its timing for the status page and
-// tells the health tracker who answered.
+// the metrics and tells the health tracker who answered.
 type cycleSink struct {
-	pipe   *pipeline.Pipeline
-	lv     *live.Picture
-	health *health.Tracker
+	pipe    *pipeline.Pipeline
+	lv      *live.Picture
+	health  *health.Tracker
+	metrics *metrics.Metrics
 }
 
 func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
 	s.pipe.Cycle(ctx, c)
 	if !c.Fast && !c.Partial { // the page shows the time of a whole pass over the bus
 		s.lv.CycleDone(c.Bus, c.Start, c.End)
+		s.metrics.CycleDone(c.Bus, c.End.Sub(c.Start))
 	}
 	s.health.Cycle(c)
 }

@@ -17,6 +17,7 @@ import (
 	"mallgrid/gateway/health"
 	"mallgrid/gateway/history"
 	"mallgrid/gateway/live"
+	"mallgrid/gateway/metrics"
 	"mallgrid/gateway/outbox"
 	"mallgrid/gateway/paycode"
 	"mallgrid/gateway/pipeline"
@@ -37,6 +38,9 @@ type process struct {
 	db       *store.DB
 	front    *web.Front
 	sessions *web.Sessions
+	// metrics is the registry behind /metrics: its counters outlive
+	// generations, each generation attaches what scrapes read.
+	metrics *metrics.Metrics
 	// route is the notification routes of the configuration in force,
 	// read by every transaction that stores events (store.Options.Route).
 	route atomic.Pointer[store.Router]
@@ -72,6 +76,9 @@ type generation struct {
 
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
+	// detachMetrics folds the generation's polling counts into the
+	// process's counters, once its buses have stopped.
+	detachMetrics func()
 }
 
 // stop ends the generation's loops the way a shutdown does — each bus
@@ -79,6 +86,9 @@ type generation struct {
 func (g *generation) stop() {
 	g.cancel()
 	g.loops.Wait()
+	if g.detachMetrics != nil {
+		g.detachMetrics()
+	}
 }
 
 // start builds a generation from cfg on the process's database and starts
@@ -121,12 +131,14 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	for _, u := range cfg.HTTP.Users {
 		users = append(users, web.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
-	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap})
+	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap,
+		Commanded: p.metrics.RelayCommand})
 	if err != nil {
 		return nil, fmt.Errorf("load enforcement state: %w", err)
 	}
 	lv.SetDesired(enf.DesiredName)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
+	pipe.ObserveCommits(p.metrics.Committed)
 	channels, err := outbox.Channels(cfg, now)
 	if err != nil {
 		return nil, err
@@ -194,6 +206,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 		AuditLog:    auditLog,
 		Location:    cfg.Location,
 		Prefs:       &accounts.Prefs{DB: db},
+		Metrics:     p.metrics.Handler(),
 	})
 	if err != nil {
 		return nil, err
@@ -211,7 +224,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 				runMQTTBus(pollCtx, cfg, b, pipe, lv, watch, log, now, cmp.Or(opts.OfflineAfter, health.DefaultOfflineAfter))
 				return
 			}
-			runBus(pollCtx, cfg, b, pipe, lv, watch, log, now)
+			runBus(pollCtx, cfg, b, pipe, lv, watch, p.metrics, log, now)
 		}()
 	}
 	// Time alone turns a meter offline: a bus whose meters are all backed
@@ -293,6 +306,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 			_ = up.Run(pollCtx) // nil on cancel
 		}()
 	}
+	g.detachMetrics = p.metrics.Attach(metrics.Sources{Meters: meterSamples(lv), Uplink: up != nil})
 	p.front.Set(srv)
 	return g, nil
 }

@@ -105,8 +105,14 @@ func New(o Options) *Metrics {
 }
 
 // Handler serves the registry in Prometheus's text (or negotiated)
-// format. It does not check who asks: gateway/web does.
-func (m *Metrics) Handler() http.Handler { return m.handler }
+// format. It does not check who asks: gateway/web does. A nil *Metrics
+// has none (nil).
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return nil
+	}
+	return m.handler
+}
 
 // Gatherer is the registry, for tests and lint.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }

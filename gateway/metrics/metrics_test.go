@@ -348,3 +348,16 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	})
 }
+
+// A nil *Metrics takes every observation and serves nothing: parts wired
+// without one (tests, tools) need no checks.
+func TestMetrics_Nil(t *testing.T) {
+	var m *Metrics
+	m.CycleDone("a", time.Second)
+	m.Committed(time.Millisecond)
+	m.RelayCommand(true, nil)
+	m.Attach(Sources{})()
+	if h := m.Handler(); h != nil {
+		t.Errorf("Handler of a nil *Metrics = %v; want nil (no /metrics)", h)
+	}
+}
