@@ -228,6 +228,12 @@ func (lv *Picture) CycledSince(t time.Time) bool {
 	return true
 }
 
+// PollStatus returns every polled meter's state by meter id, as each
+// bus's poller gives it now: what the meters' views are built from,
+// without building them (a scrape of /metrics reads it every 15 s). A
+// meter on a bus without a running poller is not in it.
+func (lv *Picture) PollStatus() map[string]poll.MeterStatus { return lv.pollStatus() }
+
 // pollStatus gathers every scheduler's per-meter state.
 func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 	lv.mu.Lock()
