@@ -136,9 +136,25 @@ func migrations() []migration {
 			if err := createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl)(tx); err != nil {
 				return err
 			}
-			return latestToBinary(tx)
+			if err := latestToBinary(tx); err != nil {
+				return err
+			}
+			return flattenIntervals(tx)
 		}},
-		{version: 3, apply: createBuckets(bucketBreaks)},
+		// Schema 2 changed after its first files were written: its events,
+		// control and meter state buckets came later, latest readings
+		// became binary and interval keys flat. Such a file still lacks
+		// those buckets and holds schema 1's forms: made and rewritten
+		// here too (each step leaves a later schema 2 file as it is).
+		{version: 3, apply: func(tx *bolt.Tx) error {
+			if err := createBuckets(bucketAccounts, bucketEntries, bucketByAcct, bucketRefs, bucketMeters, bucketEvents, bucketControl, bucketBreaks)(tx); err != nil {
+				return err
+			}
+			if err := latestToBinary(tx); err != nil {
+				return err
+			}
+			return flattenIntervals(tx)
+		}},
 		{version: 4, apply: createBuckets(bucketAudit, bucketSamples)},
 		// The alarms of the events stored before: an episode open at the
 		// upgrade (a meter offline, a relay that does not follow) stays

@@ -154,6 +154,9 @@ func latestToBinary(tx *bolt.Tx) error {
 			ImportWh int64              `json:"import_wh"`
 			Values   map[string]float64 `json:"values"`
 			Relay    string             `json:"relay"`
+			// The other energy counters, written by schema 1's later
+			// code and schema 2's first.
+			EnergyWh map[string]int64 `json:"energy_wh"`
 		}
 		if err := json.Unmarshal(v, &old); err != nil {
 			return fmt.Errorf("latest %s: %w: %v", k, ErrCorrupt, err)
@@ -161,6 +164,9 @@ func latestToBinary(tx *bolt.Tx) error {
 		r := Reading{Meter: string(k), Time: old.Time, ImportWh: old.ImportWh, Relay: old.Relay}
 		for _, name := range sortedKeys(old.Values) {
 			r.Values = append(r.Values, Value{Name: name, Value: old.Values[name]})
+		}
+		for _, name := range sortedKeys(old.EnergyWh) {
+			r.Counters = append(r.Counters, Counter{Name: name, Wh: old.EnergyWh[name]})
 		}
 		rewrite = append(rewrite, kv{append([]byte(nil), k...), encodeReading(nil, r)})
 		return nil

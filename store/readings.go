@@ -203,3 +203,47 @@ func (db *DB) Intervals(meter string, from, to time.Time) ([]Interval, error) {
 	})
 	return out, err
 }
+
+// flattenIntervals moves interval energy kept the first way — a bucket per
+// meter, keyed by slot start — to the flat keys of intervalKey, adding to a
+// slot already there. Schema 1 wrote it so, and schema 2 until its keys
+// were made flat without a schema version of their own: left nested, the
+// energy is there but never read (Intervals seeks the flat keys). It
+// changes nothing in a file without nested buckets.
+func flattenIntervals(tx *bolt.Tx) error {
+	intervals := tx.Bucket(bucketIntervals)
+	var nested [][]byte
+	err := intervals.ForEach(func(k, v []byte) error {
+		if v == nil {
+			nested = append(nested, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, meter := range nested {
+		sub := intervals.Bucket(meter)
+		err := sub.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) != 8 {
+				return fmt.Errorf("interval %s %x: %w", meter, k, ErrCorrupt)
+			}
+			key := append(append(bytes.Clone(meter), 0), k...)
+			sum := int64(binary.BigEndian.Uint64(v))
+			if old := intervals.Get(key); old != nil {
+				if len(old) != 8 {
+					return fmt.Errorf("interval %x: %w", key, ErrCorrupt)
+				}
+				sum += int64(binary.BigEndian.Uint64(old))
+			}
+			return intervals.Put(key, binary.BigEndian.AppendUint64(nil, uint64(sum)))
+		})
+		if err != nil {
+			return err
+		}
+		if err := intervals.DeleteBucket(meter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
