@@ -291,7 +291,9 @@ func TestMetrics_DatabaseClosed(t *testing.T) {
 // the meters (from memory, as the root adapts them), the alarm and outbox
 // indexes, 100 accounts and the ledger entries of a scrape's interval;
 // "gather" is the registry's work alone, "http" the whole answer over a
-// real connection (text format, no compression), read to its end.
+// real connection (text format, no compression), read to its end;
+// "database" the gather without meters (the database's figures and the
+// runtime's).
 func BenchmarkScrape(b *testing.B) {
 	db := openDB(b)
 	for i := range 100 {
@@ -326,6 +328,20 @@ func BenchmarkScrape(b *testing.B) {
 			interval(i)
 			fams, err := m.Gatherer().Gather()
 			if err != nil || len(fams) == 0 {
+				b.Fatalf("gather: %v", err)
+			}
+		}
+	})
+	// The database's figures and the runtime's alone: no meters.
+	b.Run("database", func(b *testing.B) {
+		detach := m.Attach(Sources{Uplink: true})
+		defer func() {
+			detach()
+			m.Attach(Sources{Meters: func() []Meter { return meters }, Uplink: true})
+		}()
+		for i := range b.N {
+			interval(i)
+			if _, err := m.Gatherer().Gather(); err != nil {
 				b.Fatalf("gather: %v", err)
 			}
 		}
