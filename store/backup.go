@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -236,6 +237,12 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 			return done, fmt.Errorf("the backup failed its check: %w", err)
 		}
 	}
+	// Run as root, the files made here would be root's, and the gateway's
+	// user could not open them: they get the owner of the file they
+	// replace, or of the directory.
+	if err := chownLike(tmp, path); err != nil {
+		return done, err
+	}
 	if statErr == nil {
 		if err := lockFree(path); err != nil { // a gateway started meanwhile
 			return done, err
@@ -256,7 +263,30 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 	if err := writeMarker(MarkerPath(path), done.ID); err != nil {
 		return done, err
 	}
-	return done, nil
+	return done, chownLike(MarkerPath(path), path)
+}
+
+// chownLike gives name the owner of the file at like, or where there is
+// none of like's directory. Nothing is done where they already match, so
+// a user who is not root restoring their own files needs no privilege.
+func chownLike(name, like string) error {
+	ref, err := os.Stat(like)
+	if errors.Is(err, fs.ErrNotExist) {
+		ref, err = os.Stat(filepath.Dir(like))
+	}
+	if err != nil {
+		return err
+	}
+	cur, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	want, ok1 := ref.Sys().(*syscall.Stat_t)
+	have, ok2 := cur.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 || want.Uid == have.Uid && want.Gid == have.Gid {
+		return nil
+	}
+	return os.Chown(name, int(want.Uid), int(want.Gid))
 }
 
 // copyBeside copies the file src to a new temporary file beside path,

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,5 +300,41 @@ func TestOpen_BeforeUpgrade(t *testing.T) {
 	}
 	if info, _ := Inspect(path); info.Schema != SchemaVersion-1 {
 		t.Errorf("schema after a failed hook %d; want %d, not upgraded", info.Schema, SchemaVersion-1)
+	}
+}
+
+// Restored as root, the database and its marker keep the owner of the
+// file they replace: the gateway's user can open them.
+func TestRestore_KeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files away")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	bak := filepath.Join(t.TempDir(), "bak.db")
+	if _, err := db.WriteBackupFile(bak); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 4242, 4343 // the gateway's user
+	for _, p := range []string{path, MarkerPath(path)} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Restore(path, bak, RestoreOptions{Now: tRestore}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, MarkerPath(path)} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := st.Sys().(*syscall.Stat_t); s.Uid != uid || s.Gid != gid {
+			t.Errorf("%s owned by %d:%d; want %d:%d", p, s.Uid, s.Gid, uid, gid)
+		}
 	}
 }
