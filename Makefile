@@ -1,15 +1,36 @@
 # mallgrid — prepaid electricity gateway. `make run` and `make test` need only Go.
 GO          ?= go
 BIN         := bin/mallgrid
-VERSION     := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# One version for the binary and its Debian package (packaging/version.sh):
+# packaging/VERSION+git<commits>.<hash>, ".dirty" for an uncommitted tree.
+VERSION     := $(shell packaging/version.sh 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LISTEN      ?= 127.0.0.1:8080
 
-.PHONY: build run test test-e2e test-soak lint bench clean vendor-js
+.PHONY: build run test test-e2e test-soak lint bench clean vendor-js cross deb
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mallgrid
+
+# The gateway boxes are ARM too: the binary for 64-bit ARM and for ARMv7
+# (armhf: GOARM=7, hardware floating point), without cgo, in bin/; and go
+# vet as each architecture sees the code (32-bit int, struct layouts,
+# syscall types), test files included.
+CROSS := arm64:arm64: armv7:arm:7
+cross:
+	@set -e; for t in $(CROSS); do \
+	  name=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; arm=$${rest#*:}; \
+	  echo "cross: linux/$$name"; \
+	  GOOS=linux GOARCH=$$arch GOARM=$$arm CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/mallgrid-linux-$$name ./cmd/mallgrid; \
+	  GOOS=linux GOARCH=$$arch GOARM=$$arm CGO_ENABLED=0 $(GO) vet ./...; \
+	done
+
+# dist/mallgrid_<version>_<arch>.deb for amd64, arm64 and armhf (nfpm,
+# packaging/nfpm.yaml; README "Install"). DEB_ARCHES picks fewer.
+DEB_ARCHES ?= amd64 arm64 armhf
+deb:
+	GO=$(GO) packaging/deb.sh $(DEB_ARCHES)
 
 # The simulated mall of `mallgrid demo`: simulated meters on pseudo-terminals,
 # a temporary database, the status page on http://$(LISTEN)/. It prints the
@@ -74,4 +95,4 @@ vendor-js:
 	  cd $(CURDIR)/$(UPLOT_DIR) && sha256sum -c SHA256SUMS && rm -rf $$tmp
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

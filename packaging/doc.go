@@ -1,0 +1,18 @@
+// Package packaging holds the Debian package of mallgrid — nfpm.yaml, the
+// maintainer scripts, the sysusers.d and tmpfiles.d files, the copyright
+// file and the lintian overrides — and the scripts that build it
+// (deb.sh, version.sh; `make deb`). It has no Go code: its tests (build tag
+// e2e, `make test-e2e`) build the packages, check them with lintian and
+// dpkg-deb, install one into the machine they run on when that is a
+// throwaway container, and run the cross-built ARM binaries under qemu-user.
+//
+// # Contract
+//
+//   - dist/mallgrid_<version>_<arch>.deb for amd64, arm64 and armhf; the
+//     version is packaging/version.sh's, the binary's `mallgrid version`.
+//   - /etc/mallgrid/mallgrid.yaml is a conffile, root:mallgrid 0640.
+//   - The user mallgrid (group mallgrid, in dialout) owns /var/lib/mallgrid
+//     (0750), which no removal or purge deletes: it holds the ledger.
+//   - A first install neither enables nor starts the service (the file is
+//     still the example mall); an upgrade restarts it if it was running.
+package packaging
