@@ -47,4 +47,15 @@
 // kept in memory only: a restart of the gateway logs everyone out. A
 // session ends after http.session_idle without a request, or at
 // POST /logout.
+//
+// # Reloads
+//
+// A Server is built from one configuration. The gateway serves through a
+// Front, which holds the listener for the process and hands each request
+// to the Server in force; on a reload, Front.Hold makes new requests wait,
+// ends the old Server's event streams (the pages' EventSources reconnect
+// after the retry the stream announced) and waits for its other requests;
+// Front.Set then serves the new Server. Logins live in a Sessions given to
+// each Server (Options.Sessions), so a reload logs nobody out. A Server
+// once held is not served again.
 package web
