@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // restoreHint is the two ways out of a database the gateway refuses.
-const restoreHint = "(stop the service, copy the backup over, `mallgrid verify -c FILE`, start), or start a new, empty ledger " +
+const restoreHint = "(stop the service, `mallgrid restore -c FILE BACKUP` — a daily snapshot is in the snapshots directory —, start), or start a new, empty ledger " +
 	"on purpose with `mallgrid db init -c FILE`"
 
 // exitCode maps an error to its exit status by the store's sentinels, so
@@ -107,7 +107,7 @@ func exitCode(err error) (code int, hint string) {
 	case errors.Is(err, store.ErrExists):
 		return exitFailure, "Give --force to keep that file aside (renamed, never deleted) and start a new ledger anyway."
 	case errors.Is(err, store.ErrLocked):
-		return exitFailure, "Another mallgrid (the service?) holds the database; stop it first."
+		return exitFailure, "Another mallgrid (the service?) holds the database; stop it first (stop the gateway: systemctl stop mallgrid)."
 	}
 	return exitFailure, ""
 }
