@@ -58,6 +58,7 @@ test-e2e:
 test-soak:
 	$(GO) test -race -count=1 -tags soak -run 'TestNoWrongValues' -timeout 30m -v ./gateway/poll
 	$(GO) test -race -count=1 -tags soak -run 'TestCrash' -timeout 10m -v ./cmd/mallgrid
+	$(GO) test -race -count=1 -tags soak -run 'TestSoakReload' -timeout 30m ./gateway
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
