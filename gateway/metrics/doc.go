@@ -17,7 +17,8 @@
 //     generation's counts a last time and folds them in.
 //
 // Between detach and the next Attach a scrape still answers: the counters
-// with their values so far, the database's figures, no meters.
+// with their values so far, the database's figures but the uplink's (no
+// Sources say whether one is configured), no meters.
 //
 // # Counters across reloads and reconnects
 //

@@ -21,6 +21,9 @@ const entriesPage = 1_000
 // ledgerTally sums the ledger entries posted since the process started,
 // in integer money; only their output is a float.
 type ledgerTally struct {
+	// limit is the most entries one catchUp reads; 0 means
+	// maxEntriesPerScrape (tests set less).
+	limit    int
 	started  bool
 	after    uint64 // the last entry counted (or the base)
 	credited map[store.Kind]billing.Money
@@ -59,8 +62,13 @@ func (t *ledgerTally) catchUp(db *store.DB) error {
 			return err
 		}
 	}
-	for read := 0; read < maxEntriesPerScrape; {
-		es, err := db.EntriesAfter(t.after, entriesPage)
+	limit := t.limit
+	if limit <= 0 {
+		limit = maxEntriesPerScrape
+	}
+	for read := 0; read < limit; {
+		page := min(entriesPage, limit-read)
+		es, err := db.EntriesAfter(t.after, page)
 		if err != nil {
 			return err
 		}
@@ -77,7 +85,7 @@ func (t *ledgerTally) catchUp(db *store.DB) error {
 			t.after = e.ID
 		}
 		read += len(es)
-		if len(es) < entriesPage {
+		if len(es) < page {
 			break
 		}
 	}

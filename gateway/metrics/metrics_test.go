@@ -198,6 +198,20 @@ func TestMetrics_Scrape(t *testing.T) {
 	expect(t, scrape(t, m), 160.25, "mallgrid_ledger_credited_yuan_total", "kind=topup")
 }
 
+// A backlog of ledger entries larger than a scrape reads is counted over
+// the next scrapes, each entry once.
+func TestMetrics_LedgerCatchesUp(t *testing.T) {
+	db := openDB(t)
+	m := New(Options{DB: db, Log: zerolog.Nop()})
+	m.scrape.ledger.limit = 2
+	for i := range 5 {
+		topUp(t, db, "T-1", fmt.Sprintf("PAY-%d", i), 10*billing.Yuan)
+	}
+	for _, want := range []float64{20, 40, 50, 50} {
+		expect(t, scrape(t, m), want, "mallgrid_ledger_credited_yuan_total", "kind=topup")
+	}
+}
+
 // The uplink's figures are reported only where an uplink is configured.
 func TestMetrics_NoUplink(t *testing.T) {
 	m := New(Options{DB: openDB(t), Log: zerolog.Nop()})
