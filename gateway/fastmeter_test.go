@@ -47,16 +47,35 @@ func TestRun_FastMeter(t *testing.T) {
 			t.Fatalf("top-up of T-%s = %d", id, code)
 		}
 	}
-	fastBefore, slowBefore := requests("M-a1"), requests("M-a2")
+	// The requests are counted from one read of M-a2 to its second next,
+	// so the window holds exactly two of its reads whatever their phase,
+	// and however late a loaded machine starts them (each starts an
+	// interval after the last began). Ten seconds of the clock held one or
+	// three of them at times: a ratio of 10 or 3.3.
+	slowReadAt := func() time.Time {
+		var mv web.MeterView
+		if getJSON(t, base+"/api/v1/meters/M-a2", &mv); mv.ReadingTime == nil {
+			return time.Time{}
+		}
+		return *mv.ReadingTime
+	}
+	nextSlowRead := func(after time.Time) time.Time {
+		var at time.Time
+		waitFor(t, 15*time.Second, "a read of M-a2", func() bool { at = slowReadAt(); return at.After(after) })
+		return at
+	}
 	// 36 kW is 10 Wh a second, ¥1 a second at ¥100/kWh.
 	fast.SetLoad(36_000)
 	slow.SetLoad(36_000)
-	time.Sleep(10 * time.Second)
+	first := nextSlowRead(slowReadAt())
+	fastBefore, slowBefore := requests("M-a1"), requests("M-a2")
+	third := nextSlowRead(nextSlowRead(first))
+	fastReqs, slowReqs := requests("M-a1")-fastBefore, requests("M-a2")-slowBefore
 	fast.SetLoad(0)
 	slow.SetLoad(0)
-	fastReqs, slowReqs := requests("M-a1")-fastBefore, requests("M-a2")-slowBefore
 	if slowReqs <= 0 || float64(fastReqs)/float64(slowReqs) < 3.5 || float64(fastReqs)/float64(slowReqs) > 6.5 {
-		t.Errorf("in 10 s M-a1 (1 s) made %d requests, M-a2 (its bus's 5 s) %d; want about 5 times as many", fastReqs, slowReqs)
+		t.Errorf("in the %v from a read of M-a2 to its second next, M-a1 (1 s) made %d requests, M-a2 (its bus's 5 s) %d; want about 5 times as many",
+			third.Sub(first), fastReqs, slowReqs)
 	}
 	for _, id := range []string{"a1", "a2"} {
 		used := mall.meters["M-"+id].Snapshot().ImportWh - from[id]
