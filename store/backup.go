@@ -84,7 +84,27 @@ func Inspect(path string) (Info, error) {
 	return info, nil
 }
 
-func inspect(path string) (Info, error) {
+// CopyFile writes a consistent copy of the database file at path to w
+// (see WriteBackup), with no gateway running on it: the file is opened
+// read-only and checked as Inspect does, so a file of an older schema is
+// copied as it is. It returns what Inspect says of the file, and ErrLocked
+// while a gateway holds it (the gateway serves copies itself).
+func CopyFile(path string, w io.Writer) (Info, error) {
+	info, err := inspectWith(path, func(db *DB) error {
+		_, err := db.WriteBackup(w, nil)
+		return err
+	})
+	if err != nil {
+		return info, fmt.Errorf("copy %s: %w", path, err)
+	}
+	return info, nil
+}
+
+func inspect(path string) (Info, error) { return inspectWith(path, nil) }
+
+// inspectWith is Inspect, calling then (if not nil) with the file still
+// open read-only.
+func inspectWith(path string, then func(*DB) error) (Info, error) {
 	info := Info{Path: path}
 	st, err := os.Stat(path)
 	switch {
@@ -137,6 +157,9 @@ func inspect(path string) (Info, error) {
 		}
 		return nil
 	})
+	if err == nil && then != nil {
+		err = then(db)
+	}
 	return info, err
 }
 

@@ -320,3 +320,27 @@ func TestFetch_Refusals(t *testing.T) {
 		t.Errorf("Fetch of a cut stream: %v; want ErrShort", err)
 	}
 }
+
+// With no gateway running, a file of an older schema is copied as it is:
+// the backup taken before an upgrade.
+func TestTake_OlderSchema(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "store", "testdata", "schema", "v5.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mallgrid.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := backup.Take(context.Background(), path, filepath.Join(t.TempDir(), "copy.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken.FromDaemon || taken.Info.Schema != 5 || taken.Info.Entries != 8 {
+		t.Errorf("Take = %+v; want from the file, schema 5, its 8 entries", taken)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(after, raw) {
+		t.Errorf("the file copied was changed (%v)", err)
+	}
+}

@@ -101,17 +101,14 @@ func Take(ctx context.Context, dbPath, out string, timeout time.Duration) (Taken
 		if !errors.Is(err, ErrNoDaemon) {
 			return err
 		}
-		db, err := store.Open(dbPath, store.Options{ReadOnly: true, LockTimeout: time.Second})
+		// A file of an older schema is copied as it is: a backup before
+		// the gateway upgrades it.
+		info, err := store.CopyFile(dbPath, f)
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: a gateway holds the database but does not answer on its control socket %s (an older version?); "+
 				"stop it (systemctl stop mallgrid) and run the backup again", err, SocketPath(dbPath))
 		}
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		want = db.ID()
-		_, err = db.WriteBackup(f, nil)
+		want = info.ID
 		return err
 	})
 	if err != nil {
