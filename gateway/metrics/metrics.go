@@ -96,6 +96,8 @@ func New(o Options) *Metrics {
 		// logged; the others are still served.
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      logAdapter{o.Log},
+		// promhttp_metric_handler_errors_total counts such scrapes.
+		Registry: m.reg,
 		// Scrapes are serialised by the collector's lock: a third waiting
 		// scrape would only pile up.
 		MaxRequestsInFlight: 2,

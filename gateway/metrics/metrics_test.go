@@ -294,6 +294,7 @@ func TestMetrics_DatabaseClosed(t *testing.T) {
 	}
 	fams := scrape(t, m)
 	expect(t, fams, 3, "mallgrid_bus_transactions_total", "bus=a")
+	expect(t, scrape(t, m), 1, "promhttp_metric_handler_errors_total", "cause=gathering")
 	for _, name := range []string{"mallgrid_ledger_balance_yuan", "mallgrid_alarms_open", "mallgrid_ledger_credited_yuan_total"} {
 		if fams[name] != nil {
 			t.Errorf("%s served from a closed database", name)
