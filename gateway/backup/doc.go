@@ -33,7 +33,10 @@
 // line and a stream: the client sends "backup\n"; the daemon answers
 // "ok SIZE ID SCHEMA\n" and exactly SIZE bytes of database, or
 // "error TEXT\n". Every read and write on either side has a deadline
-// (Timeout), so a stalled peer ends its connection, never the daemon.
+// (Timeout), and the daemon's whole copy one more (MaxCopy): the copy is
+// one read transaction, which holds up bbolt's growing of the file while
+// it lasts, so a stalled or slow client ends its copy, never the daemon's
+// commits.
 //
 // # Times
 //

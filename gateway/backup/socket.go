@@ -51,7 +51,16 @@ type Server struct {
 	// Timeout bounds each read and write on a connection; 0 is
 	// DefaultTimeout.
 	Timeout time.Duration
+	// MaxCopy bounds a whole copy; 0 is DefaultMaxCopy. The copy is one
+	// read transaction, and while it is open bbolt cannot grow the file's
+	// mapping: a client that reads slowly but steadily would at last hold
+	// up the gateway's commits.
+	MaxCopy time.Duration
 }
+
+// DefaultMaxCopy bounds a whole copy over the control socket: a local
+// client reads a gigabyte in seconds.
+const DefaultMaxCopy = 2 * time.Minute
 
 // Listen creates the control socket at path (mode 0600) for db. A socket
 // already there that nothing answers on (left by a daemon that was killed)
@@ -175,7 +184,11 @@ func (s *Server) serve(c net.Conn) {
 		s.log.Warn().Err(err).Msg("control socket: no request")
 		return
 	}
-	w := &deadlineWriter{c: c, t: t}
+	maxCopy := s.MaxCopy
+	if maxCopy <= 0 {
+		maxCopy = DefaultMaxCopy
+	}
+	w := &deadlineWriter{c: c, t: t, end: time.Now().Add(maxCopy)}
 	if cmd := strings.TrimSpace(line); cmd != "backup" {
 		_, _ = fmt.Fprintf(w, "error unknown request %q; want backup\n", cmd)
 		return
@@ -204,15 +217,21 @@ func (s *Server) serve(c net.Conn) {
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
 
 // deadlineWriter gives every write on the connection a deadline of its
-// own: a client that stops reading ends the copy, not the daemon's read
-// transaction (which would keep bbolt from reusing freed pages).
+// own, and the whole copy one: a client that stops reading, or reads too
+// slowly, ends the copy and with it the daemon's read transaction (which
+// keeps bbolt from reusing freed pages and from growing the file).
 type deadlineWriter struct {
-	c net.Conn
-	t time.Duration
+	c   net.Conn
+	t   time.Duration
+	end time.Time // the whole copy's deadline
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
-	if err := w.c.SetWriteDeadline(time.Now().Add(w.t)); err != nil {
+	d := time.Now().Add(w.t)
+	if w.end.Before(d) {
+		d = w.end
+	}
+	if err := w.c.SetWriteDeadline(d); err != nil {
 		return 0, err
 	}
 	return w.c.Write(p)

@@ -294,6 +294,47 @@ func TestServer_StalledClient(t *testing.T) {
 	}
 }
 
+// A client that reads steadily but too slowly is cut off when the whole
+// copy's deadline passes, though each write meets its own.
+func TestServer_SlowClient(t *testing.T) {
+	dir := t.TempDir()
+	src := &bigSource{Source: openDaemon(t, dir), ended: make(chan error, 1)}
+	path := filepath.Join(dir, "m.ctl")
+	srv, err := backup.Listen(path, src, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Timeout, srv.MaxCopy = time.Second, 300*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Run(ctx) }()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "backup\n"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // 64 KiB every 50 ms: each write waits far less than Timeout
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	select {
+	case err := <-src.ended:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the copy ended with %v; want the copy's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a slow client held the copy past MaxCopy")
+	}
+}
+
 func TestFetch_Refusals(t *testing.T) {
 	dir := t.TempDir()
 	var buf bytes.Buffer
