@@ -15,6 +15,19 @@
 // transaction: everything a bus cycle produces is committed by CommitCycle at
 // once, so a crash keeps all of a cycle or none of it.
 //
+// # Backups and upgrades
+//
+// WriteBackup writes the open database as one read transaction sees it
+// (bbolt's tx.WriteTo): a consistent copy, with the database's identity,
+// taken while the gateway writes. Inspect says what a file is (identity,
+// schema, newest ledger entry) and takes a file of an older schema; CopyFile
+// copies a file no gateway holds. Restore installs a backup, the gateway
+// stopped: checked, upgraded and checked again beside the database before
+// the current file is kept aside and the marker written. Options.BeforeUpgrade
+// is called before an older schema is upgraded (the daemon snapshots the
+// file there). testdata/schema holds a file written by each schema's own
+// code; every one is upgraded by the tests.
+//
 // # The file is never silently replaced or trusted
 //
 // Open checks every page of the file before bbolt maps it (bbolt trusts the
