@@ -74,6 +74,10 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 	text := changes.String()
 	ev := log.Info()
 	for _, c := range changes {
+		if len(c.IDs) == 0 { // a section compared whole
+			ev = ev.Bool(c.What+"_"+c.How, true)
+			continue
+		}
 		ev = ev.Strs(c.What+"_"+c.How, c.IDs)
 	}
 	ev.Msg("configuration reloaded: " + text)
