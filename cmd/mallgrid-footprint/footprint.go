@@ -203,9 +203,9 @@ func startMeters(ctx context.Context, buses, perBus int) ([]string, func(), erro
 	return paths, stop, nil
 }
 
-// config is the gateway's configuration: one tenant per meter, a flat
+// gatewayConfig is the gateway's configuration: one tenant per meter, a flat
 // tariff, the buses polled every 30 s (a 125-meter bus needs about 26 s).
-func config(dbPath, listen string, ports []string, perBus int) []byte {
+func gatewayConfig(dbPath, listen string, ports []string, perBus int) []byte {
 	var b strings.Builder
 	sum := sha256.Sum256([]byte(viewerToken))
 	fmt.Fprintf(&b, "site: {name: Footprint Mall}\nstorage: {path: %s}\nlog: {level: warn}\n", dbPath)
@@ -257,7 +257,7 @@ func startGateway(ctx context.Context, bin, dir, dbPath string, ports []string, 
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "mallgrid.yaml")
-	if err := os.WriteFile(cfg, config(dbPath, listen, ports, o.perBus), 0o600); err != nil {
+	if err := os.WriteFile(cfg, gatewayConfig(dbPath, listen, ports, o.perBus), 0o600); err != nil {
 		return nil, err
 	}
 	sock := filepath.Join(dir, "notify.sock")
