@@ -236,3 +236,45 @@ func TestRun_Reload(t *testing.T) {
 		t.Errorf("%d reloads logged; want 2 to 4", reloaded)
 	}
 }
+
+// A reload asked for while the gateway starts waits until it has started:
+// the file is read again only once HTTP serves and the buses poll.
+func TestRun_ReloadDuringStartWaits(t *testing.T) {
+	mall := newTestMall(t, 1)
+	src := reloadMallYAML(mall, false, "")
+	cfg, err := config.Parse("reload.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready, loadedBeforeReady atomic.Bool
+	loaded := make(chan struct{}, 1)
+	load := func() (*config.Config, error) {
+		loadedBeforeReady.Store(!ready.Load())
+		loaded <- struct{}{}
+		return config.Parse("reload.yaml", []byte(src), nil)
+	}
+	reload := make(chan struct{}, 1)
+	reload <- struct{}{} // before Run begins
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Options{Config: cfg, Log: newCheckedLog(t), Listener: ln, Version: "test", Reload: reload, Load: load,
+			Ready: func(net.Addr) { ready.Store(true) }})
+	}()
+	select {
+	case <-loaded:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the reload asked for at start was never done")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if loadedBeforeReady.Load() {
+		t.Error("the file was read again before the gateway had started")
+	}
+}
