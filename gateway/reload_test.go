@@ -3,12 +3,21 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -276,5 +285,80 @@ func TestRun_ReloadDuringStartWaits(t *testing.T) {
 	}
 	if loadedBeforeReady.Load() {
 		t.Error("the file was read again before the gateway had started")
+	}
+}
+
+// A valid file whose generation cannot start (its uplink's CA file gone
+// between the check and the start) leaves the gateway on the old
+// configuration, started again: logged, and the meters read and the API
+// answering as before.
+func TestRun_ReloadNewGenerationFailsKeepsOld(t *testing.T) {
+	mall := newTestMall(t, 1)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := reloadMallYAML(mall, false, "")
+	withUplink := reloadMallYAML(mall, false, strings.Replace(uplinkYAML("ssl://127.0.0.1:1", ""), "  site_id:", "  ca_file: "+caFile+"\n  site_id:", 1))
+	cfg, err := config.Parse("reload.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() (*config.Config, error) {
+		next, err := config.Parse("reload.yaml", []byte(withUplink), nil)
+		if err == nil {
+			err = os.Remove(caFile) // checked, then gone before the uplink reads it
+		}
+		return next, err
+	}
+	var logs syncBuffer
+	log := zerolog.New(zerolog.MultiLevelWriter(&logs, checkedLog{t: t, show: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	reload := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Options{Config: cfg, Log: log, Listener: ln, Version: "test", Reload: reload, Load: load})
+	}()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, 15*time.Second, "every bus live", func() bool {
+		var health web.HealthView
+		return getJSON(t, base+"/healthz", &health) == http.StatusOK
+	})
+	reload <- struct{}{}
+	waitFor(t, 15*time.Second, "the old configuration started again", func() bool {
+		return strings.Contains(logs.String(), "the new configuration did not start; starting the old one again")
+	})
+	if !strings.Contains(logs.String(), "uplink ca_file") {
+		t.Errorf("the log does not say why the new configuration did not start:\n%s", logs.String())
+	}
+	// Read again by the restarted old generation, whose picture starts empty.
+	since := time.Now()
+	waitFor(t, 10*time.Second, "M-a1 read after the failed reload", func() bool {
+		var m web.MeterView
+		return getJSON(t, base+"/api/v1/meters/M-a1", &m) == 200 && m.Online && m.ReadingTime != nil && m.ReadingTime.After(since)
+	})
+	var st web.StatusView
+	if getJSON(t, base+"/api/v1/status", &st); st.Uplink != nil {
+		t.Errorf("the status shows an uplink %+v; the configuration that runs has none", st.Uplink)
 	}
 }
