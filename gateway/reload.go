@@ -56,6 +56,7 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 	}
 	changes := configChanges(cur.cfg, next)
 
+	began := time.Now() // the pause the web page and the buses see
 	if !p.front.Hold(drainWait) {
 		log.Warn().Str("waited", drainWait.String()).Msg("reload: requests still open on the old configuration")
 	}
@@ -72,7 +73,7 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 		return old, nil
 	}
 	text := changes.String()
-	ev := log.Info()
+	ev := log.Info().Str("took", time.Since(began).Round(time.Millisecond).String())
 	for _, c := range changes {
 		if len(c.IDs) == 0 { // a section compared whole
 			ev = ev.Bool(c.What+"_"+c.How, true)

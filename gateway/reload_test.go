@@ -184,6 +184,11 @@ func TestRun_Reload(t *testing.T) {
 		t.Helper()
 		reload <- struct{}{}
 		waitFor(t, 15*time.Second, "log line "+want, func() bool { return strings.Contains(logs.String(), want) })
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, want) {
+				t.Logf("%s", line) // with the time the reload took
+			}
+		}
 	}
 
 	before := picture()
