@@ -14,11 +14,14 @@ import (
 // making it first if there is none (a few minutes; then the description of
 // how long it took).
 func bigDB(o options) (path, made string, err error) {
-	path = filepath.Join(o.cache, fmt.Sprintf("footprint-%dx%d-%d.db", o.buses, o.perBus, o.bigDB))
+	// A directory of its own: the store refuses to start a database beside
+	// another gateway's (store.ErrNotHere).
+	dir := filepath.Join(o.cache, fmt.Sprintf("%dx%d-%d", o.buses, o.perBus, o.bigDB))
+	path = filepath.Join(dir, "mallgrid.db")
 	if st, err := os.Stat(path); err == nil && st.Size() >= o.bigDB {
 		return path, "", nil
 	}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
 	}
 	os.Remove(path)
