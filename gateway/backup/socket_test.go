@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -383,5 +385,37 @@ func TestTake_OlderSchema(t *testing.T) {
 	after, err := os.ReadFile(path)
 	if err != nil || !bytes.Equal(after, raw) {
 		t.Errorf("the file copied was changed (%v)", err)
+	}
+}
+
+// Another user than the gateway's is refused by the socket's mode.
+func TestListen_OtherUserRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	const python = "/usr/bin/python3" // not a shim in root's home, which nobody cannot run
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("no python3 to connect as another user")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // nobody may reach the socket, its mode decides
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := openDaemon(t, dir)
+	path := backup.SocketPath(db.Path())
+	serve(t, db, path)
+	connect := func(uid uint32) (string, error) {
+		cmd := exec.Command(python, "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')", path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := connect(65534); err == nil || !strings.Contains(out, "Permission denied") {
+		t.Errorf("connect as nobody: %v %s; want permission denied", err, out)
+	}
+	if out, err := connect(0); err != nil || !strings.Contains(out, "connected") {
+		t.Errorf("connect as root: %v %s; want connected", err, out)
 	}
 }

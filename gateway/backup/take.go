@@ -40,6 +40,9 @@ func Fetch(ctx context.Context, socket string, w io.Writer, timeout time.Duratio
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return h, fmt.Errorf("%w (%s)", ErrNoDaemon, socket)
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			return h, fmt.Errorf("control socket %s: %w; it is the gateway's user's alone (mode 0600): run the backup as that user or root", socket, err)
+		}
 		return h, fmt.Errorf("control socket %s: %w", socket, err)
 	}
 	defer c.Close()
