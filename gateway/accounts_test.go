@@ -39,6 +39,7 @@ func call(t *testing.T, method, url, token, body string, v any) int {
 // are decimal strings, a repeated reference returns the original entry,
 // every bad request is a 4xx with a reason and changes nothing.
 func TestAccountsAPI(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2)
 	base, _ := mall.start(t)
 	api := base + "/api/v1/accounts"

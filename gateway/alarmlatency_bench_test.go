@@ -49,6 +49,7 @@ func TestAlarmLatency(t *testing.T) {
 // without waiting for the rest of the cycle (about a second behind M-a5 at
 // 9600 baud): the reading is committed before the next meter is read.
 func TestRuleAlarm_ReachesThePageBeforeItsCycleEnds(t *testing.T) {
+	t.Parallel()
 	for id, l := range alarmLatencies(t, 3) {
 		for _, d := range l {
 			if d > 300*time.Millisecond {

@@ -30,6 +30,7 @@ func alarmsOf(t *testing.T, base, state string) []web.AlarmView {
 // meter answering again clears it; after a restart the alarm is as it was,
 // and verify finds the alarms in order.
 func TestAlarms_MeterOfflineAcknowledgedAndCleared(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2)
 	mall.offlineAfter = 2 * time.Second
 	base, stop := mall.start(t)

@@ -74,6 +74,7 @@ func allocationMall(t *testing.T) (mall *testMall, from, to time.Time) {
 // requests with a reason; finance reverses a posting once (the tenant is
 // restored) and posts the period again by hand, once.
 func TestAllocationAPI(t *testing.T) {
+	t.Parallel()
 	mall, from, to := allocationMall(t)
 	base, _ := mall.start(t)
 	const books, screen = "books-secret", "screen-secret"

@@ -13,6 +13,7 @@ import (
 // database's audit log, chained, which verify then passes; and it serves
 // the audit view, to admins only.
 func TestRun_AuditLog(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
 	if code := call(t, "POST", base+"/api/v1/accounts/T-a1/topups", "till-secret", `{"amount":"100.00","ref":"PAY-A1","channel":"cash"}`, nil); code != http.StatusCreated {

@@ -15,6 +15,7 @@ import (
 // opens; a credit adjustment then closes it at once, and sending the same
 // adjustment again changes nothing. The neighbour is never touched.
 func TestCorrections_ReachEnforcement(t *testing.T) {
+	t.Parallel()
 	mall := cutOffMall(t, "3s")
 	base, _ := mall.start(t)
 	const books, till = "books-secret", "till-secret"

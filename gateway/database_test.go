@@ -159,6 +159,7 @@ func testDatabaseLost(t *testing.T, lose func(t *testing.T, path string), refusa
 }
 
 func TestRun_DatabaseDeletedWhileRunning(t *testing.T) {
+	t.Parallel()
 	testDatabaseLost(t, func(t *testing.T, path string) {
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
@@ -171,6 +172,7 @@ func TestRun_DatabaseDeletedWhileRunning(t *testing.T) {
 // gateway copies it beside the path the moment it notices, names the
 // copy in its event, and the copy verifies and holds them.
 func TestRun_DatabaseDeletedWhileRunning_Rescued(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
 	if code, _, body := postOp(t, base+"/api/v1/accounts/T-a1/topups", `{"amount":"12.50","ref":"PAY-1","channel":"cash"}`); code != 201 {
@@ -309,6 +311,7 @@ func testDatabaseChangedInPlace(t *testing.T, change func(t *testing.T, path str
 }
 
 func TestRun_DatabaseEmptiedInPlaceWhileRunning(t *testing.T) {
+	t.Parallel()
 	testDatabaseChangedInPlace(t, func(t *testing.T, path string) {
 		if err := os.Truncate(path, 0); err != nil { // `: > FILE`
 			t.Fatal(err)
@@ -317,6 +320,7 @@ func TestRun_DatabaseEmptiedInPlaceWhileRunning(t *testing.T) {
 }
 
 func TestRun_DatabaseOverwrittenInPlaceWhileRunning(t *testing.T) {
+	t.Parallel()
 	testDatabaseChangedInPlace(t, func(t *testing.T, path string) {
 		// Another copy written over it the way cp does: O_TRUNC, same inode.
 		other := filepath.Join(t.TempDir(), "other.db")
@@ -343,6 +347,7 @@ func TestRun_DatabaseOverwrittenInPlaceWhileRunning(t *testing.T) {
 }
 
 func TestRun_DatabaseReplacedWhileRunning(t *testing.T) {
+	t.Parallel()
 	testDatabaseLost(t, func(t *testing.T, path string) {
 		other := filepath.Join(t.TempDir(), "other.db")
 		db, err := store.Open(other, store.Options{})
@@ -367,6 +372,7 @@ func TestRun_DatabaseReplacedWhileRunning(t *testing.T) {
 // committed cycle), the same top-up sent again is credited exactly once,
 // and the ledger verifies clean.
 func TestRun_DiskFull(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("MALLGRID_TEST_DISKFULL_CHILD") == "" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRun_DiskFull$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "MALLGRID_TEST_DISKFULL_CHILD=1")
@@ -442,6 +448,7 @@ func TestRun_DiskFull(t *testing.T) {
 // panic: it verifies, or refuses with ErrCorrupt or another sentinel of the
 // store.
 func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2)
 	base, stop := mall.start(t)
 	if code, _, body := postOp(t, base+"/api/v1/accounts/T-a1/topups", `{"amount":"10.00","ref":"PAY-1","channel":"cash"}`); code != 201 {
@@ -508,6 +515,7 @@ func TestVerifyFile_DamagedDatabaseNeverPanics(t *testing.T) {
 // made silently: it is the first event in it, and only the first start
 // records it.
 func TestRun_NewLedgerIsRecorded(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	_, stop := mall.start(t)
 	stop()

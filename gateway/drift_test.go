@@ -20,6 +20,7 @@ import (
 // configuration keeps its account, archived and readable, closed to
 // top-ups. Both are reported as drift.
 func TestDrift_RemovedMeterAndRenamedTenant(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 100_000)

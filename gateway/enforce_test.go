@@ -15,6 +15,7 @@ import (
 // recorded as an event with who and why, and when it expires the relay is
 // closed again.
 func TestRelayOverride(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2)
 	base, _ := mall.start(t)
 	const op = "till-secret"
@@ -92,6 +93,7 @@ func TestRelayOverride(t *testing.T) {
 // API restores the account and the relay closes — with the events on the
 // way, and the neighbour, who has credit, never touched.
 func TestEnforcement_CutOffAndRestore(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2,
 		"tariffs: [{name: standard, kind: flat, price: '100.00'}]\n",
 		"ratings: [{name: A, warning_1: '5.00', warning_2: '1.00', overdraft: '0', grace: 0s, restore: '1.00'}]\n")
@@ -180,6 +182,7 @@ func eventKinds(t *testing.T, base, tenant string) map[string]int {
 // A gateway that was down when the grace time ran out cuts off as soon as
 // it is back, from the stored deadline, and does not schedule it again.
 func TestEnforcement_RestartInMidGrace(t *testing.T) {
+	t.Parallel()
 	mall := cutOffMall(t, "3s")
 	base, stop := mall.start(t)
 	mall.meters["M-a1"].SetLoad(36_000)
@@ -204,6 +207,7 @@ func TestEnforcement_RestartInMidGrace(t *testing.T) {
 // A meter that does not answer when its cut-off is due is retried with
 // backoff, raises relay_fault, and is cut when it answers again.
 func TestEnforcement_MeterOfflineAtCutOff(t *testing.T) {
+	t.Parallel()
 	mall := cutOffMall(t, "3s")
 	base, _ := mall.start(t)
 	m := mall.meters["M-a1"]
@@ -229,6 +233,7 @@ func TestEnforcement_MeterOfflineAtCutOff(t *testing.T) {
 // here as a model that never sets remote mode — is retried and raises
 // relay_fault; the gateway does not pretend it switched.
 func TestEnforcement_StuckRelay(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1,
 		"models:\n  - name: kpm33b-local\n    registers:\n"+
 			"      - {quantity: import_kwh, address: 0x0082, type: float32}\n"+
@@ -263,6 +268,7 @@ func TestEnforcement_StuckRelay(t *testing.T) {
 // enforcer's in opposite roles; a page polled while relays switch must not
 // deadlock them (it once did).
 func TestEnforcement_NoDeadlockWithPagePolling(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2)
 	base, stop := mall.start(t)
 	done := make(chan struct{})
@@ -296,6 +302,7 @@ func TestEnforcement_NoDeadlockWithPagePolling(t *testing.T) {
 // overridden meter, committed after the command, used to bring the old
 // relay state back for a cycle, and enforcement sent the command again.
 func TestRelayOverride_OneCommandPerChange(t *testing.T) {
+	t.Parallel()
 	mall := newWiredMall(t, 4, sim.WireTiming{Baud: 9600, BitsPerChar: 11, Turnaround: 10 * time.Millisecond})
 	base, _ := mall.start(t)
 	const op = "till-secret"

@@ -51,6 +51,7 @@ func sse(t *testing.T, ctx context.Context, url, lastID string) <-chan web.Event
 // later with the last id it saw, and an open stream does not hold up the
 // gateway's shutdown.
 func TestEvents_StreamedDurablyAndResumed(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -71,6 +71,7 @@ func checkEventTexts(t *testing.T, path string, loc *time.Location) map[string]i
 // and the events page show the Chinese sentence, money as ¥1,234.50 and
 // the channel as its word; an English reader gets the English one.
 func TestEventText_ChineseDashboard(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, _ := mall.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -16,6 +16,7 @@ import (
 // counted, at their price, though one's energy arrives in five times as
 // many readings and transactions; verify finds the ledger sound.
 func TestRun_FastMeter(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2, "tariffs: [{name: standard, kind: flat, price: '100.00'}]\n")
 	for i := range mall.cfg.Buses {
 		mall.cfg.Buses[i].Interval = 5 * time.Second

@@ -220,6 +220,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // pseudo-terminals and checks the API against what the meters hold, then
 // that shutdown is prompt and the database holds the cycles.
 func TestRun_EndToEnd(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 5)
 	base, stop := mall.start(t)
 

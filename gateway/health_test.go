@@ -46,6 +46,7 @@ func subject(e web.EventView) string {
 // and bus_up, and /healthz is 200. Nothing is said again while nothing
 // changes, and the stored events are the streamed ones.
 func TestHealth_MetersAndBusGoSilentAndAnswerAgain(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2)
 	mall.offlineAfter = 2 * time.Second
 	base, _ := mall.start(t)
@@ -132,6 +133,7 @@ func TestHealth_MetersAndBusGoSilentAndAnswerAgain(t *testing.T) {
 // with one event however often the port is retried, and /healthz names
 // the port and the error.
 func TestHealth_PortCannotBeOpened(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	mall.cfg.Buses[1].Port = "/dev/mallgrid-no-such-port"
 	base, _ := mall.start(t)

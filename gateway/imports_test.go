@@ -111,6 +111,7 @@ func rule(pkg string) func(string) bool {
 // TestImportDirection parses every non-test Go file of the module and fails
 // on an import that goes up or sideways against DESIGN.md.
 func TestImportDirection(t *testing.T) {
+	t.Parallel()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +164,7 @@ func TestImportDirection(t *testing.T) {
 }
 
 func TestImportRule_RejectsUpwardImports(t *testing.T) {
+	t.Parallel()
 	bad := []struct{ from, to string }{
 		{"billing", "store"}, {"store", "gateway"}, {"drivers/modbus", "drivers/meter"},
 		{"drivers/meter", "gateway/config"}, {"gateway/web", "cmd/mallgrid"}, {"store", "drivers/meter"},

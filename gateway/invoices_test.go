@@ -22,6 +22,7 @@ import (
 // (SetInvoiceStatus, as the uplink's command does), its number and link;
 // finance lists a tenant's requests.
 func TestInvoicesAPI(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
 	api := base + "/api/v1/accounts"
@@ -182,6 +183,7 @@ func TestInvoicesAPI(t *testing.T) {
 // A notification route may name the invoice events, and a channel's
 // template may fill them with the facts they carry — and no other.
 func TestInvoiceEvents_NotifyRoutes(t *testing.T) {
+	t.Parallel()
 	head := "site: {name: M}\nbuses: [{name: b1, port: /dev/ttyUSB0}]\nnotify:\n" +
 		"  channels: [{name: sms, kind: sms, provider: aliyun, key_id: k, key_secret: s, sign_name: 商场,\n" +
 		"     templates: {invoice_issued: {id: SMS_9, params: [%s]}, invoice_failed: {id: SMS_8, params: [tenant_name, ref, reason]}}}]\n" +

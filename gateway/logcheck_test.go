@@ -60,6 +60,7 @@ func uniqueKeys(line []byte) error {
 }
 
 func TestUniqueKeys(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		line string
 		ok   bool

@@ -123,6 +123,7 @@ func newMQTTMall(t *testing.T) (*testMall, string) {
 // a top-up restores power the same way; the meters' values show on the
 // API; verify passes on the database.
 func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
+	t.Parallel()
 	mall, addr := newMQTTMall(t)
 	base, stop := mall.start(t)
 	waitFor(t, 10*time.Second, "the broker", func() bool {
@@ -256,6 +257,7 @@ func TestMQTTMeters_BilledCutOffRestored(t *testing.T) {
 // A compere-mqtt bus whose port is taken keeps trying, and the daemon still
 // stops at once when asked.
 func TestMQTTMeters_PortTakenRetriedAndStops(t *testing.T) {
+	t.Parallel()
 	mall, addr := newMQTTMall(t)
 	taken, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -300,6 +302,7 @@ func mallBroker(t *testing.T, addr string) func() {
 // once it has been so for the offline time — not three upload intervals
 // later by its meters' silence — and up again when the link is back.
 func TestMQTTMeters_ClientBusDownWithItsBroker(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -39,8 +39,12 @@ var counterKinds = map[string]bool{"counter_lower": true, "lower_cleared": true,
 // holds what the daemon billed each meter to what `billing replay` bills
 // for the same log: the same energy, to the Wh.
 func TestMQTTMeters_CapturedLogBillsAsReplay(t *testing.T) {
+	t.Parallel()
 	for _, path := range compereLogs {
-		t.Run(filepath.Base(path), func(t *testing.T) { capturedLogBillsAsReplay(t, path) })
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
+			capturedLogBillsAsReplay(t, path)
+		})
 	}
 }
 

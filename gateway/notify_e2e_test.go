@@ -20,6 +20,7 @@ import (
 // the tenant's language (zh-CN, the default), and listed as delivered by
 // the API.
 func TestNotify_WarningReachesWebhook(t *testing.T) {
+	t.Parallel()
 	const secret = "e2e-webhook-secret"
 	var (
 		mu   sync.Mutex

@@ -19,6 +19,7 @@ import (
 )
 
 func TestOperator_ReleaseBillsTheHeldJump(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 100_000)
@@ -50,6 +51,7 @@ func TestOperator_ReleaseBillsTheHeldJump(t *testing.T) {
 
 // A meter that was never released from anything has nothing to release.
 func TestOperator_ReleaseNothingHeld(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 100_000)
@@ -63,6 +65,7 @@ func TestOperator_ReleaseNothingHeld(t *testing.T) {
 // first's result and bills nothing; an exchange that does not fit the
 // readings is a conflict; verify agrees with the ledger throughout.
 func TestOperator_ExchangeSentTwice(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 5_000_000)
@@ -98,6 +101,7 @@ func TestOperator_ExchangeSentTwice(t *testing.T) {
 // the old counter's last reading and opens a new one on the new counter: no
 // charge with negative energy, and verify accepts the reset.
 func TestOperator_ResetInAnOpenSlot(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 4_999_000)
@@ -118,6 +122,7 @@ func TestOperator_ResetInAnOpenSlot(t *testing.T) {
 }
 
 func TestOperator_ExchangeBillsAcrossTheNewMeter(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 500_000)
@@ -145,6 +150,7 @@ func TestOperator_ExchangeBillsAcrossTheNewMeter(t *testing.T) {
 // it answers with the first result; a different jump held since is not
 // released by it.
 func TestOperator_ReleaseNamesTheHeldCounter(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 100_000)
@@ -175,6 +181,7 @@ func TestOperator_ReleaseNamesTheHeldCounter(t *testing.T) {
 // counters: the old meter's last energy and the new one's first are billed
 // once, nothing on the wrong counter.
 func TestOperator_UndatedExchangeAfterAReset(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 5_000_000)
@@ -202,6 +209,7 @@ func TestOperator_UndatedExchangeAfterAReset(t *testing.T) {
 // the mark of where charging starts goes with that chain, before the new
 // one — verify agrees, whichever way the record fits the readings.
 func TestOperator_ExchangeWhenBillingStarts(t *testing.T) {
+	t.Parallel()
 	tf := "  - {name: t, kind: flat, price: '1.00'}\n"
 	for _, pending := range []bool{false, true} {
 		t.Run(fmt.Sprint("pending=", pending), func(t *testing.T) {

@@ -37,6 +37,7 @@ func getStatus(t *testing.T, url, token string) (int, []byte) {
 // The running gateway serves the stickers of uplink.qr to the admin: a
 // tenant's code is the code of its signed link; a viewer is refused.
 func TestPaycodes_Served(t *testing.T) {
+	t.Parallel()
 	mall := withAdminToken(newTestMall(t, 1, qrYAML))
 	base, _ := mall.start(t)
 	code, body := getStatus(t, base+"/api/v1/accounts/T-a1/paycode.png", "desk-secret")
@@ -62,6 +63,7 @@ func TestPaycodes_Served(t *testing.T) {
 
 // Without uplink.qr there is no sticker page and no sticker endpoint.
 func TestPaycodes_NotConfigured(t *testing.T) {
+	t.Parallel()
 	mall := withAdminToken(newTestMall(t, 1))
 	base, _ := mall.start(t)
 	for _, p := range []string{"/paycodes", "/api/v1/paycodes/sheet", "/api/v1/accounts/T-a1/paycode.png"} {

@@ -119,6 +119,7 @@ var sh = func() *time.Location {
 }()
 
 func TestBilling_FlatChargePostedPerSlot(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.05'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	f.feed(t0, 100_000)        // baseline
@@ -151,6 +152,7 @@ func TestBilling_FlatChargePostedPerSlot(t *testing.T) {
 }
 
 func TestBilling_TOUWindowsPriceTheirOwnEnergy(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, `  - name: t
     kind: tou
     rates: {valley: "0.40", peak: "1.20"}
@@ -189,8 +191,10 @@ func TestBilling_TOUWindowsPriceTheirOwnEnergy(t *testing.T) {
 // first reading, less only what is still open; the money charged is the
 // exact price of that energy to the fen, the rest in the remainder.
 func TestBilling_Property(t *testing.T) {
+	t.Parallel()
 	for seed := uint64(1); seed <= 12; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
 			rng := rand.New(rand.NewPCG(seed, 99))
 			priceFen := 50 + rng.IntN(150) // 0.50..2.00
 			price := billing.Price(int64(priceFen) * int64(billing.Fen))
@@ -253,6 +257,7 @@ func TestBilling_Property(t *testing.T) {
 // A meter configured with apportion: rates has its gap priced by its own
 // sharp/peak/flat/valley counters, not spread over time.
 func TestBilling_GapByTheMetersOwnRates(t *testing.T) {
+	t.Parallel()
 	src := "site: {name: x, timezone: Asia/Shanghai}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n" +
 		"meters: [{id: M-1, bus: b, address: 1, model: kpm33b, tenant: T-1, apportion: rates}]\n" +
 		"tenants: [{id: T-1, name: Shop, tariff: t}]\ntariffs:\n" +
@@ -298,6 +303,7 @@ func TestBilling_GapByTheMetersOwnRates(t *testing.T) {
 // A relay that reads open while the counter rises raises bypass_suspected,
 // once, and the energy is still billed.
 func TestBilling_BypassSuspected(t *testing.T) {
+	t.Parallel()
 	f := newBillFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
 	feed := func(at time.Time, wh int64, relay meter.RelayState) {

@@ -21,6 +21,7 @@ import (
 // charges the ledger API lists and the top-up with its reference; the
 // viewer and the operator are refused; the balance endpoint answers.
 func TestReports_FinanceOnARealMall(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	// Charges of a quarter hour are posted when the slot closes: too slow
 	// for a test, so the month's charges are in the file before the

@@ -21,6 +21,7 @@ import (
 // clears it after the restart; the neighbour on the
 // same bus raises nothing, and verify finds the alarms in order.
 func TestRuleAlarms_OverloadRaisedShownAcknowledgedCleared(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2, "alarms:\n  meters:\n    M-a1: {overload: {for: 2s, severity: critical}}\n")
 	for _, m := range mall.meters {
 		m.SetLoad(3000)

@@ -41,6 +41,7 @@ func fetch(t *testing.T, url, token string) (*http.Response, []byte) {
 // fetch them as HTML and PDF, and the tenant's signed link opens that one
 // statement without a login, and nothing once altered.
 func TestStatementsAPI(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	loc := mall.cfg.Location
 	now := time.Now().In(loc)

@@ -14,6 +14,7 @@ import (
 // any case. Both are refused through the real server with the ledger
 // untouched, and the payment reference is not used up by the refusal.
 func TestStrictBodies_TopUp(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, _ := mall.start(t)
 	const op = "till-secret"
@@ -54,6 +55,7 @@ func TestStrictBodies_TopUp(t *testing.T) {
 // account stays protected; a lift needs a reason, and the reason is kept
 // in the stored event with who lifted it.
 func TestStrictBodies_Protection(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	base, stop := mall.start(t)
 	const op = "till-secret"

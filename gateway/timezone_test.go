@@ -21,6 +21,7 @@ var rfc3339 = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(Z|[+
 // ledger and event endpoints, an event text that names a time given in
 // UTC, and the page.
 func TestSiteTimezone_EverywhereInTheAPI(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1,
 		"tariffs: [{name: standard, kind: flat, price: '1.00'}]\n")
 	loc := mall.cfg.Location

@@ -148,6 +148,7 @@ func (k *consumer) lastStatus() string {
 // when sent twice) and answered by a command_result; seqs are contiguous
 // from 1, and the retained status says online, then offline at stop.
 func TestRun_Uplink(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	mallBroker(t, addr)
 	broker := "tcp://" + addr
@@ -191,6 +192,7 @@ func TestRun_Uplink(t *testing.T) {
 // the live stream, not only stored for their next reload: the uplink
 // publishes its events to the root's hub.
 func TestRun_UplinkRefusalLive(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	mallBroker(t, addr)
 	broker := "tcp://" + addr

@@ -37,6 +37,7 @@ func statusOf(t *testing.T, base string) (web.StatusView, string) {
 // disconnected since then with what waits — while /healthz stays 200: the
 // internet is optional, the site runs without it.
 func TestRun_UplinkStatus(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	stopBroker := mallBroker(t, addr)
 	broker := "tcp://" + addr
@@ -95,6 +96,7 @@ func TestRun_UplinkStatus(t *testing.T) {
 
 // Without an uplink configured the status has none.
 func TestRun_StatusWithoutUplink(t *testing.T) {
+	t.Parallel()
 	m := newTestMall(t, 1)
 	base, stop := m.start(t)
 	defer stop()
@@ -116,6 +118,7 @@ func (f fakeUplink) LastCommand() (uplink.LastCommand, bool) { return uplink.Las
 // the feed's BacklogAge; the broker is shown without a user or password
 // written into its address; an outbox that cannot be read is said.
 func TestUplinkView(t *testing.T) {
+	t.Parallel()
 	cfg := &config.Config{Uplink: config.Uplink{Broker: "ssl://site-7:pw@group.example:8883", SiteID: "s7"}}
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {

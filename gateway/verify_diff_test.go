@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,6 +206,7 @@ func diffReading(id string, at time.Time, wh int64, zero bool) meter.Reading {
 }
 
 func TestVerify_Differential(t *testing.T) {
+	t.Parallel()
 	seeds := 40
 	if testing.Short() {
 		seeds = 10
@@ -213,15 +215,27 @@ func TestVerify_Differential(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("MALLGRID_DIFF_SEEDS")); err == nil && n > 0 {
 		seeds = n
 	}
+	var mu sync.Mutex
 	totals := map[string]int{}
+	// The histories run in parallel (each waits on its own database's
+	// fsyncs most of its time); the parent's cleanup runs once all ended.
+	t.Cleanup(func() { checkDiffTotals(t, seeds, totals) })
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
 			n := runDiffHistory(t, uint64(seed))
+			mu.Lock()
+			defer mu.Unlock()
 			for k, v := range n {
 				totals[k] += v
 			}
 		})
 	}
+}
+
+// checkDiffTotals fails t unless the seeds histories, whose cases were
+// counted in totals, held every case the test is about.
+func checkDiffTotals(t *testing.T, seeds int, totals map[string]int) {
 	// The histories must hold what the test is about, or it proves nothing.
 	for _, k := range []string{"swap_before", "swap_pending", "swap_after_reset", "exchange_repeated", "exchange_refused", "exchange_undated",
 		"release", "release_repeated", "removal", "public", "restart", "kill", "glitch", "offline", "damage", "cut", "cut_bridged",
