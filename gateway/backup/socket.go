@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -62,9 +61,9 @@ type Server struct {
 // client reads a gigabyte in seconds.
 const DefaultMaxCopy = 2 * time.Minute
 
-// Listen creates the control socket at path (mode 0600) for db. A socket
-// already there that nothing answers on (left by a daemon that was killed)
-// is replaced; a live one, or a file that is not a socket, is an error. It
+// Listen creates the control socket at path (mode 0600) for db, whose
+// file lock the caller holds. A socket already there that nothing answers
+// on (left by a daemon that was killed) is replaced; a live one, or a file that is not a socket, is an error. It
 // returns an error wrapping ErrSocketPath for a path too long for a socket.
 func Listen(path string, db Source, log zerolog.Logger) (*Server, error) {
 	if len(path) > maxSocketPath {
@@ -118,13 +117,13 @@ func clearStale(path string) error {
 	if st.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("control socket %s: a file that is not a socket is there; it is left alone — move it away", path)
 	}
+	// The caller holds the database's lock, so no other gateway runs on
+	// it: a socket nothing answers on (refused, or not ours to connect to,
+	// as one left by a gateway run as root) is stale.
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		_ = c.Close()
 		return fmt.Errorf("control socket %s: another process answers on it (a second gateway on the same database?)", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("control socket %s: %w", path, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("control socket %s: remove the stale one: %w", path, err)
