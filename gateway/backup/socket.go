@@ -63,8 +63,9 @@ const DefaultMaxCopy = 2 * time.Minute
 
 // Listen creates the control socket at path (mode 0600) for db, whose
 // file lock the caller holds. A socket already there that nothing answers
-// on (left by a daemon that was killed) is replaced; a live one, or a file that is not a socket, is an error. It
-// returns an error wrapping ErrSocketPath for a path too long for a socket.
+// on (left by a daemon that was killed) is replaced; a live one, or a file
+// that is not a socket, is an error. It returns an error wrapping
+// ErrSocketPath for a path too long for a socket.
 func Listen(path string, db Source, log zerolog.Logger) (*Server, error) {
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("%w: %s is %d bytes, a unix socket's path holds %d; move the database (storage.path) to a shorter path",
