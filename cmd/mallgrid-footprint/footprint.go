@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mallgrid/drivers/meter"
 	"mallgrid/drivers/sim"
 )
@@ -27,6 +29,7 @@ type options struct {
 	bin           string
 	buses, perBus int
 	warm, window  time.Duration
+	steady        bool
 	bigDB         int64
 	cache         string
 }
@@ -62,48 +65,103 @@ func measure(ctx context.Context, o options) ([]row, error) {
 	}
 	defer os.RemoveAll(dir)
 
+	if o.steady {
+		steady, err := measureSteady(ctx, bin, dir, ports, o)
+		rows = append(rows, steady...)
+		if err != nil {
+			return rows, err
+		}
+	}
+	if o.bigDB <= 0 {
+		return rows, nil
+	}
+	big, made, err := bigDB(o)
+	if err != nil {
+		return rows, err
+	}
+	if made != "" {
+		rows = append(rows, row{"large database made", made, big})
+	}
+	st, err := os.Stat(big)
+	if err != nil {
+		return rows, err
+	}
+	size := mib(st.Size() / 1024)
+	// Cold: the file's pages dropped from the page cache, as after the box
+	// boots; warm: as after a restart of the service.
+	for _, cold := range []bool{true, false} {
+		what := size + " database, warm cache"
+		if cold {
+			what = size + " database, cold cache"
+			if err := evict(big); err != nil {
+				return rows, err
+			}
+		}
+		gw, err := startGateway(ctx, bin, dir, big, ports, o)
+		if err != nil {
+			return rows, err
+		}
+		defer gw.kill()
+		rows = append(rows, gw.startRows(what)...)
+		anon, file, err := procRSS(gw.pid())
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, row{what + ": RSS once healthy", fmt.Sprintf("%s anonymous + %s file", mib(anon), mib(file)),
+			"file: the database's pages mapped and read (the page cache's, reclaimable)"})
+		if _, err := gw.stop(); err != nil {
+			return rows, err
+		}
+	}
+	return rows, nil
+}
+
+// measureSteady runs the gateway on a database that holds only the
+// tenants' credit: its start-up, then CPU and memory over the window.
+func measureSteady(ctx context.Context, bin, dir string, ports []string, o options) ([]row, error) {
+	var rows []row
 	// Steady state on a database that holds only the tenants' credit.
 	dbPath := filepath.Join(dir, "g.db")
 	if err := prepareDB(dbPath, o.buses, o.perBus, 0); err != nil {
-		return nil, err
+		return rows, err
 	}
 	gw, err := startGateway(ctx, bin, dir, dbPath, ports, o)
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	defer gw.kill()
 	rows = append(rows, gw.startRows("fresh database")...)
 	if err := sleep(ctx, o.warm); err != nil {
-		return nil, err
+		return rows, err
 	}
 	cpu0, err := procCPU(gw.pid())
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	reads0, err := gw.requests(ctx)
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	t0 := time.Now()
 	if err := sleep(ctx, o.window); err != nil {
-		return nil, err
+		return rows, err
 	}
 	cpu1, err := procCPU(gw.pid())
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	elapsed := time.Since(t0)
 	reads1, err := gw.requests(ctx)
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	rss, hwm, err := procMem(gw.pid())
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	online, meters, err := gw.online(ctx)
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	cpu := float64(cpu1-cpu0) / clockTicks / elapsed.Seconds() * 100
 	rows = append(rows,
@@ -115,38 +173,10 @@ func measure(ctx context.Context, o options) ([]row, error) {
 	)
 	stopped, err := gw.stop()
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	rows = append(rows, row{"stop: SIGTERM → exit", stopped.Round(time.Millisecond).String(), "each bus finishes its transaction"})
 
-	if o.bigDB <= 0 {
-		return rows, nil
-	}
-	big, made, err := bigDB(o)
-	if err != nil {
-		return nil, err
-	}
-	if made != "" {
-		rows = append(rows, row{"large database made", made, big})
-	}
-	st, err := os.Stat(big)
-	if err != nil {
-		return nil, err
-	}
-	gw, err = startGateway(ctx, bin, dir, big, ports, o)
-	if err != nil {
-		return nil, err
-	}
-	defer gw.kill()
-	rows = append(rows, gw.startRows(fmt.Sprintf("%s database", mib(st.Size()/1024)))...)
-	rss, _, err = procMem(gw.pid())
-	if err != nil {
-		return nil, err
-	}
-	rows = append(rows, row{"large database: VmRSS at start-up", mib(rss), "the file is mapped; pages read count"})
-	if _, err := gw.stop(); err != nil {
-		return nil, err
-	}
 	return rows, nil
 }
 
@@ -438,6 +468,45 @@ func procCPU(pid int) (int64, error) {
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	return utime + stime, errors.Join(err1, err2)
+}
+
+// procRSS is RssAnon and RssFile in KiB: the heap and stacks, and the
+// mapped files' pages in memory (the database, through bbolt's mmap).
+func procRSS(pid int) (anon, file int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "RssAnon":
+			anon = n
+		case "RssFile":
+			file = n
+		}
+	}
+	return anon, file, sc.Err()
+}
+
+// evict drops the file's pages from the page cache (written back first), so
+// that the next start reads it from the disk.
+func evict(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
 // procMem is VmRSS and VmHWM in KiB.

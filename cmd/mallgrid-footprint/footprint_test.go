@@ -72,4 +72,8 @@ func TestProcStat(t *testing.T) {
 	if err != nil || rss <= 0 || hwm < rss {
 		t.Errorf("procMem = %d, %d, %v; want 0 < VmRSS ≤ VmHWM", rss, hwm, err)
 	}
+	anon, file, err := procRSS(pid)
+	if err != nil || anon <= 0 || file <= 0 {
+		t.Errorf("procRSS = %d, %d, %v; want both above 0", anon, file, err)
+	}
 }

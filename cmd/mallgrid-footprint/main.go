@@ -37,6 +37,7 @@ func run() int {
 	flag.IntVar(&o.perBus, "per-bus", 125, "meters on each bus")
 	flag.DurationVar(&o.warm, "warm", 60*time.Second, "warm-up before the steady window")
 	flag.DurationVar(&o.window, "window", 120*time.Second, "steady window over which CPU is measured")
+	flag.BoolVar(&o.steady, "steady", true, "measure the steady state (false: start-up alone)")
 	flag.Int64Var(&o.bigDB, "db-bytes", 1<<30, "size of the start-up database (0: skip that row)")
 	flag.StringVar(&o.cache, "cache", filepath.Join(os.TempDir(), "mallgrid-footprint"), "where the large database is made once and kept")
 	flag.Parse()
@@ -44,10 +45,6 @@ func run() int {
 	defer stop()
 	start := time.Now()
 	rows, err := measure(ctx, o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mallgrid-footprint:", err)
-		return 1
-	}
 	host, _ := os.Hostname()
 	fmt.Printf("mallgrid-footprint on %s: %s/%s, %d CPUs, %s, %d buses × %d meters, took %s\n\n", host,
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), o.buses, o.perBus, time.Since(start).Round(time.Second))
@@ -57,5 +54,10 @@ func run() int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, r.value, r.notes)
 	}
 	tw.Flush()
+	if err != nil {
+		// The rows measured before the failure are printed above.
+		fmt.Fprintln(os.Stderr, "mallgrid-footprint:", err)
+		return 1
+	}
 	return 0
 }
