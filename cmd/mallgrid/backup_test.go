@@ -203,8 +203,8 @@ func TestSchemaTooNew_EveryCommand(t *testing.T) {
 		{"restore", "--db", other, path},
 	} {
 		code, _, errOut := mallgrid(t, args...)
-		if code == 0 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "restore a backup taken before the upgrade") {
-			t.Errorf("%s: exit %d %q; want refused saying %q and what to do", args[0], code, errOut, want)
+		if code != exitRefused || !strings.Contains(errOut, want) || !strings.Contains(errOut, "restore a backup taken before the upgrade") {
+			t.Errorf("%s: exit %d %q; want 4 saying %q and what to do", args[0], code, errOut, want)
 		}
 	}
 }

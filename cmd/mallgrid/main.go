@@ -32,8 +32,9 @@ const (
 	// exitDamaged: the database file is damaged or cannot be read as one
 	// (store.ErrCorrupt).
 	exitDamaged = 3
-	// exitRefused: the database file is missing, empty or not the one this
-	// gateway ran with (store.ErrMissing, ErrEmpty, ErrReplaced), or there
+	// exitRefused: the database file is missing, empty, not the one this
+	// gateway ran with (store.ErrMissing, ErrEmpty, ErrReplaced) or of a
+	// newer schema (store.ErrSchemaTooNew), or there
 	// is none where the directory holds another gateway's (ErrNotHere); the
 	// operator restores it from a backup, corrects storage.path, or runs
 	// `mallgrid db init`.
@@ -104,6 +105,11 @@ func exitCode(err error) (code int, hint string) {
 	case errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrEmpty), errors.Is(err, store.ErrReplaced):
 		return exitRefused, "The gateway will not start a new ledger by itself: payments already credited could be " +
 			"credited again. Either restore the database file from a backup " + restoreHint + "."
+	case errors.Is(err, store.ErrSchemaTooNew):
+		// A person must act (the newer package again, or the backup from
+		// before the upgrade): restarting would only repeat it, and verify's
+		// 1 would read as ledger violations.
+		return exitRefused, ""
 	case errors.Is(err, store.ErrExists):
 		return exitFailure, "Give --force to keep that file aside (renamed, never deleted) and start a new ledger anyway."
 	case errors.Is(err, store.ErrLocked):
