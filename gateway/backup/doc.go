@@ -41,7 +41,9 @@
 // # Times
 //
 // The snapshotter's clock (Now) is the site's: a snapshot is taken once a
-// day when the site's clock passes At (minutes after midnight). Its files
+// day when the site's clock passes At (minutes after midnight), and one at
+// start when the newest is more than a day old (the gateway was stopped
+// then; a new installation with none waits for At). Its files
 // are named by the UTC time they were taken, daily-20060102T150405Z.db,
 // and sort by it; the pre-upgrade snapshot (PreUpgrade) is named
 // before-schema-N-….db and is never rotated away.

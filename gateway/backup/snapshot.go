@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,12 +50,18 @@ func (s *Snapshotter) Next(now time.Time) time.Time {
 }
 
 // Run takes a snapshot each day at At until ctx ends; it returns nil then.
+// At start it takes one at once if the newest is more than a day old.
 // A snapshot that fails is logged at error level and tried again the next
 // day: it never stops the gateway.
 func (s *Snapshotter) Run(ctx context.Context) error {
 	after := s.After
 	if after == nil {
 		after = time.After
+	}
+	if s.behind(s.Now()) {
+		if _, err := s.Take(s.Now()); err != nil {
+			s.Log.Error().Err(err).Str("dir", s.Dir).Msg("snapshot at start failed; the next is tried at its time")
+		}
 	}
 	for {
 		now := s.Now()
@@ -68,6 +75,19 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 			s.Log.Error().Err(err).Str("dir", s.Dir).Msg("daily snapshot failed; the next is tried tomorrow")
 		}
 	}
+}
+
+// behind says whether the newest daily snapshot is more than a day old at
+// now: the gateway was stopped when one was due, so one is taken at start.
+// With none at all (a new installation) the first waits for At.
+func (s *Snapshotter) behind(now time.Time) bool {
+	names, err := s.Snapshots()
+	if err != nil || len(names) == 0 {
+		return false
+	}
+	stamp := strings.TrimPrefix(filepath.Base(names[len(names)-1]), dailyPrefix)
+	taken, err := time.Parse(stampLayout, stamp[:min(len(stamp), len(stampLayout))])
+	return err == nil && now.Sub(taken) > 24*time.Hour
 }
 
 // Take writes a snapshot now, daily-TIME.db in Dir (made 0700 if missing),

@@ -162,3 +162,46 @@ func TestSnapshotter_Run(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A gateway stopped over the snapshot's time takes one at start when the
+// newest is more than a day old; not when it is recent, nor on a new
+// installation with none.
+func TestSnapshotter_CatchUp(t *testing.T) {
+	cases := []struct {
+		name  string
+		had   []time.Time // snapshots taken before
+		start time.Time
+		want  int // snapshots once Run waits for the first At
+	}{
+		{"none", nil, t0, 0},
+		{"recent", []time.Time{t0.Add(-20 * time.Hour)}, t0, 1},
+		{"two days old", []time.Time{t0.Add(-72 * time.Hour), t0.Add(-49 * time.Hour)}, t0, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := openDaemon(t, dir)
+			waits := make(chan time.Duration)
+			s := &backup.Snapshotter{DB: db, Dir: filepath.Join(dir, "snapshots"), Keep: 7, At: 3 * 60, Log: zerolog.Nop(),
+				Now:   func() time.Time { return c.start },
+				After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }}
+			for _, at := range c.had {
+				if _, err := s.Take(at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			<-waits
+			got, _ := s.Snapshots()
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != c.want {
+				t.Errorf("snapshots at the first wait: %v; want %d", got, c.want)
+			}
+		})
+	}
+}
