@@ -282,6 +282,14 @@ func TestMQTTMeters_PortTakenRetriedAndStops(t *testing.T) {
 // admitted; the returned func stops it.
 func mallBroker(t *testing.T, addr string) func() {
 	t.Helper()
+	_, stop := mallBrokerServer(t, addr)
+	return stop
+}
+
+// mallBrokerServer is mallBroker that also returns the broker, for a test
+// to see its subscriptions.
+func mallBrokerServer(t *testing.T, addr string) (*mqtt.Server, func()) {
+	t.Helper()
 	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
@@ -295,7 +303,7 @@ func mallBroker(t *testing.T, addr string) func() {
 	var once sync.Once
 	stop := func() { once.Do(func() { _ = s.Close() }) }
 	t.Cleanup(stop)
-	return stop
+	return s, stop
 }
 
 // A client bus whose link to the mall's broker is down is reported down

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"mallgrid/gateway/uplink"
 )
@@ -194,13 +195,14 @@ func TestRun_Uplink(t *testing.T) {
 func TestRun_UplinkRefusalLive(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	mallBroker(t, addr)
+	srv, _ := mallBrokerServer(t, addr)
 	broker := "tcp://" + addr
 	k := newConsumer(t, broker, "", "")
 	m := newTestMall(t, 1, uplinkYAML(broker, ""))
 	base, stop := m.start(t)
 	defer stop()
 	waitFor(t, 10*time.Second, "status online", func() bool { return strings.Contains(k.lastStatus(), `"online"`) })
+	waitSubscribed(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	live := sse(t, ctx, base+"/api/v1/events", "")
@@ -232,4 +234,15 @@ func TestRun_UplinkRefusalLive(t *testing.T) {
 			t.Fatal("no refusal on the live stream within 5 s")
 		}
 	}
+}
+
+// waitSubscribed waits until the site's link holds its subscription to the
+// commands at srv. The link says online (and the API connected) before it
+// subscribes: a command published in between has no subscriber and the
+// broker drops it — a test's command was lost so on a loaded machine.
+func waitSubscribed(t *testing.T, srv *mqtt.Server) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the link subscribed to its commands", func() bool {
+		return len(srv.Topics.Subscribers(uplink.DownTopic("test-mall")).Subscriptions) > 0
+	})
 }

@@ -39,7 +39,7 @@ func statusOf(t *testing.T, base string) (web.StatusView, string) {
 func TestRun_UplinkStatus(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	stopBroker := mallBroker(t, addr)
+	srv, stopBroker := mallBrokerServer(t, addr)
 	broker := "tcp://" + addr
 	k := newConsumer(t, broker, "", "")
 	m := newTestMall(t, 1, uplinkYAML(broker, "  username: site-user\n  password: s3cret-pw\n"))
@@ -49,6 +49,7 @@ func TestRun_UplinkStatus(t *testing.T) {
 		st, _ := statusOf(t, base)
 		return st.Uplink != nil && st.Uplink.Connected
 	})
+	waitSubscribed(t, srv)
 	if tok := k.c.Publish("mallgrid/test-mall/down", 1, false, signedTopUp(t, "cmd-s1", "T-a1", "5.00", "PAY-S1")); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish the command: %v", tok.Error())
 	}
