@@ -40,8 +40,13 @@ type Options struct {
 	// before a meter is offline (health.DefaultOfflineAfter; tests).
 	OfflineAfter time.Duration
 	// Supervisor is told when the gateway is ready, reloading and
-	// stopping; nil: no service manager.
+	// stopping, gets a status line, and watches every bus loop and the
+	// relay reconciler (its watchdog pings stop when one hangs); nil: no
+	// service manager.
 	Supervisor *supervise.Manager
+	// holdCycle, if set, is called on the bus's goroutine before each
+	// cycle is committed: tests make a commit hang with it.
+	holdCycle func(poll.Cycle)
 	// Reload, if set, asks for the configuration to be reloaded: each
 	// value received calls Load and, when the file is valid, replaces the
 	// running generation with one built from it (reload.go). Values sent
@@ -169,6 +174,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Shutdown order: polling first (each bus finishes and commits its
 	// cycle), then HTTP, then the database (deferred above).
 	opts.Supervisor.Stopping()
+	opts.Supervisor.Status("stopping: each bus commits its last cycle")
 	if gen != nil {
 		gen.stop()
 	}
@@ -225,9 +231,11 @@ func databaseLost(db *store.DB, events *live.Hub, log zerolog.Logger, now func()
 
 // runBus opens the bus's transport and polls it until ctx ends. A port that
 // cannot be opened (an unplugged USB adapter) is retried, with a capped
-// backoff, rather than stopping the whole gateway.
+// backoff, rather than stopping the whole gateway. Each transaction, commit
+// and retry is a beat of sv's loop, which ends with runBus.
 func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker, m *metrics.Metrics,
-	log zerolog.Logger, now func() time.Time) {
+	log zerolog.Logger, now func() time.Time, sv busWatch) {
+	defer sv.loop.Done()
 	// The poller names its bus on each line itself; the lines here get it
 	// from blog, so that no line carries the key twice.
 	blog := log.With().Str("bus", b.Name).Logger()
@@ -247,8 +255,8 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 		if err == nil {
 			defer t.Close()
 			watch.PortOpened(b.Name)
-			sink := cycleSink{pipe: pipe, lv: lv, health: watch, metrics: m}
-			sched, err := poll.New(poll.Config{Bus: b.Name, Interval: b.Interval, Pause: b.Pause, Now: now, Log: log}, t, meters, sink)
+			sink := cycleSink{pipe: pipe, lv: lv, health: watch, metrics: m, hold: sv.hold}
+			sched, err := poll.New(poll.Config{Bus: b.Name, Interval: b.Interval, Pause: b.Pause, Now: now, Log: log, Progress: sv.loop.Beat}, t, meters, sink)
 			if err != nil {
 				blog.Error().Err(err).Msg("bus not started")
 				return
@@ -263,6 +271,9 @@ func runBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipelin
 		// /healthz shows the latest error: a line per retry would be noise.
 		watch.PortFailed(b.Name, err)
 		blog.Debug().Err(err).Str("retry_in", retry.String()).Msg("cannot open bus")
+		// Retrying is progress: at most a minute apart, well within the
+		// supervisor's allowance.
+		sv.loop.Beat()
 		select {
 		case <-ctx.Done():
 			return
@@ -279,9 +290,13 @@ type cycleSink struct {
 	lv      *live.Picture
 	health  *health.Tracker
 	metrics *metrics.Metrics
+	hold    func(poll.Cycle) // busWatch.hold
 }
 
 func (s cycleSink) Cycle(ctx context.Context, c poll.Cycle) {
+	if s.hold != nil {
+		s.hold(c)
+	}
 	s.pipe.Cycle(ctx, c)
 	if !c.Fast && !c.Partial { // the page shows the time of a whole pass over the bus
 		s.lv.CycleDone(c.Bus, c.Start, c.End)

@@ -22,6 +22,7 @@ import (
 	"mallgrid/gateway/paycode"
 	"mallgrid/gateway/pipeline"
 	"mallgrid/gateway/report"
+	"mallgrid/gateway/supervise"
 	"mallgrid/gateway/uplink"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
@@ -131,8 +132,12 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	for _, u := range cfg.HTTP.Users {
 		users = append(users, web.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
+	// The reconciler is watched as the buses are (from when it runs,
+	// below): a relay command is bounded by its timeout, so a pass that
+	// stops moving is hung.
+	var enfLoop *supervise.Loop
 	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap,
-		Commanded: p.metrics.RelayCommand})
+		Commanded: p.metrics.RelayCommand, Progress: func() { enfLoop.Beat() }})
 	if err != nil {
 		return nil, fmt.Errorf("load enforcement state: %w", err)
 	}
@@ -217,16 +222,28 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	pollCtx := genCtx
 	buses := &g.loops
 	for _, b := range cfg.Buses {
+		// Watched from here, before the goroutine runs: READY=1 follows
+		// start, and every bus is watched by then.
+		sv := busWatch{loop: opts.Supervisor.Loop("bus " + b.Name), hold: opts.holdCycle}
 		buses.Add(1)
 		go func() {
 			defer buses.Done()
 			if b.IsMQTT() {
-				runMQTTBus(pollCtx, cfg, b, pipe, lv, watch, log, now, cmp.Or(opts.OfflineAfter, health.DefaultOfflineAfter))
+				runMQTTBus(pollCtx, cfg, b, pipe, lv, watch, log, now, cmp.Or(opts.OfflineAfter, health.DefaultOfflineAfter), sv)
 				return
 			}
-			runBus(pollCtx, cfg, b, pipe, lv, watch, p.metrics, log, now)
+			runBus(pollCtx, cfg, b, pipe, lv, watch, p.metrics, log, now, sv)
 		}()
 	}
+	// The status line of `systemctl status`: the buses and meters once
+	// they are started, how many answer and the last cycle every
+	// statusEvery.
+	opts.Supervisor.Status(statusLine(lv.Status()))
+	buses.Add(1)
+	go func() {
+		defer buses.Done()
+		runStatus(pollCtx, opts.Supervisor, lv)
+	}()
 	// Time alone turns a meter offline: a bus whose meters are all backed
 	// off sends no cycle to notice it by.
 	buses.Add(1)
@@ -237,9 +254,11 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 
 	// Enforcement runs beside polling, from the states loaded above: a
 	// cut-off decided before a restart is carried on, not forgotten.
+	enfLoop = opts.Supervisor.Loop("relay reconciler")
 	buses.Add(1)
 	go func() {
 		defer buses.Done()
+		defer enfLoop.Done()
 		enf.Run(pollCtx)
 	}()
 

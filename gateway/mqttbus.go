@@ -29,18 +29,24 @@ import (
 // A client whose link to the mall's broker has been down for downAfter has
 // its bus reported down, as a serial port that fails is, until the link is
 // back: its meters' silence would tell only three upload intervals later.
+//
+// The bus's messages, ticks and commits are beats of sv's loop, and so is
+// each retry; the loop ends with runMQTTBus.
 func runMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, pipe *pipeline.Pipeline, lv *live.Picture, watch *health.Tracker,
-	log zerolog.Logger, now func() time.Time, downAfter time.Duration) {
+	log zerolog.Logger, now func() time.Time, downAfter time.Duration, sv busWatch) {
+	defer sv.loop.Done()
 	blog := log.With().Str("bus", b.Name).Logger()
 	retry := time.Second
 	for {
 		meters, ids := mqttMeters(cfg, b, lv, blog)
-		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch}, lv, watch, log, now, downAfter)
+		err := serveMQTTBus(ctx, cfg, b, meters, ids, cycleSink{pipe: pipe, lv: lv, health: watch, hold: sv.hold}, lv, watch, log, now, downAfter,
+			sv.loop.Beat)
 		if ctx.Err() != nil {
 			return
 		}
 		watch.PortFailed(b.Name, err)
 		blog.Debug().Err(err).Str("retry_in", retry.String()).Msg("cannot start the mqtt link")
+		sv.loop.Beat() // retrying is progress, at most a minute apart
 		select {
 		case <-ctx.Done():
 			return
@@ -75,12 +81,12 @@ func mqttMeters(cfg *config.Config, b config.Bus, lv *live.Picture, blog zerolog
 // serveMQTTBus runs the link and the bus until ctx ends (nil) or the link
 // stops with an error.
 func serveMQTTBus(ctx context.Context, cfg *config.Config, b config.Bus, meters []mqttmeters.Meter, ids []string, sink cycleSink,
-	lv *live.Picture, watch *health.Tracker, log zerolog.Logger, now func() time.Time, downAfter time.Duration) error {
+	lv *live.Picture, watch *health.Tracker, log zerolog.Logger, now func() time.Time, downAfter time.Duration, progress func()) error {
 	link, err := mqttlink.New(b, ids, log)
 	if err != nil {
 		return err
 	}
-	bus, err := mqttmeters.New(mqttmeters.Config{Bus: b.Name, Location: cfg.Location, Now: now, Log: log}, link, meters, sink)
+	bus, err := mqttmeters.New(mqttmeters.Config{Bus: b.Name, Location: cfg.Location, Now: now, Log: log, Progress: progress}, link, meters, sink)
 	if err != nil {
 		return err
 	}

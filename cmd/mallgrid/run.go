@@ -11,6 +11,7 @@ import (
 
 	"mallgrid/gateway"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/supervise"
 )
 
 func newRunCmd() *cobra.Command {
@@ -37,8 +38,21 @@ func newRunCmd() *cobra.Command {
 			}
 			log := newLogger(cfg.Log, out, journal, func() time.Time { return cfg.SiteTime(time.Now()) })
 			logWarnings(log, cfg)
-			return gateway.Run(cmd.Context(), gateway.Options{Config: cfg, Log: log, Version: version,
+			// systemd's notify socket and watchdog, when it started us:
+			// READY=1 once the gateway serves, pings while its loops move.
+			sup := supervise.FromEnv(log)
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			watchdog := make(chan struct{})
+			go func() {
+				defer close(watchdog)
+				sup.Run(ctx)
+			}()
+			err = gateway.Run(ctx, gateway.Options{Config: cfg, Log: log, Version: version, Supervisor: sup,
 				Reload: reload, Load: func() (*config.Config, error) { return loadConfig(file) }})
+			stop()
+			<-watchdog
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "/etc/mallgrid/mallgrid.yaml", "configuration file")
