@@ -1,11 +1,20 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"mallgrid/drivers/modbus"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/supervise"
 )
 
 // The unit makes the file system read-only (ProtectSystem=strict): the
@@ -37,4 +46,119 @@ func TestUnit_LockDirWritable(t *testing.T) {
 		}
 	}
 	t.Errorf("ReadWritePaths = %v; want %s among them (the serial ports' lock files)", writable, modbus.RunLockDir)
+}
+
+// unitKeys reads the [Service] keys of the unit; a key given more than once
+// keeps every value.
+func unitKeys(t *testing.T) map[string][]string {
+	t.Helper()
+	raw, err := os.ReadFile("../../systemd/mallgrid.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]string{}
+	section := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			section = line
+			continue
+		}
+		if key, value, ok := strings.Cut(line, "="); ok && section == "[Service]" && !strings.HasPrefix(line, "#") {
+			keys[key] = append(keys[key], value)
+		}
+	}
+	return keys
+}
+
+// The keys the gateway's supervision relies on: it notifies READY=1 (and
+// only the main process may), pings a watchdog whose period leaves room
+// for a few missed pings yet is shorter than a loop's allowance, reloads on
+// SIGHUP, and can open the serial ports through the device sandbox.
+func TestUnit_Supervision(t *testing.T) {
+	keys := unitKeys(t)
+	one := func(key string) string {
+		t.Helper()
+		if v := keys[key]; len(v) == 1 {
+			return v[0]
+		}
+		t.Errorf("%s given %d times (%q); want once", key, len(keys[key]), keys[key])
+		return ""
+	}
+	if v := one("Type"); v != "notify" {
+		t.Errorf("Type=%s; want notify (the gateway sends READY=1)", v)
+	}
+	if v := one("NotifyAccess"); v != "main" {
+		t.Errorf("NotifyAccess=%s; want main", v)
+	}
+	wd, err := time.ParseDuration(one("WatchdogSec"))
+	if err != nil || wd < 10*time.Second || wd >= supervise.DefaultAllowance {
+		t.Errorf("WatchdogSec=%s (%v); want 10 s or more (three pings missed on a busy box) and under the loops' allowance %s",
+			keys["WatchdogSec"], err, supervise.DefaultAllowance)
+	}
+	if v := one("ExecReload"); v != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload=%s; want /bin/kill -HUP $MAINPID (the gateway reloads on SIGHUP)", v)
+	}
+	if v := one("ExecStartPre"); !strings.Contains(v, "config check") {
+		t.Errorf("ExecStartPre=%s; want the configuration checked first", v)
+	}
+	if v := one("StateDirectory"); v != "mallgrid" {
+		t.Errorf("StateDirectory=%s; want mallgrid", v)
+	}
+	if v := one("RestartPreventExitStatus"); v != "2 3 4" {
+		t.Errorf("RestartPreventExitStatus=%s; want 2 3 4", v)
+	}
+	// The database, its control socket (mallgrid backup) and snapshots
+	// are written beside the default storage.path under ProtectSystem=strict;
+	// the notify and control sockets are AF_UNIX.
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: b, port: /dev/ttyUSB0}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbDir := filepath.Dir(cfg.Storage.Path)
+	if !slices.Contains(strings.Fields(strings.Join(keys["ReadWritePaths"], " ")), dbDir) && "/var/lib/"+one("StateDirectory") != dbDir {
+		t.Errorf("%s (the default database's directory) is neither ReadWritePaths nor the StateDirectory", dbDir)
+	}
+	if families := strings.Fields(one("RestrictAddressFamilies")); !slices.Contains(families, "AF_UNIX") {
+		t.Errorf("RestrictAddressFamilies=%v; want AF_UNIX (the notify and control sockets)", families)
+	}
+	// PrivateDevices=yes would hide every serial port.
+	if v := keys["PrivateDevices"]; len(v) > 0 && v[len(v)-1] != "no" {
+		t.Errorf("PrivateDevices=%s; the buses' /dev/tty* would be hidden", v[len(v)-1])
+	}
+	if v := one("DevicePolicy"); v == "closed" || v == "strict" {
+		allowed := strings.Join(keys["DeviceAllow"], " ")
+		for _, group := range []string{"char-ttyS", "char-ttyUSB", "char-ttyACM", "char-ttyAMA"} {
+			if !strings.Contains(allowed, group+" rw") {
+				t.Errorf("DevicePolicy=%s and DeviceAllow has no %q rw: those ports cannot be opened", v, group)
+			}
+		}
+	}
+}
+
+// The unit's exposure by systemd-analyze security stays at 2.0 or less.
+// systemd 252 reads a unit file that is not installed with --offline=true.
+func TestUnit_Exposure(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "security", "--offline=true", "--no-pager", "../../systemd/mallgrid.service").CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for mallgrid\.service: (\d+\.\d)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("exposure %.1f", score)
+	if score > 2.0 {
+		t.Errorf("exposure %.1f; want 2.0 or less:\n%s", score, out)
+	}
 }
