@@ -13,7 +13,10 @@ import (
 // rather than compute: about 30 s of CPU in 200 s of tests under -race.
 // So they overlap well beyond the number of cores, which -parallel
 // defaults to (GOMAXPROCS: 2 on the CI machine, where the package took
-// 119 s at 2, 51 s at 8 and 39 s at 16).
+// 119 s at 2, 51 s at 8 and 39 s at 16). A test that starts a gateway or
+// a database calls t.Parallel; one that measures timings (the benchmarks
+// behind their environment variables) does not, and so runs alone, before
+// the parallel ones start.
 const parallelTests = 16
 
 func TestMain(m *testing.M) {
