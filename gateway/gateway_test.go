@@ -151,16 +151,24 @@ func buildMall(t *testing.T, perBus int, wire sim.WireTiming, categories map[str
 // cancels it and returns how long shutdown took.
 func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 	t.Helper()
+	// Cleanups run last first: the events are read once the gateway stopped.
+	t.Cleanup(func() { checkEventTexts(t, m.dbPath, m.cfg.Location) })
+	return runGateway(t, Options{Config: m.cfg, Log: newCheckedLog(t), SwitchGap: 500 * time.Millisecond, OfflineAfter: m.offlineAfter})
+}
+
+// runGateway runs Run with opts on a loopback listener of its own (Version
+// "test") and returns its base URL and a stop that cancels Run, waits for
+// it to return nil and says how long that took; the test's end stops it too.
+func runGateway(t *testing.T, opts Options) (string, func() time.Duration) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Listener, opts.Version = ln, "test"
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{Config: m.cfg, Log: newCheckedLog(t), Listener: ln, Version: "test",
-			SwitchGap: 500 * time.Millisecond, OfflineAfter: m.offlineAfter})
-	}()
+	go func() { errc <- Run(ctx, opts) }()
 	stopped := false
 	stop := func() time.Duration {
 		if stopped {
@@ -174,8 +182,6 @@ func (m *testMall) start(t *testing.T) (string, func() time.Duration) {
 		}
 		return time.Since(start)
 	}
-	// Cleanups run last first: the events are read once the gateway stopped.
-	t.Cleanup(func() { checkEventTexts(t, m.dbPath, m.cfg.Location) })
 	t.Cleanup(func() { stop() })
 	return "http://" + ln.Addr().String(), stop
 }

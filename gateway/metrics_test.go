@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -26,24 +24,8 @@ import (
 // higher.
 func TestRun_Metrics(t *testing.T) {
 	mall := newTestMall(t, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	reload := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{Config: mall.cfg, Log: newCheckedLog(t), Listener: ln, Version: "test", Reload: reload,
-			Load: func() (*config.Config, error) { return mall.cfg, nil }})
-	}()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base, _ := runGateway(t, Options{Config: mall.cfg, Log: newCheckedLog(t), Reload: reload, Load: func() (*config.Config, error) { return mall.cfg, nil }})
 
 	scrape := func() (map[string]*dto.MetricFamily, []byte) {
 		t.Helper()

@@ -3,8 +3,6 @@
 package gateway
 
 import (
-	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,24 +26,8 @@ func TestE2E_ReloadKeepsPageLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	reload := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{Config: cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Listener: ln,
-			Version: "test", Reload: reload, Load: load})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	base, _ := runGateway(t, Options{Config: cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Reload: reload, Load: load})
 	waitRead(t, base)
 
 	p := browser(t, base)

@@ -5,7 +5,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -44,24 +43,8 @@ func TestSoakReload_HTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	reload := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{Config: cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Listener: ln,
-			Version: "test", Reload: reload, Load: load})
-	}()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base, _ := runGateway(t, Options{Config: cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Reload: reload, Load: load})
 	waitFor(t, 15*time.Second, "every bus live", func() bool {
 		var health web.HealthView
 		return getJSON(t, base+"/healthz", &health) == http.StatusOK

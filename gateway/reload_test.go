@@ -93,23 +93,8 @@ func TestRun_Reload(t *testing.T) {
 	t.Cleanup(func() { checkEventTexts(t, mall.dbPath, cfg.Location) }) // after Run has stopped
 	var logs syncBuffer
 	log := zerolog.New(zerolog.MultiLevelWriter(&logs, checkedLog{t: t, show: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	reload := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{Config: cfg, Log: log, Listener: ln, Version: "test", Reload: reload, Load: load})
-	}()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base, _ := runGateway(t, Options{Config: cfg, Log: log, Reload: reload, Load: load})
 	waitFor(t, 10*time.Second, "M-a1 read", func() bool {
 		var m web.MeterView
 		return getJSON(t, base+"/api/v1/meters/M-a1", &m) == 200 && m.Online
@@ -328,23 +313,8 @@ func TestRun_ReloadNewGenerationFailsKeepsOld(t *testing.T) {
 	}
 	var logs syncBuffer
 	log := zerolog.New(zerolog.MultiLevelWriter(&logs, checkedLog{t: t, show: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	reload := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Options{Config: cfg, Log: log, Listener: ln, Version: "test", Reload: reload, Load: load})
-	}()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base, _ := runGateway(t, Options{Config: cfg, Log: log, Reload: reload, Load: load})
 	waitFor(t, 15*time.Second, "every bus live", func() bool {
 		var health web.HealthView
 		return getJSON(t, base+"/healthz", &health) == http.StatusOK

@@ -41,22 +41,6 @@ func (db *DB) WriteBackup(w io.Writer, size func(int64) error) (int64, error) {
 	return n, nil
 }
 
-// WriteBackupFile writes a consistent copy of the open database (see
-// WriteBackup) to path atomically: a temporary file beside it, synced and
-// renamed, so that path is never a torn copy. It returns the copy's size.
-func (db *DB) WriteBackupFile(path string) (int64, error) {
-	var n int64
-	err := writeAtomic(path, func(f *os.File) error {
-		var err error
-		n, err = db.WriteBackup(f, nil)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("backup to %s: %w", path, err)
-	}
-	return n, nil
-}
-
 // Info is what Inspect found in a database file.
 type Info struct {
 	Path   string
@@ -277,7 +261,7 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return done, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := SyncDir(filepath.Dir(path)); err != nil {
 		return done, err
 	}
 	if st, err := os.Stat(path); err == nil {

@@ -120,7 +120,7 @@ func TestRestore_SameDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	bak := filepath.Join(t.TempDir(), "bak.db")
-	if _, err := db.WriteBackupFile(bak); err != nil {
+	if err := backupTo(db, bak); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-2", billing.Yuan)); err != nil {
@@ -265,8 +265,7 @@ func TestOpen_BeforeUpgrade(t *testing.T) {
 	hook := func(v int, db *DB) error {
 		from = v
 		seen, _ = db.SchemaVersion()
-		_, err := db.WriteBackupFile(snap)
-		return err
+		return backupTo(db, snap)
 	}
 	db, err := Open(path, Options{BeforeUpgrade: hook})
 	if err != nil {
@@ -313,7 +312,7 @@ func TestRestore_KeepsOwner(t *testing.T) {
 	path := filepath.Join(dir, "mallgrid.db")
 	db := openDaemon(t, path)
 	bak := filepath.Join(t.TempDir(), "bak.db")
-	if _, err := db.WriteBackupFile(bak); err != nil {
+	if err := backupTo(db, bak); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -337,4 +336,12 @@ func TestRestore_KeepsOwner(t *testing.T) {
 			t.Errorf("%s owned by %d:%d; want %d:%d", p, s.Uid, s.Gid, uid, gid)
 		}
 	}
+}
+
+// backupTo writes a copy of db to path atomically, as a snapshot does.
+func backupTo(db *DB, path string) error {
+	return WriteFileAtomic(path, func(f *os.File) error {
+		_, err := db.WriteBackup(f, nil)
+		return err
+	})
 }

@@ -511,7 +511,7 @@ func (db *DB) Rescue(now time.Time) (string, error) {
 		return "", err
 	}
 	path := asideName(db.path, RescueSuffix, now)
-	err := writeAtomic(path, func(f *os.File) error {
+	err := WriteFileAtomic(path, func(f *os.File) error {
 		return db.view(func(tx *bolt.Tx) error {
 			_, err := tx.WriteTo(f) // through the open file, not the path
 			return err

@@ -76,9 +76,9 @@ func readMarker(path string) (string, error) {
 }
 
 // writeMarker replaces the marker at path with one naming id, atomically
-// (writeAtomic).
+// (WriteFileAtomic).
 func writeMarker(path, id string) error {
-	if err := writeAtomic(path, func(f *os.File) error {
+	if err := WriteFileAtomic(path, func(f *os.File) error {
 		_, err := f.WriteString(id + "\n")
 		return err
 	}); err != nil {
@@ -87,11 +87,11 @@ func writeMarker(path, id string) error {
 	return nil
 }
 
-// writeAtomic writes the file at path with write, atomically: a temporary
+// WriteFileAtomic writes the file at path with write, atomically: a temporary
 // file beside it written and synced, renamed over path, and the directory
 // synced, so that after a crash path is either the old file or the new
 // one, never a torn one.
-func writeAtomic(path string, write func(*os.File) error) error {
+func WriteFileAtomic(path string, write func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -109,7 +109,7 @@ func writeAtomic(path string, write func(*os.File) error) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = SyncDir(dir)
 	}
 	return err
 }
@@ -127,8 +127,8 @@ func asideName(path, suffix string, now time.Time) string {
 	}
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a rename or removal in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ func keepAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, aside); err != nil {
 		return "", err
 	}
-	return aside, syncDir(filepath.Dir(path))
+	return aside, SyncDir(filepath.Dir(path))
 }
 
 // noOthers returns an error wrapping ErrNotHere if the directory of path,

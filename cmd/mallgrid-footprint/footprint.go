@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -473,26 +474,8 @@ func procCPU(pid int) (int64, error) {
 // procRSS is RssAnon and RssFile in KiB: the heap and stacks, and the
 // mapped files' pages in memory (the database, through bbolt's mmap).
 func procRSS(pid int) (anon, file int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "RssAnon":
-			anon = n
-		case "RssFile":
-			file = n
-		}
-	}
-	return anon, file, sc.Err()
+	v, err := procStatus(pid, "RssAnon", "RssFile")
+	return v[0], v[1], err
 }
 
 // evict drops the file's pages from the page cache (written back first), so
@@ -511,26 +494,27 @@ func evict(path string) error {
 
 // procMem is VmRSS and VmHWM in KiB.
 func procMem(pid int) (rss, hwm int64, err error) {
+	v, err := procStatus(pid, "VmRSS", "VmHWM")
+	return v[0], v[1], err
+}
+
+// procStatus reads the named "… kB" fields of /proc/PID/status, in the
+// order asked for (0 for a field not there).
+func procStatus(pid int, keys ...string) ([]int64, error) {
+	vals := make([]int64, len(keys))
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return vals, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
+		if i := slices.Index(keys, k); ok && i >= 0 {
+			vals[i], _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return rss, hwm, sc.Err()
+	return vals, sc.Err()
 }
 
 func freeAddr() (string, error) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"mallgrid/store"
 )
 
 // Snapshot file names: the prefix, the UTC time taken, the suffix.
@@ -137,7 +139,7 @@ func (s *Snapshotter) rotate() ([]string, error) {
 		}
 		removed = append(removed, name)
 	}
-	return removed, syncDir(s.Dir)
+	return removed, store.SyncDir(s.Dir)
 }
 
 // PreUpgrade writes the snapshot taken before a schema upgrade from
@@ -162,7 +164,7 @@ func write(db Source, dir, prefix string, now time.Time) (string, int64, error) 
 		path = filepath.Join(dir, fmt.Sprintf("%s%s-%d%s", prefix, now.UTC().Format(stampLayout), i, snapSuffix))
 	}
 	var n int64
-	err := writeAtomic(path, func(f *os.File) error {
+	err := store.WriteFileAtomic(path, func(f *os.File) error {
 		var err error
 		n, err = db.WriteBackup(f, nil)
 		return err

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -95,7 +94,7 @@ func Take(ctx context.Context, dbPath, out string, timeout time.Duration) (Taken
 		t    Taken
 		want string
 	)
-	err := writeAtomic(out, func(f *os.File) error {
+	err := store.WriteFileAtomic(out, func(f *os.File) error {
 		h, err := Fetch(ctx, SocketPath(dbPath), f, timeout)
 		if err == nil {
 			t.FromDaemon, want = true, h.ID
@@ -125,39 +124,4 @@ func Take(ctx context.Context, dbPath, out string, timeout time.Duration) (Taken
 		return t, fmt.Errorf("backup %s to %s: the copy is database %q, the database copied is %q", dbPath, out, t.Info.ID, want)
 	}
 	return t, nil
-}
-
-// writeAtomic writes the file at path with write: a temporary file beside
-// it written and synced, renamed over path, and the directory synced. A
-// failed write leaves path as it was.
-func writeAtomic(path string, write func(*os.File) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -127,15 +125,7 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		f.mu.Unlock()
 	}
-	srv := &http.Server{
-		Handler:           f,
-		TLSConfig:         f.tls,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-	}
-	srv.RegisterOnShutdown(func() {
+	return serveHTTP(ctx, ln, f, f.tls, func() {
 		f.mu.Lock()
 		s := f.cur
 		f.mu.Unlock()
@@ -143,28 +133,6 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 			s.endStreams()
 		}
 	})
-	errc := make(chan error, 1)
-	go func() {
-		if f.tls != nil {
-			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("web: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("web: %w", err)
-	}
-	return nil
 }
 
 // endStreams ends the Server's event streams (once): at shutdown, or when

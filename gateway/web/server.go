@@ -276,20 +276,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.port.Store(int32(a.Port))
 	}
+	// Shutdown waits for open requests; event streams never end by
+	// themselves, so they are told to.
+	return serveHTTP(ctx, ln, s, s.tls, s.endStreams)
+}
+
+// serveHTTP answers on ln with h (with TLS when tlsConfig is set) until ctx
+// is cancelled, then shuts down, calling onShutdown first and giving open
+// requests (an SSE stream, a slow client) at most a second. Server and
+// Front both serve through it.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, onShutdown func()) error {
 	srv := &http.Server{
-		Handler:           s,
-		TLSConfig:         s.tls,
+		Handler:           h,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
-	// Shutdown waits for open requests; event streams never end by
-	// themselves, so they are told to.
-	srv.RegisterOnShutdown(s.endStreams)
+	srv.RegisterOnShutdown(onShutdown)
 	errc := make(chan error, 1)
 	go func() {
-		if s.tls != nil {
+		if tlsConfig != nil {
 			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 			return
 		}
