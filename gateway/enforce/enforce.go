@@ -3,6 +3,7 @@ package enforce
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -478,6 +479,15 @@ func (e *Enforcer) command(ctx context.Context, sched poll.Bus, m config.Meter, 
 	cctx, cancel := context.WithTimeout(ctx, relayTimeout)
 	out, err := sched.SwitchRelay(cctx, m.ID, closed)
 	cancel()
+	if err != nil && (ctx.Err() != nil || errors.Is(err, poll.ErrStopped)) {
+		// Cut short by the generation's stop (a reload, a shutdown), not
+		// refused by the meter: neither a failed command nor a relay
+		// failure to back off from. The next generation's first pass
+		// sends it again.
+		e.log.Info().Str("meter", m.ID).Str("tenant", m.Tenant).Bool("close", closed).Str("why", why.text).Err(err).
+			Msg("relay command cut short by the stop; sent again at the next start")
+		return
+	}
 	e.commanded(closed, err)
 	e.mu.Lock()
 	rc := e.control(m.ID)
@@ -644,8 +654,8 @@ type Options struct {
 	// safe for concurrent use (a pass works buses in parallel).
 	Progress func()
 	// Commanded, if set, is told of each relay command sent: closed for
-	// a restore, else a cut-off, and its error (nil: the meter obeyed).
-	// It must be quick and safe for concurrent use (the gateway's
+	// a restore, else a cut-off, and its error (nil: the meter obeyed);
+	// a command cut short by the enforcer's stop is not. It must be quick and safe for concurrent use (the gateway's
 	// metrics).
 	Commanded func(closed bool, err error)
 }

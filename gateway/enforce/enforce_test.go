@@ -188,3 +188,54 @@ func TestEnforcer_CommandedTold(t *testing.T) {
 		t.Errorf("commands told: %q; want %q", told, want)
 	}
 }
+
+// stoppingBus is a bus whose relay commands wait until their context ends,
+// as one queued behind a busy bus does when the gateway stops, or answer
+// poll.ErrStopped at once, as the commands still queued when a bus stops.
+type stoppingBus struct{ refuse bool }
+
+func (b stoppingBus) SwitchRelay(ctx context.Context, id string, _ bool) (poll.RelayOutcome, error) {
+	if b.refuse {
+		err := fmt.Errorf("relay command for %s: %w", id, poll.ErrStopped)
+		return poll.RelayOutcome{State: meter.RelayUnknown, Err: err}, err
+	}
+	<-ctx.Done()
+	return poll.RelayOutcome{State: meter.RelayUnknown, Err: ctx.Err()}, ctx.Err()
+}
+
+func (stoppingBus) Status() []poll.MeterStatus { return nil }
+
+// A command cut short by the stop of its generation (a reload, a
+// shutdown) was never carried out by the meter: it is not told as a failed
+// command, and the relay's control keeps no failure or backoff for it —
+// the next generation sends it again at its first pass.
+func TestEnforcer_CommandCutShortByStop(t *testing.T) {
+	f := newEnfFixture(t, "  - {name: t, kind: flat, price: '1.00'}\n")
+	var told []string
+	e, err := New(f.cfg, f.db, live.New(f.cfg, "t", f.path, time.Now), live.NewHub(f.db, f.cfg), zerolog.Nop(), time.Now,
+		Options{Commanded: func(closed bool, err error) { told = append(told, fmt.Sprintf("closed=%v err=%v", closed, err)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := f.cfg.Meters[0]
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, sh)
+	why := relayWhy{"automatic: the account may draw power", "may_draw", "", ""}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := time.AfterFunc(50*time.Millisecond, cancel)
+	defer stop.Stop()
+	e.command(ctx, stoppingBus{}, m, true, why, now) // waits until the stop
+	e.command(context.Background(), stoppingBus{refuse: true}, m, true, why, now)
+	if len(told) != 0 {
+		t.Errorf("commands told: %q; want none (neither was carried out)", told)
+	}
+	e.mu.Lock()
+	rc := *e.control(m.ID)
+	e.mu.Unlock()
+	if rc.Failures != 0 || !rc.NextTry.IsZero() {
+		t.Errorf("relay control after two commands cut short: %d failures, next try %v; want 0 and none", rc.Failures, rc.NextTry)
+	}
+	if !e.due(m, true, rc, now) {
+		t.Error("the relay is not due for its command again; want it sent at the next pass")
+	}
+}
