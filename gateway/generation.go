@@ -144,6 +144,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	lv.SetDesired(enf.DesiredName)
 	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
 	pipe.ObserveCommits(p.metrics.Committed)
+	pipe.ObserveCommitFailures(p.metrics.CommitFailed)
 	channels, err := outbox.Channels(cfg, now)
 	if err != nil {
 		return nil, err

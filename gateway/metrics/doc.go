@@ -8,8 +8,8 @@
 // token or any higher role). Each configuration generation then:
 //
 //  1. wires the observers, which count as things happen: CycleDone from
-//     the bus sink (a whole pass over a bus), Committed from the
-//     pipeline's cycle commits, RelayCommand from the enforcer;
+//     the bus sink (a whole pass over a bus), Committed and CommitFailed
+//     from the pipeline's cycle commits, RelayCommand from the enforcer;
 //  2. calls Attach with its Sources — what a scrape reads from the
 //     running generation (its meters with their polling statistics,
 //     whether an uplink is configured) — and keeps the detach function;

@@ -34,8 +34,12 @@ type Metrics struct {
 	handler http.Handler
 	cycles  *prometheus.HistogramVec
 	commits prometheus.Histogram
-	relays  *prometheus.CounterVec
-	scrape  *collector
+	// commitErrors counts the commits that failed: they leave commits
+	// no sample, so a disk that refuses every one would show as no
+	// commit at all.
+	commitErrors prometheus.Counter
+	relays       *prometheus.CounterVec
+	scrape       *collector
 }
 
 // Relay commands' labels.
@@ -69,6 +73,10 @@ func New(o Options) *Metrics {
 			Help:    "Time to commit a bus cycle's readings and charges in one database transaction.",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mallgrid_pipeline_commit_errors_total",
+			Help: "Bus cycles whose commit failed (a failing or full disk, a lost database): nothing of the cycle was stored.",
+		}),
 		relays: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mallgrid_relay_commands_total",
 			Help: "Relay commands sent by enforcement: action cut or restore, result ok or failed.",
@@ -88,7 +96,7 @@ func New(o Options) *Metrics {
 		ConstLabels: prometheus.Labels{"version": o.Version},
 	})
 	buildInfo.Set(1)
-	m.reg.MustRegister(m.cycles, m.commits, m.relays, m.scrape, buildInfo,
+	m.reg.MustRegister(m.cycles, m.commits, m.commitErrors, m.relays, m.scrape, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -133,6 +141,14 @@ func (m *Metrics) Committed(d time.Duration) {
 		return
 	}
 	m.commits.Observe(d.Seconds())
+}
+
+// CommitFailed counts a bus cycle's commit that failed with err.
+func (m *Metrics) CommitFailed(err error) {
+	if m == nil {
+		return
+	}
+	m.commitErrors.Inc()
 }
 
 // RelayCommand counts a relay command of enforcement: closed restores

@@ -261,6 +261,19 @@ func TestMetrics_CountersSurviveReattach(t *testing.T) {
 	expect(t, scrape(t, m), 1, "mallgrid_bus_transactions_total", "bus=c")
 }
 
+// A failed commit is counted, from 0 at the first scrape: a disk that
+// refuses every commit leaves the commit histogram without a sample.
+func TestMetrics_CommitFailures(t *testing.T) {
+	m := New(Options{Log: zerolog.Nop()})
+	expect(t, scrape(t, m), 0, "mallgrid_pipeline_commit_errors_total")
+	m.Committed(time.Millisecond)
+	m.CommitFailed(errors.New("write /var/lib/mallgrid/mallgrid.db: input/output error"))
+	m.CommitFailed(errors.New("write /var/lib/mallgrid/mallgrid.db: no space left on device"))
+	fams := scrape(t, m)
+	expect(t, fams, 2, "mallgrid_pipeline_commit_errors_total")
+	expect(t, fams, 1, "mallgrid_pipeline_commit_seconds")
+}
+
 // promtool's rules (names, units, help, counters' _total) hold for every
 // family, ours and the collectors'.
 func TestMetrics_Lint(t *testing.T) {
@@ -386,6 +399,7 @@ func TestMetrics_Nil(t *testing.T) {
 	var m *Metrics
 	m.CycleDone("a", time.Second)
 	m.Committed(time.Millisecond)
+	m.CommitFailed(errors.New("no space left on device"))
 	m.RelayCommand(true, nil)
 	m.Attach(Sources{})()
 	if h := m.Handler(); h != nil {

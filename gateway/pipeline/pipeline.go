@@ -50,6 +50,9 @@ type Pipeline struct {
 	// committed, if set, is told how long each bus cycle's commit took
 	// (the gateway's metrics).
 	committed func(took time.Duration)
+	// commitFailed, if set, is told each bus cycle's commit that failed
+	// (the gateway's metrics).
+	commitFailed func(err error)
 
 	mu        sync.Mutex // buses commit from their own goroutines
 	meters    map[string]*MeterState
@@ -425,6 +428,9 @@ func (p *Pipeline) Cycle(_ context.Context, c poll.Cycle) {
 		// alarms are judged again.
 		p.alarms.Discard()
 		p.log.Error().Str("bus", c.Bus).Err(err).Msg("commit cycle")
+		if p.commitFailed != nil {
+			p.commitFailed(err)
+		}
 		return
 	}
 	if p.committed != nil {
@@ -731,9 +737,15 @@ func BillingEventKind(mark string) string {
 func (p *Pipeline) OnCommit(f func()) { p.afterCommit = f }
 
 // ObserveCommits sets what is told how long each bus cycle's commit (its
-// one store transaction) took; failed commits are not told. Set it before
-// the pipeline runs.
+// one store transaction) took; failed commits are told to
+// ObserveCommitFailures instead. Set it before the pipeline runs.
 func (p *Pipeline) ObserveCommits(f func(took time.Duration)) { p.committed = f }
+
+// ObserveCommitFailures sets what is told each bus cycle's commit that
+// failed (a failing or full disk, a lost database), with its error: a
+// disk that refuses every commit leaves ObserveCommits nothing to time.
+// Set it before the pipeline runs.
+func (p *Pipeline) ObserveCommitFailures(f func(err error)) { p.commitFailed = f }
 
 // State returns a copy of a meter's billing state as the pipeline holds it,
 // or nil for a meter it has none of.

@@ -183,3 +183,22 @@ func TestPipeline_ObserveCommits(t *testing.T) {
 		t.Errorf("commits observed after a failed one: %v; want still two", took)
 	}
 }
+
+// Each failed commit is told with its error; a committed one is not.
+func TestPipeline_ObserveCommitFailures(t *testing.T) {
+	f := newPipeFixture(t)
+	var failed []error
+	f.pipe.ObserveCommitFailures(func(err error) { failed = append(failed, err) })
+	f.feed(0, 10_000)
+	if len(failed) != 0 {
+		t.Fatalf("failures told after a committed cycle: %v; want none", failed)
+	}
+	if err := f.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.feed(5, 10_400) // the database is closed: the commit fails
+	f.feed(10, 10_900)
+	if len(failed) != 2 || failed[0] == nil || failed[1] == nil {
+		t.Errorf("failures told after two failed commits: %v; want two, each with its error", failed)
+	}
+}
