@@ -14,5 +14,7 @@
 //   - The user mallgrid (group mallgrid, in dialout) owns /var/lib/mallgrid
 //     (0750), which no removal or purge deletes: it holds the ledger.
 //   - A first install neither enables nor starts the service (the file is
-//     still the example mall); an upgrade restarts it if it was running.
+//     still the example mall); an upgrade restarts it if it was running
+//     and the new binary accepts the configuration (a file it refuses
+//     leaves the old gateway running: postinst says so).
 package packaging

@@ -1,0 +1,239 @@
+package packaging
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The maintainer scripts run here as dpkg runs them — sh, the script's
+// arguments — with every tool they call replaced by a stub on PATH that logs
+// its arguments, and the absolute paths they test (/run/systemd/system,
+// /etc/mallgrid, /var/lib/mallgrid) moved under a temporary directory. Only
+// sh and coreutils are needed, and nothing on the machine is touched.
+
+// scriptPaths are the absolute paths the scripts use, each moved under the
+// test's root.
+var scriptPaths = []string{"/run/systemd/system", "/etc/mallgrid", "/var/lib/mallgrid"}
+
+// maintEnv is one machine as the maintainer scripts see it.
+type maintEnv struct {
+	t    *testing.T
+	root string // where scriptPaths live
+	bin  string // the stubs, first on PATH
+	log  string // one line per stub call: name and arguments
+}
+
+// stubbedTools are the commands the scripts call; each stub logs its call
+// and succeeds unless a test gives it a body.
+var stubbedTools = []string{
+	"systemd-sysusers", "systemd-tmpfiles", "dpkg-statoverride",
+	"deb-systemd-helper", "deb-systemd-invoke", "systemctl", "mallgrid",
+}
+
+func newMaintEnv(t *testing.T) *maintEnv {
+	t.Helper()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	root := t.TempDir()
+	e := &maintEnv{t: t, root: root, bin: filepath.Join(root, "stubs"), log: filepath.Join(root, "calls")}
+	for _, d := range []string{e.bin, e.path("/etc/mallgrid")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range stubbedTools {
+		e.stub(name, "exit 0")
+	}
+	// No statoverride yet: --list finds none.
+	e.stub("dpkg-statoverride", `case $1 in --list) exit 1 ;; esac`)
+	e.stub("mallgrid", `echo "$4: ok (1 buses, 1 meters, 1 tenants)"`)
+	return e
+}
+
+// path is p (one of scriptPaths or below one) on this test's machine.
+func (e *maintEnv) path(p string) string { return filepath.Join(e.root, p) }
+
+// systemdRunning makes /run/systemd/system exist: systemd is PID 1.
+func (e *maintEnv) systemdRunning() {
+	if err := os.MkdirAll(e.path("/run/systemd/system"), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// stub replaces the tool name by a script that logs its call, then runs
+// body (sh).
+func (e *maintEnv) stub(name, body string) {
+	e.t.Helper()
+	script := "#!/bin/sh\necho \"" + name + " $*\" >>'" + e.log + "'\n" + body + "\n"
+	if err := os.WriteFile(filepath.Join(e.bin, name), []byte(script), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// run runs the maintainer script name (postinst, prerm, postrm) with args
+// and returns what it printed and its error.
+func (e *maintEnv) run(name string, args ...string) (string, error) {
+	e.t.Helper()
+	src, err := os.ReadFile(name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	script := string(src)
+	for _, p := range scriptPaths {
+		script = strings.ReplaceAll(script, p, e.path(p))
+	}
+	copied := filepath.Join(e.root, name)
+	if err := os.WriteFile(copied, []byte(script), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command("sh", append([]string{copied}, args...)...)
+	cmd.Env = []string{"PATH=" + e.bin + ":/usr/bin:/bin", "LC_ALL=C"}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustRun is run for a script that must succeed.
+func (e *maintEnv) mustRun(name string, args ...string) string {
+	e.t.Helper()
+	out, err := e.run(name, args...)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// calls are the stub calls so far, one "name args" each.
+func (e *maintEnv) calls() []string {
+	e.t.Helper()
+	b, err := os.ReadFile(e.log)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// called says whether a stub call starts with prefix.
+func (e *maintEnv) called(prefix string) bool {
+	for _, c := range e.calls() {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	upgradeFrom = "0.16.0+git600.abc1234"
+	tryRestart  = "deb-systemd-invoke try-restart mallgrid.service"
+)
+
+// TestPostinst_Upgrade_ConfigRefused: an upgrade whose binary refuses the
+// file in place leaves the running gateway alone — a try-restart would stop
+// it and start a program that exits at once — and says what to do.
+func TestPostinst_Upgrade_ConfigRefused(t *testing.T) {
+	e := newMaintEnv(t)
+	e.systemdRunning()
+	e.stub("mallgrid", `echo "$4:12: storage.path: too long" >&2; exit 2`)
+	out := e.mustRun("postinst", "configure", upgradeFrom)
+	if e.called(tryRestart) {
+		t.Errorf("postinst called %q with a refused configuration; calls:\n%s", tryRestart, strings.Join(e.calls(), "\n"))
+	}
+	for _, want := range []string{"storage.path: too long", "has problems", "not restarted", "systemctl restart mallgrid"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("postinst said:\n%s\nwant %q", out, want)
+		}
+	}
+	if !e.called("systemctl --system daemon-reload") {
+		t.Errorf("no daemon-reload: the new unit file is not loaded")
+	}
+}
+
+// TestPostinst_Upgrade_ConfigOK: an upgrade with a file the new binary
+// accepts restarts the service (if it runs: try-restart).
+func TestPostinst_Upgrade_ConfigOK(t *testing.T) {
+	e := newMaintEnv(t)
+	e.systemdRunning()
+	out := e.mustRun("postinst", "configure", upgradeFrom)
+	if !e.called(tryRestart) {
+		t.Errorf("postinst did not call %q; calls:\n%s", tryRestart, strings.Join(e.calls(), "\n"))
+	}
+	if strings.Contains(out, "not restarted") || strings.Contains(out, "has problems") {
+		t.Errorf("postinst said:\n%s\nwant no problem reported", out)
+	}
+}
+
+// TestPostinst_Upgrade_NoSystemd: without systemd running (a chroot, an
+// image being built) nothing is restarted, whatever the check says.
+func TestPostinst_Upgrade_NoSystemd(t *testing.T) {
+	e := newMaintEnv(t)
+	e.mustRun("postinst", "configure", upgradeFrom)
+	if e.called("deb-systemd-invoke") || e.called("systemctl") {
+		t.Errorf("postinst called systemd without systemd running; calls:\n%s", strings.Join(e.calls(), "\n"))
+	}
+}
+
+// TestPostinst_FirstInstall: the example file's problems are printed, the
+// service is neither started nor enabled, and the script succeeds.
+func TestPostinst_FirstInstall(t *testing.T) {
+	for _, check := range []string{"exit 0", "exit 2"} {
+		e := newMaintEnv(t)
+		e.systemdRunning()
+		e.stub("mallgrid", check)
+		out := e.mustRun("postinst", "configure")
+		if e.called("deb-systemd-invoke") || e.called("systemctl enable") || e.called("systemctl start") {
+			t.Errorf("check %s: the first install started or enabled the service; calls:\n%s", check, strings.Join(e.calls(), "\n"))
+		}
+		if strings.Contains(out, "not restarted") {
+			t.Errorf("check %s: postinst said:\n%s\nwant nothing about a restart on a first install", check, out)
+		}
+		if !strings.Contains(out, "systemctl enable --now mallgrid") {
+			t.Errorf("check %s: postinst said:\n%s\nwant the next step", check, out)
+		}
+		if got := strings.Contains(out, "has problems"); got != (check == "exit 2") {
+			t.Errorf("check %s: postinst said:\n%s\nwant \"has problems\" %v", check, out, !got)
+		}
+		if !e.called("dpkg-statoverride --update --add root mallgrid 0640 " + e.path("/etc/mallgrid/mallgrid.yaml")) {
+			t.Errorf("check %s: no statoverride root:mallgrid 0640; calls:\n%s", check, strings.Join(e.calls(), "\n"))
+		}
+	}
+}
+
+// TestPostinst_CheckReadsEnvironmentFile: the check sees the variables of
+// the unit's EnvironmentFile=, parsed as systemd parses it, so that a file
+// whose secrets live there is not refused (and the service left
+// unrestarted) for want of them.
+func TestPostinst_CheckReadsEnvironmentFile(t *testing.T) {
+	e := newMaintEnv(t)
+	e.systemdRunning()
+	env := strings.Join([]string{
+		"# the uplink",
+		"MALLGRID_UPLINK_PASSWORD=s3cret with spaces",
+		"  MALLGRID_UPLINK_QR_SECRET=\"quoted=value\"",
+		"; a comment too",
+		"MALLGRID_SINGLE='single'",
+		"not an assignment",
+		"BAD-NAME=x",
+		"",
+		"MALLGRID_LAST=no newline at the end",
+	}, "\n")
+	if err := os.WriteFile(e.path("/etc/mallgrid/environment"), []byte(env), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e.stub("mallgrid", `[ "$MALLGRID_UPLINK_PASSWORD" = "s3cret with spaces" ] || { echo "password: [$MALLGRID_UPLINK_PASSWORD]"; exit 2; }
+[ "$MALLGRID_UPLINK_QR_SECRET" = "quoted=value" ] || { echo "qr: [$MALLGRID_UPLINK_QR_SECRET]"; exit 2; }
+[ "$MALLGRID_SINGLE" = "single" ] || { echo "single: [$MALLGRID_SINGLE]"; exit 2; }
+[ "$MALLGRID_LAST" = "no newline at the end" ] || { echo "last: [$MALLGRID_LAST]"; exit 2; }
+echo ok`)
+	out := e.mustRun("postinst", "configure", upgradeFrom)
+	if strings.Contains(out, "has problems") || !e.called(tryRestart) {
+		t.Errorf("postinst said:\n%s\nwant the check to see the environment file's variables and the service restarted", out)
+	}
+}
