@@ -326,7 +326,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 			_ = up.Run(pollCtx) // nil on cancel
 		}()
 	}
-	g.detachMetrics = p.metrics.Attach(metrics.Sources{Meters: meterSamples(cfg, lv), Uplink: up != nil})
+	g.detachMetrics = p.metrics.Attach(metrics.Sources{Meters: meterSamples(cfg, lv), Uplink: up != nil, MQTTBuses: mqttBuses(cfg)})
 	p.front.Set(srv)
 	return g, nil
 }

@@ -23,3 +23,15 @@ func meterSamples(cfg *config.Config, lv *live.Picture) func() []metrics.Meter {
 		return out
 	}
 }
+
+// mqttBuses names cfg's buses of MQTT meters, whose error kinds differ
+// from a Modbus bus's.
+func mqttBuses(cfg *config.Config) map[string]bool {
+	out := make(map[string]bool)
+	for _, b := range cfg.Buses {
+		if b.IsMQTT() {
+			out[b.Name] = true
+		}
+	}
+	return out
+}

@@ -19,6 +19,9 @@ type Sources struct {
 	// Uplink is set when an uplink is configured: the uplink outbox's
 	// depth and age are reported only then.
 	Uplink bool
+	// MQTTBuses names the buses of meters that report over MQTT: their
+	// errors are of mqttErrorKinds, the others' of modbusErrorKinds.
+	MQTTBuses map[string]bool
 }
 
 // Meter is one meter's state as a scrape reads it.
@@ -33,18 +36,29 @@ type Meter struct {
 	Errors   map[string]int64
 }
 
-// errorKinds are the kinds of failed transactions the pollers count
+// modbusErrorKinds are the kinds of failed transactions the pollers count
 // (drivers/modbus.ErrorKind, and poll's timeout_retried: a first try
-// that went unanswered), reported for every bus from its first scrape
-// so that rate() sees a kind's first error; other kinds appear when seen.
-var errorKinds = []string{"timeout", "crc", "exception", "short", "malformed", "wrong_slave", "no_link", "port_busy", "io", "timeout_retried"}
+// that went unanswered), reported for every Modbus bus from its first
+// scrape so that rate() sees a kind's first error; other kinds appear
+// when seen.
+var modbusErrorKinds = []string{"timeout", "crc", "exception", "short", "malformed", "wrong_slave", "no_link", "port_busy", "io", "timeout_retried"}
+
+// mqttErrorKinds are the kinds of problems a bus of MQTT meters counts in
+// its meters' messages and commands (gateway/mqttmeters), reported for
+// every such bus from its first scrape as modbusErrorKinds are for the
+// others: a reading's packets lost, a message that cannot be decoded, an
+// all-zero frame dropped, a meter's clock absent, unreadable or reset (one
+// that lost power reports 2005), a reply naming another meter's command,
+// an upkeep command that failed (upload intervals, clock).
+var mqttErrorKinds = []string{"lost_packets", "bad_message", "zero_frame", "clock", "foreign_reply", "upkeep"}
 
 var (
 	descTransactions = prometheus.NewDesc("mallgrid_bus_transactions_total",
 		"Modbus transactions (or MQTT messages) with the bus's meters, answered or not.", []string{"bus"}, nil)
 	descErrors = prometheus.NewDesc("mallgrid_bus_errors_total",
-		"Failed transactions on the bus by kind (timeout, crc, exception, short, malformed, wrong_slave, no_link, port_busy, io), "+
-			"and timeout_retried: requests sent twice because the first try went unanswered.", []string{"bus", "kind"}, nil)
+		"Failed transactions on the bus by kind: on Modbus timeout, crc, exception, short, malformed, wrong_slave, no_link, port_busy, io, "+
+			"and timeout_retried (requests sent twice because the first try went unanswered); "+
+			"on MQTT lost_packets, bad_message, zero_frame, clock, foreign_reply, upkeep.", []string{"bus", "kind"}, nil)
 	descOnline = prometheus.NewDesc("mallgrid_meter_online",
 		"1 while the meter answers, else 0.", []string{"meter", "tenant", "bus"}, nil)
 	descLastSeen = prometheus.NewDesc("mallgrid_meter_last_seen_timestamp_seconds",
@@ -157,7 +171,7 @@ func (c *collector) detachLocked() {
 		return
 	}
 	if c.src.Meters != nil {
-		c.observeBuses(c.src.Meters())
+		c.observeBuses(c.src.Meters(), c.src.MQTTBuses)
 	}
 	for _, b := range c.buses {
 		b.fold()
@@ -165,8 +179,9 @@ func (c *collector) detachLocked() {
 	c.src = nil
 }
 
-// observeBuses takes the meters' counts, summed per bus; c.mu held.
-func (c *collector) observeBuses(meters []Meter) {
+// observeBuses takes the meters' counts, summed per bus; mqtt names the
+// buses of MQTT meters. c.mu held.
+func (c *collector) observeBuses(meters []Meter, mqtt map[string]bool) {
 	type sum struct {
 		requests int64
 		errors   map[string]int64
@@ -187,7 +202,11 @@ func (c *collector) observeBuses(meters []Meter) {
 		b := c.buses[bus]
 		if b == nil {
 			b = &busCounts{errors: make(map[string]*monotonic)}
-			for _, k := range errorKinds {
+			kinds := modbusErrorKinds
+			if mqtt[bus] {
+				kinds = mqttErrorKinds
+			}
+			for _, k := range kinds {
 				b.errors[k] = &monotonic{}
 			}
 			c.buses[bus] = b
@@ -229,7 +248,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			meters = c.src.Meters()
 		}
 		uplink = c.src.Uplink
-		c.observeBuses(meters)
+		c.observeBuses(meters, c.src.MQTTBuses)
 	}
 	c.collectBuses(ch)
 	for _, m := range meters {

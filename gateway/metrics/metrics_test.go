@@ -406,3 +406,36 @@ func TestMetrics_Nil(t *testing.T) {
 		t.Errorf("Handler of a nil *Metrics = %v; want nil (no /metrics)", h)
 	}
 }
+
+// A bus's error kinds are reported from its first scrape by what it
+// speaks: a Modbus bus's transaction errors, an MQTT bus's message
+// problems; neither gets the other's at 0.
+func TestMetrics_ErrorKindsByBusType(t *testing.T) {
+	m := New(Options{Log: zerolog.Nop()})
+	src := &source{}
+	src.set(Meter{ID: "M-1", Bus: "rtu", Requests: 5},
+		Meter{ID: "M-2", Bus: "mqtt", Requests: 9, Errors: map[string]int64{"zero_frame": 2}})
+	m.Attach(Sources{Meters: src.get, MQTTBuses: map[string]bool{"mqtt": true}})
+	fams := scrape(t, m)
+	for _, kind := range modbusErrorKinds {
+		expect(t, fams, 0, "mallgrid_bus_errors_total", "bus=rtu", "kind="+kind)
+		if v, ok := value(fams, "mallgrid_bus_errors_total", "bus=mqtt", "kind="+kind); ok {
+			t.Errorf("MQTT bus's %s errors = %v; want no series (a Modbus kind)", kind, v)
+		}
+	}
+	for _, kind := range mqttErrorKinds {
+		want := 0.0
+		if kind == "zero_frame" {
+			want = 2
+		}
+		expect(t, fams, want, "mallgrid_bus_errors_total", "bus=mqtt", "kind="+kind)
+		if v, ok := value(fams, "mallgrid_bus_errors_total", "bus=rtu", "kind="+kind); ok {
+			t.Errorf("Modbus bus's %s errors = %v; want no series (an MQTT kind)", kind, v)
+		}
+	}
+	for _, kind := range []string{"lost_packets", "bad_message", "zero_frame", "clock", "foreign_reply", "upkeep"} {
+		if help := fams["mallgrid_bus_errors_total"].GetHelp(); !strings.Contains(help, kind) {
+			t.Errorf("help of mallgrid_bus_errors_total %q does not name the MQTT kind %s", help, kind)
+		}
+	}
+}
