@@ -28,10 +28,13 @@
 // sum carried over earlier sources plus the current source's count.
 // detach folds the last count into the carried sum; a bus whose
 // transaction count falls between two scrapes without a detach (its
-// poller made again) is taken for a restart and folded likewise, losing at
-// most what the new poller counted before the scrape. The observers' counters and histograms live
-// in the Metrics itself and are never reset. Like every Prometheus
-// counter they start at zero when the process starts.
+// poller made again) is taken for a restart and folded likewise, losing
+// what the old poller counted after the last scrape. A restart whose new
+// poller has counted as many by the next scrape as the old one had is not
+// seen: the old poller's whole count is lost (the counter still does not
+// go back). The observers' counters and histograms live in the Metrics
+// itself and are never reset. Like every Prometheus counter they start at
+// zero when the process starts.
 //
 // # Cost of a scrape
 //
