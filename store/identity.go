@@ -56,6 +56,10 @@ func (db *DB) storedID() (string, error) {
 	return id, err
 }
 
+// maxMarkerQuote is how much of a damaged marker its error quotes: an
+// identity is 32 characters.
+const maxMarkerQuote = 64
+
 // readMarker returns the identity the marker at path holds; "" if there
 // is no marker. A marker that is there but holds no identity is an error
 // wrapping ErrReplaced: what database belongs here cannot be known.
@@ -69,8 +73,14 @@ func readMarker(path string) (string, error) {
 	}
 	id := strings.TrimSpace(string(raw))
 	if !validID(id) {
-		return "", fmt.Errorf("%w: the marker %s is damaged (it holds %q, not a database identity); "+
-			"if the database beside it is this gateway's, delete the marker and start again", ErrReplaced, path, raw)
+		// Quoted in part: a marker overwritten by some large file would
+		// otherwise fill the journal with it.
+		held := fmt.Sprintf("%q", raw)
+		if len(raw) > maxMarkerQuote {
+			held = fmt.Sprintf("%q… (%d bytes)", raw[:maxMarkerQuote], len(raw))
+		}
+		return "", fmt.Errorf("%w: the marker %s is damaged (it holds %s, not a database identity); "+
+			"if the database beside it is this gateway's, delete the marker and start again", ErrReplaced, path, held)
 	}
 	return id, nil
 }

@@ -333,3 +333,16 @@ func TestOpen_Marker_NoNewLedgerBesideAnother(t *testing.T) {
 		}
 	})
 }
+
+// A marker overwritten by a large file is quoted in part: the refusal
+// says what it holds without carrying the whole file into the journal.
+func TestOpen_Marker_LargeDamagedMarkerQuotedInPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mallgrid.db")
+	if err := os.WriteFile(MarkerPath(path), bytes.Repeat([]byte{0}, 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := openMarked(t, path)
+	if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), "(65536 bytes)") || len(err.Error()) > 1024 {
+		t.Errorf("Open with a 64 KiB marker = %d characters %.300q…; want ErrReplaced, under 1024 characters, giving the marker's size", len(err.Error()), err)
+	}
+}

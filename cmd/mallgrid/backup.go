@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -23,6 +24,7 @@ func newBackupCmd() *cobra.Command {
 			"(the database's path with .ctl added), while it goes on working; or, where no gateway runs, from the\n" +
 			"file itself. OUT is written to a temporary file beside it, synced and renamed, then opened and\n" +
 			"checked: a database of a schema this gateway reads, with the identity of the one copied.\n" +
+			"OUT may not be the database nor any file beside it named after it (PATH.id, PATH.ctl, …): exit 2.\n" +
 			"It prints what was written: size, identity, schema, and the newest ledger entry.\n" +
 			"Run it as the gateway's user (or root): the socket is 0600.",
 		Args: cobra.ExactArgs(1),
@@ -32,6 +34,11 @@ func newBackupCmd() *cobra.Command {
 				return err
 			}
 			taken, err := backup.Take(cmd.Context(), path, args[0], timeout)
+			if errors.Is(err, backup.ErrOutIsDatabase) {
+				// A mistyped command line, like a bad configuration: nothing
+				// was written, and nothing at the database changed.
+				return &exitError{code: exitConfig, err: fmt.Errorf("mallgrid: %w", err)}
+			}
 			if err != nil {
 				return err
 			}

@@ -186,6 +186,43 @@ func storedRefs(t *testing.T, path string) map[string]bool {
 	return refs
 }
 
+// backup with OUT the database or its marker exits 2, says why, and
+// leaves both as they were: the next start takes the database.
+func TestBackup_OutIsTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	ranDatabase(t, path)
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(store.MarkerPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{path, store.MarkerPath(path)} {
+		code, _, errOut := mallgrid(t, "backup", "--db", path, out)
+		if code != exitConfig || !strings.Contains(errOut, "name a file elsewhere") {
+			t.Errorf("backup --db %s %s = %d %q; want 2 saying to name a file elsewhere", path, out, code, errOut)
+		}
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("database after the refused backups: %v; want mode 0640 as before", describeMode(st, err))
+	}
+	if after, err := os.ReadFile(store.MarkerPath(path)); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("marker after the refused backups = %d bytes %.40q, %v; want %q", len(after), after, err, before)
+	}
+	if code, stdout, errOut := mallgrid(t, "verify", "-c", gatewayConfig(t, path)); code != 0 {
+		t.Errorf("verify -c after the refused backups = %d\n%s%s", code, stdout, errOut)
+	}
+}
+
+func describeMode(st os.FileInfo, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "mode " + st.Mode().Perm().String()
+}
+
 // A database from a newer gateway is refused by run, verify, backup and
 // restore alike, with both versions and what to do.
 func TestSchemaTooNew_EveryCommand(t *testing.T) {

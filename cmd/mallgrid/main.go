@@ -27,7 +27,8 @@ const (
 	// ledger violations, which DESIGN.md fixes at 1.
 	exitFailure = 1
 	// exitConfig: the configuration has problems (config check, and every
-	// command given -c FILE).
+	// command given -c FILE), or an argument would have the command write
+	// over the database's own files (backup's OUT).
 	exitConfig = 2
 	// exitDamaged: the database file is damaged or cannot be read as one
 	// (store.ErrCorrupt).

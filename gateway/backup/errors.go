@@ -15,4 +15,7 @@ var (
 	// ErrShort is returned by Fetch when the daemon's stream ended before
 	// the size it announced: the copy is not whole.
 	ErrShort = errors.New("backup: the copy ended early")
+	// ErrOutIsDatabase is returned by Take for an output path that is the
+	// database itself or one of the files the gateway keeps beside it.
+	ErrOutIsDatabase = errors.New("backup: the output is the database's own file")
 )

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -86,42 +87,107 @@ type Taken struct {
 
 // Take writes a consistent copy of the database at dbPath to out: from the
 // running gateway over its control socket, or, where none answers, from
-// the file opened read-only. out is written atomically (a temporary file
-// beside it, synced, renamed), then opened and checked: a database, of a
-// schema this gateway reads, with the identity of the database copied.
+// the file opened read-only. out is written atomically: a temporary file
+// beside it, opened and checked (a database, of a schema this gateway
+// reads, with the identity of the database copied), synced and renamed.
+// A copy that fails the check is removed and leaves out as it was (last
+// night's backup under a fixed name).
+//
+// An out that is the database itself or one of the files kept beside it
+// (every PATH.* name: the marker, the control socket, the files kept
+// aside, temporaries) is refused with an error wrapping ErrOutIsDatabase
+// before anything is written: the copy would be renamed over it.
 func Take(ctx context.Context, dbPath, out string, timeout time.Duration) (Taken, error) {
 	var (
 		t    Taken
 		want string
 	)
+	if err := checkOut(dbPath, out); err != nil {
+		return t, err
+	}
 	err := store.WriteFileAtomic(out, func(f *os.File) error {
-		h, err := Fetch(ctx, SocketPath(dbPath), f, timeout)
-		if err == nil {
-			t.FromDaemon, want = true, h.ID
-			return nil
-		}
-		if !errors.Is(err, ErrNoDaemon) {
+		if err := copyTo(ctx, dbPath, f, timeout, &t, &want); err != nil {
 			return err
 		}
-		// A file of an older schema is copied as it is: a backup before
-		// the gateway upgrades it.
-		info, err := store.CopyFile(dbPath, f)
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("%w: a gateway holds the database but does not answer on its control socket %s (an older version?); "+
-				"stop it (systemctl stop mallgrid) and run the backup again", err, SocketPath(dbPath))
+		// Checked under its temporary name: out is replaced only by a
+		// copy that is whole.
+		var err error
+		t.Info, err = store.Inspect(f.Name())
+		if err != nil {
+			return fmt.Errorf("the copy does not open: %w", err)
 		}
-		want = info.ID
-		return err
+		if t.Info.ID != want {
+			return fmt.Errorf("the copy is database %q, the database copied is %q", t.Info.ID, want)
+		}
+		return nil
 	})
 	if err != nil {
 		return t, fmt.Errorf("backup %s to %s: %w", dbPath, out, err)
 	}
-	t.Info, err = store.Inspect(out)
-	if err != nil {
-		return t, fmt.Errorf("backup %s to %s: the copy does not open: %w", dbPath, out, err)
-	}
-	if t.Info.ID != want {
-		return t, fmt.Errorf("backup %s to %s: the copy is database %q, the database copied is %q", dbPath, out, t.Info.ID, want)
-	}
+	t.Info.Path = out
 	return t, nil
+}
+
+// copyTo writes the copy to f, from the daemon or the file, and records
+// where from and the identity of the database copied.
+func copyTo(ctx context.Context, dbPath string, f *os.File, timeout time.Duration, t *Taken, want *string) error {
+	h, err := Fetch(ctx, SocketPath(dbPath), f, timeout)
+	if err == nil {
+		t.FromDaemon, *want = true, h.ID
+		return nil
+	}
+	if !errors.Is(err, ErrNoDaemon) {
+		return err
+	}
+	// A file of an older schema is copied as it is: a backup before
+	// the gateway upgrades it.
+	info, err := store.CopyFile(dbPath, f)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: a gateway holds the database but does not answer on its control socket %s (an older version?); "+
+			"stop it (systemctl stop mallgrid) and run the backup again", err, SocketPath(dbPath))
+	}
+	*want = info.ID
+	return err
+}
+
+// checkOut returns an error wrapping ErrOutIsDatabase when out, symbolic
+// links followed, is the database at dbPath or a name beginning with the
+// database's name and a dot in its directory: the marker (PATH.id), the
+// control socket (PATH.ctl), a file kept aside (PATH.replaced-…), a
+// temporary. Renamed over any of them, the copy would stop the running
+// gateway's writes, or its next start.
+func checkOut(dbPath, out string) error {
+	outs := []string{resolve(out)}
+	if abs, err := filepath.Abs(out); err == nil {
+		outs = append(outs, filepath.Join(resolve(filepath.Dir(abs)), filepath.Base(abs)))
+	}
+	dbs := []string{resolve(dbPath)}
+	if abs, err := filepath.Abs(dbPath); err == nil {
+		dbs = append(dbs, abs)
+	}
+	for _, o := range outs {
+		for _, d := range dbs {
+			if o == d || filepath.Dir(o) == filepath.Dir(d) && strings.HasPrefix(filepath.Base(o), filepath.Base(d)+".") {
+				return fmt.Errorf("%w: %s is %s or one of the files the gateway keeps beside it (%s.*); the copy would be renamed over it — name a file elsewhere",
+					ErrOutIsDatabase, out, dbPath, filepath.Base(dbPath))
+			}
+		}
+	}
+	return nil
+}
+
+// resolve returns path absolute with its symbolic links followed; for a
+// path not there yet, its directory's followed and its name added.
+func resolve(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(dir, filepath.Base(abs))
+	}
+	return abs
 }
