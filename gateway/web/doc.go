@@ -56,6 +56,8 @@
 // ends the old Server's event streams (the pages' EventSources reconnect
 // after the retry the stream announced) and waits for its other requests;
 // Front.Set then serves the new Server. Logins live in a Sessions given to
-// each Server (Options.Sessions), so a reload logs nobody out. A Server
-// once held is not served again.
+// each Server (Options.Sessions), so a reload logs out only the users it
+// removes from http.users or gives a new password (at their next request);
+// a user's new role applies to the login at once. A Server once held is
+// not served again.
 package web

@@ -111,9 +111,13 @@ func (s *Server) csrfGiven(w http.ResponseWriter, r *http.Request, sess session)
 
 // authenticate finds who r comes from. A request that carries an
 // Authorization header is judged by it alone (a machine with a wrong token
-// is told so, not sent to a login page); else by its session cookie. When
-// it returns false it has answered: 401 for the API and /metrics, a
-// redirect to the login page for a page.
+// is told so, not sent to a login page); else by its session cookie, whose
+// user must still be in http.users with the password of the login, and
+// has the role http.users gives it now: a reload that removes a user or
+// changes the password ends the login at its next request, one that
+// changes the role applies to it at once. When it returns false it has
+// answered: 401 for the API and /metrics, a redirect to the login page for
+// a page.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
 	if r.Header.Get("Authorization") != "" {
 		tok, ok := s.bearer(r)
@@ -126,7 +130,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 		if sess, ok := s.sessions.use(c.Value, s.now()); ok {
-			return principal{Actor: "user:" + sess.user, Role: sess.role, sess: &sess}, true
+			if u, ok := s.userOf(sess); ok {
+				return principal{Actor: "user:" + sess.user, Role: u.Role, sess: &sess}, true
+			}
+			s.sessions.end(sess.id)
+			setSessionCookie(w, r, "", -1)
+			s.log.Info().Str("client", clientAddress(r)).Str("user", sess.user).
+				Msg("logged out: the user is no longer in http.users, or has a new password")
 		}
 	}
 	// A page sends a person to the login; the API and Prometheus's

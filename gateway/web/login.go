@@ -168,7 +168,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	release(attemptSucceeded)
-	sess, err := s.sessions.start(u.Name, u.Role, s.now())
+	sess, err := s.sessions.start(u, s.now())
 	if err != nil {
 		s.log.Error().Err(err).Msg("login")
 		writeError(w, http.StatusInternalServerError, "internal error; see the gateway's log")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
@@ -18,14 +19,34 @@ const sessionCookie = "mallgrid_session"
 const defaultSessionIdle = 30 * time.Minute
 
 // session is one login. Its id is only in the cookie and the map's key;
-// its CSRF token is what the pages send back with every change.
+// its CSRF token is what the pages send back with every change. It keeps
+// no role: a reload may change the user's entry in http.users, and the
+// role in force is the configuration's (Server.userOf).
 type session struct {
 	id   string
 	csrf string
 	user string
-	role string
-	seen time.Time // the last request's time: idle from then
-	born time.Time // the login's time: it ends sessionMaxLife after, used or not
+	cred [sha256.Size]byte // credential of the user's entry at the login
+	seen time.Time         // the last request's time: idle from then
+	born time.Time         // the login's time: it ends sessionMaxLife after, used or not
+}
+
+// credential is what a login keeps of its user's entry: a digest of the
+// password hash, so that a reload giving the user a new password ends the
+// logins made with the old one.
+func credential(u User) [sha256.Size]byte { return sha256.Sum256([]byte(u.PasswordHash)) }
+
+// userOf returns sess's user as the Server's configuration has it; false
+// when the configuration no longer has the user, or has given it a new
+// password since the login: the login no longer stands.
+func (s *Server) userOf(sess session) (User, bool) {
+	for _, u := range s.users {
+		if u.Name == sess.user {
+			c := credential(u)
+			return u, subtle.ConstantTimeCompare(c[:], sess.cred[:]) == 1
+		}
+	}
+	return User{}, false
 }
 
 // sessionMaxLife ends every login this long after it began, however busy:
@@ -78,7 +99,7 @@ func randomID() (string, error) {
 
 // start makes a session for user; the sessions idle past their time are
 // dropped first, so that the map holds only live logins.
-func (ss *sessions) start(user, role string, now time.Time) (session, error) {
+func (ss *sessions) start(user User, now time.Time) (session, error) {
 	id, err := randomID()
 	if err != nil {
 		return session{}, err
@@ -87,7 +108,7 @@ func (ss *sessions) start(user, role string, now time.Time) (session, error) {
 	if err != nil {
 		return session{}, err
 	}
-	s := &session{id: id, csrf: csrf, user: user, role: role, seen: now, born: now}
+	s := &session{id: id, csrf: csrf, user: user.Name, cred: credential(user), seen: now, born: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for k, o := range ss.m {

@@ -174,7 +174,8 @@ type eventStream struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
 	// alive reports whether the login the stream was opened with (if
-	// any) still holds: after a logout or its expiry nothing more is sent.
+	// any) still holds: after a logout, its expiry, or its user's removal
+	// or new password, nothing more is sent.
 	alive func() bool
 }
 
@@ -187,7 +188,10 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (*eventStrea
 	}
 	es := &eventStream{s: s, w: w, rc: http.NewResponseController(w), alive: func() bool { return true }}
 	if sess := principalOf(r).sess; sess != nil {
-		es.alive = func() bool { return s.sessions.alive(sess.id, s.now()) }
+		es.alive = func() bool {
+			_, stands := s.userOf(*sess)
+			return stands && s.sessions.alive(sess.id, s.now())
+		}
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
