@@ -44,7 +44,9 @@
 // day when the site's clock passes At (minutes after midnight), and one at
 // start when the newest is more than a day old (the gateway was stopped
 // then; a new installation with none waits for At). Its files
-// are named by the UTC time they were taken, daily-20060102T150405Z.db,
-// and sort by it; the pre-upgrade snapshot (PreUpgrade) is named
-// before-schema-N-….db and is never rotated away.
+// are named by the UTC time they were taken, daily-20060102T150405Z.db
+// (daily-…Z-2.db, -3… for more in one second), and are ordered by that
+// time and number; another file in the directory, even one named
+// daily-….db, is neither counted nor deleted. The pre-upgrade snapshot
+// (PreUpgrade) is named before-schema-N-….db and is never rotated away.
 package backup

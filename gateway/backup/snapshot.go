@@ -1,11 +1,15 @@
 package backup
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,13 +87,11 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 // now: the gateway was stopped when one was due, so one is taken at start.
 // With none at all (a new installation) the first waits for At.
 func (s *Snapshotter) behind(now time.Time) bool {
-	names, err := s.Snapshots()
-	if err != nil || len(names) == 0 {
+	snaps, err := s.daily()
+	if err != nil || len(snaps) == 0 {
 		return false
 	}
-	stamp := strings.TrimPrefix(filepath.Base(names[len(names)-1]), dailyPrefix)
-	taken, err := time.Parse(stampLayout, stamp[:min(len(stamp), len(stampLayout))])
-	return err == nil && now.Sub(taken) > 24*time.Hour
+	return now.Sub(snaps[len(snaps)-1].taken) > 24*time.Hour
 }
 
 // Take writes a snapshot now, daily-TIME.db in Dir (made 0700 if missing),
@@ -115,15 +117,79 @@ func (s *Snapshotter) Take(now time.Time) (string, error) {
 	return path, nil
 }
 
-// Snapshots lists the daily snapshots in Dir, oldest first.
+// Snapshots lists the daily snapshots in Dir, oldest first: the files
+// named as the snapshotter names them, daily-TIME.db or daily-TIME-N.db.
+// Any other file there, even one named daily-….db (a backup put there by
+// hand), is not one of them: never counted, never deleted.
 func (s *Snapshotter) Snapshots() ([]string, error) {
-	names, err := filepath.Glob(filepath.Join(s.Dir, dailyPrefix+"*"+snapSuffix))
+	snaps, err := s.daily()
 	if err != nil {
 		return nil, err
 	}
-	// Named by their UTC time: the names sort as the times do.
-	slices.Sort(names)
-	return names, nil
+	paths := make([]string, len(snaps))
+	for i, d := range snaps {
+		paths[i] = d.path
+	}
+	return paths, nil
+}
+
+// dailySnapshot is a daily snapshot's file and what its name says.
+type dailySnapshot struct {
+	path  string
+	taken time.Time // UTC, to the second
+	n     int       // 1, or N of a later one taken in the same second
+}
+
+// daily returns the daily snapshots in Dir, oldest first: by the time in
+// their names, then by N (a name sorts -10 before -2, and -2 before the
+// first one of its second).
+func (s *Snapshotter) daily() ([]dailySnapshot, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var snaps []dailySnapshot
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if taken, n, ok := parseDaily(e.Name()); ok {
+			snaps = append(snaps, dailySnapshot{path: filepath.Join(s.Dir, e.Name()), taken: taken, n: n})
+		}
+	}
+	slices.SortFunc(snaps, func(a, b dailySnapshot) int {
+		if c := a.taken.Compare(b.taken); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.n, b.n)
+	})
+	return snaps, nil
+}
+
+// parseDaily reads a name write gives a daily snapshot: daily-TIME.db (n
+// is 1) or daily-TIME-N.db with N from 2. Anything else is not one.
+func parseDaily(name string) (taken time.Time, n int, ok bool) {
+	rest, ok1 := strings.CutPrefix(name, dailyPrefix)
+	rest, ok2 := strings.CutSuffix(rest, snapSuffix)
+	if !ok1 || !ok2 {
+		return time.Time{}, 0, false
+	}
+	stamp, num, numbered := strings.Cut(rest, "-")
+	taken, err := time.Parse(stampLayout, stamp)
+	if err != nil || taken.Format(stampLayout) != stamp {
+		return time.Time{}, 0, false
+	}
+	n = 1
+	if numbered {
+		n, err = strconv.Atoi(num)
+		if err != nil || n < 2 || strconv.Itoa(n) != num {
+			return time.Time{}, 0, false
+		}
+	}
+	return taken, n, true
 }
 
 // rotate deletes the oldest daily snapshots beyond Keep.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -204,4 +205,86 @@ func TestSnapshotter_CatchUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A backup put in the snapshot directory by hand, even named daily-….db,
+// is not a snapshot: never counted against Keep, never deleted, and the
+// catch-up at start still reads the newest snapshot's time. Snapshots taken
+// within one second are ordered by their number: the newer is kept.
+func TestSnapshotter_OnlyItsOwnNames(t *testing.T) {
+	dir := t.TempDir()
+	db := openDaemon(t, dir)
+	snaps := filepath.Join(dir, "snapshots")
+	if err := os.MkdirAll(snaps, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	foreign := []string{"daily-manual.db", "daily-20261201T100000Z-1.db", "daily-20261201T100000Z-02.db", "daily-2026-12-01.db"}
+	for _, name := range foreign {
+		if err := os.WriteFile(filepath.Join(snaps, name), []byte("a backup of my own"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waits := make(chan time.Duration)
+	s := &backup.Snapshotter{DB: db, Dir: snaps, Keep: 2, At: 3 * 60, Log: zerolog.Nop(),
+		After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }}
+	for day := range 3 {
+		if _, err := s.Take(t0.AddDate(0, 0, day)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Snapshots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"daily-20261202T100000Z.db", "daily-20261203T100000Z.db"}; !sameNames(got, want) {
+		t.Errorf("snapshots with keep 2 = %v; want %v", got, want)
+	}
+
+	// Started five days later: one is taken at once.
+	start := t0.AddDate(0, 0, 5)
+	s.Now = func() time.Time { return start }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-waits
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Snapshots()
+	if want := []string{"daily-20261203T100000Z.db", "daily-20261206T100000Z.db"}; !sameNames(got, want) {
+		t.Errorf("snapshots after a start five days later = %v; want %v (one taken at start)", got, want)
+	}
+
+	// Three in one second: the last two are kept, the first rotated away.
+	again := start.Add(time.Hour)
+	var taken []string
+	for range 3 {
+		p, err := s.Take(again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, filepath.Base(p))
+	}
+	got, _ = s.Snapshots()
+	if want := []string{"daily-20261206T110000Z-2.db", "daily-20261206T110000Z-3.db"}; !sameNames(got, want) {
+		t.Errorf("after taking %v in one second, snapshots = %v; want %v", taken, got, want)
+	}
+	for _, name := range foreign {
+		if _, err := os.Stat(filepath.Join(snaps, name)); err != nil {
+			t.Errorf("%s put there by hand: %v; want left alone", name, err)
+		}
+	}
+}
+
+func sameNames(paths, names []string) bool {
+	if len(paths) != len(names) {
+		return false
+	}
+	for i := range paths {
+		if filepath.Base(paths[i]) != names[i] {
+			return false
+		}
+	}
+	return true
 }
