@@ -120,8 +120,8 @@ func TestLoad_Example_EveryKey(t *testing.T) {
 
 // commentedOut reports whether key is shown in the example only as a
 // comment: an optional section naming files that must exist to load, or
-// uplink.qr, whose secret must be the site's own (the example's is
-// refused).
+// uplink.qr and notify's channels (with the routes that name them), whose
+// secrets must be the site's own (the example's are refused).
 func commentedOut(key string) bool {
 	switch key {
 	case "buses[].tls_cert", "buses[].tls_key", "buses[].ca_file", "uplink.ca_file", "uplink.client_cert", "uplink.client_key",
@@ -130,7 +130,12 @@ func commentedOut(key string) bool {
 		"uplink.password", "uplink.keys", "uplink.keys[].id", "uplink.keys[].ed25519_public":
 		return true
 	}
-	return key == "http.tls" || strings.HasPrefix(key, "http.tls.") || key == "uplink.qr" || strings.HasPrefix(key, "uplink.qr.")
+	for _, section := range []string{"http.tls", "uplink.qr", "notify.channels", "notify.routes"} {
+		if key == section || strings.HasPrefix(key, section+".") || strings.HasPrefix(key, section+"[]") {
+			return true
+		}
+	}
+	return false
 }
 
 func collectKeys(n *yaml.Node, path string, present map[string]bool) {

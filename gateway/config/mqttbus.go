@@ -165,6 +165,9 @@ func validateEmbedded(cfg *Config, r *yamlcheck.Report, i int, listens map[strin
 	r.Need(p+".username", b.Username)
 	if r.Need(p+".password_sha256", b.PasswordSHA256) && !hexSHA256.MatchString(b.PasswordSHA256) {
 		r.Add(p+".password_sha256", "want the hex SHA-256 of the meters' password (64 hex digits, e.g. from sha256sum), got %d characters", len(b.PasswordSHA256))
+	} else if pw, ok := guessableDigest(b.PasswordSHA256); ok {
+		r.Add(p+".password_sha256", "the SHA-256 of %q, a password anyone tries: any device that reaches %s could log in as %s and publish readings for this bus's meters; "+
+			"make one (openssl rand -base64 18), set the meters up with it and give its SHA-256 (echo -n PASSWORD | sha256sum)", pw, b.Listen, b.Username)
 	}
 	if (b.TLSCert == "") != (b.TLSKey == "") {
 		r.Add(p+".tls_key", "tls_cert and tls_key go together (one is missing)")
@@ -198,6 +201,9 @@ func validateClient(cfg *Config, r *yamlcheck.Report, i int, sessions map[string
 	checkCAFile(r, p+".ca_file", b.CAFile, scheme)
 	if b.Password != "" && b.Username == "" {
 		r.Add(p+".password", "a password needs a username")
+	}
+	if placeholder(b.Password) {
+		r.Add(p+".password", "a placeholder, not a password: give the one the broker has for the gateway in %s (the service's environment file)", BusSecretVar(b.Name))
 	}
 	if b.ClientID == "" {
 		b.ClientID = defaultClientID(cfg.Site.Name, b.Name)

@@ -7,7 +7,7 @@ import (
 
 const (
 	mqttHead   = "site: {name: Sunny Mall}"
-	hashHex    = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+	hashHex    = "1e462d3d198ea095227deb70f70b19e7bf90fd8b4abbf2a0b9612ff1f50dd745"
 	embedded   = "buses: [{name: f3, type: compere-mqtt, listen: ':1883', username: kpm, password_sha256: " + hashHex + "}]"
 	clientBus  = "buses: [{name: tw, type: compere-mqtt, broker: 'tcp://10.0.0.5:1883', username: gw}]"
 	mqttMeter1 = "  - {id: M-1, bus: f3, address: '33B1225950027', model: kpm33b, role: public}"

@@ -429,6 +429,18 @@ func validateChannel(r *yamlcheck.Report, p string, c NotifyChannel) {
 			}
 		}
 	}
+	secrets := map[string]string{"secret": c.Secret, "app_secret": c.AppSecret, "key_secret": c.KeySecret, "password": c.Password}
+	for _, k := range secretKeys {
+		if placeholder(secrets[k]) && slices.Contains(allowed, k) {
+			r.Add(p+"."+k, "a placeholder, not a secret: whoever read the example knows it; give the channel's own here or in %s (the service's environment file)",
+				NotifySecretVar(c.Name, k))
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(c.Headers)) {
+		if placeholder(c.Headers[h]) {
+			r.Add(p+".headers."+h, "a placeholder, not a credential: whoever read the example knows it; give the SMS gateway's own")
+		}
+	}
 	for _, kind := range slices.Sorted(maps.Keys(c.Templates)) {
 		t := c.Templates[kind]
 		if !i18n.Has(i18n.En, "event."+kind) {

@@ -86,10 +86,6 @@ var publishedUplinkKeys = []string{
 	"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", // RFC 8032 7.1 test 1
 }
 
-// publishedUplinkPasswords are the example's placeholders: a broker that
-// accepts one accepts anyone who read the example.
-var publishedUplinkPasswords = []string{"change-me"}
-
 // published reports whether the 32-byte key b is one of
 // publishedUplinkKeys, however it was written.
 func published(b []byte) bool {
@@ -140,7 +136,9 @@ func validateUplink(cfg *Config, r *yamlcheck.Report) {
 	if u.Password != "" && u.Username == "" {
 		r.Add("uplink.password", "a password needs a username")
 	}
-	if slices.Contains(publishedUplinkPasswords, u.Password) {
+	// The example's placeholder: a broker that accepts it accepts anyone
+	// who read the example.
+	if placeholder(u.Password) {
 		r.Add("uplink.password", "the example's placeholder: give the password the group's broker has for this site in %s", "MALLGRID_UPLINK_PASSWORD")
 	}
 	if u.Password != "" && scheme == "tcp" {
