@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mallgrid/gateway/verify"
+	"mallgrid/store"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -17,6 +18,8 @@ func newVerifyCmd() *cobra.Command {
 			"every alarm against its events, and the audit log's hash chain; it prints the newest audit\n" +
 			"hash to keep elsewhere.\n" +
 			"It opens the database read-only; the gateway holds it while it runs, so stop it first.\n" +
+			"A file of an older schema (a backup, a snapshot from before an upgrade) is checked on a copy\n" +
+			"upgraded in the temporary directory ($TMPDIR, room for one copy), removed afterwards.\n" +
 			"Exit 1: ledger violations; 3: the file is damaged; 4: it is missing, empty, or not the\n" +
 			"database this gateway ran with (its marker names another).",
 		Args: cobra.NoArgs,
@@ -30,6 +33,10 @@ func newVerifyCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if report.UpgradedFrom > 0 {
+				fmt.Fprintf(out, "%s: schema %d, older than this gateway's %d: checked on a temporary copy upgraded to %d (the file was only read)\n",
+					path, report.UpgradedFrom, store.SchemaVersion, store.SchemaVersion)
+			}
 			for _, v := range report.Violations {
 				fmt.Fprintln(out, v)
 			}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,5 +71,62 @@ func TestVerify_CLI_AuditLog(t *testing.T) {
 	code, out, stderr = mallgrid(t, "verify", "--db", path)
 	if code != exitFailure || !strings.Contains(out, "audit record 1: its content hashes to") || strings.Contains(out, "audit log whole") {
 		t.Errorf("verify after an edit = %d %q %q; want %d naming audit record 1", code, out, stderr, exitFailure)
+	}
+}
+
+// verify takes a file of an older schema (a backup, a snapshot from before
+// an upgrade): it checks a copy upgraded in $TMPDIR, says so, and leaves
+// the file, its directory and $TMPDIR as they were. Its marker is still
+// checked first.
+func TestVerify_CLI_OlderSchema(t *testing.T) {
+	fixtures := []string{"v2-early"}
+	for n := 1; n < store.SchemaVersion; n++ {
+		fixtures = append(fixtures, fmt.Sprintf("v%d", n))
+	}
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("..", "..", "store", "testdata", "schema", name+".db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir, tmp := t.TempDir(), t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			path := filepath.Join(dir, "mallgrid.db")
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			info, err := store.Inspect(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := mallgrid(t, "verify", "--db", path)
+			upgraded := fmt.Sprintf("%s: schema %d, older than this gateway's %d: checked on a temporary copy upgraded to %d (the file was only read)",
+				path, info.Schema, store.SchemaVersion, store.SchemaVersion)
+			if code != 0 || !strings.Contains(out, upgraded) || !strings.Contains(out, "ledger ok") {
+				t.Errorf("verify of a schema %d file = %d %q %q; want 0, %q and ledger ok", info.Schema, code, out, stderr, upgraded)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, raw) {
+				t.Error("verify changed the file")
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 {
+				t.Errorf("files beside the database after verify: %v; want the database alone", left)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+
+			// A marker naming another database is refused as before, and
+			// nothing is copied.
+			if err := os.WriteFile(store.MarkerPath(path), []byte(strings.Repeat("0", 32)+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr = mallgrid(t, "verify", "--db", path)
+			if code != exitRefused || !strings.Contains(stderr, store.MarkerPath(path)) {
+				t.Errorf("verify under a marker naming another database = %d %q; want %d naming the marker", code, stderr, exitRefused)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+		})
 	}
 }

@@ -10,5 +10,7 @@
 //
 // It reads the pipeline's and enforcement's stored forms through their
 // packages (gateway/pipeline, gateway/enforce) and imports store, billing
-// and billing/counter; it writes nothing.
+// and billing/counter. It writes nothing to the file it checks: one of an
+// older schema is checked on a copy upgraded in the temporary directory,
+// removed afterwards.
 package verify

@@ -2,8 +2,11 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +31,12 @@ type Report struct {
 	// Alarms is how many alarms the database holds, OpenAlarms how many of
 	// them are not cleared.
 	Alarms, OpenAlarms int
-	Violations         []Violation
+	// UpgradedFrom is the file's schema version when it is older than this
+	// gateway's (a backup, a snapshot from before an upgrade): the checks
+	// then ran on a temporary copy upgraded to store.SchemaVersion, and the
+	// file itself was only read. 0 for a file of this gateway's schema.
+	UpgradedFrom int
+	Violations   []Violation
 }
 
 // File opens the database at path read-only and verifies its ledger.
@@ -36,14 +44,71 @@ type Report struct {
 // written): a damaged file is an error wrapping store.ErrCorrupt, and a
 // missing, empty or other database one wrapping store.ErrMissing,
 // store.ErrEmpty or store.ErrReplaced — so that after a restore, verify
-// says whether the gateway will take the file.
+// says whether the gateway will take the file. A file of an older schema
+// is checked on a copy upgraded in the temporary directory (os.TempDir),
+// removed afterwards; Report.UpgradedFrom says so.
 func File(path string) (Report, error) {
 	db, err := store.Open(path, store.Options{ReadOnly: true, Marker: true})
+	if errors.Is(err, store.ErrSchemaOld) {
+		// The marker has been checked by now: only the schema is left, and
+		// the ledger's rules are written for this gateway's.
+		return upgradedCopy(path)
+	}
 	if err != nil {
 		return Report{}, err
 	}
 	defer db.Close()
-	var r Report
+	return fileReport(db)
+}
+
+// upgradedCopy verifies the file at path, of an older schema, on a copy
+// upgraded as the gateway would upgrade it: the file is opened read-only
+// to be copied, never written.
+func upgradedCopy(path string) (r Report, err error) {
+	dir, err := os.MkdirTemp("", "mallgrid-verify-*")
+	if err != nil {
+		return r, fmt.Errorf("verify %s, of an older schema, on an upgraded copy: %w", path, err)
+	}
+	defer func() {
+		if rerr := os.RemoveAll(dir); err == nil && rerr != nil {
+			err = rerr
+		}
+	}()
+	tmp := filepath.Join(dir, filepath.Base(path))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return r, err
+	}
+	info, err := store.CopyFile(path, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// A full temporary directory must not read as a damaged file.
+		return r, fmt.Errorf("verify %s, of an older schema, on an upgraded copy in %s (TMPDIR chooses where): %w", path, dir, err)
+	}
+	db, err := store.Open(tmp, store.Options{})
+	if err != nil {
+		return r, fmt.Errorf("upgrade a copy of %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	r, err = fileReport(db)
+	if info.Schema < store.SchemaVersion {
+		r.UpgradedFrom = info.Schema
+	}
+	return r, err
+}
+
+// fileReport verifies the open database and counts what it holds.
+func fileReport(db *store.DB) (Report, error) {
+	var (
+		r   Report
+		err error
+	)
 	if r.Violations, err = Check(db); err != nil {
 		return r, err
 	}
