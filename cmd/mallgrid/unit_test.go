@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -9,8 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mallgrid/drivers/modbus"
 	"mallgrid/gateway/config"
@@ -99,8 +103,15 @@ func TestUnit_Supervision(t *testing.T) {
 	if v := one("ExecReload"); v != "/bin/kill -HUP $MAINPID" {
 		t.Errorf("ExecReload=%s; want /bin/kill -HUP $MAINPID (the gateway reloads on SIGHUP)", v)
 	}
-	if v := one("ExecStartPre"); !strings.Contains(v, "config check") {
-		t.Errorf("ExecStartPre=%s; want the configuration checked first", v)
+	// A file with problems must be refused by the main process, whose exit
+	// 2 RestartPreventExitStatus= judges; refused by an ExecStartPre= it
+	// is restarted every RestartSec= for ever. `mallgrid run` checks the
+	// file itself (TestExitCodes: "run, configuration problem").
+	if v := keys["ExecStartPre"]; len(v) > 0 {
+		t.Errorf("ExecStartPre=%s; want none (a configuration refused there is restarted for ever)", v)
+	}
+	if v := one("ExecStart"); !strings.Contains(v, "mallgrid run -c ") {
+		t.Errorf("ExecStart=%s; want mallgrid run -c FILE (it checks the configuration, exit 2)", v)
 	}
 	if v := one("StateDirectory"); v != "mallgrid" {
 		t.Errorf("StateDirectory=%s; want mallgrid", v)
@@ -160,5 +171,76 @@ func TestUnit_Exposure(t *testing.T) {
 	t.Logf("exposure %.1f", score)
 	if score > 2.0 {
 		t.Errorf("exposure %.1f; want 2.0 or less:\n%s", score, out)
+	}
+}
+
+// unitEnvironment reads the unit's Environment= assignments.
+func unitEnvironment(t *testing.T) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, line := range unitKeys(t)["Environment"] {
+		for _, kv := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(strings.Trim(kv, `"`), "="); ok {
+				env[k] = v
+			}
+		}
+	}
+	return env
+}
+
+// The watchdog ends a hung gateway with SIGABRT (systemd's default
+// WatchdogSignal=). The gateway, run with the unit's environment, must die
+// by that signal — not exit 2, which RestartPreventExitStatus= keeps down
+// as a configuration with problems, leaving a hung bus's mall with no
+// gateway at all. A panic ends the same way under GOTRACEBACK=crash.
+func TestUnit_WatchdogAbortIsRestarted(t *testing.T) {
+	keys := unitKeys(t)
+	env := unitEnvironment(t)
+	if env["GOTRACEBACK"] != "crash" {
+		t.Errorf("Environment GOTRACEBACK=%q; want crash (else SIGABRT and a panic exit 2)", env["GOTRACEBACK"])
+	}
+	cmd := exec.Command(binary, "run", "-c", gatewayConfig(t, filepath.Join(t.TempDir(), "g.db")))
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// As LimitCORE=0 in the unit: no core file of the test's gateway.
+	if slices.Contains(keys["LimitCORE"], "0") {
+		if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readLineContaining(t, bufio.NewReader(stdout), "gateway running")
+	if err := cmd.Process.Signal(syscall.SIGABRT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGABRT")
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	prevented := strings.Fields(strings.Join(keys["RestartPreventExitStatus"], " "))
+	switch {
+	case ws.Exited() && slices.Contains(prevented, strconv.Itoa(ws.ExitStatus())):
+		t.Errorf("after SIGABRT: exit status %d, in RestartPreventExitStatus=%s: a watchdog kill would not be restarted", ws.ExitStatus(), prevented)
+	case !ws.Signaled() || ws.Signal() != syscall.SIGABRT:
+		t.Errorf("after SIGABRT: %v; want killed by SIGABRT", cmd.ProcessState)
+	}
+	// The stacks are what says where it hung.
+	if !strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("no goroutine stacks on stderr after SIGABRT:\n%.2000s", stderr.String())
 	}
 }
