@@ -12,7 +12,9 @@
 //     version is packaging/version.sh's, the binary's `mallgrid version`.
 //   - /etc/mallgrid/mallgrid.yaml is a conffile, root:mallgrid 0640.
 //   - The user mallgrid (group mallgrid, in dialout) owns /var/lib/mallgrid
-//     (0750), which no removal or purge deletes: it holds the ledger.
+//     (0750), which no removal or purge deletes: it holds the ledger. A
+//     purge says where the database and snapshots are (prerm records
+//     `mallgrid config paths` at removal: storage.path may be elsewhere).
 //   - A first install neither enables nor starts the service (the file is
 //     still the example mall); an upgrade restarts it if it was running
 //     and the new binary accepts the configuration (a file it refuses

@@ -237,3 +237,117 @@ echo ok`)
 		t.Errorf("postinst said:\n%s\nwant the check to see the environment file's variables and the service restarted", out)
 	}
 }
+
+// TestPurge_SaysWhereTheDatabaseIs: prerm records, at removal, where the
+// configuration keeps the database and snapshots (storage.path may name
+// another place than /var/lib/mallgrid, and the environment file may
+// override it); the purge, which runs after dpkg deleted the configuration,
+// says so and drops the record.
+func TestPurge_SaysWhereTheDatabaseIs(t *testing.T) {
+	e := newMaintEnv(t)
+	e.systemdRunning()
+	if err := os.MkdirAll(e.path("/var/lib/mallgrid"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.path("/etc/mallgrid/environment"), []byte("MALLGRID_STORAGE_PATH=/srv/ledger/mallgrid.db\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e.stub("mallgrid", `[ "$1 $2" = "config paths" ] || exit 64
+db=${MALLGRID_STORAGE_PATH:-/var/lib/mallgrid/mallgrid.db}
+echo "database $db"; echo "snapshots ${db%/*}/snapshots"`)
+	e.mustRun("prerm", "remove")
+	if !e.called("deb-systemd-invoke stop mallgrid.service") {
+		t.Errorf("prerm remove did not stop the service; calls:\n%s", strings.Join(e.calls(), "\n"))
+	}
+	record := e.path("/var/lib/mallgrid/removed-package.paths")
+	got, err := os.ReadFile(record)
+	if want := "database /srv/ledger/mallgrid.db\nsnapshots /srv/ledger/snapshots\n"; err != nil || string(got) != want {
+		t.Errorf("prerm remove recorded %q, %v; want %q", got, err, want)
+	}
+
+	// dpkg deletes the binary and the configuration before postrm purge.
+	e.stub("mallgrid", "exit 127")
+	os.Remove(e.path("/etc/mallgrid/environment"))
+	e.mustRun("postrm", "remove")
+	out := e.mustRun("postrm", "purge")
+	for _, want := range []string{"kept in /srv/ledger/mallgrid.db", "snapshots are kept in /srv/ledger/snapshots", "back them up"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("postrm purge said:\n%s\nwant %q", out, want)
+		}
+	}
+	if _, err := os.Stat(record); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("purge left the record %s: %v", record, err)
+	}
+	if _, err := os.Stat(e.path("/var/lib/mallgrid")); err != nil {
+		t.Errorf("purge touched the state directory: %v", err)
+	}
+}
+
+// TestPurge_NothingRecorded: a configuration the binary refused at removal
+// records nothing (and a record of an earlier removal is not left to
+// mislead); the purge names the state directory and how to find a database
+// kept elsewhere.
+func TestPurge_NothingRecorded(t *testing.T) {
+	e := newMaintEnv(t)
+	if err := os.MkdirAll(e.path("/var/lib/mallgrid"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	record := e.path("/var/lib/mallgrid/removed-package.paths")
+	if err := os.WriteFile(record, []byte("database /old/place.db\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.stub("mallgrid", `echo "$4:3: buses[0].parity: want one of N, E, O" >&2; exit 2`)
+	e.mustRun("prerm", "remove")
+	if _, err := os.Stat(record); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("prerm left a record with a refused configuration: %v", err)
+	}
+	out := e.mustRun("postrm", "purge")
+	for _, want := range []string{"kept in " + e.path("/var/lib/mallgrid"), "storage.path", "*.db.id"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("postrm purge said:\n%s\nwant %q", out, want)
+		}
+	}
+	if strings.Contains(out, "/old/place.db") {
+		t.Errorf("postrm purge said:\n%s\nwant nothing of the earlier removal's record", out)
+	}
+}
+
+// TestPrerm_Upgrade: an upgrade neither stops the service (postinst
+// restarts it) nor records anything.
+func TestPrerm_Upgrade(t *testing.T) {
+	e := newMaintEnv(t)
+	e.systemdRunning()
+	if err := os.MkdirAll(e.path("/var/lib/mallgrid"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("prerm", "upgrade", "0.16.0+git700.def5678")
+	if len(e.calls()) != 0 {
+		t.Errorf("prerm upgrade called:\n%s\nwant nothing", strings.Join(e.calls(), "\n"))
+	}
+	if _, err := os.Stat(e.path("/var/lib/mallgrid/removed-package.paths")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("prerm upgrade recorded the paths: %v", err)
+	}
+}
+
+// TestMaintScripts_OneServiceEnv: postinst and prerm read the environment
+// file with the same function (each maintainer script stands alone, as
+// dpkg runs it).
+func TestMaintScripts_OneServiceEnv(t *testing.T) {
+	var funcs []string
+	for _, name := range []string{"postinst", "prerm"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		i := strings.Index(s, "\nservice_env() {\n")
+		j := strings.Index(s[max(i, 0):], "\n}\n")
+		if i < 0 || j < 0 {
+			t.Fatalf("%s has no service_env function", name)
+		}
+		funcs = append(funcs, s[i:i+j])
+	}
+	if funcs[0] != funcs[1] {
+		t.Errorf("service_env differs:\npostinst:%s\nprerm:%s", funcs[0], funcs[1])
+	}
+}

@@ -63,7 +63,33 @@ func newConfigCmd() *cobra.Command {
 	check.Flags().StringVarP(&file, "config", "c", "", "configuration file (required)")
 	check.Flags().StringVar(&dbPath, "db", "", "database to compare the configuration with")
 	_ = check.MarkFlagRequired("config")
-	cmd.AddCommand(check)
+	cmd.AddCommand(check, newConfigPathsCmd())
+	return cmd
+}
+
+// newConfigPathsCmd is `config paths`: where a configuration keeps its
+// database and snapshots, with the environment's overrides. The package's
+// prerm records them, so that a purge — after dpkg has deleted the
+// configuration — can still say where the ledger was left.
+func newConfigPathsCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "paths -c FILE",
+		Short: "Print where a configuration keeps its database and its snapshots",
+		Long: "paths prints two lines, \"database PATH\" (storage.path) and \"snapshots DIR\" (storage.snapshots.dir),\n" +
+			"as the gateway would use them with this environment. A file with problems is refused (exit 2), as by check.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "database %s\nsnapshots %s\n", cfg.Storage.Path, cfg.Storage.SnapshotDir())
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file (required)")
+	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
