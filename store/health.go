@@ -397,6 +397,15 @@ func (db *DB) reserve() int64 {
 	return max(minReserve, 2*step)
 }
 
+// Reserve returns the free space the database's file system must keep
+// for Health to pass (twice bbolt's next growth step, at least 4 MiB): a
+// copy of the database written there, a snapshot, must leave it free.
+func (db *DB) Reserve() int64 {
+	db.health.mu.Lock()
+	defer db.health.mu.Unlock()
+	return db.reserve()
+}
+
 // lowSpace returns an error wrapping ErrNoSpace while the database's file
 // system has less than the reserve free (for the gateway's user: statfs's
 // available blocks, without those kept for root). A failing statfs says

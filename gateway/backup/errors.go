@@ -15,6 +15,11 @@ var (
 	// ErrShort is returned by Fetch when the daemon's stream ended before
 	// the size it announced: the copy is not whole.
 	ErrShort = errors.New("backup: the copy ended early")
+	// ErrNoRoom is returned by Snapshotter.Take when the snapshot
+	// directory's file system has less free than the copy and the
+	// database's reserve: the snapshot is skipped rather than leave the
+	// ledger's writes without room.
+	ErrNoRoom = errors.New("backup: no room for the snapshot")
 	// ErrOutIsDatabase is returned by Take for an output path that is the
 	// database itself or one of the files the gateway keeps beside it.
 	ErrOutIsDatabase = errors.New("backup: the output is the database's own file")

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,7 +40,10 @@ type Snapshotter struct {
 	Now func() time.Time
 	// After waits; nil is time.After. Tests pass a fake that they fire.
 	After func(time.Duration) <-chan time.Time
-	Log   zerolog.Logger
+	// Free returns the bytes free to the gateway's user on the file
+	// system of a directory; nil is statfs. Tests pass a fake.
+	Free func(dir string) (int64, error)
+	Log  zerolog.Logger
 
 	mu sync.Mutex // held while a snapshot is written: never two at once
 }
@@ -95,14 +99,34 @@ func (s *Snapshotter) behind(now time.Time) bool {
 }
 
 // Take writes a snapshot now, daily-TIME.db in Dir (made 0700 if missing),
-// atomically, then deletes the oldest daily snapshots beyond Keep. It
-// returns the snapshot's path, and ErrBusy while another is being written.
+// atomically, then deletes the oldest daily snapshots beyond Keep. The new
+// one is written before any is deleted, and only where Dir's file system
+// has room for it and the database's reserve (Source.Reserve) besides:
+// with Dir beside the database, a snapshot that filled the disk would stop
+// the ledger's writes. It returns the snapshot's path, an error wrapping
+// ErrNoRoom when there is no room (nothing is written or deleted), and
+// ErrBusy while another is being written.
 func (s *Snapshotter) Take(now time.Time) (string, error) {
 	if !s.mu.TryLock() {
 		return "", ErrBusy
 	}
 	defer s.mu.Unlock()
-	path, n, err := write(s.DB, s.Dir, dailyPrefix, now)
+	free := s.Free
+	if free == nil {
+		free = statfsFree
+	}
+	room := func(size int64) error {
+		have, err := free(s.Dir)
+		if err != nil {
+			return nil // a file system that cannot say: the write finds out
+		}
+		if reserve := s.DB.Reserve(); have < size+reserve {
+			return fmt.Errorf("%w: %d bytes free in %s, the copy needs %d and the database's reserve %d more; "+
+				"free some space or move storage.snapshots.dir", ErrNoRoom, have, s.Dir, size, reserve)
+		}
+		return nil
+	}
+	path, n, err := write(s.DB, s.Dir, dailyPrefix, now, room)
 	if err != nil {
 		return "", err
 	}
@@ -213,12 +237,14 @@ func (s *Snapshotter) rotate() ([]string, error) {
 // deletes. Going back to the package that wrote schema from is restoring
 // it (README "Backups and upgrades"). It returns the snapshot's path.
 func PreUpgrade(db Source, dir string, from int, now time.Time) (string, error) {
-	path, _, err := write(db, dir, fmt.Sprintf("%s%d-", upgradePrefix, from), now)
+	path, _, err := write(db, dir, fmt.Sprintf("%s%d-", upgradePrefix, from), now, nil)
 	return path, err
 }
 
-// write writes a copy of db to dir as prefix-TIME.db, atomically.
-func write(db Source, dir, prefix string, now time.Time) (string, int64, error) {
+// write writes a copy of db to dir as prefix-TIME.db, atomically. room, if
+// not nil, is given the copy's size before anything is written; its error
+// ends the snapshot.
+func write(db Source, dir, prefix string, now time.Time, room func(size int64) error) (string, int64, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", 0, fmt.Errorf("snapshot: %w", err)
 	}
@@ -232,11 +258,22 @@ func write(db Source, dir, prefix string, now time.Time) (string, int64, error) 
 	var n int64
 	err := store.WriteFileAtomic(path, func(f *os.File) error {
 		var err error
-		n, err = db.WriteBackup(f, nil)
+		n, err = db.WriteBackup(f, room)
 		return err
 	})
 	if err != nil {
 		return "", 0, fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	return path, n, nil
+}
+
+// statfsFree returns the bytes free to an unprivileged user (statfs's
+// available blocks, without those kept for root) on the file system of dir.
+func statfsFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	// Bsize is an int32 on 32-bit ARM (armhf) and an int64 elsewhere.
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }

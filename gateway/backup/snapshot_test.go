@@ -1,12 +1,16 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,4 +291,78 @@ func sameNames(paths, names []string) bool {
 		}
 	}
 	return true
+}
+
+// A snapshot is written only where it leaves the database's reserve free:
+// with one byte less it is skipped, logged at error level, and nothing is
+// written or rotated; with exactly that much it is taken.
+func TestSnapshotter_NoRoom(t *testing.T) {
+	dir := t.TempDir()
+	db := openDaemon(t, dir)
+	for i := range 200 {
+		topUp(t, db, i)
+	}
+	snaps := filepath.Join(dir, "snapshots")
+	var free atomic.Int64
+	free.Store(1 << 40)
+	var logged bytes.Buffer
+	waits := make(chan time.Duration)
+	s := &backup.Snapshotter{DB: db, Dir: snaps, Keep: 2, At: 3 * 60, Log: zerolog.New(&syncWriter{w: &logged}),
+		Free:  func(string) (int64, error) { return free.Load(), nil },
+		After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }}
+	for day := range 2 {
+		if _, err := s.Take(t0.AddDate(0, 0, day)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := s.Snapshots()
+	st, err := os.Stat(before[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := st.Size() + db.Reserve() // nothing written since: the next copy is as large
+	if db.Reserve() < 4<<20 {
+		t.Errorf("Reserve = %d; want at least 4 MiB", db.Reserve())
+	}
+
+	free.Store(need - 1)
+	if _, err := s.Take(t0.AddDate(0, 0, 2)); !errors.Is(err, backup.ErrNoRoom) {
+		t.Errorf("Take with %d free, %d needed: %v; want ErrNoRoom", need-1, need, err)
+	}
+	// Started four days later, the catch-up snapshot is skipped the same way.
+	s.Now = func() time.Time { return t0.AddDate(0, 0, 4) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-waits
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := filepath.Glob(filepath.Join(snaps, "*")); !slices.Equal(got, before) {
+		t.Errorf("snapshot directory after the skipped snapshots: %v; want %v as before", got, before)
+	}
+	if log := logged.String(); !strings.Contains(log, `"level":"error"`) || !strings.Contains(log, "no room for the snapshot") {
+		t.Errorf("log of the skipped snapshot at start:\n%s\nwant an error saying there is no room", log)
+	}
+
+	free.Store(need)
+	if _, err := s.Take(t0.AddDate(0, 0, 5)); err != nil {
+		t.Errorf("Take with exactly %d free: %v", need, err)
+	}
+	if got, _ := s.Snapshots(); !sameNames(got, []string{filepath.Base(before[1]), "daily-20261206T100000Z.db"}) {
+		t.Errorf("snapshots after one with room = %v", got)
+	}
+}
+
+// syncWriter lets the test read a log written by another goroutine.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -34,11 +34,14 @@ const maxSocketPath = 107
 // DefaultTimeout bounds each read and write on the control socket.
 const DefaultTimeout = 10 * time.Second
 
-// Source is what the server copies: the open database.
+// Source is what the server and the snapshotter copy: the open database.
 type Source interface {
 	WriteBackup(w io.Writer, size func(int64) error) (int64, error)
 	ID() string
 	SchemaVersion() (int, error)
+	// Reserve is the free space the database's file system keeps: what
+	// a snapshot must leave free.
+	Reserve() int64
 }
 
 // Server serves backups of the open database on its control socket.
