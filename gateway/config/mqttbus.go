@@ -203,7 +203,7 @@ func validateClient(cfg *Config, r *yamlcheck.Report, i int, sessions map[string
 		r.Add(p+".password", "a password needs a username")
 	}
 	if placeholder(b.Password) {
-		r.Add(p+".password", "a placeholder, not a password: give the one the broker has for the gateway in %s (the service's environment file)", BusSecretVar(b.Name))
+		r.Add(p+".password", "a placeholder, not a password: give the one the broker has for the gateway in %s (the service's environment file, /etc/mallgrid/environment)", BusSecretVar(b.Name))
 	}
 	if b.ClientID == "" {
 		b.ClientID = defaultClientID(cfg.Site.Name, b.Name)

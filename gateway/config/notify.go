@@ -432,7 +432,7 @@ func validateChannel(r *yamlcheck.Report, p string, c NotifyChannel) {
 	secrets := map[string]string{"secret": c.Secret, "app_secret": c.AppSecret, "key_secret": c.KeySecret, "password": c.Password}
 	for _, k := range secretKeys {
 		if placeholder(secrets[k]) && slices.Contains(allowed, k) {
-			r.Add(p+"."+k, "a placeholder, not a secret: whoever read the example knows it; give the channel's own here or in %s (the service's environment file)",
+			r.Add(p+"."+k, "a placeholder, not a secret: whoever read the example knows it; give the channel's own here or in %s (the service's environment file, /etc/mallgrid/environment)",
 				NotifySecretVar(c.Name, k))
 		}
 	}
