@@ -32,9 +32,20 @@ func snapshotBeforeUpgrade(cfg *config.Config, log zerolog.Logger, clock func() 
 
 // startBackups starts what copies the database for the life of the
 // process: the control socket `mallgrid backup` asks, and the daily
-// snapshots (storage.snapshots.keep > 0). The returned stop ends both and
-// waits for them; it is called before the database is closed.
+// snapshots (storage.snapshots.keep > 0), once the temporary files of
+// copies killed midway are removed. The returned stop ends both, a copy
+// being sent or written among them, and waits for them; it is called
+// before the database is closed.
 func startBackups(ctx context.Context, cfg *config.Config, db *store.DB, log zerolog.Logger, now func() time.Time) (stop func(), err error) {
+	// Each as large as the database: left by a copy that was killed
+	// midway (a stop that outlasted TimeoutStopSec, a power cut).
+	removed, err := backup.RemoveStale(db.Path(), cfg.Storage.SnapshotDir())
+	for _, path := range removed {
+		log.Warn().Str("file", path).Msg("removed a temporary file left by a copy stopped midway")
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("temporary files left by a copy stopped midway: not all removed")
+	}
 	srv, err := backup.Listen(backup.SocketPath(db.Path()), db, log)
 	if err != nil {
 		return nil, err

@@ -308,8 +308,47 @@ func TestRun_SnapshotBeforeUpgrade(t *testing.T) {
 	if !strings.Contains(stderr.String(), "the copy from before the upgrade is the way back") {
 		t.Errorf("log lacks the snapshot's line:\n%s", stderr.String())
 	}
-	// Started again on the upgraded file: no second snapshot.
 	if code, _, errOut := mallgrid(t, "verify", "-c", cfgPath); code != 0 {
 		t.Errorf("verify after the upgrade = %d %s", code, errOut)
+	}
+
+	// Started again on the upgraded file: no second snapshot; and the
+	// temporaries of copies killed midway are removed at start.
+	leftovers := []string{path + ".restoring-123", filepath.Join(dir, "snapshots", "daily-20261201T033000Z.db.tmp-456")}
+	for _, p := range leftovers {
+		if err := os.WriteFile(p, []byte("half a copy"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stderr.Reset()
+	again := exec.Command(binary, "run", "-c", cfgPath)
+	again.Stdout, again.Stderr = &stderr, &stderr
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = again.Process.Kill(); _ = again.Wait() })
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(backup.SocketPath(path)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway did not start again within 10 s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := again.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Wait(); err != nil {
+		t.Fatalf("gateway started again, after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if all, _ := filepath.Glob(filepath.Join(dir, "snapshots", "before-schema-*.db")); len(all) != 1 {
+		t.Errorf("snapshots before an upgrade after a second start: %v; want the one", all)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after a start: %v; want removed", p, err)
+		}
 	}
 }

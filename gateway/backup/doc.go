@@ -14,10 +14,17 @@
 // The daemon, once the database is open and for the life of the process
 // (not of one configuration: a reload keeps both):
 //
+//	removed, err := backup.RemoveStale(cfg.Storage.Path, cfg.Storage.SnapshotDir())
 //	srv, err := backup.Listen(backup.SocketPath(cfg.Storage.Path), db, log)
 //	go srv.Run(ctx)       // removes the socket when ctx ends
 //	snap := &backup.Snapshotter{DB: db, Dir: cfg.Storage.SnapshotDir(), Keep: …, At: …, Now: …, Log: log}
 //	go snap.Run(ctx)
+//
+// ctx ending ends what is under way: the copies being sent (their
+// connections are closed) and the snapshot being written (its temporary
+// file removed), so that the gateway stops within systemd's
+// TimeoutStopSec. What a killed process left (temporary files as large as
+// the database) RemoveStale removes at the next start.
 //
 // The command: Fetch(ctx, socket, w) asks a running daemon for a copy; Take
 // does that when a daemon answers, and otherwise opens the file itself.

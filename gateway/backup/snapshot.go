@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,8 +60,9 @@ func (s *Snapshotter) Next(now time.Time) time.Time {
 	return at
 }
 
-// Run takes a snapshot each day at At until ctx ends; it returns nil then.
-// At start it takes one at once if the newest is more than a day old.
+// Run takes a snapshot each day at At until ctx ends; it returns nil then,
+// a snapshot being written ended (and its temporary file removed). At
+// start it takes one at once if the newest is more than a day old.
 // A snapshot that fails is logged at error level and tried again the next
 // day: it never stops the gateway.
 func (s *Snapshotter) Run(ctx context.Context) error {
@@ -69,7 +71,7 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 		after = time.After
 	}
 	if s.behind(s.Now()) {
-		if _, err := s.Take(s.Now()); err != nil {
+		if _, err := s.Take(ctx, s.Now()); err != nil && ctx.Err() == nil {
 			s.Log.Error().Err(err).Str("dir", s.Dir).Msg("snapshot at start failed; the next is tried at its time")
 		}
 	}
@@ -81,7 +83,7 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 			return nil
 		case <-after(next.Sub(now)):
 		}
-		if _, err := s.Take(s.Now()); err != nil {
+		if _, err := s.Take(ctx, s.Now()); err != nil && ctx.Err() == nil {
 			s.Log.Error().Err(err).Str("dir", s.Dir).Msg("daily snapshot failed; the next is tried tomorrow")
 		}
 	}
@@ -105,8 +107,10 @@ func (s *Snapshotter) behind(now time.Time) bool {
 // with Dir beside the database, a snapshot that filled the disk would stop
 // the ledger's writes. It returns the snapshot's path, an error wrapping
 // ErrNoRoom when there is no room (nothing is written or deleted), and
-// ErrBusy while another is being written.
-func (s *Snapshotter) Take(now time.Time) (string, error) {
+// ErrBusy while another is being written. ctx ending stops the writing
+// (the temporary file is removed): a snapshot of a large database does not
+// hold up the gateway's stop.
+func (s *Snapshotter) Take(ctx context.Context, now time.Time) (string, error) {
 	if !s.mu.TryLock() {
 		return "", ErrBusy
 	}
@@ -126,7 +130,7 @@ func (s *Snapshotter) Take(now time.Time) (string, error) {
 		}
 		return nil
 	}
-	path, n, err := write(s.DB, s.Dir, dailyPrefix, now, room)
+	path, n, err := write(ctx, s.DB, s.Dir, dailyPrefix, now, room)
 	if err != nil {
 		return "", err
 	}
@@ -237,14 +241,16 @@ func (s *Snapshotter) rotate() ([]string, error) {
 // deletes. Going back to the package that wrote schema from is restoring
 // it (README "Backups and upgrades"). It returns the snapshot's path.
 func PreUpgrade(db Source, dir string, from int, now time.Time) (string, error) {
-	path, _, err := write(db, dir, fmt.Sprintf("%s%d-", upgradePrefix, from), now, nil)
+	// Not stopped midway: the start waits for it (TimeoutStartSec), and a
+	// start stopped by force leaves a temporary that the next removes.
+	path, _, err := write(context.Background(), db, dir, fmt.Sprintf("%s%d-", upgradePrefix, from), now, nil)
 	return path, err
 }
 
-// write writes a copy of db to dir as prefix-TIME.db, atomically. room, if
-// not nil, is given the copy's size before anything is written; its error
-// ends the snapshot.
-func write(db Source, dir, prefix string, now time.Time, room func(size int64) error) (string, int64, error) {
+// write writes a copy of db to dir as prefix-TIME.db, atomically, until
+// ctx ends. room, if not nil, is given the copy's size before anything is
+// written; its error ends the snapshot.
+func write(ctx context.Context, db Source, dir, prefix string, now time.Time, room func(size int64) error) (string, int64, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", 0, fmt.Errorf("snapshot: %w", err)
 	}
@@ -258,7 +264,7 @@ func write(db Source, dir, prefix string, now time.Time, room func(size int64) e
 	var n int64
 	err := store.WriteFileAtomic(path, func(f *os.File) error {
 		var err error
-		n, err = db.WriteBackup(f, room)
+		n, err = db.WriteBackup(ctxWriter{ctx: ctx, w: f}, room)
 		return err
 	})
 	if err != nil {
@@ -276,4 +282,18 @@ func statfsFree(dir string) (int64, error) {
 	}
 	// Bsize is an int32 on 32-bit ARM (armhf) and an int64 elsewhere.
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// ctxWriter fails every write once ctx has ended: the copy, one read
+// transaction written out, stops within a write of it.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (w ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.w.Write(p)
 }

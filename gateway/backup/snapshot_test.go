@@ -53,7 +53,7 @@ func TestSnapshotter_Rotation(t *testing.T) {
 	var taken []string
 	for day := range 10 {
 		topUp(t, db, day)
-		p, err := s.Take(t0.AddDate(0, 0, day))
+		p, err := s.Take(context.Background(), t0.AddDate(0, 0, day))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,12 +109,12 @@ func TestSnapshotter_NeverTwoAtOnce(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if _, err := s.Take(t0); err != nil {
+		if _, err := s.Take(context.Background(), t0); err != nil {
 			t.Error(err)
 		}
 	}()
 	<-src.started
-	if _, err := s.Take(t0.Add(time.Minute)); !errors.Is(err, backup.ErrBusy) {
+	if _, err := s.Take(context.Background(), t0.Add(time.Minute)); !errors.Is(err, backup.ErrBusy) {
 		t.Errorf("second Take while one runs: %v; want ErrBusy", err)
 	}
 	close(src.release)
@@ -191,7 +191,7 @@ func TestSnapshotter_CatchUp(t *testing.T) {
 				Now:   func() time.Time { return c.start },
 				After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }}
 			for _, at := range c.had {
-				if _, err := s.Take(at); err != nil {
+				if _, err := s.Take(context.Background(), at); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -232,7 +232,7 @@ func TestSnapshotter_OnlyItsOwnNames(t *testing.T) {
 	s := &backup.Snapshotter{DB: db, Dir: snaps, Keep: 2, At: 3 * 60, Log: zerolog.Nop(),
 		After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }}
 	for day := range 3 {
-		if _, err := s.Take(t0.AddDate(0, 0, day)); err != nil {
+		if _, err := s.Take(context.Background(), t0.AddDate(0, 0, day)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -264,7 +264,7 @@ func TestSnapshotter_OnlyItsOwnNames(t *testing.T) {
 	again := start.Add(time.Hour)
 	var taken []string
 	for range 3 {
-		p, err := s.Take(again)
+		p, err := s.Take(context.Background(), again)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestSnapshotter_NoRoom(t *testing.T) {
 		Free:  func(string) (int64, error) { return free.Load(), nil },
 		After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }}
 	for day := range 2 {
-		if _, err := s.Take(t0.AddDate(0, 0, day)); err != nil {
+		if _, err := s.Take(context.Background(), t0.AddDate(0, 0, day)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -326,7 +326,7 @@ func TestSnapshotter_NoRoom(t *testing.T) {
 	}
 
 	free.Store(need - 1)
-	if _, err := s.Take(t0.AddDate(0, 0, 2)); !errors.Is(err, backup.ErrNoRoom) {
+	if _, err := s.Take(context.Background(), t0.AddDate(0, 0, 2)); !errors.Is(err, backup.ErrNoRoom) {
 		t.Errorf("Take with %d free, %d needed: %v; want ErrNoRoom", need-1, need, err)
 	}
 	// Started four days later, the catch-up snapshot is skipped the same way.
@@ -347,7 +347,7 @@ func TestSnapshotter_NoRoom(t *testing.T) {
 	}
 
 	free.Store(need)
-	if _, err := s.Take(t0.AddDate(0, 0, 5)); err != nil {
+	if _, err := s.Take(context.Background(), t0.AddDate(0, 0, 5)); err != nil {
 		t.Errorf("Take with exactly %d free: %v", need, err)
 	}
 	if got, _ := s.Snapshots(); !sameNames(got, []string{filepath.Base(before[1]), "daily-20261206T100000Z.db"}) {
@@ -365,4 +365,51 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// The gateway's stop ends a snapshot being written: Run returns at once,
+// and the temporary file is gone; a stop is not logged as a failure.
+func TestSnapshotter_StopEndsSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	src := newEndless(openDaemon(t, dir))
+	snaps := filepath.Join(dir, "snapshots")
+	if err := os.MkdirAll(snaps, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(snaps, "daily-20261125T100000Z.db") // a week old: one is taken at start
+	if err := os.WriteFile(old, []byte("last week's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	s := &backup.Snapshotter{DB: src, Dir: snaps, Keep: 7, At: 3 * 60, Log: zerolog.New(&syncWriter{w: &logged}),
+		Now:   func() time.Time { return t0 },
+		After: func(time.Duration) <-chan time.Time { return nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-src.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no snapshot started at start")
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v; want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still writes its snapshot 5 s after its ctx ended")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Run returned %v after its ctx ended; want at once (under 2 s)", took)
+	}
+	if got, _ := filepath.Glob(filepath.Join(snaps, "*")); !slices.Equal(got, []string{old}) {
+		t.Errorf("snapshot directory after the stop: %v; want only %s", got, old)
+	}
+	if strings.Contains(logged.String(), `"level":"error"`) {
+		t.Errorf("a snapshot ended by the stop logged as a failure:\n%s", logged.String())
+	}
 }

@@ -139,11 +139,23 @@ func clearStale(path string) error {
 func (s *Server) Path() string { return s.path }
 
 // Run serves connections until ctx ends, then closes the socket, removes
-// it, and waits for the connections being served (each bounded by its
-// deadlines). It returns nil then.
+// it, and ends the copies being served by closing their connections: the
+// gateway's stop is not held up by a backup (systemd kills a stop that
+// takes longer than TimeoutStopSec, 10 s). It returns nil then.
 func (s *Server) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex // guards conns
+		conns = map[net.Conn]struct{}{}
+	)
+	stop := context.AfterFunc(ctx, func() {
+		_ = s.ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			_ = c.Close()
+		}
+	})
 	defer stop()
 	var err error
 	for {
@@ -152,10 +164,21 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			break
 		}
+		mu.Lock()
+		if ctx.Err() != nil { // accepted as ctx ended: the closing above may have run already
+			mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		conns[c] = struct{}{}
+		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serve(c)
+			s.serve(ctx, c)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
 		}()
 	}
 	_ = s.ln.Close()
@@ -176,8 +199,8 @@ func (s *Server) timeout() time.Duration {
 	return DefaultTimeout
 }
 
-// serve answers one request.
-func (s *Server) serve(c net.Conn) {
+// serve answers one request; ctx ending closes c (Run).
+func (s *Server) serve(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	start := time.Now()
 	t := s.timeout()
@@ -208,6 +231,10 @@ func (s *Server) serve(c net.Conn) {
 		return err
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			s.log.Warn().Int64("bytes", n).Msg("control socket: backup ended unfinished, the gateway is stopping")
+			return
+		}
 		if !headerSent {
 			_, _ = fmt.Fprintf(w, "error %s\n", oneLine(err))
 		}

@@ -419,3 +419,102 @@ func TestListen_OtherUserRefused(t *testing.T) {
 		t.Errorf("connect as root: %v %s; want connected", err, out)
 	}
 }
+
+// endlessSource is a database too large to copy before the gateway stops:
+// its copy is written in 32 KiB pieces, 10 ms apart, until a write fails
+// (or 64 MiB, to bound a test that fails).
+type endlessSource struct {
+	*store.DB
+	started chan struct{} // closed at the first piece written
+	once    sync.Once
+}
+
+func newEndless(db *store.DB) *endlessSource {
+	return &endlessSource{DB: db, started: make(chan struct{})}
+}
+
+func (e *endlessSource) WriteBackup(w io.Writer, size func(int64) error) (int64, error) {
+	const piece, most = 32 << 10, 64 << 20
+	if size != nil {
+		if err := size(most); err != nil {
+			return 0, err
+		}
+	}
+	buf := make([]byte, piece)
+	var n int64
+	for n < most {
+		m, err := w.Write(buf)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		e.once.Do(func() { close(e.started) })
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n, nil
+}
+
+// The gateway's stop ends a backup being served: Run returns at once, not
+// when the client's write deadline or the copy's MaxCopy runs out, and the
+// client learns that its copy is short.
+func TestServer_StopEndsCopies(t *testing.T) {
+	dir := t.TempDir()
+	src := newEndless(openDaemon(t, dir))
+	srv, err := backup.Listen(backup.SocketPath(src.Path()), src, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.MaxCopy = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	// One client stops reading after the header (the server blocks in a
+	// write, up to its 10 s deadline); one reads slowly (its copy would go
+	// on until MaxCopy).
+	stalled, err := net.Dial("unix", srv.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := io.WriteString(stalled, "backup\n"); err != nil {
+		t.Fatal(err)
+	}
+	slowErr := make(chan error, 1)
+	go func() {
+		_, err := backup.Fetch(context.Background(), srv.Path(), slowWriter{}, 0)
+		slowErr <- err
+	}()
+	<-src.started
+	time.Sleep(300 * time.Millisecond) // both copies under way, the stalled one's buffers full
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v; want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still waits for the copies 5 s after its ctx ended")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Run returned %v after its ctx ended; want at once (under 2 s)", took)
+	}
+	select {
+	case err := <-slowErr:
+		if err == nil {
+			t.Error("the slow client's copy ended whole; want it cut short")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the slow client still reads 5 s after the gateway stopped")
+	}
+}
+
+// slowWriter takes what it is given at about 1 MiB/s.
+type slowWriter struct{}
+
+func (slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(time.Duration(len(p)) * time.Microsecond)
+	return len(p), nil
+}

@@ -1,0 +1,92 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"time"
+)
+
+// The temporary files this program makes, each as large as the database,
+// that a process killed while writing one (systemd's SIGKILL at the end
+// of TimeoutStopSec, a power cut) leaves behind. os.CreateTemp ends a
+// name with digits; the control socket's temporary with 8 hex digits.
+var (
+	// Beside the database, named after it (store.WriteFileAtomic: the
+	// marker, a rescued copy; store's restore: the backup being
+	// installed; backup's OUT over the database, which older versions
+	// allowed).
+	staleBesideDB = `^%s(\.id|\.rescued-\d{8}T\d{6}Z(-\d+)?)?\.tmp-\d+$|^%[1]s\.restoring-\d+$`
+	// In the snapshot directory: a snapshot being written.
+	staleSnapshot = regexp.MustCompile(`^(daily-|before-schema-\d+-)\d{8}T\d{6}Z(-\d+)?\.db\.tmp-\d+$`)
+	// The control socket bound under a temporary name (Listen).
+	staleSocket = regexp.MustCompile(`^\.ctl-[0-9a-f]{8}$`)
+)
+
+// RemoveStale removes the temporary files a killed gateway, backup or
+// restore left beside the database at dbPath and in the snapshot
+// directory snapDir: only names this program makes, only regular files,
+// and a temporary control socket only if nothing answers on it. The
+// caller holds the database's lock, so no gateway writes them now. It
+// returns the paths removed, and the first error met (the others are
+// still tried).
+func RemoveStale(dbPath, snapDir string) ([]string, error) {
+	dbDir := filepath.Dir(dbPath)
+	besideDB := regexp.MustCompile(fmt.Sprintf(staleBesideDB, regexp.QuoteMeta(filepath.Base(dbPath))))
+	var (
+		removed []string
+		first   error
+	)
+	remove := func(path string) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if first == nil {
+				first = err
+			}
+			return
+		}
+		removed = append(removed, path)
+	}
+	scan := func(dir string, match func(name string, mode fs.FileMode) bool) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && first == nil {
+				first = err
+			}
+			return
+		}
+		for _, e := range entries {
+			if match(e.Name(), e.Type()) {
+				remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	scan(dbDir, func(name string, mode fs.FileMode) bool {
+		switch {
+		case mode.IsRegular():
+			return besideDB.MatchString(name)
+		case mode.Type() == fs.ModeSocket:
+			return staleSocket.MatchString(name) && !answers(filepath.Join(dbDir, name))
+		}
+		return false
+	})
+	scan(snapDir, func(name string, mode fs.FileMode) bool {
+		return mode.IsRegular() && staleSnapshot.MatchString(name)
+	})
+	return removed, first
+}
+
+// answers says whether a process accepts connections on the socket at
+// path: one binding it now, about to rename it into place.
+func answers(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		_ = c.Close()
+		return true
+	}
+	return !errors.Is(err, syscall.ECONNREFUSED)
+}

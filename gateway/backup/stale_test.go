@@ -1,0 +1,97 @@
+package backup_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"mallgrid/gateway/backup"
+)
+
+// RemoveStale removes the temporaries a killed gateway, backup or restore
+// left, and nothing else: not another file of a similar name, not a
+// directory, not a temporary socket something answers on.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "mallgrid.db")
+	snaps := filepath.Join(dir, "snapshots")
+	if err := os.MkdirAll(snaps, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{
+		db + ".tmp-123456",
+		db + ".id.tmp-42",
+		db + ".rescued-20261201T100000Z.tmp-7",
+		db + ".rescued-20261201T100000Z-2.tmp-7",
+		db + ".restoring-3141592653",
+		filepath.Join(snaps, "daily-20261201T100000Z.db.tmp-99"),
+		filepath.Join(snaps, "daily-20261201T100000Z-2.db.tmp-99"),
+		filepath.Join(snaps, "before-schema-8-20261201T100000Z.db.tmp-1"),
+	}
+	kept := []string{
+		db,
+		db + ".id",
+		db + ".replaced-20261201T100000Z",
+		db + ".rescued-20261201T100000Z",
+		db + ".tmp-notes",
+		db + ".restoring-",
+		filepath.Join(dir, "other.db.tmp-123"), // another database's, or a backup's OUT
+		filepath.Join(dir, "mallgrid.dbx.tmp-1"),
+		filepath.Join(snaps, "daily-20261201T100000Z.db"),
+		filepath.Join(snaps, "daily-manual.db.tmp-1"),
+		filepath.Join(snaps, "mallgrid.db.tmp-5"), // the database's name, in the wrong directory
+	}
+	for _, p := range append(slices.Clone(stale), kept...) {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keptDir := filepath.Join(snaps, "daily-20261202T100000Z.db.tmp-5")
+	if err := os.Mkdir(keptDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, keptDir)
+	// A temporary socket nothing answers on (its gateway killed between
+	// bind and rename), and one being bound now.
+	deadSocket := filepath.Join(dir, ".ctl-0a1b2c3d")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: deadSocket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	stale = append(stale, deadSocket)
+	liveSocket := filepath.Join(dir, ".ctl-deadbeef")
+	live, err := net.Listen("unix", liveSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	kept = append(kept, liveSocket)
+
+	removed, err := backup.RemoveStale(db, snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	slices.Sort(stale)
+	if !slices.Equal(removed, stale) {
+		t.Errorf("removed %v;\nwant %v", removed, stale)
+	}
+	for _, p := range stale {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s still there", p)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s: %v; want left alone", p, err)
+		}
+	}
+	// No snapshot directory yet (a new installation): nothing to do.
+	if _, err := backup.RemoveStale(db, filepath.Join(dir, "none")); err != nil {
+		t.Errorf("RemoveStale without a snapshot directory: %v", err)
+	}
+}
