@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -167,6 +168,10 @@ type RestoreOptions struct {
 	// upgraded to this gateway's schema (mallgrid restore runs the ledger's
 	// rules, gateway/verify): an error keeps everything as it was.
 	Check func(path string) error
+	// Socket, if set, is the gateway's control socket: while something
+	// answers on it a gateway is running, even one whose file is no longer
+	// at the path (deleted or moved), and the restore is refused.
+	Socket string
 }
 
 // Restored says what Restore did.
@@ -184,11 +189,14 @@ type Restored struct {
 // the gateway stopped. The backup is checked (Inspect; a newer schema is
 // refused), copied beside path, upgraded to this gateway's schema and
 // checked again (Options.Check) before anything at path changes; then the
-// file at path is kept aside (renamed PATH.replaced-TIME, never deleted),
-// the copy renamed into place and the marker written to name it. The
-// backup file itself is only read. It returns ErrLocked while a gateway
-// holds the database, and an error wrapping ErrReplaced for a backup of
-// another database than the marker names, unless Force.
+// file at path is kept aside (PATH.replaced-TIME, never deleted), the copy
+// renamed into place and the marker written to name it. From the first
+// check to the marker, the current file's lock is held, so no gateway
+// starts on it meanwhile. The backup file itself is only read. It returns
+// ErrLocked while a gateway holds the database or answers on
+// Options.Socket, and an error wrapping ErrReplaced for a backup of another
+// database than the marker names (where there is no marker, than the
+// current file is), unless Force.
 func Restore(path, backup string, o RestoreOptions) (Restored, error) {
 	done, err := restore(path, backup, o)
 	if err != nil {
@@ -199,10 +207,38 @@ func Restore(path, backup string, o RestoreOptions) (Restored, error) {
 
 func restore(path, backup string, o RestoreOptions) (Restored, error) {
 	var done Restored
-	_, statErr := os.Stat(path)
+	if err := socketAnswers(o.Socket); err != nil {
+		return done, err
+	}
+	cur, statErr := os.Stat(path)
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return done, statErr
+	}
+	want, err := readMarker(MarkerPath(path))
+	if err != nil && !o.Force {
+		return done, fmt.Errorf("%w; give --force to restore the backup and write the marker again", err)
+	}
+	// Without a marker, the file at path says which database belongs
+	// here. Read before its lock is taken: the lock below is exclusive,
+	// and reading takes a shared one. A damaged or empty file names none.
+	curID := ""
+	if statErr == nil && want == "" && err == nil && !o.Force {
+		info, err := Inspect(path)
+		switch {
+		case errors.Is(err, ErrLocked):
+			return done, fmt.Errorf("%w: stop the gateway first", ErrLocked)
+		case err == nil, errors.Is(err, ErrSchemaTooNew):
+			curID = info.ID
+		}
+	}
 	if statErr == nil {
-		if err := lockFree(path); err != nil {
+		lock, err := holdLock(path, cur)
+		if err != nil {
 			return done, err
+		}
+		defer lock.Close() // after the marker: a gateway waiting for the lock then finds the restored file
+		if bst, err := os.Stat(backup); err == nil && os.SameFile(bst, cur) {
+			return done, fmt.Errorf("the backup is the database file itself: nothing to restore")
 		}
 	}
 	info, err := Inspect(backup)
@@ -210,18 +246,20 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 		return done, err
 	}
 	done.Schema, done.Entries, done.Newest = info.Schema, info.Entries, info.Newest
-	want, err := readMarker(MarkerPath(path))
-	if err != nil && !o.Force {
-		return done, fmt.Errorf("%w; give --force to restore the backup and write the marker again", err)
+	id := info.ID
+	if id == "" {
+		id = "without an identity (from before identities)"
 	}
-	if want != "" && info.ID != want && !o.Force {
-		id := info.ID
-		if id == "" {
-			id = "without an identity (from before identities)"
-		}
+	switch {
+	case o.Force:
+	case want != "" && info.ID != want:
 		return done, fmt.Errorf("%w: the backup is database %s, the marker %s names %s; "+
 			"give --force to restore it anyway (the marker is written to name it; the current file is kept aside)",
 			ErrReplaced, id, MarkerPath(path), want)
+	case want == "" && curID != "" && info.ID != curID:
+		return done, fmt.Errorf("%w: the backup is database %s, the file at %s is database %s (there is no marker %s); "+
+			"give --force to restore it anyway (the marker is written to name it; the current file is kept aside)",
+			ErrReplaced, id, path, curID, MarkerPath(path))
 	}
 	tmp, err := copyBeside(path, backup)
 	if err != nil {
@@ -251,14 +289,10 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 		return done, err
 	}
 	if statErr == nil {
-		if err := lockFree(path); err != nil { // a gateway started meanwhile
+		if done.KeptAs, err = replaceKeeping(path, tmp, o.Now); err != nil {
 			return done, err
 		}
-		if done.KeptAs, err = keepAside(path, o.Now); err != nil {
-			return done, err
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	} else if err := os.Rename(tmp, path); err != nil {
 		return done, err
 	}
 	if err := SyncDir(filepath.Dir(path)); err != nil {
@@ -271,6 +305,68 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 		return done, err
 	}
 	return done, chownLike(MarkerPath(path), path)
+}
+
+// socketAnswers returns ErrLocked if something answers on the control
+// socket: a gateway is running. A socket nothing answers on (refused,
+// absent, or not this user's to reach) is no gateway's.
+func socketAnswers(socket string) error {
+	if socket == "" {
+		return nil
+	}
+	c, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return nil
+	}
+	_ = c.Close()
+	return fmt.Errorf("%w: a gateway answers on the control socket %s; stop the gateway first", ErrLocked, socket)
+}
+
+// holdLock takes the lock a read-write Open takes on the file at path, and
+// returns the file that holds it: until it is closed no gateway opens the
+// database. It returns ErrLocked while a gateway holds it, and an error if
+// path no longer names was (the file looked at before).
+func holdLock(path string, was os.FileInfo) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	err = lockFile(f, true, 0)
+	if errors.Is(err, ErrLocked) {
+		err = fmt.Errorf("%w: stop the gateway first", err)
+	}
+	if err == nil {
+		var st os.FileInfo
+		if st, err = f.Stat(); err == nil && !os.SameFile(st, was) {
+			err = fmt.Errorf("%s was replaced while the restore looked at it; run the restore again", path)
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// replaceKeeping puts the file next in the place of the file at path,
+// which is kept aside under a name of its own (PATH.replaced-TIME), and
+// returns that name. The file kept aside is linked to its new name first
+// and next renamed over path, so that path names a database throughout: a
+// gateway never finds it missing. Where the file system has no hard
+// links, path is renamed aside instead, and is missing for a moment.
+func replaceKeeping(path, next string, now time.Time) (string, error) {
+	aside := asideName(path, ".replaced-", now)
+	if err := os.Link(path, aside); err != nil {
+		if aside, err = keepAside(path, now); err != nil {
+			return "", err
+		}
+		return aside, os.Rename(next, path)
+	}
+	if err := os.Rename(next, path); err != nil {
+		_ = os.Remove(aside) // path is still the file it was
+		return "", err
+	}
+	return aside, nil
 }
 
 // chownLike gives name the owner of the file at like, or where there is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -344,4 +345,171 @@ func backupTo(db *DB, path string) error {
 		_, err := db.WriteBackup(f, nil)
 		return err
 	})
+}
+
+// A restore holds the database's lock from its first check until the
+// marker names the restored file: a gateway started meanwhile waits, then
+// runs on the restored database — not on the file kept aside, and without
+// refusing the restored one as another database than the old marker named.
+func TestRestore_HoldsLockUntilMarker(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-1", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other, bak := openTemp(t)
+	oid := other.ID()
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	type opened struct {
+		db  *DB
+		err error
+	}
+	started := make(chan opened, 1)
+	check := func(string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := lockFile(f, true, 0); !errors.Is(err, ErrLocked) {
+			t.Errorf("the database's lock during the check: %v; want held by the restore (ErrLocked)", err)
+		}
+		go func() {
+			db, err := Open(path, Options{Marker: true, LockTimeout: 20 * time.Second})
+			started <- opened{db, err}
+		}()
+		time.Sleep(300 * time.Millisecond) // the gateway reaches the lock and waits
+		return nil
+	}
+	done, err := Restore(path, bak, RestoreOptions{Now: tRestore, Force: true, Check: check})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gw opened
+	select {
+	case gw = <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway started during the restore never opened the database")
+	}
+	if gw.err != nil {
+		t.Fatalf("the gateway started during the restore: %v; want it on the restored database", gw.err)
+	}
+	defer gw.db.Close()
+	if gw.db.ID() != oid || done.ID != oid {
+		t.Errorf("the gateway runs on database %s (restored %s); want the restored %s", gw.db.ID(), done.ID, oid)
+	}
+	if n := countEntries(t, gw.db); n != 0 {
+		t.Errorf("the gateway's database holds %d entries; want the backup's none (the current file's 1 is kept aside)", n)
+	}
+	if !namesFile(path, gw.db.opened) {
+		t.Error("the gateway holds a file that is no longer at the path")
+	}
+}
+
+// With the database's file gone (deleted or moved) while a gateway still
+// runs on it, the file lock shows nothing; the gateway's control socket
+// answering refuses the restore.
+func TestRestore_GatewayOnMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	bak := filepath.Join(t.TempDir(), "bak.db")
+	if err := backupTo(db, bak); err != nil {
+		t.Fatal(err)
+	}
+	socket := path + ".ctl"
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Restore(path, bak, RestoreOptions{Now: tRestore, Socket: socket})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), socket) {
+		t.Errorf("Restore while a gateway answers on its socket: %v; want ErrLocked naming %s", err, socket)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused restore put a file at the path (%v)", err)
+	}
+
+	// Stopped, its socket gone: the restore goes ahead.
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(path, bak, RestoreOptions{Now: tRestore, Socket: socket}); err != nil {
+		t.Fatal(err)
+	}
+	openDaemon(t, path)
+}
+
+// Where there is no marker, the database at the path says which one
+// belongs there: a backup of another is refused without Force, one of the
+// same database is taken, and so is any backup over a damaged file.
+func TestRestore_NoMarkerComparesCurrentFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	cur, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := filepath.Join(t.TempDir(), "same.db")
+	if err := backupTo(cur, same); err != nil {
+		t.Fatal(err)
+	}
+	cid := cur.ID()
+	if err := cur.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other, otherPath := openTemp(t)
+	oid := other.ID()
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+
+	_, err = Restore(path, otherPath, RestoreOptions{Now: tRestore})
+	if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), cid) || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("Restore of another database over one without a marker: %v; want ErrReplaced naming %s and --force", err, cid)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a refused restore changed the database")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 {
+		t.Errorf("files in the directory after the refusal: %v; want the database alone", left)
+	}
+	if done, err := Restore(path, same, RestoreOptions{Now: tRestore}); err != nil || done.ID != cid {
+		t.Errorf("Restore of the same database without a marker = %+v, %v; want database %s", done, err, cid)
+	}
+
+	// Over a damaged file there is no database to compare with.
+	if err := os.Remove(MarkerPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bytes.Repeat([]byte{0xa5}, 16384), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := Restore(path, otherPath, RestoreOptions{Now: tRestore}); err != nil || done.ID != oid {
+		t.Errorf("Restore over a damaged file without a marker = %+v, %v; want database %s", done, err, oid)
+	}
 }

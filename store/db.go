@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -109,7 +110,8 @@ type DB struct {
 	bolt    *bolt.DB
 	path    string
 	id      string
-	created bool // Open made the file: there was none
+	created bool        // Open made the file: there was none
+	opened  os.FileInfo // the file bbolt opened, and locked
 	gate    writeGate
 	health  health
 	free    func(dir string) (int64, error) // statfsFree; tests replace it
@@ -223,6 +225,45 @@ func Open(path string, opts Options) (*DB, error) {
 }
 
 func open(path string, opts Options) (*DB, error) {
+	var err error
+	for range 2 {
+		var db *DB
+		if db, err = openOnce(path, opts); err == nil || !errors.Is(err, errOpenRaced) {
+			return db, err
+		}
+	}
+	return nil, fmt.Errorf("%w: %w", ErrLocked, err)
+}
+
+// errOpenRaced is openChecked's and openOnce's error for a file or
+// marker replaced while they opened them.
+var errOpenRaced = errors.New("replaced while it was being opened (a restore finished meanwhile)")
+
+// openOnce is openChecked, and refuses a file or marker replaced while it
+// ran: a restore holds the file's lock until it has put the restored file
+// in place and written its marker, so an Open that waited for the lock
+// has read the marker before, and may have checked or opened the file that
+// was kept aside. open then starts again, on the restored file, rather
+// than run on the one kept aside or refuse the restored one as another
+// database.
+func openOnce(path string, opts Options) (*DB, error) {
+	marker, _ := os.ReadFile(MarkerPath(path))
+	db, err := openChecked(path, opts)
+	if opts.Marker && (errors.Is(err, ErrReplaced) || errors.Is(err, ErrMissing) || errors.Is(err, ErrEmpty)) {
+		if now, _ := os.ReadFile(MarkerPath(path)); !bytes.Equal(now, marker) {
+			return nil, fmt.Errorf("the marker %s %w", MarkerPath(path), errOpenRaced)
+		}
+	}
+	return db, err
+}
+
+// namesFile says whether path names file (the same inode).
+func namesFile(path string, file os.FileInfo) bool {
+	st, err := os.Stat(path)
+	return err == nil && os.SameFile(st, file)
+}
+
+func openChecked(path string, opts Options) (*DB, error) {
 	want := "" // the identity the marker names
 	if opts.Marker {
 		var err error
@@ -274,8 +315,16 @@ func open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Once the lock is held no restore replaces the file; one that did
+	// while this open waited for the lock left it holding the file kept
+	// aside, which must not be upgraded or run on.
+	if !namesFile(path, file) {
+		_ = b.Close()
+		return nil, fmt.Errorf("%s %w", path, errOpenRaced)
+	}
 	db := newDB(b, path)
 	db.created = created
+	db.opened = file
 	db.route = opts.Route
 	if !opts.ReadOnly {
 		db.health.file = file

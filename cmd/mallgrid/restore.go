@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mallgrid/gateway/backup"
 	"mallgrid/gateway/verify"
 	"mallgrid/store"
 )
@@ -26,11 +27,12 @@ func newRestoreCmd() *cobra.Command {
 			"upgraded), copies it beside the database, runs verify's ledger rules on the copy, then keeps the\n" +
 			"current file aside (PATH.replaced-TIME, never deleted), puts the copy in its place and writes the\n" +
 			"marker naming it. BACKUP itself is only read. Nothing changes if a check fails.\n" +
-			"A backup of another database than the marker names (from before `db init --force`, or another\n" +
-			"gateway's) is refused unless --force is given.\n" +
-			"The gateway must be stopped: restore refuses while it holds the database (exit 1).\n" +
+			"A backup of another database than the marker names (or, with no marker, than the current file\n" +
+			"is: from before `db init --force`, or another gateway's) is refused unless --force is given.\n" +
+			"The gateway must be stopped: restore refuses while it holds the database or answers on its\n" +
+			"control socket (exit 1), and holds the database's lock itself until the marker is written.\n" +
 			"Exit 1: refused (gateway running, ledger violations); 3: BACKUP is damaged; 4: BACKUP is another\n" +
-			"database (without --force), missing or empty.",
+			"database (without --force), missing, empty, or of a newer schema than this gateway's.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := databasePath(file, dbPath)
@@ -38,7 +40,7 @@ func newRestoreCmd() *cobra.Command {
 				return err
 			}
 			bak := args[0]
-			done, err := store.Restore(path, bak, store.RestoreOptions{Force: force, Now: time.Now(), Check: checkLedger})
+			done, err := store.Restore(path, bak, store.RestoreOptions{Force: force, Now: time.Now(), Check: checkLedger, Socket: backup.SocketPath(path)})
 			switch {
 			case errors.Is(err, store.ErrLocked):
 				return &exitError{code: exitFailure, err: fmt.Errorf("mallgrid: %s is in use by the running gateway; %s, run the restore again, then systemctl start mallgrid (nothing was changed)", path, stopHint)}
