@@ -35,7 +35,7 @@ func TestConfig_Valid(t *testing.T) {
 func TestPrepareDB_History(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "g.db")
 	const want = 4 << 20
-	if err := prepareDB(path, 2, 10, want); err != nil {
+	if err := prepareDB(t.Context(), path, 2, 10, want); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(path)

@@ -7,7 +7,9 @@
 //     over a window after a warm-up;
 //   - start-up: the time from exec to the first READY=1 on $NOTIFY_SOCKET
 //     (and to /healthz answering 200) with a fresh database and with a
-//     1 GB one of a week's history, made once and cached.
+//     1 GB one of a week's history, made once for each store schema and
+//     cached; each run starts the gateway on a copy of it, so that the
+//     cache stays as it was made.
 //
 // The simulated meters answer from this process on pseudo-terminals, with
 // each reply delayed by its wire time, so the gateway's figures, read from
