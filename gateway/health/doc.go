@@ -58,6 +58,11 @@
 // RestoreWindow events; a state reported longer ago than that is reported
 // once more after a restart.
 //
+// A reload replaces the Tracker without a restart: the new one takes over
+// the old one's state of every bus on the same port and of the meters
+// still on it at the same address (Carry), so that a meter that answered a
+// moment before is not a bus that no meter has answered yet.
+//
 // # Times
 //
 // Every time comes from the clock passed in (Options.Now): the time of a

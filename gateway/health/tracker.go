@@ -98,6 +98,9 @@ type Tracker struct {
 
 type busState struct {
 	Bus
+	// watched is when the bus began to be watched: the start, or the
+	// start of the Tracker it was carried from over reloads (Carry).
+	watched time.Time
 	meters  []*meterState
 	down    bool      // as last reported
 	portErr error     // the last open failure, until an open works
@@ -114,6 +117,7 @@ type busState struct {
 
 type meterState struct {
 	Meter
+	watched  time.Time // as the bus's
 	bus      *busState
 	offline  bool      // as last reported
 	lastGood time.Time // zero: none since the start
@@ -142,9 +146,9 @@ func New(o Options) *Tracker {
 		if len(b.Meters) == 0 {
 			continue // nothing on it can answer: not watched
 		}
-		bs := &busState{Bus: b}
+		bs := &busState{Bus: b, watched: t.started}
 		for _, m := range b.Meters {
-			ms := &meterState{Meter: m, bus: bs}
+			ms := &meterState{Meter: m, bus: bs, watched: t.started}
 			bs.meters = append(bs.meters, ms)
 			t.byID[m.ID] = ms
 		}
@@ -174,6 +178,53 @@ func (t *Tracker) Restore(evs []store.Event) {
 			if b != nil {
 				b.down = e.Kind == KindBusDown
 			}
+		}
+	}
+}
+
+// Carry takes over from prev, the Tracker of the configuration a reload
+// replaces (no longer fed), what it knew of each bus named and of the
+// meters still on it at the same address: when each last answered, the
+// reads failed since, the port's failure, what was last reported, and
+// since when it is watched. A reload then neither tells again of an outage
+// already told, nor has /healthz say that no meter has answered yet on a
+// bus whose meters answered a moment before. Buses and meters not carried
+// start as at a start. Call it after Restore and before the first Cycle.
+func (t *Tracker) Carry(prev *Tracker, buses []string) {
+	type busWas struct {
+		bus    busState
+		meters map[string]meterState
+	}
+	was := make(map[string]busWas, len(buses))
+	prev.mu.Lock()
+	for _, name := range buses {
+		b := prev.bus[name]
+		if b == nil {
+			continue
+		}
+		w := busWas{bus: *b, meters: make(map[string]meterState, len(b.meters))}
+		for _, m := range b.meters {
+			w.meters[m.ID] = *m
+		}
+		was[name] = w
+	}
+	prev.mu.Unlock()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, w := range was {
+		b := t.bus[name]
+		if b == nil || b.Port != w.bus.Port {
+			continue
+		}
+		b.watched, b.down, b.portErr, b.portAt = w.bus.watched, w.bus.down, w.bus.portErr, w.bus.portAt
+		b.lastErr, b.lastGood, b.failures = w.bus.lastErr, w.bus.lastGood, w.bus.failures
+		for _, m := range b.meters {
+			old, ok := w.meters[m.ID]
+			if !ok || old.Address != m.Address {
+				continue // as a meter added: watched from now
+			}
+			m.watched, m.offline, m.lastGood, m.ok, m.failures, m.lastErr = old.watched, old.offline, old.lastGood, old.ok, old.failures, old.lastErr
 		}
 	}
 }
@@ -299,7 +350,7 @@ func (t *Tracker) silent(m *meterState, busSilent bool, now time.Time) bool {
 func (t *Tracker) busSilent(b *busState, now time.Time) bool {
 	since := b.lastGood
 	if since.IsZero() {
-		since = t.started
+		since = b.watched
 	}
 	return b.failures >= t.o.FailedReads && now.Sub(since) >= t.o.OfflineAfter
 }
@@ -307,7 +358,7 @@ func (t *Tracker) busSilent(b *busState, now time.Time) bool {
 // since is when m last answered, or the start if it has not.
 func (t *Tracker) since(m *meterState) time.Time {
 	if m.lastGood.IsZero() {
-		return t.started
+		return m.watched
 	}
 	return m.lastGood
 }
@@ -373,8 +424,8 @@ func (t *Tracker) meterOffline(m *meterState, now time.Time) pending {
 	form := ""
 	if m.lastGood.IsZero() {
 		text = fmt.Sprintf("Meter %s (bus %s, address %d) has not answered since the gateway started %s ago: %d reads failed in a row",
-			m.ID, m.bus.Name, m.Address, round(now.Sub(t.started)), m.failures)
-		form, args["for_s"] = "never", seconds(now.Sub(t.started))
+			m.ID, m.bus.Name, m.Address, round(now.Sub(m.watched)), m.failures)
+		form, args["for_s"] = "never", seconds(now.Sub(m.watched))
 	} else {
 		text = fmt.Sprintf("Meter %s (bus %s, address %d) stopped answering %s ago: %d reads failed in a row",
 			m.ID, m.bus.Name, m.Address, round(now.Sub(m.lastGood)), m.failures)
@@ -437,7 +488,7 @@ func seconds(d time.Duration) string { return strconv.FormatInt(int64(round(d)/t
 
 // lastAnswer is when a meter on b last answered, or the start.
 func (t *Tracker) lastAnswer(b *busState) time.Time {
-	last := t.started
+	last := b.watched
 	for _, m := range b.meters {
 		if m.lastGood.After(last) {
 			last = m.lastGood
@@ -495,14 +546,14 @@ func (t *Tracker) Problems() []string {
 		case b.down:
 			p := fmt.Sprintf("bus %s: no meter has answered since %s", b.Name, t.clock(t.lastAnswer(b)))
 			if lastAnswerIsStart(b) {
-				p = fmt.Sprintf("bus %s: no meter has answered since the gateway started at %s", b.Name, t.clock(t.started))
+				p = fmt.Sprintf("bus %s: no meter has answered since the gateway started at %s", b.Name, t.clock(b.watched))
 			}
 			if b.lastErr != nil {
 				p += " (" + b.lastErr.Error() + ")"
 			}
 			out = append(out, p)
 		case lastAnswerIsStart(b):
-			out = append(out, fmt.Sprintf("bus %s: no meter has answered yet since the gateway started at %s", b.Name, t.clock(t.started)))
+			out = append(out, fmt.Sprintf("bus %s: no meter has answered yet since the gateway started at %s", b.Name, t.clock(b.watched)))
 		}
 	}
 	return out

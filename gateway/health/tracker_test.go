@@ -547,3 +547,53 @@ func checkEventTexts(t *testing.T, db *store.DB) {
 		}
 	}
 }
+
+// TestTracker_Carry: a reload's new Tracker takes over the old one's
+// state of the buses kept: /healthz has no "no meter has answered yet" for
+// a bus whose meters answered a moment before, a meter reported offline is
+// not reported again, and one that was failing goes offline on time, not
+// counted again from the reload. A bus not kept, and a meter moved to
+// another address, start as at a start.
+func TestTracker_Carry(t *testing.T) {
+	r := newRig(t)
+	r.cycle("a", []string{"M-1", "M-2"}, nil)
+	r.cycle("b", []string{"M-3"}, nil)
+	for range 3 {
+		r.clk.Add(15 * time.Second)
+		r.cycle("a", []string{"M-1"}, []string{"M-2"})
+		r.cycle("b", []string{"M-3"}, nil)
+	}
+	r.wantEvents("before the reload", "meter_offline M-2")
+	r.clk.Add(5 * time.Second)
+
+	// The reload: bus a kept with M-2 moved to address 9, bus b's port
+	// changed (not kept).
+	buses := []Bus{
+		{Name: "a", Port: "/dev/ttyUSB0", Meters: []Meter{{ID: "M-1", Tenant: "T-1", Address: 1}, {ID: "M-2", Tenant: "T-2", Address: 9}}},
+		{Name: "b", Port: "/dev/ttyUSB7", Meters: []Meter{{ID: "M-3", Address: 1}}},
+	}
+	next := New(Options{Buses: buses, Now: r.clk.Now, Location: r.tr.o.Location, Log: zerolog.New(r.log), Recorder: r.db, Publisher: r.pub})
+	before, err := r.db.LastEvents(RestoreWindow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Restore(before)
+	next.Carry(r.tr, []string{"a"})
+	r.tr = next
+	if p := r.tr.Problems(); len(p) != 1 || !strings.HasPrefix(p[0], "bus b: no meter has answered yet since the gateway started at 2026-11-30T18:00:50+08:00") {
+		t.Errorf("problems right after the reload = %q; want bus b only (its port changed), counted from the reload", p)
+	}
+	// M-2, at its new address, answers; M-1 has stopped answering and
+	// goes offline 30 s after its last answer, not 30 s after the reload.
+	r.clk.Add(5 * time.Second)
+	r.cycle("a", []string{"M-2"}, []string{"M-1"})
+	r.cycle("b", []string{"M-3"}, nil)
+	r.clk.Add(10 * time.Second)
+	r.cycle("a", []string{"M-2"}, []string{"M-1"})
+	r.clk.Add(10 * time.Second)
+	r.cycle("a", []string{"M-2"}, []string{"M-1"})
+	r.wantEvents("30 s after M-1's last answer", "meter_online M-2", "meter_offline M-1")
+	if p := r.tr.Problems(); len(p) != 0 {
+		t.Errorf("problems = %q; want none", p)
+	}
+}

@@ -2,6 +2,7 @@ package live
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
@@ -244,5 +246,77 @@ func TestPicture_CycledSince(t *testing.T) {
 		if got, want := p.CycledSince(start), i == len(cfg.Buses)-1; got != want {
 			t.Fatalf("after bus %s: %v; want %v", b.Name, got, want)
 		}
+	}
+}
+
+// A reload's new picture shows each meter kept as it was — online, with
+// its last answer — until its new poller has asked it, and for carriedFor
+// at most; once asked, the poller's state counts, with the last answer
+// before the reload until it has one of its own. A meter moved to another
+// address, and the meters of a bus on another port, start unknown; the bus
+// kept keeps its last cycle.
+func TestPicture_Carry(t *testing.T) {
+	parse := func(portB string, addrA2 int) *config.Config {
+		cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("site: {name: x}\nbuses: [{name: a, port: /dev/ttyUSB0}, {name: b, port: %s}]\n"+
+			"meters:\n  - {id: M-a1, bus: a, address: 1, model: kpm33b, role: public}\n  - {id: M-a2, bus: a, address: %d, model: kpm33b, role: public}\n"+
+			"  - {id: M-b1, bus: b, address: 1, model: kpm33b, role: public}\n", portB, addrA2)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	seen := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	answered := func(id string) poll.MeterStatus {
+		return poll.MeterStatus{ID: id, Online: true, Stats: poll.Stats{Requests: 40, LastSeen: seen}}
+	}
+	old := New(parse("/dev/ttyUSB1", 2), "test", "", time.Now)
+	old.SetStatus("a", func() []poll.MeterStatus { return []poll.MeterStatus{answered("M-a1"), answered("M-a2")} })
+	old.SetStatus("b", func() []poll.MeterStatus { return []poll.MeterStatus{answered("M-b1")} })
+	old.CycleDone("a", seen.Add(-time.Second), seen)
+
+	lv := New(parse("/dev/ttyUSB9", 7), "test", "", time.Now)
+	mono := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	lv.monotonic = func() time.Time { return mono }
+	var a []poll.MeterStatus // bus a's new poller: nothing asked yet
+	lv.SetStatus("a", func() []poll.MeterStatus { return a })
+	lv.SetStatus("b", func() []poll.MeterStatus { return nil })
+	lv.Carry(old, []string{"a"})
+
+	view := func(id string) web.MeterView {
+		t.Helper()
+		for _, m := range lv.Meters() {
+			if m.ID == id {
+				return m
+			}
+		}
+		t.Fatalf("no view of %s", id)
+		return web.MeterView{}
+	}
+	if m := view("M-a1"); !m.Online || m.LastSeen == nil || !m.LastSeen.Equal(seen) {
+		t.Errorf("M-a1 right after the reload: online %v, last seen %v; want online, %v", m.Online, m.LastSeen, seen)
+	}
+	for _, id := range []string{"M-a2", "M-b1"} { // moved; on another port
+		if m := view(id); m.Online || m.LastSeen != nil {
+			t.Errorf("%s right after the reload: online %v, last seen %v; want offline, never seen", id, m.Online, m.LastSeen)
+		}
+	}
+	if st := lv.Status(); !st.Buses[0].LastCycle.Equal(seen) || !st.Buses[1].LastCycle.IsZero() {
+		t.Errorf("last cycles after the reload: a %v, b %v; want a's before, none for b", st.Buses[0].LastCycle, st.Buses[1].LastCycle)
+	}
+
+	// Asked once, without an answer yet: the poller's offline, the last
+	// answer still the one before.
+	a = []poll.MeterStatus{{ID: "M-a1", Stats: poll.Stats{Requests: 1, Errors: map[string]int64{"timeout": 1}}}}
+	if m := view("M-a1"); m.Online || m.LastSeen == nil || !m.LastSeen.Equal(seen) {
+		t.Errorf("M-a1 asked without an answer: online %v, last seen %v; want offline, %v", m.Online, m.LastSeen, seen)
+	}
+	// Not asked for carriedFor: no longer taken for online.
+	a = nil
+	mono = mono.Add(carriedFor)
+	if m := view("M-a1"); m.Online || m.LastSeen == nil {
+		t.Errorf("M-a1 %v after the reload, not asked: online %v, last seen %v; want offline, its last answer", carriedFor, m.Online, m.LastSeen)
+	}
+	if ps := lv.PollStatus(); !ps["M-a1"].Stats.LastSeen.Equal(seen) {
+		t.Errorf("PollStatus of M-a1: %+v; want its last answer", ps["M-a1"])
 	}
 }

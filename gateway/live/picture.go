@@ -32,6 +32,8 @@ type Picture struct {
 	confirmed map[string]confirmedRelay
 	monotonic func() time.Time // time.Now; tests step it
 	buses     map[string]*busState
+	// carry is what Carry took over from the picture before a reload.
+	carry carried
 
 	// seq numbers the picture's changes: each change of a meter (a
 	// reading, a read-back, its polling state or desired relay state)
@@ -231,7 +233,8 @@ func (lv *Picture) CycledSince(t time.Time) bool {
 // PollStatus returns every polled meter's state by meter id, as each
 // bus's poller gives it now: what the meters' views are built from,
 // without building them (a scrape of /metrics reads it every 15 s). A
-// meter on a bus without a running poller is not in it.
+// meter on a bus without a running poller is not in it, unless its state
+// was carried over a reload (Carry).
 func (lv *Picture) PollStatus() map[string]poll.MeterStatus { return lv.pollStatus() }
 
 // pollStatus gathers every scheduler's per-meter state.
@@ -243,6 +246,7 @@ func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 			sources = append(sources, b.status)
 		}
 	}
+	c, now := lv.carry, lv.monotonic()
 	lv.mu.Unlock()
 	out := make(map[string]poll.MeterStatus, len(lv.cfg.Meters))
 	for _, status := range sources {
@@ -250,6 +254,7 @@ func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 			out[st.ID] = st
 		}
 	}
+	c.withCarried(out, now)
 	return out
 }
 
