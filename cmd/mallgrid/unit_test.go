@@ -139,7 +139,8 @@ func TestUnit_Supervision(t *testing.T) {
 	}
 	if v := one("DevicePolicy"); v == "closed" || v == "strict" {
 		allowed := strings.Join(keys["DeviceAllow"], " ")
-		for _, group := range []string{"char-ttyS", "char-ttyUSB", "char-ttyACM", "char-ttyAMA"} {
+		// The boards' own UARTs too: i.MX8/i.MX93 LPUART, STM32MP1, MAX310x.
+		for _, group := range []string{"char-ttyS", "char-ttyUSB", "char-ttyACM", "char-ttyAMA", "char-ttyLP", "char-ttySTM", "char-ttyMAX"} {
 			if !strings.Contains(allowed, group+" rw") {
 				t.Errorf("DevicePolicy=%s and DeviceAllow has no %q rw: those ports cannot be opened", v, group)
 			}
