@@ -18,13 +18,19 @@ import (
 // DefaultAllowance is how long a Loop may go without a beat before it is
 // taken for hung. A bus loop beats at each Modbus transaction, each commit
 // and at least once a second while it waits; its longest honest step is one
-// transaction — bus timeout at most 25 s (config validation), the pause
-// after it at most 5 s, a recovery quiet time after an error — or one
-// cycle's commit, which on a slow SD card can take seconds. A port that
-// cannot be opened is retried at most a minute apart, with a beat at each
-// try. Two minutes is four times the longest of these, so a slow line or a
-// slow card is never taken for a hang, and a real hang is noticed within
-// minutes rather than never.
+// transaction to a meter that does not answer: drivers/modbus sends it twice
+// (Transport.do), each try waiting its timeout (the bus's or the meter's,
+// at most 25 s by config validation) and then a quiet time, after which
+// comes the pause (at most 5 s). With the longest timeouts that is about
+// 55 s; in the worst case, a line that starts chattering the moment each
+// try has timed out and never falls quiet, each quiet time lasts up to the
+// timeout as well: about 105 s. A cycle's commit on a slow SD card takes
+// seconds; a port that cannot be opened is retried at most a minute apart,
+// with a beat at each try. Two minutes is twice the usual longest step and
+// just over the worst case, so a slow line or a slow card is not taken for
+// a hang, and a real hang is noticed within minutes rather than never. A
+// bus set to 25 s timeouts is close to it: keep timeouts near what the
+// meters need (hundreds of milliseconds).
 const DefaultAllowance = 2 * time.Minute
 
 // sendTimeout bounds each datagram to the service manager.
