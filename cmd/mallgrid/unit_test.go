@@ -149,12 +149,25 @@ func TestUnit_Supervision(t *testing.T) {
 }
 
 // The unit's exposure by systemd-analyze security stays at 2.0 or less.
-// systemd 252 reads a unit file that is not installed with --offline=true.
+// Skipped where systemd-analyze is missing (make test needs only Go);
+// TestE2E_UnitExposure, which CI runs once systemd is installed, is not.
 func TestUnit_Exposure(t *testing.T) {
 	tool, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
+	checkExposure(t, tool)
+}
+
+// maxExposure is the highest exposure systemd-analyze security may give
+// the unit ("OK" ends at 4.9; the sandbox scores 1.5).
+const maxExposure = 2.0
+
+// checkExposure runs tool (systemd-analyze) on the unit file and fails
+// above maxExposure. systemd 252 reads a unit file that is not installed
+// with --offline=true.
+func checkExposure(t *testing.T, tool string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, tool, "security", "--offline=true", "--no-pager", "../../systemd/mallgrid.service").CombinedOutput()
@@ -170,8 +183,8 @@ func TestUnit_Exposure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("exposure %.1f", score)
-	if score > 2.0 {
-		t.Errorf("exposure %.1f; want 2.0 or less:\n%s", score, out)
+	if score > maxExposure {
+		t.Errorf("exposure %.1f; want %.1f or less:\n%s", score, maxExposure, out)
 	}
 }
 
