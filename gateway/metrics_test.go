@@ -17,7 +17,11 @@ import (
 
 	"mallgrid/drivers/sim"
 	"mallgrid/gateway/config"
+	"mallgrid/gateway/live"
+	"mallgrid/gateway/metrics"
+	"mallgrid/gateway/poll"
 	"mallgrid/gateway/web"
+	"mallgrid/store"
 )
 
 // TestRun_Metrics scrapes a gateway polling simulated meters as Prometheus
@@ -245,4 +249,38 @@ func waitCycle(t *testing.T, base, bus, what string) {
 		}
 		return false
 	})
+}
+
+// What a scrape reads of the meters right after a reload, before the new
+// pollers have asked them: the online state and last answer the replaced
+// generation's pollers had (live's Carry), and for a meter they never heard
+// the time of its stored reading (restored as pipeline.New does).
+func TestMeterSamples_BeforeTheFirstPoll(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: a, port: /dev/ttyUSB0}]\n"+
+		"meters:\n  - {id: M-1, bus: a, address: 1, model: kpm33b, tenant: T-1}\n  - {id: M-2, bus: a, address: 2, model: kpm33b, role: public}\n"+
+		"tenants: [{id: T-1, name: Shop}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return at }
+	prev := live.New(cfg, "test", "", clock)
+	prev.SetStatus("a", func() []poll.MeterStatus {
+		return []poll.MeterStatus{{ID: "M-1", Online: true, Stats: poll.Stats{Requests: 40, LastSeen: at}}, {ID: "M-2", Stats: poll.Stats{Requests: 3}}}
+	})
+	next := live.New(cfg, "test", "", clock)
+	stored := at.Add(-time.Hour)
+	next.Update(store.Reading{Meter: "M-2", Time: stored, ImportWh: 5}, stored)
+	next.Carry(prev, []string{"a"})
+	next.SetStatus("a", func() []poll.MeterStatus { return []poll.MeterStatus{{ID: "M-1"}, {ID: "M-2"}} }) // asked nothing yet
+	want := map[string]metrics.Meter{
+		"M-1": {ID: "M-1", Tenant: "T-1", Bus: "a", Online: true, LastSeen: at},
+		"M-2": {ID: "M-2", Bus: "a", LastSeen: stored},
+	}
+	for _, got := range meterSamples(cfg, next)() {
+		w := want[got.ID]
+		if got.Online != w.Online || !got.LastSeen.Equal(w.LastSeen) || got.Tenant != w.Tenant || got.Bus != w.Bus {
+			t.Errorf("%s before its first poll: %+v; want online %v, last seen %v", got.ID, got, w.Online, w.LastSeen)
+		}
+	}
 }
