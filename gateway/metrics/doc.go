@@ -12,7 +12,8 @@
 //     from the pipeline's cycle commits, RelayCommand from the enforcer;
 //  2. calls Attach with its Sources — what a scrape reads from the
 //     running generation (its meters with their polling statistics,
-//     whether an uplink is configured) — and keeps the detach function;
+//     which buses are of MQTT meters, whether an uplink is configured) —
+//     and keeps the detach function;
 //  3. once its buses have stopped, calls detach, which reads the
 //     generation's counts a last time and folds them in.
 //
