@@ -25,6 +25,10 @@ import (
 type Front struct {
 	tls  *tls.Config
 	port atomic.Int32 // the port served on, once Serve runs
+	// heldWait, readTimeout and writeTimeout are heldWait and the
+	// server's timeouts (serverReadTimeout, serverWriteTimeout): fields
+	// so that a test can shorten them.
+	heldWait, readTimeout, writeTimeout time.Duration
 
 	mu   sync.Mutex
 	cur  *Server
@@ -33,7 +37,9 @@ type Front struct {
 
 // NewFront returns a Front serving HTTPS with tlsConfig, or HTTP where it is
 // nil. It answers 503 until Set gives it a Server.
-func NewFront(tlsConfig *tls.Config) *Front { return &Front{tls: tlsConfig} }
+func NewFront(tlsConfig *tls.Config) *Front {
+	return &Front{tls: tlsConfig, heldWait: heldWait, readTimeout: serverReadTimeout, writeTimeout: serverWriteTimeout}
+}
 
 // Set makes s the Server of every request from now on, and releases the
 // requests that waited since Hold.
@@ -83,15 +89,24 @@ const heldWait = 30 * time.Second
 
 // ServeHTTP hands r to the current Server, waiting first while a reload
 // holds requests.
+//
+// The connection's read and write deadlines run from the request's
+// arrival, and would pass while it waits: its body could not be read
+// afterwards, nor its answer (the new Server's, or the 503) written.
+// So a request that waits has them put off by the wait before it waits
+// (a deadline once passed cannot be put off), and once the wait is over
+// set to the server's timeouts from then, as if it had only just arrived.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	for f.held != nil {
 		held := f.held
 		f.mu.Unlock()
-		t := time.NewTimer(heldWait)
+		f.putOffDeadlines(w, f.heldWait)
+		t := time.NewTimer(f.heldWait)
 		select {
 		case <-held:
 			t.Stop()
+			f.putOffDeadlines(w, 0)
 		case <-t.C:
 			writeError(w, http.StatusServiceUnavailable, "the configuration is being reloaded: try again")
 			return
@@ -112,6 +127,17 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.inflight.Done()
 	s.ServeHTTP(w, r)
+}
+
+// putOffDeadlines sets the connection's read and write deadlines to the
+// server's timeouts from now plus wait.
+func (f *Front) putOffDeadlines(w http.ResponseWriter, wait time.Duration) {
+	rc, now := http.NewResponseController(w), time.Now()
+	// An error is a writer without a connection (http.ErrNotSupported: a
+	// test's recorder, which has no deadlines to lose) or a client that
+	// has left (its request ends with its context): nothing to do.
+	_ = rc.SetReadDeadline(now.Add(wait + f.readTimeout))
+	_ = rc.SetWriteDeadline(now.Add(wait + f.writeTimeout))
 }
 
 // Serve answers on ln until ctx is cancelled, then shuts down as

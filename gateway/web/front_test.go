@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +123,84 @@ func TestFront_HoldDrainTimeout(t *testing.T) {
 	}
 	close(src.release)
 	<-done
+}
+
+// A request a reload holds has the server's read and write time from the
+// end of its wait, not from its arrival: held past the write timeout it
+// is answered by the new Server, its body sent once the hold is over is
+// read, and held past heldWait it is told why in a 503 — where the
+// connection's deadlines, passed during the wait, cut each off before.
+func TestFront_HeldRequestKeepsItsTimeouts(t *testing.T) {
+	f := NewFront(nil)
+	f.heldWait, f.readTimeout, f.writeTimeout = 1500*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
+	f.Set(newRig(t).s)
+	ln, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: time.Second, ReadTimeout: f.readTimeout, WriteTimeout: f.writeTimeout}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; err != http.ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	send := func(req *http.Request) <-chan answer {
+		out := make(chan answer, 1)
+		go func() {
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				out <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			out <- answer{resp.StatusCode, string(raw), err}
+		}()
+		return out
+	}
+	held := 3 * f.writeTimeout // longer than both timeouts, shorter than heldWait
+
+	f.Hold(time.Second)
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/status", nil)
+	got := send(as(req, RoleViewer))
+	time.Sleep(held)
+	f.Set(newRig(t).s)
+	if a := <-got; a.err != nil || a.code != http.StatusOK {
+		t.Errorf("GET held %s, then released = %d %v; want 200 from the new Server", held, a.code, a.err)
+	}
+
+	f.Hold(time.Second)
+	body, sendBody := io.Pipe()
+	req, _ = http.NewRequest(http.MethodPost, base+"/api/v1/accounts/T-101/topups", body)
+	req.Header.Set("Content-Type", "application/json")
+	got = send(as(req, RoleOperator))
+	time.Sleep(held)
+	f.Set(newRig(t).s)
+	go func() {
+		_, err := io.WriteString(sendBody, `{"amount":"5.00","ref":"PAY-HELD","channel":"cash"}`)
+		sendBody.CloseWithError(err)
+	}()
+	if a := <-got; a.err != nil || a.code != http.StatusCreated {
+		t.Errorf("a top-up held %s, its body sent after = %d %s %v; want 201", held, a.code, a.body, a.err)
+	}
+
+	f.Hold(time.Second)
+	req, _ = http.NewRequest(http.MethodGet, base+"/api/v1/status", nil)
+	began := time.Now()
+	a := <-send(as(req, RoleViewer))
+	if a.err != nil || a.code != http.StatusServiceUnavailable || !strings.Contains(a.body, "being reloaded") {
+		t.Errorf("GET held past heldWait (%s) = %d %q %v; want 503 saying the configuration is being reloaded", f.heldWait, a.code, a.body, a.err)
+	}
+	if waited := time.Since(began); waited < f.heldWait {
+		t.Errorf("the 503 came after %s; want after heldWait, %s", waited, f.heldWait)
+	}
 }

@@ -281,6 +281,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return serveHTTP(ctx, ln, s, s.tls, s.endStreams)
 }
 
+// The server's bounds on reading a whole request and on writing its answer
+// (an event stream sets its own deadline for each event; a request a
+// reload holds has them from the end of its wait: Front.ServeHTTP).
+const (
+	serverReadTimeout  = 15 * time.Second
+	serverWriteTimeout = 30 * time.Second
+)
+
 // serveHTTP answers on ln with h (with TLS when tlsConfig is set) until ctx
 // is cancelled, then shuts down, calling onShutdown first and giving open
 // requests (an SSE stream, a slow client) at most a second. Server and
@@ -290,8 +298,8 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *
 		Handler:           h,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadTimeout:       serverReadTimeout,
+		WriteTimeout:      serverWriteTimeout,
 		IdleTimeout:       60 * time.Second,
 	}
 	srv.RegisterOnShutdown(onShutdown)
