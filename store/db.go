@@ -60,6 +60,11 @@ var (
 	bucketReceipts = []byte("receipts") // receipt number (uint64 BE) → its top-up's entry id (uint64 BE)
 	bucketReversed = []byte("reversed") // reversed entry id (uint64 BE) → the reversal's entry id (uint64 BE)
 	keySchema      = []byte("schema_version")
+	// keyIntervalsFlat is set once interval energy kept nested (schema 1,
+	// early schema 2) has been made flat. The migrations to 2 and 3 do it
+	// now, but earlier builds took such files past schema 3 without it:
+	// those are flattened at their first read-write open, once.
+	keyIntervalsFlat = []byte("intervals_flat")
 
 	// Schema 9: the uplink to the mall group's broker (uplink.go,
 	// uplink_commands.go) and tenants' e-invoice requests (invoices.go).
@@ -516,6 +521,14 @@ func (db *DB) migrate() error {
 		for _, b := range buckets() {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("bucket %s missing: %w", b, ErrCorrupt)
+			}
+		}
+		if meta.Get(keyIntervalsFlat) == nil {
+			if err := flattenIntervals(tx); err != nil {
+				return fmt.Errorf("flatten interval energy: %w", err)
+			}
+			if err := meta.Put(keyIntervalsFlat, []byte{1}); err != nil {
+				return err
 			}
 		}
 		if db.id == "" {

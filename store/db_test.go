@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"path/filepath"
@@ -216,5 +217,135 @@ func TestOpen_UpgradesSchema3(t *testing.T) {
 	}
 	if evs, err := db.LastEvents(10); err != nil || len(evs) != 1 || evs[0].Text != "kept" {
 		t.Errorf("events after the upgrade = %v, %v; want the one kept", evs, err)
+	}
+}
+
+// Interval energy an earlier build left nested in a file it took past
+// schema 3 (the migrations that flatten it did not then) is made flat at
+// the file's next read-write open, added to a slot's flat energy — and
+// only once: the file is not scanned at every start.
+func TestOpen_FlattensNestedIntervalsOnce(t *testing.T) {
+	path := copyFixture(t, "v9")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// As that build left it: three of M-1's four slots nested, the fourth
+	// flat with 5 Wh more nested for the same slot, and no sign of a pass.
+	nest := func(b *bolt.DB, clearMark bool) {
+		t.Helper()
+		err := b.Update(func(tx *bolt.Tx) error {
+			intervals := tx.Bucket(bucketIntervals)
+			sub, err := intervals.CreateBucketIfNotExists([]byte("M-1"))
+			if err != nil {
+				return err
+			}
+			var flat [][]byte
+			c := intervals.Cursor()
+			prefix := []byte("M-1\x00")
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				flat = append(flat, bytes.Clone(k))
+			}
+			for i, k := range flat {
+				start := k[len(prefix):]
+				if i == len(flat)-1 {
+					if err := sub.Put(start, binary.BigEndian.AppendUint64(nil, 5)); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := sub.Put(start, intervals.Get(k)); err != nil {
+					return err
+				}
+				if err := intervals.Delete(k); err != nil {
+					return err
+				}
+			}
+			if clearMark {
+				return tx.Bucket(bucketMeta).Delete(keyIntervalsFlat)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nest(b, true)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	slots := func() (int, int64, bool) {
+		t.Helper()
+		db, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		iv, err := db.Intervals("M-1", fixtureT0.Add(-time.Hour), fixtureT0.Add(3*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wh int64
+		for _, i := range iv {
+			wh += i.Wh
+		}
+		nested := false
+		_ = db.bolt.View(func(tx *bolt.Tx) error {
+			nested = tx.Bucket(bucketIntervals).Bucket([]byte("M-1")) != nil
+			return nil
+		})
+		return len(iv), wh, nested
+	}
+	if n, wh, nested := slots(); n != 4 || wh != 1005 || nested {
+		t.Errorf("M-1 after the open: %d slots, %d Wh, nested bucket left %v; want 4 slots, 1005 Wh, none nested", n, wh, nested)
+	}
+
+	// Once done, never again: a nested bucket put back by hand stays.
+	b, err = bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nest(b, false)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, nested := slots(); !nested {
+		t.Error("the nested intervals were looked for again at a later open; want once per file")
+	}
+}
+
+// nestedIntervals finds every meter's bucket among the flat slots of the
+// meters around it, skipping the slots.
+func TestNestedIntervals(t *testing.T) {
+	db, _ := openTemp(t)
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		intervals := tx.Bucket(bucketIntervals)
+		for _, m := range []string{"A", "M-1", "M-10", "M-1x", "Z"} {
+			for s := range 3 {
+				if err := intervals.Put(intervalKey(m, fixtureT0.Add(time.Duration(s)*15*time.Minute)), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, m := range []string{"M-1", "M-1x", "Z", "ZZ"} {
+			if _, err := intervals.CreateBucket([]byte(m)); err != nil {
+				return err
+			}
+		}
+		got := nestedIntervals(intervals)
+		if want := [][]byte{[]byte("M-1"), []byte("M-1x"), []byte("Z"), []byte("ZZ")}; !reflect.DeepEqual(got, want) {
+			t.Errorf("nestedIntervals = %q; want %q", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -204,6 +204,28 @@ func (db *DB) Intervals(meter string, from, to time.Time) ([]Interval, error) {
 	return out, err
 }
 
+// nestedIntervals lists the meters whose interval energy is kept in a
+// bucket of their own. It reads a key or two a meter, not every slot: a
+// meter's bucket sorts just before its flat keys (the meter id, 0, …),
+// which are skipped in one seek.
+func nestedIntervals(intervals *bolt.Bucket) [][]byte {
+	var nested [][]byte
+	c := intervals.Cursor()
+	for k, v := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		switch {
+		case v == nil:
+			nested = append(nested, bytes.Clone(k))
+			k, v = c.Next()
+		case i < 0:
+			k, v = c.Next()
+		default:
+			k, v = c.Seek(append(bytes.Clone(k[:i]), 1))
+		}
+	}
+	return nested
+}
+
 // flattenIntervals moves interval energy kept the first way — a bucket per
 // meter, keyed by slot start — to the flat keys of intervalKey, adding to a
 // slot already there. Schema 1 wrote it so, and schema 2 until its keys
@@ -212,17 +234,7 @@ func (db *DB) Intervals(meter string, from, to time.Time) ([]Interval, error) {
 // changes nothing in a file without nested buckets.
 func flattenIntervals(tx *bolt.Tx) error {
 	intervals := tx.Bucket(bucketIntervals)
-	var nested [][]byte
-	err := intervals.ForEach(func(k, v []byte) error {
-		if v == nil {
-			nested = append(nested, bytes.Clone(k))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, meter := range nested {
+	for _, meter := range nestedIntervals(intervals) {
 		sub := intervals.Bucket(meter)
 		err := sub.ForEach(func(k, v []byte) error {
 			if len(k) != 8 || len(v) != 8 {
