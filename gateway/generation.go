@@ -45,26 +45,13 @@ type process struct {
 	// route is the notification routes of the configuration in force,
 	// read by every transaction that stores events (store.Options.Route).
 	route atomic.Pointer[store.Router]
-	// inForce is the configuration in force, whose site's zone siteNow
-	// gives the time in.
-	inForce atomic.Pointer[config.Config]
 }
 
-// setRoute makes cfg the configuration in force: its notification routes
-// the ones events are queued by, its site's zone the process's
-// (Options.InForce is told).
+// setRoute makes cfg's notification routes the ones events are queued by.
 func (p *process) setRoute(cfg *config.Config) {
 	r := outbox.Route(cfg)
 	p.route.Store(&r)
-	p.inForce.Store(cfg)
-	if p.opts.InForce != nil {
-		p.opts.InForce(cfg)
-	}
 }
-
-// siteNow is the time now in the site's zone of the configuration in
-// force.
-func (p *process) siteNow() time.Time { return p.inForce.Load().SiteTime(p.clock()) }
 
 // routeEvent is the database's store.Router: the routes in force now.
 func (p *process) routeEvent(dbID string, e store.Event) []store.Delivery {
@@ -85,8 +72,17 @@ type generation struct {
 	now    func() time.Time
 	lv     *live.Picture
 	events *live.Hub
+	watch  *health.Tracker
 	pipe   *pipeline.Pipeline
 	srv    *web.Server
+
+	// Made by build, from the configuration and the files it names, for
+	// launch.
+	channels   map[string]outbox.Channel
+	ledger     *accounts.Ledger
+	statements *report.Statements
+	paycodes   web.Paycodes
+	up         *uplink.Service
 
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
@@ -108,42 +104,101 @@ func (g *generation) stop() {
 // start builds a generation from cfg on the process's database and starts
 // its loops under ctx. On error nothing of it runs.
 func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, error) {
+	g, err := p.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.launch(ctx, g, nil); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// build makes what of cfg's generation can fail for a reason of the
+// configuration or of a file it names: the notification channels, the
+// statement renderer, the QR stickers, the uplink (its CA file, its keys).
+// A reload builds the new generation while the running one goes on, so
+// that such a failure keeps the running one rather than stopping it first.
+// build neither reads what a running generation writes nor writes
+// anything: the state in the database is launch's, once the running
+// generation has stopped.
+func (p *process) build(cfg *config.Config) (*generation, error) {
 	opts := p.opts
-	log := p.log
 	db := p.db
 	clock := p.clock
 	now := func() time.Time { return cfg.SiteTime(clock()) }
-	lv := live.New(cfg, opts.Version, db.Path(), now)
-	events := live.NewHub(db, cfg)
+	g := &generation{cfg: cfg, now: now}
+	g.lv = live.New(cfg, opts.Version, db.Path(), now)
+	g.events = live.NewHub(db, cfg)
+	var err error
+	if g.channels, err = outbox.Channels(cfg, now); err != nil {
+		return nil, err
+	}
+	renderer, err := report.NewStatementRenderer(cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	// Statements wait at start for every bus's first cycle: it posts the
+	// charges a stop held over, dated in the month they were read.
+	lv := g.lv
+	started := now()
+	g.statements = &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: p.log,
+		Ready: func() bool { return lv.CycledSince(started) }}
+	// The tenants' QR stickers, when uplink.qr is set: drawn from the
+	// configuration alone, for the admin's page.
+	if cfg.Uplink.QR.Enabled() {
+		if g.paycodes, err = paycode.NewService(cfg.Site.Name, cfg.Uplink.SiteID, cfg.Uplink.QR, cfg.Tenants); err != nil {
+			return nil, err
+		}
+	}
+	// The ledger's accrued charges and enforcement come from the database's
+	// state: launch gives them (Accrued, Enforcer) before anything runs.
+	g.ledger = &accounts.Ledger{DB: db, Config: cfg, Now: now, Events: g.events, Log: p.log}
+	// The uplink to the group's broker, when uplink.broker is set: it
+	// reads the database's news and stores commands' results; nothing
+	// waits for it.
+	if cfg.Uplink.Broker != "" {
+		if g.up, err = uplink.New(uplink.Parts{DB: db, Config: cfg, Ledger: g.ledger, Accounts: g.ledger.Accounts, Meters: lv.Meters,
+			Buses: func() []web.BusView { return lv.Status().Buses }, Events: g.events, Version: opts.Version, Now: now, Log: p.log}); err != nil {
+			return nil, err
+		}
+		lv.SetUplink(uplinkView(cfg, g.up, now, p.log))
+	}
+	return g, nil
+}
+
+// launch loads g's state from the database — the meters' baselines and
+// accrued charges, enforcement's states, the meter and bus states last
+// reported — as a start does, and starts g's loops under ctx. prev, when
+// not nil, is the generation g replaces, stopped: what its picture and
+// health tracking knew of the buses and meters g keeps is carried over.
+//
+// What can fail here is the database (or the embedded templates, the same
+// for every configuration); nothing is written before the last of it, and
+// a failure leaves nothing of g running.
+func (p *process) launch(ctx context.Context, g *generation, prev *generation) error {
+	opts := p.opts
+	log := p.log
+	db := p.db
+	cfg, now, lv, events, ledger := g.cfg, g.now, g.lv, g.events, g.ledger
 	watch := newHealth(cfg, db, events, log, now, opts.OfflineAfter)
+	g.watch = watch
+	if prev != nil {
+		kept := keptBuses(prev.cfg, cfg)
+		lv.Carry(prev.lv, kept)
+		watch.Carry(prev.watch, kept)
+	}
 	pipe, err := pipeline.New(db, cfg, lv, events, log)
 	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
+		return fmt.Errorf("load state: %w", err)
 	}
+	g.pipe = pipe
 	// What the configuration no longer names is reported, and a removed
-	// meter's accrued charge posted: no bus cycle would ever close it.
+	// meter's accrued charge posted (below): no bus cycle would ever close
+	// it.
 	drift, err := pipeline.FindDrift(db, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("compare the configuration with the database: %w", err)
-	}
-	for _, d := range drift {
-		log.Warn().Str("meter", d.Meter).Str("tenant", d.Tenant).Msg("configuration drift: " + d.Text)
-	}
-	if err := pipe.SettleRemoved(now()); err != nil {
-		return nil, err
-	}
-	// A rule alarm left open by a rule since turned off, or by a meter no
-	// longer configured, is cleared: no reading would clear it.
-	if err := pipe.ClearUnwatched(now()); err != nil {
-		return nil, err
-	}
-	var tokens []web.Token
-	for _, t := range cfg.HTTP.Tokens {
-		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
-	}
-	var users []web.User
-	for _, u := range cfg.HTTP.Users {
-		users = append(users, web.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
+		return fmt.Errorf("compare the configuration with the database: %w", err)
 	}
 	// The reconciler is watched as the buses are (from when it runs,
 	// below): a relay command is bounded by its timeout, so a pass that
@@ -152,50 +207,23 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	enf, err := enforce.New(cfg, db, lv, events, log, now, enforce.Options{Available: pipe.Available, SwitchGap: opts.SwitchGap,
 		Commanded: p.metrics.RelayCommand, Progress: func() { enfLoop.Beat() }})
 	if err != nil {
-		return nil, fmt.Errorf("load enforcement state: %w", err)
+		return fmt.Errorf("load enforcement state: %w", err)
 	}
-	lv.SetDesired(enf.DesiredName)
-	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
-	pipe.ObserveCommits(p.metrics.Committed)
-	pipe.ObserveCommitFailures(p.metrics.CommitFailed)
-	channels, err := outbox.Channels(cfg, now)
-	if err != nil {
-		return nil, err
+	ledger.Accrued, ledger.Enforcer = pipe.Accrued, enf
+	var tokens []web.Token
+	for _, t := range cfg.HTTP.Tokens {
+		tokens = append(tokens, web.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
 	}
-	deliverer := &outbox.Deliverer{DB: db, Config: cfg, Channels: channels, Now: now, Log: log, Publish: events.Publish}
+	var users []web.User
+	for _, u := range cfg.HTTP.Users {
+		users = append(users, web.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
+	}
 	auditLog := &audit.Log{DB: db}
-	ledger := &accounts.Ledger{DB: db, Config: cfg, Now: now, Accrued: pipe.Accrued, Enforcer: enf, Events: events, Log: log}
 	// An allocation posted or reversed changes balances as a bus cycle's
 	// charges do: enforcement looks at the accounts at once.
 	allocator := &report.Allocator{DB: db, Config: cfg, Now: now, Log: log, Posted: enf.Wake}
-	renderer, err := report.NewStatementRenderer(cfg.Location)
-	if err != nil {
-		return nil, err
-	}
-	// Statements wait at start for every bus's first cycle: it posts the
-	// charges a stop held over, dated in the month they were read.
-	started := now()
-	statements := &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: log,
-		Ready: func() bool { return lv.CycledSince(started) }}
-	// The tenants' QR stickers, when uplink.qr is set: drawn from the
-	// configuration alone, for the admin's page.
-	var paycodes web.Paycodes
-	if cfg.Uplink.QR.Enabled() {
-		if paycodes, err = paycode.NewService(cfg.Site.Name, cfg.Uplink.SiteID, cfg.Uplink.QR, cfg.Tenants); err != nil {
-			return nil, err
-		}
-	}
-	// The uplink to the group's broker, when uplink.broker is set: it
-	// reads the database's news and stores commands' results; nothing
-	// waits for it.
-	var up *uplink.Service
-	if cfg.Uplink.Broker != "" {
-		if up, err = uplink.New(uplink.Parts{DB: db, Config: cfg, Ledger: ledger, Accounts: ledger.Accounts, Meters: lv.Meters,
-			Buses: func() []web.BusView { return lv.Status().Buses }, Events: events, Version: opts.Version, Now: now, Log: log}); err != nil {
-			return nil, err
-		}
-		lv.SetUplink(uplinkView(cfg, up, now, log))
-	}
+	statements := g.statements
+	up := g.up
 	srv, err := web.New(lv, web.Options{
 		Ledger:        ledger,
 		Operator:      &accounts.Operator{Pipeline: pipe, Now: now},
@@ -207,7 +235,7 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 		Reports:       &report.Reports{DB: db, Config: cfg},
 		Allocations:   allocator,
 		Statements:    statements,
-		Paycodes:      paycodes,
+		Paycodes:      g.paycodes,
 		Tokens:        tokens,
 		DB:            db,
 		Buses:         watch,
@@ -228,11 +256,33 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 		Metrics:     p.metrics.Handler(),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
+	g.srv = srv
+	for _, d := range drift {
+		log.Warn().Str("meter", d.Meter).Str("tenant", d.Tenant).Msg("configuration drift: " + d.Text)
+	}
+	// The first write, and the last step that can fail: a removed meter's
+	// charge posted is what the configuration running then must agree
+	// with, so nothing after it may send the gateway back to the
+	// configuration before.
+	if err := pipe.SettleRemoved(now()); err != nil {
+		return err
+	}
+	// A rule alarm left open by a rule since turned off, or by a meter no
+	// longer configured, is cleared: no reading would clear it. One that
+	// cannot be is cleared at the next start or reload.
+	if err := pipe.ClearUnwatched(now()); err != nil {
+		log.Error().Err(err).Msg("alarms no longer watched stay open until the next start or reload")
+	}
+	lv.SetDesired(enf.DesiredName)
+	pipe.OnCommit(enf.Wake) // a new balance may change an account's state
+	pipe.ObserveCommits(p.metrics.Committed)
+	pipe.ObserveCommitFailures(p.metrics.CommitFailed)
+	deliverer := &outbox.Deliverer{DB: db, Config: cfg, Channels: g.channels, Now: now, Log: log, Publish: events.Publish}
 
 	genCtx, cancel := context.WithCancel(ctx)
-	g := &generation{cfg: cfg, now: now, lv: lv, events: events, pipe: pipe, srv: srv, cancel: cancel}
+	g.cancel = cancel
 	pollCtx := genCtx
 	buses := &g.loops
 	for _, b := range cfg.Buses {
@@ -341,5 +391,28 @@ func (p *process) start(ctx context.Context, cfg *config.Config) (*generation, e
 	}
 	g.detachMetrics = p.metrics.Attach(metrics.Sources{Meters: meterSamples(cfg, lv), Uplink: up != nil, MQTTBuses: mqttBuses(cfg)})
 	p.front.Set(srv)
-	return g, nil
+	return nil
+}
+
+// keptBuses names the buses of next on the same link as in running: the
+// same type, port, line settings and broker. Their meters' states carry
+// over a reload; only the polling pace (interval, timeout, pause) may have
+// changed, which says nothing of whether a meter answers.
+func keptBuses(running, next *config.Config) []string {
+	before := make(map[string]config.Bus, len(running.Buses))
+	for _, b := range running.Buses {
+		before[b.Name] = b
+	}
+	var kept []string
+	for _, b := range next.Buses {
+		old, ok := before[b.Name]
+		if !ok {
+			continue
+		}
+		old.Interval, old.Timeout, old.Pause = b.Interval, b.Timeout, b.Pause
+		if old == b {
+			kept = append(kept, b.Name)
+		}
+	}
+	return kept
 }

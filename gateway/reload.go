@@ -17,9 +17,11 @@ const drainWait = 10 * time.Second
 // reload loads the configuration again and, when it is valid, replaces
 // cur with a generation built from it; it returns the generation running
 // afterwards. An invalid file changes nothing: every problem is logged
-// with its FILE:LINE and cur keeps running. The error is for when no
-// generation could be started at all (neither the new configuration's
-// nor, again, the old one's).
+// with its FILE:LINE and cur keeps running; so does a valid one whose
+// generation cannot be built (a file it names gone since it was checked).
+// The error is for when no generation could be started at all (neither
+// the new configuration's nor, again, the old one's: the database failed).
+// A reload asked for as ctx ends is not done.
 //
 // The boundary is a restart's: cur stops as a clean shutdown stops (each
 // bus finishes and commits its cycle), and the new generation loads the
@@ -29,7 +31,7 @@ const drainWait = 10 * time.Second
 // a restart with the new file would bill it.
 func (p *process) reload(ctx context.Context, cur *generation) (*generation, error) {
 	sup := p.opts.Supervisor
-	if p.opts.Load == nil {
+	if p.opts.Load == nil || ctx.Err() != nil {
 		return cur, nil
 	}
 	sup.Reloading()
@@ -55,19 +57,35 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 		log.Warn().Str("key", k).Msg("configuration: " + k + " changes only at a restart; the running value is kept")
 	}
 	changes := configChanges(cur.cfg, next)
+	gen, err := p.build(next)
+	if err != nil {
+		log.Error().Err(err).Msg("configuration not reloaded: the new configuration cannot start; the running configuration is kept")
+		return cur, nil
+	}
 
 	began := time.Now() // the pause the web page and the buses see
-	if !p.front.Hold(drainWait) {
+	if !p.front.HoldContext(ctx, drainWait) {
+		if ctx.Err() != nil {
+			// Shutting down: cur stops with the rest, as without the reload.
+			p.front.Set(cur.srv)
+			return cur, nil
+		}
 		log.Warn().Str("waited", drainWait.String()).Msg("reload: requests still open on the old configuration")
 	}
 	cur.stop()
 	p.setRoute(next)
-	gen, err := p.start(ctx, next)
-	if err != nil {
+	if err := p.launch(ctx, gen, cur); err != nil {
 		log.Error().Err(err).Msg("reload: the new configuration did not start; starting the old one again")
 		p.setRoute(cur.cfg)
-		old, err2 := p.start(ctx, cur.cfg)
+		old, err2 := p.build(cur.cfg)
+		if err2 == nil {
+			err2 = p.launch(ctx, old, cur)
+		}
 		if err2 != nil {
+			// Nothing serves: the requests held for the new Server are
+			// answered rather than left waiting until the shutdown. The
+			// reason, with the database's path, is for the log only.
+			p.front.Refuse("the configuration could not be started again after a reload: the gateway is stopping (see its log)")
 			return nil, fmt.Errorf("reload: %w; the old configuration did not start again: %w", err, err2)
 		}
 		return old, nil

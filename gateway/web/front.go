@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"net"
@@ -33,6 +34,9 @@ type Front struct {
 	mu   sync.Mutex
 	cur  *Server
 	held chan struct{} // non-nil between Hold and Set: closed by Set
+	// refused is why every request is answered 503 since Refuse; "" until
+	// then.
+	refused string
 }
 
 // NewFront returns a Front serving HTTPS with tlsConfig, or HTTP where it is
@@ -54,10 +58,28 @@ func (f *Front) Set(s *Server) {
 	}
 }
 
+// Refuse answers every request 503 with reason from now on, those waiting
+// since Hold first: for when no Server will be set again (the gateway is
+// stopping), so that none waits for one until its connection is closed.
+func (f *Front) Refuse(reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cur, f.refused = nil, reason
+	if f.held != nil {
+		close(f.held)
+		f.held = nil
+	}
+}
+
 // Hold makes new requests wait for the next Set, ends the current Server's
 // event streams, and waits until its other requests have finished or
 // drain has passed. It reports whether they all finished.
-func (f *Front) Hold(drain time.Duration) bool {
+func (f *Front) Hold(drain time.Duration) bool { return f.HoldContext(context.Background(), drain) }
+
+// HoldContext is Hold that also stops waiting when ctx ends (a shutdown
+// asked for during a reload), and then reports false. The requests stay
+// held until Set or Refuse.
+func (f *Front) HoldContext(ctx context.Context, drain time.Duration) bool {
 	f.mu.Lock()
 	if f.held == nil {
 		f.held = make(chan struct{})
@@ -79,6 +101,8 @@ func (f *Front) Hold(drain time.Duration) bool {
 	case <-done:
 		return true
 	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -116,13 +140,13 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Lock()
 	}
-	s := f.cur
+	s, refused := f.cur, f.refused
 	if s != nil {
 		s.inflight.Add(1) // under mu: Hold's Wait sees it
 	}
 	f.mu.Unlock()
 	if s == nil {
-		writeError(w, http.StatusServiceUnavailable, "starting")
+		writeError(w, http.StatusServiceUnavailable, cmp.Or(refused, "starting"))
 		return
 	}
 	defer s.inflight.Done()
