@@ -56,6 +56,11 @@ type Options struct {
 	// Load loads the configuration again for a reload; a *config.Problems
 	// error has every problem with its FILE:LINE. nil: Reload is ignored.
 	Load func() (*config.Config, error)
+	// InForce, if set, is called with each configuration as it takes
+	// effect: Config at the start, then each reload's (and the running one
+	// again when a reload's cannot start). The daemon's log is timed in
+	// its site's zone.
+	InForce func(*config.Config)
 }
 
 // Run runs the gateway until ctx is cancelled. It returns nil after a clean
@@ -75,8 +80,10 @@ func Run(ctx context.Context, opts Options) error {
 	p := &process{opts: opts, log: log, clock: clock, sessions: web.NewSessions()}
 	// Every time the gateway takes is in the site's zone: the texts that
 	// format them (counter events, messages) read as the mall's clocks do,
-	// whatever zone the server is set to.
-	now := func() time.Time { return cfg.SiteTime(clock()) }
+	// whatever zone the server is set to. What lives for the process (the
+	// daily snapshots) reads the zone of the configuration in force: a
+	// reload may change site.timezone.
+	now := p.siteNow
 	// The routes follow the configuration in force: a reload swaps them.
 	p.setRoute(cfg)
 	// The marker beside the file makes a missing, empty or other database a

@@ -45,13 +45,26 @@ type process struct {
 	// route is the notification routes of the configuration in force,
 	// read by every transaction that stores events (store.Options.Route).
 	route atomic.Pointer[store.Router]
+	// inForce is the configuration in force, whose site's zone siteNow
+	// gives the time in.
+	inForce atomic.Pointer[config.Config]
 }
 
-// setRoute makes cfg's notification routes the ones events are queued by.
+// setRoute makes cfg the configuration in force: its notification routes
+// the ones events are queued by, its site's zone the process's
+// (Options.InForce is told).
 func (p *process) setRoute(cfg *config.Config) {
 	r := outbox.Route(cfg)
 	p.route.Store(&r)
+	p.inForce.Store(cfg)
+	if p.opts.InForce != nil {
+		p.opts.InForce(cfg)
+	}
 }
+
+// siteNow is the time now in the site's zone of the configuration in
+// force.
+func (p *process) siteNow() time.Time { return p.inForce.Load().SiteTime(p.clock()) }
 
 // routeEvent is the database's store.Router: the routes in force now.
 func (p *process) routeEvent(dbID string, e store.Event) []store.Delivery {

@@ -93,8 +93,28 @@ func TestRun_Reload(t *testing.T) {
 	t.Cleanup(func() { checkEventTexts(t, mall.dbPath, cfg.Location) }) // after Run has stopped
 	var logs syncBuffer
 	log := zerolog.New(zerolog.MultiLevelWriter(&logs, checkedLog{t: t, show: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}}))
+	// The loop of requests below counts what it has made. Each reload
+	// while it runs loads its file only once the loop has made perReload
+	// requests since the reload began, so that every reload has requests
+	// made during it however fast or slow the machine.
+	const perReload = 7
+	var requests, failures atomic.Int64
+	loopCtx, stopLoop := context.WithCancel(context.Background())
+	defer stopLoop()
+	loadDuringRequests := func() (*config.Config, error) {
+		from := requests.Load()
+		deadline := time.Now().Add(10 * time.Second)
+		for requests.Load() < from+perReload && loopCtx.Err() == nil {
+			if time.Now().After(deadline) {
+				t.Errorf("a reload waited 10 s for %d requests; %d were made", perReload, requests.Load()-from)
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return load()
+	}
 	reload := make(chan struct{}, 1)
-	base, _ := runGateway(t, Options{Config: cfg, Log: log, Reload: reload, Load: load})
+	base, _ := runGateway(t, Options{Config: cfg, Log: log, Reload: reload, Load: loadDuringRequests})
 	waitFor(t, 10*time.Second, "M-a1 read", func() bool {
 		var m web.MeterView
 		return getJSON(t, base+"/api/v1/meters/M-a1", &m) == 200 && m.Online
@@ -126,9 +146,7 @@ func TestRun_Reload(t *testing.T) {
 	annGets("before the reloads")
 
 	// The loop of requests, from now until the end.
-	var requests, failures atomic.Int64
 	var firstFailure atomic.Pointer[string]
-	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
@@ -219,9 +237,12 @@ func TestRun_Reload(t *testing.T) {
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d of %d requests during the reloads failed; the first: %s", n, requests.Load(), *firstFailure.Load())
 	}
+	// Three reloads at least (the refused file, the good one, the first
+	// again), each with perReload requests made during it.
 	if requests.Load() < 20 {
 		t.Errorf("only %d requests ran during the reloads", requests.Load())
 	}
+	t.Logf("%d requests during the reloads", requests.Load())
 	var reloaded int
 	for _, line := range strings.Split(logs.String(), "\n") {
 		var l struct{ Message string }

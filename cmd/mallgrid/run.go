@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,7 +37,11 @@ func newRunCmd() *cobra.Command {
 			if f, ok := out.(*os.File); ok {
 				journal = underJournal(f, os.Getenv("JOURNAL_STREAM"))
 			}
-			log := newLogger(cfg.Log, out, journal, func() time.Time { return cfg.SiteTime(time.Now()) })
+			// Timed in the site's zone of the configuration in force: a
+			// reload may change site.timezone (gateway.Options.InForce).
+			var inForce atomic.Pointer[config.Config]
+			inForce.Store(cfg)
+			log := newLogger(cfg.Log, out, journal, func() time.Time { return inForce.Load().SiteTime(time.Now()) })
 			logWarnings(log, cfg)
 			// systemd's notify socket and watchdog, when it started us:
 			// READY=1 once the gateway serves, pings while its loops move.
@@ -49,7 +54,7 @@ func newRunCmd() *cobra.Command {
 				sup.Run(ctx)
 			}()
 			err = gateway.Run(ctx, gateway.Options{Config: cfg, Log: log, Version: version, Supervisor: sup,
-				Reload: reload, Load: func() (*config.Config, error) { return loadConfig(file) }})
+				Reload: reload, Load: func() (*config.Config, error) { return loadConfig(file) }, InForce: inForce.Store})
 			stop()
 			<-watchdog
 			return err
