@@ -97,6 +97,10 @@ type generation struct {
 	paycodes   web.Paycodes
 	up         *uplink.Service
 
+	// launched is when launch began: the statements wait for a cycle of
+	// every bus after it.
+	launched time.Time
+
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
 	// detachMetrics folds the generation's polling counts into the
@@ -152,11 +156,12 @@ func (p *process) build(cfg *config.Config) (*generation, error) {
 		return nil, err
 	}
 	// Statements wait at start for every bus's first cycle: it posts the
-	// charges a stop held over, dated in the month they were read.
+	// charges a stop held over, dated in the month they were read. The
+	// start is launch's, after the old generation's last cycles (a bus's
+	// last cycle is carried over a reload).
 	lv := g.lv
-	started := now()
 	g.statements = &report.Statements{DB: db, Config: cfg, Renderer: renderer, Now: now, Log: p.log,
-		Ready: func() bool { return lv.CycledSince(started) }}
+		Ready: func() bool { return lv.CycledSince(g.launched) }}
 	// The tenants' QR stickers, when uplink.qr is set: drawn from the
 	// configuration alone, for the admin's page.
 	if cfg.Uplink.QR.Enabled() {
@@ -194,6 +199,7 @@ func (p *process) launch(ctx context.Context, g *generation, prev *generation) e
 	log := p.log
 	db := p.db
 	cfg, now, lv, events, ledger := g.cfg, g.now, g.lv, g.events, g.ledger
+	g.launched = now()
 	watch := newHealth(cfg, db, events, log, now, opts.OfflineAfter)
 	g.watch = watch
 	if prev != nil {
