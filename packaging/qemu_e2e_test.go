@@ -4,42 +4,64 @@ package packaging
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
+	"net/http/cookiejar"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestE2E_QemuDemo runs the cross-built ARM binaries under qemu-user: the
-// demo, whose simulated meters answer on pseudo-terminals (ioctls qemu has to
-// translate), must poll every RS-485 meter and serve its pages and API, then
-// stop cleanly on SIGINT.
+// TestE2E_QemuDemo runs the packaged ARM binaries (arm64, armhf: built by
+// deb.sh with the flags of `make cross`) under qemu-user: the demo, whose
+// simulated meters answer on pseudo-terminals (ioctls qemu has to
+// translate), must poll every RS-485 meter and serve its API and, after a
+// login, its dashboard, then stop cleanly on SIGINT.
 func TestE2E_QemuDemo(t *testing.T) {
-	for _, a := range []struct{ name, qemu, goarch, goarm string }{
-		{"arm64", "qemu-aarch64", "arm64", ""},
-		{"armv7", "qemu-arm", "arm", "7"},
+	for _, a := range []struct{ name, qemu, deb string }{
+		{"arm64", "qemu-aarch64", "arm64"},
+		{"armv7", "qemu-arm", "armhf"},
 	} {
 		t.Run(a.name, func(t *testing.T) {
 			qemu := need(t, a.qemu)
+			version, debs := buildDebs(t)
 			bin := filepath.Join(t.TempDir(), "mallgrid")
-			build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/mallgrid")
-			build.Dir = ".."
-			build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+a.goarch, "GOARM="+a.goarm, "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("go build for %s: %v\n%s", a.name, err, out)
+			extractFile(t, debs[a.deb], "./usr/bin/mallgrid", bin)
+			if got := cmdOut(t, "", qemu, bin, "version"); got != "mallgrid "+version+"\n" {
+				t.Errorf("mallgrid version under %s: %q; want the package's %s", a.qemu, got, version)
 			}
 			runDemo(t, qemu, bin)
 		})
 	}
+}
+
+// syncBuffer is a bytes.Buffer for a command's stderr: exec's copying
+// goroutine writes it while the test may read it to report a failure.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // freePort returns a loopback port nothing listens on now.
@@ -63,7 +85,7 @@ func runDemo(t *testing.T, qemu, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
+	var logs syncBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -141,8 +163,38 @@ func runDemo(t *testing.T, qemu, bin string) {
 		time.Sleep(time.Second)
 	}
 
-	// The status page: / sends a browser to the login page, which is served.
-	resp, err := client.Get(base + "/")
+	// Every meter listed with a reading, through the API.
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/meters", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meters []struct {
+		ID        string `json:"id"`
+		Bus       string `json:"bus"`
+		Online    bool   `json:"online"`
+		ImportKWh string `json:"import_kwh"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&meters)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || len(meters) == 0 {
+		t.Fatalf("GET /api/v1/meters: %s, %d meters, %v; want 200 and the demo's meters", resp.Status, len(meters), err)
+	}
+	rtuBuses := map[string]bool{}
+	for _, b := range status.Buses {
+		rtuBuses[b.Name] = b.Type == "rtu"
+	}
+	for _, m := range meters {
+		if rtuBuses[m.Bus] && (!m.Online || m.ImportKWh == "") {
+			t.Errorf("meter %s on RS-485 bus %s: online %v, import %q; want read", m.ID, m.Bus, m.Online, m.ImportKWh)
+		}
+	}
+
+	// The status page: / sends a browser to the login page; the demo's
+	// user logs in (bcrypt under emulation: seconds) and gets the
+	// dashboard, which names the buses.
+	resp, err = client.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +211,34 @@ func runDemo(t *testing.T, qemu, bin string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(page), "<form") {
 		t.Fatalf("GET %s: %s %s; want the login page", loc, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, Timeout: 60 * time.Second, CheckRedirect: client.CheckRedirect}
+	// configs/demo.yaml: user demo, password demo.
+	resp, err = browser.PostForm(base+"/login", url.Values{"username": {"demo"}, "password": {"demo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /login as demo: %s; want 303\n%s", resp.Status, logs.String())
+	}
+	resp, err = browser.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET / logged in: %s %s; want the dashboard", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	for _, b := range status.Buses {
+		if !strings.Contains(string(page), b.Name) {
+			t.Errorf("the dashboard does not name bus %s", b.Name)
+		}
 	}
 
 	// Ctrl-C: a clean stop (qemu passes the signal on).
