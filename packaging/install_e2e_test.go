@@ -66,7 +66,8 @@ func sha(t *testing.T, path string) string {
 // TestE2E_DebInstall installs the host's package into this container and
 // takes it through a technician's life: install (user, state directory,
 // conffile, unit not enabled), a database made by the service's user, the
-// file edited and the unit enabled, an upgrade that keeps both, remove and
+// file edited and the unit enabled, a reinstall and an unattended upgrade to
+// a newer package whose example changed too, each keeping both, remove and
 // purge — and the database, the ledger, unchanged through all of it.
 func TestE2E_DebInstall(t *testing.T) {
 	if why := safeToInstall(); why != "" {
@@ -150,6 +151,34 @@ func TestE2E_DebInstall(t *testing.T) {
 		t.Errorf("the upgrade changed the database")
 	}
 
+	// A newer package whose example changed too, as nearly every release's
+	// does: dpkg would ask about the edited conffile, and with no terminal
+	// fail the upgrade. Unattended, as README "Upgrade" says, the edited
+	// file is kept and the package's beside it as .dpkg-dist.
+	next, nextVersion := nextDeb(t, deb)
+	upgrade := exec.Command("apt-get", "install", "-y", "-o", "Dpkg::Options::=--force-confold", next)
+	upgrade.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := upgrade.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get install -o Dpkg::Options::=--force-confold %s: %v\n%s", next, err, out)
+	}
+	if got := strings.TrimSpace(cmdOut(t, "", "dpkg-query", "-W", "-f=${Version} ${Status}", "mallgrid")); got != nextVersion+" install ok installed" {
+		t.Errorf("after the upgrade: %q; want %s installed", got, nextVersion)
+	}
+	if got := sha(t, confPath); got != edited {
+		t.Errorf("the upgrade to %s changed the edited %s", nextVersion, confPath)
+	}
+	if dist, err := os.ReadFile(confPath + ".dpkg-dist"); err != nil || !strings.Contains(string(dist), nextExampleLine) {
+		t.Errorf("%s.dpkg-dist: %v; want the new package's example beside the kept file", confPath, err)
+	}
+	checkStat(t, confPath, 0o640, 0, gid)
+	if _, err := os.Lstat(unitWants); err != nil {
+		t.Errorf("the upgrade to %s disabled the service: %v", nextVersion, err)
+	}
+	if got := sha(t, db); got != ledger {
+		t.Errorf("the upgrade to %s changed the database", nextVersion)
+	}
+	os.Remove(confPath + ".dpkg-dist")
+
 	cmdOut(t, "", "dpkg", "-r", "mallgrid")
 	if _, err := os.Stat("/usr/bin/mallgrid"); err == nil {
 		t.Error("remove left /usr/bin/mallgrid")
@@ -177,6 +206,56 @@ func TestE2E_DebInstall(t *testing.T) {
 	if got := sha(t, db); got != ledger {
 		t.Errorf("purge changed or deleted the database")
 	}
+}
+
+// nextExampleLine is what the next package adds to the example
+// configuration.
+const nextExampleLine = "# a line the next release added to the example"
+
+// nextDeb makes the package that follows deb: the same files, a higher
+// version, and an example configuration (the conffile) that changed. It
+// returns the package and its version.
+func nextDeb(t *testing.T, deb string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "pkg")
+	cmdOut(t, "", "dpkg-deb", "-R", deb, root)
+	control := filepath.Join(root, "DEBIAN", "control")
+	b, err := os.ReadFile(control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := strings.TrimSpace(cmdOut(t, "", "dpkg-deb", "-f", deb, "Version"))
+	next := version + "+next1"
+	b = []byte(strings.Replace(string(b), "\nVersion: "+version+"\n", "\nVersion: "+next+"\n", 1))
+	if err := os.WriteFile(control, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join(root, "etc", "mallgrid", "mallgrid.yaml")
+	f, err := os.OpenFile(example, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(nextExampleLine + "\n")
+	f.Close()
+	// dpkg checks the files against md5sums: the example's changed.
+	sums := filepath.Join(root, "DEBIAN", "md5sums")
+	if old, err := os.ReadFile(sums); err == nil {
+		sum := strings.Fields(cmdOut(t, root, "md5sum", "etc/mallgrid/mallgrid.yaml"))[0]
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(old)), "\n") {
+			if strings.HasSuffix(l, " etc/mallgrid/mallgrid.yaml") {
+				l = sum + "  etc/mallgrid/mallgrid.yaml"
+			}
+			lines = append(lines, l)
+		}
+		if err := os.WriteFile(sums, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "mallgrid_"+next+".deb")
+	cmdOut(t, "", "dpkg-deb", "--root-owner-group", "-b", root, out)
+	return out, next
 }
 
 // checkStat fails the test unless path has exactly this mode and owner.
