@@ -36,8 +36,16 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 	}
 	sup.Reloading()
 	defer sup.Ready()
+	// The reload is a watched loop of its own until it returns, with a beat
+	// at each step: while cur stops, its buses and reconciler leave the
+	// watch before the new generation's join it, and cur.stop also waits
+	// for loops nobody watches (deliveries, the uplink, the pruner). A step
+	// that never returned would leave the pings going with nothing polling.
+	watch := sup.Loop("reload")
+	defer watch.Done()
 	log := p.log
 	next, err := p.opts.Load()
+	watch.Beat()
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
@@ -58,6 +66,7 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 	}
 	changes := configChanges(cur.cfg, next)
 	gen, err := p.build(next)
+	watch.Beat()
 	if err != nil {
 		log.Error().Err(err).Msg("configuration not reloaded: the new configuration cannot start; the running configuration is kept")
 		return cur, nil
@@ -72,12 +81,16 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 		}
 		log.Warn().Str("waited", drainWait.String()).Msg("reload: requests still open on the old configuration")
 	}
+	watch.Beat()
 	cur.stop()
+	watch.Beat()
 	p.setRoute(next)
 	if err := p.launch(ctx, gen, cur); err != nil {
+		watch.Beat()
 		log.Error().Err(err).Msg("reload: the new configuration did not start; starting the old one again")
 		p.setRoute(cur.cfg)
 		old, err2 := p.build(cur.cfg)
+		watch.Beat()
 		if err2 == nil {
 			err2 = p.launch(ctx, old, cur)
 		}
@@ -90,6 +103,7 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 		}
 		return old, nil
 	}
+	watch.Beat()
 	text := changes.String()
 	ev := log.Info().Str("took", time.Since(began).Round(time.Millisecond).String())
 	for _, c := range changes {

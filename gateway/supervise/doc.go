@@ -8,7 +8,7 @@
 //
 // The daemon calls FromEnv once and runs Manager.Run for its whole life.
 // Each loop that must not hang (a bus's poller, an MQTT bus, the relay
-// reconciler) takes a Loop with Manager.Loop, calls Beat at each step it
+// reconciler, a reload) takes a Loop with Manager.Loop, calls Beat at each step it
 // makes (a transaction, a commit, a wait) and Done when it ends on purpose.
 // Ready is called once the database is open and every bus loop started
 // (and again after each reload), Stopping when shutdown begins. Every
