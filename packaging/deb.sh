@@ -2,8 +2,9 @@
 # make deb: dist/mallgrid_<version>_<arch>.deb for each architecture named
 # (default amd64 arm64 armhf). The binary is cross-built (CGO_ENABLED=0;
 # GOARM=7 for armhf); the manual pages come from the host's build of the
-# same tree (`mallgrid man`), the changelog from git. nfpm is a pinned tool,
-# run as the Makefile runs staticcheck.
+# same tree (`mallgrid man`), the changelog from git, the copyright file from
+# packaging/copyright and the linked modules' licenses (packaging/licenses).
+# nfpm is a pinned tool, run as the Makefile runs staticcheck.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ mkdir -p "$common/man"
 # Manual pages and changelog: architecture-independent, made once.
 "$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$common/mallgrid-host" ./cmd/mallgrid
 "$common/mallgrid-host" man "$common/man"
+"$GO" build -o "$common/licenses" ./packaging/licenses
 gzip -9n "$common"/man/*.1
 maintainer=$(sed -n 's/^maintainer: //p' packaging/nfpm.yaml)
 {
@@ -48,6 +50,9 @@ for arch in $ARCHES; do
 	cp -r "$common/man" "$common/changelog.gz" "$STAGE/"
 	GOOS=linux GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 \
 		"$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$STAGE/mallgrid" ./cmd/mallgrid
+	# The copyright file: mallgrid's, then the license of every module
+	# linked into this architecture's binary.
+	GO=$GO "$common/licenses" -goarch "$goarch" -goarm "$goarm" >"$STAGE/copyright"
 	rm -f "$dist/mallgrid_${VERSION}_$arch.deb"
 	ARCH=$arch "$GO" run "$NFPM" package -f packaging/nfpm.yaml -p deb -t "$dist/"
 done

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -179,6 +180,38 @@ func TestE2E_Deb(t *testing.T) {
 				t.Errorf("built with GOARCH=%q GOARM=%q CGO_ENABLED=%q; want %q %q 0",
 					settings["GOARCH"], settings["GOARM"], settings["CGO_ENABLED"], a.goarch, a.goarm)
 			}
+			// Every module linked into the binary has its license in
+			// the copyright file, and Go its own.
+			copyright := filepath.Join(t.TempDir(), "copyright")
+			extractFile(t, deb, "./usr/share/doc/mallgrid/copyright", copyright)
+			text, err := os.ReadFile(copyright)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paragraphs := strings.Split(string(text), "\n\n")
+			for _, dep := range append(bi.Deps, &debug.Module{Path: "go/src"}) {
+				files := "Files: vendor/" + dep.Path + "/*\n"
+				if dep.Path == "go/src" {
+					files = "Files: go/src/*\n"
+				}
+				var p string
+				for _, q := range paragraphs {
+					if strings.HasPrefix(q, files) {
+						p = q
+					}
+				}
+				if p == "" {
+					t.Errorf("copyright: no paragraph %q for %s %s", strings.TrimSpace(files), dep.Path, dep.Version)
+					continue
+				}
+				if !licenseWithText.MatchString(p) {
+					t.Errorf("copyright: %s has no license text:\n%s", dep.Path, p)
+				}
+				if dep.Version != "" && !strings.Contains(p, dep.Path+" "+dep.Version+",") {
+					t.Errorf("copyright: %s does not name version %s:\n%s", dep.Path, dep.Version, p)
+				}
+			}
+
 			if a.goarch == runtime.GOARCH {
 				if got := cmdOut(t, "", bin, "version"); got != "mallgrid "+version+"\n" {
 					t.Errorf("mallgrid version: %q; want the package's %s", got, version)
@@ -187,6 +220,10 @@ func TestE2E_Deb(t *testing.T) {
 		})
 	}
 }
+
+// licenseWithText is a DEP5 License field with its text (or, for
+// Apache-2.0, the pointer to common-licenses) on the lines after it.
+var licenseWithText = regexp.MustCompile(`(?m)^License: \S.*\n \S`)
 
 // extractFile writes one file of a package's data to dst.
 func extractFile(t *testing.T, deb, member, dst string) {

@@ -1,10 +1,13 @@
 // Package packaging holds the Debian package of mallgrid — nfpm.yaml, the
 // maintainer scripts, the sysusers.d and tmpfiles.d files, the copyright
-// file and the lintian overrides — and the scripts that build it
-// (deb.sh, version.sh; `make deb`). It has no Go code: its tests (build tag
-// e2e, `make test-e2e`) build the packages, check them with lintian and
-// dpkg-deb, install one into the machine they run on when that is a
-// throwaway container, and run the cross-built ARM binaries under qemu-user.
+// file and the lintian overrides — and what builds it (deb.sh, version.sh,
+// and packaging/licenses, which adds the linked Go modules' licenses to the
+// copyright file; `make deb`). It has no Go code of its own. Its tests run
+// the maintainer scripts and version.sh under sh with stub tools (`make
+// test`); those with build tag e2e (`make test-e2e`) build the packages,
+// check them with lintian and dpkg-deb, install one into the machine they
+// run on when that is a throwaway container, and run the packaged ARM
+// binaries under qemu-user.
 //
 // # Contract
 //
