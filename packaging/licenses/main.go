@@ -78,7 +78,7 @@ func run(w io.Writer, header, goarch, goarm string) error {
 	}
 	files, err := readNotices(goroot)
 	if err != nil {
-		return fmt.Errorf("Go's own: %w", err)
+		return fmt.Errorf("the Go installation's notices: %w", err)
 	}
 	out.WriteString("\n")
 	out.WriteString(paragraph("go/src/*", "Go's standard library and runtime, "+goversion, files))
