@@ -34,6 +34,7 @@ func TestE2E_QemuDemo(t *testing.T) {
 	} {
 		t.Run(a.name, func(t *testing.T) {
 			qemu := need(t, a.qemu)
+			need(t, "dpkg-deb")
 			version, debs := buildDebs(t)
 			bin := filepath.Join(t.TempDir(), "mallgrid")
 			extractFile(t, debs[a.deb], "./usr/bin/mallgrid", bin)
