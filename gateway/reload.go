@@ -101,6 +101,9 @@ func (p *process) reload(ctx context.Context, cur *generation) (*generation, err
 			p.front.Refuse("the configuration could not be started again after a reload: the gateway is stopping (see its log)")
 			return nil, fmt.Errorf("reload: %w; the old configuration did not start again: %w", err, err2)
 		}
+		// Said in the words the line before a reload's outcome is looked
+		// for with (README: grep 'configuration \(not \)\?reloaded').
+		log.Error().Msg("configuration not reloaded: the new configuration did not start; the running configuration was started again")
 		return old, nil
 	}
 	watch.Beat()

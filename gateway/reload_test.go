@@ -361,3 +361,58 @@ func TestRun_ReloadNewGenerationFailsKeepsOld(t *testing.T) {
 		t.Errorf("the status shows an uplink %+v; the configuration that runs has none", st.Uplink)
 	}
 }
+
+// A new configuration that fails after the old one has stopped (the
+// database refuses the write of a removed meter's charge: its file was
+// deleted under the gateway) starts the old one again, and the log says
+// the configuration was not reloaded — the line a technician waits for
+// with grep 'configuration \(not \)\?reloaded' after systemctl reload.
+func TestReload_FallbackLogsNotReloaded(t *testing.T) {
+	t.Parallel()
+	mall := newTestMall(t, 2)
+	up := "tariffs:\n  - {name: standard, kind: flat, price: '1.00'}\n"
+	cfg, err := config.Parse("reload.yaml", []byte(reloadMallYAML(mall, true, up)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() (*config.Config, error) {
+		return config.Parse("reload.yaml", []byte(reloadMallYAML(mall, false, up)), nil)
+	}
+	var logs syncBuffer
+	log := zerolog.New(zerolog.MultiLevelWriter(&logs, checkedLog{t: t, show: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}}))
+	reload := make(chan struct{}, 1)
+	base, _ := runGateway(t, Options{Config: cfg, Log: log, Reload: reload, Load: load})
+	waitFor(t, 15*time.Second, "M-a2 read", func() bool {
+		var m web.MeterView
+		return getJSON(t, base+"/api/v1/meters/M-a2", &m) == http.StatusOK && m.Online
+	})
+	mall.meters["M-a2"].SetImportWh(10_301) // a charge accrued, for the removal to post
+	waitFor(t, 10*time.Second, "M-a2 read at 10.301 kWh", func() bool {
+		var m web.MeterView
+		return getJSON(t, base+"/api/v1/meters/M-a2", &m) == http.StatusOK && m.ImportKWh == "10.301"
+	})
+	if err := os.Remove(mall.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the database noticed lost", func() bool {
+		return strings.Contains(logs.String(), "database file lost")
+	})
+	reload <- struct{}{}
+	waitFor(t, 20*time.Second, "the old configuration started again", func() bool {
+		return strings.Contains(logs.String(), "starting the old one again")
+	})
+	const said = "configuration not reloaded: the new configuration did not start; the running configuration was started again"
+	waitFor(t, 10*time.Second, "the reload's outcome logged", func() bool {
+		return strings.Contains(logs.String(), "configuration not reloaded") || strings.Contains(logs.String(), "configuration reloaded")
+	})
+	if text := logs.String(); !strings.Contains(text, said) || strings.Contains(text, "configuration reloaded") {
+		t.Errorf("the log does not say the configuration was not reloaded (want %q):\n%s", said, text)
+	}
+	// The old configuration runs again: M-a2, which the new one removes,
+	// is still a meter of the gateway's (the database refuses its cycles'
+	// writes, so its reading time stands still).
+	var m web.MeterView
+	if code := getJSON(t, base+"/api/v1/meters/M-a2", &m); code != http.StatusOK {
+		t.Errorf("GET M-a2 after the fallback: %d; want 200 (the running configuration has it)", code)
+	}
+}
