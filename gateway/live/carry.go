@@ -17,7 +17,12 @@ const carriedFor = 2 * time.Minute
 // carried is what a picture took over from the one a reload replaced.
 type carried struct {
 	status map[string]poll.MeterStatus // by meter id
-	until  time.Time                   // on lv.monotonic
+	// until is, by meter id, when its carried state stops standing in for
+	// its poller (on lv.monotonic): carriedFor after the reload, or sooner
+	// when the state was itself carried over an earlier reload and no
+	// poller has asked the meter since — reloads in a row do not keep a
+	// meter online that nobody has asked.
+	until map[string]time.Time
 }
 
 // Carry takes over from prev, the picture of the configuration a reload
@@ -28,8 +33,9 @@ type carried struct {
 // on them the meters at the same address.
 //
 // A carried state stands for a meter until its new poller has asked it,
-// for carriedFor at most; its last answer stands until the poller has
-// one. Call Carry before the picture is served.
+// for carriedFor at most after the last poller that did (over reloads in
+// a row, the earliest limit stands); its last answer stands until the
+// poller has one. Call Carry before the picture is served.
 func (lv *Picture) Carry(prev *Picture, buses []string) {
 	kept := make(map[string]bool, len(buses))
 	for _, b := range buses {
@@ -39,7 +45,12 @@ func (lv *Picture) Carry(prev *Picture, buses []string) {
 	for _, m := range prev.cfg.Meters {
 		was[m.ID] = m
 	}
-	ps := prev.pollStatus() // itself carried, over reloads in a row
+	own, earlier, then := prev.polled()
+	ps := make(map[string]poll.MeterStatus, len(own))
+	for id, st := range own {
+		ps[id] = st
+	}
+	earlier.withCarried(ps, then) // what prev showed: over reloads in a row, carried in turn
 	prev.mu.Lock()
 	cycles := make(map[string]busState, len(buses))
 	for _, b := range buses {
@@ -49,7 +60,8 @@ func (lv *Picture) Carry(prev *Picture, buses []string) {
 	}
 	prev.mu.Unlock()
 
-	c := carried{status: make(map[string]poll.MeterStatus), until: lv.monotonic().Add(carriedFor)}
+	limit := lv.monotonic().Add(carriedFor)
+	c := carried{status: make(map[string]poll.MeterStatus), until: make(map[string]time.Time)}
 	for _, m := range lv.cfg.Meters {
 		w, ok := was[m.ID]
 		st, polled := ps[m.ID]
@@ -57,6 +69,12 @@ func (lv *Picture) Carry(prev *Picture, buses []string) {
 			continue
 		}
 		c.status[m.ID] = poll.MeterStatus{ID: m.ID, Online: st.Online, Stats: poll.Stats{LastSeen: st.Stats.LastSeen}}
+		c.until[m.ID] = limit
+		// A state prev's poller never confirmed was carried over an earlier
+		// reload: it keeps the limit it was given then.
+		if e, ok := earlier.until[m.ID]; ok && !asked(own[m.ID]) && e.Before(limit) {
+			c.until[m.ID] = e
+		}
 	}
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
@@ -68,17 +86,22 @@ func (lv *Picture) Carry(prev *Picture, buses []string) {
 	}
 }
 
+// asked reports whether st, a poller's state of a meter, says the poller
+// has asked it (or heard from it) since it started.
+func asked(st poll.MeterStatus) bool {
+	return st.Stats.Requests > 0 || !st.Stats.LastSeen.IsZero()
+}
+
 // withCarried completes the pollers' states ps with what was carried over
 // a reload: a meter its poller has not asked yet keeps the state it had,
 // until c.until; one that has not answered the poller yet keeps its last
 // answer before.
 func (c carried) withCarried(ps map[string]poll.MeterStatus, now time.Time) {
 	for id, was := range c.status {
-		st, ok := ps[id]
-		asked := ok && (st.Stats.Requests > 0 || !st.Stats.LastSeen.IsZero())
-		if !asked {
+		st := ps[id]
+		if !asked(st) {
 			st.ID = id
-			st.Online = was.Online && now.Before(c.until)
+			st.Online = was.Online && now.Before(c.until[id])
 		}
 		if st.Stats.LastSeen.IsZero() {
 			st.Stats.LastSeen = was.Stats.LastSeen

@@ -320,3 +320,64 @@ func TestPicture_Carry(t *testing.T) {
 		t.Errorf("PollStatus of M-a1: %+v; want its last answer", ps["M-a1"])
 	}
 }
+
+// Reloads in a row, each within carriedFor of the one before, with a bus
+// kept whose new pollers never get to ask M-a1 (its port no longer
+// opens): the state carried from the last poller that asked it stands
+// for carriedFor after that poller's reload, not carriedFor after each
+// reload. Once a poller has asked it again, the limit starts afresh.
+func TestPicture_CarryOverReloadsInARow(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("site: {name: x}\nbuses: [{name: a, port: /dev/ttyUSB0}]\n"+
+		"meters:\n  - {id: M-a1, bus: a, address: 1, model: kpm33b, role: public}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	mono := seen
+	clock := func() time.Time { return mono }
+	answered := []poll.MeterStatus{{ID: "M-a1", Online: true, Stats: poll.Stats{Requests: 5, LastSeen: seen}}}
+	prev := New(cfg, "t", "", time.Now)
+	prev.monotonic = clock
+	prev.SetStatus("a", func() []poll.MeterStatus { return answered })
+	online := func(lv *Picture) bool {
+		t.Helper()
+		ms := lv.Meters()
+		if len(ms) != 1 {
+			t.Fatalf("%d meter views; want 1", len(ms))
+		}
+		return ms[0].Online && lv.PollStatus()["M-a1"].Online
+	}
+	first := mono // the reload after M-a1's last poller
+	for i := 1; i <= 10; i++ {
+		if i > 1 {
+			mono = mono.Add(90 * time.Second)
+		}
+		lv := New(cfg, "t", "", time.Now)
+		lv.monotonic = clock
+		lv.Carry(prev, []string{"a"}) // no poller: the bus's port does not open
+		prev = lv
+		if got, want := online(lv), mono.Before(first.Add(carriedFor)); got != want {
+			t.Fatalf("M-a1 at reload %d, %v after the last poller's: online %v; want %v", i, mono.Sub(first), got, want)
+		}
+	}
+	mono = mono.Add(time.Minute)
+	if online(prev) {
+		t.Errorf("M-a1 %v after its last answer, never asked since: online; want offline", mono.Sub(seen))
+	}
+	if got := prev.PollStatus()["M-a1"].Stats.LastSeen; !got.Equal(seen) {
+		t.Errorf("M-a1's last answer after the reloads: %v; want %v", got, seen)
+	}
+
+	// A poller that asks it again: the next reload carries its state for
+	// carriedFor afresh.
+	prev.SetStatus("a", func() []poll.MeterStatus {
+		return []poll.MeterStatus{{ID: "M-a1", Online: true, Stats: poll.Stats{Requests: 1, LastSeen: seen.Add(time.Hour)}}}
+	})
+	lv := New(cfg, "t", "", time.Now)
+	lv.monotonic = clock
+	lv.Carry(prev, []string{"a"})
+	mono = mono.Add(carriedFor - time.Second)
+	if !online(lv) {
+		t.Errorf("M-a1 %v after a reload that followed its answer: offline; want online", carriedFor-time.Second)
+	}
+}

@@ -237,8 +237,18 @@ func (lv *Picture) CycledSince(t time.Time) bool {
 // was carried over a reload (Carry).
 func (lv *Picture) PollStatus() map[string]poll.MeterStatus { return lv.pollStatus() }
 
-// pollStatus gathers every scheduler's per-meter state.
+// pollStatus gathers every scheduler's per-meter state, with what was
+// carried over a reload.
 func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
+	out, c, now := lv.polled()
+	c.withCarried(out, now)
+	return out
+}
+
+// polled gathers every scheduler's own per-meter state, and returns it
+// with what was carried over a reload and the time (lv.monotonic) to
+// judge that by.
+func (lv *Picture) polled() (map[string]poll.MeterStatus, carried, time.Time) {
 	lv.mu.Lock()
 	sources := make([]func() []poll.MeterStatus, 0, len(lv.buses))
 	for _, b := range lv.buses {
@@ -254,8 +264,7 @@ func (lv *Picture) pollStatus() map[string]poll.MeterStatus {
 			out[st.ID] = st
 		}
 	}
-	c.withCarried(out, now)
-	return out
+	return out, c, now
 }
 
 // Meters implements web.Source. The views are shared with other callers
