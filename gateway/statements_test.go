@@ -2,14 +2,22 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"mallgrid/billing"
+	"mallgrid/gateway/config"
+	"mallgrid/gateway/poll"
 	"mallgrid/gateway/report"
+	"mallgrid/gateway/web"
 	"mallgrid/store"
 )
 
@@ -127,4 +135,81 @@ func TestStatementsAPI(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "链接无效") {
 		t.Errorf("altered link: %d %s; want 404 with the reason in Chinese", resp.StatusCode, body)
 	}
+}
+
+// A kept bus's last cycle is carried over a reload: one the old
+// generation finished after the new one was built, but before it was
+// launched, is not the new generation's first cycle. The statements wait
+// for that one — it posts the charges the stop held over — so Ready stays
+// false until a cycle of the new generation's own has ended.
+func TestReload_StatementsWaitForTheNewGenerationsCycle(t *testing.T) {
+	t.Parallel()
+	mall := newTestMall(t, 1)
+	cfg, err := config.Parse("reload.yaml", []byte(reloadMallYAML(mall, false, "")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The clock moves only when the test moves it: every time stamped
+	// after a step and before the next is that step's.
+	var clock atomic.Int64
+	at := func(step int) time.Time { return time.Date(2026, 3, 1, 8, step, 0, 0, time.UTC) }
+	clock.Store(at(0).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	// Once holding is set, the buses' cycles wait before their commit
+	// until release is closed.
+	var holding atomic.Bool
+	held := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	hold := func(poll.Cycle) {
+		if holding.Load() {
+			once.Do(func() { close(held) })
+			<-release
+		}
+	}
+	var freeOnce sync.Once
+	free := func() { freeOnce.Do(func() { close(release) }) }
+	p := &process{log: zerolog.Nop(), clock: now, sessions: web.NewSessions(), front: web.NewFront(nil)}
+	p.opts = Options{Config: cfg, Version: "test", Now: now, holdCycle: hold}
+	p.setRoute(cfg)
+	db, err := store.Open(mall.dbPath, store.Options{Route: p.routeEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p.db = db
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cur, err := p.start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The reload's steps, in its order: build, (the old generation cycles
+	// on, and stops), launch.
+	clock.Store(at(1).UnixNano())
+	next, err := p.build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(at(2).UnixNano())
+	waitFor(t, 10*time.Second, "a cycle of the old generation after the build", func() bool { return cur.lv.CycledSince(at(2)) })
+	cur.stop()
+	clock.Store(at(3).UnixNano())
+	holding.Store(true) // the new generation's first cycle waits
+	if err := p.launch(ctx, next, cur); err != nil {
+		t.Fatal(err)
+	}
+	defer next.stop()
+	defer free() // before the stop, which waits for the cycle held
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no cycle of the new generation within 10 s")
+	}
+	if next.statements.Ready() {
+		t.Error("statements ready before the new generation's first cycle; want them to wait for it (the old one's last, carried over, ended before the launch)")
+	}
+	free()
+	waitFor(t, 10*time.Second, "statements ready after the new generation's first cycle", next.statements.Ready)
 }
