@@ -38,7 +38,10 @@ func snapshotBeforeUpgrade(cfg *config.Config, log zerolog.Logger, clock func() 
 // before the database is closed.
 func startBackups(ctx context.Context, cfg *config.Config, db *store.DB, log zerolog.Logger, now func() time.Time) (stop func(), err error) {
 	// Each as large as the database: left by a copy that was killed
-	// midway (a stop that outlasted TimeoutStopSec, a power cut).
+	// midway (a stop that outlasted TimeoutStopSec, a power cut). Before
+	// Listen: while another gateway answers on the socket (one still
+	// running on a file moved away from the path) nothing is removed, and
+	// Listen then refuses to start.
 	removed, err := backup.RemoveStale(db.Path(), cfg.Storage.SnapshotDir())
 	for _, path := range removed {
 		log.Warn().Str("file", path).Msg("removed a temporary file left by a copy stopped midway")

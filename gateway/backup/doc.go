@@ -14,7 +14,7 @@
 // The daemon, once the database is open and for the life of the process
 // (not of one configuration: a reload keeps both):
 //
-//	removed, err := backup.RemoveStale(cfg.Storage.Path, cfg.Storage.SnapshotDir())
+//	removed, err := backup.RemoveStale(cfg.Storage.Path, cfg.Storage.SnapshotDir()) // before Listen: nothing while another gateway answers
 //	srv, err := backup.Listen(backup.SocketPath(cfg.Storage.Path), db, log)
 //	go srv.Run(ctx)       // removes the socket when ctx ends
 //	snap := &backup.Snapshotter{DB: db, Dir: cfg.Storage.SnapshotDir(), Keep: …, At: …, Now: …, Log: log}
@@ -24,7 +24,8 @@
 // connections are closed) and the snapshot being written (its temporary
 // file removed), so that the gateway stops within systemd's
 // TimeoutStopSec. What a killed process left (temporary files as large as
-// the database) RemoveStale removes at the next start.
+// the database) RemoveStale removes at the next start — unless a gateway
+// still answers on the control socket, whose files they may be.
 //
 // The command: Fetch(ctx, socket, w) asks a running daemon for a copy; Take
 // does that when a daemon answers, and otherwise opens the file itself.

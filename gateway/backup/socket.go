@@ -121,9 +121,11 @@ func clearStale(path string) error {
 	if st.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("control socket %s: a file that is not a socket is there; it is left alone — move it away", path)
 	}
-	// The caller holds the database's lock, so no other gateway runs on
-	// it: a socket nothing answers on (refused, or not ours to connect to,
-	// as one left by a gateway run as root) is stale.
+	// A process answering is a second gateway on this database, or one
+	// still running on a file moved away from the path. The caller holds
+	// the lock of the file at the path: a socket nothing answers on
+	// (refused, or not ours to connect to, as one left by a gateway run as
+	// root) is stale.
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		_ = c.Close()

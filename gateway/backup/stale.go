@@ -31,11 +31,19 @@ var (
 // RemoveStale removes the temporary files a killed gateway, backup or
 // restore left beside the database at dbPath and in the snapshot
 // directory snapDir: only names this program makes, only regular files,
-// and a temporary control socket only if nothing answers on it. The
-// caller holds the database's lock, so no gateway writes them now. It
+// and a temporary control socket only if nothing answers on it. It is
+// called before Listen, and removes nothing while a process answers on
+// the control socket (SocketPath): the lock the caller holds is on the
+// file at dbPath now, and a gateway still running on one moved or
+// replaced there by hand may be writing these — a rescued copy among
+// them, the only one of what it acknowledged since the last backup. It
 // returns the paths removed, and the first error met (the others are
 // still tried).
 func RemoveStale(dbPath, snapDir string) ([]string, error) {
+	if socket := SocketPath(dbPath); socketAnswers(socket) {
+		return nil, fmt.Errorf("nothing removed: a process answers on the control socket %s "+
+			"(a gateway still running on a database file moved away from %s?)", socket, dbPath)
+	}
 	dbDir := filepath.Dir(dbPath)
 	besideDB := regexp.MustCompile(fmt.Sprintf(staleBesideDB, regexp.QuoteMeta(filepath.Base(dbPath))))
 	var (
@@ -78,6 +86,15 @@ func RemoveStale(dbPath, snapDir string) ([]string, error) {
 		return mode.IsRegular() && staleSnapshot.MatchString(name)
 	})
 	return removed, first
+}
+
+// socketAnswers says whether a socket is at path and a process may be
+// serving it: as answers, so a socket another user's gateway serves
+// (EACCES) counts as answering — its temporaries are then left for the
+// next start, which finds the socket Listen put in its place.
+func socketAnswers(path string) bool {
+	st, err := os.Lstat(path)
+	return err == nil && st.Mode().Type() == fs.ModeSocket && answers(path)
 }
 
 // answers says whether a process accepts connections on the socket at

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"mallgrid/gateway/backup"
@@ -93,5 +94,78 @@ func TestRemoveStale(t *testing.T) {
 	// No snapshot directory yet (a new installation): nothing to do.
 	if _, err := backup.RemoveStale(db, filepath.Join(dir, "none")); err != nil {
 		t.Errorf("RemoveStale without a snapshot directory: %v", err)
+	}
+}
+
+// While a process answers on the database's control socket, a gateway
+// still runs on a file that was at the path (moved, or replaced by hand):
+// the temporaries may be its own, being written — a rescued copy among
+// them, the only one of what it acknowledged since the last backup — so
+// nothing is removed, whatever lock the caller holds on the file now at
+// the path.
+func TestRemoveStale_GatewayAnswers(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "mallgrid.db")
+	snaps := filepath.Join(dir, "snapshots")
+	if err := os.MkdirAll(snaps, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	written := []string{
+		db,
+		db + ".rescued-20261201T100000Z.tmp-7",
+		db + ".tmp-123456",
+		filepath.Join(snaps, "daily-20261201T100000Z.db.tmp-99"),
+	}
+	for _, p := range written {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("unix", backup.SocketPath(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+
+	removed, err := backup.RemoveStale(db, snaps)
+	if err == nil || !strings.Contains(err.Error(), backup.SocketPath(db)) {
+		t.Errorf("RemoveStale while a gateway answers on its socket: %v; want an error naming %s", err, backup.SocketPath(db))
+	}
+	if len(removed) != 0 {
+		t.Errorf("removed %v; want nothing while a gateway answers", removed)
+	}
+	for _, p := range written {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s: %v; want left alone", p, err)
+		}
+	}
+
+	// Its gateway gone, the socket left behind: the clean-up goes ahead.
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(backup.SocketPath(db)); err != nil {
+		dead, err := net.ListenUnix("unix", &net.UnixAddr{Name: backup.SocketPath(db), Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead.SetUnlinkOnClose(false)
+		dead.Close()
+	}
+	removed, err = backup.RemoveStale(db, snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != len(written)-1 {
+		t.Errorf("removed %v after the gateway stopped; want the three temporaries", removed)
 	}
 }
