@@ -597,3 +597,45 @@ func TestTracker_Carry(t *testing.T) {
 		t.Errorf("problems = %q; want none", p)
 	}
 }
+
+// TestTracker_CarryMovedMeterFailing: a meter failing but not yet offline
+// when a reload moves it to another address is a meter added — its
+// failures and its last answer were those of another device — so its
+// failed reads are counted again from the reload, and it goes offline
+// OfflineAfter after the reload, not after its last answer at the old
+// address.
+func TestTracker_CarryMovedMeterFailing(t *testing.T) {
+	r := newRig(t)
+	r.cycle("a", []string{"M-1", "M-2"}, nil)
+	for range 2 { // two failed reads, 20 s since its last answer: not yet offline
+		r.clk.Add(10 * time.Second)
+		r.cycle("a", []string{"M-1"}, []string{"M-2"})
+	}
+	r.wantEvents("M-2 failing before the reload")
+	r.clk.Add(5 * time.Second)
+
+	moved := []Bus{
+		{Name: "a", Port: "/dev/ttyUSB0", Meters: []Meter{{ID: "M-1", Tenant: "T-1", Address: 1}, {ID: "M-2", Tenant: "T-2", Address: 9}}},
+		{Name: "b", Port: "/dev/ttyUSB1", Meters: []Meter{{ID: "M-3", Address: 1}}},
+	}
+	next := New(Options{Buses: moved, Now: r.clk.Now, Location: r.tr.o.Location, Log: zerolog.New(r.log), Recorder: r.db, Publisher: r.pub})
+	before, err := r.db.LastEvents(RestoreWindow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Restore(before)
+	next.Carry(r.tr, []string{"a", "b"})
+	r.tr = next
+	reloaded := r.clk.Now()
+
+	// M-2 at its new address fails on: its third failed read overall, 35 s
+	// after its last answer at address 2, is its first since the reload.
+	for range 2 {
+		r.clk.Add(10 * time.Second)
+		r.cycle("a", []string{"M-1"}, []string{"M-2"})
+	}
+	r.wantEvents(fmt.Sprintf("M-2 moved, two failed reads in %v since the reload", r.clk.Now().Sub(reloaded)))
+	r.clk.Add(10 * time.Second)
+	r.cycle("a", []string{"M-1"}, []string{"M-2"})
+	r.wantEvents(fmt.Sprintf("M-2 moved, three failed reads in %v since the reload", r.clk.Now().Sub(reloaded)), "meter_offline M-2")
+}
