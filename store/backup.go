@@ -172,6 +172,10 @@ type RestoreOptions struct {
 	// answers on it a gateway is running, even one whose file is no longer
 	// at the path (deleted or moved), and the restore is refused.
 	Socket string
+
+	// installed, if set, is called once the restored file is at the path
+	// and before the marker names it: a test's look at that moment.
+	installed func()
 }
 
 // Restored says what Restore did.
@@ -191,8 +195,9 @@ type Restored struct {
 // checked again (Options.Check) before anything at path changes; then the
 // file at path is kept aside (PATH.replaced-TIME, never deleted), the copy
 // renamed into place and the marker written to name it. From the first
-// check to the marker, the current file's lock is held, so no gateway
-// starts on it meanwhile. The backup file itself is only read. It returns
+// check to the marker, the current file's lock is held, and the restored
+// file's from before it is put in place, so no gateway starts on either
+// meanwhile. The backup file itself is only read. It returns
 // ErrLocked while a gateway holds the database or answers on
 // Options.Socket, and an error wrapping ErrReplaced for a backup of another
 // database than the marker names (where there is no marker, than the
@@ -288,6 +293,14 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 	if err := chownLike(tmp, path); err != nil {
 		return done, err
 	}
+	// The restored file's lock too, until the marker names it: a gateway
+	// starting once it is at the path, and finding it unlocked, would check
+	// it against the old marker and refuse it as another database.
+	next, err := lockRestored(tmp)
+	if err != nil {
+		return done, err
+	}
+	defer next.Close()
 	if statErr == nil {
 		if done.KeptAs, err = replaceKeeping(path, tmp, o.Now); err != nil {
 			return done, err
@@ -297,6 +310,9 @@ func restore(path, backup string, o RestoreOptions) (Restored, error) {
 	}
 	if err := SyncDir(filepath.Dir(path)); err != nil {
 		return done, err
+	}
+	if o.installed != nil {
+		o.installed()
 	}
 	if st, err := os.Stat(path); err == nil {
 		done.Size = st.Size()
@@ -344,6 +360,21 @@ func holdLock(path string, was os.FileInfo) (*os.File, error) {
 	if err != nil {
 		_ = f.Close()
 		return nil, err
+	}
+	return f, nil
+}
+
+// lockRestored takes the lock a read-write Open takes on the file at tmp,
+// which only this restore knows of yet, and returns the file that holds
+// it.
+func lockRestored(tmp string) (*os.File, error) {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f, true, 0); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock %s: %w", tmp, err)
 	}
 	return f, nil
 }

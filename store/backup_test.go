@@ -513,3 +513,69 @@ func TestRestore_NoMarkerComparesCurrentFile(t *testing.T) {
 		t.Errorf("Restore over a damaged file without a marker = %+v, %v; want database %s", done, err, oid)
 	}
 }
+
+// From the moment the restored file is at the path until the marker names
+// it, that file's lock is held too: a gateway starting then waits, and
+// runs on it once the marker is written — before, it found the restored
+// file unlocked, checked it against the old marker and refused it as
+// another database.
+func TestRestore_LocksRestoredFileUntilMarker(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other, bak := openTemp(t)
+	oid := other.ID()
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	type opened struct {
+		db  *DB
+		err error
+	}
+	started := make(chan opened, 1)
+	var early *opened // the gateway's Open, if it returned before the marker was written
+	installed := func() {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := lockFile(f, true, 0); !errors.Is(err, ErrLocked) {
+			t.Errorf("the restored file's lock before the marker names it: %v; want held by the restore (ErrLocked)", err)
+		}
+		_ = f.Close() // releases the lock if it was taken here
+		go func() {
+			db, err := Open(path, Options{Marker: true, LockTimeout: 20 * time.Second})
+			started <- opened{db, err}
+		}()
+		select {
+		case gw := <-started:
+			early = &gw
+		case <-time.After(500 * time.Millisecond): // the gateway reaches the lock and waits
+		}
+	}
+	done, err := Restore(path, bak, RestoreOptions{Now: tRestore, Force: true, installed: installed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := early
+	if gw == nil {
+		select {
+		case r := <-started:
+			gw = &r
+		case <-time.After(30 * time.Second):
+			t.Fatal("the gateway started during the restore never opened the database")
+		}
+	}
+	if gw.err != nil {
+		t.Fatalf("the gateway started before the marker was written: %v; want it on the restored database", gw.err)
+	}
+	defer gw.db.Close()
+	if gw.db.ID() != oid || done.ID != oid {
+		t.Errorf("the gateway runs on database %s (restored %s); want the restored %s", gw.db.ID(), done.ID, oid)
+	}
+}
