@@ -44,7 +44,7 @@ func startBackups(ctx context.Context, cfg *config.Config, db *store.DB, log zer
 	// Listen then refuses to start.
 	removed, err := backup.RemoveStale(db.Path(), cfg.Storage.SnapshotDir())
 	for _, path := range removed {
-		log.Warn().Str("file", path).Msg("removed a temporary file left by a copy stopped midway")
+		log.Warn().Str("file", path).Msg("removed a file left by a copy or restore stopped midway")
 	}
 	if err != nil {
 		log.Warn().Err(err).Msg("temporary files left by a copy stopped midway: not all removed")

@@ -383,8 +383,11 @@ func lockRestored(tmp string) (*os.File, error) {
 // which is kept aside under a name of its own (PATH.replaced-TIME), and
 // returns that name. The file kept aside is linked to its new name first
 // and next renamed over path, so that path names a database throughout: a
-// gateway never finds it missing. Where the file system has no hard
-// links, path is renamed aside instead, and is missing for a moment.
+// gateway never finds it missing. Killed between the two, it leaves the
+// new name on the database itself, no copy kept: the gateway removes
+// such a name at its start (gateway/backup.RemoveStale). Where the file
+// system has no hard links, path is renamed aside instead, and is missing
+// for a moment.
 func replaceKeeping(path, next string, now time.Time) (string, error) {
 	aside := asideName(path, ".replaced-", now)
 	if err := os.Link(path, aside); err != nil {

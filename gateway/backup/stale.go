@@ -22,6 +22,11 @@ var (
 	// installed; backup's OUT over the database, which older versions
 	// allowed).
 	staleBesideDB = `^%s(\.id|\.rescued-\d{8}T\d{6}Z(-\d+)?)?\.tmp-\d+$|^%[1]s\.restoring-\d+$`
+	// Beside the database: the name a restore keeps the database under
+	// (store.Restore, a hard link), still on the live file when the
+	// restore was killed before it put the backup in place — a second
+	// name of the database, no copy kept; removed only then.
+	replacedAlias = `^%s\.replaced-\d{8}T\d{6}Z(-\d+)?$`
 	// In the snapshot directory: a snapshot being written.
 	staleSnapshot = regexp.MustCompile(`^(daily-|before-schema-\d+-)\d{8}T\d{6}Z(-\d+)?\.db\.tmp-\d+$`)
 	// The control socket bound under a temporary name (Listen).
@@ -31,7 +36,9 @@ var (
 // RemoveStale removes the temporary files a killed gateway, backup or
 // restore left beside the database at dbPath and in the snapshot
 // directory snapDir: only names this program makes, only regular files,
-// and a temporary control socket only if nothing answers on it. It is
+// a file kept aside by a restore only if it is the database itself (the
+// restore was killed before the swap), and a temporary control socket
+// only if nothing answers on it. It is
 // called before Listen, and removes nothing while a process answers on
 // the control socket (SocketPath): the lock the caller holds is on the
 // file at dbPath now, and a gateway still running on one moved or
@@ -46,6 +53,14 @@ func RemoveStale(dbPath, snapDir string) ([]string, error) {
 	}
 	dbDir := filepath.Dir(dbPath)
 	besideDB := regexp.MustCompile(fmt.Sprintf(staleBesideDB, regexp.QuoteMeta(filepath.Base(dbPath))))
+	aliasOfDB := regexp.MustCompile(fmt.Sprintf(replacedAlias, regexp.QuoteMeta(filepath.Base(dbPath))))
+	dbFile, dbErr := os.Stat(dbPath)
+	// sameAsDB says whether name is another name of the database file
+	// itself (the same inode): removing it loses nothing.
+	sameAsDB := func(name string) bool {
+		st, err := os.Lstat(filepath.Join(dbDir, name))
+		return dbErr == nil && err == nil && os.SameFile(st, dbFile)
+	}
 	var (
 		removed []string
 		first   error
@@ -76,7 +91,7 @@ func RemoveStale(dbPath, snapDir string) ([]string, error) {
 	scan(dbDir, func(name string, mode fs.FileMode) bool {
 		switch {
 		case mode.IsRegular():
-			return besideDB.MatchString(name)
+			return besideDB.MatchString(name) || aliasOfDB.MatchString(name) && sameAsDB(name)
 		case mode.Type() == fs.ModeSocket:
 			return staleSocket.MatchString(name) && !answers(filepath.Join(dbDir, name))
 		}

@@ -169,3 +169,47 @@ func TestRemoveStale_GatewayAnswers(t *testing.T) {
 		t.Errorf("removed %v after the gateway stopped; want the three temporaries", removed)
 	}
 }
+
+// A restore killed between keeping the database aside (a hard link,
+// PATH.replaced-TIME) and putting the backup in its place leaves that name
+// on the live database, changing with every write: it is no copy kept, and
+// is removed. A file kept aside by a restore that finished is another file,
+// and stays.
+func TestRemoveStale_ReplacedNameOfTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "mallgrid.db")
+	if err := os.WriteFile(db, []byte("live"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alias := db + ".replaced-20261201T100000Z-2"
+	if err := os.Link(db, alias); err != nil {
+		t.Fatal(err)
+	}
+	kept := db + ".replaced-20261201T100000Z"
+	if err := os.WriteFile(kept, []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.db.replaced-20261201T100000Z") // another database's name
+	if err := os.Link(db, other); err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := backup.RemoveStale(db, filepath.Join(dir, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(removed, []string{alias}) {
+		t.Errorf("removed %v; want only %s, a second name of the database", removed, alias)
+	}
+	if _, err := os.Lstat(alias); err == nil {
+		t.Errorf("%s still there", alias)
+	}
+	for _, p := range []string{db, kept, other} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s: %v; want left alone", p, err)
+		}
+	}
+	if b, _ := os.ReadFile(db); string(b) != "live" {
+		t.Errorf("the database holds %q; want it as it was", b)
+	}
+}
