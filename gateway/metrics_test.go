@@ -31,6 +31,7 @@ import (
 // pollers counting from zero again) leaves every counter where it was or
 // higher.
 func TestRun_Metrics(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	reload := make(chan struct{}, 1)
 	var logs syncBuffer

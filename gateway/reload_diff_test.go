@@ -86,6 +86,7 @@ func (s reloadState) priceOf(t *testing.T, id string) billing.Price {
 func (s reloadState) configured(id string) bool { return id != "M-3" || s.withM3 }
 
 func TestReload_Differential(t *testing.T) {
+	t.Parallel()
 	seeds := 4
 	// The long form: MALLGRID_RELOAD_SEEDS=500 go test -run Reload_Differential ./gateway
 	if n, err := strconv.Atoi(os.Getenv("MALLGRID_RELOAD_SEEDS")); err == nil && n > 0 {

@@ -81,6 +81,7 @@ func reloadMallYAML(mall *testMall, withA2 bool, extra string) string {
 // no refused connection and no 5xx, and a login made before the reloads
 // still works after them.
 func TestRun_Reload(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 2) // M-a2 and M-b2 simulated; the files name M-a2 only when reloaded
 	var file atomic.Pointer[string]
 	load := func() (*config.Config, error) { return config.Parse("reload.yaml", []byte(*file.Load()), nil) }
@@ -260,6 +261,7 @@ func TestRun_Reload(t *testing.T) {
 // A reload asked for while the gateway starts waits until it has started:
 // the file is read again only once HTTP serves and the buses poll.
 func TestRun_ReloadDuringStartWaits(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	src := reloadMallYAML(mall, false, "")
 	cfg, err := config.Parse("reload.yaml", []byte(src), nil)
@@ -304,6 +306,7 @@ func TestRun_ReloadDuringStartWaits(t *testing.T) {
 // configuration, never stopped: logged, and the meters read and the API
 // answering as before.
 func TestRun_ReloadNewGenerationFailsKeepsOld(t *testing.T) {
+	t.Parallel()
 	mall := newTestMall(t, 1)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -217,6 +217,7 @@ func (m *testMall) cfgStatus(t *testing.T, ln net.Listener) []web.BusView {
 }
 
 func TestStatusLine(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 12, 1, 14, 3, 5, 0, time.UTC)
 	cases := []struct {
 		v    web.StatusView
