@@ -408,7 +408,7 @@ func TestRestore_HoldsLockUntilMarker(t *testing.T) {
 	if n := countEntries(t, gw.db); n != 0 {
 		t.Errorf("the gateway's database holds %d entries; want the backup's none (the current file's 1 is kept aside)", n)
 	}
-	if !namesFile(path, gw.db.opened) {
+	if !namesFile(path, gw.db.health.file) {
 		t.Error("the gateway holds a file that is no longer at the path")
 	}
 }
@@ -577,5 +577,66 @@ func TestRestore_LocksRestoredFileUntilMarker(t *testing.T) {
 	defer gw.db.Close()
 	if gw.db.ID() != oid || done.ID != oid {
 		t.Errorf("the gateway runs on database %s (restored %s); want the restored %s", gw.db.ID(), done.ID, oid)
+	}
+}
+
+// A file put at the path while a read-write Open waits for the lock of the
+// one it opened (a restore that took the lock after Open's checks, then
+// put the backup in place) is the one Open runs on: not the file it
+// opened, now no longer at the path.
+func TestOpen_FileReplacedWhileWaitingForLock(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mallgrid.db")
+	db := openDaemon(t, path)
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-1", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(dir, "next.db") // the same database, one entry
+	if err := backupTo(db, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.PostTopUp(topUp("T-1", "PAY-2", billing.Yuan)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	replaced := 0
+	opening := func(f *os.File) {
+		if replaced++; replaced > 1 {
+			return
+		}
+		// The lock of the file Open has just opened, taken as a restore
+		// does; the next file put at the path; then the lock released.
+		held, err := os.Open(path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := lockFile(held, true, 0); err != nil {
+			t.Errorf("the lock of the file Open opened: %v; want free until bbolt takes it", err)
+		}
+		if err := os.Rename(next, path); err != nil {
+			t.Error(err)
+		}
+		go func() {
+			time.Sleep(200 * time.Millisecond) // Open waits for the lock meanwhile
+			_ = held.Close()
+		}()
+	}
+	db, err := Open(path, Options{Marker: true, LockTimeout: 20 * time.Second, opening: opening})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if replaced == 0 {
+		t.Fatal("Open never called its opening hook")
+	}
+	if !namesFile(path, db.health.file) {
+		t.Error("Open runs on a file that is no longer at the path")
+	}
+	if n := countEntries(t, db); n != 1 {
+		t.Errorf("Open's database holds %d entries; want the file put at the path, with 1", n)
 	}
 }

@@ -108,6 +108,11 @@ type Options struct {
 	// going back to the older package is restoring it. An error stops Open
 	// with the file untouched.
 	BeforeUpgrade func(from int, db *DB) error
+
+	// opening, if set, is called with the file a read-write Open has just
+	// opened for bbolt, before bbolt waits for its lock: a test's way to
+	// put another file at the path while the open waits.
+	opening func(f *os.File)
 }
 
 // DB is the gateway's database. Its methods are safe for concurrent use.
@@ -115,8 +120,7 @@ type DB struct {
 	bolt    *bolt.DB
 	path    string
 	id      string
-	created bool        // Open made the file: there was none
-	opened  os.FileInfo // the file bbolt opened, and locked
+	created bool // Open made the file: there was none
 	gate    writeGate
 	health  health
 	free    func(dir string) (int64, error) // statfsFree; tests replace it
@@ -329,7 +333,6 @@ func openChecked(path string, opts Options) (*DB, error) {
 	}
 	db := newDB(b, path)
 	db.created = created
-	db.opened = file
 	db.route = opts.Route
 	if !opts.ReadOnly {
 		db.health.file = file
@@ -377,6 +380,9 @@ func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, *os.File, error
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 				f, err := os.OpenFile(name, flag, perm)
 				file = f
+				if err == nil && !opts.ReadOnly && opts.opening != nil {
+					opts.opening(f)
+				}
 				return f, err
 			}})
 		return err
