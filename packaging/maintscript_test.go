@@ -1,12 +1,15 @@
 package packaging
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The maintainer scripts run here as dpkg runs them — sh, the script's
@@ -91,7 +94,14 @@ func (e *maintEnv) run(name string, args ...string) (string, error) {
 	if err := os.WriteFile(copied, []byte(script), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	cmd := exec.Command("sh", append([]string{copied}, args...)...)
+	// A script that blocks (on a FIFO, say) fails the test rather than
+	// hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", append([]string{copied}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	cmd.Env = []string{"PATH=" + e.bin + ":/usr/bin:/bin", "LC_ALL=C"}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -129,6 +139,9 @@ func (e *maintEnv) called(prefix string) bool {
 	}
 	return false
 }
+
+// pathsRecord is where prerm records, at removal, where the database is.
+const pathsRecord = "/var/lib/mallgrid-package.paths"
 
 const (
 	upgradeFrom = "0.16.0+git600.abc1234"
@@ -259,7 +272,7 @@ echo "database $db"; echo "snapshots ${db%/*}/snapshots"`)
 	if !e.called("deb-systemd-invoke stop mallgrid.service") {
 		t.Errorf("prerm remove did not stop the service; calls:\n%s", strings.Join(e.calls(), "\n"))
 	}
-	record := e.path("/var/lib/mallgrid/removed-package.paths")
+	record := e.path(pathsRecord)
 	got, err := os.ReadFile(record)
 	if want := "database /srv/ledger/mallgrid.db\nsnapshots /srv/ledger/snapshots\n"; err != nil || string(got) != want {
 		t.Errorf("prerm remove recorded %q, %v; want %q", got, err, want)
@@ -292,7 +305,7 @@ func TestPurge_NothingRecorded(t *testing.T) {
 	if err := os.MkdirAll(e.path("/var/lib/mallgrid"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	record := e.path("/var/lib/mallgrid/removed-package.paths")
+	record := e.path(pathsRecord)
 	if err := os.WriteFile(record, []byte("database /old/place.db\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +337,7 @@ func TestPrerm_Upgrade(t *testing.T) {
 	if len(e.calls()) != 0 {
 		t.Errorf("prerm upgrade called:\n%s\nwant nothing", strings.Join(e.calls(), "\n"))
 	}
-	if _, err := os.Stat(e.path("/var/lib/mallgrid/removed-package.paths")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(e.path(pathsRecord)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("prerm upgrade recorded the paths: %v", err)
 	}
 }
@@ -349,5 +362,86 @@ func TestMaintScripts_OneServiceEnv(t *testing.T) {
 	}
 	if funcs[0] != funcs[1] {
 		t.Errorf("service_env differs:\npostinst:%s\nprerm:%s", funcs[0], funcs[1])
+	}
+}
+
+// TestPrerm_RecordNothingFollowed: the state directory belongs to the user
+// mallgrid, who can put anything at any name in it; prerm and postrm run as
+// root and neither write nor read there. Where the record goes (a place
+// only root writes), whatever is found at its name — a symbolic link, a
+// directory, a FIFO — is neither written through nor read: the removal and
+// the purge succeed and do not block, and a file the link points to is left
+// as it was.
+func TestPrerm_RecordNothingFollowed(t *testing.T) {
+	const oldRecord = "/var/lib/mallgrid/removed-package.paths"
+	for _, place := range []string{oldRecord, oldRecord + ".new", pathsRecord} {
+		for _, kind := range []string{"symlink", "directory", "fifo"} {
+			t.Run(filepath.Base(place)+"/"+kind, func(t *testing.T) {
+				e := newMaintEnv(t)
+				e.systemdRunning()
+				if err := os.MkdirAll(e.path("/var/lib/mallgrid"), 0o750); err != nil {
+					t.Fatal(err)
+				}
+				victim := e.path("/etc/shadow-of-the-machine")
+				const victimText = "root:secret:1:0:99999:7:::\n"
+				if err := os.WriteFile(victim, []byte(victimText), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				planted := e.path(place)
+				switch kind {
+				case "symlink":
+					if err := os.Symlink(victim, planted); err != nil {
+						t.Fatal(err)
+					}
+				case "directory":
+					if err := os.Mkdir(planted, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				case "fifo":
+					if err := syscall.Mkfifo(planted, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				e.stub("mallgrid", `[ "$1 $2" = "config paths" ] || exit 64
+echo "database /srv/ledger/mallgrid.db"; echo "snapshots /srv/ledger/snapshots"`)
+				e.mustRun("prerm", "remove")
+				if got, err := os.ReadFile(victim); err != nil || string(got) != victimText {
+					t.Errorf("after prerm remove the file the link points to holds %q, %v; want %q", got, err, victimText)
+				}
+				record, err := os.Lstat(e.path(pathsRecord))
+				switch {
+				case place == pathsRecord && kind == "directory":
+					// Only root makes one there; prerm leaves it, records
+					// nothing, and the removal goes on.
+					if err != nil || !record.IsDir() {
+						t.Errorf("prerm remove changed the directory at the record's name: %v, %v", record, err)
+					}
+				case err != nil || !record.Mode().IsRegular():
+					t.Errorf("prerm remove left at the record's name %v, %v; want a regular file", record, err)
+				}
+				if place != pathsRecord {
+					if _, err := os.Lstat(planted); err != nil {
+						t.Errorf("prerm remove touched %s in the state directory: %v", place, err)
+					}
+				}
+
+				e.stub("mallgrid", "exit 127")
+				e.mustRun("postrm", "remove")
+				out := e.mustRun("postrm", "purge")
+				if strings.Contains(out, "root:secret") {
+					t.Errorf("postrm purge said:\n%s\nwant nothing of the file the link points to", out)
+				}
+				want := "kept in /srv/ledger/mallgrid.db"
+				if place == pathsRecord && kind == "directory" {
+					want = "kept in " + e.path("/var/lib/mallgrid")
+				}
+				if !strings.Contains(out, want) {
+					t.Errorf("postrm purge said:\n%s\nwant %q", out, want)
+				}
+				if got, err := os.ReadFile(victim); err != nil || string(got) != victimText {
+					t.Errorf("after the purge the file the link points to holds %q, %v; want %q", got, err, victimText)
+				}
+			})
+		}
 	}
 }
