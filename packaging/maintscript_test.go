@@ -219,35 +219,114 @@ func TestPostinst_FirstInstall(t *testing.T) {
 	}
 }
 
+// useRealMallgrid puts the mallgrid binary built from this tree where the
+// stub was: the tests that need the environment file read as systemd reads
+// it (the binary's --env-file) run the real thing.
+func (e *maintEnv) useRealMallgrid() {
+	e.t.Helper()
+	if testing.Short() {
+		e.t.Skip("builds mallgrid")
+	}
+	bin := filepath.Join(e.bin, "mallgrid")
+	if err := os.Remove(bin); err != nil {
+		e.t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", bin, "../cmd/mallgrid")
+	if out, err := build.CombinedOutput(); err != nil {
+		e.t.Fatalf("go build: %v\n%s", err, out)
+	}
+}
+
+// serviceEnvLines are an environment file's lines that systemd and a shell
+// read differently: spaces around =, an escaped quote, blanks after a
+// quoted value, a carriage return, and variables (PATH, conf) that, had
+// the script's own shell taken them, would change which mallgrid runs as
+// root and which file it checks.
+var serviceEnvLines = []string{
+	"# the uplink",
+	"MALLGRID_UPLINK_QR_SECRET = \"a secret of 32 bytes \\\"and\\\" more, $pace\"   \r",
+	"PATH=/nowhere",
+	"conf=/nowhere/mallgrid.yaml",
+	"; a comment too",
+	"MALLGRID_STORAGE_PATH = /srv/ledger\\ A/mallgrid.db  ",
+	"not an assignment",
+	"BAD-NAME=x",
+}
+
+// serviceConf is a configuration the check passes only with the uplink's
+// QR secret, which the environment file holds.
+const serviceConf = `site: {name: Env Plaza}
+buses: [{name: b1, port: /dev/ttyUSB0}]
+uplink:
+  site_id: env-plaza
+  qr: {url: "https://pay.example/m/{site}?t={tenant}&k={key}&s={sig}"}
+`
+
+// writeServiceFiles puts serviceConf and serviceEnvLines where the scripts
+// look for the configuration and the unit's environment file.
+func (e *maintEnv) writeServiceFiles() {
+	e.t.Helper()
+	if err := os.WriteFile(e.path("/etc/mallgrid/mallgrid.yaml"), []byte(serviceConf), 0o640); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(e.path("/etc/mallgrid/environment"), []byte(strings.Join(serviceEnvLines, "\n")), 0o640); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // TestPostinst_CheckReadsEnvironmentFile: the check sees the variables of
-// the unit's EnvironmentFile=, parsed as systemd parses it, so that a file
+// the unit's EnvironmentFile=, read as systemd reads it, so that a file
 // whose secrets live there is not refused (and the service left
-// unrestarted) for want of them.
+// unrestarted) for want of them; the script's own shell neither reads nor
+// runs the file.
 func TestPostinst_CheckReadsEnvironmentFile(t *testing.T) {
 	e := newMaintEnv(t)
 	e.systemdRunning()
-	env := strings.Join([]string{
-		"# the uplink",
-		"MALLGRID_UPLINK_PASSWORD=s3cret with spaces",
-		"  MALLGRID_UPLINK_QR_SECRET=\"quoted=value\"",
-		"; a comment too",
-		"MALLGRID_SINGLE='single'",
-		"not an assignment",
-		"BAD-NAME=x",
-		"",
-		"MALLGRID_LAST=no newline at the end",
-	}, "\n")
-	if err := os.WriteFile(e.path("/etc/mallgrid/environment"), []byte(env), 0o640); err != nil {
+	e.useRealMallgrid()
+	e.writeServiceFiles()
+	out := e.mustRun("postinst", "configure", upgradeFrom)
+	if !strings.Contains(out, e.path("/etc/mallgrid/mallgrid.yaml")+": ok (") || strings.Contains(out, "has problems") || !e.called(tryRestart) {
+		t.Errorf("postinst said:\n%s\nwant the check to see the environment file's variables and the service restarted", out)
+	}
+
+	// Without the file the same configuration is refused: the check did
+	// read it.
+	os.Remove(e.path("/etc/mallgrid/environment"))
+	out = e.mustRun("postinst", "configure", upgradeFrom)
+	if !strings.Contains(out, "uplink.qr.secret") || !strings.Contains(out, "has problems") {
+		t.Errorf("postinst without the environment file said:\n%s\nwant uplink.qr.secret refused", out)
+	}
+}
+
+// TestMaintScripts_NoShellReadsEnvironmentFile: neither script sources,
+// reads or evaluates the environment file: only the binary reads it.
+func TestMaintScripts_NoShellReadsEnvironmentFile(t *testing.T) {
+	for _, name := range []string{"postinst", "prerm", "postrm"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{`<"$envfile"`, `< "$envfile"`, `. "$envfile"`, "eval ", "export "} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s holds %q: the shell reads the environment file", name, bad)
+			}
+		}
+	}
+}
+
+// TestPrerm_RecordReadsEnvironmentFile: the record of where the database
+// is takes the environment file's MALLGRID_STORAGE_PATH as systemd reads it.
+func TestPrerm_RecordReadsEnvironmentFile(t *testing.T) {
+	e := newMaintEnv(t)
+	e.useRealMallgrid()
+	e.writeServiceFiles()
+	if err := os.MkdirAll(e.path("/var/lib"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e.stub("mallgrid", `[ "$MALLGRID_UPLINK_PASSWORD" = "s3cret with spaces" ] || { echo "password: [$MALLGRID_UPLINK_PASSWORD]"; exit 2; }
-[ "$MALLGRID_UPLINK_QR_SECRET" = "quoted=value" ] || { echo "qr: [$MALLGRID_UPLINK_QR_SECRET]"; exit 2; }
-[ "$MALLGRID_SINGLE" = "single" ] || { echo "single: [$MALLGRID_SINGLE]"; exit 2; }
-[ "$MALLGRID_LAST" = "no newline at the end" ] || { echo "last: [$MALLGRID_LAST]"; exit 2; }
-echo ok`)
-	out := e.mustRun("postinst", "configure", upgradeFrom)
-	if strings.Contains(out, "has problems") || !e.called(tryRestart) {
-		t.Errorf("postinst said:\n%s\nwant the check to see the environment file's variables and the service restarted", out)
+	e.mustRun("prerm", "remove")
+	got, err := os.ReadFile(e.path(pathsRecord))
+	if want := "database /srv/ledger A/mallgrid.db\nsnapshots /srv/ledger A/snapshots\n"; err != nil || string(got) != want {
+		t.Errorf("prerm remove recorded %q, %v; want %q", got, err, want)
 	}
 }
 
@@ -265,7 +344,9 @@ func TestPurge_SaysWhereTheDatabaseIs(t *testing.T) {
 	if err := os.WriteFile(e.path("/etc/mallgrid/environment"), []byte("MALLGRID_STORAGE_PATH=/srv/ledger/mallgrid.db\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	e.stub("mallgrid", `[ "$1 $2" = "config paths" ] || exit 64
+	// The file holds one plain line: the stub can read it so.
+	e.stub("mallgrid", `[ "$1 $2 $5" = "config paths --env-file" ] || exit 64
+. "$6"
 db=${MALLGRID_STORAGE_PATH:-/var/lib/mallgrid/mallgrid.db}
 echo "database $db"; echo "snapshots ${db%/*}/snapshots"`)
 	e.mustRun("prerm", "remove")
@@ -342,8 +423,8 @@ func TestPrerm_Upgrade(t *testing.T) {
 	}
 }
 
-// TestMaintScripts_OneServiceEnv: postinst and prerm read the environment
-// file with the same function (each maintainer script stands alone, as
+// TestMaintScripts_OneServiceEnv: postinst and prerm run mallgrid with the
+// environment file with the same function (each maintainer script stands alone, as
 // dpkg runs it).
 func TestMaintScripts_OneServiceEnv(t *testing.T) {
 	var funcs []string
@@ -353,10 +434,10 @@ func TestMaintScripts_OneServiceEnv(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := string(b)
-		i := strings.Index(s, "\nservice_env() {\n")
+		i := strings.Index(s, "\nservice_mallgrid() {\n")
 		j := strings.Index(s[max(i, 0):], "\n}\n")
 		if i < 0 || j < 0 {
-			t.Fatalf("%s has no service_env function", name)
+			t.Fatalf("%s has no service_mallgrid function", name)
 		}
 		funcs = append(funcs, s[i:i+j])
 	}

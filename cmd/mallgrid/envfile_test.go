@@ -37,17 +37,17 @@ func TestUnit_EnvironmentFile(t *testing.T) {
 }
 
 // The README's way to check the configuration as the service will see
-// it — with the environment file's variables, a value in single quotes
-// among them — passes a file whose sticker secret is only there; the
+// it — with the environment file's variables, read as systemd reads them
+// (spaces around =, a quote escaped in double quotes) — passes a file whose sticker secret is only there; the
 // plain check, without them, refuses it.
 func TestUnit_EnvironmentFile_ReadmeCheck(t *testing.T) {
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := regexp.MustCompile(`(?m)^sudo sh -c '(set -a; \. ` + regexp.QuoteMeta(envFile) + `; exec mallgrid config check -c /etc/mallgrid/mallgrid\.yaml)'$`).FindSubmatch(raw)
+	line := regexp.MustCompile(`(?m)^sudo (mallgrid config check --env-file ` + regexp.QuoteMeta(envFile) + ` -c /etc/mallgrid/mallgrid\.yaml)$`).FindSubmatch(raw)
 	if line == nil {
-		t.Fatalf("README.md has no line `sudo sh -c 'set -a; . %s; exec mallgrid config check -c /etc/mallgrid/mallgrid.yaml'`", envFile)
+		t.Fatalf("README.md has no line `sudo mallgrid config check --env-file %s -c /etc/mallgrid/mallgrid.yaml`", envFile)
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mallgrid.yaml")
@@ -60,20 +60,22 @@ uplink:
 `), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(env, []byte("# the stickers' secret\n"+config.QRSecretVar+"='a secret of 32 bytes and more, $pace'\n"), 0o640); err != nil {
+	// Spaces around = and a quote inside quotes: systemd reads them; a
+	// shell's `. FILE` would run the line as a command.
+	if err := os.WriteFile(env, []byte("# the stickers' secret\n"+config.QRSecretVar+" = \"a secret of 32 bytes and \\\"more\\\", $pace\"\r\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	script := strings.NewReplacer(envFile, env, "/etc/mallgrid/mallgrid.yaml", conf, "exec mallgrid", "exec "+binary).Replace(string(line[1]))
+	args := strings.Fields(strings.NewReplacer(envFile, env, "/etc/mallgrid/mallgrid.yaml", conf).Replace(string(line[1])))[1:]
 	var withoutSecret []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, config.QRSecretVar+"=") {
 			withoutSecret = append(withoutSecret, kv)
 		}
 	}
-	cmd := exec.Command("sh", "-c", script)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = withoutSecret
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), ": ok (") {
-		t.Errorf("%s: %v\n%s\nwant ok", script, err, out)
+		t.Errorf("mallgrid %s: %v\n%s\nwant ok", strings.Join(args, " "), err, out)
 	}
 	cmd = exec.Command(binary, "config", "check", "-c", conf)
 	cmd.Env = withoutSecret
