@@ -437,7 +437,7 @@ func validateChannel(r *yamlcheck.Report, p string, c NotifyChannel) {
 		}
 	}
 	for _, h := range slices.Sorted(maps.Keys(c.Headers)) {
-		if placeholder(c.Headers[h]) {
+		if credentialHeader(h) && placeholder(c.Headers[h]) {
 			r.Add(p+".headers."+h, "a placeholder, not a credential: whoever read the example knows it; give the SMS gateway's own")
 		}
 	}

@@ -46,6 +46,9 @@ func TestParse_PlaceholderSecrets(t *testing.T) {
 		{"sms gateway header", []byte(notifyHead + "notify:\n  channels:\n    - name: gw\n      kind: sms\n      provider: gateway\n      url: 'https://sms.example/send?to={phone}'\n" +
 			"      headers: {Authorization: 'Bearer change-me'}\n"), nil,
 			"t.yaml:9: notify.channels[0].headers.Authorization: a placeholder, not a credential: whoever read the example knows it; give the SMS gateway's own"},
+		{"sms gateway api key header", []byte(notifyHead + "notify:\n  channels:\n    - name: gw\n      kind: sms\n      provider: gateway\n      url: 'https://sms.example/send?to={phone}'\n" +
+			"      headers: {X-Api-Key: change_me, X-Notice: change-me}\n"), nil,
+			"t.yaml:9: notify.channels[0].headers.X-Api-Key: a placeholder, not a credential"},
 		{"uplink password", []byte(notifyHead + "uplink: {broker: 'ssl://mq.example:8883', site_id: s, username: u, password: change-me-too}\n"), nil,
 			"t.yaml:3: uplink.password: the example's placeholder"},
 	}
@@ -79,5 +82,45 @@ func TestParse_PlaceholderSecrets_OwnTaken(t *testing.T) {
 	}
 	if _, err := Parse("t.yaml", doc(mqttHead, embedded), nil); err != nil {
 		t.Errorf("Parse (a random password's hash): %v; want no problem", err)
+	}
+}
+
+// TestPlaceholder_WholeWord: the placeholder is refused as a whole word —
+// followed by the end or a separator — not as the first letters of a
+// secret of the site's own.
+func TestPlaceholder_WholeWord(t *testing.T) {
+	for _, tc := range []struct {
+		secret string
+		want   bool
+	}{
+		{"change-me", true},
+		{"CHANGE-ME", true},
+		{"changeme", true},
+		{"change_me", true},
+		{"change-me-to-a-long-random-string", true},
+		{"change-me-too", true},
+		{"Bearer change-me", true},
+		{" change_me.please ", true},
+		{"changemeter", false},
+		{"change_member_notice", false},
+		{"change-mestatus", false},
+		{"Bearer changemeplease", false},
+		{"k8Zq-please-change-me-yearly", false},
+	} {
+		if got := placeholder(tc.secret); got != tc.want {
+			t.Errorf("placeholder(%q) = %v; want %v", tc.secret, got, tc.want)
+		}
+	}
+}
+
+// An SMS gateway's headers are checked for the placeholder only where they
+// carry a credential: a header of the gateway's own (a template name, a
+// notice) may hold the placeholder's letters, or the placeholder itself.
+func TestParse_PlaceholderHeaders_OnlyCredentials(t *testing.T) {
+	file := []byte(notifyHead + "notify:\n  channels:\n" +
+		"    - name: gw\n      kind: sms\n      provider: gateway\n      url: 'https://sms.example/send?to={phone}'\n" +
+		"      headers: {Authorization: 'Bearer changemeter-9f2c1e', X-Template: change_member_notice, X-Note: change-me}\n")
+	if _, err := Parse("t.yaml", file, nil); err != nil {
+		t.Errorf("Parse: %v; want no problem", err)
 	}
 }
