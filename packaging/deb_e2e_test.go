@@ -189,6 +189,7 @@ func TestE2E_Deb(t *testing.T) {
 				t.Fatal(err)
 			}
 			paragraphs := strings.Split(string(text), "\n\n")
+			unlicensed := readUnlicensed(t)
 			for _, dep := range append(bi.Deps, &debug.Module{Path: "go/src"}) {
 				files := "Files: vendor/" + dep.Path + "/*\n"
 				if dep.Path == "go/src" {
@@ -207,6 +208,9 @@ func TestE2E_Deb(t *testing.T) {
 				if !licenseWithText.MatchString(p) {
 					t.Errorf("copyright: %s has no license text:\n%s", dep.Path, p)
 				}
+				if m := unlicensedField.FindString(p); m != "" && !unlicensed[dep.Path+" "+dep.Version] {
+					t.Errorf("copyright: %s %s has %q and is not in licenses/unlicensed.txt:\n%s", dep.Path, dep.Version, m, p)
+				}
 				if dep.Version != "" && !strings.Contains(p, dep.Path+" "+dep.Version+",") {
 					t.Errorf("copyright: %s does not name version %s:\n%s", dep.Path, dep.Version, p)
 				}
@@ -219,6 +223,27 @@ func TestE2E_Deb(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unlicensedField is a License field that names no license the tool
+// recognised.
+var unlicensedField = regexp.MustCompile(`(?m)^License: (unspecified|.*\bunknown\b.*)$`)
+
+// readUnlicensed is licenses/unlicensed.txt: the modules allowed without a
+// license the tool recognises, as "MODULE VERSION".
+func readUnlicensed(t *testing.T) map[string]bool {
+	t.Helper()
+	raw, err := os.ReadFile("licenses/unlicensed.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && !strings.HasPrefix(f[0], "#") {
+			allowed[f[0]+" "+f[1]] = true
+		}
+	}
+	return allowed
 }
 
 // licenseWithText is a DEP5 License field with its text (or, for

@@ -19,6 +19,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,12 +34,13 @@ func main() {
 	goarch := flag.String("goarch", "", "GOARCH of the binary (required)")
 	goarm := flag.String("goarm", "", "GOARM of the binary (arm only)")
 	header := flag.String("header", "packaging/copyright", "the copyright file of mallgrid itself, printed first")
+	unlicensed := flag.String("unlicensed", "packaging/licenses/unlicensed.txt", "the modules accepted without a license the tool recognises")
 	flag.Parse()
 	if *goarch == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: licenses -goarch GOARCH [-goarm N] [-header FILE]")
+		fmt.Fprintln(os.Stderr, "usage: licenses -goarch GOARCH [-goarm N] [-header FILE] [-unlicensed FILE]")
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, *header, *goarch, *goarm); err != nil {
+	if err := run(os.Stdout, *header, *unlicensed, *goarch, *goarm); err != nil {
 		fmt.Fprintln(os.Stderr, "licenses:", err)
 		os.Exit(1)
 	}
@@ -49,10 +51,21 @@ type module struct {
 	path, version, dir string
 }
 
-func run(w io.Writer, header, goarch, goarm string) error {
+// run writes the copyright file to w; it writes nothing and fails if a
+// module, or Go, has no license it recognises and unlicensed does not list
+// it.
+func run(w io.Writer, header, unlicensed, goarch, goarm string) error {
 	head, err := os.ReadFile(header)
 	if err != nil {
 		return err
+	}
+	list, err := os.ReadFile(unlicensed)
+	if err != nil {
+		return err
+	}
+	allowed, err := unlicensedList(string(list))
+	if err != nil {
+		return fmt.Errorf("%s: %w", unlicensed, err)
 	}
 	mods, err := linkedModules(goarch, goarm)
 	if err != nil {
@@ -67,11 +80,15 @@ func run(w io.Writer, header, goarch, goarm string) error {
 		return err
 	}
 	var out bytes.Buffer
+	var refused []error
 	out.Write(head)
 	for _, m := range mods {
 		files, err := readNotices(m.dir)
 		if err != nil {
 			return fmt.Errorf("module %s %s: %w", m.path, m.version, err)
+		}
+		if err := checkLicense(m.path, m.version, files, allowed); err != nil {
+			refused = append(refused, err)
 		}
 		out.WriteString("\n")
 		out.WriteString(paragraph("vendor/"+m.path+"/*", "the Go module "+m.path+" "+m.version, files))
@@ -79,6 +96,12 @@ func run(w io.Writer, header, goarch, goarm string) error {
 	files, err := readNotices(goroot)
 	if err != nil {
 		return fmt.Errorf("the Go installation's notices: %w", err)
+	}
+	if err := checkLicense("go/src", goversion, files, allowed); err != nil {
+		refused = append(refused, err)
+	}
+	if len(refused) > 0 {
+		return errors.Join(refused...)
 	}
 	out.WriteString("\n")
 	out.WriteString(paragraph("go/src/*", "Go's standard library and runtime, "+goversion, files))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -104,7 +105,7 @@ func paragraph(files, what string, notices []notice) string {
 		b.WriteString("Copyright: the authors of " + what + " (its license names none)\n")
 	}
 	var others []notice
-	if len(notices) == 0 || noticeKind(notices[0].name) != "license" {
+	if !hasLicense(notices) {
 		b.WriteString("License: unspecified\n " + what + " publishes no license with its source.\n")
 		others = notices
 	} else {
@@ -121,6 +122,58 @@ func paragraph(files, what string, notices []notice) string {
 		b.WriteString(continuation(text))
 	}
 	return b.String()
+}
+
+// hasLicense reports whether notices begin with a license file.
+func hasLicense(notices []notice) bool {
+	return len(notices) > 0 && noticeKind(notices[0].name) == "license"
+}
+
+// licenseName is the License field paragraph writes for notices:
+// "unspecified" without a license file, "unknown" for one not recognised.
+func licenseName(notices []notice) string {
+	if !hasLicense(notices) {
+		return "unspecified"
+	}
+	text, apache := withoutApacheText(notices[0].text)
+	return licenseNames(text, apache)
+}
+
+// unlicensedList reads the allow-list of modules linked without a license
+// the tool recognises (unlicensed.txt): "MODULE VERSION" a line, # comments.
+func unlicensedList(text string) (map[string]bool, error) {
+	allowed := map[string]bool{}
+	for i, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want MODULE VERSION, got %q", i+1, l)
+		}
+		allowed[f[0]+" "+f[1]] = true
+	}
+	return allowed, nil
+}
+
+// checkLicense refuses a module (path and version; Go's own as "go/src")
+// whose notices hold no license or one not recognised, unless allowed
+// lists it: its copyright paragraph would say "unspecified" or "unknown",
+// and a package must not ship code it may not be allowed to.
+func checkLicense(path, version string, notices []notice, allowed map[string]bool) error {
+	name := licenseName(notices)
+	if name != "unspecified" && !strings.Contains(name, "unknown") {
+		return nil
+	}
+	if allowed[path+" "+version] {
+		return nil
+	}
+	what := "no license file"
+	if name != "unspecified" {
+		what = "a license file the tool does not recognise"
+	}
+	return fmt.Errorf("module %s %s has %s: upgrade it to a version with one, or add \"%s %s\" to packaging/licenses/unlicensed.txt with why it may be shipped", path, version, what, path, version)
 }
 
 // continuation is text as the continuation lines of a field: each line

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -117,7 +118,7 @@ func TestParagraph(t *testing.T) {
 func TestRun_LinkedModules(t *testing.T) {
 	t.Chdir("../..")
 	var out bytes.Buffer
-	if err := run(&out, "packaging/copyright", runtime.GOARCH, ""); err != nil {
+	if err := run(&out, "packaging/copyright", "packaging/licenses/unlicensed.txt", runtime.GOARCH, ""); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -137,5 +138,42 @@ func TestRun_LinkedModules(t *testing.T) {
 	}
 	if strings.Contains(got, "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION") {
 		t.Errorf("copyright holds the Apache License's whole text; want the pointer to common-licenses")
+	}
+}
+
+// TestCheckLicense: a module with no license file, or one the tool does not
+// recognise, is refused unless the allow-list names it at that version.
+func TestCheckLicense(t *testing.T) {
+	list, err := os.ReadFile("unlicensed.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed, err := unlicensedList(string(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mit := []notice{{name: "LICENSE", text: "Copyright (c) 2020 X\n\nPermission is hereby granted, free of charge, to any person\n"}}
+	odd := []notice{{name: "LICENSE", text: "You may do as you like, says X.\n"}}
+	notes := []notice{{name: "NOTICE", text: "Copyright 2020 X\n"}}
+	for _, tc := range []struct {
+		path, version string
+		notices       []notice
+		want          string // in the error; "" for none
+	}{
+		{"example.com/mit", "v1.0.0", mit, ""},
+		{"example.com/none", "v1.0.0", nil, "module example.com/none v1.0.0 has no license file"},
+		{"example.com/notice", "v1.0.0", notes, "has no license file"},
+		{"example.com/odd", "v1.0.0", odd, "a license file the tool does not recognise"},
+		{"github.com/yeqown/reedsolomon", "v1.0.0", nil, ""},
+		{"github.com/yeqown/reedsolomon", "v1.0.1", nil, "unlicensed.txt"},
+		{"go/src", "go1.99", nil, "module go/src go1.99 has no license file"},
+	} {
+		err := checkLicense(tc.path, tc.version, tc.notices, allowed)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("checkLicense(%s %s) = %v; want %q", tc.path, tc.version, err, tc.want)
+		}
+	}
+	if _, err := unlicensedList("example.com/x\n"); err == nil {
+		t.Errorf("unlicensedList of a line without a version: nil error; want one")
 	}
 }
