@@ -526,3 +526,25 @@ echo "database /srv/ledger/mallgrid.db"; echo "snapshots /srv/ledger/snapshots"`
 		}
 	}
 }
+
+// TestPurge_SaysEnvironmentFileKept: the environment file, which the
+// technician made and which holds the site's secrets, outlives a purge,
+// and the purge says so; without one it says nothing of it.
+func TestPurge_SaysEnvironmentFileKept(t *testing.T) {
+	e := newMaintEnv(t)
+	env := e.path("/etc/mallgrid/environment")
+	if err := os.WriteFile(env, []byte("MALLGRID_UPLINK_PASSWORD=s3cret\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	out := e.mustRun("postrm", "purge")
+	if want := env + " (its secrets) is kept"; !strings.Contains(out, want) {
+		t.Errorf("postrm purge said:\n%s\nwant %q", out, want)
+	}
+	if got, err := os.ReadFile(env); err != nil || string(got) != "MALLGRID_UPLINK_PASSWORD=s3cret\n" {
+		t.Errorf("after the purge the environment file holds %q, %v; want it kept", got, err)
+	}
+	os.Remove(env)
+	if out := e.mustRun("postrm", "purge"); strings.Contains(out, "environment") {
+		t.Errorf("postrm purge without an environment file said:\n%s\nwant nothing of one", out)
+	}
+}
