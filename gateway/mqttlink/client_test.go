@@ -190,6 +190,20 @@ func TestClient_PersistentSession(t *testing.T) {
 	l, stop := runClient(t, broker, "gw-persist")
 	waitConnected(t, l)
 	stop()
+	// The link's Run has returned, but the broker may not yet have seen its
+	// connection close: a message published meanwhile goes to that
+	// connection and is lost with it, not kept in the session.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cl, ok := b.s.Clients.Get("gw-persist")
+		if !ok || cl.Closed() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broker still has gw-persist connected 5 s after its link stopped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	m, err := meter(t, broker, "kpm-a", "", "")
 	if err != nil {
 		t.Fatal(err)
