@@ -22,13 +22,16 @@ func TestHangups_Coalesce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Signals are delivered asynchronously: nothing takes the reload until
+	// all three have had time to land (taken earlier, a late one would
+	// rightly make a second reload).
+	time.Sleep(300 * time.Millisecond)
 	select {
 	case <-reload:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no reload within 5s of three SIGHUPs")
 	}
-	// Signals are delivered asynchronously: give a late one time to land.
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	select {
 	case <-reload:
 		t.Error("three SIGHUPs in a row made a second reload")
