@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"context"
 	"net/url"
 	"path"
 	"regexp"
@@ -70,10 +71,26 @@ func TestE2E_FinanceCorrections(t *testing.T) {
 		t.Error("a reversed top-up still offers a reversal")
 	}
 
-	p.do("send a debit adjustment",
-		chromedp.SendKeys(`#adjust input[name=amount]`, "-12.30"),
-		chromedp.SendKeys(`#adjust input[name=reason]`, "breaker repair"),
-		chromedp.Click(`#adjust button[type=submit]`))
+	// The reversal reloads the page (location.reload): chromedp can still
+	// hold the old document's nodes for a moment after the new one shows
+	// the reversal, and a step on them fails with "Could not find node".
+	// Nothing was sent then; the form is filled again on the new page.
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+		err := chromedp.Do(ctx,
+			chromedp.WaitVisible(`#adjust input[name=amount]`),
+			chromedp.SetValue(`#adjust input[name=amount]`, "-12.30"),
+			chromedp.SetValue(`#adjust input[name=reason]`, "breaker repair"),
+			chromedp.Click(`#adjust button[type=submit]`))
+		cancel()
+		if err == nil {
+			break
+		}
+		if try == 3 || !strings.Contains(err.Error(), "Could not find node") {
+			t.Fatalf("send a debit adjustment: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	p.until("the adjustment on the ledger", `[...document.querySelectorAll("#ledger tr.entry-adjustment")].some(r => r.textContent.includes("breaker repair"))`, 15*time.Second)
 
 	a := account(t, base, url.PathEscape(tenant))
